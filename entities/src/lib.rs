@@ -1,0 +1,12 @@
+//! sea-orm entities, one file per table, in the shape `sea-orm-cli generate entity` writes.
+//! They mirror the `migration` crate exactly and carry no logic: only the persistence layer
+//! maps them to domain types.
+
+pub mod api_keys;
+pub mod order_events;
+pub mod order_items;
+pub mod orders;
+pub mod outbox;
+pub mod prelude;
+pub mod shops;
+pub mod webhook_inbox;

@@ -1,0 +1,20 @@
+//! Schema migrations, append-only: a migration that has landed is never edited, only followed by
+//! a new one. Each has a real `down`. The same migrations run on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::MigrationStatus;
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_accounts;
+mod m20261125_000002_orders;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_accounts::Migration),
+            Box::new(m20261125_000002_orders::Migration),
+        ]
+    }
+}

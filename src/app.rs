@@ -1,0 +1,103 @@
+//! Wiring: build every part from the configuration, run until told to stop, stop in order.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::domain::{ApiKey, Scope};
+use crate::http;
+use crate::persistence::Database;
+use crate::systemd;
+
+/// A built daemon: database migrated, HTTP bound. Tests build the very same thing on port 0.
+pub struct Application {
+    server: http::Server,
+    db: Database,
+    first_admin_key: Option<ApiKey>,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let db = Database::connect(&settings.database)
+            .await
+            .context("cannot open the database (database.url)")?;
+        db.migrate_up()
+            .await
+            .context("cannot migrate the database")?;
+        let first_admin_key = ensure_admin_key(&db).await?;
+        let listener = TcpListener::bind(settings.http.listen)
+            .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
+        let server = http::start(listener, db.clone(), &settings.http)?;
+        Ok(Self {
+            server,
+            db,
+            first_admin_key,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The admin key created because the database had none; `Some` once, on first start.
+    pub fn take_first_admin_key(&mut self) -> Option<ApiKey> {
+        self.first_admin_key.take()
+    }
+
+    /// Serves until `shutdown` resolves (or the server fails), then stops in order: stop
+    /// accepting, finish requests in flight, close the database pool.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self { server, db, .. } = self;
+        let handle = server.handle();
+        let watchdog = systemd::spawn_watchdog(db.clone());
+        systemd::ready();
+        tracing::info!(addr = %server.addr(), "serving");
+
+        let mut stopped = std::pin::pin!(server.stopped());
+        let served = tokio::select! {
+            result = &mut stopped => result,
+            () = shutdown => {
+                tracing::info!("stopping: no new connections; finishing requests in flight");
+                systemd::stopping();
+                handle.stop(true).await;
+                stopped.await
+            }
+        };
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
+        db.close().await.context("closing the database pool")?;
+        tracing::info!("stopped");
+        served.context("HTTP server failed")
+    }
+}
+
+/// On first start nobody could call the API, so an admin key is made and handed to the caller
+/// to show once.
+async fn ensure_admin_key(db: &Database) -> anyhow::Result<Option<ApiKey>> {
+    if db.api_key_count().await? > 0 {
+        return Ok(None);
+    }
+    let key = ApiKey::from_random(rand::random());
+    db.add_api_key(&key, "admin (first start)", &Scope::Admin)
+        .await?;
+    Ok(Some(key))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installing a handler fails only if the runtime has no signal driver, which ours has.
+    let mut term = signal(SignalKind::terminate()).expect("the runtime handles signals");
+    let mut int = signal(SignalKind::interrupt()).expect("the runtime handles signals");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

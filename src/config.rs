@@ -1,0 +1,352 @@
+//! The typed configuration tree.
+//!
+//! Layers, later ones winning: `config/default.toml` (compiled into the binary, so the daemon
+//! runs from any directory), the file named by `--config` or `CREATORFLOW_CONFIG`, then
+//! environment variables `CREATORFLOW__SECTION__KEY`. Unknown keys are errors, so a typo fails
+//! at start instead of being silently ignored; every error names the key it is about.
+//! Secrets (`database.url`, `bus.amqp_url`, `tiktok.app_secret`) are wrapped in [`SecretString`]
+//! and never printed, not even by `Debug`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The defaults, documented in place.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "CREATORFLOW";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A layer could not be read or a value has the wrong type; the message names the key.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value has the right type but is not acceptable.
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub http: Http,
+    pub database: Database,
+    pub bus: Bus,
+    pub tiktok: TikTok,
+    pub engine: Engine,
+    pub journal: Journal,
+    pub log: Log,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub workers: usize,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub url: SecretString,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// SQLite's `PRAGMA synchronous`, restricted to the settings that keep committed data across a
+/// crash of the daemon in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+    Extra,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bus {
+    pub amqp_url: SecretString,
+    pub prefix: String,
+    pub prefetch: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TikTok {
+    pub app_key: String,
+    pub app_secret: SecretString,
+    pub api_base_url: String,
+    pub auth_base_url: String,
+    pub max_webhook_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Engine {
+    pub shards: usize,
+    #[serde(with = "humantime_serde")]
+    pub passivate_after: Duration,
+    pub max_live_orders: usize,
+    pub mailbox_capacity: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    pub max_batch: usize,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Which database the URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Settings {
+    /// Reads the defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Error> {
+        Self::load_with_env(file, None)
+    }
+
+    /// Like [`Settings::load`], with the environment given as a map (`None` = the process's).
+    /// Tests use it to layer variables without touching the process environment.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, Error> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(env),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let invalid = |key, reason: &str| {
+            Err(Error::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        self.database.backend()?;
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        let amqp = self.bus.amqp_url.expose_secret();
+        if !(amqp.is_empty() || amqp.starts_with("amqp://") || amqp.starts_with("amqps://")) {
+            return invalid(
+                "bus.amqp_url",
+                "must be empty (in-process bus) or start with amqp:// or amqps://",
+            );
+        }
+        if self.bus.prefix.is_empty() || !self.bus.prefix.chars().all(is_name_char) {
+            return invalid(
+                "bus.prefix",
+                "must be non-empty letters, digits, '-', '_' or '.'",
+            );
+        }
+        if self.bus.prefetch == 0 {
+            return invalid("bus.prefetch", "must be at least 1");
+        }
+        for (key, url) in [
+            ("tiktok.api_base_url", &self.tiktok.api_base_url),
+            ("tiktok.auth_base_url", &self.tiktok.auth_base_url),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(key, "must start with http:// or https://");
+            }
+        }
+        if self.tiktok.max_webhook_bytes == 0 {
+            return invalid("tiktok.max_webhook_bytes", "must be at least 1");
+        }
+        if self.tiktok.poll_interval.is_zero() {
+            return invalid("tiktok.poll_interval", "must be longer than zero");
+        }
+        if self.engine.max_live_orders == 0 {
+            return invalid("engine.max_live_orders", "must be at least 1");
+        }
+        if self.engine.mailbox_capacity == 0 {
+            return invalid("engine.mailbox_capacity", "must be at least 1");
+        }
+        if self.engine.passivate_after.is_zero() {
+            return invalid("engine.passivate_after", "must be longer than zero");
+        }
+        if self.journal.max_batch == 0 {
+            return invalid("journal.max_batch", "must be at least 1");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
+            return invalid("log.level", &e.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl Http {
+    /// The URL printed for operators: `public_url`, else one derived from `listen`.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{bound}/")
+        } else {
+            self.public_url.clone()
+        }
+    }
+}
+
+impl Database {
+    /// Which backend `url` selects; an unsupported scheme is a configuration error.
+    pub fn backend(&self) -> Result<Backend, Error> {
+        let url = self.url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::Invalid {
+                key: "database.url",
+                reason: "must start with sqlite:// or postgres://".to_owned(),
+            })
+        }
+    }
+}
+
+impl Engine {
+    /// `shards`, with 0 meaning one per core.
+    pub fn shard_count(&self) -> usize {
+        resolve_per_core(self.shards)
+    }
+}
+
+/// 0 means "one per core", as for `http.workers` and `engine.shards`.
+pub fn resolve_per_core(n: usize) -> usize {
+    if n == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        n
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_alone_are_valid_and_embedded() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database.backend().unwrap(), Backend::Sqlite);
+        assert_eq!(s.database.sqlite_synchronous, SqliteSynchronous::Full);
+        assert_eq!(s.journal.max_delay, Duration::from_millis(2));
+        assert_eq!(s.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[http]\nlisten = \"0.0.0.0:9000\"\n[journal]\nmax_batch = 7\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_env(
+            Some(&file),
+            env(&[("CREATORFLOW__JOURNAL__MAX_BATCH", "99")]),
+        )
+        .unwrap();
+        assert_eq!(s.http.listen.port(), 9000, "file beats defaults");
+        assert_eq!(s.journal.max_batch, 99, "env beats file");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Settings::load_with_env(None, env(&[("CREATORFLOW__HTTP__LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.listen"), "{err}");
+
+        let err =
+            Settings::load_with_env(None, env(&[("CREATORFLOW__DATABASE__URL", "mysql://x")]))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let err = Settings::load_with_env(None, env(&[("CREATORFLOW__HTTP__LISTNE", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("CREATORFLOW__TIKTOK__APP_SECRET", "hunter2-secret"),
+                ("CREATORFLOW__DATABASE__URL", "postgres://u:pw-secret@h/db"),
+            ]),
+        )
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2-secret") && !debug.contains("pw-secret"));
+    }
+}

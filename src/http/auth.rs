@@ -1,0 +1,71 @@
+//! API-key authentication as an extractor: a handler that takes a [`Caller`] is authenticated,
+//! and asks the caller's scope before touching a shop's data.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::Error;
+use crate::domain::{KeyHash, Scope, ShopId};
+use crate::persistence::Database;
+
+/// The holder of a valid `Authorization: Bearer <key>`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: i64,
+    pub name: String,
+    pub scope: Scope,
+}
+
+impl Caller {
+    /// Passes if this caller may act on `shop`; 403 otherwise.
+    pub fn require_shop(&self, shop: &ShopId) -> Result<(), Error> {
+        if self.scope.allows(shop) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("shop {shop}")))
+        }
+    }
+
+    /// Passes for admin keys; 403 otherwise.
+    pub fn require_admin(&self) -> Result<(), Error> {
+        match self.scope {
+            Scope::Admin => Ok(()),
+            Scope::Shop(_) => Err(Error::Forbidden("administration".into())),
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let presented = bearer(req).map(KeyHash::of);
+        let db = req.app_data::<web::Data<Database>>().cloned();
+        Box::pin(async move {
+            let hash = presented.ok_or(Error::MissingCredentials)?;
+            let db =
+                db.ok_or_else(|| Error::Internal(anyhow::anyhow!("no database in app data")))?;
+            let owner = db
+                .key_owner(&hash)
+                .await?
+                .ok_or(Error::InvalidCredentials)?;
+            Ok(Caller {
+                key_id: owner.key_id,
+                name: owner.name,
+                scope: owner.scope,
+            })
+        })
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

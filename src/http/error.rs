@@ -1,0 +1,120 @@
+//! One error type for everything HTTP answers, and one table from error to status and stable
+//! machine code. Every error body is `application/problem+json` (RFC 9457). 5xx bodies stay
+//! opaque; the log gets the whole cause chain.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::persistence;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("missing or malformed Authorization header; expected `Bearer <api key>`")]
+    MissingCredentials,
+    #[error("the API key is not valid")]
+    InvalidCredentials,
+    #[error("this API key may not access {0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotReady(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// The table: status and stable code for every error.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::MissingCredentials => (StatusCode::UNAUTHORIZED, "missing_credentials"),
+            Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists"),
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+}
+
+/// The `problem+json` body.
+#[derive(Debug, Serialize)]
+struct Problem<'a> {
+    r#type: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code) = self.status_and_code();
+        let detail = if status.is_server_error() && !matches!(self, Error::NotReady(_)) {
+            tracing::error!(error = ?anyhow_chain(self), "request failed");
+            "the server could not complete the request; see its log".to_owned()
+        } else {
+            self.to_string()
+        };
+        let problem = Problem {
+            r#type: format!("urn:creatorflow:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            code,
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.json(problem)
+    }
+}
+
+/// The error with its sources, for the log.
+fn anyhow_chain(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl From<persistence::Error> for Error {
+    fn from(error: persistence::Error) -> Self {
+        match error {
+            persistence::Error::NotFound(what) => Error::NotFound(what),
+            persistence::Error::AlreadyExists(what) => Error::AlreadyExists(what),
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::domain::Invalid> for Error {
+    fn from(error: crate::domain::Invalid) -> Self {
+        Error::BadRequest(error.to_string())
+    }
+}

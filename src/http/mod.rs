@@ -1,0 +1,14 @@
+//! The actix-web face of the daemon. Handlers are thin: parse, call persistence or the engine,
+//! map errors through [`Error`]'s one table.
+
+mod auth;
+mod dashboard;
+mod error;
+mod health;
+mod observe;
+mod server;
+mod shops;
+
+pub use auth::Caller;
+pub use error::Error;
+pub use server::{Server, start};

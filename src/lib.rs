@@ -1,0 +1,10 @@
+//! CreatorFlow: the order-processing daemon for TikTok Shop sellers. See docs/ARCHITECTURE.md.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod persistence;
+pub mod systemd;
+pub mod telemetry;

@@ -1,0 +1,179 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous as SqlxSynchronous};
+use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
+
+use crate::config::{self, Backend, SqliteSynchronous};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error")]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    #[error("cannot create the database folder {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+}
+
+/// Why the database cannot serve traffic right now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(pub String);
+
+/// A pooled connection to SQLite or PostgreSQL. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct Database {
+    pub(super) conn: DatabaseConnection,
+    backend: Backend,
+    /// For SQLite, the database file; readiness checks it is still there, because a daemon
+    /// writing to a deleted file would lose everything at its next start.
+    sqlite_file: Option<PathBuf>,
+}
+
+impl Database {
+    /// Opens the pool. For SQLite the file and its folder are created if missing, in WAL mode
+    /// with the configured `synchronous`, foreign keys on and a busy timeout.
+    pub async fn connect(settings: &config::Database) -> Result<Self, Error> {
+        let backend = settings.backend()?;
+        let url = settings.url.expose_secret();
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlite_path(url),
+            Backend::Postgres => None,
+        };
+        if let Some(parent) = sqlite_file.as_ref().and_then(|f| f.parent()) {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|source| Error::CreateDir {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+        }
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(settings.max_connections)
+            .min_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_timeout(settings.acquire_timeout)
+            .sqlx_logging(false);
+        let synchronous = match settings.sqlite_synchronous {
+            SqliteSynchronous::Normal => SqlxSynchronous::Normal,
+            SqliteSynchronous::Full => SqlxSynchronous::Full,
+            SqliteSynchronous::Extra => SqlxSynchronous::Extra,
+        };
+        options.map_sqlx_sqlite_opts(move |o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+        let conn = sea_orm::Database::connect(options).await?;
+        Ok(Self {
+            conn,
+            backend,
+            sqlite_file,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate_up(&self) -> Result<(), Error> {
+        Ok(Migrator::up(&self.conn, None).await?)
+    }
+
+    /// Reverts the last `steps` applied migrations.
+    pub async fn migrate_down(&self, steps: u32) -> Result<(), Error> {
+        Ok(Migrator::down(&self.conn, Some(steps)).await?)
+    }
+
+    /// Every known migration with whether it is applied, oldest first.
+    pub async fn migration_status(&self) -> Result<Vec<(String, bool)>, Error> {
+        Ok(Migrator::get_migration_with_status_read_only(&self.conn)
+            .await?
+            .iter()
+            .map(|m| {
+                (
+                    m.name().to_owned(),
+                    m.status() == migration::MigrationStatus::Applied,
+                )
+            })
+            .collect())
+    }
+
+    /// Ready = reachable, (for SQLite) the file still in place, and no migration pending.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        let check = async {
+            if let Some(file) = &self.sqlite_file {
+                if !file.exists() {
+                    return Err(NotReady(format!(
+                        "database file {} is missing",
+                        file.display()
+                    )));
+                }
+            }
+            self.conn
+                .ping()
+                .await
+                .map_err(|e| NotReady(format!("database unreachable: {e}")))?;
+            let pending = Migrator::get_pending_migrations_read_only(&self.conn)
+                .await
+                .map_err(|e| NotReady(format!("cannot read migration status: {e}")))?;
+            if !pending.is_empty() {
+                return Err(NotReady(format!(
+                    "{} migration(s) pending; run `creatorflow migrate up`",
+                    pending.len()
+                )));
+            }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(3), check)
+            .await
+            .unwrap_or_else(|_| Err(NotReady("database did not answer within 3s".into())))
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(self) -> Result<(), Error> {
+        Ok(self.conn.close().await?)
+    }
+}
+
+/// The file behind a `sqlite:` URL, or `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/cf.db?mode=rwc").unwrap(),
+            std::path::Path::new("data/cf.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/cf/cf.db").unwrap(),
+            std::path::Path::new("/var/lib/cf/cf.db")
+        );
+        assert!(sqlite_path("sqlite::memory:").is_none());
+    }
+}

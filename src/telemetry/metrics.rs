@@ -1,0 +1,67 @@
+//! Every metric the daemon exports: names as constants, each described once when the recorder is
+//! installed. Names carry the `creatorflow_` prefix and base units; counters end in `_total`.
+//! Labels take bounded values only (route patterns, status codes), never ids or error text.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS_TOTAL: &str = "creatorflow_http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "creatorflow_http_request_duration_seconds";
+pub const BUILD_INFO: &str = "creatorflow_build_info";
+
+/// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
+/// or one group commit away.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use. One per process because the
+/// `metrics` facade has one global recorder; every app built in the process shares it.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("the bucket list is a non-empty constant")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first, which nothing in this crate does.
+        metrics::set_global_recorder(recorder).expect("no other metrics recorder is installed");
+        describe();
+        // Histograms buffer samples until upkeep folds them in; without a scrape they would
+        // grow, so a small thread does it on a clock.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            })
+            .expect("spawning a thread at start-up succeeds");
+        handle
+    })
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP requests answered, by method, route pattern and status"
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "HTTP request latency, by method, route pattern and status"
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label says which build is running"
+    );
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}

@@ -10,6 +10,7 @@ use crate::domain::{ApiKey, Scope};
 use crate::http;
 use crate::persistence::Database;
 use crate::systemd;
+use crate::telemetry;
 
 /// A built daemon: database migrated, HTTP bound. Tests build the very same thing on port 0.
 pub struct Application {
@@ -20,6 +21,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records.
+        telemetry::metrics::handle();
         let db = Database::connect(&settings.database)
             .await
             .context("cannot open the database (database.url)")?;
@@ -65,8 +68,10 @@ impl Application {
             () = shutdown => {
                 tracing::info!("stopping: no new connections; finishing requests in flight");
                 systemd::stopping();
-                handle.stop(true).await;
-                stopped.await
+                // The server future must keep being polled for the stop command to be carried
+                // out, so wait on both together.
+                let ((), served) = tokio::join!(handle.stop(true), &mut stopped);
+                served
             }
         };
         if let Some(watchdog) = watchdog {

@@ -138,7 +138,6 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let _ = telemetry::metrics::handle();
     let mut app = Application::build(settings).await?;
     let url = settings.http.public_url(app.addr());
     if let Some(key) = app.take_first_admin_key() {

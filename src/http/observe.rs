@@ -34,10 +34,10 @@ pub async fn observe(
     counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
     histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
 
-    if let Some(id) = request_id {
-        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-            response.headers_mut().insert(REQUEST_ID, value);
-        }
+    if let Some(id) = request_id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        response.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(response)
 }

@@ -51,13 +51,13 @@ impl Database {
             Backend::Sqlite => sqlite_path(url),
             Backend::Postgres => None,
         };
-        if let Some(parent) = sqlite_file.as_ref().and_then(|f| f.parent()) {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|source| Error::CreateDir {
-                    path: parent.to_owned(),
-                    source,
-                })?;
-            }
+        if let Some(parent) = sqlite_file.as_ref().and_then(|f| f.parent())
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|source| Error::CreateDir {
+                path: parent.to_owned(),
+                source,
+            })?;
         }
         let mut options = ConnectOptions::new(url.to_owned());
         options
@@ -117,13 +117,13 @@ impl Database {
     /// Ready = reachable, (for SQLite) the file still in place, and no migration pending.
     pub async fn readiness(&self) -> Result<(), NotReady> {
         let check = async {
-            if let Some(file) = &self.sqlite_file {
-                if !file.exists() {
-                    return Err(NotReady(format!(
-                        "database file {} is missing",
-                        file.display()
-                    )));
-                }
+            if let Some(file) = &self.sqlite_file
+                && !file.exists()
+            {
+                return Err(NotReady(format!(
+                    "database file {} is missing",
+                    file.display()
+                )));
             }
             self.conn
                 .ping()

@@ -1,1 +1,10 @@
+//! The one integration test binary. Every test builds its own app on port 0 against its own
+//! database: SQLite in a temporary folder by default, or a fresh PostgreSQL database when
+//! `CREATORFLOW_TEST_DATABASE_URL` is set.
 
+mod auth;
+mod cli;
+mod health;
+mod helpers;
+mod shutdown;
+mod systemd;

@@ -1,0 +1,199 @@
+use crate::helpers::{TestDb, cli_command, run_cli, spawn_app_on, write_file};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[actix_web::test]
+async fn check_config_accepts_the_defaults_and_names_a_bad_key() {
+    let db = TestDb::new().await;
+    let out = run_cli(&db, &["check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = cli_command(&db, &["check-config"])
+        .env("CREATORFLOW__JOURNAL__MAX_BATCH", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("journal.max_batch"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = cli_command(&db, &["check-config"])
+        .env("CREATORFLOW__LOG__FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("log.format"), "{}", stderr(&out));
+}
+
+#[actix_web::test]
+async fn a_config_file_is_layered_over_defaults_and_under_env() {
+    let db = TestDb::new().await;
+    let bad = write_file(
+        db.dir.path(),
+        "bad.toml",
+        "[engine]\nmailbox_capacity = 0\n",
+    );
+    // Via --config.
+    let out = run_cli(&db, &["--config", bad.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("engine.mailbox_capacity"),
+        "{}",
+        stderr(&out)
+    );
+    // Via CREATORFLOW_CONFIG, and the environment wins over the file.
+    let out = cli_command(&db, &["check-config"])
+        .env("CREATORFLOW_CONFIG", &bad)
+        .env("CREATORFLOW__ENGINE__MAILBOX_CAPACITY", "8")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A missing file is an error, not a silent default.
+    let out = run_cli(
+        &db,
+        &["--config", "/nonexistent/creatorflow.toml", "check-config"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[actix_web::test]
+async fn secrets_never_reach_the_log() {
+    let db = TestDb::new().await;
+    let out = cli_command(&db, &["shop", "list"])
+        .env("CREATORFLOW__TIKTOK__APP_SECRET", "s3cr3t-never-logged")
+        .env("CREATORFLOW__LOG__LEVEL", "trace")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cr3t-never-logged"));
+    assert!(!stdout(&out).contains("s3cr3t-never-logged"));
+}
+
+#[actix_web::test]
+async fn migrations_go_up_down_and_report_status() {
+    let db = TestDb::new().await;
+    let status = |db: &TestDb| stdout(&run_cli(db, &["migrate", "status"]));
+
+    let before = status(&db);
+    assert_eq!(before.lines().count(), 2, "{before}");
+    assert!(
+        before.lines().all(|l| l.starts_with("pending\t")),
+        "{before}"
+    );
+
+    assert!(run_cli(&db, &["migrate", "up"]).status.success());
+    let after = status(&db);
+    assert!(after.lines().all(|l| l.starts_with("applied\t")), "{after}");
+    assert!(after.contains("m20261125_000002_orders"));
+
+    let out = run_cli(&db, &["migrate", "down"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let down = status(&db);
+    assert!(
+        down.contains("applied\tm20261125_000001_accounts"),
+        "{down}"
+    );
+    assert!(down.contains("pending\tm20261125_000002_orders"), "{down}");
+
+    let out = run_cli(&db, &["migrate", "down", "--steps", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(status(&db).lines().all(|l| l.starts_with("pending\t")));
+
+    // And up again from nothing: every `down` really undid its `up`.
+    assert!(run_cli(&db, &["migrate", "up"]).status.success());
+    assert!(status(&db).lines().all(|l| l.starts_with("applied\t")));
+}
+
+#[actix_web::test]
+async fn apikey_create_prints_only_the_key_and_the_key_works() {
+    let db = TestDb::new().await;
+    let out = run_cli(&db, &["apikey", "create", "--admin", "--name", "ops"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert_eq!(
+        printed.lines().count(),
+        1,
+        "the key alone on stdout: {printed:?}"
+    );
+    let key = printed.trim().to_owned();
+    assert!(key.starts_with("cf_") && key.len() == 67, "{key}");
+    assert!(
+        !stderr(&out).contains(&key),
+        "messages go to stderr, without the key"
+    );
+
+    let app = spawn_app_on(db).await;
+    assert!(
+        app.admin_key.is_empty(),
+        "a database with keys gets no first-start key"
+    );
+    assert_eq!(app.get("/api/v1/shops", Some(&key)).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn apikey_create_needs_exactly_one_scope_and_an_existing_shop() {
+    let db = TestDb::new().await;
+    let out = run_cli(&db, &["apikey", "create"]);
+    assert_eq!(out.status.code(), Some(2), "usage error: {}", stderr(&out));
+    let out = run_cli(&db, &["apikey", "create", "--admin", "--shop", "1"]);
+    assert_eq!(out.status.code(), Some(2), "usage error: {}", stderr(&out));
+
+    let out = run_cli(&db, &["apikey", "create", "--shop", "4242"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("shop 4242"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+#[actix_web::test]
+async fn shop_add_and_list_round_trip() {
+    let db = TestDb::new().await;
+    let out = run_cli(
+        &db,
+        &[
+            "shop",
+            "add",
+            "--tiktok-shop-id",
+            "7494049642642441621",
+            "--name",
+            "Glow Co",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_cli(
+        &db,
+        &[
+            "shop",
+            "add",
+            "--tiktok-shop-id",
+            "7494049642642441621",
+            "--name",
+            "Again",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = run_cli(
+        &db,
+        &["shop", "add", "--tiktok-shop-id", "bad id", "--name", "X"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    let list = stdout(&run_cli(&db, &["shop", "list"]));
+    let rows: Vec<Vec<&str>> = list.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(
+        rows[0][..3],
+        ["7494049642642441621", "Glow Co", "unauthorized"]
+    );
+
+    let out = run_cli(&db, &["apikey", "create", "--shop", "7494049642642441621"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -1,0 +1,374 @@
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use creatorflow::app::Application;
+use creatorflow::config::Settings;
+use sea_orm::ConnectionTrait;
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_creatorflow");
+
+/// A database of the test's own: a SQLite file in a temporary folder, or a new PostgreSQL
+/// database named after a fresh uuid on the server in `CREATORFLOW_TEST_DATABASE_URL`.
+pub struct TestDb {
+    pub url: String,
+    /// The PostgreSQL server's maintenance URL and this test's database name.
+    pub postgres: Option<(String, String)>,
+    /// Holds the SQLite folder (and is a scratch folder for either backend) until the test ends.
+    pub dir: TempDir,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder can be made");
+        match std::env::var("CREATORFLOW_TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => {
+                let name = format!("cf_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(&base)
+                    .await
+                    .expect("CREATORFLOW_TEST_DATABASE_URL must point at a reachable PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("the test user may create databases");
+                admin.close().await.ok();
+                let url = with_database(&base, &name);
+                Self {
+                    url,
+                    postgres: Some((base, name)),
+                    dir,
+                }
+            }
+            _ => Self {
+                url: format!("sqlite://{}/creatorflow.db?mode=rwc", dir.path().display()),
+                postgres: None,
+                dir,
+            },
+        }
+    }
+
+    /// Makes the database vanish under a running daemon: the SQLite file is deleted, the
+    /// PostgreSQL database dropped with its connections.
+    pub async fn destroy(&self) {
+        match &self.postgres {
+            Some((base, name)) => {
+                let admin = sea_orm::Database::connect(base).await.unwrap();
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                    .await
+                    .unwrap();
+                admin.close().await.ok();
+            }
+            None => {
+                for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+                    std::fs::remove_file(entry.unwrap().path()).unwrap();
+                }
+            }
+        }
+    }
+
+    /// Environment that points the `creatorflow` binary at this database.
+    pub fn env(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("CREATORFLOW__DATABASE__URL".to_owned(), self.url.clone()),
+            (
+                "CREATORFLOW__HTTP__LISTEN".to_owned(),
+                "127.0.0.1:0".to_owned(),
+            ),
+            ("CREATORFLOW__LOG__LEVEL".to_owned(), "info".to_owned()),
+        ])
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut env = self.env();
+        env.insert("CREATORFLOW__LOG__LEVEL".to_owned(), "warn".to_owned());
+        Settings::load_with_env(None, Some(env)).expect("test settings are valid")
+    }
+}
+
+/// `base` with its database name replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    let (without_query, query) = match base.split_once('?') {
+        Some((url, query)) => (url, format!("?{query}")),
+        None => (base, String::new()),
+    };
+    let scheme_end = without_query.find("://").map_or(0, |i| i + 3);
+    let server = match without_query[scheme_end..].find('/') {
+        Some(slash) => &without_query[..scheme_end + slash],
+        None => without_query,
+    };
+    format!("{server}/{name}{query}")
+}
+
+/// A daemon built in-process, exactly as `creatorflow serve` builds it, on port 0.
+pub struct TestApp {
+    pub address: String,
+    pub admin_key: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    stop: StopOnDrop,
+    task: actix_rt::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Fires the shutdown trigger when dropped, so a test that ends without [`TestApp::stop`] still
+/// frees its port and pool.
+struct StopOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let app = spawn_app_on(TestDb::new().await).await;
+    assert!(
+        !app.admin_key.is_empty(),
+        "a fresh database gets an admin key"
+    );
+    app
+}
+
+pub async fn spawn_app_on(db: TestDb) -> TestApp {
+    let mut app = Application::build(&db.settings())
+        .await
+        .expect("the app builds");
+    // Empty when the database already had keys (a restart).
+    let admin_key = app
+        .take_first_admin_key()
+        .map(|key| key.reveal().to_owned())
+        .unwrap_or_default();
+    let address = format!("http://{}", app.addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = actix_rt::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        admin_key,
+        client: reqwest::Client::new(),
+        db,
+        stop: StopOnDrop(Some(stop)),
+        task,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("the daemon answers")
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("the daemon answers")
+    }
+
+    /// Registers a shop through the CLI's code path and returns a key scoped to it.
+    pub async fn shop_with_key(&self, shop_id: &str) -> String {
+        let response = self
+            .post_json(
+                "/api/v1/shops",
+                &self.admin_key,
+                &serde_json::json!({ "tiktok_shop_id": shop_id, "name": format!("Shop {shop_id}") }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "admin can add shop {shop_id}");
+        let out = run_cli(&self.db, &["apikey", "create", "--shop", shop_id]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Fires the shutdown trigger, waits for the ordered stop to finish cleanly, and hands back
+    /// the database for a restart.
+    pub async fn stop(self) -> TestDb {
+        drop(self.stop);
+        self.task
+            .await
+            .expect("the app task did not panic")
+            .expect("the app stopped cleanly");
+        self.db
+    }
+}
+
+/// Asserts a problem+json error with this status and code, and returns its body.
+pub async fn assert_problem(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// Runs the `creatorflow` binary against `db` and waits for it.
+pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
+    cli_command(db, args).output().expect("the binary runs")
+}
+
+pub fn cli_command(db: &TestDb, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(db.dir.path())
+        .env_remove("CREATORFLOW_CONFIG")
+        .env_remove("RUST_LOG")
+        .envs(db.env());
+    command
+}
+
+/// A `creatorflow serve` child process, with its stderr read on a thread.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub admin_key: String,
+    lines: mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl Daemon {
+    pub fn start(db: &TestDb) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    /// Starts `creatorflow serve` with extra environment variables.
+    pub fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Self {
+        let mut child = cli_command(db, &["serve"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut daemon = Self {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            admin_key: String::new(),
+            lines,
+            log: Vec::new(),
+        };
+        let url = daemon.wait_for_line("Open http://", Duration::from_secs(30));
+        let url = url.split("Open http://").nth(1).unwrap();
+        daemon.addr = url.split('/').next().unwrap().parse().unwrap();
+        daemon.admin_key = daemon
+            .log
+            .iter()
+            .find_map(|l| l.trim().strip_prefix("cf_").map(|k| format!("cf_{k}")))
+            .expect("first start prints an admin key");
+        daemon
+    }
+
+    /// Reads stderr until a line containing `needle`, failing after `deadline`.
+    pub fn wait_for_line(&mut self, needle: &str, deadline: Duration) -> String {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?} within {deadline:?}; log: {:#?}",
+                    self.log
+                ),
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("the daemon is alive");
+    }
+
+    /// Waits for exit, failing after `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.try_recv() {
+                    self.log.push(line);
+                }
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the daemon did not exit in {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            super::with_database("postgres://postgres@127.0.0.1/test", "x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(
+            super::with_database("postgres://u:p@h:5432/test?sslmode=disable", "x"),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+    }
+}

@@ -1,11 +1,29 @@
-//! Pure domain types: no async, no I/O, no actix, no sea-orm. Wire types convert into these once,
-//! at the edge, and everything inside speaks them.
+//! Pure domain types and rules: no async, no I/O, no actix, no sea-orm. Wire types convert into
+//! these once, at the edge, and everything inside speaks them.
 
 mod api_key;
+mod detail;
+mod item;
+mod lifecycle;
+mod money;
+mod order;
+mod serde_text;
 mod shop;
+mod stage;
+mod status;
 
 pub use api_key::{ApiKey, KeyHash, Scope};
+pub use detail::{Detail, Payment};
+pub use item::{LineItem, Sku, quantities};
+pub use lifecycle::{Decision, Effect, Event, IgnoreReason, Msg, Rejection, decide};
+pub use money::{Currency, Money};
+pub use order::{Order, OrderId};
 pub use shop::{ShopId, ShopName};
+pub use stage::Stage;
+pub use status::{Change, OrderStatus};
+
+#[cfg(test)]
+mod properties;
 
 /// A value that failed validation, with a message fit to show the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,394 @@
+//! `decide`: what a message means for an order, as events (facts to record) and effects (work
+//! to do after they are committed). Pure: the actor persists the events, applies them with
+//! [`Order::apply`], and hands the effects to the outbox.
+
+use serde::{Deserialize, Serialize};
+
+use super::order::Order;
+use super::status::Change;
+use super::{Detail, OrderId, OrderStatus, ShopId, Stage};
+
+/// Something that may change an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// TikTok reports a status (webhook or poll).
+    Status {
+        shop_id: ShopId,
+        status: OrderStatus,
+        update_time: i64,
+    },
+    /// TikTok's full order detail, fetched after a signal.
+    Detail { shop_id: ShopId, detail: Detail },
+    /// TikTok says the recipient address changed; the detail must be fetched again.
+    AddressChanged { shop_id: ShopId, update_time: i64 },
+    /// A person or rule holds the order.
+    Hold {
+        reason: String,
+        expected_version: i64,
+    },
+    /// Lift a hold.
+    ReleaseHold { expected_version: i64 },
+}
+
+/// A fact about an order, appended to its audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Created {
+        shop_id: ShopId,
+        status: OrderStatus,
+        update_time: Option<i64>,
+    },
+    StatusChanged {
+        from: OrderStatus,
+        to: OrderStatus,
+        update_time: i64,
+    },
+    /// TikTok information that was recorded but changes nothing.
+    Ignored {
+        status: OrderStatus,
+        update_time: i64,
+        reason: IgnoreReason,
+    },
+    DetailApplied { detail: Box<Detail> },
+    StageChanged {
+        from: Stage,
+        to: Stage,
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoreReason {
+    /// Older (by `update_time`) than what the order already holds.
+    Stale,
+    /// Would move the status backwards.
+    Regression,
+    /// The order is COMPLETED or CANCELLED.
+    Terminal,
+    /// A status this build does not know.
+    UnknownStatus,
+}
+
+impl Event {
+    /// The `kind` column of the audit row.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Created { .. } => "created",
+            Event::StatusChanged { .. } => "status_changed",
+            Event::Ignored { reason, .. } => match reason {
+                IgnoreReason::Stale => "stale_ignored",
+                IgnoreReason::Regression => "regression_ignored",
+                IgnoreReason::Terminal => "terminal_ignored",
+                IgnoreReason::UnknownStatus => "unknown_status_ignored",
+            },
+            Event::DetailApplied { .. } => "detail_applied",
+            Event::StageChanged { .. } => "stage_changed",
+        }
+    }
+}
+
+/// Work to do once the events are committed (written to the outbox in the same transaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Ask TikTok for the order's detail (new order, address change).
+    FetchDetail { order_id: OrderId, shop_id: ShopId },
+    /// The order may now be fulfilled: start its workflow.
+    StartFulfilment { order_id: OrderId, shop_id: ShopId },
+    /// Tell the outside world the order changed.
+    Announce {
+        order_id: OrderId,
+        shop_id: ShopId,
+        status: OrderStatus,
+        stage: Stage,
+        version: i64,
+    },
+}
+
+impl Effect {
+    /// The routing key the effect is published under.
+    pub fn routing_key(&self) -> &'static str {
+        match self {
+            Effect::FetchDetail { .. } => "tiktok.fetch_detail",
+            Effect::StartFulfilment { .. } => "workflow.start",
+            Effect::Announce { .. } => "order.changed",
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub events: Vec<Event>,
+    pub effects: Vec<Effect>,
+}
+
+/// Why a command was refused; nothing is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("order {0} not found")]
+    NotFound(OrderId),
+    #[error("order is at version {actual}, not {expected}")]
+    Conflict { expected: i64, actual: i64 },
+    #[error("{0}")]
+    NotAllowed(String),
+}
+
+/// Decides what `msg` means for the order `id`, which is `order` if it exists.
+pub fn decide(id: &OrderId, order: Option<&Order>, msg: &Msg) -> Result<Decision, Rejection> {
+    let mut draft = Draft::new(id, order);
+    match msg {
+        Msg::Status {
+            shop_id,
+            status,
+            update_time,
+        } => {
+            draft.ensure_created(shop_id, status, Some(*update_time));
+            draft.observe_status(status, *update_time);
+        }
+        Msg::Detail { shop_id, detail } => {
+            draft.ensure_created(shop_id, &detail.status, Some(detail.update_time));
+            if draft.is_stale(detail.update_time) {
+                draft.ignore(&detail.status, detail.update_time, IgnoreReason::Stale);
+            } else {
+                draft.observe_status(&detail.status, detail.update_time);
+                draft.push(Event::DetailApplied {
+                    detail: Box::new(detail.clone()),
+                });
+                draft.revalidate();
+            }
+        }
+        Msg::AddressChanged {
+            shop_id,
+            update_time,
+        } => {
+            let created = draft.ensure_created(shop_id, &OrderStatus::Unpaid, Some(*update_time));
+            if !created {
+                let order = draft.order.as_ref().expect("created or existing");
+                draft.effects.push(Effect::FetchDetail {
+                    order_id: id.clone(),
+                    shop_id: order.shop_id.clone(),
+                });
+            }
+        }
+        Msg::Hold {
+            reason,
+            expected_version,
+        } => {
+            let order = draft.command_target(*expected_version)?;
+            if order.stage.is_terminal() {
+                return Err(Rejection::NotAllowed(format!(
+                    "order is {}; it cannot be held",
+                    order.stage
+                )));
+            }
+            if order.stage == Stage::OnHold {
+                return Err(Rejection::NotAllowed("order is already on hold".into()));
+            }
+            draft.set_stage(Stage::OnHold, Some(reason.clone()));
+        }
+        Msg::ReleaseHold { expected_version } => {
+            let order = draft.command_target(*expected_version)?;
+            if order.stage != Stage::OnHold {
+                return Err(Rejection::NotAllowed("order is not on hold".into()));
+            }
+            let back = order.held_from.unwrap_or(Stage::Received);
+            draft.set_stage(back, None);
+            draft.revalidate();
+        }
+    }
+    Ok(draft.finish())
+}
+
+/// The order as the decision so far leaves it; events are applied as they are drafted so that
+/// each rule sees the effect of the previous ones.
+struct Draft<'a> {
+    id: &'a OrderId,
+    order: Option<Order>,
+    stage_before: Option<Stage>,
+    status_before: Option<OrderStatus>,
+    events: Vec<Event>,
+    effects: Vec<Effect>,
+}
+
+impl<'a> Draft<'a> {
+    fn new(id: &'a OrderId, order: Option<&Order>) -> Self {
+        Self {
+            id,
+            stage_before: order.map(|o| o.stage),
+            status_before: order.map(|o| o.status.clone()),
+            order: order.cloned(),
+            events: Vec::new(),
+            effects: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, event: Event) {
+        match &mut self.order {
+            Some(order) => order.apply(&event),
+            None => self.order = Order::created(self.id.clone(), &event),
+        }
+        self.events.push(event);
+    }
+
+    fn order(&self) -> &Order {
+        self.order.as_ref().expect("the order exists once created")
+    }
+
+    /// Creates the order if it does not exist yet; true if it did not.
+    fn ensure_created(&mut self, shop_id: &ShopId, status: &OrderStatus, t: Option<i64>) -> bool {
+        if self.order.is_some() {
+            return false;
+        }
+        self.push(Event::Created {
+            shop_id: shop_id.clone(),
+            status: status.clone(),
+            update_time: t,
+        });
+        self.effects.push(Effect::FetchDetail {
+            order_id: self.id.clone(),
+            shop_id: shop_id.clone(),
+        });
+        self.follow_status();
+        true
+    }
+
+    fn is_stale(&self, update_time: i64) -> bool {
+        self.order().update_time.is_some_and(|t| update_time < t)
+    }
+
+    fn ignore(&mut self, status: &OrderStatus, update_time: i64, reason: IgnoreReason) {
+        self.push(Event::Ignored {
+            status: status.clone(),
+            update_time,
+            reason,
+        });
+    }
+
+    fn observe_status(&mut self, status: &OrderStatus, update_time: i64) {
+        if self.is_stale(update_time) {
+            return self.ignore(status, update_time, IgnoreReason::Stale);
+        }
+        match self.order().status.change_to(status) {
+            Change::Same => {}
+            Change::Forward => {
+                self.push(Event::StatusChanged {
+                    from: self.order().status.clone(),
+                    to: status.clone(),
+                    update_time,
+                });
+                self.follow_status();
+            }
+            Change::Regression => self.ignore(status, update_time, IgnoreReason::Regression),
+            Change::FromTerminal => self.ignore(status, update_time, IgnoreReason::Terminal),
+            Change::Unknown => self.ignore(status, update_time, IgnoreReason::UnknownStatus),
+        }
+    }
+
+    /// Moves the stage to follow what TikTok reports has physically happened.
+    fn follow_status(&mut self) {
+        let stage = self.order().stage;
+        let target = match self.order().status {
+            OrderStatus::Cancelled => Stage::Cancelled,
+            OrderStatus::Completed => Stage::Completed,
+            OrderStatus::Delivered => Stage::Delivered,
+            OrderStatus::InTransit => Stage::InTransit,
+            OrderStatus::AwaitingCollection | OrderStatus::PartiallyShipping => Stage::Shipped,
+            _ => return self.revalidate(),
+        };
+        let earlier = stage_rank(stage).is_none_or(|r| stage_rank(target).is_some_and(|t| t > r));
+        if !stage.is_terminal() && (earlier || target.is_terminal()) && stage != target {
+            self.set_stage(target, None);
+        }
+    }
+
+    /// Received ⇄ Validated ⇄ Exception, from the detail and whether TikTok lets us fulfil.
+    fn revalidate(&mut self) {
+        let order = self.order();
+        let Some(detail) = order.detail.as_deref() else {
+            return;
+        };
+        let problems = detail.problems();
+        let stage = order.stage;
+        if !problems.is_empty() {
+            let reason = problems.join("; ");
+            let already = stage == Stage::Exception && order.stage_reason.as_deref() == Some(&reason);
+            if !stage.is_terminal() && stage != Stage::OnHold && !already {
+                self.set_stage(Stage::Exception, Some(reason));
+            }
+            return;
+        }
+        let ready = order.status.may_fulfil();
+        if matches!(stage, Stage::Received | Stage::Exception) {
+            self.set_stage(if ready { Stage::Validated } else { Stage::Received }, None);
+        }
+    }
+
+    fn set_stage(&mut self, to: Stage, reason: Option<String>) {
+        let order = self.order();
+        if order.stage == to && order.stage_reason == reason {
+            return;
+        }
+        self.push(Event::StageChanged {
+            from: order.stage,
+            to,
+            reason,
+        });
+    }
+
+    fn command_target(&self, expected_version: i64) -> Result<&Order, Rejection> {
+        let order = self
+            .order
+            .as_ref()
+            .ok_or_else(|| Rejection::NotFound(self.id.clone()))?;
+        if order.version != expected_version {
+            return Err(Rejection::Conflict {
+                expected: expected_version,
+                actual: order.version,
+            });
+        }
+        Ok(order)
+    }
+
+    fn finish(mut self) -> Decision {
+        if let Some(order) = &self.order {
+            let stage_moved = self.stage_before != Some(order.stage);
+            let status_moved = self.status_before.as_ref() != Some(&order.status);
+            if stage_moved && order.stage == Stage::Validated && order.status.may_fulfil() {
+                self.effects.push(Effect::StartFulfilment {
+                    order_id: self.id.clone(),
+                    shop_id: order.shop_id.clone(),
+                });
+            }
+            if stage_moved || status_moved {
+                self.effects.push(Effect::Announce {
+                    order_id: self.id.clone(),
+                    shop_id: order.shop_id.clone(),
+                    status: order.status.clone(),
+                    stage: order.stage,
+                    version: order.version,
+                });
+            }
+        }
+        Decision {
+            events: self.events,
+            effects: self.effects,
+        }
+    }
+}
+
+/// Position on the fulfilment path; side stages have none.
+fn stage_rank(stage: Stage) -> Option<u8> {
+    Some(match stage {
+        Stage::Received => 0,
+        Stage::Validated => 1,
+        Stage::StockReserved => 2,
+        Stage::LabelPurchased => 3,
+        Stage::Shipped => 4,
+        Stage::InTransit => 5,
+        Stage::Delivered => 6,
+        Stage::Completed => 7,
+        Stage::OnHold | Stage::Cancelled | Stage::Exception => return None,
+    })
+}

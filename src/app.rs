@@ -3,12 +3,15 @@
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 
+use std::time::Duration;
+
 use anyhow::Context;
 
+use crate::actors::RegistryHandle;
 use crate::config::Settings;
 use crate::domain::{ApiKey, Scope};
 use crate::http;
-use crate::persistence::Database;
+use crate::persistence::{Database, Journal};
 use crate::systemd;
 use crate::telemetry;
 
@@ -16,6 +19,7 @@ use crate::telemetry;
 pub struct Application {
     server: http::Server,
     db: Database,
+    registry: RegistryHandle,
     first_admin_key: Option<ApiKey>,
 }
 
@@ -30,12 +34,19 @@ impl Application {
             .await
             .context("cannot migrate the database")?;
         let first_admin_key = ensure_admin_key(&db).await?;
+        let journal = Journal::start(
+            db.clone(),
+            settings.journal.max_batch,
+            settings.journal.max_delay,
+        );
+        let registry = RegistryHandle::start(&settings.engine, db.clone(), journal);
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
-        let server = http::start(listener, db.clone(), &settings.http)?;
+        let server = http::start(listener, db.clone(), registry.clone(), &settings.http)?;
         Ok(Self {
             server,
             db,
+            registry,
             first_admin_key,
         })
     }
@@ -48,6 +59,11 @@ impl Application {
         &self.db
     }
 
+    /// The order engine, as HTTP handlers and integrations use it.
+    pub fn registry(&self) -> &RegistryHandle {
+        &self.registry
+    }
+
     /// The admin key created because the database had none; `Some` once, on first start.
     pub fn take_first_admin_key(&mut self) -> Option<ApiKey> {
         self.first_admin_key.take()
@@ -56,7 +72,12 @@ impl Application {
     /// Serves until `shutdown` resolves (or the server fails), then stops in order: stop
     /// accepting, finish requests in flight, close the database pool.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Self { server, db, .. } = self;
+        let Self {
+            server,
+            db,
+            registry,
+            ..
+        } = self;
         let handle = server.handle();
         let watchdog = systemd::spawn_watchdog(db.clone());
         systemd::ready();
@@ -74,6 +95,9 @@ impl Application {
                 served
             }
         };
+        // Intake is closed; let the orders finish what they were given, then their journal
+        // commits are durable before the pool closes.
+        registry.drain(Duration::from_secs(10)).await;
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }

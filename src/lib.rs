@@ -1,5 +1,6 @@
 //! CreatorFlow: the order-processing daemon for TikTok Shop sellers. See docs/ARCHITECTURE.md.
 
+pub mod actors;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -11,6 +11,7 @@ pub struct Model {
     pub stage: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub stage_reason: Option<String>,
+    pub held_from: Option<String>,
     pub version: i64,
     pub tiktok_create_time: Option<i64>,
     pub tiktok_update_time: Option<i64>,

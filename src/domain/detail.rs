@@ -80,10 +80,19 @@ impl Payment {
             ("shipping_fee", Some(self.shipping_fee)),
             ("seller_discount", Some(self.seller_discount)),
             ("platform_discount", Some(self.platform_discount)),
-            ("original_total_product_price", self.original_total_product_price),
+            (
+                "original_total_product_price",
+                self.original_total_product_price,
+            ),
             ("original_shipping_fee", self.original_shipping_fee),
-            ("shipping_fee_seller_discount", self.shipping_fee_seller_discount),
-            ("shipping_fee_platform_discount", self.shipping_fee_platform_discount),
+            (
+                "shipping_fee_seller_discount",
+                self.shipping_fee_seller_discount,
+            ),
+            (
+                "shipping_fee_platform_discount",
+                self.shipping_fee_platform_discount,
+            ),
             ("tax", self.tax),
             ("retail_delivery_fee", self.retail_delivery_fee),
         ];
@@ -222,10 +231,15 @@ pub(crate) mod tests {
         d.payment.as_mut().unwrap().sub_total = usd("21.00");
         let problems = d.problems();
         assert!(
-            problems.iter().any(|p| p.contains("payment.sub_total is 21.00")),
+            problems
+                .iter()
+                .any(|p| p.contains("payment.sub_total is 21.00")),
             "{problems:?}"
         );
-        assert!(problems.iter().any(|p| p.contains("total_amount")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("total_amount")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub enum Msg {
         update_time: i64,
     },
     /// TikTok's full order detail, fetched after a signal.
-    Detail { shop_id: ShopId, detail: Detail },
+    Detail {
+        shop_id: ShopId,
+        detail: Box<Detail>,
+    },
     /// TikTok says the recipient address changed; the detail must be fetched again.
     AddressChanged { shop_id: ShopId, update_time: i64 },
     /// A person or rule holds the order.
@@ -50,7 +53,9 @@ pub enum Event {
         update_time: i64,
         reason: IgnoreReason,
     },
-    DetailApplied { detail: Box<Detail> },
+    DetailApplied {
+        detail: Box<Detail>,
+    },
     StageChanged {
         from: Stage,
         to: Stage,
@@ -154,7 +159,7 @@ pub fn decide(id: &OrderId, order: Option<&Order>, msg: &Msg) -> Result<Decision
             } else {
                 draft.observe_status(&detail.status, detail.update_time);
                 draft.push(Event::DetailApplied {
-                    detail: Box::new(detail.clone()),
+                    detail: detail.clone(),
                 });
                 draft.revalidate();
             }
@@ -313,7 +318,8 @@ impl<'a> Draft<'a> {
         let stage = order.stage;
         if !problems.is_empty() {
             let reason = problems.join("; ");
-            let already = stage == Stage::Exception && order.stage_reason.as_deref() == Some(&reason);
+            let already =
+                stage == Stage::Exception && order.stage_reason.as_deref() == Some(&reason);
             if !stage.is_terminal() && stage != Stage::OnHold && !already {
                 self.set_stage(Stage::Exception, Some(reason));
             }
@@ -321,7 +327,14 @@ impl<'a> Draft<'a> {
         }
         let ready = order.status.may_fulfil();
         if matches!(stage, Stage::Received | Stage::Exception) {
-            self.set_stage(if ready { Stage::Validated } else { Stage::Received }, None);
+            self.set_stage(
+                if ready {
+                    Stage::Validated
+                } else {
+                    Stage::Received
+                },
+                None,
+            );
         }
     }
 

@@ -17,7 +17,7 @@ pub use detail::{Detail, Payment};
 pub use item::{LineItem, Sku, quantities};
 pub use lifecycle::{Decision, Effect, Event, IgnoreReason, Msg, Rejection, decide};
 pub use money::{Currency, Money};
-pub use order::{Order, OrderId};
+pub use order::{Applied, Order, OrderId};
 pub use shop::{ShopId, ShopName};
 pub use stage::Stage;
 pub use status::{Change, OrderStatus};

@@ -18,7 +18,10 @@ impl Currency {
         let bytes = raw.trim().as_bytes();
         match bytes {
             [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) => Ok(Self([*a, *b, *c])),
-            _ => Err(Invalid::new("currency", format!("{raw:?} is not an ISO 4217 code"))),
+            _ => Err(Invalid::new(
+                "currency",
+                format!("{raw:?} is not an ISO 4217 code"),
+            )),
         }
     }
 

@@ -46,7 +46,9 @@ impl fmt::Display for OrderId {
 
 serde_as_text!(OrderId, OrderId::parse);
 serde_as_text!(ShopId, ShopId::parse);
-serde_as_text!(OrderStatus, |raw: &str| Ok::<_, Invalid>(OrderStatus::parse(raw)));
+serde_as_text!(OrderStatus, |raw: &str| Ok::<_, Invalid>(
+    OrderStatus::parse(raw)
+));
 serde_as_text!(Stage, Stage::parse);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +136,54 @@ impl Order {
     }
 }
 
+/// One event as the audit trail records it: its sequence number and the status and stage it
+/// moved the order between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub seq: i64,
+    pub event: Event,
+    pub status_before: Option<OrderStatus>,
+    pub status_after: OrderStatus,
+    pub stage_before: Option<Stage>,
+    pub stage_after: Stage,
+}
+
+impl Order {
+    /// Applies `events` to a copy of `current` (or creates the order), returning the new state and
+    /// the audit rows; `None` if there were no events or the first does not create a missing order.
+    pub fn advance(
+        current: Option<&Order>,
+        id: &OrderId,
+        events: Vec<Event>,
+    ) -> Option<(Order, Vec<Applied>)> {
+        let mut order: Option<Order> = current.cloned();
+        let mut applied = Vec::with_capacity(events.len());
+        for event in events {
+            let (status_before, stage_before) = match &order {
+                Some(o) => (Some(o.status.clone()), Some(o.stage)),
+                None => (None, None),
+            };
+            match &mut order {
+                Some(o) => o.apply(&event),
+                None => order = Some(Order::created(id.clone(), &event)?),
+            }
+            let now = order.as_ref().expect("set just above");
+            applied.push(Applied {
+                seq: now.version,
+                status_after: now.status.clone(),
+                stage_after: now.stage,
+                status_before,
+                stage_before,
+                event,
+            });
+        }
+        if applied.is_empty() {
+            return None;
+        }
+        order.map(|o| (o, applied))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,8 +193,14 @@ mod tests {
         let id = OrderId::parse("576653688135258178").unwrap();
         assert_eq!(id.as_str(), "576653688135258178");
         // Fixed value: routing must not change between builds.
-        assert_eq!(id.stable_hash(), OrderId::parse("576653688135258178").unwrap().stable_hash());
-        assert_eq!(OrderId::parse("a").unwrap().stable_hash(), 0xaf63dc4c8601ec8c);
+        assert_eq!(
+            id.stable_hash(),
+            OrderId::parse("576653688135258178").unwrap().stable_hash()
+        );
+        assert_eq!(
+            OrderId::parse("a").unwrap().stable_hash(),
+            0xaf63dc4c8601ec8c
+        );
         assert!(OrderId::parse("").is_err());
         assert!(OrderId::parse("1 2").is_err());
     }

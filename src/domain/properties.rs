@@ -20,7 +20,7 @@ fn any_msg() -> impl Strategy<Value = (Msg, i64)> {
             if broken {
                 detail.payment.as_mut().unwrap().sub_total = Money::from_minor(1, Currency::parse("USD").unwrap());
             }
-            (Msg::Detail { shop_id: shop(), detail }, 0)
+            (Msg::Detail { shop_id: shop(), detail: Box::new(detail) }, 0)
         }),
         1 => (0_i64..40).prop_map(|t| (Msg::AddressChanged { shop_id: shop(), update_time: t }, 0)),
         1 => (-1_i64..=0).prop_map(|off| (Msg::Hold { reason: "check".into(), expected_version: 0 }, off)),
@@ -32,8 +32,13 @@ fn any_msg() -> impl Strategy<Value = (Msg, i64)> {
 fn aim(msg: Msg, order: Option<&Order>, offset: i64) -> Msg {
     let v = order.map_or(0, |o| o.version) + offset;
     match msg {
-        Msg::Hold { reason, .. } => Msg::Hold { reason, expected_version: v },
-        Msg::ReleaseHold { .. } => Msg::ReleaseHold { expected_version: v },
+        Msg::Hold { reason, .. } => Msg::Hold {
+            reason,
+            expected_version: v,
+        },
+        Msg::ReleaseHold { .. } => Msg::ReleaseHold {
+            expected_version: v,
+        },
         other => other,
     }
 }
@@ -118,41 +123,97 @@ proptest! {
 #[test]
 fn a_new_order_is_created_received_and_asks_for_its_detail() {
     let id = OrderId::parse("1").unwrap();
-    let d = decide(&id, None, &Msg::Status { shop_id: shop(), status: OrderStatus::Unpaid, update_time: 10 }).unwrap();
+    let d = decide(
+        &id,
+        None,
+        &Msg::Status {
+            shop_id: shop(),
+            status: OrderStatus::Unpaid,
+            update_time: 10,
+        },
+    )
+    .unwrap();
     assert_eq!(d.events.len(), 1);
     let order = Order::replay(id, &d.events).unwrap();
     assert_eq!(order.stage, Stage::Received);
-    assert!(d.effects.iter().any(|e| matches!(e, Effect::FetchDetail { .. })));
+    assert!(
+        d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::FetchDetail { .. }))
+    );
 }
 
 #[test]
 fn a_sound_detail_for_an_awaiting_shipment_order_starts_fulfilment() {
     let id = OrderId::parse("1").unwrap();
-    let d = decide(&id, None, &Msg::Detail { shop_id: shop(), detail: sound_detail(OrderStatus::AwaitingShipment, 10) }).unwrap();
+    let d = decide(
+        &id,
+        None,
+        &Msg::Detail {
+            shop_id: shop(),
+            detail: Box::new(sound_detail(OrderStatus::AwaitingShipment, 10)),
+        },
+    )
+    .unwrap();
     let order = Order::replay(id, &d.events).unwrap();
     assert_eq!(order.stage, Stage::Validated);
-    assert!(d.effects.iter().any(|e| matches!(e, Effect::StartFulfilment { .. })));
+    assert!(
+        d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartFulfilment { .. }))
+    );
 }
 
 #[test]
 fn money_that_does_not_add_up_puts_the_order_in_exception_with_the_reason() {
     let id = OrderId::parse("1").unwrap();
     let mut detail = sound_detail(OrderStatus::AwaitingShipment, 10);
-    detail.payment.as_mut().unwrap().total_amount = Money::from_minor(1, Currency::parse("USD").unwrap());
-    let d = decide(&id, None, &Msg::Detail { shop_id: shop(), detail }).unwrap();
+    detail.payment.as_mut().unwrap().total_amount =
+        Money::from_minor(1, Currency::parse("USD").unwrap());
+    let d = decide(
+        &id,
+        None,
+        &Msg::Detail {
+            shop_id: shop(),
+            detail: Box::new(detail),
+        },
+    )
+    .unwrap();
     let order = Order::replay(id, &d.events).unwrap();
     assert_eq!(order.stage, Stage::Exception);
     assert!(order.stage_reason.unwrap().contains("total_amount"));
     assert!(order.detail.is_some(), "nothing is dropped");
-    assert!(!d.effects.iter().any(|e| matches!(e, Effect::StartFulfilment { .. })));
+    assert!(
+        !d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartFulfilment { .. }))
+    );
 }
 
 #[test]
 fn an_older_event_is_recorded_as_stale_and_changes_nothing() {
     let id = OrderId::parse("1").unwrap();
-    let first = decide(&id, None, &Msg::Status { shop_id: shop(), status: OrderStatus::AwaitingShipment, update_time: 20 }).unwrap();
+    let first = decide(
+        &id,
+        None,
+        &Msg::Status {
+            shop_id: shop(),
+            status: OrderStatus::AwaitingShipment,
+            update_time: 20,
+        },
+    )
+    .unwrap();
     let order = Order::replay(id.clone(), &first.events).unwrap();
-    let late = decide(&id, Some(&order), &Msg::Status { shop_id: shop(), status: OrderStatus::Unpaid, update_time: 10 }).unwrap();
+    let late = decide(
+        &id,
+        Some(&order),
+        &Msg::Status {
+            shop_id: shop(),
+            status: OrderStatus::Unpaid,
+            update_time: 10,
+        },
+    )
+    .unwrap();
     assert_eq!(late.events.len(), 1);
     assert_eq!(late.events[0].kind(), "stale_ignored");
     let mut after = order.clone();
@@ -164,17 +225,45 @@ fn an_older_event_is_recorded_as_stale_and_changes_nothing() {
 #[test]
 fn commands_carry_the_expected_version() {
     let id = OrderId::parse("1").unwrap();
-    let d = decide(&id, None, &Msg::Status { shop_id: shop(), status: OrderStatus::AwaitingShipment, update_time: 20 }).unwrap();
+    let d = decide(
+        &id,
+        None,
+        &Msg::Status {
+            shop_id: shop(),
+            status: OrderStatus::AwaitingShipment,
+            update_time: 20,
+        },
+    )
+    .unwrap();
     let order = Order::replay(id.clone(), &d.events).unwrap();
-    let stale = Msg::Hold { reason: "x".into(), expected_version: order.version - 1 };
-    assert_eq!(decide(&id, Some(&order), &stale), Err(Rejection::Conflict { expected: order.version - 1, actual: order.version }));
-    let ok = Msg::Hold { reason: "fraud check".into(), expected_version: order.version };
+    let stale = Msg::Hold {
+        reason: "x".into(),
+        expected_version: order.version - 1,
+    };
+    assert_eq!(
+        decide(&id, Some(&order), &stale),
+        Err(Rejection::Conflict {
+            expected: order.version - 1,
+            actual: order.version
+        })
+    );
+    let ok = Msg::Hold {
+        reason: "fraud check".into(),
+        expected_version: order.version,
+    };
     let held = decide(&id, Some(&order), &ok).unwrap();
     let mut held_order = order.clone();
     held.events.iter().for_each(|e| held_order.apply(e));
     assert_eq!(held_order.stage, Stage::OnHold);
     assert_eq!(held_order.stage_reason.as_deref(), Some("fraud check"));
-    let release = decide(&id, Some(&held_order), &Msg::ReleaseHold { expected_version: held_order.version }).unwrap();
+    let release = decide(
+        &id,
+        Some(&held_order),
+        &Msg::ReleaseHold {
+            expected_version: held_order.version,
+        },
+    )
+    .unwrap();
     held.events.iter().chain(&release.events).count();
     let mut released = held_order.clone();
     release.events.iter().for_each(|e| released.apply(e));

@@ -25,6 +25,13 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     NotReady(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Busy or a dependency is down: the client should retry (TikTok does).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -40,6 +47,9 @@ impl Error {
             Error::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "version_conflict"),
+            Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -66,7 +76,7 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code) = self.status_and_code();
-        let detail = if status.is_server_error() && !matches!(self, Error::NotReady(_)) {
+        let detail = if matches!(self, Error::Internal(_)) {
             tracing::error!(error = ?anyhow_chain(self), "request failed");
             "the server could not complete the request; see its log".to_owned()
         } else {
@@ -109,6 +119,25 @@ impl From<persistence::Error> for Error {
             persistence::Error::NotFound(what) => Error::NotFound(what),
             persistence::Error::AlreadyExists(what) => Error::AlreadyExists(what),
             other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::actors::Error> for Error {
+    fn from(error: crate::actors::Error) -> Self {
+        use crate::actors::Error as E;
+        use crate::domain::Rejection;
+        match error {
+            E::Rejected(Rejection::NotFound(id)) => Error::NotFound(format!("order {id}")),
+            E::Rejected(rejection @ Rejection::Conflict { .. }) => {
+                Error::Conflict(rejection.to_string())
+            }
+            E::Rejected(Rejection::NotAllowed(why)) => Error::NotAllowed(why),
+            E::Overloaded { .. } => Error::Unavailable("overloaded; retry later".into()),
+            other => {
+                tracing::error!(error = ?anyhow::Error::from(other), "order engine failed");
+                Error::Unavailable("the order engine cannot commit right now; retry later".into())
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ mod dashboard;
 mod error;
 mod health;
 mod observe;
+mod orders;
 mod server;
 mod shops;
 

@@ -5,7 +5,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use super::{Error, dashboard, health, observe, shops};
+use super::{Error, dashboard, health, observe, orders, shops};
+use crate::actors::RegistryHandle;
 use crate::config;
 use crate::persistence::Database;
 
@@ -24,13 +25,16 @@ pub struct Server {
 pub fn start(
     listener: TcpListener,
     db: Database,
+    registry: RegistryHandle,
     settings: &config::Http,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
     let db = web::Data::new(db);
+    let registry = web::Data::new(registry);
     let running = HttpServer::new(move || {
         App::new()
             .app_data(db.clone())
+            .app_data(registry.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)
@@ -54,7 +58,12 @@ pub fn start(
                 web::scope("/api/v1")
                     .service(shops::list)
                     .service(shops::show)
-                    .service(shops::create),
+                    .service(shops::create)
+                    .service(orders::list)
+                    .service(orders::show)
+                    .service(orders::history)
+                    .service(orders::hold)
+                    .service(orders::release),
             )
             .default_service(web::to(not_found))
     })

@@ -1,10 +1,14 @@
-//! The only code that touches `entities`: connecting, migrating, readiness, and the mapping
-//! between rows and domain types.
+//! The only code that touches `entities`: connecting, migrating, readiness, the journal's group
+//! commit, and the mapping between rows and domain types.
 
 mod api_keys;
 mod database;
+pub mod journal;
+mod orders;
 mod shops;
 
 pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady};
+pub use journal::{Commit, InboxEntry, Journal, Outcome};
+pub use orders::{HistoryEntry, OrderDetailView, OrderFilter, OrderView};
 pub use shops::Shop;

@@ -11,9 +11,22 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const HTTP_REQUESTS_TOTAL: &str = "creatorflow_http_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "creatorflow_http_request_duration_seconds";
 pub const BUILD_INFO: &str = "creatorflow_build_info";
+pub const JOURNAL_BATCH_SIZE: &str = "creatorflow_journal_batch_size";
+pub const JOURNAL_COMMIT_SECONDS: &str = "creatorflow_journal_commit_seconds";
+pub const LIVE_ORDERS: &str = "creatorflow_live_orders";
+pub const ACTIVATIONS_TOTAL: &str = "creatorflow_order_activations_total";
+pub const PASSIVATIONS_TOTAL: &str = "creatorflow_order_passivations_total";
+pub const MAILBOX_FULL_TOTAL: &str = "creatorflow_mailbox_full_total";
+pub const EVENTS_APPLIED_TOTAL: &str = "creatorflow_order_events_applied_total";
+pub const DUPLICATES_TOTAL: &str = "creatorflow_duplicate_messages_total";
 
 /// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
 /// or one group commit away.
+/// Buckets for batch sizes: 1 to the largest sensible `journal.max_batch`.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
+];
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
@@ -27,6 +40,8 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("the bucket list is a non-empty constant")
+            .set_buckets_for_metric(Matcher::Full(JOURNAL_BATCH_SIZE.into()), BATCH_BUCKETS)
             .expect("the bucket list is a non-empty constant")
             .build_recorder();
         let handle = recorder.handle();
@@ -58,6 +73,37 @@ fn describe() {
         HTTP_REQUEST_DURATION_SECONDS,
         Unit::Seconds,
         "HTTP request latency, by method, route pattern and status"
+    );
+    describe_histogram!(
+        JOURNAL_BATCH_SIZE,
+        Unit::Count,
+        "Commits written per group-commit transaction"
+    );
+    describe_histogram!(
+        JOURNAL_COMMIT_SECONDS,
+        Unit::Seconds,
+        "Time to write and commit one journal batch"
+    );
+    describe_gauge!(LIVE_ORDERS, "Order actors currently live, over all shards");
+    describe_counter!(
+        ACTIVATIONS_TOTAL,
+        "Order actors activated (snapshot loaded or created)"
+    );
+    describe_counter!(
+        PASSIVATIONS_TOTAL,
+        "Order actors passivated, by reason (idle, capacity)"
+    );
+    describe_counter!(
+        MAILBOX_FULL_TOTAL,
+        "Messages refused because a mailbox was full"
+    );
+    describe_counter!(
+        EVENTS_APPLIED_TOTAL,
+        "Order events committed and applied, by kind"
+    );
+    describe_counter!(
+        DUPLICATES_TOTAL,
+        "Messages acknowledged as duplicates and ignored"
     );
     describe_gauge!(
         BUILD_INFO,

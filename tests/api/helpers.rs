@@ -108,6 +108,8 @@ fn with_database(base: &str, name: &str) -> String {
 /// A daemon built in-process, exactly as `creatorflow serve` builds it, on port 0.
 pub struct TestApp {
     pub address: String,
+    /// The order engine of this app, as handlers use it.
+    pub registry: creatorflow::actors::RegistryHandle,
     pub admin_key: String,
     pub client: reqwest::Client,
     pub db: TestDb,
@@ -137,21 +139,32 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_on(db: TestDb) -> TestApp {
-    let mut app = Application::build(&db.settings())
-        .await
-        .expect("the app builds");
+    spawn_app_with(db, &[]).await
+}
+
+/// Like [`spawn_app_on`], with extra `CREATORFLOW__…` settings.
+pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = db.env();
+    env.insert("CREATORFLOW__LOG__LEVEL".to_owned(), "warn".to_owned());
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let settings = Settings::load_with_env(None, Some(env)).expect("test settings are valid");
+    let mut app = Application::build(&settings).await.expect("the app builds");
     // Empty when the database already had keys (a restart).
     let admin_key = app
         .take_first_admin_key()
         .map(|key| key.reveal().to_owned())
         .unwrap_or_default();
     let address = format!("http://{}", app.addr());
+    let registry = app.registry().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = actix_rt::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
         address,
+        registry,
         admin_key,
         client: reqwest::Client::new(),
         db,

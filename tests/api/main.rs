@@ -6,5 +6,6 @@ mod auth;
 mod cli;
 mod health;
 mod helpers;
+mod orders;
 mod shutdown;
 mod systemd;

@@ -1,0 +1,150 @@
+//! One live order. Owns its state; every change to the order goes through its mailbox, one
+//! message at a time (`AtomicResponse`), and is applied only after the journal committed it.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use handoff::Gate;
+use metrics::counter;
+use tokio::sync::oneshot;
+
+use super::registry::{Envelope, Error, Outcome};
+use crate::domain::{Order, OrderId, decide};
+use crate::persistence::{Commit, Database, Journal, journal};
+use crate::telemetry::metrics::{DUPLICATES_TOTAL, EVENTS_APPLIED_TOTAL};
+
+pub(super) struct OrderActor {
+    id: OrderId,
+    /// `None` until loaded; inner `None` when the order does not exist yet.
+    state: Option<Option<Order>>,
+    db: Database,
+    journal: Journal,
+    /// Shared with the shard: messages in flight, and whether passivation closed it.
+    gate: Arc<Gate>,
+}
+
+impl OrderActor {
+    pub(super) fn new(id: OrderId, db: Database, journal: Journal, gate: Arc<Gate>) -> Self {
+        Self {
+            id,
+            state: None,
+            db,
+            journal,
+            gate,
+        }
+    }
+}
+
+impl Actor for OrderActor {
+    type Context = Context<Self>;
+}
+
+/// On restart (a panic in a handler) actix drops the message in flight; forget the in-memory
+/// state so the next message reloads the committed snapshot.
+impl Supervised for OrderActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        tracing::warn!(order_id = %self.id, "order actor restarting; reloading its snapshot");
+        self.state = None;
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Deliver {
+    pub envelope: Envelope,
+    pub reply: oneshot::Sender<Result<Outcome, Error>>,
+}
+
+impl Handler<Deliver> for OrderActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, deliver: Deliver, _: &mut Context<Self>) -> Self::Result {
+        let (db, journal, id) = (self.db.clone(), self.journal.clone(), self.id.clone());
+        let loaded = self.state.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let current = match loaded {
+                    Some(state) => state,
+                    None => db.load_order(&id).await.map_err(Error::storage)?,
+                };
+                let outcome = handle(&id, current.as_ref(), &journal, deliver.envelope).await;
+                Ok::<_, Error>((current, outcome))
+            }
+            .into_actor(self)
+            .map(move |result, actor, _| {
+                let answer = match result {
+                    Ok((current, Ok((outcome, next)))) => {
+                        actor.state = Some(next.or(current));
+                        Ok(outcome)
+                    }
+                    Ok((current, Err(e))) => {
+                        actor.state = Some(current);
+                        Err(e)
+                    }
+                    Err(e) => Err(e),
+                };
+                actor.gate.exit();
+                let _ = deliver.reply.send(answer);
+            }),
+        ))
+    }
+}
+
+/// Decide, commit, and return the outcome with the new state (if it changed).
+async fn handle(
+    id: &OrderId,
+    current: Option<&Order>,
+    journal: &Journal,
+    envelope: Envelope,
+) -> Result<(Outcome, Option<Order>), Error> {
+    let decision = decide(id, current, &envelope.msg).map_err(Error::Rejected)?;
+    let (next, applied) = match (Order::advance(current, id, decision.events), current) {
+        (Some(advanced), _) => advanced,
+        // Nothing to record, but a delivery from outside is still remembered so that its
+        // redelivery is a duplicate.
+        (None, Some(order)) if envelope.inbox.is_some() => (order.clone(), Vec::new()),
+        (None, _) => {
+            return Ok((
+                Outcome::Unchanged {
+                    version: current.map_or(0, |o| o.version),
+                },
+                None,
+            ));
+        }
+    };
+    let kinds: Vec<&'static str> = applied.iter().map(|a| a.event.kind()).collect();
+    let commit = Commit {
+        order: next,
+        applied,
+        cause: envelope.cause,
+        inbox: envelope.inbox,
+        effects: decision.effects,
+    };
+    match journal.commit(commit.clone()).await {
+        Ok(journal::Outcome::Committed) if commit.applied.is_empty() => Ok((
+            Outcome::Unchanged {
+                version: commit.order.version,
+            },
+            None,
+        )),
+        Ok(journal::Outcome::Committed) => {
+            for kind in kinds {
+                counter!(EVENTS_APPLIED_TOTAL, "kind" => kind).increment(1);
+            }
+            let order = commit.order;
+            Ok((
+                Outcome::Applied {
+                    version: order.version,
+                    status: order.status.as_str().to_owned(),
+                    stage: order.stage,
+                },
+                Some(order),
+            ))
+        }
+        Ok(journal::Outcome::Duplicate) => {
+            counter!(DUPLICATES_TOTAL).increment(1);
+            Ok((Outcome::Duplicate, None))
+        }
+        Err(e) => Err(Error::Journal(e)),
+    }
+}

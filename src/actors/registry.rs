@@ -1,0 +1,128 @@
+//! The registry: `engine.shards` shard actors, each on its own arbiter (thread), and the typed
+//! handle that routes to them by a stable hash of the order id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use metrics::counter;
+use tokio::sync::oneshot;
+
+use super::shard::{Drain, RegistryShard, Route};
+use crate::config;
+use crate::domain::{OrderId, Rejection, Stage};
+use crate::persistence::{self, Database, InboxEntry, Journal, journal};
+use crate::telemetry::metrics::MAILBOX_FULL_TOTAL;
+
+/// A message for an order with where it came from.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub msg: crate::domain::Msg,
+    /// Audit cause: `webhook:<id>`, `poll`, `user:<key name>`, …
+    pub cause: String,
+    /// Dedupe key for messages from outside; `None` for commands.
+    pub inbox: Option<InboxEntry>,
+}
+
+/// What became of a submitted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Events were committed; the order is now at `version`.
+    Applied {
+        version: i64,
+        status: String,
+        stage: Stage,
+    },
+    /// Understood, but nothing to record.
+    Unchanged { version: i64 },
+    /// Already seen (same dedupe key): acknowledged and ignored.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A mailbox is full: try again later (HTTP 503 + Retry-After).
+    #[error("overloaded ({mailbox} mailbox full); retry later")]
+    Overloaded { mailbox: &'static str },
+    #[error(transparent)]
+    Rejected(Rejection),
+    #[error("the journal failed")]
+    Journal(#[source] journal::Error),
+    #[error("cannot load the order")]
+    Storage(#[source] Arc<persistence::Error>),
+    #[error("the order engine is stopped")]
+    Stopped,
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl Error {
+    pub(super) fn storage(e: persistence::Error) -> Self {
+        Error::Storage(Arc::new(e))
+    }
+}
+
+/// Typed, cloneable access to the order engine.
+#[derive(Clone)]
+pub struct RegistryHandle {
+    shards: Arc<[Addr<RegistryShard>]>,
+    timeout: Duration,
+}
+
+impl RegistryHandle {
+    /// Starts the shards, each on a new arbiter. Must run inside an actix system.
+    pub fn start(settings: &config::Engine, db: Database, journal: Journal) -> Self {
+        let count = settings.shard_count();
+        let per_shard = settings.max_live_orders.div_ceil(count).max(1);
+        let shards: Vec<Addr<RegistryShard>> = (0..count)
+            .map(|index| {
+                let arbiter = Arbiter::new();
+                let (db, journal) = (db.clone(), journal.clone());
+                let (idle, mailbox) = (settings.passivate_after, settings.mailbox_capacity);
+                // The mailbox gets its capacity before the address is handed out, so no sender
+                // ever sees actix's small default.
+                let (tx, rx) = actix::dev::channel::channel(mailbox);
+                arbiter.spawn_fn(move || {
+                    Context::with_receiver(rx)
+                        .run(RegistryShard::new(index, db, journal, idle, per_shard));
+                });
+                Addr::new(tx)
+            })
+            .collect();
+        Self {
+            shards: shards.into(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Routes `envelope` to the order's actor and waits for the committed outcome. A full
+    /// mailbox anywhere on the way is [`Error::Overloaded`] at once, never an unbounded queue.
+    pub async fn submit(&self, id: OrderId, envelope: Envelope) -> Result<Outcome, Error> {
+        let shard = &self.shards[(id.stable_hash() % self.shards.len() as u64) as usize];
+        let (reply, answer) = oneshot::channel();
+        shard
+            .try_send(Route {
+                id,
+                envelope,
+                reply,
+            })
+            .map_err(|e| match e {
+                SendError::Full(_) => {
+                    counter!(MAILBOX_FULL_TOTAL, "mailbox" => "shard").increment(1);
+                    Error::Overloaded { mailbox: "shard" }
+                }
+                SendError::Closed(_) => Error::Stopped,
+            })?;
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(Error::Stopped),
+            Err(_) => Err(Error::Timeout(self.timeout)),
+        }
+    }
+
+    /// Stops intake and waits (up to `deadline`) until no message is in flight in any shard.
+    pub async fn drain(&self, deadline: Duration) {
+        let waits = self.shards.iter().map(|s| s.send(Drain { deadline }));
+        futures_util::future::join_all(waits).await;
+    }
+}

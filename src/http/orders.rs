@@ -1,0 +1,180 @@
+//! Orders: lists and details served from SQL (never by asking actors), and commands that go
+//! through the order's actor with the version the caller expects.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Caller, Error};
+use crate::actors::{Envelope, Outcome, RegistryHandle};
+use crate::domain::{Msg, OrderId, OrderStatus, ShopId, Stage};
+use crate::persistence::{Database, OrderFilter};
+
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    status: Option<String>,
+    stage: Option<String>,
+    shop: Option<String>,
+    updated_since: Option<DateTime<Utc>>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+/// Newest first; `next_cursor` continues the list.
+#[get("/orders")]
+pub(super) async fn list(
+    caller: Caller,
+    db: web::Data<Database>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Error> {
+    let query = query.into_inner();
+    let shop = query.shop.as_deref().map(ShopId::parse).transpose()?;
+    if let Some(shop) = &shop {
+        caller.require_shop(shop)?;
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::BadRequest(format!("limit must be 1 to {MAX_LIMIT}")));
+    }
+    let filter = OrderFilter {
+        shop,
+        status: query.status.as_deref().map(OrderStatus::parse),
+        stage: query.stage.as_deref().map(Stage::parse).transpose()?,
+        updated_since: query.updated_since,
+        after: query.cursor.as_deref().map(parse_cursor).transpose()?,
+        limit,
+    };
+    let orders = db.list_orders(&caller.scope, &filter).await?;
+    let next_cursor = (orders.len() as u64 == limit)
+        .then(|| {
+            orders
+                .last()
+                .map(|o| format!("{}_{}", o.updated_at.timestamp_micros(), o.id))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "orders": orders, "next_cursor": next_cursor })))
+}
+
+fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), Error> {
+    let bad = || Error::BadRequest("cursor is not one this API gave out".into());
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((
+        at,
+        OrderId::parse(id).map_err(|_| bad())?.as_str().to_owned(),
+    ))
+}
+
+#[get("/orders/{order_id}")]
+pub(super) async fn show(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = OrderId::parse(&path)?;
+    let order = db
+        .order_detail(&caller.scope, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    Ok(HttpResponse::Ok().json(order))
+}
+
+#[get("/orders/{order_id}/history")]
+pub(super) async fn history(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = OrderId::parse(&path)?;
+    let events = db
+        .order_history(&caller.scope, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "events": events })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HoldBody {
+    reason: String,
+    expected_version: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReleaseBody {
+    expected_version: i64,
+}
+
+/// Holds an order for a person to look at. 409 if `expected_version` is not the current one.
+#[post("/orders/{order_id}/hold")]
+pub(super) async fn hold(
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<String>,
+    body: web::Json<HoldBody>,
+) -> Result<HttpResponse, Error> {
+    let body = body.into_inner();
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(Error::BadRequest(
+            "reason must be 1 to 500 characters".into(),
+        ));
+    }
+    let msg = Msg::Hold {
+        reason: reason.to_owned(),
+        expected_version: body.expected_version,
+    };
+    command(&caller, &db, &registry, &path, msg).await
+}
+
+#[post("/orders/{order_id}/release")]
+pub(super) async fn release(
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<String>,
+    body: web::Json<ReleaseBody>,
+) -> Result<HttpResponse, Error> {
+    let msg = Msg::ReleaseHold {
+        expected_version: body.expected_version,
+    };
+    command(&caller, &db, &registry, &path, msg).await
+}
+
+async fn command(
+    caller: &Caller,
+    db: &Database,
+    registry: &RegistryHandle,
+    raw_id: &str,
+    msg: Msg,
+) -> Result<HttpResponse, Error> {
+    let id = OrderId::parse(raw_id)?;
+    // Scope check against the stored snapshot: another shop's order is simply not found.
+    db.order_detail(&caller.scope, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    let envelope = Envelope {
+        msg,
+        cause: format!("user:{}", caller.name),
+        inbox: None,
+    };
+    match registry.submit(id, envelope).await? {
+        Outcome::Applied {
+            version,
+            status,
+            stage,
+        } => Ok(HttpResponse::Ok()
+            .json(json!({ "version": version, "status": status, "stage": stage.as_str() }))),
+        Outcome::Unchanged { version } => {
+            Ok(HttpResponse::Ok().json(json!({ "version": version })))
+        }
+        Outcome::Duplicate => Ok(HttpResponse::Ok().json(json!({ "duplicate": true }))),
+    }
+}

@@ -1,0 +1,178 @@
+//! The journal: group commit of order changes.
+//!
+//! Actors hand it a [`Commit`] (audit events, the new snapshot, the inbox row that dedupes the
+//! message, the outbox rows of its effects) and wait. One writer task takes whatever is queued,
+//! up to `journal.max_batch`, waiting at most `journal.max_delay` for company, and writes it all
+//! in one transaction with a few multi-row statements; then it answers every waiter. Nothing is
+//! acknowledged before its commit. While one batch commits the next one queues, so under load
+//! batches grow by themselves and the cost of a commit (an fsync) is shared.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use metrics::histogram;
+use sea_orm::TransactionTrait;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Database, orders};
+use crate::domain::{Applied, Effect, Order};
+use crate::telemetry::metrics::{JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS};
+
+/// Commits queued beyond this many wait in their actors (backpressure), not in memory here.
+const QUEUE_DEPTH: usize = 8192;
+
+/// One actor's change to one order.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The order after the change.
+    pub order: Order,
+    /// The events of the change, with their sequence numbers.
+    pub applied: Vec<Applied>,
+    /// `webhook:<id>`, `poll`, `user:<key>`, `rule:<workflow/step>`, `integration:<name>`.
+    pub cause: String,
+    /// Dedupe row for a message from outside; `None` for commands.
+    pub inbox: Option<InboxEntry>,
+    pub effects: Vec<Effect>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxEntry {
+    pub dedupe_key: String,
+    pub event_type: i32,
+}
+
+/// What happened to a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written and durable.
+    Committed,
+    /// Its dedupe key was already in the inbox: nothing was written.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the journal is stopped")]
+    Stopped,
+    #[error("the journal could not write")]
+    Write(#[source] std::sync::Arc<sea_orm::DbErr>),
+}
+
+/// Handle to the writer task. Cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    queue: mpsc::Sender<Job>,
+}
+
+struct Job {
+    commit: Commit,
+    reply: oneshot::Sender<Result<Outcome, Error>>,
+}
+
+impl Journal {
+    /// Starts the writer task on the current runtime. It ends when every handle is dropped, after
+    /// writing what was queued.
+    pub fn start(db: Database, max_batch: usize, max_delay: Duration) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_loop(db, jobs, max_batch.max(1), max_delay));
+        Self { queue }
+    }
+
+    /// Writes `commit` in the next batch and returns once it is durable (or known a duplicate).
+    pub async fn commit(&self, commit: Commit) -> Result<Outcome, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { commit, reply })
+            .await
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+}
+
+async fn write_loop(
+    db: Database,
+    mut jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+    max_delay: Duration,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + max_delay;
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                        Ok(Some(job)) => batch.push(job),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        let started = Instant::now();
+        let size = batch.len();
+        let (commits, replies): (Vec<Commit>, Vec<_>) =
+            batch.into_iter().map(|j| (j.commit, j.reply)).unzip();
+        let outcomes = match write(&db, &commits).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // One bad commit must not sink the others: retry each on its own.
+            Err(batch_error) if size > 1 => {
+                tracing::warn!(error = %batch_error, size, "batch failed; retrying one by one");
+                let mut each = Vec::with_capacity(size);
+                for commit in &commits {
+                    each.push(
+                        write(&db, std::slice::from_ref(commit))
+                            .await
+                            .map(|mut o| o.remove(0))
+                            .map_err(|e| Error::Write(e.into())),
+                    );
+                }
+                each
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal write failed");
+                vec![Err(Error::Write(e.into()))]
+            }
+        };
+        histogram!(JOURNAL_BATCH_SIZE).record(size as f64);
+        histogram!(JOURNAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A waiter that gave up (timeout) no longer cares; the write stands.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Writes one batch in one transaction; returns each commit's outcome, in order.
+async fn write(db: &Database, commits: &[Commit]) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+    let txn = db.conn.begin().await?;
+    let inserted: HashSet<String> = orders::insert_inbox(&txn, commits).await?;
+    let mut seen_keys = HashSet::new();
+    let outcomes: Vec<Outcome> = commits
+        .iter()
+        .map(|c| match &c.inbox {
+            // The first commit in the batch with a new key wins; any other is a duplicate.
+            Some(entry)
+                if !inserted.contains(&entry.dedupe_key)
+                    || !seen_keys.insert(&entry.dedupe_key) =>
+            {
+                Outcome::Duplicate
+            }
+            _ => Outcome::Committed,
+        })
+        .collect();
+    // Commits with no events only record their inbox row.
+    let kept: Vec<&Commit> = commits
+        .iter()
+        .zip(&outcomes)
+        .filter(|(c, o)| **o == Outcome::Committed && !c.applied.is_empty())
+        .map(|(c, _)| c)
+        .collect();
+    orders::insert_events(&txn, &kept).await?;
+    orders::upsert_snapshots(&txn, &kept).await?;
+    orders::replace_items(&txn, &kept).await?;
+    orders::insert_outbox(&txn, &kept).await?;
+    txn.commit().await?;
+    Ok(outcomes)
+}

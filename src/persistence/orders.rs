@@ -1,0 +1,563 @@
+//! Orders in SQL: the multi-row statements the journal writes a batch with, snapshot loading for
+//! activation, and the read model behind the order API.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use entities::{order_events, order_items, orders, outbox, webhook_inbox};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::Serialize;
+
+use super::journal::Commit;
+use super::{Database, Error};
+use crate::domain::{Detail, Event, Order, OrderId, OrderStatus, Scope, ShopId, Stage, quantities};
+
+/// Rows per statement: well under SQLite's and PostgreSQL's bind-parameter limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+fn now() -> DateTime<FixedOffset> {
+    Utc::now().fixed_offset()
+}
+
+fn unix(seconds: Option<i64>) -> Option<DateTime<FixedOffset>> {
+    seconds.and_then(|s| Utc.timestamp_opt(s, 0).single().map(|t| t.fixed_offset()))
+}
+
+/// Inserts the batch's inbox rows, ignoring keys already present; returns the keys inserted.
+pub(super) async fn insert_inbox(
+    db: &impl ConnectionTrait,
+    commits: &[Commit],
+) -> Result<HashSet<String>, DbErr> {
+    let rows: Vec<_> = commits
+        .iter()
+        .filter_map(|c| c.inbox.as_ref().map(|i| (c, i)))
+        .collect();
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert.into_table(webhook_inbox::Entity).columns([
+            webhook_inbox::Column::DedupeKey,
+            webhook_inbox::Column::EventType,
+            webhook_inbox::Column::ShopId,
+            webhook_inbox::Column::OrderId,
+            webhook_inbox::Column::ReceivedAt,
+        ]);
+        for (commit, entry) in chunk {
+            insert.values_panic([
+                entry.dedupe_key.clone().into(),
+                entry.event_type.into(),
+                commit.order.shop_id.as_str().into(),
+                commit.order.id.as_str().into(),
+                now().into(),
+            ]);
+        }
+        insert
+            .on_conflict(
+                OnConflict::column(webhook_inbox::Column::DedupeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .returning_col(webhook_inbox::Column::DedupeKey);
+        for row in db.query_all(&insert).await? {
+            inserted.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    Ok(inserted)
+}
+
+pub(super) async fn insert_events(
+    db: &impl ConnectionTrait,
+    commits: &[&Commit],
+) -> Result<(), DbErr> {
+    let rows: Vec<_> = commits
+        .iter()
+        .flat_map(|c| c.applied.iter().map(move |a| (*c, a)))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert.into_table(order_events::Entity).columns([
+            order_events::Column::OrderId,
+            order_events::Column::Seq,
+            order_events::Column::Kind,
+            order_events::Column::FromStatus,
+            order_events::Column::ToStatus,
+            order_events::Column::FromStage,
+            order_events::Column::ToStage,
+            order_events::Column::Cause,
+            order_events::Column::Payload,
+            order_events::Column::CreatedAt,
+        ]);
+        for (commit, applied) in chunk {
+            let payload = serde_json::to_value(&applied.event)
+                .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
+            insert.values_panic([
+                commit.order.id.as_str().into(),
+                applied.seq.into(),
+                applied.event.kind().into(),
+                applied
+                    .status_before
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                    .into(),
+                applied.status_after.as_str().into(),
+                applied.stage_before.map(|s| s.as_str()).into(),
+                applied.stage_after.as_str().into(),
+                commit.cause.clone().into(),
+                payload.into(),
+                now().into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// One upsert per order (the last state if an order appears twice in a batch).
+pub(super) async fn upsert_snapshots(
+    db: &impl ConnectionTrait,
+    commits: &[&Commit],
+) -> Result<(), DbErr> {
+    let mut latest: Vec<&Order> = Vec::with_capacity(commits.len());
+    let mut seen = HashSet::new();
+    for commit in commits.iter().rev() {
+        if seen.insert(&commit.order.id) {
+            latest.push(&commit.order);
+        }
+    }
+    let updated = [
+        orders::Column::Status,
+        orders::Column::Stage,
+        orders::Column::StageReason,
+        orders::Column::HeldFrom,
+        orders::Column::Version,
+        orders::Column::TiktokCreateTime,
+        orders::Column::TiktokUpdateTime,
+        orders::Column::Currency,
+        orders::Column::TotalAmount,
+        orders::Column::SubTotal,
+        orders::Column::ShippingFee,
+        orders::Column::SellerDiscount,
+        orders::Column::PlatformDiscount,
+        orders::Column::Tax,
+        orders::Column::Recipient,
+        orders::Column::Detail,
+        orders::Column::RtsSlaAt,
+        orders::Column::TtsSlaAt,
+        orders::Column::DeliverySlaAt,
+        orders::Column::UpdatedAt,
+    ];
+    for chunk in latest.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        let mut columns = vec![
+            orders::Column::Id,
+            orders::Column::ShopId,
+            orders::Column::CreatedAt,
+        ];
+        columns.extend(updated);
+        insert.into_table(orders::Entity).columns(columns);
+        for order in chunk {
+            let detail = order.detail.as_deref();
+            let payment = detail.and_then(|d| d.payment.as_ref());
+            let minor = |f: fn(&crate::domain::Payment) -> Option<crate::domain::Money>| {
+                payment.and_then(f).map(|m| m.minor())
+            };
+            let detail_json = detail
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| DbErr::Custom(format!("order detail: {e}")))?;
+            let stamp = now();
+            insert.values_panic([
+                order.id.as_str().into(),
+                order.shop_id.as_str().into(),
+                stamp.into(),
+                order.status.as_str().into(),
+                order.stage.as_str().into(),
+                order.stage_reason.clone().into(),
+                order.held_from.map(|s| s.as_str()).into(),
+                order.version.into(),
+                detail.and_then(|d| d.create_time).into(),
+                order.update_time.into(),
+                payment.map(|p| p.currency.as_str().to_owned()).into(),
+                minor(|p| Some(p.total_amount)).into(),
+                minor(|p| Some(p.sub_total)).into(),
+                minor(|p| Some(p.shipping_fee)).into(),
+                minor(|p| Some(p.seller_discount)).into(),
+                minor(|p| Some(p.platform_discount)).into(),
+                minor(|p| p.tax).into(),
+                detail.and_then(|d| d.recipient.clone()).into(),
+                detail_json.into(),
+                unix(detail.and_then(|d| d.rts_sla_time)).into(),
+                unix(detail.and_then(|d| d.tts_sla_time)).into(),
+                unix(detail.and_then(|d| d.delivery_sla_time)).into(),
+                stamp.into(),
+            ]);
+        }
+        insert.on_conflict(
+            OnConflict::column(orders::Column::Id)
+                .update_columns(updated)
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// Rewrites the line items of orders whose detail changed in this batch.
+pub(super) async fn replace_items(
+    db: &impl ConnectionTrait,
+    commits: &[&Commit],
+) -> Result<(), DbErr> {
+    let changed: Vec<&Order> = commits
+        .iter()
+        .filter(|c| {
+            c.applied
+                .iter()
+                .any(|a| matches!(a.event, Event::DetailApplied { .. }))
+        })
+        .map(|c| &c.order)
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = changed.iter().map(|o| o.id.as_str()).collect();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        order_items::Entity::delete_many()
+            .filter(order_items::Column::OrderId.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    let rows: Vec<_> = changed
+        .iter()
+        .flat_map(|o| {
+            o.detail
+                .iter()
+                .flat_map(move |d| d.items.iter().map(move |i| (*o, i)))
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert.into_table(order_items::Entity).columns([
+            order_items::Column::OrderId,
+            order_items::Column::LineItemId,
+            order_items::Column::SkuId,
+            order_items::Column::ProductId,
+            order_items::Column::ProductName,
+            order_items::Column::SkuName,
+            order_items::Column::SellerSku,
+            order_items::Column::SalePrice,
+            order_items::Column::OriginalPrice,
+            order_items::Column::Currency,
+            order_items::Column::DisplayStatus,
+            order_items::Column::PackageId,
+        ]);
+        for (order, item) in chunk {
+            insert.values_panic([
+                order.id.as_str().into(),
+                item.id.clone().into(),
+                item.sku.as_str().into(),
+                item.product_id.clone().into(),
+                item.product_name.clone().into(),
+                item.sku_name.clone().into(),
+                item.seller_sku.clone().into(),
+                item.sale_price.map(|m| m.minor()).into(),
+                item.original_price.map(|m| m.minor()).into(),
+                item.sale_price
+                    .map(|m| m.currency().as_str().to_owned())
+                    .into(),
+                item.display_status.clone().into(),
+                item.package_id.clone().into(),
+            ]);
+        }
+        // Duplicate line item ids are a validation problem, recorded on the order; keep one row.
+        insert.on_conflict(
+            OnConflict::columns([
+                order_items::Column::OrderId,
+                order_items::Column::LineItemId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_outbox(
+    db: &impl ConnectionTrait,
+    commits: &[&Commit],
+) -> Result<(), DbErr> {
+    let effects: Vec<_> = commits.iter().flat_map(|c| c.effects.iter()).collect();
+    for chunk in effects.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert.into_table(outbox::Entity).columns([
+            outbox::Column::RoutingKey,
+            outbox::Column::Payload,
+            outbox::Column::Attempts,
+            outbox::Column::CreatedAt,
+        ]);
+        for effect in chunk {
+            let payload = serde_json::to_value(effect)
+                .map_err(|e| DbErr::Custom(format!("outbox payload: {e}")))?;
+            insert.values_panic([
+                effect.routing_key().into(),
+                payload.into(),
+                0_i32.into(),
+                now().into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// A snapshot row back as the domain order.
+fn to_order(row: orders::Model) -> Result<Order, DbErr> {
+    let bad = |e: crate::domain::Invalid| DbErr::Custom(format!("order {}: {e}", row.id));
+    let detail: Option<Detail> = row
+        .detail
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", row.id)))?;
+    Ok(Order {
+        id: OrderId::parse(&row.id).map_err(bad)?,
+        shop_id: ShopId::parse(&row.shop_id).map_err(bad)?,
+        status: OrderStatus::parse(&row.status),
+        stage: Stage::parse(&row.stage).map_err(bad)?,
+        stage_reason: row.stage_reason,
+        held_from: row
+            .held_from
+            .as_deref()
+            .map(Stage::parse)
+            .transpose()
+            .map_err(bad)?,
+        version: row.version,
+        update_time: row.tiktok_update_time,
+        detail: detail.map(Box::new),
+    })
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub id: String,
+    pub shop_id: String,
+    pub status: String,
+    pub stage: String,
+    pub stage_reason: Option<String>,
+    pub version: i64,
+    pub tiktok_update_time: Option<i64>,
+    pub currency: Option<String>,
+    /// Decimal strings, as TikTok sends them.
+    pub total_amount: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderDetailView {
+    #[serde(flatten)]
+    pub order: OrderView,
+    pub detail: Option<Detail>,
+    /// Units per SKU (one TikTok line item is one unit).
+    pub quantities: Vec<SkuQuantity>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SkuQuantity {
+    pub sku_id: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    pub cause: String,
+    pub payload: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Filters for the order list; all optional.
+#[derive(Debug, Default, Clone)]
+pub struct OrderFilter {
+    pub shop: Option<ShopId>,
+    pub status: Option<OrderStatus>,
+    pub stage: Option<Stage>,
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Continue after this (updated_at, id), newest first.
+    pub after: Option<(DateTime<Utc>, String)>,
+    pub limit: u64,
+}
+
+fn view(row: &orders::Model) -> OrderView {
+    let total = row.currency.as_deref().and_then(|c| {
+        let currency = crate::domain::Currency::parse(c).ok()?;
+        row.total_amount
+            .map(|m| crate::domain::Money::from_minor(m, currency).to_string())
+    });
+    OrderView {
+        id: row.id.clone(),
+        shop_id: row.shop_id.clone(),
+        status: row.status.clone(),
+        stage: row.stage.clone(),
+        stage_reason: row.stage_reason.clone(),
+        version: row.version,
+        tiktok_update_time: row.tiktok_update_time,
+        currency: row.currency.clone(),
+        total_amount: total,
+        updated_at: row.updated_at.with_timezone(&Utc),
+    }
+}
+
+impl Database {
+    /// The stored snapshot of `id`, for activating its actor.
+    pub async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, Error> {
+        let row = orders::Entity::find_by_id(id.as_str())
+            .one(&self.conn)
+            .await?;
+        Ok(row.map(to_order).transpose()?)
+    }
+
+    /// Newest first, paged by (updated_at, id), within `scope`.
+    pub async fn list_orders(
+        &self,
+        scope: &Scope,
+        filter: &OrderFilter,
+    ) -> Result<Vec<OrderView>, Error> {
+        let mut query = orders::Entity::find();
+        if let Scope::Shop(own) = scope {
+            query = query.filter(orders::Column::ShopId.eq(own.as_str()));
+        }
+        if let Some(shop) = &filter.shop {
+            query = query.filter(orders::Column::ShopId.eq(shop.as_str()));
+        }
+        if let Some(status) = &filter.status {
+            query = query.filter(orders::Column::Status.eq(status.as_str()));
+        }
+        if let Some(stage) = &filter.stage {
+            query = query.filter(orders::Column::Stage.eq(stage.as_str()));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(orders::Column::UpdatedAt.gte(since.fixed_offset()));
+        }
+        if let Some((at, id)) = &filter.after {
+            let at = at.fixed_offset();
+            query = query.filter(
+                Condition::any().add(orders::Column::UpdatedAt.lt(at)).add(
+                    Condition::all()
+                        .add(orders::Column::UpdatedAt.eq(at))
+                        .add(orders::Column::Id.lt(id.as_str())),
+                ),
+            );
+        }
+        let rows = query
+            .order_by_desc(orders::Column::UpdatedAt)
+            .order_by_desc(orders::Column::Id)
+            .limit(filter.limit)
+            .all(&self.conn)
+            .await?;
+        Ok(rows.iter().map(view).collect())
+    }
+
+    /// One order with its detail, if `scope` may see it.
+    pub async fn order_detail(
+        &self,
+        scope: &Scope,
+        id: &OrderId,
+    ) -> Result<Option<OrderDetailView>, Error> {
+        let Some(row) = orders::Entity::find_by_id(id.as_str())
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let shop =
+            ShopId::parse(&row.shop_id).map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?;
+        if !scope.allows(&shop) {
+            return Ok(None);
+        }
+        let created_at = row.created_at.with_timezone(&Utc);
+        let order = to_order(row.clone())?;
+        let quantities = order
+            .detail
+            .as_deref()
+            .map(|d| quantities(&d.items))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(sku, quantity)| SkuQuantity {
+                sku_id: sku.as_str().to_owned(),
+                quantity,
+            })
+            .collect();
+        Ok(Some(OrderDetailView {
+            order: view(&row),
+            detail: order.detail.map(|d| *d),
+            quantities,
+            created_at,
+        }))
+    }
+
+    /// The audit trail of `id` in order, if `scope` may see the order.
+    pub async fn order_history(
+        &self,
+        scope: &Scope,
+        id: &OrderId,
+    ) -> Result<Option<Vec<HistoryEntry>>, Error> {
+        let Some(row) = orders::Entity::find_by_id(id.as_str())
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let shop =
+            ShopId::parse(&row.shop_id).map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?;
+        if !scope.allows(&shop) {
+            return Ok(None);
+        }
+        let events = order_events::Entity::find()
+            .filter(order_events::Column::OrderId.eq(id.as_str()))
+            .order_by_asc(order_events::Column::Seq)
+            .all(&self.conn)
+            .await?;
+        Ok(Some(
+            events
+                .into_iter()
+                .map(|e| HistoryEntry {
+                    seq: e.seq,
+                    kind: e.kind,
+                    from_status: e.from_status,
+                    to_status: e.to_status,
+                    from_stage: e.from_stage,
+                    to_stage: e.to_stage,
+                    cause: e.cause,
+                    payload: e.payload,
+                    at: e.created_at.with_timezone(&Utc),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Every audit event of `id`, parsed, oldest first (for replay checks and tooling).
+    pub async fn order_events(&self, id: &OrderId) -> Result<Vec<Event>, Error> {
+        let rows = order_events::Entity::find()
+            .filter(order_events::Column::OrderId.eq(id.as_str()))
+            .order_by_asc(order_events::Column::Seq)
+            .all(&self.conn)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                serde_json::from_value(r.payload)
+                    .map_err(|e| Error::Db(DbErr::Custom(format!("event payload: {e}"))))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,487 @@
+use std::collections::HashSet;
+
+use creatorflow::actors::{Envelope, Error, Outcome};
+use creatorflow::domain::{Detail, Msg, Order, OrderId, OrderStatus, ShopId, Stage};
+use creatorflow::persistence::{Database, InboxEntry};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb, assert_problem, spawn_app, spawn_app_on, spawn_app_with};
+
+const SHOP: &str = "7494049642642441621";
+
+fn status(order: &str, s: &str, t: i64, key: &str) -> (OrderId, Envelope) {
+    (
+        OrderId::parse(order).unwrap(),
+        Envelope {
+            msg: Msg::Status {
+                shop_id: ShopId::parse(SHOP).unwrap(),
+                status: OrderStatus::parse(s),
+                update_time: t,
+            },
+            cause: format!("webhook:{key}"),
+            inbox: Some(InboxEntry {
+                dedupe_key: key.to_owned(),
+                event_type: 1,
+            }),
+        },
+    )
+}
+
+fn detail(total: &str, t: i64) -> Detail {
+    let money = |a: &str| json!({ "amount": a, "currency": "USD" });
+    let item = |id: &str, sku: &str| {
+        json!({
+            "id": id, "sku": sku, "product_id": "1729", "product_name": "Glow serum", "sku_name": null,
+            "seller_sku": "GS-30", "sale_price": money("10.00"), "original_price": money("12.00"),
+            "display_status": null, "package_id": null
+        })
+    };
+    serde_json::from_value(json!({
+        "status": "AWAITING_SHIPMENT",
+        "update_time": t,
+        "create_time": t - 60,
+        "payment": {
+            "currency": "USD", "total_amount": money(total), "sub_total": money("20.00"),
+            "shipping_fee": money("4.00"), "seller_discount": money("3.00"),
+            "platform_discount": money("1.00"), "original_total_product_price": money("24.00"),
+            "original_shipping_fee": null, "shipping_fee_seller_discount": null,
+            "shipping_fee_platform_discount": null, "tax": money("1.60"), "retail_delivery_fee": null
+        },
+        "items": [item("L1", "SKU-A"), item("L2", "SKU-A"), item("L3", "SKU-B")],
+        "recipient": { "name": "A. Buyer", "region_code": "US" },
+        "rts_sla_time": t + 86400, "tts_sla_time": null, "delivery_sla_time": null
+    }))
+    .unwrap()
+}
+
+fn detail_msg(order: &str, total: &str, t: i64, key: &str) -> (OrderId, Envelope) {
+    (
+        OrderId::parse(order).unwrap(),
+        Envelope {
+            msg: Msg::Detail {
+                shop_id: ShopId::parse(SHOP).unwrap(),
+                detail: Box::new(detail(total, t)),
+            },
+            cause: "integration:tiktok".into(),
+            inbox: Some(InboxEntry {
+                dedupe_key: key.to_owned(),
+                event_type: 0,
+            }),
+        },
+    )
+}
+
+async fn submit(app: &TestApp, (id, envelope): (OrderId, Envelope)) -> Outcome {
+    app.registry.submit(id, envelope).await.expect("accepted")
+}
+
+async fn get_json(app: &TestApp, path: &str, key: &str) -> Value {
+    let response = app.get(path, Some(key)).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+async fn open_db(app: &TestApp) -> Database {
+    Database::connect(&app.db.settings().database)
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn an_order_flows_from_first_webhook_to_validated_with_its_history() {
+    let app = spawn_app().await;
+    let created = submit(
+        &app,
+        status("576653688135258178", "AWAITING_SHIPMENT", 100, "n1"),
+    )
+    .await;
+    assert!(
+        matches!(created, Outcome::Applied { version: 1, .. }),
+        "{created:?}"
+    );
+    let validated = submit(&app, detail_msg("576653688135258178", "25.60", 110, "d1")).await;
+    assert!(
+        matches!(
+            validated,
+            Outcome::Applied {
+                stage: Stage::Validated,
+                ..
+            }
+        ),
+        "{validated:?}"
+    );
+
+    let order = get_json(&app, "/api/v1/orders/576653688135258178", &app.admin_key).await;
+    assert_eq!(order["status"], "AWAITING_SHIPMENT");
+    assert_eq!(order["stage"], "validated");
+    assert_eq!(order["total_amount"], "25.60");
+    assert_eq!(order["currency"], "USD");
+    assert_eq!(
+        order["quantities"],
+        json!([{ "sku_id": "SKU-A", "quantity": 2 }, { "sku_id": "SKU-B", "quantity": 1 }])
+    );
+    assert_eq!(order["detail"]["recipient"]["name"], "A. Buyer");
+
+    let history = get_json(
+        &app,
+        "/api/v1/orders/576653688135258178/history",
+        &app.admin_key,
+    )
+    .await;
+    let events = history["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["created", "detail_applied", "stage_changed"]);
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(events[0]["cause"], "webhook:n1");
+    assert_eq!(events[2]["from_stage"], "received");
+    assert_eq!(events[2]["to_stage"], "validated");
+    assert_eq!(order["version"], 3);
+}
+
+#[actix_web::test]
+async fn money_that_does_not_add_up_is_an_exception_with_the_reason_and_nothing_is_dropped() {
+    let app = spawn_app().await;
+    submit(&app, detail_msg("9001", "99.99", 110, "d1")).await;
+    let order = get_json(&app, "/api/v1/orders/9001", &app.admin_key).await;
+    assert_eq!(order["stage"], "exception");
+    assert!(
+        order["stage_reason"]
+            .as_str()
+            .unwrap()
+            .contains("total_amount is 99.99"),
+        "{order}"
+    );
+    assert_eq!(order["detail"]["items"].as_array().unwrap().len(), 3);
+}
+
+#[actix_web::test]
+async fn a_duplicate_is_acknowledged_and_ignored_and_a_stale_event_is_recorded_only() {
+    let app = spawn_app().await;
+    submit(&app, status("9002", "AWAITING_SHIPMENT", 200, "n1")).await;
+    assert_eq!(
+        submit(&app, status("9002", "AWAITING_SHIPMENT", 200, "n1")).await,
+        Outcome::Duplicate
+    );
+    // Same key even with another body: still the same delivery.
+    assert_eq!(
+        submit(&app, status("9002", "IN_TRANSIT", 300, "n1")).await,
+        Outcome::Duplicate
+    );
+
+    let stale = submit(&app, status("9002", "UNPAID", 100, "n2")).await;
+    assert!(
+        matches!(stale, Outcome::Applied { version: 2, .. }),
+        "{stale:?}"
+    );
+    let order = get_json(&app, "/api/v1/orders/9002", &app.admin_key).await;
+    assert_eq!(order["status"], "AWAITING_SHIPMENT", "never regressed");
+    let history = get_json(&app, "/api/v1/orders/9002/history", &app.admin_key).await;
+    let kinds: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "stale_ignored"]);
+}
+
+#[actix_web::test]
+async fn commands_carry_the_expected_version_and_get_409_on_mismatch() {
+    let app = spawn_app().await;
+    submit(&app, status("9003", "AWAITING_SHIPMENT", 200, "n1")).await;
+    let stale = json!({ "reason": "fraud check", "expected_version": 0 });
+    let problem = assert_problem(
+        app.post_json("/api/v1/orders/9003/hold", &app.admin_key, &stale)
+            .await,
+        409,
+        "version_conflict",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("version 1"),
+        "{problem}"
+    );
+
+    let hold = json!({ "reason": "fraud check", "expected_version": 1 });
+    let response = app
+        .post_json("/api/v1/orders/9003/hold", &app.admin_key, &hold)
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["stage"], "on_hold");
+    assert_eq!(body["version"], 2);
+    let again = app
+        .post_json(
+            "/api/v1/orders/9003/hold",
+            &app.admin_key,
+            &json!({ "reason": "x", "expected_version": 2 }),
+        )
+        .await;
+    assert_problem(again, 422, "not_allowed").await;
+
+    let release = app
+        .post_json(
+            "/api/v1/orders/9003/release",
+            &app.admin_key,
+            &json!({ "expected_version": 2 }),
+        )
+        .await;
+    assert_eq!(release.status(), 200);
+    let history = get_json(&app, "/api/v1/orders/9003/history", &app.admin_key).await;
+    assert!(
+        history["events"][1]["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("user:")
+    );
+
+    assert_problem(
+        app.post_json("/api/v1/orders/404404/hold", &app.admin_key, &hold)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
+    let app = spawn_app().await;
+    for (i, s) in [
+        "UNPAID",
+        "AWAITING_SHIPMENT",
+        "AWAITING_SHIPMENT",
+        "IN_TRANSIT",
+        "AWAITING_SHIPMENT",
+    ]
+    .iter()
+    .enumerate()
+    {
+        submit(&app, status(&format!("100{i}"), s, 100, &format!("k{i}"))).await;
+    }
+    // Another shop's order.
+    let other = Envelope {
+        msg: Msg::Status {
+            shop_id: ShopId::parse("555").unwrap(),
+            status: OrderStatus::Unpaid,
+            update_time: 1,
+        },
+        cause: "poll".into(),
+        inbox: None,
+    };
+    app.registry
+        .submit(OrderId::parse("2000").unwrap(), other)
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/orders?status=AWAITING_SHIPMENT&limit=2&cursor={c}"),
+            None => "/api/v1/orders?status=AWAITING_SHIPMENT&limit=2".to_owned(),
+        };
+        let page = get_json(&app, &path, &app.admin_key).await;
+        for o in page["orders"].as_array().unwrap() {
+            assert_eq!(o["status"], "AWAITING_SHIPMENT");
+            seen.push(o["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["1004", "1002", "1001"], "newest first, each once");
+
+    let in_transit = get_json(&app, "/api/v1/orders?stage=in_transit", &app.admin_key).await;
+    assert_eq!(in_transit["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        get_json(&app, "/api/v1/orders", &app.admin_key).await["orders"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+
+    let shop_key = app.shop_with_key(SHOP).await;
+    let own = get_json(&app, "/api/v1/orders", &shop_key).await;
+    assert_eq!(own["orders"].as_array().unwrap().len(), 5);
+    assert_problem(
+        app.get("/api/v1/orders/2000", Some(&shop_key)).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/orders?shop=555", Some(&shop_key)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/orders?stage=shipping", Some(&shop_key))
+            .await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/orders?cursor=garbage", Some(&shop_key))
+            .await,
+        400,
+        "bad_request",
+    )
+    .await;
+}
+
+/// Many orders, many concurrent messages: each order's audit trail is contiguous, nothing is
+/// lost or applied twice, and replaying it reproduces the stored snapshot.
+#[actix_web::test]
+async fn concurrent_messages_are_serialised_per_order_and_replay_to_the_snapshot() {
+    let app = spawn_app().await;
+    let steps = [
+        "UNPAID",
+        "ON_HOLD",
+        "AWAITING_SHIPMENT",
+        "AWAITING_COLLECTION",
+        "IN_TRANSIT",
+        "DELIVERED",
+    ];
+    let mut sends = Vec::new();
+    for order in 0..40 {
+        for (t, s) in steps.iter().enumerate() {
+            let registry = app.registry.clone();
+            let (id, env) = status(
+                &format!("7{order:03}"),
+                s,
+                t as i64,
+                &format!("o{order}-{t}"),
+            );
+            sends.push(async move { registry.submit(id, env).await });
+        }
+    }
+    let outcomes = futures_util::future::join_all(sends).await;
+    assert!(
+        outcomes.iter().all(Result::is_ok),
+        "{:?}",
+        outcomes.iter().find(|o| o.is_err())
+    );
+
+    let db = open_db(&app).await;
+    for order in 0..40 {
+        let id = OrderId::parse(&format!("7{order:03}")).unwrap();
+        let events = db.order_events(&id).await.unwrap();
+        let snapshot = db.load_order(&id).await.unwrap().unwrap();
+        assert_eq!(snapshot.version, events.len() as i64);
+        assert_eq!(
+            Order::replay(id.clone(), &events).as_ref(),
+            Some(&snapshot),
+            "replay of {id}"
+        );
+        // Whatever the arrival order, the newest status wins and nothing regresses.
+        assert_eq!(snapshot.status, OrderStatus::Delivered, "{id}");
+    }
+}
+
+#[actix_web::test]
+async fn an_idle_order_is_passivated_and_reactivated_from_its_snapshot() {
+    let db = TestDb::new().await;
+    let app = spawn_app_with(db, &[("CREATORFLOW__ENGINE__PASSIVATE_AFTER", "40ms")]).await;
+    submit(&app, status("8001", "UNPAID", 1, "a")).await;
+    let metric = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("creatorflow_order_passivations_total{reason=\"idle\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = app.get("/metrics", None).await.text().await.unwrap();
+        if metric(&text) >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no passivation within 10s"
+        );
+        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let next = submit(&app, status("8001", "AWAITING_SHIPMENT", 2, "b")).await;
+    assert!(
+        matches!(next, Outcome::Applied { version: 2, .. }),
+        "continues from the snapshot: {next:?}"
+    );
+    assert_eq!(
+        submit(&app, status("8001", "UNPAID", 1, "a")).await,
+        Outcome::Duplicate
+    );
+}
+
+#[actix_web::test]
+async fn a_restart_resumes_every_order_from_its_snapshot() {
+    let app = spawn_app().await;
+    submit(&app, status("8100", "AWAITING_SHIPMENT", 5, "a")).await;
+    let db = app.stop().await;
+    let app = spawn_app_on(db).await;
+    let next = submit(&app, status("8100", "AWAITING_COLLECTION", 6, "b")).await;
+    assert!(
+        matches!(
+            next,
+            Outcome::Applied {
+                version: 3,
+                stage: Stage::Shipped,
+                ..
+            }
+        ),
+        "{next:?}"
+    );
+    assert_eq!(
+        submit(&app, status("8100", "AWAITING_SHIPMENT", 5, "a")).await,
+        Outcome::Duplicate
+    );
+}
+
+#[actix_web::test]
+async fn a_full_mailbox_is_overloaded_not_an_unbounded_queue_and_loses_nothing_acknowledged() {
+    let db = TestDb::new().await;
+    let app = spawn_app_with(
+        db,
+        &[
+            ("CREATORFLOW__ENGINE__MAILBOX_CAPACITY", "1"),
+            ("CREATORFLOW__ENGINE__SHARDS", "1"),
+        ],
+    )
+    .await;
+    let mut sends = Vec::new();
+    for i in 0..300 {
+        let registry = app.registry.clone();
+        let (id, env) = status(&format!("6{i:03}"), "UNPAID", 1, &format!("m{i}"));
+        sends.push(async move { (id.clone(), registry.submit(id, env).await) });
+    }
+    let results = futures_util::future::join_all(sends).await;
+    let overloaded = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Err(Error::Overloaded { .. })))
+        .count();
+    assert!(
+        overloaded > 0,
+        "a one-slot mailbox under 300 concurrent sends refuses some"
+    );
+    let accepted: HashSet<String> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(Outcome::Applied { .. })))
+        .map(|(id, _)| id.as_str().to_owned())
+        .collect();
+    assert_eq!(accepted.len() + overloaded, 300);
+    let db = open_db(&app).await;
+    for id in &accepted {
+        assert!(
+            db.load_order(&OrderId::parse(id).unwrap())
+                .await
+                .unwrap()
+                .is_some(),
+            "acknowledged {id} is stored"
+        );
+    }
+}

@@ -474,17 +474,9 @@ impl Database {
         scope: &Scope,
         id: &OrderId,
     ) -> Result<Option<OrderDetailView>, Error> {
-        let Some(row) = orders::Entity::find_by_id(id.as_str())
-            .one(&self.conn)
-            .await?
-        else {
+        let Some(row) = self.visible_order_row(scope, id).await? else {
             return Ok(None);
         };
-        let shop =
-            ShopId::parse(&row.shop_id).map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?;
-        if !scope.allows(&shop) {
-            return Ok(None);
-        }
         let created_at = row.created_at.with_timezone(&Utc);
         let order = to_order(row.clone())?;
         let quantities = order
@@ -506,12 +498,13 @@ impl Database {
         }))
     }
 
-    /// The audit trail of `id` in order, if `scope` may see the order.
-    pub async fn order_history(
+    /// The snapshot row of `id` if it exists and `scope` may see it (another shop's order is
+    /// simply not found, so its existence does not leak).
+    async fn visible_order_row(
         &self,
         scope: &Scope,
         id: &OrderId,
-    ) -> Result<Option<Vec<HistoryEntry>>, Error> {
+    ) -> Result<Option<orders::Model>, Error> {
         let Some(row) = orders::Entity::find_by_id(id.as_str())
             .one(&self.conn)
             .await?
@@ -520,7 +513,16 @@ impl Database {
         };
         let shop =
             ShopId::parse(&row.shop_id).map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?;
-        if !scope.allows(&shop) {
+        Ok(scope.allows(&shop).then_some(row))
+    }
+
+    /// The audit trail of `id` in order, if `scope` may see the order.
+    pub async fn order_history(
+        &self,
+        scope: &Scope,
+        id: &OrderId,
+    ) -> Result<Option<Vec<HistoryEntry>>, Error> {
+        if self.visible_order_row(scope, id).await?.is_none() {
             return Ok(None);
         }
         let events = order_events::Entity::find()

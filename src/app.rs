@@ -38,6 +38,7 @@ impl Application {
             db.clone(),
             settings.journal.max_batch,
             settings.journal.max_delay,
+            settings.journal_writers(),
         );
         let registry = RegistryHandle::start(&settings.engine, db.clone(), journal);
         let listener = TcpListener::bind(settings.http.listen)

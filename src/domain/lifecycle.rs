@@ -94,7 +94,9 @@ impl Event {
     }
 }
 
-/// Work to do once the events are committed (written to the outbox in the same transaction).
+/// Work for other components once the events are committed (written to the outbox in the same
+/// transaction). Transitions themselves are not duplicated here: the append-only audit trail
+/// (`order_events`, ordered by order and sequence) is what announces them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
@@ -102,14 +104,6 @@ pub enum Effect {
     FetchDetail { order_id: OrderId, shop_id: ShopId },
     /// The order may now be fulfilled: start its workflow.
     StartFulfilment { order_id: OrderId, shop_id: ShopId },
-    /// Tell the outside world the order changed.
-    Announce {
-        order_id: OrderId,
-        shop_id: ShopId,
-        status: OrderStatus,
-        stage: Stage,
-        version: i64,
-    },
 }
 
 impl Effect {
@@ -118,7 +112,6 @@ impl Effect {
         match self {
             Effect::FetchDetail { .. } => "tiktok.fetch_detail",
             Effect::StartFulfilment { .. } => "workflow.start",
-            Effect::Announce { .. } => "order.changed",
         }
     }
 }
@@ -212,7 +205,6 @@ struct Draft<'a> {
     id: &'a OrderId,
     order: Option<Order>,
     stage_before: Option<Stage>,
-    status_before: Option<OrderStatus>,
     events: Vec<Event>,
     effects: Vec<Effect>,
 }
@@ -222,7 +214,6 @@ impl<'a> Draft<'a> {
         Self {
             id,
             stage_before: order.map(|o| o.stage),
-            status_before: order.map(|o| o.status.clone()),
             order: order.cloned(),
             events: Vec::new(),
             effects: Vec::new(),
@@ -367,20 +358,10 @@ impl<'a> Draft<'a> {
     fn finish(mut self) -> Decision {
         if let Some(order) = &self.order {
             let stage_moved = self.stage_before != Some(order.stage);
-            let status_moved = self.status_before.as_ref() != Some(&order.status);
             if stage_moved && order.stage == Stage::Validated && order.status.may_fulfil() {
                 self.effects.push(Effect::StartFulfilment {
                     order_id: self.id.clone(),
                     shop_id: order.shop_id.clone(),
-                });
-            }
-            if stage_moved || status_moved {
-                self.effects.push(Effect::Announce {
-                    order_id: self.id.clone(),
-                    shop_id: order.shop_id.clone(),
-                    status: order.status.clone(),
-                    stage: order.stage,
-                    version: order.version,
                 });
             }
         }

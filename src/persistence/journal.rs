@@ -70,11 +70,22 @@ struct Job {
 }
 
 impl Journal {
-    /// Starts the writer task on the current runtime. It ends when every handle is dropped, after
-    /// writing what was queued.
-    pub fn start(db: Database, max_batch: usize, max_delay: Duration) -> Self {
+    /// Starts `writers` writer tasks on the current runtime. They end when every handle is
+    /// dropped, after writing what was queued. Several writers overlap transactions, which
+    /// PostgreSQL turns into throughput; SQLite has one writer at a time, so one is enough there.
+    /// Concurrent batches never hold two commits of one order: an order's actor waits for its
+    /// commit before it sends the next.
+    pub fn start(db: Database, max_batch: usize, max_delay: Duration, writers: usize) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_loop(db, jobs, max_batch.max(1), max_delay));
+        let jobs = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write_loop(
+                db.clone(),
+                jobs.clone(),
+                max_batch.max(1),
+                max_delay,
+            ));
+        }
         Self { queue }
     }
 
@@ -91,11 +102,17 @@ impl Journal {
 
 async fn write_loop(
     db: Database,
-    mut jobs: mpsc::Receiver<Job>,
+    jobs: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     max_batch: usize,
     max_delay: Duration,
 ) {
-    while let Some(first) = jobs.recv().await {
+    loop {
+        // Collect a batch holding the queue; write it after letting go, so the next writer can
+        // collect the next batch meanwhile.
+        let mut jobs = jobs.lock().await;
+        let Some(first) = jobs.recv().await else {
+            break;
+        };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + max_delay;
         while batch.len() < max_batch {
@@ -110,6 +127,7 @@ async fn write_loop(
                 }
             }
         }
+        drop(jobs);
         let started = Instant::now();
         let size = batch.len();
         let (commits, replies): (Vec<Commit>, Vec<_>) =

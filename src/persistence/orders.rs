@@ -116,89 +116,150 @@ pub(super) async fn insert_events(
     Ok(())
 }
 
-/// One upsert per order (the last state if an order appears twice in a batch).
+/// One upsert per order (the last state if an order appears twice in a batch). Orders whose
+/// detail did not change in this batch get the narrow form, which leaves the money, recipient and
+/// detail columns alone: most messages are status changes, and the wide row is most of the cost.
 pub(super) async fn upsert_snapshots(
     db: &impl ConnectionTrait,
     commits: &[&Commit],
 ) -> Result<(), DbErr> {
-    let mut latest: Vec<&Order> = Vec::with_capacity(commits.len());
+    let detail_changed: HashSet<&OrderId> = commits
+        .iter()
+        .filter(|c| changes_detail(c))
+        .map(|c| &c.order.id)
+        .collect();
     let mut seen = HashSet::new();
+    let (mut wide, mut narrow): (Vec<&Order>, Vec<&Order>) = (Vec::new(), Vec::new());
     for commit in commits.iter().rev() {
-        if seen.insert(&commit.order.id) {
-            latest.push(&commit.order);
+        let order = &commit.order;
+        if seen.insert(&order.id) {
+            if detail_changed.contains(&order.id) {
+                wide.push(order);
+            } else {
+                narrow.push(order);
+            }
         }
     }
-    let updated = [
-        orders::Column::Status,
-        orders::Column::Stage,
-        orders::Column::StageReason,
-        orders::Column::HeldFrom,
-        orders::Column::Version,
-        orders::Column::TiktokCreateTime,
-        orders::Column::TiktokUpdateTime,
-        orders::Column::Currency,
-        orders::Column::TotalAmount,
-        orders::Column::SubTotal,
-        orders::Column::ShippingFee,
-        orders::Column::SellerDiscount,
-        orders::Column::PlatformDiscount,
-        orders::Column::Tax,
-        orders::Column::Recipient,
-        orders::Column::Detail,
-        orders::Column::RtsSlaAt,
-        orders::Column::TtsSlaAt,
-        orders::Column::DeliverySlaAt,
-        orders::Column::UpdatedAt,
-    ];
-    for chunk in latest.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert();
+    upsert(db, &narrow, &NARROW, |order| Ok(state_values(order))).await?;
+    upsert(db, &wide, &WIDE, |order| {
+        let mut values = state_values(order);
+        values.extend(detail_values(order)?);
+        Ok(values)
+    })
+    .await
+}
+
+/// Columns every snapshot write sets (after id, shop_id and created_at, which only an insert sets).
+const NARROW: [orders::Column; 8] = [
+    orders::Column::Status,
+    orders::Column::Stage,
+    orders::Column::StageReason,
+    orders::Column::HeldFrom,
+    orders::Column::Version,
+    orders::Column::TiktokUpdateTime,
+    orders::Column::UpdatedAt,
+    orders::Column::TiktokCreateTime,
+];
+
+/// Plus what comes from the detail.
+const WIDE: [orders::Column; 20] = [
+    orders::Column::Status,
+    orders::Column::Stage,
+    orders::Column::StageReason,
+    orders::Column::HeldFrom,
+    orders::Column::Version,
+    orders::Column::TiktokUpdateTime,
+    orders::Column::UpdatedAt,
+    orders::Column::TiktokCreateTime,
+    orders::Column::Currency,
+    orders::Column::TotalAmount,
+    orders::Column::SubTotal,
+    orders::Column::ShippingFee,
+    orders::Column::SellerDiscount,
+    orders::Column::PlatformDiscount,
+    orders::Column::Tax,
+    orders::Column::Recipient,
+    orders::Column::Detail,
+    orders::Column::RtsSlaAt,
+    orders::Column::TtsSlaAt,
+    orders::Column::DeliverySlaAt,
+];
+
+fn changes_detail(commit: &Commit) -> bool {
+    commit
+        .applied
+        .iter()
+        .any(|a| matches!(a.event, Event::DetailApplied { .. }))
+}
+
+type Values = Vec<sea_orm::sea_query::Expr>;
+
+fn state_values(order: &Order) -> Values {
+    vec![
+        order.status.as_str().into(),
+        order.stage.as_str().into(),
+        order.stage_reason.clone().into(),
+        order.held_from.map(|s| s.as_str()).into(),
+        order.version.into(),
+        order.update_time.into(),
+        now().into(),
+        order.detail.as_deref().and_then(|d| d.create_time).into(),
+    ]
+}
+
+fn detail_values(order: &Order) -> Result<Values, DbErr> {
+    let detail = order.detail.as_deref();
+    let payment = detail.and_then(|d| d.payment.as_ref());
+    let minor = |f: fn(&crate::domain::Payment) -> Option<crate::domain::Money>| {
+        payment.and_then(f).map(|m| m.minor())
+    };
+    let detail_json = detail
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| DbErr::Custom(format!("order detail: {e}")))?;
+    Ok(vec![
+        payment.map(|p| p.currency.as_str().to_owned()).into(),
+        minor(|p| Some(p.total_amount)).into(),
+        minor(|p| Some(p.sub_total)).into(),
+        minor(|p| Some(p.shipping_fee)).into(),
+        minor(|p| Some(p.seller_discount)).into(),
+        minor(|p| Some(p.platform_discount)).into(),
+        minor(|p| p.tax).into(),
+        detail.and_then(|d| d.recipient.clone()).into(),
+        detail_json.into(),
+        unix(detail.and_then(|d| d.rts_sla_time)).into(),
+        unix(detail.and_then(|d| d.tts_sla_time)).into(),
+        unix(detail.and_then(|d| d.delivery_sla_time)).into(),
+    ])
+}
+
+async fn upsert(
+    db: &impl ConnectionTrait,
+    orders: &[&Order],
+    updated: &[orders::Column],
+    values: impl Fn(&Order) -> Result<Values, DbErr>,
+) -> Result<(), DbErr> {
+    for chunk in orders.chunks(ROWS_PER_STATEMENT) {
         let mut columns = vec![
             orders::Column::Id,
             orders::Column::ShopId,
             orders::Column::CreatedAt,
         ];
-        columns.extend(updated);
+        columns.extend_from_slice(updated);
+        let mut insert = Query::insert();
         insert.into_table(orders::Entity).columns(columns);
         for order in chunk {
-            let detail = order.detail.as_deref();
-            let payment = detail.and_then(|d| d.payment.as_ref());
-            let minor = |f: fn(&crate::domain::Payment) -> Option<crate::domain::Money>| {
-                payment.and_then(f).map(|m| m.minor())
-            };
-            let detail_json = detail
-                .map(serde_json::to_value)
-                .transpose()
-                .map_err(|e| DbErr::Custom(format!("order detail: {e}")))?;
-            let stamp = now();
-            insert.values_panic([
+            let mut row: Values = vec![
                 order.id.as_str().into(),
                 order.shop_id.as_str().into(),
-                stamp.into(),
-                order.status.as_str().into(),
-                order.stage.as_str().into(),
-                order.stage_reason.clone().into(),
-                order.held_from.map(|s| s.as_str()).into(),
-                order.version.into(),
-                detail.and_then(|d| d.create_time).into(),
-                order.update_time.into(),
-                payment.map(|p| p.currency.as_str().to_owned()).into(),
-                minor(|p| Some(p.total_amount)).into(),
-                minor(|p| Some(p.sub_total)).into(),
-                minor(|p| Some(p.shipping_fee)).into(),
-                minor(|p| Some(p.seller_discount)).into(),
-                minor(|p| Some(p.platform_discount)).into(),
-                minor(|p| p.tax).into(),
-                detail.and_then(|d| d.recipient.clone()).into(),
-                detail_json.into(),
-                unix(detail.and_then(|d| d.rts_sla_time)).into(),
-                unix(detail.and_then(|d| d.tts_sla_time)).into(),
-                unix(detail.and_then(|d| d.delivery_sla_time)).into(),
-                stamp.into(),
-            ]);
+                now().into(),
+            ];
+            row.extend(values(order)?);
+            insert.values_panic(row);
         }
         insert.on_conflict(
             OnConflict::column(orders::Column::Id)
-                .update_columns(updated)
+                .update_columns(updated.iter().copied())
                 .to_owned(),
         );
         db.execute(&insert).await?;
@@ -213,11 +274,7 @@ pub(super) async fn replace_items(
 ) -> Result<(), DbErr> {
     let changed: Vec<&Order> = commits
         .iter()
-        .filter(|c| {
-            c.applied
-                .iter()
-                .any(|a| matches!(a.event, Event::DetailApplied { .. }))
-        })
+        .filter(|c| changes_detail(c))
         .map(|c| &c.order)
         .collect();
     if changed.is_empty() {

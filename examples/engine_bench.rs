@@ -51,6 +51,38 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
+/// Cumulative (upper bound, count) buckets of a Prometheus histogram.
+fn buckets(text: &str, name: &str) -> Vec<(String, f64)> {
+    let prefix = format!("{name}_bucket");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?.to_owned();
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The smallest bucket bound under which `q` of the samples added between two scrapes fall.
+fn quantile_between(before: &[(String, f64)], after: &[(String, f64)], q: f64) -> String {
+    let diff: Vec<(String, f64)> = after
+        .iter()
+        .map(|(le, n)| {
+            (
+                le.clone(),
+                n - before
+                    .iter()
+                    .find(|(b, _)| b == le)
+                    .map_or(0.0, |(_, m)| *m),
+            )
+        })
+        .collect();
+    let total = diff.last().map_or(0.0, |(_, n)| *n);
+    diff.into_iter()
+        .find(|(_, n)| *n >= q * total)
+        .map_or_else(|| "?".into(), |(le, _)| le)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -97,17 +129,32 @@ async fn drive(
     jobs: Vec<(OrderId, Envelope)>,
     concurrency: usize,
 ) -> (Duration, Vec<Duration>) {
+    let count = jobs.len();
     let jobs = Arc::new(jobs);
+    drive_with(registry, count, concurrency, move |i| jobs[i].clone()).await
+}
+
+/// Like [`drive`], making job `i` on demand (no input buffer in memory).
+async fn drive_with(
+    registry: &RegistryHandle,
+    count: usize,
+    concurrency: usize,
+    job: impl Fn(usize) -> (OrderId, Envelope) + Send + Sync + 'static,
+) -> (Duration, Vec<Duration>) {
+    let job = Arc::new(job);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (jobs, next, registry) = (jobs.clone(), next.clone(), registry.clone());
+            let (job, next, registry) = (job.clone(), next.clone(), registry.clone());
             actix_rt::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((id, env)) = jobs.get(i) else { break };
+                    if i >= count {
+                        break;
+                    }
+                    let (id, env) = job(i);
                     let t = Instant::now();
                     loop {
                         match registry.submit(id.clone(), env.clone()).await {
@@ -200,32 +247,40 @@ async fn main() -> anyhow::Result<()> {
         }
         "live" => {
             let orders = arg("--orders", 1_000_000);
+            // `--bare 1`: orders without detail, to see the cost of the actor alone.
+            let bare = arg("--bare", 0) == 1;
             let before = rss_bytes();
-            let jobs = (0..orders)
-                .map(|o| {
-                    let id = OrderId::parse(&format!("{}", 2_000_000_000 + o)).expect("id");
-                    let env = Envelope {
-                        msg: Msg::Detail {
-                            shop_id: shop.clone(),
-                            detail: two_item_detail(1),
-                        },
-                        cause: "bench".into(),
-                        inbox: None,
-                    };
-                    (id, env)
-                })
-                .collect::<Vec<_>>();
-            let jobs_bytes = rss_bytes().saturating_sub(before);
-            let (elapsed, _) = drive(&registry, jobs, concurrency).await;
+            let shop = shop.clone();
+            // Latencies are not kept here: one Duration per order would be counted as order state.
+            let (elapsed, _) = drive_with(&registry, orders, concurrency, move |o| {
+                let id = OrderId::parse(&format!("{}", 2_000_000_000 + o)).expect("id");
+                let msg = if bare {
+                    Msg::Status {
+                        shop_id: shop.clone(),
+                        status: OrderStatus::Unpaid,
+                        update_time: 1,
+                    }
+                } else {
+                    Msg::Detail {
+                        shop_id: shop.clone(),
+                        detail: two_item_detail(1),
+                    }
+                };
+                let env = Envelope {
+                    msg,
+                    cause: "bench".into(),
+                    inbox: None,
+                };
+                (id, env)
+            })
+            .await;
             actix_rt::time::sleep(Duration::from_secs(1)).await;
             let after = rss_bytes();
-            let per =
-                (after.saturating_sub(before).saturating_sub(jobs_bytes)) as f64 / orders as f64;
+            let per = after.saturating_sub(before) as f64 / orders as f64;
             println!(
-                "{orders} live orders (two line items each) activated in {elapsed:.2?}; RSS {:.1} MiB -> {:.1} MiB; ~{per:.0} bytes per live order (input buffer of {:.1} MiB excluded)",
+                "{orders} live orders (two line items each) activated in {elapsed:.2?}; RSS {:.1} MiB -> {:.1} MiB: {per:.0} bytes per live order (includes the database page cache and allocator slack)",
                 before as f64 / 1048576.0,
-                after as f64 / 1048576.0,
-                jobs_bytes as f64 / 1048576.0
+                after as f64 / 1048576.0
             );
         }
         "activation" => {
@@ -248,7 +303,14 @@ async fn main() -> anyhow::Result<()> {
                     )
                 })
                 .collect();
+            let before = buckets(&metrics.render(), "creatorflow_order_activation_seconds");
             let (_, cold_lat) = drive(&registry, cold, 1).await;
+            let after = buckets(&metrics.render(), "creatorflow_order_activation_seconds");
+            println!(
+                "activation of a passivated order (snapshot load, from creatorflow_order_activation_seconds): p50 <= {} s, p99 <= {} s",
+                quantile_between(&before, &after, 0.5),
+                quantile_between(&before, &after, 0.99)
+            );
             let warm: Vec<_> = ids
                 .iter()
                 .rev()

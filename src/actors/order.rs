@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use handoff::Gate;
-use metrics::counter;
+use metrics::{counter, histogram};
 use tokio::sync::oneshot;
 
 use super::registry::{Envelope, Error, Outcome};
 use crate::domain::{Order, OrderId, decide};
 use crate::persistence::{Commit, Database, Journal, journal};
-use crate::telemetry::metrics::{DUPLICATES_TOTAL, EVENTS_APPLIED_TOTAL};
+use crate::telemetry::metrics::{ACTIVATION_SECONDS, DUPLICATES_TOTAL, EVENTS_APPLIED_TOTAL};
 
 pub(super) struct OrderActor {
     id: OrderId,
@@ -65,7 +65,12 @@ impl Handler<Deliver> for OrderActor {
             async move {
                 let current = match loaded {
                     Some(state) => state,
-                    None => db.load_order(&id).await.map_err(Error::storage)?,
+                    None => {
+                        let started = std::time::Instant::now();
+                        let state = db.load_order(&id).await.map_err(Error::storage)?;
+                        histogram!(ACTIVATION_SECONDS).record(started.elapsed().as_secs_f64());
+                        state
+                    }
                 };
                 let outcome = handle(&id, current.as_ref(), &journal, deliver.envelope).await;
                 Ok::<_, Error>((current, outcome))

@@ -15,6 +15,7 @@ pub const JOURNAL_BATCH_SIZE: &str = "creatorflow_journal_batch_size";
 pub const JOURNAL_COMMIT_SECONDS: &str = "creatorflow_journal_commit_seconds";
 pub const LIVE_ORDERS: &str = "creatorflow_live_orders";
 pub const ACTIVATIONS_TOTAL: &str = "creatorflow_order_activations_total";
+pub const ACTIVATION_SECONDS: &str = "creatorflow_order_activation_seconds";
 pub const PASSIVATIONS_TOTAL: &str = "creatorflow_order_passivations_total";
 pub const MAILBOX_FULL_TOTAL: &str = "creatorflow_mailbox_full_total";
 pub const EVENTS_APPLIED_TOTAL: &str = "creatorflow_order_events_applied_total";
@@ -88,6 +89,11 @@ fn describe() {
     describe_counter!(
         ACTIVATIONS_TOTAL,
         "Order actors activated (snapshot loaded or created)"
+    );
+    describe_histogram!(
+        ACTIVATION_SECONDS,
+        Unit::Seconds,
+        "Time for an order actor to load its snapshot on activation"
     );
     describe_counter!(
         PASSIVATIONS_TOTAL,

@@ -17,7 +17,7 @@ use super::{Database, Error};
 use crate::domain::{Detail, Event, Order, OrderId, OrderStatus, Scope, ShopId, Stage, quantities};
 
 /// Rows per statement: well under SQLite's and PostgreSQL's bind-parameter limits.
-const ROWS_PER_STATEMENT: usize = 500;
+const ROWS_PER_STATEMENT: usize = 64;
 
 fn now() -> DateTime<FixedOffset> {
     Utc::now().fixed_offset()

@@ -107,7 +107,7 @@ pub struct Engine {
 #[serde(deny_unknown_fields)]
 pub struct Journal {
     pub max_batch: usize,
-    /// Concurrent writer transactions; 0 = automatic (1 on SQLite, 2 on PostgreSQL).
+    /// Concurrent writer transactions; 0 = automatic (1 on SQLite, 4 on PostgreSQL).
     pub writers: usize,
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
@@ -259,7 +259,7 @@ impl Settings {
     /// `journal.writers`, with 0 meaning what suits the backend.
     pub fn journal_writers(&self) -> usize {
         match (self.journal.writers, self.database.backend()) {
-            (0, Ok(Backend::Postgres)) => 2,
+            (0, Ok(Backend::Postgres)) => 4,
             (0, _) => 1,
             (n, _) => n,
         }

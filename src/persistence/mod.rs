@@ -6,6 +6,7 @@ mod database;
 pub mod journal;
 mod orders;
 mod shops;
+mod unnest;
 
 pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady};

@@ -7,12 +7,13 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use entities::{order_events, order_items, orders, outbox, webhook_inbox};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 
 use super::journal::Commit;
+use super::unnest;
 use super::{Database, Error};
 use crate::domain::{Detail, Event, Order, OrderId, OrderStatus, Scope, ShopId, Stage, quantities};
 
@@ -32,6 +33,9 @@ pub(super) async fn insert_inbox(
     db: &impl ConnectionTrait,
     commits: &[Commit],
 ) -> Result<HashSet<String>, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return unnest::insert_inbox(db, commits).await;
+    }
     let rows: Vec<_> = commits
         .iter()
         .filter_map(|c| c.inbox.as_ref().map(|i| (c, i)))
@@ -73,6 +77,9 @@ pub(super) async fn insert_events(
     db: &impl ConnectionTrait,
     commits: &[&Commit],
 ) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return unnest::insert_events(db, commits).await;
+    }
     let rows: Vec<_> = commits
         .iter()
         .flat_map(|c| c.applied.iter().map(move |a| (*c, a)))
@@ -140,7 +147,11 @@ pub(super) async fn upsert_snapshots(
             }
         }
     }
-    upsert(db, &narrow, &NARROW, |order| Ok(state_values(order))).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        unnest::upsert_narrow(db, &narrow).await?;
+    } else {
+        upsert(db, &narrow, &NARROW, |order| Ok(state_values(order))).await?;
+    }
     upsert(db, &wide, &WIDE, |order| {
         let mut values = state_values(order);
         values.extend(detail_values(order)?);

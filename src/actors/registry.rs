@@ -2,13 +2,14 @@
 //! handle that routes to them by a stable hash of the order id.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use metrics::counter;
 use tokio::sync::oneshot;
 
-use super::shard::{Drain, RegistryShard, Route};
+use super::shard::{Drain, LiveMap, RegistryShard, Route};
 use crate::config;
 use crate::domain::{OrderId, Rejection, Stage};
 use crate::persistence::{self, Database, InboxEntry, Journal, journal};
@@ -65,8 +66,17 @@ impl Error {
 /// Typed, cloneable access to the order engine.
 #[derive(Clone)]
 pub struct RegistryHandle {
-    shards: Arc<[Addr<RegistryShard>]>,
+    shards: Arc<[Shard]>,
     timeout: Duration,
+    /// Set by [`RegistryHandle::drain`]: no new message is accepted on any path.
+    draining: Arc<AtomicBool>,
+}
+
+struct Shard {
+    addr: Addr<RegistryShard>,
+    /// Its live orders, for delivering without a hop through the shard actor.
+    live: Arc<LiveMap>,
+    epoch: Instant,
 }
 
 impl RegistryHandle {
@@ -74,8 +84,11 @@ impl RegistryHandle {
     pub fn start(settings: &config::Engine, db: Database, journal: Journal) -> Self {
         let count = settings.shard_count();
         let per_shard = settings.max_live_orders.div_ceil(count).max(1);
-        let shards: Vec<Addr<RegistryShard>> = (0..count)
+        let shards: Vec<Shard> = (0..count)
             .map(|index| {
+                let live = Arc::new(LiveMap::default());
+                let epoch = Instant::now();
+                let shared = live.clone();
                 let arbiter = Arbiter::new();
                 let (db, journal) = (db.clone(), journal.clone());
                 let (idle, mailbox) = (settings.passivate_after, settings.mailbox_capacity);
@@ -83,24 +96,48 @@ impl RegistryHandle {
                 // ever sees actix's small default.
                 let (tx, rx) = actix::dev::channel::channel(mailbox);
                 arbiter.spawn_fn(move || {
-                    Context::with_receiver(rx)
-                        .run(RegistryShard::new(index, db, journal, idle, per_shard));
+                    Context::with_receiver(rx).run(RegistryShard::new(
+                        index, shared, epoch, db, journal, idle, per_shard,
+                    ));
                 });
-                Addr::new(tx)
+                Shard {
+                    addr: Addr::new(tx),
+                    live,
+                    epoch,
+                }
             })
             .collect();
         Self {
             shards: shards.into(),
             timeout: Duration::from_secs(30),
+            draining: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Routes `envelope` to the order's actor and waits for the committed outcome. A full
     /// mailbox anywhere on the way is [`Error::Overloaded`] at once, never an unbounded queue.
     pub async fn submit(&self, id: OrderId, envelope: Envelope) -> Result<Outcome, Error> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err(Error::Stopped);
+        }
         let shard = &self.shards[(id.stable_hash() % self.shards.len() as u64) as usize];
         let (reply, answer) = oneshot::channel();
+        // A live order is reached directly; only activation needs the shard.
+        let live = shard
+            .live
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .cloned();
+        let (envelope, reply) = match live {
+            Some(live) => match live.deliver(shard.epoch, envelope, reply) {
+                Ok(()) => return self.wait(answer).await,
+                Err(refused) => refused,
+            },
+            None => (envelope, reply),
+        };
         shard
+            .addr
             .try_send(Route {
                 id,
                 envelope,
@@ -113,6 +150,13 @@ impl RegistryHandle {
                 }
                 SendError::Closed(_) => Error::Stopped,
             })?;
+        self.wait(answer).await
+    }
+
+    async fn wait(
+        &self,
+        answer: oneshot::Receiver<Result<Outcome, Error>>,
+    ) -> Result<Outcome, Error> {
         match tokio::time::timeout(self.timeout, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(Error::Stopped),
@@ -122,7 +166,8 @@ impl RegistryHandle {
 
     /// Stops intake and waits (up to `deadline`) until no message is in flight in any shard.
     pub async fn drain(&self, deadline: Duration) {
-        let waits = self.shards.iter().map(|s| s.send(Drain { deadline }));
+        self.draining.store(true, Ordering::Release);
+        let waits = self.shards.iter().map(|s| s.addr.send(Drain { deadline }));
         futures_util::future::join_all(waits).await;
     }
 }

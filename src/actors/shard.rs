@@ -1,6 +1,8 @@
 //! A registry shard: the live orders whose id hashes here, least recently used first.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -20,15 +22,62 @@ use crate::telemetry::metrics::{
 /// Messages one order actor may hold before senders are told to back off.
 const ORDER_MAILBOX: usize = 64;
 
-struct Live {
+/// A live order as both the shard and the registry handle see it.
+pub(super) struct LiveOrder {
     addr: Addr<OrderActor>,
+    /// Shared with the actor: messages in flight, closed when passivating.
     gate: Arc<Gate>,
-    last_used: Instant,
+    /// Milliseconds since the shard started, at the last message; written by whichever thread
+    /// routed it, read by the shard's idle sweep.
+    last_used: AtomicU64,
 }
+
+impl LiveOrder {
+    fn touch(&self, epoch: Instant) {
+        self.last_used
+            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Hands `envelope` to the actor if its gate admits it; `Err` gives the envelope and reply
+    /// back when the order is passivating (the caller then goes through the shard).
+    pub(super) fn deliver(
+        &self,
+        epoch: Instant,
+        envelope: Envelope,
+        reply: oneshot::Sender<Result<Outcome, Error>>,
+    ) -> Result<(), (Envelope, oneshot::Sender<Result<Outcome, Error>>)> {
+        if !self.gate.enter() {
+            return Err((envelope, reply));
+        }
+        self.touch(epoch);
+        if let Err(e) = self.addr.try_send(Deliver { envelope, reply }) {
+            self.gate.exit();
+            let (deliver, error) = match e {
+                SendError::Full(d) => {
+                    counter!(MAILBOX_FULL_TOTAL, "mailbox" => "order").increment(1);
+                    (d, Error::Overloaded { mailbox: "order" })
+                }
+                SendError::Closed(d) => (d, Error::Stopped),
+            };
+            let _ = deliver.reply.send(Err(error));
+        }
+        Ok(())
+    }
+}
+
+/// The live orders of one shard, readable from any thread: the registry handle delivers to a
+/// live order directly (one hop), and only activation goes through the shard actor. The shard
+/// is the only writer. The hand-off is the [`Gate`]: a passivating order's gate is closed
+/// before its entry is removed, so a handle that still found the entry is refused and falls
+/// back to the shard, which activates a fresh actor.
+pub(super) type LiveMap = RwLock<HashMap<OrderId, Arc<LiveOrder>>>;
 
 pub(super) struct RegistryShard {
     index: usize,
-    live: LruCache<OrderId, Live>,
+    /// Recency for capacity eviction (as the shard sees it) and ownership of the entries.
+    lru: LruCache<OrderId, Arc<LiveOrder>>,
+    shared: Arc<LiveMap>,
+    epoch: Instant,
     db: Database,
     journal: Journal,
     passivate_after: Duration,
@@ -39,6 +88,8 @@ pub(super) struct RegistryShard {
 impl RegistryShard {
     pub(super) fn new(
         index: usize,
+        shared: Arc<LiveMap>,
+        epoch: Instant,
         db: Database,
         journal: Journal,
         passivate_after: Duration,
@@ -46,7 +97,9 @@ impl RegistryShard {
     ) -> Self {
         Self {
             index,
-            live: LruCache::unbounded(),
+            lru: LruCache::unbounded(),
+            shared,
+            epoch,
             db,
             journal,
             passivate_after,
@@ -55,43 +108,44 @@ impl RegistryShard {
         }
     }
 
-    fn activate(&mut self, id: &OrderId) -> &mut Live {
-        if !self.live.contains(id) {
-            self.make_room();
-            let gate = Arc::new(Gate::new());
-            let (db, journal, order_gate, order_id) = (
-                self.db.clone(),
-                self.journal.clone(),
-                gate.clone(),
-                id.clone(),
-            );
-            let addr = Supervisor::start(move |ctx: &mut Context<OrderActor>| {
-                ctx.set_mailbox_capacity(ORDER_MAILBOX);
-                OrderActor::new(order_id, db, journal, order_gate)
-            });
-            counter!(ACTIVATIONS_TOTAL).increment(1);
-            gauge!(LIVE_ORDERS).increment(1.0);
-            self.live.put(
-                id.clone(),
-                Live {
-                    addr,
-                    gate,
-                    last_used: Instant::now(),
-                },
-            );
+    fn activate(&mut self, id: &OrderId) -> Arc<LiveOrder> {
+        if let Some(live) = self.lru.get(id) {
+            return live.clone();
         }
-        self.live.get_mut(id).expect("present or just inserted")
+        self.make_room();
+        let gate = Arc::new(Gate::new());
+        let (db, journal, order_gate, order_id) = (
+            self.db.clone(),
+            self.journal.clone(),
+            gate.clone(),
+            id.clone(),
+        );
+        let addr = Supervisor::start(move |ctx: &mut Context<OrderActor>| {
+            ctx.set_mailbox_capacity(ORDER_MAILBOX);
+            OrderActor::new(order_id, db, journal, order_gate)
+        });
+        counter!(ACTIVATIONS_TOTAL).increment(1);
+        gauge!(LIVE_ORDERS).increment(1.0);
+        let live = Arc::new(LiveOrder {
+            addr,
+            gate,
+            last_used: AtomicU64::new(0),
+        });
+        live.touch(self.epoch);
+        self.lru.put(id.clone(), live.clone());
+        write(&self.shared).insert(id.clone(), live.clone());
+        live
     }
 
     /// Passivates least recently used idle orders until there is room for one more.
     fn make_room(&mut self) {
         let mut busy = Vec::new();
-        while self.live.len() >= self.capacity {
-            let Some((id, live)) = self.live.pop_lru() else {
+        while self.lru.len() >= self.capacity {
+            let Some((id, live)) = self.lru.pop_lru() else {
                 break;
             };
             if live.gate.try_close() {
-                passivate(&live, "capacity");
+                self.passivate(&id, "capacity");
             } else {
                 busy.push((id, live));
                 if busy.len() >= 16 {
@@ -101,35 +155,44 @@ impl RegistryShard {
         }
         // Busy ones stay live (most recently used now, which is fair: they are working).
         for (id, live) in busy {
-            self.live.put(id, live);
+            self.lru.put(id, live);
         }
     }
 
     /// Passivates orders idle for longer than `passivate_after`.
     fn passivate_idle(&mut self) {
-        let cutoff = Instant::now() - self.passivate_after;
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let limit = self.passivate_after.as_millis() as u64;
         let idle: Vec<OrderId> = self
-            .live
+            .lru
             .iter()
-            .rev()
-            .take_while(|(_, live)| live.last_used < cutoff)
+            .filter(|(_, live)| now.saturating_sub(live.last_used.load(Ordering::Relaxed)) > limit)
             .map(|(id, _)| id.clone())
             .collect();
         for id in idle {
-            let closed = self.live.peek(&id).is_some_and(|l| l.gate.try_close());
-            if closed && let Some(live) = self.live.pop(&id) {
-                passivate(&live, "idle");
+            let closed = self.lru.peek(&id).is_some_and(|l| l.gate.try_close());
+            if closed {
+                self.lru.pop(&id);
+                self.passivate(&id, "idle");
             }
         }
     }
+
+    /// The order's gate is closed: nothing is in flight and nothing more will be admitted. Its
+    /// committed state is in SQL; a later message activates a fresh actor that loads it.
+    fn passivate(&mut self, id: &OrderId, reason: &'static str) {
+        if let Some(live) = write(&self.shared).remove(id) {
+            live.addr.do_send(Stop);
+        }
+        counter!(PASSIVATIONS_TOTAL, "reason" => reason).increment(1);
+        gauge!(LIVE_ORDERS).decrement(1.0);
+    }
 }
 
-fn passivate(live: &Live, reason: &'static str) {
-    // Closed and idle: the actor has nothing in flight and will receive nothing more. Its
-    // committed state is in SQL; a later message activates a fresh actor that loads it.
-    live.addr.do_send(Stop);
-    counter!(PASSIVATIONS_TOTAL, "reason" => reason).increment(1);
-    gauge!(LIVE_ORDERS).decrement(1.0);
+fn write(map: &LiveMap) -> std::sync::RwLockWriteGuard<'_, HashMap<OrderId, Arc<LiveOrder>>> {
+    // A panic while holding the lock cannot leave the map half-updated (single inserts and
+    // removes), so a poisoned lock is still usable.
+    map.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Actor for RegistryShard {
@@ -160,26 +223,12 @@ impl Handler<Route> for RegistryShard {
             return;
         }
         let live = self.activate(&route.id);
-        live.last_used = Instant::now();
-        if !live.gate.enter() {
-            // Only the shard closes gates, and it removes the entry when it does.
+        if live
+            .deliver(self.epoch, route.envelope, route.reply)
+            .is_err()
+        {
+            // Only this shard closes gates, and it removes the entry when it does.
             unreachable!("a live entry's gate is open");
-        }
-        let gate = live.gate.clone();
-        let deliver = Deliver {
-            envelope: route.envelope,
-            reply: route.reply,
-        };
-        if let Err(e) = live.addr.try_send(deliver) {
-            gate.exit();
-            let (deliver, error) = match e {
-                SendError::Full(d) => {
-                    counter!(MAILBOX_FULL_TOTAL, "mailbox" => "order").increment(1);
-                    (d, Error::Overloaded { mailbox: "order" })
-                }
-                SendError::Closed(d) => (d, Error::Stopped),
-            };
-            let _ = deliver.reply.send(Err(error));
         }
     }
 }
@@ -202,7 +251,7 @@ impl Handler<Drain> for RegistryShard {
             }
             .into_actor(self)
             .then(move |(), shard, _| {
-                let busy = shard.live.iter().any(|(_, l)| l.gate.in_flight() > 0);
+                let busy = shard.lru.iter().any(|(_, l)| l.gate.in_flight() > 0);
                 let fut: ResponseActFuture<Self, ()> = if busy && Instant::now() < until {
                     Box::pin(
                         actix::fut::ready(()).then(move |(), shard: &mut Self, ctx| {

@@ -78,14 +78,32 @@ impl Journal {
     pub fn start(db: Database, max_batch: usize, max_delay: Duration, writers: usize) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let jobs = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write_loop(
-                db.clone(),
-                jobs.clone(),
-                max_batch.max(1),
-                max_delay,
-            ));
-        }
+        // The writers get a thread of their own: building a batch's statements must not wait
+        // behind whatever else shares a runtime thread (HTTP, actors, a load generator).
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime can be built");
+                runtime.block_on(async move {
+                    let writers: Vec<_> = (0..writers.max(1))
+                        .map(|_| {
+                            tokio::spawn(write_loop(
+                                db.clone(),
+                                jobs.clone(),
+                                max_batch.max(1),
+                                max_delay,
+                            ))
+                        })
+                        .collect();
+                    for writer in writers {
+                        let _ = writer.await;
+                    }
+                });
+            })
+            .expect("spawning the journal thread at start-up succeeds");
         Self { queue }
     }
 

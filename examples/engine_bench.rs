@@ -23,7 +23,7 @@ use creatorflow::actors::{Envelope, RegistryHandle};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use creatorflow::config::Settings;
 use creatorflow::domain::{Detail, Msg, OrderId, OrderStatus, ShopId};
-use creatorflow::persistence::{Database, InboxEntry, Journal};
+use creatorflow::persistence::{Database, InboxEntry};
 
 const STATUSES: [&str; 5] = [
     "UNPAID",
@@ -200,13 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = creatorflow::telemetry::metrics::handle();
     let db = Database::connect(&settings.database).await?;
     db.migrate_up().await?;
-    let journal = Journal::start(
-        db.clone(),
-        settings.journal.max_batch,
-        settings.journal.max_delay,
-        settings.journal_writers(),
-    );
-    let registry = RegistryHandle::start(&settings.engine, db.clone(), journal);
+    let registry = creatorflow::app::start_engine(&settings, &db);
     let shop = ShopId::parse("7494049642642441621")?;
     let concurrency = arg("--concurrency", 1024);
     println!(

@@ -34,13 +34,7 @@ impl Application {
             .await
             .context("cannot migrate the database")?;
         let first_admin_key = ensure_admin_key(&db).await?;
-        let journal = Journal::start(
-            db.clone(),
-            settings.journal.max_batch,
-            settings.journal.max_delay,
-            settings.journal_writers(),
-        );
-        let registry = RegistryHandle::start(&settings.engine, db.clone(), journal);
+        let registry = start_engine(settings, &db);
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
         let server = http::start(listener, db.clone(), registry.clone(), &settings.http)?;
@@ -106,6 +100,18 @@ impl Application {
         tracing::info!("stopped");
         served.context("HTTP server failed")
     }
+}
+
+/// The order engine: the journal's writers and the registry shards over them. Must run inside an
+/// actix system.
+pub fn start_engine(settings: &Settings, db: &Database) -> RegistryHandle {
+    let journal = Journal::start(
+        db.clone(),
+        settings.journal.max_batch,
+        settings.journal.max_delay,
+        settings.journal_writers(),
+    );
+    RegistryHandle::start(&settings.engine, db.clone(), journal)
 }
 
 /// On first start nobody could call the API, so an admin key is made and handed to the caller

@@ -302,10 +302,9 @@ impl<'a> Draft<'a> {
     /// Received ⇄ Validated ⇄ Exception, from the detail and whether TikTok lets us fulfil.
     fn revalidate(&mut self) {
         let order = self.order();
-        let Some(detail) = order.detail.as_deref() else {
+        let Some(problems) = order.detail_problems.as_deref() else {
             return;
         };
-        let problems = detail.problems();
         let stage = order.stage;
         if !problems.is_empty() {
             let reason = problems.join("; ");

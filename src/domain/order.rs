@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::serde_text::serde_as_text;
-use super::{Detail, Event, Invalid, OrderStatus, ShopId, Stage};
+use super::{Event, Invalid, OrderStatus, ShopId, Stage};
 
 /// A TikTok order id (e.g. `"576653688135258178"`): text, since ids exceed 2^53.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,7 +67,12 @@ pub struct Order {
     pub version: i64,
     /// TikTok's `update_time` of the newest information applied (unix seconds).
     pub update_time: Option<i64>,
-    pub detail: Option<Box<Detail>>,
+    /// TikTok's `create_time`, from the detail.
+    pub create_time: Option<i64>,
+    /// What `decide` needs of the detail: `None` before one arrived, else what is wrong with
+    /// it (empty when sound). The detail itself is kept in the audit trail and the snapshot
+    /// row, not in memory, so a live order costs the same however large the order is.
+    pub detail_problems: Option<Vec<String>>,
 }
 
 impl Order {
@@ -90,7 +95,8 @@ impl Order {
             held_from: None,
             version: 1,
             update_time: *update_time,
-            detail: None,
+            create_time: None,
+            detail_problems: None,
         })
     }
 
@@ -106,7 +112,8 @@ impl Order {
             }
             Event::DetailApplied { detail } => {
                 self.seen(detail.update_time);
-                self.detail = Some(detail.clone());
+                self.create_time = detail.create_time.or(self.create_time);
+                self.detail_problems = Some(detail.problems());
             }
             Event::StageChanged { from, to, reason } => {
                 if *to == Stage::OnHold {

@@ -1,7 +1,7 @@
 //! Orders in SQL: the multi-row statements the journal writes a batch with, snapshot loading for
 //! activation, and the read model behind the order API.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use entities::{order_events, order_items, orders, outbox, webhook_inbox};
@@ -130,31 +130,33 @@ pub(super) async fn upsert_snapshots(
     db: &impl ConnectionTrait,
     commits: &[&Commit],
 ) -> Result<(), DbErr> {
-    let detail_changed: HashSet<&OrderId> = commits
-        .iter()
-        .filter(|c| changes_detail(c))
-        .map(|c| &c.order.id)
-        .collect();
+    // The newest detail of each order in the batch, from its DetailApplied event.
+    let mut details: HashMap<&OrderId, &Detail> = HashMap::new();
+    for commit in commits {
+        if let Some(detail) = applied_detail(commit) {
+            details.insert(&commit.order.id, detail);
+        }
+    }
     let mut seen = HashSet::new();
-    let (mut wide, mut narrow): (Vec<&Order>, Vec<&Order>) = (Vec::new(), Vec::new());
+    let (mut wide, mut narrow): (Vec<(&Order, &Detail)>, Vec<&Order>) = (Vec::new(), Vec::new());
     for commit in commits.iter().rev() {
         let order = &commit.order;
         if seen.insert(&order.id) {
-            if detail_changed.contains(&order.id) {
-                wide.push(order);
-            } else {
-                narrow.push(order);
+            match details.get(&order.id) {
+                Some(detail) => wide.push((order, detail)),
+                None => narrow.push(order),
             }
         }
     }
     if db.get_database_backend() == DbBackend::Postgres {
         unnest::upsert_narrow(db, &narrow).await?;
     } else {
-        upsert(db, &narrow, &NARROW, |order| Ok(state_values(order))).await?;
+        let narrow: Vec<(&Order, ())> = narrow.into_iter().map(|o| (o, ())).collect();
+        upsert(db, &narrow, &NARROW, |order, ()| Ok(state_values(order))).await?;
     }
-    upsert(db, &wide, &WIDE, |order| {
+    upsert(db, &wide, &WIDE, |order, detail| {
         let mut values = state_values(order);
-        values.extend(detail_values(order)?);
+        values.extend(detail_values(detail)?);
         Ok(values)
     })
     .await
@@ -196,11 +198,12 @@ const WIDE: [orders::Column; 20] = [
     orders::Column::DeliverySlaAt,
 ];
 
-fn changes_detail(commit: &Commit) -> bool {
-    commit
-        .applied
-        .iter()
-        .any(|a| matches!(a.event, Event::DetailApplied { .. }))
+/// The detail a commit applied, if it applied one (the last, if several).
+fn applied_detail(commit: &Commit) -> Option<&Detail> {
+    commit.applied.iter().rev().find_map(|a| match &a.event {
+        Event::DetailApplied { detail } => Some(&**detail),
+        _ => None,
+    })
 }
 
 type Values = Vec<sea_orm::sea_query::Expr>;
@@ -214,12 +217,12 @@ fn state_values(order: &Order) -> Values {
         order.version.into(),
         order.update_time.into(),
         now().into(),
-        order.detail.as_deref().and_then(|d| d.create_time).into(),
+        order.create_time.into(),
     ]
 }
 
-fn detail_values(order: &Order) -> Result<Values, DbErr> {
-    let detail = order.detail.as_deref();
+fn detail_values(detail: &Detail) -> Result<Values, DbErr> {
+    let detail = Some(detail);
     let payment = detail.and_then(|d| d.payment.as_ref());
     let minor = |f: fn(&crate::domain::Payment) -> Option<crate::domain::Money>| {
         payment.and_then(f).map(|m| m.minor())
@@ -244,11 +247,11 @@ fn detail_values(order: &Order) -> Result<Values, DbErr> {
     ])
 }
 
-async fn upsert(
+async fn upsert<T: Copy>(
     db: &impl ConnectionTrait,
-    orders: &[&Order],
+    orders: &[(&Order, T)],
     updated: &[orders::Column],
-    values: impl Fn(&Order) -> Result<Values, DbErr>,
+    values: impl Fn(&Order, T) -> Result<Values, DbErr>,
 ) -> Result<(), DbErr> {
     for chunk in orders.chunks(ROWS_PER_STATEMENT) {
         let mut columns = vec![
@@ -259,13 +262,13 @@ async fn upsert(
         columns.extend_from_slice(updated);
         let mut insert = Query::insert();
         insert.into_table(orders::Entity).columns(columns);
-        for order in chunk {
+        for (order, extra) in chunk {
             let mut row: Values = vec![
                 order.id.as_str().into(),
                 order.shop_id.as_str().into(),
                 now().into(),
             ];
-            row.extend(values(order)?);
+            row.extend(values(order, *extra)?);
             insert.values_panic(row);
         }
         insert.on_conflict(
@@ -283,15 +286,14 @@ pub(super) async fn replace_items(
     db: &impl ConnectionTrait,
     commits: &[&Commit],
 ) -> Result<(), DbErr> {
-    let changed: Vec<&Order> = commits
+    let changed: Vec<(&Order, &Detail)> = commits
         .iter()
-        .filter(|c| changes_detail(c))
-        .map(|c| &c.order)
+        .filter_map(|c| Some((&c.order, applied_detail(c)?)))
         .collect();
     if changed.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = changed.iter().map(|o| o.id.as_str()).collect();
+    let ids: Vec<&str> = changed.iter().map(|(o, _)| o.id.as_str()).collect();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         order_items::Entity::delete_many()
             .filter(order_items::Column::OrderId.is_in(chunk.iter().copied()))
@@ -300,11 +302,7 @@ pub(super) async fn replace_items(
     }
     let rows: Vec<_> = changed
         .iter()
-        .flat_map(|o| {
-            o.detail
-                .iter()
-                .flat_map(move |d| d.items.iter().map(move |i| (*o, i)))
-        })
+        .flat_map(|(o, d)| d.items.iter().map(move |i| (*o, i)))
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut insert = Query::insert();
@@ -382,15 +380,19 @@ pub(super) async fn insert_outbox(
     Ok(())
 }
 
-/// A snapshot row back as the domain order.
-fn to_order(row: orders::Model) -> Result<Order, DbErr> {
-    let bad = |e: crate::domain::Invalid| DbErr::Custom(format!("order {}: {e}", row.id));
-    let detail: Option<Detail> = row
-        .detail
+/// The detail JSON of a snapshot row.
+fn row_detail(row: &orders::Model) -> Result<Option<Detail>, DbErr> {
+    row.detail
         .clone()
         .map(serde_json::from_value)
         .transpose()
-        .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", row.id)))?;
+        .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", row.id)))
+}
+
+/// A snapshot row back as the domain order.
+fn to_order(row: orders::Model) -> Result<Order, DbErr> {
+    let bad = |e: crate::domain::Invalid| DbErr::Custom(format!("order {}: {e}", row.id));
+    let detail = row_detail(&row)?;
     Ok(Order {
         id: OrderId::parse(&row.id).map_err(bad)?,
         shop_id: ShopId::parse(&row.shop_id).map_err(bad)?,
@@ -405,7 +407,8 @@ fn to_order(row: orders::Model) -> Result<Order, DbErr> {
             .map_err(bad)?,
         version: row.version,
         update_time: row.tiktok_update_time,
-        detail: detail.map(Box::new),
+        create_time: row.tiktok_create_time,
+        detail_problems: detail.as_ref().map(Detail::problems),
     })
 }
 
@@ -546,10 +549,9 @@ impl Database {
             return Ok(None);
         };
         let created_at = row.created_at.with_timezone(&Utc);
-        let order = to_order(row.clone())?;
-        let quantities = order
-            .detail
-            .as_deref()
+        let detail = row_detail(&row)?;
+        let quantities = detail
+            .as_ref()
             .map(|d| quantities(&d.items))
             .unwrap_or_default()
             .into_iter()
@@ -560,7 +562,7 @@ impl Database {
             .collect();
         Ok(Some(OrderDetailView {
             order: view(&row),
-            detail: order.detail.map(|d| *d),
+            detail,
             quantities,
             created_at,
         }))

@@ -141,11 +141,7 @@ pub(super) async fn upsert_narrow(
         let numbers = [
             order.version,
             order.update_time.unwrap_or(NO_INT),
-            order
-                .detail
-                .as_deref()
-                .and_then(|d| d.create_time)
-                .unwrap_or(NO_INT),
+            order.create_time.unwrap_or(NO_INT),
         ];
         for (column, value) in ints.iter_mut().zip(numbers) {
             column.push(value);

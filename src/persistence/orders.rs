@@ -36,12 +36,33 @@ pub(super) async fn insert_inbox(
     if db.get_database_backend() == DbBackend::Postgres {
         return unnest::insert_inbox(db, commits).await;
     }
+    // SQLite has one writer at a time, so asking which keys exist and then inserting the rest,
+    // inside the batch's transaction, cannot race; and only the duplicates (rare) come back,
+    // where `RETURNING` would send every inserted key back through sqlx's worker channel. (A
+    // concurrent writer, if configured, would make this transaction fail with BUSY_SNAPSHOT and
+    // the journal retries its commits one by one.)
     let rows: Vec<_> = commits
         .iter()
         .filter_map(|c| c.inbox.as_ref().map(|i| (c, i)))
         .collect();
-    let mut inserted = HashSet::with_capacity(rows.len());
+    let mut existing: HashSet<String> = HashSet::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let keys = chunk.iter().map(|(_, e)| e.dedupe_key.as_str());
+        let found: Vec<String> = webhook_inbox::Entity::find()
+            .select_only()
+            .column(webhook_inbox::Column::DedupeKey)
+            .filter(webhook_inbox::Column::DedupeKey.is_in(keys))
+            .into_tuple()
+            .all(db)
+            .await?;
+        existing.extend(found);
+    }
+    let mut inserted = HashSet::with_capacity(rows.len());
+    let fresh: Vec<_> = rows
+        .into_iter()
+        .filter(|(_, e)| !existing.contains(&e.dedupe_key) && inserted.insert(e.dedupe_key.clone()))
+        .collect();
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
         let mut insert = Query::insert();
         insert.into_table(webhook_inbox::Entity).columns([
             webhook_inbox::Column::DedupeKey,
@@ -59,16 +80,7 @@ pub(super) async fn insert_inbox(
                 now().into(),
             ]);
         }
-        insert
-            .on_conflict(
-                OnConflict::column(webhook_inbox::Column::DedupeKey)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .returning_col(webhook_inbox::Column::DedupeKey);
-        for row in db.query_all(&insert).await? {
-            inserted.insert(row.try_get_by_index::<String>(0)?);
-        }
+        db.execute(&insert).await?;
     }
     Ok(inserted)
 }

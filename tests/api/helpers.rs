@@ -81,6 +81,12 @@ impl TestDb {
                 "127.0.0.1:0".to_owned(),
             ),
             ("CREATORFLOW__LOG__LEVEL".to_owned(), "info".to_owned()),
+            // Tests run in parallel against one PostgreSQL server (max_connections = 100): keep
+            // each daemon's pool small so they all fit.
+            (
+                "CREATORFLOW__DATABASE__MAX_CONNECTIONS".to_owned(),
+                "4".to_owned(),
+            ),
         ])
     }
 
@@ -88,6 +94,32 @@ impl TestDb {
         let mut env = self.env();
         env.insert("CREATORFLOW__LOG__LEVEL".to_owned(), "warn".to_owned());
         Settings::load_with_env(None, Some(env)).expect("test settings are valid")
+    }
+}
+
+/// A PostgreSQL test database is dropped with the test, connections and all, so parallel tests
+/// never pile up connections (the server allows 100) or databases.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; do the async work on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = sea_orm::Database::connect(&base).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
     }
 }
 

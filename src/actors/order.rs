@@ -60,7 +60,9 @@ impl Handler<Deliver> for OrderActor {
 
     fn handle(&mut self, deliver: Deliver, _: &mut Context<Self>) -> Self::Result {
         let (db, journal, id) = (self.db.clone(), self.journal.clone(), self.id.clone());
-        let loaded = self.state.clone();
+        // Taken, not cloned: `AtomicResponse` runs no other handler until this one puts the state
+        // back. If the actor stops mid-way, the state is simply reloaded on the next activation.
+        let loaded = self.state.take();
         AtomicResponse::new(Box::pin(
             async move {
                 let current = match loaded {
@@ -118,6 +120,8 @@ async fn handle(
         }
     };
     let kinds: Vec<&'static str> = applied.iter().map(|a| a.event.kind()).collect();
+    // The journal writes one copy of the new state; the actor keeps this one if it commits.
+    let order = next.clone();
     let commit = Commit {
         order: next,
         applied,
@@ -125,10 +129,10 @@ async fn handle(
         inbox: envelope.inbox,
         effects: decision.effects,
     };
-    match journal.commit(commit.clone()).await {
-        Ok(journal::Outcome::Committed) if commit.applied.is_empty() => Ok((
+    match journal.commit(commit).await {
+        Ok(journal::Outcome::Committed) if kinds.is_empty() => Ok((
             Outcome::Unchanged {
-                version: commit.order.version,
+                version: order.version,
             },
             None,
         )),
@@ -136,7 +140,6 @@ async fn handle(
             for kind in kinds {
                 counter!(EVENTS_APPLIED_TOTAL, "kind" => kind).increment(1);
             }
-            let order = commit.order;
             Ok((
                 Outcome::Applied {
                     version: order.version,

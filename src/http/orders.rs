@@ -157,9 +157,9 @@ async fn command(
 ) -> Result<HttpResponse, Error> {
     let id = OrderId::parse(raw_id)?;
     // Scope check against the stored snapshot: another shop's order is simply not found.
-    db.order_detail(&caller.scope, &id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    if !db.order_visible(&caller.scope, &id).await? {
+        return Err(Error::NotFound(format!("order {id}")));
+    }
     let envelope = Envelope {
         msg,
         cause: format!("user:{}", caller.name),

@@ -580,6 +580,12 @@ impl Database {
         }))
     }
 
+    /// Whether order `id` exists and `scope` may see it (commands check this before going to
+    /// the order's actor).
+    pub async fn order_visible(&self, scope: &Scope, id: &OrderId) -> Result<bool, Error> {
+        Ok(self.visible_order_row(scope, id).await?.is_some())
+    }
+
     /// The snapshot row of `id` if it exists and `scope` may see it (another shop's order is
     /// simply not found, so its existence does not leak).
     async fn visible_order_row(

@@ -11,6 +11,7 @@ use crate::actors::RegistryHandle;
 use crate::config::Settings;
 use crate::domain::{ApiKey, Scope};
 use crate::http;
+use crate::integrations::tiktok::App;
 use crate::persistence::{Database, Journal};
 use crate::systemd;
 use crate::telemetry;
@@ -37,7 +38,17 @@ impl Application {
         let registry = start_engine(settings, &db);
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
-        let server = http::start(listener, db.clone(), registry.clone(), &settings.http)?;
+        let ingress = http::Ingress {
+            app: App::from_settings(&settings.tiktok),
+            max_bytes: settings.tiktok.max_webhook_bytes,
+        };
+        let server = http::start(
+            listener,
+            db.clone(),
+            registry.clone(),
+            ingress,
+            &settings.http,
+        )?;
         Ok(Self {
             server,
             db,

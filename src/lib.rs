@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod integrations;
 pub mod persistence;
 pub mod systemd;
 pub mod telemetry;

@@ -10,3 +10,4 @@ pub mod outbox;
 pub mod prelude;
 pub mod shops;
 pub mod webhook_inbox;
+pub mod webhook_quarantine;

@@ -5,3 +5,4 @@ pub use super::orders::Entity as Orders;
 pub use super::outbox::Entity as Outbox;
 pub use super::shops::Entity as Shops;
 pub use super::webhook_inbox::Entity as WebhookInbox;
+pub use super::webhook_quarantine::Entity as WebhookQuarantine;

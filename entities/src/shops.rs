@@ -17,6 +17,9 @@ pub struct Model {
     pub refresh_token_expires_at: Option<DateTimeWithTimeZone>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
+    pub deauthorized_at: Option<DateTimeWithTimeZone>,
+    pub authorization_expires_at: Option<DateTimeWithTimeZone>,
+    pub sync_cursor: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

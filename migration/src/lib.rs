@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_accounts;
 mod m20261125_000002_orders;
 mod m20261125_000003_order_hold;
+mod m20261125_000004_tiktok;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_accounts::Migration),
             Box::new(m20261125_000002_orders::Migration),
             Box::new(m20261125_000003_order_hold::Migration),
+            Box::new(m20261125_000004_tiktok::Migration),
         ]
     }
 }

@@ -22,8 +22,15 @@ pub enum Msg {
         shop_id: ShopId,
         detail: Box<Detail>,
     },
-    /// TikTok says the recipient address changed; the detail must be fetched again.
-    AddressChanged { shop_id: ShopId, update_time: i64 },
+    /// TikTok says something in the detail changed (recipient address, packages); it must be
+    /// fetched again.
+    Refresh { shop_id: ShopId, update_time: i64 },
+    /// A cancellation or return request changed (buyer, seller or TikTok). Recorded, and the
+    /// detail is fetched again for what it did to the order.
+    AfterSale {
+        shop_id: ShopId,
+        update: Box<AfterSale>,
+    },
     /// A person or rule holds the order.
     Hold {
         reason: String,
@@ -61,6 +68,32 @@ pub enum Event {
         to: Stage,
         reason: Option<String>,
     },
+    AfterSaleUpdated {
+        update: AfterSale,
+    },
+}
+
+/// A cancellation or return request as TikTok reports it. Statuses are kept as TikTok spells
+/// them (its documentation has typos in them), not interpreted here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfterSale {
+    pub kind: AfterSaleKind,
+    /// `cancel_id` or `return_id`.
+    pub id: String,
+    pub status: String,
+    /// Who asked: BUYER, SELLER, SYSTEM, …
+    pub role: Option<String>,
+    /// Returns only: REFUND, REPLACEMENT, RETURN_AND_REFUND.
+    pub return_type: Option<String>,
+    /// When TikTok changed it (unix seconds).
+    pub time: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterSaleKind {
+    Cancellation,
+    Return,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +123,10 @@ impl Event {
             },
             Event::DetailApplied { .. } => "detail_applied",
             Event::StageChanged { .. } => "stage_changed",
+            Event::AfterSaleUpdated { update } => match update.kind {
+                AfterSaleKind::Cancellation => "cancellation_updated",
+                AfterSaleKind::Return => "return_updated",
+            },
         }
     }
 }
@@ -157,17 +194,21 @@ pub fn decide(id: &OrderId, order: Option<&Order>, msg: &Msg) -> Result<Decision
                 draft.revalidate();
             }
         }
-        Msg::AddressChanged {
+        Msg::Refresh {
             shop_id,
             update_time,
         } => {
-            let created = draft.ensure_created(shop_id, &OrderStatus::Unpaid, Some(*update_time));
+            if !draft.ensure_created(shop_id, &OrderStatus::Unpaid, Some(*update_time)) {
+                draft.fetch_detail();
+            }
+        }
+        Msg::AfterSale { shop_id, update } => {
+            let created = draft.ensure_created(shop_id, &OrderStatus::Unpaid, Some(update.time));
+            draft.push(Event::AfterSaleUpdated {
+                update: (**update).clone(),
+            });
             if !created {
-                let order = draft.order.as_ref().expect("created or existing");
-                draft.effects.push(Effect::FetchDetail {
-                    order_id: id.clone(),
-                    shop_id: order.shop_id.clone(),
-                });
+                draft.fetch_detail();
             }
         }
         Msg::Hold {
@@ -248,6 +289,14 @@ impl<'a> Draft<'a> {
         });
         self.follow_status();
         true
+    }
+
+    fn fetch_detail(&mut self) {
+        let shop_id = self.order().shop_id.clone();
+        self.effects.push(Effect::FetchDetail {
+            order_id: self.id.clone(),
+            shop_id,
+        });
     }
 
     fn is_stale(&self, update_time: i64) -> bool {

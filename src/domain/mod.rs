@@ -15,7 +15,9 @@ mod status;
 pub use api_key::{ApiKey, KeyHash, Scope};
 pub use detail::{Detail, Payment};
 pub use item::{LineItem, Sku, quantities};
-pub use lifecycle::{Decision, Effect, Event, IgnoreReason, Msg, Rejection, decide};
+pub use lifecycle::{
+    AfterSale, AfterSaleKind, Decision, Effect, Event, IgnoreReason, Msg, Rejection, decide,
+};
 pub use money::{Currency, Money};
 pub use order::{Applied, Order, OrderId};
 pub use shop::{ShopId, ShopName};

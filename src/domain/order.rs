@@ -103,7 +103,7 @@ impl Order {
     /// Applies one event. Pure and total: replaying an order's events reproduces it.
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::Created { .. } | Event::Ignored { .. } => {}
+            Event::Created { .. } | Event::Ignored { .. } | Event::AfterSaleUpdated { .. } => {}
             Event::StatusChanged {
                 to, update_time, ..
             } => {

@@ -22,7 +22,11 @@ fn any_msg() -> impl Strategy<Value = (Msg, i64)> {
             }
             (Msg::Detail { shop_id: shop(), detail: Box::new(detail) }, 0)
         }),
-        1 => (0_i64..40).prop_map(|t| (Msg::AddressChanged { shop_id: shop(), update_time: t }, 0)),
+        1 => (0_i64..40).prop_map(|t| (Msg::Refresh { shop_id: shop(), update_time: t }, 0)),
+        1 => (0_i64..40, any::<bool>()).prop_map(|(t, cancel)| (Msg::AfterSale { shop_id: shop(), update: Box::new(AfterSale {
+            kind: if cancel { AfterSaleKind::Cancellation } else { AfterSaleKind::Return },
+            id: "9001".into(), status: "CANCELLATION_REQUEST_PENDING".into(), role: Some("BUYER".into()), return_type: None, time: t,
+        }) }, 0)),
         1 => (-1_i64..=0).prop_map(|off| (Msg::Hold { reason: "check".into(), expected_version: 0 }, off)),
         1 => (-1_i64..=0).prop_map(|off| (Msg::ReleaseHold { expected_version: 0 }, off)),
     ]

@@ -23,6 +23,14 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A webhook whose signature does not verify.
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A signed webhook that cannot be read; its body is kept in the quarantine table.
+    #[error("{reason} (the body is kept as quarantined webhook {quarantine_id})")]
+    MalformedWebhook { reason: String, quarantine_id: i64 },
     #[error("{0}")]
     NotReady(String),
     #[error("{0}")]
@@ -46,6 +54,9 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::MalformedWebhook { .. } => (StatusCode::BAD_REQUEST, "malformed_webhook"),
             Error::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "version_conflict"),
             Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
@@ -91,7 +102,7 @@ impl ResponseError for Error {
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, Error::MissingCredentials | Error::InvalidCredentials) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {

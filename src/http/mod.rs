@@ -9,7 +9,9 @@ mod observe;
 mod orders;
 mod server;
 mod shops;
+mod webhooks;
 
 pub use auth::Caller;
 pub use error::Error;
 pub use server::{Server, start};
+pub use webhooks::Ingress;

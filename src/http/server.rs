@@ -5,7 +5,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use super::{Error, dashboard, health, observe, orders, shops};
+use super::{Error, Ingress, dashboard, health, observe, orders, shops, webhooks};
 use crate::actors::RegistryHandle;
 use crate::config;
 use crate::persistence::Database;
@@ -26,15 +26,18 @@ pub fn start(
     listener: TcpListener,
     db: Database,
     registry: RegistryHandle,
+    ingress: Ingress,
     settings: &config::Http,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
+    let ingress = web::Data::new(ingress);
     let db = web::Data::new(db);
     let registry = web::Data::new(registry);
     let running = HttpServer::new(move || {
         App::new()
             .app_data(db.clone())
             .app_data(registry.clone())
+            .app_data(ingress.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)
@@ -54,6 +57,7 @@ pub fn start(
             .service(health::readyz)
             .service(health::metrics)
             .service(dashboard::index)
+            .service(webhooks::tiktok)
             .service(
                 web::scope("/api/v1")
                     .service(shops::list)
@@ -63,7 +67,8 @@ pub fn start(
                     .service(orders::show)
                     .service(orders::history)
                     .service(orders::hold)
-                    .service(orders::release),
+                    .service(orders::release)
+                    .service(webhooks::quarantine),
             )
             .default_service(web::to(not_found))
     })

@@ -7,9 +7,11 @@ pub mod journal;
 mod orders;
 mod shops;
 mod unnest;
+mod webhooks;
 
 pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady};
 pub use journal::{Commit, InboxEntry, Journal, Outcome};
 pub use orders::{HistoryEntry, OrderDetailView, OrderFilter, OrderView};
 pub use shops::Shop;
+pub use webhooks::{QuarantineReason, QuarantinedWebhook, ShopNotice};

@@ -13,6 +13,10 @@ pub struct Shop {
     pub name: String,
     /// Whether TikTok tokens are stored for it.
     pub authorized: bool,
+    /// When the seller withdrew the authorisation (SELLER_DEAUTHORIZATION).
+    pub deauthorized_at: Option<DateTime<Utc>>,
+    /// When the authorisation lapses, as TikTok announced (UPCOMING_AUTHORIZATION_EXPIRATION).
+    pub authorization_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -22,6 +26,8 @@ impl From<shops::Model> for Shop {
             id: row.id,
             name: row.name,
             authorized: row.access_token_enc.is_some(),
+            deauthorized_at: row.deauthorized_at.map(|t| t.with_timezone(&Utc)),
+            authorization_expires_at: row.authorization_expires_at.map(|t| t.with_timezone(&Utc)),
             created_at: row.created_at.with_timezone(&Utc),
         }
     }
@@ -44,6 +50,9 @@ impl Database {
             refresh_token_expires_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            deauthorized_at: Set(None),
+            authorization_expires_at: Set(None),
+            sync_cursor: Set(None),
         }
         .insert(&self.conn)
         .await?;

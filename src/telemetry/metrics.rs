@@ -20,6 +20,7 @@ pub const PASSIVATIONS_TOTAL: &str = "creatorflow_order_passivations_total";
 pub const MAILBOX_FULL_TOTAL: &str = "creatorflow_mailbox_full_total";
 pub const EVENTS_APPLIED_TOTAL: &str = "creatorflow_order_events_applied_total";
 pub const DUPLICATES_TOTAL: &str = "creatorflow_duplicate_messages_total";
+pub const TIKTOK_WEBHOOKS_TOTAL: &str = "creatorflow_tiktok_webhooks_total";
 
 /// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
 /// or one group commit away.
@@ -110,6 +111,11 @@ fn describe() {
     describe_counter!(
         DUPLICATES_TOTAL,
         "Messages acknowledged as duplicates and ignored"
+    );
+    describe_counter!(
+        TIKTOK_WEBHOOKS_TOTAL,
+        "TikTok webhooks received, by type and outcome (applied, unchanged, duplicate, stored, \
+         malformed, invalid_signature, too_large, overloaded, unavailable)"
     );
     describe_gauge!(
         BUILD_INFO,

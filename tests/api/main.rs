@@ -9,3 +9,4 @@ mod helpers;
 mod orders;
 mod shutdown;
 mod systemd;
+mod webhooks;

@@ -1,0 +1,127 @@
+//! `POST /webhooks/tiktok`: the raw bytes are verified before anything reads them, and TikTok is
+//! answered 200 only once the notification is durable (committed, or kept in quarantine).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use metrics::counter;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Caller, Error};
+use crate::actors::RegistryHandle;
+use crate::integrations::tiktok::{App, Topic, notification, webhook};
+use crate::persistence::{Database, QuarantineReason};
+use crate::telemetry::metrics::TIKTOK_WEBHOOKS_TOTAL;
+
+/// What the webhook route needs besides the database and the engine.
+#[derive(Clone)]
+pub struct Ingress {
+    pub app: App,
+    pub max_bytes: usize,
+}
+
+#[post("/webhooks/tiktok")]
+pub(super) async fn tiktok(
+    req: HttpRequest,
+    payload: web::Payload,
+    ingress: web::Data<Ingress>,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+) -> Result<HttpResponse, Error> {
+    let rejected = |outcome: &'static str, error: Error| {
+        counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => "UNVERIFIED", "outcome" => outcome).increment(1);
+        error
+    };
+    let too_large = || {
+        let limit = ingress.max_bytes;
+        rejected(
+            "too_large",
+            Error::PayloadTooLarge(format!("webhook bodies are limited to {limit} bytes")),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > ingress.max_bytes) {
+        return Err(too_large());
+    }
+    let body = payload
+        .to_bytes_limited(ingress.max_bytes)
+        .await
+        .map_err(|_| too_large())?
+        .map_err(|e| Error::BadRequest(format!("cannot read the body: {e}")))?;
+    let signature = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .ok_or_else(|| {
+            rejected(
+                "invalid_signature",
+                Error::InvalidSignature(
+                    "the Authorization header (the signature) is missing".into(),
+                ),
+            )
+        })?;
+    if !ingress.app.verify_webhook(&body, signature) {
+        return Err(rejected(
+            "invalid_signature",
+            Error::InvalidSignature("the signature does not match the body".into()),
+        ));
+    }
+    let notification = match notification::parse(&body) {
+        Ok(notification) => notification,
+        Err(malformed) => {
+            let event_type = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("type")?.as_i64());
+            let id = db
+                .quarantine_webhook(QuarantineReason::Malformed, &malformed.0, event_type, &body)
+                .await
+                .map_err(|e| unavailable(e.into()))?;
+            let kind = event_type.map_or("UNPARSED", Topic::name);
+            counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => kind, "outcome" => "malformed").increment(1);
+            tracing::warn!(quarantine_id = id, reason = %malformed, "malformed TikTok webhook kept");
+            return Err(Error::MalformedWebhook {
+                reason: malformed.0,
+                quarantine_id: id,
+            });
+        }
+    };
+    let receipt = webhook::accept(notification, &body, &db, &registry)
+        .await
+        .map_err(|e| match e {
+            webhook::Error::Engine(e) => Error::from(e),
+            webhook::Error::Storage(e) => unavailable(e.into()),
+        })?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "code": 0, "message": "success", "result": receipt.as_str() })))
+}
+
+/// TikTok retries what is not answered 200: a storage failure is a 503, not a 500.
+fn unavailable(error: anyhow::Error) -> Error {
+    tracing::error!(error = ?error, "cannot record a TikTok webhook");
+    Error::Unavailable("cannot record the webhook right now; retry later".into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QuarantineQuery {
+    limit: Option<u64>,
+}
+
+/// Webhooks kept because they could not be used (admin only), newest first.
+#[get("/webhooks/quarantine")]
+pub(super) async fn quarantine(
+    caller: Caller,
+    db: web::Data<Database>,
+    query: web::Query<QuarantineQuery>,
+) -> Result<HttpResponse, Error> {
+    caller.require_admin()?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::BadRequest("limit must be 1 to 1000".into()));
+    }
+    let webhooks = db.quarantined_webhooks(limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "webhooks": webhooks })))
+}

@@ -1,0 +1,166 @@
+//! What a verified TikTok notification does: order topics go to the order's actor (answered
+//! after the journal commit), shop topics update the shop, and what cannot be handled is kept.
+
+use chrono::DateTime;
+use futures_util::future::join_all;
+use metrics::counter;
+
+use super::{Notification, Topic};
+use crate::actors::{self, Envelope, Outcome, RegistryHandle};
+use crate::domain::Msg;
+use crate::persistence::{self, Database, InboxEntry, QuarantineReason, ShopNotice};
+use crate::telemetry::metrics::TIKTOK_WEBHOOKS_TOTAL;
+
+/// How a notification was taken in; every variant is acknowledged with 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Committed: at least one order or shop changed.
+    Applied,
+    /// Understood and recorded, but nothing changed (a stale or same status, for instance).
+    Unchanged,
+    /// Delivered before: acknowledged and ignored.
+    Duplicate,
+    /// A type this build does not handle: kept in the quarantine table.
+    Stored,
+}
+
+impl Receipt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Receipt::Applied => "applied",
+            Receipt::Unchanged => "unchanged",
+            Receipt::Duplicate => "duplicate",
+            Receipt::Stored => "stored",
+        }
+    }
+}
+
+/// Why a notification could not be taken in now; TikTok should deliver it again later.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Engine(#[from] actors::Error),
+    #[error("cannot record the notification")]
+    Storage(#[from] persistence::Error),
+}
+
+/// Takes in a verified, parsed notification. `body` is kept if the type is not handled.
+pub async fn accept(
+    notification: Notification,
+    body: &[u8],
+    db: &Database,
+    registry: &RegistryHandle,
+) -> Result<Receipt, Error> {
+    let kind = Topic::name(notification.event_type);
+    let result = dispatch(notification, body, db, registry).await;
+    let outcome = match &result {
+        Ok(receipt) => receipt.as_str(),
+        Err(Error::Engine(actors::Error::Overloaded { .. })) => "overloaded",
+        Err(_) => "unavailable",
+    };
+    counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => kind, "outcome" => outcome).increment(1);
+    result
+}
+
+async fn dispatch(
+    notification: Notification,
+    body: &[u8],
+    db: &Database,
+    registry: &RegistryHandle,
+) -> Result<Receipt, Error> {
+    let event_type = notification.event_type;
+    let shop_id = notification.shop_id.clone();
+    let messages = match &notification.topic {
+        Topic::Unhandled => {
+            let detail = format!("type {event_type} is not handled by this build");
+            tracing::warn!(
+                event_type,
+                "TikTok notification of an unhandled type stored"
+            );
+            db.quarantine_webhook(
+                QuarantineReason::UnhandledType,
+                &detail,
+                Some(event_type),
+                body,
+            )
+            .await?;
+            return Ok(Receipt::Stored);
+        }
+        Topic::Deauthorized { .. } | Topic::AuthorizationExpiring { .. } => {
+            let shop_id = shop_id.expect("parse requires a shop for shop topics");
+            let notice = match notification.topic {
+                Topic::AuthorizationExpiring { expires_at } => ShopNotice::AuthorizationExpiring(
+                    expires_at.and_then(|t| DateTime::from_timestamp(t, 0)),
+                ),
+                _ => ShopNotice::Deauthorized,
+            };
+            tracing::warn!(shop_id = %shop_id, ?notice, "TikTok authorisation notice");
+            let fresh = db
+                .record_shop_notice(&notification.dedupe_key, event_type, &shop_id, notice)
+                .await?;
+            return Ok(if fresh {
+                Receipt::Applied
+            } else {
+                Receipt::Duplicate
+            });
+        }
+        Topic::OrderStatus {
+            order_id,
+            status,
+            update_time,
+        } => vec![(
+            order_id.clone(),
+            Msg::Status {
+                shop_id: shop_id.expect("parse requires a shop for order topics"),
+                status: status.clone(),
+                update_time: *update_time,
+            },
+        )],
+        Topic::DetailChanged {
+            order_ids,
+            update_time,
+        } => {
+            let shop_id = shop_id.expect("parse requires a shop for order topics");
+            order_ids
+                .iter()
+                .map(|id| {
+                    let msg = Msg::Refresh {
+                        shop_id: shop_id.clone(),
+                        update_time: *update_time,
+                    };
+                    (id.clone(), msg)
+                })
+                .collect()
+        }
+        Topic::AfterSale { order_id, update } => vec![(
+            order_id.clone(),
+            Msg::AfterSale {
+                shop_id: shop_id.expect("parse requires a shop for order topics"),
+                update: Box::new(update.clone()),
+            },
+        )],
+    };
+    let count = messages.len();
+    let cause = format!("webhook:{}", notification.dedupe_key);
+    let event_type = i32::try_from(event_type).unwrap_or(i32::MAX);
+    let submits = messages.into_iter().map(|(order_id, msg)| {
+        let envelope = Envelope {
+            msg,
+            cause: cause.clone(),
+            inbox: Some(InboxEntry {
+                dedupe_key: notification.dedupe_key_for(&order_id, count),
+                event_type,
+            }),
+        };
+        registry.submit(order_id, envelope)
+    });
+    let mut receipt = Receipt::Duplicate;
+    for outcome in join_all(submits).await {
+        receipt = match (outcome?, receipt) {
+            (Outcome::Applied { .. }, _) | (_, Receipt::Applied) => Receipt::Applied,
+            (Outcome::Unchanged { .. }, _) | (_, Receipt::Unchanged) => Receipt::Unchanged,
+            (Outcome::Duplicate, r) => r,
+        };
+    }
+    Ok(receipt)
+}

@@ -1,0 +1,152 @@
+//! Webhooks that did not become order changes: the quarantine (bodies that could not be used,
+//! and types this build does not handle), and notifications about a shop rather than an order.
+
+use chrono::{DateTime, Utc};
+use entities::{shops, webhook_inbox, webhook_quarantine};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set, TransactionTrait};
+use serde::Serialize;
+
+use super::{Database, Error};
+use crate::domain::ShopId;
+
+/// Why a webhook is in quarantine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuarantineReason {
+    /// Signed correctly, but not a notification this daemon can read (answered 400).
+    Malformed,
+    /// A `type` this build does not handle (answered 200, kept for later).
+    UnhandledType,
+}
+
+impl QuarantineReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineReason::Malformed => "malformed",
+            QuarantineReason::UnhandledType => "unhandled_type",
+        }
+    }
+}
+
+/// A quarantined webhook as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantinedWebhook {
+    pub id: i64,
+    pub reason: String,
+    pub detail: String,
+    pub event_type: Option<i64>,
+    /// The raw body; bytes that are not UTF-8 are shown as U+FFFD (`body_bytes` is exact).
+    pub body: String,
+    pub body_bytes: usize,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What a shop-level notification says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShopNotice {
+    /// SELLER_DEAUTHORIZATION.
+    Deauthorized,
+    /// UPCOMING_AUTHORIZATION_EXPIRATION, with the time TikTok gave.
+    AuthorizationExpiring(Option<DateTime<Utc>>),
+}
+
+impl Database {
+    /// Keeps a webhook body that could not be used; returns its id.
+    pub async fn quarantine_webhook(
+        &self,
+        reason: QuarantineReason,
+        detail: &str,
+        event_type: Option<i64>,
+        body: &[u8],
+    ) -> Result<i64, Error> {
+        let row = webhook_quarantine::ActiveModel {
+            reason: Set(reason.as_str().to_owned()),
+            detail: Set(detail.to_owned()),
+            event_type: Set(event_type),
+            body: Set(body.to_vec()),
+            received_at: Set(Utc::now().fixed_offset()),
+            ..Default::default()
+        }
+        .insert(&self.conn)
+        .await?;
+        Ok(row.id)
+    }
+
+    /// The newest quarantined webhooks first.
+    pub async fn quarantined_webhooks(&self, limit: u64) -> Result<Vec<QuarantinedWebhook>, Error> {
+        let rows = webhook_quarantine::Entity::find()
+            .order_by_desc(webhook_quarantine::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| QuarantinedWebhook {
+                id: row.id,
+                reason: row.reason,
+                detail: row.detail,
+                event_type: row.event_type,
+                body: String::from_utf8_lossy(&row.body).into_owned(),
+                body_bytes: row.body.len(),
+                received_at: row.received_at.with_timezone(&Utc),
+            })
+            .collect())
+    }
+
+    /// Records a notification about a shop once: the inbox row and the shop's new state commit
+    /// together. `false` if the notification was already recorded (a redelivery). A shop this
+    /// daemon does not know is remembered in the inbox only.
+    pub async fn record_shop_notice(
+        &self,
+        dedupe_key: &str,
+        event_type: i64,
+        shop_id: &ShopId,
+        notice: ShopNotice,
+    ) -> Result<bool, Error> {
+        let txn = self.conn.begin().await?;
+        let now = Utc::now().fixed_offset();
+        let inserted = webhook_inbox::Entity::insert(webhook_inbox::ActiveModel {
+            dedupe_key: Set(dedupe_key.to_owned()),
+            event_type: Set(i32::try_from(event_type).unwrap_or(i32::MAX)),
+            shop_id: Set(Some(shop_id.as_str().to_owned())),
+            order_id: Set(None),
+            received_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(webhook_inbox::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(shop) = shops::Entity::find_by_id(shop_id.as_str())
+            .one(&txn)
+            .await?
+        {
+            let mut shop: shops::ActiveModel = shop.into();
+            match notice {
+                ShopNotice::Deauthorized => {
+                    shop.deauthorized_at = Set(Some(now));
+                    // The tokens are worthless now; do not keep them.
+                    shop.access_token_enc = Set(None);
+                    shop.refresh_token_enc = Set(None);
+                    shop.access_token_expires_at = Set(None);
+                    shop.refresh_token_expires_at = Set(None);
+                }
+                ShopNotice::AuthorizationExpiring(at) => {
+                    shop.authorization_expires_at = Set(at.map(|t| t.fixed_offset()));
+                }
+            }
+            shop.updated_at = Set(now);
+            shop.update(&txn).await?;
+        } else {
+            tracing::warn!(shop_id = %shop_id, "TikTok notification for a shop that is not registered");
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+}

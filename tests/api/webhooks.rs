@@ -1,0 +1,409 @@
+//! `POST /webhooks/tiktok` end to end: TikTok's signature on the raw bytes, what each topic does,
+//! and that nothing signed is ever lost — malformed bodies and unknown types are kept.
+
+use std::time::Duration;
+
+use creatorflow::integrations::tiktok::signature::webhook_signature;
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::helpers::{Daemon, TestApp, TestDb, assert_problem, spawn_app_on, spawn_app_with};
+
+/// The app credentials of TikTok's official webhook test vector.
+pub const APP_KEY: &str = "abcdef";
+pub const APP_SECRET: &str = "123";
+const OFFICIAL_BODY: &str = r#"{"type":1,"tts_notification_id":"7380066284010030890","shop_id":"7495540735365777507","timestamp":1718305585,"data":{"is_on_hold_order":true,"order_id":"576653688135258178","order_status":"UNPAID","update_time":1718305585}}"#;
+const OFFICIAL_SIGNATURE: &str = "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05";
+
+pub fn tiktok_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("CREATORFLOW__TIKTOK__APP_KEY", APP_KEY),
+        ("CREATORFLOW__TIKTOK__APP_SECRET", APP_SECRET),
+    ]
+}
+
+async fn spawn() -> TestApp {
+    spawn_app_with(TestDb::new().await, &tiktok_env()).await
+}
+
+/// Posts `body` exactly as given, with TikTok's signature of those bytes.
+async fn push(app: &TestApp, body: &str) -> reqwest::Response {
+    let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
+    push_signed(app, body, Some(&signature)).await
+}
+
+async fn push_signed(app: &TestApp, body: &str, signature: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/webhooks/tiktok"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(signature) = signature {
+        request = request.header("authorization", signature);
+    }
+    request.send().await.expect("the daemon answers")
+}
+
+async fn accepted(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["result"].as_str().unwrap().to_owned()
+}
+
+fn status_body(notification: Option<&str>, order: &str, status: &str, t: i64) -> String {
+    let mut body = json!({
+        "type": 1, "shop_id": "7495540735365777507", "timestamp": t,
+        "data": { "order_id": order, "order_status": status, "update_time": t, "is_on_hold_order": false },
+    });
+    if let Some(id) = notification {
+        body["tts_notification_id"] = json!(id);
+    }
+    body.to_string()
+}
+
+async fn get_order(app: &TestApp, id: &str) -> reqwest::Response {
+    app.get(&format!("/api/v1/orders/{id}"), Some(&app.admin_key))
+        .await
+}
+
+async fn history_kinds(app: &TestApp, id: &str) -> Vec<String> {
+    let response = app
+        .get(
+            &format!("/api/v1/orders/{id}/history"),
+            Some(&app.admin_key),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let history: Value = response.json().await.unwrap();
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn quarantine(app: &TestApp) -> Vec<Value> {
+    let response = app
+        .get("/api/v1/webhooks/quarantine", Some(&app.admin_key))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["webhooks"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+async fn the_official_sample_is_verified_and_creates_the_order_once() {
+    let app = spawn().await;
+    let response = push_signed(&app, OFFICIAL_BODY, Some(OFFICIAL_SIGNATURE)).await;
+    assert_eq!(accepted(response).await, "applied");
+
+    let response = get_order(&app, "576653688135258178").await;
+    assert_eq!(response.status(), 200);
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["status"], "UNPAID");
+    assert_eq!(order["shop_id"], "7495540735365777507");
+    assert_eq!(order["stage"], "received");
+
+    // TikTok delivers at least once: the redelivery is acknowledged and changes nothing.
+    let again = push_signed(&app, OFFICIAL_BODY, Some(OFFICIAL_SIGNATURE)).await;
+    assert_eq!(accepted(again).await, "duplicate");
+    assert_eq!(history_kinds(&app, "576653688135258178").await, ["created"]);
+    let history: Value = app
+        .get(
+            "/api/v1/orders/576653688135258178/history",
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history["events"][0]["cause"],
+        "webhook:tts:7380066284010030890"
+    );
+}
+
+#[actix_web::test]
+async fn a_missing_or_wrong_signature_is_401_and_changes_nothing() {
+    let app = spawn().await;
+    let missing = push_signed(&app, OFFICIAL_BODY, None).await;
+    let problem = assert_problem(missing, 401, "invalid_signature").await;
+    assert!(problem["detail"].as_str().unwrap().contains("missing"));
+
+    let uppercase = OFFICIAL_SIGNATURE.to_ascii_uppercase();
+    let tampered = OFFICIAL_BODY.replace("UNPAID", "AWAITING_SHIPMENT");
+    let other_secret = webhook_signature(APP_KEY, b"456", OFFICIAL_BODY.as_bytes());
+    for (body, signature) in [
+        (OFFICIAL_BODY, uppercase.as_str()),
+        (tampered.as_str(), OFFICIAL_SIGNATURE),
+        (OFFICIAL_BODY, other_secret.as_str()),
+        (OFFICIAL_BODY, "Bearer nope"),
+    ] {
+        let response = push_signed(&app, body, Some(signature)).await;
+        assert_problem(response, 401, "invalid_signature").await;
+    }
+    assert_eq!(get_order(&app, "576653688135258178").await.status(), 404);
+    assert!(
+        quarantine(&app).await.is_empty(),
+        "unsigned bodies are not kept"
+    );
+}
+
+#[actix_web::test]
+async fn an_unconfigured_app_secret_verifies_nothing() {
+    let app = spawn_app_on(TestDb::new().await).await;
+    let signature = webhook_signature("", b"", OFFICIAL_BODY.as_bytes());
+    let response = push_signed(&app, OFFICIAL_BODY, Some(&signature)).await;
+    assert_problem(response, 401, "invalid_signature").await;
+}
+
+#[actix_web::test]
+async fn a_body_above_the_limit_is_413() {
+    let mut env = tiktok_env();
+    env.push(("CREATORFLOW__TIKTOK__MAX_WEBHOOK_BYTES", "512"));
+    let app = spawn_app_with(TestDb::new().await, &env).await;
+    let mut big = json!({"type": 1, "shop_id": "1", "data": {"order_id": "2", "order_status": "UNPAID", "update_time": 1}});
+    big["padding"] = json!("x".repeat(600));
+    let response = push(&app, &big.to_string()).await;
+    let problem = assert_problem(response, 413, "payload_too_large").await;
+    assert!(problem["detail"].as_str().unwrap().contains("512 bytes"));
+    // Just under the limit is fine.
+    let response = push(&app, &status_body(Some("n1"), "2", "UNPAID", 1)).await;
+    assert_eq!(accepted(response).await, "applied");
+}
+
+#[actix_web::test]
+async fn a_signed_but_malformed_body_is_400_and_kept_in_quarantine() {
+    let app = spawn().await;
+    let bad_json = r#"{"type":1,"shop_id":"7495540735365777507","data":{"order_id":"5766"#;
+    let problem = assert_problem(push(&app, bad_json).await, 400, "malformed_webhook").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("quarantined webhook")
+    );
+    let no_order = r#"{"type":1,"shop_id":"7495540735365777507","data":{"order_status":"UNPAID","update_time":1}}"#;
+    let problem = assert_problem(push(&app, no_order).await, 400, "malformed_webhook").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("data.order_id is missing")
+    );
+
+    let kept = quarantine(&app).await;
+    assert_eq!(kept.len(), 2);
+    // Newest first, byte for byte.
+    assert_eq!(kept[0]["body"], no_order);
+    assert_eq!(kept[0]["reason"], "malformed");
+    assert_eq!(kept[0]["event_type"], 1);
+    assert_eq!(kept[1]["body"], bad_json);
+    assert_eq!(kept[1]["body_bytes"], bad_json.len());
+    assert!(
+        kept[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a TikTok notification")
+    );
+
+    // Only operators read the quarantine.
+    let shop_key = app.shop_with_key("7495540735365777507").await;
+    let response = app
+        .get("/api/v1/webhooks/quarantine", Some(&shop_key))
+        .await;
+    assert_problem(response, 403, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn an_unknown_type_is_acknowledged_stored_and_counted() {
+    let app = spawn().await;
+    let body = r#"{"type":16,"tts_notification_id":"555","shop_id":"7495540735365777507","timestamp":1,"data":{"product_id":576486316948490000}}"#;
+    assert_eq!(accepted(push(&app, body).await).await, "stored");
+    let kept = quarantine(&app).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["reason"], "unhandled_type");
+    assert_eq!(kept[0]["event_type"], 16);
+    assert_eq!(kept[0]["body"], body);
+
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("creatorflow_tiktok_webhooks_total{")
+                && l.contains(r#"type="UNHANDLED""#)
+                && l.contains(r#"outcome="stored""#)),
+        "{metrics}"
+    );
+}
+
+#[actix_web::test]
+async fn numeric_ids_beyond_2_pow_53_keep_every_digit() {
+    let app = spawn().await;
+    // 576653688135258179 is not representable as a double (it would become ...258176).
+    let body = r#"{"type":1,"shop_id":7495540735365777507,"data":{"order_id":576653688135258179,"order_status":"AWAITING_SHIPMENT","update_time":1718305585}}"#;
+    assert_eq!(accepted(push(&app, body).await).await, "applied");
+    let response = get_order(&app, "576653688135258179").await;
+    assert_eq!(response.status(), 200);
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["id"], "576653688135258179");
+    assert_eq!(order["shop_id"], "7495540735365777507");
+    assert_eq!(order["status"], "AWAITING_SHIPMENT");
+}
+
+#[actix_web::test]
+async fn without_a_notification_id_the_body_hash_dedupes() {
+    let app = spawn().await;
+    let first = status_body(None, "42", "UNPAID", 100);
+    assert_eq!(accepted(push(&app, &first).await).await, "applied");
+    assert_eq!(accepted(push(&app, &first).await).await, "duplicate");
+    let next = status_body(None, "42", "AWAITING_SHIPMENT", 200);
+    assert_eq!(accepted(push(&app, &next).await).await, "applied");
+    assert_eq!(
+        history_kinds(&app, "42").await,
+        ["created", "status_changed"]
+    );
+}
+
+#[actix_web::test]
+async fn reordered_webhooks_never_regress_and_the_stale_one_is_recorded() {
+    let app = spawn().await;
+    let newer = status_body(Some("b"), "43", "AWAITING_SHIPMENT", 200);
+    let older = status_body(Some("a"), "43", "UNPAID", 100);
+    assert_eq!(accepted(push(&app, &newer).await).await, "applied");
+    assert_eq!(accepted(push(&app, &older).await).await, "applied");
+    let order: Value = get_order(&app, "43").await.json().await.unwrap();
+    assert_eq!(order["status"], "AWAITING_SHIPMENT");
+    assert_eq!(
+        history_kinds(&app, "43").await,
+        ["created", "stale_ignored"]
+    );
+    // TikTok's CANCEL spelling is CANCELLED.
+    let cancel = status_body(Some("c"), "43", "CANCEL", 300);
+    assert_eq!(accepted(push(&app, &cancel).await).await, "applied");
+    let order: Value = get_order(&app, "43").await.json().await.unwrap();
+    assert_eq!(order["status"], "CANCELLED");
+    assert_eq!(order["stage"], "cancelled");
+}
+
+#[actix_web::test]
+async fn address_package_cancellation_and_return_topics_reach_their_orders() {
+    let app = spawn().await;
+    for (n, id) in [("1", "51"), ("2", "52")] {
+        let body = status_body(Some(n), id, "AWAITING_SHIPMENT", 100);
+        assert_eq!(accepted(push(&app, &body).await).await, "applied");
+    }
+    // An address change or a package change asks for the detail again; nothing else changes.
+    let address = r#"{"type":3,"tts_notification_id":"3","shop_id":"7495540735365777507","timestamp":150,"data":{"order_id":"51","update_time":150}}"#;
+    assert_eq!(accepted(push(&app, address).await).await, "unchanged");
+    let package = r#"{"type":4,"tts_notification_id":"4","shop_id":"7495540735365777507","timestamp":160,"data":{"sc_type":"COMBINE","role_type":"ROLE_SELLER","package_list":[{"package_id":"p9","order_id_list":["51","52"]}],"update_time":160}}"#;
+    assert_eq!(accepted(push(&app, package).await).await, "unchanged");
+    assert_eq!(accepted(push(&app, package).await).await, "duplicate");
+    assert_eq!(history_kinds(&app, "52").await, ["created"]);
+
+    let cancellation = r#"{"type":11,"tts_notification_id":"11","shop_id":"7495540735365777507","timestamp":170,"data":{"order_id":"51","cancellations_role":"BUYER","cancel_status":"CANCELLATION_REQUEST_PENDING","cancel_id":"9001","create_time":170}}"#;
+    assert_eq!(accepted(push(&app, cancellation).await).await, "applied");
+    let ret = r#"{"type":12,"tts_notification_id":"12","shop_id":"7495540735365777507","timestamp":180,"data":{"order_id":"52","return_role":"BUYER","return_type":"REFUND","return_status":"RETURN_OR_REFUND_REQUEST_PENDING","return_id":"9002","create_time":175,"update_time":180}}"#;
+    assert_eq!(accepted(push(&app, ret).await).await, "applied");
+    assert_eq!(
+        history_kinds(&app, "51").await,
+        ["created", "cancellation_updated"]
+    );
+    assert_eq!(
+        history_kinds(&app, "52").await,
+        ["created", "return_updated"]
+    );
+    let history: Value = app
+        .get("/api/v1/orders/51/history", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let update = &history["events"][1]["payload"]["update"];
+    assert_eq!(update["id"], "9001");
+    assert_eq!(update["status"], "CANCELLATION_REQUEST_PENDING");
+    assert_eq!(update["role"], "BUYER");
+}
+
+#[actix_web::test]
+async fn seller_deauthorization_and_expiry_notices_update_the_shop() {
+    let app = spawn().await;
+    app.shop_with_key("7495540735365777507").await;
+    let expiring = r#"{"type":7,"tts_notification_id":"70","shop_id":"7495540735365777507","timestamp":1,"data":{"message":"expires soon","expiration_time":"1893456000"}}"#;
+    assert_eq!(accepted(push(&app, expiring).await).await, "applied");
+    let shop: Value = app
+        .get("/api/v1/shops/7495540735365777507", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shop["authorization_expires_at"], "2030-01-01T00:00:00Z");
+    assert!(shop["deauthorized_at"].is_null());
+
+    let gone = r#"{"type":6,"tts_notification_id":"60","shop_id":"7495540735365777507","timestamp":2,"data":{"message":"seller left"}}"#;
+    assert_eq!(accepted(push(&app, gone).await).await, "applied");
+    assert_eq!(accepted(push(&app, gone).await).await, "duplicate");
+    let shop: Value = app
+        .get("/api/v1/shops/7495540735365777507", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(shop["deauthorized_at"].is_string(), "{shop}");
+    assert_eq!(shop["authorized"], false);
+}
+
+/// PostgreSQL only: a deleted SQLite file stays writable through open handles, so there is no
+/// clean way to take SQLite away under a running daemon.
+#[actix_web::test]
+async fn a_database_outage_is_503_with_retry_after_so_tiktok_retries() {
+    let app = spawn().await;
+    if app.db.postgres.is_none() {
+        return;
+    }
+    app.db.destroy().await;
+    let response = push(&app, &status_body(Some("down"), "61", "UNPAID", 1)).await;
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_problem(response, 503, "unavailable").await;
+    let malformed = push(&app, "{").await;
+    assert_problem(malformed, 503, "unavailable").await;
+}
+
+/// Every acknowledged webhook survives `kill -9`.
+#[actix_web::test]
+async fn acknowledged_webhooks_survive_kill_9() {
+    let db = TestDb::new().await;
+    let daemon = Daemon::start_with(&db, &tiktok_env());
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/webhooks/tiktok", daemon.addr);
+    let mut acked = Vec::new();
+    for i in 0..50 {
+        let id = format!("7700{i}");
+        let body = status_body(Some(&format!("k{i}")), &id, "AWAITING_SHIPMENT", 100 + i);
+        let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
+        let response = client
+            .post(&url)
+            .header("authorization", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            acked.push(id);
+        }
+    }
+    assert_eq!(acked.len(), 50);
+    daemon.signal(Signal::SIGKILL);
+    let admin_key = daemon.admin_key.clone();
+    drop(daemon);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let app = spawn_app_with(db, &tiktok_env()).await;
+    for id in &acked {
+        let response = app
+            .get(&format!("/api/v1/orders/{id}"), Some(&admin_key))
+            .await;
+        assert_eq!(response.status(), 200, "acknowledged order {id} survived");
+    }
+}

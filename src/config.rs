@@ -91,6 +91,20 @@ pub struct TikTok {
     pub max_webhook_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// How far back each poll reaches before the previous one ended (late updates).
+    #[serde(with = "humantime_serde")]
+    pub poll_overlap: Duration,
+    /// 64 hex digits; empty = derived from `app_secret`. Encrypts seller tokens at rest.
+    pub token_key: SecretString,
+    /// Requests per second per shop (TikTok's quota is per app and shop).
+    pub requests_per_second: u32,
+    /// Retries of a failed call (429, 36009002, 5xx, timeouts), with exponential backoff.
+    pub max_retries: usize,
+    /// First backoff delay; doubles per retry, with jitter, up to 60 s.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +221,16 @@ impl Settings {
         }
         if self.tiktok.poll_interval.is_zero() {
             return invalid("tiktok.poll_interval", "must be longer than zero");
+        }
+        if self.tiktok.requests_per_second == 0 {
+            return invalid("tiktok.requests_per_second", "must be at least 1");
+        }
+        if self.tiktok.request_timeout.is_zero() {
+            return invalid("tiktok.request_timeout", "must be longer than zero");
+        }
+        let key = self.tiktok.token_key.expose_secret();
+        if !key.is_empty() && (key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit())) {
+            return invalid("tiktok.token_key", "must be empty or 64 hexadecimal digits");
         }
         if self.engine.max_live_orders == 0 {
             return invalid("engine.max_live_orders", "must be at least 1");

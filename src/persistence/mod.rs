@@ -13,5 +13,5 @@ pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady};
 pub use journal::{Commit, InboxEntry, Journal, Outcome};
 pub use orders::{HistoryEntry, OrderDetailView, OrderFilter, OrderView};
-pub use shops::Shop;
+pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};
 pub use webhooks::{QuarantineReason, QuarantinedWebhook, ShopNotice};

@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use entities::shops;
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
 use super::{Database, Error};
@@ -79,4 +80,156 @@ impl Database {
             Scope::Shop(id) => Ok(self.shop(id).await?.into_iter().collect()),
         }
     }
+}
+
+/// A shop's TikTok authorisation as stored: tokens sealed by the integration's vault (this
+/// layer never sees them in clear).
+#[derive(Debug, Clone)]
+pub struct ShopAuth {
+    pub shop_id: ShopId,
+    pub cipher: Option<String>,
+    pub tokens: Option<SealedTokens>,
+    pub deauthorized_at: Option<DateTime<Utc>>,
+    /// Unix seconds up to which the poller has read the shop's orders.
+    pub sync_cursor: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SealedTokens {
+    pub access: String,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh: String,
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+/// A shop as TikTok's Get Authorized Shops describes it.
+#[derive(Debug, Clone)]
+pub struct AuthorizedShop {
+    pub id: ShopId,
+    pub name: String,
+    pub region: Option<String>,
+    pub cipher: Option<String>,
+}
+
+impl From<shops::Model> for ShopAuth {
+    fn from(row: shops::Model) -> Self {
+        let tokens = match (
+            row.access_token_enc,
+            row.access_token_expires_at,
+            row.refresh_token_enc,
+            row.refresh_token_expires_at,
+        ) {
+            (Some(access), Some(access_at), Some(refresh), Some(refresh_at)) => {
+                Some(SealedTokens {
+                    access,
+                    access_expires_at: access_at.with_timezone(&Utc),
+                    refresh,
+                    refresh_expires_at: refresh_at.with_timezone(&Utc),
+                })
+            }
+            _ => None,
+        };
+        Self {
+            shop_id: ShopId::parse(&row.id).expect("stored shop ids were validated"),
+            cipher: row.shop_cipher,
+            tokens,
+            deauthorized_at: row.deauthorized_at.map(|t| t.with_timezone(&Utc)),
+            sync_cursor: row.sync_cursor,
+        }
+    }
+}
+
+impl Database {
+    pub async fn shop_auth(&self, id: &ShopId) -> Result<Option<ShopAuth>, Error> {
+        Ok(shops::Entity::find_by_id(id.as_str())
+            .one(&self.conn)
+            .await?
+            .map(ShopAuth::from))
+    }
+
+    /// Shops with tokens that the seller has not withdrawn.
+    pub async fn authorized_shops(&self) -> Result<Vec<ShopAuth>, Error> {
+        Ok(shops::Entity::find()
+            .filter(shops::Column::AccessTokenEnc.is_not_null())
+            .filter(shops::Column::DeauthorizedAt.is_null())
+            .order_by_asc(shops::Column::Id)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(ShopAuth::from)
+            .collect())
+    }
+
+    /// Replaces a shop's tokens (after a refresh).
+    pub async fn store_tokens(&self, id: &ShopId, tokens: &SealedTokens) -> Result<(), Error> {
+        let row = shops::Entity::find_by_id(id.as_str())
+            .one(&self.conn)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("shop {id}")))?;
+        let mut row: shops::ActiveModel = row.into();
+        set_tokens(&mut row, Some(tokens));
+        row.updated_at = Set(Utc::now().fixed_offset());
+        row.update(&self.conn).await?;
+        Ok(())
+    }
+
+    /// Records a shop the seller authorised: created if new, else its name, region, cipher and
+    /// tokens replaced and any earlier withdrawal forgotten. `name` overrides TikTok's name.
+    pub async fn authorize_shop(
+        &self,
+        shop: &AuthorizedShop,
+        name: Option<&ShopName>,
+        tokens: &SealedTokens,
+    ) -> Result<Shop, Error> {
+        let now = Utc::now().fixed_offset();
+        let existing = shops::Entity::find_by_id(shop.id.as_str())
+            .one(&self.conn)
+            .await?;
+        let name = name.map_or_else(|| shop.name.clone(), |n| n.as_str().to_owned());
+        let row = match existing {
+            Some(row) => {
+                let mut row: shops::ActiveModel = row.into();
+                row.name = Set(name);
+                row.region = Set(shop.region.clone());
+                row.shop_cipher = Set(shop.cipher.clone());
+                row.deauthorized_at = Set(None);
+                set_tokens(&mut row, Some(tokens));
+                row.updated_at = Set(now);
+                row.update(&self.conn).await?
+            }
+            None => {
+                let mut row = shops::ActiveModel {
+                    id: Set(shop.id.as_str().to_owned()),
+                    name: Set(name),
+                    shop_cipher: Set(shop.cipher.clone()),
+                    region: Set(shop.region.clone()),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    deauthorized_at: Set(None),
+                    authorization_expires_at: Set(None),
+                    sync_cursor: Set(None),
+                    ..Default::default()
+                };
+                set_tokens(&mut row, Some(tokens));
+                row.insert(&self.conn).await?
+            }
+        };
+        Ok(row.into())
+    }
+
+    pub async fn set_sync_cursor(&self, id: &ShopId, cursor: i64) -> Result<(), Error> {
+        shops::Entity::update_many()
+            .col_expr(shops::Column::SyncCursor, Expr::value(cursor))
+            .filter(shops::Column::Id.eq(id.as_str()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+fn set_tokens(row: &mut shops::ActiveModel, tokens: Option<&SealedTokens>) {
+    row.access_token_enc = Set(tokens.map(|t| t.access.clone()));
+    row.refresh_token_enc = Set(tokens.map(|t| t.refresh.clone()));
+    row.access_token_expires_at = Set(tokens.map(|t| t.access_expires_at.fixed_offset()));
+    row.refresh_token_expires_at = Set(tokens.map(|t| t.refresh_expires_at.fixed_offset()));
 }

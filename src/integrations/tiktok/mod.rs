@@ -1,7 +1,11 @@
 //! TikTok Shop, exactly as `../shared/reference/tiktok-shop.md` describes it.
 
+mod lenient;
+pub mod client;
+pub mod model;
 pub mod notification;
 pub mod signature;
+pub mod vault;
 pub mod webhook;
 
 pub use notification::{Malformed, Notification, Topic};

@@ -5,12 +5,10 @@
 //! missing, statuses are an open set, and times may be numbers or numeric strings. What cannot be
 //! understood is [`Malformed`], with a reason fit to show a person; nothing here drops data.
 
-use std::fmt;
-
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use sha2::{Digest, Sha256};
 
+use super::lenient::{Id, Lenient};
 use crate::domain::{AfterSale, AfterSaleKind, OrderId, OrderStatus, ShopId};
 
 /// Longest dedupe key the inbox stores; longer keys are hashed.
@@ -262,75 +260,6 @@ fn required(value: Option<Lenient<i64>>, name: &str) -> Result<i64, Malformed> {
     value
         .map(|v| v.0)
         .ok_or_else(|| Malformed(format!("{name} is missing")))
-}
-
-/// An id sent as a JSON string or a JSON integer, kept as exact text. Integers beyond u64 would
-/// have been rounded by the JSON parser, so they are refused rather than stored wrong.
-#[derive(Debug)]
-struct Id(String);
-
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IdVisitor;
-        impl Visitor<'_> for IdVisitor {
-            type Value = Id;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an id as a string or an integer")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
-                Ok(Id(v.trim().to_owned()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id, E> {
-                if v < 0 {
-                    return Err(E::custom(format!("id {v} is negative")));
-                }
-                Ok(Id(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Id, E> {
-                Err(E::custom(format!(
-                    "id {v} is not an integer that fits 64 bits; send it as a string"
-                )))
-            }
-        }
-        deserializer.deserialize_any(IdVisitor)
-    }
-}
-
-/// An integer sent as a JSON number or a numeric string (TikTok sends `expiration_time` as one).
-#[derive(Debug)]
-struct Lenient<T>(T);
-
-impl<'de> Deserialize<'de> for Lenient<i64> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IntVisitor;
-        impl Visitor<'_> for IntVisitor {
-            type Value = Lenient<i64>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an integer or a string holding one")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Lenient(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                i64::try_from(v)
-                    .map(Lenient)
-                    .map_err(|_| E::custom(format!("{v} is out of range")))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Err(E::custom(format!("{v} is not an integer")))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                v.trim()
-                    .parse()
-                    .map(Lenient)
-                    .map_err(|_| E::custom(format!("{v:?} is not an integer")))
-            }
-        }
-        deserializer.deserialize_any(IntVisitor)
-    }
 }
 
 #[cfg(test)]

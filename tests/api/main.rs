@@ -9,4 +9,5 @@ mod helpers;
 mod orders;
 mod shutdown;
 mod systemd;
+mod tiktok_client;
 mod webhooks;

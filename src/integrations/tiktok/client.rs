@@ -16,11 +16,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::App;
 use super::lenient::{Id, Lenient};
 use super::model::WireOrder;
 use super::signature::request_signature;
 use super::vault::{self, Vault};
-use super::App;
 use crate::config;
 use crate::domain::{OrderId, ShopId, ShopName};
 use crate::persistence::{self, AuthorizedShop, Database, SealedTokens, Shop, ShopAuth};
@@ -72,7 +72,10 @@ impl Error {
         match self {
             Error::Api { code, status, .. } => {
                 matches!(*status, 429 | 500 | 502 | 503 | 504)
-                    || matches!(*code, code::TOO_MANY_REQUESTS | code::INTERNAL | code::TRANSIENT)
+                    || matches!(
+                        *code,
+                        code::TOO_MANY_REQUESTS | code::INTERNAL | code::TRANSIENT
+                    )
             }
             Error::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request(),
             _ => false,
@@ -89,7 +92,13 @@ impl Error {
     }
 
     fn is_token_expired(&self) -> bool {
-        matches!(self, Error::Api { code: code::ACCESS_TOKEN_EXPIRED, .. })
+        matches!(
+            self,
+            Error::Api {
+                code: code::ACCESS_TOKEN_EXPIRED,
+                ..
+            }
+        )
     }
 }
 
@@ -228,11 +237,24 @@ impl Client {
         name: Option<&ShopName>,
     ) -> Result<Vec<Shop>, Error> {
         let grant = self
-            .token_call("/api/v2/token/get", "auth_code", auth_code, "authorized_code")
+            .token_call(
+                "/api/v2/token/get",
+                "auth_code",
+                auth_code,
+                "authorized_code",
+            )
             .await?;
         let token = SecretString::from(grant.access_token.clone());
         let shops: ShopList = self
-            .send(None, &token, Method::GET, "/authorization/202309/shops", &[], None, Repeat::Safe)
+            .send(
+                None,
+                &token,
+                Method::GET,
+                "/authorization/202309/shops",
+                &[],
+                None,
+                Repeat::Safe,
+            )
             .await?;
         let sealed = self.seal(&grant)?;
         let mut stored = Vec::new();
@@ -292,7 +314,9 @@ impl Client {
         attempt
             .retry(self.inner.backoff)
             .when(Error::is_transient)
-            .notify(|e, delay| tracing::warn!(error = %e, ?delay, path, "retrying TikTok auth call"))
+            .notify(
+                |e, delay| tracing::warn!(error = %e, ?delay, path, "retrying TikTok auth call"),
+            )
             .await
     }
 
@@ -332,7 +356,10 @@ impl Client {
                         "refresh_token",
                     )
                     .await?;
-                self.inner.db.store_tokens(shop, &self.seal(&grant)?).await?;
+                self.inner
+                    .db
+                    .store_tokens(shop, &self.seal(&grant)?)
+                    .await?;
                 tracing::info!(shop_id = %shop, "TikTok access token refreshed");
             }
             return self.open_session(self.auth(shop).await?);
@@ -357,7 +384,10 @@ impl Client {
     }
 
     fn open_session(&self, auth: ShopAuth) -> Result<Session, Error> {
-        let tokens = auth.tokens.as_ref().ok_or_else(|| Error::NotAuthorized(auth.shop_id.clone()))?;
+        let tokens = auth
+            .tokens
+            .as_ref()
+            .ok_or_else(|| Error::NotAuthorized(auth.shop_id.clone()))?;
         Ok(Session {
             token: self.inner.vault.open(&tokens.access)?,
             shop_id: auth.shop_id,
@@ -379,14 +409,30 @@ impl Client {
     ) -> Result<T, Error> {
         let session = self.session(shop, false).await?;
         let first = self
-            .send(Some(&session), &session.token, method.clone(), path, query, body.clone(), repeat)
+            .send(
+                Some(&session),
+                &session.token,
+                method.clone(),
+                path,
+                query,
+                body.clone(),
+                repeat,
+            )
             .await;
         match first {
             Err(e) if e.is_token_expired() => {
                 tracing::info!(shop_id = %shop, "TikTok says the access token expired; refreshing");
                 let session = self.session(shop, true).await?;
-                self.send(Some(&session), &session.token, method, path, query, body, repeat)
-                    .await
+                self.send(
+                    Some(&session),
+                    &session.token,
+                    method,
+                    path,
+                    query,
+                    body,
+                    repeat,
+                )
+                .await
             }
             other => other,
         }
@@ -452,7 +498,14 @@ impl Client {
     /// Get Authorized Shops with the shop's token.
     pub async fn authorized_shops(&self, shop: &ShopId) -> Result<Vec<WireShop>, Error> {
         let list: ShopList = self
-            .call(shop, Method::GET, "/authorization/202309/shops", &[], None, Repeat::Safe)
+            .call(
+                shop,
+                Method::GET,
+                "/authorization/202309/shops",
+                &[],
+                None,
+                Repeat::Safe,
+            )
             .await?;
         Ok(list.shops)
     }
@@ -480,7 +533,14 @@ impl Client {
         }))
         .expect("a JSON object serialises");
         let list: OrderList = self
-            .call(shop, Method::POST, "/order/202309/orders/search", &query, Some(body), Repeat::Safe)
+            .call(
+                shop,
+                Method::POST,
+                "/order/202309/orders/search",
+                &query,
+                Some(body),
+                Repeat::Safe,
+            )
             .await?;
         Ok(Page {
             orders: list.orders,
@@ -489,12 +549,27 @@ impl Client {
     }
 
     /// Get Order Detail for any number of orders, 50 ids per call.
-    pub async fn order_details(&self, shop: &ShopId, ids: &[OrderId]) -> Result<Vec<WireOrder>, Error> {
+    pub async fn order_details(
+        &self,
+        shop: &ShopId,
+        ids: &[OrderId],
+    ) -> Result<Vec<WireOrder>, Error> {
         let mut orders = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(MAX_DETAIL_IDS) {
-            let joined = chunk.iter().map(OrderId::as_str).collect::<Vec<_>>().join(",");
+            let joined = chunk
+                .iter()
+                .map(OrderId::as_str)
+                .collect::<Vec<_>>()
+                .join(",");
             let list: OrderList = self
-                .call(shop, Method::GET, "/order/202309/orders", &[("ids", joined)], None, Repeat::Safe)
+                .call(
+                    shop,
+                    Method::GET,
+                    "/order/202309/orders",
+                    &[("ids", joined)],
+                    None,
+                    Repeat::Safe,
+                )
                 .await?;
             orders.extend(list.orders);
         }
@@ -572,7 +647,14 @@ impl Client {
         // Serialised once: these bytes are signed and these bytes are sent.
         let body = serde_json::to_vec(body).expect("a JSON value serialises");
         let data: Option<serde_json::Value> = self
-            .call(shop, Method::POST, path, query, Some(body), Repeat::OnlyIfRefused)
+            .call(
+                shop,
+                Method::POST,
+                path,
+                query,
+                Some(body),
+                Repeat::OnlyIfRefused,
+            )
             .await?;
         Ok(data.unwrap_or(serde_json::Value::Null))
     }

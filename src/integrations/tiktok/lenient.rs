@@ -75,7 +75,6 @@ impl<'de> Deserialize<'de> for Lenient<i64> {
     }
 }
 
-
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)

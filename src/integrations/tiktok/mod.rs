@@ -1,9 +1,10 @@
 //! TikTok Shop, exactly as `../shared/reference/tiktok-shop.md` describes it.
 
-mod lenient;
 pub mod client;
+mod lenient;
 pub mod model;
 pub mod notification;
+pub mod sandbox;
 pub mod signature;
 pub mod vault;
 pub mod webhook;

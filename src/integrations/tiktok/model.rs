@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::lenient::{Id, Lenient};
-use crate::domain::{Currency, Detail, Invalid, LineItem, Money, OrderId, OrderStatus, Payment, Sku};
+use crate::domain::{
+    Currency, Detail, Invalid, LineItem, Money, OrderId, OrderStatus, Payment, Sku,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireOrder {
@@ -73,7 +75,12 @@ impl WireOrder {
     /// (the order goes to `exception` saying so); an amount that is not an exact decimal in its
     /// currency is an error, since guessing would lose money.
     pub fn to_detail(&self) -> Result<Detail, Invalid> {
-        let payment = self.payment.as_ref().map(WirePayment::to_payment).transpose()?.flatten();
+        let payment = self
+            .payment
+            .as_ref()
+            .map(WirePayment::to_payment)
+            .transpose()?
+            .flatten();
         let items = self
             .line_items
             .iter()
@@ -112,8 +119,13 @@ impl WirePayment {
             amount(&self.seller_discount)?,
             amount(&self.platform_discount)?,
         ];
-        let [Some(total_amount), Some(sub_total), Some(shipping_fee), Some(seller_discount), Some(platform_discount)] =
-            required
+        let [
+            Some(total_amount),
+            Some(sub_total),
+            Some(shipping_fee),
+            Some(seller_discount),
+            Some(platform_discount),
+        ] = required
         else {
             return Ok(None);
         };
@@ -217,7 +229,12 @@ mod tests {
     fn inexact_money_is_an_error_and_missing_amounts_an_exception() {
         let mut wire: WireOrder = serde_json::from_str(SAMPLE).unwrap();
         wire.payment.as_mut().unwrap().total_amount = Some("25.601".into());
-        assert!(wire.to_detail().unwrap_err().to_string().contains("decimal places"));
+        assert!(
+            wire.to_detail()
+                .unwrap_err()
+                .to_string()
+                .contains("decimal places")
+        );
         wire.payment.as_mut().unwrap().total_amount = None;
         let detail = wire.to_detail().unwrap();
         assert!(detail.problems().iter().any(|p| p.contains("no payment")));

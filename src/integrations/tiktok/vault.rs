@@ -89,8 +89,15 @@ mod tests {
         let sealed = vault.seal(&secret("TTP_access_token_value"));
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("TTP_access"));
-        assert_ne!(sealed, vault.seal(&secret("TTP_access_token_value")), "fresh nonce");
-        assert_eq!(vault.open(&sealed).unwrap().expose_secret(), "TTP_access_token_value");
+        assert_ne!(
+            sealed,
+            vault.seal(&secret("TTP_access_token_value")),
+            "fresh nonce"
+        );
+        assert_eq!(
+            vault.open(&sealed).unwrap().expose_secret(),
+            "TTP_access_token_value"
+        );
     }
 
     #[test]

@@ -1,0 +1,378 @@
+//! The sandbox's HTTP face: TikTok's auth and API endpoints, enforcing TikTok's rules — the
+//! app key, the 5-minute timestamp window, the request signature over the raw body, the seller's
+//! token (105002 once expired), the shop cipher, and a per-shop rate limit (429 / 36009002) —
+//! and answering in TikTok's envelope.
+
+use std::sync::Mutex;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use governor::DefaultKeyedRateLimiter;
+use serde_json::{Value, json};
+
+use super::world::{Fault, TokenProblem, World};
+use crate::integrations::tiktok::client::code;
+use crate::integrations::tiktok::signature::request_signature;
+
+/// Timestamps further than this from the sandbox's clock are refused.
+const TIMESTAMP_WINDOW: i64 = 300;
+
+pub struct Shared {
+    pub world: Mutex<World>,
+    pub app_key: String,
+    pub app_secret: String,
+    pub limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl Shared {
+    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn envelope(status: StatusCode, code: i64, message: &str, data: Value) -> HttpResponse {
+    let request_id = format!("2026{}", hex::encode(rand::random::<[u8; 8]>()));
+    HttpResponse::build(status).json(json!({
+        "code": code, "message": message, "request_id": request_id, "data": data,
+    }))
+}
+
+fn ok(data: Value) -> HttpResponse {
+    envelope(StatusCode::OK, 0, "Success", data)
+}
+
+/// TikTok reports most refusals inside an HTTP 200.
+fn refuse(code: i64, message: &str) -> HttpResponse {
+    envelope(StatusCode::OK, code, message, Value::Null)
+}
+
+pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let path = req.path().to_owned();
+    let query: Vec<(String, String)> =
+        web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    *shared.world().calls.entry(pattern(&path)).or_default() += 1;
+
+    if let Some(grant) = path.strip_prefix("/api/v2/token/") {
+        return token(&shared, grant, &param);
+    }
+    let fault = {
+        let mut world = shared.world();
+        (!world.faults.is_empty()).then(|| world.faults.remove(0))
+    };
+    match fault {
+        Some(Fault::Unavailable) => {
+            return HttpResponse::ServiceUnavailable().body("upstream maintenance");
+        }
+        Some(Fault::Throttled) => {
+            return envelope(
+                StatusCode::TOO_MANY_REQUESTS,
+                code::TOO_MANY_REQUESTS,
+                "Too many requests",
+                Value::Null,
+            );
+        }
+        None => {}
+    }
+
+    if param("app_key") != Some(shared.app_key.as_str()) {
+        return refuse(code::INVALID_PARAM, "Invalid app_key");
+    }
+    let now = chrono::Utc::now().timestamp();
+    match param("timestamp").and_then(|t| t.parse::<i64>().ok()) {
+        Some(t) if (t - now).abs() <= TIMESTAMP_WINDOW => {}
+        _ => return refuse(code::INVALID_PARAM, "Invalid timestamp"),
+    }
+    let signed: Vec<(&str, &str)> = query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let expected = request_signature(
+        shared.app_secret.as_bytes(),
+        &path,
+        &signed,
+        (!body.is_empty()).then_some(&body[..]),
+    );
+    if param("sign") != Some(expected.as_str()) {
+        return refuse(code::INVALID_SIGNATURE, "Invalid signature");
+    }
+    let token = req
+        .headers()
+        .get("x-tts-access-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (shop_id, cipher) = match shared.world().token_shop(token) {
+        Ok(shop) => (shop.id.clone(), shop.cipher.clone()),
+        Err(TokenProblem::Expired) => {
+            return refuse(
+                code::ACCESS_TOKEN_EXPIRED,
+                "access token is expired, please refresh it",
+            );
+        }
+        Err(TokenProblem::Unknown) => {
+            return refuse(code::INVALID_PARAM, "Invalid x-tts-access-token");
+        }
+    };
+    let shop_scoped = ["/order/", "/fulfillment/", "/return_refund/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    if shop_scoped {
+        match param("shop_cipher") {
+            None => return refuse(code::MISSING_SHOP_CIPHER, "shop_cipher is required"),
+            Some(c) if c != cipher => {
+                return refuse(101000, "shop_cipher does not match the token's shop");
+            }
+            Some(_) => {}
+        }
+    }
+    if shared.limiter.check_key(&shop_id).is_err() {
+        return envelope(
+            StatusCode::TOO_MANY_REQUESTS,
+            code::TOO_MANY_REQUESTS,
+            "Too many requests",
+            Value::Null,
+        );
+    }
+    let json_body = || serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let mut world = shared.world();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method().as_str(), segments.as_slice()) {
+        ("GET", ["authorization", "202309", "shops"]) => {
+            let shop = world.shops.get(&shop_id).map(World::wire_shop);
+            ok(json!({ "shops": shop.into_iter().collect::<Vec<_>>() }))
+        }
+        ("POST", ["order", "202309", "orders", "search"]) => {
+            let Some(size) = param("page_size")
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|s| (1..=100).contains(s))
+            else {
+                return refuse(code::INVALID_PARAM, "page_size must be 1 to 100");
+            };
+            let offset = match param("page_token") {
+                None => 0,
+                Some(t) => match t.strip_prefix("pt_").and_then(|o| o.parse().ok()) {
+                    Some(offset) => offset,
+                    None => return refuse(code::INVALID_PARAM, "Invalid page_token"),
+                },
+            };
+            let (orders, next, total) = world.search(&shop_id, &json_body(), size, offset);
+            ok(json!({
+                "orders": orders,
+                "next_page_token": next.map(|n| format!("pt_{n}")).unwrap_or_default(),
+                "total_count": total,
+            }))
+        }
+        ("GET", ["order", "202309", "orders"]) => {
+            let ids: Vec<&str> = param("ids")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .collect();
+            if ids.is_empty() || ids.len() > 50 {
+                return refuse(code::INVALID_PARAM, "ids must name 1 to 50 orders");
+            }
+            let orders: Vec<_> = ids
+                .iter()
+                .filter_map(|id| world.orders.get(*id))
+                .filter(|o| o.shop_id == shop_id)
+                .map(|o| o.wire.clone())
+                .collect();
+            ok(json!({ "orders": orders }))
+        }
+        ("POST", ["fulfillment", "202309", "packages", package_id, "ship"]) => {
+            let found = world
+                .orders
+                .iter()
+                .find(|(_, o)| {
+                    o.shop_id == shop_id && o.wire.packages.iter().any(|p| p.id.0 == *package_id)
+                })
+                .map(|(id, o)| (id.clone(), o.wire.status.clone()));
+            match found {
+                None => refuse(21_001_001, "package not found"),
+                Some((order_id, status)) if status == "AWAITING_SHIPMENT" => {
+                    world.set_status(&order_id, "AWAITING_COLLECTION", true);
+                    ok(json!({}))
+                }
+                Some((_, status)) => refuse(
+                    21_001_002,
+                    &format!("package cannot be shipped: order is {status}"),
+                ),
+            }
+        }
+        ("POST", ["fulfillment", "202309", "orders", order_id, "packages"]) => {
+            let body = json_body();
+            let tracking = body
+                .get("tracking_number")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if tracking.is_none() || body.get("shipping_provider_id").is_none() {
+                return refuse(
+                    code::INVALID_PARAM,
+                    "tracking_number and shipping_provider_id are required",
+                );
+            }
+            let status = world
+                .orders
+                .get(*order_id)
+                .filter(|o| o.shop_id == shop_id)
+                .map(|o| o.wire.status.clone());
+            match status.as_deref() {
+                None => refuse(21_001_001, "order not found"),
+                Some("AWAITING_SHIPMENT") => {
+                    let package = world
+                        .orders
+                        .get(*order_id)
+                        .and_then(|o| o.wire.packages.first())
+                        .map(|p| p.id.0.clone());
+                    if let Some(order) = world.orders.get_mut(*order_id) {
+                        order.wire.tracking_number = tracking;
+                    }
+                    world.set_status(order_id, "AWAITING_COLLECTION", true);
+                    ok(json!({ "order_id": order_id, "package_id": package }))
+                }
+                Some(status) => refuse(
+                    21_001_002,
+                    &format!("order cannot be marked shipped: it is {status}"),
+                ),
+            }
+        }
+        (
+            "POST",
+            [
+                "fulfillment",
+                "202309",
+                "orders",
+                order_id,
+                "shipping_info",
+                "update",
+            ],
+        ) => {
+            let tracking = json_body()
+                .get("tracking_number")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            match world
+                .orders
+                .get_mut(*order_id)
+                .filter(|o| o.shop_id == shop_id)
+            {
+                Some(order) if order.wire.tracking_number.is_some() => {
+                    order.wire.tracking_number = tracking;
+                    ok(json!({}))
+                }
+                Some(_) => refuse(21_001_003, "the order was not shipped by the seller"),
+                None => refuse(21_001_001, "order not found"),
+            }
+        }
+        ("POST", ["return_refund", "202309", "cancellations"]) => {
+            let order_id = json_body()
+                .get("order_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_default();
+            let status = world
+                .orders
+                .get(&order_id)
+                .filter(|o| o.shop_id == shop_id)
+                .map(|o| o.wire.status.clone());
+            match status.as_deref() {
+                None => refuse(21_001_001, "order not found"),
+                Some("UNPAID" | "ON_HOLD" | "AWAITING_SHIPMENT") => {
+                    let cancel_id = format!("CX{order_id}");
+                    if let Some(order) = world.orders.get_mut(&order_id) {
+                        order.cancel_ids.push(cancel_id.clone());
+                    }
+                    world.set_status(&order_id, "CANCELLED", true);
+                    ok(
+                        json!({ "cancel_id": cancel_id, "cancel_status": "CANCELLATION_REQUEST_COMPLETE" }),
+                    )
+                }
+                Some(status) => refuse(
+                    21_001_002,
+                    &format!("order cannot be cancelled: it is {status}"),
+                ),
+            }
+        }
+        (
+            "POST",
+            [
+                "return_refund",
+                "202309",
+                "cancellations",
+                _,
+                verb @ ("approve" | "reject"),
+            ],
+        ) => {
+            if param("idempotency_key").is_none() {
+                return refuse(code::INVALID_PARAM, "idempotency_key is required");
+            }
+            ok(json!({ "result": verb }))
+        }
+        _ => envelope(
+            StatusCode::NOT_FOUND,
+            code::INVALID_PARAM,
+            "no such API",
+            Value::Null,
+        ),
+    }
+}
+
+/// The unsigned token endpoints: the app secret travels in the query string.
+fn token<'a>(
+    shared: &Shared,
+    grant: &str,
+    param: &impl Fn(&str) -> Option<&'a str>,
+) -> HttpResponse {
+    if param("app_key") != Some(shared.app_key.as_str())
+        || param("app_secret") != Some(shared.app_secret.as_str())
+    {
+        return refuse(code::INVALID_PARAM, "Invalid app_key or app_secret");
+    }
+    let mut world = shared.world();
+    let granted = match (grant, param("grant_type")) {
+        ("get", Some("authorized_code")) => world
+            .exchange_code(param("auth_code").unwrap_or_default())
+            .ok_or((36_004_005, "can not find related auth record")),
+        ("refresh", Some("refresh_token")) => world
+            .refresh(param("refresh_token").unwrap_or_default())
+            .map_err(|p| match p {
+                TokenProblem::Expired => (36_004_001, "rt has expired"),
+                TokenProblem::Unknown => (36_004_005, "can not find related auth record"),
+            }),
+        _ => Err((code::INVALID_PARAM, "Invalid grant_type")),
+    };
+    match granted {
+        Ok(grant) => ok(json!({
+            "access_token": grant.access_token,
+            "access_token_expire_in": grant.access_token_expire_in,
+            "refresh_token": grant.refresh_token,
+            "refresh_token_expire_in": grant.refresh_token_expire_in,
+            "open_id": grant.open_id,
+            "seller_name": grant.seller_name,
+            "seller_base_region": "US",
+            "user_type": 0,
+        })),
+        Err((code, message)) => refuse(code, message),
+    }
+}
+
+/// A path with its ids replaced, for counting calls.
+fn pattern(path: &str) -> String {
+    path.split('/')
+        .map(|s| {
+            if s.len() > 6 && s.chars().any(|c| c.is_ascii_digit()) {
+                "{id}"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

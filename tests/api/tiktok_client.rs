@@ -1,0 +1,271 @@
+//! The TikTok API client against the sandbox, which enforces TikTok's rules: signatures,
+//! timestamps, tokens (105002 once expired), shop ciphers, rate limits, paging.
+
+use creatorflow::config::Settings;
+use creatorflow::domain::{OrderId, ShopId};
+use creatorflow::integrations::tiktok::client::{Client, Error};
+use creatorflow::integrations::tiktok::sandbox::{Fault, Options, Sandbox};
+use creatorflow::persistence::Database;
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::helpers::TestDb;
+
+pub const SHOP: &str = "7494049642642441621";
+
+/// Settings pointing the daemon at `sandbox`, with fast retries.
+pub fn sandbox_env(db: &TestDb, sandbox: &Sandbox) -> std::collections::HashMap<String, String> {
+    let mut env = db.env();
+    for (k, v) in [
+        ("CREATORFLOW__TIKTOK__APP_KEY", "abcdef".to_owned()),
+        ("CREATORFLOW__TIKTOK__APP_SECRET", "123".to_owned()),
+        ("CREATORFLOW__TIKTOK__API_BASE_URL", sandbox.url()),
+        ("CREATORFLOW__TIKTOK__AUTH_BASE_URL", sandbox.url()),
+        ("CREATORFLOW__TIKTOK__RETRY_BASE", "10ms".to_owned()),
+        ("CREATORFLOW__LOG__LEVEL", "warn".to_owned()),
+    ] {
+        env.insert(k.to_owned(), v);
+    }
+    env
+}
+
+pub fn sandbox() -> Sandbox {
+    Sandbox::start(Options::new("abcdef", "123")).expect("the sandbox starts")
+}
+
+async fn client_for(db: &TestDb, sandbox: &Sandbox, extra: &[(&str, &str)]) -> (Client, Database) {
+    let mut env = sandbox_env(db, sandbox);
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let settings = Settings::load_with_env(None, Some(env)).unwrap();
+    let database = Database::connect(&settings.database).await.unwrap();
+    database.migrate_up().await.unwrap();
+    (
+        Client::new(&settings.tiktok, database.clone()).unwrap(),
+        database,
+    )
+}
+
+fn shop() -> ShopId {
+    ShopId::parse(SHOP).unwrap()
+}
+
+#[actix_web::test]
+async fn an_auth_code_is_exchanged_once_and_tokens_are_stored_encrypted() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, database) = client_for(&db, &sandbox, &[]).await;
+    let shops = client.authorize(&code, Some(&shop()), None).await.unwrap();
+    assert_eq!(shops.len(), 1);
+    assert_eq!(shops[0].id, SHOP);
+    assert_eq!(shops[0].name, "Glow Labs");
+    assert!(shops[0].authorized);
+
+    // Stored sealed: the raw column holds no token TikTok issued.
+    drop(database);
+    let raw = sea_orm::Database::connect(&db.url).await.unwrap();
+    let row = raw
+        .query_one_raw(Statement::from_string(
+            raw.get_database_backend(),
+            "SELECT access_token_enc, refresh_token_enc, shop_cipher FROM shops".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let access: String = row.try_get("", "access_token_enc").unwrap();
+    let refresh: String = row.try_get("", "refresh_token_enc").unwrap();
+    let cipher: String = row.try_get("", "shop_cipher").unwrap();
+    assert!(
+        access.starts_with("v1:") && !access.contains("TTP_"),
+        "{access}"
+    );
+    assert!(refresh.starts_with("v1:") && !refresh.contains("TTR_"));
+    assert!(cipher.starts_with("ROW_"));
+
+    // Auth codes are single-use.
+    let again = client
+        .authorize(&code, Some(&shop()), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, Error::Api { code: 36004005, .. }),
+        "{again}"
+    );
+}
+
+#[actix_web::test]
+async fn search_pages_through_every_order_and_detail_batches_fifty_ids_per_call() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, _database) = client_for(&db, &sandbox, &[]).await;
+    client.authorize(&code, None, None).await.unwrap();
+
+    let ids: Vec<String> = (0..60)
+        .map(|_| sandbox.create_order(SHOP, 2, false))
+        .collect();
+    let (now, mut token, mut seen) = (chrono::Utc::now().timestamp(), None, Vec::new());
+    loop {
+        let page = client
+            .search_orders(&shop(), now - 3600, now + 10, token.as_deref(), 25)
+            .await
+            .unwrap();
+        assert!(page.orders.len() <= 25);
+        seen.extend(page.orders.into_iter().map(|o| o.id.0));
+        match page.next {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 60);
+    assert_eq!(sandbox.calls("/order/202309/orders/search"), 3);
+
+    let wanted: Vec<OrderId> = ids.iter().map(|id| OrderId::parse(id).unwrap()).collect();
+    let details = client.order_details(&shop(), &wanted).await.unwrap();
+    assert_eq!(details.len(), 60);
+    assert_eq!(sandbox.calls("/order/202309/orders"), 2, "50 + 10 ids");
+    let detail = details[0].to_detail().unwrap();
+    assert_eq!(detail.items.len(), 2);
+    assert!(detail.problems().is_empty(), "{:?}", detail.problems());
+}
+
+#[actix_web::test]
+async fn an_expired_token_is_refreshed_and_the_call_repeated_once() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, _database) = client_for(&db, &sandbox, &[]).await;
+    client.authorize(&code, None, None).await.unwrap();
+    let id = sandbox.create_order(SHOP, 1, false);
+
+    sandbox.expire_access_tokens();
+    let orders = client
+        .order_details(&shop(), &[OrderId::parse(&id).unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(sandbox.calls("/api/v2/token/refresh"), 1);
+    assert_eq!(
+        sandbox.calls("/order/202309/orders"),
+        2,
+        "105002, then the repeat"
+    );
+}
+
+#[actix_web::test]
+async fn throttling_and_outages_are_retried_with_backoff_but_a_write_is_not_repeated_blindly() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, _database) = client_for(&db, &sandbox, &[]).await;
+    client.authorize(&code, None, None).await.unwrap();
+    let id = sandbox.create_order(SHOP, 1, false);
+    let order_id = OrderId::parse(&id).unwrap();
+
+    sandbox.inject(&[Fault::Throttled, Fault::Unavailable, Fault::Throttled]);
+    let orders = client
+        .order_details(&shop(), std::slice::from_ref(&order_id))
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(sandbox.calls("/order/202309/orders"), 4);
+
+    // A 503 on "ship" may have shipped: not repeated.
+    sandbox.set_status(&id, "AWAITING_SHIPMENT", false);
+    let package = orders[0].packages[0].id.0.clone();
+    sandbox.inject(&[Fault::Unavailable]);
+    let body = serde_json::json!({ "handover_method": "PICKUP" });
+    let failed = client
+        .ship_package(&shop(), &package, &body)
+        .await
+        .unwrap_err();
+    assert!(matches!(failed, Error::Api { status: 503, .. }), "{failed}");
+    let ship = "/fulfillment/202309/packages/{id}/ship";
+    assert_eq!(sandbox.calls(ship), 1);
+    // A 429 certainly did not: repeated, and shipped once.
+    sandbox.inject(&[Fault::Throttled]);
+    client.ship_package(&shop(), &package, &body).await.unwrap();
+    assert_eq!(sandbox.calls(ship), 3);
+    assert_eq!(
+        sandbox.order_status(&id).as_deref(),
+        Some("AWAITING_COLLECTION")
+    );
+    // TikTok's business refusal inside an HTTP 200 is an error.
+    let twice = client
+        .ship_package(&shop(), &package, &body)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            twice,
+            Error::Api {
+                code: 21001002,
+                status: 200,
+                ..
+            }
+        ),
+        "{twice}"
+    );
+}
+
+#[actix_web::test]
+async fn the_rate_limit_smooths_bursts_so_the_sandbox_never_answers_429() {
+    // TikTok allows 7/s for this shop; the daemon is configured for 5/s.
+    let sandbox = Sandbox::start(Options {
+        requests_per_second: 7,
+        ..Options::new("abcdef", "123")
+    })
+    .unwrap();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, _database) = client_for(
+        &db,
+        &sandbox,
+        &[
+            ("CREATORFLOW__TIKTOK__REQUESTS_PER_SECOND", "5"),
+            ("CREATORFLOW__TIKTOK__MAX_RETRIES", "0"),
+        ],
+    )
+    .await;
+    client.authorize(&code, None, None).await.unwrap();
+    let id = OrderId::parse(&sandbox.create_order(SHOP, 1, false)).unwrap();
+    let started = std::time::Instant::now();
+    let shop = shop();
+    let calls = (0..12).map(|_| client.order_details(&shop, std::slice::from_ref(&id)));
+    for result in futures_util::future::join_all(calls).await {
+        result.expect("no call was throttled");
+    }
+    // 5 at once, then 5 per second: 12 calls need well over a second.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1200));
+}
+
+#[actix_web::test]
+async fn a_wrong_secret_is_refused_as_an_invalid_signature() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let key = "ab".repeat(32);
+    let (client, _database) =
+        client_for(&db, &sandbox, &[("CREATORFLOW__TIKTOK__TOKEN_KEY", &key)]).await;
+    client.authorize(&code, None, None).await.unwrap();
+    assert_eq!(client.authorized_shops(&shop()).await.unwrap().len(), 1);
+    let (wrong, _) = client_for(
+        &db,
+        &sandbox,
+        &[
+            ("CREATORFLOW__TIKTOK__APP_SECRET", "124"),
+            ("CREATORFLOW__TIKTOK__TOKEN_KEY", &key),
+        ],
+    )
+    .await;
+    let err = wrong.authorized_shops(&shop()).await.unwrap_err();
+    assert!(matches!(err, Error::Api { code: 106001, .. }), "{err}");
+    // Without an explicit token key the key derives from the secret: another secret cannot
+    // even open the stored token — the point of sealing it.
+    let (other, _) = client_for(&db, &sandbox, &[("CREATORFLOW__TIKTOK__APP_SECRET", "124")]).await;
+    assert!(matches!(
+        other.authorized_shops(&shop()).await.unwrap_err(),
+        Error::Vault(_)
+    ));
+}

@@ -12,6 +12,8 @@ use crate::config::Settings;
 use crate::domain::{ApiKey, Scope};
 use crate::http;
 use crate::integrations::tiktok::App;
+use crate::integrations::tiktok::client::Client;
+use crate::integrations::tiktok::sync::Sync;
 use crate::persistence::{Database, Journal};
 use crate::systemd;
 use crate::telemetry;
@@ -21,6 +23,7 @@ pub struct Application {
     server: http::Server,
     db: Database,
     registry: RegistryHandle,
+    sync: Option<Sync>,
     first_admin_key: Option<ApiKey>,
 }
 
@@ -38,21 +41,24 @@ impl Application {
         let registry = start_engine(settings, &db);
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
-        let ingress = http::Ingress {
-            app: App::from_settings(&settings.tiktok),
-            max_bytes: settings.tiktok.max_webhook_bytes,
-        };
-        let server = http::start(
-            listener,
-            db.clone(),
-            registry.clone(),
-            ingress,
-            &settings.http,
-        )?;
+        let client = Client::new(&settings.tiktok, db.clone())?;
+        // Without app credentials there is nothing to sync with (webhooks are refused too).
+        let sync = App::from_settings(&settings.tiktok)
+            .is_configured()
+            .then(|| {
+                Sync::start(
+                    client.clone(),
+                    db.clone(),
+                    registry.clone(),
+                    &settings.tiktok,
+                )
+            });
+        let server = http::start(listener, db.clone(), registry.clone(), client, settings)?;
         Ok(Self {
             server,
             db,
             registry,
+            sync,
             first_admin_key,
         })
     }
@@ -82,6 +88,7 @@ impl Application {
             server,
             db,
             registry,
+            sync,
             ..
         } = self;
         let handle = server.handle();
@@ -101,8 +108,12 @@ impl Application {
                 served
             }
         };
-        // Intake is closed; let the orders finish what they were given, then their journal
+        // Intake is closed; stop talking to TikTok (what was not marked done is redone after the
+        // restart), let the orders finish what they were given, then their journal
         // commits are durable before the pool closes.
+        if let Some(sync) = sync {
+            sync.stop();
+        }
         registry.drain(Duration::from_secs(10)).await;
         if let Some(watchdog) = watchdog {
             watchdog.abort();

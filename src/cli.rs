@@ -9,8 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{self, Application};
 use crate::config::Settings;
 use crate::domain::{ApiKey, Scope, ShopId, ShopName};
+use crate::integrations::tiktok::App;
+use crate::integrations::tiktok::client::Client;
+use crate::integrations::tiktok::sandbox::{self, Sandbox};
 use crate::persistence::Database;
 use crate::telemetry;
+use secrecy::ExposeSecret;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +33,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: migrate, serve HTTP, stop gracefully on SIGTERM/SIGINT.
-    Serve,
+    Serve {
+        /// Also run the TikTok sandbox in-process, with shops authorised and orders flowing.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run a local TikTok Shop stand-in: its API (enforcing TikTok's rules) and simulated
+    /// shops whose orders push signed webhooks to a daemon.
+    Sandbox(SandboxArgs),
+    /// Push signed TikTok webhooks at a daemon and report throughput and latency.
+    Loadgen(crate::loadgen::Args),
     /// Manage the database schema.
     Migrate {
         #[command(subcommand)]
@@ -97,9 +110,40 @@ enum Shop {
         tiktok_shop_id: String,
         #[arg(long)]
         name: String,
+        /// The seller's authorisation code: exchanged at tiktok.auth_base_url for tokens,
+        /// stored encrypted.
+        #[arg(long)]
+        auth_code: Option<String>,
     },
     /// List registered shops (tab-separated: id, name, authorized, created).
     List,
+}
+
+#[derive(Debug, Args)]
+struct SandboxArgs {
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: std::net::SocketAddr,
+    /// The daemon's webhook endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8080/webhooks/tiktok")]
+    webhook_url: String,
+    /// Simulated shops (each prints an auth code for `shop add --auth-code`).
+    #[arg(long, default_value_t = 2)]
+    shops: usize,
+    /// New orders per second over all shops.
+    #[arg(long, default_value_t = 1.0)]
+    orders_per_second: f64,
+    /// Time an order spends in each status.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    step: std::time::Duration,
+    /// Share of webhooks sent twice (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    duplicate_rate: f64,
+    /// Share of webhooks held back behind the next one.
+    #[arg(long, default_value_t = 0.0)]
+    reorder_rate: f64,
+    /// Share of webhooks never sent (the poller must repair them).
+    #[arg(long, default_value_t = 0.0)]
+    drop_rate: f64,
 }
 
 /// Parses the command line, runs the command, and turns any error into a message and exit 1.
@@ -128,7 +172,9 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
             eprintln!("configuration is valid");
             Ok(())
         }
-        Command::Serve => serve(settings).await,
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Sandbox(args) => sandbox(args, settings).await,
+        Command::Loadgen(args) => crate::loadgen::run(args, settings).await,
         Command::Migrate { action } => migrate(action, settings).await,
         Command::Apikey {
             action: Apikey::Create(new),
@@ -137,7 +183,10 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
+async fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
+    if demo {
+        return serve_demo(settings).await;
+    }
     let mut app = Application::build(settings).await?;
     let url = settings.http.public_url(app.addr());
     if let Some(key) = app.take_first_admin_key() {
@@ -149,6 +198,88 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         eprintln!("CreatorFlow is serving on {url}");
     }
     app.run_until_stopped(app::shutdown_signal()).await
+}
+
+/// The daemon with the sandbox in-process: the sandbox's shops are authorised through the real
+/// code exchange, and their orders reach the daemon as signed webhooks.
+async fn serve_demo(settings: &Settings) -> anyhow::Result<()> {
+    let mut settings = settings.clone();
+    if !App::from_settings(&settings.tiktok).is_configured() {
+        settings.tiktok.app_key = "demo_app_key".into();
+        settings.tiktok.app_secret = "demo_app_secret".to_owned().into();
+    }
+    let sandbox = Sandbox::start(sandbox::Options {
+        shops: 2,
+        orders_per_second: 0.5,
+        duplicate_rate: 0.05,
+        reorder_rate: 0.05,
+        ..sandbox::Options::new(
+            &settings.tiktok.app_key,
+            settings.tiktok.app_secret.expose_secret(),
+        )
+    })?;
+    settings.tiktok.api_base_url = sandbox.url();
+    settings.tiktok.auth_base_url = sandbox.url();
+    settings.tiktok.poll_interval = std::time::Duration::from_secs(30);
+    let mut app = Application::build(&settings).await?;
+    let url = settings.http.public_url(app.addr());
+    sandbox.set_webhook_url(&format!("http://{}/webhooks/tiktok", app.addr()));
+    let client = Client::new(&settings.tiktok, app.db().clone())?;
+    for (shop, code) in &sandbox.auth_codes {
+        client
+            .authorize(code, Some(&ShopId::parse(shop)?), None)
+            .await?;
+    }
+    eprintln!(
+        "\nDemo: a TikTok Shop sandbox runs at {} with {} shops; new orders arrive every few seconds.",
+        sandbox.url(),
+        sandbox.auth_codes.len()
+    );
+    match app.take_first_admin_key() {
+        Some(key) => eprintln!(
+            "\nFirst start: created an admin API key. It is shown only now; store it safely.\n\n    {}\n\nOpen {url} and call the API with `Authorization: Bearer <key>`.\n",
+            key.reveal()
+        ),
+        None => eprintln!("CreatorFlow is serving on {url}"),
+    }
+    let result = app.run_until_stopped(app::shutdown_signal()).await;
+    sandbox.stop().await;
+    result
+}
+
+async fn sandbox(args: SandboxArgs, settings: &Settings) -> anyhow::Result<()> {
+    if !App::from_settings(&settings.tiktok).is_configured() {
+        anyhow::bail!(
+            "set tiktok.app_key and tiktok.app_secret: the sandbox signs and checks with the same credentials as the daemon"
+        );
+    }
+    let sandbox = Sandbox::start(sandbox::Options {
+        listen: args.listen,
+        webhook_url: Some(args.webhook_url.clone()),
+        shops: args.shops,
+        orders_per_second: args.orders_per_second,
+        step: args.step,
+        duplicate_rate: args.duplicate_rate,
+        reorder_rate: args.reorder_rate,
+        drop_rate: args.drop_rate,
+        ..sandbox::Options::new(
+            &settings.tiktok.app_key,
+            settings.tiktok.app_secret.expose_secret(),
+        )
+    })?;
+    eprintln!(
+        "TikTok Shop sandbox on {url}; webhooks go to {}.\nPoint the daemon at it: CREATORFLOW__TIKTOK__API_BASE_URL={url} CREATORFLOW__TIKTOK__AUTH_BASE_URL={url}\nAuthorise its shops:",
+        args.webhook_url,
+        url = sandbox.url()
+    );
+    for (shop, code) in &sandbox.auth_codes {
+        eprintln!(
+            "    creatorflow shop add --tiktok-shop-id {shop} --name 'Sandbox {shop}' --auth-code {code}"
+        );
+    }
+    app::shutdown_signal().await;
+    sandbox.stop().await;
+    Ok(())
 }
 
 async fn migrate(action: Migrate, settings: &Settings) -> anyhow::Result<()> {
@@ -198,11 +329,29 @@ async fn shop(action: Shop, settings: &Settings) -> anyhow::Result<()> {
         Shop::Add {
             tiktok_shop_id,
             name,
+            auth_code: None,
         } => {
             let shop = db
                 .add_shop(&ShopId::parse(&tiktok_shop_id)?, &ShopName::parse(&name)?)
                 .await?;
             eprintln!("added shop {} ({})", shop.id, shop.name);
+        }
+        Shop::Add {
+            tiktok_shop_id,
+            name,
+            auth_code: Some(code),
+        } => {
+            let (id, name) = (ShopId::parse(&tiktok_shop_id)?, ShopName::parse(&name)?);
+            let client = Client::new(&settings.tiktok, db.clone())?;
+            let shops = client
+                .authorize(code.trim(), Some(&id), Some(&name))
+                .await?;
+            for shop in shops {
+                eprintln!(
+                    "authorised shop {} ({}); tokens stored encrypted",
+                    shop.id, shop.name
+                );
+            }
         }
         Shop::List => {
             for shop in db.shops(&Scope::Admin).await? {

@@ -31,7 +31,7 @@ pub enum Error {
     Invalid { key: &'static str, reason: String },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub http: Http,
@@ -43,7 +43,7 @@ pub struct Settings {
     pub log: Log,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
     pub listen: SocketAddr,
@@ -53,7 +53,7 @@ pub struct Http {
     pub shutdown_timeout: Duration,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
     pub url: SecretString,
@@ -73,7 +73,7 @@ pub enum SqliteSynchronous {
     Extra,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bus {
     pub amqp_url: SecretString,
@@ -81,7 +81,7 @@ pub struct Bus {
     pub prefetch: u16,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TikTok {
     pub app_key: String,
@@ -107,7 +107,7 @@ pub struct TikTok {
     pub request_timeout: Duration,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Engine {
     pub shards: usize,
@@ -117,7 +117,7 @@ pub struct Engine {
     pub mailbox_capacity: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Journal {
     pub max_batch: usize,
@@ -127,7 +127,7 @@ pub struct Journal {
     pub max_delay: Duration,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
     pub level: String,

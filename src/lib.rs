@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod integrations;
+pub mod loadgen;
 pub mod persistence;
 pub mod systemd;
 pub mod telemetry;

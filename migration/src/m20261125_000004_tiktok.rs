@@ -23,6 +23,18 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Consumers read their own routing key's unsent rows, oldest first.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_outbox_route_unsent")
+                    .table(Outbox::Table)
+                    .col(Outbox::RoutingKey)
+                    .col(Outbox::SentAt)
+                    .col(Outbox::Id)
+                    .to_owned(),
+            )
+            .await?;
         // SQLite alters one column per statement.
         for column in [
             timestamp_with_time_zone_null(Shops::DeauthorizedAt),
@@ -58,6 +70,14 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_outbox_route_unsent")
+                    .table(Outbox::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .drop_table(Table::drop().table(WebhookQuarantine::Table).to_owned())
             .await
     }
@@ -72,6 +92,14 @@ enum WebhookQuarantine {
     EventType,
     Body,
     ReceivedAt,
+}
+
+#[derive(DeriveIden)]
+enum Outbox {
+    Table,
+    RoutingKey,
+    SentAt,
+    Id,
 }
 
 #[derive(DeriveIden)]

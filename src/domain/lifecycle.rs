@@ -184,6 +184,15 @@ pub fn decide(id: &OrderId, order: Option<&Order>, msg: &Msg) -> Result<Decision
         }
         Msg::Detail { shop_id, detail } => {
             draft.ensure_created(shop_id, &detail.status, Some(detail.update_time));
+            // A detail no newer than the one applied says nothing new (the poller asks often).
+            let has_detail = draft.order().detail_problems.is_some();
+            let newer = draft
+                .order()
+                .update_time
+                .is_none_or(|t| detail.update_time > t);
+            if has_detail && !newer {
+                return Ok(draft.finish());
+            }
             if draft.is_stale(detail.update_time) {
                 draft.ignore(&detail.status, detail.update_time, IgnoreReason::Stale);
             } else {

@@ -5,6 +5,7 @@ mod auth;
 mod dashboard;
 mod error;
 mod health;
+mod oauth;
 mod observe;
 mod orders;
 mod server;
@@ -13,5 +14,6 @@ mod webhooks;
 
 pub use auth::Caller;
 pub use error::Error;
+pub use oauth::AuthBase;
 pub use server::{Server, start};
 pub use webhooks::Ingress;

@@ -5,9 +5,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use super::{Error, Ingress, dashboard, health, observe, orders, shops, webhooks};
+use super::{AuthBase, Error, Ingress, dashboard, health, oauth, observe, orders, shops, webhooks};
 use crate::actors::RegistryHandle;
 use crate::config;
+use crate::integrations::tiktok::client::Client;
 use crate::persistence::Database;
 
 /// Largest JSON body the REST API accepts (webhooks have their own limit).
@@ -26,11 +27,25 @@ pub fn start(
     listener: TcpListener,
     db: Database,
     registry: RegistryHandle,
-    ingress: Ingress,
-    settings: &config::Http,
+    client: Client,
+    settings: &config::Settings,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
-    let ingress = web::Data::new(ingress);
+    let app = crate::integrations::tiktok::App::from_settings(&settings.tiktok);
+    let ingress = web::Data::new(Ingress {
+        app: app.clone(),
+        max_bytes: settings.tiktok.max_webhook_bytes,
+    });
+    let app = web::Data::new(app);
+    let client = web::Data::new(client);
+    let auth_base = web::Data::new(AuthBase(
+        settings
+            .tiktok
+            .auth_base_url
+            .trim_end_matches('/')
+            .to_owned(),
+    ));
+    let http = &settings.http;
     let db = web::Data::new(db);
     let registry = web::Data::new(registry);
     let running = HttpServer::new(move || {
@@ -38,6 +53,9 @@ pub fn start(
             .app_data(db.clone())
             .app_data(registry.clone())
             .app_data(ingress.clone())
+            .app_data(app.clone())
+            .app_data(client.clone())
+            .app_data(auth_base.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)
@@ -58,6 +76,7 @@ pub fn start(
             .service(health::metrics)
             .service(dashboard::index)
             .service(webhooks::tiktok)
+            .service(oauth::callback)
             .service(
                 web::scope("/api/v1")
                     .service(shops::list)
@@ -68,12 +87,13 @@ pub fn start(
                     .service(orders::history)
                     .service(orders::hold)
                     .service(orders::release)
-                    .service(webhooks::quarantine),
+                    .service(webhooks::quarantine)
+                    .service(oauth::authorize_link),
             )
             .default_service(web::to(not_found))
     })
-    .workers(config::resolve_per_core(settings.workers))
-    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .workers(config::resolve_per_core(http.workers))
+    .shutdown_timeout(http.shutdown_timeout.as_secs())
     .disable_signals()
     .listen(listener)?
     .run();

@@ -42,6 +42,19 @@ pub struct Database {
 }
 
 impl Database {
+    /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+    /// (IMMEDIATE): a deferred transaction that reads first cannot wait for the lock later
+    /// (SQLITE_BUSY_SNAPSHOT) if another connection wrote in between.
+    pub(super) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+        self.conn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+
     /// Opens the pool. For SQLite the file and its folder are created if missing, in WAL mode
     /// with the configured `synchronous`, foreign keys on and a busy timeout.
     pub async fn connect(settings: &config::Database) -> Result<Self, Error> {

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use metrics::histogram;
-use sea_orm::TransactionTrait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Database, orders};
@@ -182,7 +181,7 @@ async fn write_loop(
 
 /// Writes one batch in one transaction; returns each commit's outcome, in order.
 async fn write(db: &Database, commits: &[Commit]) -> Result<Vec<Outcome>, sea_orm::DbErr> {
-    let txn = db.conn.begin().await?;
+    let txn = db.begin_write().await?;
     let inserted: HashSet<String> = orders::insert_inbox(&txn, commits).await?;
     let mut seen_keys = HashSet::new();
     let outcomes: Vec<Outcome> = commits
@@ -205,10 +204,17 @@ async fn write(db: &Database, commits: &[Commit]) -> Result<Vec<Outcome>, sea_or
         .filter(|(c, o)| **o == Outcome::Committed && !c.applied.is_empty())
         .map(|(c, _)| c)
         .collect();
+    // Effects stand on their own: an address change records no event but must still fetch.
+    let with_effects: Vec<&Commit> = commits
+        .iter()
+        .zip(&outcomes)
+        .filter(|(c, o)| **o == Outcome::Committed && !c.effects.is_empty())
+        .map(|(c, _)| c)
+        .collect();
     orders::insert_events(&txn, &kept).await?;
     orders::upsert_snapshots(&txn, &kept).await?;
     orders::replace_items(&txn, &kept).await?;
-    orders::insert_outbox(&txn, &kept).await?;
+    orders::insert_outbox(&txn, &with_effects).await?;
     txn.commit().await?;
     Ok(outcomes)
 }

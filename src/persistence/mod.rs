@@ -5,6 +5,7 @@ mod api_keys;
 mod database;
 pub mod journal;
 mod orders;
+pub mod outbox;
 mod shops;
 mod unnest;
 mod webhooks;

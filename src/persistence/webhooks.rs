@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entities::{shops, webhook_inbox, webhook_quarantine};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 
 use super::{Database, Error};
@@ -103,7 +103,7 @@ impl Database {
         shop_id: &ShopId,
         notice: ShopNotice,
     ) -> Result<bool, Error> {
-        let txn = self.conn.begin().await?;
+        let txn = self.begin_write().await?;
         let now = Utc::now().fixed_offset();
         let inserted = webhook_inbox::Entity::insert(webhook_inbox::ActiveModel {
             dedupe_key: Set(dedupe_key.to_owned()),

@@ -21,6 +21,8 @@ pub const MAILBOX_FULL_TOTAL: &str = "creatorflow_mailbox_full_total";
 pub const EVENTS_APPLIED_TOTAL: &str = "creatorflow_order_events_applied_total";
 pub const DUPLICATES_TOTAL: &str = "creatorflow_duplicate_messages_total";
 pub const TIKTOK_WEBHOOKS_TOTAL: &str = "creatorflow_tiktok_webhooks_total";
+pub const TIKTOK_SYNC_DRIFT_TOTAL: &str = "creatorflow_tiktok_sync_drift_total";
+pub const TIKTOK_DETAILS_FETCHED_TOTAL: &str = "creatorflow_tiktok_details_fetched_total";
 
 /// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
 /// or one group commit away.
@@ -116,6 +118,14 @@ fn describe() {
         TIKTOK_WEBHOOKS_TOTAL,
         "TikTok webhooks received, by type and outcome (applied, unchanged, duplicate, stored, \
          malformed, invalid_signature, too_large, overloaded, unavailable)"
+    );
+    describe_counter!(
+        TIKTOK_SYNC_DRIFT_TOTAL,
+        "Orders the reconciliation poller found different from what webhooks had said, and repaired"
+    );
+    describe_counter!(
+        TIKTOK_DETAILS_FETCHED_TOTAL,
+        "Order details fetched from TikTok and handed to their orders"
     );
     describe_gauge!(
         BUILD_INFO,

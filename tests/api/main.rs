@@ -10,4 +10,5 @@ mod orders;
 mod shutdown;
 mod systemd;
 mod tiktok_client;
+mod tiktok_sync;
 mod webhooks;

@@ -22,6 +22,8 @@ pub struct Shared {
     pub app_key: String,
     pub app_secret: String,
     pub limiter: DefaultKeyedRateLimiter<String>,
+    /// Where webhooks go; `None` = nowhere yet (they wait).
+    pub webhook_url: Mutex<Option<String>>,
 }
 
 impl Shared {

@@ -83,6 +83,7 @@ impl Sandbox {
             app_key: options.app_key.clone(),
             app_secret: options.app_secret.expose_secret().to_owned(),
             limiter: RateLimiter::keyed(Quota::per_second(per_second)),
+            webhook_url: Mutex::new(options.webhook_url.clone()),
         });
         let auth_codes = {
             let mut world = shared.world();
@@ -111,13 +112,10 @@ impl Sandbox {
         let mut tasks = vec![actix_rt::spawn(async move {
             let _ = server.await;
         })];
-        if let Some(url) = options.webhook_url.clone() {
-            tasks.push(actix_rt::spawn(push_webhooks(
-                shared.clone(),
-                options.clone(),
-                url,
-            )));
-        }
+        tasks.push(actix_rt::spawn(push_webhooks(
+            shared.clone(),
+            options.clone(),
+        )));
         if options.orders_per_second > 0.0 {
             tasks.push(actix_rt::spawn(simulate(shared.clone(), options.clone())));
         }
@@ -137,6 +135,15 @@ impl Sandbox {
     /// The base URL for both `tiktok.api_base_url` and `tiktok.auth_base_url`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Sends webhooks to `url` from now on (the daemon's `/webhooks/tiktok`).
+    pub fn set_webhook_url(&self, url: &str) {
+        *self
+            .shared
+            .webhook_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(url.to_owned());
     }
 
     /// Adds a shop; returns an auth code its seller could hand over.
@@ -191,11 +198,20 @@ impl Sandbox {
 }
 
 /// Sends queued webhooks, signed exactly as TikTok signs them, retrying refusals a few times.
-async fn push_webhooks(shared: Arc<Shared>, options: Options, url: String) {
+async fn push_webhooks(shared: Arc<Shared>, options: Options) {
     let client = reqwest::Client::new();
     let secret = options.app_secret.expose_secret().to_owned();
     let mut held: Option<Vec<u8>> = None;
     loop {
+        let url = shared
+            .webhook_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(url) = url else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         let batch = std::mem::take(&mut shared.world().outbox);
         if batch.is_empty() {
             if let Some(body) = held.take() {

@@ -1,0 +1,71 @@
+//! Seller authorisation: an operator asks for the TikTok authorisation link, the seller follows
+//! it, and TikTok sends them back to the callback with a single-use code, which is exchanged
+//! for tokens (stored sealed) and every shop they reach.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Caller, Error};
+use crate::integrations::tiktok::App;
+use crate::integrations::tiktok::client::{self, Client};
+
+/// The link to send a seller to (admin only).
+#[get("/tiktok/authorize")]
+pub(super) async fn authorize_link(
+    caller: Caller,
+    app: web::Data<App>,
+    settings: web::Data<AuthBase>,
+) -> Result<HttpResponse, Error> {
+    caller.require_admin()?;
+    if !app.is_configured() {
+        return Err(Error::NotReady(
+            "tiktok.app_key and tiktok.app_secret are not set".into(),
+        ));
+    }
+    let state = app.issue_state();
+    let url = format!(
+        "{}/oauth/authorize?app_key={}&state={}",
+        settings.0, app.key, state
+    );
+    Ok(HttpResponse::Ok().json(json!({ "url": url, "state": state })))
+}
+
+/// `tiktok.auth_base_url`, for the link.
+pub struct AuthBase(pub String);
+
+#[derive(Deserialize)]
+pub(super) struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+#[get("/oauth/tiktok/callback")]
+pub(super) async fn callback(
+    query: web::Query<Callback>,
+    app: web::Data<App>,
+    client: web::Data<Client>,
+) -> Result<HttpResponse, Error> {
+    let query = query.into_inner();
+    let state = query.state.unwrap_or_default();
+    if !app.check_state(&state) {
+        return Err(Error::BadRequest(
+            "the state is missing, expired or not one this daemon issued; start again from the authorisation link".into(),
+        ));
+    }
+    let code = query
+        .code
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| Error::BadRequest("code is missing".into()))?;
+    let shops = client
+        .authorize(code.trim(), None, None)
+        .await
+        .map_err(|e| match e {
+            client::Error::Api { .. } | client::Error::Decode(_) => {
+                Error::BadRequest(format!("TikTok did not accept the code: {e}"))
+            }
+            client::Error::NotConfigured => Error::NotReady(e.to_string()),
+            other => Error::Unavailable(format!("cannot complete the authorisation now: {other}")),
+        })?;
+    Ok(HttpResponse::Ok().json(json!({ "authorized": shops })))
+}

@@ -1,0 +1,269 @@
+//! Two-way sync with TikTok.
+//!
+//! - **Details**: a new order or an address or package change leaves a `tiktok.fetch_detail`
+//!   effect in the outbox (committed with the change). The fetcher takes pending ones, batches
+//!   them per shop (50 ids per call), and hands each order's detail to its actor; the rows are
+//!   marked sent only after. A repeated detail changes nothing, so repeating is safe.
+//! - **Reconciliation**: webhooks can be lost or reordered, so a poller searches each authorised
+//!   shop's orders by `update_time` (from its persisted cursor, minus an overlap, in pages) and
+//!   hands every order to its actor. What that changes was missed: it is counted as drift.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use metrics::counter;
+
+use super::client::{self, Client};
+use super::model::WireOrder;
+use crate::actors::{Envelope, Outcome, RegistryHandle};
+use crate::config;
+use crate::domain::{Msg, OrderId, ShopId};
+use crate::persistence::{self, Database, ShopAuth};
+use crate::telemetry::metrics::{TIKTOK_DETAILS_FETCHED_TOTAL, TIKTOK_SYNC_DRIFT_TOTAL};
+
+pub const FETCH_DETAIL: &str = "tiktok.fetch_detail";
+/// Pending fetches taken per round.
+const FETCH_BATCH: u64 = 500;
+/// A new shop's first poll reaches back this far.
+const FIRST_POLL: Duration = Duration::from_secs(24 * 3600);
+const PAGE_SIZE: u32 = 100;
+
+/// The running sync tasks.
+pub struct Sync {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Sync {
+    pub fn start(
+        client: Client,
+        db: Database,
+        registry: RegistryHandle,
+        settings: &config::TikTok,
+    ) -> Self {
+        let fetcher = Fetcher {
+            client: client.clone(),
+            db: db.clone(),
+            registry: registry.clone(),
+        };
+        let poller = Poller {
+            client,
+            db,
+            registry,
+            overlap: settings.poll_overlap,
+        };
+        let interval = settings.poll_interval;
+        Self {
+            tasks: vec![
+                tokio::spawn(fetcher.run()),
+                tokio::spawn(async move { poller.run(interval).await }),
+            ],
+        }
+    }
+
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Fetcher {
+    pub client: Client,
+    pub db: Database,
+    pub registry: RegistryHandle,
+}
+
+impl Fetcher {
+    async fn run(self) {
+        let mut cooling: HashMap<ShopId, Instant> = HashMap::new();
+        loop {
+            match self.once(&mut cooling).await {
+                Ok(0) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = ?anyhow::Error::from(e), "cannot read pending detail fetches");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// One round: fetches what is pending, except for shops cooling down after a failure.
+    /// Returns how many fetches were done.
+    pub async fn once(
+        &self,
+        cooling: &mut HashMap<ShopId, Instant>,
+    ) -> Result<usize, persistence::Error> {
+        let rows = self.db.pending_outbox(FETCH_DETAIL, FETCH_BATCH).await?;
+        let mut by_shop: BTreeMap<ShopId, (Vec<i64>, Vec<OrderId>)> = BTreeMap::new();
+        let mut unreadable = Vec::new();
+        for row in &rows {
+            let ids = (|| {
+                let order = OrderId::parse(row.payload.get("order_id")?.as_str()?).ok()?;
+                let shop = ShopId::parse(row.payload.get("shop_id")?.as_str()?).ok()?;
+                Some((shop, order))
+            })();
+            match ids {
+                Some((shop, order)) => {
+                    let entry = by_shop.entry(shop).or_default();
+                    entry.0.push(row.id);
+                    if !entry.1.contains(&order) {
+                        entry.1.push(order);
+                    }
+                }
+                None => unreadable.push(row.id),
+            }
+        }
+        if !unreadable.is_empty() {
+            tracing::error!(rows = ?unreadable, "unreadable detail fetches in the outbox; skipped");
+            self.db.mark_outbox_sent(&unreadable).await?;
+        }
+        let now = Instant::now();
+        cooling.retain(|_, until| *until > now);
+        let mut done = 0;
+        for (shop, (row_ids, order_ids)) in by_shop {
+            if cooling.contains_key(&shop) {
+                continue;
+            }
+            match self.fetch(&shop, &order_ids).await {
+                Ok(()) => {
+                    self.db.mark_outbox_sent(&row_ids).await?;
+                    done += row_ids.len();
+                }
+                Err(e) => {
+                    tracing::warn!(shop_id = %shop, error = %e, "cannot fetch order details; will retry");
+                    self.db.mark_outbox_failed(&row_ids).await?;
+                    cooling.insert(shop, now + Duration::from_secs(5));
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn fetch(&self, shop: &ShopId, ids: &[OrderId]) -> Result<(), SyncError> {
+        let orders = self.client.order_details(shop, ids).await?;
+        counter!(TIKTOK_DETAILS_FETCHED_TOTAL).increment(orders.len() as u64);
+        let applies = orders
+            .iter()
+            .map(|order| hand_over(&self.registry, shop, order, "integration:tiktok"));
+        for result in futures_util::future::join_all(applies).await {
+            result?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] client::Error),
+    #[error(transparent)]
+    Engine(#[from] crate::actors::Error),
+    #[error(transparent)]
+    Storage(#[from] persistence::Error),
+}
+
+/// Gives an order as TikTok has it to its actor. An order whose amounts cannot be read exactly
+/// is logged and skipped (retrying would not help).
+async fn hand_over(
+    registry: &RegistryHandle,
+    shop: &ShopId,
+    order: &WireOrder,
+    cause: &str,
+) -> Result<Option<Outcome>, crate::actors::Error> {
+    let (id, detail) = match order.order_id().and_then(|id| Ok((id, order.to_detail()?))) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            tracing::error!(order_id = %order.id.0, error = %e, "TikTok order detail cannot be read; not applied");
+            return Ok(None);
+        }
+    };
+    let envelope = Envelope {
+        msg: Msg::Detail {
+            shop_id: shop.clone(),
+            detail: Box::new(detail),
+        },
+        cause: cause.to_owned(),
+        inbox: None,
+    };
+    registry.submit(id, envelope).await.map(Some)
+}
+
+pub struct Poller {
+    pub client: Client,
+    pub db: Database,
+    pub registry: RegistryHandle,
+    pub overlap: Duration,
+}
+
+/// What one poll of one shop found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub seen: usize,
+    pub repaired: usize,
+}
+
+impl Poller {
+    async fn run(self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let shops = match self.db.authorized_shops().await {
+                Ok(shops) => shops,
+                Err(e) => {
+                    tracing::warn!(error = ?anyhow::Error::from(e), "cannot list shops to poll");
+                    continue;
+                }
+            };
+            for shop in shops {
+                match self.poll(&shop).await {
+                    Ok(report) if report.repaired > 0 => {
+                        tracing::info!(shop_id = %shop.shop_id, ?report, "poll repaired orders that webhooks missed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(shop_id = %shop.shop_id, error = %e, "poll failed; next round retries")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Searches the shop's orders updated since its cursor (minus the overlap), page by page,
+    /// hands each to its actor, then moves the cursor.
+    pub async fn poll(&self, shop: &ShopAuth) -> Result<Report, SyncError> {
+        let now = chrono::Utc::now().timestamp();
+        let from = match shop.sync_cursor {
+            Some(cursor) => cursor - self.overlap.as_secs() as i64,
+            None => now - FIRST_POLL.as_secs() as i64,
+        };
+        let until = now + 1;
+        let mut report = Report::default();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .search_orders(&shop.shop_id, from, until, token.as_deref(), PAGE_SIZE)
+                .await?;
+            report.seen += page.orders.len();
+            let applies = page
+                .orders
+                .iter()
+                .map(|order| hand_over(&self.registry, &shop.shop_id, order, "poll"));
+            for outcome in futures_util::future::join_all(applies).await {
+                if let Some(Outcome::Applied { .. }) = outcome? {
+                    report.repaired += 1;
+                    counter!(TIKTOK_SYNC_DRIFT_TOTAL).increment(1);
+                }
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        self.db.set_sync_cursor(&shop.shop_id, until).await?;
+        Ok(report)
+    }
+}

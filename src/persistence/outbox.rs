@@ -1,0 +1,75 @@
+//! Reading the outbox: effects committed with their order change, waiting to be carried out.
+//! A consumer takes the pending rows of its routing key, does the work, then marks them sent;
+//! a crash in between only repeats work (at least once), never loses it.
+
+use chrono::Utc;
+use entities::outbox;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::{Database, Error};
+
+/// A row given up on after this many failed attempts stays for an operator to inspect.
+pub const MAX_ATTEMPTS: i32 = 20;
+
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+}
+
+impl Database {
+    /// The oldest unsent rows of `routing_key`, skipping those given up on.
+    pub async fn pending_outbox(
+        &self,
+        routing_key: &str,
+        limit: u64,
+    ) -> Result<Vec<Pending>, Error> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::RoutingKey.eq(routing_key))
+            .filter(outbox::Column::SentAt.is_null())
+            .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|row| Pending {
+                id: row.id,
+                payload: row.payload,
+                attempts: row.attempts,
+            })
+            .collect())
+    }
+
+    pub async fn mark_outbox_sent(&self, ids: &[i64]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::SentAt,
+                Expr::value(Utc::now().fixed_offset()),
+            )
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_outbox_failed(&self, ids: &[i64]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).add(1),
+            )
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+}

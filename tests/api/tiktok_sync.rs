@@ -1,0 +1,255 @@
+//! Two-way sync through the whole daemon against the sandbox: a seller authorises with a code,
+//! the sandbox's signed webhooks bring orders in, details are fetched and applied, and the
+//! poller repairs what webhooks missed.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestDb, cli_command, spawn_app_with};
+use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
+use creatorflow::integrations::tiktok::sandbox::Sandbox;
+
+async fn spawn_against(sandbox: &Sandbox, extra: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::new().await;
+    let env = sandbox_env(&db, sandbox);
+    let mut pairs: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("CREATORFLOW__TIKTOK"))
+        .collect();
+    pairs.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = spawn_app_with(db, &borrowed).await;
+    sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
+    app
+}
+
+/// `shop add --auth-code`, as an operator runs it.
+fn authorise(app: &TestApp, sandbox: &Sandbox, code: &str) {
+    let out = cli_command(
+        &app.db,
+        &[
+            "shop",
+            "add",
+            "--tiktok-shop-id",
+            SHOP,
+            "--name",
+            "Glow Labs",
+            "--auth-code",
+            code,
+        ],
+    )
+    .envs(sandbox_env(&app.db, sandbox))
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("tokens stored encrypted"), "{stderr}");
+    assert!(!stderr.contains("TTP_"), "tokens never reach the log");
+}
+
+/// Polls `GET path` until `check` holds (or fails after 15 s).
+async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let response = app.get(path, Some(&app.admin_key)).await;
+        if response.status() == 200 {
+            let body: Value = response.json().await.unwrap();
+            if check(&body) {
+                return body;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never satisfied the check");
+}
+
+fn kinds(history: &Value) -> Vec<String> {
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let app = spawn_against(&sandbox, &[]).await;
+    authorise(&app, &sandbox, &code);
+    let shop: Value = app
+        .get(&format!("/api/v1/shops/{SHOP}"), Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shop["authorized"], true);
+
+    let id = sandbox.create_order(SHOP, 3, true);
+    let path = format!("/api/v1/orders/{id}");
+    let order = eventually(&app, &path, |o| !o["total_amount"].is_null()).await;
+    assert_eq!(order["status"], "UNPAID");
+    assert_eq!(order["stage"], "received", "UNPAID is never fulfilled");
+    assert_eq!(order["currency"], "USD");
+    assert_eq!(order["detail"]["items"].as_array().unwrap().len(), 3);
+
+    // Paid and past the remorse window: validated, ready for fulfilment.
+    sandbox.set_status(&id, "ON_HOLD", true);
+    sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+    let order = eventually(&app, &path, |o| o["stage"] == "validated").await;
+    assert_eq!(order["status"], "AWAITING_SHIPMENT");
+
+    // The buyer changes the address: no event of its own, but the detail is fetched again.
+    let fetched = sandbox.calls("/order/202309/orders");
+    let body = serde_json::json!({
+        "type": 3, "tts_notification_id": "addr-1", "shop_id": SHOP,
+        "timestamp": 1, "data": { "order_id": id, "update_time": 1 },
+    })
+    .to_string();
+    let signature = creatorflow::integrations::tiktok::signature::webhook_signature(
+        "abcdef",
+        b"123",
+        body.as_bytes(),
+    );
+    let response = app
+        .client
+        .post(app.url("/webhooks/tiktok"))
+        .header("authorization", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    for _ in 0..100 {
+        if sandbox.calls("/order/202309/orders") > fetched {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("an address change did not fetch the detail again");
+}
+
+#[actix_web::test]
+async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let app = spawn_against(&sandbox, &[("CREATORFLOW__TIKTOK__POLL_INTERVAL", "300ms")]).await;
+    authorise(&app, &sandbox, &code);
+
+    let known = sandbox.create_order(SHOP, 1, true);
+    eventually(&app, &format!("/api/v1/orders/{known}"), |o| {
+        !o["total_amount"].is_null()
+    })
+    .await;
+    // The fetch the webhook asked for has read TikTok (so it saw the order before the change).
+    for _ in 0..100 {
+        if sandbox.calls("/order/202309/orders") >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // TikTok moves it on, and creates another order, but no webhook arrives for either.
+    sandbox.set_status(&known, "CANCELLED", false);
+    let unseen = sandbox.create_order(SHOP, 2, false);
+
+    let order = eventually(&app, &format!("/api/v1/orders/{known}"), |o| {
+        o["status"] == "CANCELLED"
+    })
+    .await;
+    assert_eq!(order["stage"], "cancelled");
+    let history = eventually(&app, &format!("/api/v1/orders/{known}/history"), |_| true).await;
+    let last = history["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["cause"], "poll");
+    let order = eventually(&app, &format!("/api/v1/orders/{unseen}"), |o| {
+        !o["total_amount"].is_null()
+    })
+    .await;
+    assert_eq!(order["status"], "UNPAID");
+
+    // Polling again and again changes nothing more: no event is appended for what is known.
+    let before = kinds(&history);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let after = eventually(&app, &format!("/api/v1/orders/{known}/history"), |_| true).await;
+    assert_eq!(kinds(&after), before);
+
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let drift: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("creatorflow_tiktok_sync_drift_total "))
+        .expect("the drift counter is exported")
+        .parse()
+        .unwrap();
+    assert!(drift >= 2.0, "{drift}");
+}
+
+#[actix_web::test]
+async fn the_oauth_callback_takes_only_states_this_daemon_issued() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let app = spawn_against(&sandbox, &[]).await;
+
+    let link: Value = app
+        .get("/api/v1/tiktok/authorize", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let state = link["state"].as_str().unwrap().to_owned();
+    assert!(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("state={state}"))
+    );
+
+    let forged = app
+        .get(
+            &format!("/oauth/tiktok/callback?code={code}&state=123.abc.def"),
+            None,
+        )
+        .await;
+    crate::helpers::assert_problem(forged, 400, "bad_request").await;
+    let shop = app
+        .get(&format!("/api/v1/shops/{SHOP}"), Some(&app.admin_key))
+        .await;
+    assert_eq!(shop.status(), 404, "nothing was stored for a forged state");
+
+    let response = app
+        .get(
+            &format!("/oauth/tiktok/callback?code={code}&state={state}"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["authorized"][0]["id"], SHOP);
+    let shop: Value = app
+        .get(&format!("/api/v1/shops/{SHOP}"), Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shop["authorized"], true);
+
+    // The code was single-use.
+    let again = app
+        .get(
+            &format!("/oauth/tiktok/callback?code={code}&state={state}"),
+            None,
+        )
+        .await;
+    crate::helpers::assert_problem(again, 400, "bad_request").await;
+}

@@ -269,3 +269,151 @@ async fn a_wrong_secret_is_refused_as_an_invalid_signature() {
         Error::Vault(_)
     ));
 }
+
+#[actix_web::test]
+async fn a_token_close_to_expiry_is_refreshed_before_the_call() {
+    // Tokens that live 5 minutes are inside the 10-minute refresh margin from the start.
+    let sandbox = Sandbox::start(Options {
+        access_ttl: std::time::Duration::from_secs(300),
+        ..Options::new("abcdef", "123")
+    })
+    .unwrap();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, _database) = client_for(&db, &sandbox, &[]).await;
+    client.authorize(&code, None, None).await.unwrap();
+    let id = OrderId::parse(&sandbox.create_order(SHOP, 1, false)).unwrap();
+    client.order_details(&shop(), &[id]).await.unwrap();
+    assert_eq!(sandbox.calls("/api/v2/token/refresh"), 1);
+    assert_eq!(
+        sandbox.calls("/order/202309/orders"),
+        1,
+        "no 105002 round trip"
+    );
+}
+
+#[actix_web::test]
+async fn fulfilment_and_cancellation_calls_reach_tiktok_signed() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, _database) = client_for(&db, &sandbox, &[]).await;
+    client.authorize(&code, None, None).await.unwrap();
+
+    let shipped = sandbox.create_order(SHOP, 1, false);
+    sandbox.set_status(&shipped, "AWAITING_SHIPMENT", false);
+    let order_id = OrderId::parse(&shipped).unwrap();
+    let tracking = serde_json::json!({ "tracking_number": "1Z999", "shipping_provider_id": "6617675021119438849", "order_line_item_ids": [] });
+    let answer = client
+        .mark_shipped(&shop(), &order_id, &tracking)
+        .await
+        .unwrap();
+    assert_eq!(answer["order_id"], shipped.as_str());
+    assert_eq!(
+        sandbox.order_status(&shipped).as_deref(),
+        Some("AWAITING_COLLECTION")
+    );
+    let fixed = serde_json::json!({ "tracking_number": "1Z998", "shipping_provider_id": "6617675021119438849" });
+    client
+        .update_shipping_info(&shop(), &order_id, &fixed)
+        .await
+        .unwrap();
+
+    let cancelled = sandbox.create_order(SHOP, 1, false);
+    let body = serde_json::json!({ "order_id": cancelled, "cancel_reason": "seller_out_of_stock" });
+    let answer = client.cancel_order(&shop(), &body).await.unwrap();
+    assert_eq!(answer["cancel_status"], "CANCELLATION_REQUEST_COMPLETE");
+    assert_eq!(
+        sandbox.order_status(&cancelled).as_deref(),
+        Some("CANCELLED")
+    );
+    // Cancelling a shipped order is refused by TikTok, and that is an error here.
+    let late = serde_json::json!({ "order_id": shipped, "cancel_reason": "x" });
+    assert!(matches!(
+        client.cancel_order(&shop(), &late).await,
+        Err(Error::Api { .. })
+    ));
+
+    let answer = client
+        .decide_cancellation(
+            &shop(),
+            "CX1",
+            true,
+            "cf-approve-CX1",
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["result"], "approve");
+}
+
+#[actix_web::test]
+async fn the_sandbox_refuses_what_tiktok_refuses() {
+    use creatorflow::integrations::tiktok::signature::request_signature;
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    let (client, _database) = client_for(&db, &sandbox, &[]).await;
+    client.authorize(&code, None, None).await.unwrap();
+    let http = reqwest::Client::new();
+    let call = |timestamp: i64,
+                sign_with: &'static str,
+                token: &'static str,
+                cipher: Option<&'static str>| {
+        let path = "/order/202309/orders/search";
+        let ts = timestamp.to_string();
+        let mut query = vec![
+            ("app_key", "abcdef"),
+            ("timestamp", ts.as_str()),
+            ("page_size", "10"),
+        ];
+        if let Some(cipher) = cipher {
+            query.push(("shop_cipher", cipher));
+        }
+        let body = b"{}";
+        let sign = request_signature(sign_with.as_bytes(), path, &query, Some(body));
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain([("sign".to_owned(), sign)])
+            .collect();
+        http.post(format!("{}{path}", sandbox.url()))
+            .query(&query)
+            .header("x-tts-access-token", token)
+            .body(body.to_vec())
+            .send()
+    };
+    let code_of = |v: serde_json::Value| {
+        (
+            v["code"].as_i64().unwrap(),
+            v["message"].as_str().unwrap().to_owned(),
+        )
+    };
+    let now = chrono::Utc::now().timestamp();
+    let stale = call(now - 600, "123", "TTP_x", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(code_of(stale), (36009004, "Invalid timestamp".to_owned()));
+    let unsigned = call(now, "456", "TTP_x", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(code_of(unsigned).0, 106001);
+    let no_token = call(now, "123", "TTP_unknown", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(no_token),
+        (36009004, "Invalid x-tts-access-token".to_owned())
+    );
+    drop(client);
+    sandbox.stop().await;
+}

@@ -253,3 +253,51 @@ async fn the_oauth_callback_takes_only_states_this_daemon_issued() {
         .await;
     crate::helpers::assert_problem(again, 400, "bad_request").await;
 }
+
+/// TikTok delivers at least once, in any order, and sometimes not at all: with duplicates,
+/// reordering and drops on, every order still ends where TikTok has it.
+#[actix_web::test]
+async fn duplicated_reordered_and_dropped_webhooks_still_converge_on_tiktoks_state() {
+    let sandbox = Sandbox::start(creatorflow::integrations::tiktok::sandbox::Options {
+        duplicate_rate: 0.3,
+        reorder_rate: 0.3,
+        drop_rate: 0.2,
+        ..creatorflow::integrations::tiktok::sandbox::Options::new("abcdef", "123")
+    })
+    .unwrap();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let app = spawn_against(&sandbox, &[("CREATORFLOW__TIKTOK__POLL_INTERVAL", "500ms")]).await;
+    authorise(&app, &sandbox, &code);
+
+    let ids: Vec<String> = (0..20)
+        .map(|_| sandbox.create_order(SHOP, 2, true))
+        .collect();
+    let path = [
+        "ON_HOLD",
+        "AWAITING_SHIPMENT",
+        "AWAITING_COLLECTION",
+        "IN_TRANSIT",
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        for status in &path[..=(i % path.len())] {
+            sandbox.set_status(id, status, true);
+        }
+        if i % 5 == 0 {
+            sandbox.set_status(id, "CANCELLED", true);
+        }
+    }
+    for id in &ids {
+        let expected = sandbox.order_status(id).unwrap();
+        let order = eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
+            o["status"] == expected.as_str()
+        })
+        .await;
+        let history = eventually(&app, &format!("/api/v1/orders/{id}/history"), |_| true).await;
+        assert!(
+            !kinds(&history)
+                .iter()
+                .any(|k| k == "regression_ignored" && order["status"] == "UNPAID"),
+            "never moved backwards"
+        );
+    }
+}

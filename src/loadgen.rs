@@ -100,6 +100,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub async fn generate(args: &Args, app: &App) -> anyhow::Result<Report> {
+    crate::integrations::install_tls();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))

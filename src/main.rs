@@ -7,5 +7,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    creatorflow::integrations::install_tls();
     creatorflow::cli::run().await
 }

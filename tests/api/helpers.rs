@@ -25,6 +25,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
+        creatorflow::integrations::install_tls();
         let dir = tempfile::tempdir().expect("a temporary folder can be made");
         match std::env::var("CREATORFLOW_TEST_DATABASE_URL") {
             Ok(base) if !base.is_empty() => {

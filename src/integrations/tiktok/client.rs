@@ -196,6 +196,7 @@ struct Inner {
 
 impl Client {
     pub fn new(settings: &config::TikTok, db: Database) -> Result<Self, Error> {
+        crate::integrations::install_tls();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
             .user_agent(concat!("creatorflow/", env!("CARGO_PKG_VERSION")))

@@ -77,6 +77,7 @@ impl Sandbox {
     /// Starts serving and, with a webhook URL, pushing; with `orders_per_second`, simulating.
     /// Must run inside an actix system.
     pub fn start(options: Options) -> std::io::Result<Self> {
+        crate::integrations::install_tls();
         let per_second = NonZeroU32::new(options.requests_per_second).unwrap_or(NonZeroU32::MIN);
         let shared = Arc::new(Shared {
             world: Mutex::new(World::new(options.access_ttl.as_secs() as i64)),

@@ -41,6 +41,7 @@ pub struct Settings {
     pub engine: Engine,
     pub journal: Journal,
     pub log: Log,
+    pub workflow: Workflow,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +126,28 @@ pub struct Journal {
     pub writers: usize,
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// Folder of templates and `rules.toml`; empty = the ones compiled in.
+    pub dir: String,
+    /// Whether fulfilment workflows run at all.
+    pub enabled: bool,
+    /// Steps executed at once; ready steps run most urgent (TikTok's rts_sla_time) first.
+    pub concurrency: usize,
+}
+
+impl Workflow {
+    /// The templates and rules this configuration names, compiled.
+    pub fn catalog(&self) -> Result<crate::workflow::Catalog, crate::workflow::LoadError> {
+        if self.dir.is_empty() {
+            crate::workflow::Catalog::built_in()
+        } else {
+            crate::workflow::Catalog::from_dir(std::path::Path::new(&self.dir))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +266,12 @@ impl Settings {
         }
         if self.journal.max_batch == 0 {
             return invalid("journal.max_batch", "must be at least 1");
+        }
+        if self.workflow.concurrency == 0 {
+            return invalid("workflow.concurrency", "must be at least 1");
+        }
+        if let Err(e) = self.workflow.catalog() {
+            return invalid("workflow.dir", &e.to_string());
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
             return invalid("log.level", &e.to_string());

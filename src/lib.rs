@@ -11,3 +11,4 @@ pub mod loadgen;
 pub mod persistence;
 pub mod systemd;
 pub mod telemetry;
+pub mod workflow;

@@ -341,3 +341,43 @@ async fn loadgen_pushes_signed_webhooks_and_reports_throughput() {
         stderr(&out)
     );
 }
+
+/// `check-config` validates workflow templates too, naming the file, the step and the reason.
+#[actix_web::test]
+async fn check_config_names_the_file_and_step_of_a_bad_workflow_template() {
+    let db = TestDb::new().await;
+    let dir = db.dir.path().join("workflows");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_file(
+        &dir,
+        "rules.toml",
+        "[[rules]]\nwhen = \"true\"\ntemplate = \"quick\"\n",
+    );
+    write_file(
+        &dir,
+        "quick.toml",
+        "name = \"quick\"\n[[steps]]\nname = \"pack\"\naction = \"ship\"\n[[steps]]\nname = \"tell\"\naction = \"notify\"\nchannel = \"log\"\n",
+    );
+    let out = cli_command(&db, &["check-config"])
+        .env("CREATORFLOW__WORKFLOW__DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("workflow.dir"), "{err}");
+    assert!(
+        err.contains("quick.toml, step `tell`: `notify` needs `template`"),
+        "{err}"
+    );
+
+    write_file(
+        &dir,
+        "quick.toml",
+        "name = \"quick\"\n[[steps]]\nname = \"pack\"\naction = \"ship\"\n",
+    );
+    let out = cli_command(&db, &["check-config"])
+        .env("CREATORFLOW__WORKFLOW__DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

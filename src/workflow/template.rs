@@ -1,0 +1,509 @@
+//! Workflow templates (TOML, one per file) and the rules that pick one per order, validated and
+//! compiled at load: an invalid template fails with its file, step and reason.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::condition::{Condition, Facts};
+
+/// The templates shipped in `config/workflows/`, compiled in; `workflow.dir` replaces them.
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "standard.toml",
+        include_str!("../../config/workflows/standard.toml"),
+    ),
+    (
+        "high_value_review.toml",
+        include_str!("../../config/workflows/high_value_review.toml"),
+    ),
+    (
+        "preorder.toml",
+        include_str!("../../config/workflows/preorder.toml"),
+    ),
+    (
+        "rules.toml",
+        include_str!("../../config/workflows/rules.toml"),
+    ),
+];
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    ReserveStock,
+    ReleaseStock,
+    Hold {
+        reason: String,
+    },
+    ReleaseHold,
+    BuyLabel,
+    Ship,
+    Notify {
+        channel: String,
+        template: String,
+    },
+    Tag {
+        tag: String,
+    },
+    Untag {
+        tag: String,
+    },
+    SetPriority {
+        priority: i64,
+    },
+    /// Wait a duration, or until a time the order names (`release_date`).
+    Wait(Wait),
+    Cancel {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    For(Duration),
+    UntilReleaseDate,
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::ReserveStock => "reserve_stock",
+            Action::ReleaseStock => "release_stock",
+            Action::Hold { .. } => "hold",
+            Action::ReleaseHold => "release_hold",
+            Action::BuyLabel => "buy_label",
+            Action::Ship => "ship",
+            Action::Notify { .. } => "notify",
+            Action::Tag { .. } => "tag",
+            Action::Untag { .. } => "untag",
+            Action::SetPriority { .. } => "set_priority",
+            Action::Wait(_) => "wait",
+            Action::Cancel { .. } => "cancel",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub name: String,
+    pub action: Action,
+    /// Skip the step unless this holds when the step is reached.
+    pub when: Option<Condition>,
+    pub retry: Retry,
+}
+
+#[derive(Debug)]
+pub struct Template {
+    pub name: String,
+    pub description: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    when: Condition,
+    template: String,
+}
+
+/// Every template and the rules, compiled.
+#[derive(Debug)]
+pub struct Catalog {
+    templates: BTreeMap<String, Template>,
+    rules: Vec<Rule>,
+    shop_overrides: HashMap<String, String>,
+    vars: HashMap<String, i64>,
+}
+
+/// Why templates cannot be loaded: the file, the step (if any) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {reason}", step.as_ref().map(|s| format!(", step `{s}`")).unwrap_or_default())]
+pub struct LoadError {
+    pub file: String,
+    pub step: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplate {
+    name: String,
+    #[serde(default)]
+    description: String,
+    steps: Vec<RawStep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    name: String,
+    action: String,
+    when: Option<String>,
+    reason: Option<String>,
+    channel: Option<String>,
+    template: Option<String>,
+    tag: Option<String>,
+    priority: Option<i64>,
+    #[serde(default, with = "humantime_serde")]
+    duration: Option<Duration>,
+    until: Option<String>,
+    retry: Option<RawRetry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    backoff: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    #[serde(default)]
+    vars: HashMap<String, i64>,
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    shops: HashMap<String, RawShop>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    when: String,
+    template: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShop {
+    template: String,
+}
+
+impl Catalog {
+    /// The templates compiled into the binary (`config/workflows/`).
+    pub fn built_in() -> Result<Self, LoadError> {
+        Self::from_files(
+            BUILT_IN
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
+        )
+    }
+
+    /// Every `*.toml` in `dir`; `rules.toml` holds the rules, the rest one template each.
+    pub fn from_dir(dir: &Path) -> Result<Self, LoadError> {
+        let unreadable = |reason: String| LoadError {
+            file: dir.display().to_string(),
+            step: None,
+            reason,
+        };
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| unreadable(e.to_string()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| unreadable(e.to_string()))?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).map_err(|e| unreadable(e.to_string()))?;
+                files.push((path.display().to_string(), text));
+            }
+        }
+        files.sort();
+        Self::from_files(files)
+    }
+
+    fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<Self, LoadError> {
+        let mut templates = BTreeMap::new();
+        let mut rules_file = None;
+        for (file, text) in files {
+            if file.ends_with("rules.toml") {
+                rules_file = Some((file, text));
+                continue;
+            }
+            let template = parse_template(&file, &text)?;
+            if templates.contains_key(&template.name) {
+                return Err(LoadError {
+                    file,
+                    step: None,
+                    reason: format!("a template named `{}` is already defined", template.name),
+                });
+            }
+            templates.insert(template.name.clone(), template);
+        }
+        let (file, text) = rules_file.ok_or_else(|| LoadError {
+            file: "rules.toml".into(),
+            step: None,
+            reason: "missing: it says which template an order runs".into(),
+        })?;
+        let bad = |reason: String| LoadError {
+            file: file.clone(),
+            step: None,
+            reason,
+        };
+        let raw: RawRules = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let known = |name: &str| {
+            if templates.contains_key(name) {
+                Ok(())
+            } else {
+                Err(bad(format!("template `{name}` does not exist")))
+            }
+        };
+        let mut rules = Vec::new();
+        for rule in raw.rules {
+            known(&rule.template)?;
+            rules.push(Rule {
+                when: Condition::compile(&rule.when).map_err(bad)?,
+                template: rule.template,
+            });
+        }
+        let mut shop_overrides = HashMap::new();
+        for (shop, choice) in raw.shops {
+            known(&choice.template)?;
+            shop_overrides.insert(shop, choice.template);
+        }
+        Ok(Self {
+            templates,
+            rules,
+            shop_overrides,
+            vars: raw.vars,
+        })
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        self.templates.values()
+    }
+
+    pub fn template(&self, name: &str) -> Option<&Template> {
+        self.templates.get(name)
+    }
+
+    pub fn vars(&self) -> &HashMap<String, i64> {
+        &self.vars
+    }
+
+    /// The template for an order: the shop's override, else the first rule that holds. A rule
+    /// that cannot be decided is an error (the order goes to `exception`), not a silent skip.
+    pub fn choose(&self, facts: &Facts) -> Result<Option<&Template>, String> {
+        if let Some(name) = self.shop_overrides.get(&facts.shop_id) {
+            return Ok(self.templates.get(name));
+        }
+        for rule in &self.rules {
+            if rule.when.holds(facts, &self.vars)? {
+                return Ok(self.templates.get(&rule.template));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn parse_template(file: &str, text: &str) -> Result<Template, LoadError> {
+    let raw: RawTemplate = toml::from_str(text).map_err(|e| LoadError {
+        file: file.to_owned(),
+        step: None,
+        reason: e.to_string(),
+    })?;
+    if raw.steps.is_empty() {
+        return Err(LoadError {
+            file: file.to_owned(),
+            step: None,
+            reason: "a template needs at least one step".into(),
+        });
+    }
+    let mut steps = Vec::new();
+    for step in raw.steps {
+        let fail = |reason: String| LoadError {
+            file: file.to_owned(),
+            step: Some(step.name.clone()),
+            reason,
+        };
+        if steps.iter().any(|s: &Step| s.name == step.name) {
+            return Err(fail("two steps share this name".into()));
+        }
+        let need = |value: &Option<String>, field: &str| {
+            value
+                .clone()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| fail(format!("`{}` needs `{field}`", step.action)))
+        };
+        let action = match step.action.as_str() {
+            "reserve_stock" => Action::ReserveStock,
+            "release_stock" => Action::ReleaseStock,
+            "hold" => Action::Hold {
+                reason: need(&step.reason, "reason")?,
+            },
+            "release_hold" => Action::ReleaseHold,
+            "buy_label" => Action::BuyLabel,
+            "ship" => Action::Ship,
+            "notify" => Action::Notify {
+                channel: need(&step.channel, "channel")?,
+                template: need(&step.template, "template")?,
+            },
+            "tag" => Action::Tag {
+                tag: need(&step.tag, "tag")?,
+            },
+            "untag" => Action::Untag {
+                tag: need(&step.tag, "tag")?,
+            },
+            "set_priority" => Action::SetPriority {
+                priority: step
+                    .priority
+                    .ok_or_else(|| fail("`set_priority` needs `priority`".into()))?,
+            },
+            "wait" => match (step.duration, step.until.as_deref()) {
+                (Some(d), None) => Action::Wait(Wait::For(d)),
+                (None, Some("release_date")) => Action::Wait(Wait::UntilReleaseDate),
+                (None, Some(other)) => {
+                    return Err(fail(format!(
+                        "`until` may only be `release_date`, not `{other}`"
+                    )));
+                }
+                _ => {
+                    return Err(fail(
+                        "`wait` needs exactly one of `duration` or `until`".into(),
+                    ));
+                }
+            },
+            "cancel" => Action::Cancel {
+                reason: need(&step.reason, "reason")?,
+            },
+            other => return Err(fail(format!("unknown action `{other}`"))),
+        };
+        let when = step
+            .when
+            .as_deref()
+            .map(Condition::compile)
+            .transpose()
+            .map_err(fail)?;
+        let defaults = Retry::default();
+        let retry = match &step.retry {
+            None => defaults,
+            Some(r) => Retry {
+                max_attempts: r.max_attempts.unwrap_or(defaults.max_attempts),
+                backoff: r.backoff.unwrap_or(defaults.backoff),
+                timeout: r.timeout.unwrap_or(defaults.timeout),
+            },
+        };
+        if retry.max_attempts == 0 {
+            return Err(fail("retry.max_attempts must be at least 1".into()));
+        }
+        steps.push(Step {
+            name: step.name.clone(),
+            action,
+            when,
+            retry,
+        });
+    }
+    Ok(Template {
+        name: raw.name,
+        description: raw.description,
+        steps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(total_minor: i64, order_type: &str, shop: &str) -> Facts {
+        Facts {
+            total_minor,
+            order_type: order_type.into(),
+            shop_id: shop.into(),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn the_shipped_templates_load_and_rules_pick_the_first_match() {
+        let catalog = Catalog::built_in().unwrap();
+        let names: Vec<&str> = catalog.templates().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["high_value_review", "preorder", "standard"]);
+        let pick = |f: Facts| catalog.choose(&f).unwrap().unwrap().name.clone();
+        assert_eq!(pick(facts(2_560, "NORMAL", "1")), "standard");
+        assert_eq!(pick(facts(50_000, "NORMAL", "1")), "high_value_review");
+        assert_eq!(pick(facts(90_000, "PRE_ORDER", "1")), "preorder");
+        let standard = catalog.template("standard").unwrap();
+        let kinds: Vec<&str> = standard.steps.iter().map(|s| s.action.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["hold", "reserve_stock", "buy_label", "ship", "notify"]
+        );
+        assert_eq!(standard.steps[3].retry.max_attempts, 8);
+    }
+
+    #[test]
+    fn a_shop_override_wins() {
+        let files = BUILT_IN.iter().map(|(n, t)| {
+            let text = if *n == "rules.toml" {
+                format!("{t}\n[shops.\"777\"]\ntemplate = \"high_value_review\"\n")
+            } else {
+                (*t).to_owned()
+            };
+            ((*n).to_owned(), text)
+        });
+        let catalog = Catalog::from_files(files).unwrap();
+        let chosen = catalog
+            .choose(&facts(100, "NORMAL", "777"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(chosen.name, "high_value_review");
+    }
+
+    #[test]
+    fn invalid_templates_fail_with_file_step_and_reason() {
+        let rules = (
+            "rules.toml".to_owned(),
+            "[[rules]]\nwhen = \"true\"\ntemplate = \"t\"\n".to_owned(),
+        );
+        let load = |template: &str| {
+            Catalog::from_files([("t.toml".to_owned(), template.to_owned()), rules.clone()])
+                .unwrap_err()
+        };
+        let e = load("name = \"t\"\n[[steps]]\nname = \"s1\"\naction = \"teleport\"\n");
+        assert_eq!((e.file.as_str(), e.step.as_deref()), ("t.toml", Some("s1")));
+        assert!(e.reason.contains("unknown action `teleport`"));
+        let e = load("name = \"t\"\n[[steps]]\nname = \"h\"\naction = \"hold\"\n");
+        assert!(
+            e.to_string()
+                .contains("t.toml, step `h`: `hold` needs `reason`"),
+            "{e}"
+        );
+        let e = load(
+            "name = \"t\"\n[[steps]]\nname = \"w\"\naction = \"ship\"\nwhen = \"order.total_minor >\"\n",
+        );
+        assert!(e.reason.contains("not valid CEL"));
+        let e = load("name = \"t\"\n[[steps]]\nname = \"w\"\naction = \"wait\"\n");
+        assert!(e.reason.contains("exactly one of"));
+        let e = Catalog::from_files([
+            (
+                "t.toml".to_owned(),
+                "name = \"t\"\n[[steps]]\nname = \"s\"\naction = \"ship\"\n".to_owned(),
+            ),
+            (
+                "rules.toml".to_owned(),
+                "[[rules]]\nwhen = \"true\"\ntemplate = \"nope\"\n".to_owned(),
+            ),
+        ])
+        .unwrap_err();
+        assert!(e.reason.contains("template `nope` does not exist"));
+    }
+}

@@ -17,6 +17,8 @@ use crate::integrations::tiktok::sync::Sync;
 use crate::persistence::{Database, Journal};
 use crate::systemd;
 use crate::telemetry;
+use crate::workflow::{Runner, runner};
+use std::sync::Arc;
 
 /// A built daemon: database migrated, HTTP bound. Tests build the very same thing on port 0.
 pub struct Application {
@@ -24,6 +26,7 @@ pub struct Application {
     db: Database,
     registry: RegistryHandle,
     sync: Option<Sync>,
+    workflows: Option<runner::Tasks>,
     first_admin_key: Option<ApiKey>,
 }
 
@@ -53,12 +56,36 @@ impl Application {
                     &settings.tiktok,
                 )
             });
-        let server = http::start(listener, db.clone(), registry.clone(), client, settings)?;
+        let catalog = Arc::new(
+            settings
+                .workflow
+                .catalog()
+                .context("cannot load the workflow templates (workflow.dir)")?,
+        );
+        let workflows = settings.workflow.enabled.then(|| {
+            Runner::new(
+                catalog.clone(),
+                db.clone(),
+                registry.clone(),
+                client.clone(),
+                settings.workflow.concurrency,
+            )
+            .start()
+        });
+        let server = http::start(
+            listener,
+            db.clone(),
+            registry.clone(),
+            client,
+            catalog,
+            settings,
+        )?;
         Ok(Self {
             server,
             db,
             registry,
             sync,
+            workflows,
             first_admin_key,
         })
     }
@@ -89,6 +116,7 @@ impl Application {
             db,
             registry,
             sync,
+            workflows,
             ..
         } = self;
         let handle = server.handle();
@@ -113,6 +141,10 @@ impl Application {
         // commits are durable before the pool closes.
         if let Some(sync) = sync {
             sync.stop();
+        }
+        // A step cut short is not recorded done: it runs again after the restart.
+        if let Some(workflows) = workflows {
+            workflows.stop();
         }
         registry.drain(Duration::from_secs(10)).await;
         if let Some(watchdog) = watchdog {

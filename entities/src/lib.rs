@@ -11,3 +11,5 @@ pub mod prelude;
 pub mod shops;
 pub mod webhook_inbox;
 pub mod webhook_quarantine;
+pub mod workflow_runs;
+pub mod workflow_steps;

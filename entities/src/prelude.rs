@@ -6,3 +6,5 @@ pub use super::outbox::Entity as Outbox;
 pub use super::shops::Entity as Shops;
 pub use super::webhook_inbox::Entity as WebhookInbox;
 pub use super::webhook_quarantine::Entity as WebhookQuarantine;
+pub use super::workflow_runs::Entity as WorkflowRuns;
+pub use super::workflow_steps::Entity as WorkflowSteps;

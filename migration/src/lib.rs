@@ -8,6 +8,7 @@ mod m20261125_000001_accounts;
 mod m20261125_000002_orders;
 mod m20261125_000003_order_hold;
 mod m20261125_000004_tiktok;
+mod m20261125_000005_workflows;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_orders::Migration),
             Box::new(m20261125_000003_order_hold::Migration),
             Box::new(m20261125_000004_tiktok::Migration),
+            Box::new(m20261125_000005_workflows::Migration),
         ]
     }
 }

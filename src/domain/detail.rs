@@ -33,6 +33,20 @@ pub struct Detail {
     pub rts_sla_time: Option<i64>,
     pub tts_sla_time: Option<i64>,
     pub delivery_sla_time: Option<i64>,
+    /// TikTok's package ids (what "ship" ships).
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// TIKTOK (TikTok buys the label) or SELLER (own carrier).
+    #[serde(default)]
+    pub shipping_type: Option<String>,
+    /// NORMAL, PRE_ORDER, …
+    #[serde(default)]
+    pub order_type: Option<String>,
+    /// Pre-orders: when the product is released (unix seconds).
+    #[serde(default)]
+    pub release_date: Option<i64>,
+    #[serde(default)]
+    pub buyer_message: Option<String>,
 }
 
 impl Detail {
@@ -214,6 +228,11 @@ pub(crate) mod tests {
             rts_sla_time: Some(update_time + 86_400),
             tts_sla_time: None,
             delivery_sla_time: None,
+            packages: Vec::new(),
+            shipping_type: None,
+            order_type: None,
+            release_date: None,
+            buyer_message: None,
         }
     }
 

@@ -38,6 +38,9 @@ pub enum Msg {
     },
     /// Lift a hold.
     ReleaseHold { expected_version: i64 },
+    /// Fulfilment moved the order on (stock reserved, label bought, shipped), or failed
+    /// (`Exception` with the reason). Never leaves a terminal stage, never goes back.
+    Progress { to: Stage, reason: Option<String> },
 }
 
 /// A fact about an order, appended to its audit trail.
@@ -235,6 +238,28 @@ pub fn decide(id: &OrderId, order: Option<&Order>, msg: &Msg) -> Result<Decision
                 return Err(Rejection::NotAllowed("order is already on hold".into()));
             }
             draft.set_stage(Stage::OnHold, Some(reason.clone()));
+        }
+        Msg::Progress { to, reason } => {
+            let order = draft
+                .order
+                .as_ref()
+                .ok_or_else(|| Rejection::NotFound(id.clone()))?;
+            if order.stage.is_terminal() {
+                return Err(Rejection::NotAllowed(format!("order is {}", order.stage)));
+            }
+            let forward = match (stage_rank(order.stage), stage_rank(*to)) {
+                (Some(now), Some(next)) => next > now,
+                (None, Some(_)) => order.stage != Stage::OnHold,
+                (_, None) => *to == Stage::Exception,
+            };
+            if forward {
+                draft.set_stage(*to, reason.clone());
+            } else if order.stage != *to {
+                return Err(Rejection::NotAllowed(format!(
+                    "order is {}; it cannot move to {to}",
+                    order.stage
+                )));
+            }
         }
         Msg::ReleaseHold { expected_version } => {
             let order = draft.command_target(*expected_version)?;

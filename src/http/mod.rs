@@ -11,6 +11,7 @@ mod orders;
 mod server;
 mod shops;
 mod webhooks;
+mod workflows;
 
 pub use auth::Caller;
 pub use error::Error;

@@ -5,7 +5,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use super::{AuthBase, Error, Ingress, dashboard, health, oauth, observe, orders, shops, webhooks};
+use super::{
+    AuthBase, Error, Ingress, dashboard, health, oauth, observe, orders, shops, webhooks, workflows,
+};
 use crate::actors::RegistryHandle;
 use crate::config;
 use crate::integrations::tiktok::client::Client;
@@ -28,6 +30,7 @@ pub fn start(
     db: Database,
     registry: RegistryHandle,
     client: Client,
+    catalog: std::sync::Arc<crate::workflow::Catalog>,
     settings: &config::Settings,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
@@ -38,6 +41,7 @@ pub fn start(
     });
     let app = web::Data::new(app);
     let client = web::Data::new(client);
+    let catalog = web::Data::from(catalog);
     let auth_base = web::Data::new(AuthBase(
         settings
             .tiktok
@@ -55,6 +59,7 @@ pub fn start(
             .app_data(ingress.clone())
             .app_data(app.clone())
             .app_data(client.clone())
+            .app_data(catalog.clone())
             .app_data(auth_base.clone())
             .app_data(
                 web::JsonConfig::default()
@@ -88,7 +93,12 @@ pub fn start(
                     .service(orders::hold)
                     .service(orders::release)
                     .service(webhooks::quarantine)
-                    .service(oauth::authorize_link),
+                    .service(oauth::authorize_link)
+                    .service(workflows::list)
+                    .service(workflows::show)
+                    .service(workflows::order_run)
+                    .service(workflows::dead_letters)
+                    .service(workflows::replay),
             )
             .default_service(web::to(not_found))
     })

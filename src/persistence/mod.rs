@@ -9,6 +9,7 @@ pub mod outbox;
 mod shops;
 mod unnest;
 mod webhooks;
+pub mod workflows;
 
 pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady};

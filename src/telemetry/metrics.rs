@@ -21,6 +21,10 @@ pub const MAILBOX_FULL_TOTAL: &str = "creatorflow_mailbox_full_total";
 pub const EVENTS_APPLIED_TOTAL: &str = "creatorflow_order_events_applied_total";
 pub const DUPLICATES_TOTAL: &str = "creatorflow_duplicate_messages_total";
 pub const TIKTOK_WEBHOOKS_TOTAL: &str = "creatorflow_tiktok_webhooks_total";
+pub const WORKFLOW_RUNS_TOTAL: &str = "creatorflow_workflow_runs_total";
+pub const WORKFLOW_STEP_SECONDS: &str = "creatorflow_workflow_step_seconds";
+pub const WORKFLOW_RETRIES_TOTAL: &str = "creatorflow_workflow_retries_total";
+pub const WORKFLOW_DEAD_LETTERS_TOTAL: &str = "creatorflow_workflow_dead_letters_total";
 pub const TIKTOK_SYNC_DRIFT_TOTAL: &str = "creatorflow_tiktok_sync_drift_total";
 pub const TIKTOK_DETAILS_FETCHED_TOTAL: &str = "creatorflow_tiktok_details_fetched_total";
 
@@ -126,6 +130,23 @@ fn describe() {
     describe_counter!(
         TIKTOK_DETAILS_FETCHED_TOTAL,
         "Order details fetched from TikTok and handed to their orders"
+    );
+    describe_counter!(
+        WORKFLOW_RUNS_TOTAL,
+        "Workflow runs by outcome: started, completed, failed, cancelled"
+    );
+    describe_histogram!(
+        WORKFLOW_STEP_SECONDS,
+        Unit::Seconds,
+        "Time to execute one workflow step, by action"
+    );
+    describe_counter!(
+        WORKFLOW_RETRIES_TOTAL,
+        "Workflow step attempts that failed and will be retried, by action"
+    );
+    describe_counter!(
+        WORKFLOW_DEAD_LETTERS_TOTAL,
+        "Workflow steps that exhausted their retries, by action"
     );
     describe_gauge!(
         BUILD_INFO,

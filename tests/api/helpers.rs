@@ -82,6 +82,12 @@ impl TestDb {
                 "127.0.0.1:0".to_owned(),
             ),
             ("CREATORFLOW__LOG__LEVEL".to_owned(), "info".to_owned()),
+            // Workflows move orders on by themselves; tests of the engine keep them still, the
+            // workflow tests turn them on.
+            (
+                "CREATORFLOW__WORKFLOW__ENABLED".to_owned(),
+                "false".to_owned(),
+            ),
             // Tests run in parallel against one PostgreSQL server (max_connections = 100): keep
             // each daemon's pool small so they all fit.
             (

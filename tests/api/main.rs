@@ -12,3 +12,4 @@ mod systemd;
 mod tiktok_client;
 mod tiktok_sync;
 mod webhooks;
+mod workflows;

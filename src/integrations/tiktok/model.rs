@@ -28,6 +28,10 @@ pub struct WireOrder {
     pub shipping_type: Option<String>,
     pub tracking_number: Option<String>,
     pub buyer_message: Option<String>,
+    #[serde(default)]
+    pub order_type: Option<String>,
+    #[serde(default)]
+    pub release_date: Option<Lenient<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +100,11 @@ impl WireOrder {
             rts_sla_time: self.rts_sla_time.as_ref().map(|t| t.0),
             tts_sla_time: self.tts_sla_time.as_ref().map(|t| t.0),
             delivery_sla_time: self.delivery_sla_time.as_ref().map(|t| t.0),
+            packages: self.packages.iter().map(|p| p.id.0.clone()).collect(),
+            shipping_type: self.shipping_type.clone(),
+            order_type: self.order_type.clone(),
+            release_date: self.release_date.as_ref().map(|t| t.0),
+            buyer_message: self.buyer_message.clone(),
         })
     }
 }

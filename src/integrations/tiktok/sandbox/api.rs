@@ -60,14 +60,19 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    *shared.world().calls.entry(pattern(&path)).or_default() += 1;
+    let route = pattern(&path);
+    *shared.world().calls.entry(route.clone()).or_default() += 1;
 
     if let Some(grant) = path.strip_prefix("/api/v2/token/") {
         return token(&shared, grant, &param);
     }
     let fault = {
         let mut world = shared.world();
-        (!world.faults.is_empty()).then(|| world.faults.remove(0))
+        let at = world
+            .faults
+            .iter()
+            .position(|(only, _)| only.as_ref().is_none_or(|p| *p == route));
+        at.map(|i| world.faults.remove(i).1)
     };
     match fault {
         Some(Fault::Unavailable) => {

@@ -182,7 +182,19 @@ impl Sandbox {
 
     /// The next calls fail like this, in order.
     pub fn inject(&self, faults: &[Fault]) {
-        self.shared.world().faults.extend_from_slice(faults);
+        self.shared
+            .world()
+            .faults
+            .extend(faults.iter().map(|f| (None, *f)));
+    }
+
+    /// The next calls on this path pattern (e.g. `/fulfillment/202309/packages/{id}/ship`) fail
+    /// like this, in order; other paths are not affected.
+    pub fn inject_on(&self, pattern: &str, faults: &[Fault]) {
+        let mut world = self.shared.world();
+        world
+            .faults
+            .extend(faults.iter().map(|f| (Some(pattern.to_owned()), *f)));
     }
 
     /// Calls received on a path pattern (ids as `{id}`), e.g. `/order/202309/orders`.

@@ -23,7 +23,8 @@ pub struct World {
     pub outbox: Vec<Vec<u8>>,
     /// Calls received, by path pattern, for tests and the demo's log.
     pub calls: HashMap<String, u64>,
-    pub faults: Vec<Fault>,
+    /// Failures the next calls get: for any path (`None`) or for one path pattern.
+    pub faults: Vec<(Option<String>, Fault)>,
 }
 
 #[derive(Clone)]
@@ -239,6 +240,8 @@ impl World {
             shipping_type: Some("TIKTOK".into()),
             tracking_number: None,
             buyer_message: None,
+            order_type: Some("NORMAL".into()),
+            release_date: None,
         };
         self.orders.insert(
             id.clone(),

@@ -1,0 +1,279 @@
+//! Durable workflow runs: where each order's run is, when it is next due, and the history of its
+//! steps. The runner reads due runs most urgent first and writes each step's outcome together
+//! with the run's next position, so a restart resumes at the pending step.
+
+use chrono::{DateTime, Utc};
+use entities::{workflow_runs, workflow_steps};
+use sea_orm::sea_query::{NullOrdering, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Serialize;
+
+use super::{Database, Error};
+
+pub const RUNNING: &str = "running";
+pub const HELD: &str = "held";
+pub const COMPLETED: &str = "completed";
+pub const FAILED: &str = "failed";
+pub const CANCELLED: &str = "cancelled";
+pub const DEAD: &str = "dead";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub id: i64,
+    pub order_id: String,
+    pub shop_id: String,
+    pub template: String,
+    pub status: String,
+    /// Index of the pending step.
+    pub step: i32,
+    /// Failed attempts of the pending step so far.
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_at: DateTime<Utc>,
+    pub rts_sla_time: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub id: i64,
+    pub run_id: i64,
+    pub seq: i32,
+    pub name: String,
+    pub action: String,
+    /// done, skipped, dead (exhausted its retries), replayed (a dead step sent back).
+    pub status: String,
+    pub attempts: i32,
+    pub idempotency_key: String,
+    pub detail: Option<String>,
+    pub duration_micros: i64,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// A finished step to record.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub seq: i32,
+    pub name: String,
+    pub action: &'static str,
+    pub status: &'static str,
+    pub attempts: i32,
+    pub idempotency_key: String,
+    pub detail: Option<String>,
+    pub duration_micros: i64,
+}
+
+/// Where the run goes next.
+#[derive(Debug, Clone)]
+pub struct Position {
+    pub status: &'static str,
+    pub step: i32,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_at: DateTime<Utc>,
+}
+
+impl From<workflow_runs::Model> for Run {
+    fn from(r: workflow_runs::Model) -> Self {
+        Self {
+            id: r.id,
+            order_id: r.order_id,
+            shop_id: r.shop_id,
+            template: r.template,
+            status: r.status,
+            step: r.step,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            next_at: r.next_at.with_timezone(&Utc),
+            rts_sla_time: r.rts_sla_time,
+        }
+    }
+}
+
+impl From<workflow_steps::Model> for StepRecord {
+    fn from(s: workflow_steps::Model) -> Self {
+        Self {
+            id: s.id,
+            run_id: s.run_id,
+            seq: s.seq,
+            name: s.name,
+            action: s.action,
+            status: s.status,
+            attempts: s.attempts,
+            idempotency_key: s.idempotency_key,
+            detail: s.detail,
+            duration_micros: s.duration_micros,
+            finished_at: s.finished_at.with_timezone(&Utc),
+        }
+    }
+}
+
+impl Database {
+    /// Starts a run for the order unless it has one; `true` if started.
+    pub async fn start_run(
+        &self,
+        order_id: &str,
+        shop_id: &str,
+        template: &str,
+        rts_sla_time: Option<i64>,
+    ) -> Result<bool, Error> {
+        let now = Utc::now().fixed_offset();
+        let inserted = workflow_runs::Entity::insert(workflow_runs::ActiveModel {
+            order_id: Set(order_id.to_owned()),
+            shop_id: Set(shop_id.to_owned()),
+            template: Set(template.to_owned()),
+            status: Set(RUNNING.to_owned()),
+            step: Set(0),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_at: Set(now),
+            rts_sla_time: Set(rts_sla_time),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::column(workflow_runs::Column::OrderId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.conn)
+        .await?;
+        Ok(inserted == 1)
+    }
+
+    /// Runs due now (running, or held and due for a look), most urgent first: the earliest
+    /// `rts_sla_time`, then the oldest.
+    pub async fn due_runs(&self, limit: u64) -> Result<Vec<Run>, Error> {
+        Ok(workflow_runs::Entity::find()
+            .filter(workflow_runs::Column::Status.is_in([RUNNING, HELD]))
+            .filter(workflow_runs::Column::NextAt.lte(Utc::now().fixed_offset()))
+            .order_by_with_nulls(
+                workflow_runs::Column::RtsSlaTime,
+                Order::Asc,
+                NullOrdering::Last,
+            )
+            .order_by_asc(workflow_runs::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(Run::from)
+            .collect())
+    }
+
+    /// Moves the run; with `step`, records the finished step in the same transaction.
+    pub async fn advance_run(
+        &self,
+        run_id: i64,
+        step: Option<StepOutcome>,
+        to: Position,
+    ) -> Result<(), Error> {
+        let txn = self.begin_write().await?;
+        let now = Utc::now().fixed_offset();
+        if let Some(step) = step {
+            workflow_steps::ActiveModel {
+                run_id: Set(run_id),
+                seq: Set(step.seq),
+                name: Set(step.name),
+                action: Set(step.action.to_owned()),
+                status: Set(step.status.to_owned()),
+                attempts: Set(step.attempts),
+                idempotency_key: Set(step.idempotency_key),
+                detail: Set(step.detail),
+                duration_micros: Set(step.duration_micros),
+                finished_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+        }
+        workflow_runs::Entity::update_many()
+            .col_expr(workflow_runs::Column::Status, to.status.into())
+            .col_expr(workflow_runs::Column::Step, to.step.into())
+            .col_expr(workflow_runs::Column::Attempts, to.attempts.into())
+            .col_expr(workflow_runs::Column::LastError, to.last_error.into())
+            .col_expr(
+                workflow_runs::Column::NextAt,
+                to.next_at.fixed_offset().into(),
+            )
+            .col_expr(workflow_runs::Column::UpdatedAt, now.into())
+            .filter(workflow_runs::Column::Id.eq(run_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The order's run and its step history, oldest step first.
+    pub async fn order_run(&self, order_id: &str) -> Result<Option<(Run, Vec<StepRecord>)>, Error> {
+        let Some(run) = workflow_runs::Entity::find()
+            .filter(workflow_runs::Column::OrderId.eq(order_id))
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let steps = workflow_steps::Entity::find()
+            .filter(workflow_steps::Column::RunId.eq(run.id))
+            .order_by_asc(workflow_steps::Column::Id)
+            .all(&self.conn)
+            .await?;
+        Ok(Some((
+            run.into(),
+            steps.into_iter().map(StepRecord::from).collect(),
+        )))
+    }
+
+    /// Steps that exhausted their retries, newest first, with their run.
+    pub async fn dead_letters(&self, limit: u64) -> Result<Vec<(StepRecord, Run)>, Error> {
+        let steps = workflow_steps::Entity::find()
+            .filter(workflow_steps::Column::Status.eq(DEAD))
+            .order_by_desc(workflow_steps::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?;
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            if let Some(run) = workflow_runs::Entity::find_by_id(step.run_id)
+                .one(&self.conn)
+                .await?
+            {
+                out.push((step.into(), run.into()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends a dead step back: the run resumes at that step, attempts from zero. `None` if there
+    /// is no such dead letter.
+    pub async fn replay_dead_letter(&self, step_id: i64) -> Result<Option<Run>, Error> {
+        let txn = self.begin_write().await?;
+        let Some(step) = workflow_steps::Entity::find_by_id(step_id)
+            .filter(workflow_steps::Column::Status.eq(DEAD))
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        let now = Utc::now().fixed_offset();
+        let (run_id, seq) = (step.run_id, step.seq);
+        let mut step: workflow_steps::ActiveModel = step.into();
+        step.status = Set("replayed".to_owned());
+        step.update(&txn).await?;
+        workflow_runs::Entity::update_many()
+            .col_expr(workflow_runs::Column::Status, RUNNING.into())
+            .col_expr(workflow_runs::Column::Step, seq.into())
+            .col_expr(workflow_runs::Column::Attempts, 0.into())
+            .col_expr(workflow_runs::Column::NextAt, now.into())
+            .col_expr(workflow_runs::Column::UpdatedAt, now.into())
+            .filter(workflow_runs::Column::Id.eq(run_id))
+            .exec(&txn)
+            .await?;
+        let run = workflow_runs::Entity::find_by_id(run_id).one(&txn).await?;
+        txn.commit().await?;
+        Ok(run.map(Run::from))
+    }
+}

@@ -1,0 +1,169 @@
+//! What each action does, against the order's actor and TikTok. Every execution carries an
+//! idempotency key; actions that change the outside world check it first where TikTok offers no
+//! key of its own (a "ship" whose order TikTok already shows shipped is done, not repeated).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::template::Action;
+use crate::actors::{Envelope, RegistryHandle};
+use crate::domain::{Msg, OrderId, ShopId};
+use crate::integrations::tiktok::client::Client;
+use crate::persistence::OrderDetailView;
+
+/// What became of an execution.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done, with what is worth recording.
+    Done(Option<String>),
+    /// Come back at this time (waits).
+    WaitUntil(DateTime<Utc>),
+}
+
+#[derive(Clone)]
+pub struct Executor {
+    pub client: Client,
+    pub registry: RegistryHandle,
+}
+
+/// TikTok statuses that mean the order has left the seller.
+const SHIPPED: &[&str] = &[
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+];
+
+impl Executor {
+    pub async fn execute(
+        &self,
+        action: &Action,
+        view: &OrderDetailView,
+        key: &str,
+    ) -> Result<Outcome, String> {
+        let order_id = OrderId::parse(&view.order.id).map_err(|e| e.to_string())?;
+        let shop = ShopId::parse(&view.order.shop_id).map_err(|e| e.to_string())?;
+        let detail = view.detail.as_ref();
+        let tiktok_ships = detail
+            .and_then(|d| d.shipping_type.as_deref())
+            .unwrap_or("TIKTOK")
+            == "TIKTOK";
+        match action {
+            // The stock ledger arrives with the inventory integration; until then every SKU is
+            // untracked, and an untracked SKU is always available.
+            Action::ReserveStock => Ok(Outcome::Done(Some(format!(
+                "{} units of {} SKUs reserved (untracked SKUs are always available)",
+                view.quantities.iter().map(|q| q.quantity).sum::<u32>(),
+                view.quantities.len()
+            )))),
+            Action::ReleaseStock => Ok(Outcome::Done(Some("released".into()))),
+            Action::Hold { reason } => {
+                self.command(
+                    &order_id,
+                    Msg::Hold {
+                        reason: reason.clone(),
+                        expected_version: view.order.version,
+                    },
+                    key,
+                )
+                .await?;
+                Ok(Outcome::Done(Some(format!("held: {reason}"))))
+            }
+            Action::ReleaseHold => {
+                self.command(
+                    &order_id,
+                    Msg::ReleaseHold {
+                        expected_version: view.order.version,
+                    },
+                    key,
+                )
+                .await?;
+                Ok(Outcome::Done(None))
+            }
+            Action::BuyLabel if tiktok_ships => Ok(Outcome::Done(Some(
+                "TikTok shipping: TikTok provides the label when the package ships".into(),
+            ))),
+            Action::BuyLabel => Err(
+                "the order ships with the seller's carrier and no label provider is configured"
+                    .into(),
+            ),
+            Action::Ship if tiktok_ships => {
+                // TikTok offers no idempotency key for Ship Package: ask first.
+                let current = self
+                    .client
+                    .order_details(&shop, std::slice::from_ref(&order_id))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = current
+                    .first()
+                    .map(|o| o.status.clone())
+                    .unwrap_or_default();
+                if SHIPPED.contains(&status.as_str()) {
+                    return Ok(Outcome::Done(Some(format!(
+                        "already shipped (TikTok says {status})"
+                    ))));
+                }
+                let package = detail
+                    .and_then(|d| d.packages.first())
+                    .ok_or("TikTok's detail names no package to ship")?;
+                self.client
+                    .ship_package(&shop, package, &json!({ "handover_method": "PICKUP" }))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Outcome::Done(Some(format!(
+                    "package {package} shipped (pickup)"
+                ))))
+            }
+            Action::Ship => Err(
+                "the order ships with the seller's carrier and has no label to ship with".into(),
+            ),
+            Action::Notify { channel, template } if channel == "log" => {
+                tracing::info!(order_id = %order_id, template = %template, "notification");
+                Ok(Outcome::Done(Some(format!("{template} logged"))))
+            }
+            Action::Notify { channel, .. } => Err(format!(
+                "notification channel `{channel}` is not configured"
+            )),
+            Action::Tag { tag } => Ok(Outcome::Done(Some(format!("tagged {tag}")))),
+            Action::Untag { tag } => Ok(Outcome::Done(Some(format!("untagged {tag}")))),
+            Action::SetPriority { priority } => {
+                Ok(Outcome::Done(Some(format!("priority {priority}"))))
+            }
+            Action::Cancel { reason } => {
+                self.client
+                    .cancel_order(
+                        &shop,
+                        &json!({ "order_id": order_id.as_str(), "cancel_reason": reason }),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Outcome::Done(Some(format!(
+                    "cancelled at TikTok: {reason}"
+                ))))
+            }
+            Action::Wait(_) => Ok(Outcome::Done(None)),
+        }
+    }
+
+    /// Undoes what a cancelled order's run holds: reserved stock and unused labels. With no
+    /// ledger and TikTok-provided labels there is nothing held yet; says what was released.
+    pub async fn compensate(&self, view: &OrderDetailView) -> String {
+        format!(
+            "released the reservation of {} SKUs; no unused label to void",
+            view.quantities.len()
+        )
+    }
+
+    async fn command(&self, order_id: &OrderId, msg: Msg, key: &str) -> Result<(), String> {
+        let envelope = Envelope {
+            msg,
+            cause: format!("rule:{key}"),
+            inbox: None,
+        };
+        self.registry
+            .submit(order_id.clone(), envelope)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

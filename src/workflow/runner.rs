@@ -1,0 +1,466 @@
+//! Runs workflows durably. The starter turns `workflow.start` effects (committed with the order
+//! change that made it fulfillable) into runs; the scheduler takes due runs most urgent first
+//! (TikTok's `rts_sla_time`), executes the pending step with its timeout, and writes the outcome
+//! with the run's next position in one transaction — so after a crash a run resumes at its
+//! pending step, and a step recorded done is never executed again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use metrics::{counter, histogram};
+
+use super::Facts;
+use super::actions::{Executor, Outcome};
+use super::template::{Action, Catalog, Step, Wait};
+use crate::actors::{Envelope, RegistryHandle};
+use crate::domain::{Msg, OrderId, Scope, Stage};
+use crate::integrations::tiktok::client::Client;
+use crate::persistence::workflows::{self, Position, Run, StepOutcome};
+use crate::persistence::{self, Database, OrderDetailView};
+use crate::telemetry::metrics::{
+    WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL, WORKFLOW_STEP_SECONDS,
+};
+
+pub const START: &str = "workflow.start";
+/// How often a run waiting on its order (held, unpaid) looks again.
+const RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    catalog: Arc<Catalog>,
+    db: Database,
+    registry: RegistryHandle,
+    executor: Executor,
+    concurrency: usize,
+}
+
+/// The running starter and scheduler.
+pub struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Tasks {
+    pub fn stop(self) {
+        for task in self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl Runner {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        db: Database,
+        registry: RegistryHandle,
+        client: Client,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                catalog,
+                executor: Executor {
+                    client,
+                    registry: registry.clone(),
+                },
+                db,
+                registry,
+                concurrency,
+            }),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn start(&self) -> Tasks {
+        let (starter, scheduler) = (self.clone(), self.clone());
+        Tasks(vec![
+            tokio::spawn(async move {
+                loop {
+                    match starter.start_pending().await {
+                        Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = ?anyhow::Error::from(e), "cannot start workflows");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }),
+            tokio::spawn(async move {
+                loop {
+                    match scheduler.run_due().await {
+                        Ok(0) => tokio::time::sleep(Duration::from_millis(50)).await,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = ?anyhow::Error::from(e), "cannot run workflow steps");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }),
+        ])
+    }
+
+    /// Starts a run for every pending `workflow.start`; returns how many were handled.
+    pub async fn start_pending(&self) -> Result<usize, persistence::Error> {
+        let db = &self.inner.db;
+        let rows = db.pending_outbox(START, 200).await?;
+        let mut done = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let order_id = row
+                .payload
+                .get("order_id")
+                .and_then(|v| v.as_str())
+                .and_then(|id| OrderId::parse(id).ok());
+            if let Some(order_id) = order_id {
+                self.start_one(&order_id).await?;
+            }
+            done.push(row.id);
+        }
+        db.mark_outbox_sent(&done).await?;
+        Ok(done.len())
+    }
+
+    async fn start_one(&self, order_id: &OrderId) -> Result<(), persistence::Error> {
+        let Some(view) = self.inner.db.order_detail(&Scope::Admin, order_id).await? else {
+            return Ok(());
+        };
+        let facts = facts(&view);
+        match self.inner.catalog.choose(&facts) {
+            Ok(Some(template)) => {
+                let sla = view.detail.as_ref().and_then(|d| d.rts_sla_time);
+                if self
+                    .inner
+                    .db
+                    .start_run(order_id.as_str(), &view.order.shop_id, &template.name, sla)
+                    .await?
+                {
+                    counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "started").increment(1);
+                    tracing::info!(order_id = %order_id, template = %template.name, "workflow started");
+                }
+            }
+            Ok(None) => {
+                tracing::info!(order_id = %order_id, "no workflow rule matches; nothing to run")
+            }
+            Err(reason) => {
+                self.progress(
+                    order_id,
+                    Stage::Exception,
+                    Some(format!("no workflow could be chosen: {reason}")),
+                    "rule:choose",
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes the pending step of every due run (up to `workflow.concurrency` at once).
+    pub async fn run_due(&self) -> Result<usize, persistence::Error> {
+        let runs = self
+            .inner
+            .db
+            .due_runs(self.inner.concurrency as u64)
+            .await?;
+        let count = runs.len();
+        let steps = runs.into_iter().map(|run| self.advance(run));
+        for result in futures_util::future::join_all(steps).await {
+            result?;
+        }
+        Ok(count)
+    }
+
+    async fn advance(&self, run: Run) -> Result<(), persistence::Error> {
+        let db = &self.inner.db;
+        let order_id = OrderId::parse(&run.order_id).expect("stored order ids are valid");
+        let now = Utc::now();
+        let at = |status: &'static str, step: i32, attempts: i32, next_at| Position {
+            status,
+            step,
+            attempts,
+            last_error: None,
+            next_at,
+        };
+        let Some(template) = self.inner.catalog.template(&run.template) else {
+            let mut failed = at(workflows::FAILED, run.step, run.attempts, now);
+            failed.last_error = Some(format!("template `{}` no longer exists", run.template));
+            return db.advance_run(run.id, None, failed).await;
+        };
+        let Some(view) = db.order_detail(&Scope::Admin, &order_id).await? else {
+            return db
+                .advance_run(run.id, None, at(workflows::CANCELLED, run.step, 0, now))
+                .await;
+        };
+        let recheck = now + chrono::TimeDelta::from_std(RECHECK).expect("small");
+        // The order decides whether the run may go on.
+        match view.order.stage.as_str() {
+            "cancelled" => {
+                // Compensation: nothing reserved is kept, no unused label stays bought.
+                let released = self.inner.executor.compensate(&view).await;
+                counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "cancelled").increment(1);
+                let mut to = at(workflows::CANCELLED, run.step, 0, now);
+                to.last_error = Some(format!("the order was cancelled; {released}"));
+                return db.advance_run(run.id, None, to).await;
+            }
+            "on_hold" | "exception" => {
+                return db
+                    .advance_run(
+                        run.id,
+                        None,
+                        at(workflows::HELD, run.step, run.attempts, recheck),
+                    )
+                    .await;
+            }
+            "completed" | "delivered" | "in_transit"
+                if run.step as usize >= template.steps.len() => {}
+            _ => {}
+        }
+        if !matches!(
+            view.order.status.as_str(),
+            "AWAITING_SHIPMENT"
+                | "PARTIALLY_SHIPPING"
+                | "AWAITING_COLLECTION"
+                | "IN_TRANSIT"
+                | "DELIVERED"
+                | "COMPLETED"
+        ) {
+            // UNPAID and ON_HOLD orders never start fulfilment.
+            return db
+                .advance_run(
+                    run.id,
+                    None,
+                    at(workflows::RUNNING, run.step, run.attempts, recheck),
+                )
+                .await;
+        }
+        let index = run.step as usize;
+        let Some(step) = template.steps.get(index) else {
+            counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "completed").increment(1);
+            return db
+                .advance_run(run.id, None, at(workflows::COMPLETED, run.step, 0, now))
+                .await;
+        };
+        let key = format!("run{}:{}:{}", run.id, step.name, step.action.kind());
+        let facts = facts(&view);
+        let next = at(workflows::RUNNING, run.step + 1, 0, now);
+        let record = |status: &'static str,
+                      attempts: i32,
+                      detail: Option<String>,
+                      took: Duration| StepOutcome {
+            seq: run.step,
+            name: step.name.clone(),
+            action: step.action.kind(),
+            status,
+            attempts,
+            idempotency_key: key.clone(),
+            detail,
+            duration_micros: took.as_micros() as i64,
+        };
+        if let Some(when) = &step.when {
+            match when.holds(&facts, self.inner.catalog.vars()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let skipped = record(
+                        "skipped",
+                        0,
+                        Some(format!("`{}` is false", when.source())),
+                        Duration::ZERO,
+                    );
+                    return db.advance_run(run.id, Some(skipped), next).await;
+                }
+                Err(reason) => {
+                    return self
+                        .fail(&run, step, &order_id, &key, reason, run.attempts + 1)
+                        .await;
+                }
+            }
+        }
+        let started = Instant::now();
+        let outcome = match &step.action {
+            Action::Wait(wait) => Ok(self.wait(&run, wait, &view)),
+            action => match tokio::time::timeout(
+                step.retry.timeout,
+                self.inner.executor.execute(action, &view, &key),
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(format!("timed out after {:?}", step.retry.timeout)),
+            },
+        };
+        let took = started.elapsed();
+        histogram!(WORKFLOW_STEP_SECONDS, "action" => step.action.kind())
+            .record(took.as_secs_f64());
+        match outcome {
+            Ok(Outcome::Done(detail)) => {
+                let done = record("done", run.attempts + 1, detail, took);
+                let cause = format!("rule:{}/{}", run.template, step.name);
+                if let Some(stage) = stage_after(&step.action) {
+                    self.progress(&order_id, stage, None, &cause).await;
+                }
+                db.advance_run(run.id, Some(done), next).await
+            }
+            Ok(Outcome::WaitUntil(until)) => {
+                db.advance_run(run.id, None, at(workflows::RUNNING, run.step, 1, until))
+                    .await
+            }
+            Err(reason) => {
+                self.fail(&run, step, &order_id, &key, reason, run.attempts + 1)
+                    .await
+            }
+        }
+    }
+
+    /// A failed attempt: retried after an exponential backoff with jitter, or, once the step's
+    /// attempts are spent, a dead letter and the order in `exception`.
+    async fn fail(
+        &self,
+        run: &Run,
+        step: &Step,
+        order_id: &OrderId,
+        key: &str,
+        reason: String,
+        attempts: i32,
+    ) -> Result<(), persistence::Error> {
+        let db = &self.inner.db;
+        if attempts < step.retry.max_attempts as i32 {
+            counter!(WORKFLOW_RETRIES_TOTAL, "action" => step.action.kind()).increment(1);
+            let base = step.retry.backoff.as_secs_f64() * 2f64.powi(attempts - 1);
+            let delay = base * (1.0 + rand::random::<f64>() * 0.25);
+            let next_at = Utc::now()
+                + chrono::TimeDelta::from_std(Duration::from_secs_f64(delay.min(3600.0)))
+                    .expect("bounded");
+            tracing::warn!(order_id = %order_id, step = %step.name, attempts, error = %reason, "workflow step failed; will retry");
+            let to = Position {
+                status: workflows::RUNNING,
+                step: run.step,
+                attempts,
+                last_error: Some(reason),
+                next_at,
+            };
+            return db.advance_run(run.id, None, to).await;
+        }
+        counter!(WORKFLOW_DEAD_LETTERS_TOTAL, "action" => step.action.kind()).increment(1);
+        counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "failed").increment(1);
+        tracing::error!(order_id = %order_id, step = %step.name, attempts, error = %reason, "workflow step dead-lettered");
+        let dead = StepOutcome {
+            seq: run.step,
+            name: step.name.clone(),
+            action: step.action.kind(),
+            status: workflows::DEAD,
+            attempts,
+            idempotency_key: key.to_owned(),
+            detail: Some(reason.clone()),
+            duration_micros: 0,
+        };
+        let to = Position {
+            status: workflows::FAILED,
+            step: run.step,
+            attempts,
+            last_error: Some(reason.clone()),
+            next_at: Utc::now(),
+        };
+        db.advance_run(run.id, Some(dead), to).await?;
+        let why = format!(
+            "workflow {} step {} failed after {attempts} attempts: {reason}",
+            run.template, step.name
+        );
+        self.progress(
+            order_id,
+            Stage::Exception,
+            Some(why),
+            &format!("rule:{}/{}", run.template, step.name),
+        )
+        .await;
+        Ok(())
+    }
+
+    fn wait(&self, run: &Run, wait: &Wait, view: &OrderDetailView) -> Outcome {
+        // attempts == 1 marks "already waiting": due again means the wait is over.
+        if run.attempts >= 1 {
+            return Outcome::Done(Some("waited".into()));
+        }
+        let until = match wait {
+            Wait::For(d) => {
+                Utc::now() + chrono::TimeDelta::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)
+            }
+            Wait::UntilReleaseDate => match view.detail.as_ref().and_then(|d| d.release_date) {
+                Some(t) => match chrono::DateTime::from_timestamp(t, 0) {
+                    Some(at) if at > Utc::now() => at,
+                    _ => return Outcome::Done(Some("the release date has passed".into())),
+                },
+                None => return Outcome::Done(Some("the order names no release date".into())),
+            },
+        };
+        Outcome::WaitUntil(until)
+    }
+
+    /// Moves the order's stage; a move the order no longer allows (it went further on its own)
+    /// is not an error.
+    async fn progress(&self, order_id: &OrderId, to: Stage, reason: Option<String>, cause: &str) {
+        let envelope = Envelope {
+            msg: Msg::Progress { to, reason },
+            cause: cause.to_owned(),
+            inbox: None,
+        };
+        if let Err(e) = self.inner.registry.submit(order_id.clone(), envelope).await {
+            tracing::debug!(order_id = %order_id, error = %e, "workflow progress not applied");
+        }
+    }
+}
+
+/// The stage an order reaches when a step of this kind is done.
+fn stage_after(action: &Action) -> Option<Stage> {
+    match action {
+        Action::ReserveStock => Some(Stage::StockReserved),
+        Action::BuyLabel => Some(Stage::LabelPurchased),
+        Action::Ship => Some(Stage::Shipped),
+        _ => None,
+    }
+}
+
+/// What conditions see of an order.
+pub fn facts(view: &OrderDetailView) -> Facts {
+    let detail = view.detail.as_ref();
+    let payment = detail.and_then(|d| d.payment.as_ref());
+    Facts {
+        id: view.order.id.clone(),
+        shop_id: view.order.shop_id.clone(),
+        status: view.order.status.clone(),
+        stage: view.order.stage.clone(),
+        currency: view.order.currency.clone().unwrap_or_default(),
+        total_minor: payment.map_or(0, |p| p.total_amount.minor()),
+        sub_total_minor: payment.map_or(0, |p| p.sub_total.minor()),
+        skus: view.quantities.iter().map(|q| q.sku_id.clone()).collect(),
+        quantities: view
+            .quantities
+            .iter()
+            .map(|q| (q.sku_id.clone(), i64::from(q.quantity)))
+            .collect(),
+        units: view.quantities.iter().map(|q| i64::from(q.quantity)).sum(),
+        region: detail
+            .and_then(|d| d.recipient.as_ref())
+            .and_then(|r| r.get("region_code"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        tags: Vec::new(),
+        buyer_message: detail
+            .and_then(|d| d.buyer_message.clone())
+            .unwrap_or_default(),
+        order_type: detail
+            .and_then(|d| d.order_type.clone())
+            .unwrap_or_else(|| "NORMAL".into()),
+        shipping_type: detail
+            .and_then(|d| d.shipping_type.clone())
+            .unwrap_or_default(),
+        sla_seconds_left: detail
+            .and_then(|d| d.rts_sla_time)
+            .map_or(i64::MAX / 2, |t| t - Utc::now().timestamp()),
+    }
+}

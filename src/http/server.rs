@@ -96,6 +96,7 @@ pub fn start(
                     .service(oauth::authorize_link)
                     .service(workflows::list)
                     .service(workflows::show)
+                    .service(workflows::simulate)
                     .service(workflows::order_run)
                     .service(workflows::dead_letters)
                     .service(workflows::replay),

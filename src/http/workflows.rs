@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 use super::{Caller, Error};
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Msg, OrderId, Stage};
-use crate::persistence::Database;
-use crate::workflow::{Catalog, Template};
+use crate::persistence::{Database, OrderFilter};
+use crate::workflow::{Catalog, Template, runner};
+use chrono::{DateTime, Utc};
 
 fn describe(template: &Template) -> Value {
     json!({
@@ -135,4 +136,66 @@ pub(super) async fn replay(
         tracing::warn!(error = %e, "replayed run's order stays where it is");
     }
     Ok(HttpResponse::Ok().json(json!({ "run": run })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SimulateBody {
+    /// Orders last updated in [from, to].
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// Most orders one dry run evaluates.
+const SIMULATE_LIMIT: usize = 5_000;
+
+/// Dry run over stored orders (the caller's scope): which the template would take and which of
+/// its steps would run. Nothing is started, nothing changes.
+#[post("/workflows/{name}/simulate")]
+pub(super) async fn simulate(
+    caller: Caller,
+    db: web::Data<Database>,
+    catalog: web::Data<Catalog>,
+    path: web::Path<String>,
+    body: web::Json<SimulateBody>,
+) -> Result<HttpResponse, Error> {
+    if catalog.template(&path).is_none() {
+        return Err(Error::NotFound(format!("workflow {path}")));
+    }
+    if body.to < body.from {
+        return Err(Error::BadRequest("`to` is before `from`".into()));
+    }
+    let mut facts = Vec::new();
+    let mut after = Some((body.to + chrono::TimeDelta::microseconds(1), String::new()));
+    let mut truncated = false;
+    loop {
+        let filter = OrderFilter {
+            updated_since: Some(body.from),
+            after: after.clone(),
+            limit: 500,
+            ..OrderFilter::default()
+        };
+        let page = db.list_orders(&caller.scope, &filter).await?;
+        for order in &page {
+            let id = OrderId::parse(&order.id)?;
+            if let Some(view) = db.order_detail(&caller.scope, &id).await? {
+                facts.push(runner::facts(&view));
+            }
+        }
+        if facts.len() >= SIMULATE_LIMIT {
+            truncated = true;
+            break;
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some((last.updated_at, last.id.clone())),
+            _ => break,
+        }
+    }
+    let matched = crate::workflow::simulate::simulate(&catalog, &path, &facts);
+    Ok(HttpResponse::Ok().json(json!({
+        "workflow": path.as_str(),
+        "evaluated": facts.len(),
+        "truncated": truncated,
+        "matched": matched,
+    })))
 }

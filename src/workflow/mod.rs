@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod condition;
 pub mod runner;
+pub mod simulate;
 pub mod template;
 
 pub use condition::{Condition, Facts};

@@ -322,3 +322,243 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
         .await;
     assert_problem(again, 404, "not_found").await;
 }
+
+#[actix_web::test]
+async fn a_preorder_waits_for_its_release_date_then_ships() {
+    let sandbox = sandbox();
+    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    let id = sandbox.create_order(SHOP, 1, true);
+    let release = chrono::Utc::now().timestamp() + 3;
+    sandbox.set_preorder(&id, release);
+    sandbox.set_status(&id, "ON_HOLD", true);
+    sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+
+    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["name"] == "reserve"))
+    })
+    .await;
+    assert_eq!(run["run"]["template"], "preorder");
+    assert_eq!(sandbox.calls(SHIP), 0, "not before the release date");
+    eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["status"] == "completed"
+    })
+    .await;
+    assert!(chrono::Utc::now().timestamp() >= release);
+    assert_eq!(sandbox.calls(SHIP), 1);
+}
+
+#[actix_web::test]
+async fn cancelling_a_held_order_ends_its_run_with_compensation() {
+    let sandbox = sandbox();
+    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    let big = ready_order(&sandbox, 40);
+    eventually(&app, &format!("/api/v1/orders/{big}"), |o| {
+        o["stage"] == "on_hold"
+    })
+    .await;
+    sandbox.set_status(&big, "CANCELLED", true);
+    let run = eventually(&app, &format!("/api/v1/orders/{big}/workflow"), |r| {
+        r["run"]["status"] == "cancelled"
+    })
+    .await;
+    assert!(
+        run["run"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("released the reservation"),
+        "{run}"
+    );
+    assert_eq!(sandbox.calls(SHIP), 0);
+}
+
+#[actix_web::test]
+async fn simulate_lists_the_orders_a_template_would_take_and_changes_nothing() {
+    let sandbox = sandbox();
+    // Workflows off: only the dry run evaluates anything.
+    let app = spawn(
+        &sandbox,
+        TestDb::new().await,
+        &[("CREATORFLOW__WORKFLOW__ENABLED", "false")],
+    )
+    .await;
+    let small = ready_order(&sandbox, 2);
+    let big = ready_order(&sandbox, 40);
+    for id in [&small, &big] {
+        eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
+            o["stage"] == "validated"
+        })
+        .await;
+    }
+    let now = chrono::Utc::now();
+    let range = json!({ "from": now - chrono::TimeDelta::hours(1), "to": now + chrono::TimeDelta::hours(1) });
+    let standard: Value = app
+        .post_json(
+            "/api/v1/workflows/standard/simulate",
+            &app.admin_key,
+            &range,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(standard["evaluated"], 2);
+    let ids: Vec<&str> = standard["matched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [small.as_str()]);
+    let runs: Vec<bool> = standard["matched"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["runs"].as_bool().unwrap())
+        .collect();
+    assert_eq!(runs, [false, true, true, true, true]);
+    let review: Value = app
+        .post_json(
+            "/api/v1/workflows/high_value_review/simulate",
+            &app.admin_key,
+            &range,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(review["matched"][0]["order_id"], big.as_str());
+    // A range with no orders, and a template that does not exist.
+    let empty = json!({ "from": now - chrono::TimeDelta::hours(3), "to": now - chrono::TimeDelta::hours(2) });
+    let none: Value = app
+        .post_json(
+            "/api/v1/workflows/standard/simulate",
+            &app.admin_key,
+            &empty,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["evaluated"], 0);
+    assert_problem(
+        app.post_json("/api/v1/workflows/nope/simulate", &app.admin_key, &range)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    // No side effects.
+    assert_problem(
+        app.get(
+            &format!("/api/v1/orders/{small}/workflow"),
+            Some(&app.admin_key),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(sandbox.calls(SHIP), 0);
+}
+
+/// A crash in the middle of a run: the restarted daemon resumes at the pending step and does not
+/// repeat the completed ones.
+#[actix_web::test]
+async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_ones() {
+    let db = TestDb::new().await;
+    let dir = db.dir.path().join("workflows");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_file(
+        &dir,
+        "rules.toml",
+        "[[rules]]\nwhen = \"true\"\ntemplate = \"slow\"\n",
+    );
+    write_file(
+        &dir,
+        "slow.toml",
+        "name = \"slow\"\n[[steps]]\nname = \"reserve\"\naction = \"reserve_stock\"\n[[steps]]\nname = \"pause\"\naction = \"wait\"\nduration = \"2s\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\n",
+    );
+    let dir = dir.display().to_string();
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let mut env: Vec<(String, String)> = sandbox_env(&db, &sandbox)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("CREATORFLOW__TIKTOK"))
+        .collect();
+    env.push(("CREATORFLOW__WORKFLOW__ENABLED".into(), "true".into()));
+    env.push(("CREATORFLOW__WORKFLOW__DIR".into(), dir));
+    let borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let daemon = crate::helpers::Daemon::start_with(&db, &borrowed);
+    let admin_key = daemon.admin_key.clone();
+    sandbox.set_webhook_url(&format!("http://{}/webhooks/tiktok", daemon.addr));
+    let mut command = cli_command(
+        &db,
+        &[
+            "shop",
+            "add",
+            "--tiktok-shop-id",
+            SHOP,
+            "--name",
+            "Glow Labs",
+            "--auth-code",
+            &code,
+        ],
+    );
+    command.envs(sandbox_env(&db, &sandbox));
+    assert!(
+        tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .success()
+    );
+    let id = ready_order(&sandbox, 1);
+
+    // Wait until the run is in its pause, then kill the daemon.
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/api/v1/orders/{id}/workflow", daemon.addr);
+    let mut paused = false;
+    for _ in 0..100 {
+        let response = client
+            .get(&url)
+            .bearer_auth(&admin_key)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            let run: Value = response.json().await.unwrap();
+            if run["run"]["step"] == 1 && run["run"]["attempts"] == 1 {
+                paused = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(paused, "the run reached its pause");
+    daemon.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(daemon);
+
+    let app = spawn_app_with(db, &borrowed).await;
+    sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
+    let mut run = Value::Null;
+    for _ in 0..100 {
+        run = app
+            .get(&format!("/api/v1/orders/{id}/workflow"), Some(&admin_key))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if run["run"]["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["run"]["status"], "completed", "{run}");
+    let pairs: Vec<(String, String)> = step_summary(&run);
+    let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["reserve", "pause", "ship"], "each step once");
+    assert_eq!(sandbox.calls(SHIP), 1);
+}

@@ -1,7 +1,7 @@
 //! TikTok Shop, exactly as `../shared/reference/tiktok-shop.md` describes it.
 
 pub mod client;
-mod lenient;
+pub(crate) mod lenient;
 pub mod model;
 pub mod notification;
 pub mod sandbox;

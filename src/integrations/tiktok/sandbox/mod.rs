@@ -167,6 +167,15 @@ impl Sandbox {
         self.shared.world().set_status(order_id, status, push)
     }
 
+    /// Makes an order a pre-order released at `release_date` (unix seconds).
+    pub fn set_preorder(&self, order_id: &str, release_date: i64) {
+        if let Some(order) = self.shared.world().orders.get_mut(order_id) {
+            order.wire.order_type = Some("PRE_ORDER".into());
+            order.wire.release_date =
+                Some(crate::integrations::tiktok::lenient::Lenient(release_date));
+        }
+    }
+
     pub fn order_status(&self, order_id: &str) -> Option<String> {
         self.shared
             .world()

@@ -33,6 +33,8 @@ pub struct Run {
     pub last_error: Option<String>,
     pub next_at: DateTime<Utc>,
     pub rts_sla_time: Option<i64>,
+    /// When the run started: the order had just become ready to ship.
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +89,7 @@ impl From<workflow_runs::Model> for Run {
             last_error: r.last_error,
             next_at: r.next_at.with_timezone(&Utc),
             rts_sla_time: r.rts_sla_time,
+            created_at: r.created_at.with_timezone(&Utc),
         }
     }
 }

@@ -19,7 +19,8 @@ use crate::integrations::tiktok::client::Client;
 use crate::persistence::workflows::{self, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView};
 use crate::telemetry::metrics::{
-    WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL, WORKFLOW_STEP_SECONDS,
+    WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL,
+    WORKFLOW_STEP_SECONDS, WORKFLOW_TIME_TO_SHIP_SECONDS,
 };
 
 pub const START: &str = "workflow.start";
@@ -302,6 +303,10 @@ impl Runner {
                 let cause = format!("rule:{}/{}", run.template, step.name);
                 if let Some(stage) = stage_after(&step.action) {
                     self.progress(&order_id, stage, None, &cause).await;
+                }
+                if step.action == Action::Ship {
+                    let waited = (Utc::now() - run.created_at).to_std().unwrap_or_default();
+                    histogram!(WORKFLOW_TIME_TO_SHIP_SECONDS).record(waited.as_secs_f64());
                 }
                 db.advance_run(run.id, Some(done), next).await
             }

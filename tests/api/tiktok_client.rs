@@ -46,6 +46,14 @@ async fn client_for(db: &TestDb, sandbox: &Sandbox, extra: &[(&str, &str)]) -> (
     )
 }
 
+/// A client whose shop `SHOP` the sandbox's seller has authorised.
+async fn authorised(sandbox: &Sandbox, db: &TestDb) -> Client {
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let (client, _database) = client_for(db, sandbox, &[]).await;
+    client.authorize(&code, None, None).await.unwrap();
+    client
+}
+
 fn shop() -> ShopId {
     ShopId::parse(SHOP).unwrap()
 }
@@ -97,10 +105,8 @@ async fn an_auth_code_is_exchanged_once_and_tokens_are_stored_encrypted() {
 #[actix_web::test]
 async fn search_pages_through_every_order_and_detail_batches_fifty_ids_per_call() {
     let sandbox = sandbox();
-    let code = sandbox.add_shop(SHOP, "Glow Labs");
     let db = TestDb::new().await;
-    let (client, _database) = client_for(&db, &sandbox, &[]).await;
-    client.authorize(&code, None, None).await.unwrap();
+    let client = authorised(&sandbox, &db).await;
 
     let ids: Vec<String> = (0..60)
         .map(|_| sandbox.create_order(SHOP, 2, false))
@@ -133,10 +139,8 @@ async fn search_pages_through_every_order_and_detail_batches_fifty_ids_per_call(
 #[actix_web::test]
 async fn an_expired_token_is_refreshed_and_the_call_repeated_once() {
     let sandbox = sandbox();
-    let code = sandbox.add_shop(SHOP, "Glow Labs");
     let db = TestDb::new().await;
-    let (client, _database) = client_for(&db, &sandbox, &[]).await;
-    client.authorize(&code, None, None).await.unwrap();
+    let client = authorised(&sandbox, &db).await;
     let id = sandbox.create_order(SHOP, 1, false);
 
     sandbox.expire_access_tokens();
@@ -156,10 +160,8 @@ async fn an_expired_token_is_refreshed_and_the_call_repeated_once() {
 #[actix_web::test]
 async fn throttling_and_outages_are_retried_with_backoff_but_a_write_is_not_repeated_blindly() {
     let sandbox = sandbox();
-    let code = sandbox.add_shop(SHOP, "Glow Labs");
     let db = TestDb::new().await;
-    let (client, _database) = client_for(&db, &sandbox, &[]).await;
-    client.authorize(&code, None, None).await.unwrap();
+    let client = authorised(&sandbox, &db).await;
     let id = sandbox.create_order(SHOP, 1, false);
     let order_id = OrderId::parse(&id).unwrap();
 
@@ -278,10 +280,8 @@ async fn a_token_close_to_expiry_is_refreshed_before_the_call() {
         ..Options::new("abcdef", "123")
     })
     .unwrap();
-    let code = sandbox.add_shop(SHOP, "Glow Labs");
     let db = TestDb::new().await;
-    let (client, _database) = client_for(&db, &sandbox, &[]).await;
-    client.authorize(&code, None, None).await.unwrap();
+    let client = authorised(&sandbox, &db).await;
     let id = OrderId::parse(&sandbox.create_order(SHOP, 1, false)).unwrap();
     client.order_details(&shop(), &[id]).await.unwrap();
     assert_eq!(sandbox.calls("/api/v2/token/refresh"), 1);
@@ -295,10 +295,8 @@ async fn a_token_close_to_expiry_is_refreshed_before_the_call() {
 #[actix_web::test]
 async fn fulfilment_and_cancellation_calls_reach_tiktok_signed() {
     let sandbox = sandbox();
-    let code = sandbox.add_shop(SHOP, "Glow Labs");
     let db = TestDb::new().await;
-    let (client, _database) = client_for(&db, &sandbox, &[]).await;
-    client.authorize(&code, None, None).await.unwrap();
+    let client = authorised(&sandbox, &db).await;
 
     let shipped = sandbox.create_order(SHOP, 1, false);
     sandbox.set_status(&shipped, "AWAITING_SHIPMENT", false);
@@ -351,10 +349,8 @@ async fn fulfilment_and_cancellation_calls_reach_tiktok_signed() {
 async fn the_sandbox_refuses_what_tiktok_refuses() {
     use creatorflow::integrations::tiktok::signature::request_signature;
     let sandbox = sandbox();
-    let code = sandbox.add_shop(SHOP, "Glow Labs");
     let db = TestDb::new().await;
-    let (client, _database) = client_for(&db, &sandbox, &[]).await;
-    client.authorize(&code, None, None).await.unwrap();
+    let client = authorised(&sandbox, &db).await;
     let http = reqwest::Client::new();
     let call = |timestamp: i64,
                 sign_with: &'static str,

@@ -10,10 +10,13 @@ use crate::helpers::{TestApp, TestDb, cli_command, spawn_app_with};
 use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
 use creatorflow::integrations::tiktok::sandbox::Sandbox;
 
-async fn spawn_against(sandbox: &Sandbox, extra: &[(&str, &str)]) -> TestApp {
-    let db = TestDb::new().await;
-    let env = sandbox_env(&db, sandbox);
-    let mut pairs: Vec<(String, String)> = env
+pub async fn spawn_against(sandbox: &Sandbox, extra: &[(&str, &str)]) -> TestApp {
+    spawn_against_db(sandbox, TestDb::new().await, extra).await
+}
+
+/// A daemon on `db` pointed at `sandbox` (its TikTok settings), receiving its webhooks.
+pub async fn spawn_against_db(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp {
+    let mut pairs: Vec<(String, String)> = sandbox_env(&db, sandbox)
         .into_iter()
         .filter(|(k, _)| k.starts_with("CREATORFLOW__TIKTOK"))
         .collect();

@@ -12,22 +12,9 @@ use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
 const SHIP: &str = "/fulfillment/202309/packages/{id}/ship";
 
 async fn spawn(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp {
-    let mut pairs: Vec<(String, String)> = sandbox_env(&db, sandbox)
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("CREATORFLOW__TIKTOK"))
-        .collect();
-    pairs.push(("CREATORFLOW__WORKFLOW__ENABLED".into(), "true".into()));
-    pairs.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let borrowed: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = spawn_app_with(db, &borrowed).await;
-    sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
+    let mut env = vec![("CREATORFLOW__WORKFLOW__ENABLED", "true")];
+    env.extend_from_slice(extra);
+    let app = crate::tiktok_sync::spawn_against_db(sandbox, db, &env).await;
     let code = sandbox.add_shop(SHOP, "Glow Labs");
     let mut command = cli_command(
         &app.db,

@@ -173,38 +173,51 @@ impl Database {
         step: Option<StepOutcome>,
         to: Position,
     ) -> Result<(), Error> {
+        self.advance_runs(vec![(run_id, step, to)]).await
+    }
+
+    /// Moves many runs (and records their finished steps) in one transaction.
+    pub async fn advance_runs(
+        &self,
+        moves: Vec<(i64, Option<StepOutcome>, Position)>,
+    ) -> Result<(), Error> {
+        if moves.is_empty() {
+            return Ok(());
+        }
         let txn = self.begin_write().await?;
         let now = Utc::now().fixed_offset();
-        if let Some(step) = step {
-            workflow_steps::ActiveModel {
-                run_id: Set(run_id),
-                seq: Set(step.seq),
-                name: Set(step.name),
-                action: Set(step.action.to_owned()),
-                status: Set(step.status.to_owned()),
-                attempts: Set(step.attempts),
-                idempotency_key: Set(step.idempotency_key),
-                detail: Set(step.detail),
-                duration_micros: Set(step.duration_micros),
-                finished_at: Set(now),
-                ..Default::default()
+        for (run_id, step, to) in moves {
+            if let Some(step) = step {
+                workflow_steps::ActiveModel {
+                    run_id: Set(run_id),
+                    seq: Set(step.seq),
+                    name: Set(step.name),
+                    action: Set(step.action.to_owned()),
+                    status: Set(step.status.to_owned()),
+                    attempts: Set(step.attempts),
+                    idempotency_key: Set(step.idempotency_key),
+                    detail: Set(step.detail),
+                    duration_micros: Set(step.duration_micros),
+                    finished_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?;
             }
-            .insert(&txn)
-            .await?;
+            workflow_runs::Entity::update_many()
+                .col_expr(workflow_runs::Column::Status, to.status.into())
+                .col_expr(workflow_runs::Column::Step, to.step.into())
+                .col_expr(workflow_runs::Column::Attempts, to.attempts.into())
+                .col_expr(workflow_runs::Column::LastError, to.last_error.into())
+                .col_expr(
+                    workflow_runs::Column::NextAt,
+                    to.next_at.fixed_offset().into(),
+                )
+                .col_expr(workflow_runs::Column::UpdatedAt, now.into())
+                .filter(workflow_runs::Column::Id.eq(run_id))
+                .exec(&txn)
+                .await?;
         }
-        workflow_runs::Entity::update_many()
-            .col_expr(workflow_runs::Column::Status, to.status.into())
-            .col_expr(workflow_runs::Column::Step, to.step.into())
-            .col_expr(workflow_runs::Column::Attempts, to.attempts.into())
-            .col_expr(workflow_runs::Column::LastError, to.last_error.into())
-            .col_expr(
-                workflow_runs::Column::NextAt,
-                to.next_at.fixed_offset().into(),
-            )
-            .col_expr(workflow_runs::Column::UpdatedAt, now.into())
-            .filter(workflow_runs::Column::Id.eq(run_id))
-            .exec(&txn)
-            .await?;
         txn.commit().await?;
         Ok(())
     }

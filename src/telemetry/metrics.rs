@@ -25,6 +25,7 @@ pub const WORKFLOW_RUNS_TOTAL: &str = "creatorflow_workflow_runs_total";
 pub const WORKFLOW_STEP_SECONDS: &str = "creatorflow_workflow_step_seconds";
 pub const WORKFLOW_RETRIES_TOTAL: &str = "creatorflow_workflow_retries_total";
 pub const WORKFLOW_DEAD_LETTERS_TOTAL: &str = "creatorflow_workflow_dead_letters_total";
+pub const WORKFLOW_STEP_OVERHEAD_SECONDS: &str = "creatorflow_workflow_step_overhead_seconds";
 pub const WORKFLOW_TIME_TO_SHIP_SECONDS: &str = "creatorflow_workflow_time_to_ship_seconds";
 pub const TIKTOK_SYNC_DRIFT_TOTAL: &str = "creatorflow_tiktok_sync_drift_total";
 pub const TIKTOK_DETAILS_FETCHED_TOTAL: &str = "creatorflow_tiktok_details_fetched_total";

@@ -20,7 +20,7 @@ use crate::persistence::workflows::{self, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView};
 use crate::telemetry::metrics::{
     WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL,
-    WORKFLOW_STEP_SECONDS, WORKFLOW_TIME_TO_SHIP_SECONDS,
+    WORKFLOW_STEP_OVERHEAD_SECONDS, WORKFLOW_STEP_SECONDS, WORKFLOW_TIME_TO_SHIP_SECONDS,
 };
 
 pub const START: &str = "workflow.start";
@@ -169,14 +169,20 @@ impl Runner {
             .due_runs(self.inner.concurrency as u64)
             .await?;
         let count = runs.len();
-        let steps = runs.into_iter().map(|run| self.advance(run));
-        for result in futures_util::future::join_all(steps).await {
+        let sink = Sink::default();
+        let steps = runs.into_iter().map(|run| self.advance(run, &sink));
+        let results = futures_util::future::join_all(steps).await;
+        // Every step's outcome and its run's next position, for all the runs, in one commit.
+        let moves = std::mem::take(&mut *sink.0.lock().unwrap_or_else(|p| p.into_inner()));
+        self.inner.db.advance_runs(moves).await?;
+        for result in results {
             result?;
         }
         Ok(count)
     }
 
-    async fn advance(&self, run: Run) -> Result<(), persistence::Error> {
+    async fn advance(&self, run: Run, sink: &Sink) -> Result<(), persistence::Error> {
+        let entered = Instant::now();
         let db = &self.inner.db;
         let order_id = OrderId::parse(&run.order_id).expect("stored order ids are valid");
         let now = Utc::now();
@@ -190,10 +196,10 @@ impl Runner {
         let Some(template) = self.inner.catalog.template(&run.template) else {
             let mut failed = at(workflows::FAILED, run.step, run.attempts, now);
             failed.last_error = Some(format!("template `{}` no longer exists", run.template));
-            return db.advance_run(run.id, None, failed).await;
+            return sink.advance_run(run.id, None, failed).await;
         };
         let Some(view) = db.order_detail(&Scope::Admin, &order_id).await? else {
-            return db
+            return sink
                 .advance_run(run.id, None, at(workflows::CANCELLED, run.step, 0, now))
                 .await;
         };
@@ -206,10 +212,10 @@ impl Runner {
                 counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "cancelled").increment(1);
                 let mut to = at(workflows::CANCELLED, run.step, 0, now);
                 to.last_error = Some(format!("the order was cancelled; {released}"));
-                return db.advance_run(run.id, None, to).await;
+                return sink.advance_run(run.id, None, to).await;
             }
             "on_hold" | "exception" => {
-                return db
+                return sink
                     .advance_run(
                         run.id,
                         None,
@@ -231,7 +237,7 @@ impl Runner {
                 | "COMPLETED"
         ) {
             // UNPAID and ON_HOLD orders never start fulfilment.
-            return db
+            return sink
                 .advance_run(
                     run.id,
                     None,
@@ -242,7 +248,7 @@ impl Runner {
         let index = run.step as usize;
         let Some(step) = template.steps.get(index) else {
             counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "completed").increment(1);
-            return db
+            return sink
                 .advance_run(run.id, None, at(workflows::COMPLETED, run.step, 0, now))
                 .await;
         };
@@ -272,16 +278,15 @@ impl Runner {
                         Some(format!("`{}` is false", when.source())),
                         Duration::ZERO,
                     );
-                    return db.advance_run(run.id, Some(skipped), next).await;
+                    return sink.advance_run(run.id, Some(skipped), next).await;
                 }
                 Err(reason) => {
-                    return self
-                        .fail(&run, step, &order_id, &key, reason, run.attempts + 1)
-                        .await;
+                    return self.fail(sink, &run, step, &order_id, &key, reason).await;
                 }
             }
         }
         let started = Instant::now();
+        let before = started - entered;
         let outcome = match &step.action {
             Action::Wait(wait) => Ok(self.wait(&run, wait, &view)),
             action => match tokio::time::timeout(
@@ -297,7 +302,8 @@ impl Runner {
         let took = started.elapsed();
         histogram!(WORKFLOW_STEP_SECONDS, "action" => step.action.kind())
             .record(took.as_secs_f64());
-        match outcome {
+        let finished = Instant::now();
+        let result = match outcome {
             Ok(Outcome::Done(detail)) => {
                 let done = record("done", run.attempts + 1, detail, took);
                 let cause = format!("rule:{}/{}", run.template, step.name);
@@ -308,31 +314,33 @@ impl Runner {
                     let waited = (Utc::now() - run.created_at).to_std().unwrap_or_default();
                     histogram!(WORKFLOW_TIME_TO_SHIP_SECONDS).record(waited.as_secs_f64());
                 }
-                db.advance_run(run.id, Some(done), next).await
+                sink.advance_run(run.id, Some(done), next).await
             }
             Ok(Outcome::WaitUntil(until)) => {
-                db.advance_run(run.id, None, at(workflows::RUNNING, run.step, 1, until))
+                sink.advance_run(run.id, None, at(workflows::RUNNING, run.step, 1, until))
                     .await
             }
-            Err(reason) => {
-                self.fail(&run, step, &order_id, &key, reason, run.attempts + 1)
-                    .await
-            }
-        }
+            Err(reason) => self.fail(sink, &run, step, &order_id, &key, reason).await,
+        };
+        // The engine's own share of the step: everything but the action itself.
+        let overhead = before + finished.elapsed();
+        histogram!(WORKFLOW_STEP_OVERHEAD_SECONDS, "action" => step.action.kind())
+            .record(overhead.as_secs_f64());
+        result
     }
 
     /// A failed attempt: retried after an exponential backoff with jitter, or, once the step's
     /// attempts are spent, a dead letter and the order in `exception`.
     async fn fail(
         &self,
+        sink: &Sink,
         run: &Run,
         step: &Step,
         order_id: &OrderId,
         key: &str,
         reason: String,
-        attempts: i32,
     ) -> Result<(), persistence::Error> {
-        let db = &self.inner.db;
+        let attempts = run.attempts + 1;
         if attempts < step.retry.max_attempts as i32 {
             counter!(WORKFLOW_RETRIES_TOTAL, "action" => step.action.kind()).increment(1);
             let base = step.retry.backoff.as_secs_f64() * 2f64.powi(attempts - 1);
@@ -348,7 +356,7 @@ impl Runner {
                 last_error: Some(reason),
                 next_at,
             };
-            return db.advance_run(run.id, None, to).await;
+            return sink.advance_run(run.id, None, to).await;
         }
         counter!(WORKFLOW_DEAD_LETTERS_TOTAL, "action" => step.action.kind()).increment(1);
         counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "failed").increment(1);
@@ -370,7 +378,7 @@ impl Runner {
             last_error: Some(reason.clone()),
             next_at: Utc::now(),
         };
-        db.advance_run(run.id, Some(dead), to).await?;
+        sink.advance_run(run.id, Some(dead), to).await?;
         let why = format!(
             "workflow {} step {} failed after {attempts} attempts: {reason}",
             run.template, step.name
@@ -416,6 +424,25 @@ impl Runner {
         if let Err(e) = self.inner.registry.submit(order_id.clone(), envelope).await {
             tracing::debug!(order_id = %order_id, error = %e, "workflow progress not applied");
         }
+    }
+}
+
+/// Where the runs of one scheduling round go next, written together in one transaction.
+#[derive(Default)]
+struct Sink(std::sync::Mutex<Vec<(i64, Option<StepOutcome>, Position)>>);
+
+impl Sink {
+    async fn advance_run(
+        &self,
+        run_id: i64,
+        step: Option<StepOutcome>,
+        to: Position,
+    ) -> Result<(), persistence::Error> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((run_id, step, to));
+        Ok(())
     }
 }
 

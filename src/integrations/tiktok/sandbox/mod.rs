@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
+use futures_util::StreamExt;
 use governor::{Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -242,6 +243,8 @@ async fn push_webhooks(shared: Arc<Shared>, options: Options) {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
+        // The wire order of this round: drops, duplicates and held-back bodies applied.
+        let mut wire = Vec::with_capacity(batch.len());
         for body in batch {
             if rand::random::<f64>() < options.drop_rate {
                 tracing::info!("sandbox: dropping a webhook on purpose");
@@ -251,17 +254,28 @@ async fn push_webhooks(shared: Arc<Shared>, options: Options) {
                 held = Some(body);
                 continue;
             }
-            let twice = rand::random::<f64>() < options.duplicate_rate;
-            if twice {
-                send(&client, &url, &options.app_key, &secret, body.clone()).await;
+            if rand::random::<f64>() < options.duplicate_rate {
+                wire.push(body.clone());
             }
-            send(&client, &url, &options.app_key, &secret, body).await;
+            wire.push(body);
             if let Some(late) = held.take() {
-                send(&client, &url, &options.app_key, &secret, late).await;
+                wire.push(late);
             }
         }
+        // Like TikTok, several deliveries are in flight at once (so they may also overtake
+        // each other).
+        let sends = wire
+            .into_iter()
+            .map(|body| send(&client, &url, &options.app_key, &secret, body));
+        futures_util::stream::iter(sends)
+            .buffer_unordered(PUSH_CONCURRENCY)
+            .for_each(|()| async {})
+            .await;
     }
 }
+
+/// Webhook deliveries in flight at once.
+const PUSH_CONCURRENCY: usize = 16;
 
 async fn send(client: &reqwest::Client, url: &str, key: &str, secret: &str, body: Vec<u8>) {
     let signature = webhook_signature(key, secret.as_bytes(), &body);

@@ -8,12 +8,15 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::actors::RegistryHandle;
+use crate::bus::{Bus, Relay};
 use crate::config::Settings;
 use crate::domain::{ApiKey, Scope};
 use crate::http;
+use crate::integrations::inventory::Inventory;
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::sync::Sync;
+use crate::integrations::{analytics, inventory, shipping};
 use crate::persistence::{Database, Journal};
 use crate::systemd;
 use crate::telemetry;
@@ -27,6 +30,9 @@ pub struct Application {
     registry: RegistryHandle,
     sync: Option<Sync>,
     workflows: Option<runner::Tasks>,
+    bus: Bus,
+    relay: Relay,
+    background: Vec<tokio::task::JoinHandle<()>>,
     first_admin_key: Option<ApiKey>,
 }
 
@@ -62,12 +68,24 @@ impl Application {
                 .catalog()
                 .context("cannot load the workflow templates (workflow.dir)")?,
         );
+        let stock = Inventory::new(db.clone(), &settings.inventory);
+        let bus = Bus::start(
+            &settings.bus,
+            vec![
+                analytics::subscription(db.clone()),
+                inventory::subscription(db.clone()),
+                shipping::tracking_subscription(registry.clone()),
+            ],
+        );
+        let relay = Relay::new(db.clone(), bus.clone(), settings.bus.relay_batch);
+        let background = vec![relay.start(), stock.start_expiry()];
         let workflows = settings.workflow.enabled.then(|| {
             Runner::new(
                 catalog.clone(),
                 db.clone(),
                 registry.clone(),
                 client.clone(),
+                stock.clone(),
                 settings.workflow.concurrency,
             )
             .start()
@@ -86,6 +104,9 @@ impl Application {
             registry,
             sync,
             workflows,
+            bus,
+            relay,
+            background,
             first_admin_key,
         })
     }
@@ -96,6 +117,11 @@ impl Application {
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// The bus the integrations are fed by.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
     }
 
     /// The order engine, as HTTP handlers and integrations use it.
@@ -117,6 +143,9 @@ impl Application {
             registry,
             sync,
             workflows,
+            bus,
+            relay,
+            background,
             ..
         } = self;
         let handle = server.handle();
@@ -147,6 +176,12 @@ impl Application {
             workflows.stop();
         }
         registry.drain(Duration::from_secs(10)).await;
+        // What the orders committed last is relayed after the restart if not now.
+        relay.stop();
+        bus.stop();
+        for task in background {
+            task.abort();
+        }
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }

@@ -37,6 +37,7 @@ pub struct Settings {
     pub http: Http,
     pub database: Database,
     pub bus: Bus,
+    pub inventory: Inventory,
     pub tiktok: TikTok,
     pub engine: Engine,
     pub journal: Journal,
@@ -80,6 +81,20 @@ pub struct Bus {
     pub amqp_url: SecretString,
     pub prefix: String,
     pub prefetch: u16,
+    /// Deliveries of one message before RabbitMQ dead-letters it (quorum `x-delivery-limit`).
+    pub delivery_limit: u32,
+    /// Outbox rows the relay publishes per round.
+    pub relay_batch: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// Refuse to reserve SKUs that have no stock record (default: untracked = always available).
+    pub require_tracking: bool,
+    /// A reservation not committed (shipped) within this time is released.
+    #[serde(with = "humantime_serde")]
+    pub reservation_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,11 +231,20 @@ impl Settings {
             return invalid("database.max_connections", "must be at least 1");
         }
         let amqp = self.bus.amqp_url.expose_secret();
-        if !(amqp.is_empty() || amqp.starts_with("amqp://") || amqp.starts_with("amqps://")) {
+        if !(amqp.is_empty() || amqp.starts_with("amqp://")) {
             return invalid(
                 "bus.amqp_url",
-                "must be empty (in-process bus) or start with amqp:// or amqps://",
+                "must be empty (in-process bus) or start with amqp:// (amqps is not built in)",
             );
+        }
+        if self.bus.prefetch == 0 {
+            return invalid("bus.prefetch", "must be at least 1");
+        }
+        if self.bus.delivery_limit == 0 {
+            return invalid("bus.delivery_limit", "must be at least 1");
+        }
+        if self.bus.relay_batch == 0 {
+            return invalid("bus.relay_batch", "must be at least 1");
         }
         if self.bus.prefix.is_empty() || !self.bus.prefix.chars().all(is_name_char) {
             return invalid(

@@ -2,6 +2,7 @@
 
 pub mod actors;
 pub mod app;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod domain;

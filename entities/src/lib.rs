@@ -2,6 +2,7 @@
 //! They mirror the `migration` crate exactly and carry no logic: only the persistence layer
 //! maps them to domain types.
 
+pub mod analytics_transitions;
 pub mod api_keys;
 pub mod order_events;
 pub mod order_items;
@@ -9,6 +10,8 @@ pub mod orders;
 pub mod outbox;
 pub mod prelude;
 pub mod shops;
+pub mod stock_levels;
+pub mod stock_reservations;
 pub mod webhook_inbox;
 pub mod webhook_quarantine;
 pub mod workflow_runs;

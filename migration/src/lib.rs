@@ -9,6 +9,7 @@ mod m20261125_000002_orders;
 mod m20261125_000003_order_hold;
 mod m20261125_000004_tiktok;
 mod m20261125_000005_workflows;
+mod m20261125_000006_integrations;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_order_hold::Migration),
             Box::new(m20261125_000004_tiktok::Migration),
             Box::new(m20261125_000005_workflows::Migration),
+            Box::new(m20261125_000006_integrations::Migration),
         ]
     }
 }

@@ -135,8 +135,7 @@ impl Event {
 }
 
 /// Work for other components once the events are committed (written to the outbox in the same
-/// transaction). Transitions themselves are not duplicated here: the append-only audit trail
-/// (`order_events`, ordered by order and sequence) is what announces them.
+/// transaction, then relayed over the bus).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
@@ -144,14 +143,34 @@ pub enum Effect {
     FetchDetail { order_id: OrderId, shop_id: ShopId },
     /// The order may now be fulfilled: start its workflow.
     StartFulfilment { order_id: OrderId, shop_id: ShopId },
+    /// The order's status or stage changed: announced to analytics and creators' webhooks.
+    Transitioned(Box<Transition>),
+}
+
+/// An order's move from one (status, stage) to another, as one decision left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub order_id: OrderId,
+    pub shop_id: ShopId,
+    /// `None` when the decision created the order.
+    pub from_status: Option<OrderStatus>,
+    pub from_stage: Option<Stage>,
+    pub status: OrderStatus,
+    pub stage: Stage,
+    pub stage_reason: Option<String>,
+    pub version: i64,
+    /// TikTok's `update_time` of the newest information applied (unix seconds).
+    pub update_time: Option<i64>,
 }
 
 impl Effect {
-    /// The routing key the effect is published under.
-    pub fn routing_key(&self) -> &'static str {
+    /// The routing key the effect is published under: `tiktok.fetch_detail` and
+    /// `workflow.start` are worked off in-process; `order.transition.<stage>` goes on the bus.
+    pub fn routing_key(&self) -> String {
         match self {
-            Effect::FetchDetail { .. } => "tiktok.fetch_detail",
-            Effect::StartFulfilment { .. } => "workflow.start",
+            Effect::FetchDetail { .. } => "tiktok.fetch_detail".into(),
+            Effect::StartFulfilment { .. } => "workflow.start".into(),
+            Effect::Transitioned(t) => format!("order.transition.{}", t.stage),
         }
     }
 }
@@ -280,6 +299,7 @@ struct Draft<'a> {
     id: &'a OrderId,
     order: Option<Order>,
     stage_before: Option<Stage>,
+    status_before: Option<OrderStatus>,
     events: Vec<Event>,
     effects: Vec<Effect>,
 }
@@ -289,6 +309,7 @@ impl<'a> Draft<'a> {
         Self {
             id,
             stage_before: order.map(|o| o.stage),
+            status_before: order.map(|o| o.status.clone()),
             order: order.cloned(),
             events: Vec::new(),
             effects: Vec::new(),
@@ -445,6 +466,19 @@ impl<'a> Draft<'a> {
                     order_id: self.id.clone(),
                     shop_id: order.shop_id.clone(),
                 });
+            }
+            if stage_moved || self.status_before.as_ref() != Some(&order.status) {
+                self.effects.push(Effect::Transitioned(Box::new(Transition {
+                    order_id: self.id.clone(),
+                    shop_id: order.shop_id.clone(),
+                    from_status: self.status_before.take(),
+                    from_stage: self.stage_before,
+                    status: order.status.clone(),
+                    stage: order.stage,
+                    stage_reason: order.stage_reason.clone(),
+                    version: order.version,
+                    update_time: order.update_time,
+                })));
             }
         }
         Decision {

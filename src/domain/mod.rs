@@ -16,7 +16,8 @@ pub use api_key::{ApiKey, KeyHash, Scope};
 pub use detail::{Detail, Payment};
 pub use item::{LineItem, Sku, quantities};
 pub use lifecycle::{
-    AfterSale, AfterSaleKind, Decision, Effect, Event, IgnoreReason, Msg, Rejection, decide,
+    AfterSale, AfterSaleKind, Decision, Effect, Event, IgnoreReason, Msg, Rejection, Transition,
+    decide,
 };
 pub use money::{Currency, Money};
 pub use order::{Applied, Order, OrderId};

@@ -1,10 +1,12 @@
 //! The actix-web face of the daemon. Handlers are thin: parse, call persistence or the engine,
 //! map errors through [`Error`]'s one table.
 
+mod analytics;
 mod auth;
 mod dashboard;
 mod error;
 mod health;
+mod inventory;
 mod oauth;
 mod observe;
 mod orders;

@@ -6,7 +6,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use super::{
-    AuthBase, Error, Ingress, dashboard, health, oauth, observe, orders, shops, webhooks, workflows,
+    AuthBase, Error, Ingress, analytics, dashboard, health, inventory, oauth, observe, orders,
+    shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -99,7 +100,13 @@ pub fn start(
                     .service(workflows::simulate)
                     .service(workflows::order_run)
                     .service(workflows::dead_letters)
-                    .service(workflows::replay),
+                    .service(workflows::replay)
+                    .service(inventory::list)
+                    .service(inventory::show)
+                    .service(inventory::set)
+                    .service(inventory::adjust)
+                    .service(inventory::reservation)
+                    .service(analytics::summary),
             )
             .default_service(web::to(not_found))
     })

@@ -1,6 +1,10 @@
 //! The outside world: TikTok Shop (webhooks in, signed API calls out, the reconciliation poller,
-//! and a local stand-in for tests and demos).
+//! and a local stand-in for tests and demos), and the integrations fed by the bus: inventory,
+//! shipping (carrier tracking) and analytics.
 
+pub mod analytics;
+pub mod inventory;
+pub mod shipping;
 pub mod tiktok;
 
 /// Installs ring as the process's TLS provider (once; later calls do nothing). Every HTTPS

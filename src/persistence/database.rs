@@ -14,7 +14,7 @@ pub enum Error {
     Db(#[from] DbErr),
     #[error(transparent)]
     Config(#[from] config::Error),
-    #[error("cannot create the database folder {path}")]
+    #[error("cannot create the database file or folder {path}")]
     CreateDir {
         path: PathBuf,
         #[source]
@@ -72,6 +72,18 @@ impl Database {
                 source,
             })?;
         }
+        // The file is made once, here (an empty file is an empty SQLite database). The pool
+        // never creates it: a connection opened after the file was deleted under the daemon must
+        // fail (and readiness say so), not start a new empty database.
+        if let Some(file) = &sqlite_file
+            && !file.exists()
+        {
+            std::fs::File::create(file).map_err(|source| Error::CreateDir {
+                path: file.clone(),
+                source,
+            })?;
+        }
+        let create = sqlite_file.is_none();
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .max_connections(settings.max_connections)
@@ -85,7 +97,7 @@ impl Database {
             SqliteSynchronous::Extra => SqlxSynchronous::Extra,
         };
         options.map_sqlx_sqlite_opts(move |o| {
-            o.create_if_missing(true)
+            o.create_if_missing(create)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
                 .foreign_keys(true)

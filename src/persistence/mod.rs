@@ -1,8 +1,10 @@
 //! The only code that touches `entities`: connecting, migrating, readiness, the journal's group
 //! commit, and the mapping between rows and domain types.
 
+pub mod analytics;
 mod api_keys;
 mod database;
+pub mod inventory;
 pub mod journal;
 mod orders;
 pub mod outbox;

@@ -12,6 +12,18 @@ use super::{Database, Error};
 /// A row given up on after this many failed attempts stays for an operator to inspect.
 pub const MAX_ATTEMPTS: i32 = 20;
 
+/// Routing keys worked off in-process by their own workers; every other key is published.
+pub const IN_PROCESS: [&str; 2] = ["tiktok.fetch_detail", "workflow.start"];
+
+/// A row for the relay.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub routing_key: String,
+    pub payload: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub id: i64,
@@ -41,6 +53,39 @@ impl Database {
                 attempts: row.attempts,
             })
             .collect())
+    }
+
+    /// The oldest unsent rows the relay publishes, skipping those given up on.
+    pub async fn pending_published(&self, limit: u64) -> Result<Vec<OutboxRow>, Error> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::SentAt.is_null())
+            .filter(outbox::Column::RoutingKey.is_not_in(IN_PROCESS))
+            .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|row| OutboxRow {
+                id: row.id,
+                routing_key: row.routing_key,
+                payload: row.payload,
+                created_at: row.created_at,
+            })
+            .collect())
+    }
+
+    /// Rows no retry can help: kept unsent for an operator, never picked up again.
+    pub async fn give_up_outbox(&self, ids: &[i64]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Attempts, Expr::value(MAX_ATTEMPTS))
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
     }
 
     pub async fn mark_outbox_sent(&self, ids: &[i64]) -> Result<(), Error> {

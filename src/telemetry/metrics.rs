@@ -29,6 +29,14 @@ pub const WORKFLOW_STEP_OVERHEAD_SECONDS: &str = "creatorflow_workflow_step_over
 pub const WORKFLOW_TIME_TO_SHIP_SECONDS: &str = "creatorflow_workflow_time_to_ship_seconds";
 pub const TIKTOK_SYNC_DRIFT_TOTAL: &str = "creatorflow_tiktok_sync_drift_total";
 pub const TIKTOK_DETAILS_FETCHED_TOTAL: &str = "creatorflow_tiktok_details_fetched_total";
+pub const BUS_PUBLISHED_TOTAL: &str = "creatorflow_bus_published_total";
+pub const BUS_PUBLISH_FAILURES_TOTAL: &str = "creatorflow_bus_publish_failures_total";
+pub const BUS_CONNECTS_TOTAL: &str = "creatorflow_bus_connects_total";
+pub const BUS_POISON_TOTAL: &str = "creatorflow_bus_poison_messages_total";
+pub const BUS_CONSUMED_TOTAL: &str = "creatorflow_bus_consumed_total";
+pub const OUTBOX_LAG_SECONDS: &str = "creatorflow_outbox_relay_lag_seconds";
+pub const INVENTORY_RESERVATIONS_TOTAL: &str = "creatorflow_inventory_reservations_total";
+pub const INVENTORY_LOW_STOCK_TOTAL: &str = "creatorflow_inventory_low_stock_total";
 
 /// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
 /// or one group commit away.
@@ -75,6 +83,33 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        BUS_PUBLISHED_TOTAL,
+        "Outbox messages taken by the bus (broker-confirmed, or handled in-process)"
+    );
+    describe_counter!(
+        BUS_PUBLISH_FAILURES_TOTAL,
+        "Outbox messages not taken (nack, unroutable, disconnected, handler failed), to retry"
+    );
+    describe_counter!(BUS_CONNECTS_TOTAL, "Connections made to RabbitMQ");
+    describe_counter!(
+        BUS_POISON_TOTAL,
+        "Messages a consumer could never handle, dead-lettered, by subscription"
+    );
+    describe_counter!(
+        BUS_CONSUMED_TOTAL,
+        "Deliveries handled, by subscription and outcome"
+    );
+    describe_histogram!(
+        OUTBOX_LAG_SECONDS,
+        Unit::Seconds,
+        "Time from an outbox row's commit to its publication"
+    );
+    describe_counter!(
+        INVENTORY_RESERVATIONS_TOTAL,
+        "Stock reservations, by outcome (reserved, insufficient, released, committed, expired)"
+    );
+    describe_counter!(INVENTORY_LOW_STOCK_TOTAL, "Low-stock events raised");
     describe_counter!(
         HTTP_REQUESTS_TOTAL,
         "HTTP requests answered, by method, route pattern and status"

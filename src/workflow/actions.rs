@@ -8,6 +8,7 @@ use serde_json::json;
 use super::template::Action;
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Msg, OrderId, ShopId};
+use crate::integrations::inventory::Inventory;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::OrderDetailView;
 
@@ -24,6 +25,7 @@ pub enum Outcome {
 pub struct Executor {
     pub client: Client,
     pub registry: RegistryHandle,
+    pub inventory: Inventory,
 }
 
 /// TikTok statuses that mean the order has left the seller.
@@ -49,14 +51,40 @@ impl Executor {
             .unwrap_or("TIKTOK")
             == "TIKTOK";
         match action {
-            // The stock ledger arrives with the inventory integration; until then every SKU is
-            // untracked, and an untracked SKU is always available.
-            Action::ReserveStock => Ok(Outcome::Done(Some(format!(
-                "{} units of {} SKUs reserved (untracked SKUs are always available)",
-                view.quantities.iter().map(|q| q.quantity).sum::<u32>(),
-                view.quantities.len()
-            )))),
-            Action::ReleaseStock => Ok(Outcome::Done(Some("released".into()))),
+            // All lines or none; the reservation rows make a retry a no-op.
+            Action::ReserveStock => {
+                let lines: Vec<(String, i64)> = view
+                    .quantities
+                    .iter()
+                    .map(|q| (q.sku_id.clone(), i64::from(q.quantity)))
+                    .collect();
+                let reservation = self
+                    .inventory
+                    .reserve(order_id.as_str(), shop.as_str(), &lines)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let tracked = reservation.lines.iter().filter(|l| l.tracked).count();
+                Ok(Outcome::Done(Some(format!(
+                    "{} units of {} SKUs reserved ({tracked} tracked; untracked SKUs are always available){}",
+                    reservation.lines.iter().map(|l| l.quantity).sum::<i64>(),
+                    reservation.lines.len(),
+                    if reservation.new {
+                        ""
+                    } else {
+                        "; already held"
+                    }
+                ))))
+            }
+            Action::ReleaseStock => {
+                let lines = self
+                    .inventory
+                    .release(order_id.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Outcome::Done(Some(format!(
+                    "{lines} reserved lines released"
+                ))))
+            }
             Action::Hold { reason } => {
                 self.command(
                     &order_id,
@@ -99,6 +127,7 @@ impl Executor {
                     .map(|o| o.status.clone())
                     .unwrap_or_default();
                 if SHIPPED.contains(&status.as_str()) {
+                    self.commit_stock(&order_id).await?;
                     return Ok(Outcome::Done(Some(format!(
                         "already shipped (TikTok says {status})"
                     ))));
@@ -110,6 +139,7 @@ impl Executor {
                     .ship_package(&shop, package, &json!({ "handover_method": "PICKUP" }))
                     .await
                     .map_err(|e| e.to_string())?;
+                self.commit_stock(&order_id).await?;
                 Ok(Outcome::Done(Some(format!(
                     "package {package} shipped (pickup)"
                 ))))
@@ -145,13 +175,26 @@ impl Executor {
         }
     }
 
-    /// Undoes what a cancelled order's run holds: reserved stock and unused labels. With no
-    /// ledger and TikTok-provided labels there is nothing held yet; says what was released.
+    /// Undoes what a cancelled order's run holds: reserved stock and unused labels (TikTok
+    /// provides labels when a package ships, so none is bought ahead). Says what was released.
     pub async fn compensate(&self, view: &OrderDetailView) -> String {
-        format!(
-            "released the reservation of {} SKUs; no unused label to void",
-            view.quantities.len()
-        )
+        match self.inventory.release(&view.order.id).await {
+            Ok(lines) => format!("released {lines} reserved lines; no unused label to void"),
+            Err(e) => {
+                // The expiry sweep gives the stock back later.
+                tracing::warn!(order_id = %view.order.id, error = %e, "cannot release stock now");
+                format!("stock release failed ({e}); the reservation expires by itself")
+            }
+        }
+    }
+
+    /// The package left: its reserved stock leaves the shelf.
+    async fn commit_stock(&self, order_id: &OrderId) -> Result<(), String> {
+        self.inventory
+            .commit(order_id.as_str())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn command(&self, order_id: &OrderId, msg: Msg, key: &str) -> Result<(), String> {

@@ -15,6 +15,7 @@ use super::actions::{Executor, Outcome};
 use super::template::{Action, Catalog, Step, Wait};
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Msg, OrderId, Scope, Stage};
+use crate::integrations::inventory::Inventory;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::workflows::{self, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView};
@@ -57,6 +58,7 @@ impl Runner {
         db: Database,
         registry: RegistryHandle,
         client: Client,
+        inventory: Inventory,
         concurrency: usize,
     ) -> Self {
         Self {
@@ -65,6 +67,7 @@ impl Runner {
                 executor: Executor {
                     client,
                     registry: registry.clone(),
+                    inventory,
                 },
                 db,
                 registry,

@@ -83,7 +83,7 @@ async fn migrations_go_up_down_and_report_status() {
     let status = |db: &TestDb| stdout(&run_cli(db, &["migrate", "status"]));
 
     let before = status(&db);
-    assert_eq!(before.lines().count(), 5, "{before}");
+    assert_eq!(before.lines().count(), 6, "{before}");
     assert!(
         before.lines().all(|l| l.starts_with("pending\t")),
         "{before}"
@@ -97,13 +97,16 @@ async fn migrations_go_up_down_and_report_status() {
     let out = run_cli(&db, &["migrate", "down"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let down = status(&db);
-    assert!(down.contains("applied\tm20261125_000004_tiktok"), "{down}");
     assert!(
-        down.contains("pending\tm20261125_000005_workflows"),
+        down.contains("applied\tm20261125_000005_workflows"),
+        "{down}"
+    );
+    assert!(
+        down.contains("pending\tm20261125_000006_integrations"),
         "{down}"
     );
 
-    let out = run_cli(&db, &["migrate", "down", "--steps", "4"]);
+    let out = run_cli(&db, &["migrate", "down", "--steps", "5"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(status(&db).lines().all(|l| l.starts_with("pending\t")));
 

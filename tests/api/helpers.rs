@@ -21,12 +21,34 @@ pub struct TestDb {
     pub postgres: Option<(String, String)>,
     /// Holds the SQLite folder (and is a scratch folder for either backend) until the test ends.
     pub dir: TempDir,
+    /// RabbitMQ (`CREATORFLOW_TEST_AMQP_URL`) and this test's own exchange/queue prefix; `None`
+    /// runs the in-process bus.
+    pub amqp: Option<(String, String)>,
+}
+
+/// The bus subscriptions the daemon declares queues for (deleted after each test).
+pub const SUBSCRIPTIONS: [&str; 3] = ["analytics", "inventory", "tracking"];
+
+/// The RabbitMQ URL tests run against, if they do.
+pub fn test_amqp_url() -> Option<String> {
+    std::env::var("CREATORFLOW_TEST_AMQP_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 impl TestDb {
     pub async fn new() -> Self {
         creatorflow::integrations::install_tls();
         let dir = tempfile::tempdir().expect("a temporary folder can be made");
+        let amqp = test_amqp_url().map(|url| {
+            (
+                url,
+                format!(
+                    "cf_test_{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..12]
+                ),
+            )
+        });
         match std::env::var("CREATORFLOW_TEST_DATABASE_URL") {
             Ok(base) if !base.is_empty() => {
                 let name = format!("cf_test_{}", uuid::Uuid::new_v4().simple());
@@ -43,12 +65,14 @@ impl TestDb {
                     url,
                     postgres: Some((base, name)),
                     dir,
+                    amqp,
                 }
             }
             _ => Self {
                 url: format!("sqlite://{}/creatorflow.db?mode=rwc", dir.path().display()),
                 postgres: None,
                 dir,
+                amqp,
             },
         }
     }
@@ -75,6 +99,15 @@ impl TestDb {
 
     /// Environment that points the `creatorflow` binary at this database.
     pub fn env(&self) -> HashMap<String, String> {
+        let mut env = self.base_env();
+        if let Some((url, prefix)) = &self.amqp {
+            env.insert("CREATORFLOW__BUS__AMQP_URL".to_owned(), url.clone());
+            env.insert("CREATORFLOW__BUS__PREFIX".to_owned(), prefix.clone());
+        }
+        env
+    }
+
+    fn base_env(&self) -> HashMap<String, String> {
         HashMap::from([
             ("CREATORFLOW__DATABASE__URL".to_owned(), self.url.clone()),
             (
@@ -108,6 +141,22 @@ impl TestDb {
 /// never pile up connections (the server allows 100) or databases.
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if let Some((url, prefix)) = self.amqp.take() {
+            let deleted = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime
+                    .block_on(creatorflow::bus::amqp::delete_topology(
+                        &url,
+                        &prefix,
+                        &SUBSCRIPTIONS,
+                    ))
+                    .ok()
+            });
+            let _ = deleted.join();
+        }
         let Some((base, name)) = self.postgres.take() else {
             return;
         };
@@ -149,6 +198,7 @@ pub struct TestApp {
     pub address: String,
     /// The order engine of this app, as handlers use it.
     pub registry: creatorflow::actors::RegistryHandle,
+    pub bus: creatorflow::bus::Bus,
     pub admin_key: String,
     pub client: reqwest::Client,
     pub db: TestDb,
@@ -197,6 +247,7 @@ pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
         .unwrap_or_default();
     let address = format!("http://{}", app.addr());
     let registry = app.registry().clone();
+    let bus = app.bus().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = actix_rt::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -204,6 +255,7 @@ pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
     TestApp {
         address,
         registry,
+        bus,
         admin_key,
         client: reqwest::Client::new(),
         db,

@@ -1,0 +1,434 @@
+//! RabbitMQ through lapin.
+//!
+//! One supervisor task owns the connection: it connects (retrying with exponential backoff),
+//! declares the topology, opens a confirming publisher channel and one channel per
+//! subscription, and when anything about the connection fails it drops it all and starts over,
+//! topology included. Publishing while disconnected fails fast; the relay keeps the rows and
+//! tries again, so nothing is lost while the broker is away.
+//!
+//! Topology (names start with `bus.prefix`):
+//! - exchange `<prefix>.events` (topic, durable): everything the relay publishes;
+//! - exchange `<prefix>.dlx` (topic, durable) and queue `<prefix>.dead` bound to `#`: poison
+//!   messages and messages delivered `bus.delivery_limit` times;
+//! - per subscription a durable quorum queue `<prefix>.<name>` bound to its patterns, with
+//!   `x-delivery-limit` and `x-dead-letter-exchange`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Notify, RwLock};
+
+use super::{Delivery, Error, Failure, Message, Published, Subscription};
+
+/// Names of the exchanges and queues for one prefix.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub prefix: String,
+}
+
+impl Topology {
+    pub fn events(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+    pub fn dlx(&self) -> String {
+        format!("{}.dlx", self.prefix)
+    }
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+    pub fn queue(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix)
+    }
+}
+
+#[derive(Clone)]
+pub struct Amqp {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: SecretString,
+    topology: Topology,
+    prefetch: u16,
+    delivery_limit: u32,
+    subscriptions: Vec<Subscription>,
+    /// The confirming publisher channel of the current connection, with its epoch.
+    publisher: RwLock<Option<(u64, Channel)>>,
+    /// Counts connections; a failure reported for an older one is ignored.
+    epoch: AtomicU64,
+    /// Woken when a connection failed; `failed` says which one.
+    broken: Notify,
+    failed: AtomicU64,
+    stopped: AtomicBool,
+}
+
+impl Inner {
+    /// The connection of `epoch` failed: start over, unless that happened already.
+    fn broke(&self, epoch: u64) {
+        self.failed.store(epoch, Ordering::Release);
+        self.broken.notify_one();
+    }
+
+    /// Waits until the connection of `epoch` failed or the bus is stopped. Wake-ups left over
+    /// from an older connection are ignored.
+    async fn until_broken(&self, epoch: u64) {
+        loop {
+            self.broken.notified().await;
+            if self.stopped.load(Ordering::Acquire) || self.failed.load(Ordering::Acquire) == epoch
+            {
+                return;
+            }
+        }
+    }
+}
+
+impl Amqp {
+    pub fn start(settings: &crate::config::Bus, subscriptions: Vec<Subscription>) -> Self {
+        let amqp = Self {
+            inner: Arc::new(Inner {
+                url: settings.amqp_url.clone(),
+                topology: Topology {
+                    prefix: settings.prefix.clone(),
+                },
+                prefetch: settings.prefetch,
+                delivery_limit: settings.delivery_limit,
+                subscriptions,
+                publisher: RwLock::new(None),
+                epoch: AtomicU64::new(0),
+                broken: Notify::new(),
+                failed: AtomicU64::new(u64::MAX),
+                stopped: AtomicBool::new(false),
+            }),
+        };
+        tokio::spawn(supervise(amqp.inner.clone()));
+        amqp
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// Whether a connection is up and its topology declared.
+    pub async fn is_connected(&self) -> bool {
+        self.inner.publisher.read().await.is_some()
+    }
+
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
+        self.inner.broken.notify_one();
+    }
+
+    /// Publishes the batch to the events exchange, mandatory and persistent, then waits for the
+    /// broker's confirms. A nack, a returned (unroutable) message or a lost connection leaves the
+    /// message to publish again.
+    pub async fn publish(&self, batch: &[Message]) -> Published {
+        let mut published = Published::default();
+        let Some((epoch, channel)) = self.inner.publisher.read().await.clone() else {
+            published.retry = batch
+                .iter()
+                .map(|m| (m.id, Error::Disconnected.to_string()))
+                .collect();
+            published.unavailable = true;
+            return published;
+        };
+        let exchange: ShortString = self.inner.topology.events().into();
+        let mut confirms = Vec::with_capacity(batch.len());
+        for message in batch {
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into())
+                .with_message_id(message.id.to_string().into());
+            let sent = channel
+                .basic_publish(
+                    exchange.clone(),
+                    message.routing_key.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &message.body,
+                    properties,
+                )
+                .await;
+            confirms.push((message.id, sent));
+        }
+        let mut failed_channel = false;
+        for (id, sent) in confirms {
+            let outcome = match sent {
+                Ok(confirm) => confirm.await.map_err(Error::from),
+                Err(e) => Err(Error::from(e)),
+            };
+            match outcome {
+                Ok(Confirmation::Ack(None)) => published.sent.push(id),
+                Ok(Confirmation::Ack(Some(returned))) | Ok(Confirmation::Nack(Some(returned))) => {
+                    published.retry.push((
+                        id,
+                        format!("returned by the broker: {}", returned.reply_text.as_str()),
+                    ))
+                }
+                Ok(Confirmation::Nack(None)) => {
+                    published.retry.push((id, "nacked by the broker".into()))
+                }
+                Ok(Confirmation::NotRequested) => published
+                    .retry
+                    .push((id, "publisher confirms are off".into())),
+                Err(e) => {
+                    failed_channel = true;
+                    published.retry.push((id, e.to_string()));
+                }
+            }
+        }
+        if failed_channel {
+            self.inner.broke(epoch);
+        }
+        published
+    }
+}
+
+async fn supervise(inner: Arc<Inner>) {
+    let mut delay = Duration::from_millis(100);
+    while !inner.stopped.load(Ordering::Acquire) {
+        let epoch = inner.epoch.load(Ordering::Acquire);
+        match connect(&inner, epoch).await {
+            Ok(connection) => {
+                delay = Duration::from_millis(100);
+                tracing::info!(prefix = %inner.topology.prefix, "connected to RabbitMQ");
+                metrics::counter!(crate::telemetry::metrics::BUS_CONNECTS_TOTAL).increment(1);
+                inner.until_broken(epoch).await;
+                inner.epoch.fetch_add(1, Ordering::AcqRel);
+                *inner.publisher.write().await = None;
+                let _ = connection.close(200, "reconnecting".into()).await;
+                if !inner.stopped.load(Ordering::Acquire) {
+                    tracing::warn!("RabbitMQ connection lost; reconnecting");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "cannot reach RabbitMQ");
+                inner.epoch.fetch_add(1, Ordering::AcqRel);
+                *inner.publisher.write().await = None;
+                tokio::time::sleep(jitter(delay)).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+fn jitter(delay: Duration) -> Duration {
+    delay.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+}
+
+/// Connects, declares the topology, starts the consumers and publishes the publisher channel.
+async fn connect(inner: &Arc<Inner>, epoch: u64) -> Result<Connection, Error> {
+    let connection = Connection::connect(
+        inner.url.expose_secret(),
+        ConnectionProperties::default()
+            .with_connection_name(format!("creatorflow {}", inner.topology.prefix).into()),
+    )
+    .await?;
+    let t = &inner.topology;
+    let publisher = connection.create_channel().await?;
+    declare(&publisher, t, &inner.subscriptions, inner.delivery_limit).await?;
+
+    // A dropped connection shows as an error event; any such event means starting over.
+    let mut events = connection.events_listener();
+    let watcher = inner.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let lapin::Event::Error(e) = event {
+                tracing::warn!(error = %e, "RabbitMQ connection error");
+                watcher.broke(epoch);
+                break;
+            }
+        }
+    });
+
+    for sub in &inner.subscriptions {
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(inner.prefetch, BasicQosOptions::default())
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                t.queue(sub.name).into(),
+                format!("creatorflow-{}", sub.name).into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tokio::spawn(consume(inner.clone(), epoch, sub.clone(), consumer));
+    }
+
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    *inner.publisher.write().await = Some((epoch, publisher));
+    Ok(connection)
+}
+
+/// Declares exchanges, the dead-letter queue and every subscription's queue with its bindings.
+/// Idempotent: run again on every reconnect.
+pub async fn declare(
+    channel: &Channel,
+    t: &Topology,
+    subscriptions: &[Subscription],
+    delivery_limit: u32,
+) -> Result<(), Error> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    for exchange in [t.events(), t.dlx()] {
+        channel
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let queue_options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let mut quorum = FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    channel
+        .queue_declare(t.dead_queue().into(), queue_options, quorum.clone())
+        .await?;
+    channel
+        .queue_bind(
+            t.dead_queue().into(),
+            t.dlx().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    for sub in subscriptions {
+        let mut arguments = quorum.clone();
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(delivery_limit as i32),
+        );
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(t.dlx())),
+        );
+        channel
+            .queue_declare(t.queue(sub.name).into(), queue_options, arguments)
+            .await?;
+        for binding in &sub.bindings {
+            channel
+                .queue_bind(
+                    t.queue(sub.name).into(),
+                    t.events().into(),
+                    binding.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a prefix's queues (`names` and the dead-letter queue) and exchanges, messages and
+/// all. For tests and for operators retiring a deployment.
+pub async fn delete_topology(url: &str, prefix: &str, names: &[&str]) -> Result<(), Error> {
+    let t = Topology {
+        prefix: prefix.to_owned(),
+    };
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    for queue in names.iter().map(|n| t.queue(n)).chain([t.dead_queue()]) {
+        channel
+            .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
+            .await?;
+    }
+    for exchange in [t.events(), t.dlx()] {
+        channel
+            .exchange_delete(
+                exchange.into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await?;
+    }
+    let _ = connection.close(200, "deleted".into()).await;
+    Ok(())
+}
+
+/// Handles deliveries, up to `prefetch` at once; acks only after the handler is done (its
+/// effect committed), requeues passing failures after a pause, rejects poison to the DLX.
+async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lapin::Consumer) {
+    let limit = usize::from(inner.prefetch.max(1));
+    consumer
+        .for_each_concurrent(limit, |delivery| {
+            let sub = sub.clone();
+            async move {
+                let delivery = match delivery {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(subscription = sub.name, error = %e, "consumer stopped");
+                        return;
+                    }
+                };
+                let received = Delivery {
+                    message_id: delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|id| id.as_str().to_string()),
+                    routing_key: delivery.routing_key.as_str().to_string(),
+                    body: delivery.data.clone(),
+                    redelivered: delivery.redelivered,
+                };
+                let outcome = (sub.handler)(received).await;
+                let acked = match outcome {
+                    Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+                    Err(Failure::Retry(why)) => {
+                        tracing::warn!(subscription = sub.name, %why, "delivery will be retried");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        delivery
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                ..Default::default()
+                            })
+                            .await
+                    }
+                    Err(Failure::Poison(why)) => {
+                        tracing::error!(subscription = sub.name, %why, "poison message dead-lettered");
+                        metrics::counter!(crate::telemetry::metrics::BUS_POISON_TOTAL, "subscription" => sub.name)
+                            .increment(1);
+                        delivery
+                            .reject(BasicRejectOptions { requeue: false })
+                            .await
+                    }
+                };
+                if let Err(e) = acked {
+                    // The broker redelivers what was not acknowledged.
+                    tracing::warn!(subscription = sub.name, error = %e, "could not acknowledge");
+                }
+            }
+        })
+        .await;
+    // The stream ended: the channel or connection is gone.
+    if !inner.stopped.load(Ordering::Acquire) {
+        inner.broke(epoch);
+    }
+}

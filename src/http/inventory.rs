@@ -1,0 +1,132 @@
+//! Stock over HTTP: read levels, set a counted level, adjust by a delta, read an order's
+//! reservation. A shop key sees and changes only its shop's stock.
+
+use actix_web::{HttpResponse, get, post, put, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Caller, Error};
+use crate::domain::{OrderId, ShopId};
+use crate::persistence::Database;
+use crate::persistence::inventory::StockError;
+
+impl From<StockError> for Error {
+    fn from(error: StockError) -> Self {
+        match error {
+            StockError::Db(e) => e.into(),
+            e @ StockError::Negative(_) => Error::BadRequest(e.to_string()),
+            e => Error::Conflict(e.to_string()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    shop_id: Option<String>,
+}
+
+#[get("/inventory")]
+pub(super) async fn list(
+    caller: Caller,
+    db: web::Data<Database>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Error> {
+    let shop = match (&caller.scope, &query.shop_id) {
+        (crate::domain::Scope::Shop(own), _) => Some(own.as_str().to_owned()),
+        (_, Some(shop)) => Some(ShopId::parse(shop)?.as_str().to_owned()),
+        _ => None,
+    };
+    let levels = db.stock_levels(shop.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "stock": levels })))
+}
+
+fn target(caller: &Caller, shop: &str, sku: &str) -> Result<(ShopId, String), Error> {
+    let shop = ShopId::parse(shop)?;
+    caller.require_shop(&shop)?;
+    let sku = crate::domain::Sku::parse(sku)?;
+    Ok((shop, sku.as_str().to_owned()))
+}
+
+#[get("/inventory/{shop_id}/{sku_id}")]
+pub(super) async fn show(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Error> {
+    let (shop, sku) = target(&caller, &path.0, &path.1)?;
+    Ok(HttpResponse::Ok().json(db.stock_level(shop.as_str(), &sku).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SetStock {
+    on_hand: i64,
+    /// Absent: keep; null: none; a number: raise `inventory.low_stock` at or below it.
+    #[serde(default, deserialize_with = "present")]
+    low_stock_threshold: Option<Option<i64>>,
+}
+
+/// Tells an absent field (`None`, by `default`) from an explicit null (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+#[put("/inventory/{shop_id}/{sku_id}")]
+pub(super) async fn set(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<(String, String)>,
+    body: web::Json<SetStock>,
+) -> Result<HttpResponse, Error> {
+    let (shop, sku) = target(&caller, &path.0, &path.1)?;
+    let level = db
+        .set_stock(
+            shop.as_str(),
+            &sku,
+            body.on_hand,
+            body.low_stock_threshold,
+            None,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(level))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Adjust {
+    delta: i64,
+    /// Makes the request safe to repeat: a key seen before changes nothing.
+    idempotency_key: Option<String>,
+}
+
+#[post("/inventory/{shop_id}/{sku_id}/adjust")]
+pub(super) async fn adjust(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Adjust>,
+) -> Result<HttpResponse, Error> {
+    let (shop, sku) = target(&caller, &path.0, &path.1)?;
+    let key = body
+        .idempotency_key
+        .as_ref()
+        .map(|k| format!("api:{}:{k}", shop.as_str()));
+    let level = db
+        .adjust_stock(shop.as_str(), &sku, body.delta, key.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(level))
+}
+
+#[get("/orders/{order_id}/reservation")]
+pub(super) async fn reservation(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = OrderId::parse(&path)?;
+    if !db.order_visible(&caller.scope, &id).await? {
+        return Err(Error::NotFound(format!("order {id}")));
+    }
+    let lines = db.reservation(id.as_str()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "lines": lines })))
+}

@@ -1,0 +1,57 @@
+//! Analytics: consumes every `order.transition.*` message into the analytics read model.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::bus::{Delivery, Failure, Subscription};
+use crate::persistence::Database;
+use crate::persistence::analytics::TransitionRecord;
+
+/// `order.transition.v1`, as the relay publishes it (the fields analytics reads).
+#[derive(Debug, Deserialize)]
+pub struct TransitionMessage {
+    pub schema: String,
+    pub message_id: i64,
+    pub order_id: String,
+    pub shop_id: String,
+    pub status: String,
+    pub stage: String,
+    pub recorded_at: DateTime<Utc>,
+    pub latency_ms: Option<i64>,
+}
+
+impl TransitionMessage {
+    pub fn parse(body: &[u8]) -> Result<Self, Failure> {
+        let message: Self = serde_json::from_slice(body)
+            .map_err(|e| Failure::Poison(format!("not an order transition: {e}")))?;
+        if message.schema != "order.transition.v1" {
+            return Err(Failure::Poison(format!(
+                "unknown schema {}",
+                message.schema
+            )));
+        }
+        Ok(message)
+    }
+}
+
+pub fn subscription(db: Database) -> Subscription {
+    Subscription::new("analytics", &["order.transition.#"], move |d: Delivery| {
+        let db = db.clone();
+        async move {
+            let m = TransitionMessage::parse(&d.body)?;
+            let record = TransitionRecord {
+                message_id: m.message_id,
+                order_id: m.order_id,
+                shop_id: m.shop_id,
+                status: m.status,
+                stage: m.stage,
+                latency_ms: m.latency_ms,
+                recorded_at: m.recorded_at,
+            };
+            db.record_transitions(&[record])
+                .await
+                .map(|_| ())
+                .map_err(|e| Failure::Retry(format!("{:#}", anyhow::Error::from(e))))
+        }
+    })
+}

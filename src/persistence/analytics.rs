@@ -1,0 +1,216 @@
+//! The analytics read model: one row per order transition relayed over the bus (deduped on
+//! the message id), and the summary served by `GET /api/v1/analytics/summary`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use entities::{analytics_transitions, orders};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::Serialize;
+
+use super::{Database, Error};
+
+/// A transition as the analytics consumer records it.
+#[derive(Debug, Clone)]
+pub struct TransitionRecord {
+    pub message_id: i64,
+    pub order_id: String,
+    pub shop_id: String,
+    pub status: String,
+    pub stage: String,
+    pub latency_ms: Option<i64>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub since: DateTime<Utc>,
+    /// Current orders per TikTok status.
+    pub orders_by_status: BTreeMap<String, u64>,
+    /// Per shop and UTC day: orders created, shipped, and transitions seen.
+    pub by_shop_and_day: Vec<ShopDay>,
+    /// Seconds from the first AWAITING_SHIPMENT to shipped, over orders shipped in the window.
+    pub time_to_ship_seconds: Percentiles,
+    /// TikTok's event time to our durable record, over the window's transitions.
+    pub processing_latency_ms: Percentiles,
+    pub sla_breaches: SlaBreaches,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ShopDay {
+    pub shop_id: String,
+    pub day: String,
+    pub created: u64,
+    pub shipped: u64,
+    pub transitions: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl Percentiles {
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            (!values.is_empty()).then(|| {
+                values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1]
+            })
+        };
+        Self {
+            count: values.len() as u64,
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SlaBreaches {
+    /// Shipped in the window after TikTok's ready-to-ship deadline.
+    pub shipped_late: u64,
+    /// Not shipped and past the deadline now.
+    pub overdue_unshipped: u64,
+}
+
+const SHIPPED_STAGES: [&str; 4] = ["shipped", "in_transit", "delivered", "completed"];
+
+impl Database {
+    /// Records transitions; a message seen before is skipped. Returns how many were new.
+    pub async fn record_transitions(&self, records: &[TransitionRecord]) -> Result<u64, Error> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = records.iter().map(|r| r.order_id.as_str()).collect();
+        let slas: HashMap<String, Option<i64>> = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::Id)
+            .column(orders::Column::RtsSlaAt)
+            .filter(orders::Column::Id.is_in(ids))
+            .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|(id, at)| (id, at.map(|t| t.timestamp())))
+            .collect();
+        let rows = records.iter().map(|r| analytics_transitions::ActiveModel {
+            message_id: Set(r.message_id),
+            order_id: Set(r.order_id.clone()),
+            shop_id: Set(r.shop_id.clone()),
+            status: Set(r.status.clone()),
+            stage: Set(r.stage.clone()),
+            day: Set(r.recorded_at.format("%Y-%m-%d").to_string()),
+            latency_ms: Set(r.latency_ms),
+            rts_sla_time: Set(slas.get(&r.order_id).copied().flatten()),
+            recorded_at: Set(r.recorded_at.fixed_offset()),
+        });
+        Ok(analytics_transitions::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(analytics_transitions::Column::MessageId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await?)
+    }
+
+    /// The summary since `since`, for one shop or all.
+    pub async fn analytics_summary(
+        &self,
+        shop: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Summary, Error> {
+        let mut by_status = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::Status)
+            .column_as(orders::Column::Id.count(), "n")
+            .group_by(orders::Column::Status);
+        if let Some(shop) = shop {
+            by_status = by_status.filter(orders::Column::ShopId.eq(shop));
+        }
+        let orders_by_status = by_status
+            .into_tuple::<(String, i64)>()
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|(s, n)| (s, n as u64))
+            .collect();
+
+        let mut query = analytics_transitions::Entity::find()
+            .filter(analytics_transitions::Column::RecordedAt.gte(since.fixed_offset()))
+            .order_by_asc(analytics_transitions::Column::MessageId);
+        if let Some(shop) = shop {
+            query = query.filter(analytics_transitions::Column::ShopId.eq(shop));
+        }
+        let rows = query.all(&self.conn).await?;
+
+        let mut days: BTreeMap<(String, String), ShopDay> = BTreeMap::new();
+        let mut awaiting: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        let mut shipped: HashMap<&str, (DateTime<Utc>, Option<i64>)> = HashMap::new();
+        let mut latencies = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for row in &rows {
+            let day = days
+                .entry((row.shop_id.clone(), row.day.clone()))
+                .or_insert_with(|| ShopDay {
+                    shop_id: row.shop_id.clone(),
+                    day: row.day.clone(),
+                    created: 0,
+                    shipped: 0,
+                    transitions: 0,
+                });
+            day.transitions += 1;
+            let at = row.recorded_at.to_utc();
+            if seen.insert(&row.order_id) && row.stage == "received" {
+                day.created += 1;
+            }
+            if row.status == "AWAITING_SHIPMENT" {
+                awaiting.entry(&row.order_id).or_insert(at);
+            }
+            if SHIPPED_STAGES.contains(&row.stage.as_str())
+                && !shipped.contains_key(row.order_id.as_str())
+            {
+                shipped.insert(&row.order_id, (at, row.rts_sla_time));
+                day.shipped += 1;
+            }
+            if let Some(ms) = row.latency_ms {
+                latencies.push(ms as f64);
+            }
+        }
+        let mut to_ship = Vec::new();
+        let mut shipped_late = 0;
+        for (order, (at, sla)) in &shipped {
+            if let Some(start) = awaiting.get(order) {
+                to_ship.push((*at - *start).num_milliseconds() as f64 / 1000.0);
+            }
+            if sla.is_some_and(|s| at.timestamp() > s) {
+                shipped_late += 1;
+            }
+        }
+        let mut overdue = orders::Entity::find()
+            .filter(orders::Column::RtsSlaAt.lt(Utc::now().fixed_offset()))
+            .filter(orders::Column::Status.eq("AWAITING_SHIPMENT"))
+            .filter(orders::Column::Stage.is_not_in(SHIPPED_STAGES));
+        if let Some(shop) = shop {
+            overdue = overdue.filter(orders::Column::ShopId.eq(shop));
+        }
+        let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, &self.conn).await?;
+        Ok(Summary {
+            since,
+            orders_by_status,
+            by_shop_and_day: days.into_values().collect(),
+            time_to_ship_seconds: Percentiles::of(to_ship),
+            processing_latency_ms: Percentiles::of(latencies),
+            sla_breaches: SlaBreaches {
+                shipped_late,
+                overdue_unshipped,
+            },
+        })
+    }
+}

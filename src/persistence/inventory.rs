@@ -1,0 +1,490 @@
+//! The stock ledger: levels per shop and SKU (on hand, reserved; available = on hand −
+//! reserved) and reservations per order line.
+//!
+//! A reservation takes stock with one conditional update (`reserved + q` only where `on_hand −
+//! reserved >= q`), so concurrent reservations never oversell: on SQLite the write transaction
+//! is exclusive, on PostgreSQL the row lock serialises the updates and each re-checks the
+//! condition. The reservation rows (unique per order and SKU) make a repeated reservation a
+//! no-op. Releases (cancel, expiry) and commits (ship) move each line once, by its state.
+//! Crossing a SKU's low-stock threshold writes an `inventory.low_stock` outbox row in the same
+//! transaction.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use entities::{outbox, stock_levels, stock_reservations, webhook_inbox};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Database, Error};
+
+pub const RESERVED: &str = "reserved";
+pub const COMMITTED: &str = "committed";
+pub const RELEASED: &str = "released";
+pub const EXPIRED: &str = "expired";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StockLevel {
+    pub shop_id: String,
+    pub sku_id: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    pub low_stock_threshold: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<stock_levels::Model> for StockLevel {
+    fn from(row: stock_levels::Model) -> Self {
+        Self {
+            available: row.on_hand - row.reserved,
+            shop_id: row.shop_id,
+            sku_id: row.sku_id,
+            on_hand: row.on_hand,
+            reserved: row.reserved,
+            low_stock_threshold: row.low_stock_threshold,
+            updated_at: row.updated_at.to_utc(),
+        }
+    }
+}
+
+/// One reserved order line.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReservationLine {
+    pub sku_id: String,
+    pub quantity: i64,
+    /// false: the SKU has no stock record and was taken as always available.
+    pub tracked: bool,
+    pub state: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why stock could not be reserved or changed. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum StockError {
+    #[error("not enough stock of {sku_id}: {available} available, {wanted} wanted")]
+    Insufficient {
+        sku_id: String,
+        available: i64,
+        wanted: i64,
+    },
+    #[error("SKU {0} has no stock record and inventory.require_tracking is on")]
+    Untracked(String),
+    #[error("on hand would become {0}; stock cannot go below zero")]
+    Negative(i64),
+    #[error(transparent)]
+    Db(#[from] Error),
+}
+
+impl From<sea_orm::DbErr> for StockError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        StockError::Db(Error::Db(e))
+    }
+}
+
+/// What a reservation request did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Reservation {
+    /// false: the order already held its reservation; nothing was taken again.
+    pub new: bool,
+    pub lines: Vec<ReservationLine>,
+}
+
+impl Database {
+    pub async fn stock_levels(&self, shop_id: Option<&str>) -> Result<Vec<StockLevel>, Error> {
+        let mut query = stock_levels::Entity::find()
+            .order_by_asc(stock_levels::Column::ShopId)
+            .order_by_asc(stock_levels::Column::SkuId);
+        if let Some(shop) = shop_id {
+            query = query.filter(stock_levels::Column::ShopId.eq(shop));
+        }
+        Ok(query
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    pub async fn stock_level(&self, shop_id: &str, sku_id: &str) -> Result<StockLevel, Error> {
+        stock_levels::Entity::find_by_id((shop_id.to_owned(), sku_id.to_owned()))
+            .one(&self.conn)
+            .await?
+            .map(Into::into)
+            .ok_or_else(|| Error::NotFound(format!("stock of {sku_id} in shop {shop_id}")))
+    }
+
+    /// Sets the counted stock on hand (a warehouse count, or an operator), creating the record
+    /// (which makes the SKU tracked). `threshold`: `Some` replaces the low-stock threshold.
+    /// `dedupe`: a command id; a command seen before changes nothing.
+    pub async fn set_stock(
+        &self,
+        shop_id: &str,
+        sku_id: &str,
+        on_hand: i64,
+        threshold: Option<Option<i64>>,
+        dedupe: Option<&str>,
+    ) -> Result<StockLevel, StockError> {
+        if on_hand < 0 {
+            return Err(StockError::Negative(on_hand));
+        }
+        let txn = self.begin_write().await?;
+        if !first_time(&txn, dedupe).await? {
+            txn.rollback().await?;
+            return Ok(self.stock_level(shop_id, sku_id).await?);
+        }
+        let before = level(&txn, shop_id, sku_id).await?;
+        let now = Utc::now().fixed_offset();
+        let row = match before.clone() {
+            Some(row) => {
+                let mut active: stock_levels::ActiveModel = row.into();
+                active.on_hand = Set(on_hand);
+                if let Some(t) = threshold {
+                    active.low_stock_threshold = Set(t);
+                }
+                active.updated_at = Set(now);
+                active.update(&txn).await?
+            }
+            None => {
+                stock_levels::ActiveModel {
+                    shop_id: Set(shop_id.to_owned()),
+                    sku_id: Set(sku_id.to_owned()),
+                    on_hand: Set(on_hand),
+                    reserved: Set(0),
+                    low_stock_threshold: Set(threshold.flatten()),
+                    updated_at: Set(now),
+                }
+                .insert(&txn)
+                .await?
+            }
+        };
+        low_stock_check(&txn, before.as_ref(), &row).await?;
+        txn.commit().await?;
+        Ok(row.into())
+    }
+
+    /// Adds `delta` (negative: removes) to the stock on hand of a tracked SKU.
+    pub async fn adjust_stock(
+        &self,
+        shop_id: &str,
+        sku_id: &str,
+        delta: i64,
+        dedupe: Option<&str>,
+    ) -> Result<StockLevel, StockError> {
+        let txn = self.begin_write().await?;
+        if !first_time(&txn, dedupe).await? {
+            txn.rollback().await?;
+            return Ok(self.stock_level(shop_id, sku_id).await?);
+        }
+        // One atomic update, so concurrent adjustments add up (no read-modify-write).
+        let changed = stock_levels::Entity::update_many()
+            .col_expr(
+                stock_levels::Column::OnHand,
+                Expr::col(stock_levels::Column::OnHand).add(delta),
+            )
+            .col_expr(
+                stock_levels::Column::UpdatedAt,
+                Expr::value(Utc::now().fixed_offset()),
+            )
+            .filter(stock_levels::Column::ShopId.eq(shop_id))
+            .filter(stock_levels::Column::SkuId.eq(sku_id))
+            .filter(Expr::col(stock_levels::Column::OnHand).add(delta).gte(0))
+            .exec(&txn)
+            .await?;
+        let Some(after) = level(&txn, shop_id, sku_id).await? else {
+            return Err(Error::NotFound(format!("stock of {sku_id} in shop {shop_id}")).into());
+        };
+        if changed.rows_affected == 0 {
+            return Err(StockError::Negative(after.on_hand + delta));
+        }
+        let before = stock_levels::Model {
+            on_hand: after.on_hand - delta,
+            ..after.clone()
+        };
+        low_stock_check(&txn, Some(&before), &after).await?;
+        txn.commit().await?;
+        Ok(after.into())
+    }
+
+    /// Reserves every line of an order, all or nothing. Repeating it for the same order is a
+    /// no-op that answers the reservation already held.
+    pub async fn reserve_stock(
+        &self,
+        order_id: &str,
+        shop_id: &str,
+        lines: &[(String, i64)],
+        ttl: std::time::Duration,
+        require_tracking: bool,
+    ) -> Result<Reservation, StockError> {
+        let held = self.reservation(order_id).await?;
+        if !held.is_empty() {
+            return Ok(Reservation {
+                new: false,
+                lines: held,
+            });
+        }
+        let txn = self.begin_write().await?;
+        let now = Utc::now();
+        let expires_at = now + ChronoDuration::from_std(ttl).unwrap_or(ChronoDuration::days(3));
+        let mut reserved = Vec::with_capacity(lines.len());
+        for (sku_id, quantity) in lines {
+            let inserted = stock_reservations::Entity::insert(stock_reservations::ActiveModel {
+                order_id: Set(order_id.to_owned()),
+                shop_id: Set(shop_id.to_owned()),
+                sku_id: Set(sku_id.clone()),
+                quantity: Set(*quantity),
+                tracked: Set(true),
+                state: Set(RESERVED.to_owned()),
+                expires_at: Set(expires_at.fixed_offset()),
+                created_at: Set(now.fixed_offset()),
+                updated_at: Set(now.fixed_offset()),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    stock_reservations::Column::OrderId,
+                    stock_reservations::Column::SkuId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+            if inserted == 0 {
+                // Another worker reserved this order at the same time: its reservation stands.
+                txn.rollback().await?;
+                return Ok(Reservation {
+                    new: false,
+                    lines: self.reservation(order_id).await?,
+                });
+            }
+            let record = level(&txn, shop_id, sku_id).await?;
+            let tracked = match &record {
+                None if require_tracking => {
+                    txn.rollback().await?;
+                    return Err(StockError::Untracked(sku_id.clone()));
+                }
+                None => false,
+                Some(_) => {
+                    let taken = stock_levels::Entity::update_many()
+                        .col_expr(
+                            stock_levels::Column::Reserved,
+                            Expr::col(stock_levels::Column::Reserved).add(*quantity),
+                        )
+                        .col_expr(
+                            stock_levels::Column::UpdatedAt,
+                            Expr::value(now.fixed_offset()),
+                        )
+                        .filter(stock_levels::Column::ShopId.eq(shop_id))
+                        .filter(stock_levels::Column::SkuId.eq(sku_id.as_str()))
+                        .filter(
+                            Expr::col(stock_levels::Column::OnHand)
+                                .sub(Expr::col(stock_levels::Column::Reserved))
+                                .gte(*quantity),
+                        )
+                        .exec(&txn)
+                        .await?;
+                    if taken.rows_affected == 0 {
+                        let available = level(&txn, shop_id, sku_id)
+                            .await?
+                            .map_or(0, |l| l.on_hand - l.reserved);
+                        txn.rollback().await?;
+                        return Err(StockError::Insufficient {
+                            sku_id: sku_id.clone(),
+                            available,
+                            wanted: *quantity,
+                        });
+                    }
+                    true
+                }
+            };
+            if !tracked {
+                stock_reservations::Entity::update_many()
+                    .col_expr(stock_reservations::Column::Tracked, Expr::value(false))
+                    .filter(stock_reservations::Column::OrderId.eq(order_id))
+                    .filter(stock_reservations::Column::SkuId.eq(sku_id.as_str()))
+                    .exec(&txn)
+                    .await?;
+            } else if let Some(after) = level(&txn, shop_id, sku_id).await? {
+                // Derived from the row as our update left it (locked), not from an earlier read.
+                let before = stock_levels::Model {
+                    reserved: after.reserved - quantity,
+                    ..after.clone()
+                };
+                low_stock_check(&txn, Some(&before), &after).await?;
+            }
+            reserved.push(ReservationLine {
+                sku_id: sku_id.clone(),
+                quantity: *quantity,
+                tracked,
+                state: RESERVED.to_owned(),
+                expires_at,
+            });
+        }
+        txn.commit().await?;
+        Ok(Reservation {
+            new: true,
+            lines: reserved,
+        })
+    }
+
+    /// The order's reservation lines, in SKU order.
+    pub async fn reservation(&self, order_id: &str) -> Result<Vec<ReservationLine>, Error> {
+        Ok(stock_reservations::Entity::find()
+            .filter(stock_reservations::Column::OrderId.eq(order_id))
+            .order_by_asc(stock_reservations::Column::SkuId)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|r| ReservationLine {
+                sku_id: r.sku_id,
+                quantity: r.quantity,
+                tracked: r.tracked,
+                state: r.state,
+                expires_at: r.expires_at.to_utc(),
+            })
+            .collect())
+    }
+
+    /// Gives the order's reserved (not yet shipped) stock back; returns the lines released.
+    pub async fn release_stock(&self, order_id: &str) -> Result<usize, Error> {
+        self.settle(Some(order_id), RELEASED, None).await
+    }
+
+    /// The order shipped: its reserved stock leaves the shelf (on hand and reserved both drop).
+    pub async fn commit_stock(&self, order_id: &str) -> Result<usize, Error> {
+        self.settle(Some(order_id), COMMITTED, None).await
+    }
+
+    /// Releases reservations past their expiry; returns how many lines.
+    pub async fn expire_reservations(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        self.settle(None, EXPIRED, Some(now)).await
+    }
+
+    /// Moves reserved lines (of one order, or all expired by `now`) to `to`, each once.
+    async fn settle(
+        &self,
+        order_id: Option<&str>,
+        to: &str,
+        expired_by: Option<DateTime<Utc>>,
+    ) -> Result<usize, Error> {
+        let txn = self.begin_write().await?;
+        let mut query = stock_reservations::Entity::find()
+            .filter(stock_reservations::Column::State.eq(RESERVED));
+        if let Some(order) = order_id {
+            query = query.filter(stock_reservations::Column::OrderId.eq(order));
+        }
+        if let Some(now) = expired_by {
+            query = query.filter(stock_reservations::Column::ExpiresAt.lte(now.fixed_offset()));
+        }
+        let lines = query.all(&txn).await?;
+        let now = Utc::now().fixed_offset();
+        for line in &lines {
+            if line.tracked {
+                let mut update = stock_levels::Entity::update_many()
+                    .col_expr(
+                        stock_levels::Column::Reserved,
+                        Expr::col(stock_levels::Column::Reserved).sub(line.quantity),
+                    )
+                    .col_expr(stock_levels::Column::UpdatedAt, Expr::value(now));
+                if to == COMMITTED {
+                    update = update.col_expr(
+                        stock_levels::Column::OnHand,
+                        Expr::col(stock_levels::Column::OnHand).sub(line.quantity),
+                    );
+                }
+                update
+                    .filter(stock_levels::Column::ShopId.eq(line.shop_id.as_str()))
+                    .filter(stock_levels::Column::SkuId.eq(line.sku_id.as_str()))
+                    .exec(&txn)
+                    .await?;
+                if let Some(after) = level(&txn, &line.shop_id, &line.sku_id).await? {
+                    let shipped = if to == COMMITTED { line.quantity } else { 0 };
+                    let before = stock_levels::Model {
+                        reserved: after.reserved + line.quantity,
+                        on_hand: after.on_hand + shipped,
+                        ..after.clone()
+                    };
+                    low_stock_check(&txn, Some(&before), &after).await?;
+                }
+            }
+            stock_reservations::Entity::update_many()
+                .col_expr(stock_reservations::Column::State, Expr::value(to))
+                .col_expr(stock_reservations::Column::UpdatedAt, Expr::value(now))
+                .filter(stock_reservations::Column::Id.eq(line.id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(lines.len())
+    }
+}
+
+async fn level(
+    txn: &DatabaseTransaction,
+    shop_id: &str,
+    sku_id: &str,
+) -> Result<Option<stock_levels::Model>, sea_orm::DbErr> {
+    stock_levels::Entity::find_by_id((shop_id.to_owned(), sku_id.to_owned()))
+        .one(txn)
+        .await
+}
+
+/// Records a command id; false if it was seen before.
+async fn first_time(txn: &DatabaseTransaction, dedupe: Option<&str>) -> Result<bool, Error> {
+    let Some(key) = dedupe else { return Ok(true) };
+    let inserted = webhook_inbox::Entity::insert(webhook_inbox::ActiveModel {
+        dedupe_key: Set(format!("inventory:{key}")),
+        event_type: Set(0),
+        shop_id: Set(None),
+        order_id: Set(None),
+        received_at: Set(Utc::now().fixed_offset()),
+    })
+    .on_conflict(
+        OnConflict::column(webhook_inbox::Column::DedupeKey)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(inserted > 0)
+}
+
+/// Writes an `inventory.low_stock` message when this change took availability from above the
+/// SKU's threshold to at or below it.
+async fn low_stock_check(
+    db: &impl ConnectionTrait,
+    before: Option<&stock_levels::Model>,
+    after: &stock_levels::Model,
+) -> Result<(), sea_orm::DbErr> {
+    let Some(threshold) = after.low_stock_threshold else {
+        return Ok(());
+    };
+    let available = after.on_hand - after.reserved;
+    let was = before.map(|b| b.on_hand - b.reserved);
+    if available > threshold || was.is_some_and(|w| w <= threshold) {
+        return Ok(());
+    }
+    metrics::counter!(crate::telemetry::metrics::INVENTORY_LOW_STOCK_TOTAL).increment(1);
+    outbox::Entity::insert(outbox::ActiveModel {
+        routing_key: Set("inventory.low_stock".to_owned()),
+        payload: Set(json!({
+            "shop_id": after.shop_id,
+            "sku_id": after.sku_id,
+            "on_hand": after.on_hand,
+            "reserved": after.reserved,
+            "available": available,
+            "threshold": threshold,
+        })),
+        attempts: Set(0),
+        created_at: Set(Utc::now().fixed_offset()),
+        sent_at: Set(None),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,626 @@
+//! The bus and the integrations it feeds: transitions relayed to analytics, the stock ledger
+//! (REST, reservations, no oversell), and, against the real RabbitMQ
+//! (`CREATORFLOW_TEST_AMQP_URL`), confirms, reconnects, dead-lettering and carrier tracking.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use creatorflow::actors::Envelope;
+use creatorflow::bus::{Bus, Delivery, Failure, Message, Subscription};
+use creatorflow::domain::{Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::persistence::Database;
+use creatorflow::persistence::inventory::StockError;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Confirmation};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_on, test_amqp_url};
+
+const SHOP: &str = "7495860010010010001";
+
+async fn status(app: &TestApp, order: &str, status: OrderStatus, t: i64) {
+    app.registry
+        .submit(
+            OrderId::parse(order).unwrap(),
+            Envelope {
+                msg: Msg::Status {
+                    shop_id: ShopId::parse(SHOP).unwrap(),
+                    status,
+                    update_time: t,
+                },
+                cause: "test".into(),
+                inbox: None,
+            },
+        )
+        .await
+        .expect("the engine takes the message");
+}
+
+/// Polls `check` until it answers `Some`, for up to 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    for _ in 0..300 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn summary(app: &TestApp, key: &str) -> Value {
+    let response = app.get("/api/v1/analytics/summary", Some(key)).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn database(db: &TestDb) -> Database {
+    let database = Database::connect(&db.settings().database).await.unwrap();
+    database.migrate_up().await.unwrap();
+    database
+}
+
+#[actix_rt::test]
+async fn every_order_transition_reaches_analytics_once_through_the_bus() {
+    let app = spawn_app().await;
+    let t = chrono::Utc::now().timestamp() - 60;
+    for i in 0..20 {
+        let order = format!("58000000000000{i:04}");
+        status(&app, &order, OrderStatus::Unpaid, t).await;
+        status(&app, &order, OrderStatus::AwaitingShipment, t + 1).await;
+        if i % 2 == 0 {
+            status(&app, &order, OrderStatus::InTransit, t + 2).await;
+        }
+    }
+    // 20 created, 20 paid, 10 in transit: one transition each.
+    let body = eventually("50 transitions in analytics", || async {
+        let body = summary(&app, &app.admin_key).await;
+        let seen: u64 = body["by_shop_and_day"]
+            .as_array()?
+            .iter()
+            .map(|d| d["transitions"].as_u64().unwrap())
+            .sum();
+        (seen == 50).then_some(body)
+    })
+    .await;
+    assert_eq!(body["orders_by_status"]["AWAITING_SHIPMENT"], 10, "{body}");
+    assert_eq!(body["orders_by_status"]["IN_TRANSIT"], 10, "{body}");
+    let day = &body["by_shop_and_day"][0];
+    assert_eq!(day["shop_id"], SHOP);
+    assert_eq!(day["created"], 20);
+    assert_eq!(day["shipped"], 10);
+    assert_eq!(body["time_to_ship_seconds"]["count"], 10);
+    assert_eq!(body["processing_latency_ms"]["count"], 50);
+    assert!(body["processing_latency_ms"]["p99"].as_f64().unwrap() >= 0.0);
+
+    // Relayed means sent: the outbox holds nothing the relay still owes.
+    let db = database(&app.db).await;
+    assert!(db.pending_published(10).await.unwrap().is_empty());
+
+    // A shop key sees its shop only.
+    let other = app.shop_with_key("7495860010010010999").await;
+    let theirs = summary(&app, &other).await;
+    assert_eq!(theirs["by_shop_and_day"], json!([]));
+    assert_eq!(theirs["orders_by_status"], json!({}));
+}
+
+#[actix_rt::test]
+async fn stock_is_read_set_and_adjusted_over_rest_within_a_shop() {
+    let app = spawn_app().await;
+    let key = app.shop_with_key(SHOP).await;
+    let path = format!("/api/v1/inventory/{SHOP}/sku-1");
+    let put = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&key)
+        .json(&json!({ "on_hand": 12, "low_stock_threshold": 3 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let level: Value = put.json().await.unwrap();
+    assert_eq!(level["available"], 12);
+
+    let adjust = json!({ "delta": -5, "idempotency_key": "count-7" });
+    for _ in 0..2 {
+        let response = app
+            .post_json(&format!("{path}/adjust"), &key, &adjust)
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let level: Value = app.get(&path, Some(&key)).await.json().await.unwrap();
+    assert_eq!(
+        level["on_hand"], 7,
+        "the repeated adjustment applied once: {level}"
+    );
+
+    let too_much = app
+        .post_json(&format!("{path}/adjust"), &key, &json!({ "delta": -8 }))
+        .await;
+    crate::helpers::assert_problem(too_much, 400, "bad_request").await;
+
+    let listed: Value = app
+        .get("/api/v1/inventory", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["stock"].as_array().unwrap().len(), 1);
+
+    let other = app.shop_with_key("7495860010010010999").await;
+    let forbidden = app.get(&path, Some(&other)).await;
+    assert_eq!(forbidden.status(), 403);
+    let theirs: Value = app
+        .get("/api/v1/inventory", Some(&other))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["stock"], json!([]));
+    let missing = app
+        .get(&format!("/api/v1/inventory/{SHOP}/nothing"), Some(&key))
+        .await;
+    assert_eq!(missing.status(), 404);
+}
+
+#[actix_rt::test]
+async fn a_hundred_concurrent_reservations_for_ten_units_never_oversell() {
+    let test_db = TestDb::new().await;
+    let db = database(&test_db).await;
+    db.set_stock(SHOP, "hot", 10, None, None).await.unwrap();
+    let attempts = (0..100).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.reserve_stock(
+                &format!("59{i:016}"),
+                SHOP,
+                &[("hot".to_owned(), 1)],
+                Duration::from_secs(3600),
+                false,
+            )
+            .await
+        })
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let mut reserved = 0;
+    for outcome in outcomes {
+        match outcome.unwrap() {
+            Ok(r) => {
+                assert!(r.new);
+                reserved += 1;
+            }
+            Err(StockError::Insufficient { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(reserved, 10, "exactly the stock on hand was reserved");
+    let level = db.stock_level(SHOP, "hot").await.unwrap();
+    assert_eq!(
+        (level.on_hand, level.reserved, level.available),
+        (10, 10, 0)
+    );
+}
+
+#[actix_rt::test]
+async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
+    let test_db = TestDb::new().await;
+    let db = database(&test_db).await;
+    db.set_stock(SHOP, "a", 5, Some(Some(2)), None)
+        .await
+        .unwrap();
+    let lines = [("a".to_owned(), 3), ("untracked".to_owned(), 1)];
+    let hour = Duration::from_secs(3600);
+    let first = db
+        .reserve_stock("1", SHOP, &lines, hour, false)
+        .await
+        .unwrap();
+    assert!(first.new);
+    assert_eq!(first.lines.iter().filter(|l| l.tracked).count(), 1);
+    let again = db
+        .reserve_stock("1", SHOP, &lines, hour, false)
+        .await
+        .unwrap();
+    assert!(!again.new, "a retried reservation takes nothing twice");
+    let level = db.stock_level(SHOP, "a").await.unwrap();
+    assert_eq!((level.reserved, level.available), (3, 2));
+    // Availability fell to the threshold: one low-stock message is owed to the bus.
+    let low: Vec<_> = db
+        .pending_published(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.routing_key == "inventory.low_stock")
+        .collect();
+    assert_eq!(low.len(), 1);
+    assert_eq!(low[0].payload["available"], 2);
+
+    // With tracking required, a SKU without a record is refused, and nothing is held.
+    let lines = [("a".to_owned(), 1), ("untracked".to_owned(), 1)];
+    let refused = db.reserve_stock("2", SHOP, &lines, hour, true).await;
+    assert!(matches!(refused, Err(StockError::Untracked(sku)) if sku == "untracked"));
+    assert!(db.reservation("2").await.unwrap().is_empty());
+
+    // Cancel releases once.
+    assert_eq!(db.release_stock("1").await.unwrap(), 2);
+    assert_eq!(db.release_stock("1").await.unwrap(), 0);
+    assert_eq!(db.stock_level(SHOP, "a").await.unwrap().available, 5);
+
+    // Ship commits: the units leave the shelf.
+    db.reserve_stock("3", SHOP, &[("a".to_owned(), 2)], hour, false)
+        .await
+        .unwrap();
+    assert_eq!(db.commit_stock("3").await.unwrap(), 1);
+    let level = db.stock_level(SHOP, "a").await.unwrap();
+    assert_eq!((level.on_hand, level.reserved), (3, 0));
+
+    // An uncommitted reservation expires back to stock.
+    db.reserve_stock(
+        "4",
+        SHOP,
+        &[("a".to_owned(), 1)],
+        Duration::from_secs(1),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(db.stock_level(SHOP, "a").await.unwrap().available, 2);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(db.expire_reservations(later).await.unwrap(), 1);
+    assert_eq!(db.stock_level(SHOP, "a").await.unwrap().available, 3);
+    assert_eq!(db.reservation("4").await.unwrap()[0].state, "expired");
+}
+
+// ---- against the real RabbitMQ ----
+
+/// A test's own publisher to the daemon's events exchange, with confirms.
+struct Publisher {
+    _connection: lapin::Connection,
+    channel: lapin::Channel,
+    exchange: String,
+}
+
+impl Publisher {
+    async fn new(url: &str, prefix: &str) -> Self {
+        let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        Self {
+            _connection: connection,
+            channel,
+            exchange: format!("{prefix}.events"),
+        }
+    }
+
+    async fn publish(&self, key: &str, id: &str, body: &[u8]) {
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                BasicProperties::default().with_message_id(id.into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(
+            matches!(confirm, Confirmation::Ack(None)),
+            "{key} was routed"
+        );
+    }
+}
+
+fn amqp_or_skip(test: &str) -> Option<String> {
+    let url = test_amqp_url();
+    if url.is_none() {
+        eprintln!("{test}: runs in the RabbitMQ pass (CREATORFLOW_TEST_AMQP_URL), not here");
+    }
+    url
+}
+
+/// A daemon on RabbitMQ, once its topology is declared.
+async fn spawn_on_rabbitmq() -> (TestApp, String, String) {
+    let app = spawn_app_on(TestDb::new().await).await;
+    let (url, prefix) = app
+        .db
+        .amqp
+        .clone()
+        .expect("the RabbitMQ pass sets a prefix");
+    let Bus::Amqp(amqp) = app.bus.clone() else {
+        panic!("bus.amqp_url is set, so the bus is RabbitMQ")
+    };
+    eventually("the daemon to connect", || async {
+        amqp.is_connected().await.then_some(())
+    })
+    .await;
+    (app, url, prefix)
+}
+
+#[actix_rt::test]
+async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
+    let Some(url) = amqp_or_skip("confirms") else {
+        return;
+    };
+    let prefix = format!(
+        "cf_test_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = received.clone();
+    let sub = Subscription::new("analytics", &["order.#"], move |d: Delivery| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(d.message_id.unwrap());
+            Ok::<(), Failure>(())
+        }
+    });
+    let mut settings = TestDb::new().await.settings().bus;
+    settings.amqp_url = url.clone().into();
+    settings.prefix = prefix.clone();
+    let bus = Bus::start(&settings, vec![sub]);
+    let Bus::Amqp(amqp) = &bus else {
+        unreachable!()
+    };
+    eventually("a connection", || async {
+        amqp.is_connected().await.then_some(())
+    })
+    .await;
+
+    let batch: Vec<Message> = (1..=100)
+        .map(|id| Message {
+            id,
+            routing_key: if id == 100 {
+                "nobody.listens".into()
+            } else {
+                "order.transition.validated".into()
+            },
+            body: br#"{"schema":"order.transition.v1"}"#.to_vec(),
+        })
+        .collect();
+    let published = bus.publish(&batch).await;
+    assert_eq!(published.sent.len(), 99);
+    assert_eq!(published.retry.len(), 1);
+    assert_eq!(published.retry[0].0, 100);
+    assert!(
+        published.retry[0].1.contains("NO_ROUTE"),
+        "{:?}",
+        published.retry
+    );
+    let got = eventually("99 deliveries", || async {
+        let got = received.lock().unwrap().clone();
+        (got.len() == 99).then_some(got)
+    })
+    .await;
+    assert!(got.contains(&"1".to_owned()) && got.contains(&"99".to_owned()));
+    bus.stop();
+    creatorflow::bus::amqp::delete_topology(&url, &prefix, &["analytics"])
+        .await
+        .unwrap();
+}
+
+/// Closes this daemon's broker connections (found by their name, which carries the prefix).
+fn close_connections_of(prefix: &str) -> usize {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "pid",
+            "client_properties",
+            "-q",
+            "--no-table-headers",
+        ])
+        .output()
+        .expect("rabbitmqctl runs");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut closed = 0;
+    for line in listed.lines().filter(|l| l.contains(prefix)) {
+        let pid = line.split_whitespace().next().unwrap();
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "test: connection dropped"])
+            .status()
+            .unwrap();
+        if status.success() {
+            closed += 1;
+        }
+    }
+    closed
+}
+
+#[actix_rt::test]
+async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
+    let Some(_) = amqp_or_skip("reconnect") else {
+        return;
+    };
+    let (app, url, prefix) = spawn_on_rabbitmq().await;
+    let db = database(&app.db).await;
+    db.set_stock(SHOP, "w", 0, None, None).await.unwrap();
+    let publisher = Publisher::new(&url, &prefix).await;
+    let t = chrono::Utc::now().timestamp() - 60;
+    for i in 0..200 {
+        let body = json!({
+            "schema": "inventory.command.v1", "command": "adjust",
+            "shop_id": SHOP, "sku_id": "w", "delta": 1, "command_id": format!("c{i}"),
+        });
+        publisher
+            .publish(
+                "inventory.command.adjust",
+                &format!("m{i}"),
+                body.to_string().as_bytes(),
+            )
+            .await;
+        status(&app, &format!("5700000000{i:06}"), OrderStatus::Unpaid, t).await;
+        if i == 100 {
+            let prefix = prefix.clone();
+            let closed = tokio::task::spawn_blocking(move || close_connections_of(&prefix))
+                .await
+                .unwrap();
+            assert!(closed >= 1, "the daemon's connection was found and closed");
+        }
+    }
+    // The same command again (a redelivery from the warehouse) is applied once.
+    let repeat = json!({
+        "schema": "inventory.command.v1", "command": "adjust",
+        "shop_id": SHOP, "sku_id": "w", "delta": 1, "command_id": "c7",
+    });
+    publisher
+        .publish(
+            "inventory.command.adjust",
+            "again",
+            repeat.to_string().as_bytes(),
+        )
+        .await;
+    eventually("all 200 adjustments", || async {
+        (db.stock_level(SHOP, "w").await.unwrap().on_hand == 200).then_some(())
+    })
+    .await;
+    let body = eventually("200 created orders in analytics", || async {
+        let body = summary(&app, &app.admin_key).await;
+        (body["by_shop_and_day"][0]["created"] == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(body["by_shop_and_day"][0]["transitions"], 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        db.stock_level(SHOP, "w").await.unwrap().on_hand,
+        200,
+        "nothing applied twice"
+    );
+    assert!(db.pending_published(10).await.unwrap().is_empty());
+}
+
+#[actix_rt::test]
+async fn a_poison_message_is_dead_lettered_and_the_queue_moves_on() {
+    let Some(_) = amqp_or_skip("poison") else {
+        return;
+    };
+    let (app, url, prefix) = spawn_on_rabbitmq().await;
+    let db = database(&app.db).await;
+    let publisher = Publisher::new(&url, &prefix).await;
+    publisher
+        .publish("inventory.command.set", "poison-1", b"{ this is not json")
+        .await;
+    let good = json!({
+        "schema": "inventory.command.v1", "command": "set",
+        "shop_id": SHOP, "sku_id": "p", "on_hand": 4,
+    });
+    publisher
+        .publish(
+            "inventory.command.set",
+            "good-1",
+            good.to_string().as_bytes(),
+        )
+        .await;
+    eventually("the good command behind the poison one", || async {
+        db.stock_level(SHOP, "p")
+            .await
+            .ok()
+            .filter(|l| l.on_hand == 4)
+    })
+    .await;
+    let dead = eventually("the poison message in the dead-letter queue", || {
+        let channel = publisher.channel.clone();
+        let queue = format!("{prefix}.dead");
+        async move {
+            channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(dead.delivery.data, b"{ this is not json");
+    assert_eq!(
+        dead.delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str()),
+        Some("poison-1")
+    );
+}
+
+#[actix_rt::test]
+async fn carrier_tracking_moves_an_order_to_in_transit_then_delivered_once() {
+    let Some(_) = amqp_or_skip("tracking") else {
+        return;
+    };
+    let (app, url, prefix) = spawn_on_rabbitmq().await;
+    let order = "5710000000000001";
+    status(
+        &app,
+        order,
+        OrderStatus::AwaitingShipment,
+        chrono::Utc::now().timestamp(),
+    )
+    .await;
+    let publisher = Publisher::new(&url, &prefix).await;
+    let event = |id: &str, status: &str| {
+        json!({
+            "schema": "shipping.tracking.v1", "event_id": id, "order_id": order,
+            "status": status, "carrier": "UPS", "tracking_number": "1Z999",
+        })
+        .to_string()
+    };
+    publisher
+        .publish(
+            "shipping.tracking.ups",
+            "t1",
+            event("e1", "in_transit").as_bytes(),
+        )
+        .await;
+    publisher
+        .publish(
+            "shipping.tracking.ups",
+            "t1-again",
+            event("e1", "in_transit").as_bytes(),
+        )
+        .await;
+    publisher
+        .publish(
+            "shipping.tracking.ups",
+            "t2",
+            event("e2", "delivered").as_bytes(),
+        )
+        .await;
+    let path = format!("/api/v1/orders/{order}");
+    eventually("the order delivered", || async {
+        let body: Value = app
+            .get(&path, Some(&app.admin_key))
+            .await
+            .json()
+            .await
+            .ok()?;
+        (body["stage"] == "delivered").then_some(())
+    })
+    .await;
+    let history: Value = app
+        .get(&format!("{path}/history"), Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let carrier: Vec<&Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["cause"] == "integration:carrier")
+        .collect();
+    assert_eq!(
+        carrier.len(),
+        2,
+        "each tracking event applied once: {history}"
+    );
+}

@@ -16,7 +16,7 @@ use crate::integrations::inventory::Inventory;
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::sync::Sync;
-use crate::integrations::{analytics, inventory, shipping};
+use crate::integrations::{analytics, inventory, notify, shipping};
 use crate::persistence::{Database, Journal};
 use crate::systemd;
 use crate::telemetry;
@@ -74,11 +74,13 @@ impl Application {
             vec![
                 analytics::subscription(db.clone()),
                 inventory::subscription(db.clone()),
+                notify::subscription(db.clone()),
                 shipping::tracking_subscription(registry.clone()),
             ],
         );
         let relay = Relay::new(db.clone(), bus.clone(), settings.bus.relay_batch);
-        let background = vec![relay.start(), stock.start_expiry()];
+        let notifier = notify::Sender::new(db.clone(), client.vault().clone(), &settings.notify)?;
+        let background = vec![relay.start(), stock.start_expiry(), notifier.start()];
         let workflows = settings.workflow.enabled.then(|| {
             Runner::new(
                 catalog.clone(),

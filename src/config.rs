@@ -38,6 +38,7 @@ pub struct Settings {
     pub database: Database,
     pub bus: Bus,
     pub inventory: Inventory,
+    pub notify: Notify,
     pub tiktok: TikTok,
     pub engine: Engine,
     pub journal: Journal,
@@ -85,6 +86,19 @@ pub struct Bus {
     pub delivery_limit: u32,
     /// Outbox rows the relay publishes per round.
     pub relay_batch: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Attempts per delivery before it is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt, with jitter, up to an hour.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest wait for the creator's endpoint to answer.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +256,9 @@ impl Settings {
         }
         if self.bus.delivery_limit == 0 {
             return invalid("bus.delivery_limit", "must be at least 1");
+        }
+        if self.notify.max_attempts == 0 {
+            return invalid("notify.max_attempts", "must be at least 1");
         }
         if self.bus.relay_batch == 0 {
             return invalid("bus.relay_batch", "must be at least 1");

@@ -4,15 +4,18 @@
 
 pub mod analytics_transitions;
 pub mod api_keys;
+pub mod notification_deliveries;
 pub mod order_events;
 pub mod order_items;
 pub mod orders;
 pub mod outbox;
 pub mod prelude;
+pub mod shipments;
 pub mod shops;
 pub mod stock_levels;
 pub mod stock_reservations;
 pub mod webhook_inbox;
 pub mod webhook_quarantine;
+pub mod webhook_subscriptions;
 pub mod workflow_runs;
 pub mod workflow_steps;

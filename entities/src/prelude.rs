@@ -1,13 +1,16 @@
 pub use super::analytics_transitions::Entity as AnalyticsTransitions;
 pub use super::api_keys::Entity as ApiKeys;
+pub use super::notification_deliveries::Entity as NotificationDeliveries;
 pub use super::order_events::Entity as OrderEvents;
 pub use super::order_items::Entity as OrderItems;
 pub use super::orders::Entity as Orders;
 pub use super::outbox::Entity as Outbox;
+pub use super::shipments::Entity as Shipments;
 pub use super::shops::Entity as Shops;
 pub use super::stock_levels::Entity as StockLevels;
 pub use super::stock_reservations::Entity as StockReservations;
 pub use super::webhook_inbox::Entity as WebhookInbox;
 pub use super::webhook_quarantine::Entity as WebhookQuarantine;
+pub use super::webhook_subscriptions::Entity as WebhookSubscriptions;
 pub use super::workflow_runs::Entity as WorkflowRuns;
 pub use super::workflow_steps::Entity as WorkflowSteps;

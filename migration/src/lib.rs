@@ -10,6 +10,7 @@ mod m20261125_000003_order_hold;
 mod m20261125_000004_tiktok;
 mod m20261125_000005_workflows;
 mod m20261125_000006_integrations;
+mod m20261125_000007_notifications_shipments;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_tiktok::Migration),
             Box::new(m20261125_000005_workflows::Migration),
             Box::new(m20261125_000006_integrations::Migration),
+            Box::new(m20261125_000007_notifications_shipments::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ mod dashboard;
 mod error;
 mod health;
 mod inventory;
+mod notifications;
 mod oauth;
 mod observe;
 mod orders;

@@ -6,8 +6,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use super::{
-    AuthBase, Error, Ingress, analytics, dashboard, health, inventory, oauth, observe, orders,
-    shops, webhooks, workflows,
+    AuthBase, Error, Ingress, analytics, dashboard, health, inventory, notifications, oauth,
+    observe, orders, shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -106,7 +106,12 @@ pub fn start(
                     .service(inventory::set)
                     .service(inventory::adjust)
                     .service(inventory::reservation)
-                    .service(analytics::summary),
+                    .service(analytics::summary)
+                    .service(notifications::subscribe)
+                    .service(notifications::subscriptions)
+                    .service(notifications::unsubscribe)
+                    .service(notifications::deliveries)
+                    .service(notifications::redeliver),
             )
             .default_service(web::to(not_found))
     })

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod inventory;
+pub mod notify;
 pub mod shipping;
 pub mod tiktok;
 

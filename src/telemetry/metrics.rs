@@ -36,6 +36,7 @@ pub const BUS_POISON_TOTAL: &str = "creatorflow_bus_poison_messages_total";
 pub const BUS_CONSUMED_TOTAL: &str = "creatorflow_bus_consumed_total";
 pub const OUTBOX_LAG_SECONDS: &str = "creatorflow_outbox_relay_lag_seconds";
 pub const INVENTORY_RESERVATIONS_TOTAL: &str = "creatorflow_inventory_reservations_total";
+pub const NOTIFICATIONS_TOTAL: &str = "creatorflow_notification_attempts_total";
 pub const INVENTORY_LOW_STOCK_TOTAL: &str = "creatorflow_inventory_low_stock_total";
 
 /// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
@@ -90,6 +91,10 @@ fn describe() {
     describe_counter!(
         BUS_PUBLISH_FAILURES_TOTAL,
         "Outbox messages not taken (nack, unroutable, disconnected, handler failed), to retry"
+    );
+    describe_counter!(
+        NOTIFICATIONS_TOTAL,
+        "Outgoing webhook attempts, by outcome (delivered, retry, dead)"
     );
     describe_counter!(BUS_CONNECTS_TOTAL, "Connections made to RabbitMQ");
     describe_counter!(

@@ -7,6 +7,7 @@ mod bus;
 mod cli;
 mod health;
 mod helpers;
+mod notifications;
 mod orders;
 mod shutdown;
 mod systemd;

@@ -1,0 +1,160 @@
+//! Creators' outgoing webhooks over HTTP: subscribe a URL to event kinds of a shop (the signing
+//! secret is shown once), list and remove subscriptions, read the delivery log, and send a dead
+//! delivery again.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Caller, Error};
+use crate::domain::{Scope, ShopId};
+use crate::integrations::tiktok::client::Client;
+use crate::persistence::Database;
+use crate::persistence::notifications::{DEAD, DELIVERED, PENDING, WebhookSubscription};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Subscribe {
+    shop_id: String,
+    url: String,
+    /// Routing-key patterns: `order.transition.#`, `order.transition.shipped`,
+    /// `inventory.low_stock`, …
+    events: Vec<String>,
+    /// At least 16 characters; generated when absent.
+    secret: Option<String>,
+}
+
+const EVENT_FAMILIES: [&str; 2] = ["order.transition", "inventory.low_stock"];
+
+fn valid_pattern(p: &str) -> bool {
+    let words: Vec<&str> = p.split('.').collect();
+    !p.is_empty()
+        && words.iter().all(|w| {
+            *w == "*"
+                || *w == "#"
+                || (!w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        })
+        && EVENT_FAMILIES.iter().any(|f| {
+            f.split('.')
+                .zip(words.iter())
+                .all(|(a, b)| a == *b || *b == "*" || *b == "#")
+        })
+}
+
+#[post("/notifications/subscriptions")]
+pub(super) async fn subscribe(
+    caller: Caller,
+    db: web::Data<Database>,
+    client: web::Data<Client>,
+    body: web::Json<Subscribe>,
+) -> Result<HttpResponse, Error> {
+    let shop = ShopId::parse(&body.shop_id)?;
+    caller.require_shop(&shop)?;
+    let url = reqwest::Url::parse(&body.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| Error::BadRequest("url must be an absolute http(s) URL".into()))?;
+    if body.events.is_empty() {
+        return Err(Error::BadRequest(
+            "events must name at least one event kind".into(),
+        ));
+    }
+    if let Some(bad) = body.events.iter().find(|e| !valid_pattern(e)) {
+        return Err(Error::BadRequest(format!(
+            "unknown event kind {bad:?}; use order.transition.<stage>, order.transition.# or inventory.low_stock"
+        )));
+    }
+    let secret = match &body.secret {
+        Some(s) if s.len() < 16 => {
+            return Err(Error::BadRequest(
+                "secret must be at least 16 characters".into(),
+            ));
+        }
+        Some(s) => s.clone(),
+        None => hex::encode(rand::random::<[u8; 24]>()),
+    };
+    let sealed = client.vault().seal(&SecretString::from(secret.clone()));
+    let sub = db
+        .add_webhook_subscription(shop.as_str(), url.as_str(), &body.events, sealed)
+        .await?;
+    let mut shown = serde_json::to_value(&sub).expect("serialisable");
+    shown["secret"] = json!(secret);
+    Ok(HttpResponse::Created().json(shown))
+}
+
+async fn visible(caller: &Caller, db: &Database) -> Result<Vec<WebhookSubscription>, Error> {
+    let shop = match &caller.scope {
+        Scope::Shop(own) => Some(own.as_str().to_owned()),
+        Scope::Admin => None,
+    };
+    Ok(db.webhook_subscriptions(shop.as_deref()).await?)
+}
+
+#[get("/notifications/subscriptions")]
+pub(super) async fn subscriptions(
+    caller: Caller,
+    db: web::Data<Database>,
+) -> Result<HttpResponse, Error> {
+    Ok(HttpResponse::Ok().json(json!({ "subscriptions": visible(&caller, &db).await? })))
+}
+
+#[delete("/notifications/subscriptions/{id}")]
+pub(super) async fn unsubscribe(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Error> {
+    let sub = db.webhook_subscription(*path).await?;
+    caller.require_shop(&ShopId::parse(&sub.shop_id)?)?;
+    db.remove_webhook_subscription(sub.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+pub(super) struct LogQuery {
+    state: Option<String>,
+    subscription_id: Option<i64>,
+    limit: Option<u64>,
+}
+
+#[get("/notifications/deliveries")]
+pub(super) async fn deliveries(
+    caller: Caller,
+    db: web::Data<Database>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, Error> {
+    if let Some(state) = &query.state
+        && ![PENDING, DELIVERED, DEAD].contains(&state.as_str())
+    {
+        return Err(Error::BadRequest(
+            "state must be pending, delivered or dead".into(),
+        ));
+    }
+    let ids: Vec<i64> = visible(&caller, &db)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .filter(|id| query.subscription_id.is_none_or(|wanted| wanted == *id))
+        .collect();
+    let log = db
+        .deliveries(
+            &ids,
+            query.state.as_deref(),
+            query.limit.unwrap_or(100).min(1000),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deliveries": log })))
+}
+
+#[post("/notifications/deliveries/{id}/redeliver")]
+pub(super) async fn redeliver(
+    caller: Caller,
+    db: web::Data<Database>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Error> {
+    let delivery = db.delivery(*path).await?;
+    let sub = db.webhook_subscription(delivery.subscription_id).await?;
+    caller.require_shop(&ShopId::parse(&sub.shop_id)?)?;
+    Ok(HttpResponse::Ok().json(db.redeliver(delivery.id).await?))
+}

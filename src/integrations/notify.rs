@@ -1,0 +1,224 @@
+//! Notifications: creators' outgoing webhooks.
+//!
+//! The `notify` bus subscription turns each `order.transition.*` and `inventory.low_stock`
+//! message into one delivery per subscription of the message's shop whose event patterns match
+//! its routing key. The sender posts due deliveries:
+//!
+//! ```text
+//! POST <url>
+//! Content-Type: application/json
+//! X-CreatorFlow-Event: order.transition.shipped
+//! X-CreatorFlow-Delivery: 42
+//! X-CreatorFlow-Signature: t=1764100000,v1=<hex HMAC-SHA256(secret, "1764100000." + body)>
+//! ```
+//!
+//! A 2xx answer delivers it; anything else is retried with exponential backoff and jitter
+//! (`notify.retry_base`, doubling, at most an hour) until `notify.max_attempts`, then the
+//! delivery is dead, kept in the log, and can be replayed through the API.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use chrono::Utc;
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::bus::{Delivery as BusDelivery, Failure, Subscription, topic_matches};
+use crate::config;
+use crate::integrations::tiktok::vault::Vault;
+use crate::persistence::Database;
+use crate::persistence::notifications::{Attempt, Delivery, WebhookSubscription};
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+#[derive(Deserialize)]
+struct Routed {
+    message_id: i64,
+    shop_id: String,
+}
+
+pub fn subscription(db: Database) -> Subscription {
+    Subscription::new(
+        "notify",
+        &["order.transition.#", "inventory.low_stock"],
+        move |d: BusDelivery| {
+            let db = db.clone();
+            async move {
+                let routed: Routed = serde_json::from_slice(&d.body)
+                    .map_err(|e| Failure::Poison(format!("no message_id/shop_id: {e}")))?;
+                let retry = |e: crate::persistence::Error| Failure::Retry(e.to_string());
+                let wanted: Vec<i64> = db
+                    .webhook_subscriptions(Some(&routed.shop_id))
+                    .await
+                    .map_err(retry)?
+                    .into_iter()
+                    .filter(|s| s.events.iter().any(|p| topic_matches(p, &d.routing_key)))
+                    .map(|s| s.id)
+                    .collect();
+                let body = String::from_utf8_lossy(&d.body);
+                db.enqueue_deliveries(&wanted, routed.message_id, &d.routing_key, &body)
+                    .await
+                    .map(|_| ())
+                    .map_err(retry)
+            }
+        },
+    )
+}
+
+#[derive(Clone)]
+pub struct Sender {
+    db: Database,
+    vault: Vault,
+    http: reqwest::Client,
+    max_attempts: u32,
+    retry_base: Duration,
+}
+
+impl Sender {
+    pub fn new(db: Database, vault: Vault, settings: &config::Notify) -> anyhow::Result<Self> {
+        super::install_tls();
+        Ok(Self {
+            db,
+            vault,
+            http: reqwest::Client::builder()
+                .timeout(settings.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            max_attempts: settings.max_attempts,
+            retry_base: settings.retry_base,
+        })
+    }
+
+    /// Sends due deliveries until aborted.
+    pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        let sender = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match sender.send_due().await {
+                    Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot send notifications");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Attempts every due delivery once; returns how many.
+    pub async fn send_due(&self) -> Result<usize, crate::persistence::Error> {
+        let due = self.db.due_deliveries(Utc::now(), 64).await?;
+        let mut subscriptions: HashMap<i64, Option<WebhookSubscription>> = HashMap::new();
+        for d in &due {
+            if !subscriptions.contains_key(&d.subscription_id) {
+                let sub = self.db.webhook_subscription(d.subscription_id).await.ok();
+                subscriptions.insert(d.subscription_id, sub);
+            }
+        }
+        let attempts = due.iter().map(|d| {
+            let sub = subscriptions.get(&d.subscription_id).cloned().flatten();
+            async move { (d.id, self.attempt(d, sub.as_ref()).await) }
+        });
+        let outcomes = futures_util::future::join_all(attempts).await;
+        for (id, attempt) in &outcomes {
+            let label = match attempt {
+                Attempt::Delivered { .. } => "delivered",
+                Attempt::Failed {
+                    retry_at: Some(_), ..
+                } => "retry",
+                Attempt::Failed { retry_at: None, .. } => "dead",
+            };
+            metrics::counter!(crate::telemetry::metrics::NOTIFICATIONS_TOTAL, "outcome" => label)
+                .increment(1);
+            self.db.record_attempt(*id, attempt).await?;
+        }
+        Ok(outcomes.len())
+    }
+
+    async fn attempt(&self, d: &Delivery, sub: Option<&WebhookSubscription>) -> Attempt {
+        let failed = |status: Option<i32>, error: String| Attempt::Failed {
+            status,
+            error,
+            retry_at: self.retry_at(d.attempts + 1),
+        };
+        let Some(sub) = sub else {
+            return Attempt::Failed {
+                status: None,
+                error: "the subscription was removed".into(),
+                retry_at: None,
+            };
+        };
+        let secret = match self.vault.open(&sub.secret_enc) {
+            Ok(secret) => secret,
+            Err(e) => return failed(None, e.to_string()),
+        };
+        let timestamp = Utc::now().timestamp();
+        let sent = self
+            .http
+            .post(&sub.url)
+            .header("content-type", "application/json")
+            .header("x-creatorflow-event", &d.event_kind)
+            .header("x-creatorflow-delivery", d.id.to_string())
+            .header(
+                "x-creatorflow-signature",
+                signature(secret.expose_secret(), timestamp, d.body.as_bytes()),
+            )
+            .body(d.body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => Attempt::Delivered {
+                status: i32::from(r.status().as_u16()),
+            },
+            Ok(r) => failed(
+                Some(i32::from(r.status().as_u16())),
+                format!("the endpoint answered {}", r.status()),
+            ),
+            Err(e) => failed(None, format!("cannot reach the endpoint: {e}")),
+        }
+    }
+
+    /// When attempt number `next` (1-based, already made) should be followed, or `None` when it
+    /// was the last.
+    fn retry_at(&self, made: i32) -> Option<chrono::DateTime<Utc>> {
+        if made as u32 >= self.max_attempts {
+            return None;
+        }
+        let delay = backon::ExponentialBuilder::default()
+            .with_min_delay(self.retry_base)
+            .with_max_delay(Duration::from_secs(3600))
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth((made - 1).max(0) as usize)
+            .unwrap_or(Duration::from_secs(3600));
+        Some(Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_signature_covers_timestamp_and_body() {
+        let a = super::signature("s3cret", 1_764_100_000, b"{}");
+        assert!(a.starts_with("t=1764100000,v1="));
+        assert_ne!(a, super::signature("s3cret", 1_764_100_001, b"{}"));
+        assert_ne!(a, super::signature("s3cret", 1_764_100_000, b"{ }"));
+        assert_ne!(a, super::signature("other", 1_764_100_000, b"{}"));
+    }
+}

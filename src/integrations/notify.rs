@@ -125,9 +125,10 @@ impl Sender {
         let due = self.db.due_deliveries(Utc::now(), 64).await?;
         let mut subscriptions: HashMap<i64, Option<WebhookSubscription>> = HashMap::new();
         for d in &due {
-            if !subscriptions.contains_key(&d.subscription_id) {
-                let sub = self.db.webhook_subscription(d.subscription_id).await.ok();
-                subscriptions.insert(d.subscription_id, sub);
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                subscriptions.entry(d.subscription_id)
+            {
+                slot.insert(self.db.webhook_subscription(d.subscription_id).await.ok());
             }
         }
         let attempts = due.iter().map(|d| {

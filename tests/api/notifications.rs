@@ -14,12 +14,15 @@ use crate::helpers::{TestApp, TestDb, assert_problem, spawn_app_with};
 
 const SHOP: &str = "7495860010010010001";
 
+/// What the endpoint received: parsed body, signature header, delivery header, raw body.
+type Received = (Value, String, String, String);
+
 /// A creator's endpoint: answers 500 to the first `failures` requests (all of them when
 /// `usize::MAX`), then 200, and keeps what it received.
 #[derive(Clone, Default)]
 struct Receiver {
     failures: Arc<AtomicUsize>,
-    seen: Arc<Mutex<Vec<(Value, String, String, String)>>>,
+    seen: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::domain::{ApiKey, Scope};
 use crate::http;
 use crate::integrations::inventory::Inventory;
+use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::sync::Sync;
@@ -69,12 +70,14 @@ impl Application {
                 .context("cannot load the workflow templates (workflow.dir)")?,
         );
         let stock = Inventory::new(db.clone(), &settings.inventory);
+        let shipping = Shipping::new(db.clone(), client.clone(), &settings.shipping)?;
         let bus = Bus::start(
             &settings.bus,
             vec![
                 analytics::subscription(db.clone()),
                 inventory::subscription(db.clone()),
                 notify::subscription(db.clone()),
+                runner::wake_subscription(db.clone()),
                 shipping::tracking_subscription(registry.clone()),
             ],
         );
@@ -88,6 +91,7 @@ impl Application {
                 registry.clone(),
                 client.clone(),
                 stock.clone(),
+                shipping.clone(),
                 settings.workflow.concurrency,
             )
             .start()

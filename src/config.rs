@@ -39,6 +39,7 @@ pub struct Settings {
     pub bus: Bus,
     pub inventory: Inventory,
     pub notify: Notify,
+    pub shipping: Shipping,
     pub tiktok: TikTok,
     pub engine: Engine,
     pub journal: Journal,
@@ -86,6 +87,18 @@ pub struct Bus {
     pub delivery_limit: u32,
     /// Outbox rows the relay publishes per round.
     pub relay_batch: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shipping {
+    /// Base URL of a generic HTTP label API for orders the seller ships (`POST
+    /// <url>/shipments`); empty = none (TikTok-shipped orders need none).
+    pub label_api_url: String,
+    /// Bearer key of the label API. A secret: never logged.
+    pub label_api_key: SecretString,
+    /// TikTok's `shipping_provider_id` per carrier name (lowercase) the label API answers.
+    pub tiktok_provider_ids: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +269,13 @@ impl Settings {
         }
         if self.bus.delivery_limit == 0 {
             return invalid("bus.delivery_limit", "must be at least 1");
+        }
+        let labels = &self.shipping.label_api_url;
+        if !(labels.is_empty() || labels.starts_with("http://") || labels.starts_with("https://")) {
+            return invalid(
+                "shipping.label_api_url",
+                "must be empty (no label API) or an http(s) URL",
+            );
         }
         if self.notify.max_attempts == 0 {
             return invalid("notify.max_attempts", "must be at least 1");

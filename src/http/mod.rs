@@ -12,6 +12,7 @@ mod oauth;
 mod observe;
 mod orders;
 mod server;
+mod shipments;
 mod shops;
 mod webhooks;
 mod workflows;

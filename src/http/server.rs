@@ -7,7 +7,7 @@ use tracing_actix_web::TracingLogger;
 
 use super::{
     AuthBase, Error, Ingress, analytics, dashboard, health, inventory, notifications, oauth,
-    observe, orders, shops, webhooks, workflows,
+    observe, orders, shipments, shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -106,6 +106,7 @@ pub fn start(
                     .service(inventory::set)
                     .service(inventory::adjust)
                     .service(inventory::reservation)
+                    .service(shipments::show)
                     .service(analytics::summary)
                     .service(notifications::subscribe)
                     .service(notifications::subscriptions)

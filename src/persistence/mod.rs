@@ -9,6 +9,7 @@ pub mod journal;
 pub mod notifications;
 mod orders;
 pub mod outbox;
+pub mod shipments;
 mod shops;
 mod unnest;
 mod webhooks;

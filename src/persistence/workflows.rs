@@ -113,6 +113,21 @@ impl From<workflow_steps::Model> for StepRecord {
 }
 
 impl Database {
+    /// Makes the order's unfinished run due now (its order changed in a way it must see, e.g.
+    /// it was cancelled while a step waited for a retry). `true` if there was one.
+    pub async fn wake_run(&self, order_id: &str) -> Result<bool, Error> {
+        let woken = workflow_runs::Entity::update_many()
+            .col_expr(
+                workflow_runs::Column::NextAt,
+                sea_orm::sea_query::Expr::value(Utc::now().fixed_offset()),
+            )
+            .filter(workflow_runs::Column::OrderId.eq(order_id))
+            .filter(workflow_runs::Column::Status.is_in([RUNNING, HELD]))
+            .exec(&self.conn)
+            .await?;
+        Ok(woken.rows_affected > 0)
+    }
+
     /// Starts a run for the order unless it has one; `true` if started.
     pub async fn start_run(
         &self,

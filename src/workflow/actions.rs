@@ -1,6 +1,7 @@
-//! What each action does, against the order's actor and TikTok. Every execution carries an
-//! idempotency key; actions that change the outside world check it first where TikTok offers no
-//! key of its own (a "ship" whose order TikTok already shows shipped is done, not repeated).
+//! What each action does, against the order's actor, the stock ledger, shipping and TikTok.
+//! Every execution carries an idempotency key; actions that change the outside world check
+//! first where the other side offers no key of its own (a "ship" whose order TikTok already
+//! shows shipped is done, not repeated; a label is bought once per order).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -9,6 +10,7 @@ use super::template::Action;
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Msg, OrderId, ShopId};
 use crate::integrations::inventory::Inventory;
+use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::OrderDetailView;
 
@@ -26,15 +28,8 @@ pub struct Executor {
     pub client: Client,
     pub registry: RegistryHandle,
     pub inventory: Inventory,
+    pub shipping: Shipping,
 }
-
-/// TikTok statuses that mean the order has left the seller.
-const SHIPPED: &[&str] = &[
-    "AWAITING_COLLECTION",
-    "IN_TRANSIT",
-    "DELIVERED",
-    "COMPLETED",
-];
 
 impl Executor {
     pub async fn execute(
@@ -45,11 +40,6 @@ impl Executor {
     ) -> Result<Outcome, String> {
         let order_id = OrderId::parse(&view.order.id).map_err(|e| e.to_string())?;
         let shop = ShopId::parse(&view.order.shop_id).map_err(|e| e.to_string())?;
-        let detail = view.detail.as_ref();
-        let tiktok_ships = detail
-            .and_then(|d| d.shipping_type.as_deref())
-            .unwrap_or("TIKTOK")
-            == "TIKTOK";
         match action {
             // All lines or none; the reservation rows make a retry a no-op.
             Action::ReserveStock => {
@@ -108,45 +98,12 @@ impl Executor {
                 .await?;
                 Ok(Outcome::Done(None))
             }
-            Action::BuyLabel if tiktok_ships => Ok(Outcome::Done(Some(
-                "TikTok shipping: TikTok provides the label when the package ships".into(),
-            ))),
-            Action::BuyLabel => Err(
-                "the order ships with the seller's carrier and no label provider is configured"
-                    .into(),
-            ),
-            Action::Ship if tiktok_ships => {
-                // TikTok offers no idempotency key for Ship Package: ask first.
-                let current = self
-                    .client
-                    .order_details(&shop, std::slice::from_ref(&order_id))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = current
-                    .first()
-                    .map(|o| o.status.clone())
-                    .unwrap_or_default();
-                if SHIPPED.contains(&status.as_str()) {
-                    self.commit_stock(&order_id).await?;
-                    return Ok(Outcome::Done(Some(format!(
-                        "already shipped (TikTok says {status})"
-                    ))));
-                }
-                let package = detail
-                    .and_then(|d| d.packages.first())
-                    .ok_or("TikTok's detail names no package to ship")?;
-                self.client
-                    .ship_package(&shop, package, &json!({ "handover_method": "PICKUP" }))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            Action::BuyLabel => Ok(Outcome::Done(Some(self.shipping.buy_label(view).await?))),
+            Action::Ship => {
+                let what = self.shipping.ship(view).await?;
                 self.commit_stock(&order_id).await?;
-                Ok(Outcome::Done(Some(format!(
-                    "package {package} shipped (pickup)"
-                ))))
+                Ok(Outcome::Done(Some(what)))
             }
-            Action::Ship => Err(
-                "the order ships with the seller's carrier and has no label to ship with".into(),
-            ),
             Action::Notify { channel, template } if channel == "log" => {
                 tracing::info!(order_id = %order_id, template = %template, "notification");
                 Ok(Outcome::Done(Some(format!("{template} logged"))))
@@ -175,17 +132,26 @@ impl Executor {
         }
     }
 
-    /// Undoes what a cancelled order's run holds: reserved stock and unused labels (TikTok
-    /// provides labels when a package ships, so none is bought ahead). Says what was released.
+    /// Undoes what a cancelled order's run holds: reserved stock and an unused label. Says
+    /// what was released.
     pub async fn compensate(&self, view: &OrderDetailView) -> String {
-        match self.inventory.release(&view.order.id).await {
-            Ok(lines) => format!("released {lines} reserved lines; no unused label to void"),
+        let stock = match self.inventory.release(&view.order.id).await {
+            Ok(lines) => format!("released {lines} reserved lines"),
             Err(e) => {
                 // The expiry sweep gives the stock back later.
                 tracing::warn!(order_id = %view.order.id, error = %e, "cannot release stock now");
                 format!("stock release failed ({e}); the reservation expires by itself")
             }
-        }
+        };
+        let label = match self.shipping.void_unused(&view.order.id).await {
+            Ok(Some(voided)) => voided,
+            Ok(None) => "no unused label to void".to_owned(),
+            Err(e) => {
+                tracing::warn!(order_id = %view.order.id, error = %e, "cannot void the label");
+                format!("voiding the label failed: {e}")
+            }
+        };
+        format!("{stock}; {label}")
     }
 
     /// The package left: its reserved stock leaves the shelf.

@@ -16,6 +16,7 @@ use super::template::{Action, Catalog, Step, Wait};
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Msg, OrderId, Scope, Stage};
 use crate::integrations::inventory::Inventory;
+use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::workflows::{self, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView};
@@ -52,6 +53,32 @@ impl Tasks {
     }
 }
 
+/// Wakes an order's run when the order is cancelled, so compensation (releasing stock,
+/// voiding an unused label) happens now rather than when a waiting step comes due.
+pub fn wake_subscription(db: Database) -> crate::bus::Subscription {
+    crate::bus::Subscription::new(
+        "workflow",
+        &["order.transition.cancelled"],
+        move |d: crate::bus::Delivery| {
+            let db = db.clone();
+            async move {
+                let order_id = serde_json::from_slice::<serde_json::Value>(&d.body)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("order_id")
+                            .and_then(|o| o.as_str())
+                            .map(str::to_owned)
+                    })
+                    .ok_or_else(|| crate::bus::Failure::Poison("no order_id".into()))?;
+                db.wake_run(&order_id)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| crate::bus::Failure::Retry(e.to_string()))
+            }
+        },
+    )
+}
+
 impl Runner {
     pub fn new(
         catalog: Arc<Catalog>,
@@ -59,6 +86,7 @@ impl Runner {
         registry: RegistryHandle,
         client: Client,
         inventory: Inventory,
+        shipping: Shipping,
         concurrency: usize,
     ) -> Self {
         Self {
@@ -68,6 +96,7 @@ impl Runner {
                     client,
                     registry: registry.clone(),
                     inventory,
+                    shipping,
                 },
                 db,
                 registry,

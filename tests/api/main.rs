@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod notifications;
 mod orders;
+mod shipping;
 mod shutdown;
 mod systemd;
 mod tiktok_client;

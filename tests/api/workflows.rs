@@ -11,7 +11,7 @@ use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
 
 const SHIP: &str = "/fulfillment/202309/packages/{id}/ship";
 
-async fn spawn(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp {
     let mut env = vec![("CREATORFLOW__WORKFLOW__ENABLED", "true")];
     env.extend_from_slice(extra);
     let app = crate::tiktok_sync::spawn_against_db(sandbox, db, &env).await;
@@ -43,14 +43,14 @@ async fn spawn(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp
 }
 
 /// A paid order past the remorse window, as TikTok announces it.
-fn ready_order(sandbox: &Sandbox, units: usize) -> String {
+pub(crate) fn ready_order(sandbox: &Sandbox, units: usize) -> String {
     let id = sandbox.create_order(SHOP, units, true);
     sandbox.set_status(&id, "ON_HOLD", true);
     sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
     id
 }
 
-async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
         let response = app.get(path, Some(&app.admin_key)).await;

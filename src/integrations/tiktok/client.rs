@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::lenient::{Id, Lenient};
-use super::model::WireOrder;
+use super::model::{ShippingDocument, WireOrder};
 use super::signature::request_signature;
 use super::vault::{self, Vault};
 use crate::config;
@@ -586,6 +586,18 @@ impl Client {
     ) -> Result<serde_json::Value, Error> {
         let path = format!("/fulfillment/202309/packages/{package_id}/ship");
         self.write(shop, &path, &[], body).await
+    }
+
+    /// Get Package Shipping Document (TikTok shipping, once shipped): the label.
+    pub async fn shipping_document(
+        &self,
+        shop: &ShopId,
+        package_id: &str,
+    ) -> Result<ShippingDocument, Error> {
+        let path = format!("/fulfillment/202309/packages/{package_id}/shipping_documents");
+        let query = [("document_type", "SHIPPING_LABEL".to_owned())];
+        self.call(shop, Method::GET, &path, &query, None, Repeat::Safe)
+            .await
     }
 
     /// Mark Package As Shipped (seller's own carrier).

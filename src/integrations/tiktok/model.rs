@@ -249,3 +249,10 @@ mod tests {
         assert!(detail.problems().iter().any(|p| p.contains("no payment")));
     }
 }
+
+/// Get Package Shipping Document's `data`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShippingDocument {
+    pub doc_url: Option<String>,
+    pub tracking_number: Option<String>,
+}

@@ -24,6 +24,8 @@ pub struct Shared {
     pub limiter: DefaultKeyedRateLimiter<String>,
     /// Where webhooks go; `None` = nowhere yet (they wait).
     pub webhook_url: Mutex<Option<String>>,
+    /// Bearer key of the label API stand-in.
+    pub label_api_key: String,
 }
 
 impl Shared {
@@ -87,6 +89,9 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             );
         }
         None => {}
+    }
+    if path.starts_with("/labels/") {
+        return super::labels::handle(&req, &body, &shared);
     }
 
     if param("app_key") != Some(shared.app_key.as_str()) {
@@ -211,6 +216,41 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
                     21_001_002,
                     &format!("package cannot be shipped: order is {status}"),
                 ),
+            }
+        }
+        (
+            "GET",
+            [
+                "fulfillment",
+                "202309",
+                "packages",
+                package_id,
+                "shipping_documents",
+            ],
+        ) => {
+            if param("document_type").is_none() {
+                return refuse(code::INVALID_PARAM, "document_type is required");
+            }
+            let found = world
+                .orders
+                .values()
+                .find(|o| {
+                    o.shop_id == shop_id && o.wire.packages.iter().any(|p| p.id.0 == *package_id)
+                })
+                .map(|o| (o.wire.status.clone(), o.wire.shipping_type.clone()));
+            match found {
+                None => refuse(21_001_001, "package not found"),
+                Some((_, Some(t))) if t != "TIKTOK" => refuse(
+                    21_001_004,
+                    "shipping documents exist for TikTok shipping only",
+                ),
+                Some((status, _)) if status == "AWAITING_SHIPMENT" || status == "UNPAID" => {
+                    refuse(21_001_004, "the package has not been shipped yet")
+                }
+                Some(_) => ok(json!({
+                    "doc_url": format!("https://sandbox.invalid/documents/{package_id}.pdf"),
+                    "tracking_number": format!("TT{package_id}"),
+                })),
             }
         }
         ("POST", ["fulfillment", "202309", "orders", order_id, "packages"]) => {

@@ -4,6 +4,7 @@
 //! through [`Sandbox`]; `serve --demo` runs it in-process.
 
 mod api;
+mod labels;
 mod world;
 
 use std::net::{SocketAddr, TcpListener};
@@ -43,6 +44,8 @@ pub struct Options {
     pub access_ttl: Duration,
     /// API calls per second per shop before 429.
     pub requests_per_second: u32,
+    /// Bearer key of the label API stand-in (`/labels/v1`).
+    pub label_api_key: String,
 }
 
 impl Options {
@@ -60,6 +63,7 @@ impl Options {
             drop_rate: 0.0,
             access_ttl: Duration::from_secs(7 * 86_400),
             requests_per_second: 50,
+            label_api_key: "sandbox-label-key".into(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl Sandbox {
             app_secret: options.app_secret.expose_secret().to_owned(),
             limiter: RateLimiter::keyed(Quota::per_second(per_second)),
             webhook_url: Mutex::new(options.webhook_url.clone()),
+            label_api_key: options.label_api_key.clone(),
         });
         let auth_codes = {
             let mut world = shared.world();
@@ -175,6 +180,32 @@ impl Sandbox {
             order.wire.release_date =
                 Some(crate::integrations::tiktok::lenient::Lenient(release_date));
         }
+    }
+
+    /// Makes an order one the seller ships with their own carrier.
+    pub fn set_seller_shipping(&self, order_id: &str) {
+        if let Some(order) = self.shared.world().orders.get_mut(order_id) {
+            order.wire.shipping_type = Some("SELLER".into());
+        }
+    }
+
+    /// The tracking number TikTok holds for an order.
+    pub fn tracking_number(&self, order_id: &str) -> Option<String> {
+        self.shared
+            .world()
+            .orders
+            .get(order_id)
+            .and_then(|o| o.wire.tracking_number.clone())
+    }
+
+    /// The state of the label bought for `order_id` at the label API stand-in.
+    pub fn label_status(&self, order_id: &str) -> Option<String> {
+        self.shared
+            .world()
+            .labels
+            .values()
+            .find(|l| l.order_id == order_id)
+            .map(|l| l.status.to_owned())
     }
 
     pub fn order_status(&self, order_id: &str) -> Option<String> {

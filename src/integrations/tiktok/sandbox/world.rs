@@ -25,6 +25,8 @@ pub struct World {
     pub calls: HashMap<String, u64>,
     /// Failures the next calls get: for any path (`None`) or for one path pattern.
     pub faults: Vec<(Option<String>, Fault)>,
+    /// Labels of the label API stand-in, by idempotency key.
+    pub labels: HashMap<String, super::labels::Label>,
 }
 
 #[derive(Clone)]
@@ -74,6 +76,7 @@ impl World {
             outbox: Vec::new(),
             calls: HashMap::new(),
             faults: Vec::new(),
+            labels: HashMap::new(),
         }
     }
 

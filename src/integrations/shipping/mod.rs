@@ -1,0 +1,308 @@
+//! Shipping: labels and telling TikTok, and carrier tracking coming back.
+//!
+//! - TikTok shipping (`shipping_type` TIKTOK): buying the label is shipping the package at
+//!   TikTok (which arranges the carrier), then fetching its shipping document (label URL and
+//!   tracking number).
+//! - The seller's own carrier: the label is bought from the configured label API
+//!   (`shipping.label_api_url`, one idempotency key per order), then "ship" tells TikTok the
+//!   tracking number (Mark Package As Shipped; Update Shipping Info if TikTok holds another).
+//! - A cancelled order's unused label is voided.
+//!
+//! Every step reads the shipment row first, so a retried step never buys or ships twice; TikTok
+//! writes that have no idempotency key are preceded by a look at the order's TikTok status.
+
+mod label_api;
+pub mod tracking;
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::json;
+
+pub use label_api::{Label, LabelApi};
+pub use tracking::tracking_subscription;
+
+use crate::config;
+use crate::domain::{OrderId, ShopId};
+use crate::integrations::tiktok::client::Client;
+use crate::persistence::shipments::{PURCHASED, SHIPPED, Shipment, VOIDED};
+use crate::persistence::{Database, OrderDetailView};
+
+/// TikTok statuses that mean the order has left the seller.
+const LEFT: &[&str] = &[
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+];
+
+#[derive(Clone)]
+pub struct Shipping {
+    db: Database,
+    tiktok: Client,
+    labels: Option<LabelApi>,
+    provider_ids: HashMap<String, String>,
+}
+
+impl Shipping {
+    pub fn new(db: Database, tiktok: Client, settings: &config::Shipping) -> anyhow::Result<Self> {
+        let labels = (!settings.label_api_url.is_empty())
+            .then(|| LabelApi::new(&settings.label_api_url, settings.label_api_key.clone()))
+            .transpose()?;
+        Ok(Self {
+            db,
+            tiktok,
+            labels,
+            provider_ids: settings
+                .tiktok_provider_ids
+                .iter()
+                .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                .collect(),
+        })
+    }
+
+    /// Buys the order's label; says what was done.
+    pub async fn buy_label(&self, view: &OrderDetailView) -> Result<String, String> {
+        let (order_id, shop) = ids(view)?;
+        if let Some(s) = self.current(order_id.as_str()).await? {
+            return Ok(format!(
+                "label already bought ({} {})",
+                s.carrier.as_deref().unwrap_or(&s.provider),
+                s.tracking_number.as_deref().unwrap_or("")
+            ));
+        }
+        if tiktok_ships(view) {
+            let package = self.ship_at_tiktok(&order_id, &shop, view).await?;
+            let document = self
+                .tiktok
+                .shipping_document(&shop, &package)
+                .await
+                .map_err(|e| e.to_string())?;
+            let shipment = Shipment {
+                order_id: order_id.as_str().to_owned(),
+                shop_id: shop.as_str().to_owned(),
+                provider: "tiktok".into(),
+                provider_shipment_id: None,
+                package_id: Some(package.clone()),
+                carrier: Some("TikTok Shipping".into()),
+                tracking_number: document.tracking_number,
+                label_url: document.doc_url,
+                state: SHIPPED.into(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            };
+            self.db
+                .record_shipment(&shipment)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(format!(
+                "TikTok shipping: package {package} shipped, label fetched"
+            ));
+        }
+        let Some(labels) = &self.labels else {
+            return Err(
+                "the order ships with the seller's carrier and no label API is configured (shipping.label_api_url)"
+                    .into(),
+            );
+        };
+        let detail = view.detail.as_ref().ok_or("the order has no detail yet")?;
+        let ship_to = detail
+            .recipient
+            .clone()
+            .ok_or("TikTok's detail has no recipient address")?;
+        let parcels = detail.packages.len().max(1) as u32;
+        let label = labels
+            .buy(
+                &format!("order:{}", order_id.as_str()),
+                order_id.as_str(),
+                &ship_to,
+                parcels,
+            )
+            .await?;
+        let shipment = Shipment {
+            order_id: order_id.as_str().to_owned(),
+            shop_id: shop.as_str().to_owned(),
+            provider: "label_api".into(),
+            provider_shipment_id: Some(label.shipment_id.clone()),
+            package_id: detail.packages.first().cloned(),
+            carrier: Some(label.carrier.clone()),
+            tracking_number: Some(label.tracking_number.clone()),
+            label_url: Some(label.label_url),
+            state: PURCHASED.into(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        self.db
+            .record_shipment(&shipment)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "label bought: {} {}",
+            label.carrier, label.tracking_number
+        ))
+    }
+
+    /// Ships the order: TikTok-shipped packages are shipped if the label step did not already;
+    /// seller-shipped ones have their tracking number pushed to TikTok.
+    pub async fn ship(&self, view: &OrderDetailView) -> Result<String, String> {
+        let (order_id, shop) = ids(view)?;
+        let shipment = self.current(order_id.as_str()).await?;
+        if tiktok_ships(view) {
+            if let Some(s) = shipment.filter(|s| s.state == SHIPPED) {
+                return Ok(format!(
+                    "shipped with TikTok (package {})",
+                    s.package_id.unwrap_or_default()
+                ));
+            }
+            let package = self.ship_at_tiktok(&order_id, &shop, view).await?;
+            self.db
+                .record_shipment(&Shipment {
+                    order_id: order_id.as_str().to_owned(),
+                    shop_id: shop.as_str().to_owned(),
+                    provider: "tiktok".into(),
+                    provider_shipment_id: None,
+                    package_id: Some(package.clone()),
+                    carrier: Some("TikTok Shipping".into()),
+                    tracking_number: None,
+                    label_url: None,
+                    state: SHIPPED.into(),
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(format!("package {package} shipped (pickup)"));
+        }
+        let s = shipment.ok_or("no label was bought for this order")?;
+        if s.state == SHIPPED {
+            return Ok(format!(
+                "already shipped ({})",
+                s.tracking_number.unwrap_or_default()
+            ));
+        }
+        let tracking = s
+            .tracking_number
+            .clone()
+            .ok_or("the label has no tracking number")?;
+        let carrier = s.carrier.clone().unwrap_or_default();
+        let provider_id = self.provider_ids.get(&carrier.to_lowercase()).ok_or_else(|| {
+            format!(
+                "no TikTok shipping_provider_id for carrier {carrier} (shipping.tiktok_provider_ids.{})",
+                carrier.to_lowercase()
+            )
+        })?;
+        // Mark Package As Shipped has no idempotency key: look first.
+        let current = self
+            .tiktok
+            .order_details(&shop, std::slice::from_ref(&order_id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let wire = current.first().ok_or("TikTok does not know the order")?;
+        let body = json!({ "tracking_number": tracking, "shipping_provider_id": provider_id });
+        let what = if !LEFT.contains(&wire.status.as_str()) {
+            let mut body = body;
+            body["order_line_item_ids"] = json!(
+                wire.line_items
+                    .iter()
+                    .map(|l| l.id.0.clone())
+                    .collect::<Vec<_>>()
+            );
+            self.tiktok
+                .mark_shipped(&shop, &order_id, &body)
+                .await
+                .map_err(|e| e.to_string())?;
+            format!("TikTok told: shipped with {carrier} {tracking}")
+        } else if wire.tracking_number.as_deref() != Some(tracking.as_str()) {
+            self.tiktok
+                .update_shipping_info(&shop, &order_id, &body)
+                .await
+                .map_err(|e| e.to_string())?;
+            format!("TikTok's tracking number updated to {carrier} {tracking}")
+        } else {
+            format!("already shipped at TikTok with {carrier} {tracking}")
+        };
+        self.db
+            .set_shipment_state(order_id.as_str(), SHIPPED)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(what)
+    }
+
+    /// Voids the order's label if it was bought and not used; says what was done.
+    pub async fn void_unused(&self, order_id: &str) -> Result<Option<String>, String> {
+        let Some(s) = self.current(order_id).await? else {
+            return Ok(None);
+        };
+        if s.state != PURCHASED {
+            return Ok(None);
+        }
+        if let (Some(labels), Some(id)) = (&self.labels, &s.provider_shipment_id) {
+            labels.void(id).await?;
+        }
+        self.db
+            .set_shipment_state(order_id, VOIDED)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(format!(
+            "label {} voided",
+            s.tracking_number.unwrap_or_default()
+        )))
+    }
+
+    /// The order's live shipment (a voided one does not count).
+    async fn current(&self, order_id: &str) -> Result<Option<Shipment>, String> {
+        Ok(self
+            .db
+            .shipment(order_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|s| s.state != VOIDED))
+    }
+
+    /// Ships the order's package at TikTok unless TikTok shows it shipped; returns the package.
+    async fn ship_at_tiktok(
+        &self,
+        order_id: &OrderId,
+        shop: &ShopId,
+        view: &OrderDetailView,
+    ) -> Result<String, String> {
+        let package = view
+            .detail
+            .as_ref()
+            .and_then(|d| d.packages.first())
+            .cloned()
+            .ok_or("TikTok's detail names no package to ship")?;
+        // TikTok offers no idempotency key for Ship Package: ask first.
+        let current = self
+            .tiktok
+            .order_details(shop, std::slice::from_ref(order_id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = current
+            .first()
+            .map(|o| o.status.clone())
+            .unwrap_or_default();
+        if !LEFT.contains(&status.as_str()) {
+            self.tiktok
+                .ship_package(shop, &package, &json!({ "handover_method": "PICKUP" }))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(package)
+    }
+}
+
+fn ids(view: &OrderDetailView) -> Result<(OrderId, ShopId), String> {
+    Ok((
+        OrderId::parse(&view.order.id).map_err(|e| e.to_string())?,
+        ShopId::parse(&view.order.shop_id).map_err(|e| e.to_string())?,
+    ))
+}
+
+fn tiktok_ships(view: &OrderDetailView) -> bool {
+    view.detail
+        .as_ref()
+        .and_then(|d| d.shipping_type.as_deref())
+        .unwrap_or("TIKTOK")
+        == "TIKTOK"
+}

@@ -1,0 +1,106 @@
+//! Shipments: the label bought for an order (provider, carrier, tracking, label URL) and where
+//! it stands: `purchased` (label bought, TikTok not told yet), `shipped`, or `voided`.
+
+use chrono::{DateTime, Utc};
+use entities::shipments;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde::Serialize;
+
+use super::{Database, Error};
+
+pub const PURCHASED: &str = "purchased";
+pub const SHIPPED: &str = "shipped";
+pub const VOIDED: &str = "voided";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Shipment {
+    pub order_id: String,
+    pub shop_id: String,
+    /// `tiktok` or `label_api`.
+    pub provider: String,
+    pub provider_shipment_id: Option<String>,
+    pub package_id: Option<String>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub label_url: Option<String>,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<shipments::Model> for Shipment {
+    fn from(r: shipments::Model) -> Self {
+        Self {
+            order_id: r.order_id,
+            shop_id: r.shop_id,
+            provider: r.provider,
+            provider_shipment_id: r.provider_shipment_id,
+            package_id: r.package_id,
+            carrier: r.carrier,
+            tracking_number: r.tracking_number,
+            label_url: r.label_url,
+            state: r.state,
+            created_at: r.created_at.to_utc(),
+            updated_at: r.updated_at.to_utc(),
+        }
+    }
+}
+
+impl Database {
+    pub async fn shipment(&self, order_id: &str) -> Result<Option<Shipment>, Error> {
+        Ok(shipments::Entity::find_by_id(order_id.to_owned())
+            .one(&self.conn)
+            .await?
+            .map(Into::into))
+    }
+
+    /// Records the order's shipment, replacing what was there (a voided label's successor).
+    pub async fn record_shipment(&self, s: &Shipment) -> Result<(), Error> {
+        let row = shipments::ActiveModel {
+            order_id: Set(s.order_id.clone()),
+            shop_id: Set(s.shop_id.clone()),
+            provider: Set(s.provider.clone()),
+            provider_shipment_id: Set(s.provider_shipment_id.clone()),
+            package_id: Set(s.package_id.clone()),
+            carrier: Set(s.carrier.clone()),
+            tracking_number: Set(s.tracking_number.clone()),
+            label_url: Set(s.label_url.clone()),
+            state: Set(s.state.clone()),
+            created_at: Set(s.created_at.fixed_offset()),
+            updated_at: Set(Utc::now().fixed_offset()),
+        };
+        shipments::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(shipments::Column::OrderId)
+                    .update_columns([
+                        shipments::Column::Provider,
+                        shipments::Column::ProviderShipmentId,
+                        shipments::Column::PackageId,
+                        shipments::Column::Carrier,
+                        shipments::Column::TrackingNumber,
+                        shipments::Column::LabelUrl,
+                        shipments::Column::State,
+                        shipments::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_shipment_state(&self, order_id: &str, state: &str) -> Result<(), Error> {
+        let Some(row) = shipments::Entity::find_by_id(order_id.to_owned())
+            .one(&self.conn)
+            .await?
+        else {
+            return Err(Error::NotFound(format!("shipment of order {order_id}")));
+        };
+        let mut active: shipments::ActiveModel = row.into();
+        active.state = Set(state.to_owned());
+        active.updated_at = Set(Utc::now().fixed_offset());
+        active.update(&self.conn).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! Labels end to end against the sandbox: TikTok shipping (ship, then fetch the shipping
+//! document), the seller's carrier through the label API stand-in (buy once, tell TikTok the
+//! tracking number), stock committed on ship, and an unused label voided when the order is
+//! cancelled.
+
+use creatorflow::integrations::tiktok::sandbox::{Fault, Sandbox};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb};
+use crate::tiktok_client::{SHOP, sandbox};
+use crate::workflows::{eventually, ready_order, spawn};
+
+const DOCUMENTS: &str = "/fulfillment/202309/packages/{id}/shipping_documents";
+const MARK_SHIPPED: &str = "/fulfillment/202309/orders/{id}/packages";
+/// The sandbox's two SKUs (line items alternate between them).
+const SKUS: [&str; 2] = ["1729382256910270000", "1729382256910270001"];
+
+async fn with_labels(sandbox: &Sandbox) -> TestApp {
+    let url = format!("{}/labels/v1", sandbox.url());
+    spawn(
+        sandbox,
+        TestDb::new().await,
+        &[
+            ("CREATORFLOW__SHIPPING__LABEL_API_URL", &url),
+            ("CREATORFLOW__SHIPPING__LABEL_API_KEY", "sandbox-label-key"),
+            (
+                "CREATORFLOW__SHIPPING__TIKTOK_PROVIDER_IDS__UPS",
+                "7117858858072016686",
+            ),
+        ],
+    )
+    .await
+}
+
+/// A paid order the seller ships with their own carrier.
+fn seller_order(sandbox: &Sandbox) -> String {
+    let id = sandbox.create_order(SHOP, 1, false);
+    sandbox.set_seller_shipping(&id);
+    sandbox.set_status(&id, "ON_HOLD", true);
+    sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+    id
+}
+
+async fn put_stock(app: &TestApp, sku: &str, on_hand: i64) {
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/inventory/{SHOP}/{sku}")))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({ "on_hand": on_hand }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn stock(app: &TestApp, sku: &str) -> Value {
+    app.get(
+        &format!("/api/v1/inventory/{SHOP}/{sku}"),
+        Some(&app.admin_key),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn a_tiktok_shipped_order_gets_its_label_from_tiktok_and_its_stock_leaves_the_shelf() {
+    let sandbox = sandbox();
+    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    put_stock(&app, SKUS[0], 10).await;
+    put_stock(&app, SKUS[1], 10).await;
+    let id = ready_order(&sandbox, 3);
+    eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["status"] == "completed"
+    })
+    .await;
+    let shipment = eventually(&app, &format!("/api/v1/orders/{id}/shipment"), |_| true).await;
+    assert_eq!(shipment["provider"], "tiktok");
+    assert_eq!(shipment["state"], "shipped");
+    let package = shipment["package_id"].as_str().unwrap();
+    assert_eq!(shipment["tracking_number"], format!("TT{package}"));
+    assert!(shipment["label_url"].as_str().unwrap().ends_with(".pdf"));
+    assert_eq!(sandbox.calls(DOCUMENTS), 1);
+    // Three units (two of the first SKU, one of the second) left the shelf; nothing is held.
+    let first = stock(&app, SKUS[0]).await;
+    let second = stock(&app, SKUS[1]).await;
+    assert_eq!(
+        (first["on_hand"].as_i64(), first["reserved"].as_i64()),
+        (Some(8), Some(0))
+    );
+    assert_eq!(
+        (second["on_hand"].as_i64(), second["reserved"].as_i64()),
+        (Some(9), Some(0))
+    );
+    let reservation: Value = app
+        .get(
+            &format!("/api/v1/orders/{id}/reservation"),
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        reservation["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["state"] == "committed"),
+        "{reservation}"
+    );
+}
+
+#[actix_web::test]
+async fn a_seller_shipped_order_buys_one_label_and_tells_tiktok_its_tracking_number() {
+    let sandbox = sandbox();
+    let app = with_labels(&sandbox).await;
+    let id = seller_order(&sandbox);
+    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["status"] == "completed"
+    })
+    .await;
+    let shipment: Value = app
+        .get(
+            &format!("/api/v1/orders/{id}/shipment"),
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shipment["provider"], "label_api", "{run}");
+    assert_eq!(shipment["carrier"], "UPS");
+    assert_eq!(shipment["state"], "shipped");
+    let tracking = shipment["tracking_number"].as_str().unwrap();
+    assert!(tracking.starts_with("1ZSANDBOX"));
+    assert_eq!(sandbox.tracking_number(&id).as_deref(), Some(tracking));
+    assert_eq!(
+        sandbox.order_status(&id).as_deref(),
+        Some("AWAITING_COLLECTION")
+    );
+    assert_eq!(sandbox.calls(MARK_SHIPPED), 1);
+    assert_eq!(sandbox.calls("/labels/v1/shipments"), 1, "one label bought");
+    assert_eq!(sandbox.label_status(&id).as_deref(), Some("purchased"));
+}
+
+#[actix_web::test]
+async fn cancelling_an_order_whose_label_is_bought_but_unused_voids_the_label() {
+    let sandbox = sandbox();
+    let app = with_labels(&sandbox).await;
+    // TikTok refuses to take the tracking number for a while: the ship step keeps failing.
+    sandbox.inject_on(MARK_SHIPPED, &[Fault::Unavailable; 20]);
+    let id = seller_order(&sandbox);
+    eventually(&app, &format!("/api/v1/orders/{id}/shipment"), |s| {
+        s["state"] == "purchased"
+    })
+    .await;
+    // The ship step failed and waits for its retry.
+    eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["step"] == 3 && r["run"]["attempts"].as_i64() >= Some(1)
+    })
+    .await;
+    sandbox.set_status(&id, "CANCELLED", true);
+    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["status"] == "cancelled"
+    })
+    .await;
+    assert!(
+        run["run"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("voided"),
+        "{run}"
+    );
+    assert_eq!(sandbox.label_status(&id).as_deref(), Some("voided"));
+    let shipment: Value = app
+        .get(
+            &format!("/api/v1/orders/{id}/shipment"),
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shipment["state"], "voided");
+    assert_eq!(sandbox.order_status(&id).as_deref(), Some("CANCELLED"));
+}

@@ -247,7 +247,9 @@ async fn connect(inner: &Arc<Inner>, epoch: u64) -> Result<Connection, Error> {
     tokio::spawn(async move {
         while let Some(event) = events.next().await {
             if let lapin::Event::Error(e) = event {
-                tracing::warn!(error = %e, "RabbitMQ connection error");
+                if !watcher.stopped.load(Ordering::Acquire) {
+                    tracing::warn!(error = %e, "RabbitMQ connection error");
+                }
                 watcher.broke(epoch);
                 break;
             }
@@ -380,11 +382,14 @@ async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lap
     consumer
         .for_each_concurrent(limit, |delivery| {
             let sub = sub.clone();
+            let inner = inner.clone();
             async move {
                 let delivery = match delivery {
                     Ok(d) => d,
                     Err(e) => {
-                        tracing::warn!(subscription = sub.name, error = %e, "consumer stopped");
+                        if !inner.stopped.load(Ordering::Acquire) {
+                            tracing::warn!(subscription = sub.name, error = %e, "consumer stopped");
+                        }
                         return;
                     }
                 };
@@ -399,6 +404,7 @@ async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lap
                     redelivered: delivery.redelivered,
                 };
                 let outcome = (sub.handler)(received).await;
+                super::count_consumed(sub.name, &outcome);
                 let acked = match outcome {
                     Ok(()) => delivery.ack(BasicAckOptions::default()).await,
                     Err(Failure::Retry(why)) => {

@@ -32,7 +32,9 @@ impl Local {
                     body: message.body.clone(),
                     redelivered: false,
                 };
-                if let Err(failure) = (sub.handler)(delivery).await {
+                let handled = (sub.handler)(delivery).await;
+                super::count_consumed(sub.name, &handled);
+                if let Err(failure) = handled {
                     tracing::warn!(
                         subscription = sub.name,
                         id = message.id,

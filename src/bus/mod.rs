@@ -143,6 +143,17 @@ impl Bus {
     }
 }
 
+/// Counts a handled delivery by subscription and outcome.
+fn count_consumed(subscription: &'static str, outcome: &Result<(), Failure>) {
+    let label = match outcome {
+        Ok(()) => "done",
+        Err(Failure::Retry(_)) => "retry",
+        Err(Failure::Poison(_)) => "poison",
+    };
+    metrics::counter!(crate::telemetry::metrics::BUS_CONSUMED_TOTAL, "subscription" => subscription, "outcome" => label)
+        .increment(1);
+}
+
 /// AMQP topic matching: words separated by dots, `*` matches one word, `#` zero or more.
 pub fn topic_matches(pattern: &str, key: &str) -> bool {
     fn go(p: &[&str], k: &[&str]) -> bool {

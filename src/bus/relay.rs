@@ -11,7 +11,7 @@ use chrono::Utc;
 use metrics::{counter, histogram};
 use serde_json::Value;
 
-use super::{Bus, Message};
+use super::{Bus, Message, Published};
 use crate::persistence::Database;
 use crate::persistence::outbox::OutboxRow;
 use crate::telemetry::metrics::{
@@ -36,16 +36,16 @@ impl Relay {
         }
     }
 
-    /// Relays until stopped: right away while a full batch goes through, every 20 ms when
-    /// idle, every 250 ms while the bus takes nothing.
+    /// Relays until stopped: drains the backlog, then looks again every 20 ms (every 250 ms
+    /// while the bus takes nothing).
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
         let relay = self.clone();
         tokio::spawn(async move {
             while !relay.stopped.load(Ordering::Acquire) {
-                match relay.relay_once().await {
-                    Ok((_, sent)) if sent as u64 >= relay.batch => {}
-                    Ok((0, _)) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    Ok((_, 0)) => tokio::time::sleep(Duration::from_millis(250)).await,
+                match relay.drain().await {
+                    Ok(Drained {
+                        unavailable: true, ..
+                    }) => tokio::time::sleep(Duration::from_millis(250)).await,
                     Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "outbox relay cannot read the outbox");
@@ -60,24 +60,55 @@ impl Relay {
         self.stopped.store(true, Ordering::Release);
     }
 
-    /// Publishes one batch of pending rows; returns how many were read and how many sent.
-    pub async fn relay_once(&self) -> Result<(usize, usize), crate::persistence::Error> {
-        let rows = self.db.pending_published(self.batch).await?;
-        if rows.is_empty() {
-            return Ok((0, 0));
+    /// Publishes pending rows until none is left (or one fails), as a pipeline: while one batch
+    /// waits for the broker's confirms, the next is read and the previous one marked sent.
+    pub async fn drain(&self) -> Result<Drained, crate::persistence::Error> {
+        let mut drained = Drained::default();
+        let mut batch = self.db.pending_published_after(0, self.batch).await?;
+        let mut to_settle: Option<Published> = None;
+        while let Some(last) = batch.last().map(|r| r.id) {
+            let messages: Vec<Message> = batch.iter().map(envelope).collect();
+            let settle = async {
+                match to_settle.take() {
+                    Some(done) => self.settle(done).await,
+                    None => Ok(()),
+                }
+            };
+            let (published, next, settled) = tokio::join!(
+                self.bus.publish(&messages),
+                self.db.pending_published_after(last, self.batch),
+                settle,
+            );
+            settled?;
+            if published.unavailable {
+                drained.unavailable = true;
+                return Ok(drained);
+            }
+            let now = Utc::now();
+            for row in &batch {
+                let lag = (now - row.created_at.to_utc())
+                    .num_microseconds()
+                    .unwrap_or(0);
+                histogram!(OUTBOX_LAG_SECONDS).record(lag.max(0) as f64 / 1e6);
+            }
+            drained.sent += published.sent.len();
+            let failed = !published.retry.is_empty() || !published.poison.is_empty();
+            if failed {
+                // Settle now and stop: the failed rows are retried from the start next round.
+                self.settle(published).await?;
+                return Ok(drained);
+            }
+            to_settle = Some(published);
+            batch = next?;
         }
-        let now = Utc::now();
-        let messages: Vec<Message> = rows.iter().map(envelope).collect();
-        let published = self.bus.publish(&messages).await;
-        if published.unavailable {
-            return Ok((rows.len(), 0));
+        if let Some(done) = to_settle {
+            self.settle(done).await?;
         }
-        for row in &rows {
-            let lag = (now - row.created_at.to_utc())
-                .num_microseconds()
-                .unwrap_or(0);
-            histogram!(OUTBOX_LAG_SECONDS).record(lag.max(0) as f64 / 1e6);
-        }
+        Ok(drained)
+    }
+
+    /// Writes what became of a batch: sent, to retry (an attempt counted), refused for good.
+    async fn settle(&self, published: Published) -> Result<(), crate::persistence::Error> {
         counter!(BUS_PUBLISHED_TOTAL, "bus" => self.bus.kind())
             .increment(published.sent.len() as u64);
         if !published.retry.is_empty() {
@@ -97,8 +128,16 @@ impl Relay {
         }
         let poison: Vec<i64> = published.poison.iter().map(|(id, _)| *id).collect();
         self.db.give_up_outbox(&poison).await?;
-        Ok((rows.len(), published.sent.len()))
+        Ok(())
     }
+}
+
+/// What one drain did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Drained {
+    pub sent: usize,
+    /// The bus took nothing (no broker connection); nothing was counted against the rows.
+    pub unavailable: bool,
 }
 
 /// The message for a row: its payload with the envelope fields every schema shares —

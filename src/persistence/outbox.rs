@@ -57,8 +57,19 @@ impl Database {
 
     /// The oldest unsent rows the relay publishes, skipping those given up on.
     pub async fn pending_published(&self, limit: u64) -> Result<Vec<OutboxRow>, Error> {
+        self.pending_published_after(0, limit).await
+    }
+
+    /// Like [`Database::pending_published`], past row `after` (the relay's pipeline reads the
+    /// next batch while the previous one is still being published).
+    pub async fn pending_published_after(
+        &self,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<OutboxRow>, Error> {
         Ok(outbox::Entity::find()
             .filter(outbox::Column::SentAt.is_null())
+            .filter(outbox::Column::Id.gt(after))
             .filter(outbox::Column::RoutingKey.is_not_in(IN_PROCESS))
             .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
             .order_by_asc(outbox::Column::Id)

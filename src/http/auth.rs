@@ -21,6 +21,20 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The order `raw_id` names, if this caller may see it; another shop's order is simply not
+    /// found (404), checked against the stored snapshot.
+    pub async fn visible_order(
+        &self,
+        db: &crate::persistence::Database,
+        raw_id: &str,
+    ) -> Result<crate::domain::OrderId, Error> {
+        let id = crate::domain::OrderId::parse(raw_id)?;
+        if !db.order_visible(&self.scope, &id).await? {
+            return Err(Error::NotFound(format!("order {id}")));
+        }
+        Ok(id)
+    }
+
     /// Passes if this caller may act on `shop`; 403 otherwise.
     pub fn require_shop(&self, shop: &ShopId) -> Result<(), Error> {
         if self.scope.allows(shop) {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Caller, Error};
-use crate::domain::{OrderId, ShopId};
+use crate::domain::ShopId;
 use crate::persistence::Database;
 use crate::persistence::inventory::StockError;
 
@@ -123,10 +123,7 @@ pub(super) async fn reservation(
     db: web::Data<Database>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let id = OrderId::parse(&path)?;
-    if !db.order_visible(&caller.scope, &id).await? {
-        return Err(Error::NotFound(format!("order {id}")));
-    }
+    let id = caller.visible_order(&db, &path).await?;
     let lines = db.reservation(id.as_str()).await?;
     Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "lines": lines })))
 }

@@ -155,11 +155,7 @@ async fn command(
     raw_id: &str,
     msg: Msg,
 ) -> Result<HttpResponse, Error> {
-    let id = OrderId::parse(raw_id)?;
-    // Scope check against the stored snapshot: another shop's order is simply not found.
-    if !db.order_visible(&caller.scope, &id).await? {
-        return Err(Error::NotFound(format!("order {id}")));
-    }
+    let id = caller.visible_order(db, raw_id).await?;
     let envelope = Envelope {
         msg,
         cause: format!("user:{}", caller.name),

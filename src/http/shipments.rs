@@ -4,7 +4,6 @@
 use actix_web::{HttpResponse, get, web};
 
 use super::{Caller, Error};
-use crate::domain::OrderId;
 use crate::persistence::Database;
 
 #[get("/orders/{order_id}/shipment")]
@@ -13,10 +12,7 @@ pub(super) async fn show(
     db: web::Data<Database>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let id = OrderId::parse(&path)?;
-    if !db.order_visible(&caller.scope, &id).await? {
-        return Err(Error::NotFound(format!("order {id}")));
-    }
+    let id = caller.visible_order(&db, &path).await?;
     let shipment = db
         .shipment(id.as_str())
         .await?

@@ -56,10 +56,7 @@ pub(super) async fn order_run(
     db: web::Data<Database>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let id = OrderId::parse(&path)?;
-    if !db.order_visible(&caller.scope, &id).await? {
-        return Err(Error::NotFound(format!("order {id}")));
-    }
+    let id = caller.visible_order(&db, &path).await?;
     let (run, steps) = db
         .order_run(id.as_str())
         .await?

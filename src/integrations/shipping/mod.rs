@@ -25,6 +25,7 @@ pub use tracking::tracking_subscription;
 use crate::config;
 use crate::domain::{OrderId, ShopId};
 use crate::integrations::tiktok::client::Client;
+use crate::integrations::tiktok::model::ShippingDocument;
 use crate::persistence::shipments::{PURCHASED, SHIPPED, Shipment, VOIDED};
 use crate::persistence::{Database, OrderDetailView};
 
@@ -78,19 +79,7 @@ impl Shipping {
                 .shipping_document(&shop, &package)
                 .await
                 .map_err(|e| e.to_string())?;
-            let shipment = Shipment {
-                order_id: order_id.as_str().to_owned(),
-                shop_id: shop.as_str().to_owned(),
-                provider: "tiktok".into(),
-                provider_shipment_id: None,
-                package_id: Some(package.clone()),
-                carrier: Some("TikTok Shipping".into()),
-                tracking_number: document.tracking_number,
-                label_url: document.doc_url,
-                state: SHIPPED.into(),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            };
+            let shipment = shipped_by_tiktok(&order_id, &shop, &package, document);
             self.db
                 .record_shipment(&shipment)
                 .await
@@ -155,20 +144,9 @@ impl Shipping {
                 ));
             }
             let package = self.ship_at_tiktok(&order_id, &shop, view).await?;
+            let shipment = shipped_by_tiktok(&order_id, &shop, &package, Default::default());
             self.db
-                .record_shipment(&Shipment {
-                    order_id: order_id.as_str().to_owned(),
-                    shop_id: shop.as_str().to_owned(),
-                    provider: "tiktok".into(),
-                    provider_shipment_id: None,
-                    package_id: Some(package.clone()),
-                    carrier: Some("TikTok Shipping".into()),
-                    tracking_number: None,
-                    label_url: None,
-                    state: SHIPPED.into(),
-                    created_at: Utc::now(),
-                    updated_at: Utc::now(),
-                })
+                .record_shipment(&shipment)
                 .await
                 .map_err(|e| e.to_string())?;
             return Ok(format!("package {package} shipped (pickup)"));
@@ -289,6 +267,28 @@ impl Shipping {
                 .map_err(|e| e.to_string())?;
         }
         Ok(package)
+    }
+}
+
+/// A package TikTok ships, with its shipping document if fetched.
+fn shipped_by_tiktok(
+    order_id: &OrderId,
+    shop: &ShopId,
+    package: &str,
+    document: ShippingDocument,
+) -> Shipment {
+    Shipment {
+        order_id: order_id.as_str().to_owned(),
+        shop_id: shop.as_str().to_owned(),
+        provider: "tiktok".into(),
+        provider_shipment_id: None,
+        package_id: Some(package.to_owned()),
+        carrier: Some("TikTok Shipping".into()),
+        tracking_number: document.tracking_number,
+        label_url: document.doc_url,
+        state: SHIPPED.into(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
     }
 }
 

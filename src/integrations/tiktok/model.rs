@@ -251,7 +251,7 @@ mod tests {
 }
 
 /// Get Package Shipping Document's `data`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ShippingDocument {
     pub doc_url: Option<String>,
     pub tracking_number: Option<String>,

@@ -375,60 +375,69 @@ pub async fn delete_topology(url: &str, prefix: &str, names: &[&str]) -> Result<
     Ok(())
 }
 
-/// Handles deliveries, up to `prefetch` at once; acks only after the handler is done (its
-/// effect committed), requeues passing failures after a pause, rejects poison to the DLX.
+/// Handles deliveries as they are ready (at most `prefetch` unacknowledged), two batches at a
+/// time; acks each only after the handler is done (its effect committed), requeues passing
+/// failures after a pause, rejects poison to the DLX.
 async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lapin::Consumer) {
     let limit = usize::from(inner.prefetch.max(1));
     consumer
-        .for_each_concurrent(limit, |delivery| {
+        .ready_chunks(limit)
+        .for_each_concurrent(2, |chunk| {
             let sub = sub.clone();
             let inner = inner.clone();
             async move {
-                let delivery = match delivery {
-                    Ok(d) => d,
-                    Err(e) => {
-                        if !inner.stopped.load(Ordering::Acquire) {
+                let mut deliveries = Vec::with_capacity(chunk.len());
+                for delivery in chunk {
+                    match delivery {
+                        Ok(d) => deliveries.push(d),
+                        Err(e) if !inner.stopped.load(Ordering::Acquire) => {
                             tracing::warn!(subscription = sub.name, error = %e, "consumer stopped");
                         }
-                        return;
+                        Err(_) => {}
                     }
-                };
-                let received = Delivery {
-                    message_id: delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .map(|id| id.as_str().to_string()),
-                    routing_key: delivery.routing_key.as_str().to_string(),
-                    body: delivery.data.clone(),
-                    redelivered: delivery.redelivered,
-                };
-                let outcome = (sub.handler)(received).await;
-                super::count_consumed(sub.name, &outcome);
-                let acked = match outcome {
-                    Ok(()) => delivery.ack(BasicAckOptions::default()).await,
-                    Err(Failure::Retry(why)) => {
-                        tracing::warn!(subscription = sub.name, %why, "delivery will be retried");
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                        delivery
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..Default::default()
-                            })
-                            .await
+                }
+                if deliveries.is_empty() {
+                    return;
+                }
+                let received = deliveries
+                    .iter()
+                    .map(|d| Delivery {
+                        message_id: d.properties.message_id().as_ref().map(|id| id.as_str().to_string()),
+                        routing_key: d.routing_key.as_str().to_string(),
+                        body: d.data.clone(),
+                        redelivered: d.redelivered,
+                    })
+                    .collect();
+                let outcomes = (sub.handler)(received).await;
+                if outcomes.iter().any(|o| matches!(o, Err(Failure::Retry(_)))) {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                for (delivery, outcome) in deliveries.iter().zip(outcomes) {
+                    super::count_consumed(sub.name, &outcome);
+                    let acked = match outcome {
+                        Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+                        Err(Failure::Retry(why)) => {
+                            tracing::warn!(subscription = sub.name, %why, "delivery will be retried");
+                            delivery
+                                .nack(BasicNackOptions {
+                                    requeue: true,
+                                    ..Default::default()
+                                })
+                                .await
+                        }
+                        Err(Failure::Poison(why)) => {
+                            tracing::error!(subscription = sub.name, %why, "poison message dead-lettered");
+                            metrics::counter!(crate::telemetry::metrics::BUS_POISON_TOTAL, "subscription" => sub.name)
+                                .increment(1);
+                            delivery
+                                .reject(BasicRejectOptions { requeue: false })
+                                .await
+                        }
+                    };
+                    if let Err(e) = acked {
+                        // The broker redelivers what was not acknowledged.
+                        tracing::warn!(subscription = sub.name, error = %e, "could not acknowledge");
                     }
-                    Err(Failure::Poison(why)) => {
-                        tracing::error!(subscription = sub.name, %why, "poison message dead-lettered");
-                        metrics::counter!(crate::telemetry::metrics::BUS_POISON_TOTAL, "subscription" => sub.name)
-                            .increment(1);
-                        delivery
-                            .reject(BasicRejectOptions { requeue: false })
-                            .await
-                    }
-                };
-                if let Err(e) = acked {
-                    // The broker redelivers what was not acknowledged.
-                    tracing::warn!(subscription = sub.name, error = %e, "could not acknowledge");
                 }
             }
         })

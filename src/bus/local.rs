@@ -19,41 +19,54 @@ impl Local {
     }
 
     pub async fn publish(&self, batch: &[Message]) -> Published {
-        let mut published = Published::default();
-        let handled = batch.iter().map(|message| async move {
-            let mut outcome = Ok(());
-            for sub in self.subscriptions.iter() {
-                if !sub.receives(&message.routing_key) {
-                    continue;
-                }
-                let delivery = Delivery {
-                    message_id: Some(message.id.to_string()),
-                    routing_key: message.routing_key.clone(),
-                    body: message.body.clone(),
-                    redelivered: false,
-                };
-                let handled = (sub.handler)(delivery).await;
-                super::count_consumed(sub.name, &handled);
-                if let Err(failure) = handled {
+        // The worst outcome per message over all subscriptions: poison > retry > done.
+        let mut outcomes: Vec<Result<(), Failure>> = vec![Ok(()); batch.len()];
+        for sub in self.subscriptions.iter() {
+            let (positions, deliveries): (Vec<usize>, Vec<Delivery>) = batch
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| sub.receives(&m.routing_key))
+                .map(|(i, m)| {
+                    let delivery = Delivery {
+                        message_id: Some(m.id.to_string()),
+                        routing_key: m.routing_key.clone(),
+                        body: m.body.clone(),
+                        redelivered: false,
+                    };
+                    (i, delivery)
+                })
+                .unzip();
+            if deliveries.is_empty() {
+                continue;
+            }
+            let handled = (sub.handler)(deliveries).await;
+            for (i, outcome) in positions.into_iter().zip(handled) {
+                super::count_consumed(sub.name, &outcome);
+                if let Err(failure) = outcome {
                     tracing::warn!(
                         subscription = sub.name,
-                        id = message.id,
+                        id = batch[i].id,
                         ?failure,
                         "delivery failed"
                     );
-                    outcome = Err(failure);
-                    if matches!(outcome, Err(Failure::Poison(_))) {
-                        break;
+                    let worse = match (&outcomes[i], &failure) {
+                        (Err(Failure::Poison(_)), _) => false,
+                        (_, Failure::Poison(_)) => true,
+                        (Ok(()), _) => true,
+                        _ => false,
+                    };
+                    if worse {
+                        outcomes[i] = Err(failure);
                     }
                 }
             }
-            (message.id, outcome)
-        });
-        for (id, outcome) in futures_util::future::join_all(handled).await {
+        }
+        let mut published = Published::default();
+        for (message, outcome) in batch.iter().zip(outcomes) {
             match outcome {
-                Ok(()) => published.sent.push(id),
-                Err(Failure::Retry(why)) => published.retry.push((id, why)),
-                Err(Failure::Poison(why)) => published.poison.push((id, why)),
+                Ok(()) => published.sent.push(message.id),
+                Err(Failure::Retry(why)) => published.retry.push((message.id, why)),
+                Err(Failure::Poison(why)) => published.poison.push((message.id, why)),
             }
         }
         published

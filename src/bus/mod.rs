@@ -53,8 +53,10 @@ pub enum Failure {
     Poison(String),
 }
 
-pub type Handler =
-    Arc<dyn Fn(Delivery) -> BoxFuture<'static, Result<(), Failure>> + Send + Sync + 'static>;
+/// Handles the deliveries that are ready together and answers each one's outcome, in order.
+pub type Handler = Arc<
+    dyn Fn(Vec<Delivery>) -> BoxFuture<'static, Vec<Result<(), Failure>>> + Send + Sync + 'static,
+>;
 
 /// A named consumer and the routing patterns (`*` one word, `#` any number) it receives.
 #[derive(Clone)]
@@ -65,15 +67,31 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// A consumer that handles one delivery at a time (the deliveries that are ready
+    /// together run concurrently).
     pub fn new<F, Fut>(name: &'static str, bindings: &[&str], handler: F) -> Self
     where
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Failure>> + Send + 'static,
     {
+        let handler = Arc::new(handler);
+        Self::batched(name, bindings, move |batch: Vec<Delivery>| {
+            let handler = handler.clone();
+            async move { futures_util::future::join_all(batch.into_iter().map(|d| handler(d))).await }
+        })
+    }
+
+    /// A consumer that handles the deliveries that are ready together in one go (e.g. one
+    /// multi-row insert); it answers one outcome per delivery, in order.
+    pub fn batched<F, Fut>(name: &'static str, bindings: &[&str], handler: F) -> Self
+    where
+        F: Fn(Vec<Delivery>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<Result<(), Failure>>> + Send + 'static,
+    {
         Self {
             name,
             bindings: bindings.iter().map(|b| b.to_string()).collect(),
-            handler: Arc::new(move |d| Box::pin(handler(d))),
+            handler: Arc::new(move |batch| Box::pin(handler(batch))),
         }
     }
 

@@ -34,24 +34,44 @@ impl TransitionMessage {
     }
 }
 
+/// Records every transition of a batch in one statement; an unreadable one is poison alone.
 pub fn subscription(db: Database) -> Subscription {
-    Subscription::new("analytics", &["order.transition.#"], move |d: Delivery| {
-        let db = db.clone();
-        async move {
-            let m = TransitionMessage::parse(&d.body)?;
-            let record = TransitionRecord {
-                message_id: m.message_id,
-                order_id: m.order_id,
-                shop_id: m.shop_id,
-                status: m.status,
-                stage: m.stage,
-                latency_ms: m.latency_ms,
-                recorded_at: m.recorded_at,
-            };
-            db.record_transitions(&[record])
-                .await
-                .map(|_| ())
-                .map_err(|e| Failure::Retry(format!("{:#}", anyhow::Error::from(e))))
-        }
-    })
+    Subscription::batched(
+        "analytics",
+        &["order.transition.#"],
+        move |batch: Vec<Delivery>| {
+            let db = db.clone();
+            async move {
+                let parsed: Vec<Result<TransitionMessage, Failure>> = batch
+                    .iter()
+                    .map(|d| TransitionMessage::parse(&d.body))
+                    .collect();
+                let records: Vec<TransitionRecord> = parsed
+                    .iter()
+                    .flatten()
+                    .map(|m| TransitionRecord {
+                        message_id: m.message_id,
+                        order_id: m.order_id.clone(),
+                        shop_id: m.shop_id.clone(),
+                        status: m.status.clone(),
+                        stage: m.stage.clone(),
+                        latency_ms: m.latency_ms,
+                        recorded_at: m.recorded_at,
+                    })
+                    .collect();
+                let written = db
+                    .record_transitions(&records)
+                    .await
+                    .map_err(|e| Failure::Retry(format!("{:#}", anyhow::Error::from(e))));
+                parsed
+                    .into_iter()
+                    .map(|p| match (p, &written) {
+                        (Err(poison), _) => Err(poison),
+                        (Ok(_), Ok(_)) => Ok(()),
+                        (Ok(_), Err(retry)) => Err(retry.clone()),
+                    })
+                    .collect()
+            }
+        },
+    )
 }

@@ -79,45 +79,59 @@ pub struct SlaBreaches {
     pub overdue_unshipped: u64,
 }
 
+/// 9 columns × 300 rows stays far below every backend's bind-parameter limit.
+const ROWS_PER_STATEMENT: usize = 300;
+
 const SHIPPED_STAGES: [&str; 4] = ["shipped", "in_transit", "delivered", "completed"];
 
 impl Database {
     /// Records transitions; a message seen before is skipped. Returns how many were new.
+    /// Written in one transaction, a few hundred rows per statement.
     pub async fn record_transitions(&self, records: &[TransitionRecord]) -> Result<u64, Error> {
         if records.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<&str> = records.iter().map(|r| r.order_id.as_str()).collect();
-        let slas: HashMap<String, Option<i64>> = orders::Entity::find()
-            .select_only()
-            .column(orders::Column::Id)
-            .column(orders::Column::RtsSlaAt)
-            .filter(orders::Column::Id.is_in(ids))
-            .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
-            .all(&self.conn)
-            .await?
-            .into_iter()
-            .map(|(id, at)| (id, at.map(|t| t.timestamp())))
-            .collect();
-        let rows = records.iter().map(|r| analytics_transitions::ActiveModel {
-            message_id: Set(r.message_id),
-            order_id: Set(r.order_id.clone()),
-            shop_id: Set(r.shop_id.clone()),
-            status: Set(r.status.clone()),
-            stage: Set(r.stage.clone()),
-            day: Set(r.recorded_at.format("%Y-%m-%d").to_string()),
-            latency_ms: Set(r.latency_ms),
-            rts_sla_time: Set(slas.get(&r.order_id).copied().flatten()),
-            recorded_at: Set(r.recorded_at.fixed_offset()),
-        });
-        Ok(analytics_transitions::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::column(analytics_transitions::Column::MessageId)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.conn)
-            .await?)
+        let txn = self.begin_write().await?;
+        let mut slas: HashMap<String, Option<i64>> = HashMap::new();
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let ids: Vec<&str> = chunk.iter().map(|r| r.order_id.as_str()).collect();
+            slas.extend(
+                orders::Entity::find()
+                    .select_only()
+                    .column(orders::Column::Id)
+                    .column(orders::Column::RtsSlaAt)
+                    .filter(orders::Column::Id.is_in(ids))
+                    .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
+                    .all(&txn)
+                    .await?
+                    .into_iter()
+                    .map(|(id, at)| (id, at.map(|t| t.timestamp()))),
+            );
+        }
+        let mut written = 0;
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let rows = chunk.iter().map(|r| analytics_transitions::ActiveModel {
+                message_id: Set(r.message_id),
+                order_id: Set(r.order_id.clone()),
+                shop_id: Set(r.shop_id.clone()),
+                status: Set(r.status.clone()),
+                stage: Set(r.stage.clone()),
+                day: Set(r.recorded_at.format("%Y-%m-%d").to_string()),
+                latency_ms: Set(r.latency_ms),
+                rts_sla_time: Set(slas.get(&r.order_id).copied().flatten()),
+                recorded_at: Set(r.recorded_at.fixed_offset()),
+            });
+            written += analytics_transitions::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(analytics_transitions::Column::MessageId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(written)
     }
 
     /// The summary since `since`, for one shop or all.

@@ -268,7 +268,7 @@ async fn sandbox(args: SandboxArgs, settings: &Settings) -> anyhow::Result<()> {
         )
     })?;
     eprintln!(
-        "TikTok Shop sandbox on {url}; webhooks go to {}.\nPoint the daemon at it: CREATORFLOW__TIKTOK__API_BASE_URL={url} CREATORFLOW__TIKTOK__AUTH_BASE_URL={url}\nAuthorise its shops:",
+        "TikTok Shop sandbox on {url}; webhooks go to {}.\nPoint the daemon at it: CREATORFLOW__TIKTOK__API_BASE_URL={url} CREATORFLOW__TIKTOK__AUTH_BASE_URL={url}\nLabel API stand-in: CREATORFLOW__SHIPPING__LABEL_API_URL={url}/labels/v1 CREATORFLOW__SHIPPING__LABEL_API_KEY=sandbox-label-key\nAuthorise its shops:",
         args.webhook_url,
         url = sandbox.url()
     );

@@ -72,3 +72,76 @@ impl Local {
         published
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn message(id: i64, key: &str) -> Message {
+        Message {
+            id,
+            routing_key: key.into(),
+            body: b"{}".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_is_sent_only_when_every_matching_subscriber_is_done() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let flaky = Subscription::new("flaky", &["order.#"], move |_d| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(Failure::Retry("database busy".into()))
+                } else {
+                    Ok(())
+                }
+            }
+        });
+        let picky = Subscription::new("picky", &["inventory.#"], |d: Delivery| async move {
+            if d.routing_key == "inventory.bad" {
+                Err(Failure::Poison("unreadable".into()))
+            } else {
+                Ok(())
+            }
+        });
+        let bus = Local::new(vec![flaky, picky]);
+        let first = bus
+            .publish(&[
+                message(1, "order.transition.received"),
+                message(2, "inventory.bad"),
+                message(3, "nobody.listens"),
+            ])
+            .await;
+        assert_eq!(first.sent, vec![3], "no subscriber is nothing to wait for");
+        assert_eq!(first.retry.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            first.poison.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![2]
+        );
+        // The relay publishes the retried row again: delivered at least once.
+        let again = bus
+            .publish(&[message(1, "order.transition.received")])
+            .await;
+        assert_eq!(again.sent, vec![1]);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn poison_from_one_subscriber_outranks_a_retry_from_another() {
+        let retry = Subscription::new("a", &["#"], |_d| async {
+            Err(Failure::Retry("later".into()))
+        });
+        let poison = Subscription::new("b", &["#"], |_d| async {
+            Err(Failure::Poison("never".into()))
+        });
+        let bus = Local::new(vec![retry, poison]);
+        let published = bus.publish(&[message(7, "order.transition.shipped")]).await;
+        assert!(published.sent.is_empty() && published.retry.is_empty());
+        assert_eq!(published.poison[0].0, 7);
+    }
+}

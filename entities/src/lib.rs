@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod notification_deliveries;
 pub mod order_events;
 pub mod order_items;
+pub mod order_tags;
 pub mod orders;
 pub mod outbox;
 pub mod prelude;

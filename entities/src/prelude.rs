@@ -3,6 +3,7 @@ pub use super::api_keys::Entity as ApiKeys;
 pub use super::notification_deliveries::Entity as NotificationDeliveries;
 pub use super::order_events::Entity as OrderEvents;
 pub use super::order_items::Entity as OrderItems;
+pub use super::order_tags::Entity as OrderTags;
 pub use super::orders::Entity as Orders;
 pub use super::outbox::Entity as Outbox;
 pub use super::shipments::Entity as Shipments;

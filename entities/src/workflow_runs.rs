@@ -17,6 +17,7 @@ pub struct Model {
     pub last_error: Option<String>,
     pub next_at: DateTimeWithTimeZone,
     pub rts_sla_time: Option<i64>,
+    pub priority: i32,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

@@ -11,6 +11,7 @@ mod m20261125_000004_tiktok;
 mod m20261125_000005_workflows;
 mod m20261125_000006_integrations;
 mod m20261125_000007_notifications_shipments;
+mod m20261125_000008_order_tags_priority;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_workflows::Migration),
             Box::new(m20261125_000006_integrations::Migration),
             Box::new(m20261125_000007_notifications_shipments::Migration),
+            Box::new(m20261125_000008_order_tags_priority::Migration),
         ]
     }
 }

@@ -447,6 +447,8 @@ pub struct OrderDetailView {
     pub detail: Option<Detail>,
     /// Units per SKU (one TikTok line item is one unit).
     pub quantities: Vec<SkuQuantity>,
+    /// Set by workflows (`tag` / `untag`); conditions read them.
+    pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -572,10 +574,12 @@ impl Database {
                 quantity,
             })
             .collect();
+        let tags = self.order_tags(&row.id).await?;
         Ok(Some(OrderDetailView {
             order: view(&row),
             detail,
             quantities,
+            tags,
             created_at,
         }))
     }

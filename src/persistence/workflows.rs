@@ -3,7 +3,7 @@
 //! with the run's next position, so a restart resumes at the pending step.
 
 use chrono::{DateTime, Utc};
-use entities::{workflow_runs, workflow_steps};
+use entities::{order_tags, workflow_runs, workflow_steps};
 use sea_orm::sea_query::{NullOrdering, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -33,6 +33,8 @@ pub struct Run {
     pub last_error: Option<String>,
     pub next_at: DateTime<Utc>,
     pub rts_sla_time: Option<i64>,
+    /// Set by `set_priority`; higher runs first, before the deadline order.
+    pub priority: i32,
     /// When the run started: the order had just become ready to ship.
     pub created_at: DateTime<Utc>,
 }
@@ -89,6 +91,7 @@ impl From<workflow_runs::Model> for Run {
             last_error: r.last_error,
             next_at: r.next_at.with_timezone(&Utc),
             rts_sla_time: r.rts_sla_time,
+            priority: r.priority,
             created_at: r.created_at.with_timezone(&Utc),
         }
     }
@@ -113,6 +116,57 @@ impl From<workflow_steps::Model> for StepRecord {
 }
 
 impl Database {
+    /// Sets the priority of the order's run (higher runs first).
+    pub async fn set_run_priority(&self, order_id: &str, priority: i32) -> Result<(), Error> {
+        workflow_runs::Entity::update_many()
+            .col_expr(
+                workflow_runs::Column::Priority,
+                sea_orm::sea_query::Expr::value(priority),
+            )
+            .filter(workflow_runs::Column::OrderId.eq(order_id))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Tags the order (again is a no-op).
+    pub async fn tag_order(&self, order_id: &str, tag: &str) -> Result<(), Error> {
+        order_tags::Entity::insert(order_tags::ActiveModel {
+            order_id: Set(order_id.to_owned()),
+            tag: Set(tag.to_owned()),
+            created_at: Set(Utc::now().fixed_offset()),
+        })
+        .on_conflict(
+            OnConflict::columns([order_tags::Column::OrderId, order_tags::Column::Tag])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn untag_order(&self, order_id: &str, tag: &str) -> Result<(), Error> {
+        order_tags::Entity::delete_many()
+            .filter(order_tags::Column::OrderId.eq(order_id))
+            .filter(order_tags::Column::Tag.eq(tag))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The order's tags, sorted.
+    pub async fn order_tags(&self, order_id: &str) -> Result<Vec<String>, Error> {
+        Ok(order_tags::Entity::find()
+            .filter(order_tags::Column::OrderId.eq(order_id))
+            .order_by_asc(order_tags::Column::Tag)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|t| t.tag)
+            .collect())
+    }
+
     /// Makes the order's unfinished run due now (its order changed in a way it must see, e.g.
     /// it was cancelled while a step waited for a retry). `true` if there was one.
     pub async fn wake_run(&self, order_id: &str) -> Result<bool, Error> {
@@ -147,6 +201,7 @@ impl Database {
             last_error: Set(None),
             next_at: Set(now),
             rts_sla_time: Set(rts_sla_time),
+            priority: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -161,12 +216,13 @@ impl Database {
         Ok(inserted == 1)
     }
 
-    /// Runs due now (running, or held and due for a look), most urgent first: the earliest
-    /// `rts_sla_time`, then the oldest.
+    /// Runs due now (running, or held and due for a look), most urgent first: the highest
+    /// priority, then the earliest `rts_sla_time`, then the oldest.
     pub async fn due_runs(&self, limit: u64) -> Result<Vec<Run>, Error> {
         Ok(workflow_runs::Entity::find()
             .filter(workflow_runs::Column::Status.is_in([RUNNING, HELD]))
             .filter(workflow_runs::Column::NextAt.lte(Utc::now().fixed_offset()))
+            .order_by_desc(workflow_runs::Column::Priority)
             .order_by_with_nulls(
                 workflow_runs::Column::RtsSlaTime,
                 Order::Asc,

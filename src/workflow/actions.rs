@@ -12,7 +12,7 @@ use crate::domain::{Msg, OrderId, ShopId};
 use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
-use crate::persistence::OrderDetailView;
+use crate::persistence::{Database, OrderDetailView};
 
 /// What became of an execution.
 #[derive(Debug)]
@@ -25,6 +25,7 @@ pub enum Outcome {
 
 #[derive(Clone)]
 pub struct Executor {
+    pub db: Database,
     pub client: Client,
     pub registry: RegistryHandle,
     pub inventory: Inventory,
@@ -111,9 +112,26 @@ impl Executor {
             Action::Notify { channel, .. } => Err(format!(
                 "notification channel `{channel}` is not configured"
             )),
-            Action::Tag { tag } => Ok(Outcome::Done(Some(format!("tagged {tag}")))),
-            Action::Untag { tag } => Ok(Outcome::Done(Some(format!("untagged {tag}")))),
+            Action::Tag { tag } => {
+                self.db
+                    .tag_order(order_id.as_str(), tag)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Outcome::Done(Some(format!("tagged {tag}"))))
+            }
+            Action::Untag { tag } => {
+                self.db
+                    .untag_order(order_id.as_str(), tag)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Outcome::Done(Some(format!("untagged {tag}"))))
+            }
             Action::SetPriority { priority } => {
+                let priority = i32::try_from(*priority).map_err(|_| "priority out of range")?;
+                self.db
+                    .set_run_priority(order_id.as_str(), priority)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(Outcome::Done(Some(format!("priority {priority}"))))
             }
             Action::Cancel { reason } => {

@@ -93,6 +93,7 @@ impl Runner {
             inner: Arc::new(Inner {
                 catalog,
                 executor: Executor {
+                    db: db.clone(),
                     client,
                     registry: registry.clone(),
                     inventory,
@@ -513,7 +514,7 @@ pub fn facts(view: &OrderDetailView) -> Facts {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_owned(),
-        tags: Vec::new(),
+        tags: view.tags.clone(),
         buyer_message: detail
             .and_then(|d| d.buyer_message.clone())
             .unwrap_or_default(),

@@ -549,3 +549,63 @@ async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_one
     assert_eq!(names, ["reserve", "pause", "ship"], "each step once");
     assert_eq!(sandbox.calls(SHIP), 1);
 }
+
+#[actix_web::test]
+async fn tags_and_priority_set_by_a_workflow_are_kept_and_seen_by_later_conditions() {
+    let db = TestDb::new().await;
+    let dir = db.dir.path().join("workflows");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_file(
+        &dir,
+        "rules.toml",
+        "[[rules]]\nwhen = \"true\"\ntemplate = \"vip\"\n",
+    );
+    write_file(
+        &dir,
+        "vip.toml",
+        r#"name = "vip"
+[[steps]]
+name = "mark"
+action = "tag"
+tag = "vip"
+[[steps]]
+name = "scratch"
+action = "tag"
+tag = "scratch"
+[[steps]]
+name = "unscratch"
+action = "untag"
+tag = "scratch"
+[[steps]]
+name = "first"
+action = "set_priority"
+priority = 7
+[[steps]]
+name = "review"
+action = "hold"
+reason = "vip: a person packs it"
+when = "'vip' in order.tags && !('scratch' in order.tags)"
+"#,
+    );
+    let sandbox = sandbox();
+    let dir = dir.display().to_string();
+    let app = spawn(&sandbox, db, &[("CREATORFLOW__WORKFLOW__DIR", &dir)]).await;
+    let id = ready_order(&sandbox, 1);
+    let order = eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
+        o["stage"] == "on_hold"
+    })
+    .await;
+    assert_eq!(order["stage_reason"], "vip: a person packs it");
+    assert_eq!(order["tags"], json!(["vip"]));
+    let run: Value = app
+        .get(
+            &format!("/api/v1/orders/{id}/workflow"),
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["run"]["priority"], 7, "{run}");
+    assert_eq!(sandbox.calls(SHIP), 0);
+}

@@ -375,14 +375,14 @@ pub async fn delete_topology(url: &str, prefix: &str, names: &[&str]) -> Result<
     Ok(())
 }
 
-/// Handles deliveries as they are ready (at most `prefetch` unacknowledged), two batches at a
+/// Handles deliveries as they are ready (at most `prefetch` unacknowledged), four batches at a
 /// time; acks each only after the handler is done (its effect committed), requeues passing
 /// failures after a pause, rejects poison to the DLX.
 async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lapin::Consumer) {
     let limit = usize::from(inner.prefetch.max(1));
     consumer
         .ready_chunks(limit)
-        .for_each_concurrent(2, |chunk| {
+        .for_each_concurrent(4, |chunk| {
             let sub = sub.clone();
             let inner = inner.clone();
             async move {

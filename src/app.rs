@@ -92,7 +92,7 @@ impl Application {
                 client.clone(),
                 stock.clone(),
                 shipping.clone(),
-                settings.workflow.concurrency,
+                &settings.workflow,
             )
             .start()
         });

@@ -179,6 +179,9 @@ pub struct Workflow {
     pub enabled: bool,
     /// Steps executed at once; ready steps run most urgent (TikTok's rts_sla_time) first.
     pub concurrency: usize,
+    /// Steps of one action kind executed at once, for kinds that need a tighter limit
+    /// (e.g. `ship = 4`); they queue most urgent first.
+    pub action_concurrency: HashMap<String, usize>,
 }
 
 impl Workflow {
@@ -330,6 +333,20 @@ impl Settings {
         }
         if self.workflow.concurrency == 0 {
             return invalid("workflow.concurrency", "must be at least 1");
+        }
+        for (kind, limit) in &self.workflow.action_concurrency {
+            if !crate::workflow::Action::KINDS.contains(&kind.as_str()) {
+                return Err(Error::Invalid {
+                    key: "workflow.action_concurrency",
+                    reason: format!("unknown action `{kind}`"),
+                });
+            }
+            if *limit == 0 {
+                return Err(Error::Invalid {
+                    key: "workflow.action_concurrency",
+                    reason: format!("`{kind}` must be at least 1"),
+                });
+            }
         }
         if let Err(e) = self.workflow.catalog() {
             return invalid("workflow.dir", &e.to_string());

@@ -4,11 +4,13 @@
 //! with the run's next position in one transaction — so after a crash a run resumes at its
 //! pending step, and a step recorded done is never executed again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use metrics::{counter, histogram};
+use tokio::sync::Semaphore;
 
 use super::Facts;
 use super::actions::{Executor, Outcome};
@@ -40,6 +42,8 @@ struct Inner {
     registry: RegistryHandle,
     executor: Executor,
     concurrency: usize,
+    /// Per action kind, where `workflow.action_concurrency` limits it.
+    limits: HashMap<&'static str, Arc<Semaphore>>,
 }
 
 /// The running starter and scheduler.
@@ -87,8 +91,15 @@ impl Runner {
         client: Client,
         inventory: Inventory,
         shipping: Shipping,
-        concurrency: usize,
+        settings: &crate::config::Workflow,
     ) -> Self {
+        let limits = Action::KINDS
+            .iter()
+            .filter_map(|kind| {
+                let limit = *settings.action_concurrency.get(*kind)?;
+                Some((*kind, Arc::new(Semaphore::new(limit))))
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 catalog,
@@ -101,7 +112,8 @@ impl Runner {
                 },
                 db,
                 registry,
-                concurrency,
+                concurrency: settings.concurrency,
+                limits,
             }),
         }
     }
@@ -231,6 +243,19 @@ impl Runner {
             failed.last_error = Some(format!("template `{}` no longer exists", run.template));
             return sink.advance_run(run.id, None, failed).await;
         };
+        // A limited action kind waits its turn before anything else is awaited: the round's
+        // runs are polled most urgent first and the semaphore is fair, so the most urgent goes
+        // first. The wait is not engine overhead.
+        let queued = Instant::now();
+        let limit = template
+            .steps
+            .get(run.step as usize)
+            .and_then(|s| self.inner.limits.get(s.action.kind()));
+        let _permit = match limit {
+            Some(limit) => Some(limit.clone().acquire_owned().await.expect("never closed")),
+            None => None,
+        };
+        let waited = queued.elapsed();
         let Some(view) = db.order_detail(&Scope::Admin, &order_id).await? else {
             return sink
                 .advance_run(run.id, None, at(workflows::CANCELLED, run.step, 0, now))
@@ -319,7 +344,7 @@ impl Runner {
             }
         }
         let started = Instant::now();
-        let before = started - entered;
+        let before = (started - entered).saturating_sub(waited);
         let outcome = match &step.action {
             Action::Wait(wait) => Ok(self.wait(&run, wait, &view)),
             action => match tokio::time::timeout(

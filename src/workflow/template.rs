@@ -67,6 +67,22 @@ pub enum Wait {
 }
 
 impl Action {
+    /// Every action's name, as templates spell it.
+    pub const KINDS: [&'static str; 12] = [
+        "reserve_stock",
+        "release_stock",
+        "hold",
+        "release_hold",
+        "buy_label",
+        "ship",
+        "notify",
+        "tag",
+        "untag",
+        "set_priority",
+        "wait",
+        "cancel",
+    ];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Action::ReserveStock => "reserve_stock",

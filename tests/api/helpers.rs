@@ -302,7 +302,12 @@ impl TestApp {
             )
             .await;
         assert_eq!(response.status(), 201, "admin can add shop {shop_id}");
-        let out = run_cli(&self.db, &["apikey", "create", "--shop", shop_id]);
+        // Off the runtime's thread: the in-process daemon must keep running meanwhile (a
+        // transaction it holds open would otherwise block the CLI's write).
+        let mut command = cli_command(&self.db, &["apikey", "create", "--shop", shop_id]);
+        let out = tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
+            .await
+            .expect("the CLI thread did not panic");
         assert!(
             out.status.success(),
             "{}",

@@ -10,6 +10,7 @@ use crate::helpers::{TestApp, TestDb, assert_problem, cli_command, spawn_app_wit
 use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
 
 const SHIP: &str = "/fulfillment/202309/packages/{id}/ship";
+const DETAILS: &str = "/order/202309/orders";
 
 pub(crate) async fn spawn(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp {
     let mut env = vec![("CREATORFLOW__WORKFLOW__ENABLED", "true")];
@@ -608,4 +609,73 @@ when = "'vip' in order.tags && !('scratch' in order.tags)"
         .unwrap();
     assert_eq!(run["run"]["priority"], 7, "{run}");
     assert_eq!(sandbox.calls(SHIP), 0);
+}
+
+#[actix_web::test]
+async fn a_limited_action_runs_one_at_a_time_most_urgent_first() {
+    let db = TestDb::new().await;
+    let dir = db.dir.path().join("workflows");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_file(
+        &dir,
+        "rules.toml",
+        "[[rules]]\nwhen = \"true\"\ntemplate = \"limited\"\n",
+    );
+    // Every run waits for the same release date, so all their ship steps are due together.
+    write_file(
+        &dir,
+        "limited.toml",
+        "name = \"limited\"\n[[steps]]\nname = \"release\"\naction = \"wait\"\nuntil = \"release_date\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\n",
+    );
+    let sandbox = sandbox();
+    let dir = dir.display().to_string();
+    let app = spawn(
+        &sandbox,
+        db,
+        &[
+            ("CREATORFLOW__WORKFLOW__DIR", &dir),
+            ("CREATORFLOW__WORKFLOW__ACTION_CONCURRENCY__SHIP", "1"),
+        ],
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let release = now + 3;
+    // Created least urgent first.
+    let ids: Vec<String> = [3_000, 2_000, 1_000]
+        .iter()
+        .map(|sla| {
+            let id = sandbox.create_order(SHOP, 1, false);
+            sandbox.set_preorder(&id, release);
+            sandbox.set_rts_sla(&id, now + sla);
+            sandbox.set_status(&id, "ON_HOLD", true);
+            sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+            id
+        })
+        .collect();
+    for id in &ids {
+        eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "completed"
+        })
+        .await;
+    }
+    // All three ship steps were due in the same round. One at a time: each looks at TikTok,
+    // then ships, before the next one starts (unlimited, the three looks come first).
+    let calls: Vec<String> = sandbox
+        .call_log()
+        .into_iter()
+        .filter(|c| c == SHIP || c == DETAILS)
+        .collect();
+    let tail = &calls[calls.len() - 6..];
+    assert_eq!(
+        tail,
+        [DETAILS, SHIP, DETAILS, SHIP, DETAILS, SHIP],
+        "ship steps ran one at a time: {calls:?}"
+    );
+    // Most urgent first.
+    assert_eq!(
+        sandbox.ship_log(),
+        vec![ids[2].clone(), ids[1].clone(), ids[0].clone()],
+        "most urgent (earliest rts_sla_time) first"
+    );
+    assert_eq!(sandbox.calls(SHIP), 3);
 }

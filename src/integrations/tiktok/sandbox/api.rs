@@ -63,7 +63,11 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             .map(|(_, v)| v.as_str())
     };
     let route = pattern(&path);
-    *shared.world().calls.entry(route.clone()).or_default() += 1;
+    {
+        let mut world = shared.world();
+        *world.calls.entry(route.clone()).or_default() += 1;
+        world.call_log.push(route.clone());
+    }
 
     if let Some(grant) = path.strip_prefix("/api/v2/token/") {
         return token(&shared, grant, &param);
@@ -209,6 +213,7 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             match found {
                 None => refuse(21_001_001, "package not found"),
                 Some((order_id, status)) if status == "AWAITING_SHIPMENT" => {
+                    world.ship_log.push(order_id.clone());
                     world.set_status(&order_id, "AWAITING_COLLECTION", true);
                     ok(json!({}))
                 }

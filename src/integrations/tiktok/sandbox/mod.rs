@@ -182,6 +182,23 @@ impl Sandbox {
         }
     }
 
+    /// Every call's path pattern so far, in order of arrival.
+    pub fn call_log(&self) -> Vec<String> {
+        self.shared.world().call_log.clone()
+    }
+
+    /// Orders whose package was shipped, in the order the Ship Package calls came.
+    pub fn ship_log(&self) -> Vec<String> {
+        self.shared.world().ship_log.clone()
+    }
+
+    /// Sets the order's ready-to-ship deadline (unix seconds).
+    pub fn set_rts_sla(&self, order_id: &str, deadline: i64) {
+        if let Some(order) = self.shared.world().orders.get_mut(order_id) {
+            order.wire.rts_sla_time = Some(crate::integrations::tiktok::lenient::Lenient(deadline));
+        }
+    }
+
     /// Makes an order one the seller ships with their own carrier.
     pub fn set_seller_shipping(&self, order_id: &str) {
         if let Some(order) = self.shared.world().orders.get_mut(order_id) {

@@ -23,8 +23,12 @@ pub struct World {
     pub outbox: Vec<Vec<u8>>,
     /// Calls received, by path pattern, for tests and the demo's log.
     pub calls: HashMap<String, u64>,
+    /// Every call's path pattern, in order of arrival.
+    pub call_log: Vec<String>,
     /// Failures the next calls get: for any path (`None`) or for one path pattern.
     pub faults: Vec<(Option<String>, Fault)>,
+    /// Orders whose package was shipped (Ship Package), in the order the calls came.
+    pub ship_log: Vec<String>,
     /// Labels of the label API stand-in, by idempotency key.
     pub labels: HashMap<String, super::labels::Label>,
 }
@@ -75,8 +79,10 @@ impl World {
             next: 0,
             outbox: Vec::new(),
             calls: HashMap::new(),
+            call_log: Vec::new(),
             faults: Vec::new(),
             labels: HashMap::new(),
+            ship_log: Vec::new(),
         }
     }
 

@@ -43,6 +43,19 @@ pub(crate) async fn spawn(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)])
     app
 }
 
+/// A workflow folder holding one template, which a catch-all rule picks; returns its path.
+fn only_template(db: &TestDb, name: &str, toml: &str) -> String {
+    let dir = db.dir.path().join("workflows");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_file(
+        &dir,
+        "rules.toml",
+        &format!("[[rules]]\nwhen = \"true\"\ntemplate = \"{name}\"\n"),
+    );
+    write_file(&dir, &format!("{name}.toml"), toml);
+    dir.display().to_string()
+}
+
 /// A paid order past the remorse window, as TikTok announces it.
 pub(crate) fn ready_order(sandbox: &Sandbox, units: usize) -> String {
     let id = sandbox.create_order(SHOP, units, true);
@@ -210,20 +223,12 @@ async fn an_unpaid_order_never_starts_and_a_high_value_order_waits_for_a_person(
 #[actix_web::test]
 async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_shipping_twice() {
     let db = TestDb::new().await;
-    let dir = db.dir.path().join("workflows");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_file(
-        &dir,
-        "rules.toml",
-        "[[rules]]\nwhen = \"true\"\ntemplate = \"quick\"\n",
-    );
-    write_file(
-        &dir,
-        "quick.toml",
+    let dir = only_template(
+        &db,
+        "quick",
         "name = \"quick\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\nretry = { max_attempts = 3, backoff = \"20ms\", timeout = \"5s\" }\n",
     );
     let sandbox = sandbox();
-    let dir = dir.display().to_string();
     let app = spawn(&sandbox, db, &[("CREATORFLOW__WORKFLOW__DIR", &dir)]).await;
     // Ship Package fails three times (a 503 may have shipped, so the client does not repeat it;
     // the workflow does, after asking TikTok).
@@ -456,19 +461,11 @@ async fn simulate_lists_the_orders_a_template_would_take_and_changes_nothing() {
 #[actix_web::test]
 async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_ones() {
     let db = TestDb::new().await;
-    let dir = db.dir.path().join("workflows");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_file(
-        &dir,
-        "rules.toml",
-        "[[rules]]\nwhen = \"true\"\ntemplate = \"slow\"\n",
-    );
-    write_file(
-        &dir,
-        "slow.toml",
+    let dir = only_template(
+        &db,
+        "slow",
         "name = \"slow\"\n[[steps]]\nname = \"reserve\"\naction = \"reserve_stock\"\n[[steps]]\nname = \"pause\"\naction = \"wait\"\nduration = \"2s\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\n",
     );
-    let dir = dir.display().to_string();
     let sandbox = sandbox();
     let code = sandbox.add_shop(SHOP, "Glow Labs");
     let mut env: Vec<(String, String)> = sandbox_env(&db, &sandbox)
@@ -554,16 +551,9 @@ async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_one
 #[actix_web::test]
 async fn tags_and_priority_set_by_a_workflow_are_kept_and_seen_by_later_conditions() {
     let db = TestDb::new().await;
-    let dir = db.dir.path().join("workflows");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_file(
-        &dir,
-        "rules.toml",
-        "[[rules]]\nwhen = \"true\"\ntemplate = \"vip\"\n",
-    );
-    write_file(
-        &dir,
-        "vip.toml",
+    let dir = only_template(
+        &db,
+        "vip",
         r#"name = "vip"
 [[steps]]
 name = "mark"
@@ -589,7 +579,6 @@ when = "'vip' in order.tags && !('scratch' in order.tags)"
 "#,
     );
     let sandbox = sandbox();
-    let dir = dir.display().to_string();
     let app = spawn(&sandbox, db, &[("CREATORFLOW__WORKFLOW__DIR", &dir)]).await;
     let id = ready_order(&sandbox, 1);
     let order = eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
@@ -614,21 +603,13 @@ when = "'vip' in order.tags && !('scratch' in order.tags)"
 #[actix_web::test]
 async fn a_limited_action_runs_one_at_a_time_most_urgent_first() {
     let db = TestDb::new().await;
-    let dir = db.dir.path().join("workflows");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_file(
-        &dir,
-        "rules.toml",
-        "[[rules]]\nwhen = \"true\"\ntemplate = \"limited\"\n",
-    );
     // Every run waits for the same release date, so all their ship steps are due together.
-    write_file(
-        &dir,
-        "limited.toml",
+    let dir = only_template(
+        &db,
+        "limited",
         "name = \"limited\"\n[[steps]]\nname = \"release\"\naction = \"wait\"\nuntil = \"release_date\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\n",
     );
     let sandbox = sandbox();
-    let dir = dir.display().to_string();
     let app = spawn(
         &sandbox,
         db,

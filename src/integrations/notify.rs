@@ -51,32 +51,53 @@ struct Routed {
     shop_id: String,
 }
 
+/// Turns a batch of transitions into deliveries: the subscriptions are read once per batch (a
+/// shop without any costs no write), then each message is queued for the ones that match it.
 pub fn subscription(db: Database) -> Subscription {
-    Subscription::new(
+    Subscription::batched(
         "notify",
         &["order.transition.#", "inventory.low_stock"],
-        move |d: BusDelivery| {
+        move |batch: Vec<BusDelivery>| {
             let db = db.clone();
             async move {
-                let routed: Routed = serde_json::from_slice(&d.body)
-                    .map_err(|e| Failure::Poison(format!("no message_id/shop_id: {e}")))?;
-                let retry = |e: crate::persistence::Error| Failure::Retry(e.to_string());
-                let wanted: Vec<i64> = db
-                    .webhook_subscriptions(Some(&routed.shop_id))
-                    .await
-                    .map_err(retry)?
-                    .into_iter()
-                    .filter(|s| s.events.iter().any(|p| topic_matches(p, &d.routing_key)))
-                    .map(|s| s.id)
-                    .collect();
-                let body = String::from_utf8_lossy(&d.body);
-                db.enqueue_deliveries(&wanted, routed.message_id, &d.routing_key, &body)
-                    .await
-                    .map(|_| ())
-                    .map_err(retry)
+                let subscriptions = match db.webhook_subscriptions(None).await {
+                    Ok(all) => all,
+                    Err(e) => {
+                        let retry = Failure::Retry(e.to_string());
+                        return batch.iter().map(|_| Err(retry.clone())).collect();
+                    }
+                };
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for d in &batch {
+                    outcomes.push(enqueue(&db, &subscriptions, d).await);
+                }
+                outcomes
             }
         },
     )
+}
+
+async fn enqueue(
+    db: &Database,
+    subscriptions: &[WebhookSubscription],
+    d: &BusDelivery,
+) -> Result<(), Failure> {
+    let routed: Routed = serde_json::from_slice(&d.body)
+        .map_err(|e| Failure::Poison(format!("no message_id/shop_id: {e}")))?;
+    let wanted: Vec<i64> = subscriptions
+        .iter()
+        .filter(|s| s.shop_id == routed.shop_id)
+        .filter(|s| s.events.iter().any(|p| topic_matches(p, &d.routing_key)))
+        .map(|s| s.id)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let body = String::from_utf8_lossy(&d.body);
+    db.enqueue_deliveries(&wanted, routed.message_id, &d.routing_key, &body)
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure::Retry(e.to_string()))
 }
 
 #[derive(Clone)]

@@ -163,6 +163,14 @@ async fn main() -> anyhow::Result<()> {
         overhead_p99 * 1000.0,
         sandbox.calls("/fulfillment/202309/packages/{id}/ship"),
     );
+    // Where a step's time goes, by action: the action itself and the engine around it.
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("creatorflow_workflow_step_seconds_sum")
+            || l.starts_with("creatorflow_workflow_step_seconds_count")
+            || l.starts_with("creatorflow_workflow_step_overhead_seconds_sum")
+    }) {
+        eprintln!("{line}");
+    }
     let _ = stop.send(());
     running.await??;
     sandbox.stop().await;

@@ -1,10 +1,15 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous as SqlxSynchronous};
-use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, QueryResult, Statement,
+};
 use secrecy::ExposeSecret;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::config::{self, Backend, SqliteSynchronous};
 
@@ -39,20 +44,70 @@ pub struct Database {
     /// For SQLite, the database file; readiness checks it is still there, because a daemon
     /// writing to a deleted file would lose everything at its next start.
     sqlite_file: Option<PathBuf>,
+    /// For SQLite, the turn to write: SQLite has one writer at a time, and a connection that
+    /// finds the lock taken sleeps in SQLite's busy handler (1, 2, 5, … 100 ms) however soon
+    /// the lock frees. Writers queue here instead, first come first served, and start the
+    /// moment the previous one commits.
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction; on SQLite it also holds the turn to write until it ends.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
 }
 
 impl Database {
     /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
     /// (IMMEDIATE): a deferred transaction that reads first cannot wait for the lock later
     /// (SQLITE_BUSY_SNAPSHOT) if another connection wrote in between.
-    pub(super) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    pub(super) async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
         use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-        self.conn
+        let turn = match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self
+            .conn
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             })
-            .await
+            .await?;
+        Ok(WriteTxn { txn, _turn: turn })
     }
 
     /// Opens the pool. For SQLite the file and its folder are created if missing, in WAL mode
@@ -104,10 +159,12 @@ impl Database {
                 .busy_timeout(Duration::from_secs(5))
         });
         let conn = sea_orm::Database::connect(options).await?;
+        let write_turn = (backend == Backend::Sqlite).then(Default::default);
         Ok(Self {
             conn,
             backend,
             sqlite_file,
+            write_turn,
         })
     }
 

@@ -13,12 +13,12 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use entities::{outbox, stock_levels, stock_reservations, webhook_inbox};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 use serde_json::json;
 
+use super::database::WriteTxn;
 use super::{Database, Error};
 
 pub const RESERVED: &str = "reserved";
@@ -424,7 +424,7 @@ impl Database {
 }
 
 async fn level(
-    txn: &DatabaseTransaction,
+    txn: &WriteTxn,
     shop_id: &str,
     sku_id: &str,
 ) -> Result<Option<stock_levels::Model>, sea_orm::DbErr> {
@@ -434,7 +434,7 @@ async fn level(
 }
 
 /// Records a command id; false if it was seen before.
-async fn first_time(txn: &DatabaseTransaction, dedupe: Option<&str>) -> Result<bool, Error> {
+async fn first_time(txn: &WriteTxn, dedupe: Option<&str>) -> Result<bool, Error> {
     let Some(key) = dedupe else { return Ok(true) };
     let inserted = webhook_inbox::Entity::insert(webhook_inbox::ActiveModel {
         dedupe_key: Set(format!("inventory:{key}")),

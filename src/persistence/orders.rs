@@ -483,6 +483,27 @@ pub struct OrderFilter {
     pub limit: u64,
 }
 
+fn detail_view(row: &orders::Model, tags: Vec<String>) -> Result<OrderDetailView, DbErr> {
+    let detail = row_detail(row)?;
+    let quantities = detail
+        .as_ref()
+        .map(|d| quantities(&d.items))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(sku, quantity)| SkuQuantity {
+            sku_id: sku.as_str().to_owned(),
+            quantity,
+        })
+        .collect();
+    Ok(OrderDetailView {
+        order: view(row),
+        detail,
+        quantities,
+        tags,
+        created_at: row.created_at.with_timezone(&Utc),
+    })
+}
+
 fn view(row: &orders::Model) -> OrderView {
     let total = row.currency.as_deref().and_then(|c| {
         let currency = crate::domain::Currency::parse(c).ok()?;
@@ -562,26 +583,37 @@ impl Database {
         let Some(row) = self.visible_order_row(scope, id).await? else {
             return Ok(None);
         };
-        let created_at = row.created_at.with_timezone(&Utc);
-        let detail = row_detail(&row)?;
-        let quantities = detail
-            .as_ref()
-            .map(|d| quantities(&d.items))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(sku, quantity)| SkuQuantity {
-                sku_id: sku.as_str().to_owned(),
-                quantity,
-            })
-            .collect();
         let tags = self.order_tags(&row.id).await?;
-        Ok(Some(OrderDetailView {
-            order: view(&row),
-            detail,
-            quantities,
-            tags,
-            created_at,
-        }))
+        Ok(Some(detail_view(&row, tags)?))
+    }
+
+    /// Many orders with their details in two queries (the workflow scheduler reads a whole
+    /// round's orders at once). Orders that do not exist are missing from the map.
+    pub async fn order_details(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, OrderDetailView>, Error> {
+        let mut views = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let rows = orders::Entity::find()
+                .filter(orders::Column::Id.is_in(chunk.iter().copied()))
+                .all(&self.conn)
+                .await?;
+            let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+            for tag in entities::order_tags::Entity::find()
+                .filter(entities::order_tags::Column::OrderId.is_in(chunk.iter().copied()))
+                .order_by_asc(entities::order_tags::Column::Tag)
+                .all(&self.conn)
+                .await?
+            {
+                tags.entry(tag.order_id).or_default().push(tag.tag);
+            }
+            for row in rows {
+                let view = detail_view(&row, tags.remove(&row.id).unwrap_or_default())?;
+                views.insert(row.id, view);
+            }
+        }
+        Ok(views)
     }
 
     /// Whether order `id` exists and `scope` may see it (commands check this before going to

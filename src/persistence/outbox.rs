@@ -5,7 +5,9 @@
 use chrono::Utc;
 use entities::outbox;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::{Database, Error};
 
@@ -103,15 +105,10 @@ impl Database {
         if ids.is_empty() {
             return Ok(());
         }
-        outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::SentAt,
-                Expr::value(Utc::now().fixed_offset()),
-            )
-            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-            .exec(&self.conn)
-            .await?;
-        Ok(())
+        // In a write transaction so that on SQLite it waits its turn, not in the busy handler.
+        let txn = self.begin_write().await?;
+        mark_sent(&txn, ids).await?;
+        Ok(txn.commit().await?)
     }
 
     pub async fn mark_outbox_failed(&self, ids: &[i64]) -> Result<(), Error> {
@@ -128,4 +125,19 @@ impl Database {
             .await?;
         Ok(())
     }
+}
+
+/// Marks rows sent on `db` (a connection or the transaction that did their work).
+pub(super) async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    for chunk in ids.chunks(500) {
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::SentAt,
+                Expr::value(Utc::now().fixed_offset()),
+            )
+            .filter(outbox::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }

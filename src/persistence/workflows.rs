@@ -55,6 +55,15 @@ pub struct StepRecord {
     pub finished_at: DateTime<Utc>,
 }
 
+/// A run to start.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub order_id: String,
+    pub shop_id: String,
+    pub template: String,
+    pub rts_sla_time: Option<i64>,
+}
+
 /// A finished step to record.
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
@@ -182,38 +191,41 @@ impl Database {
         Ok(woken.rows_affected > 0)
     }
 
-    /// Starts a run for the order unless it has one; `true` if started.
-    pub async fn start_run(
-        &self,
-        order_id: &str,
-        shop_id: &str,
-        template: &str,
-        rts_sla_time: Option<i64>,
-    ) -> Result<bool, Error> {
+    /// Starts a run for each order that has none, in one transaction, and marks the
+    /// `workflow.start` outbox rows that asked for them as sent in the same commit. Returns how
+    /// many runs were started.
+    pub async fn start_runs(&self, runs: &[NewRun], outbox_ids: &[i64]) -> Result<u64, Error> {
+        let txn = self.begin_write().await?;
         let now = Utc::now().fixed_offset();
-        let inserted = workflow_runs::Entity::insert(workflow_runs::ActiveModel {
-            order_id: Set(order_id.to_owned()),
-            shop_id: Set(shop_id.to_owned()),
-            template: Set(template.to_owned()),
-            status: Set(RUNNING.to_owned()),
-            step: Set(0),
-            attempts: Set(0),
-            last_error: Set(None),
-            next_at: Set(now),
-            rts_sla_time: Set(rts_sla_time),
-            priority: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::column(workflow_runs::Column::OrderId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.conn)
-        .await?;
-        Ok(inserted == 1)
+        let mut started = 0;
+        for chunk in runs.chunks(500) {
+            let rows = chunk.iter().map(|run| workflow_runs::ActiveModel {
+                order_id: Set(run.order_id.clone()),
+                shop_id: Set(run.shop_id.clone()),
+                template: Set(run.template.clone()),
+                status: Set(RUNNING.to_owned()),
+                step: Set(0),
+                attempts: Set(0),
+                last_error: Set(None),
+                next_at: Set(now),
+                rts_sla_time: Set(run.rts_sla_time),
+                priority: Set(0),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            });
+            started += workflow_runs::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(workflow_runs::Column::OrderId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        super::outbox::mark_sent(&txn, outbox_ids).await?;
+        txn.commit().await?;
+        Ok(started)
     }
 
     /// Runs due now (running, or held and due for a look), most urgent first: the highest

@@ -16,11 +16,11 @@ use super::Facts;
 use super::actions::{Executor, Outcome};
 use super::template::{Action, Catalog, Step, Wait};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Msg, OrderId, Scope, Stage};
+use crate::domain::{Msg, OrderId, Stage};
 use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
-use crate::persistence::workflows::{self, Position, Run, StepOutcome};
+use crate::persistence::workflows::{self, NewRun, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView};
 use crate::telemetry::metrics::{
     WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL,
@@ -152,83 +152,101 @@ impl Runner {
         ])
     }
 
-    /// Starts a run for every pending `workflow.start`; returns how many were handled.
+    /// Starts a run for every pending `workflow.start` (a few hundred at a time: their orders
+    /// read in one go, the runs written in one commit with the rows that asked for them);
+    /// returns how many requests were handled.
     pub async fn start_pending(&self) -> Result<usize, persistence::Error> {
         let db = &self.inner.db;
-        let rows = db.pending_outbox(START, 200).await?;
-        let mut done = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let order_id = row
-                .payload
-                .get("order_id")
-                .and_then(|v| v.as_str())
-                .and_then(|id| OrderId::parse(id).ok());
-            if let Some(order_id) = order_id {
-                self.start_one(&order_id).await?;
+        let rows = db.pending_outbox(START, 500).await?;
+        let order_ids: Vec<String> = rows
+            .iter()
+            .filter_map(|row| row.payload.get("order_id")?.as_str().map(str::to_owned))
+            .collect();
+        let ids: Vec<&str> = order_ids.iter().map(String::as_str).collect();
+        let views = db.order_details(&ids).await?;
+        let mut runs = Vec::with_capacity(views.len());
+        for id in &order_ids {
+            let Some(view) = views.get(id) else { continue };
+            match self.inner.catalog.choose(&facts(view)) {
+                Ok(Some(template)) => runs.push(NewRun {
+                    order_id: id.clone(),
+                    shop_id: view.order.shop_id.clone(),
+                    template: template.name.clone(),
+                    rts_sla_time: view.detail.as_ref().and_then(|d| d.rts_sla_time),
+                }),
+                Ok(None) => {
+                    tracing::info!(order_id = %id, "no workflow rule matches; nothing to run")
+                }
+                Err(reason) => {
+                    let order_id = OrderId::parse(id).expect("stored order ids are valid");
+                    let why = format!("no workflow could be chosen: {reason}");
+                    self.progress(&order_id, Stage::Exception, Some(why), "rule:choose")
+                        .await;
+                }
             }
-            done.push(row.id);
         }
-        db.mark_outbox_sent(&done).await?;
+        let done: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let started = db.start_runs(&runs, &done).await?;
+        counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "started").increment(started);
+        tracing::debug!(started, "workflows started");
         Ok(done.len())
     }
 
-    async fn start_one(&self, order_id: &OrderId) -> Result<(), persistence::Error> {
-        let Some(view) = self.inner.db.order_detail(&Scope::Admin, order_id).await? else {
-            return Ok(());
-        };
-        let facts = facts(&view);
-        match self.inner.catalog.choose(&facts) {
-            Ok(Some(template)) => {
-                let sla = view.detail.as_ref().and_then(|d| d.rts_sla_time);
-                if self
-                    .inner
-                    .db
-                    .start_run(order_id.as_str(), &view.order.shop_id, &template.name, sla)
-                    .await?
-                {
-                    counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "started").increment(1);
-                    tracing::info!(order_id = %order_id, template = %template.name, "workflow started");
-                }
-            }
-            Ok(None) => {
-                tracing::info!(order_id = %order_id, "no workflow rule matches; nothing to run")
-            }
-            Err(reason) => {
-                self.progress(
-                    order_id,
-                    Stage::Exception,
-                    Some(format!("no workflow could be chosen: {reason}")),
-                    "rule:choose",
-                )
-                .await;
-            }
-        }
-        Ok(())
-    }
-
-    /// Executes the pending step of every due run (up to `workflow.concurrency` at once).
+    /// Executes the pending step of every due run (up to `workflow.concurrency` at once). A
+    /// round reads its orders in one go, runs the steps concurrently, then hands the stage moves
+    /// they caused to the orders' actors together (one group commit) and writes every outcome
+    /// with its run's next position in one transaction.
     pub async fn run_due(&self) -> Result<usize, persistence::Error> {
-        let runs = self
-            .inner
-            .db
-            .due_runs(self.inner.concurrency as u64)
-            .await?;
+        let round = Instant::now();
+        let db = &self.inner.db;
+        let runs = db.due_runs(self.inner.concurrency as u64).await?;
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = runs.iter().map(|r| r.order_id.as_str()).collect();
+        let views = db.order_details(&ids).await?;
+        let mut shared = round.elapsed();
         let count = runs.len();
         let sink = Sink::default();
-        let steps = runs.into_iter().map(|run| self.advance(run, &sink));
+        let steps = runs
+            .into_iter()
+            .map(|run| {
+                let view = views.get(&run.order_id);
+                self.advance(run, view, &sink)
+            })
+            .collect::<Vec<_>>();
         let results = futures_util::future::join_all(steps).await;
-        // Every step's outcome and its run's next position, for all the runs, in one commit.
-        let moves = std::mem::take(&mut *sink.0.lock().unwrap_or_else(|p| p.into_inner()));
-        self.inner.db.advance_runs(moves).await?;
+        let closing = Instant::now();
+        let Round { moves, stages } = sink.take();
+        let stage_moves = stages
+            .into_iter()
+            .map(|(order_id, to, reason, cause)| async move {
+                self.progress(&order_id, to, reason, &cause).await
+            });
+        futures_util::future::join_all(stage_moves).await;
+        db.advance_runs(moves).await?;
+        shared += closing.elapsed();
+        // The engine's own time per step: what the step did outside its action, plus its share
+        // of the round's reads and writes.
+        let share = shared / count as u32;
         for result in results {
-            result?;
+            if let Some((kind, own)) = result? {
+                histogram!(WORKFLOW_STEP_OVERHEAD_SECONDS, "action" => kind)
+                    .record((own + share).as_secs_f64());
+            }
         }
         Ok(count)
     }
 
-    async fn advance(&self, run: Run, sink: &Sink) -> Result<(), persistence::Error> {
+    /// Executes the run's pending step; returns the action kind and the engine's own time
+    /// spent on it, if a step was executed.
+    async fn advance(
+        &self,
+        run: Run,
+        view: Option<&OrderDetailView>,
+        sink: &Sink,
+    ) -> Result<Option<(&'static str, Duration)>, persistence::Error> {
         let entered = Instant::now();
-        let db = &self.inner.db;
         let order_id = OrderId::parse(&run.order_id).expect("stored order ids are valid");
         let now = Utc::now();
         let at = |status: &'static str, step: i32, attempts: i32, next_at| Position {
@@ -241,7 +259,8 @@ impl Runner {
         let Some(template) = self.inner.catalog.template(&run.template) else {
             let mut failed = at(workflows::FAILED, run.step, run.attempts, now);
             failed.last_error = Some(format!("template `{}` no longer exists", run.template));
-            return sink.advance_run(run.id, None, failed).await;
+            sink.advance_run(run.id, None, failed);
+            return Ok(None);
         };
         // A limited action kind waits its turn before anything else is awaited: the round's
         // runs are polled most urgent first and the semaphore is fair, so the most urgent goes
@@ -256,30 +275,29 @@ impl Runner {
             None => None,
         };
         let waited = queued.elapsed();
-        let Some(view) = db.order_detail(&Scope::Admin, &order_id).await? else {
-            return sink
-                .advance_run(run.id, None, at(workflows::CANCELLED, run.step, 0, now))
-                .await;
+        let Some(view) = view else {
+            sink.advance_run(run.id, None, at(workflows::CANCELLED, run.step, 0, now));
+            return Ok(None);
         };
         let recheck = now + chrono::TimeDelta::from_std(RECHECK).expect("small");
         // The order decides whether the run may go on.
         match view.order.stage.as_str() {
             "cancelled" => {
                 // Compensation: nothing reserved is kept, no unused label stays bought.
-                let released = self.inner.executor.compensate(&view).await;
+                let released = self.inner.executor.compensate(view).await;
                 counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "cancelled").increment(1);
                 let mut to = at(workflows::CANCELLED, run.step, 0, now);
                 to.last_error = Some(format!("the order was cancelled; {released}"));
-                return sink.advance_run(run.id, None, to).await;
+                sink.advance_run(run.id, None, to);
+                return Ok(None);
             }
             "on_hold" | "exception" => {
-                return sink
-                    .advance_run(
-                        run.id,
-                        None,
-                        at(workflows::HELD, run.step, run.attempts, recheck),
-                    )
-                    .await;
+                sink.advance_run(
+                    run.id,
+                    None,
+                    at(workflows::HELD, run.step, run.attempts, recheck),
+                );
+                return Ok(None);
             }
             "completed" | "delivered" | "in_transit"
                 if run.step as usize >= template.steps.len() => {}
@@ -295,23 +313,21 @@ impl Runner {
                 | "COMPLETED"
         ) {
             // UNPAID and ON_HOLD orders never start fulfilment.
-            return sink
-                .advance_run(
-                    run.id,
-                    None,
-                    at(workflows::RUNNING, run.step, run.attempts, recheck),
-                )
-                .await;
+            sink.advance_run(
+                run.id,
+                None,
+                at(workflows::RUNNING, run.step, run.attempts, recheck),
+            );
+            return Ok(None);
         }
         let index = run.step as usize;
         let Some(step) = template.steps.get(index) else {
             counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "completed").increment(1);
-            return sink
-                .advance_run(run.id, None, at(workflows::COMPLETED, run.step, 0, now))
-                .await;
+            sink.advance_run(run.id, None, at(workflows::COMPLETED, run.step, 0, now));
+            return Ok(None);
         };
         let key = format!("run{}:{}:{}", run.id, step.name, step.action.kind());
-        let facts = facts(&view);
+        let facts = facts(view);
         let next = at(workflows::RUNNING, run.step + 1, 0, now);
         let record = |status: &'static str,
                       attempts: i32,
@@ -336,20 +352,22 @@ impl Runner {
                         Some(format!("`{}` is false", when.source())),
                         Duration::ZERO,
                     );
-                    return sink.advance_run(run.id, Some(skipped), next).await;
+                    sink.advance_run(run.id, Some(skipped), next);
+                    return Ok(None);
                 }
                 Err(reason) => {
-                    return self.fail(sink, &run, step, &order_id, &key, reason).await;
+                    self.fail(sink, &run, step, order_id, &key, reason);
+                    return Ok(None);
                 }
             }
         }
         let started = Instant::now();
         let before = (started - entered).saturating_sub(waited);
         let outcome = match &step.action {
-            Action::Wait(wait) => Ok(self.wait(&run, wait, &view)),
+            Action::Wait(wait) => Ok(self.wait(&run, wait, view)),
             action => match tokio::time::timeout(
                 step.retry.timeout,
-                self.inner.executor.execute(action, &view, &key),
+                self.inner.executor.execute(action, view, &key),
             )
             .await
             {
@@ -361,43 +379,39 @@ impl Runner {
         histogram!(WORKFLOW_STEP_SECONDS, "action" => step.action.kind())
             .record(took.as_secs_f64());
         let finished = Instant::now();
-        let result = match outcome {
+        match outcome {
             Ok(Outcome::Done(detail)) => {
                 let done = record("done", run.attempts + 1, detail, took);
-                let cause = format!("rule:{}/{}", run.template, step.name);
                 if let Some(stage) = stage_after(&step.action) {
-                    self.progress(&order_id, stage, None, &cause).await;
+                    let cause = format!("rule:{}/{}", run.template, step.name);
+                    sink.move_stage(order_id, stage, None, cause);
                 }
                 if step.action == Action::Ship {
                     let waited = (Utc::now() - run.created_at).to_std().unwrap_or_default();
                     histogram!(WORKFLOW_TIME_TO_SHIP_SECONDS).record(waited.as_secs_f64());
                 }
-                sink.advance_run(run.id, Some(done), next).await
+                sink.advance_run(run.id, Some(done), next);
             }
             Ok(Outcome::WaitUntil(until)) => {
-                sink.advance_run(run.id, None, at(workflows::RUNNING, run.step, 1, until))
-                    .await
+                sink.advance_run(run.id, None, at(workflows::RUNNING, run.step, 1, until));
             }
-            Err(reason) => self.fail(sink, &run, step, &order_id, &key, reason).await,
-        };
-        // The engine's own share of the step: everything but the action itself.
-        let overhead = before + finished.elapsed();
-        histogram!(WORKFLOW_STEP_OVERHEAD_SECONDS, "action" => step.action.kind())
-            .record(overhead.as_secs_f64());
-        result
+            Err(reason) => self.fail(sink, &run, step, order_id, &key, reason),
+        }
+        // The engine's own part of the step: everything but the action itself.
+        Ok(Some((step.action.kind(), before + finished.elapsed())))
     }
 
     /// A failed attempt: retried after an exponential backoff with jitter, or, once the step's
     /// attempts are spent, a dead letter and the order in `exception`.
-    async fn fail(
+    fn fail(
         &self,
         sink: &Sink,
         run: &Run,
         step: &Step,
-        order_id: &OrderId,
+        order_id: OrderId,
         key: &str,
         reason: String,
-    ) -> Result<(), persistence::Error> {
+    ) {
         let attempts = run.attempts + 1;
         if attempts < step.retry.max_attempts as i32 {
             counter!(WORKFLOW_RETRIES_TOTAL, "action" => step.action.kind()).increment(1);
@@ -414,7 +428,8 @@ impl Runner {
                 last_error: Some(reason),
                 next_at,
             };
-            return sink.advance_run(run.id, None, to).await;
+            sink.advance_run(run.id, None, to);
+            return;
         }
         counter!(WORKFLOW_DEAD_LETTERS_TOTAL, "action" => step.action.kind()).increment(1);
         counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "failed").increment(1);
@@ -436,19 +451,13 @@ impl Runner {
             last_error: Some(reason.clone()),
             next_at: Utc::now(),
         };
-        sink.advance_run(run.id, Some(dead), to).await?;
+        sink.advance_run(run.id, Some(dead), to);
         let why = format!(
             "workflow {} step {} failed after {attempts} attempts: {reason}",
             run.template, step.name
         );
-        self.progress(
-            order_id,
-            Stage::Exception,
-            Some(why),
-            &format!("rule:{}/{}", run.template, step.name),
-        )
-        .await;
-        Ok(())
+        let cause = format!("rule:{}/{}", run.template, step.name);
+        sink.move_stage(order_id, Stage::Exception, Some(why), cause);
     }
 
     fn wait(&self, run: &Run, wait: &Wait, view: &OrderDetailView) -> Outcome {
@@ -485,22 +494,32 @@ impl Runner {
     }
 }
 
-/// Where the runs of one scheduling round go next, written together in one transaction.
+/// What one scheduling round decided: where its runs go next (written together in one
+/// transaction) and the stage moves its steps caused (handed to the orders' actors together).
 #[derive(Default)]
-struct Sink(std::sync::Mutex<Vec<(i64, Option<StepOutcome>, Position)>>);
+struct Round {
+    moves: Vec<(i64, Option<StepOutcome>, Position)>,
+    stages: Vec<(OrderId, Stage, Option<String>, String)>,
+}
+
+#[derive(Default)]
+struct Sink(std::sync::Mutex<Round>);
 
 impl Sink {
-    async fn advance_run(
-        &self,
-        run_id: i64,
-        step: Option<StepOutcome>,
-        to: Position,
-    ) -> Result<(), persistence::Error> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((run_id, step, to));
-        Ok(())
+    fn round(&self) -> std::sync::MutexGuard<'_, Round> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn advance_run(&self, run_id: i64, step: Option<StepOutcome>, to: Position) {
+        self.round().moves.push((run_id, step, to));
+    }
+
+    fn move_stage(&self, order_id: OrderId, to: Stage, reason: Option<String>, cause: String) {
+        self.round().stages.push((order_id, to, reason, cause));
+    }
+
+    fn take(&self) -> Round {
+        std::mem::take(&mut *self.round())
     }
 }
 

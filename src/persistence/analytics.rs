@@ -91,23 +91,29 @@ impl Database {
         if records.is_empty() {
             return Ok(0);
         }
-        let txn = self.begin_write().await?;
+        // Only a shipping transition needs its order's deadline (to tell a late shipment);
+        // read before the write transaction, so the turn to write is held only for writing.
+        let shipping: Vec<&str> = records
+            .iter()
+            .filter(|r| SHIPPED_STAGES.contains(&r.stage.as_str()))
+            .map(|r| r.order_id.as_str())
+            .collect();
         let mut slas: HashMap<String, Option<i64>> = HashMap::new();
-        for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            let ids: Vec<&str> = chunk.iter().map(|r| r.order_id.as_str()).collect();
+        for ids in shipping.chunks(ROWS_PER_STATEMENT) {
             slas.extend(
                 orders::Entity::find()
                     .select_only()
                     .column(orders::Column::Id)
                     .column(orders::Column::RtsSlaAt)
-                    .filter(orders::Column::Id.is_in(ids))
+                    .filter(orders::Column::Id.is_in(ids.iter().copied()))
                     .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
-                    .all(&txn)
+                    .all(&self.conn)
                     .await?
                     .into_iter()
                     .map(|(id, at)| (id, at.map(|t| t.timestamp()))),
             );
         }
+        let txn = self.begin_write().await?;
         let mut written = 0;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             let rows = chunk.iter().map(|r| analytics_transitions::ActiveModel {

@@ -12,6 +12,7 @@ mod m20261125_000005_workflows;
 mod m20261125_000006_integrations;
 mod m20261125_000007_notifications_shipments;
 mod m20261125_000008_order_tags_priority;
+mod m20261125_000009_shop_list_indexes;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_integrations::Migration),
             Box::new(m20261125_000007_notifications_shipments::Migration),
             Box::new(m20261125_000008_order_tags_priority::Migration),
+            Box::new(m20261125_000009_shop_list_indexes::Migration),
         ]
     }
 }

@@ -131,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("{orders} orders created in the sandbox; waiting until every one has shipped");
     let handle = creatorflow::telemetry::metrics::handle();
     let mut peak_in_flight = 0.0_f64;
+    let mut last_report = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let metrics = handle.render();
@@ -140,6 +141,14 @@ async fn main() -> anyhow::Result<()> {
         );
         let shipped = counter(&metrics, "creatorflow_workflow_time_to_ship_seconds_count");
         peak_in_flight = peak_in_flight.max(started_runs - shipped);
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            last_report = Instant::now();
+            eprintln!(
+                "{:>5.0} s: {shipped} shipped, {:.0} in flight",
+                started.elapsed().as_secs_f64(),
+                started_runs - shipped
+            );
+        }
         if shipped as usize >= orders {
             break;
         }

@@ -18,10 +18,10 @@ BIN=target/release/creatorflow
 PORT=${PORT:-18181}
 EVENTS=${EVENTS:-60000}
 WORK=$(mktemp -d)
-DAEMON=
+source loadtest/lib.sh
 
 cleanup() {
-  [[ -n "$DAEMON" ]] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
+  stop_daemon
   for db in cf_compare_pgbench cf_compare_daemon; do
     psql "$PG_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
   done
@@ -37,15 +37,10 @@ export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__TIKTOK__POLL_INTER
 
 # Runs `creatorflow serve` on $1 and prints loadgen's events/s at the concurrency.
 daemon_rate() {
-  CREATORFLOW__DATABASE__URL=$1 "$BIN" serve >"$WORK/serve.log" 2>&1 &
-  DAEMON=$!
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  CREATORFLOW__DATABASE__URL=$1 start_daemon "$WORK/serve.log"
   "$BIN" loadgen --url "http://127.0.0.1:$PORT" --events "$EVENTS" --orders $((EVENTS / 5)) \
     --concurrency "$CONCURRENCY" --json >"$WORK/loadgen.json"
-  kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true; DAEMON=
+  stop_daemon
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f %.1f %.1f" % (r["events_per_second"], r["p50_ms"], r["p99_ms"]))' "$WORK/loadgen.json"
 }
 

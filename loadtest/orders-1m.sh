@@ -15,10 +15,10 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 BIN=target/release/creatorflow
 PORT=${PORT:-18182}
 WORK=$(mktemp -d)
-DAEMON=
+source loadtest/lib.sh
 
 cleanup() {
-  [[ -n "$DAEMON" ]] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
+  stop_daemon
   [[ -z ${KEEP:-} && $BACKEND == postgres ]] && psql "$PG_URL" -qc "drop database if exists cf_orders_1m with (force)" >/dev/null 2>&1
   rm -rf "$WORK"
 }
@@ -85,12 +85,7 @@ echo "stored in $(( $(date +%s) - started )) s"
 
 CREATORFLOW_API_KEY=$("$BIN" apikey create --admin --name orders-1m)
 export CREATORFLOW_API_KEY
-"$BIN" serve >"$WORK/serve.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+start_daemon "$WORK/serve.log"
 status=0
 (cd loadtest && npx artillery run --quiet --output "$WORK/report.json" \
   --target "http://127.0.0.1:$PORT" list-orders.yml) | grep -E "^(ok|fail):" || status=$?

@@ -39,16 +39,22 @@ pub const INVENTORY_RESERVATIONS_TOTAL: &str = "creatorflow_inventory_reservatio
 pub const NOTIFICATIONS_TOTAL: &str = "creatorflow_notification_attempts_total";
 pub const INVENTORY_LOW_STOCK_TOTAL: &str = "creatorflow_inventory_low_stock_total";
 
-/// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
-/// or one group commit away.
 /// Buckets for batch sizes: 1 to the largest sensible `journal.max_batch`.
 const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
 ];
 
+/// Latency buckets from 100 µs to 10 s: the interesting range for a request served from memory
+/// or one group commit away.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
+];
+
+/// Time from ready-to-ship to shipped: a second to two days (a backlog, a hold, a weekend).
+const FULFILMENT_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0,
+    14400.0, 43200.0, 86400.0, 172800.0,
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -61,6 +67,11 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .expect("the bucket list is a non-empty constant")
             .set_buckets_for_metric(Matcher::Full(JOURNAL_BATCH_SIZE.into()), BATCH_BUCKETS)
+            .expect("the bucket list is a non-empty constant")
+            .set_buckets_for_metric(
+                Matcher::Full(WORKFLOW_TIME_TO_SHIP_SECONDS.into()),
+                FULFILMENT_BUCKETS,
+            )
             .expect("the bucket list is a non-empty constant")
             .build_recorder();
         let handle = recorder.handle();

@@ -229,11 +229,9 @@ impl Runner {
         // The engine's own time per step: what the step did outside its action, plus its share
         // of the round's reads and writes.
         let share = shared / count as u32;
-        for result in results {
-            if let Some((kind, own)) = result? {
-                histogram!(WORKFLOW_STEP_OVERHEAD_SECONDS, "action" => kind)
-                    .record((own + share).as_secs_f64());
-            }
+        for (kind, own) in results.into_iter().flatten() {
+            histogram!(WORKFLOW_STEP_OVERHEAD_SECONDS, "action" => kind)
+                .record((own + share).as_secs_f64());
         }
         Ok(count)
     }
@@ -245,7 +243,7 @@ impl Runner {
         run: Run,
         view: Option<&OrderDetailView>,
         sink: &Sink,
-    ) -> Result<Option<(&'static str, Duration)>, persistence::Error> {
+    ) -> Option<(&'static str, Duration)> {
         let entered = Instant::now();
         let order_id = OrderId::parse(&run.order_id).expect("stored order ids are valid");
         let now = Utc::now();
@@ -260,7 +258,7 @@ impl Runner {
             let mut failed = at(workflows::FAILED, run.step, run.attempts, now);
             failed.last_error = Some(format!("template `{}` no longer exists", run.template));
             sink.advance_run(run.id, None, failed);
-            return Ok(None);
+            return None;
         };
         // A limited action kind waits its turn before anything else is awaited: the round's
         // runs are polled most urgent first and the semaphore is fair, so the most urgent goes
@@ -277,7 +275,7 @@ impl Runner {
         let waited = queued.elapsed();
         let Some(view) = view else {
             sink.advance_run(run.id, None, at(workflows::CANCELLED, run.step, 0, now));
-            return Ok(None);
+            return None;
         };
         let recheck = now + chrono::TimeDelta::from_std(RECHECK).expect("small");
         // The order decides whether the run may go on.
@@ -289,7 +287,7 @@ impl Runner {
                 let mut to = at(workflows::CANCELLED, run.step, 0, now);
                 to.last_error = Some(format!("the order was cancelled; {released}"));
                 sink.advance_run(run.id, None, to);
-                return Ok(None);
+                return None;
             }
             "on_hold" | "exception" => {
                 sink.advance_run(
@@ -297,7 +295,7 @@ impl Runner {
                     None,
                     at(workflows::HELD, run.step, run.attempts, recheck),
                 );
-                return Ok(None);
+                return None;
             }
             "completed" | "delivered" | "in_transit"
                 if run.step as usize >= template.steps.len() => {}
@@ -318,13 +316,13 @@ impl Runner {
                 None,
                 at(workflows::RUNNING, run.step, run.attempts, recheck),
             );
-            return Ok(None);
+            return None;
         }
         let index = run.step as usize;
         let Some(step) = template.steps.get(index) else {
             counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "completed").increment(1);
             sink.advance_run(run.id, None, at(workflows::COMPLETED, run.step, 0, now));
-            return Ok(None);
+            return None;
         };
         let key = format!("run{}:{}:{}", run.id, step.name, step.action.kind());
         let facts = facts(view);
@@ -353,11 +351,11 @@ impl Runner {
                         Duration::ZERO,
                     );
                     sink.advance_run(run.id, Some(skipped), next);
-                    return Ok(None);
+                    return None;
                 }
                 Err(reason) => {
                     self.fail(sink, &run, step, order_id, &key, reason);
-                    return Ok(None);
+                    return None;
                 }
             }
         }
@@ -398,7 +396,7 @@ impl Runner {
             Err(reason) => self.fail(sink, &run, step, order_id, &key, reason),
         }
         // The engine's own part of the step: everything but the action itself.
-        Ok(Some((step.action.kind(), before + finished.elapsed())))
+        Some((step.action.kind(), before + finished.elapsed()))
     }
 
     /// A failed attempt: retried after an exponential backoff with jitter, or, once the step's

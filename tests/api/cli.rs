@@ -83,7 +83,7 @@ async fn migrations_go_up_down_and_report_status() {
     let status = |db: &TestDb| stdout(&run_cli(db, &["migrate", "status"]));
 
     let before = status(&db);
-    assert_eq!(before.lines().count(), 8, "{before}");
+    assert_eq!(before.lines().count(), 9, "{before}");
     assert!(
         before.lines().all(|l| l.starts_with("pending\t")),
         "{before}"
@@ -98,15 +98,15 @@ async fn migrations_go_up_down_and_report_status() {
     assert!(out.status.success(), "{}", stderr(&out));
     let down = status(&db);
     assert!(
-        down.contains("applied\tm20261125_000007_notifications_shipments"),
+        down.contains("applied\tm20261125_000008_order_tags_priority"),
         "{down}"
     );
     assert!(
-        down.contains("pending\tm20261125_000008_order_tags_priority"),
+        down.contains("pending\tm20261125_000009_shop_list_indexes"),
         "{down}"
     );
 
-    let out = run_cli(&db, &["migrate", "down", "--steps", "7"]);
+    let out = run_cli(&db, &["migrate", "down", "--steps", "8"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(status(&db).lines().all(|l| l.starts_with("pending\t")));
 

@@ -23,26 +23,13 @@ use creatorflow::persistence::Database;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
+mod common;
+use common::{arg, counter};
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SHOP: &str = "7494049642642441621";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(default)
-}
-
-fn counter(metrics: &str, line_start: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(line_start))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// Creates `n` orders through the engine, `concurrency` at a time.
 async fn create_orders(registry: &RegistryHandle, n: usize, status: OrderStatus) {

@@ -19,6 +19,9 @@ use creatorflow::actors::{Envelope, RegistryHandle};
 
 /// glibc malloc's arena locking showed up as a quarter of the ingest profile; mimalloc's
 /// thread-local free lists remove most of it.
+mod common;
+use common::arg;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use creatorflow::config::Settings;
@@ -32,14 +35,6 @@ const STATUSES: [&str; 5] = [
     "AWAITING_COLLECTION",
     "IN_TRANSIT",
 ];
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

@@ -19,18 +19,13 @@ use creatorflow::domain::ShopId;
 use creatorflow::integrations::tiktok::client::Client;
 use creatorflow::integrations::tiktok::sandbox::{Options, Sandbox};
 
+mod common;
+use common::{arg, counter};
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SHOP: &str = "7494049642642441621";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The smallest bucket bound under which `q` of the samples of `name` fall (summed over labels).
 fn quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
@@ -63,14 +58,6 @@ fn quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
         .into_iter()
         .find(|(_, n)| *n >= q * count)
         .map(|(le, _)| le)
-}
-
-fn counter(metrics: &str, line_start: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(line_start))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[actix_web::main]

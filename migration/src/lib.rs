@@ -13,6 +13,7 @@ mod m20261125_000006_integrations;
 mod m20261125_000007_notifications_shipments;
 mod m20261125_000008_order_tags_priority;
 mod m20261125_000009_shop_list_indexes;
+mod m20261126_000010_outbox_relay_index;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_notifications_shipments::Migration),
             Box::new(m20261125_000008_order_tags_priority::Migration),
             Box::new(m20261125_000009_shop_list_indexes::Migration),
+            Box::new(m20261126_000010_outbox_relay_index::Migration),
         ]
     }
 }

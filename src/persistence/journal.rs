@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use metrics::histogram;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Database, orders};
+use sea_orm::DbErr;
+
+use super::orders::{self, Snapshots};
+use super::{Database, unnest};
+use crate::config::Backend;
 use crate::domain::{Applied, Effect, Order};
 use crate::telemetry::metrics::{JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS};
 
@@ -179,42 +183,85 @@ async fn write_loop(
     }
 }
 
-/// Writes one batch in one transaction; returns each commit's outcome, in order.
+/// Writes one batch atomically; returns each commit's outcome, in order.
 async fn write(db: &Database, commits: &[Commit]) -> Result<Vec<Outcome>, sea_orm::DbErr> {
-    let txn = db.begin_write().await?;
-    let inserted: HashSet<String> = orders::insert_inbox(&txn, commits).await?;
-    let mut seen_keys = HashSet::new();
-    let outcomes: Vec<Outcome> = commits
+    // The first commit of a key in the batch is the one written; any other is a duplicate.
+    let mut keys = HashSet::new();
+    let first: Vec<bool> = commits
         .iter()
-        .map(|c| match &c.inbox {
-            // The first commit in the batch with a new key wins; any other is a duplicate.
-            Some(entry)
-                if !inserted.contains(&entry.dedupe_key)
-                    || !seen_keys.insert(&entry.dedupe_key) =>
-            {
-                Outcome::Duplicate
-            }
+        .map(|c| c.inbox.as_ref().is_none_or(|e| keys.insert(&e.dedupe_key)))
+        .collect();
+    let candidates: Vec<&Commit> = commits
+        .iter()
+        .zip(&first)
+        .filter_map(|(c, first)| first.then_some(c))
+        .collect();
+    let inserted = match db.backend() {
+        Backend::Postgres => write_postgres(db, &candidates).await?,
+        Backend::Sqlite => write_sqlite(db, &candidates).await?,
+    };
+    Ok(commits
+        .iter()
+        .zip(first)
+        .map(|(c, first)| match &c.inbox {
+            Some(entry) if !first || !inserted.contains(&entry.dedupe_key) => Outcome::Duplicate,
             _ => Outcome::Committed,
         })
-        .collect();
-    // Commits with no events only record their inbox row.
-    let kept: Vec<&Commit> = commits
+        .collect())
+}
+
+/// The commits whose inbox key was new, and the commands (which have none).
+fn fresh<'a>(commits: &[&'a Commit], inserted: &HashSet<String>) -> Vec<&'a Commit> {
+    commits
         .iter()
-        .zip(&outcomes)
-        .filter(|(c, o)| **o == Outcome::Committed && !c.applied.is_empty())
-        .map(|(c, _)| c)
-        .collect();
+        .copied()
+        .filter(|c| {
+            c.inbox
+                .as_ref()
+                .is_none_or(|e| inserted.contains(&e.dedupe_key))
+        })
+        .collect()
+}
+
+/// SQLite: one transaction of multi-row statements; returns the inbox keys inserted.
+async fn write_sqlite(db: &Database, commits: &[&Commit]) -> Result<HashSet<String>, DbErr> {
+    let txn = db.begin_write().await?;
+    let inserted = orders::insert_inbox(&txn, commits).await?;
     // Effects stand on their own: an address change records no event but must still fetch.
-    let with_effects: Vec<&Commit> = commits
+    let fresh = fresh(commits, &inserted);
+    // Commits with no events only record their inbox row.
+    let kept: Vec<&Commit> = fresh
         .iter()
-        .zip(&outcomes)
-        .filter(|(c, o)| **o == Outcome::Committed && !c.effects.is_empty())
-        .map(|(c, _)| c)
+        .copied()
+        .filter(|c| !c.applied.is_empty())
         .collect();
+    let snapshots = Snapshots::of(&kept);
     orders::insert_events(&txn, &kept).await?;
-    orders::upsert_snapshots(&txn, &kept).await?;
+    orders::upsert_narrow(&txn, &snapshots.narrow).await?;
+    orders::upsert_wide(&txn, &snapshots.wide).await?;
     orders::replace_items(&txn, &kept).await?;
-    orders::insert_outbox(&txn, &with_effects).await?;
+    orders::insert_outbox(&txn, &fresh).await?;
     txn.commit().await?;
-    Ok(outcomes)
+    Ok(inserted)
+}
+
+/// PostgreSQL: one statement (see `unnest`), plus a transaction around it only when a detail
+/// changed (the wide snapshot columns and the line items); returns the inbox keys inserted.
+async fn write_postgres(db: &Database, commits: &[&Commit]) -> Result<HashSet<String>, DbErr> {
+    let with_events: Vec<&Commit> = commits
+        .iter()
+        .copied()
+        .filter(|c| !c.applied.is_empty())
+        .collect();
+    let snapshots = Snapshots::of(&with_events);
+    if snapshots.wide.is_empty() {
+        return unnest::write_batch(&db.conn, commits, &snapshots.narrow).await;
+    }
+    let txn = db.begin_write().await?;
+    let inserted = unnest::write_batch(&txn, commits, &snapshots.narrow).await?;
+    let kept = fresh(&with_events, &inserted);
+    orders::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
+    orders::replace_items(&txn, &kept).await?;
+    txn.commit().await?;
+    Ok(inserted)
 }

@@ -7,13 +7,12 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use entities::{order_events, order_items, orders, outbox, webhook_inbox};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::Serialize;
 
 use super::journal::Commit;
-use super::unnest;
 use super::{Database, Error};
 use crate::domain::{Detail, Event, Order, OrderId, OrderStatus, Scope, ShopId, Stage, quantities};
 
@@ -31,11 +30,8 @@ fn unix(seconds: Option<i64>) -> Option<DateTime<FixedOffset>> {
 /// Inserts the batch's inbox rows, ignoring keys already present; returns the keys inserted.
 pub(super) async fn insert_inbox(
     db: &impl ConnectionTrait,
-    commits: &[Commit],
+    commits: &[&Commit],
 ) -> Result<HashSet<String>, DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        return unnest::insert_inbox(db, commits).await;
-    }
     // SQLite has one writer at a time, so asking which keys exist and then inserting the rest,
     // inside the batch's transaction, cannot race; and only the duplicates (rare) come back,
     // where `RETURNING` would send every inserted key back through sqlx's worker channel. (A
@@ -43,7 +39,7 @@ pub(super) async fn insert_inbox(
     // the journal retries its commits one by one.)
     let rows: Vec<_> = commits
         .iter()
-        .filter_map(|c| c.inbox.as_ref().map(|i| (c, i)))
+        .filter_map(|c| c.inbox.as_ref().map(|i| (*c, i)))
         .collect();
     let mut existing: HashSet<String> = HashSet::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -89,9 +85,6 @@ pub(super) async fn insert_events(
     db: &impl ConnectionTrait,
     commits: &[&Commit],
 ) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        return unnest::insert_events(db, commits).await;
-    }
     let rows: Vec<_> = commits
         .iter()
         .flat_map(|c| c.applied.iter().map(move |a| (*c, a)))
@@ -138,35 +131,56 @@ pub(super) async fn insert_events(
 /// One upsert per order (the last state if an order appears twice in a batch). Orders whose
 /// detail did not change in this batch get the narrow form, which leaves the money, recipient and
 /// detail columns alone: most messages are status changes, and the wide row is most of the cost.
-pub(super) async fn upsert_snapshots(
+/// The newest snapshot of each order in a batch (its last commit wins), split by whether the
+/// order's detail changed in the batch: `wide` rewrites the detail columns too.
+pub(super) struct Snapshots<'a> {
+    pub wide: Vec<(&'a Order, &'a Detail)>,
+    pub narrow: Vec<&'a Commit>,
+}
+
+impl<'a> Snapshots<'a> {
+    pub fn of(commits: &[&'a Commit]) -> Self {
+        // The newest detail of each order in the batch, from its DetailApplied event.
+        let mut details: HashMap<&OrderId, &Detail> = HashMap::new();
+        for commit in commits {
+            if let Some(detail) = applied_detail(commit) {
+                details.insert(&commit.order.id, detail);
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut snapshots = Snapshots {
+            wide: Vec::new(),
+            narrow: Vec::new(),
+        };
+        for commit in commits.iter().rev() {
+            let order = &commit.order;
+            if seen.insert(&order.id) {
+                match details.get(&order.id) {
+                    Some(detail) => snapshots.wide.push((order, detail)),
+                    None => snapshots.narrow.push(commit),
+                }
+            }
+        }
+        snapshots
+    }
+}
+
+/// Upserts the state columns of orders whose detail did not change (SQLite; PostgreSQL writes
+/// them in `unnest::write_batch`).
+pub(super) async fn upsert_narrow(
     db: &impl ConnectionTrait,
     commits: &[&Commit],
 ) -> Result<(), DbErr> {
-    // The newest detail of each order in the batch, from its DetailApplied event.
-    let mut details: HashMap<&OrderId, &Detail> = HashMap::new();
-    for commit in commits {
-        if let Some(detail) = applied_detail(commit) {
-            details.insert(&commit.order.id, detail);
-        }
-    }
-    let mut seen = HashSet::new();
-    let (mut wide, mut narrow): (Vec<(&Order, &Detail)>, Vec<&Order>) = (Vec::new(), Vec::new());
-    for commit in commits.iter().rev() {
-        let order = &commit.order;
-        if seen.insert(&order.id) {
-            match details.get(&order.id) {
-                Some(detail) => wide.push((order, detail)),
-                None => narrow.push(order),
-            }
-        }
-    }
-    if db.get_database_backend() == DbBackend::Postgres {
-        unnest::upsert_narrow(db, &narrow).await?;
-    } else {
-        let narrow: Vec<(&Order, ())> = narrow.into_iter().map(|o| (o, ())).collect();
-        upsert(db, &narrow, &NARROW, |order, ()| Ok(state_values(order))).await?;
-    }
-    upsert(db, &wide, &WIDE, |order, detail| {
+    let narrow: Vec<(&Order, ())> = commits.iter().map(|c| (&c.order, ())).collect();
+    upsert(db, &narrow, &NARROW, |order, ()| Ok(state_values(order))).await
+}
+
+/// Upserts orders whose detail changed: state and detail columns.
+pub(super) async fn upsert_wide(
+    db: &impl ConnectionTrait,
+    orders: &[(&Order, &Detail)],
+) -> Result<(), DbErr> {
+    upsert(db, orders, &WIDE, |order, detail| {
         let mut values = state_values(order);
         values.extend(detail_values(detail)?);
         Ok(values)

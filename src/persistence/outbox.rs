@@ -17,6 +17,11 @@ pub const MAX_ATTEMPTS: i32 = 20;
 /// Routing keys worked off in-process by their own workers; every other key is published.
 pub const IN_PROCESS: [&str; 2] = ["tiktok.fetch_detail", "workflow.start"];
 
+/// The rows the relay publishes, as the predicate of its partial index (migration 10) spells
+/// it: the planners use that index only for a query that repeats the predicate word for word,
+/// so it is a literal here, not bound parameters.
+const PUBLISHED: &str = "routing_key NOT IN ('tiktok.fetch_detail', 'workflow.start')";
+
 /// A row for the relay.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -71,8 +76,8 @@ impl Database {
     ) -> Result<Vec<OutboxRow>, Error> {
         Ok(outbox::Entity::find()
             .filter(outbox::Column::SentAt.is_null())
+            .filter(Expr::cust(PUBLISHED))
             .filter(outbox::Column::Id.gt(after))
-            .filter(outbox::Column::RoutingKey.is_not_in(IN_PROCESS))
             .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
             .order_by_asc(outbox::Column::Id)
             .limit(limit)
@@ -140,4 +145,15 @@ pub(super) async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relay_predicate_names_every_in_process_key() {
+        let listed = IN_PROCESS.map(|key| format!("'{key}'")).join(", ");
+        assert_eq!(PUBLISHED, format!("routing_key NOT IN ({listed})"));
+    }
 }

@@ -531,3 +531,84 @@ async fn messages_racing_passivation_are_neither_lost_nor_applied_twice() {
         "the test really passivated orders"
     );
 }
+
+/// One group commit can hold a key twice (a redelivery racing its first delivery), a key already
+/// stored and commands: each key is written once, by its first commit, and every command is
+/// written — events, snapshot and effects alike.
+#[actix_web::test]
+async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
+    use creatorflow::domain::decide;
+    use creatorflow::persistence::journal::{Commit, Journal, Outcome as Written};
+
+    let db = TestDb::new().await;
+    let database = Database::connect(&db.settings().database).await.unwrap();
+    database.migrate_up().await.unwrap();
+    // A long wait for company, so that the commits sent together meet in one batch.
+    let journal = Journal::start(
+        database.clone(),
+        64,
+        std::time::Duration::from_millis(300),
+        1,
+    );
+    let commit = |order: &str, key: Option<&str>| {
+        let id = OrderId::parse(order).unwrap();
+        let msg = Msg::Status {
+            shop_id: ShopId::parse(SHOP).unwrap(),
+            status: OrderStatus::parse("UNPAID"),
+            update_time: 1,
+        };
+        let decision = decide(&id, None, &msg).unwrap();
+        let (order, applied) = Order::advance(None, &id, decision.events).unwrap();
+        Commit {
+            order,
+            applied,
+            cause: "test".into(),
+            inbox: key.map(|k| InboxEntry {
+                dedupe_key: k.into(),
+                event_type: 1,
+            }),
+            effects: decision.effects,
+        }
+    };
+    let stored = journal.commit(commit("9000", Some("stored"))).await;
+    assert_eq!(stored.unwrap(), Written::Committed);
+
+    let (a, b, c, d) = tokio::join!(
+        journal.commit(commit("9001", Some("fresh"))),
+        journal.commit(commit("9002", Some("fresh"))),
+        journal.commit(commit("9003", Some("stored"))),
+        journal.commit(commit("9004", None)),
+    );
+    assert_eq!(
+        [a, b, c, d].map(Result::unwrap),
+        [
+            Written::Committed,
+            Written::Duplicate,
+            Written::Duplicate,
+            Written::Committed
+        ]
+    );
+    for (order, written) in [
+        ("9001", true),
+        ("9002", false),
+        ("9003", false),
+        ("9004", true),
+    ] {
+        let id = OrderId::parse(order).unwrap();
+        let snapshot = database.load_order(&id).await.unwrap();
+        assert_eq!(snapshot.is_some(), written, "snapshot of {order}");
+        let events = database.order_events(&id).await.unwrap();
+        assert_eq!(!events.is_empty(), written, "events of {order}");
+    }
+    // Each new order asks for its detail: 9000, 9001 and 9004, not the duplicates.
+    let fetches = database
+        .pending_outbox("tiktok.fetch_detail", 100)
+        .await
+        .unwrap();
+    let mut asked: Vec<String> = fetches
+        .iter()
+        .map(|row| row.payload["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    asked.sort();
+    assert_eq!(asked, ["9000", "9001", "9004"]);
+}

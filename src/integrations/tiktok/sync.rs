@@ -79,6 +79,9 @@ impl Fetcher {
         let mut cooling: HashMap<ShopId, Instant> = HashMap::new();
         loop {
             match self.once(&mut cooling).await {
+                // Rows of shops cooling down stay pending; re-reading them five times a second
+                // cost more than the fetches (a second's delay for the other shops is cheaper).
+                Ok(0) if !cooling.is_empty() => tokio::time::sleep(Duration::from_secs(1)).await,
                 Ok(0) => tokio::time::sleep(Duration::from_millis(200)).await,
                 Ok(_) => {}
                 Err(e) => {

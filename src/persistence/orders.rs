@@ -32,11 +32,10 @@ pub(super) async fn insert_inbox(
     db: &impl ConnectionTrait,
     commits: &[&Commit],
 ) -> Result<HashSet<String>, DbErr> {
-    // SQLite has one writer at a time, so asking which keys exist and then inserting the rest,
-    // inside the batch's transaction, cannot race; and only the duplicates (rare) come back,
-    // where `RETURNING` would send every inserted key back through sqlx's worker channel. (A
-    // concurrent writer, if configured, would make this transaction fail with BUSY_SNAPSHOT and
-    // the journal retries its commits one by one.)
+    // SQLite has one writer at a time (the write turn, then `BEGIN IMMEDIATE`), so asking which
+    // keys exist and then inserting the rest, inside the batch's transaction, cannot race; and
+    // only the duplicates (rare) come back, where `RETURNING` would send every inserted key back
+    // through sqlx's worker channel. (PostgreSQL does it in one statement: `unnest`.)
     let rows: Vec<_> = commits
         .iter()
         .filter_map(|c| c.inbox.as_ref().map(|i| (*c, i)))
@@ -128,11 +127,9 @@ pub(super) async fn insert_events(
     Ok(())
 }
 
-/// One upsert per order (the last state if an order appears twice in a batch). Orders whose
-/// detail did not change in this batch get the narrow form, which leaves the money, recipient and
-/// detail columns alone: most messages are status changes, and the wide row is most of the cost.
-/// The newest snapshot of each order in a batch (its last commit wins), split by whether the
-/// order's detail changed in the batch: `wide` rewrites the detail columns too.
+/// The snapshot writes of a batch: one per order (its last commit wins). Orders whose detail did
+/// not change in this batch get the narrow form, which leaves the money, recipient and detail
+/// columns alone: most messages are status changes, and the wide row is most of the cost.
 pub(super) struct Snapshots<'a> {
     pub wide: Vec<(&'a Order, &'a Detail)>,
     pub narrow: Vec<&'a Commit>,

@@ -56,8 +56,8 @@ fn text(v: Option<&str>) -> String {
     v.unwrap_or_default().to_owned()
 }
 
-/// Appends one row to a set of text columns.
-fn push<const N: usize>(columns: &mut [Vec<String>; N], row: [String; N]) {
+/// Appends one row to a set of columns.
+fn push<T, const N: usize>(columns: &mut [Vec<T>; N], row: [T; N]) {
     for (column, value) in columns.iter_mut().zip(row) {
         column.push(value);
     }
@@ -134,14 +134,14 @@ pub(super) async fn write_batch(
                 text(order.held_from.map(|s| s.as_str())),
             ],
         );
-        let row = [
-            order.version,
-            order.update_time.unwrap_or(NO_INT),
-            order.create_time.unwrap_or(NO_INT),
-        ];
-        for (column, value) in numbers.iter_mut().zip(row) {
-            column.push(value);
-        }
+        push(
+            &mut numbers,
+            [
+                order.version,
+                order.update_time.unwrap_or(NO_INT),
+                order.create_time.unwrap_or(NO_INT),
+            ],
+        );
     }
 
     let [inbox_key, inbox_shop, inbox_order] = inbox;

@@ -1,3 +1,5 @@
+//! What is still owed: a row is deleted once its message is delivered.
+
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +13,6 @@ pub struct Model {
     pub payload: Json,
     pub attempts: i32,
     pub created_at: DateTimeWithTimeZone,
-    pub sent_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,8 @@ mod m20261125_000007_notifications_shipments;
 mod m20261125_000008_order_tags_priority;
 mod m20261125_000009_shop_list_indexes;
 mod m20261126_000010_outbox_relay_index;
+mod m20261126_000011_lists_per_shop;
+mod m20261126_000012_outbox_delete_sent;
 
 pub struct Migrator;
 
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_order_tags_priority::Migration),
             Box::new(m20261125_000009_shop_list_indexes::Migration),
             Box::new(m20261126_000010_outbox_relay_index::Migration),
+            Box::new(m20261126_000011_lists_per_shop::Migration),
+            Box::new(m20261126_000012_outbox_delete_sent::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
 //! The in-process bus: each published message goes to every subscription whose bindings match,
-//! right away. The relay marks the outbox row sent only when all of them are done, so a crash,
+//! right away. The relay deletes the outbox row only when all of them are done, so a crash,
 //! a failing handler or a restart delivers again (at least once), exactly as with RabbitMQ.
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The bus: one port, two implementations.
 //!
 //! Order changes write their outgoing messages to the outbox in the same commit (see
-//! `persistence::journal`); the [`relay`] publishes them and marks them sent only once the bus
+//! `persistence::journal`); the [`relay`] publishes them and deletes them only once the bus
 //! has them, so a crash between commit and publish repeats a message, never loses one. Consumers
 //! handle each delivery and say whether it is done, should be retried, or can never be handled
 //! (poison: dead-lettered).
@@ -11,7 +11,7 @@
 //!   `<prefix>.dlx` → queue `<prefix>.dead`), publisher confirms with mandatory routing, manual
 //!   acks after the effect is committed, bounded prefetch, reconnect with backoff.
 //! - [`local`] (`bus.amqp_url` empty): the relay hands each message to the matching in-process
-//!   subscriptions; a row is marked sent only when every one of them is done, so delivery is at
+//!   subscriptions; a row is deleted only when every one of them is done, so delivery is at
 //!   least once, backed by the outbox table.
 
 pub mod amqp;

@@ -1,6 +1,6 @@
-//! The outbox relay: publishes committed outbox rows and marks them sent once the bus has them.
+//! The outbox relay: publishes committed outbox rows and deletes them once the bus has them.
 //! Rows of the routing keys worked off in-process (`tiktok.fetch_detail`, `workflow.start`) are
-//! left to their workers. A crash between publish and mark only publishes again; consumers
+//! left to their workers. A crash between publish and delete only publishes again; consumers
 //! dedupe on the message id (the row id).
 
 use std::sync::Arc;
@@ -61,7 +61,7 @@ impl Relay {
     }
 
     /// Publishes pending rows until none is left (or one fails), as a pipeline: while one batch
-    /// waits for the broker's confirms, the next is read and the previous one marked sent.
+    /// waits for the broker's confirms, the next is read and the previous one settled.
     pub async fn drain(&self) -> Result<Drained, crate::persistence::Error> {
         let mut drained = Drained::default();
         let mut batch = self.db.pending_published_after(0, self.batch).await?;
@@ -120,7 +120,7 @@ impl Relay {
                 "outbox messages not published; will retry"
             );
         }
-        self.db.mark_outbox_sent(&published.sent).await?;
+        self.db.delete_outbox_sent(&published.sent).await?;
         let retry: Vec<i64> = published.retry.iter().map(|(id, _)| *id).collect();
         self.db.mark_outbox_failed(&retry).await?;
         for (id, why) in &published.poison {

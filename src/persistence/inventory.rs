@@ -481,7 +481,6 @@ async fn low_stock_check(
         })),
         attempts: Set(0),
         created_at: Set(Utc::now().fixed_offset()),
-        sent_at: Set(None),
         ..Default::default()
     })
     .exec_without_returning(db)

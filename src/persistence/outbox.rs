@@ -1,8 +1,8 @@
 //! Reading the outbox: effects committed with their order change, waiting to be carried out.
-//! A consumer takes the pending rows of its routing key, does the work, then marks them sent;
-//! a crash in between only repeats work (at least once), never loses it.
+//! A consumer takes the pending rows of its routing key, does the work, then deletes them; a
+//! crash in between only repeats work (at least once), never loses it. The table holds only what
+//! is still owed, and the rows given up on for an operator.
 
-use chrono::Utc;
 use entities::outbox;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -17,10 +17,13 @@ pub const MAX_ATTEMPTS: i32 = 20;
 /// Routing keys worked off in-process by their own workers; every other key is published.
 pub const IN_PROCESS: [&str; 2] = ["tiktok.fetch_detail", "workflow.start"];
 
-/// The rows the relay publishes, as the predicate of its partial index (migration 10) spells
+/// The rows the relay publishes, as the predicate of its partial index (migration 12) spells
 /// it: the planners use that index only for a query that repeats the predicate word for word,
 /// so it is a literal here, not bound parameters.
 const PUBLISHED: &str = "routing_key NOT IN ('tiktok.fetch_detail', 'workflow.start')";
+
+/// The rows of the in-process workers, as the predicate of their partial index (migration 12).
+const WORKED_IN_PROCESS: &str = "routing_key IN ('tiktok.fetch_detail', 'workflow.start')";
 
 /// A row for the relay.
 #[derive(Debug, Clone)]
@@ -39,15 +42,17 @@ pub struct Pending {
 }
 
 impl Database {
-    /// The oldest unsent rows of `routing_key`, skipping those given up on.
+    /// The oldest pending rows of `routing_key`, one of the [`IN_PROCESS`] keys, skipping those
+    /// given up on.
     pub async fn pending_outbox(
         &self,
         routing_key: &str,
         limit: u64,
     ) -> Result<Vec<Pending>, Error> {
+        debug_assert!(IN_PROCESS.contains(&routing_key), "{routing_key}");
         Ok(outbox::Entity::find()
+            .filter(Expr::cust(WORKED_IN_PROCESS))
             .filter(outbox::Column::RoutingKey.eq(routing_key))
-            .filter(outbox::Column::SentAt.is_null())
             .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
             .order_by_asc(outbox::Column::Id)
             .limit(limit)
@@ -62,7 +67,7 @@ impl Database {
             .collect())
     }
 
-    /// The oldest unsent rows the relay publishes, skipping those given up on.
+    /// The oldest pending rows the relay publishes, skipping those given up on.
     pub async fn pending_published(&self, limit: u64) -> Result<Vec<OutboxRow>, Error> {
         self.pending_published_after(0, limit).await
     }
@@ -75,7 +80,6 @@ impl Database {
         limit: u64,
     ) -> Result<Vec<OutboxRow>, Error> {
         Ok(outbox::Entity::find()
-            .filter(outbox::Column::SentAt.is_null())
             .filter(Expr::cust(PUBLISHED))
             .filter(outbox::Column::Id.gt(after))
             .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
@@ -93,6 +97,11 @@ impl Database {
             .collect())
     }
 
+    /// Rows the outbox holds: work still owed, and rows given up on.
+    pub async fn outbox_len(&self) -> Result<u64, Error> {
+        Ok(sea_orm::PaginatorTrait::count(outbox::Entity::find(), &self.conn).await?)
+    }
+
     /// Rows no retry can help: kept unsent for an operator, never picked up again.
     pub async fn give_up_outbox(&self, ids: &[i64]) -> Result<(), Error> {
         if ids.is_empty() {
@@ -106,13 +115,14 @@ impl Database {
         Ok(())
     }
 
-    pub async fn mark_outbox_sent(&self, ids: &[i64]) -> Result<(), Error> {
+    /// Deletes rows whose work is done.
+    pub async fn delete_outbox_sent(&self, ids: &[i64]) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
         }
         // In a write transaction so that on SQLite it waits its turn, not in the busy handler.
         let txn = self.begin_write().await?;
-        mark_sent(&txn, ids).await?;
+        delete_sent(&txn, ids).await?;
         Ok(txn.commit().await?)
     }
 
@@ -132,14 +142,10 @@ impl Database {
     }
 }
 
-/// Marks rows sent on `db` (a connection or the transaction that did their work).
-pub(super) async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+/// Deletes rows whose work is done, on `db` (a connection or the transaction that did it).
+pub(super) async fn delete_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
     for chunk in ids.chunks(500) {
-        outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::SentAt,
-                Expr::value(Utc::now().fixed_offset()),
-            )
+        outbox::Entity::delete_many()
             .filter(outbox::Column::Id.is_in(chunk.iter().copied()))
             .exec(db)
             .await?;
@@ -152,8 +158,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_relay_predicate_names_every_in_process_key() {
+    fn the_index_predicates_name_every_in_process_key() {
         let listed = IN_PROCESS.map(|key| format!("'{key}'")).join(", ");
         assert_eq!(PUBLISHED, format!("routing_key NOT IN ({listed})"));
+        assert_eq!(WORKED_IN_PROCESS, format!("routing_key IN ({listed})"));
     }
 }

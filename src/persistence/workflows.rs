@@ -223,7 +223,7 @@ impl Database {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        super::outbox::mark_sent(&txn, outbox_ids).await?;
+        super::outbox::delete_sent(&txn, outbox_ids).await?;
         txn.commit().await?;
         Ok(started)
     }

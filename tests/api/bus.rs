@@ -97,9 +97,24 @@ async fn every_order_transition_reaches_analytics_once_through_the_bus() {
     assert_eq!(body["processing_latency_ms"]["count"], 50);
     assert!(body["processing_latency_ms"]["p99"].as_f64().unwrap() >= 0.0);
 
-    // Relayed means sent: the outbox holds nothing the relay still owes.
+    // Relayed means gone: the outbox holds nothing the relay still owes, and keeps none of the
+    // 50 delivered messages (only the 20 new orders' detail fetches, waiting for a shop token).
     let db = database(&app.db).await;
     assert!(db.pending_published(10).await.unwrap().is_empty());
+    assert_eq!(db.outbox_len().await.unwrap(), 20);
+    // A message after the relayed ones were deleted gets a new id: analytics, which drops a
+    // message id it has seen, takes it.
+    status(&app, "580000000000000001", OrderStatus::InTransit, t + 3).await;
+    eventually("the 51st transition in analytics", || async {
+        let body = summary(&app, &app.admin_key).await;
+        let seen: u64 = body["by_shop_and_day"]
+            .as_array()?
+            .iter()
+            .map(|d| d["transitions"].as_u64().unwrap())
+            .sum();
+        (seen == 51).then_some(())
+    })
+    .await;
 
     // A shop key sees its shop only.
     let other = app.shop_with_key("7495860010010010999").await;

@@ -294,6 +294,33 @@ async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
     }
     assert_eq!(seen, ["1004", "1002", "1001"], "newest first, each once");
 
+    // Across shops (an administrator's list), pages merge both shops' orders, newest first.
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/orders?limit=2&cursor={c}"),
+            None => "/api/v1/orders?limit=2".to_owned(),
+        };
+        let page = get_json(&app, &path, &app.admin_key).await;
+        for o in page["orders"].as_array().unwrap() {
+            all.push(o["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(all, ["2000", "1004", "1003", "1002", "1001", "1000"]);
+    let unpaid = get_json(&app, "/api/v1/orders?status=UNPAID", &app.admin_key).await;
+    let unpaid: Vec<&str> = unpaid["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(unpaid, ["2000", "1000"], "both shops' unpaid orders");
+
     let in_transit = get_json(&app, "/api/v1/orders?stage=in_transit", &app.admin_key).await;
     assert_eq!(in_transit["orders"].as_array().unwrap().len(), 1);
     assert_eq!(

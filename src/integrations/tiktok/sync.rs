@@ -3,7 +3,7 @@
 //! - **Details**: a new order or an address or package change leaves a `tiktok.fetch_detail`
 //!   effect in the outbox (committed with the change). The fetcher takes pending ones, batches
 //!   them per shop (50 ids per call), and hands each order's detail to its actor; the rows are
-//!   marked sent only after. A repeated detail changes nothing, so repeating is safe.
+//!   deleted only after. A repeated detail changes nothing, so repeating is safe.
 //! - **Reconciliation**: webhooks can be lost or reordered, so a poller searches each authorised
 //!   shop's orders by `update_time` (from its persisted cursor, minus an overlap, in pages) and
 //!   hands every order to its actor. What that changes was missed: it is counted as drift.
@@ -119,8 +119,8 @@ impl Fetcher {
             }
         }
         if !unreadable.is_empty() {
-            tracing::error!(rows = ?unreadable, "unreadable detail fetches in the outbox; skipped");
-            self.db.mark_outbox_sent(&unreadable).await?;
+            tracing::error!(rows = ?unreadable, "unreadable detail fetches in the outbox; left for an operator");
+            self.db.give_up_outbox(&unreadable).await?;
         }
         let now = Instant::now();
         cooling.retain(|_, until| *until > now);
@@ -131,7 +131,7 @@ impl Fetcher {
             }
             match self.fetch(&shop, &order_ids).await {
                 Ok(()) => {
-                    self.db.mark_outbox_sent(&row_ids).await?;
+                    self.db.delete_outbox_sent(&row_ids).await?;
                     done += row_ids.len();
                 }
                 Err(e) => {

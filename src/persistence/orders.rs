@@ -535,6 +535,34 @@ fn view(row: &orders::Model) -> OrderView {
     }
 }
 
+/// One shop's page of the order list, newest first.
+fn shop_page(shop: &str, filter: &OrderFilter) -> sea_orm::Select<orders::Entity> {
+    let mut query = orders::Entity::find().filter(orders::Column::ShopId.eq(shop));
+    if let Some(status) = &filter.status {
+        query = query.filter(orders::Column::Status.eq(status.as_str()));
+    }
+    if let Some(stage) = &filter.stage {
+        query = query.filter(orders::Column::Stage.eq(stage.as_str()));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(orders::Column::UpdatedAt.gte(since.fixed_offset()));
+    }
+    if let Some((at, id)) = &filter.after {
+        let at = at.fixed_offset();
+        query = query.filter(
+            Condition::any().add(orders::Column::UpdatedAt.lt(at)).add(
+                Condition::all()
+                    .add(orders::Column::UpdatedAt.eq(at))
+                    .add(orders::Column::Id.lt(id.as_str())),
+            ),
+        );
+    }
+    query
+        .order_by_desc(orders::Column::UpdatedAt)
+        .order_by_desc(orders::Column::Id)
+        .limit(filter.limit)
+}
+
 impl Database {
     /// The stored snapshot of `id`, for activating its actor.
     pub async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, Error> {
@@ -545,9 +573,10 @@ impl Database {
     }
 
     /// Newest first, paged by (updated_at, id), within `scope`. A list within one shop is one
-    /// read of that shop's index for the filter; a list across shops (an administrator's, no
-    /// `shop` filter) reads each shop's page the same way and merges them: there are no
-    /// all-shop list indexes, since each would cost every status change one more entry.
+    /// read of that shop's index for the filter. A list across shops (an administrator's, no
+    /// `shop` filter) reads each shop's page of keys the same way (from the index alone),
+    /// merges them, and reads the page's rows by key: there are no all-shop list indexes, since
+    /// each would cost every status change one more entry.
     pub async fn list_orders(
         &self,
         scope: &Scope,
@@ -555,22 +584,31 @@ impl Database {
     ) -> Result<Vec<OrderView>, Error> {
         let shop = match (scope, &filter.shop) {
             (Scope::Shop(own), Some(asked)) if own != asked => return Ok(Vec::new()),
-            (Scope::Shop(own), _) => Some(own.as_str().to_owned()),
-            (Scope::Admin, asked) => asked.as_ref().map(|s| s.as_str().to_owned()),
+            (Scope::Shop(own), _) => Some(own.as_str()),
+            (Scope::Admin, asked) => asked.as_ref().map(ShopId::as_str),
         };
-        let shops = match shop {
-            Some(shop) => vec![shop],
-            None => self.order_shops().await?,
-        };
-        let pages = futures_util::future::try_join_all(
-            shops.iter().map(|shop| self.shop_page(shop, filter)),
-        )
-        .await?;
-        let mut rows: Vec<orders::Model> = pages.into_iter().flatten().collect();
-        if shops.len() > 1 {
-            rows.sort_unstable_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
-            rows.truncate(filter.limit as usize);
+        if let Some(shop) = shop {
+            let rows = shop_page(shop, filter).all(&self.conn).await?;
+            return Ok(rows.iter().map(view).collect());
         }
+        let shops = self.order_shops().await?;
+        let pages = futures_util::future::try_join_all(shops.iter().map(|shop| {
+            shop_page(shop, filter)
+                .select_only()
+                .column(orders::Column::UpdatedAt)
+                .column(orders::Column::Id)
+                .into_tuple::<(DateTime<FixedOffset>, String)>()
+                .all(&self.conn)
+        }))
+        .await?;
+        let mut keys: Vec<_> = pages.into_iter().flatten().collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        keys.truncate(filter.limit as usize);
+        let mut rows = orders::Entity::find()
+            .filter(orders::Column::Id.is_in(keys.iter().map(|(_, id)| id.as_str())))
+            .all(&self.conn)
+            .await?;
+        rows.sort_unstable_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
         Ok(rows.iter().map(view).collect())
     }
 
@@ -593,40 +631,6 @@ impl Database {
             .iter()
             .map(|row| row.try_get_by_index::<String>(0))
             .collect::<Result<_, _>>()?)
-    }
-
-    /// One shop's page of the list.
-    async fn shop_page(
-        &self,
-        shop: &str,
-        filter: &OrderFilter,
-    ) -> Result<Vec<orders::Model>, Error> {
-        let mut query = orders::Entity::find().filter(orders::Column::ShopId.eq(shop));
-        if let Some(status) = &filter.status {
-            query = query.filter(orders::Column::Status.eq(status.as_str()));
-        }
-        if let Some(stage) = &filter.stage {
-            query = query.filter(orders::Column::Stage.eq(stage.as_str()));
-        }
-        if let Some(since) = filter.updated_since {
-            query = query.filter(orders::Column::UpdatedAt.gte(since.fixed_offset()));
-        }
-        if let Some((at, id)) = &filter.after {
-            let at = at.fixed_offset();
-            query = query.filter(
-                Condition::any().add(orders::Column::UpdatedAt.lt(at)).add(
-                    Condition::all()
-                        .add(orders::Column::UpdatedAt.eq(at))
-                        .add(orders::Column::Id.lt(id.as_str())),
-                ),
-            );
-        }
-        Ok(query
-            .order_by_desc(orders::Column::UpdatedAt)
-            .order_by_desc(orders::Column::Id)
-            .limit(filter.limit)
-            .all(&self.conn)
-            .await?)
     }
 
     /// One order with its detail, if `scope` may see it.

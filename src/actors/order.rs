@@ -10,25 +10,30 @@ use tokio::sync::oneshot;
 
 use super::registry::{Envelope, Error, Outcome};
 use crate::domain::{Order, OrderId, decide};
-use crate::persistence::{Commit, Database, Journal, journal};
+use crate::persistence::{Commit, Journal, SnapshotLoader, journal};
 use crate::telemetry::metrics::{ACTIVATION_SECONDS, DUPLICATES_TOTAL, EVENTS_APPLIED_TOTAL};
 
 pub(super) struct OrderActor {
     id: OrderId,
     /// `None` until loaded; inner `None` when the order does not exist yet.
     state: Option<Option<Order>>,
-    db: Database,
+    snapshots: SnapshotLoader,
     journal: Journal,
     /// Shared with the shard: messages in flight, and whether passivation closed it.
     gate: Arc<Gate>,
 }
 
 impl OrderActor {
-    pub(super) fn new(id: OrderId, db: Database, journal: Journal, gate: Arc<Gate>) -> Self {
+    pub(super) fn new(
+        id: OrderId,
+        snapshots: SnapshotLoader,
+        journal: Journal,
+        gate: Arc<Gate>,
+    ) -> Self {
         Self {
             id,
             state: None,
-            db,
+            snapshots,
             journal,
             gate,
         }
@@ -59,7 +64,11 @@ impl Handler<Deliver> for OrderActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, deliver: Deliver, _: &mut Context<Self>) -> Self::Result {
-        let (db, journal, id) = (self.db.clone(), self.journal.clone(), self.id.clone());
+        let (snapshots, journal, id) = (
+            self.snapshots.clone(),
+            self.journal.clone(),
+            self.id.clone(),
+        );
         // Taken, not cloned: `AtomicResponse` runs no other handler until this one puts the state
         // back. If the actor stops mid-way, the state is simply reloaded on the next activation.
         let loaded = self.state.take();
@@ -69,7 +78,7 @@ impl Handler<Deliver> for OrderActor {
                     Some(state) => state,
                     None => {
                         let started = std::time::Instant::now();
-                        let state = db.load_order(&id).await.map_err(Error::storage)?;
+                        let state = snapshots.load(&id).await.map_err(Error::Storage)?;
                         histogram!(ACTIVATION_SECONDS).record(started.elapsed().as_secs_f64());
                         state
                     }

@@ -57,12 +57,6 @@ pub enum Error {
     Timeout(Duration),
 }
 
-impl Error {
-    pub(super) fn storage(e: persistence::Error) -> Self {
-        Error::Storage(Arc::new(e))
-    }
-}
-
 /// Typed, cloneable access to the order engine.
 #[derive(Clone)]
 pub struct RegistryHandle {

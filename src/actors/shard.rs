@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::order::{Deliver, OrderActor};
 use super::registry::{Envelope, Error, Outcome};
 use crate::domain::OrderId;
-use crate::persistence::{Database, Journal};
+use crate::persistence::{Database, Journal, SnapshotLoader};
 use crate::telemetry::metrics::{
     ACTIVATIONS_TOTAL, LIVE_ORDERS, MAILBOX_FULL_TOTAL, PASSIVATIONS_TOTAL,
 };
@@ -78,7 +78,8 @@ pub(super) struct RegistryShard {
     lru: LruCache<OrderId, Arc<LiveOrder>>,
     shared: Arc<LiveMap>,
     epoch: Instant,
-    db: Database,
+    /// Snapshot loads of this shard's activations, grouped.
+    snapshots: SnapshotLoader,
     journal: Journal,
     passivate_after: Duration,
     capacity: usize,
@@ -100,7 +101,7 @@ impl RegistryShard {
             lru: LruCache::unbounded(),
             shared,
             epoch,
-            db,
+            snapshots: SnapshotLoader::start(db),
             journal,
             passivate_after,
             capacity,
@@ -114,15 +115,15 @@ impl RegistryShard {
         }
         self.make_room();
         let gate = Arc::new(Gate::new());
-        let (db, journal, order_gate, order_id) = (
-            self.db.clone(),
+        let (snapshots, journal, order_gate, order_id) = (
+            self.snapshots.clone(),
             self.journal.clone(),
             gate.clone(),
             id.clone(),
         );
         let addr = Supervisor::start(move |ctx: &mut Context<OrderActor>| {
             ctx.set_mailbox_capacity(ORDER_MAILBOX);
-            OrderActor::new(order_id, db, journal, order_gate)
+            OrderActor::new(order_id, snapshots, journal, order_gate)
         });
         counter!(ACTIVATIONS_TOTAL).increment(1);
         gauge!(LIVE_ORDERS).increment(1.0);

@@ -572,6 +572,20 @@ impl Database {
         Ok(row.map(to_order).transpose()?)
     }
 
+    /// The stored snapshots among `ids`, by id, in one query (activation's grouped loads).
+    pub async fn load_orders(&self, ids: &[&OrderId]) -> Result<HashMap<OrderId, Order>, Error> {
+        let rows = orders::Entity::find()
+            .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
+            .all(&self.conn)
+            .await?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let order = to_order(row)?;
+            found.insert(order.id.clone(), order);
+        }
+        Ok(found)
+    }
+
     /// Newest first, paged by (updated_at, id), within `scope`. A list within one shop is one
     /// read of that shop's index for the filter. A list across shops (an administrator's, no
     /// `shop` filter) reads each shop's page of keys the same way (from the index alone),

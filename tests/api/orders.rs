@@ -469,6 +469,59 @@ async fn a_restart_resumes_every_order_from_its_snapshot() {
     );
 }
 
+/// Activations load their snapshots in groups (one query for many orders): in a burst over
+/// stored and new orders, each stored order continues from its own snapshot and each new one
+/// starts fresh.
+#[actix_web::test]
+async fn a_burst_of_activations_gives_each_order_its_own_snapshot() {
+    let app = spawn_app().await;
+    let stored: Vec<String> = (0..200).map(|i| format!("84{i:04}")).collect();
+    futures_util::future::join_all(
+        stored
+            .iter()
+            .map(|id| submit(&app, status(id, "AWAITING_SHIPMENT", 5, &format!("a{id}")))),
+    )
+    .await;
+    let db = app.stop().await;
+    let app = spawn_app_on(db).await;
+
+    // What one order gets from the same two messages, one after the other.
+    submit(&app, status("849999", "AWAITING_SHIPMENT", 5, "control-a")).await;
+    let continued = submit(
+        &app,
+        status("849999", "AWAITING_COLLECTION", 10, "control-b"),
+    )
+    .await;
+    let fresh = submit(
+        &app,
+        status("849998", "AWAITING_COLLECTION", 10, "control-c"),
+    )
+    .await;
+    assert_ne!(continued, fresh);
+
+    let new: Vec<String> = (0..100).map(|i| format!("85{i:04}")).collect();
+    let outcomes = futures_util::future::join_all(stored.iter().chain(&new).map(|id| {
+        let app = &app;
+        async move {
+            let outcome = submit(
+                app,
+                status(id, "AWAITING_COLLECTION", 10, &format!("b{id}")),
+            )
+            .await;
+            (id.clone(), outcome)
+        }
+    }))
+    .await;
+    for (id, outcome) in outcomes {
+        let expected = if id.starts_with("84") {
+            &continued
+        } else {
+            &fresh
+        };
+        assert_eq!(&outcome, expected, "order {id}");
+    }
+}
+
 #[actix_web::test]
 async fn a_full_mailbox_is_overloaded_not_an_unbounded_queue_and_loses_nothing_acknowledged() {
     let db = TestDb::new().await;

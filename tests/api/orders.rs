@@ -245,6 +245,20 @@ async fn commands_carry_the_expected_version_and_get_409_on_mismatch() {
     .await;
 }
 
+/// Every order of a list, following `next_cursor` from `first` (a path with its query) on.
+async fn walk_pages(app: &TestApp, first: &str) -> Vec<Value> {
+    let mut orders = Vec::new();
+    let mut path = first.to_owned();
+    loop {
+        let page = get_json(app, &path, &app.admin_key).await;
+        orders.extend(page["orders"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("{first}&cursor={c}"),
+            None => return orders,
+        }
+    }
+}
+
 #[actix_web::test]
 async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
     let app = spawn_app().await;
@@ -275,42 +289,14 @@ async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
         .await
         .unwrap();
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/orders?status=AWAITING_SHIPMENT&limit=2&cursor={c}"),
-            None => "/api/v1/orders?status=AWAITING_SHIPMENT&limit=2".to_owned(),
-        };
-        let page = get_json(&app, &path, &app.admin_key).await;
-        for o in page["orders"].as_array().unwrap() {
-            assert_eq!(o["status"], "AWAITING_SHIPMENT");
-            seen.push(o["id"].as_str().unwrap().to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen = walk_pages(&app, "/api/v1/orders?status=AWAITING_SHIPMENT&limit=2").await;
+    assert!(seen.iter().all(|o| o["status"] == "AWAITING_SHIPMENT"));
+    let seen: Vec<&str> = seen.iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(seen, ["1004", "1002", "1001"], "newest first, each once");
 
     // Across shops (an administrator's list), pages merge both shops' orders, newest first.
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/orders?limit=2&cursor={c}"),
-            None => "/api/v1/orders?limit=2".to_owned(),
-        };
-        let page = get_json(&app, &path, &app.admin_key).await;
-        for o in page["orders"].as_array().unwrap() {
-            all.push(o["id"].as_str().unwrap().to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let all = walk_pages(&app, "/api/v1/orders?limit=2").await;
+    let all: Vec<&str> = all.iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(all, ["2000", "1004", "1003", "1002", "1001", "1000"]);
     let unpaid = get_json(&app, "/api/v1/orders?status=UNPAID", &app.admin_key).await;
     let unpaid: Vec<&str> = unpaid["orders"]

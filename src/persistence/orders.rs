@@ -564,12 +564,9 @@ fn shop_page(shop: &str, filter: &OrderFilter) -> sea_orm::Select<orders::Entity
 }
 
 impl Database {
-    /// The stored snapshot of `id`, for activating its actor.
+    /// The stored snapshot of `id`, if there is one.
     pub async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, Error> {
-        let row = orders::Entity::find_by_id(id.as_str())
-            .one(&self.conn)
-            .await?;
-        Ok(row.map(to_order).transpose()?)
+        Ok(self.load_orders(&[id]).await?.remove(id))
     }
 
     /// The stored snapshots among `ids`, by id, in one query (activation's grouped loads).

@@ -223,6 +223,15 @@ fn fresh<'a>(commits: &[&'a Commit], inserted: &HashSet<String>) -> Vec<&'a Comm
         .collect()
 }
 
+/// The commits that recorded events (the others only remember their inbox key).
+fn with_events<'a>(commits: &[&'a Commit]) -> Vec<&'a Commit> {
+    commits
+        .iter()
+        .copied()
+        .filter(|c| !c.applied.is_empty())
+        .collect()
+}
+
 /// SQLite: one transaction of multi-row statements; returns the inbox keys inserted.
 async fn write_sqlite(db: &Database, commits: &[&Commit]) -> Result<HashSet<String>, DbErr> {
     let txn = db.begin_write().await?;
@@ -230,11 +239,7 @@ async fn write_sqlite(db: &Database, commits: &[&Commit]) -> Result<HashSet<Stri
     // Effects stand on their own: an address change records no event but must still fetch.
     let fresh = fresh(commits, &inserted);
     // Commits with no events only record their inbox row.
-    let kept: Vec<&Commit> = fresh
-        .iter()
-        .copied()
-        .filter(|c| !c.applied.is_empty())
-        .collect();
+    let kept = with_events(&fresh);
     let snapshots = Snapshots::of(&kept);
     orders::insert_events(&txn, &kept).await?;
     orders::upsert_narrow(&txn, &snapshots.narrow).await?;
@@ -248,11 +253,7 @@ async fn write_sqlite(db: &Database, commits: &[&Commit]) -> Result<HashSet<Stri
 /// PostgreSQL: one statement (see `unnest`), plus a transaction around it only when a detail
 /// changed (the wide snapshot columns and the line items); returns the inbox keys inserted.
 async fn write_postgres(db: &Database, commits: &[&Commit]) -> Result<HashSet<String>, DbErr> {
-    let with_events: Vec<&Commit> = commits
-        .iter()
-        .copied()
-        .filter(|c| !c.applied.is_empty())
-        .collect();
+    let with_events = with_events(commits);
     let snapshots = Snapshots::of(&with_events);
     if snapshots.wide.is_empty() {
         return unnest::write_batch(&db.conn, commits, &snapshots.narrow).await;

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use sea_orm::DbErr;
 
 use super::orders::{self, Snapshots};
-use super::{Database, unnest};
+use super::{Database, json_rows, unnest};
 use crate::config::Backend;
 use crate::domain::{Applied, Effect, Order};
 use crate::telemetry::metrics::{JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS};
@@ -232,20 +232,21 @@ fn with_events<'a>(commits: &[&'a Commit]) -> Vec<&'a Commit> {
         .collect()
 }
 
-/// SQLite: one transaction of multi-row statements; returns the inbox keys inserted.
+/// SQLite: one transaction, one statement per table (see `json_rows`); returns the inbox keys
+/// inserted.
 async fn write_sqlite(db: &Database, commits: &[&Commit]) -> Result<HashSet<String>, DbErr> {
     let txn = db.begin_write().await?;
-    let inserted = orders::insert_inbox(&txn, commits).await?;
+    let inserted = json_rows::insert_inbox(&txn, commits).await?;
     // Effects stand on their own: an address change records no event but must still fetch.
     let fresh = fresh(commits, &inserted);
     // Commits with no events only record their inbox row.
     let kept = with_events(&fresh);
     let snapshots = Snapshots::of(&kept);
-    orders::insert_events(&txn, &kept).await?;
-    orders::upsert_narrow(&txn, &snapshots.narrow).await?;
+    json_rows::insert_events(&txn, &kept).await?;
+    json_rows::upsert_narrow(&txn, &snapshots.narrow).await?;
     orders::upsert_wide(&txn, &snapshots.wide).await?;
     orders::replace_items(&txn, &kept).await?;
-    orders::insert_outbox(&txn, &fresh).await?;
+    json_rows::insert_outbox(&txn, &fresh).await?;
     txn.commit().await?;
     Ok(inserted)
 }

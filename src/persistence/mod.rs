@@ -6,6 +6,7 @@ mod api_keys;
 mod database;
 pub mod inventory;
 pub mod journal;
+mod json_rows;
 pub mod notifications;
 mod orders;
 pub mod outbox;

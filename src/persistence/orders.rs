@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use entities::{order_events, order_items, orders, outbox, webhook_inbox};
+use entities::{order_events, order_items, orders};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -25,106 +25,6 @@ fn now() -> DateTime<FixedOffset> {
 
 fn unix(seconds: Option<i64>) -> Option<DateTime<FixedOffset>> {
     seconds.and_then(|s| Utc.timestamp_opt(s, 0).single().map(|t| t.fixed_offset()))
-}
-
-/// Inserts the batch's inbox rows, ignoring keys already present; returns the keys inserted.
-pub(super) async fn insert_inbox(
-    db: &impl ConnectionTrait,
-    commits: &[&Commit],
-) -> Result<HashSet<String>, DbErr> {
-    // SQLite has one writer at a time (the write turn, then `BEGIN IMMEDIATE`), so asking which
-    // keys exist and then inserting the rest, inside the batch's transaction, cannot race; and
-    // only the duplicates (rare) come back, where `RETURNING` would send every inserted key back
-    // through sqlx's worker channel. (PostgreSQL does it in one statement: `unnest`.)
-    let rows: Vec<_> = commits
-        .iter()
-        .filter_map(|c| c.inbox.as_ref().map(|i| (*c, i)))
-        .collect();
-    let mut existing: HashSet<String> = HashSet::new();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let keys = chunk.iter().map(|(_, e)| e.dedupe_key.as_str());
-        let found: Vec<String> = webhook_inbox::Entity::find()
-            .select_only()
-            .column(webhook_inbox::Column::DedupeKey)
-            .filter(webhook_inbox::Column::DedupeKey.is_in(keys))
-            .into_tuple()
-            .all(db)
-            .await?;
-        existing.extend(found);
-    }
-    let mut inserted = HashSet::with_capacity(rows.len());
-    let fresh: Vec<_> = rows
-        .into_iter()
-        .filter(|(_, e)| !existing.contains(&e.dedupe_key) && inserted.insert(e.dedupe_key.clone()))
-        .collect();
-    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert();
-        insert.into_table(webhook_inbox::Entity).columns([
-            webhook_inbox::Column::DedupeKey,
-            webhook_inbox::Column::EventType,
-            webhook_inbox::Column::ShopId,
-            webhook_inbox::Column::OrderId,
-            webhook_inbox::Column::ReceivedAt,
-        ]);
-        for (commit, entry) in chunk {
-            insert.values_panic([
-                entry.dedupe_key.clone().into(),
-                entry.event_type.into(),
-                commit.order.shop_id.as_str().into(),
-                commit.order.id.as_str().into(),
-                now().into(),
-            ]);
-        }
-        db.execute(&insert).await?;
-    }
-    Ok(inserted)
-}
-
-pub(super) async fn insert_events(
-    db: &impl ConnectionTrait,
-    commits: &[&Commit],
-) -> Result<(), DbErr> {
-    let rows: Vec<_> = commits
-        .iter()
-        .flat_map(|c| c.applied.iter().map(move |a| (*c, a)))
-        .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert();
-        insert.into_table(order_events::Entity).columns([
-            order_events::Column::OrderId,
-            order_events::Column::Seq,
-            order_events::Column::Kind,
-            order_events::Column::FromStatus,
-            order_events::Column::ToStatus,
-            order_events::Column::FromStage,
-            order_events::Column::ToStage,
-            order_events::Column::Cause,
-            order_events::Column::Payload,
-            order_events::Column::CreatedAt,
-        ]);
-        for (commit, applied) in chunk {
-            let payload = serde_json::to_value(&applied.event)
-                .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
-            insert.values_panic([
-                commit.order.id.as_str().into(),
-                applied.seq.into(),
-                applied.event.kind().into(),
-                applied
-                    .status_before
-                    .as_ref()
-                    .map(|s| s.as_str().to_owned())
-                    .into(),
-                applied.status_after.as_str().into(),
-                applied.stage_before.map(|s| s.as_str()).into(),
-                applied.stage_after.as_str().into(),
-                commit.cause.clone().into(),
-                payload.into(),
-                now().into(),
-            ]);
-        }
-        db.execute(&insert).await?;
-    }
-    Ok(())
 }
 
 /// The snapshot writes of a batch: one per order (its last commit wins). Orders whose detail did
@@ -162,16 +62,6 @@ impl<'a> Snapshots<'a> {
     }
 }
 
-/// Upserts the state columns of orders whose detail did not change (SQLite; PostgreSQL writes
-/// them in `unnest::write_batch`).
-pub(super) async fn upsert_narrow(
-    db: &impl ConnectionTrait,
-    commits: &[&Commit],
-) -> Result<(), DbErr> {
-    let narrow: Vec<(&Order, ())> = commits.iter().map(|c| (&c.order, ())).collect();
-    upsert(db, &narrow, &NARROW, |order, ()| Ok(state_values(order))).await
-}
-
 /// Upserts orders whose detail changed: state and detail columns.
 pub(super) async fn upsert_wide(
     db: &impl ConnectionTrait,
@@ -185,19 +75,8 @@ pub(super) async fn upsert_wide(
     .await
 }
 
-/// Columns every snapshot write sets (after id, shop_id and created_at, which only an insert sets).
-const NARROW: [orders::Column; 8] = [
-    orders::Column::Status,
-    orders::Column::Stage,
-    orders::Column::StageReason,
-    orders::Column::HeldFrom,
-    orders::Column::Version,
-    orders::Column::TiktokUpdateTime,
-    orders::Column::UpdatedAt,
-    orders::Column::TiktokCreateTime,
-];
-
-/// Plus what comes from the detail.
+/// The columns a snapshot write with a new detail sets (after id, shop_id and created_at, which
+/// only an insert sets); without one, only the first eight (see `json_rows`).
 const WIDE: [orders::Column; 20] = [
     orders::Column::Status,
     orders::Column::Stage,
@@ -370,34 +249,6 @@ pub(super) async fn replace_items(
             .do_nothing()
             .to_owned(),
         );
-        db.execute(&insert).await?;
-    }
-    Ok(())
-}
-
-pub(super) async fn insert_outbox(
-    db: &impl ConnectionTrait,
-    commits: &[&Commit],
-) -> Result<(), DbErr> {
-    let effects: Vec<_> = commits.iter().flat_map(|c| c.effects.iter()).collect();
-    for chunk in effects.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert();
-        insert.into_table(outbox::Entity).columns([
-            outbox::Column::RoutingKey,
-            outbox::Column::Payload,
-            outbox::Column::Attempts,
-            outbox::Column::CreatedAt,
-        ]);
-        for effect in chunk {
-            let payload = serde_json::to_value(effect)
-                .map_err(|e| DbErr::Custom(format!("outbox payload: {e}")))?;
-            insert.values_panic([
-                effect.routing_key().into(),
-                payload.into(),
-                0_i32.into(),
-                now().into(),
-            ]);
-        }
         db.execute(&insert).await?;
     }
     Ok(())

@@ -187,6 +187,34 @@ async fn a_duplicate_is_acknowledged_and_ignored_and_a_stale_event_is_recorded_o
 }
 
 #[actix_web::test]
+async fn text_that_json_escapes_is_stored_and_deduped_exactly() {
+    // The journal ships rows to the database as JSON on both backends: quotes, backslashes,
+    // newlines, control characters and non-ASCII text must come back byte for byte.
+    let app = spawn_app().await;
+    let key = "n\"1\\ 'é\u{1F600}\n\t\u{7}";
+    submit(&app, status("9010", "AWAITING_SHIPMENT", 200, key)).await;
+    assert_eq!(
+        submit(&app, status("9010", "IN_TRANSIT", 300, key)).await,
+        Outcome::Duplicate
+    );
+    let reason = "client said \"hold\" \\ 'ok'; 🚚\nline two\u{1}";
+    let hold = json!({ "reason": reason, "expected_version": 1 });
+    let response = app
+        .post_json("/api/v1/orders/9010/hold", &app.admin_key, &hold)
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let order = get_json(&app, "/api/v1/orders/9010", &app.admin_key).await;
+    assert_eq!(order["status"], "AWAITING_SHIPMENT");
+    assert_eq!(order["stage_reason"], reason);
+    let history = get_json(&app, "/api/v1/orders/9010/history", &app.admin_key).await;
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{history}");
+    assert_eq!(events[0]["cause"], format!("webhook:{key}"));
+    assert_eq!(events[1]["payload"]["reason"], reason, "{history}");
+}
+
+#[actix_web::test]
 async fn commands_carry_the_expected_version_and_get_409_on_mismatch() {
     let app = spawn_app().await;
     submit(&app, status("9003", "AWAITING_SHIPMENT", 200, "n1")).await;

@@ -8,7 +8,8 @@
 # generated inside the database (generate_series / a recursive CTE): no driver, no binding, no
 # application CPU. What it prints is the most events/s the database itself can make durable on
 # this machine with the cores all to itself; the daemon cannot exceed it.
-#   PostgreSQL: pgbench, $WRITERS connections (the journal's writers), disjoint orders each.
+#   PostgreSQL: pgbench, $WRITERS connections (one per core; the journal's four writers gave
+#   less), disjoint orders each, as concurrent journal batches never share an order.
 #   SQLite: python3's sqlite3, one writer, WAL, synchronous=FULL (the daemon's default).
 # Both also without the inbox and outbox rows (audit event + snapshot only).
 # Usage: loadtest/ceiling.sh [seconds=15]

@@ -1,4 +1,5 @@
-//! Orders in SQL: the multi-row statements the journal writes a batch with, snapshot loading for
+//! Orders in SQL: the journal's batch split into narrow and wide snapshots, the wide snapshot and
+//! line-item statements (the narrow rows go through `json_rows` or `unnest`), snapshot loading for
 //! activation, and the read model behind the order API.
 
 use std::collections::{HashMap, HashSet};

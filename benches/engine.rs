@@ -84,7 +84,9 @@ fn journal(c: &mut Criterion) {
     let (db, journal) = runtime.block_on(async {
         let db = Database::connect(&settings.database).await.expect("db");
         db.migrate_up().await.expect("migrate");
-        let journal = Journal::start(db.clone(), 512, Duration::from_millis(2), 1);
+        let journal = Journal::start(db.clone(), 512, Duration::from_millis(2), 1)
+            .await
+            .expect("journal");
         (db, journal)
     });
     let mut round = 0_i64;

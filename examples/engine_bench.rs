@@ -195,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = creatorflow::telemetry::metrics::handle();
     let db = Database::connect(&settings.database).await?;
     db.migrate_up().await?;
-    let registry = creatorflow::app::start_engine(&settings, &db);
+    let registry = creatorflow::app::start_engine(&settings, &db).await?;
     let shop = ShopId::parse("7494049642642441621")?;
     let concurrency = arg("--concurrency", 1024);
     println!(

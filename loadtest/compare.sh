@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# The database's own ceiling beside CreatorFlow's, in one run on one machine:
-#   (a) PostgreSQL: pgbench, one single-row INSERT per transaction, at the same concurrency as
-#       (b) `creatorflow loadgen` against `creatorflow serve` on PostgreSQL; both figures and
-#       their ratio. The same for SQLite: one INSERT per fsynced transaction from one writer
-#       (SQLite has one writer whatever the concurrency) beside the daemon on SQLite.
-# Usage: loadtest/compare.sh [concurrency=64] [seconds=20]
-# Needs: a release build (built if missing), PostgreSQL at $PG_URL (user may create databases),
-# pgbench, python3. Finishes in about two minutes once the binary is built.
+# CreatorFlow's webhook ingest beside the database's own single-row-insert rate, in one run on
+# one machine, with the CPU each side spends per acknowledged webhook (from /proc):
+#   (a) PostgreSQL: pgbench, one single-row INSERT per transaction, at 16, 64 and 256 clients
+#       (its best counts), then wrk sending signed webhooks (a corpus from `creatorflow loadgen
+#       --corpus`: new orders first, then their status changes) to `creatorflow serve` on
+#       PostgreSQL at 256 and at 64 connections;
+#   (b) SQLite: the daemon on SQLite at 256 connections, beside one INSERT per fsynced
+#       transaction from one writer.
+# Usage: loadtest/compare.sh [seconds per pgbench run=15] [webhooks per daemon run=200000]
+# Needs: a release build (built if missing), PostgreSQL at $PG_URL (user may create databases,
+# server on this machine so its processes can be read in /proc), pgbench, wrk, python3.
+# Set BIN to compare another build (LOADGEN_BIN: the build that writes the corpus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CONCURRENCY=${1:-64}
-SECONDS_PER_RUN=${2:-20}
+SECONDS_PER_RUN=${1:-15}
+EVENTS=${2:-200000}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SERVER=${PG_URL%/*}
-BIN=target/release/creatorflow
+BIN=${BIN:-target/release/creatorflow}
 PORT=${PORT:-18181}
-EVENTS=${EVENTS:-60000}
 WORK=$(mktemp -d)
 source loadtest/lib.sh
 
@@ -30,36 +33,85 @@ cleanup() {
 trap cleanup EXIT
 
 [[ -x $BIN ]] || cargo build --release --bin creatorflow
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install -y wrk)" >&2; exit 1; }
 
 export CREATORFLOW__TIKTOK__APP_KEY=compare_key CREATORFLOW__TIKTOK__APP_SECRET=compare_secret
 export CREATORFLOW__WORKFLOW__ENABLED=false CREATORFLOW__LOG__LEVEL=warn
 export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__TIKTOK__POLL_INTERVAL=1h
 
-# Runs `creatorflow serve` on $1 and prints loadgen's events/s at the concurrency.
-daemon_rate() {
-  CREATORFLOW__DATABASE__URL=$1 start_daemon "$WORK/serve.log"
-  "$BIN" loadgen --url "http://127.0.0.1:$PORT" --events "$EVENTS" --orders $((EVENTS / 5)) \
-    --concurrency "$CONCURRENCY" --json >"$WORK/loadgen.json"
+# CPU seconds (user + system) of the processes whose pids are given, from /proc.
+cpu_of() {
+  local ticks=0 pid stat
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    stat=${stat##*) }
+    ticks=$((ticks + $(awk '{print $12 + $13}' <<<"$stat")))
+  done
+  python3 -c "print($ticks / $(getconf CLK_TCK))"
+}
+postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
+
+# Runs `creatorflow serve` on $1 and sends it $EVENTS fresh webhooks from $2 connections with
+# wrk; prints "rate p50 p99 daemon_us_per_webhook postgres_us_per_webhook".
+daemon_run() {
+  local url=$1 connections=$2
+  CREATORFLOW__DATABASE__URL=$url start_daemon "$WORK/serve.log"
+  "${LOADGEN_BIN:-$BIN}" loadgen --events "$EVENTS" --orders $((EVENTS / 5)) --corpus "$WORK/corpus.txt" 2>/dev/null
+  local pg_before daemon_before
+  # shellcheck disable=SC2046
+  pg_before=$(cpu_of $(postgres_pids))
+  daemon_before=$(cpu_of "$DAEMON")
+  CORPUS=$WORK/corpus.txt THREADS=2 wrk -t2 -c"$connections" -d600s -s loadtest/wrk.lua \
+    "http://127.0.0.1:$PORT" >"$WORK/wrk.txt" 2>&1
+  local daemon_after pg_after
+  daemon_after=$(cpu_of "$DAEMON")
+  # shellcheck disable=SC2046
+  pg_after=$(cpu_of $(postgres_pids))
   stop_daemon
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f %.1f %.1f" % (r["events_per_second"], r["p50_ms"], r["p99_ms"]))' "$WORK/loadgen.json"
+  python3 - "$WORK/wrk.txt" "$daemon_before" "$daemon_after" "$pg_before" "$pg_after" "$url" <<'PY'
+import sys
+out = dict(l.split()[:2] for l in open(sys.argv[1]) if len(l.split()) == 2)
+refused = int(out["refused"])
+if refused:
+    sys.exit(f"{refused} webhooks were not acknowledged")
+n, s = int(out["requests"]), float(out["seconds"])
+d = (float(sys.argv[3]) - float(sys.argv[2])) / n * 1e6
+pg = (float(sys.argv[5]) - float(sys.argv[4])) / n * 1e6 if sys.argv[6].startswith("postgres") else 0
+print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f}")
+PY
 }
 
-echo "== PostgreSQL, $CONCURRENCY connections"
-psql "$PG_URL" -qc "set client_min_messages = warning" -c "drop database if exists cf_compare_pgbench with (force)" -c "create database cf_compare_pgbench"
+pgbench_tps() {
+  pgbench -n -c "$1" -j 2 -T "$SECONDS_PER_RUN" -f "$WORK/insert.sql" \
+    "$PG_SERVER/cf_compare_pgbench" >"$WORK/pgbench.txt" 2>&1
+  awk '/^tps = /{print int($3); exit}' "$WORK/pgbench.txt"
+}
+
+fresh_database() {
+  psql "$PG_URL" -qc "set client_min_messages = warning" -c "drop database if exists $1 with (force)" \
+    -c "create database $1"
+}
+
+echo "== PostgreSQL"
+fresh_database cf_compare_pgbench
 psql "$PG_SERVER/cf_compare_pgbench" -qc \
   "create table events (id bigserial primary key, order_id text not null, payload jsonb not null, created_at timestamptz not null default now())"
 cat >"$WORK/insert.sql" <<'SQL'
 \set id random(1, 1000000000)
 insert into events (order_id, payload) values (:id, '{"status": "AWAITING_SHIPMENT"}');
 SQL
-pgbench -n -c "$CONCURRENCY" -j 2 -T "$SECONDS_PER_RUN" -f "$WORK/insert.sql" \
-  "$PG_SERVER/cf_compare_pgbench" >"$WORK/pgbench.txt" 2>&1
-PGBENCH_TPS=$(awk '/^tps = /{print int($3); exit}' "$WORK/pgbench.txt")
-psql "$PG_URL" -qc "set client_min_messages = warning" -c "drop database if exists cf_compare_daemon with (force)" -c "create database cf_compare_daemon"
-read -r PG_RATE PG_P50 PG_P99 < <(daemon_rate "$PG_SERVER/cf_compare_daemon")
-echo "pgbench (one single-row insert per transaction): $PGBENCH_TPS tps"
-echo "creatorflow on PostgreSQL (durable webhooks):    $PG_RATE events/s (p50 $PG_P50 ms, p99 $PG_P99 ms)"
-python3 -c "print(f'ratio: {$PG_RATE / $PGBENCH_TPS:.2f}x pgbench')"
+BEST=0
+for clients in 16 64 256; do
+  tps=$(pgbench_tps "$clients")
+  echo "pgbench, one single-row insert per transaction, $clients clients: $tps tps"
+  ((tps > BEST)) && BEST=$tps
+done
+for connections in 256 64; do
+  fresh_database cf_compare_daemon
+  read -r RATE P50 P99 DAEMON_US PG_US < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
+  echo "creatorflow on PostgreSQL, $connections connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs, PostgreSQL $PG_US µs"
+  python3 -c "print(f'ratio: {$RATE / $BEST:.2f}x pgbench at its best ($BEST tps)')"
+done
 
 echo "== SQLite (one writer)"
 SQLITE_TPS=$(python3 - "$WORK/ceiling.db" "$SECONDS_PER_RUN" <<'PY'
@@ -77,7 +129,6 @@ while time.time() < end:
 print(int(n / min(float(sys.argv[2]), 10)))
 PY
 )
-read -r SQ_RATE SQ_P50 SQ_P99 < <(daemon_rate "sqlite://$WORK/daemon.db?mode=rwc")
-echo "sqlite3 (one single-row insert per fsynced transaction): $SQLITE_TPS tps"
-echo "creatorflow on SQLite (durable webhooks):                 $SQ_RATE events/s (p50 $SQ_P50 ms, p99 $SQ_P99 ms)"
-python3 -c "print(f'ratio: {$SQ_RATE / $SQLITE_TPS:.2f}x one-transaction-per-event')"
+read -r RATE P50 P99 DAEMON_US _ < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
+echo "sqlite3, one single-row insert per fsynced transaction: $SQLITE_TPS tps"
+echo "creatorflow on SQLite, 256 connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs"

@@ -33,6 +33,8 @@ pub struct Application {
     workflows: Option<runner::Tasks>,
     bus: Bus,
     relay: Relay,
+    /// The relay's task: awaited at stop, so its checkpoint is saved.
+    relaying: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
     first_admin_key: Option<ApiKey>,
 }
@@ -48,7 +50,7 @@ impl Application {
             .await
             .context("cannot migrate the database")?;
         let first_admin_key = ensure_admin_key(&db).await?;
-        let registry = start_engine(settings, &db);
+        let registry = start_engine(settings, &db).await?;
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
         let client = Client::new(&settings.tiktok, db.clone())?;
@@ -83,7 +85,8 @@ impl Application {
         );
         let relay = Relay::new(db.clone(), bus.clone(), settings.bus.relay_batch);
         let notifier = notify::Sender::new(db.clone(), client.vault().clone(), &settings.notify)?;
-        let background = vec![relay.start(), stock.start_expiry(), notifier.start()];
+        let relaying = relay.start(registry.committed());
+        let background = vec![stock.start_expiry(), notifier.start()];
         let workflows = settings.workflow.enabled.then(|| {
             Runner::new(
                 catalog.clone(),
@@ -112,6 +115,7 @@ impl Application {
             workflows,
             bus,
             relay,
+            relaying,
             background,
             first_admin_key,
         })
@@ -151,6 +155,7 @@ impl Application {
             workflows,
             bus,
             relay,
+            relaying,
             background,
             ..
         } = self;
@@ -182,8 +187,15 @@ impl Application {
             workflows.stop();
         }
         registry.drain(Duration::from_secs(10)).await;
-        // What the orders committed last is relayed after the restart if not now.
+        // What the orders committed last is relayed after the restart if not now; the relay
+        // saves how far it got.
         relay.stop();
+        if tokio::time::timeout(Duration::from_secs(5), relaying)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the relay did not stop within 5 s");
+        }
         bus.stop();
         for task in background {
             task.abort();
@@ -199,14 +211,16 @@ impl Application {
 
 /// The order engine: the journal's writers and the registry shards over them. Must run inside an
 /// actix system.
-pub fn start_engine(settings: &Settings, db: &Database) -> RegistryHandle {
+pub async fn start_engine(settings: &Settings, db: &Database) -> anyhow::Result<RegistryHandle> {
     let journal = Journal::start(
         db.clone(),
         settings.journal.max_batch,
         settings.journal.max_delay,
         settings.journal_writers(),
-    );
-    RegistryHandle::start(&settings.engine, db.clone(), journal)
+    )
+    .await
+    .context("cannot read the end of the log")?;
+    Ok(RegistryHandle::start(&settings.engine, db.clone(), journal))
 }
 
 /// On first start nobody could call the API, so an admin key is made and handed to the caller

@@ -46,6 +46,49 @@ pub struct Args {
     /// Print the report as one JSON object (for scripts).
     #[arg(long)]
     json: bool,
+    /// Send nothing: write the signed webhooks to this file instead, one per line as
+    /// `<Authorization header>\t<body>`, for a load tool such as wrk (`loadtest/wrk.lua`).
+    #[arg(long, value_name = "FILE")]
+    corpus: Option<std::path::PathBuf>,
+}
+
+/// The webhooks of a run: event `k` of `events`, as TikTok would sign and send it.
+struct Corpus {
+    run: i64,
+    base_time: i64,
+    orders: usize,
+    shop: String,
+}
+
+impl Corpus {
+    fn new(orders: usize, shop: &str) -> Self {
+        Self {
+            // Order ids unique to this run, so runs against one database do not collide.
+            run: chrono::Utc::now().timestamp_millis() % 1_000_000_000,
+            base_time: chrono::Utc::now().timestamp() - 86_400,
+            orders,
+            shop: shop.to_owned(),
+        }
+    }
+
+    /// The body of event `k`: order `k % orders` moves to its next status.
+    fn body(&self, k: usize) -> String {
+        let (order, step) = (k % self.orders, k / self.orders);
+        let (run, time) = (self.run, self.base_time + step as i64);
+        json!({
+            "type": 1,
+            "tts_notification_id": format!("lg{run}{k:010}"),
+            "shop_id": self.shop,
+            "timestamp": time,
+            "data": {
+                "order_id": format!("{run:09}{order:09}"),
+                "order_status": STATUSES[step % STATUSES.len()],
+                "is_on_hold_order": false,
+                "update_time": time,
+            },
+        })
+        .to_string()
+    }
 }
 
 /// What a run measured.
@@ -73,6 +116,9 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         args.orders > 0 && args.concurrency > 0,
         "--orders and --concurrency must be at least 1"
     );
+    if let Some(path) = &args.corpus {
+        return write_corpus(&args, &app, path);
+    }
     let report = generate(&args, &app).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -99,6 +145,28 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the run's webhooks, signed, one per line.
+fn write_corpus(args: &Args, app: &App, path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let corpus = Corpus::new(args.orders, &args.shop_id);
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let secret = app.secret.expose_secret().as_bytes();
+    for k in 0..args.events {
+        let body = corpus.body(k);
+        let signature = webhook_signature(&app.key, secret, body.as_bytes());
+        writeln!(out, "{signature}\t{body}")?;
+    }
+    out.flush()?;
+    eprintln!(
+        "{} signed webhooks written to {}",
+        args.events,
+        path.display()
+    );
+    Ok(())
+}
+
 pub async fn generate(args: &Args, app: &App) -> anyhow::Result<Report> {
     crate::integrations::install_tls();
     let client = reqwest::Client::builder()
@@ -106,16 +174,14 @@ pub async fn generate(args: &Args, app: &App) -> anyhow::Result<Report> {
         .timeout(Duration::from_secs(30))
         .build()?;
     let endpoint = format!("{}/webhooks/tiktok", args.url.trim_end_matches('/'));
-    // Order ids unique to this run, so runs against one database do not collide.
-    let run = chrono::Utc::now().timestamp_millis() % 1_000_000_000;
-    let base_time = chrono::Utc::now().timestamp() - 86_400;
+    let corpus = Arc::new(Corpus::new(args.orders, &args.shop_id));
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..args.concurrency)
         .map(|_| {
             let (client, endpoint, next) = (client.clone(), endpoint.clone(), next.clone());
             let (key, secret) = (app.key.clone(), app.secret.expose_secret().to_owned());
-            let (events, orders, shop) = (args.events, args.orders, args.shop_id.clone());
+            let (events, corpus) = (args.events, corpus.clone());
             actix_rt::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut failed = 0usize;
@@ -124,20 +190,7 @@ pub async fn generate(args: &Args, app: &App) -> anyhow::Result<Report> {
                     if k >= events {
                         break;
                     }
-                    let (order, step) = (k % orders, k / orders);
-                    let body = json!({
-                        "type": 1,
-                        "tts_notification_id": format!("lg{run}{k:010}"),
-                        "shop_id": shop,
-                        "timestamp": base_time + step as i64,
-                        "data": {
-                            "order_id": format!("{run:09}{order:09}"),
-                            "order_status": STATUSES[step % STATUSES.len()],
-                            "is_on_hold_order": false,
-                            "update_time": base_time + step as i64,
-                        },
-                    })
-                    .to_string();
+                    let body = corpus.body(k);
                     let signature = webhook_signature(&key, secret.as_bytes(), body.as_bytes());
                     let sent = Instant::now();
                     let response = client

@@ -1,3 +1,7 @@
+//! The log: every order's audit events in commit order (`position`), each with its slot; the
+//! last row of a commit carries the delivery's dedupe key and the commit's effects. A row
+//! without `seq` carries only effects (a delivery that recorded no event) and is no audit event.
+
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -5,9 +9,10 @@ use serde::{Deserialize, Serialize};
 #[sea_orm(table_name = "order_events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
+    pub position: i64,
+    pub slot: i16,
     pub order_id: String,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub seq: i64,
+    pub seq: Option<i64>,
     pub kind: String,
     pub from_status: Option<String>,
     pub to_status: Option<String>,
@@ -16,6 +21,9 @@ pub struct Model {
     pub cause: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub payload: Json,
+    pub dedupe_key: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub effects: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
 }
 

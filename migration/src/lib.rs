@@ -16,6 +16,9 @@ mod m20261125_000009_shop_list_indexes;
 mod m20261126_000010_outbox_relay_index;
 mod m20261126_000011_lists_per_shop;
 mod m20261126_000012_outbox_delete_sent;
+mod m20261128_000013_the_log;
+
+pub use m20261128_000013_the_log::{SLOTS, slot_of};
 
 pub struct Migrator;
 
@@ -35,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_outbox_relay_index::Migration),
             Box::new(m20261126_000011_lists_per_shop::Migration),
             Box::new(m20261126_000012_outbox_delete_sent::Migration),
+            Box::new(m20261128_000013_the_log::Migration),
         ]
     }
 }

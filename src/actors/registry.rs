@@ -64,6 +64,8 @@ pub struct RegistryHandle {
     timeout: Duration,
     /// Set by [`RegistryHandle::drain`]: no new message is accepted on any path.
     draining: Arc<AtomicBool>,
+    /// The journal's watermark, for the log's subscriptions.
+    committed: tokio::sync::watch::Receiver<i64>,
 }
 
 struct Shard {
@@ -78,6 +80,7 @@ impl RegistryHandle {
     pub fn start(settings: &config::Engine, db: Database, journal: Journal) -> Self {
         let count = settings.shard_count();
         let per_shard = settings.max_live_orders.div_ceil(count).max(1);
+        let committed = journal.committed();
         let shards: Vec<Shard> = (0..count)
             .map(|index| {
                 let live = Arc::new(LiveMap::default());
@@ -105,7 +108,14 @@ impl RegistryHandle {
             shards: shards.into(),
             timeout: Duration::from_secs(30),
             draining: Arc::new(AtomicBool::new(false)),
+            committed,
         }
+    }
+
+    /// The journal's watermark: every log position at or below it is settled. Subscriptions
+    /// ([`crate::persistence::Tail`]) wait on it.
+    pub fn committed(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.committed.clone()
     }
 
     /// Routes `envelope` to the order's actor and waits for the committed outcome. A full

@@ -1,22 +1,39 @@
-//! The outbox relay: publishes committed outbox rows and deletes them once the bus has them.
+//! The relay: publishes what orders announce, from the log, and what else is owed, from the
+//! outbox.
+//!
+//! - **The log** (subscription `relay`): every committed transition (`order.transition.<stage>`)
+//!   is published with its log position as message id, then the subscription's checkpoint moves
+//!   past it. A crash between publish and checkpoint only publishes again; consumers dedupe on
+//!   the message id. A message the bus refuses for good is parked in the outbox for an operator.
+//! - **The outbox**: messages that are not order events (`inventory.low_stock`), and rows owed
+//!   from before the log. Published with the negated row id as message id (positions are
+//!   positive, so the two never collide), deleted once the bus has them.
+//!
 //! Rows of the routing keys worked off in-process (`tiktok.fetch_detail`, `workflow.start`) are
-//! left to their workers. A crash between publish and delete only publishes again; consumers
-//! dedupe on the message id (the row id).
+//! left to their own subscriptions.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, FixedOffset, Utc};
 use metrics::{counter, histogram};
 use serde_json::Value;
+use tokio::sync::{Notify, watch};
 
 use super::{Bus, Message, Published};
-use crate::persistence::Database;
-use crate::persistence::outbox::OutboxRow;
+use crate::persistence::log::Entry;
+use crate::persistence::outbox::{IN_PROCESS, MAX_ATTEMPTS, OutboxRow};
+use crate::persistence::{Database, Tail};
 use crate::telemetry::metrics::{
     BUS_PUBLISH_FAILURES_TOTAL, BUS_PUBLISHED_TOTAL, OUTBOX_LAG_SECONDS,
 };
+
+/// The relay's subscription to the log.
+pub const SUBSCRIPTION: &str = "relay";
+
+/// How often the outbox is looked at (it holds only stock messages and old rows).
+const OUTBOX_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Relay {
@@ -24,6 +41,8 @@ pub struct Relay {
     bus: Bus,
     batch: u64,
     stopped: Arc<AtomicBool>,
+    /// Wakes the task from its waits when it is told to stop.
+    stop: Arc<Notify>,
 }
 
 impl Relay {
@@ -33,31 +52,119 @@ impl Relay {
             bus,
             batch,
             stopped: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(Notify::new()),
         }
     }
 
-    /// Relays until stopped: drains the backlog, then looks again every 20 ms (every 250 ms
-    /// while the bus takes nothing).
-    pub fn start(&self) -> tokio::task::JoinHandle<()> {
+    /// Relays until stopped: tails the log (woken by every commit) and looks at the outbox
+    /// every half second; while the bus takes nothing, every 250 ms. On stop it saves its
+    /// checkpoint; await the handle for that.
+    pub fn start(&self, committed: watch::Receiver<i64>) -> tokio::task::JoinHandle<()> {
         let relay = self.clone();
         tokio::spawn(async move {
-            while !relay.stopped.load(Ordering::Acquire) {
-                match relay.drain().await {
-                    Ok(Drained {
-                        unavailable: true, ..
-                    }) => tokio::time::sleep(Duration::from_millis(250)).await,
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            let mut tail = loop {
+                match Tail::open(relay.db.clone(), SUBSCRIPTION, committed.clone()).await {
+                    Ok(tail) => break tail,
                     Err(e) => {
-                        tracing::warn!(error = %e, "outbox relay cannot read the outbox");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tracing::warn!(error = %e, "relay cannot read its checkpoint");
+                        if relay.pause(Duration::from_secs(1)).await {
+                            return;
+                        }
                     }
                 }
+            };
+            let mut outbox_at = tokio::time::Instant::now();
+            while !relay.stopped.load(Ordering::Acquire) {
+                if tokio::time::Instant::now() >= outbox_at {
+                    outbox_at = tokio::time::Instant::now() + OUTBOX_EVERY;
+                    if let Err(e) = relay.drain().await {
+                        tracing::warn!(error = %e, "relay cannot read the outbox");
+                    }
+                }
+                let step = tokio::select! {
+                    step = relay.relay_log(&mut tail) => step,
+                    () = tokio::time::sleep_until(outbox_at) => continue,
+                    () = relay.stop.notified() => break,
+                };
+                let pause = match step {
+                    Ok(Step::Done(_)) => continue,
+                    Ok(Step::Unavailable) => Duration::from_millis(250),
+                    Ok(Step::Ended) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "relay cannot read the log");
+                        Duration::from_secs(1)
+                    }
+                };
+                if relay.pause(pause).await {
+                    break;
+                }
+            }
+            if let Err(e) = tail.save().await {
+                tracing::warn!(error = %e, "relay cannot save its checkpoint; it repeats the last second after the restart");
             }
         })
     }
 
+    /// Sleeps for `pause`; true if told to stop meanwhile.
+    async fn pause(&self, pause: Duration) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(pause) => self.stopped.load(Ordering::Acquire),
+            () = self.stop.notified() => true,
+        }
+    }
+
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
+        self.stop.notify_waiters();
+    }
+
+    /// Publishes the next entries of the log and moves the checkpoint past what the bus took.
+    pub async fn relay_log(&self, tail: &mut Tail) -> Result<Step, crate::persistence::Error> {
+        let Some(batch) = tail.next(self.batch).await? else {
+            return Ok(Step::Ended);
+        };
+        let messages: Vec<Message> = batch.entries.iter().flat_map(published).collect();
+        if messages.is_empty() {
+            tail.advance(batch.upto).await?;
+            return Ok(Step::Done(0));
+        }
+        let published = self.bus.publish(&messages).await;
+        if published.unavailable {
+            return Ok(Step::Unavailable);
+        }
+        record_lag(batch.entries.iter().map(|e| e.created_at));
+        counter!(BUS_PUBLISHED_TOTAL, "bus" => self.bus.kind())
+            .increment(published.sent.len() as u64);
+        for (id, why) in &published.poison {
+            tracing::error!(position = id, %why, "message refused for good; parked in the outbox");
+        }
+        let parked: Vec<(String, Value)> = published
+            .poison
+            .iter()
+            .filter_map(|(id, _)| {
+                let m = messages.iter().find(|m| m.id == *id)?;
+                Some((m.routing_key.clone(), serde_json::from_slice(&m.body).ok()?))
+            })
+            .collect();
+        self.db.park_outbox(&parked, MAX_ATTEMPTS).await?;
+        match published.retry.iter().map(|(id, _)| *id).min() {
+            None => {
+                tail.advance(batch.upto).await?;
+                Ok(Step::Done(published.sent.len()))
+            }
+            Some(first) => {
+                counter!(BUS_PUBLISH_FAILURES_TOTAL, "bus" => self.bus.kind())
+                    .increment(published.retry.len() as u64);
+                tracing::warn!(
+                    count = published.retry.len(),
+                    first = %published.retry[0].1,
+                    "messages not published; will retry"
+                );
+                // What came before the first failure is out; the rest is published again.
+                tail.advance(first - 1).await?;
+                Ok(Step::Unavailable)
+            }
+        }
     }
 
     /// Publishes pending rows until none is left (or one fails), as a pipeline: while one batch
@@ -67,7 +174,7 @@ impl Relay {
         let mut batch = self.db.pending_published_after(0, self.batch).await?;
         let mut to_settle: Option<Published> = None;
         while let Some(last) = batch.last().map(|r| r.id) {
-            let messages: Vec<Message> = batch.iter().map(envelope).collect();
+            let messages: Vec<Message> = batch.iter().map(outbox_message).collect();
             let settle = async {
                 match to_settle.take() {
                     Some(done) => self.settle(done).await,
@@ -84,13 +191,7 @@ impl Relay {
                 drained.unavailable = true;
                 return Ok(drained);
             }
-            let now = Utc::now();
-            for row in &batch {
-                let lag = (now - row.created_at.to_utc())
-                    .num_microseconds()
-                    .unwrap_or(0);
-                histogram!(OUTBOX_LAG_SECONDS).record(lag.max(0) as f64 / 1e6);
-            }
+            record_lag(batch.iter().map(|r| r.created_at));
             drained.sent += published.sent.len();
             let failed = !published.retry.is_empty() || !published.poison.is_empty();
             if failed {
@@ -107,7 +208,8 @@ impl Relay {
         Ok(drained)
     }
 
-    /// Writes what became of a batch: sent, to retry (an attempt counted), refused for good.
+    /// Writes what became of a batch of outbox rows (their message ids are the row ids negated):
+    /// sent, to retry (an attempt counted), refused for good.
     async fn settle(&self, published: Published) -> Result<(), crate::persistence::Error> {
         counter!(BUS_PUBLISHED_TOTAL, "bus" => self.bus.kind())
             .increment(published.sent.len() as u64);
@@ -120,16 +222,47 @@ impl Relay {
                 "outbox messages not published; will retry"
             );
         }
-        self.db.delete_outbox_sent(&published.sent).await?;
-        let retry: Vec<i64> = published.retry.iter().map(|(id, _)| *id).collect();
+        let sent: Vec<i64> = published.sent.iter().map(|id| -id).collect();
+        self.db.delete_outbox_sent(&sent).await?;
+        let retry: Vec<i64> = published.retry.iter().map(|(id, _)| -id).collect();
         self.db.mark_outbox_failed(&retry).await?;
         for (id, why) in &published.poison {
-            tracing::error!(id, %why, "outbox message refused for good; left in the outbox");
+            tracing::error!(id = -id, %why, "outbox message refused for good; left in the outbox");
         }
-        let poison: Vec<i64> = published.poison.iter().map(|(id, _)| *id).collect();
+        let poison: Vec<i64> = published.poison.iter().map(|(id, _)| -id).collect();
         self.db.give_up_outbox(&poison).await?;
         Ok(())
     }
+}
+
+/// What one look at the log did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Published what there was: this many messages.
+    Done(usize),
+    /// The bus took nothing, or not all: try again after a pause.
+    Unavailable,
+    /// The journal is gone and everything it committed was read.
+    Ended,
+}
+
+/// Time from commit to publish.
+fn record_lag(committed: impl Iterator<Item = DateTime<FixedOffset>>) {
+    let now = Utc::now();
+    for at in committed {
+        let lag = (now - at.to_utc()).num_microseconds().unwrap_or(0);
+        histogram!(OUTBOX_LAG_SECONDS).record(lag.max(0) as f64 / 1e6);
+    }
+}
+
+/// The messages an entry announces: its effects that are not worked off in-process. A commit
+/// announces at most one transition, so the entry's position is a unique message id.
+fn published(entry: &Entry) -> impl Iterator<Item = Message> + '_ {
+    entry
+        .effects
+        .iter()
+        .filter(|p| !IN_PROCESS.contains(&p.routing_key.as_str()))
+        .map(|p| envelope(entry.position, &p.routing_key, &p.payload, entry.created_at))
 }
 
 /// What one drain did.
@@ -140,11 +273,16 @@ pub struct Drained {
     pub unavailable: bool,
 }
 
-/// The message for a row: its payload with the envelope fields every schema shares —
+/// The message for a payload: the payload with the envelope fields every schema shares —
 /// `schema` (`<first two words of the routing key>.v1`), `message_id`, `recorded_at` (the
 /// commit) and, where the payload carries TikTok's `update_time`, `latency_ms` from it.
-fn envelope(row: &OutboxRow) -> Message {
-    let mut body = match &row.payload {
+fn envelope(
+    id: i64,
+    routing_key: &str,
+    payload: &Value,
+    recorded: DateTime<FixedOffset>,
+) -> Message {
+    let mut body = match payload {
         Value::Object(map) => map.clone(),
         other => {
             let mut map = serde_json::Map::new();
@@ -152,10 +290,10 @@ fn envelope(row: &OutboxRow) -> Message {
             map
         }
     };
-    let family: Vec<&str> = row.routing_key.split('.').take(2).collect();
+    let family: Vec<&str> = routing_key.split('.').take(2).collect();
     body.insert("schema".into(), format!("{}.v1", family.join(".")).into());
-    body.insert("message_id".into(), row.id.into());
-    let recorded = row.created_at.to_utc();
+    body.insert("message_id".into(), id.into());
+    let recorded = recorded.to_utc();
     body.insert("recorded_at".into(), recorded.to_rfc3339().into());
     if let Some(t) = body.get("update_time").and_then(Value::as_i64) {
         body.insert(
@@ -164,8 +302,13 @@ fn envelope(row: &OutboxRow) -> Message {
         );
     }
     Message {
-        id: row.id,
-        routing_key: row.routing_key.clone(),
+        id,
+        routing_key: routing_key.to_owned(),
         body: serde_json::to_vec(&body).expect("a JSON map serialises"),
     }
+}
+
+/// The message for an outbox row: its id negated (log positions are the positive ids).
+fn outbox_message(row: &OutboxRow) -> Message {
+    envelope(-row.id, &row.routing_key, &row.payload, row.created_at)
 }

@@ -20,7 +20,7 @@ pub use lifecycle::{
     decide,
 };
 pub use money::{Currency, Money};
-pub use order::{Applied, Order, OrderId};
+pub use order::{Applied, Order, OrderId, SLOTS};
 pub use shop::{ShopId, ShopName};
 pub use stage::Stage;
 pub use status::{Change, OrderStatus};

@@ -36,7 +36,17 @@ impl OrderId {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         })
     }
+
+    /// The slot the order belongs to: its [`stable_hash`](Self::stable_hash) modulo [`SLOTS`].
+    /// Log entries and subscription checkpoints carry it, so slots can be owned by nodes.
+    pub fn slot(&self) -> i16 {
+        (self.stable_hash() % SLOTS) as i16
+    }
 }
+
+/// Orders are partitioned into this many slots. A constant a migration could change (the
+/// `slot` columns would be recomputed).
+pub const SLOTS: u64 = 256;
 
 impl fmt::Display for OrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -199,16 +209,26 @@ mod tests {
     fn order_ids_are_text_and_hash_stably() {
         let id = OrderId::parse("576653688135258178").unwrap();
         assert_eq!(id.as_str(), "576653688135258178");
-        // Fixed value: routing must not change between builds.
-        assert_eq!(
-            id.stable_hash(),
-            OrderId::parse("576653688135258178").unwrap().stable_hash()
-        );
+        // Fixed values: routing and slots must not change between builds.
         assert_eq!(
             OrderId::parse("a").unwrap().stable_hash(),
             0xaf63dc4c8601ec8c
         );
+        assert_eq!(id.slot(), (id.stable_hash() % 256) as i16);
         assert!(OrderId::parse("").is_err());
         assert!(OrderId::parse("1 2").is_err());
+    }
+
+    #[test]
+    fn the_migration_computes_the_same_slots_as_the_daemon() {
+        assert_eq!(SLOTS, migration::SLOTS);
+        for raw in ["a", "576653688135258178", "order-42", "Z_9"] {
+            let id = OrderId::parse(raw).unwrap();
+            assert_eq!(id.slot(), migration::slot_of(raw), "{raw}");
+        }
+        let slots: std::collections::HashSet<i16> = (0..5000)
+            .map(|n| OrderId::parse(&format!("5766{n}")).unwrap().slot())
+            .collect();
+        assert_eq!(slots.len(), 256, "every slot is used");
     }
 }

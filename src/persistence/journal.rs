@@ -1,24 +1,38 @@
-//! The journal: group commit of order changes.
+//! The journal: group commit of order changes into the log.
 //!
-//! Actors hand it a [`Commit`] (audit events, the new snapshot, the inbox row that dedupes the
-//! message, the outbox rows of its effects) and wait. One writer task takes whatever is queued,
-//! up to `journal.max_batch`, waiting at most `journal.max_delay` for company, and writes it all
-//! in one transaction with a few multi-row statements; then it answers every waiter. Nothing is
-//! acknowledged before its commit. While one batch commits the next one queues, so under load
-//! batches grow by themselves and the cost of a commit (an fsync) is shared.
+//! Actors hand it a [`Commit`] (audit events, the new snapshot, the dedupe key of the message,
+//! the effects) and wait. One writer task takes whatever is queued, up to `journal.max_batch`,
+//! waiting at most `journal.max_delay` for company, and writes it all at once; then it answers
+//! every waiter. Nothing is acknowledged before its commit. While one batch commits the next one
+//! queues, so under load batches grow by themselves and the cost of a commit is shared.
+//!
+//! **The journal is the log.** Every event row gets a position, handed out here when its batch
+//! is formed, and the slot of its order. A commit's last row carries the dedupe key of the
+//! delivery that caused it and the commit's effects; effects are never separate rows. A
+//! delivery that records no event but asks for work writes one row without a sequence number;
+//! one that changes nothing at all leaves only its key, in `webhook_inbox`.
+//!
+//! Several batches may be in flight at once (PostgreSQL), so positions can commit out of order.
+//! The journal knows which batches are in flight and publishes a **watermark**
+//! ([`Journal::committed`]): every position at or below it is settled (committed, or never
+//! will be). Subscriptions read only up to it, so none skips an event that commits late with a
+//! smaller position. Positions start after the log's largest at start-up; one process writes a
+//! log (a cluster has to hand out position blocks from a shared sequence instead).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use metrics::histogram;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use sea_orm::DbErr;
 
 use super::orders::{self, Snapshots};
 use super::{Database, json_rows, unnest};
 use crate::config::Backend;
-use crate::domain::{Applied, Effect, Order};
+use crate::domain::{Applied, Effect, Event, Order};
 use crate::telemetry::metrics::{JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS};
 
 /// Commits queued beyond this many wait in their actors (backpressure), not in memory here.
@@ -33,7 +47,7 @@ pub struct Commit {
     pub applied: Vec<Applied>,
     /// `webhook:<id>`, `poll`, `user:<key>`, `rule:<workflow/step>`, `integration:<name>`.
     pub cause: String,
-    /// Dedupe row for a message from outside; `None` for commands.
+    /// The dedupe key of a message from outside; `None` for commands.
     pub inbox: Option<InboxEntry>,
     pub effects: Vec<Effect>,
 }
@@ -49,7 +63,7 @@ pub struct InboxEntry {
 pub enum Outcome {
     /// Written and durable.
     Committed,
-    /// Its dedupe key was already in the inbox: nothing was written.
+    /// Its dedupe key was already recorded (on an event or in the inbox): nothing was written.
     Duplicate,
 }
 
@@ -65,6 +79,162 @@ pub enum Error {
 #[derive(Clone)]
 pub struct Journal {
     queue: mpsc::Sender<Job>,
+    committed: watch::Receiver<i64>,
+}
+
+/// Positions handed out and the batches still being written, shared by the writers.
+struct Positions {
+    /// The next position to hand out.
+    next: i64,
+    /// The first position of every batch being written, with how many batches start there (a
+    /// batch that writes no row starts where the next one does).
+    in_flight: BTreeMap<i64, usize>,
+    /// The watermark, published after every batch.
+    committed: watch::Sender<i64>,
+}
+
+impl Positions {
+    /// Hands out `rows` positions to a batch about to be written; returns the first.
+    fn take(&mut self, rows: i64) -> i64 {
+        let first = self.next;
+        self.next += rows;
+        *self.in_flight.entry(first).or_default() += 1;
+        first
+    }
+
+    /// The batch that started at `first` is written (or failed for good): below the oldest
+    /// batch still in flight, everything is settled.
+    fn settle(&mut self, first: i64) {
+        if let Some(count) = self.in_flight.get_mut(&first) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_flight.remove(&first);
+            }
+        }
+        let watermark = match self.in_flight.first_key_value() {
+            Some((oldest, _)) => oldest - 1,
+            None => self.next - 1,
+        };
+        self.committed.send_if_modified(|w| {
+            let moved = watermark > *w;
+            if moved {
+                *w = watermark;
+            }
+            moved
+        });
+    }
+}
+
+/// A commit with its place in the log: the position of its first row.
+pub(super) struct Placed {
+    pub commit: Commit,
+    pub position: i64,
+}
+
+impl Deref for Placed {
+    type Target = Commit;
+    fn deref(&self) -> &Commit {
+        &self.commit
+    }
+}
+
+/// The log rows a commit writes: one per event, or one carrying only its effects.
+fn rows_of(commit: &Commit) -> i64 {
+    match (commit.applied.len(), commit.effects.is_empty()) {
+        (0, true) => 0,
+        (0, false) => 1,
+        (n, _) => n as i64,
+    }
+}
+
+/// One row of the log, as both backends write it.
+pub(super) struct LogRow<'a> {
+    pub position: i64,
+    pub slot: i16,
+    pub order_id: &'a str,
+    /// `None` on a row that carries only effects.
+    pub seq: Option<i64>,
+    pub kind: &'a str,
+    pub from_status: Option<&'a str>,
+    pub to_status: Option<&'a str>,
+    pub from_stage: Option<&'a str>,
+    pub to_stage: Option<&'a str>,
+    pub cause: &'a str,
+    /// `None` on a row that carries only effects (stored as `{}`).
+    pub event: Option<&'a Event>,
+    /// On the commit's last row.
+    pub dedupe_key: Option<&'a str>,
+    /// The key of the commit the row belongs to, on every row (PostgreSQL keeps a row only if
+    /// its commit's key was not seen).
+    pub commit_key: Option<&'a str>,
+    /// On the commit's last row, if it has effects: `[[routing key, effect], …]`.
+    pub effects: Option<String>,
+}
+
+/// The kind of a row that carries only effects.
+pub const EFFECTS_ONLY: &str = "effects";
+
+/// The log rows of `placed`, in position order.
+pub(super) fn log_rows<'a>(placed: &[&'a Placed]) -> Result<Vec<LogRow<'a>>, DbErr> {
+    let mut rows = Vec::new();
+    for p in placed {
+        let count = rows_of(p);
+        if count == 0 {
+            continue;
+        }
+        let effects = if p.effects.is_empty() {
+            None
+        } else {
+            let pairs: Vec<(String, &Effect)> =
+                p.effects.iter().map(|e| (e.routing_key(), e)).collect();
+            Some(
+                serde_json::to_string(&pairs)
+                    .map_err(|e| DbErr::Custom(format!("effects: {e}")))?,
+            )
+        };
+        let key = p.inbox.as_ref().map(|i| i.dedupe_key.as_str());
+        let order_id = p.order.id.as_str();
+        let slot = p.order.id.slot();
+        if p.applied.is_empty() {
+            rows.push(LogRow {
+                position: p.position,
+                slot,
+                order_id,
+                seq: None,
+                kind: EFFECTS_ONLY,
+                from_status: None,
+                to_status: None,
+                from_stage: None,
+                to_stage: None,
+                cause: &p.cause,
+                event: None,
+                dedupe_key: key,
+                commit_key: key,
+                effects,
+            });
+            continue;
+        }
+        let last = p.applied.len() - 1;
+        for (i, a) in p.applied.iter().enumerate() {
+            rows.push(LogRow {
+                position: p.position + i as i64,
+                slot,
+                order_id,
+                seq: Some(a.seq),
+                kind: a.event.kind(),
+                from_status: a.status_before.as_ref().map(|s| s.as_str()),
+                to_status: Some(a.status_after.as_str()),
+                from_stage: a.stage_before.map(|s| s.as_str()),
+                to_stage: Some(a.stage_after.as_str()),
+                cause: &p.cause,
+                event: Some(&a.event),
+                dedupe_key: if i == last { key } else { None },
+                commit_key: key,
+                effects: if i == last { effects.clone() } else { None },
+            });
+        }
+    }
+    Ok(rows)
 }
 
 struct Job {
@@ -73,14 +243,26 @@ struct Job {
 }
 
 impl Journal {
-    /// Starts `writers` writer tasks on the current runtime. They end when every handle is
-    /// dropped, after writing what was queued. Several writers overlap transactions, which
-    /// PostgreSQL turns into throughput; SQLite has one writer at a time, so one is enough there.
-    /// Concurrent batches never hold two commits of one order: an order's actor waits for its
-    /// commit before it sends the next.
-    pub fn start(db: Database, max_batch: usize, max_delay: Duration, writers: usize) -> Self {
+    /// Starts `writers` writer tasks on a thread of their own, handing out positions after the
+    /// log's largest. They end when every handle is dropped, after writing what was queued.
+    /// Several writers overlap transactions, which PostgreSQL turns into throughput; SQLite has
+    /// one writer at a time, so one is enough there. Concurrent batches never hold two commits
+    /// of one order: an order's actor waits for its commit before it sends the next.
+    pub async fn start(
+        db: Database,
+        max_batch: usize,
+        max_delay: Duration,
+        writers: usize,
+    ) -> Result<Self, super::Error> {
+        let end = db.log_end().await?;
+        let (committed_tx, committed) = watch::channel(end);
+        let positions = Arc::new(Mutex::new(Positions {
+            next: end + 1,
+            in_flight: BTreeMap::new(),
+            committed: committed_tx,
+        }));
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        let jobs = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
         // The writers get a thread of their own: building a batch's statements must not wait
         // behind whatever else shares a runtime thread (HTTP, actors, a load generator).
         std::thread::Builder::new()
@@ -96,6 +278,7 @@ impl Journal {
                             tokio::spawn(write_loop(
                                 db.clone(),
                                 jobs.clone(),
+                                positions.clone(),
                                 max_batch.max(1),
                                 max_delay,
                             ))
@@ -107,7 +290,7 @@ impl Journal {
                 });
             })
             .expect("spawning the journal thread at start-up succeeds");
-        Self { queue }
+        Ok(Self { queue, committed })
     }
 
     /// Writes `commit` in the next batch and returns once it is durable (or known a duplicate).
@@ -119,11 +302,18 @@ impl Journal {
             .map_err(|_| Error::Stopped)?;
         answer.await.map_err(|_| Error::Stopped)?
     }
+
+    /// The watermark: every log position at or below it is settled. It changes after each
+    /// batch; subscriptions wait on it.
+    pub fn committed(&self) -> watch::Receiver<i64> {
+        self.committed.clone()
+    }
 }
 
 async fn write_loop(
     db: Database,
-    jobs: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    positions: Arc<Mutex<Positions>>,
     max_batch: usize,
     max_delay: Duration,
 ) {
@@ -148,20 +338,40 @@ async fn write_loop(
                 }
             }
         }
+        // Positions are handed out while the queue is held, so batches take them in turn.
+        let rows: i64 = batch.iter().map(|j| rows_of(&j.commit)).sum();
+        let start = positions
+            .lock()
+            .expect("the positions lock is never held across a panic")
+            .take(rows);
         drop(jobs);
         let started = Instant::now();
         let size = batch.len();
-        let (commits, replies): (Vec<Commit>, Vec<_>) =
-            batch.into_iter().map(|j| (j.commit, j.reply)).unzip();
-        let outcomes = match write(&db, &commits).await {
+        let mut next = start;
+        let (placed, replies): (Vec<Placed>, Vec<_>) = batch
+            .into_iter()
+            .map(|j| {
+                let position = next;
+                next += rows_of(&j.commit);
+                (
+                    Placed {
+                        commit: j.commit,
+                        position,
+                    },
+                    j.reply,
+                )
+            })
+            .collect();
+        let outcomes = match write(&db, &placed).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            // One bad commit must not sink the others: retry each on its own.
+            // One bad commit must not sink the others: retry each on its own (at the positions
+            // it was given, which no other batch holds).
             Err(batch_error) if size > 1 => {
                 tracing::warn!(error = %batch_error, size, "batch failed; retrying one by one");
                 let mut each = Vec::with_capacity(size);
-                for commit in &commits {
+                for one in &placed {
                     each.push(
-                        write(&db, std::slice::from_ref(commit))
+                        write(&db, std::slice::from_ref(one))
                             .await
                             .map(|mut o| o.remove(0))
                             .map_err(|e| Error::Write(e.into())),
@@ -174,6 +384,10 @@ async fn write_loop(
                 vec![Err(Error::Write(e.into()))]
             }
         };
+        positions
+            .lock()
+            .expect("the positions lock is never held across a panic")
+            .settle(start);
         histogram!(JOURNAL_BATCH_SIZE).record(size as f64);
         histogram!(JOURNAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -184,86 +398,125 @@ async fn write_loop(
 }
 
 /// Writes one batch atomically; returns each commit's outcome, in order.
-async fn write(db: &Database, commits: &[Commit]) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+async fn write(db: &Database, placed: &[Placed]) -> Result<Vec<Outcome>, sea_orm::DbErr> {
     // The first commit of a key in the batch is the one written; any other is a duplicate.
     let mut keys = HashSet::new();
-    let first: Vec<bool> = commits
+    let first: Vec<bool> = placed
         .iter()
         .map(|c| c.inbox.as_ref().is_none_or(|e| keys.insert(&e.dedupe_key)))
         .collect();
-    let candidates: Vec<&Commit> = commits
+    let candidates: Vec<&Placed> = placed
         .iter()
         .zip(&first)
         .filter_map(|(c, first)| first.then_some(c))
         .collect();
-    let inserted = match db.backend() {
+    let seen = match db.backend() {
         Backend::Postgres => write_postgres(db, &candidates).await?,
         Backend::Sqlite => write_sqlite(db, &candidates).await?,
     };
-    Ok(commits
+    Ok(placed
         .iter()
         .zip(first)
         .map(|(c, first)| match &c.inbox {
-            Some(entry) if !first || !inserted.contains(&entry.dedupe_key) => Outcome::Duplicate,
+            Some(entry) if !first || seen.contains(&entry.dedupe_key) => Outcome::Duplicate,
             _ => Outcome::Committed,
         })
         .collect())
 }
 
-/// The commits whose inbox key was new, and the commands (which have none).
-fn fresh<'a>(commits: &[&'a Commit], inserted: &HashSet<String>) -> Vec<&'a Commit> {
-    commits
+/// The commits whose key was not seen before, and the commands (which have none).
+fn fresh<'a>(placed: &[&'a Placed], seen: &HashSet<String>) -> Vec<&'a Placed> {
+    placed
         .iter()
         .copied()
         .filter(|c| {
             c.inbox
                 .as_ref()
-                .is_none_or(|e| inserted.contains(&e.dedupe_key))
+                .is_none_or(|e| !seen.contains(&e.dedupe_key))
         })
         .collect()
 }
 
-/// The commits that recorded events (the others only remember their inbox key).
-fn with_events<'a>(commits: &[&'a Commit]) -> Vec<&'a Commit> {
-    commits
+/// The commits that recorded events (only they move their order's snapshot).
+fn with_events<'a>(placed: &[&'a Placed]) -> Vec<&'a Commit> {
+    placed
         .iter()
-        .copied()
         .filter(|c| !c.applied.is_empty())
+        .map(|c| &c.commit)
         .collect()
 }
 
-/// SQLite: one transaction, one statement per table (see `json_rows`); returns the inbox keys
-/// inserted.
-async fn write_sqlite(db: &Database, commits: &[&Commit]) -> Result<HashSet<String>, DbErr> {
+/// SQLite: one transaction, one statement per table (see `json_rows`); returns the keys that
+/// were already recorded.
+async fn write_sqlite(db: &Database, placed: &[&Placed]) -> Result<HashSet<String>, DbErr> {
     let txn = db.begin_write().await?;
-    let inserted = json_rows::insert_inbox(&txn, commits).await?;
-    // Effects stand on their own: an address change records no event but must still fetch.
-    let fresh = fresh(commits, &inserted);
-    // Commits with no events only record their inbox row.
+    let seen = json_rows::seen_keys(&txn, placed).await?;
+    let fresh = fresh(placed, &seen);
+    json_rows::insert_key_rows(&txn, &fresh).await?;
+    json_rows::insert_log(&txn, &log_rows(&fresh)?).await?;
     let kept = with_events(&fresh);
     let snapshots = Snapshots::of(&kept);
-    json_rows::insert_events(&txn, &kept).await?;
     json_rows::upsert_narrow(&txn, &snapshots.narrow).await?;
     orders::upsert_wide(&txn, &snapshots.wide).await?;
     orders::replace_items(&txn, &kept).await?;
-    json_rows::insert_outbox(&txn, &fresh).await?;
     txn.commit().await?;
-    Ok(inserted)
+    Ok(seen)
 }
 
 /// PostgreSQL: one statement (see `unnest`), plus a transaction around it only when a detail
-/// changed (the wide snapshot columns and the line items); returns the inbox keys inserted.
-async fn write_postgres(db: &Database, commits: &[&Commit]) -> Result<HashSet<String>, DbErr> {
-    let with_events = with_events(commits);
-    let snapshots = Snapshots::of(&with_events);
+/// changed (the wide snapshot columns and the line items); returns the keys that were already
+/// recorded.
+async fn write_postgres(db: &Database, placed: &[&Placed]) -> Result<HashSet<String>, DbErr> {
+    let recorded = with_events(placed);
+    let snapshots = Snapshots::of(&recorded);
     if snapshots.wide.is_empty() {
-        return unnest::write_batch(&db.conn, commits, &snapshots.narrow).await;
+        return unnest::write_batch(&db.conn, placed, &snapshots.narrow).await;
     }
     let txn = db.begin_write().await?;
-    let inserted = unnest::write_batch(&txn, commits, &snapshots.narrow).await?;
-    let kept = fresh(&with_events, &inserted);
+    let seen = unnest::write_batch(&txn, placed, &snapshots.narrow).await?;
+    let kept = with_events(&fresh(placed, &seen));
     orders::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
     orders::replace_items(&txn, &kept).await?;
     txn.commit().await?;
-    Ok(inserted)
+    Ok(seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn positions(end: i64) -> (Positions, watch::Receiver<i64>) {
+        let (committed, watermark) = watch::channel(end);
+        let positions = Positions {
+            next: end + 1,
+            in_flight: BTreeMap::new(),
+            committed,
+        };
+        (positions, watermark)
+    }
+
+    #[test]
+    fn the_watermark_waits_for_a_batch_that_commits_late_with_smaller_positions() {
+        let (mut p, watermark) = positions(10);
+        let early = p.take(3); // 11..=13
+        let late = p.take(2); // 14..=15
+        assert_eq!((early, late), (11, 14));
+        // The later batch commits first: nothing past 10 is settled yet.
+        p.settle(late);
+        assert_eq!(*watermark.borrow(), 10);
+        p.settle(early);
+        assert_eq!(*watermark.borrow(), 15);
+    }
+
+    #[test]
+    fn a_batch_that_writes_nothing_does_not_release_the_batch_sharing_its_start() {
+        let (mut p, watermark) = positions(0);
+        let empty = p.take(0);
+        let full = p.take(4);
+        assert_eq!(empty, full, "both start at 1");
+        p.settle(empty);
+        assert_eq!(*watermark.borrow(), 0, "the full batch is still in flight");
+        p.settle(full);
+        assert_eq!(*watermark.borrow(), 4);
+    }
 }

@@ -18,19 +18,24 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use serde::Serialize;
 
-use super::journal::Commit;
-use crate::domain::Effect;
+use super::journal::{Commit, LogRow, Placed};
+use crate::domain::Event;
 
-const EXISTING_KEYS: &str = "SELECT dedupe_key FROM webhook_inbox \
+/// The keys of the batch already recorded: on an event (the log) or as a key row (the inbox).
+const SEEN_KEYS: &str = "SELECT dedupe_key FROM order_events \
+WHERE dedupe_key IN (SELECT value FROM jsonb_each(?1)) \
+UNION ALL SELECT dedupe_key FROM webhook_inbox \
 WHERE dedupe_key IN (SELECT value FROM jsonb_each(?1))";
 
-const INBOX: &str = "INSERT INTO webhook_inbox (dedupe_key, event_type, shop_id, order_id, received_at) \
+const KEY_ROWS: &str = "INSERT INTO webhook_inbox (dedupe_key, event_type, shop_id, order_id, received_at) \
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM jsonb_each(?1)";
 
-const EVENTS: &str = "INSERT INTO order_events \
-(order_id, seq, kind, from_status, to_status, from_stage, to_stage, cause, payload, created_at) \
+const LOG: &str = "INSERT INTO order_events \
+(position, slot, order_id, seq, kind, from_status, to_status, from_stage, to_stage, cause, payload, \
+dedupe_key, effects, created_at) \
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
-value ->> 7, value ->> 8, ?2 FROM jsonb_each(?1)";
+value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12, ?2 \
+FROM jsonb_each(?1)";
 
 /// The state columns of orders whose detail did not change; `WHERE true` lets SQLite's parser
 /// tell the upsert clause from a join constraint.
@@ -43,10 +48,6 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, stage = excluded.stage,
 stage_reason = excluded.stage_reason, held_from = excluded.held_from, version = excluded.version, \
 tiktok_update_time = excluded.tiktok_update_time, updated_at = excluded.updated_at, \
 tiktok_create_time = excluded.tiktok_create_time";
-
-/// In the order the commits made them: the relay publishes by id.
-const OUTBOX: &str = "INSERT INTO outbox (routing_key, payload, attempts, created_at) \
-SELECT value ->> 0, value ->> 1, 0, ?2 FROM jsonb_each(?1) ORDER BY key";
 
 /// `rows` as one JSON array.
 fn json<T: Serialize>(rows: &[T]) -> Result<Value, DbErr> {
@@ -74,70 +75,90 @@ async fn write<T: Serialize>(
     Ok(())
 }
 
-/// Inserts the batch's inbox rows whose keys are new; returns the keys inserted. SQLite has one
-/// writer at a time (the write turn, then `BEGIN IMMEDIATE`), so asking which keys exist and then
-/// inserting the rest, inside the batch's transaction, cannot race; only the duplicates (rare)
-/// come back.
-pub(super) async fn insert_inbox(
+/// An event's payload, or `{}` on a row that carries only effects.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Payload<'a> {
+    Event(&'a Event),
+    Empty {},
+}
+
+/// The keys of `placed` that were already recorded. SQLite has one writer at a time (the
+/// write turn, then `BEGIN IMMEDIATE`), so asking inside the batch's transaction and then
+/// writing the rest cannot race; only the duplicates (rare) come back.
+pub(super) async fn seen_keys(
     db: &impl ConnectionTrait,
-    commits: &[&Commit],
+    placed: &[&Placed],
 ) -> Result<HashSet<String>, DbErr> {
-    let keys: Vec<&str> = commits
+    let keys: Vec<&str> = placed
         .iter()
         .filter_map(|c| Some(c.inbox.as_ref()?.dedupe_key.as_str()))
         .collect();
     if keys.is_empty() {
         return Ok(HashSet::new());
     }
-    let statement =
-        Statement::from_sql_and_values(DbBackend::Sqlite, EXISTING_KEYS, [json(&keys)?]);
-    let existing: HashSet<String> = db
-        .query_all_raw(statement)
+    let statement = Statement::from_sql_and_values(DbBackend::Sqlite, SEEN_KEYS, [json(&keys)?]);
+    db.query_all_raw(statement)
         .await?
         .iter()
         .map(|row| row.try_get_by_index::<String>(0))
-        .collect::<Result<_, _>>()?;
-    let mut inserted = HashSet::with_capacity(keys.len());
-    let rows: Vec<_> = commits
+        .collect()
+}
+
+/// The key rows of deliveries that write no log row (they changed nothing and asked for
+/// nothing); the others keep their key on their commit's last row.
+pub(super) async fn insert_key_rows(
+    db: &impl ConnectionTrait,
+    fresh: &[&Placed],
+) -> Result<(), DbErr> {
+    let rows: Vec<_> = fresh
         .iter()
-        .filter_map(|c| Some((c, c.inbox.as_ref()?)))
-        .filter(|(_, e)| !existing.contains(&e.dedupe_key) && inserted.insert(e.dedupe_key.clone()))
-        .map(|(c, e)| {
-            (
+        .filter(|c| c.applied.is_empty() && c.effects.is_empty())
+        .filter_map(|c| {
+            let e = c.inbox.as_ref()?;
+            Some((
                 &e.dedupe_key,
                 e.event_type,
                 c.order.shop_id.as_str(),
                 c.order.id.as_str(),
-            )
+            ))
         })
         .collect();
-    write(db, INBOX, &rows).await?;
-    Ok(inserted)
+    write(db, KEY_ROWS, &rows).await
 }
 
-/// The audit events of `commits`.
-pub(super) async fn insert_events(
+/// The log rows of a batch.
+pub(super) async fn insert_log(
     db: &impl ConnectionTrait,
-    commits: &[&Commit],
+    rows: &[LogRow<'_>],
 ) -> Result<(), DbErr> {
-    let rows: Vec<_> = commits
+    // The effects are JSON text already: they travel as a JSON string, which `->>` hands back
+    // as that text.
+    let rows: Vec<_> = rows
         .iter()
-        .flat_map(|c| c.applied.iter().map(move |a| (c, a)))
-        .map(|(c, a)| {
+        .map(|r| {
+            let payload = match r.event {
+                Some(event) => Payload::Event(event),
+                None => Payload::Empty {},
+            };
             (
-                c.order.id.as_str(),
-                a.seq,
-                a.event.kind(),
-                a.status_before.as_ref().map(|s| s.as_str()),
-                a.status_after.as_str(),
-                a.stage_before.map(|s| s.as_str()),
-                a.stage_after.as_str(),
-                &c.cause,
-                &a.event,
+                r.position,
+                r.slot,
+                r.order_id,
+                r.seq,
+                r.kind,
+                r.from_status,
+                r.to_status,
+                r.from_stage,
+                r.to_stage,
+                r.cause,
+                payload,
+                r.dedupe_key,
+                r.effects.as_deref(),
             )
         })
         .collect();
-    write(db, EVENTS, &rows).await
+    write(db, LOG, &rows).await
 }
 
 /// Upserts the state columns of orders whose detail did not change.
@@ -163,17 +184,4 @@ pub(super) async fn upsert_narrow(
         })
         .collect();
     write(db, SNAPSHOTS, &rows).await
-}
-
-/// The effects of `commits`, as outbox rows.
-pub(super) async fn insert_outbox(
-    db: &impl ConnectionTrait,
-    commits: &[&Commit],
-) -> Result<(), DbErr> {
-    let rows: Vec<(String, &Effect)> = commits
-        .iter()
-        .flat_map(|c| c.effects.iter())
-        .map(|effect| (effect.routing_key(), effect))
-        .collect();
-    write(db, OUTBOX, &rows).await
 }

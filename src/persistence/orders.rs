@@ -571,24 +571,22 @@ impl Database {
         if self.visible_order_row(scope, id).await?.is_none() {
             return Ok(None);
         }
-        let events = order_events::Entity::find()
-            .filter(order_events::Column::OrderId.eq(id.as_str()))
-            .order_by_asc(order_events::Column::Seq)
-            .all(&self.conn)
-            .await?;
+        let events = audit_events(id).all(&self.conn).await?;
         Ok(Some(
             events
                 .into_iter()
-                .map(|e| HistoryEntry {
-                    seq: e.seq,
-                    kind: e.kind,
-                    from_status: e.from_status,
-                    to_status: e.to_status,
-                    from_stage: e.from_stage,
-                    to_stage: e.to_stage,
-                    cause: e.cause,
-                    payload: e.payload,
-                    at: e.created_at.with_timezone(&Utc),
+                .filter_map(|e| {
+                    Some(HistoryEntry {
+                        seq: e.seq?,
+                        kind: e.kind,
+                        from_status: e.from_status,
+                        to_status: e.to_status,
+                        from_stage: e.from_stage,
+                        to_stage: e.to_stage,
+                        cause: e.cause,
+                        payload: e.payload,
+                        at: e.created_at.with_timezone(&Utc),
+                    })
                 })
                 .collect(),
         ))
@@ -596,11 +594,7 @@ impl Database {
 
     /// Every audit event of `id`, parsed, oldest first (for replay checks and tooling).
     pub async fn order_events(&self, id: &OrderId) -> Result<Vec<Event>, Error> {
-        let rows = order_events::Entity::find()
-            .filter(order_events::Column::OrderId.eq(id.as_str()))
-            .order_by_asc(order_events::Column::Seq)
-            .all(&self.conn)
-            .await?;
+        let rows = audit_events(id).all(&self.conn).await?;
         rows.into_iter()
             .map(|r| {
                 serde_json::from_value(r.payload)
@@ -608,4 +602,13 @@ impl Database {
             })
             .collect()
     }
+}
+
+/// The audit events of `id` in order: its log rows that have a sequence number (the others carry
+/// only effects). Served by the `(order_id, seq)` index.
+fn audit_events(id: &OrderId) -> sea_orm::Select<order_events::Entity> {
+    order_events::Entity::find()
+        .filter(order_events::Column::OrderId.eq(id.as_str()))
+        .filter(order_events::Column::Seq.is_not_null())
+        .order_by_asc(order_events::Column::Seq)
 }

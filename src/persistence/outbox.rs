@@ -1,7 +1,9 @@
-//! Reading the outbox: effects committed with their order change, waiting to be carried out.
-//! A consumer takes the pending rows of its routing key, does the work, then deletes them; a
-//! crash in between only repeats work (at least once), never loses it. The table holds only what
-//! is still owed, and the rows given up on for an operator.
+//! The outbox: what is owed outside the log. Order effects live on the log (see `log`); the
+//! outbox keeps messages that are not order events (`inventory.low_stock`), work a subscription
+//! parked because it failed for now (a detail fetch) or for good (a refused message), and rows
+//! owed from before the log. A consumer takes the pending rows of its routing key, does the
+//! work, then deletes them; a crash in between only repeats work (at least once), never loses
+//! it. The table holds only what is still owed, and the rows given up on for an operator.
 
 use entities::outbox;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -113,6 +115,33 @@ impl Database {
             .exec(&self.conn)
             .await?;
         Ok(())
+    }
+
+    /// Keeps work the log's subscriptions could not do now (a detail fetch that failed) or ever
+    /// (a message refused for good: `attempts` at [`MAX_ATTEMPTS`], for an operator) as outbox
+    /// rows, which their workers retry as before.
+    pub async fn park_outbox(
+        &self,
+        rows: &[(String, serde_json::Value)],
+        attempts: i32,
+    ) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().fixed_offset();
+        let txn = self.begin_write().await?;
+        outbox::Entity::insert_many(rows.iter().map(|(routing_key, payload)| {
+            outbox::ActiveModel {
+                routing_key: sea_orm::Set(routing_key.clone()),
+                payload: sea_orm::Set(payload.clone()),
+                attempts: sea_orm::Set(attempts),
+                created_at: sea_orm::Set(now),
+                ..Default::default()
+            }
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+        Ok(txn.commit().await?)
     }
 
     /// Deletes rows whose work is done.

@@ -1,16 +1,19 @@
 //! The journal's batch on PostgreSQL: one statement, one round trip.
 //!
-//! Every row of the batch travels as arrays (`UNNEST($1::text[], …)`), and the inbox insert, the
-//! audit events, the narrow snapshot upsert and the outbox rows are data-modifying CTEs of a
-//! single statement, which PostgreSQL runs as one transaction: no `BEGIN`/`COMMIT`, no round
-//! trip per table. Under load every round trip is a wait for the server process to be scheduled,
-//! and a batch of five of them cost ~9 ms where the statements ran for ~1.5 ms. The text never
-//! changes, so the server parses and plans it once per connection.
+//! Every row of the batch travels as arrays (`UNNEST($1::text[], …)`), and the key rows, the log
+//! rows and the narrow snapshot upsert are data-modifying CTEs of a single statement, which
+//! PostgreSQL runs as one transaction: no `BEGIN`/`COMMIT`, no round trip per table. Under load
+//! every round trip is a wait for the server process to be scheduled, and a batch of five of
+//! them cost ~9 ms where the statements ran for ~1.5 ms. The text never changes, so the server
+//! parses and plans it once per connection.
 //!
-//! Dedupe happens inside the statement: the inbox insert returns the keys it inserted, and each
-//! event, snapshot and outbox row carries its commit's key, kept only when that key was inserted
-//! (or empty: a command, which has no inbox row). The caller removes a batch's own repeated keys
-//! first (the first commit of a key wins).
+//! Dedupe happens inside the statement: `seen` finds the batch's keys already recorded (on a
+//! log row, or as a key row in `webhook_inbox`), and each row carries its commit's key, kept
+//! only when that key was not seen (or is empty: a command). All CTEs read the snapshot from
+//! before the statement; two commits of one key are never in flight at once (a key names one
+//! order's delivery, and an order's actor waits for its commit), and the unique index on the
+//! log's `dedupe_key` stands behind that. The caller removes a batch's own repeated keys first
+//! (the first commit of a key wins).
 //!
 //! sqlx binds arrays without NULL elements, so nullable columns travel as a sentinel that
 //! `NULLIF` turns back into NULL: `''` for text (never a legitimate value in these columns) and
@@ -20,37 +23,39 @@ use std::collections::HashSet;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::journal::Commit;
+use super::journal::{Commit, Placed, log_rows};
 
 const NO_INT: i64 = i64::MIN;
 
 const BATCH: &str = "\
-WITH inbox AS ( \
+WITH seen AS ( \
+  SELECT dedupe_key FROM order_events WHERE dedupe_key = ANY($1::text[]) \
+  UNION ALL SELECT dedupe_key FROM webhook_inbox WHERE dedupe_key = ANY($1::text[]) \
+), keys AS ( \
   INSERT INTO webhook_inbox (dedupe_key, event_type, shop_id, order_id, received_at) \
-  SELECT k, t, s, o, now() FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[]) AS u(k, t, s, o) \
-  ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key \
-), events AS ( \
-  INSERT INTO order_events (order_id, seq, kind, from_status, to_status, from_stage, to_stage, cause, payload, created_at) \
-  SELECT o, s, k, NULLIF(fs, ''), ts, NULLIF(fg, ''), tg, c, p::jsonb, now() \
-  FROM UNNEST($5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
-  AS u(d, o, s, k, fs, ts, fg, tg, c, p) \
-  WHERE d = '' OR d IN (SELECT dedupe_key FROM inbox) \
+  SELECT k, t, s, o, now() FROM UNNEST($2::text[], $3::int4[], $4::text[], $5::text[]) AS u(k, t, s, o) \
+  WHERE k NOT IN (SELECT dedupe_key FROM seen) \
+), log AS ( \
+  INSERT INTO order_events (position, slot, order_id, seq, kind, from_status, to_status, from_stage, \
+  to_stage, cause, payload, dedupe_key, effects, created_at) \
+  SELECT n, sl, o, NULLIF(s, $30), k, NULLIF(fs, ''), NULLIF(ts, ''), NULLIF(fg, ''), NULLIF(tg, ''), \
+  c, p::jsonb, NULLIF(dk, ''), NULLIF(ef, '')::jsonb, now() \
+  FROM UNNEST($6::text[], $7::int8[], $8::int2[], $9::text[], $10::int8[], $11::text[], $12::text[], \
+  $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[]) \
+  AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef) \
+  WHERE d = '' OR d NOT IN (SELECT dedupe_key FROM seen) \
 ), snapshots AS ( \
   INSERT INTO orders (id, shop_id, created_at, status, stage, stage_reason, held_from, version, tiktok_update_time, updated_at, tiktok_create_time) \
-  SELECT i, sh, now(), st, sg, NULLIF(sr, ''), NULLIF(hf, ''), v, NULLIF(ut, $25), now(), NULLIF(ct, $25) \
-  FROM UNNEST($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::int8[], $23::int8[], $24::int8[]) \
+  SELECT i, sh, now(), st, sg, NULLIF(sr, ''), NULLIF(hf, ''), v, NULLIF(ut, $30), now(), NULLIF(ct, $30) \
+  FROM UNNEST($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::int8[], $28::int8[], $29::int8[]) \
   AS u(d, i, sh, st, sg, sr, hf, v, ut, ct) \
-  WHERE d = '' OR d IN (SELECT dedupe_key FROM inbox) \
+  WHERE d = '' OR d NOT IN (SELECT dedupe_key FROM seen) \
   ON CONFLICT (id) DO UPDATE SET status = excluded.status, stage = excluded.stage, \
   stage_reason = excluded.stage_reason, held_from = excluded.held_from, version = excluded.version, \
   tiktok_update_time = excluded.tiktok_update_time, updated_at = excluded.updated_at, \
   tiktok_create_time = excluded.tiktok_create_time \
-), effects AS ( \
-  INSERT INTO outbox (routing_key, payload, attempts, created_at) \
-  SELECT r, p::jsonb, 0, now() FROM UNNEST($26::text[], $27::text[], $28::text[]) AS u(d, r, p) \
-  WHERE d = '' OR d IN (SELECT dedupe_key FROM inbox) \
 ) \
-SELECT dedupe_key FROM inbox";
+SELECT dedupe_key FROM seen";
 
 fn text(v: Option<&str>) -> String {
     v.unwrap_or_default().to_owned()
@@ -67,56 +72,69 @@ fn texts<const N: usize>(columns: [Vec<String>; N]) -> impl Iterator<Item = Valu
     columns.into_iter().map(Value::from)
 }
 
-/// Writes `commits` (no two with the same dedupe key) in one statement: every inbox row, and the
-/// events, effects and — for `narrow` — snapshots of the commits whose key was new. Returns the
-/// keys inserted. `narrow` are the commits whose snapshot this statement writes (the newest of
+/// Writes `placed` (no two with the same dedupe key) in one statement: the key rows, log rows
+/// and — for `narrow` — snapshots of the commits whose key was not seen before. Returns the
+/// keys that were. `narrow` are the commits whose snapshot this statement writes (the newest of
 /// each order in the batch; an order whose detail changed is written by the caller).
 pub(super) async fn write_batch(
     db: &impl ConnectionTrait,
-    commits: &[&Commit],
+    placed: &[&Placed],
     narrow: &[&Commit],
 ) -> Result<HashSet<String>, DbErr> {
     let key = |c: &Commit| text(c.inbox.as_ref().map(|i| i.dedupe_key.as_str()));
 
-    let mut inbox: [Vec<String>; 3] = Default::default();
-    let mut inbox_types = Vec::new();
-    let mut events: [Vec<String>; 9] = Default::default();
-    let mut seqs = Vec::new();
-    let mut effects: [Vec<String>; 3] = Default::default();
-    for commit in commits {
-        if let Some(entry) = &commit.inbox {
-            let (shop, order) = (commit.order.shop_id.as_str(), commit.order.id.as_str());
+    let mut keys = Vec::new();
+    let mut key_rows: [Vec<String>; 3] = Default::default();
+    let mut key_types = Vec::new();
+    let mut commit_keys = Vec::new();
+    for p in placed {
+        let Some(entry) = &p.inbox else { continue };
+        keys.push(entry.dedupe_key.clone());
+        if p.applied.is_empty() && p.effects.is_empty() {
             push(
-                &mut inbox,
-                [entry.dedupe_key.clone(), shop.to_owned(), order.to_owned()],
-            );
-            inbox_types.push(entry.event_type);
-        }
-        for applied in &commit.applied {
-            let payload = serde_json::to_string(&applied.event)
-                .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
-            push(
-                &mut events,
+                &mut key_rows,
                 [
-                    key(commit),
-                    commit.order.id.as_str().to_owned(),
-                    applied.event.kind().to_owned(),
-                    text(applied.status_before.as_ref().map(|s| s.as_str())),
-                    applied.status_after.as_str().to_owned(),
-                    text(applied.stage_before.map(|s| s.as_str())),
-                    applied.stage_after.as_str().to_owned(),
-                    commit.cause.clone(),
-                    payload,
+                    entry.dedupe_key.clone(),
+                    p.order.shop_id.as_str().to_owned(),
+                    p.order.id.as_str().to_owned(),
                 ],
             );
-            seqs.push(applied.seq);
-        }
-        for effect in &commit.effects {
-            let payload = serde_json::to_string(effect)
-                .map_err(|e| DbErr::Custom(format!("outbox payload: {e}")))?;
-            push(&mut effects, [key(commit), effect.routing_key(), payload]);
+            key_types.push(entry.event_type);
         }
     }
+
+    let mut positions = Vec::new();
+    let mut slots = Vec::new();
+    let mut seqs = Vec::new();
+    let mut log: [Vec<String>; 10] = Default::default();
+    for row in log_rows(placed)? {
+        commit_keys.push(text(row.commit_key));
+        positions.push(row.position);
+        slots.push(row.slot);
+        seqs.push(row.seq.unwrap_or(NO_INT));
+        let payload = match row.event {
+            Some(event) => serde_json::to_string(event)
+                .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?,
+            None => "{}".to_owned(),
+        };
+        push(
+            &mut log,
+            [
+                row.order_id.to_owned(),
+                row.kind.to_owned(),
+                text(row.from_status),
+                text(row.to_status),
+                text(row.from_stage),
+                text(row.to_stage),
+                row.cause.to_owned(),
+                payload,
+                text(row.dedupe_key),
+                row.effects.unwrap_or_default(),
+            ],
+        );
+    }
+    let [order_ids, kinds, rest @ ..] = log;
+    let [fs, ts, fg, tg, causes, payloads, dedupe_keys, effects] = rest;
 
     let mut snapshots: [Vec<String>; 7] = Default::default();
     let mut numbers: [Vec<i64>; 3] = Default::default();
@@ -144,22 +162,33 @@ pub(super) async fn write_batch(
         );
     }
 
-    let [inbox_key, inbox_shop, inbox_order] = inbox;
-    let [event_key, event_order, rest @ ..] = events;
+    let [key_key, key_shop, key_order] = key_rows;
     let mut values = vec![
-        Value::from(inbox_key),
-        Value::from(inbox_types),
-        Value::from(inbox_shop),
-        Value::from(inbox_order),
-        Value::from(event_key),
-        Value::from(event_order),
+        Value::from(keys),
+        Value::from(key_key),
+        Value::from(key_types),
+        Value::from(key_shop),
+        Value::from(key_order),
+        Value::from(commit_keys),
+        Value::from(positions),
+        Value::from(slots),
+        Value::from(order_ids),
         Value::from(seqs),
     ];
-    values.extend(texts(rest));
+    values.extend(texts([
+        kinds,
+        fs,
+        ts,
+        fg,
+        tg,
+        causes,
+        payloads,
+        dedupe_keys,
+        effects,
+    ]));
     values.extend(texts(snapshots));
     values.extend(numbers.into_iter().map(Value::from));
     values.push(Value::from(NO_INT));
-    values.extend(texts(effects));
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH, values);
     db.query_all_raw(statement)
         .await?

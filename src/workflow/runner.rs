@@ -1,5 +1,6 @@
-//! Runs workflows durably. The starter turns `workflow.start` effects (committed with the order
-//! change that made it fulfillable) into runs; the scheduler takes due runs most urgent first
+//! Runs workflows durably. The starter, the log's subscription `workflow.start`, turns
+//! `workflow.start` effects (committed with the order change that made it fulfillable) into runs
+//! (one per order: a repeated start is a no-op); the scheduler takes due runs most urgent first
 //! (TikTok's `rts_sla_time`), executes the pending step with its timeout, and writes the outcome
 //! with the run's next position in one transaction — so after a crash a run resumes at its
 //! pending step, and a step recorded done is never executed again.
@@ -16,12 +17,12 @@ use super::Facts;
 use super::actions::{Executor, Outcome};
 use super::template::{Action, Catalog, Step, Wait};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Msg, OrderId, Stage};
+use crate::domain::{Effect, Msg, OrderId, Stage};
 use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::workflows::{self, NewRun, Position, Run, StepOutcome};
-use crate::persistence::{self, Database, OrderDetailView};
+use crate::persistence::{self, Database, OrderDetailView, Tail};
 use crate::telemetry::metrics::{
     WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL,
     WORKFLOW_STEP_OVERHEAD_SECONDS, WORKFLOW_STEP_SECONDS, WORKFLOW_TIME_TO_SHIP_SECONDS,
@@ -124,19 +125,9 @@ impl Runner {
 
     pub fn start(&self) -> Tasks {
         let (starter, scheduler) = (self.clone(), self.clone());
+        let committed = self.inner.registry.committed();
         Tasks(vec![
-            tokio::spawn(async move {
-                loop {
-                    match starter.start_pending().await {
-                        Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = ?anyhow::Error::from(e), "cannot start workflows");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
-            }),
+            tokio::spawn(async move { starter.run_starter(committed).await }),
             tokio::spawn(async move {
                 loop {
                     match scheduler.run_due().await {
@@ -152,44 +143,117 @@ impl Runner {
         ])
     }
 
-    /// Starts a run for every pending `workflow.start` (a few hundred at a time: their orders
-    /// read in one go, the runs written in one commit with the rows that asked for them);
-    /// returns how many requests were handled.
-    pub async fn start_pending(&self) -> Result<usize, persistence::Error> {
+    /// Tails the log for `workflow.start` effects, and once a second starts what the outbox
+    /// still owes from before the log.
+    async fn run_starter(&self, committed: tokio::sync::watch::Receiver<i64>) {
         let db = &self.inner.db;
-        let rows = db.pending_outbox(START, 500).await?;
-        let order_ids: Vec<String> = rows
+        let mut tail = loop {
+            match Tail::open(db.clone(), START, committed.clone()).await {
+                Ok(tail) => break tail,
+                Err(e) => {
+                    tracing::warn!(error = %e, "workflow starter cannot read its checkpoint");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let mut owed_at = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= owed_at {
+                owed_at = tokio::time::Instant::now() + Duration::from_secs(1);
+                if let Err(e) = self.start_owed().await {
+                    tracing::warn!(error = ?anyhow::Error::from(e), "cannot start owed workflows");
+                }
+            }
+            let read = tokio::select! {
+                read = tail.next(500) => read,
+                () = tokio::time::sleep_until(owed_at) => continue,
+            };
+            let handled = match read {
+                Ok(Some(batch)) => {
+                    let ids = batch
+                        .entries
+                        .iter()
+                        .flat_map(|e| &e.effects)
+                        .filter(|p| p.routing_key == START)
+                        .filter_map(|p| match p.effect() {
+                            Ok(Effect::StartFulfilment { order_id, .. }) => Some(order_id),
+                            other => {
+                                tracing::error!(
+                                    ?other,
+                                    "a workflow.start entry that starts nothing; skipped"
+                                );
+                                None
+                            }
+                        })
+                        .collect();
+                    match self.start_runs(ids, &[]).await {
+                        Ok(_) => tail.advance(batch.upto).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = handled {
+                tracing::warn!(error = ?anyhow::Error::from(e), "cannot start workflows");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Starts a run for each `workflow.start` the outbox still owes (a few hundred at a time);
+    /// returns how many requests were handled.
+    pub async fn start_owed(&self) -> Result<usize, persistence::Error> {
+        let rows = self.inner.db.pending_outbox(START, 500).await?;
+        let ids = rows
             .iter()
-            .filter_map(|row| row.payload.get("order_id")?.as_str().map(str::to_owned))
+            .filter_map(|row| OrderId::parse(row.payload.get("order_id")?.as_str()?).ok())
             .collect();
-        let ids: Vec<&str> = order_ids.iter().map(String::as_str).collect();
+        let done: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        self.start_runs(ids, &done).await?;
+        Ok(done.len())
+    }
+
+    /// Starts a run for each of `order_ids` that has none: their orders read in one go, the
+    /// rules choose each one's template, the runs written in one commit (with the outbox rows
+    /// `done`, if they came from there, deleted).
+    async fn start_runs(
+        &self,
+        order_ids: Vec<OrderId>,
+        done: &[i64],
+    ) -> Result<(), persistence::Error> {
+        if order_ids.is_empty() && done.is_empty() {
+            return Ok(());
+        }
+        let db = &self.inner.db;
+        let ids: Vec<&str> = order_ids.iter().map(OrderId::as_str).collect();
         let views = db.order_details(&ids).await?;
         let mut runs = Vec::with_capacity(views.len());
-        for id in &order_ids {
-            let Some(view) = views.get(id) else { continue };
+        for order_id in &order_ids {
+            let Some(view) = views.get(order_id.as_str()) else {
+                continue;
+            };
             match self.inner.catalog.choose(&facts(view)) {
                 Ok(Some(template)) => runs.push(NewRun {
-                    order_id: id.clone(),
+                    order_id: order_id.as_str().to_owned(),
                     shop_id: view.order.shop_id.clone(),
                     template: template.name.clone(),
                     rts_sla_time: view.detail.as_ref().and_then(|d| d.rts_sla_time),
                 }),
                 Ok(None) => {
-                    tracing::info!(order_id = %id, "no workflow rule matches; nothing to run")
+                    tracing::info!(%order_id, "no workflow rule matches; nothing to run")
                 }
                 Err(reason) => {
-                    let order_id = OrderId::parse(id).expect("stored order ids are valid");
                     let why = format!("no workflow could be chosen: {reason}");
-                    self.progress(&order_id, Stage::Exception, Some(why), "rule:choose")
+                    self.progress(order_id, Stage::Exception, Some(why), "rule:choose")
                         .await;
                 }
             }
         }
-        let done: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let started = db.start_runs(&runs, &done).await?;
+        let started = db.start_runs(&runs, done).await?;
         counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "started").increment(started);
         tracing::debug!(started, "workflows started");
-        Ok(done.len())
+        Ok(())
     }
 
     /// Executes the pending step of every due run (up to `workflow.concurrency` at once). A

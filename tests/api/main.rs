@@ -7,6 +7,7 @@ mod bus;
 mod cli;
 mod health;
 mod helpers;
+mod log;
 mod notifications;
 mod orders;
 mod shipping;

@@ -643,7 +643,9 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
         64,
         std::time::Duration::from_millis(300),
         1,
-    );
+    )
+    .await
+    .unwrap();
     let commit = |order: &str, key: Option<&str>| {
         let id = OrderId::parse(order).unwrap();
         let msg = Msg::Status {
@@ -695,13 +697,12 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
         assert_eq!(!events.is_empty(), written, "events of {order}");
     }
     // Each new order asks for its detail: 9000, 9001 and 9004, not the duplicates.
-    let fetches = database
-        .pending_outbox("tiktok.fetch_detail", 100)
-        .await
-        .unwrap();
-    let mut asked: Vec<String> = fetches
+    let log = database.log_after(0, i64::MAX, 100).await.unwrap();
+    let mut asked: Vec<String> = log
         .iter()
-        .map(|row| row.payload["order_id"].as_str().unwrap().to_owned())
+        .flat_map(|entry| &entry.effects)
+        .filter(|posted| posted.routing_key == "tiktok.fetch_detail")
+        .map(|posted| posted.payload["order_id"].as_str().unwrap().to_owned())
         .collect();
     asked.sort();
     assert_eq!(asked, ["9000", "9001", "9004"]);

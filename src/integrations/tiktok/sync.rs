@@ -1,9 +1,11 @@
 //! Two-way sync with TikTok.
 //!
 //! - **Details**: a new order or an address or package change leaves a `tiktok.fetch_detail`
-//!   effect in the outbox (committed with the change). The fetcher takes pending ones, batches
-//!   them per shop (50 ids per call), and hands each order's detail to its actor; the rows are
-//!   deleted only after. A repeated detail changes nothing, so repeating is safe.
+//!   effect on the log (committed with the change). The fetcher is the log's subscription of
+//!   that name: it batches the fetches per shop (50 ids per call) and hands each order's detail
+//!   to its actor, and only then moves its checkpoint. A fetch that fails (or a shop cooling
+//!   down after a failure) is parked in the outbox and retried from there. A repeated detail
+//!   changes nothing, so repeating is safe.
 //! - **Reconciliation**: webhooks can be lost or reordered, so a poller searches each authorised
 //!   shop's orders by `update_time` (from its persisted cursor, minus an overlap, in pages) and
 //!   hands every order to its actor. What that changes was missed: it is counted as drift.
@@ -17,8 +19,9 @@ use super::client::{self, Client};
 use super::model::WireOrder;
 use crate::actors::{Envelope, Outcome, RegistryHandle};
 use crate::config;
-use crate::domain::{Msg, OrderId, ShopId};
-use crate::persistence::{self, Database, ShopAuth};
+use crate::domain::{Effect, Msg, OrderId, ShopId};
+use crate::persistence::log::Entry;
+use crate::persistence::{self, Database, ShopAuth, Tail};
 use crate::telemetry::metrics::{TIKTOK_DETAILS_FETCHED_TOTAL, TIKTOK_SYNC_DRIFT_TOTAL};
 
 pub const FETCH_DETAIL: &str = "tiktok.fetch_detail";
@@ -45,6 +48,7 @@ impl Sync {
             db: db.clone(),
             registry: registry.clone(),
         };
+        let committed = registry.committed();
         let poller = Poller {
             client,
             db,
@@ -54,7 +58,7 @@ impl Sync {
         let interval = settings.poll_interval;
         Self {
             tasks: vec![
-                tokio::spawn(fetcher.run()),
+                tokio::spawn(fetcher.run(committed)),
                 tokio::spawn(async move { poller.run(interval).await }),
             ],
         }
@@ -75,24 +79,100 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    async fn run(self) {
-        let mut cooling: HashMap<ShopId, Instant> = HashMap::new();
-        loop {
-            match self.once(&mut cooling).await {
-                // Rows of shops cooling down stay pending; re-reading them five times a second
-                // cost more than the fetches (a second's delay for the other shops is cheaper).
-                Ok(0) if !cooling.is_empty() => tokio::time::sleep(Duration::from_secs(1)).await,
-                Ok(0) => tokio::time::sleep(Duration::from_millis(200)).await,
-                Ok(_) => {}
+    async fn run(self, committed: tokio::sync::watch::Receiver<i64>) {
+        let mut tail = loop {
+            match Tail::open(self.db.clone(), FETCH_DETAIL, committed.clone()).await {
+                Ok(tail) => break tail,
                 Err(e) => {
-                    tracing::warn!(error = ?anyhow::Error::from(e), "cannot read pending detail fetches");
+                    tracing::warn!(error = %e, "detail fetcher cannot read its checkpoint");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
+            }
+        };
+        let mut cooling: HashMap<ShopId, Instant> = HashMap::new();
+        let mut parked_at = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= parked_at {
+                // Parked fetches are looked at once a second: re-reading rows of shops cooling
+                // down five times a second cost more than the fetches.
+                parked_at = tokio::time::Instant::now() + Duration::from_secs(1);
+                if let Err(e) = self.once(&mut cooling).await {
+                    tracing::warn!(error = ?anyhow::Error::from(e), "cannot read parked detail fetches");
+                }
+            }
+            let read = tokio::select! {
+                read = tail.next(FETCH_BATCH) => read,
+                () = tokio::time::sleep_until(parked_at) => continue,
+            };
+            let handled = match read {
+                Ok(Some(batch)) => match self.fetch_entries(&batch.entries, &mut cooling).await {
+                    Ok(()) => tail.advance(batch.upto).await,
+                    Err(e) => Err(e),
+                },
+                Ok(None) => return,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = handled {
+                tracing::warn!(error = ?anyhow::Error::from(e), "cannot read detail fetches from the log");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
 
-    /// One round: fetches what is pending, except for shops cooling down after a failure.
+    /// Fetches the details the log's `entries` ask for, per shop; what fails, or waits for a
+    /// shop cooling down, is parked in the outbox.
+    pub async fn fetch_entries(
+        &self,
+        entries: &[Entry],
+        cooling: &mut HashMap<ShopId, Instant>,
+    ) -> Result<(), persistence::Error> {
+        let mut by_shop: BTreeMap<ShopId, Vec<(OrderId, serde_json::Value)>> = BTreeMap::new();
+        for posted in entries.iter().flat_map(|e| &e.effects) {
+            if posted.routing_key != FETCH_DETAIL {
+                continue;
+            }
+            match posted.effect() {
+                Ok(Effect::FetchDetail { order_id, shop_id }) => {
+                    by_shop
+                        .entry(shop_id)
+                        .or_default()
+                        .push((order_id, posted.payload.clone()));
+                }
+                other => tracing::error!(
+                    ?other,
+                    "a tiktok.fetch_detail entry that is no detail fetch; skipped"
+                ),
+            }
+        }
+        let now = Instant::now();
+        cooling.retain(|_, until| *until > now);
+        for (shop, wanted) in by_shop {
+            let park = |attempts| {
+                let rows: Vec<(String, serde_json::Value)> = wanted
+                    .iter()
+                    .map(|(_, payload)| (FETCH_DETAIL.to_owned(), payload.clone()))
+                    .collect();
+                let db = self.db.clone();
+                async move { db.park_outbox(&rows, attempts).await }
+            };
+            if cooling.contains_key(&shop) {
+                park(0).await?;
+                continue;
+            }
+            let mut ids: Vec<OrderId> = wanted.iter().map(|(id, _)| id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            if let Err(e) = self.fetch(&shop, &ids).await {
+                tracing::warn!(shop_id = %shop, error = %e, "cannot fetch order details; will retry");
+                park(1).await?;
+                cooling.insert(shop, now + Duration::from_secs(5));
+            }
+        }
+        Ok(())
+    }
+
+    /// One round over the parked fetches (and those owed from before the log), except for
+    /// shops cooling down after a failure.
     /// Returns how many fetches were done.
     pub async fn once(
         &self,

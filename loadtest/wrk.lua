@@ -1,0 +1,60 @@
+-- wrk script: sends the signed webhooks of a corpus written by
+-- `creatorflow loadgen --corpus FILE` (one `<Authorization>\t<body>` per line) to
+-- POST /webhooks/tiktok. Thread i of n sends lines i, i+n, i+2n, …; a thread that reaches the
+-- end stops, so no webhook is sent twice. Usage:
+--   CORPUS=FILE wrk -t2 -c256 -d60s -s loadtest/wrk.lua http://127.0.0.1:8080
+-- Any answer other than 200 is counted and printed at the end (wrk counts non-2xx too).
+
+local threads = {}
+
+function setup(thread)
+  thread:set("index", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local path = os.getenv("CORPUS")
+  local count = tonumber(os.getenv("THREADS") or "2")
+  requests = {}
+  local n = 0
+  for line in io.lines(path) do
+    if n % count == index then
+      local tab = line:find("\t", 1, true)
+      local headers = {
+        ["Authorization"] = line:sub(1, tab - 1),
+        ["Content-Type"] = "application/json",
+      }
+      table.insert(requests, wrk.format("POST", "/webhooks/tiktok", headers, line:sub(tab + 1)))
+    end
+    n = n + 1
+  end
+  next_request = 0
+  refused = 0
+end
+
+function request()
+  next_request = next_request + 1
+  if next_request > #requests then
+    wrk.thread:stop()
+    return requests[#requests]
+  end
+  return requests[next_request]
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    refused = refused + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local refused_total = 0
+  for _, thread in ipairs(threads) do
+    refused_total = refused_total + (thread:get("refused") or 0)
+  end
+  io.write(string.format("refused %d\n", refused_total))
+  io.write(string.format("latency_p50_ms %.2f\n", latency:percentile(50) / 1000))
+  io.write(string.format("latency_p99_ms %.2f\n", latency:percentile(99) / 1000))
+  io.write(string.format("requests %d\n", summary.requests))
+  io.write(string.format("seconds %.3f\n", summary.duration / 1e6))
+end

@@ -1,0 +1,256 @@
+//! Reading the log: subscriptions instead of outbox rows.
+//!
+//! Every consumer of what orders do (the relay to the bus, the detail fetcher, the workflow
+//! starter) is a [`Tail`]: it reads the log's rows that carry effects, in position order, after
+//! its own durable checkpoint, and only up to the journal's watermark (every position at or below
+//! it is settled), so it never skips an event that commits late with a smaller position. The
+//! journal wakes it after each commit (a `watch` on the watermark); after a restart it resumes
+//! from its checkpoint.
+//!
+//! A checkpoint is a row per (subscription, slot): slots are what nodes will own. One process
+//! reads every slot, so it moves all of its rows together, at most once a second (and when
+//! idle, and when stopped): a crash repeats at most that second of effects, which every consumer
+//! tolerates (its effect is idempotent by message id or its own key), and a busy log costs one
+//! small write a second per subscription instead of one per entry.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use entities::{log_checkpoints, order_events};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::{Database, Error};
+use crate::domain::{Effect, SLOTS};
+
+/// How often a busy subscription writes its checkpoint.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// A log row that carries effects.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub position: i64,
+    pub slot: i16,
+    /// The commit's effects, in the order `decide` made them.
+    pub effects: Vec<Posted>,
+    /// When the commit was written.
+    pub created_at: DateTime<FixedOffset>,
+}
+
+/// One effect as the log holds it: its routing key and its JSON form.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub routing_key: String,
+    pub payload: Value,
+}
+
+impl Posted {
+    /// The effect itself; an error names what is wrong with a row no code of ours wrote.
+    pub fn effect(&self) -> Result<Effect, serde_json::Error> {
+        serde_json::from_value(self.payload.clone())
+    }
+}
+
+impl Database {
+    /// The largest position in the log (0 when empty).
+    pub async fn log_end(&self) -> Result<i64, Error> {
+        let end: Option<Option<i64>> = order_events::Entity::find()
+            .select_only()
+            .column_as(order_events::Column::Position.max(), "end")
+            .into_tuple()
+            .one(&self.conn)
+            .await?;
+        Ok(end.flatten().unwrap_or(0))
+    }
+
+    /// The rows with effects after `after`, up to and including `upto`, oldest first, at most
+    /// `limit`.
+    pub async fn log_after(&self, after: i64, upto: i64, limit: u64) -> Result<Vec<Entry>, Error> {
+        let rows: Vec<(i64, i16, Option<Value>, DateTime<FixedOffset>)> =
+            order_events::Entity::find()
+                .select_only()
+                .columns([
+                    order_events::Column::Position,
+                    order_events::Column::Slot,
+                    order_events::Column::Effects,
+                    order_events::Column::CreatedAt,
+                ])
+                .filter(order_events::Column::Position.gt(after))
+                .filter(order_events::Column::Position.lte(upto))
+                .filter(order_events::Column::Effects.is_not_null())
+                .order_by_asc(order_events::Column::Position)
+                .limit(limit)
+                .into_tuple()
+                .all(&self.conn)
+                .await?;
+        rows.into_iter()
+            .map(|(position, slot, effects, created_at)| {
+                Ok(Entry {
+                    position,
+                    slot,
+                    effects: posted(effects.unwrap_or(Value::Null)).ok_or_else(|| {
+                        Error::Db(sea_orm::DbErr::Custom(format!(
+                            "log position {position}: effects are not [[routing key, effect], …]"
+                        )))
+                    })?,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Where subscription `name` stands: the lowest of its slots' checkpoints (0, the start of
+    /// the log, for a subscription that never saved one).
+    pub async fn checkpoint(&self, name: &str) -> Result<i64, Error> {
+        let lowest: Option<Option<i64>> = log_checkpoints::Entity::find()
+            .select_only()
+            .column_as(log_checkpoints::Column::Position.min(), "lowest")
+            .filter(log_checkpoints::Column::Subscription.eq(name))
+            .into_tuple()
+            .one(&self.conn)
+            .await?;
+        Ok(lowest.flatten().unwrap_or(0))
+    }
+
+    /// Subscription `name` has handled every entry up to `position`, in every slot.
+    pub async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), Error> {
+        let rows = (0..SLOTS).map(|slot| log_checkpoints::ActiveModel {
+            subscription: Set(name.to_owned()),
+            slot: Set(slot as i16),
+            position: Set(position),
+        });
+        let txn = self.begin_write().await?;
+        log_checkpoints::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    log_checkpoints::Column::Subscription,
+                    log_checkpoints::Column::Slot,
+                ])
+                .update_column(log_checkpoints::Column::Position)
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        Ok(txn.commit().await?)
+    }
+}
+
+/// `[[routing key, effect], …]` as [`Posted`]s.
+fn posted(effects: Value) -> Option<Vec<Posted>> {
+    let Value::Array(pairs) = effects else {
+        return None;
+    };
+    pairs
+        .into_iter()
+        .map(|pair| match pair {
+            Value::Array(mut kv) if kv.len() == 2 => {
+                let payload = kv.pop()?;
+                let routing_key = kv.pop()?.as_str()?.to_owned();
+                Some(Posted {
+                    routing_key,
+                    payload,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a [`Tail`] read: the entries with effects, and the position they reach (everything up to
+/// it was read, entries without effects included).
+#[derive(Debug)]
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    pub upto: i64,
+}
+
+/// One subscription's reader of the log.
+pub struct Tail {
+    db: Database,
+    name: &'static str,
+    /// The journal's watermark.
+    committed: watch::Receiver<i64>,
+    /// Everything at or below has been handled.
+    position: i64,
+    /// The checkpoint as stored.
+    saved: i64,
+    saved_at: Instant,
+}
+
+impl Tail {
+    /// Opens subscription `name` at its checkpoint.
+    pub async fn open(
+        db: Database,
+        name: &'static str,
+        committed: watch::Receiver<i64>,
+    ) -> Result<Self, Error> {
+        let position = db.checkpoint(name).await?;
+        Ok(Self {
+            db,
+            name,
+            committed,
+            position,
+            saved: position,
+            saved_at: Instant::now(),
+        })
+    }
+
+    /// Where the tail stands: everything at or below was handled.
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+
+    /// The journal's watermark now.
+    pub fn committed(&self) -> i64 {
+        *self.committed.borrow()
+    }
+
+    /// The next entries past the tail's position, at most `limit`, waiting until the journal
+    /// has settled something past it. While it waits, it saves a checkpoint left behind.
+    /// `None` once the journal is gone and everything it committed was read.
+    pub async fn next(&mut self, limit: u64) -> Result<Option<Batch>, Error> {
+        loop {
+            let watermark = *self.committed.borrow_and_update();
+            if watermark > self.position {
+                let entries = self.db.log_after(self.position, watermark, limit).await?;
+                let upto = match entries.last() {
+                    Some(last) if entries.len() as u64 >= limit => last.position,
+                    _ => watermark,
+                };
+                return Ok(Some(Batch { entries, upto }));
+            }
+            if self.position > self.saved {
+                self.save().await?;
+            }
+            if self.committed.changed().await.is_err() {
+                // The journal stopped; a last look settles anything it published on the way.
+                if *self.committed.borrow() > self.position {
+                    continue;
+                }
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Everything up to `upto` is handled; saves the checkpoint if the last save is a second
+    /// old.
+    pub async fn advance(&mut self, upto: i64) -> Result<(), Error> {
+        self.position = self.position.max(upto);
+        if self.saved_at.elapsed() >= CHECKPOINT_EVERY {
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    /// Saves the checkpoint now (e.g. when stopping).
+    pub async fn save(&mut self) -> Result<(), Error> {
+        if self.position > self.saved {
+            self.db.save_checkpoint(self.name, self.position).await?;
+            self.saved = self.position;
+        }
+        self.saved_at = Instant::now();
+        Ok(())
+    }
+}

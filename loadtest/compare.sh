@@ -7,7 +7,9 @@
 #       PostgreSQL at 256 and at 64 connections;
 #   (b) SQLite: the daemon on SQLite at 256 connections, beside one INSERT per fsynced
 #       transaction from one writer.
-# Usage: loadtest/compare.sh [seconds per pgbench run=15] [webhooks per daemon run=200000]
+# Usage: loadtest/compare.sh [seconds per run=15] [corpus size=400000]
+# Each daemon run lasts the same seconds; the corpus must outlast it (the report says how many
+# webhooks were repeated if not).
 # Needs: a release build (built if missing), PostgreSQL at $PG_URL (user may create databases,
 # server on this machine so its processes can be read in /proc), pgbench, wrk, python3.
 # Set BIN to compare another build (LOADGEN_BIN: the build that writes the corpus).
@@ -15,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${1:-15}
-EVENTS=${2:-200000}
+EVENTS=${2:-400000}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SERVER=${PG_URL%/*}
 BIN=${BIN:-target/release/creatorflow}
@@ -61,7 +63,7 @@ daemon_run() {
   # shellcheck disable=SC2046
   pg_before=$(cpu_of $(postgres_pids))
   daemon_before=$(cpu_of "$DAEMON")
-  CORPUS=$WORK/corpus.txt THREADS=2 wrk -t2 -c"$connections" -d600s -s loadtest/wrk.lua \
+  CORPUS=$WORK/corpus.txt THREADS=2 wrk -t2 -c"$connections" -d"${SECONDS_PER_RUN}s" -s loadtest/wrk.lua \
     "http://127.0.0.1:$PORT" >"$WORK/wrk.txt" 2>&1
   local daemon_after pg_after
   daemon_after=$(cpu_of "$DAEMON")
@@ -74,6 +76,8 @@ out = dict(l.split()[:2] for l in open(sys.argv[1]) if len(l.split()) == 2)
 refused = int(out["refused"])
 if refused:
     sys.exit(f"{refused} webhooks were not acknowledged")
+if int(out["repeated"]):
+    print(f"warning: {out['repeated']} webhooks repeated; use a larger corpus", file=sys.stderr)
 n, s = int(out["requests"]), float(out["seconds"])
 d = (float(sys.argv[3]) - float(sys.argv[2])) / n * 1e6
 pg = (float(sys.argv[5]) - float(sys.argv[4])) / n * 1e6 if sys.argv[6].startswith("postgres") else 0
@@ -101,7 +105,9 @@ cat >"$WORK/insert.sql" <<'SQL'
 insert into events (order_id, payload) values (:id, '{"status": "AWAITING_SHIPMENT"}');
 SQL
 BEST=0
+MAX_CONNECTIONS=$(psql "$PG_URL" -Atc "show max_connections")
 for clients in 16 64 256; do
+  ((clients < MAX_CONNECTIONS - 5)) || continue
   tps=$(pgbench_tps "$clients")
   echo "pgbench, one single-row insert per transaction, $clients clients: $tps tps"
   ((tps > BEST)) && BEST=$tps

@@ -1,9 +1,10 @@
 -- wrk script: sends the signed webhooks of a corpus written by
 -- `creatorflow loadgen --corpus FILE` (one `<Authorization>\t<body>` per line) to
 -- POST /webhooks/tiktok. Thread i of n sends lines i, i+n, i+2n, …; a thread that reaches the
--- end stops, so no webhook is sent twice. Usage:
---   CORPUS=FILE wrk -t2 -c256 -d60s -s loadtest/wrk.lua http://127.0.0.1:8080
--- Any answer other than 200 is counted and printed at the end (wrk counts non-2xx too).
+-- end starts again (redeliveries, which the daemon answers as duplicates) and says how many it
+-- repeated: make the corpus larger than a run sends. Usage:
+--   CORPUS=FILE THREADS=2 wrk -t2 -c256 -d20s -s loadtest/wrk.lua http://127.0.0.1:8080
+-- Any answer other than 200 is counted and printed at the end.
 
 local threads = {}
 
@@ -35,8 +36,8 @@ end
 function request()
   next_request = next_request + 1
   if next_request > #requests then
-    wrk.thread:stop()
-    return requests[#requests]
+    repeated = (repeated or 0) + 1
+    return requests[(next_request - 1) % #requests + 1]
   end
   return requests[next_request]
 end
@@ -48,11 +49,13 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local refused_total = 0
+  local refused_total, repeated_total = 0, 0
   for _, thread in ipairs(threads) do
     refused_total = refused_total + (thread:get("refused") or 0)
+    repeated_total = repeated_total + (thread:get("repeated") or 0)
   end
   io.write(string.format("refused %d\n", refused_total))
+  io.write(string.format("repeated %d\n", repeated_total))
   io.write(string.format("latency_p50_ms %.2f\n", latency:percentile(50) / 1000))
   io.write(string.format("latency_p99_ms %.2f\n", latency:percentile(99) / 1000))
   io.write(string.format("requests %d\n", summary.requests))

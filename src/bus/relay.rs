@@ -32,6 +32,10 @@ use crate::telemetry::metrics::{
 /// The relay's subscription to the log.
 pub const SUBSCRIPTION: &str = "relay";
 
+/// The least time between two reads of the log while the relay keeps up: announcements wait
+/// at most this long, and a busy journal's batches are published together.
+const READ_EVERY: Duration = Duration::from_millis(10);
+
 /// How often the outbox is looked at (it holds only stock messages and old rows).
 const OUTBOX_EVERY: Duration = Duration::from_millis(500);
 
@@ -64,7 +68,7 @@ impl Relay {
         tokio::spawn(async move {
             let mut tail = loop {
                 match Tail::open(relay.db.clone(), SUBSCRIPTION, committed.clone()).await {
-                    Ok(tail) => break tail,
+                    Ok(tail) => break tail.every(READ_EVERY),
                     Err(e) => {
                         tracing::warn!(error = %e, "relay cannot read its checkpoint");
                         if relay.pause(Duration::from_secs(1)).await {

@@ -177,6 +177,10 @@ pub struct Tail {
     /// The checkpoint as stored.
     saved: i64,
     saved_at: Instant,
+    /// The least time between two reads that found the tail caught up (see [`Tail::every`]).
+    every: Duration,
+    /// When the tail last read everything there was.
+    caught_up_at: Option<tokio::time::Instant>,
 }
 
 impl Tail {
@@ -194,7 +198,18 @@ impl Tail {
             position,
             saved: position,
             saved_at: Instant::now(),
+            every: Duration::ZERO,
+            caught_up_at: None,
         })
+    }
+
+    /// Reads at most once per `every` while it keeps up: the commits of that time are read
+    /// together, as the journal writes them together. Without it a busy journal wakes the tail
+    /// after every batch, and each wake is a query (and the consumer's own writes, each a
+    /// durable commit). A tail that is behind reads again at once.
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
     }
 
     /// Where the tail stands: everything at or below was handled.
@@ -212,15 +227,25 @@ impl Tail {
     /// `None` once the journal is gone and everything it committed was read.
     pub async fn next(&mut self, limit: u64) -> Result<Option<Batch>, Error> {
         loop {
-            let watermark = *self.committed.borrow_and_update();
-            if watermark > self.position {
+            if *self.committed.borrow() > self.position {
+                if let Some(at) = self.caught_up_at {
+                    tokio::time::sleep_until(at + self.every).await;
+                }
+                let watermark = *self.committed.borrow_and_update();
                 let entries = self.db.log_after(self.position, watermark, limit).await?;
                 let upto = match entries.last() {
-                    Some(last) if entries.len() as u64 >= limit => last.position,
-                    _ => watermark,
+                    Some(last) if entries.len() as u64 >= limit => {
+                        self.caught_up_at = None;
+                        last.position
+                    }
+                    _ => {
+                        self.caught_up_at = Some(tokio::time::Instant::now());
+                        watermark
+                    }
                 };
                 return Ok(Some(Batch { entries, upto }));
             }
+            self.committed.borrow_and_update();
             if self.position > self.saved {
                 self.save().await?;
             }

@@ -149,7 +149,8 @@ impl Runner {
         let db = &self.inner.db;
         let mut tail = loop {
             match Tail::open(db.clone(), START, committed.clone()).await {
-                Ok(tail) => break tail,
+                // Starts wait at most 100 ms, to be chosen and written together.
+                Ok(tail) => break tail.every(Duration::from_millis(100)),
                 Err(e) => {
                     tracing::warn!(error = %e, "workflow starter cannot read its checkpoint");
                     tokio::time::sleep(Duration::from_secs(1)).await;

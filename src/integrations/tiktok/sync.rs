@@ -82,7 +82,8 @@ impl Fetcher {
     async fn run(self, committed: tokio::sync::watch::Receiver<i64>) {
         let mut tail = loop {
             match Tail::open(self.db.clone(), FETCH_DETAIL, committed.clone()).await {
-                Ok(tail) => break tail,
+                // Fetches wait at most 100 ms to be batched per shop (50 ids per call).
+                Ok(tail) => break tail.every(Duration::from_millis(100)),
                 Err(e) => {
                     tracing::warn!(error = %e, "detail fetcher cannot read its checkpoint");
                     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -16,9 +16,10 @@ use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
-use crate::integrations::tiktok::sync::Sync;
+use crate::integrations::tiktok::sync;
 use crate::integrations::{analytics, inventory, notify, shipping};
 use crate::persistence::{Database, Journal};
+use crate::shutdown::Tasks;
 use crate::systemd;
 use crate::telemetry;
 use crate::workflow::{Runner, runner};
@@ -29,13 +30,14 @@ pub struct Application {
     server: http::Server,
     db: Database,
     registry: RegistryHandle,
-    sync: Option<Sync>,
-    workflows: Option<runner::Tasks>,
+    /// What feeds the orders and works for them: the TikTok fetcher and poller, the workflow
+    /// starter and scheduler, the stock expiry sweep, the notification sender. Stopped before
+    /// the orders drain.
+    producers: Tasks,
+    /// What announces committed changes: the relay. Stopped after the orders drained, so it
+    /// sees their last commits.
+    announcers: Tasks,
     bus: Bus,
-    relay: Relay,
-    /// The relay's task: awaited at stop, so its checkpoint is saved.
-    relaying: tokio::task::JoinHandle<()>,
-    background: Vec<tokio::task::JoinHandle<()>>,
     first_admin_key: Option<ApiKey>,
 }
 
@@ -54,17 +56,17 @@ impl Application {
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
         let client = Client::new(&settings.tiktok, db.clone())?;
+        let mut producers = Tasks::new("producers");
         // Without app credentials there is nothing to sync with (webhooks are refused too).
-        let sync = App::from_settings(&settings.tiktok)
-            .is_configured()
-            .then(|| {
-                Sync::start(
-                    client.clone(),
-                    db.clone(),
-                    registry.clone(),
-                    &settings.tiktok,
-                )
-            });
+        if App::from_settings(&settings.tiktok).is_configured() {
+            sync::start(
+                client.clone(),
+                db.clone(),
+                registry.clone(),
+                &settings.tiktok,
+                &mut producers,
+            );
+        }
         let catalog = Arc::new(
             settings
                 .workflow
@@ -85,9 +87,13 @@ impl Application {
         );
         let relay = Relay::new(db.clone(), bus.clone(), settings.bus.relay_batch);
         let notifier = notify::Sender::new(db.clone(), client.vault().clone(), &settings.notify)?;
-        let relaying = relay.start(registry.committed());
-        let background = vec![stock.start_expiry(), notifier.start()];
-        let workflows = settings.workflow.enabled.then(|| {
+        let mut announcers = Tasks::new("announcers");
+        let committed = registry.committed();
+        announcers.spawn("relay", |stop| relay.run(committed, stop));
+        let expiry = stock.clone();
+        producers.spawn("stock expiry", |stop| expiry.run_expiry(stop));
+        producers.spawn("notification sender", |stop| notifier.run(stop));
+        if settings.workflow.enabled {
             Runner::new(
                 catalog.clone(),
                 db.clone(),
@@ -97,8 +103,8 @@ impl Application {
                 shipping.clone(),
                 &settings.workflow,
             )
-            .start()
-        });
+            .start(&mut producers);
+        }
         let server = http::start(
             listener,
             db.clone(),
@@ -111,12 +117,9 @@ impl Application {
             server,
             db,
             registry,
-            sync,
-            workflows,
+            producers,
+            announcers,
             bus,
-            relay,
-            relaying,
-            background,
             first_admin_key,
         })
     }
@@ -151,16 +154,14 @@ impl Application {
             server,
             db,
             registry,
-            sync,
-            workflows,
+            producers,
+            announcers,
             bus,
-            relay,
-            relaying,
-            background,
             ..
         } = self;
         let handle = server.handle();
-        let watchdog = systemd::spawn_watchdog(db.clone());
+        let mut watchdog = Tasks::new("watchdog");
+        systemd::spawn_watchdog(db.clone(), &mut watchdog);
         systemd::ready();
         tracing::info!(addr = %server.addr(), "serving");
 
@@ -176,33 +177,23 @@ impl Application {
                 served
             }
         };
-        // Intake is closed; stop talking to TikTok (what was not marked done is redone after the
-        // restart), let the orders finish what they were given, then their journal
-        // commits are durable before the pool closes.
-        if let Some(sync) = sync {
-            sync.stop();
-        }
-        // A step cut short is not recorded done: it runs again after the restart.
-        if let Some(workflows) = workflows {
-            workflows.stop();
-        }
+        // The stop sequence, each step awaited:
+        // 1. intake: HTTP stopped accepting and finished its requests (above);
+        // 2. producers: the TikTok fetcher and poller, the workflow starter and scheduler, the
+        //    stock sweep and the notification sender finish what they are doing (a scheduler
+        //    round writes its outcomes, a subscription saves its checkpoint) and return;
+        // 3. actors: the orders finish the messages they were given, so every accepted
+        //    message's journal commit is done (the journal's writers end with the last handle);
+        // 4. announcers: the relay publishes what the orders committed last, if the bus takes
+        //    it now, and saves its checkpoint (what it did not publish is published after the
+        //    restart);
+        // 5. bus: consuming stops; unacknowledged deliveries go back to their queues;
+        // 6. the watchdog; 7. the database pool.
+        producers.stop(Duration::from_secs(10)).await;
         registry.drain(Duration::from_secs(10)).await;
-        // What the orders committed last is relayed after the restart if not now; the relay
-        // saves how far it got.
-        relay.stop();
-        if tokio::time::timeout(Duration::from_secs(5), relaying)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the relay did not stop within 5 s");
-        }
+        announcers.stop(Duration::from_secs(5)).await;
         bus.stop();
-        for task in background {
-            task.abort();
-        }
-        if let Some(watchdog) = watchdog {
-            watchdog.abort();
-        }
+        watchdog.stop(Duration::from_secs(1)).await;
         db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         served.context("HTTP server failed")

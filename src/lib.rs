@@ -10,6 +10,7 @@ pub mod http;
 pub mod integrations;
 pub mod loadgen;
 pub mod persistence;
+pub mod shutdown;
 pub mod systemd;
 pub mod telemetry;
 pub mod workflow;

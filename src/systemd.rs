@@ -16,18 +16,23 @@ pub fn stopping() {
 
 /// If systemd asked for a watchdog, pings it at half the interval for as long as the daemon is
 /// healthy; a wedged or database-less daemon stops pinging and systemd restarts it.
-pub fn spawn_watchdog(db: Database) -> Option<tokio::task::JoinHandle<()>> {
-    let interval = sd_notify::watchdog_enabled()? / 2;
-    Some(tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
+pub fn spawn_watchdog(db: Database, tasks: &mut crate::shutdown::Tasks) {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    tasks.spawn("systemd watchdog", move |mut stop| async move {
+        let mut ticks = tokio::time::interval(interval / 2);
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = stop.stopped() => return,
+            }
             match db.readiness().await {
                 Ok(()) => notify(NotifyState::Watchdog),
                 Err(reason) => tracing::warn!(%reason, "not healthy; withholding watchdog ping"),
             }
         }
-    }))
+    });
 }
 
 fn notify(state: NotifyState<'_>) {

@@ -12,19 +12,18 @@
 //! Rows of the routing keys worked off in-process (`tiktok.fetch_detail`, `workflow.start`) are
 //! left to their own subscriptions.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use metrics::{counter, histogram};
 use serde_json::Value;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use super::{Bus, Message, Published};
 use crate::persistence::log::Entry;
 use crate::persistence::outbox::{IN_PROCESS, MAX_ATTEMPTS, OutboxRow};
 use crate::persistence::{Database, Tail};
+use crate::shutdown::Stop;
 use crate::telemetry::metrics::{
     BUS_PUBLISH_FAILURES_TOTAL, BUS_PUBLISHED_TOTAL, OUTBOX_LAG_SECONDS,
 };
@@ -44,82 +43,57 @@ pub struct Relay {
     db: Database,
     bus: Bus,
     batch: u64,
-    stopped: Arc<AtomicBool>,
-    /// Wakes the task from its waits when it is told to stop.
-    stop: Arc<Notify>,
 }
 
 impl Relay {
     pub fn new(db: Database, bus: Bus, batch: u64) -> Self {
-        Self {
-            db,
-            bus,
-            batch,
-            stopped: Arc::new(AtomicBool::new(false)),
-            stop: Arc::new(Notify::new()),
-        }
+        Self { db, bus, batch }
     }
 
     /// Relays until stopped: tails the log (woken by every commit) and looks at the outbox
     /// every half second; while the bus takes nothing, every 250 ms. On stop it saves its
-    /// checkpoint; await the handle for that.
-    pub fn start(&self, committed: watch::Receiver<i64>) -> tokio::task::JoinHandle<()> {
-        let relay = self.clone();
-        tokio::spawn(async move {
-            let mut tail = loop {
-                match Tail::open(relay.db.clone(), SUBSCRIPTION, committed.clone()).await {
-                    Ok(tail) => break tail.every(READ_EVERY),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "relay cannot read its checkpoint");
-                        if relay.pause(Duration::from_secs(1)).await {
-                            return;
-                        }
+    /// checkpoint.
+    pub async fn run(self, committed: watch::Receiver<i64>, mut stop: Stop) {
+        let mut tail = loop {
+            match Tail::open(self.db.clone(), SUBSCRIPTION, committed.clone()).await {
+                Ok(tail) => break tail.every(READ_EVERY),
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay cannot read its checkpoint");
+                    if stop.sleep(Duration::from_secs(1)).await {
+                        return;
                     }
+                }
+            }
+        };
+        let mut outbox_at = tokio::time::Instant::now();
+        while !stop.is_stopped() {
+            if tokio::time::Instant::now() >= outbox_at {
+                outbox_at = tokio::time::Instant::now() + OUTBOX_EVERY;
+                if let Err(e) = self.drain().await {
+                    tracing::warn!(error = %e, "relay cannot read the outbox");
+                }
+            }
+            let step = tokio::select! {
+                step = self.relay_log(&mut tail) => step,
+                () = tokio::time::sleep_until(outbox_at) => continue,
+                () = stop.stopped() => break,
+            };
+            let pause = match step {
+                Ok(Step::Done(_)) => continue,
+                Ok(Step::Unavailable) => Duration::from_millis(250),
+                Ok(Step::Ended) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay cannot read the log");
+                    Duration::from_secs(1)
                 }
             };
-            let mut outbox_at = tokio::time::Instant::now();
-            while !relay.stopped.load(Ordering::Acquire) {
-                if tokio::time::Instant::now() >= outbox_at {
-                    outbox_at = tokio::time::Instant::now() + OUTBOX_EVERY;
-                    if let Err(e) = relay.drain().await {
-                        tracing::warn!(error = %e, "relay cannot read the outbox");
-                    }
-                }
-                let step = tokio::select! {
-                    step = relay.relay_log(&mut tail) => step,
-                    () = tokio::time::sleep_until(outbox_at) => continue,
-                    () = relay.stop.notified() => break,
-                };
-                let pause = match step {
-                    Ok(Step::Done(_)) => continue,
-                    Ok(Step::Unavailable) => Duration::from_millis(250),
-                    Ok(Step::Ended) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "relay cannot read the log");
-                        Duration::from_secs(1)
-                    }
-                };
-                if relay.pause(pause).await {
-                    break;
-                }
+            if stop.sleep(pause).await {
+                break;
             }
-            if let Err(e) = tail.save().await {
-                tracing::warn!(error = %e, "relay cannot save its checkpoint; it repeats the last second after the restart");
-            }
-        })
-    }
-
-    /// Sleeps for `pause`; true if told to stop meanwhile.
-    async fn pause(&self, pause: Duration) -> bool {
-        tokio::select! {
-            () = tokio::time::sleep(pause) => self.stopped.load(Ordering::Acquire),
-            () = self.stop.notified() => true,
         }
-    }
-
-    pub fn stop(&self) {
-        self.stopped.store(true, Ordering::Release);
-        self.stop.notify_waiters();
+        if let Err(e) = tail.save().await {
+            tracing::warn!(error = %e, "relay cannot save its checkpoint; it repeats the last second after the restart");
+        }
     }
 
     /// Publishes the next entries of the log and moves the checkpoint past what the bus took.

@@ -63,22 +63,22 @@ impl Inventory {
     }
 
     /// Releases expired reservations every minute until aborted.
-    pub fn start_expiry(&self) -> tokio::task::JoinHandle<()> {
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            loop {
-                match db.expire_reservations(chrono::Utc::now()).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(lines = n, "expired stock reservations released");
-                        metrics::counter!(crate::telemetry::metrics::INVENTORY_RESERVATIONS_TOTAL, "outcome" => "expired")
-                            .increment(n as u64);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot expire reservations"),
+    /// Releases expired reservations once a minute until stopped.
+    pub async fn run_expiry(self, mut stop: crate::shutdown::Stop) {
+        loop {
+            match self.db.expire_reservations(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(lines = n, "expired stock reservations released");
+                    metrics::counter!(crate::telemetry::metrics::INVENTORY_RESERVATIONS_TOTAL, "outcome" => "expired")
+                        .increment(n as u64);
                 }
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                Err(e) => tracing::warn!(error = %e, "cannot expire reservations"),
             }
-        })
+            if stop.sleep(Duration::from_secs(60)).await {
+                return;
+            }
+        }
     }
 }
 

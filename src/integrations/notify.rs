@@ -125,20 +125,21 @@ impl Sender {
     }
 
     /// Sends due deliveries until aborted.
-    pub fn start(&self) -> tokio::task::JoinHandle<()> {
-        let sender = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match sender.send_due().await {
-                    Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot send notifications");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+    /// Sends due deliveries until stopped (a round in progress finishes).
+    pub async fn run(self, mut stop: crate::shutdown::Stop) {
+        loop {
+            let pause = match self.send_due().await {
+                Ok(0) => Duration::from_millis(100),
+                Ok(_) => Duration::ZERO,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot send notifications");
+                    Duration::from_secs(1)
                 }
+            };
+            if stop.sleep(pause).await {
+                return;
             }
-        })
+        }
     }
 
     /// Attempts every due delivery once; returns how many.

@@ -23,6 +23,7 @@ use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::workflows::{self, NewRun, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView, Tail};
+use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{
     WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL,
     WORKFLOW_STEP_OVERHEAD_SECONDS, WORKFLOW_STEP_SECONDS, WORKFLOW_TIME_TO_SHIP_SECONDS,
@@ -45,17 +46,6 @@ struct Inner {
     concurrency: usize,
     /// Per action kind, where `workflow.action_concurrency` limits it.
     limits: HashMap<&'static str, Arc<Semaphore>>,
-}
-
-/// The running starter and scheduler.
-pub struct Tasks(Vec<tokio::task::JoinHandle<()>>);
-
-impl Tasks {
-    pub fn stop(self) {
-        for task in self.0 {
-            task.abort();
-        }
-    }
 }
 
 /// Wakes an order's run when the order is cancelled, so compensation (releasing stock,
@@ -123,29 +113,35 @@ impl Runner {
         &self.inner.catalog
     }
 
-    pub fn start(&self) -> Tasks {
+    /// Starts the starter and the scheduler in `tasks`. On stop the scheduler finishes its
+    /// round (a round cut short would execute its steps again after the restart) and the
+    /// starter saves its checkpoint.
+    pub fn start(&self, tasks: &mut Tasks) {
         let (starter, scheduler) = (self.clone(), self.clone());
         let committed = self.inner.registry.committed();
-        Tasks(vec![
-            tokio::spawn(async move { starter.run_starter(committed).await }),
-            tokio::spawn(async move {
-                loop {
-                    match scheduler.run_due().await {
-                        Ok(0) => tokio::time::sleep(Duration::from_millis(50)).await,
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = ?anyhow::Error::from(e), "cannot run workflow steps");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
+        tasks.spawn("workflow starter", move |stop| async move {
+            starter.run_starter(committed, stop).await
+        });
+        tasks.spawn("workflow scheduler", move |mut stop| async move {
+            loop {
+                let pause = match scheduler.run_due().await {
+                    Ok(0) => Duration::from_millis(50),
+                    Ok(_) => Duration::ZERO,
+                    Err(e) => {
+                        tracing::warn!(error = ?anyhow::Error::from(e), "cannot run workflow steps");
+                        Duration::from_secs(1)
                     }
+                };
+                if stop.sleep(pause).await {
+                    return;
                 }
-            }),
-        ])
+            }
+        });
     }
 
     /// Tails the log for `workflow.start` effects, and once a second starts what the outbox
     /// still owes from before the log.
-    async fn run_starter(&self, committed: tokio::sync::watch::Receiver<i64>) {
+    async fn run_starter(&self, committed: tokio::sync::watch::Receiver<i64>, mut stop: Stop) {
         let db = &self.inner.db;
         let mut tail = loop {
             match Tail::open(db.clone(), START, committed.clone()).await {
@@ -153,7 +149,9 @@ impl Runner {
                 Ok(tail) => break tail.every(Duration::from_millis(100)),
                 Err(e) => {
                     tracing::warn!(error = %e, "workflow starter cannot read its checkpoint");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if stop.sleep(Duration::from_secs(1)).await {
+                        return;
+                    }
                 }
             }
         };
@@ -168,6 +166,7 @@ impl Runner {
             let read = tokio::select! {
                 read = tail.next(500) => read,
                 () = tokio::time::sleep_until(owed_at) => continue,
+                () = stop.stopped() => break,
             };
             let handled = match read {
                 Ok(Some(batch)) => {
@@ -192,13 +191,18 @@ impl Runner {
                         Err(e) => Err(e),
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(e) => Err(e),
             };
             if let Err(e) = handled {
                 tracing::warn!(error = ?anyhow::Error::from(e), "cannot start workflows");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                if stop.sleep(Duration::from_secs(1)).await {
+                    break;
+                }
             }
+        }
+        if let Err(e) = tail.save().await {
+            tracing::warn!(error = %e, "workflow starter cannot save its checkpoint");
         }
     }
 

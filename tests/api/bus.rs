@@ -2,7 +2,6 @@
 //! (REST, reservations, no oversell), and, against the real RabbitMQ
 //! (`CREATORFLOW_TEST_AMQP_URL`), confirms, reconnects, dead-lettering and carrier tracking.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions}
 use lapin::{BasicProperties, Confirmation};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_on, test_amqp_url};
+use crate::helpers::{TestApp, TestDb, eventually, spawn_app, spawn_app_on, test_amqp_url};
 
 const SHOP: &str = "7495860010010010001";
 
@@ -35,21 +34,6 @@ async fn status(app: &TestApp, order: &str, status: OrderStatus, t: i64) {
         )
         .await
         .expect("the engine takes the message");
-}
-
-/// Polls `check` until it answers `Some`, for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..300 {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn summary(app: &TestApp, key: &str) -> Value {
@@ -99,7 +83,9 @@ async fn every_order_transition_reaches_analytics_once_through_the_bus() {
     assert_eq!(day["shipped"], 10);
     assert_eq!(body["time_to_ship_seconds"]["count"], 10);
     assert_eq!(body["processing_latency_ms"]["count"], 50);
-    assert!(body["processing_latency_ms"]["p99"].as_f64().unwrap() >= 0.0);
+    // TikTok's event times were a minute ago: the latency from them to our commit says so.
+    let p99 = body["processing_latency_ms"]["p99"].as_f64().unwrap();
+    assert!((55_000.0..600_000.0).contains(&p99), "p99 {p99} ms");
 
     // Relayed means read: the transitions never became outbox rows, and the relay's checkpoint
     // reaches the end of the log once it is idle.
@@ -341,12 +327,10 @@ impl Publisher {
     }
 }
 
-fn amqp_or_skip(test: &str) -> Option<String> {
-    let url = test_amqp_url();
-    if url.is_none() {
-        eprintln!("{test}: runs in the RabbitMQ pass (CREATORFLOW_TEST_AMQP_URL), not here");
-    }
-    url
+/// The RabbitMQ these tests need: they are `#[ignore]`d without it, and CI runs them with
+/// `--include-ignored` in its RabbitMQ pass.
+fn required_amqp_url() -> String {
+    test_amqp_url().expect("this test needs RabbitMQ: set CREATORFLOW_TEST_AMQP_URL")
 }
 
 /// A daemon on RabbitMQ, once its topology is declared.
@@ -368,10 +352,9 @@ async fn spawn_on_rabbitmq() -> (TestApp, String, String) {
 }
 
 #[actix_rt::test]
+#[ignore = "needs RabbitMQ (CREATORFLOW_TEST_AMQP_URL); CI runs it with --include-ignored"]
 async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
-    let Some(url) = amqp_or_skip("confirms") else {
-        return;
-    };
+    let url = required_amqp_url();
     let prefix = format!(
         "cf_test_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -457,13 +440,13 @@ fn close_connections_of(prefix: &str) -> usize {
 }
 
 #[actix_rt::test]
+#[ignore = "needs RabbitMQ (CREATORFLOW_TEST_AMQP_URL); CI runs it with --include-ignored"]
 async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
-    let Some(_) = amqp_or_skip("reconnect") else {
-        return;
-    };
+    required_amqp_url();
     let (app, url, prefix) = spawn_on_rabbitmq().await;
     let db = database(&app.db).await;
     db.set_stock(SHOP, "w", 0, None, None).await.unwrap();
+    db.set_stock(SHOP, "sentinel", 0, None, None).await.unwrap();
     let publisher = Publisher::new(&url, &prefix).await;
     let t = chrono::Utc::now().timestamp() - 60;
     for i in 0..200 {
@@ -509,7 +492,25 @@ async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
     })
     .await;
     assert_eq!(body["by_shop_and_day"][0]["transitions"], 200, "{body}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A command published after the repeat, on another SKU: once it is applied, the queue has
+    // delivered the repeat before it.
+    let sentinel = json!({
+        "schema": "inventory.command.v1", "command": "adjust",
+        "shop_id": SHOP, "sku_id": "sentinel", "delta": 1, "command_id": "after-the-repeat",
+    });
+    publisher
+        .publish(
+            "inventory.command.adjust",
+            "sentinel",
+            sentinel.to_string().as_bytes(),
+        )
+        .await;
+    eventually("the command after the repeat", || async {
+        db.stock_level(SHOP, "sentinel")
+            .await
+            .is_ok_and(|level| level.on_hand == 1)
+    })
+    .await;
     assert_eq!(
         db.stock_level(SHOP, "w").await.unwrap().on_hand,
         200,
@@ -519,10 +520,9 @@ async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
 }
 
 #[actix_rt::test]
+#[ignore = "needs RabbitMQ (CREATORFLOW_TEST_AMQP_URL); CI runs it with --include-ignored"]
 async fn a_poison_message_is_dead_lettered_and_the_queue_moves_on() {
-    let Some(_) = amqp_or_skip("poison") else {
-        return;
-    };
+    required_amqp_url();
     let (app, url, prefix) = spawn_on_rabbitmq().await;
     let db = database(&app.db).await;
     let publisher = Publisher::new(&url, &prefix).await;
@@ -570,10 +570,9 @@ async fn a_poison_message_is_dead_lettered_and_the_queue_moves_on() {
 }
 
 #[actix_rt::test]
+#[ignore = "needs RabbitMQ (CREATORFLOW_TEST_AMQP_URL); CI runs it with --include-ignored"]
 async fn carrier_tracking_moves_an_order_to_in_transit_then_delivered_once() {
-    let Some(_) = amqp_or_skip("tracking") else {
-        return;
-    };
+    required_amqp_url();
     let (app, url, prefix) = spawn_on_rabbitmq().await;
     let order = "5710000000000001";
     status(

@@ -13,6 +13,43 @@ use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_creatorflow");
 
+/// Polls `check` until it answers `Some` (or `true`), for up to 30 s; fails naming `what`.
+/// The one way tests wait: on something positive, never a fixed sleep.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output: Settled<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await.settled() {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after 30 s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What an [`eventually`] check answers: `Some(value)` or `true` once it holds.
+pub trait Settled<T> {
+    fn settled(self) -> Option<T>;
+}
+
+impl<T> Settled<T> for Option<T> {
+    fn settled(self) -> Option<T> {
+        self
+    }
+}
+
+impl Settled<()> for bool {
+    fn settled(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
 /// A database of the test's own: a SQLite file in a temporary folder, or a new PostgreSQL
 /// database named after a fresh uuid on the server in `CREATORFLOW_TEST_DATABASE_URL`.
 pub struct TestDb {
@@ -275,6 +312,23 @@ impl TestApp {
             request = request.bearer_auth(key);
         }
         request.send().await.expect("the daemon answers")
+    }
+
+    /// Polls `GET path` (as the admin) until its JSON satisfies `check`; returns it.
+    pub async fn get_until(
+        &self,
+        path: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        eventually(&format!("GET {path} to satisfy the check"), || async {
+            let response = self.get(path, Some(&self.admin_key)).await;
+            if response.status() != 200 {
+                return None;
+            }
+            let body: serde_json::Value = response.json().await.ok()?;
+            check(&body).then_some(body)
+        })
+        .await
     }
 
     pub async fn post_json(

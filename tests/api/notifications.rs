@@ -3,14 +3,13 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use creatorflow::actors::Envelope;
 use creatorflow::domain::{Msg, OrderId, OrderStatus, ShopId};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, assert_problem, spawn_app_with};
+use crate::helpers::{TestApp, TestDb, assert_problem, eventually, spawn_app_with};
 
 const SHOP: &str = "7495860010010010001";
 
@@ -123,16 +122,6 @@ async fn log(app: &TestApp, key: &str) -> Vec<Value> {
     body["deliveries"].as_array().unwrap().clone()
 }
 
-async fn until<F: AsyncFn() -> bool>(what: &str, check: F) {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[actix_rt::test]
 async fn a_creator_webhook_is_signed_retried_with_backoff_then_delivered() {
     let app = app("5").await;
@@ -153,11 +142,11 @@ async fn a_creator_webhook_is_signed_retried_with_backoff_then_delivered() {
     );
 
     new_order(&app, "5720000000000001").await;
-    until("a delivery after two failures", async || {
+    eventually("a delivery after two failures", || async {
         receiver.count() == 3
     })
     .await;
-    until("the log to say delivered", async || {
+    eventually("the log to say delivered", || async {
         log(&app, &key)
             .await
             .first()
@@ -198,7 +187,7 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_and_can_be_replayed() {
     subscribe(&app, &key, &url, json!(["order.transition.*"])).await;
     // Only for what it subscribed to: low stock is not sent here.
     new_order(&app, "5720000000000002").await;
-    until("a dead delivery", async || {
+    eventually("a dead delivery", || async {
         log(&app, &key)
             .await
             .first()
@@ -226,7 +215,7 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_and_can_be_replayed() {
         )
         .await;
     assert_eq!(replay.status(), 200);
-    until("the replayed delivery", async || {
+    eventually("the replayed delivery", || async {
         log(&app, &key).await[0]["state"] == "delivered"
     })
     .await;
@@ -266,10 +255,20 @@ async fn subscriptions_are_validated_scoped_and_matched_by_event_kind() {
     assert_eq!(forbidden.status(), 403);
 
     let shipped_only = subscribe(&app, &key, &url, json!(["order.transition.shipped"])).await;
+    // A second subscription takes every transition: once it has the new order's, the same
+    // message was matched against the shipped-only one too.
+    let (watcher, watcher_url) = Receiver::start(0).await;
+    let everything = subscribe(&app, &key, &watcher_url, json!(["order.transition.#"])).await;
     new_order(&app, "5720000000000003").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    eventually(
+        "the catch-all subscription to get the new order",
+        || async { watcher.count() == 1 },
+    )
+    .await;
     assert_eq!(receiver.count(), 0, "a received order is not a shipped one");
-    assert!(log(&app, &key).await.is_empty());
+    let deliveries = log(&app, &key).await;
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0]["subscription_id"], everything["id"]);
 
     let removed = app
         .client

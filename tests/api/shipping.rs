@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb};
 use crate::tiktok_client::{SHOP, sandbox};
-use crate::workflows::{eventually, ready_order, spawn};
+use crate::workflows::{ready_order, spawn};
 
 const DOCUMENTS: &str = "/fulfillment/202309/packages/{id}/shipping_documents";
 const MARK_SHIPPED: &str = "/fulfillment/202309/orders/{id}/packages";
@@ -71,11 +71,13 @@ async fn a_tiktok_shipped_order_gets_its_label_from_tiktok_and_its_stock_leaves_
     put_stock(&app, SKUS[0], 10).await;
     put_stock(&app, SKUS[1], 10).await;
     let id = ready_order(&sandbox, 3);
-    eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+    app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
         r["run"]["status"] == "completed"
     })
     .await;
-    let shipment = eventually(&app, &format!("/api/v1/orders/{id}/shipment"), |_| true).await;
+    let shipment = app
+        .get_until(&format!("/api/v1/orders/{id}/shipment"), |_| true)
+        .await;
     assert_eq!(shipment["provider"], "tiktok");
     assert_eq!(shipment["state"], "shipped");
     let package = shipment["package_id"].as_str().unwrap();
@@ -117,10 +119,11 @@ async fn a_seller_shipped_order_buys_one_label_and_tells_tiktok_its_tracking_num
     let sandbox = sandbox();
     let app = with_labels(&sandbox).await;
     let id = seller_order(&sandbox);
-    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
-        r["run"]["status"] == "completed"
-    })
-    .await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "completed"
+        })
+        .await;
     let shipment: Value = app
         .get(
             &format!("/api/v1/orders/{id}/shipment"),
@@ -152,20 +155,21 @@ async fn cancelling_an_order_whose_label_is_bought_but_unused_voids_the_label() 
     // TikTok refuses to take the tracking number for a while: the ship step keeps failing.
     sandbox.inject_on(MARK_SHIPPED, &[Fault::Unavailable; 20]);
     let id = seller_order(&sandbox);
-    eventually(&app, &format!("/api/v1/orders/{id}/shipment"), |s| {
+    app.get_until(&format!("/api/v1/orders/{id}/shipment"), |s| {
         s["state"] == "purchased"
     })
     .await;
     // The ship step failed and waits for its retry.
-    eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+    app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
         r["run"]["step"] == 3 && r["run"]["attempts"].as_i64() >= Some(1)
     })
     .await;
     sandbox.set_status(&id, "CANCELLED", true);
-    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
-        r["run"]["status"] == "cancelled"
-    })
-    .await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "cancelled"
+        })
+        .await;
     assert!(
         run["run"]["last_error"]
             .as_str()

@@ -2,12 +2,13 @@
 //! the sandbox's signed webhooks bring orders in, details are fetched and applied, and the
 //! poller repairs what webhooks missed.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestDb, cli_command, spawn_app_with};
+use crate::helpers::{TestApp, TestDb, cli_command, eventually, spawn_app_with};
 use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
+
+/// The reconciliation poller's call.
+const SEARCH: &str = "/order/202309/orders/search";
 use creatorflow::integrations::tiktok::sandbox::Sandbox;
 
 pub async fn spawn_against(sandbox: &Sandbox, extra: &[(&str, &str)]) -> TestApp {
@@ -58,21 +59,6 @@ fn authorise(app: &TestApp, sandbox: &Sandbox, code: &str) {
     assert!(!stderr.contains("TTP_"), "tokens never reach the log");
 }
 
-/// Polls `GET path` until `check` holds (or fails after 15 s).
-async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..150 {
-        let response = app.get(path, Some(&app.admin_key)).await;
-        if response.status() == 200 {
-            let body: Value = response.json().await.unwrap();
-            if check(&body) {
-                return body;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{path} never satisfied the check");
-}
-
 fn kinds(history: &Value) -> Vec<String> {
     history["events"]
         .as_array()
@@ -98,7 +84,7 @@ async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
 
     let id = sandbox.create_order(SHOP, 3, true);
     let path = format!("/api/v1/orders/{id}");
-    let order = eventually(&app, &path, |o| !o["total_amount"].is_null()).await;
+    let order = app.get_until(&path, |o| !o["total_amount"].is_null()).await;
     assert_eq!(order["status"], "UNPAID");
     assert_eq!(order["stage"], "received", "UNPAID is never fulfilled");
     assert_eq!(order["currency"], "USD");
@@ -107,7 +93,7 @@ async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
     // Paid and past the remorse window: validated, ready for fulfilment.
     sandbox.set_status(&id, "ON_HOLD", true);
     sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
-    let order = eventually(&app, &path, |o| o["stage"] == "validated").await;
+    let order = app.get_until(&path, |o| o["stage"] == "validated").await;
     assert_eq!(order["status"], "AWAITING_SHIPMENT");
 
     // The buyer changes the address: no event of its own, but the detail is fetched again.
@@ -131,13 +117,10 @@ async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    for _ in 0..100 {
-        if sandbox.calls("/order/202309/orders") > fetched {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("an address change did not fetch the detail again");
+    eventually("an address change to fetch the detail again", || async {
+        sandbox.calls("/order/202309/orders") > fetched
+    })
+    .await;
 }
 
 #[actix_web::test]
@@ -148,27 +131,28 @@ async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift
     authorise(&app, &sandbox, &code);
 
     let known = sandbox.create_order(SHOP, 1, true);
-    eventually(&app, &format!("/api/v1/orders/{known}"), |o| {
+    app.get_until(&format!("/api/v1/orders/{known}"), |o| {
         !o["total_amount"].is_null()
     })
     .await;
     // The fetch the webhook asked for has read TikTok (so it saw the order before the change).
-    for _ in 0..100 {
-        if sandbox.calls("/order/202309/orders") >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the detail fetch to read TikTok", || async {
+        sandbox.calls("/order/202309/orders") >= 1
+    })
+    .await;
     // TikTok moves it on, and creates another order, but no webhook arrives for either.
     sandbox.set_status(&known, "CANCELLED", false);
     let unseen = sandbox.create_order(SHOP, 2, false);
 
-    let order = eventually(&app, &format!("/api/v1/orders/{known}"), |o| {
-        o["status"] == "CANCELLED"
-    })
-    .await;
+    let order = app
+        .get_until(&format!("/api/v1/orders/{known}"), |o| {
+            o["status"] == "CANCELLED"
+        })
+        .await;
     assert_eq!(order["stage"], "cancelled");
-    let history = eventually(&app, &format!("/api/v1/orders/{known}/history"), |_| true).await;
+    let history = app
+        .get_until(&format!("/api/v1/orders/{known}/history"), |_| true)
+        .await;
     let last = history["events"]
         .as_array()
         .unwrap()
@@ -176,16 +160,24 @@ async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift
         .unwrap()
         .clone();
     assert_eq!(last["cause"], "poll");
-    let order = eventually(&app, &format!("/api/v1/orders/{unseen}"), |o| {
-        !o["total_amount"].is_null()
-    })
-    .await;
+    let order = app
+        .get_until(&format!("/api/v1/orders/{unseen}"), |o| {
+            !o["total_amount"].is_null()
+        })
+        .await;
     assert_eq!(order["status"], "UNPAID");
 
     // Polling again and again changes nothing more: no event is appended for what is known.
     let before = kinds(&history);
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    let after = eventually(&app, &format!("/api/v1/orders/{known}/history"), |_| true).await;
+    // Two more polls must have run (searched TikTok) before "nothing more" means anything.
+    let searches = sandbox.calls(SEARCH);
+    eventually("two more polls", || async {
+        sandbox.calls(SEARCH) >= searches + 2
+    })
+    .await;
+    let after = app
+        .get_until(&format!("/api/v1/orders/{known}/history"), |_| true)
+        .await;
     assert_eq!(kinds(&after), before);
 
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
@@ -291,11 +283,14 @@ async fn duplicated_reordered_and_dropped_webhooks_still_converge_on_tiktoks_sta
     }
     for id in &ids {
         let expected = sandbox.order_status(id).unwrap();
-        let order = eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
-            o["status"] == expected.as_str()
-        })
-        .await;
-        let history = eventually(&app, &format!("/api/v1/orders/{id}/history"), |_| true).await;
+        let order = app
+            .get_until(&format!("/api/v1/orders/{id}"), |o| {
+                o["status"] == expected.as_str()
+            })
+            .await;
+        let history = app
+            .get_until(&format!("/api/v1/orders/{id}/history"), |_| true)
+            .await;
         assert!(
             !kinds(&history)
                 .iter()

@@ -1,12 +1,12 @@
 //! Workflows end to end against the sandbox: a standard order ships itself, a large one waits for
 //! a person, a failing step is retried, dead-lettered and replayed.
 
-use std::time::Duration;
-
 use creatorflow::integrations::tiktok::sandbox::{Fault, Sandbox};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, assert_problem, cli_command, spawn_app_with, write_file};
+use crate::helpers::{
+    TestApp, TestDb, assert_problem, cli_command, eventually, spawn_app_with, write_file,
+};
 use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
 
 const SHIP: &str = "/fulfillment/202309/packages/{id}/ship";
@@ -64,21 +64,6 @@ pub(crate) fn ready_order(sandbox: &Sandbox, units: usize) -> String {
     id
 }
 
-pub(crate) async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..200 {
-        let response = app.get(path, Some(&app.admin_key)).await;
-        if response.status() == 200 {
-            last = response.json().await.unwrap();
-            if check(&last) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{path} never satisfied the check; last: {last}");
-}
-
 fn step_summary(run: &Value) -> Vec<(String, String)> {
     run["steps"]
         .as_array()
@@ -99,10 +84,11 @@ async fn a_standard_order_ships_itself_with_zero_touches() {
     let app = spawn(&sandbox, TestDb::new().await, &[]).await;
     let id = ready_order(&sandbox, 2);
 
-    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
-        r["run"]["status"] == "completed"
-    })
-    .await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "completed"
+        })
+        .await;
     assert_eq!(run["run"]["template"], "standard");
     let pairs: Vec<(&str, &str)> = vec![
         ("validate", "skipped"),
@@ -121,10 +107,11 @@ async fn a_standard_order_ships_itself_with_zero_touches() {
         Some("AWAITING_COLLECTION")
     );
     assert_eq!(sandbox.calls(SHIP), 1, "shipped exactly once");
-    let order = eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
-        o["status"] == "AWAITING_COLLECTION"
-    })
-    .await;
+    let order = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["status"] == "AWAITING_COLLECTION"
+        })
+        .await;
     assert_eq!(order["stage"], "shipped");
     let history: Value = app
         .get(
@@ -165,10 +152,11 @@ async fn an_unpaid_order_never_starts_and_a_high_value_order_waits_for_a_person(
     // 40 units: above the 500.00 review threshold.
     let big = ready_order(&sandbox, 40);
 
-    let order = eventually(&app, &format!("/api/v1/orders/{big}"), |o| {
-        o["stage"] == "on_hold"
-    })
-    .await;
+    let order = app
+        .get_until(&format!("/api/v1/orders/{big}"), |o| {
+            o["stage"] == "on_hold"
+        })
+        .await;
     assert!(
         order["stage_reason"]
             .as_str()
@@ -185,7 +173,11 @@ async fn an_unpaid_order_never_starts_and_a_high_value_order_waits_for_a_person(
         .await
         .unwrap();
     assert_eq!(run["run"]["template"], "high_value_review");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The scheduler has seen the hold and waits (the run is held), so no step can ship now.
+    app.get_until(&format!("/api/v1/orders/{big}/workflow"), |r| {
+        r["run"]["status"] == "held"
+    })
+    .await;
     assert_eq!(
         sandbox.calls(SHIP),
         0,
@@ -200,7 +192,7 @@ async fn an_unpaid_order_never_starts_and_a_high_value_order_waits_for_a_person(
         )
         .await;
     assert_eq!(release.status(), 200);
-    eventually(&app, &format!("/api/v1/orders/{big}/workflow"), |r| {
+    app.get_until(&format!("/api/v1/orders/{big}/workflow"), |r| {
         r["run"]["status"] == "completed"
     })
     .await;
@@ -238,10 +230,11 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
     );
     let id = ready_order(&sandbox, 1);
 
-    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
-        r["run"]["status"] == "failed"
-    })
-    .await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "failed"
+        })
+        .await;
     assert_eq!(run["run"]["attempts"], 3);
     let order: Value = app
         .get(&format!("/api/v1/orders/{id}"), Some(&app.admin_key))
@@ -291,10 +284,11 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
         )
         .await;
     assert_eq!(replay.status(), 200);
-    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
-        r["run"]["status"] == "completed"
-    })
-    .await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "completed"
+        })
+        .await;
     let statuses: Vec<String> = step_summary(&run).into_iter().map(|(_, s)| s).collect();
     assert_eq!(statuses, ["replayed", "done"]);
     assert_eq!(
@@ -326,15 +320,16 @@ async fn a_preorder_waits_for_its_release_date_then_ships() {
     sandbox.set_status(&id, "ON_HOLD", true);
     sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
 
-    let run = eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
-        r["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["name"] == "reserve"))
-    })
-    .await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["steps"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["name"] == "reserve"))
+        })
+        .await;
     assert_eq!(run["run"]["template"], "preorder");
     assert_eq!(sandbox.calls(SHIP), 0, "not before the release date");
-    eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+    app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
         r["run"]["status"] == "completed"
     })
     .await;
@@ -347,15 +342,16 @@ async fn cancelling_a_held_order_ends_its_run_with_compensation() {
     let sandbox = sandbox();
     let app = spawn(&sandbox, TestDb::new().await, &[]).await;
     let big = ready_order(&sandbox, 40);
-    eventually(&app, &format!("/api/v1/orders/{big}"), |o| {
+    app.get_until(&format!("/api/v1/orders/{big}"), |o| {
         o["stage"] == "on_hold"
     })
     .await;
     sandbox.set_status(&big, "CANCELLED", true);
-    let run = eventually(&app, &format!("/api/v1/orders/{big}/workflow"), |r| {
-        r["run"]["status"] == "cancelled"
-    })
-    .await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{big}/workflow"), |r| {
+            r["run"]["status"] == "cancelled"
+        })
+        .await;
     assert!(
         run["run"]["last_error"]
             .as_str()
@@ -379,7 +375,7 @@ async fn simulate_lists_the_orders_a_template_would_take_and_changes_nothing() {
     let small = ready_order(&sandbox, 2);
     let big = ready_order(&sandbox, 40);
     for id in [&small, &big] {
-        eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
+        app.get_until(&format!("/api/v1/orders/{id}"), |o| {
             o["stage"] == "validated"
         })
         .await;
@@ -505,43 +501,27 @@ async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_one
     // Wait until the run is in its pause, then kill the daemon.
     let client = reqwest::Client::new();
     let url = format!("http://{}/api/v1/orders/{id}/workflow", daemon.addr);
-    let mut paused = false;
-    for _ in 0..100 {
-        let response = client
-            .get(&url)
-            .bearer_auth(&admin_key)
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 200 {
-            let run: Value = response.json().await.unwrap();
-            if run["run"]["step"] == 1 && run["run"]["attempts"] == 1 {
-                paused = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(paused, "the run reached its pause");
+    eventually("the run to reach its pause", || async {
+        let response = client.get(&url).bearer_auth(&admin_key).send().await.ok()?;
+        let run: Value = response.json().await.ok()?;
+        (run["run"]["step"] == 1 && run["run"]["attempts"] == 1).then_some(())
+    })
+    .await;
     daemon.signal(nix::sys::signal::Signal::SIGKILL);
     drop(daemon);
 
     let app = spawn_app_with(db, &borrowed).await;
     sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
-    let mut run = Value::Null;
-    for _ in 0..100 {
-        run = app
+    let run = eventually("the run to complete after the restart", || async {
+        let run: Value = app
             .get(&format!("/api/v1/orders/{id}/workflow"), Some(&admin_key))
             .await
             .json()
             .await
-            .unwrap();
-        if run["run"]["status"] == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(run["run"]["status"], "completed", "{run}");
+            .ok()?;
+        (run["run"]["status"] == "completed").then_some(run)
+    })
+    .await;
     let pairs: Vec<(String, String)> = step_summary(&run);
     let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["reserve", "pause", "ship"], "each step once");
@@ -581,10 +561,9 @@ when = "'vip' in order.tags && !('scratch' in order.tags)"
     let sandbox = sandbox();
     let app = spawn(&sandbox, db, &[("CREATORFLOW__WORKFLOW__DIR", &dir)]).await;
     let id = ready_order(&sandbox, 1);
-    let order = eventually(&app, &format!("/api/v1/orders/{id}"), |o| {
-        o["stage"] == "on_hold"
-    })
-    .await;
+    let order = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| o["stage"] == "on_hold")
+        .await;
     assert_eq!(order["stage_reason"], "vip: a person packs it");
     assert_eq!(order["tags"], json!(["vip"]));
     let run: Value = app
@@ -634,7 +613,7 @@ async fn a_limited_action_runs_one_at_a_time_most_urgent_first() {
         })
         .collect();
     for id in &ids {
-        eventually(&app, &format!("/api/v1/orders/{id}/workflow"), |r| {
+        app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
             r["run"]["status"] == "completed"
         })
         .await;

@@ -22,6 +22,7 @@ use crate::config;
 use crate::domain::{Effect, Msg, OrderId, ShopId};
 use crate::persistence::log::Entry;
 use crate::persistence::{self, Database, ShopAuth, Tail};
+use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{TIKTOK_DETAILS_FETCHED_TOTAL, TIKTOK_SYNC_DRIFT_TOTAL};
 
 pub const FETCH_DETAIL: &str = "tiktok.fetch_detail";
@@ -31,44 +32,29 @@ const FETCH_BATCH: u64 = 500;
 const FIRST_POLL: Duration = Duration::from_secs(24 * 3600);
 const PAGE_SIZE: u32 = 100;
 
-/// The running sync tasks.
-pub struct Sync {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Sync {
-    pub fn start(
-        client: Client,
-        db: Database,
-        registry: RegistryHandle,
-        settings: &config::TikTok,
-    ) -> Self {
-        let fetcher = Fetcher {
-            client: client.clone(),
-            db: db.clone(),
-            registry: registry.clone(),
-        };
-        let committed = registry.committed();
-        let poller = Poller {
-            client,
-            db,
-            registry,
-            overlap: settings.poll_overlap,
-        };
-        let interval = settings.poll_interval;
-        Self {
-            tasks: vec![
-                tokio::spawn(fetcher.run(committed)),
-                tokio::spawn(async move { poller.run(interval).await }),
-            ],
-        }
-    }
-
-    pub fn stop(self) {
-        for task in self.tasks {
-            task.abort();
-        }
-    }
+/// Starts the detail fetcher and the reconciliation poller in `tasks`.
+pub fn start(
+    client: Client,
+    db: Database,
+    registry: RegistryHandle,
+    settings: &config::TikTok,
+    tasks: &mut Tasks,
+) {
+    let fetcher = Fetcher {
+        client: client.clone(),
+        db: db.clone(),
+        registry: registry.clone(),
+    };
+    let committed = registry.committed();
+    let poller = Poller {
+        client,
+        db,
+        registry,
+        overlap: settings.poll_overlap,
+    };
+    let interval = settings.poll_interval;
+    tasks.spawn("tiktok detail fetcher", |stop| fetcher.run(committed, stop));
+    tasks.spawn("tiktok poller", move |stop| poller.run(interval, stop));
 }
 
 #[derive(Clone)]
@@ -79,14 +65,17 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    async fn run(self, committed: tokio::sync::watch::Receiver<i64>) {
+    /// Fetches until stopped; on stop it saves its checkpoint.
+    async fn run(self, committed: tokio::sync::watch::Receiver<i64>, mut stop: Stop) {
         let mut tail = loop {
             match Tail::open(self.db.clone(), FETCH_DETAIL, committed.clone()).await {
                 // Fetches wait at most 100 ms to be batched per shop (50 ids per call).
                 Ok(tail) => break tail.every(Duration::from_millis(100)),
                 Err(e) => {
                     tracing::warn!(error = %e, "detail fetcher cannot read its checkpoint");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if stop.sleep(Duration::from_secs(1)).await {
+                        return;
+                    }
                 }
             }
         };
@@ -104,19 +93,25 @@ impl Fetcher {
             let read = tokio::select! {
                 read = tail.next(FETCH_BATCH) => read,
                 () = tokio::time::sleep_until(parked_at) => continue,
+                () = stop.stopped() => break,
             };
             let handled = match read {
                 Ok(Some(batch)) => match self.fetch_entries(&batch.entries, &mut cooling).await {
                     Ok(()) => tail.advance(batch.upto).await,
                     Err(e) => Err(e),
                 },
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(e) => Err(e),
             };
             if let Err(e) = handled {
                 tracing::warn!(error = ?anyhow::Error::from(e), "cannot read detail fetches from the log");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                if stop.sleep(Duration::from_secs(1)).await {
+                    break;
+                }
             }
+        }
+        if let Err(e) = tail.save().await {
+            tracing::warn!(error = %e, "detail fetcher cannot save its checkpoint");
         }
     }
 
@@ -289,11 +284,15 @@ pub struct Report {
 }
 
 impl Poller {
-    async fn run(self, interval: Duration) {
+    /// Polls every `interval` until stopped (a poll in progress finishes its shop).
+    async fn run(self, interval: Duration, mut stop: Stop) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.stopped() => return,
+            }
             let shops = match self.db.authorized_shops().await {
                 Ok(shops) => shops,
                 Err(e) => {
@@ -302,6 +301,9 @@ impl Poller {
                 }
             };
             for shop in shops {
+                if stop.is_stopped() {
+                    return;
+                }
                 match self.poll(&shop).await {
                     Ok(report) if report.repaired > 0 => {
                         tracing::info!(shop_id = %shop.shop_id, ?report, "poll repaired orders that webhooks missed")

@@ -167,8 +167,24 @@ pub(super) struct LogRow<'a> {
     /// The key of the commit the row belongs to, on every row (PostgreSQL keeps a row only if
     /// its commit's key was not seen).
     pub commit_key: Option<&'a str>,
-    /// On the commit's last row, if it has effects: `[[routing key, effect], …]`.
-    pub effects: Option<String>,
+    /// On the commit's last row, if it has effects.
+    pub effects: Option<Effects<'a>>,
+}
+
+/// A commit's effects as the log stores them: `[[routing key, effect], …]`, serialised
+/// straight into the batch's rows (no JSON text inside JSON text).
+#[derive(Clone, Copy)]
+pub(super) struct Effects<'a>(pub &'a [Effect]);
+
+impl serde::Serialize for Effects<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for effect in self.0 {
+            seq.serialize_element(&(effect.routing_key(), effect))?;
+        }
+        seq.end()
+    }
 }
 
 /// The kind of a row that carries only effects.
@@ -182,16 +198,7 @@ pub(super) fn log_rows<'a>(placed: &[&'a Placed]) -> Result<Vec<LogRow<'a>>, DbE
         if count == 0 {
             continue;
         }
-        let effects = if p.effects.is_empty() {
-            None
-        } else {
-            let pairs: Vec<(String, &Effect)> =
-                p.effects.iter().map(|e| (e.routing_key(), e)).collect();
-            Some(
-                serde_json::to_string(&pairs)
-                    .map_err(|e| DbErr::Custom(format!("effects: {e}")))?,
-            )
-        };
+        let effects = (!p.effects.is_empty()).then_some(Effects(&p.effects));
         let key = p.inbox.as_ref().map(|i| i.dedupe_key.as_str());
         let order_id = p.order.id.as_str();
         let slot = p.order.id.slot();
@@ -230,7 +237,7 @@ pub(super) fn log_rows<'a>(placed: &[&'a Placed]) -> Result<Vec<LogRow<'a>>, DbE
                 event: Some(&a.event),
                 dedupe_key: if i == last { key } else { None },
                 commit_key: key,
-                effects: if i == last { effects.clone() } else { None },
+                effects: if i == last { effects } else { None },
             });
         }
     }

@@ -132,8 +132,8 @@ pub(super) async fn insert_log(
     db: &impl ConnectionTrait,
     rows: &[LogRow<'_>],
 ) -> Result<(), DbErr> {
-    // The effects are JSON text already: they travel as a JSON string, which `->>` hands back
-    // as that text.
+    // The payload and the effects travel as nested JSON values, which `->>` hands back as
+    // their JSON text.
     let rows: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -154,7 +154,7 @@ pub(super) async fn insert_log(
                 r.cause,
                 payload,
                 r.dedupe_key,
-                r.effects.as_deref(),
+                r.effects,
             )
         })
         .collect();

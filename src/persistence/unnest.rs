@@ -129,7 +129,11 @@ pub(super) async fn write_batch(
                 row.cause.to_owned(),
                 payload,
                 text(row.dedupe_key),
-                row.effects.unwrap_or_default(),
+                match row.effects {
+                    Some(effects) => serde_json::to_string(&effects)
+                        .map_err(|e| DbErr::Custom(format!("effects: {e}")))?,
+                    None => String::new(),
+                },
             ],
         );
     }

@@ -35,6 +35,9 @@ pub enum Error {
     NotReady(String),
     #[error("{0}")]
     Conflict(String),
+    /// Not enough stock for what was asked; nothing was changed.
+    #[error("{0}")]
+    InsufficientStock(String),
     #[error("{0}")]
     NotAllowed(String),
     /// Busy or a dependency is down: the client should retry (TikTok does).
@@ -59,6 +62,7 @@ impl Error {
             Error::MalformedWebhook { .. } => (StatusCode::BAD_REQUEST, "malformed_webhook"),
             Error::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "version_conflict"),
+            Error::InsufficientStock(_) => (StatusCode::CONFLICT, "insufficient_stock"),
             Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -15,7 +15,8 @@ impl From<StockError> for Error {
         match error {
             StockError::Db(e) => e.into(),
             e @ StockError::Negative(_) => Error::BadRequest(e.to_string()),
-            e => Error::Conflict(e.to_string()),
+            e @ StockError::Insufficient { .. } => Error::InsufficientStock(e.to_string()),
+            e @ StockError::Untracked(_) => Error::NotAllowed(e.to_string()),
         }
     }
 }
@@ -126,4 +127,22 @@ pub(super) async fn reservation(
     let id = caller.visible_order(&db, &path).await?;
     let lines = db.reservation(id.as_str()).await?;
     Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "lines": lines })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stock_shortage_is_its_own_answer_not_a_version_conflict() {
+        let short = Error::from(StockError::Insufficient {
+            sku_id: "sku-1".into(),
+            available: 2,
+            wanted: 3,
+        });
+        assert_eq!(short.code(), "insufficient_stock");
+        assert!(short.to_string().contains("2 available, 3 wanted"));
+        let untracked = Error::from(StockError::Untracked("sku-2".into()));
+        assert_eq!(untracked.code(), "not_allowed");
+    }
 }

@@ -8,7 +8,7 @@ use super::{Caller, Error};
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Msg, OrderId, Stage};
 use crate::persistence::{Database, OrderFilter};
-use crate::workflow::{Catalog, Template, runner};
+use crate::workflow::{Action, Catalog, Template, runner};
 use chrono::{DateTime, Utc};
 
 fn describe(template: &Template) -> Value {
@@ -114,12 +114,7 @@ pub(super) async fn replay(
         .iter()
         .rev()
         .filter(|s| s.status == "done")
-        .find_map(|s| match s.action.as_str() {
-            "reserve_stock" => Some(Stage::StockReserved),
-            "buy_label" => Some(Stage::LabelPurchased),
-            "ship" => Some(Stage::Shipped),
-            _ => None,
-        })
+        .find_map(|s| Action::stage_after_kind(&s.action))
         .unwrap_or(Stage::Validated);
     let envelope = Envelope {
         msg: Msg::Progress {

@@ -449,7 +449,7 @@ impl Runner {
         match outcome {
             Ok(Outcome::Done(detail)) => {
                 let done = record("done", run.attempts + 1, detail, took);
-                if let Some(stage) = stage_after(&step.action) {
+                if let Some(stage) = step.action.stage_after() {
                     let cause = format!("rule:{}/{}", run.template, step.name);
                     sink.move_stage(order_id, stage, None, cause);
                 }
@@ -591,15 +591,6 @@ impl Sink {
 }
 
 /// The stage an order reaches when a step of this kind is done.
-fn stage_after(action: &Action) -> Option<Stage> {
-    match action {
-        Action::ReserveStock => Some(Stage::StockReserved),
-        Action::BuyLabel => Some(Stage::LabelPurchased),
-        Action::Ship => Some(Stage::Shipped),
-        _ => None,
-    }
-}
-
 /// What conditions see of an order.
 pub fn facts(view: &OrderDetailView) -> Facts {
     let detail = view.detail.as_ref();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::condition::{Condition, Facts};
+use crate::domain::Stage;
 
 /// The templates shipped in `config/workflows/`, compiled in; `workflow.dir` replaces them.
 const BUILT_IN: &[(&str, &str)] = &[
@@ -97,6 +98,21 @@ impl Action {
             Action::SetPriority { .. } => "set_priority",
             Action::Wait(_) => "wait",
             Action::Cancel { .. } => "cancel",
+        }
+    }
+
+    /// The stage an order reaches once this action is done, for the actions that move it.
+    pub fn stage_after(&self) -> Option<Stage> {
+        Self::stage_after_kind(self.kind())
+    }
+
+    /// [`Action::stage_after`] by the action's kind, as a step's record stores it.
+    pub fn stage_after_kind(kind: &str) -> Option<Stage> {
+        match kind {
+            "reserve_stock" => Some(Stage::StockReserved),
+            "buy_label" => Some(Stage::LabelPurchased),
+            "ship" => Some(Stage::Shipped),
+            _ => None,
         }
     }
 }
@@ -445,6 +461,20 @@ mod tests {
             order_type: order_type.into(),
             shop_id: shop.into(),
             ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn the_actions_that_move_the_stage_say_where_by_value_and_by_recorded_kind() {
+        for (action, stage) in [
+            (Action::ReserveStock, Some(Stage::StockReserved)),
+            (Action::BuyLabel, Some(Stage::LabelPurchased)),
+            (Action::Ship, Some(Stage::Shipped)),
+            (Action::ReleaseStock, None),
+            (Action::ReleaseHold, None),
+        ] {
+            assert_eq!(action.stage_after(), stage, "{action:?}");
+            assert_eq!(Action::stage_after_kind(action.kind()), stage, "{action:?}");
         }
     }
 

@@ -74,6 +74,13 @@ impl OrderStatus {
         matches!(self, Self::AwaitingShipment | Self::PartiallyShipping)
     }
 
+    /// Whether a fulfilment under way may go on: paid and released (AWAITING_SHIPMENT) or
+    /// further along (shipping, shipped, delivered, completed); not UNPAID, ON_HOLD, CANCELLED
+    /// or a status we do not know.
+    pub fn lets_fulfilment_go_on(&self) -> bool {
+        !matches!(self, Self::Cancelled) && self.rank().is_some_and(|r| r >= 2)
+    }
+
     /// Position on the forward path; CANCELLED and unknown values have none.
     fn rank(&self) -> Option<u8> {
         Some(match self {

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod condition;
+pub mod run;
 pub mod runner;
 pub mod simulate;
 pub mod template;

@@ -13,15 +13,15 @@ use chrono::Utc;
 use metrics::{counter, histogram};
 use tokio::sync::Semaphore;
 
-use super::Facts;
 use super::actions::{Executor, Outcome};
-use super::template::{Action, Catalog, Step, Wait};
+use super::template::{Action, Catalog, Wait};
+use super::{Facts, run};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Effect, Msg, OrderId, Stage};
+use crate::domain::{Effect, Msg, OrderId, OrderStatus, Stage};
 use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
-use crate::persistence::workflows::{self, NewRun, Position, Run, StepOutcome};
+use crate::persistence::workflows::{NewRun, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView, Tail};
 use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{
@@ -30,8 +30,6 @@ use crate::telemetry::metrics::{
 };
 
 pub const START: &str = "workflow.start";
-/// How often a run waiting on its order (held, unpaid) looks again.
-const RECHECK: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Runner {
@@ -305,8 +303,8 @@ impl Runner {
         Ok(count)
     }
 
-    /// Executes the run's pending step; returns the action kind and the engine's own time
-    /// spent on it, if a step was executed.
+    /// Executes the run's pending step, as [`run::gate`] and [`run::after`] decide; returns the
+    /// action kind and the engine's own time spent on it, if a step was executed.
     async fn advance(
         &self,
         run: Run,
@@ -314,18 +312,18 @@ impl Runner {
         sink: &Sink,
     ) -> Option<(&'static str, Duration)> {
         let entered = Instant::now();
-        let order_id = OrderId::parse(&run.order_id).expect("stored order ids are valid");
         let now = Utc::now();
-        let at = |status: &'static str, step: i32, attempts: i32, next_at| Position {
-            status,
-            step,
-            attempts,
-            last_error: None,
-            next_at,
-        };
+        let position =
+            |status: run::Status, step: i32, attempts: i32, last_error, next_at| Position {
+                status: status.as_str(),
+                step,
+                attempts,
+                last_error,
+                next_at,
+            };
         let Some(template) = self.inner.catalog.template(&run.template) else {
-            let mut failed = at(workflows::FAILED, run.step, run.attempts, now);
-            failed.last_error = Some(format!("template `{}` no longer exists", run.template));
+            let why = format!("template `{}` no longer exists", run.template);
+            let failed = position(run::Status::Failed, run.step, run.attempts, Some(why), now);
             sink.advance_run(run.id, None, failed);
             return None;
         };
@@ -343,188 +341,148 @@ impl Runner {
         };
         let waited = queued.elapsed();
         let Some(view) = view else {
-            sink.advance_run(run.id, None, at(workflows::CANCELLED, run.step, 0, now));
+            let gone = position(run::Status::Cancelled, run.step, 0, None, now);
+            sink.advance_run(run.id, None, gone);
             return None;
         };
-        let recheck = now + chrono::TimeDelta::from_std(RECHECK).expect("small");
-        // The order decides whether the run may go on.
-        match view.order.stage.as_str() {
-            "cancelled" => {
-                // Compensation: nothing reserved is kept, no unused label stays bought.
+        let (order_id, stage) = match (
+            OrderId::parse(&run.order_id),
+            Stage::parse(&view.order.stage),
+        ) {
+            (Ok(id), Ok(stage)) => (id, stage),
+            (id, stage) => {
+                let why = format!("the stored order cannot be read: {id:?}, {stage:?}");
+                tracing::error!(run_id = run.id, %why, "workflow run stopped");
+                let failed = position(run::Status::Failed, run.step, run.attempts, Some(why), now);
+                sink.advance_run(run.id, None, failed);
+                return None;
+            }
+        };
+        let state = run::State {
+            step: run.step.max(0) as usize,
+            attempts: run.attempts.max(0) as u32,
+        };
+        let status = OrderStatus::parse(&view.order.status);
+        let recheck = now + chrono::TimeDelta::from_std(run::RECHECK).expect("small");
+        let index = match run::gate(state, stage, &status, template.steps.len()) {
+            run::Gate::Compensate => {
+                // Nothing reserved is kept, no unused label stays bought.
                 let released = self.inner.executor.compensate(view).await;
                 counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "cancelled").increment(1);
-                let mut to = at(workflows::CANCELLED, run.step, 0, now);
-                to.last_error = Some(format!("the order was cancelled; {released}"));
+                let why = format!("the order was cancelled; {released}");
+                let to = position(run::Status::Cancelled, run.step, 0, Some(why), now);
                 sink.advance_run(run.id, None, to);
                 return None;
             }
-            "on_hold" | "exception" => {
-                sink.advance_run(
-                    run.id,
-                    None,
-                    at(workflows::HELD, run.step, run.attempts, recheck),
-                );
+            run::Gate::Hold => {
+                let to = position(run::Status::Held, run.step, run.attempts, None, recheck);
+                sink.advance_run(run.id, None, to);
                 return None;
             }
-            "completed" | "delivered" | "in_transit"
-                if run.step as usize >= template.steps.len() => {}
+            run::Gate::AwaitOrder => {
+                let to = position(run::Status::Running, run.step, run.attempts, None, recheck);
+                sink.advance_run(run.id, None, to);
+                return None;
+            }
+            run::Gate::Complete => {
+                counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "completed").increment(1);
+                let to = position(run::Status::Completed, run.step, 0, None, now);
+                sink.advance_run(run.id, None, to);
+                return None;
+            }
+            run::Gate::Attempt(index) => index,
+        };
+        let step = &template.steps[index];
+        let key = format!("run{}:{}:{}", run.id, step.name, step.action.kind());
+        let condition = step.when.as_ref().and_then(|when| {
+            match when.holds(&facts(view), self.inner.catalog.vars()) {
+                Ok(true) => None,
+                Ok(false) => Some(run::Attempt::Skipped(format!(
+                    "`{}` is false",
+                    when.source()
+                ))),
+                Err(reason) => Some(run::Attempt::Failed(reason)),
+            }
+        });
+        let started = Instant::now();
+        let before = (started - entered).saturating_sub(waited);
+        let executed = condition.is_none();
+        let attempt = match condition {
+            Some(attempt) => attempt,
+            None => {
+                let outcome = match &step.action {
+                    Action::Wait(wait) => Ok(self.wait(&run, wait, view)),
+                    action => match tokio::time::timeout(
+                        step.retry.timeout,
+                        self.inner.executor.execute(action, view, &key),
+                    )
+                    .await
+                    {
+                        Ok(result) => result,
+                        Err(_) => Err(format!("timed out after {:?}", step.retry.timeout)),
+                    },
+                };
+                match outcome {
+                    Ok(Outcome::Done(detail)) => run::Attempt::Done(detail),
+                    Ok(Outcome::WaitUntil(until)) => run::Attempt::WaitUntil(until),
+                    Err(reason) => run::Attempt::Failed(reason),
+                }
+            }
+        };
+        let took = started.elapsed();
+        if executed {
+            histogram!(WORKFLOW_STEP_SECONDS, "action" => step.action.kind())
+                .record(took.as_secs_f64());
+        }
+        let finished = Instant::now();
+        let after = run::after(
+            state,
+            &run.template,
+            step,
+            attempt,
+            Utc::now(),
+            rand::random(),
+        );
+        match (&after.record, after.status) {
+            (Some((run::StepStatus::Dead, attempts, detail)), _) => {
+                counter!(WORKFLOW_DEAD_LETTERS_TOTAL, "action" => step.action.kind()).increment(1);
+                counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "failed").increment(1);
+                tracing::error!(%order_id, step = %step.name, attempts, error = ?detail, "workflow step dead-lettered");
+            }
+            (None, run::Status::Running) if after.last_error.is_some() => {
+                counter!(WORKFLOW_RETRIES_TOTAL, "action" => step.action.kind()).increment(1);
+                tracing::warn!(%order_id, step = %step.name, attempts = after.attempts, error = ?after.last_error, "workflow step failed; will retry");
+            }
+            (Some((run::StepStatus::Done, ..)), _) if step.action == Action::Ship => {
+                let waited = (Utc::now() - run.created_at).to_std().unwrap_or_default();
+                histogram!(WORKFLOW_TIME_TO_SHIP_SECONDS).record(waited.as_secs_f64());
+            }
             _ => {}
         }
-        if !matches!(
-            view.order.status.as_str(),
-            "AWAITING_SHIPMENT"
-                | "PARTIALLY_SHIPPING"
-                | "AWAITING_COLLECTION"
-                | "IN_TRANSIT"
-                | "DELIVERED"
-                | "COMPLETED"
-        ) {
-            // UNPAID and ON_HOLD orders never start fulfilment.
-            sink.advance_run(
-                run.id,
-                None,
-                at(workflows::RUNNING, run.step, run.attempts, recheck),
-            );
-            return None;
-        }
-        let index = run.step as usize;
-        let Some(step) = template.steps.get(index) else {
-            counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "completed").increment(1);
-            sink.advance_run(run.id, None, at(workflows::COMPLETED, run.step, 0, now));
-            return None;
-        };
-        let key = format!("run{}:{}:{}", run.id, step.name, step.action.kind());
-        let facts = facts(view);
-        let next = at(workflows::RUNNING, run.step + 1, 0, now);
-        let record = |status: &'static str,
-                      attempts: i32,
-                      detail: Option<String>,
-                      took: Duration| StepOutcome {
+        let record = after.record.map(|(status, attempts, detail)| StepOutcome {
             seq: run.step,
             name: step.name.clone(),
             action: step.action.kind(),
-            status,
-            attempts,
+            status: status.as_str(),
+            attempts: attempts as i32,
             idempotency_key: key.clone(),
             detail,
             duration_micros: took.as_micros() as i64,
-        };
-        if let Some(when) = &step.when {
-            match when.holds(&facts, self.inner.catalog.vars()) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let skipped = record(
-                        "skipped",
-                        0,
-                        Some(format!("`{}` is false", when.source())),
-                        Duration::ZERO,
-                    );
-                    sink.advance_run(run.id, Some(skipped), next);
-                    return None;
-                }
-                Err(reason) => {
-                    self.fail(sink, &run, step, order_id, &key, reason);
-                    return None;
-                }
-            }
+        });
+        if let Some((stage, reason)) = after.stage {
+            let cause = format!("rule:{}/{}", run.template, step.name);
+            sink.move_stage(order_id, stage, reason, cause);
         }
-        let started = Instant::now();
-        let before = (started - entered).saturating_sub(waited);
-        let outcome = match &step.action {
-            Action::Wait(wait) => Ok(self.wait(&run, wait, view)),
-            action => match tokio::time::timeout(
-                step.retry.timeout,
-                self.inner.executor.execute(action, view, &key),
-            )
-            .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(format!("timed out after {:?}", step.retry.timeout)),
-            },
-        };
-        let took = started.elapsed();
-        histogram!(WORKFLOW_STEP_SECONDS, "action" => step.action.kind())
-            .record(took.as_secs_f64());
-        let finished = Instant::now();
-        match outcome {
-            Ok(Outcome::Done(detail)) => {
-                let done = record("done", run.attempts + 1, detail, took);
-                if let Some(stage) = step.action.stage_after() {
-                    let cause = format!("rule:{}/{}", run.template, step.name);
-                    sink.move_stage(order_id, stage, None, cause);
-                }
-                if step.action == Action::Ship {
-                    let waited = (Utc::now() - run.created_at).to_std().unwrap_or_default();
-                    histogram!(WORKFLOW_TIME_TO_SHIP_SECONDS).record(waited.as_secs_f64());
-                }
-                sink.advance_run(run.id, Some(done), next);
-            }
-            Ok(Outcome::WaitUntil(until)) => {
-                sink.advance_run(run.id, None, at(workflows::RUNNING, run.step, 1, until));
-            }
-            Err(reason) => self.fail(sink, &run, step, order_id, &key, reason),
-        }
-        // The engine's own part of the step: everything but the action itself.
-        Some((step.action.kind(), before + finished.elapsed()))
-    }
-
-    /// A failed attempt: retried after an exponential backoff with jitter, or, once the step's
-    /// attempts are spent, a dead letter and the order in `exception`.
-    fn fail(
-        &self,
-        sink: &Sink,
-        run: &Run,
-        step: &Step,
-        order_id: OrderId,
-        key: &str,
-        reason: String,
-    ) {
-        let attempts = run.attempts + 1;
-        if attempts < step.retry.max_attempts as i32 {
-            counter!(WORKFLOW_RETRIES_TOTAL, "action" => step.action.kind()).increment(1);
-            let base = step.retry.backoff.as_secs_f64() * 2f64.powi(attempts - 1);
-            let delay = base * (1.0 + rand::random::<f64>() * 0.25);
-            let next_at = Utc::now()
-                + chrono::TimeDelta::from_std(Duration::from_secs_f64(delay.min(3600.0)))
-                    .expect("bounded");
-            tracing::warn!(order_id = %order_id, step = %step.name, attempts, error = %reason, "workflow step failed; will retry");
-            let to = Position {
-                status: workflows::RUNNING,
-                step: run.step,
-                attempts,
-                last_error: Some(reason),
-                next_at,
-            };
-            sink.advance_run(run.id, None, to);
-            return;
-        }
-        counter!(WORKFLOW_DEAD_LETTERS_TOTAL, "action" => step.action.kind()).increment(1);
-        counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "failed").increment(1);
-        tracing::error!(order_id = %order_id, step = %step.name, attempts, error = %reason, "workflow step dead-lettered");
-        let dead = StepOutcome {
-            seq: run.step,
-            name: step.name.clone(),
-            action: step.action.kind(),
-            status: workflows::DEAD,
-            attempts,
-            idempotency_key: key.to_owned(),
-            detail: Some(reason.clone()),
-            duration_micros: 0,
-        };
-        let to = Position {
-            status: workflows::FAILED,
-            step: run.step,
-            attempts,
-            last_error: Some(reason.clone()),
-            next_at: Utc::now(),
-        };
-        sink.advance_run(run.id, Some(dead), to);
-        let why = format!(
-            "workflow {} step {} failed after {attempts} attempts: {reason}",
-            run.template, step.name
+        let to = position(
+            after.status,
+            after.step as i32,
+            after.attempts as i32,
+            after.last_error,
+            after.next_at,
         );
-        let cause = format!("rule:{}/{}", run.template, step.name);
-        sink.move_stage(order_id, Stage::Exception, Some(why), cause);
+        sink.advance_run(run.id, record, to);
+        // The engine's own part of the step: everything but the action itself.
+        executed.then(|| (step.action.kind(), before + finished.elapsed()))
     }
 
     fn wait(&self, run: &Run, wait: &Wait, view: &OrderDetailView) -> Outcome {
@@ -590,7 +548,6 @@ impl Sink {
     }
 }
 
-/// The stage an order reaches when a step of this kind is done.
 /// What conditions see of an order.
 pub fn facts(view: &OrderDetailView) -> Facts {
     let detail = view.detail.as_ref();

@@ -54,16 +54,9 @@ impl Relay {
     /// every half second; while the bus takes nothing, every 250 ms. On stop it saves its
     /// checkpoint.
     pub async fn run(self, committed: watch::Receiver<i64>, mut stop: Stop) {
-        let mut tail = loop {
-            match Tail::open(self.db.clone(), SUBSCRIPTION, committed.clone()).await {
-                Ok(tail) => break tail.every(READ_EVERY),
-                Err(e) => {
-                    tracing::warn!(error = %e, "relay cannot read its checkpoint");
-                    if stop.sleep(Duration::from_secs(1)).await {
-                        return;
-                    }
-                }
-            }
+        let opened = Tail::open_or_stop(&self.db, SUBSCRIPTION, &committed, READ_EVERY, &mut stop);
+        let Some(mut tail) = opened.await else {
+            return;
         };
         let mut outbox_at = tokio::time::Instant::now();
         while !stop.is_stopped() {

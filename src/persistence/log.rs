@@ -212,6 +212,29 @@ impl Tail {
         self
     }
 
+    /// Opens subscription `name`, reading at most once per `every` (see [`Tail::every`]),
+    /// trying again every second while the database cannot say where it stands; `None` if told
+    /// to stop first.
+    pub async fn open_or_stop(
+        db: &Database,
+        name: &'static str,
+        committed: &watch::Receiver<i64>,
+        every: Duration,
+        stop: &mut crate::shutdown::Stop,
+    ) -> Option<Self> {
+        loop {
+            match Self::open(db.clone(), name, committed.clone()).await {
+                Ok(tail) => return Some(tail.every(every)),
+                Err(e) => {
+                    tracing::warn!(subscription = name, error = %e, "cannot read the subscription's checkpoint");
+                    if stop.sleep(Duration::from_secs(1)).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     /// Where the tail stands: everything at or below was handled.
     pub fn position(&self) -> i64 {
         self.position

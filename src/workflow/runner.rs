@@ -141,17 +141,11 @@ impl Runner {
     /// still owes from before the log.
     async fn run_starter(&self, committed: tokio::sync::watch::Receiver<i64>, mut stop: Stop) {
         let db = &self.inner.db;
-        let mut tail = loop {
-            match Tail::open(db.clone(), START, committed.clone()).await {
-                // Starts wait at most 100 ms, to be chosen and written together.
-                Ok(tail) => break tail.every(Duration::from_millis(100)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "workflow starter cannot read its checkpoint");
-                    if stop.sleep(Duration::from_secs(1)).await {
-                        return;
-                    }
-                }
-            }
+        // Starts wait at most 100 ms, to be chosen and written together.
+        let every = Duration::from_millis(100);
+        let Some(mut tail) = Tail::open_or_stop(db, START, &committed, every, &mut stop).await
+        else {
+            return;
         };
         let mut owed_at = tokio::time::Instant::now();
         loop {

@@ -521,6 +521,36 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// The commit a journal receives when order `order` of shop `shop` is first seen with
+/// `status`, as the order's actor builds it: its creation events, the effects `decide` gives
+/// them (detail fetch, transition), and `key` as the delivery's dedupe key.
+pub fn creation_commit(
+    shop: &str,
+    order: &str,
+    status: &str,
+    key: Option<&str>,
+) -> creatorflow::persistence::Commit {
+    use creatorflow::domain::{Msg, Order, OrderId, OrderStatus, ShopId, decide};
+    let id = OrderId::parse(order).unwrap();
+    let msg = Msg::Status {
+        shop_id: ShopId::parse(shop).unwrap(),
+        status: OrderStatus::parse(status),
+        update_time: 1_700_000_000,
+    };
+    let decision = decide(&id, None, &msg).unwrap();
+    let (order, applied) = Order::advance(None, &id, decision.events).unwrap();
+    creatorflow::persistence::Commit {
+        order,
+        applied,
+        cause: "test".into(),
+        inbox: key.map(|k| creatorflow::persistence::InboxEntry {
+            dedupe_key: k.into(),
+            event_type: 1,
+        }),
+        effects: decision.effects,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

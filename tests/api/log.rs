@@ -4,34 +4,23 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use creatorflow::domain::{Effect, Msg, Order, OrderId, OrderStatus, ShopId, decide};
+use creatorflow::domain::{Effect, OrderId};
 use creatorflow::persistence::journal::{Commit, Journal, Outcome};
 use creatorflow::persistence::{Database, InboxEntry, Tail};
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, creation_commit};
 
 const SHOP: &str = "7494049642642441621";
 
 /// A new order `n`: its creation, with the effects `decide` gives it (detail fetch, transition).
 fn creation(n: usize) -> Commit {
-    let id = OrderId::parse(&format!("5770{n:06}")).unwrap();
-    let msg = Msg::Status {
-        shop_id: ShopId::parse(SHOP).unwrap(),
-        status: OrderStatus::parse("AWAITING_SHIPMENT"),
-        update_time: 1_700_000_000,
-    };
-    let decision = decide(&id, None, &msg).unwrap();
-    let (order, applied) = Order::advance(None, &id, decision.events).unwrap();
-    Commit {
-        order,
-        applied,
-        cause: "test".into(),
-        inbox: Some(InboxEntry {
-            dedupe_key: format!("tts:race-{n}"),
-            event_type: 1,
-        }),
-        effects: decision.effects,
-    }
+    let key = format!("tts:race-{n}");
+    creation_commit(
+        SHOP,
+        &format!("5770{n:06}"),
+        "AWAITING_SHIPMENT",
+        Some(&key),
+    )
 }
 
 async fn journal(database: &Database, writers: usize) -> Journal {

@@ -5,7 +5,9 @@ use creatorflow::domain::{Detail, Msg, Order, OrderId, OrderStatus, ShopId, Stag
 use creatorflow::persistence::{Database, InboxEntry};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, assert_problem, spawn_app, spawn_app_on, spawn_app_with};
+use crate::helpers::{
+    TestApp, TestDb, assert_problem, creation_commit, spawn_app, spawn_app_on, spawn_app_with,
+};
 
 const SHOP: &str = "7494049642642441621";
 
@@ -631,8 +633,7 @@ async fn messages_racing_passivation_are_neither_lost_nor_applied_twice() {
 /// written — events, snapshot and effects alike.
 #[actix_web::test]
 async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
-    use creatorflow::domain::decide;
-    use creatorflow::persistence::journal::{Commit, Journal, Outcome as Written};
+    use creatorflow::persistence::journal::{Journal, Outcome as Written};
 
     let db = TestDb::new().await;
     let database = Database::connect(&db.settings().database).await.unwrap();
@@ -646,26 +647,7 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
     )
     .await
     .unwrap();
-    let commit = |order: &str, key: Option<&str>| {
-        let id = OrderId::parse(order).unwrap();
-        let msg = Msg::Status {
-            shop_id: ShopId::parse(SHOP).unwrap(),
-            status: OrderStatus::parse("UNPAID"),
-            update_time: 1,
-        };
-        let decision = decide(&id, None, &msg).unwrap();
-        let (order, applied) = Order::advance(None, &id, decision.events).unwrap();
-        Commit {
-            order,
-            applied,
-            cause: "test".into(),
-            inbox: key.map(|k| InboxEntry {
-                dedupe_key: k.into(),
-                event_type: 1,
-            }),
-            effects: decision.effects,
-        }
-    };
+    let commit = |order: &str, key: Option<&str>| creation_commit(SHOP, order, "UNPAID", key);
     let stored = journal.commit(commit("9000", Some("stored"))).await;
     assert_eq!(stored.unwrap(), Written::Committed);
 

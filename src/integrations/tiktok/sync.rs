@@ -67,17 +67,11 @@ pub struct Fetcher {
 impl Fetcher {
     /// Fetches until stopped; on stop it saves its checkpoint.
     async fn run(self, committed: tokio::sync::watch::Receiver<i64>, mut stop: Stop) {
-        let mut tail = loop {
-            match Tail::open(self.db.clone(), FETCH_DETAIL, committed.clone()).await {
-                // Fetches wait at most 100 ms to be batched per shop (50 ids per call).
-                Ok(tail) => break tail.every(Duration::from_millis(100)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "detail fetcher cannot read its checkpoint");
-                    if stop.sleep(Duration::from_secs(1)).await {
-                        return;
-                    }
-                }
-            }
+        // Fetches wait at most 100 ms to be batched per shop (50 ids per call).
+        let every = Duration::from_millis(100);
+        let opened = Tail::open_or_stop(&self.db, FETCH_DETAIL, &committed, every, &mut stop);
+        let Some(mut tail) = opened.await else {
+            return;
         };
         let mut cooling: HashMap<ShopId, Instant> = HashMap::new();
         let mut parked_at = tokio::time::Instant::now();

@@ -19,7 +19,7 @@ use creatorflow::actors::{Envelope, RegistryHandle};
 use creatorflow::bus::relay::Step;
 use creatorflow::bus::{Bus, Delivery, Failure, Relay, Subscription};
 use creatorflow::config::Settings;
-use creatorflow::domain::{Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
 use creatorflow::persistence::{Database, Tail};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -50,7 +50,7 @@ async fn create_orders(registry: &RegistryHandle, n: usize, status: OrderStatus)
                                 status,
                                 update_time: t,
                             },
-                            cause: "bench".into(),
+                            cause: Cause::Integration("bench".into()),
                             inbox: None,
                         },
                     )

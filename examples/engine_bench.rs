@@ -25,7 +25,7 @@ use common::arg;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use creatorflow::config::Settings;
-use creatorflow::domain::{Detail, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::{Cause, Detail, Msg, OrderId, OrderStatus, ShopId};
 use creatorflow::persistence::{Database, InboxEntry};
 
 const STATUSES: [&str; 5] = [
@@ -89,7 +89,7 @@ fn status_msg(shop: &ShopId, status: &str, t: i64, key: String) -> Envelope {
             status: OrderStatus::parse(status),
             update_time: t,
         },
-        cause: "bench".into(),
+        cause: Cause::Integration("bench".into()),
         inbox: Some(InboxEntry {
             dedupe_key: key,
             event_type: 1,
@@ -257,7 +257,7 @@ async fn main() -> anyhow::Result<()> {
                 };
                 let env = Envelope {
                     msg,
-                    cause: "bench".into(),
+                    cause: Cause::Integration("bench".into()),
                     inbox: None,
                 };
                 (id, env)

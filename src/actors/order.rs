@@ -134,7 +134,7 @@ async fn handle(
     let commit = Commit {
         order: next,
         applied,
-        cause: envelope.cause,
+        cause: envelope.cause.to_string(),
         inbox: envelope.inbox,
         effects: decision.effects,
     };

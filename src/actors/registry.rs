@@ -19,8 +19,8 @@ use crate::telemetry::metrics::MAILBOX_FULL_TOTAL;
 #[derive(Debug, Clone)]
 pub struct Envelope {
     pub msg: crate::domain::Msg,
-    /// Audit cause: `webhook:<id>`, `poll`, `user:<key name>`, …
-    pub cause: String,
+    /// Why the order changes, as its audit trail will say.
+    pub cause: crate::domain::Cause,
     /// Dedupe key for messages from outside; `None` for commands.
     pub inbox: Option<InboxEntry>,
 }

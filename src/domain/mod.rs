@@ -2,6 +2,7 @@
 //! these once, at the edge, and everything inside speaks them.
 
 mod api_key;
+mod cause;
 mod detail;
 mod item;
 mod lifecycle;
@@ -13,6 +14,7 @@ mod stage;
 mod status;
 
 pub use api_key::{ApiKey, KeyHash, Scope};
+pub use cause::Cause;
 pub use detail::{Detail, Payment};
 pub use item::{LineItem, Sku, quantities};
 pub use lifecycle::{

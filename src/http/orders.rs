@@ -158,7 +158,7 @@ async fn command(
     let id = caller.visible_order(db, raw_id).await?;
     let envelope = Envelope {
         msg,
-        cause: format!("user:{}", caller.name),
+        cause: crate::domain::Cause::User(caller.name.as_str().into()),
         inbox: None,
     };
     match registry.submit(id, envelope).await? {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Caller, Error};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Msg, OrderId, Stage};
+use crate::domain::{Cause, Msg, OrderId, Stage};
 use crate::persistence::{Database, OrderFilter};
 use crate::workflow::{Action, Catalog, Template, runner};
 use chrono::{DateTime, Utc};
@@ -121,7 +121,7 @@ pub(super) async fn replay(
             to: resume_at,
             reason: None,
         },
-        cause: format!("user:{}", caller.name),
+        cause: Cause::User(caller.name.as_str().into()),
         inbox: None,
     };
     if let Err(e) = registry.submit(id, envelope).await {

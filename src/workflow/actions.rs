@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::template::Action;
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Msg, OrderId, ShopId};
+use crate::domain::{Cause, Msg, OrderId, ShopId};
 use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
@@ -37,7 +37,7 @@ impl Executor {
         &self,
         action: &Action,
         view: &OrderDetailView,
-        key: &str,
+        cause: &Cause,
     ) -> Result<Outcome, String> {
         let order_id = OrderId::parse(&view.order.id).map_err(|e| e.to_string())?;
         let shop = ShopId::parse(&view.order.shop_id).map_err(|e| e.to_string())?;
@@ -83,7 +83,7 @@ impl Executor {
                         reason: reason.clone(),
                         expected_version: view.order.version,
                     },
-                    key,
+                    cause,
                 )
                 .await?;
                 Ok(Outcome::Done(Some(format!("held: {reason}"))))
@@ -94,7 +94,7 @@ impl Executor {
                     Msg::ReleaseHold {
                         expected_version: view.order.version,
                     },
-                    key,
+                    cause,
                 )
                 .await?;
                 Ok(Outcome::Done(None))
@@ -181,10 +181,10 @@ impl Executor {
             .map_err(|e| e.to_string())
     }
 
-    async fn command(&self, order_id: &OrderId, msg: Msg, key: &str) -> Result<(), String> {
+    async fn command(&self, order_id: &OrderId, msg: Msg, cause: &Cause) -> Result<(), String> {
         let envelope = Envelope {
             msg,
-            cause: format!("rule:{key}"),
+            cause: cause.clone(),
             inbox: None,
         };
         self.registry

@@ -17,7 +17,7 @@ use super::actions::{Executor, Outcome};
 use super::template::{Action, Catalog, Wait};
 use super::{Facts, run};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Effect, Msg, OrderId, OrderStatus, Stage};
+use crate::domain::{Cause, Effect, Msg, OrderId, OrderStatus, Stage};
 use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
@@ -242,7 +242,7 @@ impl Runner {
                 }
                 Err(reason) => {
                     let why = format!("no workflow could be chosen: {reason}");
-                    self.progress(order_id, Stage::Exception, Some(why), "rule:choose")
+                    self.progress(order_id, Stage::Exception, Some(why), Cause::rules_choice())
                         .await;
                 }
             }
@@ -282,7 +282,7 @@ impl Runner {
         let stage_moves = stages
             .into_iter()
             .map(|(order_id, to, reason, cause)| async move {
-                self.progress(&order_id, to, reason, &cause).await
+                self.progress(&order_id, to, reason, cause).await
             });
         futures_util::future::join_all(stage_moves).await;
         db.advance_runs(moves).await?;
@@ -388,6 +388,7 @@ impl Runner {
         };
         let step = &template.steps[index];
         let key = format!("run{}:{}:{}", run.id, step.name, step.action.kind());
+        let cause = Cause::rule(&run.template, &step.name);
         let condition = step.when.as_ref().and_then(|when| {
             match when.holds(&facts(view), self.inner.catalog.vars()) {
                 Ok(true) => None,
@@ -408,7 +409,7 @@ impl Runner {
                     Action::Wait(wait) => Ok(self.wait(&run, wait, view)),
                     action => match tokio::time::timeout(
                         step.retry.timeout,
-                        self.inner.executor.execute(action, view, &key),
+                        self.inner.executor.execute(action, view, &cause),
                     )
                     .await
                     {
@@ -464,7 +465,6 @@ impl Runner {
             duration_micros: took.as_micros() as i64,
         });
         if let Some((stage, reason)) = after.stage {
-            let cause = format!("rule:{}/{}", run.template, step.name);
             sink.move_stage(order_id, stage, reason, cause);
         }
         let to = position(
@@ -501,10 +501,10 @@ impl Runner {
 
     /// Moves the order's stage; a move the order no longer allows (it went further on its own)
     /// is not an error.
-    async fn progress(&self, order_id: &OrderId, to: Stage, reason: Option<String>, cause: &str) {
+    async fn progress(&self, order_id: &OrderId, to: Stage, reason: Option<String>, cause: Cause) {
         let envelope = Envelope {
             msg: Msg::Progress { to, reason },
-            cause: cause.to_owned(),
+            cause,
             inbox: None,
         };
         if let Err(e) = self.inner.registry.submit(order_id.clone(), envelope).await {
@@ -518,7 +518,7 @@ impl Runner {
 #[derive(Default)]
 struct Round {
     moves: Vec<(i64, Option<StepOutcome>, Position)>,
-    stages: Vec<(OrderId, Stage, Option<String>, String)>,
+    stages: Vec<(OrderId, Stage, Option<String>, Cause)>,
 }
 
 #[derive(Default)]
@@ -533,7 +533,7 @@ impl Sink {
         self.round().moves.push((run_id, step, to));
     }
 
-    fn move_stage(&self, order_id: OrderId, to: Stage, reason: Option<String>, cause: String) {
+    fn move_stage(&self, order_id: OrderId, to: Stage, reason: Option<String>, cause: Cause) {
         self.round().stages.push((order_id, to, reason, cause));
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use creatorflow::actors::Envelope;
 use creatorflow::bus::{Bus, Delivery, Failure, Message, Subscription};
-use creatorflow::domain::{Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
 use creatorflow::persistence::Database;
 use creatorflow::persistence::inventory::StockError;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
@@ -28,7 +28,7 @@ async fn status(app: &TestApp, order: &str, status: OrderStatus, t: i64) {
                     status,
                     update_time: t,
                 },
-                cause: "test".into(),
+                cause: Cause::Integration("test".into()),
                 inbox: None,
             },
         )

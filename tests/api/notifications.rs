@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use creatorflow::actors::Envelope;
-use creatorflow::domain::{Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb, assert_problem, eventually, spawn_app_with};
@@ -92,7 +92,7 @@ async fn new_order(app: &TestApp, order: &str) {
                     status: OrderStatus::Unpaid,
                     update_time: chrono::Utc::now().timestamp(),
                 },
-                cause: "test".into(),
+                cause: Cause::Integration("test".into()),
                 inbox: None,
             },
         )

@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use creatorflow::actors::{Envelope, Error, Outcome};
-use creatorflow::domain::{Detail, Msg, Order, OrderId, OrderStatus, ShopId, Stage};
+use creatorflow::domain::{Cause, Detail, Msg, Order, OrderId, OrderStatus, ShopId, Stage};
 use creatorflow::persistence::{Database, InboxEntry};
 use serde_json::{Value, json};
 
@@ -20,7 +20,7 @@ fn status(order: &str, s: &str, t: i64, key: &str) -> (OrderId, Envelope) {
                 status: OrderStatus::parse(s),
                 update_time: t,
             },
-            cause: format!("webhook:{key}"),
+            cause: Cause::Webhook(key.into()),
             inbox: Some(InboxEntry {
                 dedupe_key: key.to_owned(),
                 event_type: 1,
@@ -64,7 +64,7 @@ fn detail_msg(order: &str, total: &str, t: i64, key: &str) -> (OrderId, Envelope
                 shop_id: ShopId::parse(SHOP).unwrap(),
                 detail: Box::new(detail(total, t)),
             },
-            cause: "integration:tiktok".into(),
+            cause: Cause::Integration("tiktok".into()),
             inbox: Some(InboxEntry {
                 dedupe_key: key.to_owned(),
                 event_type: 0,
@@ -311,7 +311,7 @@ async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
             status: OrderStatus::Unpaid,
             update_time: 1,
         },
-        cause: "poll".into(),
+        cause: Cause::Poll,
         inbox: None,
     };
     app.registry

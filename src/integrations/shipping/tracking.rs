@@ -59,7 +59,7 @@ pub fn tracking_subscription(registry: RegistryHandle) -> Subscription {
                         .to_owned(),
                     ),
                 },
-                cause: "integration:carrier".into(),
+                cause: crate::domain::Cause::Integration("carrier".into()),
                 inbox: Some(InboxEntry {
                     dedupe_key: format!("carrier:{event}"),
                     event_type: 0,

@@ -19,7 +19,7 @@ use super::client::{self, Client};
 use super::model::WireOrder;
 use crate::actors::{Envelope, Outcome, RegistryHandle};
 use crate::config;
-use crate::domain::{Effect, Msg, OrderId, ShopId};
+use crate::domain::{Cause, Effect, Msg, OrderId, ShopId};
 use crate::persistence::log::Entry;
 use crate::persistence::{self, Database, ShopAuth, Tail};
 use crate::shutdown::{Stop, Tasks};
@@ -217,9 +217,14 @@ impl Fetcher {
     async fn fetch(&self, shop: &ShopId, ids: &[OrderId]) -> Result<(), SyncError> {
         let orders = self.client.order_details(shop, ids).await?;
         counter!(TIKTOK_DETAILS_FETCHED_TOTAL).increment(orders.len() as u64);
-        let applies = orders
-            .iter()
-            .map(|order| hand_over(&self.registry, shop, order, "integration:tiktok"));
+        let applies = orders.iter().map(|order| {
+            hand_over(
+                &self.registry,
+                shop,
+                order,
+                Cause::Integration("tiktok".into()),
+            )
+        });
         for result in futures_util::future::join_all(applies).await {
             result?;
         }
@@ -243,7 +248,7 @@ async fn hand_over(
     registry: &RegistryHandle,
     shop: &ShopId,
     order: &WireOrder,
-    cause: &str,
+    cause: Cause,
 ) -> Result<Option<Outcome>, crate::actors::Error> {
     let (id, detail) = match order.order_id().and_then(|id| Ok((id, order.to_detail()?))) {
         Ok(parsed) => parsed,
@@ -257,7 +262,7 @@ async fn hand_over(
             shop_id: shop.clone(),
             detail: Box::new(detail),
         },
-        cause: cause.to_owned(),
+        cause,
         inbox: None,
     };
     registry.submit(id, envelope).await.map(Some)
@@ -331,7 +336,7 @@ impl Poller {
             let applies = page
                 .orders
                 .iter()
-                .map(|order| hand_over(&self.registry, &shop.shop_id, order, "poll"));
+                .map(|order| hand_over(&self.registry, &shop.shop_id, order, Cause::Poll));
             for outcome in futures_util::future::join_all(applies).await {
                 if let Some(Outcome::Applied { .. }) = outcome? {
                     report.repaired += 1;

@@ -13,6 +13,7 @@
 //! - per subscription a durable quorum queue `<prefix>.<name>` bound to its patterns, with
 //!   `x-delivery-limit` and `x-dead-letter-exchange`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -164,19 +165,33 @@ impl Amqp {
                 .await;
             confirms.push((message.id, sent));
         }
+        // A returned message is matched by the message id it carries, not by the confirm it
+        // arrived with: lapin hands a basic.return to whichever confirm it settles next, which
+        // under load is not always the returned message's own.
         let mut failed_channel = false;
+        let mut acked = Vec::with_capacity(batch.len());
+        let mut returned: HashMap<i64, String> = HashMap::new();
         for (id, sent) in confirms {
             let outcome = match sent {
                 Ok(confirm) => confirm.await.map_err(Error::from),
                 Err(e) => Err(Error::from(e)),
             };
             match outcome {
-                Ok(Confirmation::Ack(None)) => published.sent.push(id),
-                Ok(Confirmation::Ack(Some(returned))) | Ok(Confirmation::Nack(Some(returned))) => {
-                    published.retry.push((
-                        id,
-                        format!("returned by the broker: {}", returned.reply_text.as_str()),
-                    ))
+                Ok(Confirmation::Ack(None)) => acked.push(id),
+                Ok(Confirmation::Ack(Some(message))) => {
+                    let owner = returned_id(&message).unwrap_or(id);
+                    let why = format!("returned by the broker: {}", message.reply_text.as_str());
+                    returned.insert(owner, why);
+                    // The ack is `id`'s own, whoever the returned message belongs to.
+                    acked.push(id);
+                }
+                Ok(Confirmation::Nack(Some(message))) => {
+                    let owner = returned_id(&message).unwrap_or(id);
+                    let why = format!("returned by the broker: {}", message.reply_text.as_str());
+                    returned.insert(owner, why);
+                    if owner != id {
+                        published.retry.push((id, "nacked by the broker".into()));
+                    }
                 }
                 Ok(Confirmation::Nack(None)) => {
                     published.retry.push((id, "nacked by the broker".into()))
@@ -190,11 +205,38 @@ impl Amqp {
                 }
             }
         }
+        for id in acked {
+            match returned.remove(&id) {
+                Some(why) => published.retry.push((id, why)),
+                None => published.sent.push(id),
+            }
+        }
+        // A returned message whose own confirm was not an ack: retried once, with the return's
+        // reason unless it is retried already.
+        for (id, why) in returned {
+            let ours = batch.iter().any(|m| m.id == id);
+            if ours && !published.retry.iter().any(|(r, _)| *r == id) {
+                published.retry.push((id, why));
+            }
+        }
+        published.retry.sort_by_key(|(id, _)| *id);
         if failed_channel {
             self.inner.broke(epoch);
         }
         published
     }
+}
+
+/// The id of the message a basic.return gives back (the relay sets it on every message).
+fn returned_id(message: &lapin::message::BasicReturnMessage) -> Option<i64> {
+    message
+        .delivery
+        .properties
+        .message_id()
+        .as_ref()?
+        .as_str()
+        .parse()
+        .ok()
 }
 
 async fn supervise(inner: Arc<Inner>) {

@@ -1,0 +1,35 @@
+//! What travels on the bus: a message to publish, a delivery as a consumer receives it, and what
+//! became of a published batch.
+
+/// A message ready to publish (from the log, or from the outbox).
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The message id consumers dedupe on: the log position, or the negated outbox row id.
+    pub id: i64,
+    pub routing_key: String,
+    /// JSON with a `schema` field naming its versioned shape.
+    pub body: Vec<u8>,
+}
+
+/// A message as a consumer receives it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The publisher's message id, if it set one.
+    pub message_id: Option<String>,
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub redelivered: bool,
+}
+
+/// What became of a published batch, by message id.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// Taken by the bus (confirmed by the broker, or handled by every local subscriber).
+    pub sent: Vec<i64>,
+    /// To publish again later.
+    pub retry: Vec<(i64, String)>,
+    /// Refused for good (a local subscriber found it poison).
+    pub poison: Vec<(i64, String)>,
+    /// Nothing was tried (no connection): no attempt is counted against the rows.
+    pub unavailable: bool,
+}

@@ -158,6 +158,15 @@ fn posted(effects: Value) -> Option<Vec<Posted>> {
         .collect()
 }
 
+/// What a subscription does with what it reads: the log's entries, and — once a second — the
+/// outbox rows it also works off (work it parked, or rows owed from before the log).
+pub trait Consumer {
+    /// Handles the entries of one read; the tail moves past them once this succeeds.
+    fn consume(&mut self, entries: &[Entry]) -> impl Future<Output = Result<(), Error>> + Send;
+    /// The outbox's rows for this subscription.
+    fn owed(&mut self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
 /// What a [`Tail`] read: the entries with effects, and the position they reach (everything up to
 /// it was read, entries without effects included).
 #[derive(Debug)]
@@ -232,6 +241,48 @@ impl Tail {
                     }
                 }
             }
+        }
+    }
+
+    /// Feeds `consumer` until stopped: every read of the log, and once a second its outbox rows;
+    /// a failure is logged and tried again after a second (the tail does not move past what
+    /// failed). On stop, or when the journal is gone, the checkpoint is saved.
+    pub async fn follow(
+        mut self,
+        limit: u64,
+        consumer: &mut impl Consumer,
+        stop: &mut crate::shutdown::Stop,
+    ) {
+        let mut owed_at = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= owed_at {
+                owed_at = tokio::time::Instant::now() + Duration::from_secs(1);
+                if let Err(e) = consumer.owed().await {
+                    tracing::warn!(subscription = self.name, error = ?anyhow::Error::from(e), "cannot work off the outbox");
+                }
+            }
+            let read = tokio::select! {
+                read = self.next(limit) => read,
+                () = tokio::time::sleep_until(owed_at) => continue,
+                () = stop.stopped() => break,
+            };
+            let handled = match read {
+                Ok(Some(batch)) => match consumer.consume(&batch.entries).await {
+                    Ok(()) => self.advance(batch.upto).await,
+                    Err(e) => Err(e),
+                },
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = handled {
+                tracing::warn!(subscription = self.name, error = ?anyhow::Error::from(e), "cannot handle the log");
+                if stop.sleep(Duration::from_secs(1)).await {
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.save().await {
+            tracing::warn!(subscription = self.name, error = %e, "cannot save the checkpoint; the last second is repeated after the restart");
         }
     }
 

@@ -21,6 +21,7 @@ use crate::domain::{Cause, Effect, Msg, OrderId, OrderStatus, Stage};
 use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
+use crate::persistence::log::{Consumer, Entry};
 use crate::persistence::workflows::{NewRun, Position, Run, StepOutcome};
 use crate::persistence::{self, Database, OrderDetailView, Tail};
 use crate::shutdown::{Stop, Tasks};
@@ -44,6 +45,34 @@ struct Inner {
     concurrency: usize,
     /// Per action kind, where `workflow.action_concurrency` limits it.
     limits: HashMap<&'static str, Arc<Semaphore>>,
+}
+
+/// The starter as the log's subscription `workflow.start`.
+struct Starting(Runner);
+
+impl Consumer for Starting {
+    async fn consume(&mut self, entries: &[Entry]) -> Result<(), persistence::Error> {
+        let ids = entries
+            .iter()
+            .flat_map(|e| &e.effects)
+            .filter(|p| p.routing_key == START)
+            .filter_map(|p| match p.effect() {
+                Ok(Effect::StartFulfilment { order_id, .. }) => Some(order_id),
+                other => {
+                    tracing::error!(
+                        ?other,
+                        "a workflow.start entry that starts nothing; skipped"
+                    );
+                    None
+                }
+            })
+            .collect();
+        self.0.start_runs(ids, &[]).await
+    }
+
+    async fn owed(&mut self) -> Result<(), persistence::Error> {
+        self.0.start_owed().await.map(|_| ())
+    }
 }
 
 /// Wakes an order's run when the order is cancelled, so compensation (releasing stock,
@@ -143,59 +172,11 @@ impl Runner {
         let db = &self.inner.db;
         // Starts wait at most 100 ms, to be chosen and written together.
         let every = Duration::from_millis(100);
-        let Some(mut tail) = Tail::open_or_stop(db, START, &committed, every, &mut stop).await
-        else {
+        let Some(tail) = Tail::open_or_stop(db, START, &committed, every, &mut stop).await else {
             return;
         };
-        let mut owed_at = tokio::time::Instant::now();
-        loop {
-            if tokio::time::Instant::now() >= owed_at {
-                owed_at = tokio::time::Instant::now() + Duration::from_secs(1);
-                if let Err(e) = self.start_owed().await {
-                    tracing::warn!(error = ?anyhow::Error::from(e), "cannot start owed workflows");
-                }
-            }
-            let read = tokio::select! {
-                read = tail.next(500) => read,
-                () = tokio::time::sleep_until(owed_at) => continue,
-                () = stop.stopped() => break,
-            };
-            let handled = match read {
-                Ok(Some(batch)) => {
-                    let ids = batch
-                        .entries
-                        .iter()
-                        .flat_map(|e| &e.effects)
-                        .filter(|p| p.routing_key == START)
-                        .filter_map(|p| match p.effect() {
-                            Ok(Effect::StartFulfilment { order_id, .. }) => Some(order_id),
-                            other => {
-                                tracing::error!(
-                                    ?other,
-                                    "a workflow.start entry that starts nothing; skipped"
-                                );
-                                None
-                            }
-                        })
-                        .collect();
-                    match self.start_runs(ids, &[]).await {
-                        Ok(_) => tail.advance(batch.upto).await,
-                        Err(e) => Err(e),
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = handled {
-                tracing::warn!(error = ?anyhow::Error::from(e), "cannot start workflows");
-                if stop.sleep(Duration::from_secs(1)).await {
-                    break;
-                }
-            }
-        }
-        if let Err(e) = tail.save().await {
-            tracing::warn!(error = %e, "workflow starter cannot save its checkpoint");
-        }
+        tail.follow(500, &mut Starting(self.clone()), &mut stop)
+            .await;
     }
 
     /// Starts a run for each `workflow.start` the outbox still owes (a few hundred at a time);

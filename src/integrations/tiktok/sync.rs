@@ -20,7 +20,7 @@ use super::model::WireOrder;
 use crate::actors::{Envelope, Outcome, RegistryHandle};
 use crate::config;
 use crate::domain::{Cause, Effect, Msg, OrderId, ShopId};
-use crate::persistence::log::Entry;
+use crate::persistence::log::{Consumer, Entry};
 use crate::persistence::{self, Database, ShopAuth, Tail};
 use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{TIKTOK_DETAILS_FETCHED_TOTAL, TIKTOK_SYNC_DRIFT_TOTAL};
@@ -57,6 +57,24 @@ pub fn start(
     tasks.spawn("tiktok poller", move |stop| poller.run(interval, stop));
 }
 
+/// The fetcher as the log's subscription: the shops cooling down after a failure are shared by
+/// its reads of the log and of its parked rows (looked at once a second: re-reading rows of
+/// shops cooling down five times a second cost more than the fetches).
+struct Fetching {
+    fetcher: Fetcher,
+    cooling: HashMap<ShopId, Instant>,
+}
+
+impl Consumer for Fetching {
+    async fn consume(&mut self, entries: &[Entry]) -> Result<(), persistence::Error> {
+        self.fetcher.fetch_entries(entries, &mut self.cooling).await
+    }
+
+    async fn owed(&mut self) -> Result<(), persistence::Error> {
+        self.fetcher.once(&mut self.cooling).await.map(|_| ())
+    }
+}
+
 #[derive(Clone)]
 pub struct Fetcher {
     pub client: Client,
@@ -70,43 +88,14 @@ impl Fetcher {
         // Fetches wait at most 100 ms to be batched per shop (50 ids per call).
         let every = Duration::from_millis(100);
         let opened = Tail::open_or_stop(&self.db, FETCH_DETAIL, &committed, every, &mut stop);
-        let Some(mut tail) = opened.await else {
+        let Some(tail) = opened.await else {
             return;
         };
-        let mut cooling: HashMap<ShopId, Instant> = HashMap::new();
-        let mut parked_at = tokio::time::Instant::now();
-        loop {
-            if tokio::time::Instant::now() >= parked_at {
-                // Parked fetches are looked at once a second: re-reading rows of shops cooling
-                // down five times a second cost more than the fetches.
-                parked_at = tokio::time::Instant::now() + Duration::from_secs(1);
-                if let Err(e) = self.once(&mut cooling).await {
-                    tracing::warn!(error = ?anyhow::Error::from(e), "cannot read parked detail fetches");
-                }
-            }
-            let read = tokio::select! {
-                read = tail.next(FETCH_BATCH) => read,
-                () = tokio::time::sleep_until(parked_at) => continue,
-                () = stop.stopped() => break,
-            };
-            let handled = match read {
-                Ok(Some(batch)) => match self.fetch_entries(&batch.entries, &mut cooling).await {
-                    Ok(()) => tail.advance(batch.upto).await,
-                    Err(e) => Err(e),
-                },
-                Ok(None) => break,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = handled {
-                tracing::warn!(error = ?anyhow::Error::from(e), "cannot read detail fetches from the log");
-                if stop.sleep(Duration::from_secs(1)).await {
-                    break;
-                }
-            }
-        }
-        if let Err(e) = tail.save().await {
-            tracing::warn!(error = %e, "detail fetcher cannot save its checkpoint");
-        }
+        let mut consumer = Fetching {
+            fetcher: self,
+            cooling: HashMap::new(),
+        };
+        tail.follow(FETCH_BATCH, &mut consumer, &mut stop).await;
     }
 
     /// Fetches the details the log's `entries` ask for, per shop; what fails, or waits for a

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use creatorflow::config::Settings;
 use creatorflow::domain::{Msg, Order, OrderId, OrderStatus, ShopId, decide};
-use creatorflow::persistence::{Commit, Database, InboxEntry, Journal};
+use creatorflow::journal::{Commit, InboxEntry, Journal};
+use creatorflow::persistence::Database;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn shop() -> ShopId {

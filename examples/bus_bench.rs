@@ -16,11 +16,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use creatorflow::actors::{Envelope, RegistryHandle};
-use creatorflow::bus::relay::Step;
+use creatorflow::bus::relay::Round;
 use creatorflow::bus::{Bus, Delivery, Failure, Relay, Subscription};
 use creatorflow::config::Settings;
 use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
-use creatorflow::persistence::{Database, Tail};
+use creatorflow::journal::Tail;
+use creatorflow::persistence::Database;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
@@ -109,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
             let mut sent = 0;
             while tail.position() < end {
                 match relay.relay_log(&mut tail).await? {
-                    Step::Done(n) => sent += n,
+                    Round::Done(n) => sent += n,
                     other => anyhow::bail!("the relay stopped: {other:?}"),
                 }
             }

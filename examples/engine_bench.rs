@@ -26,7 +26,8 @@ use common::arg;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use creatorflow::config::Settings;
 use creatorflow::domain::{Cause, Detail, Msg, OrderId, OrderStatus, ShopId};
-use creatorflow::persistence::{Database, InboxEntry};
+use creatorflow::journal::InboxEntry;
+use creatorflow::persistence::Database;
 
 const STATUSES: [&str; 5] = [
     "UNPAID",

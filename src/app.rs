@@ -12,17 +12,19 @@ use crate::bus::{Bus, Relay};
 use crate::config::Settings;
 use crate::domain::{ApiKey, Scope};
 use crate::http;
-use crate::integrations::inventory::Inventory;
+use crate::integrations::shipping;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::sync;
-use crate::integrations::{analytics, inventory, notify, shipping};
-use crate::persistence::{Database, Journal};
+use crate::inventory::{self, Inventory};
+use crate::journal::Journal;
+use crate::persistence::Database;
 use crate::shutdown::Tasks;
 use crate::systemd;
 use crate::telemetry;
-use crate::workflow::{Runner, runner};
+use crate::workflow::{Catalog, Runner, runner};
+use crate::{analytics, notifications};
 use std::sync::Arc;
 
 /// A built daemon: database migrated, HTTP bound. Tests build the very same thing on port 0.
@@ -67,12 +69,7 @@ impl Application {
                 &mut producers,
             );
         }
-        let catalog = Arc::new(
-            settings
-                .workflow
-                .catalog()
-                .context("cannot load the workflow templates (workflow.dir)")?,
-        );
+        let catalog = Arc::new(Catalog::configured(&settings.workflow)?);
         let stock = Inventory::new(db.clone(), &settings.inventory);
         let shipping = Shipping::new(db.clone(), client.clone(), &settings.shipping)?;
         let bus = Bus::start(
@@ -80,13 +77,14 @@ impl Application {
             vec![
                 analytics::subscription(db.clone()),
                 inventory::subscription(db.clone()),
-                notify::subscription(db.clone()),
+                notifications::subscription(db.clone()),
                 runner::wake_subscription(db.clone()),
                 shipping::tracking_subscription(registry.clone()),
             ],
         );
         let relay = Relay::new(db.clone(), bus.clone(), settings.bus.relay_batch);
-        let notifier = notify::Sender::new(db.clone(), client.vault().clone(), &settings.notify)?;
+        let notifier =
+            notifications::Sender::new(db.clone(), client.vault().clone(), &settings.notify)?;
         let mut announcers = Tasks::new("announcers");
         let committed = registry.committed();
         announcers.spawn("relay", |stop| relay.run(committed, stop));
@@ -217,11 +215,12 @@ pub async fn start_engine(settings: &Settings, db: &Database) -> anyhow::Result<
 /// On first start nobody could call the API, so an admin key is made and handed to the caller
 /// to show once.
 async fn ensure_admin_key(db: &Database) -> anyhow::Result<Option<ApiKey>> {
-    if db.api_key_count().await? > 0 {
+    if db.keys().count().await? > 0 {
         return Ok(None);
     }
     let key = ApiKey::from_random(rand::random());
-    db.add_api_key(&key, "admin (first start)", &Scope::Admin)
+    db.keys()
+        .add(&key, "admin (first start)", &Scope::Admin)
         .await?;
     Ok(Some(key))
 }

@@ -14,6 +14,7 @@ use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::sandbox::{self, Sandbox};
 use crate::persistence::Database;
 use crate::telemetry;
+use crate::workflow::Catalog;
 use secrecy::ExposeSecret;
 
 #[derive(Debug, Parser)]
@@ -169,6 +170,7 @@ pub async fn run() -> ExitCode {
 async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
         Command::CheckConfig => {
+            Catalog::configured(&settings.workflow)?;
             eprintln!("configuration is valid");
             Ok(())
         }
@@ -315,7 +317,7 @@ async fn create_key(new: NewKey, settings: &Settings) -> anyhow::Result<()> {
     let db = Database::connect(&settings.database).await?;
     db.migrate_up().await?;
     let key = ApiKey::from_random(rand::random());
-    let id = db.add_api_key(&key, &name, &scope).await?;
+    let id = db.keys().add(&key, &name, &scope).await?;
     db.close().await?;
     eprintln!("created API key {id} ({name}); it is shown only once:");
     println!("{}", key.reveal());
@@ -332,7 +334,8 @@ async fn shop(action: Shop, settings: &Settings) -> anyhow::Result<()> {
             auth_code: None,
         } => {
             let shop = db
-                .add_shop(&ShopId::parse(&tiktok_shop_id)?, &ShopName::parse(&name)?)
+                .shops()
+                .add(&ShopId::parse(&tiktok_shop_id)?, &ShopName::parse(&name)?)
                 .await?;
             eprintln!("added shop {} ({})", shop.id, shop.name);
         }
@@ -354,7 +357,7 @@ async fn shop(action: Shop, settings: &Settings) -> anyhow::Result<()> {
             }
         }
         Shop::List => {
-            for shop in db.shops(&Scope::Admin).await? {
+            for shop in db.shops().list(&Scope::Admin).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     shop.id,

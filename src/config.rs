@@ -34,22 +34,22 @@ pub enum Error {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    pub http: Http,
-    pub database: Database,
-    pub bus: Bus,
-    pub inventory: Inventory,
-    pub notify: Notify,
-    pub shipping: Shipping,
-    pub tiktok: TikTok,
-    pub engine: Engine,
-    pub journal: Journal,
-    pub log: Log,
-    pub workflow: Workflow,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub bus: BusSettings,
+    pub inventory: InventorySettings,
+    pub notify: NotifySettings,
+    pub shipping: ShippingSettings,
+    pub tiktok: TikTokSettings,
+    pub engine: EngineSettings,
+    pub journal: JournalSettings,
+    pub log: LogSettings,
+    pub workflow: WorkflowSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Http {
+pub struct HttpSettings {
     pub listen: SocketAddr,
     pub public_url: String,
     pub workers: usize,
@@ -59,7 +59,7 @@ pub struct Http {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Database {
+pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
     #[serde(with = "humantime_serde")]
@@ -79,7 +79,7 @@ pub enum SqliteSynchronous {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Bus {
+pub struct BusSettings {
     pub amqp_url: SecretString,
     pub prefix: String,
     pub prefetch: u16,
@@ -91,7 +91,7 @@ pub struct Bus {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Shipping {
+pub struct ShippingSettings {
     /// Base URL of a generic HTTP label API for orders the seller ships (`POST
     /// <url>/shipments`); empty = none (TikTok-shipped orders need none).
     pub label_api_url: String,
@@ -103,7 +103,7 @@ pub struct Shipping {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Notify {
+pub struct NotifySettings {
     /// Attempts per delivery before it is dead-lettered.
     pub max_attempts: u32,
     /// First retry delay; doubles each attempt, with jitter, up to an hour.
@@ -116,7 +116,7 @@ pub struct Notify {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Inventory {
+pub struct InventorySettings {
     /// Refuse to reserve SKUs that have no stock record (default: untracked = always available).
     pub require_tracking: bool,
     /// A reservation not committed (shipped) within this time is released.
@@ -126,7 +126,7 @@ pub struct Inventory {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TikTok {
+pub struct TikTokSettings {
     pub app_key: String,
     pub app_secret: SecretString,
     pub api_base_url: String,
@@ -152,7 +152,7 @@ pub struct TikTok {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Engine {
+pub struct EngineSettings {
     pub shards: usize,
     #[serde(with = "humantime_serde")]
     pub passivate_after: Duration,
@@ -162,7 +162,7 @@ pub struct Engine {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Journal {
+pub struct JournalSettings {
     pub max_batch: usize,
     /// Concurrent writer transactions; 0 = automatic (1 on SQLite, 4 on PostgreSQL).
     pub writers: usize,
@@ -172,7 +172,7 @@ pub struct Journal {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Workflow {
+pub struct WorkflowSettings {
     /// Folder of templates and `rules.toml`; empty = the ones compiled in.
     pub dir: String,
     /// Whether fulfilment workflows run at all.
@@ -184,20 +184,9 @@ pub struct Workflow {
     pub action_concurrency: HashMap<String, usize>,
 }
 
-impl Workflow {
-    /// The templates and rules this configuration names, compiled.
-    pub fn catalog(&self) -> Result<crate::workflow::Catalog, crate::workflow::LoadError> {
-        if self.dir.is_empty() {
-            crate::workflow::Catalog::built_in()
-        } else {
-            crate::workflow::Catalog::from_dir(std::path::Path::new(&self.dir))
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Log {
+pub struct LogSettings {
     pub level: String,
     pub format: LogFormat,
 }
@@ -334,22 +323,16 @@ impl Settings {
         if self.workflow.concurrency == 0 {
             return invalid("workflow.concurrency", "must be at least 1");
         }
-        for (kind, limit) in &self.workflow.action_concurrency {
-            if !crate::workflow::Action::KINDS.contains(&kind.as_str()) {
-                return Err(Error::Invalid {
-                    key: "workflow.action_concurrency",
-                    reason: format!("unknown action `{kind}`"),
-                });
-            }
-            if *limit == 0 {
-                return Err(Error::Invalid {
-                    key: "workflow.action_concurrency",
-                    reason: format!("`{kind}` must be at least 1"),
-                });
-            }
-        }
-        if let Err(e) = self.workflow.catalog() {
-            return invalid("workflow.dir", &e.to_string());
+        if let Some((kind, _)) = self
+            .workflow
+            .action_concurrency
+            .iter()
+            .find(|(_, l)| **l == 0)
+        {
+            return Err(Error::Invalid {
+                key: "workflow.action_concurrency",
+                reason: format!("`{kind}` must be at least 1"),
+            });
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
             return invalid("log.level", &e.to_string());
@@ -358,7 +341,7 @@ impl Settings {
     }
 }
 
-impl Http {
+impl HttpSettings {
     /// The URL printed for operators: `public_url`, else one derived from `listen`.
     pub fn public_url(&self, bound: SocketAddr) -> String {
         if self.public_url.is_empty() {
@@ -369,7 +352,7 @@ impl Http {
     }
 }
 
-impl Database {
+impl DatabaseSettings {
     /// Which backend `url` selects; an unsupported scheme is a configuration error.
     pub fn backend(&self) -> Result<Backend, Error> {
         let url = self.url.expose_secret();
@@ -397,7 +380,7 @@ impl Settings {
     }
 }
 
-impl Engine {
+impl EngineSettings {
     /// `shards`, with 0 meaning one per core.
     pub fn shard_count(&self) -> usize {
         resolve_per_core(self.shards)

@@ -1,6 +1,7 @@
 //! CreatorFlow: the order-processing daemon for TikTok Shop sellers. See docs/ARCHITECTURE.md.
 
 pub mod actors;
+pub mod analytics;
 pub mod app;
 pub mod bus;
 pub mod cli;
@@ -8,7 +9,10 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod integrations;
+pub mod inventory;
+pub mod journal;
 pub mod loadgen;
+pub mod notifications;
 pub mod persistence;
 pub mod shutdown;
 pub mod systemd;

@@ -6,4 +6,4 @@ mod order;
 mod registry;
 mod shard;
 
-pub use registry::{Envelope, Error, Outcome, RegistryHandle};
+pub use registry::{Envelope, Error, RegistryHandle, Reply};

@@ -8,9 +8,10 @@ use handoff::Gate;
 use metrics::{counter, histogram};
 use tokio::sync::oneshot;
 
-use super::registry::{Envelope, Error, Outcome};
+use super::registry::{Envelope, Error, Reply};
 use crate::domain::{Order, OrderId, decide};
-use crate::persistence::{Commit, Journal, SnapshotLoader, journal};
+use crate::journal::{self, Commit, Journal};
+use crate::persistence::SnapshotLoader;
 use crate::telemetry::metrics::{ACTIVATION_SECONDS, DUPLICATES_TOTAL, EVENTS_APPLIED_TOTAL};
 
 pub(super) struct OrderActor {
@@ -57,7 +58,7 @@ impl Supervised for OrderActor {
 #[rtype(result = "()")]
 pub(super) struct Deliver {
     pub envelope: Envelope,
-    pub reply: oneshot::Sender<Result<Outcome, Error>>,
+    pub reply: oneshot::Sender<Result<Reply, Error>>,
 }
 
 impl Handler<Deliver> for OrderActor {
@@ -112,7 +113,7 @@ async fn handle(
     current: Option<&Order>,
     journal: &Journal,
     envelope: Envelope,
-) -> Result<(Outcome, Option<Order>), Error> {
+) -> Result<(Reply, Option<Order>), Error> {
     let decision = decide(id, current, &envelope.msg).map_err(Error::Rejected)?;
     let (next, applied) = match (Order::advance(current, id, decision.events), current) {
         (Some(advanced), _) => advanced,
@@ -121,7 +122,7 @@ async fn handle(
         (None, Some(order)) if envelope.inbox.is_some() => (order.clone(), Vec::new()),
         (None, _) => {
             return Ok((
-                Outcome::Unchanged {
+                Reply::Unchanged {
                     version: current.map_or(0, |o| o.version),
                 },
                 None,
@@ -139,18 +140,18 @@ async fn handle(
         effects: decision.effects,
     };
     match journal.commit(commit).await {
-        Ok(journal::Outcome::Committed) if kinds.is_empty() => Ok((
-            Outcome::Unchanged {
+        Ok(journal::Written::Committed) if kinds.is_empty() => Ok((
+            Reply::Unchanged {
                 version: order.version,
             },
             None,
         )),
-        Ok(journal::Outcome::Committed) => {
+        Ok(journal::Written::Committed) => {
             for kind in kinds {
                 counter!(EVENTS_APPLIED_TOTAL, "kind" => kind).increment(1);
             }
             Ok((
-                Outcome::Applied {
+                Reply::Applied {
                     version: order.version,
                     status: order.status.as_str().to_owned(),
                     stage: order.stage,
@@ -158,9 +159,9 @@ async fn handle(
                 Some(order),
             ))
         }
-        Ok(journal::Outcome::Duplicate) => {
+        Ok(journal::Written::Duplicate) => {
             counter!(DUPLICATES_TOTAL).increment(1);
-            Ok((Outcome::Duplicate, None))
+            Ok((Reply::Duplicate, None))
         }
         Err(e) => Err(Error::Journal(e)),
     }

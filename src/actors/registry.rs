@@ -12,7 +12,8 @@ use tokio::sync::oneshot;
 use super::shard::{Drain, LiveMap, RegistryShard, Route};
 use crate::config;
 use crate::domain::{OrderId, Rejection, Stage};
-use crate::persistence::{self, Database, InboxEntry, Journal, journal};
+use crate::journal::{self, InboxEntry, Journal};
+use crate::persistence::{self, Database};
 use crate::telemetry::metrics::MAILBOX_FULL_TOTAL;
 
 /// A message for an order with where it came from.
@@ -27,7 +28,7 @@ pub struct Envelope {
 
 /// What became of a submitted message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Reply {
     /// Events were committed; the order is now at `version`.
     Applied {
         version: i64,
@@ -77,7 +78,7 @@ struct Shard {
 
 impl RegistryHandle {
     /// Starts the shards, each on a new arbiter. Must run inside an actix system.
-    pub fn start(settings: &config::Engine, db: Database, journal: Journal) -> Self {
+    pub fn start(settings: &config::EngineSettings, db: Database, journal: Journal) -> Self {
         let count = settings.shard_count();
         let per_shard = settings.max_live_orders.div_ceil(count).max(1);
         let committed = journal.committed();
@@ -120,7 +121,7 @@ impl RegistryHandle {
 
     /// Routes `envelope` to the order's actor and waits for the committed outcome. A full
     /// mailbox anywhere on the way is [`Error::Overloaded`] at once, never an unbounded queue.
-    pub async fn submit(&self, id: OrderId, envelope: Envelope) -> Result<Outcome, Error> {
+    pub async fn submit(&self, id: OrderId, envelope: Envelope) -> Result<Reply, Error> {
         if self.draining.load(Ordering::Acquire) {
             return Err(Error::Stopped);
         }
@@ -157,10 +158,7 @@ impl RegistryHandle {
         self.wait(answer).await
     }
 
-    async fn wait(
-        &self,
-        answer: oneshot::Receiver<Result<Outcome, Error>>,
-    ) -> Result<Outcome, Error> {
+    async fn wait(&self, answer: oneshot::Receiver<Result<Reply, Error>>) -> Result<Reply, Error> {
         match tokio::time::timeout(self.timeout, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(Error::Stopped),

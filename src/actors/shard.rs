@@ -12,9 +12,10 @@ use metrics::{counter, gauge};
 use tokio::sync::oneshot;
 
 use super::order::{Deliver, OrderActor};
-use super::registry::{Envelope, Error, Outcome};
+use super::registry::{Envelope, Error, Reply};
 use crate::domain::OrderId;
-use crate::persistence::{Database, Journal, SnapshotLoader};
+use crate::journal::Journal;
+use crate::persistence::{Database, SnapshotLoader};
 use crate::telemetry::metrics::{
     ACTIVATIONS_TOTAL, LIVE_ORDERS, MAILBOX_FULL_TOTAL, PASSIVATIONS_TOTAL,
 };
@@ -44,8 +45,8 @@ impl LiveOrder {
         &self,
         epoch: Instant,
         envelope: Envelope,
-        reply: oneshot::Sender<Result<Outcome, Error>>,
-    ) -> Result<(), (Envelope, oneshot::Sender<Result<Outcome, Error>>)> {
+        reply: oneshot::Sender<Result<Reply, Error>>,
+    ) -> Result<(), (Envelope, oneshot::Sender<Result<Reply, Error>>)> {
         if !self.gate.enter() {
             return Err((envelope, reply));
         }
@@ -212,7 +213,7 @@ impl Actor for RegistryShard {
 pub(super) struct Route {
     pub id: OrderId,
     pub envelope: Envelope,
-    pub reply: oneshot::Sender<Result<Outcome, Error>>,
+    pub reply: oneshot::Sender<Result<Reply, Error>>,
 }
 
 impl Handler<Route> for RegistryShard {

@@ -96,7 +96,7 @@ impl Inner {
 }
 
 impl Amqp {
-    pub fn start(settings: &crate::config::Bus, subscriptions: Vec<Subscription>) -> Self {
+    pub fn start(settings: &crate::config::BusSettings, subscriptions: Vec<Subscription>) -> Self {
         let amqp = Self {
             inner: Arc::new(Inner {
                 url: settings.amqp_url.clone(),

@@ -20,7 +20,7 @@ pub enum Bus {
 
 impl Bus {
     /// Starts the bus and its consumers: RabbitMQ when `amqp_url` is set, else in-process.
-    pub fn start(settings: &crate::config::Bus, subscriptions: Vec<Subscription>) -> Self {
+    pub fn start(settings: &crate::config::BusSettings, subscriptions: Vec<Subscription>) -> Self {
         use secrecy::ExposeSecret;
         if settings.amqp_url.expose_secret().is_empty() {
             Bus::Local(local::Local::new(subscriptions))

@@ -20,9 +20,10 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{Bus, Message, Published};
-use crate::persistence::log::Entry;
+use crate::journal::Entry;
+use crate::journal::Tail;
+use crate::persistence::Database;
 use crate::persistence::outbox::{IN_PROCESS, MAX_ATTEMPTS, OutboxRow};
-use crate::persistence::{Database, Tail};
 use crate::shutdown::Stop;
 use crate::telemetry::metrics::{
     BUS_PUBLISH_FAILURES_TOTAL, BUS_PUBLISHED_TOTAL, OUTBOX_LAG_SECONDS,
@@ -72,9 +73,9 @@ impl Relay {
                 () = stop.stopped() => break,
             };
             let pause = match step {
-                Ok(Step::Done(_)) => continue,
-                Ok(Step::Unavailable) => Duration::from_millis(250),
-                Ok(Step::Ended) => break,
+                Ok(Round::Done(_)) => continue,
+                Ok(Round::Unavailable) => Duration::from_millis(250),
+                Ok(Round::Ended) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "relay cannot read the log");
                     Duration::from_secs(1)
@@ -90,18 +91,18 @@ impl Relay {
     }
 
     /// Publishes the next entries of the log and moves the checkpoint past what the bus took.
-    pub async fn relay_log(&self, tail: &mut Tail) -> Result<Step, crate::persistence::Error> {
+    pub async fn relay_log(&self, tail: &mut Tail) -> Result<Round, crate::persistence::Error> {
         let Some(batch) = tail.next(self.batch).await? else {
-            return Ok(Step::Ended);
+            return Ok(Round::Ended);
         };
         let messages: Vec<Message> = batch.entries.iter().flat_map(published).collect();
         if messages.is_empty() {
             tail.advance(batch.upto).await?;
-            return Ok(Step::Done(0));
+            return Ok(Round::Done(0));
         }
         let published = self.bus.publish(&messages).await;
         if published.unavailable {
-            return Ok(Step::Unavailable);
+            return Ok(Round::Unavailable);
         }
         record_lag(batch.entries.iter().map(|e| e.created_at));
         counter!(BUS_PUBLISHED_TOTAL, "bus" => self.bus.kind())
@@ -117,11 +118,11 @@ impl Relay {
                 Some((m.routing_key.clone(), serde_json::from_slice(&m.body).ok()?))
             })
             .collect();
-        self.db.park_outbox(&parked, MAX_ATTEMPTS).await?;
+        self.db.outbox().park(&parked, MAX_ATTEMPTS).await?;
         match published.retry.iter().map(|(id, _)| *id).min() {
             None => {
                 tail.advance(batch.upto).await?;
-                Ok(Step::Done(published.sent.len()))
+                Ok(Round::Done(published.sent.len()))
             }
             Some(first) => {
                 counter!(BUS_PUBLISH_FAILURES_TOTAL, "bus" => self.bus.kind())
@@ -133,7 +134,7 @@ impl Relay {
                 );
                 // What came before the first failure is out; the rest is published again.
                 tail.advance(first - 1).await?;
-                Ok(Step::Unavailable)
+                Ok(Round::Unavailable)
             }
         }
     }
@@ -142,7 +143,11 @@ impl Relay {
     /// waits for the broker's confirms, the next is read and the previous one settled.
     pub async fn drain(&self) -> Result<Drained, crate::persistence::Error> {
         let mut drained = Drained::default();
-        let mut batch = self.db.pending_published_after(0, self.batch).await?;
+        let mut batch = self
+            .db
+            .outbox()
+            .pending_published_after(0, self.batch)
+            .await?;
         let mut to_settle: Option<Published> = None;
         while let Some(last) = batch.last().map(|r| r.id) {
             let messages: Vec<Message> = batch.iter().map(outbox_message).collect();
@@ -152,9 +157,10 @@ impl Relay {
                     None => Ok(()),
                 }
             };
+            let outbox = self.db.outbox();
             let (published, next, settled) = tokio::join!(
                 self.bus.publish(&messages),
-                self.db.pending_published_after(last, self.batch),
+                outbox.pending_published_after(last, self.batch),
                 settle,
             );
             settled?;
@@ -194,21 +200,21 @@ impl Relay {
             );
         }
         let sent: Vec<i64> = published.sent.iter().map(|id| -id).collect();
-        self.db.delete_outbox_sent(&sent).await?;
+        self.db.outbox().delete_sent(&sent).await?;
         let retry: Vec<i64> = published.retry.iter().map(|(id, _)| -id).collect();
-        self.db.mark_outbox_failed(&retry).await?;
+        self.db.outbox().mark_failed(&retry).await?;
         for (id, why) in &published.poison {
             tracing::error!(id = -id, %why, "outbox message refused for good; left in the outbox");
         }
         let poison: Vec<i64> = published.poison.iter().map(|(id, _)| -id).collect();
-        self.db.give_up_outbox(&poison).await?;
+        self.db.outbox().give_up(&poison).await?;
         Ok(())
     }
 }
 
 /// What one look at the log did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub enum Round {
     /// Published what there was: this many messages.
     Done(usize),
     /// The bus took nothing, or not all: try again after a pause.

@@ -31,5 +31,5 @@ pub(super) async fn summary(
         _ => None,
     };
     let since = Utc::now() - Duration::days(i64::from(days));
-    Ok(HttpResponse::Ok().json(db.analytics_summary(shop.as_deref(), since).await?))
+    Ok(HttpResponse::Ok().json(db.analytics().summary(shop.as_deref(), since).await?))
 }

@@ -29,7 +29,7 @@ impl Caller {
         raw_id: &str,
     ) -> Result<crate::domain::OrderId, Error> {
         let id = crate::domain::OrderId::parse(raw_id)?;
-        if !db.order_visible(&self.scope, &id).await? {
+        if !db.orders().visible(&self.scope, &id).await? {
             return Err(Error::NotFound(format!("order {id}")));
         }
         Ok(id)
@@ -65,7 +65,8 @@ impl FromRequest for Caller {
             let db =
                 db.ok_or_else(|| Error::Internal(anyhow::anyhow!("no database in app data")))?;
             let owner = db
-                .key_owner(&hash)
+                .keys()
+                .owner(&hash)
                 .await?
                 .ok_or(Error::InvalidCredentials)?;
             Ok(Caller {

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::{Caller, Error};
 use crate::domain::ShopId;
+use crate::inventory::StockError;
 use crate::persistence::Database;
-use crate::persistence::inventory::StockError;
 
 impl From<StockError> for Error {
     fn from(error: StockError) -> Self {
@@ -37,7 +37,7 @@ pub(super) async fn list(
         (_, Some(shop)) => Some(ShopId::parse(shop)?.as_str().to_owned()),
         _ => None,
     };
-    let levels = db.stock_levels(shop.as_deref()).await?;
+    let levels = db.stock().levels(shop.as_deref()).await?;
     Ok(HttpResponse::Ok().json(json!({ "stock": levels })))
 }
 
@@ -55,7 +55,7 @@ pub(super) async fn show(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Error> {
     let (shop, sku) = target(&caller, &path.0, &path.1)?;
-    Ok(HttpResponse::Ok().json(db.stock_level(shop.as_str(), &sku).await?))
+    Ok(HttpResponse::Ok().json(db.stock().level(shop.as_str(), &sku).await?))
 }
 
 #[derive(Deserialize)]
@@ -81,7 +81,8 @@ pub(super) async fn set(
 ) -> Result<HttpResponse, Error> {
     let (shop, sku) = target(&caller, &path.0, &path.1)?;
     let level = db
-        .set_stock(
+        .stock()
+        .set(
             shop.as_str(),
             &sku,
             body.on_hand,
@@ -113,7 +114,8 @@ pub(super) async fn adjust(
         .as_ref()
         .map(|k| format!("api:{}:{k}", shop.as_str()));
     let level = db
-        .adjust_stock(shop.as_str(), &sku, body.delta, key.as_deref())
+        .stock()
+        .adjust(shop.as_str(), &sku, body.delta, key.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(level))
 }
@@ -125,7 +127,7 @@ pub(super) async fn reservation(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let id = caller.visible_order(&db, &path).await?;
-    let lines = db.reservation(id.as_str()).await?;
+    let lines = db.stock().reservation(id.as_str()).await?;
     Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "lines": lines })))
 }
 

@@ -10,8 +10,8 @@ use serde_json::json;
 use super::{Caller, Error};
 use crate::domain::{Scope, ShopId};
 use crate::integrations::tiktok::client::Client;
+use crate::notifications::{DEAD, DELIVERED, PENDING, WebhookSubscription};
 use crate::persistence::Database;
-use crate::persistence::notifications::{DEAD, DELIVERED, PENDING, WebhookSubscription};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +76,8 @@ pub(super) async fn subscribe(
     };
     let sealed = client.vault().seal(&SecretString::from(secret.clone()));
     let sub = db
-        .add_webhook_subscription(shop.as_str(), url.as_str(), &body.events, sealed)
+        .notifications()
+        .subscribe(shop.as_str(), url.as_str(), &body.events, sealed)
         .await?;
     let mut shown = serde_json::to_value(&sub).expect("serialisable");
     shown["secret"] = json!(secret);
@@ -88,7 +89,7 @@ async fn visible(caller: &Caller, db: &Database) -> Result<Vec<WebhookSubscripti
         Scope::Shop(own) => Some(own.as_str().to_owned()),
         Scope::Admin => None,
     };
-    Ok(db.webhook_subscriptions(shop.as_deref()).await?)
+    Ok(db.notifications().subscriptions(shop.as_deref()).await?)
 }
 
 #[get("/notifications/subscriptions")]
@@ -105,9 +106,9 @@ pub(super) async fn unsubscribe(
     db: web::Data<Database>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Error> {
-    let sub = db.webhook_subscription(*path).await?;
+    let sub = db.notifications().subscription(*path).await?;
     caller.require_shop(&ShopId::parse(&sub.shop_id)?)?;
-    db.remove_webhook_subscription(sub.id).await?;
+    db.notifications().unsubscribe(sub.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -138,6 +139,7 @@ pub(super) async fn deliveries(
         .filter(|id| query.subscription_id.is_none_or(|wanted| wanted == *id))
         .collect();
     let log = db
+        .notifications()
         .deliveries(
             &ids,
             query.state.as_deref(),
@@ -153,8 +155,11 @@ pub(super) async fn redeliver(
     db: web::Data<Database>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Error> {
-    let delivery = db.delivery(*path).await?;
-    let sub = db.webhook_subscription(delivery.subscription_id).await?;
+    let delivery = db.notifications().delivery(*path).await?;
+    let sub = db
+        .notifications()
+        .subscription(delivery.subscription_id)
+        .await?;
     caller.require_shop(&ShopId::parse(&sub.shop_id)?)?;
-    Ok(HttpResponse::Ok().json(db.redeliver(delivery.id).await?))
+    Ok(HttpResponse::Ok().json(db.notifications().redeliver(delivery.id).await?))
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Caller, Error};
-use crate::actors::{Envelope, Outcome, RegistryHandle};
+use crate::actors::{Envelope, RegistryHandle, Reply};
 use crate::domain::{Msg, OrderId, OrderStatus, ShopId, Stage};
 use crate::persistence::{Database, OrderFilter};
 
@@ -49,7 +49,7 @@ pub(super) async fn list(
         after: query.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,
     };
-    let orders = db.list_orders(&caller.scope, &filter).await?;
+    let orders = db.orders().list(&caller.scope, &filter).await?;
     let next_cursor = (orders.len() as u64 == limit)
         .then(|| {
             orders
@@ -78,7 +78,8 @@ pub(super) async fn show(
 ) -> Result<HttpResponse, Error> {
     let id = OrderId::parse(&path)?;
     let order = db
-        .order_detail(&caller.scope, &id)
+        .orders()
+        .detail(&caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
     Ok(HttpResponse::Ok().json(order))
@@ -92,7 +93,8 @@ pub(super) async fn history(
 ) -> Result<HttpResponse, Error> {
     let id = OrderId::parse(&path)?;
     let events = db
-        .order_history(&caller.scope, &id)
+        .orders()
+        .history(&caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
     Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "events": events })))
@@ -162,15 +164,13 @@ async fn command(
         inbox: None,
     };
     match registry.submit(id, envelope).await? {
-        Outcome::Applied {
+        Reply::Applied {
             version,
             status,
             stage,
         } => Ok(HttpResponse::Ok()
             .json(json!({ "version": version, "status": status, "stage": stage.as_str() }))),
-        Outcome::Unchanged { version } => {
-            Ok(HttpResponse::Ok().json(json!({ "version": version })))
-        }
-        Outcome::Duplicate => Ok(HttpResponse::Ok().json(json!({ "duplicate": true }))),
+        Reply::Unchanged { version } => Ok(HttpResponse::Ok().json(json!({ "version": version }))),
+        Reply::Duplicate => Ok(HttpResponse::Ok().json(json!({ "duplicate": true }))),
     }
 }

@@ -14,7 +14,8 @@ pub(super) async fn show(
 ) -> Result<HttpResponse, Error> {
     let id = caller.visible_order(&db, &path).await?;
     let shipment = db
-        .shipment(id.as_str())
+        .shipments()
+        .get(id.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("shipment of order {id}")))?;
     Ok(HttpResponse::Ok().json(shipment))

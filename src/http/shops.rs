@@ -8,7 +8,7 @@ use crate::persistence::Database;
 /// The shops this key may see: all for an admin key, its own for a shop key.
 #[get("/shops")]
 pub(super) async fn list(caller: Caller, db: web::Data<Database>) -> Result<HttpResponse, Error> {
-    Ok(HttpResponse::Ok().json(db.shops(&caller.scope).await?))
+    Ok(HttpResponse::Ok().json(db.shops().list(&caller.scope).await?))
 }
 
 #[get("/shops/{shop_id}")]
@@ -20,7 +20,8 @@ pub(super) async fn show(
     let id = ShopId::parse(&path)?;
     caller.require_shop(&id)?;
     let shop = db
-        .shop(&id)
+        .shops()
+        .get(&id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("shop {id}")))?;
     Ok(HttpResponse::Ok().json(shop))
@@ -43,6 +44,6 @@ pub(super) async fn create(
     caller.require_admin()?;
     let id = ShopId::parse(&body.tiktok_shop_id)?;
     let name = ShopName::parse(&body.name)?;
-    let shop = db.add_shop(&id, &name).await?;
+    let shop = db.shops().add(&id, &name).await?;
     Ok(HttpResponse::Created().json(shop))
 }

@@ -76,7 +76,8 @@ pub(super) async fn tiktok(
                 .ok()
                 .and_then(|v| v.get("type")?.as_i64());
             let id = db
-                .quarantine_webhook(QuarantineReason::Malformed, &malformed.0, event_type, &body)
+                .webhooks()
+                .quarantine(QuarantineReason::Malformed, &malformed.0, event_type, &body)
                 .await
                 .map_err(|e| unavailable(e.into()))?;
             let kind = event_type.map_or("UNPARSED", Topic::name);
@@ -122,6 +123,6 @@ pub(super) async fn quarantine(
     if !(1..=1000).contains(&limit) {
         return Err(Error::BadRequest("limit must be 1 to 1000".into()));
     }
-    let webhooks = db.quarantined_webhooks(limit).await?;
+    let webhooks = db.webhooks().quarantined(limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "webhooks": webhooks })))
 }

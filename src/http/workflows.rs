@@ -58,7 +58,8 @@ pub(super) async fn order_run(
 ) -> Result<HttpResponse, Error> {
     let id = caller.visible_order(&db, &path).await?;
     let (run, steps) = db
-        .order_run(id.as_str())
+        .runs()
+        .of_order(id.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("a workflow run for order {id}")))?;
     Ok(HttpResponse::Ok().json(json!({ "run": run, "steps": steps })))
@@ -71,6 +72,7 @@ pub(super) async fn dead_letters(
 ) -> Result<HttpResponse, Error> {
     caller.require_admin()?;
     let letters: Vec<Value> = db
+        .runs()
         .dead_letters(500)
         .await?
         .into_iter()
@@ -101,12 +103,14 @@ pub(super) async fn replay(
 ) -> Result<HttpResponse, Error> {
     caller.require_admin()?;
     let run = db
+        .runs()
         .replay_dead_letter(*path)
         .await?
         .ok_or_else(|| Error::NotFound(format!("dead letter {path}")))?;
     let id = OrderId::parse(&run.order_id)?;
     let steps = db
-        .order_run(id.as_str())
+        .runs()
+        .of_order(id.as_str())
         .await?
         .map(|(_, s)| s)
         .unwrap_or_default();
@@ -167,10 +171,10 @@ pub(super) async fn simulate(
             limit: 500,
             ..OrderFilter::default()
         };
-        let page = db.list_orders(&caller.scope, &filter).await?;
+        let page = db.orders().list(&caller.scope, &filter).await?;
         for order in &page {
             let id = OrderId::parse(&order.id)?;
-            if let Some(view) = db.order_detail(&caller.scope, &id).await? {
+            if let Some(view) = db.orders().detail(&caller.scope, &id).await? {
                 facts.push(runner::facts(&view));
             }
         }

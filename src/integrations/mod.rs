@@ -1,10 +1,7 @@
-//! The outside world: TikTok Shop (webhooks in, signed API calls out, the reconciliation poller,
-//! and a local stand-in for tests and demos), and the integrations fed by the bus: inventory,
-//! shipping (carrier tracking) and analytics.
+//! Adapters to outside parties: TikTok Shop (webhooks in, signed API calls out, the
+//! reconciliation poller, and a local stand-in for tests and demos) and the label API and
+//! carriers (shipping).
 
-pub mod analytics;
-pub mod inventory;
-pub mod notify;
 pub mod shipping;
 pub mod tiktok;
 

@@ -13,13 +13,25 @@ pub struct KeyOwner {
     pub scope: Scope,
 }
 
+/// The store of API keys, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct KeyStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
+    pub fn keys(&self) -> KeyStore<'_> {
+        KeyStore { db: self }
+    }
+}
+
+impl KeyStore<'_> {
     /// Stores the hash of `key` under `name` with `scope`. A shop scope needs the shop to exist.
-    pub async fn add_api_key(&self, key: &ApiKey, name: &str, scope: &Scope) -> Result<i64, Error> {
+    pub async fn add(&self, key: &ApiKey, name: &str, scope: &Scope) -> Result<i64, Error> {
         let shop_id = match scope {
             Scope::Admin => None,
             Scope::Shop(id) => {
-                if self.shop(id).await?.is_none() {
+                if self.db.shops().get(id).await?.is_none() {
                     return Err(Error::NotFound(format!(
                         "shop {id} (add it first with `creatorflow shop add`)"
                     )));
@@ -36,17 +48,17 @@ impl Database {
             revoked_at: Set(None),
             ..Default::default()
         }
-        .insert(&self.conn)
+        .insert(&self.db.conn)
         .await?;
         Ok(row.id)
     }
 
     /// The owner of the key with this hash, unless there is none or it was revoked.
-    pub async fn key_owner(&self, hash: &KeyHash) -> Result<Option<KeyOwner>, Error> {
+    pub async fn owner(&self, hash: &KeyHash) -> Result<Option<KeyOwner>, Error> {
         let Some(row) = api_keys::Entity::find()
             .filter(api_keys::Column::KeyHash.eq(hash.as_str()))
             .filter(api_keys::Column::RevokedAt.is_null())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
         else {
             return Ok(None);
@@ -66,7 +78,7 @@ impl Database {
         }))
     }
 
-    pub async fn api_key_count(&self) -> Result<u64, Error> {
-        Ok(api_keys::Entity::find().count(&self.conn).await?)
+    pub async fn count(&self) -> Result<u64, Error> {
+        Ok(api_keys::Entity::find().count(&self.db.conn).await?)
     }
 }

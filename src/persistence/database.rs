@@ -39,7 +39,7 @@ pub struct NotReady(pub String);
 /// A pooled connection to SQLite or PostgreSQL. Cheap to clone: clones share the pool.
 #[derive(Clone)]
 pub struct Database {
-    pub(super) conn: DatabaseConnection,
+    pub(crate) conn: DatabaseConnection,
     backend: Backend,
     /// For SQLite, the database file; readiness checks it is still there, because a daemon
     /// writing to a deleted file would lose everything at its next start.
@@ -94,7 +94,7 @@ impl Database {
     /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
     /// (IMMEDIATE): a deferred transaction that reads first cannot wait for the lock later
     /// (SQLITE_BUSY_SNAPSHOT) if another connection wrote in between.
-    pub(super) async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
         use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
         let turn = match &self.write_turn {
             Some(turn) => Some(turn.clone().lock_owned().await),
@@ -112,7 +112,7 @@ impl Database {
 
     /// Opens the pool. For SQLite the file and its folder are created if missing, in WAL mode
     /// with the configured `synchronous`, foreign keys on and a busy timeout.
-    pub async fn connect(settings: &config::Database) -> Result<Self, Error> {
+    pub async fn connect(settings: &config::DatabaseSettings) -> Result<Self, Error> {
         let backend = settings.backend()?;
         let url = settings.url.expose_secret();
         let sqlite_file = match backend {

@@ -1,259 +1,21 @@
-//! Orders in SQL: the journal's batch split into narrow and wide snapshots, the wide snapshot and
-//! line-item statements (the narrow rows go through `json_rows` or `unnest`), snapshot loading for
-//! activation, and the read model behind the order API.
+//! Orders in SQL: snapshot loading for activation and the read model behind the order API (the
+//! journal writes the snapshot rows: see `journal::snapshot`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use entities::{order_events, order_items, orders};
-use sea_orm::sea_query::{OnConflict, Query};
+use chrono::{DateTime, FixedOffset, Utc};
+use entities::{order_events, orders};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use serde::Serialize;
 
-use super::journal::Commit;
 use super::{Database, Error};
 use crate::domain::{Detail, Event, Order, OrderId, OrderStatus, Scope, ShopId, Stage, quantities};
 
-/// Rows per statement: well under SQLite's and PostgreSQL's bind-parameter limits.
+/// Ids per `IN (…)`: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 64;
-
-fn now() -> DateTime<FixedOffset> {
-    Utc::now().fixed_offset()
-}
-
-fn unix(seconds: Option<i64>) -> Option<DateTime<FixedOffset>> {
-    seconds.and_then(|s| Utc.timestamp_opt(s, 0).single().map(|t| t.fixed_offset()))
-}
-
-/// The snapshot writes of a batch: one per order (its last commit wins). Orders whose detail did
-/// not change in this batch get the narrow form, which leaves the money, recipient and detail
-/// columns alone: most messages are status changes, and the wide row is most of the cost.
-pub(super) struct Snapshots<'a> {
-    pub wide: Vec<(&'a Order, &'a Detail)>,
-    pub narrow: Vec<&'a Commit>,
-}
-
-impl<'a> Snapshots<'a> {
-    pub fn of(commits: &[&'a Commit]) -> Self {
-        // The newest detail of each order in the batch, from its DetailApplied event.
-        let mut details: HashMap<&OrderId, &Detail> = HashMap::new();
-        for commit in commits {
-            if let Some(detail) = applied_detail(commit) {
-                details.insert(&commit.order.id, detail);
-            }
-        }
-        let mut seen = HashSet::new();
-        let mut snapshots = Snapshots {
-            wide: Vec::new(),
-            narrow: Vec::new(),
-        };
-        for commit in commits.iter().rev() {
-            let order = &commit.order;
-            if seen.insert(&order.id) {
-                match details.get(&order.id) {
-                    Some(detail) => snapshots.wide.push((order, detail)),
-                    None => snapshots.narrow.push(commit),
-                }
-            }
-        }
-        snapshots
-    }
-}
-
-/// Upserts orders whose detail changed: state and detail columns.
-pub(super) async fn upsert_wide(
-    db: &impl ConnectionTrait,
-    orders: &[(&Order, &Detail)],
-) -> Result<(), DbErr> {
-    upsert(db, orders, &WIDE, |order, detail| {
-        let mut values = state_values(order);
-        values.extend(detail_values(detail)?);
-        Ok(values)
-    })
-    .await
-}
-
-/// The columns a snapshot write with a new detail sets (after id, shop_id and created_at, which
-/// only an insert sets); without one, only the first eight (see `json_rows`).
-const WIDE: [orders::Column; 20] = [
-    orders::Column::Status,
-    orders::Column::Stage,
-    orders::Column::StageReason,
-    orders::Column::HeldFrom,
-    orders::Column::Version,
-    orders::Column::TiktokUpdateTime,
-    orders::Column::UpdatedAt,
-    orders::Column::TiktokCreateTime,
-    orders::Column::Currency,
-    orders::Column::TotalAmount,
-    orders::Column::SubTotal,
-    orders::Column::ShippingFee,
-    orders::Column::SellerDiscount,
-    orders::Column::PlatformDiscount,
-    orders::Column::Tax,
-    orders::Column::Recipient,
-    orders::Column::Detail,
-    orders::Column::RtsSlaAt,
-    orders::Column::TtsSlaAt,
-    orders::Column::DeliverySlaAt,
-];
-
-/// The detail a commit applied, if it applied one (the last, if several).
-fn applied_detail(commit: &Commit) -> Option<&Detail> {
-    commit.applied.iter().rev().find_map(|a| match &a.event {
-        Event::DetailApplied { detail } => Some(&**detail),
-        _ => None,
-    })
-}
-
-type Values = Vec<sea_orm::sea_query::Expr>;
-
-fn state_values(order: &Order) -> Values {
-    vec![
-        order.status.as_str().into(),
-        order.stage.as_str().into(),
-        order.stage_reason.clone().into(),
-        order.held_from.map(|s| s.as_str()).into(),
-        order.version.into(),
-        order.update_time.into(),
-        now().into(),
-        order.create_time.into(),
-    ]
-}
-
-fn detail_values(detail: &Detail) -> Result<Values, DbErr> {
-    let detail = Some(detail);
-    let payment = detail.and_then(|d| d.payment.as_ref());
-    let minor = |f: fn(&crate::domain::Payment) -> Option<crate::domain::Money>| {
-        payment.and_then(f).map(|m| m.minor())
-    };
-    let detail_json = detail
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| DbErr::Custom(format!("order detail: {e}")))?;
-    Ok(vec![
-        payment.map(|p| p.currency.as_str().to_owned()).into(),
-        minor(|p| Some(p.total_amount)).into(),
-        minor(|p| Some(p.sub_total)).into(),
-        minor(|p| Some(p.shipping_fee)).into(),
-        minor(|p| Some(p.seller_discount)).into(),
-        minor(|p| Some(p.platform_discount)).into(),
-        minor(|p| p.tax).into(),
-        detail.and_then(|d| d.recipient.clone()).into(),
-        detail_json.into(),
-        unix(detail.and_then(|d| d.rts_sla_time)).into(),
-        unix(detail.and_then(|d| d.tts_sla_time)).into(),
-        unix(detail.and_then(|d| d.delivery_sla_time)).into(),
-    ])
-}
-
-async fn upsert<T: Copy>(
-    db: &impl ConnectionTrait,
-    orders: &[(&Order, T)],
-    updated: &[orders::Column],
-    values: impl Fn(&Order, T) -> Result<Values, DbErr>,
-) -> Result<(), DbErr> {
-    for chunk in orders.chunks(ROWS_PER_STATEMENT) {
-        let mut columns = vec![
-            orders::Column::Id,
-            orders::Column::ShopId,
-            orders::Column::CreatedAt,
-        ];
-        columns.extend_from_slice(updated);
-        let mut insert = Query::insert();
-        insert.into_table(orders::Entity).columns(columns);
-        for (order, extra) in chunk {
-            let mut row: Values = vec![
-                order.id.as_str().into(),
-                order.shop_id.as_str().into(),
-                now().into(),
-            ];
-            row.extend(values(order, *extra)?);
-            insert.values_panic(row);
-        }
-        insert.on_conflict(
-            OnConflict::column(orders::Column::Id)
-                .update_columns(updated.iter().copied())
-                .to_owned(),
-        );
-        db.execute(&insert).await?;
-    }
-    Ok(())
-}
-
-/// Rewrites the line items of orders whose detail changed in this batch.
-pub(super) async fn replace_items(
-    db: &impl ConnectionTrait,
-    commits: &[&Commit],
-) -> Result<(), DbErr> {
-    let changed: Vec<(&Order, &Detail)> = commits
-        .iter()
-        .filter_map(|c| Some((&c.order, applied_detail(c)?)))
-        .collect();
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&str> = changed.iter().map(|(o, _)| o.id.as_str()).collect();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        order_items::Entity::delete_many()
-            .filter(order_items::Column::OrderId.is_in(chunk.iter().copied()))
-            .exec(db)
-            .await?;
-    }
-    let rows: Vec<_> = changed
-        .iter()
-        .flat_map(|(o, d)| d.items.iter().map(move |i| (*o, i)))
-        .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert();
-        insert.into_table(order_items::Entity).columns([
-            order_items::Column::OrderId,
-            order_items::Column::LineItemId,
-            order_items::Column::SkuId,
-            order_items::Column::ProductId,
-            order_items::Column::ProductName,
-            order_items::Column::SkuName,
-            order_items::Column::SellerSku,
-            order_items::Column::SalePrice,
-            order_items::Column::OriginalPrice,
-            order_items::Column::Currency,
-            order_items::Column::DisplayStatus,
-            order_items::Column::PackageId,
-        ]);
-        for (order, item) in chunk {
-            insert.values_panic([
-                order.id.as_str().into(),
-                item.id.clone().into(),
-                item.sku.as_str().into(),
-                item.product_id.clone().into(),
-                item.product_name.clone().into(),
-                item.sku_name.clone().into(),
-                item.seller_sku.clone().into(),
-                item.sale_price.map(|m| m.minor()).into(),
-                item.original_price.map(|m| m.minor()).into(),
-                item.sale_price
-                    .map(|m| m.currency().as_str().to_owned())
-                    .into(),
-                item.display_status.clone().into(),
-                item.package_id.clone().into(),
-            ]);
-        }
-        // Duplicate line item ids are a validation problem, recorded on the order; keep one row.
-        insert.on_conflict(
-            OnConflict::columns([
-                order_items::Column::OrderId,
-                order_items::Column::LineItemId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        );
-        db.execute(&insert).await?;
-    }
-    Ok(())
-}
 
 /// The detail JSON of a snapshot row.
 fn row_detail(row: &orders::Model) -> Result<Option<Detail>, DbErr> {
@@ -415,17 +177,29 @@ fn shop_page(shop: &str, filter: &OrderFilter) -> sea_orm::Select<orders::Entity
         .limit(filter.limit)
 }
 
+/// The store of orders: snapshots for activation and the read model behind the order API, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct OrderStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
+    pub fn orders(&self) -> OrderStore<'_> {
+        OrderStore { db: self }
+    }
+}
+
+impl OrderStore<'_> {
     /// The stored snapshot of `id`, if there is one.
-    pub async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, Error> {
-        Ok(self.load_orders(&[id]).await?.remove(id))
+    pub async fn load(&self, id: &OrderId) -> Result<Option<Order>, Error> {
+        Ok(self.load_many(&[id]).await?.remove(id))
     }
 
     /// The stored snapshots among `ids`, by id, in one query (activation's grouped loads).
-    pub async fn load_orders(&self, ids: &[&OrderId]) -> Result<HashMap<OrderId, Order>, Error> {
+    pub async fn load_many(&self, ids: &[&OrderId]) -> Result<HashMap<OrderId, Order>, Error> {
         let rows = orders::Entity::find()
             .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {
@@ -440,18 +214,14 @@ impl Database {
     /// `shop` filter) reads each shop's page of keys the same way (from the index alone),
     /// merges them, and reads the page's rows by key: there are no all-shop list indexes, since
     /// each would cost every status change one more entry.
-    pub async fn list_orders(
-        &self,
-        scope: &Scope,
-        filter: &OrderFilter,
-    ) -> Result<Vec<OrderView>, Error> {
+    pub async fn list(&self, scope: &Scope, filter: &OrderFilter) -> Result<Vec<OrderView>, Error> {
         let shop = match (scope, &filter.shop) {
             (Scope::Shop(own), Some(asked)) if own != asked => return Ok(Vec::new()),
             (Scope::Shop(own), _) => Some(own.as_str()),
             (Scope::Admin, asked) => asked.as_ref().map(ShopId::as_str),
         };
         if let Some(shop) = shop {
-            let rows = shop_page(shop, filter).all(&self.conn).await?;
+            let rows = shop_page(shop, filter).all(&self.db.conn).await?;
             return Ok(rows.iter().map(view).collect());
         }
         let shops = self.order_shops().await?;
@@ -461,7 +231,7 @@ impl Database {
                 .column(orders::Column::UpdatedAt)
                 .column(orders::Column::Id)
                 .into_tuple::<(DateTime<FixedOffset>, String)>()
-                .all(&self.conn)
+                .all(&self.db.conn)
         }))
         .await?;
         let mut keys: Vec<_> = pages.into_iter().flatten().collect();
@@ -469,7 +239,7 @@ impl Database {
         keys.truncate(filter.limit as usize);
         let mut rows = orders::Entity::find()
             .filter(orders::Column::Id.is_in(keys.iter().map(|(_, id)| id.as_str())))
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?;
         rows.sort_unstable_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
         Ok(rows.iter().map(view).collect())
@@ -485,8 +255,9 @@ impl Database {
                SELECT (SELECT MIN(o.shop_id) FROM orders o WHERE o.shop_id > shops.id) \
                FROM shops WHERE shops.id IS NOT NULL) \
              SELECT id FROM shops WHERE id IS NOT NULL";
-        let backend = self.conn.get_database_backend();
+        let backend = self.db.conn.get_database_backend();
         let rows = self
+            .db
             .conn
             .query_all_raw(sea_orm::Statement::from_string(backend, SHOPS))
             .await?;
@@ -497,7 +268,7 @@ impl Database {
     }
 
     /// One order with its detail, if `scope` may see it.
-    pub async fn order_detail(
+    pub async fn detail(
         &self,
         scope: &Scope,
         id: &OrderId,
@@ -505,27 +276,24 @@ impl Database {
         let Some(row) = self.visible_order_row(scope, id).await? else {
             return Ok(None);
         };
-        let tags = self.order_tags(&row.id).await?;
+        let tags = self.db.runs().order_tags(&row.id).await?;
         Ok(Some(detail_view(&row, tags)?))
     }
 
     /// Many orders with their details in two queries (the workflow scheduler reads a whole
     /// round's orders at once). Orders that do not exist are missing from the map.
-    pub async fn order_details(
-        &self,
-        ids: &[&str],
-    ) -> Result<HashMap<String, OrderDetailView>, Error> {
+    pub async fn details(&self, ids: &[&str]) -> Result<HashMap<String, OrderDetailView>, Error> {
         let mut views = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let rows = orders::Entity::find()
                 .filter(orders::Column::Id.is_in(chunk.iter().copied()))
-                .all(&self.conn)
+                .all(&self.db.conn)
                 .await?;
             let mut tags: HashMap<String, Vec<String>> = HashMap::new();
             for tag in entities::order_tags::Entity::find()
                 .filter(entities::order_tags::Column::OrderId.is_in(chunk.iter().copied()))
                 .order_by_asc(entities::order_tags::Column::Tag)
-                .all(&self.conn)
+                .all(&self.db.conn)
                 .await?
             {
                 tags.entry(tag.order_id).or_default().push(tag.tag);
@@ -540,7 +308,7 @@ impl Database {
 
     /// Whether order `id` exists and `scope` may see it (commands check this before going to
     /// the order's actor).
-    pub async fn order_visible(&self, scope: &Scope, id: &OrderId) -> Result<bool, Error> {
+    pub async fn visible(&self, scope: &Scope, id: &OrderId) -> Result<bool, Error> {
         Ok(self.visible_order_row(scope, id).await?.is_some())
     }
 
@@ -552,7 +320,7 @@ impl Database {
         id: &OrderId,
     ) -> Result<Option<orders::Model>, Error> {
         let Some(row) = orders::Entity::find_by_id(id.as_str())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
         else {
             return Ok(None);
@@ -563,7 +331,7 @@ impl Database {
     }
 
     /// The audit trail of `id` in order, if `scope` may see the order.
-    pub async fn order_history(
+    pub async fn history(
         &self,
         scope: &Scope,
         id: &OrderId,
@@ -571,7 +339,7 @@ impl Database {
         if self.visible_order_row(scope, id).await?.is_none() {
             return Ok(None);
         }
-        let events = audit_events(id).all(&self.conn).await?;
+        let events = audit_events(id).all(&self.db.conn).await?;
         Ok(Some(
             events
                 .into_iter()
@@ -593,8 +361,8 @@ impl Database {
     }
 
     /// Every audit event of `id`, parsed, oldest first (for replay checks and tooling).
-    pub async fn order_events(&self, id: &OrderId) -> Result<Vec<Event>, Error> {
-        let rows = audit_events(id).all(&self.conn).await?;
+    pub async fn events(&self, id: &OrderId) -> Result<Vec<Event>, Error> {
+        let rows = audit_events(id).all(&self.db.conn).await?;
         rows.into_iter()
             .map(|r| {
                 serde_json::from_value(r.payload)

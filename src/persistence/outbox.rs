@@ -43,14 +43,22 @@ pub struct Pending {
     pub attempts: i32,
 }
 
+/// The store of the outbox: stock messages and parked work, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct OutboxStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
+    pub fn outbox(&self) -> OutboxStore<'_> {
+        OutboxStore { db: self }
+    }
+}
+
+impl OutboxStore<'_> {
     /// The oldest pending rows of `routing_key`, one of the [`IN_PROCESS`] keys, skipping those
     /// given up on.
-    pub async fn pending_outbox(
-        &self,
-        routing_key: &str,
-        limit: u64,
-    ) -> Result<Vec<Pending>, Error> {
+    pub async fn pending(&self, routing_key: &str, limit: u64) -> Result<Vec<Pending>, Error> {
         debug_assert!(IN_PROCESS.contains(&routing_key), "{routing_key}");
         Ok(outbox::Entity::find()
             .filter(Expr::cust(WORKED_IN_PROCESS))
@@ -58,7 +66,7 @@ impl Database {
             .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
             .order_by_asc(outbox::Column::Id)
             .limit(limit)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(|row| Pending {
@@ -87,7 +95,7 @@ impl Database {
             .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
             .order_by_asc(outbox::Column::Id)
             .limit(limit)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(|row| OutboxRow {
@@ -99,20 +107,15 @@ impl Database {
             .collect())
     }
 
-    /// Rows the outbox holds: work still owed, and rows given up on.
-    pub async fn outbox_len(&self) -> Result<u64, Error> {
-        Ok(sea_orm::PaginatorTrait::count(outbox::Entity::find(), &self.conn).await?)
-    }
-
     /// Rows no retry can help: kept unsent for an operator, never picked up again.
-    pub async fn give_up_outbox(&self, ids: &[i64]) -> Result<(), Error> {
+    pub async fn give_up(&self, ids: &[i64]) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
         }
         outbox::Entity::update_many()
             .col_expr(outbox::Column::Attempts, Expr::value(MAX_ATTEMPTS))
             .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-            .exec(&self.conn)
+            .exec(&self.db.conn)
             .await?;
         Ok(())
     }
@@ -120,7 +123,7 @@ impl Database {
     /// Keeps work the log's subscriptions could not do now (a detail fetch that failed) or ever
     /// (a message refused for good: `attempts` at [`MAX_ATTEMPTS`], for an operator) as outbox
     /// rows, which their workers retry as before.
-    pub async fn park_outbox(
+    pub async fn park(
         &self,
         rows: &[(String, serde_json::Value)],
         attempts: i32,
@@ -129,7 +132,7 @@ impl Database {
             return Ok(());
         }
         let now = chrono::Utc::now().fixed_offset();
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         outbox::Entity::insert_many(rows.iter().map(|(routing_key, payload)| {
             outbox::ActiveModel {
                 routing_key: sea_orm::Set(routing_key.clone()),
@@ -145,17 +148,17 @@ impl Database {
     }
 
     /// Deletes rows whose work is done.
-    pub async fn delete_outbox_sent(&self, ids: &[i64]) -> Result<(), Error> {
+    pub async fn delete_sent(&self, ids: &[i64]) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
         }
         // In a write transaction so that on SQLite it waits its turn, not in the busy handler.
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         delete_sent(&txn, ids).await?;
         Ok(txn.commit().await?)
     }
 
-    pub async fn mark_outbox_failed(&self, ids: &[i64]) -> Result<(), Error> {
+    pub async fn mark_failed(&self, ids: &[i64]) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -165,7 +168,7 @@ impl Database {
                 Expr::col(outbox::Column::Attempts).add(1),
             )
             .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-            .exec(&self.conn)
+            .exec(&self.db.conn)
             .await?;
         Ok(())
     }

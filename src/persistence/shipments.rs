@@ -47,16 +47,28 @@ impl From<shipments::Model> for Shipment {
     }
 }
 
+/// The store of shipments and their labels, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct ShipmentStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
-    pub async fn shipment(&self, order_id: &str) -> Result<Option<Shipment>, Error> {
+    pub fn shipments(&self) -> ShipmentStore<'_> {
+        ShipmentStore { db: self }
+    }
+}
+
+impl ShipmentStore<'_> {
+    pub async fn get(&self, order_id: &str) -> Result<Option<Shipment>, Error> {
         Ok(shipments::Entity::find_by_id(order_id.to_owned())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .map(Into::into))
     }
 
     /// Records the order's shipment, replacing what was there (a voided label's successor).
-    pub async fn record_shipment(&self, s: &Shipment) -> Result<(), Error> {
+    pub async fn record(&self, s: &Shipment) -> Result<(), Error> {
         let row = shipments::ActiveModel {
             order_id: Set(s.order_id.clone()),
             shop_id: Set(s.shop_id.clone()),
@@ -85,14 +97,14 @@ impl Database {
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(&self.conn)
+            .exec_without_returning(&self.db.conn)
             .await?;
         Ok(())
     }
 
-    pub async fn set_shipment_state(&self, order_id: &str, state: &str) -> Result<(), Error> {
+    pub async fn set_state(&self, order_id: &str, state: &str) -> Result<(), Error> {
         let Some(row) = shipments::Entity::find_by_id(order_id.to_owned())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
         else {
             return Err(Error::NotFound(format!("shipment of order {order_id}")));
@@ -100,7 +112,7 @@ impl Database {
         let mut active: shipments::ActiveModel = row.into();
         active.state = Set(state.to_owned());
         active.updated_at = Set(Utc::now().fixed_offset());
-        active.update(&self.conn).await?;
+        active.update(&self.db.conn).await?;
         Ok(())
     }
 }

@@ -34,9 +34,21 @@ impl From<shops::Model> for Shop {
     }
 }
 
+/// The store of shops and their sealed TikTok tokens, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct ShopStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
-    pub async fn add_shop(&self, id: &ShopId, name: &ShopName) -> Result<Shop, Error> {
-        if self.shop(id).await?.is_some() {
+    pub fn shops(&self) -> ShopStore<'_> {
+        ShopStore { db: self }
+    }
+}
+
+impl ShopStore<'_> {
+    pub async fn add(&self, id: &ShopId, name: &ShopName) -> Result<Shop, Error> {
+        if self.get(id).await?.is_some() {
             return Err(Error::AlreadyExists(format!("shop {id}")));
         }
         let now = Utc::now().fixed_offset();
@@ -55,29 +67,29 @@ impl Database {
             authorization_expires_at: Set(None),
             sync_cursor: Set(None),
         }
-        .insert(&self.conn)
+        .insert(&self.db.conn)
         .await?;
         Ok(row.into())
     }
 
-    pub async fn shop(&self, id: &ShopId) -> Result<Option<Shop>, Error> {
+    pub async fn get(&self, id: &ShopId) -> Result<Option<Shop>, Error> {
         Ok(shops::Entity::find_by_id(id.as_str())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .map(Shop::from))
     }
 
     /// The shops `scope` may see, by id.
-    pub async fn shops(&self, scope: &Scope) -> Result<Vec<Shop>, Error> {
+    pub async fn list(&self, scope: &Scope) -> Result<Vec<Shop>, Error> {
         match scope {
             Scope::Admin => Ok(shops::Entity::find()
                 .order_by_asc(shops::Column::Id)
-                .all(&self.conn)
+                .all(&self.db.conn)
                 .await?
                 .into_iter()
                 .map(Shop::from)
                 .collect()),
-            Scope::Shop(id) => Ok(self.shop(id).await?.into_iter().collect()),
+            Scope::Shop(id) => Ok(self.get(id).await?.into_iter().collect()),
         }
     }
 }
@@ -139,21 +151,21 @@ impl From<shops::Model> for ShopAuth {
     }
 }
 
-impl Database {
-    pub async fn shop_auth(&self, id: &ShopId) -> Result<Option<ShopAuth>, Error> {
+impl ShopStore<'_> {
+    pub async fn auth(&self, id: &ShopId) -> Result<Option<ShopAuth>, Error> {
         Ok(shops::Entity::find_by_id(id.as_str())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .map(ShopAuth::from))
     }
 
     /// Shops with tokens that the seller has not withdrawn.
-    pub async fn authorized_shops(&self) -> Result<Vec<ShopAuth>, Error> {
+    pub async fn authorized(&self) -> Result<Vec<ShopAuth>, Error> {
         Ok(shops::Entity::find()
             .filter(shops::Column::AccessTokenEnc.is_not_null())
             .filter(shops::Column::DeauthorizedAt.is_null())
             .order_by_asc(shops::Column::Id)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(ShopAuth::from)
@@ -163,19 +175,19 @@ impl Database {
     /// Replaces a shop's tokens (after a refresh).
     pub async fn store_tokens(&self, id: &ShopId, tokens: &SealedTokens) -> Result<(), Error> {
         let row = shops::Entity::find_by_id(id.as_str())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .ok_or_else(|| Error::NotFound(format!("shop {id}")))?;
         let mut row: shops::ActiveModel = row.into();
         set_tokens(&mut row, Some(tokens));
         row.updated_at = Set(Utc::now().fixed_offset());
-        row.update(&self.conn).await?;
+        row.update(&self.db.conn).await?;
         Ok(())
     }
 
     /// Records a shop the seller authorised: created if new, else its name, region, cipher and
     /// tokens replaced and any earlier withdrawal forgotten. `name` overrides TikTok's name.
-    pub async fn authorize_shop(
+    pub async fn authorize(
         &self,
         shop: &AuthorizedShop,
         name: Option<&ShopName>,
@@ -183,7 +195,7 @@ impl Database {
     ) -> Result<Shop, Error> {
         let now = Utc::now().fixed_offset();
         let existing = shops::Entity::find_by_id(shop.id.as_str())
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?;
         let name = name.map_or_else(|| shop.name.clone(), |n| n.as_str().to_owned());
         let row = match existing {
@@ -195,7 +207,7 @@ impl Database {
                 row.deauthorized_at = Set(None);
                 set_tokens(&mut row, Some(tokens));
                 row.updated_at = Set(now);
-                row.update(&self.conn).await?
+                row.update(&self.db.conn).await?
             }
             None => {
                 let mut row = shops::ActiveModel {
@@ -211,7 +223,7 @@ impl Database {
                     ..Default::default()
                 };
                 set_tokens(&mut row, Some(tokens));
-                row.insert(&self.conn).await?
+                row.insert(&self.db.conn).await?
             }
         };
         Ok(row.into())
@@ -221,7 +233,7 @@ impl Database {
         shops::Entity::update_many()
             .col_expr(shops::Column::SyncCursor, Expr::value(cursor))
             .filter(shops::Column::Id.eq(id.as_str()))
-            .exec(&self.conn)
+            .exec(&self.db.conn)
             .await?;
         Ok(())
     }

@@ -61,7 +61,7 @@ async fn run(db: Database, mut loads: mpsc::Receiver<Load>) {
             }
         }
         let ids: Vec<&OrderId> = batch.iter().map(|load| &load.id).collect();
-        match db.load_orders(&ids).await {
+        match db.orders().load_many(&ids).await {
             Ok(found) => answer(batch, |id| Ok(found.get(id).cloned())),
             Err(e) => {
                 let e = Arc::new(e);

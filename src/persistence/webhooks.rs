@@ -50,9 +50,21 @@ pub enum ShopNotice {
     AuthorizationExpiring(Option<DateTime<Utc>>),
 }
 
+/// The store of quarantined webhooks and shop notices, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct WebhookStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
+    pub fn webhooks(&self) -> WebhookStore<'_> {
+        WebhookStore { db: self }
+    }
+}
+
+impl WebhookStore<'_> {
     /// Keeps a webhook body that could not be used; returns its id.
-    pub async fn quarantine_webhook(
+    pub async fn quarantine(
         &self,
         reason: QuarantineReason,
         detail: &str,
@@ -67,17 +79,17 @@ impl Database {
             received_at: Set(Utc::now().fixed_offset()),
             ..Default::default()
         }
-        .insert(&self.conn)
+        .insert(&self.db.conn)
         .await?;
         Ok(row.id)
     }
 
     /// The newest quarantined webhooks first.
-    pub async fn quarantined_webhooks(&self, limit: u64) -> Result<Vec<QuarantinedWebhook>, Error> {
+    pub async fn quarantined(&self, limit: u64) -> Result<Vec<QuarantinedWebhook>, Error> {
         let rows = webhook_quarantine::Entity::find()
             .order_by_desc(webhook_quarantine::Column::Id)
             .limit(limit)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?;
         Ok(rows
             .into_iter()
@@ -103,7 +115,7 @@ impl Database {
         shop_id: &ShopId,
         notice: ShopNotice,
     ) -> Result<bool, Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         let now = Utc::now().fixed_offset();
         let inserted = webhook_inbox::Entity::insert(webhook_inbox::ActiveModel {
             dedupe_key: Set(dedupe_key.to_owned()),

@@ -124,16 +124,28 @@ impl From<workflow_steps::Model> for StepRecord {
     }
 }
 
+/// The store of workflow runs, their steps, tags, priorities and dead letters, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct RunStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
+    pub fn runs(&self) -> RunStore<'_> {
+        RunStore { db: self }
+    }
+}
+
+impl RunStore<'_> {
     /// Sets the priority of the order's run (higher runs first).
-    pub async fn set_run_priority(&self, order_id: &str, priority: i32) -> Result<(), Error> {
+    pub async fn set_priority(&self, order_id: &str, priority: i32) -> Result<(), Error> {
         workflow_runs::Entity::update_many()
             .col_expr(
                 workflow_runs::Column::Priority,
                 sea_orm::sea_query::Expr::value(priority),
             )
             .filter(workflow_runs::Column::OrderId.eq(order_id))
-            .exec(&self.conn)
+            .exec(&self.db.conn)
             .await?;
         Ok(())
     }
@@ -150,7 +162,7 @@ impl Database {
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&self.conn)
+        .exec_without_returning(&self.db.conn)
         .await?;
         Ok(())
     }
@@ -159,7 +171,7 @@ impl Database {
         order_tags::Entity::delete_many()
             .filter(order_tags::Column::OrderId.eq(order_id))
             .filter(order_tags::Column::Tag.eq(tag))
-            .exec(&self.conn)
+            .exec(&self.db.conn)
             .await?;
         Ok(())
     }
@@ -169,7 +181,7 @@ impl Database {
         Ok(order_tags::Entity::find()
             .filter(order_tags::Column::OrderId.eq(order_id))
             .order_by_asc(order_tags::Column::Tag)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(|t| t.tag)
@@ -178,7 +190,7 @@ impl Database {
 
     /// Makes the order's unfinished run due now (its order changed in a way it must see, e.g.
     /// it was cancelled while a step waited for a retry). `true` if there was one.
-    pub async fn wake_run(&self, order_id: &str) -> Result<bool, Error> {
+    pub async fn wake(&self, order_id: &str) -> Result<bool, Error> {
         let woken = workflow_runs::Entity::update_many()
             .col_expr(
                 workflow_runs::Column::NextAt,
@@ -186,7 +198,7 @@ impl Database {
             )
             .filter(workflow_runs::Column::OrderId.eq(order_id))
             .filter(workflow_runs::Column::Status.is_in([RUNNING, HELD]))
-            .exec(&self.conn)
+            .exec(&self.db.conn)
             .await?;
         Ok(woken.rows_affected > 0)
     }
@@ -194,8 +206,8 @@ impl Database {
     /// Starts a run for each order that has none, in one transaction, and marks the
     /// `workflow.start` outbox rows that asked for them as sent in the same commit. Returns how
     /// many runs were started.
-    pub async fn start_runs(&self, runs: &[NewRun], outbox_ids: &[i64]) -> Result<u64, Error> {
-        let txn = self.begin_write().await?;
+    pub async fn start(&self, runs: &[NewRun], outbox_ids: &[i64]) -> Result<u64, Error> {
+        let txn = self.db.begin_write().await?;
         let now = Utc::now().fixed_offset();
         let mut started = 0;
         for chunk in runs.chunks(500) {
@@ -230,7 +242,7 @@ impl Database {
 
     /// Runs due now (running, or held and due for a look), most urgent first: the highest
     /// priority, then the earliest `rts_sla_time`, then the oldest.
-    pub async fn due_runs(&self, limit: u64) -> Result<Vec<Run>, Error> {
+    pub async fn due(&self, limit: u64) -> Result<Vec<Run>, Error> {
         Ok(workflow_runs::Entity::find()
             .filter(workflow_runs::Column::Status.is_in([RUNNING, HELD]))
             .filter(workflow_runs::Column::NextAt.lte(Utc::now().fixed_offset()))
@@ -242,7 +254,7 @@ impl Database {
             )
             .order_by_asc(workflow_runs::Column::Id)
             .limit(limit)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(Run::from)
@@ -250,24 +262,24 @@ impl Database {
     }
 
     /// Moves the run; with `step`, records the finished step in the same transaction.
-    pub async fn advance_run(
+    pub async fn advance(
         &self,
         run_id: i64,
         step: Option<StepOutcome>,
         to: Position,
     ) -> Result<(), Error> {
-        self.advance_runs(vec![(run_id, step, to)]).await
+        self.advance_many(vec![(run_id, step, to)]).await
     }
 
     /// Moves many runs (and records their finished steps) in one transaction.
-    pub async fn advance_runs(
+    pub async fn advance_many(
         &self,
         moves: Vec<(i64, Option<StepOutcome>, Position)>,
     ) -> Result<(), Error> {
         if moves.is_empty() {
             return Ok(());
         }
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         let now = Utc::now().fixed_offset();
         for (run_id, step, to) in moves {
             if let Some(step) = step {
@@ -306,10 +318,10 @@ impl Database {
     }
 
     /// The order's run and its step history, oldest step first.
-    pub async fn order_run(&self, order_id: &str) -> Result<Option<(Run, Vec<StepRecord>)>, Error> {
+    pub async fn of_order(&self, order_id: &str) -> Result<Option<(Run, Vec<StepRecord>)>, Error> {
         let Some(run) = workflow_runs::Entity::find()
             .filter(workflow_runs::Column::OrderId.eq(order_id))
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
         else {
             return Ok(None);
@@ -317,7 +329,7 @@ impl Database {
         let steps = workflow_steps::Entity::find()
             .filter(workflow_steps::Column::RunId.eq(run.id))
             .order_by_asc(workflow_steps::Column::Id)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?;
         Ok(Some((
             run.into(),
@@ -331,12 +343,12 @@ impl Database {
             .filter(workflow_steps::Column::Status.eq(DEAD))
             .order_by_desc(workflow_steps::Column::Id)
             .limit(limit)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?;
         let mut out = Vec::with_capacity(steps.len());
         for step in steps {
             if let Some(run) = workflow_runs::Entity::find_by_id(step.run_id)
-                .one(&self.conn)
+                .one(&self.db.conn)
                 .await?
             {
                 out.push((step.into(), run.into()));
@@ -348,7 +360,7 @@ impl Database {
     /// Sends a dead step back: the run resumes at that step, attempts from zero. `None` if there
     /// is no such dead letter.
     pub async fn replay_dead_letter(&self, step_id: i64) -> Result<Option<Run>, Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         let Some(step) = workflow_steps::Entity::find_by_id(step_id)
             .filter(workflow_steps::Column::Status.eq(DEAD))
             .one(&txn)

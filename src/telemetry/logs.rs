@@ -1,10 +1,10 @@
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Log, LogFormat};
+use crate::config::{LogFormat, LogSettings};
 
 /// Installs the global subscriber: `RUST_LOG` if set, else `log.level`; human or JSON lines on
 /// stderr. Calling it again (tests build many apps in one process) is harmless.
-pub fn init_logs(settings: &Log) {
+pub fn init_logs(settings: &LogSettings) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let builder = tracing_subscriber::fmt()

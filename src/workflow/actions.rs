@@ -9,14 +9,14 @@ use serde_json::json;
 use super::template::Action;
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Cause, Msg, OrderId, ShopId};
-use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
+use crate::inventory::Inventory;
 use crate::persistence::{Database, OrderDetailView};
 
 /// What became of an execution.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Executed {
     /// Done, with what is worth recording.
     Done(Option<String>),
     /// Come back at this time (waits).
@@ -38,7 +38,7 @@ impl Executor {
         action: &Action,
         view: &OrderDetailView,
         cause: &Cause,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Executed, String> {
         let order_id = OrderId::parse(&view.order.id).map_err(|e| e.to_string())?;
         let shop = ShopId::parse(&view.order.shop_id).map_err(|e| e.to_string())?;
         match action {
@@ -55,7 +55,7 @@ impl Executor {
                     .await
                     .map_err(|e| e.to_string())?;
                 let tracked = reservation.lines.iter().filter(|l| l.tracked).count();
-                Ok(Outcome::Done(Some(format!(
+                Ok(Executed::Done(Some(format!(
                     "{} units of {} SKUs reserved ({tracked} tracked; untracked SKUs are always available){}",
                     reservation.lines.iter().map(|l| l.quantity).sum::<i64>(),
                     reservation.lines.len(),
@@ -72,7 +72,7 @@ impl Executor {
                     .release(order_id.as_str())
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Outcome::Done(Some(format!(
+                Ok(Executed::Done(Some(format!(
                     "{lines} reserved lines released"
                 ))))
             }
@@ -86,7 +86,7 @@ impl Executor {
                     cause,
                 )
                 .await?;
-                Ok(Outcome::Done(Some(format!("held: {reason}"))))
+                Ok(Executed::Done(Some(format!("held: {reason}"))))
             }
             Action::ReleaseHold => {
                 self.command(
@@ -97,42 +97,45 @@ impl Executor {
                     cause,
                 )
                 .await?;
-                Ok(Outcome::Done(None))
+                Ok(Executed::Done(None))
             }
-            Action::BuyLabel => Ok(Outcome::Done(Some(self.shipping.buy_label(view).await?))),
+            Action::BuyLabel => Ok(Executed::Done(Some(self.shipping.buy_label(view).await?))),
             Action::Ship => {
                 let what = self.shipping.ship(view).await?;
                 self.commit_stock(&order_id).await?;
-                Ok(Outcome::Done(Some(what)))
+                Ok(Executed::Done(Some(what)))
             }
             Action::Notify { channel, template } if channel == "log" => {
                 tracing::info!(order_id = %order_id, template = %template, "notification");
-                Ok(Outcome::Done(Some(format!("{template} logged"))))
+                Ok(Executed::Done(Some(format!("{template} logged"))))
             }
             Action::Notify { channel, .. } => Err(format!(
                 "notification channel `{channel}` is not configured"
             )),
             Action::Tag { tag } => {
                 self.db
+                    .runs()
                     .tag_order(order_id.as_str(), tag)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Outcome::Done(Some(format!("tagged {tag}"))))
+                Ok(Executed::Done(Some(format!("tagged {tag}"))))
             }
             Action::Untag { tag } => {
                 self.db
+                    .runs()
                     .untag_order(order_id.as_str(), tag)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Outcome::Done(Some(format!("untagged {tag}"))))
+                Ok(Executed::Done(Some(format!("untagged {tag}"))))
             }
             Action::SetPriority { priority } => {
                 let priority = i32::try_from(*priority).map_err(|_| "priority out of range")?;
                 self.db
-                    .set_run_priority(order_id.as_str(), priority)
+                    .runs()
+                    .set_priority(order_id.as_str(), priority)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Outcome::Done(Some(format!("priority {priority}"))))
+                Ok(Executed::Done(Some(format!("priority {priority}"))))
             }
             Action::Cancel { reason } => {
                 self.client
@@ -142,11 +145,11 @@ impl Executor {
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Outcome::Done(Some(format!(
+                Ok(Executed::Done(Some(format!(
                     "cancelled at TikTok: {reason}"
                 ))))
             }
-            Action::Wait(_) => Ok(Outcome::Done(None)),
+            Action::Wait(_) => Ok(Executed::Done(None)),
         }
     }
 

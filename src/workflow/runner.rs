@@ -13,17 +13,18 @@ use chrono::Utc;
 use metrics::{counter, histogram};
 use tokio::sync::Semaphore;
 
-use super::actions::{Executor, Outcome};
+use super::actions::{Executed, Executor};
 use super::template::{Action, Catalog, Wait};
 use super::{Facts, run};
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Cause, Effect, Msg, OrderId, OrderStatus, Stage};
-use crate::integrations::inventory::Inventory;
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
-use crate::persistence::log::{Consumer, Entry};
+use crate::inventory::Inventory;
+use crate::journal::Tail;
+use crate::journal::{Consumer, Entry};
 use crate::persistence::workflows::{NewRun, Position, Run, StepOutcome};
-use crate::persistence::{self, Database, OrderDetailView, Tail};
+use crate::persistence::{self, Database, OrderDetailView};
 use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{
     WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL,
@@ -92,7 +93,8 @@ pub fn wake_subscription(db: Database) -> crate::bus::Subscription {
                             .map(str::to_owned)
                     })
                     .ok_or_else(|| crate::bus::Failure::Poison("no order_id".into()))?;
-                db.wake_run(&order_id)
+                db.runs()
+                    .wake(&order_id)
                     .await
                     .map(|_| ())
                     .map_err(|e| crate::bus::Failure::Retry(e.to_string()))
@@ -109,7 +111,7 @@ impl Runner {
         client: Client,
         inventory: Inventory,
         shipping: Shipping,
-        settings: &crate::config::Workflow,
+        settings: &crate::config::WorkflowSettings,
     ) -> Self {
         let limits = Action::KINDS
             .iter()
@@ -182,7 +184,7 @@ impl Runner {
     /// Starts a run for each `workflow.start` the outbox still owes (a few hundred at a time);
     /// returns how many requests were handled.
     pub async fn start_owed(&self) -> Result<usize, persistence::Error> {
-        let rows = self.inner.db.pending_outbox(START, 500).await?;
+        let rows = self.inner.db.outbox().pending(START, 500).await?;
         let ids = rows
             .iter()
             .filter_map(|row| OrderId::parse(row.payload.get("order_id")?.as_str()?).ok())
@@ -205,7 +207,7 @@ impl Runner {
         }
         let db = &self.inner.db;
         let ids: Vec<&str> = order_ids.iter().map(OrderId::as_str).collect();
-        let views = db.order_details(&ids).await?;
+        let views = db.orders().details(&ids).await?;
         let mut runs = Vec::with_capacity(views.len());
         for order_id in &order_ids {
             let Some(view) = views.get(order_id.as_str()) else {
@@ -228,7 +230,7 @@ impl Runner {
                 }
             }
         }
-        let started = db.start_runs(&runs, done).await?;
+        let started = db.runs().start(&runs, done).await?;
         counter!(WORKFLOW_RUNS_TOTAL, "outcome" => "started").increment(started);
         tracing::debug!(started, "workflows started");
         Ok(())
@@ -241,12 +243,12 @@ impl Runner {
     pub async fn run_due(&self) -> Result<usize, persistence::Error> {
         let round = Instant::now();
         let db = &self.inner.db;
-        let runs = db.due_runs(self.inner.concurrency as u64).await?;
+        let runs = db.runs().due(self.inner.concurrency as u64).await?;
         if runs.is_empty() {
             return Ok(0);
         }
         let ids: Vec<&str> = runs.iter().map(|r| r.order_id.as_str()).collect();
-        let views = db.order_details(&ids).await?;
+        let views = db.orders().details(&ids).await?;
         let mut shared = round.elapsed();
         let count = runs.len();
         let sink = Sink::default();
@@ -266,7 +268,7 @@ impl Runner {
                 self.progress(&order_id, to, reason, cause).await
             });
         futures_util::future::join_all(stage_moves).await;
-        db.advance_runs(moves).await?;
+        db.runs().advance_many(moves).await?;
         shared += closing.elapsed();
         // The engine's own time per step: what the step did outside its action, plus its share
         // of the round's reads and writes.
@@ -399,8 +401,8 @@ impl Runner {
                     },
                 };
                 match outcome {
-                    Ok(Outcome::Done(detail)) => run::Attempt::Done(detail),
-                    Ok(Outcome::WaitUntil(until)) => run::Attempt::WaitUntil(until),
+                    Ok(Executed::Done(detail)) => run::Attempt::Done(detail),
+                    Ok(Executed::WaitUntil(until)) => run::Attempt::WaitUntil(until),
                     Err(reason) => run::Attempt::Failed(reason),
                 }
             }
@@ -460,10 +462,10 @@ impl Runner {
         executed.then(|| (step.action.kind(), before + finished.elapsed()))
     }
 
-    fn wait(&self, run: &Run, wait: &Wait, view: &OrderDetailView) -> Outcome {
+    fn wait(&self, run: &Run, wait: &Wait, view: &OrderDetailView) -> Executed {
         // attempts == 1 marks "already waiting": due again means the wait is over.
         if run.attempts >= 1 {
-            return Outcome::Done(Some("waited".into()));
+            return Executed::Done(Some("waited".into()));
         }
         let until = match wait {
             Wait::For(d) => {
@@ -472,12 +474,12 @@ impl Runner {
             Wait::UntilReleaseDate => match view.detail.as_ref().and_then(|d| d.release_date) {
                 Some(t) => match chrono::DateTime::from_timestamp(t, 0) {
                     Some(at) if at > Utc::now() => at,
-                    _ => return Outcome::Done(Some("the release date has passed".into())),
+                    _ => return Executed::Done(Some("the release date has passed".into())),
                 },
-                None => return Outcome::Done(Some("the order names no release date".into())),
+                None => return Executed::Done(Some("the order names no release date".into())),
             },
         };
-        Outcome::WaitUntil(until)
+        Executed::WaitUntil(until)
     }
 
     /// Moves the order's stage; a move the order no longer allows (it went further on its own)

@@ -235,6 +235,33 @@ struct RawShop {
 
 impl Catalog {
     /// The templates compiled into the binary (`config/workflows/`).
+    /// The templates and rules `settings` name (the compiled-in ones when `workflow.dir` is
+    /// empty), with the action kinds of `workflow.action_concurrency` checked against the
+    /// actions that exist; an error names the key.
+    pub fn configured(
+        settings: &crate::config::WorkflowSettings,
+    ) -> Result<Self, crate::config::Error> {
+        if let Some(kind) = settings
+            .action_concurrency
+            .keys()
+            .find(|k| !super::Action::KINDS.contains(&k.as_str()))
+        {
+            return Err(crate::config::Error::Invalid {
+                key: "workflow.action_concurrency",
+                reason: format!("unknown action `{kind}`"),
+            });
+        }
+        let catalog = if settings.dir.is_empty() {
+            Self::built_in()
+        } else {
+            Self::from_dir(Path::new(&settings.dir))
+        };
+        catalog.map_err(|e| crate::config::Error::Invalid {
+            key: "workflow.dir",
+            reason: e.to_string(),
+        })
+    }
+
     pub fn built_in() -> Result<Self, LoadError> {
         Self::from_files(
             BUILT_IN

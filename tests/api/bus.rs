@@ -8,8 +8,8 @@ use std::time::Duration;
 use creatorflow::actors::Envelope;
 use creatorflow::bus::{Bus, Delivery, Failure, Message, Subscription};
 use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::inventory::StockError;
 use creatorflow::persistence::Database;
-use creatorflow::persistence::inventory::StockError;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Confirmation};
 use serde_json::{Value, json};
@@ -90,10 +90,10 @@ async fn every_order_transition_reaches_analytics_once_through_the_bus() {
     // Relayed means read: the transitions never became outbox rows, and the relay's checkpoint
     // reaches the end of the log once it is idle.
     let db = database(&app.db).await;
-    assert!(db.pending_published(10).await.unwrap().is_empty());
-    let end = db.log_end().await.unwrap();
+    assert!(db.outbox().pending_published(10).await.unwrap().is_empty());
+    let end = db.log().end().await.unwrap();
     eventually("the relay's checkpoint at the end of the log", || async {
-        (db.checkpoint("relay").await.unwrap() >= end).then_some(())
+        (db.log().checkpoint("relay").await.unwrap() >= end).then_some(())
     })
     .await;
     // A later message gets a new id (its log position): analytics, which drops a message id
@@ -174,18 +174,19 @@ async fn stock_is_read_set_and_adjusted_over_rest_within_a_shop() {
 async fn a_hundred_concurrent_reservations_for_ten_units_never_oversell() {
     let test_db = TestDb::new().await;
     let db = database(&test_db).await;
-    db.set_stock(SHOP, "hot", 10, None, None).await.unwrap();
+    db.stock().set(SHOP, "hot", 10, None, None).await.unwrap();
     let attempts = (0..100).map(|i| {
         let db = db.clone();
         tokio::spawn(async move {
-            db.reserve_stock(
-                &format!("59{i:016}"),
-                SHOP,
-                &[("hot".to_owned(), 1)],
-                Duration::from_secs(3600),
-                false,
-            )
-            .await
+            db.stock()
+                .reserve(
+                    &format!("59{i:016}"),
+                    SHOP,
+                    &[("hot".to_owned(), 1)],
+                    Duration::from_secs(3600),
+                    false,
+                )
+                .await
         })
     });
     let outcomes = futures_util::future::join_all(attempts).await;
@@ -201,7 +202,7 @@ async fn a_hundred_concurrent_reservations_for_ten_units_never_oversell() {
         }
     }
     assert_eq!(reserved, 10, "exactly the stock on hand was reserved");
-    let level = db.stock_level(SHOP, "hot").await.unwrap();
+    let level = db.stock().level(SHOP, "hot").await.unwrap();
     assert_eq!(
         (level.on_hand, level.reserved, level.available),
         (10, 10, 0)
@@ -212,26 +213,30 @@ async fn a_hundred_concurrent_reservations_for_ten_units_never_oversell() {
 async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
     let test_db = TestDb::new().await;
     let db = database(&test_db).await;
-    db.set_stock(SHOP, "a", 5, Some(Some(2)), None)
+    db.stock()
+        .set(SHOP, "a", 5, Some(Some(2)), None)
         .await
         .unwrap();
     let lines = [("a".to_owned(), 3), ("untracked".to_owned(), 1)];
     let hour = Duration::from_secs(3600);
     let first = db
-        .reserve_stock("1", SHOP, &lines, hour, false)
+        .stock()
+        .reserve("1", SHOP, &lines, hour, false)
         .await
         .unwrap();
     assert!(first.new);
     assert_eq!(first.lines.iter().filter(|l| l.tracked).count(), 1);
     let again = db
-        .reserve_stock("1", SHOP, &lines, hour, false)
+        .stock()
+        .reserve("1", SHOP, &lines, hour, false)
         .await
         .unwrap();
     assert!(!again.new, "a retried reservation takes nothing twice");
-    let level = db.stock_level(SHOP, "a").await.unwrap();
+    let level = db.stock().level(SHOP, "a").await.unwrap();
     assert_eq!((level.reserved, level.available), (3, 2));
     // Availability fell to the threshold: one low-stock message is owed to the bus.
     let low: Vec<_> = db
+        .outbox()
         .pending_published(100)
         .await
         .unwrap()
@@ -243,38 +248,43 @@ async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
 
     // With tracking required, a SKU without a record is refused, and nothing is held.
     let lines = [("a".to_owned(), 1), ("untracked".to_owned(), 1)];
-    let refused = db.reserve_stock("2", SHOP, &lines, hour, true).await;
+    let refused = db.stock().reserve("2", SHOP, &lines, hour, true).await;
     assert!(matches!(refused, Err(StockError::Untracked(sku)) if sku == "untracked"));
-    assert!(db.reservation("2").await.unwrap().is_empty());
+    assert!(db.stock().reservation("2").await.unwrap().is_empty());
 
     // Cancel releases once.
-    assert_eq!(db.release_stock("1").await.unwrap(), 2);
-    assert_eq!(db.release_stock("1").await.unwrap(), 0);
-    assert_eq!(db.stock_level(SHOP, "a").await.unwrap().available, 5);
+    assert_eq!(db.stock().release("1").await.unwrap(), 2);
+    assert_eq!(db.stock().release("1").await.unwrap(), 0);
+    assert_eq!(db.stock().level(SHOP, "a").await.unwrap().available, 5);
 
     // Ship commits: the units leave the shelf.
-    db.reserve_stock("3", SHOP, &[("a".to_owned(), 2)], hour, false)
+    db.stock()
+        .reserve("3", SHOP, &[("a".to_owned(), 2)], hour, false)
         .await
         .unwrap();
-    assert_eq!(db.commit_stock("3").await.unwrap(), 1);
-    let level = db.stock_level(SHOP, "a").await.unwrap();
+    assert_eq!(db.stock().commit("3").await.unwrap(), 1);
+    let level = db.stock().level(SHOP, "a").await.unwrap();
     assert_eq!((level.on_hand, level.reserved), (3, 0));
 
     // An uncommitted reservation expires back to stock.
-    db.reserve_stock(
-        "4",
-        SHOP,
-        &[("a".to_owned(), 1)],
-        Duration::from_secs(1),
-        false,
-    )
-    .await
-    .unwrap();
-    assert_eq!(db.stock_level(SHOP, "a").await.unwrap().available, 2);
+    db.stock()
+        .reserve(
+            "4",
+            SHOP,
+            &[("a".to_owned(), 1)],
+            Duration::from_secs(1),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(db.stock().level(SHOP, "a").await.unwrap().available, 2);
     let later = chrono::Utc::now() + chrono::Duration::seconds(5);
-    assert_eq!(db.expire_reservations(later).await.unwrap(), 1);
-    assert_eq!(db.stock_level(SHOP, "a").await.unwrap().available, 3);
-    assert_eq!(db.reservation("4").await.unwrap()[0].state, "expired");
+    assert_eq!(db.stock().expire(later).await.unwrap(), 1);
+    assert_eq!(db.stock().level(SHOP, "a").await.unwrap().available, 3);
+    assert_eq!(
+        db.stock().reservation("4").await.unwrap()[0].state,
+        "expired"
+    );
 }
 
 // ---- against the real RabbitMQ ----
@@ -445,8 +455,11 @@ async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
     required_amqp_url();
     let (app, url, prefix) = spawn_on_rabbitmq().await;
     let db = database(&app.db).await;
-    db.set_stock(SHOP, "w", 0, None, None).await.unwrap();
-    db.set_stock(SHOP, "sentinel", 0, None, None).await.unwrap();
+    db.stock().set(SHOP, "w", 0, None, None).await.unwrap();
+    db.stock()
+        .set(SHOP, "sentinel", 0, None, None)
+        .await
+        .unwrap();
     let publisher = Publisher::new(&url, &prefix).await;
     let t = chrono::Utc::now().timestamp() - 60;
     for i in 0..200 {
@@ -483,7 +496,7 @@ async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
         )
         .await;
     eventually("all 200 adjustments", || async {
-        (db.stock_level(SHOP, "w").await.unwrap().on_hand == 200).then_some(())
+        (db.stock().level(SHOP, "w").await.unwrap().on_hand == 200).then_some(())
     })
     .await;
     let body = eventually("200 created orders in analytics", || async {
@@ -506,17 +519,18 @@ async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
         )
         .await;
     eventually("the command after the repeat", || async {
-        db.stock_level(SHOP, "sentinel")
+        db.stock()
+            .level(SHOP, "sentinel")
             .await
             .is_ok_and(|level| level.on_hand == 1)
     })
     .await;
     assert_eq!(
-        db.stock_level(SHOP, "w").await.unwrap().on_hand,
+        db.stock().level(SHOP, "w").await.unwrap().on_hand,
         200,
         "nothing applied twice"
     );
-    assert!(db.pending_published(10).await.unwrap().is_empty());
+    assert!(db.outbox().pending_published(10).await.unwrap().is_empty());
 }
 
 #[actix_rt::test]
@@ -541,7 +555,8 @@ async fn a_poison_message_is_dead_lettered_and_the_queue_moves_on() {
         )
         .await;
     eventually("the good command behind the poison one", || async {
-        db.stock_level(SHOP, "p")
+        db.stock()
+            .level(SHOP, "p")
             .await
             .ok()
             .filter(|l| l.on_hand == 4)

@@ -529,7 +529,7 @@ pub fn creation_commit(
     order: &str,
     status: &str,
     key: Option<&str>,
-) -> creatorflow::persistence::Commit {
+) -> creatorflow::journal::Commit {
     use creatorflow::domain::{Msg, Order, OrderId, OrderStatus, ShopId, decide};
     let id = OrderId::parse(order).unwrap();
     let msg = Msg::Status {
@@ -539,11 +539,11 @@ pub fn creation_commit(
     };
     let decision = decide(&id, None, &msg).unwrap();
     let (order, applied) = Order::advance(None, &id, decision.events).unwrap();
-    creatorflow::persistence::Commit {
+    creatorflow::journal::Commit {
         order,
         applied,
         cause: "test".into(),
-        inbox: key.map(|k| creatorflow::persistence::InboxEntry {
+        inbox: key.map(|k| creatorflow::journal::InboxEntry {
             dedupe_key: k.into(),
             event_type: 1,
         }),

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use creatorflow::domain::{Effect, OrderId};
-use creatorflow::persistence::journal::{Commit, Journal, Outcome};
-use creatorflow::persistence::{Database, InboxEntry, Tail};
+use creatorflow::journal::{Commit, Journal, Written};
+use creatorflow::journal::{InboxEntry, Tail};
+use creatorflow::persistence::Database;
 
 use crate::helpers::{TestDb, creation_commit};
 
@@ -70,7 +71,7 @@ async fn a_tail_racing_concurrent_commits_sees_every_event_once_in_position_orde
             for wave in (0..ORDERS).collect::<Vec<_>>().chunks(48) {
                 let commits = wave.iter().map(|&n| journal.commit(creation(n)));
                 for outcome in futures_util::future::join_all(commits).await {
-                    assert_eq!(outcome.unwrap(), Outcome::Committed);
+                    assert_eq!(outcome.unwrap(), Written::Committed);
                     committed += 1;
                 }
             }
@@ -101,7 +102,7 @@ async fn a_tail_racing_concurrent_commits_sees_every_event_once_in_position_orde
         "positions only grow"
     );
     // And they are the log's own rows with effects, nothing more.
-    let logged = database.log_after(0, i64::MAX, 100_000).await.unwrap();
+    let logged = database.log().after(0, i64::MAX, 100_000).await.unwrap();
     assert_eq!(logged.len(), ORDERS);
 
     // A subscription resumes at its checkpoint: saved, reopened, it reads nothing again.
@@ -111,7 +112,7 @@ async fn a_tail_racing_concurrent_commits_sees_every_event_once_in_position_orde
         .unwrap();
     assert_eq!(again.position(), tail.position());
     let more = journal.commit(creation(ORDERS)).await.unwrap();
-    assert_eq!(more, Outcome::Committed);
+    assert_eq!(more, Written::Committed);
     let mut after = Vec::new();
     let end = again.committed();
     read_until(&mut again, end, &mut after).await;
@@ -133,11 +134,11 @@ async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_
     // Its key lives on the log row of the event it recorded.
     assert_eq!(
         journal.commit(creation(1)).await.unwrap(),
-        Outcome::Committed
+        Written::Committed
     );
     assert_eq!(
         journal.commit(creation(1)).await.unwrap(),
-        Outcome::Duplicate
+        Written::Duplicate
     );
     // A delivery that changes nothing and asks for nothing keeps only a key row; sent again
     // when it would change something, it is still a duplicate.
@@ -148,15 +149,15 @@ async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_
         dedupe_key: "tts:nothing".into(),
         event_type: 1,
     });
-    assert_eq!(journal.commit(unchanged).await.unwrap(), Outcome::Committed);
+    assert_eq!(journal.commit(unchanged).await.unwrap(), Written::Committed);
     let mut again = creation(2);
     again.inbox = Some(InboxEntry {
         dedupe_key: "tts:nothing".into(),
         event_type: 1,
     });
-    assert_eq!(journal.commit(again).await.unwrap(), Outcome::Duplicate);
+    assert_eq!(journal.commit(again).await.unwrap(), Written::Duplicate);
     let id = OrderId::parse("5770000002").unwrap();
-    assert!(database.load_order(&id).await.unwrap().is_none());
+    assert!(database.orders().load(&id).await.unwrap().is_none());
 
     // A delivery that records no event but asks for work writes one row of effects only,
     // which the history does not show.
@@ -169,15 +170,15 @@ async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_
         dedupe_key: "tts:address".into(),
         event_type: 3,
     });
-    assert_eq!(journal.commit(refresh).await.unwrap(), Outcome::Committed);
+    assert_eq!(journal.commit(refresh).await.unwrap(), Written::Committed);
     let id = OrderId::parse("5770000001").unwrap();
-    let events = database.order_events(&id).await.unwrap();
+    let events = database.orders().events(&id).await.unwrap();
     assert_eq!(
         events.len(),
         creation(1).applied.len(),
         "the creation's events, no effects row"
     );
-    let log = database.log_after(0, i64::MAX, 100).await.unwrap();
+    let log = database.log().after(0, i64::MAX, 100).await.unwrap();
     let fetches = log
         .iter()
         .flat_map(|e| &e.effects)

@@ -173,7 +173,7 @@ async fn a_creator_webhook_is_signed_retried_with_backoff_then_delivered() {
         .unwrap();
     assert_eq!(
         signature,
-        &creatorflow::integrations::notify::signature(&secret, t, raw.as_bytes())
+        &creatorflow::notifications::signature(&secret, t, raw.as_bytes())
     );
     // Every attempt carried the same delivery.
     assert!(seen.iter().all(|(_, _, d, _)| d == delivery));

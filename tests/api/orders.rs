@@ -1,8 +1,9 @@
 use std::collections::HashSet;
 
-use creatorflow::actors::{Envelope, Error, Outcome};
+use creatorflow::actors::{Envelope, Error, Reply};
 use creatorflow::domain::{Cause, Detail, Msg, Order, OrderId, OrderStatus, ShopId, Stage};
-use creatorflow::persistence::{Database, InboxEntry};
+use creatorflow::journal::InboxEntry;
+use creatorflow::persistence::Database;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -73,7 +74,7 @@ fn detail_msg(order: &str, total: &str, t: i64, key: &str) -> (OrderId, Envelope
     )
 }
 
-async fn submit(app: &TestApp, (id, envelope): (OrderId, Envelope)) -> Outcome {
+async fn submit(app: &TestApp, (id, envelope): (OrderId, Envelope)) -> Reply {
     app.registry.submit(id, envelope).await.expect("accepted")
 }
 
@@ -98,14 +99,14 @@ async fn an_order_flows_from_first_webhook_to_validated_with_its_history() {
     )
     .await;
     assert!(
-        matches!(created, Outcome::Applied { version: 1, .. }),
+        matches!(created, Reply::Applied { version: 1, .. }),
         "{created:?}"
     );
     let validated = submit(&app, detail_msg("576653688135258178", "25.60", 110, "d1")).await;
     assert!(
         matches!(
             validated,
-            Outcome::Applied {
+            Reply::Applied {
                 stage: Stage::Validated,
                 ..
             }
@@ -163,17 +164,17 @@ async fn a_duplicate_is_acknowledged_and_ignored_and_a_stale_event_is_recorded_o
     submit(&app, status("9002", "AWAITING_SHIPMENT", 200, "n1")).await;
     assert_eq!(
         submit(&app, status("9002", "AWAITING_SHIPMENT", 200, "n1")).await,
-        Outcome::Duplicate
+        Reply::Duplicate
     );
     // Same key even with another body: still the same delivery.
     assert_eq!(
         submit(&app, status("9002", "IN_TRANSIT", 300, "n1")).await,
-        Outcome::Duplicate
+        Reply::Duplicate
     );
 
     let stale = submit(&app, status("9002", "UNPAID", 100, "n2")).await;
     assert!(
-        matches!(stale, Outcome::Applied { version: 2, .. }),
+        matches!(stale, Reply::Applied { version: 2, .. }),
         "{stale:?}"
     );
     let order = get_json(&app, "/api/v1/orders/9002", &app.admin_key).await;
@@ -197,7 +198,7 @@ async fn text_that_json_escapes_is_stored_and_deduped_exactly() {
     submit(&app, status("9010", "AWAITING_SHIPMENT", 200, key)).await;
     assert_eq!(
         submit(&app, status("9010", "IN_TRANSIT", 300, key)).await,
-        Outcome::Duplicate
+        Reply::Duplicate
     );
     let reason = "client said \"hold\" \\ 'ok'; 🚚\nline two\u{1}";
     let hold = json!({ "reason": reason, "expected_version": 1 });
@@ -414,8 +415,8 @@ async fn concurrent_messages_are_serialised_per_order_and_replay_to_the_snapshot
     let db = open_db(&app).await;
     for order in 0..40 {
         let id = OrderId::parse(&format!("7{order:03}")).unwrap();
-        let events = db.order_events(&id).await.unwrap();
-        let snapshot = db.load_order(&id).await.unwrap().unwrap();
+        let events = db.orders().events(&id).await.unwrap();
+        let snapshot = db.orders().load(&id).await.unwrap().unwrap();
         assert_eq!(snapshot.version, events.len() as i64);
         assert_eq!(
             Order::replay(id.clone(), &events).as_ref(),
@@ -452,12 +453,12 @@ async fn an_idle_order_is_passivated_and_reactivated_from_its_snapshot() {
     }
     let next = submit(&app, status("8001", "AWAITING_SHIPMENT", 2, "b")).await;
     assert!(
-        matches!(next, Outcome::Applied { version: 2, .. }),
+        matches!(next, Reply::Applied { version: 2, .. }),
         "continues from the snapshot: {next:?}"
     );
     assert_eq!(
         submit(&app, status("8001", "UNPAID", 1, "a")).await,
-        Outcome::Duplicate
+        Reply::Duplicate
     );
 }
 
@@ -471,7 +472,7 @@ async fn a_restart_resumes_every_order_from_its_snapshot() {
     assert!(
         matches!(
             next,
-            Outcome::Applied {
+            Reply::Applied {
                 version: 3,
                 stage: Stage::Shipped,
                 ..
@@ -481,7 +482,7 @@ async fn a_restart_resumes_every_order_from_its_snapshot() {
     );
     assert_eq!(
         submit(&app, status("8100", "AWAITING_SHIPMENT", 5, "a")).await,
-        Outcome::Duplicate
+        Reply::Duplicate
     );
 }
 
@@ -566,14 +567,15 @@ async fn a_full_mailbox_is_overloaded_not_an_unbounded_queue_and_loses_nothing_a
     );
     let accepted: HashSet<String> = results
         .iter()
-        .filter(|(_, r)| matches!(r, Ok(Outcome::Applied { .. })))
+        .filter(|(_, r)| matches!(r, Ok(Reply::Applied { .. })))
         .map(|(id, _)| id.as_str().to_owned())
         .collect();
     assert_eq!(accepted.len() + overloaded, 300);
     let db = open_db(&app).await;
     for id in &accepted {
         assert!(
-            db.load_order(&OrderId::parse(id).unwrap())
+            db.orders()
+                .load(&OrderId::parse(id).unwrap())
                 .await
                 .unwrap()
                 .is_some(),
@@ -611,13 +613,13 @@ async fn messages_racing_passivation_are_neither_lost_nor_applied_twice() {
     let db = open_db(&app).await;
     for (id, accepted) in results {
         let id = OrderId::parse(&id).unwrap();
-        let events = db.order_events(&id).await.unwrap();
+        let events = db.orders().events(&id).await.unwrap();
         assert_eq!(
             events.len() as i64,
             accepted,
             "one event per accepted message for {id}"
         );
-        let snapshot = db.load_order(&id).await.unwrap().unwrap();
+        let snapshot = db.orders().load(&id).await.unwrap().unwrap();
         assert_eq!(snapshot.version, accepted);
         assert_eq!(Order::replay(id, &events).as_ref(), Some(&snapshot));
     }
@@ -633,7 +635,7 @@ async fn messages_racing_passivation_are_neither_lost_nor_applied_twice() {
 /// written — events, snapshot and effects alike.
 #[actix_web::test]
 async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
-    use creatorflow::persistence::journal::{Journal, Outcome as Written};
+    use creatorflow::journal::{Journal, Written};
 
     let db = TestDb::new().await;
     let database = Database::connect(&db.settings().database).await.unwrap();
@@ -673,13 +675,13 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
         ("9004", true),
     ] {
         let id = OrderId::parse(order).unwrap();
-        let snapshot = database.load_order(&id).await.unwrap();
+        let snapshot = database.orders().load(&id).await.unwrap();
         assert_eq!(snapshot.is_some(), written, "snapshot of {order}");
-        let events = database.order_events(&id).await.unwrap();
+        let events = database.orders().events(&id).await.unwrap();
         assert_eq!(!events.is_empty(), written, "events of {order}");
     }
     // Each new order asks for its detail: 9000, 9001 and 9004, not the duplicates.
-    let log = database.log_after(0, i64::MAX, 100).await.unwrap();
+    let log = database.log().after(0, i64::MAX, 100).await.unwrap();
     let mut asked: Vec<String> = log
         .iter()
         .flat_map(|entry| &entry.effects)

@@ -46,7 +46,11 @@ pub struct Shipping {
 }
 
 impl Shipping {
-    pub fn new(db: Database, tiktok: Client, settings: &config::Shipping) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Database,
+        tiktok: Client,
+        settings: &config::ShippingSettings,
+    ) -> anyhow::Result<Self> {
         let labels = (!settings.label_api_url.is_empty())
             .then(|| LabelApi::new(&settings.label_api_url, settings.label_api_key.clone()))
             .transpose()?;
@@ -81,7 +85,8 @@ impl Shipping {
                 .map_err(|e| e.to_string())?;
             let shipment = shipped_by_tiktok(&order_id, &shop, &package, document);
             self.db
-                .record_shipment(&shipment)
+                .shipments()
+                .record(&shipment)
                 .await
                 .map_err(|e| e.to_string())?;
             return Ok(format!(
@@ -122,7 +127,8 @@ impl Shipping {
             updated_at: Utc::now(),
         };
         self.db
-            .record_shipment(&shipment)
+            .shipments()
+            .record(&shipment)
             .await
             .map_err(|e| e.to_string())?;
         Ok(format!(
@@ -146,7 +152,8 @@ impl Shipping {
             let package = self.ship_at_tiktok(&order_id, &shop, view).await?;
             let shipment = shipped_by_tiktok(&order_id, &shop, &package, Default::default());
             self.db
-                .record_shipment(&shipment)
+                .shipments()
+                .record(&shipment)
                 .await
                 .map_err(|e| e.to_string())?;
             return Ok(format!("package {package} shipped (pickup)"));
@@ -200,7 +207,8 @@ impl Shipping {
             format!("already shipped at TikTok with {carrier} {tracking}")
         };
         self.db
-            .set_shipment_state(order_id.as_str(), SHIPPED)
+            .shipments()
+            .set_state(order_id.as_str(), SHIPPED)
             .await
             .map_err(|e| e.to_string())?;
         Ok(what)
@@ -218,7 +226,8 @@ impl Shipping {
             labels.void(id).await?;
         }
         self.db
-            .set_shipment_state(order_id, VOIDED)
+            .shipments()
+            .set_state(order_id, VOIDED)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Some(format!(
@@ -231,7 +240,8 @@ impl Shipping {
     async fn current(&self, order_id: &str) -> Result<Option<Shipment>, String> {
         Ok(self
             .db
-            .shipment(order_id)
+            .shipments()
+            .get(order_id)
             .await
             .map_err(|e| e.to_string())?
             .filter(|s| s.state != VOIDED))

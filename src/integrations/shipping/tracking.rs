@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::actors::{Envelope, Error as EngineError, RegistryHandle};
 use crate::bus::{Delivery, Failure, Subscription};
 use crate::domain::{Msg, OrderId, Rejection, Stage};
-use crate::persistence::InboxEntry;
+use crate::journal::InboxEntry;
 
 #[derive(Debug, Deserialize)]
 struct Tracking {

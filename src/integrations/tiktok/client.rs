@@ -195,7 +195,7 @@ struct Inner {
 }
 
 impl Client {
-    pub fn new(settings: &config::TikTok, db: Database) -> Result<Self, Error> {
+    pub fn new(settings: &config::TikTokSettings, db: Database) -> Result<Self, Error> {
         crate::integrations::install_tls();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
@@ -271,7 +271,13 @@ impl Client {
                 region: shop.region,
                 cipher: shop.cipher,
             };
-            stored.push(self.inner.db.authorize_shop(&shop, name, &sealed).await?);
+            stored.push(
+                self.inner
+                    .db
+                    .shops()
+                    .authorize(&shop, name, &sealed)
+                    .await?,
+            );
             tracing::info!(shop_id = %shop.id, "TikTok shop authorised");
         }
         if let Some(wanted) = only
@@ -359,6 +365,7 @@ impl Client {
                     .await?;
                 self.inner
                     .db
+                    .shops()
                     .store_tokens(shop, &self.seal(&grant)?)
                     .await?;
                 tracing::info!(shop_id = %shop, "TikTok access token refreshed");
@@ -372,7 +379,8 @@ impl Client {
         let auth = self
             .inner
             .db
-            .shop_auth(shop)
+            .shops()
+            .auth(shop)
             .await?
             .ok_or_else(|| Error::NotAuthorized(shop.clone()))?;
         if auth.deauthorized_at.is_some() {

@@ -22,7 +22,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn from_settings(settings: &crate::config::TikTok) -> Self {
+    pub fn from_settings(settings: &crate::config::TikTokSettings) -> Self {
         Self {
             key: settings.app_key.clone(),
             secret: settings.app_secret.clone(),

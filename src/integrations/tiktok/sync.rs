@@ -17,11 +17,12 @@ use metrics::counter;
 
 use super::client::{self, Client};
 use super::model::WireOrder;
-use crate::actors::{Envelope, Outcome, RegistryHandle};
+use crate::actors::{Envelope, RegistryHandle, Reply};
 use crate::config;
 use crate::domain::{Cause, Effect, Msg, OrderId, ShopId};
-use crate::persistence::log::{Consumer, Entry};
-use crate::persistence::{self, Database, ShopAuth, Tail};
+use crate::journal::Tail;
+use crate::journal::{Consumer, Entry};
+use crate::persistence::{self, Database, ShopAuth};
 use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{TIKTOK_DETAILS_FETCHED_TOTAL, TIKTOK_SYNC_DRIFT_TOTAL};
 
@@ -37,7 +38,7 @@ pub fn start(
     client: Client,
     db: Database,
     registry: RegistryHandle,
-    settings: &config::TikTok,
+    settings: &config::TikTokSettings,
     tasks: &mut Tasks,
 ) {
     let fetcher = Fetcher {
@@ -132,7 +133,7 @@ impl Fetcher {
                     .map(|(_, payload)| (FETCH_DETAIL.to_owned(), payload.clone()))
                     .collect();
                 let db = self.db.clone();
-                async move { db.park_outbox(&rows, attempts).await }
+                async move { db.outbox().park(&rows, attempts).await }
             };
             if cooling.contains_key(&shop) {
                 park(0).await?;
@@ -157,7 +158,7 @@ impl Fetcher {
         &self,
         cooling: &mut HashMap<ShopId, Instant>,
     ) -> Result<usize, persistence::Error> {
-        let rows = self.db.pending_outbox(FETCH_DETAIL, FETCH_BATCH).await?;
+        let rows = self.db.outbox().pending(FETCH_DETAIL, FETCH_BATCH).await?;
         let mut by_shop: BTreeMap<ShopId, (Vec<i64>, Vec<OrderId>)> = BTreeMap::new();
         let mut unreadable = Vec::new();
         for row in &rows {
@@ -179,7 +180,7 @@ impl Fetcher {
         }
         if !unreadable.is_empty() {
             tracing::error!(rows = ?unreadable, "unreadable detail fetches in the outbox; left for an operator");
-            self.db.give_up_outbox(&unreadable).await?;
+            self.db.outbox().give_up(&unreadable).await?;
         }
         let now = Instant::now();
         cooling.retain(|_, until| *until > now);
@@ -190,12 +191,12 @@ impl Fetcher {
             }
             match self.fetch(&shop, &order_ids).await {
                 Ok(()) => {
-                    self.db.delete_outbox_sent(&row_ids).await?;
+                    self.db.outbox().delete_sent(&row_ids).await?;
                     done += row_ids.len();
                 }
                 Err(e) => {
                     tracing::warn!(shop_id = %shop, error = %e, "cannot fetch order details; will retry");
-                    self.db.mark_outbox_failed(&row_ids).await?;
+                    self.db.outbox().mark_failed(&row_ids).await?;
                     cooling.insert(shop, now + Duration::from_secs(5));
                 }
             }
@@ -238,7 +239,7 @@ async fn hand_over(
     shop: &ShopId,
     order: &WireOrder,
     cause: Cause,
-) -> Result<Option<Outcome>, crate::actors::Error> {
+) -> Result<Option<Reply>, crate::actors::Error> {
     let (id, detail) = match order.order_id().and_then(|id| Ok((id, order.to_detail()?))) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -266,7 +267,7 @@ pub struct Poller {
 
 /// What one poll of one shop found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Report {
+pub struct Reconciled {
     pub seen: usize,
     pub repaired: usize,
 }
@@ -281,7 +282,7 @@ impl Poller {
                 _ = ticker.tick() => {}
                 () = stop.stopped() => return,
             }
-            let shops = match self.db.authorized_shops().await {
+            let shops = match self.db.shops().authorized().await {
                 Ok(shops) => shops,
                 Err(e) => {
                     tracing::warn!(error = ?anyhow::Error::from(e), "cannot list shops to poll");
@@ -307,14 +308,14 @@ impl Poller {
 
     /// Searches the shop's orders updated since its cursor (minus the overlap), page by page,
     /// hands each to its actor, then moves the cursor.
-    pub async fn poll(&self, shop: &ShopAuth) -> Result<Report, SyncError> {
+    pub async fn poll(&self, shop: &ShopAuth) -> Result<Reconciled, SyncError> {
         let now = chrono::Utc::now().timestamp();
         let from = match shop.sync_cursor {
             Some(cursor) => cursor - self.overlap.as_secs() as i64,
             None => now - FIRST_POLL.as_secs() as i64,
         };
         let until = now + 1;
-        let mut report = Report::default();
+        let mut report = Reconciled::default();
         let mut token: Option<String> = None;
         loop {
             let page = self
@@ -327,7 +328,7 @@ impl Poller {
                 .iter()
                 .map(|order| hand_over(&self.registry, &shop.shop_id, order, Cause::Poll));
             for outcome in futures_util::future::join_all(applies).await {
-                if let Some(Outcome::Applied { .. }) = outcome? {
+                if let Some(Reply::Applied { .. }) = outcome? {
                     report.repaired += 1;
                     counter!(TIKTOK_SYNC_DRIFT_TOTAL).increment(1);
                 }
@@ -337,7 +338,10 @@ impl Poller {
                 None => break,
             }
         }
-        self.db.set_sync_cursor(&shop.shop_id, until).await?;
+        self.db
+            .shops()
+            .set_sync_cursor(&shop.shop_id, until)
+            .await?;
         Ok(report)
     }
 }

@@ -6,9 +6,10 @@ use futures_util::future::join_all;
 use metrics::counter;
 
 use super::{Notification, Topic};
-use crate::actors::{self, Envelope, Outcome, RegistryHandle};
+use crate::actors::{self, Envelope, RegistryHandle, Reply};
 use crate::domain::Msg;
-use crate::persistence::{self, Database, InboxEntry, QuarantineReason, ShopNotice};
+use crate::journal::InboxEntry;
+use crate::persistence::{self, Database, QuarantineReason, ShopNotice};
 use crate::telemetry::metrics::TIKTOK_WEBHOOKS_TOTAL;
 
 /// How a notification was taken in; every variant is acknowledged with 200.
@@ -77,13 +78,14 @@ async fn dispatch(
                 event_type,
                 "TikTok notification of an unhandled type stored"
             );
-            db.quarantine_webhook(
-                QuarantineReason::UnhandledType,
-                &detail,
-                Some(event_type),
-                body,
-            )
-            .await?;
+            db.webhooks()
+                .quarantine(
+                    QuarantineReason::UnhandledType,
+                    &detail,
+                    Some(event_type),
+                    body,
+                )
+                .await?;
             return Ok(Receipt::Stored);
         }
         Topic::Deauthorized { .. } | Topic::AuthorizationExpiring { .. } => {
@@ -96,6 +98,7 @@ async fn dispatch(
             };
             tracing::warn!(shop_id = %shop_id, ?notice, "TikTok authorisation notice");
             let fresh = db
+                .webhooks()
                 .record_shop_notice(&notification.dedupe_key, event_type, &shop_id, notice)
                 .await?;
             return Ok(if fresh {
@@ -157,9 +160,9 @@ async fn dispatch(
     let mut receipt = Receipt::Duplicate;
     for outcome in join_all(submits).await {
         receipt = match (outcome?, receipt) {
-            (Outcome::Applied { .. }, _) | (_, Receipt::Applied) => Receipt::Applied,
-            (Outcome::Unchanged { .. }, _) | (_, Receipt::Unchanged) => Receipt::Unchanged,
-            (Outcome::Duplicate, r) => r,
+            (Reply::Applied { .. }, _) | (_, Receipt::Applied) => Receipt::Applied,
+            (Reply::Unchanged { .. }, _) | (_, Receipt::Unchanged) => Receipt::Unchanged,
+            (Reply::Duplicate, r) => r,
         };
     }
     Ok(receipt)

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::api::Shared;
 
 #[derive(Debug, Clone)]
-pub struct Label {
+pub struct IssuedLabel {
     pub shipment_id: String,
     pub order_id: String,
     pub tracking_number: String,
@@ -28,7 +28,7 @@ fn error(status: actix_web::http::StatusCode, code: &str, message: &str) -> Http
     HttpResponse::build(status).json(json!({ "error": { "code": code, "message": message } }))
 }
 
-fn shown(label: &Label) -> Value {
+fn shown(label: &IssuedLabel) -> Value {
     json!({
         "shipment_id": label.shipment_id,
         "order_id": label.order_id,
@@ -76,7 +76,7 @@ pub fn handle(req: &HttpRequest, body: &[u8], shared: &Shared) -> HttpResponse {
                 return HttpResponse::Ok().json(shown(label));
             }
             let n = world.labels.len() + 1;
-            let label = Label {
+            let label = IssuedLabel {
                 shipment_id: format!("shp_{n:06}"),
                 order_id: order_id.to_owned(),
                 tracking_number: format!("1ZSANDBOX{n:08}"),

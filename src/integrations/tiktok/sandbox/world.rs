@@ -30,7 +30,7 @@ pub struct World {
     /// Orders whose package was shipped (Ship Package), in the order the calls came.
     pub ship_log: Vec<String>,
     /// Labels of the label API stand-in, by idempotency key.
-    pub labels: HashMap<String, super::labels::Label>,
+    pub labels: HashMap<String, super::labels::IssuedLabel>,
 }
 
 #[derive(Clone)]

@@ -26,11 +26,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use sha2::Sha256;
 
+use super::{DeliveryAttempt, WebhookDelivery, WebhookSubscription};
 use crate::bus::{Delivery as BusDelivery, Failure, Subscription, topic_matches};
 use crate::config;
 use crate::integrations::tiktok::vault::Vault;
 use crate::persistence::Database;
-use crate::persistence::notifications::{Attempt, Delivery, WebhookSubscription};
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -60,7 +60,7 @@ pub fn subscription(db: Database) -> Subscription {
         move |batch: Vec<BusDelivery>| {
             let db = db.clone();
             async move {
-                let subscriptions = match db.webhook_subscriptions(None).await {
+                let subscriptions = match db.notifications().subscriptions(None).await {
                     Ok(all) => all,
                     Err(e) => {
                         let retry = Failure::Retry(e.to_string());
@@ -94,7 +94,8 @@ async fn enqueue(
         return Ok(());
     }
     let body = String::from_utf8_lossy(&d.body);
-    db.enqueue_deliveries(&wanted, routed.message_id, &d.routing_key, &body)
+    db.notifications()
+        .enqueue_deliveries(&wanted, routed.message_id, &d.routing_key, &body)
         .await
         .map(|_| ())
         .map_err(|e| Failure::Retry(e.to_string()))
@@ -110,8 +111,12 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(db: Database, vault: Vault, settings: &config::Notify) -> anyhow::Result<Self> {
-        super::install_tls();
+    pub fn new(
+        db: Database,
+        vault: Vault,
+        settings: &config::NotifySettings,
+    ) -> anyhow::Result<Self> {
+        crate::integrations::install_tls();
         Ok(Self {
             db,
             vault,
@@ -144,13 +149,23 @@ impl Sender {
 
     /// Attempts every due delivery once; returns how many.
     pub async fn send_due(&self) -> Result<usize, crate::persistence::Error> {
-        let due = self.db.due_deliveries(Utc::now(), 64).await?;
+        let due = self
+            .db
+            .notifications()
+            .due_deliveries(Utc::now(), 64)
+            .await?;
         let mut subscriptions: HashMap<i64, Option<WebhookSubscription>> = HashMap::new();
         for d in &due {
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 subscriptions.entry(d.subscription_id)
             {
-                slot.insert(self.db.webhook_subscription(d.subscription_id).await.ok());
+                slot.insert(
+                    self.db
+                        .notifications()
+                        .subscription(d.subscription_id)
+                        .await
+                        .ok(),
+                );
             }
         }
         let attempts = due.iter().map(|d| {
@@ -160,27 +175,31 @@ impl Sender {
         let outcomes = futures_util::future::join_all(attempts).await;
         for (id, attempt) in &outcomes {
             let label = match attempt {
-                Attempt::Delivered { .. } => "delivered",
-                Attempt::Failed {
+                DeliveryAttempt::Delivered { .. } => "delivered",
+                DeliveryAttempt::Failed {
                     retry_at: Some(_), ..
                 } => "retry",
-                Attempt::Failed { retry_at: None, .. } => "dead",
+                DeliveryAttempt::Failed { retry_at: None, .. } => "dead",
             };
             metrics::counter!(crate::telemetry::metrics::NOTIFICATIONS_TOTAL, "outcome" => label)
                 .increment(1);
-            self.db.record_attempt(*id, attempt).await?;
+            self.db.notifications().record_attempt(*id, attempt).await?;
         }
         Ok(outcomes.len())
     }
 
-    async fn attempt(&self, d: &Delivery, sub: Option<&WebhookSubscription>) -> Attempt {
-        let failed = |status: Option<i32>, error: String| Attempt::Failed {
+    async fn attempt(
+        &self,
+        d: &WebhookDelivery,
+        sub: Option<&WebhookSubscription>,
+    ) -> DeliveryAttempt {
+        let failed = |status: Option<i32>, error: String| DeliveryAttempt::Failed {
             status,
             error,
             retry_at: self.retry_at(d.attempts + 1),
         };
         let Some(sub) = sub else {
-            return Attempt::Failed {
+            return DeliveryAttempt::Failed {
                 status: None,
                 error: "the subscription was removed".into(),
                 retry_at: None,
@@ -205,7 +224,7 @@ impl Sender {
             .send()
             .await;
         match sent {
-            Ok(r) if r.status().is_success() => Attempt::Delivered {
+            Ok(r) if r.status().is_success() => DeliveryAttempt::Delivered {
                 status: i32::from(r.status().as_u16()),
             },
             Ok(r) => failed(

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::TransitionRecord;
 use crate::bus::{Delivery, Failure, Subscription};
 use crate::persistence::Database;
-use crate::persistence::analytics::TransitionRecord;
 
 /// `order.transition.v1`, as the relay publishes it (the fields analytics reads).
 #[derive(Debug, Deserialize)]
@@ -60,6 +60,7 @@ pub fn subscription(db: Database) -> Subscription {
                     })
                     .collect();
                 let written = db
+                    .analytics()
                     .record_transitions(&records)
                     .await
                     .map_err(|e| Failure::Retry(format!("{:#}", anyhow::Error::from(e))));

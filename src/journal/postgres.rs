@@ -23,7 +23,7 @@ use std::collections::HashSet;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::journal::{Commit, Placed, log_rows};
+use super::commit::{Commit, Placed, log_rows};
 
 const NO_INT: i64 = i64::MIN;
 

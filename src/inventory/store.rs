@@ -18,8 +18,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::database::WriteTxn;
-use super::{Database, Error};
+use crate::persistence::{Database, Error, WriteTxn};
 
 pub const RESERVED: &str = "reserved";
 pub const COMMITTED: &str = "committed";
@@ -93,8 +92,20 @@ pub struct Reservation {
     pub lines: Vec<ReservationLine>,
 }
 
+/// The store of the stock ledger: levels and reservations, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct StockStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
-    pub async fn stock_levels(&self, shop_id: Option<&str>) -> Result<Vec<StockLevel>, Error> {
+    pub fn stock(&self) -> StockStore<'_> {
+        StockStore { db: self }
+    }
+}
+
+impl StockStore<'_> {
+    pub async fn levels(&self, shop_id: Option<&str>) -> Result<Vec<StockLevel>, Error> {
         let mut query = stock_levels::Entity::find()
             .order_by_asc(stock_levels::Column::ShopId)
             .order_by_asc(stock_levels::Column::SkuId);
@@ -102,16 +113,16 @@ impl Database {
             query = query.filter(stock_levels::Column::ShopId.eq(shop));
         }
         Ok(query
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
-    pub async fn stock_level(&self, shop_id: &str, sku_id: &str) -> Result<StockLevel, Error> {
+    pub async fn level(&self, shop_id: &str, sku_id: &str) -> Result<StockLevel, Error> {
         stock_levels::Entity::find_by_id((shop_id.to_owned(), sku_id.to_owned()))
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .map(Into::into)
             .ok_or_else(|| Error::NotFound(format!("stock of {sku_id} in shop {shop_id}")))
@@ -120,7 +131,7 @@ impl Database {
     /// Sets the counted stock on hand (a warehouse count, or an operator), creating the record
     /// (which makes the SKU tracked). `threshold`: `Some` replaces the low-stock threshold.
     /// `dedupe`: a command id; a command seen before changes nothing.
-    pub async fn set_stock(
+    pub async fn set(
         &self,
         shop_id: &str,
         sku_id: &str,
@@ -131,10 +142,10 @@ impl Database {
         if on_hand < 0 {
             return Err(StockError::Negative(on_hand));
         }
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         if !first_time(&txn, dedupe).await? {
             txn.rollback().await?;
-            return Ok(self.stock_level(shop_id, sku_id).await?);
+            return Ok(self.level(shop_id, sku_id).await?);
         }
         let before = level(&txn, shop_id, sku_id).await?;
         let now = Utc::now().fixed_offset();
@@ -167,17 +178,17 @@ impl Database {
     }
 
     /// Adds `delta` (negative: removes) to the stock on hand of a tracked SKU.
-    pub async fn adjust_stock(
+    pub async fn adjust(
         &self,
         shop_id: &str,
         sku_id: &str,
         delta: i64,
         dedupe: Option<&str>,
     ) -> Result<StockLevel, StockError> {
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         if !first_time(&txn, dedupe).await? {
             txn.rollback().await?;
-            return Ok(self.stock_level(shop_id, sku_id).await?);
+            return Ok(self.level(shop_id, sku_id).await?);
         }
         // One atomic update, so concurrent adjustments add up (no read-modify-write).
         let changed = stock_levels::Entity::update_many()
@@ -211,7 +222,7 @@ impl Database {
 
     /// Reserves every line of an order, all or nothing. Repeating it for the same order is a
     /// no-op that answers the reservation already held.
-    pub async fn reserve_stock(
+    pub async fn reserve(
         &self,
         order_id: &str,
         shop_id: &str,
@@ -226,7 +237,7 @@ impl Database {
                 lines: held,
             });
         }
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         let now = Utc::now();
         let expires_at = now + ChronoDuration::from_std(ttl).unwrap_or(ChronoDuration::days(3));
         let mut reserved = Vec::with_capacity(lines.len());
@@ -336,7 +347,7 @@ impl Database {
         Ok(stock_reservations::Entity::find()
             .filter(stock_reservations::Column::OrderId.eq(order_id))
             .order_by_asc(stock_reservations::Column::SkuId)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(|r| ReservationLine {
@@ -350,17 +361,17 @@ impl Database {
     }
 
     /// Gives the order's reserved (not yet shipped) stock back; returns the lines released.
-    pub async fn release_stock(&self, order_id: &str) -> Result<usize, Error> {
+    pub async fn release(&self, order_id: &str) -> Result<usize, Error> {
         self.settle(Some(order_id), RELEASED, None).await
     }
 
     /// The order shipped: its reserved stock leaves the shelf (on hand and reserved both drop).
-    pub async fn commit_stock(&self, order_id: &str) -> Result<usize, Error> {
+    pub async fn commit(&self, order_id: &str) -> Result<usize, Error> {
         self.settle(Some(order_id), COMMITTED, None).await
     }
 
     /// Releases reservations past their expiry; returns how many lines.
-    pub async fn expire_reservations(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+    pub async fn expire(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         self.settle(None, EXPIRED, Some(now)).await
     }
 
@@ -371,7 +382,7 @@ impl Database {
         to: &str,
         expired_by: Option<DateTime<Utc>>,
     ) -> Result<usize, Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         let mut query = stock_reservations::Entity::find()
             .filter(stock_reservations::Column::State.eq(RESERVED));
         if let Some(order) = order_id {

@@ -22,8 +22,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{Database, Error};
 use crate::domain::{Effect, SLOTS};
+use crate::persistence::{Database, Error};
 
 /// How often a busy subscription writes its checkpoint.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -53,21 +53,33 @@ impl Posted {
     }
 }
 
+/// The store of the log as subscriptions read it, and their checkpoints, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct LogStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
+    pub fn log(&self) -> LogStore<'_> {
+        LogStore { db: self }
+    }
+}
+
+impl LogStore<'_> {
     /// The largest position in the log (0 when empty).
-    pub async fn log_end(&self) -> Result<i64, Error> {
+    pub async fn end(&self) -> Result<i64, Error> {
         let end: Option<Option<i64>> = order_events::Entity::find()
             .select_only()
             .column_as(order_events::Column::Position.max(), "end")
             .into_tuple()
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?;
         Ok(end.flatten().unwrap_or(0))
     }
 
     /// The rows with effects after `after`, up to and including `upto`, oldest first, at most
     /// `limit`.
-    pub async fn log_after(&self, after: i64, upto: i64, limit: u64) -> Result<Vec<Entry>, Error> {
+    pub async fn after(&self, after: i64, upto: i64, limit: u64) -> Result<Vec<Entry>, Error> {
         let rows: Vec<(i64, i16, Option<Value>, DateTime<FixedOffset>)> =
             order_events::Entity::find()
                 .select_only()
@@ -83,7 +95,7 @@ impl Database {
                 .order_by_asc(order_events::Column::Position)
                 .limit(limit)
                 .into_tuple()
-                .all(&self.conn)
+                .all(&self.db.conn)
                 .await?;
         rows.into_iter()
             .map(|(position, slot, effects, created_at)| {
@@ -109,7 +121,7 @@ impl Database {
             .column_as(log_checkpoints::Column::Position.min(), "lowest")
             .filter(log_checkpoints::Column::Subscription.eq(name))
             .into_tuple()
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?;
         Ok(lowest.flatten().unwrap_or(0))
     }
@@ -121,7 +133,7 @@ impl Database {
             slot: Set(slot as i16),
             position: Set(position),
         });
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         log_checkpoints::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
@@ -199,7 +211,7 @@ impl Tail {
         name: &'static str,
         committed: watch::Receiver<i64>,
     ) -> Result<Self, Error> {
-        let position = db.checkpoint(name).await?;
+        let position = db.log().checkpoint(name).await?;
         Ok(Self {
             db,
             name,
@@ -306,7 +318,7 @@ impl Tail {
                     tokio::time::sleep_until(at + self.every).await;
                 }
                 let watermark = *self.committed.borrow_and_update();
-                let entries = self.db.log_after(self.position, watermark, limit).await?;
+                let entries = self.db.log().after(self.position, watermark, limit).await?;
                 let upto = match entries.last() {
                     Some(last) if entries.len() as u64 >= limit => {
                         self.caught_up_at = None;
@@ -346,7 +358,10 @@ impl Tail {
     /// Saves the checkpoint now (e.g. when stopping).
     pub async fn save(&mut self) -> Result<(), Error> {
         if self.position > self.saved {
-            self.db.save_checkpoint(self.name, self.position).await?;
+            self.db
+                .log()
+                .save_checkpoint(self.name, self.position)
+                .await?;
             self.saved = self.position;
         }
         self.saved_at = Instant::now();

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::{Database, Error};
+use crate::persistence::{Database, Error};
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
@@ -43,7 +43,7 @@ impl From<webhook_subscriptions::Model> for WebhookSubscription {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
+pub struct WebhookDelivery {
     pub id: i64,
     pub subscription_id: i64,
     pub message_id: i64,
@@ -59,7 +59,7 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-impl From<notification_deliveries::Model> for Delivery {
+impl From<notification_deliveries::Model> for WebhookDelivery {
     fn from(row: notification_deliveries::Model) -> Self {
         Self {
             id: row.id,
@@ -80,7 +80,7 @@ impl From<notification_deliveries::Model> for Delivery {
 
 /// What one attempt came to.
 #[derive(Debug, Clone)]
-pub enum Attempt {
+pub enum DeliveryAttempt {
     Delivered {
         status: i32,
     },
@@ -92,8 +92,20 @@ pub enum Attempt {
     },
 }
 
+/// The store of creators' webhook subscriptions and their deliveries, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct NotificationStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
-    pub async fn add_webhook_subscription(
+    pub fn notifications(&self) -> NotificationStore<'_> {
+        NotificationStore { db: self }
+    }
+}
+
+impl NotificationStore<'_> {
+    pub async fn subscribe(
         &self,
         shop_id: &str,
         url: &str,
@@ -108,12 +120,12 @@ impl Database {
             created_at: Set(Utc::now().fixed_offset()),
             ..Default::default()
         }
-        .insert(&self.conn)
+        .insert(&self.db.conn)
         .await?
         .into())
     }
 
-    pub async fn webhook_subscriptions(
+    pub async fn subscriptions(
         &self,
         shop_id: Option<&str>,
     ) -> Result<Vec<WebhookSubscription>, Error> {
@@ -123,24 +135,24 @@ impl Database {
             query = query.filter(webhook_subscriptions::Column::ShopId.eq(shop));
         }
         Ok(query
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
-    pub async fn webhook_subscription(&self, id: i64) -> Result<WebhookSubscription, Error> {
+    pub async fn subscription(&self, id: i64) -> Result<WebhookSubscription, Error> {
         webhook_subscriptions::Entity::find_by_id(id)
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .map(Into::into)
             .ok_or_else(|| Error::NotFound(format!("webhook subscription {id}")))
     }
 
-    pub async fn remove_webhook_subscription(&self, id: i64) -> Result<(), Error> {
+    pub async fn unsubscribe(&self, id: i64) -> Result<(), Error> {
         let deleted = webhook_subscriptions::Entity::delete_by_id(id)
-            .exec(&self.conn)
+            .exec(&self.db.conn)
             .await?;
         if deleted.rows_affected == 0 {
             return Err(Error::NotFound(format!("webhook subscription {id}")));
@@ -185,7 +197,7 @@ impl Database {
                 .do_nothing()
                 .to_owned(),
             )
-            .exec_without_returning(&self.conn)
+            .exec_without_returning(&self.db.conn)
             .await?)
     }
 
@@ -194,20 +206,20 @@ impl Database {
         &self,
         now: DateTime<Utc>,
         limit: u64,
-    ) -> Result<Vec<Delivery>, Error> {
+    ) -> Result<Vec<WebhookDelivery>, Error> {
         Ok(notification_deliveries::Entity::find()
             .filter(notification_deliveries::Column::State.eq(PENDING))
             .filter(notification_deliveries::Column::NextAttemptAt.lte(now.fixed_offset()))
             .order_by_asc(notification_deliveries::Column::NextAttemptAt)
             .limit(limit)
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
-    pub async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), Error> {
+    pub async fn record_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<(), Error> {
         let now = Utc::now().fixed_offset();
         let mut update = notification_deliveries::Entity::update_many()
             .col_expr(
@@ -216,7 +228,7 @@ impl Database {
             )
             .filter(notification_deliveries::Column::Id.eq(id));
         update = match attempt {
-            Attempt::Delivered { status } => update
+            DeliveryAttempt::Delivered { status } => update
                 .col_expr(
                     notification_deliveries::Column::State,
                     Expr::value(DELIVERED),
@@ -233,7 +245,7 @@ impl Database {
                     notification_deliveries::Column::DeliveredAt,
                     Expr::value(now),
                 ),
-            Attempt::Failed {
+            DeliveryAttempt::Failed {
                 status,
                 error,
                 retry_at,
@@ -255,7 +267,7 @@ impl Database {
                     Expr::value(retry_at.map_or(now, |t| t.fixed_offset())),
                 ),
         };
-        update.exec(&self.conn).await?;
+        update.exec(&self.db.conn).await?;
         Ok(())
     }
 
@@ -265,7 +277,7 @@ impl Database {
         subscription_ids: &[i64],
         state: Option<&str>,
         limit: u64,
-    ) -> Result<Vec<Delivery>, Error> {
+    ) -> Result<Vec<WebhookDelivery>, Error> {
         let mut query = notification_deliveries::Entity::find()
             .filter(
                 notification_deliveries::Column::SubscriptionId
@@ -277,7 +289,7 @@ impl Database {
             query = query.filter(notification_deliveries::Column::State.eq(state));
         }
         Ok(query
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(Into::into)
@@ -285,9 +297,9 @@ impl Database {
     }
 
     /// A dead delivery back in the queue, attempts reset.
-    pub async fn redeliver(&self, id: i64) -> Result<Delivery, Error> {
+    pub async fn redeliver(&self, id: i64) -> Result<WebhookDelivery, Error> {
         let row = notification_deliveries::Entity::find_by_id(id)
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .filter(|r| r.state == DEAD)
             .ok_or_else(|| Error::NotFound(format!("dead delivery {id}")))?;
@@ -295,12 +307,12 @@ impl Database {
         active.state = Set(PENDING.to_owned());
         active.attempts = Set(0);
         active.next_attempt_at = Set(Utc::now().fixed_offset());
-        Ok(active.update(&self.conn).await?.into())
+        Ok(active.update(&self.db.conn).await?.into())
     }
 
-    pub async fn delivery(&self, id: i64) -> Result<Delivery, Error> {
+    pub async fn delivery(&self, id: i64) -> Result<WebhookDelivery, Error> {
         notification_deliveries::Entity::find_by_id(id)
-            .one(&self.conn)
+            .one(&self.db.conn)
             .await?
             .map(Into::into)
             .ok_or_else(|| Error::NotFound(format!("delivery {id}")))

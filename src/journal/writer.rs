@@ -20,7 +20,6 @@
 //! log (a cluster has to hand out position blocks from a shared sequence instead).
 
 use std::collections::{BTreeMap, HashSet};
-use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,43 +28,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use sea_orm::DbErr;
 
-use super::orders::{self, Snapshots};
-use super::{Database, json_rows, unnest};
+use super::commit::{Commit, Placed, Written, log_rows, rows_of};
+use super::snapshot::{self, Snapshots};
+use super::{postgres, sqlite};
 use crate::config::Backend;
-use crate::domain::{Applied, Effect, Event, Order};
+use crate::persistence::Database;
 use crate::telemetry::metrics::{JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS};
 
 /// Commits queued beyond this many wait in their actors (backpressure), not in memory here.
 const QUEUE_DEPTH: usize = 8192;
-
-/// One actor's change to one order.
-#[derive(Debug, Clone)]
-pub struct Commit {
-    /// The order after the change.
-    pub order: Order,
-    /// The events of the change, with their sequence numbers.
-    pub applied: Vec<Applied>,
-    /// `webhook:<id>`, `poll`, `user:<key>`, `rule:<workflow/step>`, `integration:<name>`.
-    pub cause: String,
-    /// The dedupe key of a message from outside; `None` for commands.
-    pub inbox: Option<InboxEntry>,
-    pub effects: Vec<Effect>,
-}
-
-#[derive(Debug, Clone)]
-pub struct InboxEntry {
-    pub dedupe_key: String,
-    pub event_type: i32,
-}
-
-/// What happened to a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Written and durable.
-    Committed,
-    /// Its dedupe key was already recorded (on an event or in the inbox): nothing was written.
-    Duplicate,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -125,128 +96,9 @@ impl Positions {
     }
 }
 
-/// A commit with its place in the log: the position of its first row.
-pub(super) struct Placed {
-    pub commit: Commit,
-    pub position: i64,
-}
-
-impl Deref for Placed {
-    type Target = Commit;
-    fn deref(&self) -> &Commit {
-        &self.commit
-    }
-}
-
-/// The log rows a commit writes: one per event, or one carrying only its effects.
-fn rows_of(commit: &Commit) -> i64 {
-    match (commit.applied.len(), commit.effects.is_empty()) {
-        (0, true) => 0,
-        (0, false) => 1,
-        (n, _) => n as i64,
-    }
-}
-
-/// One row of the log, as both backends write it.
-pub(super) struct LogRow<'a> {
-    pub position: i64,
-    pub slot: i16,
-    pub order_id: &'a str,
-    /// `None` on a row that carries only effects.
-    pub seq: Option<i64>,
-    pub kind: &'a str,
-    pub from_status: Option<&'a str>,
-    pub to_status: Option<&'a str>,
-    pub from_stage: Option<&'a str>,
-    pub to_stage: Option<&'a str>,
-    pub cause: &'a str,
-    /// `None` on a row that carries only effects (stored as `{}`).
-    pub event: Option<&'a Event>,
-    /// On the commit's last row.
-    pub dedupe_key: Option<&'a str>,
-    /// The key of the commit the row belongs to, on every row (PostgreSQL keeps a row only if
-    /// its commit's key was not seen).
-    pub commit_key: Option<&'a str>,
-    /// On the commit's last row, if it has effects.
-    pub effects: Option<Effects<'a>>,
-}
-
-/// A commit's effects as the log stores them: `[[routing key, effect], …]`, serialised
-/// straight into the batch's rows (no JSON text inside JSON text).
-#[derive(Clone, Copy)]
-pub(super) struct Effects<'a>(pub &'a [Effect]);
-
-impl serde::Serialize for Effects<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for effect in self.0 {
-            seq.serialize_element(&(effect.routing_key(), effect))?;
-        }
-        seq.end()
-    }
-}
-
-/// The kind of a row that carries only effects.
-pub const EFFECTS_ONLY: &str = "effects";
-
-/// The log rows of `placed`, in position order.
-pub(super) fn log_rows<'a>(placed: &[&'a Placed]) -> Result<Vec<LogRow<'a>>, DbErr> {
-    let mut rows = Vec::new();
-    for p in placed {
-        let count = rows_of(p);
-        if count == 0 {
-            continue;
-        }
-        let effects = (!p.effects.is_empty()).then_some(Effects(&p.effects));
-        let key = p.inbox.as_ref().map(|i| i.dedupe_key.as_str());
-        let order_id = p.order.id.as_str();
-        let slot = p.order.id.slot();
-        if p.applied.is_empty() {
-            rows.push(LogRow {
-                position: p.position,
-                slot,
-                order_id,
-                seq: None,
-                kind: EFFECTS_ONLY,
-                from_status: None,
-                to_status: None,
-                from_stage: None,
-                to_stage: None,
-                cause: &p.cause,
-                event: None,
-                dedupe_key: key,
-                commit_key: key,
-                effects,
-            });
-            continue;
-        }
-        let last = p.applied.len() - 1;
-        for (i, a) in p.applied.iter().enumerate() {
-            rows.push(LogRow {
-                position: p.position + i as i64,
-                slot,
-                order_id,
-                seq: Some(a.seq),
-                kind: a.event.kind(),
-                from_status: a.status_before.as_ref().map(|s| s.as_str()),
-                to_status: Some(a.status_after.as_str()),
-                from_stage: a.stage_before.map(|s| s.as_str()),
-                to_stage: Some(a.stage_after.as_str()),
-                cause: &p.cause,
-                event: Some(&a.event),
-                dedupe_key: if i == last { key } else { None },
-                commit_key: key,
-                effects: if i == last { effects } else { None },
-            });
-        }
-    }
-    Ok(rows)
-}
-
 struct Job {
     commit: Commit,
-    reply: oneshot::Sender<Result<Outcome, Error>>,
+    reply: oneshot::Sender<Result<Written, Error>>,
 }
 
 impl Journal {
@@ -260,8 +112,8 @@ impl Journal {
         max_batch: usize,
         max_delay: Duration,
         writers: usize,
-    ) -> Result<Self, super::Error> {
-        let end = db.log_end().await?;
+    ) -> Result<Self, crate::persistence::Error> {
+        let end = db.log().end().await?;
         let (committed_tx, committed) = watch::channel(end);
         let positions = Arc::new(Mutex::new(Positions {
             next: end + 1,
@@ -301,7 +153,7 @@ impl Journal {
     }
 
     /// Writes `commit` in the next batch and returns once it is durable (or known a duplicate).
-    pub async fn commit(&self, commit: Commit) -> Result<Outcome, Error> {
+    pub async fn commit(&self, commit: Commit) -> Result<Written, Error> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { commit, reply })
@@ -405,7 +257,7 @@ async fn write_loop(
 }
 
 /// Writes one batch atomically; returns each commit's outcome, in order.
-async fn write(db: &Database, placed: &[Placed]) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+async fn write(db: &Database, placed: &[Placed]) -> Result<Vec<Written>, sea_orm::DbErr> {
     // The first commit of a key in the batch is the one written; any other is a duplicate.
     let mut keys = HashSet::new();
     let first: Vec<bool> = placed
@@ -425,8 +277,8 @@ async fn write(db: &Database, placed: &[Placed]) -> Result<Vec<Outcome>, sea_orm
         .iter()
         .zip(first)
         .map(|(c, first)| match &c.inbox {
-            Some(entry) if !first || seen.contains(&entry.dedupe_key) => Outcome::Duplicate,
-            _ => Outcome::Committed,
+            Some(entry) if !first || seen.contains(&entry.dedupe_key) => Written::Duplicate,
+            _ => Written::Committed,
         })
         .collect())
 }
@@ -457,15 +309,15 @@ fn with_events<'a>(placed: &[&'a Placed]) -> Vec<&'a Commit> {
 /// were already recorded.
 async fn write_sqlite(db: &Database, placed: &[&Placed]) -> Result<HashSet<String>, DbErr> {
     let txn = db.begin_write().await?;
-    let seen = json_rows::seen_keys(&txn, placed).await?;
+    let seen = sqlite::seen_keys(&txn, placed).await?;
     let fresh = fresh(placed, &seen);
-    json_rows::insert_key_rows(&txn, &fresh).await?;
-    json_rows::insert_log(&txn, &log_rows(&fresh)?).await?;
+    sqlite::insert_key_rows(&txn, &fresh).await?;
+    sqlite::insert_log(&txn, &log_rows(&fresh)?).await?;
     let kept = with_events(&fresh);
     let snapshots = Snapshots::of(&kept);
-    json_rows::upsert_narrow(&txn, &snapshots.narrow).await?;
-    orders::upsert_wide(&txn, &snapshots.wide).await?;
-    orders::replace_items(&txn, &kept).await?;
+    sqlite::upsert_narrow(&txn, &snapshots.narrow).await?;
+    snapshot::upsert_wide(&txn, &snapshots.wide).await?;
+    snapshot::replace_items(&txn, &kept).await?;
     txn.commit().await?;
     Ok(seen)
 }
@@ -477,13 +329,13 @@ async fn write_postgres(db: &Database, placed: &[&Placed]) -> Result<HashSet<Str
     let recorded = with_events(placed);
     let snapshots = Snapshots::of(&recorded);
     if snapshots.wide.is_empty() {
-        return unnest::write_batch(&db.conn, placed, &snapshots.narrow).await;
+        return postgres::write_batch(&db.conn, placed, &snapshots.narrow).await;
     }
     let txn = db.begin_write().await?;
-    let seen = unnest::write_batch(&txn, placed, &snapshots.narrow).await?;
+    let seen = postgres::write_batch(&txn, placed, &snapshots.narrow).await?;
     let kept = with_events(&fresh(placed, &seen));
-    orders::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
-    orders::replace_items(&txn, &kept).await?;
+    snapshot::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
+    snapshot::replace_items(&txn, &kept).await?;
     txn.commit().await?;
     Ok(seen)
 }

@@ -6,7 +6,7 @@
 //! did any work. Here each table gets one fixed statement whose rows are a single JSON text
 //! parameter, read back with `jsonb_each` and `->>`: serde writes the rows straight into one
 //! buffer, and the statement text never changes, so SQLite prepares it once per connection. It is
-//! the SQLite counterpart of PostgreSQL's `unnest` (see `unnest.rs`).
+//! the SQLite counterpart of PostgreSQL's `unnest` (see `postgres.rs`).
 //!
 //! Each row is a JSON array; `value ->> i` is its column `i` (a JSON null becomes SQL NULL, a
 //! nested object — an event or effect payload — its JSON text). `jsonb_each`, not `json_each`:
@@ -18,7 +18,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use serde::Serialize;
 
-use super::journal::{Commit, LogRow, Placed};
+use super::commit::{Commit, LogRow, Placed};
 use crate::domain::Event;
 
 /// The keys of the batch already recorded: on an event (the log) or as a key row (the inbox).

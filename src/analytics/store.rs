@@ -9,7 +9,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 
-use super::{Database, Error};
+use crate::persistence::{Database, Error};
 
 /// A transition as the analytics consumer records it.
 #[derive(Debug, Clone)]
@@ -84,7 +84,19 @@ const ROWS_PER_STATEMENT: usize = 300;
 
 const SHIPPED_STAGES: [&str; 4] = ["shipped", "in_transit", "delivered", "completed"];
 
+/// The store of the analytics read model, over the shared pool.
+#[derive(Clone, Copy)]
+pub struct AnalyticsStore<'a> {
+    db: &'a Database,
+}
+
 impl Database {
+    pub fn analytics(&self) -> AnalyticsStore<'_> {
+        AnalyticsStore { db: self }
+    }
+}
+
+impl AnalyticsStore<'_> {
     /// Records transitions; a message seen before is skipped. Returns how many were new.
     /// Written in one transaction, a few hundred rows per statement.
     pub async fn record_transitions(&self, records: &[TransitionRecord]) -> Result<u64, Error> {
@@ -107,13 +119,13 @@ impl Database {
                     .column(orders::Column::RtsSlaAt)
                     .filter(orders::Column::Id.is_in(ids.iter().copied()))
                     .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
-                    .all(&self.conn)
+                    .all(&self.db.conn)
                     .await?
                     .into_iter()
                     .map(|(id, at)| (id, at.map(|t| t.timestamp()))),
             );
         }
-        let txn = self.begin_write().await?;
+        let txn = self.db.begin_write().await?;
         let mut written = 0;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             let rows = chunk.iter().map(|r| analytics_transitions::ActiveModel {
@@ -141,7 +153,7 @@ impl Database {
     }
 
     /// The summary since `since`, for one shop or all.
-    pub async fn analytics_summary(
+    pub async fn summary(
         &self,
         shop: Option<&str>,
         since: DateTime<Utc>,
@@ -156,7 +168,7 @@ impl Database {
         }
         let orders_by_status = by_status
             .into_tuple::<(String, i64)>()
-            .all(&self.conn)
+            .all(&self.db.conn)
             .await?
             .into_iter()
             .map(|(s, n)| (s, n as u64))
@@ -168,7 +180,7 @@ impl Database {
         if let Some(shop) = shop {
             query = query.filter(analytics_transitions::Column::ShopId.eq(shop));
         }
-        let rows = query.all(&self.conn).await?;
+        let rows = query.all(&self.db.conn).await?;
 
         let mut days: BTreeMap<(String, String), ShopDay> = BTreeMap::new();
         let mut awaiting: HashMap<&str, DateTime<Utc>> = HashMap::new();
@@ -220,7 +232,7 @@ impl Database {
         if let Some(shop) = shop {
             overdue = overdue.filter(orders::Column::ShopId.eq(shop));
         }
-        let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, &self.conn).await?;
+        let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, &self.db.conn).await?;
         Ok(Summary {
             since,
             orders_by_status,

@@ -1,0 +1,14 @@
+//! Inventory: the built-in stock ledger (levels, reservations, their expiry), as the workflow
+//! uses it, and the consumer of `inventory.command.*` messages through which a warehouse system
+//! pushes stock levels.
+
+mod commands;
+mod service;
+mod store;
+
+pub use commands::subscription;
+pub use service::Inventory;
+pub use store::{
+    COMMITTED, EXPIRED, RELEASED, RESERVED, Reservation, ReservationLine, StockError, StockLevel,
+    StockStore,
+};

@@ -1,0 +1,76 @@
+//! The stock ledger as the workflow uses it (reserve, release, commit, with metrics) and the
+//! reservation expiry sweep.
+
+use std::time::Duration;
+
+use super::{Reservation, StockError};
+use crate::config;
+use crate::persistence::{Database, Error};
+
+#[derive(Clone)]
+pub struct Inventory {
+    db: Database,
+    require_tracking: bool,
+    ttl: Duration,
+}
+
+impl Inventory {
+    pub fn new(db: Database, settings: &config::InventorySettings) -> Self {
+        Self {
+            db,
+            require_tracking: settings.require_tracking,
+            ttl: settings.reservation_ttl,
+        }
+    }
+
+    /// Reserves an order's lines (sku, quantity), all or nothing; a repeat is a no-op.
+    pub async fn reserve(
+        &self,
+        order_id: &str,
+        shop_id: &str,
+        lines: &[(String, i64)],
+    ) -> Result<Reservation, StockError> {
+        let outcome = self
+            .db
+            .stock()
+            .reserve(order_id, shop_id, lines, self.ttl, self.require_tracking)
+            .await;
+        let label = match &outcome {
+            Ok(r) if r.new => "reserved",
+            Ok(_) => "repeated",
+            Err(StockError::Insufficient { .. }) => "insufficient",
+            Err(StockError::Untracked(_)) => "untracked",
+            Err(_) => "error",
+        };
+        metrics::counter!(crate::telemetry::metrics::INVENTORY_RESERVATIONS_TOTAL, "outcome" => label)
+            .increment(1);
+        outcome
+    }
+
+    pub async fn release(&self, order_id: &str) -> Result<usize, Error> {
+        self.db.stock().release(order_id).await
+    }
+
+    pub async fn commit(&self, order_id: &str) -> Result<usize, Error> {
+        self.db.stock().commit(order_id).await
+    }
+
+    /// Releases expired reservations every minute until aborted.
+    /// Releases expired reservations once a minute until stopped.
+    pub async fn run_expiry(self, mut stop: crate::shutdown::Stop) {
+        loop {
+            match self.db.stock().expire(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(lines = n, "expired stock reservations released");
+                    metrics::counter!(crate::telemetry::metrics::INVENTORY_RESERVATIONS_TOTAL, "outcome" => "expired")
+                        .increment(n as u64);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot expire reservations"),
+            }
+            if stop.sleep(Duration::from_secs(60)).await {
+                return;
+            }
+        }
+    }
+}

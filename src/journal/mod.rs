@@ -1,0 +1,17 @@
+//! The journal and the log it writes.
+//!
+//! Actors hand the [`Journal`] their [`Commit`]s; its writers group them into batches and write
+//! them as rows of the log (`order_events`), one statement per table on SQLite ([`sqlite`]) and
+//! one statement in all on PostgreSQL ([`postgres`]), with the orders' snapshot rows
+//! ([`snapshot`]). Subscriptions read the log back after their own checkpoint ([`log`]).
+
+mod commit;
+pub mod log;
+mod postgres;
+mod snapshot;
+mod sqlite;
+mod writer;
+
+pub use commit::{Commit, EFFECTS_ONLY, InboxEntry, Written};
+pub use log::{Consumer, Entry, Tail};
+pub use writer::{Error, Journal};

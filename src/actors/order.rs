@@ -153,7 +153,7 @@ async fn handle(
             Ok((
                 Reply::Applied {
                     version: order.version,
-                    status: order.status.as_str().to_owned(),
+                    status: order.status.clone(),
                     stage: order.stage,
                 },
                 Some(order),

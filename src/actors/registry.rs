@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::shard::{Drain, LiveMap, RegistryShard, Route};
 use crate::config;
-use crate::domain::{OrderId, Rejection, Stage};
+use crate::domain::{OrderId, OrderStatus, Rejection, Stage};
 use crate::journal::{self, InboxEntry, Journal};
 use crate::persistence::{self, Database};
 use crate::telemetry::metrics::MAILBOX_FULL_TOTAL;
@@ -32,7 +32,7 @@ pub enum Reply {
     /// Events were committed; the order is now at `version`.
     Applied {
         version: i64,
-        status: String,
+        status: OrderStatus,
         stage: Stage,
     },
     /// Understood, but nothing to record.

@@ -4,6 +4,7 @@
 mod api_key;
 mod cause;
 mod detail;
+mod invalid;
 mod item;
 mod lifecycle;
 mod money;
@@ -16,6 +17,7 @@ mod status;
 pub use api_key::{ApiKey, KeyHash, Scope};
 pub use cause::Cause;
 pub use detail::{Detail, Payment};
+pub use invalid::Invalid;
 pub use item::{LineItem, Sku, quantities};
 pub use lifecycle::{
     AfterSale, AfterSaleKind, Decision, Effect, Event, IgnoreReason, Msg, Rejection, Transition,
@@ -29,20 +31,3 @@ pub use status::{Change, OrderStatus};
 
 #[cfg(test)]
 mod properties;
-
-/// A value that failed validation, with a message fit to show the person who sent it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
-    }
-}

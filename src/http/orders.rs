@@ -3,13 +3,12 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
 use crate::actors::{Envelope, RegistryHandle, Reply};
-use crate::domain::{Msg, OrderId, OrderStatus, ShopId, Stage};
-use crate::persistence::{Database, OrderFilter};
+use crate::domain::{Currency, Detail, Msg, OrderId, OrderStatus, ShopId, Sku, Stage};
+use crate::persistence::{Database, HistoryEntry, OrderFilter, OrderRecord, OrderSummary};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 500;
@@ -23,6 +22,127 @@ pub(super) struct ListQuery {
     updated_since: Option<DateTime<Utc>>,
     limit: Option<u64>,
     cursor: Option<String>,
+}
+
+/// An order in a list.
+#[derive(Serialize)]
+pub(super) struct OrderBody {
+    id: OrderId,
+    shop_id: ShopId,
+    status: OrderStatus,
+    stage: Stage,
+    stage_reason: Option<String>,
+    version: i64,
+    tiktok_update_time: Option<i64>,
+    currency: Option<Currency>,
+    /// A decimal string, as TikTok sends it.
+    total_amount: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<OrderSummary> for OrderBody {
+    fn from(o: OrderSummary) -> Self {
+        Self {
+            currency: o.total.map(|m| m.currency()),
+            total_amount: o.total.map(|m| m.to_string()),
+            id: o.id,
+            shop_id: o.shop_id,
+            status: o.status,
+            stage: o.stage,
+            stage_reason: o.stage_reason,
+            version: o.version,
+            tiktok_update_time: o.tiktok_update_time,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct OrderPage {
+    orders: Vec<OrderBody>,
+    next_cursor: Option<String>,
+}
+
+/// An order with its detail.
+#[derive(Serialize)]
+pub(super) struct OrderDetailBody {
+    #[serde(flatten)]
+    order: OrderBody,
+    detail: Option<Detail>,
+    quantities: Vec<SkuQuantity>,
+    tags: Vec<String>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub(super) struct SkuQuantity {
+    sku_id: Sku,
+    quantity: u32,
+}
+
+impl From<OrderRecord> for OrderDetailBody {
+    fn from(r: OrderRecord) -> Self {
+        Self {
+            order: r.order.into(),
+            detail: r.detail,
+            quantities: r
+                .quantities
+                .into_iter()
+                .map(|(sku_id, quantity)| SkuQuantity { sku_id, quantity })
+                .collect(),
+            tags: r.tags,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct HistoryBody {
+    order_id: OrderId,
+    events: Vec<EventBody>,
+}
+
+/// One audit event.
+#[derive(Serialize)]
+pub(super) struct EventBody {
+    seq: i64,
+    kind: String,
+    from_status: Option<OrderStatus>,
+    to_status: Option<OrderStatus>,
+    from_stage: Option<Stage>,
+    to_stage: Option<Stage>,
+    cause: String,
+    payload: serde_json::Value,
+    at: DateTime<Utc>,
+}
+
+impl From<HistoryEntry> for EventBody {
+    fn from(e: HistoryEntry) -> Self {
+        Self {
+            seq: e.seq,
+            kind: e.kind,
+            from_status: e.from_status,
+            to_status: e.to_status,
+            from_stage: e.from_stage,
+            to_stage: e.to_stage,
+            cause: e.cause,
+            payload: e.payload,
+            at: e.at,
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Serialize)]
+pub(super) struct CommandBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<OrderStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<Stage>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
 }
 
 /// Newest first; `next_cursor` continues the list.
@@ -57,7 +177,10 @@ pub(super) async fn list(
                 .map(|o| format!("{}_{}", o.updated_at.timestamp_micros(), o.id))
         })
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "orders": orders, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(OrderPage {
+        orders: orders.into_iter().map(OrderBody::from).collect(),
+        next_cursor,
+    }))
 }
 
 fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), Error> {
@@ -82,7 +205,7 @@ pub(super) async fn show(
         .detail(&caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
-    Ok(HttpResponse::Ok().json(order))
+    Ok(HttpResponse::Ok().json(OrderDetailBody::from(order)))
 }
 
 #[get("/orders/{order_id}/history")]
@@ -97,7 +220,10 @@ pub(super) async fn history(
         .history(&caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
-    Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "events": events })))
+    Ok(HttpResponse::Ok().json(HistoryBody {
+        order_id: id,
+        events: events.into_iter().map(EventBody::from).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -168,9 +294,23 @@ async fn command(
             version,
             status,
             stage,
-        } => Ok(HttpResponse::Ok()
-            .json(json!({ "version": version, "status": status, "stage": stage.as_str() }))),
-        Reply::Unchanged { version } => Ok(HttpResponse::Ok().json(json!({ "version": version }))),
-        Reply::Duplicate => Ok(HttpResponse::Ok().json(json!({ "duplicate": true }))),
+        } => Ok(HttpResponse::Ok().json(CommandBody {
+            version: Some(version),
+            status: Some(status),
+            stage: Some(stage),
+            duplicate: false,
+        })),
+        Reply::Unchanged { version } => Ok(HttpResponse::Ok().json(CommandBody {
+            version: Some(version),
+            status: None,
+            stage: None,
+            duplicate: false,
+        })),
+        Reply::Duplicate => Ok(HttpResponse::Ok().json(CommandBody {
+            version: None,
+            status: None,
+            stage: None,
+            duplicate: true,
+        })),
     }
 }

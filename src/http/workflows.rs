@@ -2,30 +2,177 @@
 //! letters an operator inspects and replays.
 
 use actix_web::{HttpResponse, get, post, web};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use super::{Caller, Error};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Cause, Msg, OrderId, Stage};
+use crate::domain::{Cause, Msg, OrderId, ShopId, Stage};
+use crate::persistence::workflows::{Run, StepRecord};
 use crate::persistence::{Database, OrderFilter};
+use crate::workflow::run::{Status as RunStatus, StepStatus};
+use crate::workflow::simulate::Match;
 use crate::workflow::{Action, Catalog, Template, runner};
-use chrono::{DateTime, Utc};
 
-fn describe(template: &Template) -> Value {
-    json!({
-        "name": template.name,
-        "description": template.description,
-        "steps": template.steps.iter().map(|s| json!({
-            "name": s.name,
-            "action": s.action.kind(),
-            "when": s.when.as_ref().map(|w| w.source()),
-            "retry": {
-                "max_attempts": s.retry.max_attempts,
-                "backoff": humantime::format_duration(s.retry.backoff).to_string(),
-                "timeout": humantime::format_duration(s.retry.timeout).to_string(),
-            },
-        })).collect::<Vec<_>>(),
-    })
+/// A workflow template as the API describes it.
+#[derive(Serialize)]
+pub(super) struct TemplateBody<'a> {
+    name: &'a str,
+    description: &'a str,
+    steps: Vec<StepBody<'a>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct StepBody<'a> {
+    name: &'a str,
+    action: &'static str,
+    when: Option<&'a str>,
+    retry: RetryBody,
+}
+
+#[derive(Serialize)]
+pub(super) struct RetryBody {
+    max_attempts: u32,
+    /// A humantime duration, e.g. `30s`.
+    backoff: String,
+    timeout: String,
+}
+
+impl<'a> From<&'a Template> for TemplateBody<'a> {
+    fn from(template: &'a Template) -> Self {
+        Self {
+            name: &template.name,
+            description: &template.description,
+            steps: template
+                .steps
+                .iter()
+                .map(|s| StepBody {
+                    name: &s.name,
+                    action: s.action.kind(),
+                    when: s.when.as_ref().map(|w| w.source()),
+                    retry: RetryBody {
+                        max_attempts: s.retry.max_attempts,
+                        backoff: humantime::format_duration(s.retry.backoff).to_string(),
+                        timeout: humantime::format_duration(s.retry.timeout).to_string(),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct TemplateList<'a> {
+    workflows: Vec<TemplateBody<'a>>,
+}
+
+/// A workflow run.
+#[derive(Serialize)]
+pub(super) struct RunBody {
+    id: i64,
+    order_id: OrderId,
+    shop_id: ShopId,
+    template: String,
+    status: RunStatus,
+    /// Index of the pending step.
+    step: i32,
+    /// Failed attempts of the pending step so far.
+    attempts: i32,
+    last_error: Option<String>,
+    next_at: DateTime<Utc>,
+    rts_sla_time: Option<i64>,
+    priority: i32,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Run> for RunBody {
+    fn from(r: Run) -> Self {
+        Self {
+            id: r.id,
+            order_id: r.order_id,
+            shop_id: r.shop_id,
+            template: r.template,
+            status: r.status,
+            step: r.step,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            next_at: r.next_at,
+            rts_sla_time: r.rts_sla_time,
+            priority: r.priority,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A finished step of a run.
+#[derive(Serialize)]
+pub(super) struct StepRecordBody {
+    id: i64,
+    run_id: i64,
+    seq: i32,
+    name: String,
+    action: String,
+    status: StepStatus,
+    attempts: i32,
+    idempotency_key: String,
+    detail: Option<String>,
+    duration_micros: i64,
+    finished_at: DateTime<Utc>,
+}
+
+impl From<StepRecord> for StepRecordBody {
+    fn from(s: StepRecord) -> Self {
+        Self {
+            id: s.id,
+            run_id: s.run_id,
+            seq: s.seq,
+            name: s.name,
+            action: s.action,
+            status: s.status,
+            attempts: s.attempts,
+            idempotency_key: s.idempotency_key,
+            detail: s.detail,
+            duration_micros: s.duration_micros,
+            finished_at: s.finished_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct OrderRunBody {
+    run: RunBody,
+    steps: Vec<StepRecordBody>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ReplayBody {
+    run: RunBody,
+}
+
+/// A step that exhausted its attempts.
+#[derive(Serialize)]
+pub(super) struct DeadLetterBody {
+    id: i64,
+    order_id: OrderId,
+    template: String,
+    step: String,
+    action: String,
+    attempts: i32,
+    error: Option<String>,
+    failed_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub(super) struct DeadLetterList {
+    dead_letters: Vec<DeadLetterBody>,
+}
+
+#[derive(Serialize)]
+pub(super) struct SimulationBody<'a> {
+    workflow: &'a str,
+    evaluated: usize,
+    truncated: bool,
+    matched: Vec<Match>,
 }
 
 #[get("/workflows")]
@@ -33,8 +180,9 @@ pub(super) async fn list(
     _caller: Caller,
     catalog: web::Data<Catalog>,
 ) -> Result<HttpResponse, Error> {
-    let templates: Vec<Value> = catalog.templates().map(describe).collect();
-    Ok(HttpResponse::Ok().json(json!({ "workflows": templates })))
+    Ok(HttpResponse::Ok().json(TemplateList {
+        workflows: catalog.templates().map(TemplateBody::from).collect(),
+    }))
 }
 
 #[get("/workflows/{name}")]
@@ -46,7 +194,7 @@ pub(super) async fn show(
     let template = catalog
         .template(&path)
         .ok_or_else(|| Error::NotFound(format!("workflow {path}")))?;
-    Ok(HttpResponse::Ok().json(describe(template)))
+    Ok(HttpResponse::Ok().json(TemplateBody::from(template)))
 }
 
 /// Which template the order runs, where its run is, and every step so far.
@@ -62,7 +210,10 @@ pub(super) async fn order_run(
         .of_order(id.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("a workflow run for order {id}")))?;
-    Ok(HttpResponse::Ok().json(json!({ "run": run, "steps": steps })))
+    Ok(HttpResponse::Ok().json(OrderRunBody {
+        run: run.into(),
+        steps: steps.into_iter().map(StepRecordBody::from).collect(),
+    }))
 }
 
 #[get("/dead-letters")]
@@ -71,25 +222,23 @@ pub(super) async fn dead_letters(
     db: web::Data<Database>,
 ) -> Result<HttpResponse, Error> {
     caller.require_admin()?;
-    let letters: Vec<Value> = db
+    let dead_letters = db
         .runs()
         .dead_letters(500)
         .await?
         .into_iter()
-        .map(|(step, run)| {
-            json!({
-                "id": step.id,
-                "order_id": run.order_id,
-                "template": run.template,
-                "step": step.name,
-                "action": step.action,
-                "attempts": step.attempts,
-                "error": step.detail,
-                "failed_at": step.finished_at,
-            })
+        .map(|(step, run)| DeadLetterBody {
+            id: step.id,
+            order_id: run.order_id,
+            template: run.template,
+            step: step.name,
+            action: step.action,
+            attempts: step.attempts,
+            error: step.detail,
+            failed_at: step.finished_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "dead_letters": letters })))
+    Ok(HttpResponse::Ok().json(DeadLetterList { dead_letters }))
 }
 
 /// Sends a dead step back to its run, attempts from zero, and takes the order out of the
@@ -107,7 +256,7 @@ pub(super) async fn replay(
         .replay_dead_letter(*path)
         .await?
         .ok_or_else(|| Error::NotFound(format!("dead letter {path}")))?;
-    let id = OrderId::parse(&run.order_id)?;
+    let id = run.order_id.clone();
     let steps = db
         .runs()
         .of_order(id.as_str())
@@ -117,7 +266,7 @@ pub(super) async fn replay(
     let resume_at = steps
         .iter()
         .rev()
-        .filter(|s| s.status == "done")
+        .filter(|s| s.status == StepStatus::Done)
         .find_map(|s| Action::stage_after_kind(&s.action))
         .unwrap_or(Stage::Validated);
     let envelope = Envelope {
@@ -131,7 +280,7 @@ pub(super) async fn replay(
     if let Err(e) = registry.submit(id, envelope).await {
         tracing::warn!(error = %e, "replayed run's order stays where it is");
     }
-    Ok(HttpResponse::Ok().json(json!({ "run": run })))
+    Ok(HttpResponse::Ok().json(ReplayBody { run: run.into() }))
 }
 
 #[derive(serde::Deserialize)]
@@ -173,8 +322,7 @@ pub(super) async fn simulate(
         };
         let page = db.orders().list(&caller.scope, &filter).await?;
         for order in &page {
-            let id = OrderId::parse(&order.id)?;
-            if let Some(view) = db.orders().detail(&caller.scope, &id).await? {
+            if let Some(view) = db.orders().detail(&caller.scope, &order.id).await? {
                 facts.push(runner::facts(&view));
             }
         }
@@ -183,15 +331,17 @@ pub(super) async fn simulate(
             break;
         }
         match page.last() {
-            Some(last) if page.len() == 500 => after = Some((last.updated_at, last.id.clone())),
+            Some(last) if page.len() == 500 => {
+                after = Some((last.updated_at, last.id.as_str().to_owned()))
+            }
             _ => break,
         }
     }
     let matched = crate::workflow::simulate::simulate(&catalog, &path, &facts);
-    Ok(HttpResponse::Ok().json(json!({
-        "workflow": path.as_str(),
-        "evaluated": facts.len(),
-        "truncated": truncated,
-        "matched": matched,
-    })))
+    Ok(HttpResponse::Ok().json(SimulationBody {
+        workflow: path.as_str(),
+        evaluated: facts.len(),
+        truncated,
+        matched,
+    }))
 }

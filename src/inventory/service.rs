@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Reservation, StockError};
 use crate::config;
+use crate::domain::{OrderId, ShopId, Sku};
 use crate::persistence::{Database, Error};
 
 #[derive(Clone)]
@@ -26,14 +27,24 @@ impl Inventory {
     /// Reserves an order's lines (sku, quantity), all or nothing; a repeat is a no-op.
     pub async fn reserve(
         &self,
-        order_id: &str,
-        shop_id: &str,
-        lines: &[(String, i64)],
+        order_id: &OrderId,
+        shop_id: &ShopId,
+        lines: &[(Sku, u32)],
     ) -> Result<Reservation, StockError> {
+        let lines: Vec<(&str, i64)> = lines
+            .iter()
+            .map(|(sku, n)| (sku.as_str(), i64::from(*n)))
+            .collect();
         let outcome = self
             .db
             .stock()
-            .reserve(order_id, shop_id, lines, self.ttl, self.require_tracking)
+            .reserve(
+                order_id.as_str(),
+                shop_id.as_str(),
+                &lines,
+                self.ttl,
+                self.require_tracking,
+            )
             .await;
         let label = match &outcome {
             Ok(r) if r.new => "reserved",
@@ -47,15 +58,14 @@ impl Inventory {
         outcome
     }
 
-    pub async fn release(&self, order_id: &str) -> Result<usize, Error> {
-        self.db.stock().release(order_id).await
+    pub async fn release(&self, order_id: &OrderId) -> Result<usize, Error> {
+        self.db.stock().release(order_id.as_str()).await
     }
 
-    pub async fn commit(&self, order_id: &str) -> Result<usize, Error> {
-        self.db.stock().commit(order_id).await
+    pub async fn commit(&self, order_id: &OrderId) -> Result<usize, Error> {
+        self.db.stock().commit(order_id.as_str()).await
     }
 
-    /// Releases expired reservations every minute until aborted.
     /// Releases expired reservations once a minute until stopped.
     pub async fn run_expiry(self, mut stop: crate::shutdown::Stop) {
         loop {

@@ -226,7 +226,7 @@ impl StockStore<'_> {
         &self,
         order_id: &str,
         shop_id: &str,
-        lines: &[(String, i64)],
+        lines: &[(&str, i64)],
         ttl: std::time::Duration,
         require_tracking: bool,
     ) -> Result<Reservation, StockError> {
@@ -245,7 +245,7 @@ impl StockStore<'_> {
             let inserted = stock_reservations::Entity::insert(stock_reservations::ActiveModel {
                 order_id: Set(order_id.to_owned()),
                 shop_id: Set(shop_id.to_owned()),
-                sku_id: Set(sku_id.clone()),
+                sku_id: Set((*sku_id).to_owned()),
                 quantity: Set(*quantity),
                 tracked: Set(true),
                 state: Set(RESERVED.to_owned()),
@@ -276,7 +276,7 @@ impl StockStore<'_> {
             let tracked = match &record {
                 None if require_tracking => {
                     txn.rollback().await?;
-                    return Err(StockError::Untracked(sku_id.clone()));
+                    return Err(StockError::Untracked((*sku_id).to_owned()));
                 }
                 None => false,
                 Some(_) => {
@@ -290,7 +290,7 @@ impl StockStore<'_> {
                             Expr::value(now.fixed_offset()),
                         )
                         .filter(stock_levels::Column::ShopId.eq(shop_id))
-                        .filter(stock_levels::Column::SkuId.eq(sku_id.as_str()))
+                        .filter(stock_levels::Column::SkuId.eq(*sku_id))
                         .filter(
                             Expr::col(stock_levels::Column::OnHand)
                                 .sub(Expr::col(stock_levels::Column::Reserved))
@@ -304,7 +304,7 @@ impl StockStore<'_> {
                             .map_or(0, |l| l.on_hand - l.reserved);
                         txn.rollback().await?;
                         return Err(StockError::Insufficient {
-                            sku_id: sku_id.clone(),
+                            sku_id: (*sku_id).to_owned(),
                             available,
                             wanted: *quantity,
                         });
@@ -316,7 +316,7 @@ impl StockStore<'_> {
                 stock_reservations::Entity::update_many()
                     .col_expr(stock_reservations::Column::Tracked, Expr::value(false))
                     .filter(stock_reservations::Column::OrderId.eq(order_id))
-                    .filter(stock_reservations::Column::SkuId.eq(sku_id.as_str()))
+                    .filter(stock_reservations::Column::SkuId.eq(*sku_id))
                     .exec(&txn)
                     .await?;
             } else if let Some(after) = level(&txn, shop_id, sku_id).await? {
@@ -328,7 +328,7 @@ impl StockStore<'_> {
                 low_stock_check(&txn, Some(&before), &after).await?;
             }
             reserved.push(ReservationLine {
-                sku_id: sku_id.clone(),
+                sku_id: (*sku_id).to_owned(),
                 quantity: *quantity,
                 tracked,
                 state: RESERVED.to_owned(),

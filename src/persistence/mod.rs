@@ -13,7 +13,7 @@ pub mod workflows;
 
 pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady, WriteTxn};
-pub use orders::{HistoryEntry, OrderDetailView, OrderFilter, OrderView};
+pub use orders::{HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary};
 pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};
 pub use snapshots::SnapshotLoader;
 pub use webhooks::{QuarantineReason, QuarantinedWebhook, ShopNotice};

@@ -9,10 +9,12 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use serde::Serialize;
 
 use super::{Database, Error};
-use crate::domain::{Detail, Event, Order, OrderId, OrderStatus, Scope, ShopId, Stage, quantities};
+use crate::domain::{
+    Currency, Detail, Event, Money, Order, OrderId, OrderStatus, Scope, ShopId, Sku, Stage,
+    quantities,
+};
 
 /// Ids per `IN (…)`: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 64;
@@ -49,48 +51,42 @@ fn to_order(row: orders::Model) -> Result<Order, DbErr> {
     })
 }
 
-/// An order as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderView {
-    pub id: String,
-    pub shop_id: String,
-    pub status: String,
-    pub stage: String,
+/// An order as the read model holds it: its snapshot row, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderSummary {
+    pub id: OrderId,
+    pub shop_id: ShopId,
+    pub status: OrderStatus,
+    pub stage: Stage,
     pub stage_reason: Option<String>,
     pub version: i64,
     pub tiktok_update_time: Option<i64>,
-    pub currency: Option<String>,
-    /// Decimal strings, as TikTok sends them.
-    pub total_amount: Option<String>,
+    /// The order's total, once TikTok's detail named it.
+    pub total: Option<Money>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderDetailView {
-    #[serde(flatten)]
-    pub order: OrderView,
+/// An order with its detail, units per SKU and tags.
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    pub order: OrderSummary,
     pub detail: Option<Detail>,
     /// Units per SKU (one TikTok line item is one unit).
-    pub quantities: Vec<SkuQuantity>,
+    pub quantities: Vec<(Sku, u32)>,
     /// Set by workflows (`tag` / `untag`); conditions read them.
     pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SkuQuantity {
-    pub sku_id: String,
-    pub quantity: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
+/// One audit event of an order.
+#[derive(Debug, Clone)]
 pub struct HistoryEntry {
     pub seq: i64,
     pub kind: String,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
-    pub from_stage: Option<String>,
-    pub to_stage: Option<String>,
+    pub from_status: Option<OrderStatus>,
+    pub to_status: Option<OrderStatus>,
+    pub from_stage: Option<Stage>,
+    pub to_stage: Option<Stage>,
     pub cause: String,
     pub payload: serde_json::Value,
     pub at: DateTime<Utc>,
@@ -108,20 +104,16 @@ pub struct OrderFilter {
     pub limit: u64,
 }
 
-fn detail_view(row: &orders::Model, tags: Vec<String>) -> Result<OrderDetailView, DbErr> {
+fn record(row: &orders::Model, tags: Vec<String>) -> Result<OrderRecord, DbErr> {
     let detail = row_detail(row)?;
     let quantities = detail
         .as_ref()
         .map(|d| quantities(&d.items))
         .unwrap_or_default()
         .into_iter()
-        .map(|(sku, quantity)| SkuQuantity {
-            sku_id: sku.as_str().to_owned(),
-            quantity,
-        })
         .collect();
-    Ok(OrderDetailView {
-        order: view(row),
+    Ok(OrderRecord {
+        order: summary(row)?,
         detail,
         quantities,
         tags,
@@ -129,24 +121,26 @@ fn detail_view(row: &orders::Model, tags: Vec<String>) -> Result<OrderDetailView
     })
 }
 
-fn view(row: &orders::Model) -> OrderView {
-    let total = row.currency.as_deref().and_then(|c| {
-        let currency = crate::domain::Currency::parse(c).ok()?;
-        row.total_amount
-            .map(|m| crate::domain::Money::from_minor(m, currency).to_string())
-    });
-    OrderView {
-        id: row.id.clone(),
-        shop_id: row.shop_id.clone(),
-        status: row.status.clone(),
-        stage: row.stage.clone(),
+fn summary(row: &orders::Model) -> Result<OrderSummary, DbErr> {
+    let bad = |e: crate::domain::Invalid| DbErr::Custom(format!("order {}: {e}", row.id));
+    let total = match (row.currency.as_deref(), row.total_amount) {
+        (Some(currency), Some(minor)) => Some(Money::from_minor(
+            minor,
+            Currency::parse(currency).map_err(bad)?,
+        )),
+        _ => None,
+    };
+    Ok(OrderSummary {
+        id: OrderId::parse(&row.id).map_err(bad)?,
+        shop_id: ShopId::parse(&row.shop_id).map_err(bad)?,
+        status: OrderStatus::parse(&row.status),
+        stage: Stage::parse(&row.stage).map_err(bad)?,
         stage_reason: row.stage_reason.clone(),
         version: row.version,
         tiktok_update_time: row.tiktok_update_time,
-        currency: row.currency.clone(),
-        total_amount: total,
+        total,
         updated_at: row.updated_at.with_timezone(&Utc),
-    }
+    })
 }
 
 /// One shop's page of the order list, newest first.
@@ -214,7 +208,11 @@ impl OrderStore<'_> {
     /// `shop` filter) reads each shop's page of keys the same way (from the index alone),
     /// merges them, and reads the page's rows by key: there are no all-shop list indexes, since
     /// each would cost every status change one more entry.
-    pub async fn list(&self, scope: &Scope, filter: &OrderFilter) -> Result<Vec<OrderView>, Error> {
+    pub async fn list(
+        &self,
+        scope: &Scope,
+        filter: &OrderFilter,
+    ) -> Result<Vec<OrderSummary>, Error> {
         let shop = match (scope, &filter.shop) {
             (Scope::Shop(own), Some(asked)) if own != asked => return Ok(Vec::new()),
             (Scope::Shop(own), _) => Some(own.as_str()),
@@ -222,7 +220,7 @@ impl OrderStore<'_> {
         };
         if let Some(shop) = shop {
             let rows = shop_page(shop, filter).all(&self.db.conn).await?;
-            return Ok(rows.iter().map(view).collect());
+            return Ok(rows.iter().map(summary).collect::<Result<_, _>>()?);
         }
         let shops = self.order_shops().await?;
         let pages = futures_util::future::try_join_all(shops.iter().map(|shop| {
@@ -242,7 +240,7 @@ impl OrderStore<'_> {
             .all(&self.db.conn)
             .await?;
         rows.sort_unstable_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
-        Ok(rows.iter().map(view).collect())
+        Ok(rows.iter().map(summary).collect::<Result<_, _>>()?)
     }
 
     /// The shops that have orders, read by skipping through the `(shop_id, updated_at, id)`
@@ -268,21 +266,17 @@ impl OrderStore<'_> {
     }
 
     /// One order with its detail, if `scope` may see it.
-    pub async fn detail(
-        &self,
-        scope: &Scope,
-        id: &OrderId,
-    ) -> Result<Option<OrderDetailView>, Error> {
+    pub async fn detail(&self, scope: &Scope, id: &OrderId) -> Result<Option<OrderRecord>, Error> {
         let Some(row) = self.visible_order_row(scope, id).await? else {
             return Ok(None);
         };
         let tags = self.db.runs().order_tags(&row.id).await?;
-        Ok(Some(detail_view(&row, tags)?))
+        Ok(Some(record(&row, tags)?))
     }
 
     /// Many orders with their details in two queries (the workflow scheduler reads a whole
     /// round's orders at once). Orders that do not exist are missing from the map.
-    pub async fn details(&self, ids: &[&str]) -> Result<HashMap<String, OrderDetailView>, Error> {
+    pub async fn details(&self, ids: &[&str]) -> Result<HashMap<OrderId, OrderRecord>, Error> {
         let mut views = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let rows = orders::Entity::find()
@@ -299,8 +293,8 @@ impl OrderStore<'_> {
                 tags.entry(tag.order_id).or_default().push(tag.tag);
             }
             for row in rows {
-                let view = detail_view(&row, tags.remove(&row.id).unwrap_or_default())?;
-                views.insert(row.id, view);
+                let record = record(&row, tags.remove(&row.id).unwrap_or_default())?;
+                views.insert(record.order.id.clone(), record);
             }
         }
         Ok(views)
@@ -343,20 +337,8 @@ impl OrderStore<'_> {
         Ok(Some(
             events
                 .into_iter()
-                .filter_map(|e| {
-                    Some(HistoryEntry {
-                        seq: e.seq?,
-                        kind: e.kind,
-                        from_status: e.from_status,
-                        to_status: e.to_status,
-                        from_stage: e.from_stage,
-                        to_stage: e.to_stage,
-                        cause: e.cause,
-                        payload: e.payload,
-                        at: e.created_at.with_timezone(&Utc),
-                    })
-                })
-                .collect(),
+                .filter_map(|e| Some(history_entry(e.seq?, e)))
+                .collect::<Result<_, DbErr>>()?,
         ))
     }
 
@@ -370,6 +352,26 @@ impl OrderStore<'_> {
             })
             .collect()
     }
+}
+
+fn history_entry(seq: i64, e: order_events::Model) -> Result<HistoryEntry, DbErr> {
+    let stage = |s: Option<String>| {
+        s.as_deref()
+            .map(Stage::parse)
+            .transpose()
+            .map_err(|err| DbErr::Custom(format!("order {} event {seq}: {err}", e.order_id)))
+    };
+    Ok(HistoryEntry {
+        seq,
+        from_stage: stage(e.from_stage.clone())?,
+        to_stage: stage(e.to_stage.clone())?,
+        from_status: e.from_status.as_deref().map(OrderStatus::parse),
+        to_status: e.to_status.as_deref().map(OrderStatus::parse),
+        kind: e.kind,
+        cause: e.cause,
+        payload: e.payload,
+        at: e.created_at.with_timezone(&Utc),
+    })
 }
 
 /// The audit events of `id` in order: its log rows that have a sequence number (the others carry

@@ -6,26 +6,23 @@ use chrono::{DateTime, Utc};
 use entities::{order_tags, workflow_runs, workflow_steps};
 use sea_orm::sea_query::{NullOrdering, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
-use serde::Serialize;
 
 use super::{Database, Error};
+use crate::domain::{Invalid, OrderId, ShopId};
+use crate::workflow::run::{Status as RunStatus, StepStatus};
 
-pub const RUNNING: &str = "running";
-pub const HELD: &str = "held";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
-pub const CANCELLED: &str = "cancelled";
-pub const DEAD: &str = "dead";
+const OPEN: [&str; 2] = ["running", "held"];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Run {
     pub id: i64,
-    pub order_id: String,
-    pub shop_id: String,
+    pub order_id: OrderId,
+    pub shop_id: ShopId,
     pub template: String,
-    pub status: String,
+    pub status: RunStatus,
     /// Index of the pending step.
     pub step: i32,
     /// Failed attempts of the pending step so far.
@@ -39,15 +36,14 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct StepRecord {
     pub id: i64,
     pub run_id: i64,
     pub seq: i32,
     pub name: String,
     pub action: String,
-    /// done, skipped, dead (exhausted its retries), replayed (a dead step sent back).
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: i32,
     pub idempotency_key: String,
     pub detail: Option<String>,
@@ -58,8 +54,8 @@ pub struct StepRecord {
 /// A run to start.
 #[derive(Debug, Clone)]
 pub struct NewRun {
-    pub order_id: String,
-    pub shop_id: String,
+    pub order_id: OrderId,
+    pub shop_id: ShopId,
     pub template: String,
     pub rts_sla_time: Option<i64>,
 }
@@ -70,7 +66,7 @@ pub struct StepOutcome {
     pub seq: i32,
     pub name: String,
     pub action: &'static str,
-    pub status: &'static str,
+    pub status: StepStatus,
     pub attempts: i32,
     pub idempotency_key: String,
     pub detail: Option<String>,
@@ -80,21 +76,24 @@ pub struct StepOutcome {
 /// Where the run goes next.
 #[derive(Debug, Clone)]
 pub struct Position {
-    pub status: &'static str,
+    pub status: RunStatus,
     pub step: i32,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub next_at: DateTime<Utc>,
 }
 
-impl From<workflow_runs::Model> for Run {
-    fn from(r: workflow_runs::Model) -> Self {
-        Self {
+impl TryFrom<workflow_runs::Model> for Run {
+    type Error = Error;
+
+    fn try_from(r: workflow_runs::Model) -> Result<Self, Error> {
+        let bad = |e: Invalid| Error::Db(DbErr::Custom(format!("workflow run {}: {e}", r.id)));
+        Ok(Self {
             id: r.id,
-            order_id: r.order_id,
-            shop_id: r.shop_id,
+            order_id: OrderId::parse(&r.order_id).map_err(bad)?,
+            shop_id: ShopId::parse(&r.shop_id).map_err(bad)?,
+            status: RunStatus::parse(&r.status).map_err(bad)?,
             template: r.template,
-            status: r.status,
             step: r.step,
             attempts: r.attempts,
             last_error: r.last_error,
@@ -102,25 +101,29 @@ impl From<workflow_runs::Model> for Run {
             rts_sla_time: r.rts_sla_time,
             priority: r.priority,
             created_at: r.created_at.with_timezone(&Utc),
-        }
+        })
     }
 }
 
-impl From<workflow_steps::Model> for StepRecord {
-    fn from(s: workflow_steps::Model) -> Self {
-        Self {
+impl TryFrom<workflow_steps::Model> for StepRecord {
+    type Error = Error;
+
+    fn try_from(s: workflow_steps::Model) -> Result<Self, Error> {
+        let status = StepStatus::parse(&s.status)
+            .map_err(|e| Error::Db(DbErr::Custom(format!("workflow step {}: {e}", s.id))))?;
+        Ok(Self {
             id: s.id,
             run_id: s.run_id,
             seq: s.seq,
             name: s.name,
             action: s.action,
-            status: s.status,
+            status,
             attempts: s.attempts,
             idempotency_key: s.idempotency_key,
             detail: s.detail,
             duration_micros: s.duration_micros,
             finished_at: s.finished_at.with_timezone(&Utc),
-        }
+        })
     }
 }
 
@@ -197,7 +200,7 @@ impl RunStore<'_> {
                 sea_orm::sea_query::Expr::value(Utc::now().fixed_offset()),
             )
             .filter(workflow_runs::Column::OrderId.eq(order_id))
-            .filter(workflow_runs::Column::Status.is_in([RUNNING, HELD]))
+            .filter(workflow_runs::Column::Status.is_in(OPEN))
             .exec(&self.db.conn)
             .await?;
         Ok(woken.rows_affected > 0)
@@ -212,10 +215,10 @@ impl RunStore<'_> {
         let mut started = 0;
         for chunk in runs.chunks(500) {
             let rows = chunk.iter().map(|run| workflow_runs::ActiveModel {
-                order_id: Set(run.order_id.clone()),
-                shop_id: Set(run.shop_id.clone()),
+                order_id: Set(run.order_id.as_str().to_owned()),
+                shop_id: Set(run.shop_id.as_str().to_owned()),
                 template: Set(run.template.clone()),
-                status: Set(RUNNING.to_owned()),
+                status: Set(RunStatus::Running.as_str().to_owned()),
                 step: Set(0),
                 attempts: Set(0),
                 last_error: Set(None),
@@ -243,8 +246,8 @@ impl RunStore<'_> {
     /// Runs due now (running, or held and due for a look), most urgent first: the highest
     /// priority, then the earliest `rts_sla_time`, then the oldest.
     pub async fn due(&self, limit: u64) -> Result<Vec<Run>, Error> {
-        Ok(workflow_runs::Entity::find()
-            .filter(workflow_runs::Column::Status.is_in([RUNNING, HELD]))
+        workflow_runs::Entity::find()
+            .filter(workflow_runs::Column::Status.is_in(OPEN))
             .filter(workflow_runs::Column::NextAt.lte(Utc::now().fixed_offset()))
             .order_by_desc(workflow_runs::Column::Priority)
             .order_by_with_nulls(
@@ -257,8 +260,8 @@ impl RunStore<'_> {
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(Run::from)
-            .collect())
+            .map(Run::try_from)
+            .collect()
     }
 
     /// Moves the run; with `step`, records the finished step in the same transaction.
@@ -288,7 +291,7 @@ impl RunStore<'_> {
                     seq: Set(step.seq),
                     name: Set(step.name),
                     action: Set(step.action.to_owned()),
-                    status: Set(step.status.to_owned()),
+                    status: Set(step.status.as_str().to_owned()),
                     attempts: Set(step.attempts),
                     idempotency_key: Set(step.idempotency_key),
                     detail: Set(step.detail),
@@ -300,7 +303,7 @@ impl RunStore<'_> {
                 .await?;
             }
             workflow_runs::Entity::update_many()
-                .col_expr(workflow_runs::Column::Status, to.status.into())
+                .col_expr(workflow_runs::Column::Status, to.status.as_str().into())
                 .col_expr(workflow_runs::Column::Step, to.step.into())
                 .col_expr(workflow_runs::Column::Attempts, to.attempts.into())
                 .col_expr(workflow_runs::Column::LastError, to.last_error.into())
@@ -332,15 +335,18 @@ impl RunStore<'_> {
             .all(&self.db.conn)
             .await?;
         Ok(Some((
-            run.into(),
-            steps.into_iter().map(StepRecord::from).collect(),
+            run.try_into()?,
+            steps
+                .into_iter()
+                .map(StepRecord::try_from)
+                .collect::<Result<_, _>>()?,
         )))
     }
 
     /// Steps that exhausted their retries, newest first, with their run.
     pub async fn dead_letters(&self, limit: u64) -> Result<Vec<(StepRecord, Run)>, Error> {
         let steps = workflow_steps::Entity::find()
-            .filter(workflow_steps::Column::Status.eq(DEAD))
+            .filter(workflow_steps::Column::Status.eq(StepStatus::Dead.as_str()))
             .order_by_desc(workflow_steps::Column::Id)
             .limit(limit)
             .all(&self.db.conn)
@@ -351,7 +357,7 @@ impl RunStore<'_> {
                 .one(&self.db.conn)
                 .await?
             {
-                out.push((step.into(), run.into()));
+                out.push((step.try_into()?, run.try_into()?));
             }
         }
         Ok(out)
@@ -362,7 +368,7 @@ impl RunStore<'_> {
     pub async fn replay_dead_letter(&self, step_id: i64) -> Result<Option<Run>, Error> {
         let txn = self.db.begin_write().await?;
         let Some(step) = workflow_steps::Entity::find_by_id(step_id)
-            .filter(workflow_steps::Column::Status.eq(DEAD))
+            .filter(workflow_steps::Column::Status.eq(StepStatus::Dead.as_str()))
             .one(&txn)
             .await?
         else {
@@ -372,10 +378,13 @@ impl RunStore<'_> {
         let now = Utc::now().fixed_offset();
         let (run_id, seq) = (step.run_id, step.seq);
         let mut step: workflow_steps::ActiveModel = step.into();
-        step.status = Set("replayed".to_owned());
+        step.status = Set(StepStatus::Replayed.as_str().to_owned());
         step.update(&txn).await?;
         workflow_runs::Entity::update_many()
-            .col_expr(workflow_runs::Column::Status, RUNNING.into())
+            .col_expr(
+                workflow_runs::Column::Status,
+                RunStatus::Running.as_str().into(),
+            )
             .col_expr(workflow_runs::Column::Step, seq.into())
             .col_expr(workflow_runs::Column::Attempts, 0.into())
             .col_expr(workflow_runs::Column::NextAt, now.into())
@@ -385,6 +394,6 @@ impl RunStore<'_> {
             .await?;
         let run = workflow_runs::Entity::find_by_id(run_id).one(&txn).await?;
         txn.commit().await?;
-        Ok(run.map(Run::from))
+        run.map(Run::try_from).transpose()
     }
 }

@@ -7,12 +7,58 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::template::Action;
-use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Cause, Msg, OrderId, ShopId};
-use crate::integrations::shipping::Shipping;
-use crate::integrations::tiktok::client::Client;
-use crate::inventory::Inventory;
-use crate::persistence::{Database, OrderDetailView};
+use crate::actors::{self, Envelope, RegistryHandle};
+use crate::domain::{Cause, Msg, OrderId};
+use crate::integrations::shipping::{self, Shipping};
+use crate::integrations::tiktok::client::{self, Client};
+use crate::inventory::{Inventory, StockError};
+use crate::persistence::{self, Database, OrderRecord};
+
+/// Why an action did not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The step asks for something this daemon is not set up to do.
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("the stock ledger refused")]
+    Stock(#[from] StockError),
+    #[error("shipping failed")]
+    Shipping(#[from] shipping::Error),
+    #[error("the order's actor did not take the command")]
+    Engine(#[from] actors::Error),
+    #[error("the TikTok call failed")]
+    TikTok(#[from] client::Error),
+    #[error("cannot read or write the database")]
+    Storage(#[from] persistence::Error),
+}
+
+impl Error {
+    /// A failure no retry can mend: the step is dead-lettered at once instead of retried.
+    /// Short stock is not one (a restock may come); an order that refuses the command (a
+    /// version moved on, a stage that does not allow it) is, as is a missing configuration.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::NotConfigured(_) => true,
+            Error::Stock(e) => matches!(e, StockError::Untracked(_) | StockError::Negative(_)),
+            Error::Shipping(e) => e.is_permanent(),
+            Error::Engine(e) => matches!(e, actors::Error::Rejected(_)),
+            Error::TikTok(e) => e.is_permanent(),
+            Error::Storage(_) => false,
+        }
+    }
+
+    /// The message with its causes, for the step's record and the logs.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
 
 /// What became of an execution.
 #[derive(Debug)]
@@ -36,24 +82,18 @@ impl Executor {
     pub async fn execute(
         &self,
         action: &Action,
-        view: &OrderDetailView,
+        view: &OrderRecord,
         cause: &Cause,
-    ) -> Result<Executed, String> {
-        let order_id = OrderId::parse(&view.order.id).map_err(|e| e.to_string())?;
-        let shop = ShopId::parse(&view.order.shop_id).map_err(|e| e.to_string())?;
+    ) -> Result<Executed, Error> {
+        let order_id = view.order.id.clone();
+        let shop = &view.order.shop_id;
         match action {
             // All lines or none; the reservation rows make a retry a no-op.
             Action::ReserveStock => {
-                let lines: Vec<(String, i64)> = view
-                    .quantities
-                    .iter()
-                    .map(|q| (q.sku_id.clone(), i64::from(q.quantity)))
-                    .collect();
                 let reservation = self
                     .inventory
-                    .reserve(order_id.as_str(), shop.as_str(), &lines)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .reserve(&order_id, shop, &view.quantities)
+                    .await?;
                 let tracked = reservation.lines.iter().filter(|l| l.tracked).count();
                 Ok(Executed::Done(Some(format!(
                     "{} units of {} SKUs reserved ({tracked} tracked; untracked SKUs are always available){}",
@@ -67,11 +107,7 @@ impl Executor {
                 ))))
             }
             Action::ReleaseStock => {
-                let lines = self
-                    .inventory
-                    .release(order_id.as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let lines = self.inventory.release(&order_id).await?;
                 Ok(Executed::Done(Some(format!(
                     "{lines} reserved lines released"
                 ))))
@@ -109,42 +145,34 @@ impl Executor {
                 tracing::info!(order_id = %order_id, template = %template, "notification");
                 Ok(Executed::Done(Some(format!("{template} logged"))))
             }
-            Action::Notify { channel, .. } => Err(format!(
+            Action::Notify { channel, .. } => Err(Error::NotConfigured(format!(
                 "notification channel `{channel}` is not configured"
-            )),
+            ))),
             Action::Tag { tag } => {
-                self.db
-                    .runs()
-                    .tag_order(order_id.as_str(), tag)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.db.runs().tag_order(order_id.as_str(), tag).await?;
                 Ok(Executed::Done(Some(format!("tagged {tag}"))))
             }
             Action::Untag { tag } => {
-                self.db
-                    .runs()
-                    .untag_order(order_id.as_str(), tag)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.db.runs().untag_order(order_id.as_str(), tag).await?;
                 Ok(Executed::Done(Some(format!("untagged {tag}"))))
             }
             Action::SetPriority { priority } => {
-                let priority = i32::try_from(*priority).map_err(|_| "priority out of range")?;
+                let priority = i32::try_from(*priority).map_err(|_| {
+                    Error::NotConfigured(format!("priority {priority} out of range"))
+                })?;
                 self.db
                     .runs()
                     .set_priority(order_id.as_str(), priority)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 Ok(Executed::Done(Some(format!("priority {priority}"))))
             }
             Action::Cancel { reason } => {
                 self.client
                     .cancel_order(
-                        &shop,
+                        shop,
                         &json!({ "order_id": order_id.as_str(), "cancel_reason": reason }),
                     )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 Ok(Executed::Done(Some(format!(
                     "cancelled at TikTok: {reason}"
                 ))))
@@ -155,7 +183,7 @@ impl Executor {
 
     /// Undoes what a cancelled order's run holds: reserved stock and an unused label. Says
     /// what was released.
-    pub async fn compensate(&self, view: &OrderDetailView) -> String {
+    pub async fn compensate(&self, view: &OrderRecord) -> String {
         let stock = match self.inventory.release(&view.order.id).await {
             Ok(lines) => format!("released {lines} reserved lines"),
             Err(e) => {
@@ -164,7 +192,7 @@ impl Executor {
                 format!("stock release failed ({e}); the reservation expires by itself")
             }
         };
-        let label = match self.shipping.void_unused(&view.order.id).await {
+        let label = match self.shipping.void_unused(view.order.id.as_str()).await {
             Ok(Some(voided)) => voided,
             Ok(None) => "no unused label to void".to_owned(),
             Err(e) => {
@@ -176,24 +204,18 @@ impl Executor {
     }
 
     /// The package left: its reserved stock leaves the shelf.
-    async fn commit_stock(&self, order_id: &OrderId) -> Result<(), String> {
-        self.inventory
-            .commit(order_id.as_str())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn commit_stock(&self, order_id: &OrderId) -> Result<(), Error> {
+        self.inventory.commit(order_id).await?;
+        Ok(())
     }
 
-    async fn command(&self, order_id: &OrderId, msg: Msg, cause: &Cause) -> Result<(), String> {
+    async fn command(&self, order_id: &OrderId, msg: Msg, cause: &Cause) -> Result<(), Error> {
         let envelope = Envelope {
             msg,
             cause: cause.clone(),
             inbox: None,
         };
-        self.registry
-            .submit(order_id.clone(), envelope)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.registry.submit(order_id.clone(), envelope).await?;
+        Ok(())
     }
 }

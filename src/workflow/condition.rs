@@ -42,20 +42,32 @@ impl std::fmt::Debug for Condition {
     }
 }
 
+/// Why a condition cannot be compiled or decided; the message is fit to show the template's
+/// author.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Compile(String),
+    #[error("{0}")]
+    Evaluate(String),
+}
+
 impl Condition {
     /// Compiles `source`; the error is fit to show the author.
-    pub fn compile(source: &str) -> Result<Self, String> {
+    pub fn compile(source: &str) -> Result<Self, Error> {
         // cel-parser 0.10's ANTLR runtime panics on some malformed input (e.g. `a >`) instead of
         // returning an error; a bad template must fail with a message, not take the daemon down.
-        let compiled = std::panic::catch_unwind(|| Program::compile(source))
-            .map_err(|_| format!("`{source}` is not valid CEL: it does not parse"))?;
-        let program = compiled.map_err(|e| format!("`{source}` is not valid CEL: {e}"))?;
+        let compiled = std::panic::catch_unwind(|| Program::compile(source)).map_err(|_| {
+            Error::Compile(format!("`{source}` is not valid CEL: it does not parse"))
+        })?;
+        let program =
+            compiled.map_err(|e| Error::Compile(format!("`{source}` is not valid CEL: {e}")))?;
         let refs = program.references();
         for variable in refs.variables() {
             if !matches!(variable, "order" | "vars") {
-                return Err(format!(
+                return Err(Error::Compile(format!(
                     "`{source}` uses `{variable}`; conditions see only `order` and `vars`"
-                ));
+                )));
             }
         }
         Ok(Self {
@@ -70,21 +82,21 @@ impl Condition {
 
     /// True, false, or why it could not be decided (a missing field, a type mismatch, a
     /// result that is not a boolean).
-    pub fn holds(&self, facts: &Facts, vars: &HashMap<String, i64>) -> Result<bool, String> {
+    pub fn holds(&self, facts: &Facts, vars: &HashMap<String, i64>) -> Result<bool, Error> {
         let mut context = Context::default();
         context
             .add_variable("order", facts)
-            .map_err(|e| format!("cannot expose the order: {e}"))?;
+            .map_err(|e| Error::Evaluate(format!("cannot expose the order: {e}")))?;
         context
             .add_variable("vars", vars)
-            .map_err(|e| format!("cannot expose vars: {e}"))?;
+            .map_err(|e| Error::Evaluate(format!("cannot expose vars: {e}")))?;
         match self.program.execute(&context) {
             Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(format!(
+            Ok(other) => Err(Error::Evaluate(format!(
                 "`{}` gave {other:?}, not true or false",
                 self.source
-            )),
-            Err(e) => Err(format!("`{}` failed: {e}", self.source)),
+            ))),
+            Err(e) => Err(Error::Evaluate(format!("`{}` failed: {e}", self.source))),
         }
     }
 }
@@ -128,21 +140,14 @@ mod tests {
     #[test]
     fn bad_conditions_say_why() {
         assert!(
-            Condition::compile("order.total_minor >")
-                .unwrap_err()
-                .contains("not valid CEL")
+            matches!(Condition::compile("order.total_minor >"), Err(Error::Compile(m)) if m.contains("not valid CEL"))
         );
         assert!(
-            Condition::compile("customer.vip")
-                .unwrap_err()
-                .contains("only `order` and `vars`")
+            matches!(Condition::compile("customer.vip"), Err(Error::Compile(m)) if m.contains("only `order` and `vars`"))
         );
         let not_bool = Condition::compile("order.total_minor").unwrap();
         assert!(
-            not_bool
-                .holds(&facts(), &HashMap::new())
-                .unwrap_err()
-                .contains("not true or false")
+            matches!(not_bool.holds(&facts(), &HashMap::new()), Err(Error::Evaluate(m)) if m.contains("not true or false"))
         );
         let missing = Condition::compile("order.nope == 1").unwrap();
         assert!(missing.holds(&facts(), &HashMap::new()).is_err());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::template::Step;
-use crate::domain::{OrderStatus, Stage};
+use crate::domain::{Invalid, OrderStatus, Stage};
 
 /// How long a run waiting on its order (held, unpaid) waits before it looks again.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -18,7 +18,8 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// A run's status, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Steps remain; the pending one is due at `next_at`.
     Running,
@@ -41,16 +42,40 @@ impl Status {
             Status::Failed => "failed",
         }
     }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Ok(match raw {
+            "running" => Status::Running,
+            "held" => Status::Held,
+            "completed" => Status::Completed,
+            "cancelled" => Status::Cancelled,
+            "failed" => Status::Failed,
+            other => {
+                return Err(Invalid::new(
+                    "run status",
+                    format!("unknown status `{other}`"),
+                ));
+            }
+        })
+    }
+
+    /// Whether the scheduler still looks at the run.
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Running | Status::Held)
+    }
 }
 
 /// What a step's record says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Done,
     /// Its `when` condition was false.
     Skipped,
     /// It exhausted its attempts: the dead letter.
     Dead,
+    /// A dead letter an operator sent back; the step runs again.
+    Replayed,
 }
 
 impl StepStatus {
@@ -59,7 +84,23 @@ impl StepStatus {
             StepStatus::Done => "done",
             StepStatus::Skipped => "skipped",
             StepStatus::Dead => "dead",
+            StepStatus::Replayed => "replayed",
         }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Ok(match raw {
+            "done" => StepStatus::Done,
+            "skipped" => StepStatus::Skipped,
+            "dead" => StepStatus::Dead,
+            "replayed" => StepStatus::Replayed,
+            other => {
+                return Err(Invalid::new(
+                    "step status",
+                    format!("unknown status `{other}`"),
+                ));
+            }
+        })
     }
 }
 
@@ -115,6 +156,8 @@ pub enum Attempt {
     Skipped(String),
     /// It failed; worth another attempt unless the step's attempts are spent.
     Failed(String),
+    /// It failed in a way no retry mends: a dead letter at once.
+    Refused(String),
 }
 
 /// Where the run goes after an attempt, and what comes with it.
@@ -166,19 +209,20 @@ pub fn after(
             next_at: until,
             stage: None,
         },
-        Attempt::Failed(reason) => {
+        Attempt::Failed(reason) if state.attempts + 1 < step.retry.max_attempts => {
             let attempts = state.attempts + 1;
-            if attempts < step.retry.max_attempts {
-                return After {
-                    record: None,
-                    status: Status::Running,
-                    step: state.step,
-                    attempts,
-                    last_error: Some(reason),
-                    next_at: now + backoff(step.retry.backoff, attempts, jitter),
-                    stage: None,
-                };
+            After {
+                record: None,
+                status: Status::Running,
+                step: state.step,
+                attempts,
+                last_error: Some(reason),
+                next_at: now + backoff(step.retry.backoff, attempts, jitter),
+                stage: None,
             }
+        }
+        Attempt::Failed(reason) | Attempt::Refused(reason) => {
+            let attempts = state.attempts + 1;
             let why = format!(
                 "workflow {template} step {} failed after {attempts} attempts: {reason}",
                 step.name
@@ -226,6 +270,30 @@ mod tests {
 
     fn at(step: usize, attempts: u32) -> State {
         State { step, attempts }
+    }
+
+    #[test]
+    fn a_refusal_no_retry_mends_is_dead_lettered_at_the_first_attempt() {
+        let now = Utc::now();
+        let after = after(
+            at(1, 0),
+            "t",
+            &step(Action::Ship, 5),
+            Attempt::Refused("no label API is configured".into()),
+            now,
+            0.0,
+        );
+        assert_eq!(after.status, Status::Failed);
+        assert_eq!(after.attempts, 1, "one attempt of five was enough to know");
+        assert_eq!(
+            after.record,
+            Some((
+                StepStatus::Dead,
+                1,
+                Some("no label API is configured".into())
+            ))
+        );
+        assert_eq!(after.stage.map(|(s, _)| s), Some(Stage::Exception));
     }
 
     #[test]

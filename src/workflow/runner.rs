@@ -17,14 +17,14 @@ use super::actions::{Executed, Executor};
 use super::template::{Action, Catalog, Wait};
 use super::{Facts, run};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Cause, Effect, Msg, OrderId, OrderStatus, Stage};
+use crate::domain::{Cause, Effect, Msg, OrderId, Stage};
 use crate::integrations::shipping::Shipping;
 use crate::integrations::tiktok::client::Client;
 use crate::inventory::Inventory;
 use crate::journal::Tail;
 use crate::journal::{Consumer, Entry};
 use crate::persistence::workflows::{NewRun, Position, Run, StepOutcome};
-use crate::persistence::{self, Database, OrderDetailView};
+use crate::persistence::{self, Database, OrderRecord};
 use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{
     WORKFLOW_DEAD_LETTERS_TOTAL, WORKFLOW_RETRIES_TOTAL, WORKFLOW_RUNS_TOTAL,
@@ -210,12 +210,12 @@ impl Runner {
         let views = db.orders().details(&ids).await?;
         let mut runs = Vec::with_capacity(views.len());
         for order_id in &order_ids {
-            let Some(view) = views.get(order_id.as_str()) else {
+            let Some(view) = views.get(order_id) else {
                 continue;
             };
             match self.inner.catalog.choose(&facts(view)) {
                 Ok(Some(template)) => runs.push(NewRun {
-                    order_id: order_id.as_str().to_owned(),
+                    order_id: order_id.clone(),
                     shop_id: view.order.shop_id.clone(),
                     template: template.name.clone(),
                     rts_sla_time: view.detail.as_ref().and_then(|d| d.rts_sla_time),
@@ -285,14 +285,14 @@ impl Runner {
     async fn advance(
         &self,
         run: Run,
-        view: Option<&OrderDetailView>,
+        view: Option<&OrderRecord>,
         sink: &Sink,
     ) -> Option<(&'static str, Duration)> {
         let entered = Instant::now();
         let now = Utc::now();
         let position =
             |status: run::Status, step: i32, attempts: i32, last_error, next_at| Position {
-                status: status.as_str(),
+                status,
                 step,
                 attempts,
                 last_error,
@@ -322,26 +322,14 @@ impl Runner {
             sink.advance_run(run.id, None, gone);
             return None;
         };
-        let (order_id, stage) = match (
-            OrderId::parse(&run.order_id),
-            Stage::parse(&view.order.stage),
-        ) {
-            (Ok(id), Ok(stage)) => (id, stage),
-            (id, stage) => {
-                let why = format!("the stored order cannot be read: {id:?}, {stage:?}");
-                tracing::error!(run_id = run.id, %why, "workflow run stopped");
-                let failed = position(run::Status::Failed, run.step, run.attempts, Some(why), now);
-                sink.advance_run(run.id, None, failed);
-                return None;
-            }
-        };
+        let (order_id, stage) = (run.order_id.clone(), view.order.stage);
         let state = run::State {
             step: run.step.max(0) as usize,
             attempts: run.attempts.max(0) as u32,
         };
-        let status = OrderStatus::parse(&view.order.status);
+        let status = &view.order.status;
         let recheck = now + chrono::TimeDelta::from_std(run::RECHECK).expect("small");
-        let index = match run::gate(state, stage, &status, template.steps.len()) {
+        let index = match run::gate(state, stage, status, template.steps.len()) {
             run::Gate::Compensate => {
                 // Nothing reserved is kept, no unused label stays bought.
                 let released = self.inner.executor.compensate(view).await;
@@ -379,7 +367,7 @@ impl Runner {
                     "`{}` is false",
                     when.source()
                 ))),
-                Err(reason) => Some(run::Attempt::Failed(reason)),
+                Err(e) => Some(run::Attempt::Failed(e.to_string())),
             }
         });
         let started = Instant::now();
@@ -396,14 +384,23 @@ impl Runner {
                     )
                     .await
                     {
-                        Ok(result) => result,
-                        Err(_) => Err(format!("timed out after {:?}", step.retry.timeout)),
+                        Ok(result) => result.map_err(|e| {
+                            if e.is_permanent() {
+                                run::Attempt::Refused(e.chain())
+                            } else {
+                                run::Attempt::Failed(e.chain())
+                            }
+                        }),
+                        Err(_) => Err(run::Attempt::Failed(format!(
+                            "timed out after {:?}",
+                            step.retry.timeout
+                        ))),
                     },
                 };
                 match outcome {
                     Ok(Executed::Done(detail)) => run::Attempt::Done(detail),
                     Ok(Executed::WaitUntil(until)) => run::Attempt::WaitUntil(until),
-                    Err(reason) => run::Attempt::Failed(reason),
+                    Err(failed) => failed,
                 }
             }
         };
@@ -441,7 +438,7 @@ impl Runner {
             seq: run.step,
             name: step.name.clone(),
             action: step.action.kind(),
-            status: status.as_str(),
+            status,
             attempts: attempts as i32,
             idempotency_key: key.clone(),
             detail,
@@ -462,7 +459,7 @@ impl Runner {
         executed.then(|| (step.action.kind(), before + finished.elapsed()))
     }
 
-    fn wait(&self, run: &Run, wait: &Wait, view: &OrderDetailView) -> Executed {
+    fn wait(&self, run: &Run, wait: &Wait, view: &OrderRecord) -> Executed {
         // attempts == 1 marks "already waiting": due again means the wait is over.
         if run.attempts >= 1 {
             return Executed::Done(Some("waited".into()));
@@ -526,24 +523,28 @@ impl Sink {
 }
 
 /// What conditions see of an order.
-pub fn facts(view: &OrderDetailView) -> Facts {
+pub fn facts(view: &OrderRecord) -> Facts {
     let detail = view.detail.as_ref();
     let payment = detail.and_then(|d| d.payment.as_ref());
     Facts {
-        id: view.order.id.clone(),
-        shop_id: view.order.shop_id.clone(),
-        status: view.order.status.clone(),
-        stage: view.order.stage.clone(),
-        currency: view.order.currency.clone().unwrap_or_default(),
+        id: view.order.id.as_str().to_owned(),
+        shop_id: view.order.shop_id.as_str().to_owned(),
+        status: view.order.status.as_str().to_owned(),
+        stage: view.order.stage.as_str().to_owned(),
+        currency: payment.map_or_else(String::new, |p| p.currency.as_str().to_owned()),
         total_minor: payment.map_or(0, |p| p.total_amount.minor()),
         sub_total_minor: payment.map_or(0, |p| p.sub_total.minor()),
-        skus: view.quantities.iter().map(|q| q.sku_id.clone()).collect(),
+        skus: view
+            .quantities
+            .iter()
+            .map(|(sku, _)| sku.as_str().to_owned())
+            .collect(),
         quantities: view
             .quantities
             .iter()
-            .map(|q| (q.sku_id.clone(), i64::from(q.quantity)))
+            .map(|(sku, n)| (sku.as_str().to_owned(), i64::from(*n)))
             .collect(),
-        units: view.quantities.iter().map(|q| i64::from(q.quantity)).sum(),
+        units: view.quantities.iter().map(|(_, n)| i64::from(*n)).sum(),
         region: detail
             .and_then(|d| d.recipient.as_ref())
             .and_then(|r| r.get("region_code"))

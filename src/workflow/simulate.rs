@@ -48,7 +48,7 @@ pub fn simulate<'a>(
                         Some(when) => match when.holds(f, catalog.vars()) {
                             Ok(true) => (true, None),
                             Ok(false) => (false, Some(format!("`{}` is false", when.source()))),
-                            Err(e) => (false, Some(e)),
+                            Err(e) => (false, Some(e.to_string())),
                         },
                     };
                     PlannedStep {

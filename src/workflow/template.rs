@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::condition::{Condition, Facts};
+use super::condition::{self, Condition, Facts};
 use crate::domain::Stage;
 
 /// The templates shipped in `config/workflows/`, compiled in; `workflow.dir` replaces them.
@@ -330,7 +330,7 @@ impl Catalog {
         for rule in raw.rules {
             known(&rule.template)?;
             rules.push(Rule {
-                when: Condition::compile(&rule.when).map_err(bad)?,
+                when: Condition::compile(&rule.when).map_err(|e| bad(e.to_string()))?,
                 template: rule.template,
             });
         }
@@ -361,7 +361,7 @@ impl Catalog {
 
     /// The template for an order: the shop's override, else the first rule that holds. A rule
     /// that cannot be decided is an error (the order goes to `exception`), not a silent skip.
-    pub fn choose(&self, facts: &Facts) -> Result<Option<&Template>, String> {
+    pub fn choose(&self, facts: &Facts) -> Result<Option<&Template>, condition::Error> {
         if let Some(name) = self.shop_overrides.get(&facts.shop_id) {
             return Ok(self.templates.get(name));
         }
@@ -451,7 +451,7 @@ fn parse_template(file: &str, text: &str) -> Result<Template, LoadError> {
             .as_deref()
             .map(Condition::compile)
             .transpose()
-            .map_err(fail)?;
+            .map_err(|e| fail(e.to_string()))?;
         let defaults = Retry::default();
         let retry = match &step.retry {
             None => defaults,

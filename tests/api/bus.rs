@@ -182,7 +182,7 @@ async fn a_hundred_concurrent_reservations_for_ten_units_never_oversell() {
                 .reserve(
                     &format!("59{i:016}"),
                     SHOP,
-                    &[("hot".to_owned(), 1)],
+                    &[("hot", 1)],
                     Duration::from_secs(3600),
                     false,
                 )
@@ -217,7 +217,7 @@ async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
         .set(SHOP, "a", 5, Some(Some(2)), None)
         .await
         .unwrap();
-    let lines = [("a".to_owned(), 3), ("untracked".to_owned(), 1)];
+    let lines = [("a", 3), ("untracked", 1)];
     let hour = Duration::from_secs(3600);
     let first = db
         .stock()
@@ -247,7 +247,7 @@ async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
     assert_eq!(low[0].payload["available"], 2);
 
     // With tracking required, a SKU without a record is refused, and nothing is held.
-    let lines = [("a".to_owned(), 1), ("untracked".to_owned(), 1)];
+    let lines = [("a", 1), ("untracked", 1)];
     let refused = db.stock().reserve("2", SHOP, &lines, hour, true).await;
     assert!(matches!(refused, Err(StockError::Untracked(sku)) if sku == "untracked"));
     assert!(db.stock().reservation("2").await.unwrap().is_empty());
@@ -259,7 +259,7 @@ async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
 
     // Ship commits: the units leave the shelf.
     db.stock()
-        .reserve("3", SHOP, &[("a".to_owned(), 2)], hour, false)
+        .reserve("3", SHOP, &[("a", 2)], hour, false)
         .await
         .unwrap();
     assert_eq!(db.stock().commit("3").await.unwrap(), 1);
@@ -268,13 +268,7 @@ async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
 
     // An uncommitted reservation expires back to stock.
     db.stock()
-        .reserve(
-            "4",
-            SHOP,
-            &[("a".to_owned(), 1)],
-            Duration::from_secs(1),
-            false,
-        )
+        .reserve("4", SHOP, &[("a", 1)], Duration::from_secs(1), false)
         .await
         .unwrap();
     assert_eq!(db.stock().level(SHOP, "a").await.unwrap().available, 2);

@@ -8,6 +8,25 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
+/// Why the label API did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("label API unreachable")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("label API answered {status}: {body}")]
+    Answered { status: u16, body: String },
+    #[error("label API answered something unreadable")]
+    Unreadable(#[source] reqwest::Error),
+}
+
+impl Error {
+    /// A refusal no retry changes: a 4xx other than timeout, conflict or throttling.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Error::Answered { status, .. }
+            if (400..500).contains(status) && !matches!(status, 408 | 409 | 429))
+    }
+}
+
 #[derive(Clone)]
 pub struct LabelApi {
     base: String,
@@ -42,7 +61,7 @@ impl LabelApi {
         order_id: &str,
         ship_to: &serde_json::Value,
         parcels: u32,
-    ) -> Result<Label, String> {
+    ) -> Result<Label, Error> {
         let response = self
             .http
             .post(format!("{}/shipments", self.base))
@@ -51,32 +70,32 @@ impl LabelApi {
             .json(&json!({ "order_id": order_id, "ship_to": ship_to, "parcels": parcels }))
             .send()
             .await
-            .map_err(|e| format!("label API unreachable: {e}"))?;
+            .map_err(Error::Unreachable)?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            return Err(format!("label API answered {status}: {body}"));
+            return Err(Error::Answered {
+                status: status.as_u16(),
+                body,
+            });
         }
-        response
-            .json()
-            .await
-            .map_err(|e| format!("label API answered something unreadable: {e}"))
+        response.json().await.map_err(Error::Unreadable)
     }
 
-    pub async fn void(&self, shipment_id: &str) -> Result<(), String> {
+    pub async fn void(&self, shipment_id: &str) -> Result<(), Error> {
         let response = self
             .http
             .post(format!("{}/shipments/{shipment_id}/void", self.base))
             .bearer_auth(self.key.expose_secret())
             .send()
             .await
-            .map_err(|e| format!("label API unreachable: {e}"))?;
+            .map_err(Error::Unreachable)?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            s => Err(format!(
-                "label API refused to void {shipment_id}: {s} {}",
-                response.text().await.unwrap_or_default()
-            )),
+            s => Err(Error::Answered {
+                status: s.as_u16(),
+                body: response.text().await.unwrap_or_default(),
+            }),
         }
     }
 }

@@ -67,6 +67,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failure no retry mends: the shop's authorisation or the app's credentials are missing.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::NotAuthorized(_) | Error::Deauthorized(_) | Error::NotConfigured
+        )
+    }
+
     /// A failure that may pass: throttling, TikTok's own trouble, the network.
     pub fn is_transient(&self) -> bool {
         match self {

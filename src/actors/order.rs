@@ -8,7 +8,7 @@ use handoff::Gate;
 use metrics::{counter, histogram};
 use tokio::sync::oneshot;
 
-use super::registry::{Envelope, Error, Reply};
+use super::message::{Envelope, Error, Reply};
 use crate::domain::{Order, OrderId, decide};
 use crate::journal::{self, Commit, Journal};
 use crate::persistence::SnapshotLoader;

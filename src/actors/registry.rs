@@ -9,54 +9,13 @@ use actix::prelude::*;
 use metrics::counter;
 use tokio::sync::oneshot;
 
+use super::message::{Envelope, Error, Reply};
 use super::shard::{Drain, LiveMap, RegistryShard, Route};
 use crate::config;
-use crate::domain::{OrderId, OrderStatus, Rejection, Stage};
-use crate::journal::{self, InboxEntry, Journal};
-use crate::persistence::{self, Database};
+use crate::domain::OrderId;
+use crate::journal::Journal;
+use crate::persistence::Database;
 use crate::telemetry::metrics::MAILBOX_FULL_TOTAL;
-
-/// A message for an order with where it came from.
-#[derive(Debug, Clone)]
-pub struct Envelope {
-    pub msg: crate::domain::Msg,
-    /// Why the order changes, as its audit trail will say.
-    pub cause: crate::domain::Cause,
-    /// Dedupe key for messages from outside; `None` for commands.
-    pub inbox: Option<InboxEntry>,
-}
-
-/// What became of a submitted message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// Events were committed; the order is now at `version`.
-    Applied {
-        version: i64,
-        status: OrderStatus,
-        stage: Stage,
-    },
-    /// Understood, but nothing to record.
-    Unchanged { version: i64 },
-    /// Already seen (same dedupe key): acknowledged and ignored.
-    Duplicate,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A mailbox is full: try again later (HTTP 503 + Retry-After).
-    #[error("overloaded ({mailbox} mailbox full); retry later")]
-    Overloaded { mailbox: &'static str },
-    #[error(transparent)]
-    Rejected(Rejection),
-    #[error("the journal failed")]
-    Journal(#[source] journal::Error),
-    #[error("cannot load the order")]
-    Storage(#[source] Arc<persistence::Error>),
-    #[error("the order engine is stopped")]
-    Stopped,
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-}
 
 /// Typed, cloneable access to the order engine.
 #[derive(Clone)]

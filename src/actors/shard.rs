@@ -11,8 +11,8 @@ use lru::LruCache;
 use metrics::{counter, gauge};
 use tokio::sync::oneshot;
 
+use super::message::{Envelope, Error, Reply};
 use super::order::{Deliver, OrderActor};
-use super::registry::{Envelope, Error, Reply};
 use crate::domain::OrderId;
 use crate::journal::Journal;
 use crate::persistence::{Database, SnapshotLoader};

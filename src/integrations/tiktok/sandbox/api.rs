@@ -3,36 +3,17 @@
 //! token (105002 once expired), the shop cipher, and a per-shop rate limit (429 / 36009002) —
 //! and answering in TikTok's envelope.
 
-use std::sync::Mutex;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use governor::DefaultKeyedRateLimiter;
 use serde_json::{Value, json};
 
+use super::shared::Shared;
 use super::world::{Fault, TokenProblem, World};
 use crate::integrations::tiktok::client::code;
 use crate::integrations::tiktok::signature::request_signature;
 
 /// Timestamps further than this from the sandbox's clock are refused.
 const TIMESTAMP_WINDOW: i64 = 300;
-
-pub struct Shared {
-    pub world: Mutex<World>,
-    pub app_key: String,
-    pub app_secret: String,
-    pub limiter: DefaultKeyedRateLimiter<String>,
-    /// Where webhooks go; `None` = nowhere yet (they wait).
-    pub webhook_url: Mutex<Option<String>>,
-    /// Bearer key of the label API stand-in.
-    pub label_api_key: String,
-}
-
-impl Shared {
-    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 fn envelope(status: StatusCode, code: i64, message: &str, data: Value) -> HttpResponse {
     let request_id = format!("2026{}", hex::encode(rand::random::<[u8; 8]>()));

@@ -6,6 +6,7 @@
 mod api;
 mod labels;
 mod server;
+mod shared;
 mod world;
 
 pub use server::{Options, Sandbox};

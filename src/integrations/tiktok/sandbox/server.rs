@@ -10,7 +10,8 @@ use futures_util::StreamExt;
 use governor::{Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::api::{self, Shared};
+use super::api;
+use super::shared::Shared;
 use super::world::{Fault, World};
 use crate::integrations::tiktok::signature::webhook_signature;
 

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use entities::{analytics_transitions, orders};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use serde::Serialize;
 
 use crate::persistence::{Database, Error};
 
@@ -23,7 +22,7 @@ pub struct TransitionRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub since: DateTime<Utc>,
     /// Current orders per TikTok status.
@@ -37,7 +36,7 @@ pub struct Summary {
     pub sla_breaches: SlaBreaches,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShopDay {
     pub shop_id: String,
     pub day: String,
@@ -46,7 +45,7 @@ pub struct ShopDay {
     pub transitions: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
     pub p50: Option<f64>,
@@ -71,7 +70,7 @@ impl Percentiles {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlaBreaches {
     /// Shipped in the window after TikTok's ready-to-ship deadline.
     pub shipped_late: u64,

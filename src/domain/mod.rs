@@ -9,10 +9,12 @@ mod item;
 mod lifecycle;
 mod money;
 mod order;
-mod serde_text;
+pub(crate) mod serde_text;
+mod shipment;
 mod shop;
 mod stage;
 mod status;
+mod stock;
 
 pub use api_key::{ApiKey, KeyHash, Scope};
 pub use cause::Cause;
@@ -25,9 +27,11 @@ pub use lifecycle::{
 };
 pub use money::{Currency, Money};
 pub use order::{Applied, Order, OrderId, SLOTS};
+pub use shipment::{ShipmentProvider, ShipmentState};
 pub use shop::{ShopId, ShopName};
 pub use stage::Stage;
 pub use status::{Change, OrderStatus};
+pub use stock::{Level, LowStock, ReservationState, low_stock};
 
 #[cfg(test)]
 mod properties;

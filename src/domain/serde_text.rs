@@ -20,3 +20,48 @@ macro_rules! serde_as_text {
 }
 
 pub(crate) use serde_as_text;
+
+/// A closed set of states stored and shown as text: the enum, `as_str`, `parse` (an unknown
+/// text is [`Invalid`](crate::domain::Invalid), naming `$what`), `Display` and serde as text.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident ($what:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(raw: &str) -> Result<Self, $crate::domain::Invalid> {
+                match raw {
+                    $($text => Ok($name::$variant),)+
+                    other => Err($crate::domain::Invalid::new(
+                        $what,
+                        format!("unknown {} `{other}`", $what),
+                    )),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        $crate::domain::serde_text::serde_as_text!($name, $name::parse);
+    };
+}
+
+pub(crate) use text_enum;

@@ -26,9 +26,8 @@ impl Caller {
     pub async fn visible_order(
         &self,
         db: &crate::persistence::Database,
-        raw_id: &str,
+        id: crate::domain::OrderId,
     ) -> Result<crate::domain::OrderId, Error> {
-        let id = crate::domain::OrderId::parse(raw_id)?;
         if !db.orders().visible(&self.scope, &id).await? {
             return Err(Error::NotFound(format!("order {id}")));
         }

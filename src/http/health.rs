@@ -1,15 +1,21 @@
 use actix_web::{HttpResponse, get, web};
-use serde_json::json;
+use serde::Serialize;
 
 use super::Error;
 use crate::persistence::Database;
 use crate::telemetry;
 
+/// What a probe answers.
+#[derive(Serialize)]
+pub(super) struct Probe {
+    status: &'static str,
+}
+
 /// Alive: the process answers. Says nothing about dependencies, so a supervisor restarts only a
 /// wedged process, not one waiting for its database.
 #[get("/livez")]
 pub(super) async fn livez() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "alive" }))
+    HttpResponse::Ok().json(Probe { status: "alive" })
 }
 
 /// Ready: the database is reachable and its schema current. 503 with the reason otherwise.
@@ -18,7 +24,7 @@ pub(super) async fn readyz(db: web::Data<Database>) -> Result<HttpResponse, Erro
     db.readiness()
         .await
         .map_err(|not_ready| Error::NotReady(not_ready.0))?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+    Ok(HttpResponse::Ok().json(Probe { status: "ready" }))
 }
 
 #[get("/metrics")]

@@ -2,13 +2,74 @@
 //! reservation. A shop key sees and changes only its shop's stock.
 
 use actix_web::{HttpResponse, get, post, put, web};
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
-use crate::domain::ShopId;
-use crate::inventory::StockError;
+use crate::domain::{OrderId, ReservationState, ShopId, Sku};
+use crate::inventory::{ReservationLine, StockError, StockLevel};
 use crate::persistence::Database;
+
+/// A SKU's stock.
+#[derive(Serialize)]
+pub(super) struct StockBody {
+    shop_id: ShopId,
+    sku_id: Sku,
+    on_hand: i64,
+    reserved: i64,
+    /// `on_hand − reserved`.
+    available: i64,
+    low_stock_threshold: Option<i64>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<StockLevel> for StockBody {
+    fn from(l: StockLevel) -> Self {
+        Self {
+            shop_id: l.shop_id,
+            sku_id: l.sku_id,
+            on_hand: l.on_hand,
+            reserved: l.reserved,
+            available: l.available,
+            low_stock_threshold: l.low_stock_threshold,
+            updated_at: l.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct StockList {
+    stock: Vec<StockBody>,
+}
+
+/// One reserved line of an order.
+#[derive(Serialize)]
+pub(super) struct ReservationLineBody {
+    sku_id: Sku,
+    quantity: i64,
+    /// false: the SKU has no stock record and was taken as always available.
+    tracked: bool,
+    state: ReservationState,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<ReservationLine> for ReservationLineBody {
+    fn from(l: ReservationLine) -> Self {
+        Self {
+            sku_id: l.sku_id,
+            quantity: l.quantity,
+            tracked: l.tracked,
+            state: l.state,
+            expires_at: l.expires_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct ReservationBody {
+    order_id: OrderId,
+    lines: Vec<ReservationLineBody>,
+}
 
 impl From<StockError> for Error {
     fn from(error: StockError) -> Self {
@@ -38,7 +99,9 @@ pub(super) async fn list(
         _ => None,
     };
     let levels = db.stock().levels(shop.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "stock": levels })))
+    Ok(HttpResponse::Ok().json(StockList {
+        stock: levels.into_iter().map(StockBody::from).collect(),
+    }))
 }
 
 fn target(caller: &Caller, shop: &str, sku: &str) -> Result<(ShopId, String), Error> {
@@ -55,7 +118,8 @@ pub(super) async fn show(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Error> {
     let (shop, sku) = target(&caller, &path.0, &path.1)?;
-    Ok(HttpResponse::Ok().json(db.stock().level(shop.as_str(), &sku).await?))
+    let level = db.stock().level(shop.as_str(), &sku).await?;
+    Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }
 
 #[derive(Deserialize)]
@@ -90,7 +154,7 @@ pub(super) async fn set(
             None,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(level))
+    Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }
 
 #[derive(Deserialize)]
@@ -117,18 +181,21 @@ pub(super) async fn adjust(
         .stock()
         .adjust(shop.as_str(), &sku, body.delta, key.as_deref())
         .await?;
-    Ok(HttpResponse::Ok().json(level))
+    Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }
 
 #[get("/orders/{order_id}/reservation")]
 pub(super) async fn reservation(
     caller: Caller,
     db: web::Data<Database>,
-    path: web::Path<String>,
+    path: web::Path<OrderId>,
 ) -> Result<HttpResponse, Error> {
-    let id = caller.visible_order(&db, &path).await?;
+    let id = caller.visible_order(&db, path.into_inner()).await?;
     let lines = db.stock().reservation(id.as_str()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "order_id": id.as_str(), "lines": lines })))
+    Ok(HttpResponse::Ok().json(ReservationBody {
+        order_id: id,
+        lines: lines.into_iter().map(ReservationLineBody::from).collect(),
+    }))
 }
 
 #[cfg(test)]

@@ -3,15 +3,84 @@
 //! delivery again.
 
 use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
 use crate::domain::{Scope, ShopId};
 use crate::integrations::tiktok::client::Client;
-use crate::notifications::{DEAD, DELIVERED, PENDING, WebhookSubscription};
+use crate::notifications::{DeliveryState, WebhookDelivery, WebhookSubscription};
 use crate::persistence::Database;
+
+/// A creator's webhook subscription (its secret is shown once, when it is made).
+#[derive(Serialize)]
+pub(super) struct SubscriptionBody {
+    id: i64,
+    shop_id: ShopId,
+    url: String,
+    events: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<WebhookSubscription> for SubscriptionBody {
+    fn from(s: WebhookSubscription) -> Self {
+        Self {
+            id: s.id,
+            shop_id: s.shop_id,
+            url: s.url,
+            events: s.events,
+            secret: None,
+            created_at: s.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct SubscriptionList {
+    subscriptions: Vec<SubscriptionBody>,
+}
+
+/// One delivery of an event to a subscription.
+#[derive(Serialize)]
+pub(super) struct DeliveryBody {
+    id: i64,
+    subscription_id: i64,
+    message_id: i64,
+    event_kind: String,
+    state: DeliveryState,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<WebhookDelivery> for DeliveryBody {
+    fn from(d: WebhookDelivery) -> Self {
+        Self {
+            id: d.id,
+            subscription_id: d.subscription_id,
+            message_id: d.message_id,
+            event_kind: d.event_kind,
+            state: d.state,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct DeliveryList {
+    deliveries: Vec<DeliveryBody>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,19 +146,20 @@ pub(super) async fn subscribe(
     let sealed = client.vault().seal(&SecretString::from(secret.clone()));
     let sub = db
         .notifications()
-        .subscribe(shop.as_str(), url.as_str(), &body.events, sealed)
+        .subscribe(&shop, url.as_str(), &body.events, sealed)
         .await?;
-    let mut shown = serde_json::to_value(&sub).expect("serialisable");
-    shown["secret"] = json!(secret);
-    Ok(HttpResponse::Created().json(shown))
+    Ok(HttpResponse::Created().json(SubscriptionBody {
+        secret: Some(secret),
+        ..sub.into()
+    }))
 }
 
 async fn visible(caller: &Caller, db: &Database) -> Result<Vec<WebhookSubscription>, Error> {
     let shop = match &caller.scope {
-        Scope::Shop(own) => Some(own.as_str().to_owned()),
+        Scope::Shop(own) => Some(own),
         Scope::Admin => None,
     };
-    Ok(db.notifications().subscriptions(shop.as_deref()).await?)
+    Ok(db.notifications().subscriptions(shop).await?)
 }
 
 #[get("/notifications/subscriptions")]
@@ -97,7 +167,13 @@ pub(super) async fn subscriptions(
     caller: Caller,
     db: web::Data<Database>,
 ) -> Result<HttpResponse, Error> {
-    Ok(HttpResponse::Ok().json(json!({ "subscriptions": visible(&caller, &db).await? })))
+    Ok(HttpResponse::Ok().json(SubscriptionList {
+        subscriptions: visible(&caller, &db)
+            .await?
+            .into_iter()
+            .map(SubscriptionBody::from)
+            .collect(),
+    }))
 }
 
 #[delete("/notifications/subscriptions/{id}")]
@@ -107,7 +183,7 @@ pub(super) async fn unsubscribe(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Error> {
     let sub = db.notifications().subscription(*path).await?;
-    caller.require_shop(&ShopId::parse(&sub.shop_id)?)?;
+    caller.require_shop(&sub.shop_id)?;
     db.notifications().unsubscribe(sub.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -125,13 +201,12 @@ pub(super) async fn deliveries(
     db: web::Data<Database>,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, Error> {
-    if let Some(state) = &query.state
-        && ![PENDING, DELIVERED, DEAD].contains(&state.as_str())
-    {
-        return Err(Error::BadRequest(
-            "state must be pending, delivered or dead".into(),
-        ));
-    }
+    let state = query
+        .state
+        .as_deref()
+        .map(DeliveryState::parse)
+        .transpose()
+        .map_err(|_| Error::BadRequest("state must be pending, delivered or dead".into()))?;
     let ids: Vec<i64> = visible(&caller, &db)
         .await?
         .into_iter()
@@ -140,13 +215,11 @@ pub(super) async fn deliveries(
         .collect();
     let log = db
         .notifications()
-        .deliveries(
-            &ids,
-            query.state.as_deref(),
-            query.limit.unwrap_or(100).min(1000),
-        )
+        .deliveries(&ids, state, query.limit.unwrap_or(100).min(1000))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "deliveries": log })))
+    Ok(HttpResponse::Ok().json(DeliveryList {
+        deliveries: log.into_iter().map(DeliveryBody::from).collect(),
+    }))
 }
 
 #[post("/notifications/deliveries/{id}/redeliver")]
@@ -160,6 +233,7 @@ pub(super) async fn redeliver(
         .notifications()
         .subscription(delivery.subscription_id)
         .await?;
-    caller.require_shop(&ShopId::parse(&sub.shop_id)?)?;
-    Ok(HttpResponse::Ok().json(db.notifications().redeliver(delivery.id).await?))
+    caller.require_shop(&sub.shop_id)?;
+    let again = db.notifications().redeliver(delivery.id).await?;
+    Ok(HttpResponse::Ok().json(DeliveryBody::from(again)))
 }

@@ -3,9 +3,9 @@
 //! for tokens (stored sealed) and every shop they reach.
 
 use actix_web::{HttpResponse, get, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
+use super::shops::{ShopBody, bodies};
 use super::{Caller, Error};
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::{self, Client};
@@ -28,7 +28,20 @@ pub(super) async fn authorize_link(
         "{}/oauth/authorize?app_key={}&state={}",
         settings.0, app.key, state
     );
-    Ok(HttpResponse::Ok().json(json!({ "url": url, "state": state })))
+    Ok(HttpResponse::Ok().json(AuthorizeLink { url, state }))
+}
+
+/// Where to send the seller, and the `state` the callback will carry.
+#[derive(Serialize)]
+pub(super) struct AuthorizeLink {
+    url: String,
+    state: String,
+}
+
+/// The shops an authorisation reached.
+#[derive(Serialize)]
+pub(super) struct Authorized {
+    authorized: Vec<ShopBody>,
 }
 
 /// `tiktok.auth_base_url`, for the link.
@@ -67,5 +80,7 @@ pub(super) async fn callback(
             client::Error::NotConfigured => Error::NotReady(e.to_string()),
             other => Error::Unavailable(format!("cannot complete the authorisation now: {other}")),
         })?;
-    Ok(HttpResponse::Ok().json(json!({ "authorized": shops })))
+    Ok(HttpResponse::Ok().json(Authorized {
+        authorized: bodies(shops),
+    }))
 }

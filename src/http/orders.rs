@@ -197,9 +197,9 @@ fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), Error> {
 pub(super) async fn show(
     caller: Caller,
     db: web::Data<Database>,
-    path: web::Path<String>,
+    path: web::Path<OrderId>,
 ) -> Result<HttpResponse, Error> {
-    let id = OrderId::parse(&path)?;
+    let id = path.into_inner();
     let order = db
         .orders()
         .detail(&caller.scope, &id)
@@ -212,9 +212,9 @@ pub(super) async fn show(
 pub(super) async fn history(
     caller: Caller,
     db: web::Data<Database>,
-    path: web::Path<String>,
+    path: web::Path<OrderId>,
 ) -> Result<HttpResponse, Error> {
-    let id = OrderId::parse(&path)?;
+    let id = path.into_inner();
     let events = db
         .orders()
         .history(&caller.scope, &id)
@@ -245,7 +245,7 @@ pub(super) async fn hold(
     caller: Caller,
     db: web::Data<Database>,
     registry: web::Data<RegistryHandle>,
-    path: web::Path<String>,
+    path: web::Path<OrderId>,
     body: web::Json<HoldBody>,
 ) -> Result<HttpResponse, Error> {
     let body = body.into_inner();
@@ -259,7 +259,7 @@ pub(super) async fn hold(
         reason: reason.to_owned(),
         expected_version: body.expected_version,
     };
-    command(&caller, &db, &registry, &path, msg).await
+    command(&caller, &db, &registry, path.into_inner(), msg).await
 }
 
 #[post("/orders/{order_id}/release")]
@@ -267,23 +267,23 @@ pub(super) async fn release(
     caller: Caller,
     db: web::Data<Database>,
     registry: web::Data<RegistryHandle>,
-    path: web::Path<String>,
+    path: web::Path<OrderId>,
     body: web::Json<ReleaseBody>,
 ) -> Result<HttpResponse, Error> {
     let msg = Msg::ReleaseHold {
         expected_version: body.expected_version,
     };
-    command(&caller, &db, &registry, &path, msg).await
+    command(&caller, &db, &registry, path.into_inner(), msg).await
 }
 
 async fn command(
     caller: &Caller,
     db: &Database,
     registry: &RegistryHandle,
-    raw_id: &str,
+    id: OrderId,
     msg: Msg,
 ) -> Result<HttpResponse, Error> {
-    let id = caller.visible_order(db, raw_id).await?;
+    let id = caller.visible_order(db, id).await?;
     let envelope = Envelope {
         msg,
         cause: crate::domain::Cause::User(caller.name.as_str().into()),

@@ -1,30 +1,62 @@
 use actix_web::{HttpResponse, get, post, web};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
 use crate::domain::{ShopId, ShopName};
-use crate::persistence::Database;
+use crate::persistence::{Database, Shop};
+
+/// A shop.
+#[derive(Serialize)]
+pub(super) struct ShopBody {
+    id: ShopId,
+    name: String,
+    /// Whether TikTok tokens are stored for it.
+    authorized: bool,
+    /// When the seller withdrew the authorisation.
+    deauthorized_at: Option<DateTime<Utc>>,
+    /// When the authorisation lapses, as TikTok announced.
+    authorization_expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Shop> for ShopBody {
+    fn from(s: Shop) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            authorized: s.authorized,
+            deauthorized_at: s.deauthorized_at,
+            authorization_expires_at: s.authorization_expires_at,
+            created_at: s.created_at,
+        }
+    }
+}
+
+pub(super) fn bodies(shops: Vec<Shop>) -> Vec<ShopBody> {
+    shops.into_iter().map(ShopBody::from).collect()
+}
 
 /// The shops this key may see: all for an admin key, its own for a shop key.
 #[get("/shops")]
 pub(super) async fn list(caller: Caller, db: web::Data<Database>) -> Result<HttpResponse, Error> {
-    Ok(HttpResponse::Ok().json(db.shops().list(&caller.scope).await?))
+    Ok(HttpResponse::Ok().json(bodies(db.shops().list(&caller.scope).await?)))
 }
 
 #[get("/shops/{shop_id}")]
 pub(super) async fn show(
     caller: Caller,
     db: web::Data<Database>,
-    path: web::Path<String>,
+    path: web::Path<ShopId>,
 ) -> Result<HttpResponse, Error> {
-    let id = ShopId::parse(&path)?;
+    let id = path.into_inner();
     caller.require_shop(&id)?;
     let shop = db
         .shops()
         .get(&id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("shop {id}")))?;
-    Ok(HttpResponse::Ok().json(shop))
+    Ok(HttpResponse::Ok().json(ShopBody::from(shop)))
 }
 
 #[derive(Deserialize)]
@@ -45,5 +77,5 @@ pub(super) async fn create(
     let id = ShopId::parse(&body.tiktok_shop_id)?;
     let name = ShopName::parse(&body.name)?;
     let shop = db.shops().add(&id, &name).await?;
-    Ok(HttpResponse::Created().json(shop))
+    Ok(HttpResponse::Created().json(ShopBody::from(shop)))
 }

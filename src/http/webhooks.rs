@@ -3,14 +3,14 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
 use metrics::counter;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
 use crate::actors::RegistryHandle;
 use crate::integrations::tiktok::{App, Topic, notification, webhook};
-use crate::persistence::{Database, QuarantineReason};
+use crate::persistence::{Database, QuarantineReason, QuarantinedWebhook};
 use crate::telemetry::metrics::TIKTOK_WEBHOOKS_TOTAL;
 
 /// What the webhook route needs besides the database and the engine.
@@ -95,8 +95,52 @@ pub(super) async fn tiktok(
             webhook::Error::Engine(e) => Error::from(e),
             webhook::Error::Storage(e) => unavailable(e.into()),
         })?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "code": 0, "message": "success", "result": receipt.as_str() })))
+    Ok(HttpResponse::Ok().json(Receipt {
+        code: 0,
+        message: "success",
+        result: receipt.as_str(),
+    }))
+}
+
+/// What TikTok is answered: its own envelope, with what became of the notification.
+#[derive(Serialize)]
+pub(super) struct Receipt {
+    code: i64,
+    message: &'static str,
+    /// `applied`, `unchanged`, `duplicate`, `quarantined`, …
+    result: &'static str,
+}
+
+/// A webhook kept in quarantine.
+#[derive(Serialize)]
+pub(super) struct QuarantinedBody {
+    id: i64,
+    reason: QuarantineReason,
+    detail: String,
+    event_type: Option<i64>,
+    /// The raw body; bytes that are not UTF-8 are shown as U+FFFD (`body_bytes` is exact).
+    body: String,
+    body_bytes: usize,
+    received_at: DateTime<Utc>,
+}
+
+impl From<QuarantinedWebhook> for QuarantinedBody {
+    fn from(w: QuarantinedWebhook) -> Self {
+        Self {
+            id: w.id,
+            reason: w.reason,
+            detail: w.detail,
+            event_type: w.event_type,
+            body: w.body,
+            body_bytes: w.body_bytes,
+            received_at: w.received_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct QuarantineList {
+    webhooks: Vec<QuarantinedBody>,
 }
 
 /// TikTok retries what is not answered 200: a storage failure is a 503, not a 500.
@@ -124,5 +168,7 @@ pub(super) async fn quarantine(
         return Err(Error::BadRequest("limit must be 1 to 1000".into()));
     }
     let webhooks = db.webhooks().quarantined(limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "webhooks": webhooks })))
+    Ok(HttpResponse::Ok().json(QuarantineList {
+        webhooks: webhooks.into_iter().map(QuarantinedBody::from).collect(),
+    }))
 }

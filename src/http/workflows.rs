@@ -202,12 +202,12 @@ pub(super) async fn show(
 pub(super) async fn order_run(
     caller: Caller,
     db: web::Data<Database>,
-    path: web::Path<String>,
+    path: web::Path<OrderId>,
 ) -> Result<HttpResponse, Error> {
-    let id = caller.visible_order(&db, &path).await?;
+    let id = caller.visible_order(&db, path.into_inner()).await?;
     let (run, steps) = db
         .runs()
-        .of_order(id.as_str())
+        .of_order(&id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("a workflow run for order {id}")))?;
     Ok(HttpResponse::Ok().json(OrderRunBody {
@@ -259,7 +259,7 @@ pub(super) async fn replay(
     let id = run.order_id.clone();
     let steps = db
         .runs()
-        .of_order(id.as_str())
+        .of_order(&id)
         .await?
         .map(|(_, s)| s)
         .unwrap_or_default();

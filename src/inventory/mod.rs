@@ -8,7 +8,4 @@ mod store;
 
 pub use commands::subscription;
 pub use service::Inventory;
-pub use store::{
-    COMMITTED, EXPIRED, RELEASED, RESERVED, Reservation, ReservationLine, StockError, StockLevel,
-    StockStore,
-};
+pub use store::{Reservation, ReservationLine, StockError, StockLevel, StockStore};

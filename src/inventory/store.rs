@@ -6,29 +6,25 @@
 //! is exclusive, on PostgreSQL the row lock serialises the updates and each re-checks the
 //! condition. The reservation rows (unique per order and SKU) make a repeated reservation a
 //! no-op. Releases (cancel, expiry) and commits (ship) move each line once, by its state.
-//! Crossing a SKU's low-stock threshold writes an `inventory.low_stock` outbox row in the same
+//! A change that takes a SKU's availability across its low-stock threshold owes a typed
+//! [`LowStock`] message (the rule is `domain::low_stock`), written as an outbox row in the same
 //! transaction.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use entities::{outbox, stock_levels, stock_reservations, webhook_inbox};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
-use serde::Serialize;
-use serde_json::json;
 
+use crate::domain::{Invalid, Level, LowStock, ReservationState, ShopId, Sku, low_stock};
 use crate::persistence::{Database, Error, WriteTxn};
 
-pub const RESERVED: &str = "reserved";
-pub const COMMITTED: &str = "committed";
-pub const RELEASED: &str = "released";
-pub const EXPIRED: &str = "expired";
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockLevel {
-    pub shop_id: String,
-    pub sku_id: String,
+    pub shop_id: ShopId,
+    pub sku_id: Sku,
     pub on_hand: i64,
     pub reserved: i64,
     pub available: i64,
@@ -36,28 +32,45 @@ pub struct StockLevel {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<stock_levels::Model> for StockLevel {
-    fn from(row: stock_levels::Model) -> Self {
-        Self {
+impl TryFrom<stock_levels::Model> for StockLevel {
+    type Error = Error;
+
+    fn try_from(row: stock_levels::Model) -> Result<Self, Error> {
+        let (shop_id, sku_id) = ids(&row)?;
+        Ok(Self {
             available: row.on_hand - row.reserved,
-            shop_id: row.shop_id,
-            sku_id: row.sku_id,
+            shop_id,
+            sku_id,
             on_hand: row.on_hand,
             reserved: row.reserved,
             low_stock_threshold: row.low_stock_threshold,
             updated_at: row.updated_at.to_utc(),
-        }
+        })
     }
 }
 
+/// A stock row's shop and SKU, parsed.
+fn ids(row: &stock_levels::Model) -> Result<(ShopId, Sku), Error> {
+    let bad = |e: Invalid| {
+        Error::Db(DbErr::Custom(format!(
+            "stock of {} in shop {}: {e}",
+            row.sku_id, row.shop_id
+        )))
+    };
+    Ok((
+        ShopId::parse(&row.shop_id).map_err(bad)?,
+        Sku::parse(&row.sku_id).map_err(bad)?,
+    ))
+}
+
 /// One reserved order line.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationLine {
-    pub sku_id: String,
+    pub sku_id: Sku,
     pub quantity: i64,
     /// false: the SKU has no stock record and was taken as always available.
     pub tracked: bool,
-    pub state: String,
+    pub state: ReservationState,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -85,7 +98,7 @@ impl From<sea_orm::DbErr> for StockError {
 }
 
 /// What a reservation request did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     /// false: the order already held its reservation; nothing was taken again.
     pub new: bool,
@@ -112,19 +125,20 @@ impl StockStore<'_> {
         if let Some(shop) = shop_id {
             query = query.filter(stock_levels::Column::ShopId.eq(shop));
         }
-        Ok(query
+        query
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(Into::into)
-            .collect())
+            .map(StockLevel::try_from)
+            .collect()
     }
 
     pub async fn level(&self, shop_id: &str, sku_id: &str) -> Result<StockLevel, Error> {
         stock_levels::Entity::find_by_id((shop_id.to_owned(), sku_id.to_owned()))
             .one(&self.db.conn)
             .await?
-            .map(Into::into)
+            .map(StockLevel::try_from)
+            .transpose()?
             .ok_or_else(|| Error::NotFound(format!("stock of {sku_id} in shop {shop_id}")))
     }
 
@@ -174,7 +188,7 @@ impl StockStore<'_> {
         };
         low_stock_check(&txn, before.as_ref(), &row).await?;
         txn.commit().await?;
-        Ok(row.into())
+        Ok(row.try_into()?)
     }
 
     /// Adds `delta` (negative: removes) to the stock on hand of a tracked SKU.
@@ -217,7 +231,7 @@ impl StockStore<'_> {
         };
         low_stock_check(&txn, Some(&before), &after).await?;
         txn.commit().await?;
-        Ok(after.into())
+        Ok(after.try_into()?)
     }
 
     /// Reserves every line of an order, all or nothing. Repeating it for the same order is a
@@ -248,7 +262,7 @@ impl StockStore<'_> {
                 sku_id: Set((*sku_id).to_owned()),
                 quantity: Set(*quantity),
                 tracked: Set(true),
-                state: Set(RESERVED.to_owned()),
+                state: Set(ReservationState::Reserved.as_str().to_owned()),
                 expires_at: Set(expires_at.fixed_offset()),
                 created_at: Set(now.fixed_offset()),
                 updated_at: Set(now.fixed_offset()),
@@ -328,10 +342,10 @@ impl StockStore<'_> {
                 low_stock_check(&txn, Some(&before), &after).await?;
             }
             reserved.push(ReservationLine {
-                sku_id: (*sku_id).to_owned(),
+                sku_id: Sku::parse(sku_id).map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?,
                 quantity: *quantity,
                 tracked,
-                state: RESERVED.to_owned(),
+                state: ReservationState::Reserved,
                 expires_at,
             });
         }
@@ -344,47 +358,57 @@ impl StockStore<'_> {
 
     /// The order's reservation lines, in SKU order.
     pub async fn reservation(&self, order_id: &str) -> Result<Vec<ReservationLine>, Error> {
-        Ok(stock_reservations::Entity::find()
+        stock_reservations::Entity::find()
             .filter(stock_reservations::Column::OrderId.eq(order_id))
             .order_by_asc(stock_reservations::Column::SkuId)
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(|r| ReservationLine {
-                sku_id: r.sku_id,
-                quantity: r.quantity,
-                tracked: r.tracked,
-                state: r.state,
-                expires_at: r.expires_at.to_utc(),
+            .map(|r| {
+                let bad = |e: Invalid| {
+                    Error::Db(DbErr::Custom(format!(
+                        "reservation of order {order_id}: {e}"
+                    )))
+                };
+                Ok(ReservationLine {
+                    sku_id: Sku::parse(&r.sku_id).map_err(bad)?,
+                    state: ReservationState::parse(&r.state).map_err(bad)?,
+                    quantity: r.quantity,
+                    tracked: r.tracked,
+                    expires_at: r.expires_at.to_utc(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Gives the order's reserved (not yet shipped) stock back; returns the lines released.
     pub async fn release(&self, order_id: &str) -> Result<usize, Error> {
-        self.settle(Some(order_id), RELEASED, None).await
+        self.settle(Some(order_id), ReservationState::Released, None)
+            .await
     }
 
     /// The order shipped: its reserved stock leaves the shelf (on hand and reserved both drop).
     pub async fn commit(&self, order_id: &str) -> Result<usize, Error> {
-        self.settle(Some(order_id), COMMITTED, None).await
+        self.settle(Some(order_id), ReservationState::Committed, None)
+            .await
     }
 
     /// Releases reservations past their expiry; returns how many lines.
     pub async fn expire(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        self.settle(None, EXPIRED, Some(now)).await
+        self.settle(None, ReservationState::Expired, Some(now))
+            .await
     }
 
     /// Moves reserved lines (of one order, or all expired by `now`) to `to`, each once.
     async fn settle(
         &self,
         order_id: Option<&str>,
-        to: &str,
+        to: ReservationState,
         expired_by: Option<DateTime<Utc>>,
     ) -> Result<usize, Error> {
         let txn = self.db.begin_write().await?;
         let mut query = stock_reservations::Entity::find()
-            .filter(stock_reservations::Column::State.eq(RESERVED));
+            .filter(stock_reservations::Column::State.eq(ReservationState::Reserved.as_str()));
         if let Some(order) = order_id {
             query = query.filter(stock_reservations::Column::OrderId.eq(order));
         }
@@ -401,7 +425,7 @@ impl StockStore<'_> {
                         Expr::col(stock_levels::Column::Reserved).sub(line.quantity),
                     )
                     .col_expr(stock_levels::Column::UpdatedAt, Expr::value(now));
-                if to == COMMITTED {
+                if to == ReservationState::Committed {
                     update = update.col_expr(
                         stock_levels::Column::OnHand,
                         Expr::col(stock_levels::Column::OnHand).sub(line.quantity),
@@ -413,7 +437,11 @@ impl StockStore<'_> {
                     .exec(&txn)
                     .await?;
                 if let Some(after) = level(&txn, &line.shop_id, &line.sku_id).await? {
-                    let shipped = if to == COMMITTED { line.quantity } else { 0 };
+                    let shipped = if to == ReservationState::Committed {
+                        line.quantity
+                    } else {
+                        0
+                    };
                     let before = stock_levels::Model {
                         reserved: after.reserved + line.quantity,
                         on_hand: after.on_hand + shipped,
@@ -423,7 +451,7 @@ impl StockStore<'_> {
                 }
             }
             stock_reservations::Entity::update_many()
-                .col_expr(stock_reservations::Column::State, Expr::value(to))
+                .col_expr(stock_reservations::Column::State, Expr::value(to.as_str()))
                 .col_expr(stock_reservations::Column::UpdatedAt, Expr::value(now))
                 .filter(stock_reservations::Column::Id.eq(line.id))
                 .exec(&txn)
@@ -464,32 +492,27 @@ async fn first_time(txn: &WriteTxn, dedupe: Option<&str>) -> Result<bool, Error>
     Ok(inserted > 0)
 }
 
-/// Writes an `inventory.low_stock` message when this change took availability from above the
-/// SKU's threshold to at or below it.
+/// Writes the `inventory.low_stock` message (see [`low_stock`]) this change owes, if any, in
+/// the change's transaction (the relay publishes it).
 async fn low_stock_check(
     db: &impl ConnectionTrait,
     before: Option<&stock_levels::Model>,
     after: &stock_levels::Model,
 ) -> Result<(), sea_orm::DbErr> {
-    let Some(threshold) = after.low_stock_threshold else {
+    let level = |row: &stock_levels::Model| Level {
+        on_hand: row.on_hand,
+        reserved: row.reserved,
+        threshold: row.low_stock_threshold,
+    };
+    let (shop_id, sku_id) = ids(after).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let Some(message) = low_stock(&shop_id, &sku_id, before.map(level), level(after)) else {
         return Ok(());
     };
-    let available = after.on_hand - after.reserved;
-    let was = before.map(|b| b.on_hand - b.reserved);
-    if available > threshold || was.is_some_and(|w| w <= threshold) {
-        return Ok(());
-    }
     metrics::counter!(crate::telemetry::metrics::INVENTORY_LOW_STOCK_TOTAL).increment(1);
+    let payload = serde_json::to_value(&message).map_err(|e| DbErr::Custom(e.to_string()))?;
     outbox::Entity::insert(outbox::ActiveModel {
-        routing_key: Set("inventory.low_stock".to_owned()),
-        payload: Set(json!({
-            "shop_id": after.shop_id,
-            "sku_id": after.sku_id,
-            "on_hand": after.on_hand,
-            "reserved": after.reserved,
-            "available": available,
-            "threshold": threshold,
-        })),
+        routing_key: Set(LowStock::ROUTING_KEY.to_owned()),
+        payload: Set(payload),
         attempts: Set(0),
         created_at: Set(Utc::now().fixed_offset()),
         ..Default::default()

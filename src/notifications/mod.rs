@@ -6,6 +6,5 @@ mod store;
 
 pub use sender::{Sender, signature, subscription};
 pub use store::{
-    DEAD, DELIVERED, DeliveryAttempt, NotificationStore, PENDING, WebhookDelivery,
-    WebhookSubscription,
+    DeliveryAttempt, DeliveryState, NotificationStore, WebhookDelivery, WebhookSubscription,
 };

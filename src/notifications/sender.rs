@@ -29,6 +29,7 @@ use sha2::Sha256;
 use super::{DeliveryAttempt, WebhookDelivery, WebhookSubscription};
 use crate::bus::{Delivery as BusDelivery, Failure, Subscription, topic_matches};
 use crate::config;
+use crate::domain::ShopId;
 use crate::integrations::tiktok::vault::Vault;
 use crate::persistence::Database;
 
@@ -48,7 +49,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 #[derive(Deserialize)]
 struct Routed {
     message_id: i64,
-    shop_id: String,
+    shop_id: ShopId,
 }
 
 /// Turns a batch of transitions into deliveries: the subscriptions are read once per batch (a

@@ -7,50 +7,64 @@ use chrono::{DateTime, Utc};
 use entities::{notification_deliveries, webhook_subscriptions};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use serde::Serialize;
 
+use crate::domain::ShopId;
+use crate::domain::serde_text::text_enum;
 use crate::persistence::{Database, Error};
 
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const DEAD: &str = "dead";
+text_enum! {
+    /// Where a delivery stands.
+    pub enum DeliveryState ("delivery state") {
+        /// Not delivered yet; tried (again) at `next_attempt_at`.
+        Pending = "pending",
+        Delivered = "delivered",
+        /// Its attempts are spent; an operator may send it again.
+        Dead = "dead",
+    }
+}
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct WebhookSubscription {
     pub id: i64,
-    pub shop_id: String,
+    pub shop_id: ShopId,
     pub url: String,
     /// Routing-key patterns (`order.transition.#`, `inventory.low_stock`, …).
     pub events: Vec<String>,
-    #[serde(skip)]
+    /// The signing secret, sealed.
     pub secret_enc: String,
     pub created_at: DateTime<Utc>,
 }
 
-impl From<webhook_subscriptions::Model> for WebhookSubscription {
-    fn from(row: webhook_subscriptions::Model) -> Self {
-        Self {
+fn corrupt(what: String) -> Error {
+    Error::Db(DbErr::Custom(what))
+}
+
+impl TryFrom<webhook_subscriptions::Model> for WebhookSubscription {
+    type Error = Error;
+
+    fn try_from(row: webhook_subscriptions::Model) -> Result<Self, Error> {
+        let bad = |e: String| corrupt(format!("webhook subscription {}: {e}", row.id));
+        Ok(Self {
             id: row.id,
-            shop_id: row.shop_id,
+            shop_id: ShopId::parse(&row.shop_id).map_err(|e| bad(e.to_string()))?,
+            events: serde_json::from_value(row.events).map_err(|e| bad(e.to_string()))?,
             url: row.url,
-            events: serde_json::from_value(row.events).unwrap_or_default(),
             secret_enc: row.secret_enc,
             created_at: row.created_at.to_utc(),
-        }
+        })
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct WebhookDelivery {
     pub id: i64,
     pub subscription_id: i64,
     pub message_id: i64,
     pub event_kind: String,
-    #[serde(skip)]
     pub body: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_status: Option<i32>,
@@ -59,22 +73,25 @@ pub struct WebhookDelivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-impl From<notification_deliveries::Model> for WebhookDelivery {
-    fn from(row: notification_deliveries::Model) -> Self {
-        Self {
+impl TryFrom<notification_deliveries::Model> for WebhookDelivery {
+    type Error = Error;
+
+    fn try_from(row: notification_deliveries::Model) -> Result<Self, Error> {
+        Ok(Self {
+            state: DeliveryState::parse(&row.state)
+                .map_err(|e| corrupt(format!("delivery {}: {e}", row.id)))?,
             id: row.id,
             subscription_id: row.subscription_id,
             message_id: row.message_id,
             event_kind: row.event_kind,
             body: row.body,
-            state: row.state,
             attempts: row.attempts,
             next_attempt_at: row.next_attempt_at.to_utc(),
             last_status: row.last_status,
             last_error: row.last_error,
             created_at: row.created_at.to_utc(),
             delivered_at: row.delivered_at.map(|t| t.to_utc()),
-        }
+        })
     }
 }
 
@@ -107,13 +124,13 @@ impl Database {
 impl NotificationStore<'_> {
     pub async fn subscribe(
         &self,
-        shop_id: &str,
+        shop_id: &ShopId,
         url: &str,
         events: &[String],
         secret_enc: String,
     ) -> Result<WebhookSubscription, Error> {
-        Ok(webhook_subscriptions::ActiveModel {
-            shop_id: Set(shop_id.to_owned()),
+        webhook_subscriptions::ActiveModel {
+            shop_id: Set(shop_id.as_str().to_owned()),
             url: Set(url.to_owned()),
             events: Set(serde_json::json!(events)),
             secret_enc: Set(secret_enc),
@@ -122,31 +139,32 @@ impl NotificationStore<'_> {
         }
         .insert(&self.db.conn)
         .await?
-        .into())
+        .try_into()
     }
 
     pub async fn subscriptions(
         &self,
-        shop_id: Option<&str>,
+        shop_id: Option<&ShopId>,
     ) -> Result<Vec<WebhookSubscription>, Error> {
         let mut query =
             webhook_subscriptions::Entity::find().order_by_asc(webhook_subscriptions::Column::Id);
         if let Some(shop) = shop_id {
-            query = query.filter(webhook_subscriptions::Column::ShopId.eq(shop));
+            query = query.filter(webhook_subscriptions::Column::ShopId.eq(shop.as_str()));
         }
-        Ok(query
+        query
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(Into::into)
-            .collect())
+            .map(TryInto::try_into)
+            .collect()
     }
 
     pub async fn subscription(&self, id: i64) -> Result<WebhookSubscription, Error> {
         webhook_subscriptions::Entity::find_by_id(id)
             .one(&self.db.conn)
             .await?
-            .map(Into::into)
+            .map(TryInto::try_into)
+            .transpose()?
             .ok_or_else(|| Error::NotFound(format!("webhook subscription {id}")))
     }
 
@@ -179,7 +197,7 @@ impl NotificationStore<'_> {
                 message_id: Set(message_id),
                 event_kind: Set(event_kind.to_owned()),
                 body: Set(body.to_owned()),
-                state: Set(PENDING.to_owned()),
+                state: Set(DeliveryState::Pending.as_str().to_owned()),
                 attempts: Set(0),
                 next_attempt_at: Set(now),
                 last_status: Set(None),
@@ -207,16 +225,16 @@ impl NotificationStore<'_> {
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<WebhookDelivery>, Error> {
-        Ok(notification_deliveries::Entity::find()
-            .filter(notification_deliveries::Column::State.eq(PENDING))
+        notification_deliveries::Entity::find()
+            .filter(notification_deliveries::Column::State.eq(DeliveryState::Pending.as_str()))
             .filter(notification_deliveries::Column::NextAttemptAt.lte(now.fixed_offset()))
             .order_by_asc(notification_deliveries::Column::NextAttemptAt)
             .limit(limit)
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(Into::into)
-            .collect())
+            .map(TryInto::try_into)
+            .collect()
     }
 
     pub async fn record_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<(), Error> {
@@ -231,7 +249,7 @@ impl NotificationStore<'_> {
             DeliveryAttempt::Delivered { status } => update
                 .col_expr(
                     notification_deliveries::Column::State,
-                    Expr::value(DELIVERED),
+                    Expr::value(DeliveryState::Delivered.as_str()),
                 )
                 .col_expr(
                     notification_deliveries::Column::LastStatus,
@@ -252,7 +270,10 @@ impl NotificationStore<'_> {
             } => update
                 .col_expr(
                     notification_deliveries::Column::State,
-                    Expr::value(if retry_at.is_some() { PENDING } else { DEAD }),
+                    Expr::value(match retry_at {
+                        Some(_) => DeliveryState::Pending.as_str(),
+                        None => DeliveryState::Dead.as_str(),
+                    }),
                 )
                 .col_expr(
                     notification_deliveries::Column::LastStatus,
@@ -275,7 +296,7 @@ impl NotificationStore<'_> {
     pub async fn deliveries(
         &self,
         subscription_ids: &[i64],
-        state: Option<&str>,
+        state: Option<DeliveryState>,
         limit: u64,
     ) -> Result<Vec<WebhookDelivery>, Error> {
         let mut query = notification_deliveries::Entity::find()
@@ -286,14 +307,14 @@ impl NotificationStore<'_> {
             .order_by_desc(notification_deliveries::Column::Id)
             .limit(limit);
         if let Some(state) = state {
-            query = query.filter(notification_deliveries::Column::State.eq(state));
+            query = query.filter(notification_deliveries::Column::State.eq(state.as_str()));
         }
-        Ok(query
+        query
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(Into::into)
-            .collect())
+            .map(TryInto::try_into)
+            .collect()
     }
 
     /// A dead delivery back in the queue, attempts reset.
@@ -301,20 +322,21 @@ impl NotificationStore<'_> {
         let row = notification_deliveries::Entity::find_by_id(id)
             .one(&self.db.conn)
             .await?
-            .filter(|r| r.state == DEAD)
+            .filter(|r| r.state == DeliveryState::Dead.as_str())
             .ok_or_else(|| Error::NotFound(format!("dead delivery {id}")))?;
         let mut active: notification_deliveries::ActiveModel = row.into();
-        active.state = Set(PENDING.to_owned());
+        active.state = Set(DeliveryState::Pending.as_str().to_owned());
         active.attempts = Set(0);
         active.next_attempt_at = Set(Utc::now().fixed_offset());
-        Ok(active.update(&self.db.conn).await?.into())
+        active.update(&self.db.conn).await?.try_into()
     }
 
     pub async fn delivery(&self, id: i64) -> Result<WebhookDelivery, Error> {
         notification_deliveries::Entity::find_by_id(id)
             .one(&self.db.conn)
             .await?
-            .map(Into::into)
+            .map(TryInto::try_into)
+            .transpose()?
             .ok_or_else(|| Error::NotFound(format!("delivery {id}")))
     }
 }

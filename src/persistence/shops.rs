@@ -1,16 +1,15 @@
 use chrono::{DateTime, Utc};
 use entities::shops;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use serde::Serialize;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{Database, Error};
 use crate::domain::{Scope, ShopId, ShopName};
 
 /// A shop as operators and the API see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Shop {
-    pub id: String,
+    pub id: ShopId,
     pub name: String,
     /// Whether TikTok tokens are stored for it.
     pub authorized: bool,
@@ -21,16 +20,22 @@ pub struct Shop {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<shops::Model> for Shop {
-    fn from(row: shops::Model) -> Self {
-        Self {
-            id: row.id,
+fn shop_id(row: &shops::Model) -> Result<ShopId, Error> {
+    ShopId::parse(&row.id).map_err(|e| Error::Db(DbErr::Custom(format!("shop {}: {e}", row.id))))
+}
+
+impl TryFrom<shops::Model> for Shop {
+    type Error = Error;
+
+    fn try_from(row: shops::Model) -> Result<Self, Error> {
+        Ok(Self {
+            id: shop_id(&row)?,
             name: row.name,
             authorized: row.access_token_enc.is_some(),
             deauthorized_at: row.deauthorized_at.map(|t| t.with_timezone(&Utc)),
             authorization_expires_at: row.authorization_expires_at.map(|t| t.with_timezone(&Utc)),
             created_at: row.created_at.with_timezone(&Utc),
-        }
+        })
     }
 }
 
@@ -69,26 +74,27 @@ impl ShopStore<'_> {
         }
         .insert(&self.db.conn)
         .await?;
-        Ok(row.into())
+        row.try_into()
     }
 
     pub async fn get(&self, id: &ShopId) -> Result<Option<Shop>, Error> {
-        Ok(shops::Entity::find_by_id(id.as_str())
+        shops::Entity::find_by_id(id.as_str())
             .one(&self.db.conn)
             .await?
-            .map(Shop::from))
+            .map(Shop::try_from)
+            .transpose()
     }
 
     /// The shops `scope` may see, by id.
     pub async fn list(&self, scope: &Scope) -> Result<Vec<Shop>, Error> {
         match scope {
-            Scope::Admin => Ok(shops::Entity::find()
+            Scope::Admin => shops::Entity::find()
                 .order_by_asc(shops::Column::Id)
                 .all(&self.db.conn)
                 .await?
                 .into_iter()
-                .map(Shop::from)
-                .collect()),
+                .map(Shop::try_from)
+                .collect(),
             Scope::Shop(id) => Ok(self.get(id).await?.into_iter().collect()),
         }
     }
@@ -123,8 +129,11 @@ pub struct AuthorizedShop {
     pub cipher: Option<String>,
 }
 
-impl From<shops::Model> for ShopAuth {
-    fn from(row: shops::Model) -> Self {
+impl TryFrom<shops::Model> for ShopAuth {
+    type Error = Error;
+
+    fn try_from(row: shops::Model) -> Result<Self, Error> {
+        let shop_id = shop_id(&row)?;
         let tokens = match (
             row.access_token_enc,
             row.access_token_expires_at,
@@ -141,35 +150,36 @@ impl From<shops::Model> for ShopAuth {
             }
             _ => None,
         };
-        Self {
-            shop_id: ShopId::parse(&row.id).expect("stored shop ids were validated"),
+        Ok(Self {
+            shop_id,
             cipher: row.shop_cipher,
             tokens,
             deauthorized_at: row.deauthorized_at.map(|t| t.with_timezone(&Utc)),
             sync_cursor: row.sync_cursor,
-        }
+        })
     }
 }
 
 impl ShopStore<'_> {
     pub async fn auth(&self, id: &ShopId) -> Result<Option<ShopAuth>, Error> {
-        Ok(shops::Entity::find_by_id(id.as_str())
+        shops::Entity::find_by_id(id.as_str())
             .one(&self.db.conn)
             .await?
-            .map(ShopAuth::from))
+            .map(ShopAuth::try_from)
+            .transpose()
     }
 
     /// Shops with tokens that the seller has not withdrawn.
     pub async fn authorized(&self) -> Result<Vec<ShopAuth>, Error> {
-        Ok(shops::Entity::find()
+        shops::Entity::find()
             .filter(shops::Column::AccessTokenEnc.is_not_null())
             .filter(shops::Column::DeauthorizedAt.is_null())
             .order_by_asc(shops::Column::Id)
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(ShopAuth::from)
-            .collect())
+            .map(ShopAuth::try_from)
+            .collect()
     }
 
     /// Replaces a shop's tokens (after a refresh).
@@ -226,7 +236,7 @@ impl ShopStore<'_> {
                 row.insert(&self.db.conn).await?
             }
         };
-        Ok(row.into())
+        row.try_into()
     }
 
     pub async fn set_sync_cursor(&self, id: &ShopId, cursor: i64) -> Result<(), Error> {

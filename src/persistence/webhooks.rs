@@ -4,35 +4,27 @@
 use chrono::{DateTime, Utc};
 use entities::{shops, webhook_inbox, webhook_quarantine};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set};
-use serde::Serialize;
+use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, QueryOrder, QuerySelect, Set};
 
 use super::{Database, Error};
 use crate::domain::ShopId;
+use crate::domain::serde_text::text_enum;
 
-/// Why a webhook is in quarantine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuarantineReason {
-    /// Signed correctly, but not a notification this daemon can read (answered 400).
-    Malformed,
-    /// A `type` this build does not handle (answered 200, kept for later).
-    UnhandledType,
-}
-
-impl QuarantineReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuarantineReason::Malformed => "malformed",
-            QuarantineReason::UnhandledType => "unhandled_type",
-        }
+text_enum! {
+    /// Why a webhook is in quarantine.
+    pub enum QuarantineReason ("quarantine reason") {
+        /// Signed correctly, but not a notification this daemon can read (answered 400).
+        Malformed = "malformed",
+        /// A `type` this build does not handle (answered 200, kept for later).
+        UnhandledType = "unhandled_type",
     }
 }
 
-/// A quarantined webhook as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+/// A quarantined webhook.
+#[derive(Debug, Clone)]
 pub struct QuarantinedWebhook {
     pub id: i64,
-    pub reason: String,
+    pub reason: QuarantineReason,
     pub detail: String,
     pub event_type: Option<i64>,
     /// The raw body; bytes that are not UTF-8 are shown as U+FFFD (`body_bytes` is exact).
@@ -91,18 +83,24 @@ impl WebhookStore<'_> {
             .limit(limit)
             .all(&self.db.conn)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| QuarantinedWebhook {
-                id: row.id,
-                reason: row.reason,
-                detail: row.detail,
-                event_type: row.event_type,
-                body: String::from_utf8_lossy(&row.body).into_owned(),
-                body_bytes: row.body.len(),
-                received_at: row.received_at.with_timezone(&Utc),
+        rows.into_iter()
+            .map(|row| {
+                Ok(QuarantinedWebhook {
+                    reason: QuarantineReason::parse(&row.reason).map_err(|e| {
+                        Error::Db(DbErr::Custom(format!(
+                            "quarantined webhook {}: {e}",
+                            row.id
+                        )))
+                    })?,
+                    id: row.id,
+                    detail: row.detail,
+                    event_type: row.event_type,
+                    body: String::from_utf8_lossy(&row.body).into_owned(),
+                    body_bytes: row.body.len(),
+                    received_at: row.received_at.with_timezone(&Utc),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Records a notification about a shop once: the inbox row and the shop's new state commit

@@ -321,9 +321,12 @@ impl RunStore<'_> {
     }
 
     /// The order's run and its step history, oldest step first.
-    pub async fn of_order(&self, order_id: &str) -> Result<Option<(Run, Vec<StepRecord>)>, Error> {
+    pub async fn of_order(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<Option<(Run, Vec<StepRecord>)>, Error> {
         let Some(run) = workflow_runs::Entity::find()
-            .filter(workflow_runs::Column::OrderId.eq(order_id))
+            .filter(workflow_runs::Column::OrderId.eq(order_id.as_str()))
             .one(&self.db.conn)
             .await?
         else {

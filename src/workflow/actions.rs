@@ -192,7 +192,7 @@ impl Executor {
                 format!("stock release failed ({e}); the reservation expires by itself")
             }
         };
-        let label = match self.shipping.void_unused(view.order.id.as_str()).await {
+        let label = match self.shipping.void_unused(&view.order.id).await {
             Ok(Some(voided)) => voided,
             Ok(None) => "no unused label to void".to_owned(),
             Err(e) => {

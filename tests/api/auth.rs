@@ -128,6 +128,33 @@ async fn malformed_bodies_and_ids_are_400_problem_json() {
         problem["detail"].as_str().unwrap().contains("shop_id"),
         "{problem}"
     );
+    // Ids in the path are parsed by the route: a malformed one is a 400 that names it.
+    for path in [
+        "/api/v1/orders/not%20an%20id",
+        "/api/v1/orders/a%2Fb/history",
+    ] {
+        let problem = assert_problem(
+            app.get(path, Some(&app.admin_key)).await,
+            400,
+            "bad_request",
+        )
+        .await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("order_id"),
+            "{path}: {problem}"
+        );
+    }
+    let problem = assert_problem(
+        app.get("/api/v1/shops/not%20a%20shop", Some(&app.admin_key))
+            .await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("shop_id"),
+        "{problem}"
+    );
 }
 
 #[actix_web::test]

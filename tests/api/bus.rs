@@ -277,7 +277,7 @@ async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
     assert_eq!(db.stock().level(SHOP, "a").await.unwrap().available, 3);
     assert_eq!(
         db.stock().reservation("4").await.unwrap()[0].state,
-        "expired"
+        creatorflow::domain::ReservationState::Expired
     );
 }
 

@@ -281,11 +281,7 @@ async fn serve_demo_shows_orders_flowing_with_nothing_configured() {
 /// `loadgen` signs like TikTok and reports what the daemon acknowledged.
 #[actix_web::test]
 async fn loadgen_pushes_signed_webhooks_and_reports_throughput() {
-    let env = [
-        ("CREATORFLOW__TIKTOK__APP_KEY", "abcdef"),
-        ("CREATORFLOW__TIKTOK__APP_SECRET", "123"),
-    ];
-    let app = crate::helpers::spawn_app_with(TestDb::new().await, &env).await;
+    let app = crate::helpers::spawn_app_with(TestDb::new().await, crate::helpers::tiktok_app).await;
     // The app runs on this test's thread: wait for the child off it.
     let mut command = cli_command(
         &app.db,
@@ -302,7 +298,10 @@ async fn loadgen_pushes_signed_webhooks_and_reports_throughput() {
             "--json",
         ],
     );
-    command.envs(env);
+    command.envs([
+        ("CREATORFLOW__TIKTOK__APP_KEY", "abcdef"),
+        ("CREATORFLOW__TIKTOK__APP_SECRET", "123"),
+    ]);
     let out = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()

@@ -230,6 +230,17 @@ fn with_database(base: &str, name: &str) -> String {
     format!("{server}/{name}{query}")
 }
 
+/// TikTok's official webhook test credentials (app key `abcdef`, secret `123`).
+pub fn tiktok_app(settings: &mut Settings) {
+    settings.tiktok.app_key = "abcdef".into();
+    settings.tiktok.app_secret = "123".into();
+}
+
+/// Milliseconds, for settings.
+pub fn ms(n: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(n)
+}
+
 /// A daemon built in-process, exactly as `creatorflow serve` builds it, on port 0.
 pub struct TestApp {
     pub address: String,
@@ -265,17 +276,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_on(db: TestDb) -> TestApp {
-    spawn_app_with(db, &[]).await
+    spawn_app_with(db, |_| {}).await
 }
 
-/// Like [`spawn_app_on`], with extra `CREATORFLOW__…` settings.
-pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
-    let mut env = db.env();
-    env.insert("CREATORFLOW__LOG__LEVEL".to_owned(), "warn".to_owned());
-    for (k, v) in extra {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let settings = Settings::load_with_env(None, Some(env)).expect("test settings are valid");
+/// Like [`spawn_app_on`], with the settings changed by `configure` (typed: a misspelt setting
+/// does not compile).
+pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = db.settings();
+    configure(&mut settings);
     let mut app = Application::build(&settings).await.expect("the app builds");
     // Empty when the database already had keys (a restart).
     let admin_key = app

@@ -9,7 +9,7 @@ use creatorflow::actors::Envelope;
 use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, assert_problem, eventually, spawn_app_with};
+use crate::helpers::{TestApp, TestDb, assert_problem, eventually, ms, spawn_app_with};
 
 const SHOP: &str = "7495860010010010001";
 
@@ -71,14 +71,11 @@ impl Receiver {
     }
 }
 
-async fn app(max_attempts: &str) -> TestApp {
-    spawn_app_with(
-        TestDb::new().await,
-        &[
-            ("CREATORFLOW__NOTIFY__RETRY_BASE", "50ms"),
-            ("CREATORFLOW__NOTIFY__MAX_ATTEMPTS", max_attempts),
-        ],
-    )
+async fn app(max_attempts: u32) -> TestApp {
+    spawn_app_with(TestDb::new().await, |s| {
+        s.notify.retry_base = ms(50);
+        s.notify.max_attempts = max_attempts;
+    })
     .await
 }
 
@@ -124,7 +121,7 @@ async fn log(app: &TestApp, key: &str) -> Vec<Value> {
 
 #[actix_rt::test]
 async fn a_creator_webhook_is_signed_retried_with_backoff_then_delivered() {
-    let app = app("5").await;
+    let app = app(5).await;
     let key = app.shop_with_key(SHOP).await;
     let (receiver, url) = Receiver::start(2).await;
     let sub = subscribe(&app, &key, &url, json!(["order.transition.#"])).await;
@@ -181,7 +178,7 @@ async fn a_creator_webhook_is_signed_retried_with_backoff_then_delivered() {
 
 #[actix_rt::test]
 async fn a_delivery_that_keeps_failing_is_dead_lettered_and_can_be_replayed() {
-    let app = app("3").await;
+    let app = app(3).await;
     let key = app.shop_with_key(SHOP).await;
     let (receiver, url) = Receiver::start(usize::MAX).await;
     subscribe(&app, &key, &url, json!(["order.transition.*"])).await;
@@ -224,7 +221,7 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_and_can_be_replayed() {
 
 #[actix_rt::test]
 async fn subscriptions_are_validated_scoped_and_matched_by_event_kind() {
-    let app = app("3").await;
+    let app = app(3).await;
     let key = app.shop_with_key(SHOP).await;
     let (receiver, url) = Receiver::start(0).await;
     let path = "/api/v1/notifications/subscriptions";

@@ -7,7 +7,7 @@ use creatorflow::persistence::Database;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestDb, assert_problem, creation_commit, spawn_app, spawn_app_on, spawn_app_with,
+    TestApp, TestDb, assert_problem, creation_commit, ms, spawn_app, spawn_app_on, spawn_app_with,
 };
 
 const SHOP: &str = "7494049642642441621";
@@ -431,7 +431,7 @@ async fn concurrent_messages_are_serialised_per_order_and_replay_to_the_snapshot
 #[actix_web::test]
 async fn an_idle_order_is_passivated_and_reactivated_from_its_snapshot() {
     let db = TestDb::new().await;
-    let app = spawn_app_with(db, &[("CREATORFLOW__ENGINE__PASSIVATE_AFTER", "40ms")]).await;
+    let app = spawn_app_with(db, |s| s.engine.passivate_after = ms(40)).await;
     submit(&app, status("8001", "UNPAID", 1, "a")).await;
     let metric = |text: &str| {
         text.lines()
@@ -542,13 +542,10 @@ async fn a_burst_of_activations_gives_each_order_its_own_snapshot() {
 #[actix_web::test]
 async fn a_full_mailbox_is_overloaded_not_an_unbounded_queue_and_loses_nothing_acknowledged() {
     let db = TestDb::new().await;
-    let app = spawn_app_with(
-        db,
-        &[
-            ("CREATORFLOW__ENGINE__MAILBOX_CAPACITY", "1"),
-            ("CREATORFLOW__ENGINE__SHARDS", "1"),
-        ],
-    )
+    let app = spawn_app_with(db, |s| {
+        s.engine.mailbox_capacity = 1;
+        s.engine.shards = 1;
+    })
     .await;
     let mut sends = Vec::new();
     for i in 0..300 {
@@ -589,7 +586,7 @@ async fn a_full_mailbox_is_overloaded_not_an_unbounded_queue_and_loses_nothing_a
 #[actix_web::test]
 async fn messages_racing_passivation_are_neither_lost_nor_applied_twice() {
     let db = TestDb::new().await;
-    let app = spawn_app_with(db, &[("CREATORFLOW__ENGINE__PASSIVATE_AFTER", "5ms")]).await;
+    let app = spawn_app_with(db, |s| s.engine.passivate_after = ms(5)).await;
     let mut senders = Vec::new();
     for order in 0..8 {
         let registry = app.registry.clone();

@@ -17,18 +17,13 @@ const SKUS: [&str; 2] = ["1729382256910270000", "1729382256910270001"];
 
 async fn with_labels(sandbox: &Sandbox) -> TestApp {
     let url = format!("{}/labels/v1", sandbox.url());
-    spawn(
-        sandbox,
-        TestDb::new().await,
-        &[
-            ("CREATORFLOW__SHIPPING__LABEL_API_URL", &url),
-            ("CREATORFLOW__SHIPPING__LABEL_API_KEY", "sandbox-label-key"),
-            (
-                "CREATORFLOW__SHIPPING__TIKTOK_PROVIDER_IDS__UPS",
-                "7117858858072016686",
-            ),
-        ],
-    )
+    spawn(sandbox, TestDb::new().await, |s| {
+        s.shipping.label_api_url = url;
+        s.shipping.label_api_key = "sandbox-label-key".into();
+        s.shipping
+            .tiktok_provider_ids
+            .insert("ups".into(), "7117858858072016686".into());
+    })
     .await
 }
 
@@ -67,7 +62,7 @@ async fn stock(app: &TestApp, sku: &str) -> Value {
 #[actix_web::test]
 async fn a_tiktok_shipped_order_gets_its_label_from_tiktok_and_its_stock_leaves_the_shelf() {
     let sandbox = sandbox();
-    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    let app = spawn(&sandbox, TestDb::new().await, |_| {}).await;
     put_stock(&app, SKUS[0], 10).await;
     put_stock(&app, SKUS[1], 10).await;
     let id = ready_order(&sandbox, 3);

@@ -28,6 +28,14 @@ pub fn sandbox_env(db: &TestDb, sandbox: &Sandbox) -> std::collections::HashMap<
     env
 }
 
+/// Points a daemon's TikTok settings at `sandbox`.
+pub fn point_at(settings: &mut Settings, sandbox: &Sandbox) {
+    crate::helpers::tiktok_app(settings);
+    settings.tiktok.api_base_url = sandbox.url();
+    settings.tiktok.auth_base_url = sandbox.url();
+    settings.tiktok.retry_base = crate::helpers::ms(10);
+}
+
 pub fn sandbox() -> Sandbox {
     Sandbox::start(Options::new("abcdef", "123")).expect("the sandbox starts")
 }
@@ -66,7 +74,7 @@ async fn an_auth_code_is_exchanged_once_and_tokens_are_stored_encrypted() {
     let (client, database) = client_for(&db, &sandbox, &[]).await;
     let shops = client.authorize(&code, Some(&shop()), None).await.unwrap();
     assert_eq!(shops.len(), 1);
-    assert_eq!(shops[0].id, SHOP);
+    assert_eq!(shops[0].id.as_str(), SHOP);
     assert_eq!(shops[0].name, "Glow Labs");
     assert!(shops[0].authorized);
 

@@ -2,35 +2,31 @@
 //! the sandbox's signed webhooks bring orders in, details are fetched and applied, and the
 //! poller repairs what webhooks missed.
 
+use creatorflow::config::Settings;
+use creatorflow::integrations::tiktok::sandbox::Sandbox;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestDb, cli_command, eventually, spawn_app_with};
-use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
+use crate::helpers::{TestApp, TestDb, cli_command, eventually, ms, spawn_app_with};
+use crate::tiktok_client::{SHOP, point_at, sandbox, sandbox_env};
 
 /// The reconciliation poller's call.
 const SEARCH: &str = "/order/202309/orders/search";
-use creatorflow::integrations::tiktok::sandbox::Sandbox;
 
-pub async fn spawn_against(sandbox: &Sandbox, extra: &[(&str, &str)]) -> TestApp {
-    spawn_against_db(sandbox, TestDb::new().await, extra).await
+pub async fn spawn_against(sandbox: &Sandbox, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_against_db(sandbox, TestDb::new().await, configure).await
 }
 
 /// A daemon on `db` pointed at `sandbox` (its TikTok settings), receiving its webhooks.
-pub async fn spawn_against_db(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp {
-    let mut pairs: Vec<(String, String)> = sandbox_env(&db, sandbox)
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("CREATORFLOW__TIKTOK"))
-        .collect();
-    pairs.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let borrowed: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = spawn_app_with(db, &borrowed).await;
+pub async fn spawn_against_db(
+    sandbox: &Sandbox,
+    db: TestDb,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let app = spawn_app_with(db, |s| {
+        point_at(s, sandbox);
+        configure(s);
+    })
+    .await;
     sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
     app
 }
@@ -72,7 +68,7 @@ fn kinds(history: &Value) -> Vec<String> {
 async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
     let sandbox = sandbox();
     let code = sandbox.add_shop(SHOP, "Glow Labs");
-    let app = spawn_against(&sandbox, &[]).await;
+    let app = spawn_against(&sandbox, |_| {}).await;
     authorise(&app, &sandbox, &code);
     let shop: Value = app
         .get(&format!("/api/v1/shops/{SHOP}"), Some(&app.admin_key))
@@ -127,7 +123,7 @@ async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
 async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift() {
     let sandbox = sandbox();
     let code = sandbox.add_shop(SHOP, "Glow Labs");
-    let app = spawn_against(&sandbox, &[("CREATORFLOW__TIKTOK__POLL_INTERVAL", "300ms")]).await;
+    let app = spawn_against(&sandbox, |s| s.tiktok.poll_interval = ms(300)).await;
     authorise(&app, &sandbox, &code);
 
     let known = sandbox.create_order(SHOP, 1, true);
@@ -194,7 +190,7 @@ async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift
 async fn the_oauth_callback_takes_only_states_this_daemon_issued() {
     let sandbox = sandbox();
     let code = sandbox.add_shop(SHOP, "Glow Labs");
-    let app = spawn_against(&sandbox, &[]).await;
+    let app = spawn_against(&sandbox, |_| {}).await;
 
     let link: Value = app
         .get("/api/v1/tiktok/authorize", Some(&app.admin_key))
@@ -261,7 +257,7 @@ async fn duplicated_reordered_and_dropped_webhooks_still_converge_on_tiktoks_sta
     })
     .unwrap();
     let code = sandbox.add_shop(SHOP, "Glow Labs");
-    let app = spawn_against(&sandbox, &[("CREATORFLOW__TIKTOK__POLL_INTERVAL", "500ms")]).await;
+    let app = spawn_against(&sandbox, |s| s.tiktok.poll_interval = ms(500)).await;
     authorise(&app, &sandbox, &code);
 
     let ids: Vec<String> = (0..20)

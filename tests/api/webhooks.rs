@@ -7,7 +7,9 @@ use creatorflow::integrations::tiktok::signature::webhook_signature;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::helpers::{Daemon, TestApp, TestDb, assert_problem, spawn_app_on, spawn_app_with};
+use crate::helpers::{
+    Daemon, TestApp, TestDb, assert_problem, spawn_app_on, spawn_app_with, tiktok_app,
+};
 
 /// The app credentials of TikTok's official webhook test vector.
 pub const APP_KEY: &str = "abcdef";
@@ -15,15 +17,8 @@ pub const APP_SECRET: &str = "123";
 const OFFICIAL_BODY: &str = r#"{"type":1,"tts_notification_id":"7380066284010030890","shop_id":"7495540735365777507","timestamp":1718305585,"data":{"is_on_hold_order":true,"order_id":"576653688135258178","order_status":"UNPAID","update_time":1718305585}}"#;
 const OFFICIAL_SIGNATURE: &str = "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05";
 
-pub fn tiktok_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("CREATORFLOW__TIKTOK__APP_KEY", APP_KEY),
-        ("CREATORFLOW__TIKTOK__APP_SECRET", APP_SECRET),
-    ]
-}
-
 async fn spawn() -> TestApp {
-    spawn_app_with(TestDb::new().await, &tiktok_env()).await
+    spawn_app_with(TestDb::new().await, tiktok_app).await
 }
 
 /// Posts `body` exactly as given, with TikTok's signature of those bytes.
@@ -160,9 +155,11 @@ async fn an_unconfigured_app_secret_verifies_nothing() {
 
 #[actix_web::test]
 async fn a_body_above_the_limit_is_413() {
-    let mut env = tiktok_env();
-    env.push(("CREATORFLOW__TIKTOK__MAX_WEBHOOK_BYTES", "512"));
-    let app = spawn_app_with(TestDb::new().await, &env).await;
+    let app = spawn_app_with(TestDb::new().await, |s| {
+        tiktok_app(s);
+        s.tiktok.max_webhook_bytes = 512;
+    })
+    .await;
     let mut big = json!({"type": 1, "shop_id": "1", "data": {"order_id": "2", "order_status": "UNPAID", "update_time": 1}});
     big["padding"] = json!("x".repeat(600));
     let response = push(&app, &big.to_string()).await;
@@ -374,7 +371,13 @@ async fn a_database_outage_is_503_with_retry_after_so_tiktok_retries() {
 #[actix_web::test]
 async fn acknowledged_webhooks_survive_kill_9() {
     let db = TestDb::new().await;
-    let daemon = Daemon::start_with(&db, &tiktok_env());
+    let daemon = Daemon::start_with(
+        &db,
+        &[
+            ("CREATORFLOW__TIKTOK__APP_KEY", APP_KEY),
+            ("CREATORFLOW__TIKTOK__APP_SECRET", APP_SECRET),
+        ],
+    );
     let client = reqwest::Client::new();
     let url = format!("http://{}/webhooks/tiktok", daemon.addr);
     let mut acked = Vec::new();
@@ -398,7 +401,7 @@ async fn acknowledged_webhooks_survive_kill_9() {
     drop(daemon);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let app = spawn_app_with(db, &tiktok_env()).await;
+    let app = spawn_app_with(db, tiktok_app).await;
     for id in &acked {
         let response = app
             .get(&format!("/api/v1/orders/{id}"), Some(&admin_key))

@@ -1,21 +1,28 @@
 //! Workflows end to end against the sandbox: a standard order ships itself, a large one waits for
 //! a person, a failing step is retried, dead-lettered and replayed.
 
+use creatorflow::config::Settings;
 use creatorflow::integrations::tiktok::sandbox::{Fault, Sandbox};
 use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, TestDb, assert_problem, cli_command, eventually, spawn_app_with, write_file,
 };
-use crate::tiktok_client::{SHOP, sandbox, sandbox_env};
+use crate::tiktok_client::{SHOP, point_at, sandbox, sandbox_env};
 
 const SHIP: &str = "/fulfillment/202309/packages/{id}/ship";
 const DETAILS: &str = "/order/202309/orders";
 
-pub(crate) async fn spawn(sandbox: &Sandbox, db: TestDb, extra: &[(&str, &str)]) -> TestApp {
-    let mut env = vec![("CREATORFLOW__WORKFLOW__ENABLED", "true")];
-    env.extend_from_slice(extra);
-    let app = crate::tiktok_sync::spawn_against_db(sandbox, db, &env).await;
+pub(crate) async fn spawn(
+    sandbox: &Sandbox,
+    db: TestDb,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let app = crate::tiktok_sync::spawn_against_db(sandbox, db, |s| {
+        s.workflow.enabled = true;
+        configure(s);
+    })
+    .await;
     let code = sandbox.add_shop(SHOP, "Glow Labs");
     let mut command = cli_command(
         &app.db,
@@ -81,7 +88,7 @@ fn step_summary(run: &Value) -> Vec<(String, String)> {
 #[actix_web::test]
 async fn a_standard_order_ships_itself_with_zero_touches() {
     let sandbox = sandbox();
-    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    let app = spawn(&sandbox, TestDb::new().await, |_| {}).await;
     let id = ready_order(&sandbox, 2);
 
     let run = app
@@ -147,7 +154,7 @@ async fn a_standard_order_ships_itself_with_zero_touches() {
 #[actix_web::test]
 async fn an_unpaid_order_never_starts_and_a_high_value_order_waits_for_a_person() {
     let sandbox = sandbox();
-    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    let app = spawn(&sandbox, TestDb::new().await, |_| {}).await;
     let unpaid = sandbox.create_order(SHOP, 1, true);
     // 40 units: above the 500.00 review threshold.
     let big = ready_order(&sandbox, 40);
@@ -221,7 +228,7 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
         "name = \"quick\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\nretry = { max_attempts = 3, backoff = \"20ms\", timeout = \"5s\" }\n",
     );
     let sandbox = sandbox();
-    let app = spawn(&sandbox, db, &[("CREATORFLOW__WORKFLOW__DIR", &dir)]).await;
+    let app = spawn(&sandbox, db, |s| s.workflow.dir = dir.clone()).await;
     // Ship Package fails three times (a 503 may have shipped, so the client does not repeat it;
     // the workflow does, after asking TikTok).
     sandbox.inject_on(
@@ -313,7 +320,7 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
 #[actix_web::test]
 async fn a_preorder_waits_for_its_release_date_then_ships() {
     let sandbox = sandbox();
-    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    let app = spawn(&sandbox, TestDb::new().await, |_| {}).await;
     let id = sandbox.create_order(SHOP, 1, true);
     let release = chrono::Utc::now().timestamp() + 3;
     sandbox.set_preorder(&id, release);
@@ -340,7 +347,7 @@ async fn a_preorder_waits_for_its_release_date_then_ships() {
 #[actix_web::test]
 async fn cancelling_a_held_order_ends_its_run_with_compensation() {
     let sandbox = sandbox();
-    let app = spawn(&sandbox, TestDb::new().await, &[]).await;
+    let app = spawn(&sandbox, TestDb::new().await, |_| {}).await;
     let big = ready_order(&sandbox, 40);
     app.get_until(&format!("/api/v1/orders/{big}"), |o| {
         o["stage"] == "on_hold"
@@ -366,11 +373,9 @@ async fn cancelling_a_held_order_ends_its_run_with_compensation() {
 async fn simulate_lists_the_orders_a_template_would_take_and_changes_nothing() {
     let sandbox = sandbox();
     // Workflows off: only the dry run evaluates anything.
-    let app = spawn(
-        &sandbox,
-        TestDb::new().await,
-        &[("CREATORFLOW__WORKFLOW__ENABLED", "false")],
-    )
+    let app = spawn(&sandbox, TestDb::new().await, |s| {
+        s.workflow.enabled = false
+    })
     .await;
     let small = ready_order(&sandbox, 2);
     let big = ready_order(&sandbox, 40);
@@ -469,7 +474,7 @@ async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_one
         .filter(|(k, _)| k.starts_with("CREATORFLOW__TIKTOK"))
         .collect();
     env.push(("CREATORFLOW__WORKFLOW__ENABLED".into(), "true".into()));
-    env.push(("CREATORFLOW__WORKFLOW__DIR".into(), dir));
+    env.push(("CREATORFLOW__WORKFLOW__DIR".into(), dir.clone()));
     let borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let daemon = crate::helpers::Daemon::start_with(&db, &borrowed);
     let admin_key = daemon.admin_key.clone();
@@ -510,7 +515,12 @@ async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_one
     daemon.signal(nix::sys::signal::Signal::SIGKILL);
     drop(daemon);
 
-    let app = spawn_app_with(db, &borrowed).await;
+    let app = spawn_app_with(db, |s| {
+        point_at(s, &sandbox);
+        s.workflow.enabled = true;
+        s.workflow.dir = dir;
+    })
+    .await;
     sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
     let run = eventually("the run to complete after the restart", || async {
         let run: Value = app
@@ -559,7 +569,7 @@ when = "'vip' in order.tags && !('scratch' in order.tags)"
 "#,
     );
     let sandbox = sandbox();
-    let app = spawn(&sandbox, db, &[("CREATORFLOW__WORKFLOW__DIR", &dir)]).await;
+    let app = spawn(&sandbox, db, |s| s.workflow.dir = dir.clone()).await;
     let id = ready_order(&sandbox, 1);
     let order = app
         .get_until(&format!("/api/v1/orders/{id}"), |o| o["stage"] == "on_hold")
@@ -589,14 +599,10 @@ async fn a_limited_action_runs_one_at_a_time_most_urgent_first() {
         "name = \"limited\"\n[[steps]]\nname = \"release\"\naction = \"wait\"\nuntil = \"release_date\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\n",
     );
     let sandbox = sandbox();
-    let app = spawn(
-        &sandbox,
-        db,
-        &[
-            ("CREATORFLOW__WORKFLOW__DIR", &dir),
-            ("CREATORFLOW__WORKFLOW__ACTION_CONCURRENCY__SHIP", "1"),
-        ],
-    )
+    let app = spawn(&sandbox, db, |s| {
+        s.workflow.dir = dir.clone();
+        s.workflow.action_concurrency.insert("ship".into(), 1);
+    })
     .await;
     let now = chrono::Utc::now().timestamp();
     let release = now + 3;

@@ -8,9 +8,10 @@ use serde_json::json;
 use super::{Error, LabelApi};
 use crate::config;
 use crate::domain::{OrderId, ShopId};
+use crate::domain::{ShipmentProvider, ShipmentState};
 use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::model::ShippingDocument;
-use crate::persistence::shipments::{PURCHASED, SHIPPED, Shipment, VOIDED};
+use crate::persistence::shipments::Shipment;
 use crate::persistence::{Database, OrderRecord};
 
 /// TikTok statuses that mean the order has left the seller.
@@ -53,10 +54,10 @@ impl Shipping {
     /// Buys the order's label; says what was done.
     pub async fn buy_label(&self, view: &OrderRecord) -> Result<String, Error> {
         let (order_id, shop) = ids(view);
-        if let Some(s) = self.current(order_id.as_str()).await? {
+        if let Some(s) = self.current(&order_id).await? {
             return Ok(format!(
                 "label already bought ({} {})",
-                s.carrier.as_deref().unwrap_or(&s.provider),
+                s.carrier.as_deref().unwrap_or(s.provider.as_str()),
                 s.tracking_number.as_deref().unwrap_or("")
             ));
         }
@@ -93,15 +94,15 @@ impl Shipping {
             )
             .await?;
         let shipment = Shipment {
-            order_id: order_id.as_str().to_owned(),
-            shop_id: shop.as_str().to_owned(),
-            provider: "label_api".into(),
+            order_id: order_id.clone(),
+            shop_id: shop.clone(),
+            provider: ShipmentProvider::LabelApi,
             provider_shipment_id: Some(label.shipment_id.clone()),
             package_id: detail.packages.first().cloned(),
             carrier: Some(label.carrier.clone()),
             tracking_number: Some(label.tracking_number.clone()),
             label_url: Some(label.label_url),
-            state: PURCHASED.into(),
+            state: ShipmentState::Purchased,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
@@ -116,9 +117,9 @@ impl Shipping {
     /// seller-shipped ones have their tracking number pushed to TikTok.
     pub async fn ship(&self, view: &OrderRecord) -> Result<String, Error> {
         let (order_id, shop) = ids(view);
-        let shipment = self.current(order_id.as_str()).await?;
+        let shipment = self.current(&order_id).await?;
         if tiktok_ships(view) {
-            if let Some(s) = shipment.filter(|s| s.state == SHIPPED) {
+            if let Some(s) = shipment.filter(|s| s.state == ShipmentState::Shipped) {
                 return Ok(format!(
                     "shipped with TikTok (package {})",
                     s.package_id.unwrap_or_default()
@@ -130,7 +131,7 @@ impl Shipping {
             return Ok(format!("package {package} shipped (pickup)"));
         }
         let s = shipment.ok_or(Error::Missing("no label was bought for this order"))?;
-        if s.state == SHIPPED {
+        if s.state == ShipmentState::Shipped {
             return Ok(format!(
                 "already shipped ({})",
                 s.tracking_number.unwrap_or_default()
@@ -176,23 +177,26 @@ impl Shipping {
         };
         self.db
             .shipments()
-            .set_state(order_id.as_str(), SHIPPED)
+            .set_state(&order_id, ShipmentState::Shipped)
             .await?;
         Ok(what)
     }
 
     /// Voids the order's label if it was bought and not used; says what was done.
-    pub async fn void_unused(&self, order_id: &str) -> Result<Option<String>, Error> {
+    pub async fn void_unused(&self, order_id: &OrderId) -> Result<Option<String>, Error> {
         let Some(s) = self.current(order_id).await? else {
             return Ok(None);
         };
-        if s.state != PURCHASED {
+        if s.state != ShipmentState::Purchased {
             return Ok(None);
         }
         if let (Some(labels), Some(id)) = (&self.labels, &s.provider_shipment_id) {
             labels.void(id).await?;
         }
-        self.db.shipments().set_state(order_id, VOIDED).await?;
+        self.db
+            .shipments()
+            .set_state(order_id, ShipmentState::Voided)
+            .await?;
         Ok(Some(format!(
             "label {} voided",
             s.tracking_number.unwrap_or_default()
@@ -200,13 +204,13 @@ impl Shipping {
     }
 
     /// The order's live shipment (a voided one does not count).
-    async fn current(&self, order_id: &str) -> Result<Option<Shipment>, Error> {
+    async fn current(&self, order_id: &OrderId) -> Result<Option<Shipment>, Error> {
         Ok(self
             .db
             .shipments()
             .get(order_id)
             .await?
-            .filter(|s| s.state != VOIDED))
+            .filter(|s| s.state != ShipmentState::Voided))
     }
 
     /// Ships the order's package at TikTok unless TikTok shows it shipped; returns the package.
@@ -248,15 +252,15 @@ fn shipped_by_tiktok(
     document: ShippingDocument,
 ) -> Shipment {
     Shipment {
-        order_id: order_id.as_str().to_owned(),
-        shop_id: shop.as_str().to_owned(),
-        provider: "tiktok".into(),
+        order_id: order_id.clone(),
+        shop_id: shop.clone(),
+        provider: ShipmentProvider::Tiktok,
         provider_shipment_id: None,
         package_id: Some(package.to_owned()),
         carrier: Some("TikTok Shipping".into()),
         tracking_number: document.tracking_number,
         label_url: document.doc_url,
-        state: SHIPPED.into(),
+        state: ShipmentState::Shipped,
         created_at: Utc::now(),
         updated_at: Utc::now(),
     }

@@ -17,7 +17,7 @@ use creatorflow::app::Application;
 use creatorflow::config::Settings;
 use creatorflow::domain::ShopId;
 use creatorflow::integrations::tiktok::client::Client;
-use creatorflow::integrations::tiktok::sandbox::{Options, Sandbox};
+use tiktok_sandbox::{Options, Sandbox};
 
 mod common;
 use common::{arg, counter};

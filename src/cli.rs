@@ -11,11 +11,11 @@ use crate::config::Settings;
 use crate::domain::{ApiKey, Scope, ShopId, ShopName};
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
-use crate::integrations::tiktok::sandbox::{self, Sandbox};
 use crate::persistence::Database;
 use crate::telemetry;
 use crate::workflow::Catalog;
 use secrecy::ExposeSecret;
+use tiktok_sandbox::{self as sandbox, Sandbox, loadgen};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,7 +43,7 @@ enum Command {
     /// shops whose orders push signed webhooks to a daemon.
     Sandbox(SandboxArgs),
     /// Push signed TikTok webhooks at a daemon and report throughput and latency.
-    Loadgen(crate::loadgen::Args),
+    Loadgen(loadgen::Args),
     /// Manage the database schema.
     Migrate {
         #[command(subcommand)]
@@ -176,7 +176,13 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
         }
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Sandbox(args) => sandbox(args, settings).await,
-        Command::Loadgen(args) => crate::loadgen::run(args, settings).await,
+        Command::Loadgen(args) => {
+            let app = loadgen::App {
+                key: settings.tiktok.app_key.clone(),
+                secret: settings.tiktok.app_secret.clone(),
+            };
+            loadgen::run(args, app).await
+        }
         Command::Migrate { action } => migrate(action, settings).await,
         Command::Apikey {
             action: Apikey::Create(new),

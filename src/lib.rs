@@ -11,7 +11,6 @@ pub mod http;
 pub mod integrations;
 pub mod inventory;
 pub mod journal;
-pub mod loadgen;
 pub mod notifications;
 pub mod persistence;
 pub mod shutdown;

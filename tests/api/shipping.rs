@@ -3,8 +3,8 @@
 //! tracking number), stock committed on ship, and an unused label voided when the order is
 //! cancelled.
 
-use creatorflow::integrations::tiktok::sandbox::{Fault, Sandbox};
 use serde_json::{Value, json};
+use tiktok_sandbox::{Fault, Sandbox};
 
 use crate::helpers::{TestApp, TestDb};
 use crate::tiktok_client::{SHOP, sandbox};

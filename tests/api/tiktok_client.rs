@@ -4,9 +4,9 @@
 use creatorflow::config::Settings;
 use creatorflow::domain::{OrderId, ShopId};
 use creatorflow::integrations::tiktok::client::{Client, Error};
-use creatorflow::integrations::tiktok::sandbox::{Fault, Options, Sandbox};
 use creatorflow::persistence::Database;
 use sea_orm::{ConnectionTrait, Statement};
+use tiktok_sandbox::{Fault, Options, Sandbox};
 
 use crate::helpers::TestDb;
 
@@ -139,7 +139,7 @@ async fn search_pages_through_every_order_and_detail_batches_fifty_ids_per_call(
     let details = client.order_details(&shop(), &wanted).await.unwrap();
     assert_eq!(details.len(), 60);
     assert_eq!(sandbox.calls("/order/202309/orders"), 2, "50 + 10 ids");
-    let detail = details[0].to_detail().unwrap();
+    let detail = creatorflow::integrations::tiktok::model::detail(&details[0]).unwrap();
     assert_eq!(detail.items.len(), 2);
     assert!(detail.problems().is_empty(), "{:?}", detail.problems());
 }
@@ -355,7 +355,7 @@ async fn fulfilment_and_cancellation_calls_reach_tiktok_signed() {
 
 #[actix_web::test]
 async fn the_sandbox_refuses_what_tiktok_refuses() {
-    use creatorflow::integrations::tiktok::signature::request_signature;
+    use tiktok_wire::signature::request_signature;
     let sandbox = sandbox();
     let db = TestDb::new().await;
     let client = authorised(&sandbox, &db).await;

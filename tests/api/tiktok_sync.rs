@@ -3,8 +3,8 @@
 //! poller repairs what webhooks missed.
 
 use creatorflow::config::Settings;
-use creatorflow::integrations::tiktok::sandbox::Sandbox;
 use serde_json::Value;
+use tiktok_sandbox::Sandbox;
 
 use crate::helpers::{TestApp, TestDb, cli_command, eventually, ms, spawn_app_with};
 use crate::tiktok_client::{SHOP, point_at, sandbox, sandbox_env};
@@ -99,11 +99,7 @@ async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
         "timestamp": 1, "data": { "order_id": id, "update_time": 1 },
     })
     .to_string();
-    let signature = creatorflow::integrations::tiktok::signature::webhook_signature(
-        "abcdef",
-        b"123",
-        body.as_bytes(),
-    );
+    let signature = tiktok_wire::signature::webhook_signature("abcdef", b"123", body.as_bytes());
     let response = app
         .client
         .post(app.url("/webhooks/tiktok"))
@@ -249,11 +245,11 @@ async fn the_oauth_callback_takes_only_states_this_daemon_issued() {
 /// reordering and drops on, every order still ends where TikTok has it.
 #[actix_web::test]
 async fn duplicated_reordered_and_dropped_webhooks_still_converge_on_tiktoks_state() {
-    let sandbox = Sandbox::start(creatorflow::integrations::tiktok::sandbox::Options {
+    let sandbox = Sandbox::start(tiktok_sandbox::Options {
         duplicate_rate: 0.3,
         reorder_rate: 0.3,
         drop_rate: 0.2,
-        ..creatorflow::integrations::tiktok::sandbox::Options::new("abcdef", "123")
+        ..tiktok_sandbox::Options::new("abcdef", "123")
     })
     .unwrap();
     let code = sandbox.add_shop(SHOP, "Glow Labs");

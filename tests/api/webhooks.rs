@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use creatorflow::integrations::tiktok::signature::webhook_signature;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
+use tiktok_wire::signature::webhook_signature;
 
 use crate::helpers::{
     Daemon, TestApp, TestDb, assert_problem, spawn_app_on, spawn_app_with, tiktok_app,

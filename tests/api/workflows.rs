@@ -2,8 +2,8 @@
 //! a person, a failing step is retried, dead-lettered and replayed.
 
 use creatorflow::config::Settings;
-use creatorflow::integrations::tiktok::sandbox::{Fault, Sandbox};
 use serde_json::{Value, json};
+use tiktok_sandbox::{Fault, Sandbox};
 
 use crate::helpers::{
     TestApp, TestDb, assert_problem, cli_command, eventually, spawn_app_with, write_file,

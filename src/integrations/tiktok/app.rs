@@ -3,7 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::signature;
+use tiktok_wire::signature;
 
 /// The app's credentials from the TikTok Shop Partner Center.
 #[derive(Clone)]

@@ -17,28 +17,20 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::App;
-use super::lenient::{Id, Lenient};
 use super::model::{ShippingDocument, WireOrder};
-use super::signature::request_signature;
 use super::vault::{self, Vault};
 use crate::config;
 use crate::domain::{OrderId, ShopId, ShopName};
 use crate::persistence::{self, AuthorizedShop, Database, SealedTokens, Shop, ShopAuth};
+use tiktok_wire::lenient::Lenient;
+use tiktok_wire::signature::request_signature;
 
 /// Most ids Get Order Detail takes per call.
 pub const MAX_DETAIL_IDS: usize = 50;
 /// A token this close to expiry is refreshed before use.
 const REFRESH_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
-pub mod code {
-    pub const ACCESS_TOKEN_EXPIRED: i64 = 105002;
-    pub const INVALID_SIGNATURE: i64 = 106001;
-    pub const MISSING_SHOP_CIPHER: i64 = 106013;
-    pub const INVALID_PARAM: i64 = 36009004;
-    pub const TOO_MANY_REQUESTS: i64 = 36009002;
-    pub const INTERNAL: i64 = 36009003;
-    pub const TRANSIENT: i64 = 36009007;
-}
+pub use tiktok_wire::code;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -130,28 +122,7 @@ struct Envelope<T> {
     data: Option<T>,
 }
 
-/// What the token endpoints return. `*_expire_in` are absolute unix times, not durations.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TokenGrant {
-    pub access_token: String,
-    pub access_token_expire_in: i64,
-    pub refresh_token: String,
-    pub refresh_token_expire_in: i64,
-    #[serde(default)]
-    pub open_id: Option<String>,
-    #[serde(default)]
-    pub seller_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WireShop {
-    pub id: Id,
-    pub name: String,
-    pub region: Option<String>,
-    pub code: Option<String>,
-    pub cipher: Option<String>,
-    pub seller_type: Option<String>,
-}
+pub use tiktok_wire::shop::{TokenGrant, WireShop};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShopList {

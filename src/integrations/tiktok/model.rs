@@ -1,205 +1,113 @@
-//! TikTok's order object (Get Order Detail / Search Orders, 202309) on the wire, and its
-//! conversion into the domain's [`Detail`]. Amounts are decimal strings, converted exactly.
+//! TikTok's order object (see `tiktok_wire::order`) in the domain's terms: its [`Detail`].
+//! Amounts are decimal strings, converted exactly.
 
-use serde::{Deserialize, Serialize};
+pub use tiktok_wire::order::{ShippingDocument, WireLineItem, WireOrder, WirePackage, WirePayment};
 
-use super::lenient::{Id, Lenient};
 use crate::domain::{
     Currency, Detail, Invalid, LineItem, Money, OrderId, OrderStatus, Payment, Sku,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WireOrder {
-    pub id: Id,
-    pub status: String,
-    pub create_time: Option<Lenient<i64>>,
-    pub update_time: Lenient<i64>,
-    #[serde(default)]
-    pub payment: Option<WirePayment>,
-    #[serde(default)]
-    pub line_items: Vec<WireLineItem>,
-    #[serde(default)]
-    pub recipient_address: Option<serde_json::Value>,
-    pub rts_sla_time: Option<Lenient<i64>>,
-    pub tts_sla_time: Option<Lenient<i64>>,
-    pub delivery_sla_time: Option<Lenient<i64>>,
-    #[serde(default)]
-    pub packages: Vec<WirePackage>,
-    pub shipping_type: Option<String>,
-    pub tracking_number: Option<String>,
-    pub buyer_message: Option<String>,
-    #[serde(default)]
-    pub order_type: Option<String>,
-    #[serde(default)]
-    pub release_date: Option<Lenient<i64>>,
+/// The id of TikTok's order, validated.
+pub fn order_id(wire: &WireOrder) -> Result<OrderId, Invalid> {
+    OrderId::parse(&wire.id.0)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WirePackage {
-    pub id: Id,
+/// The order in domain terms. A payment without its required amounts becomes no payment (the
+/// order goes to `exception` saying so); an amount that is not an exact decimal in its currency
+/// is an error, since guessing would lose money.
+pub fn detail(wire: &WireOrder) -> Result<Detail, Invalid> {
+    let payment = wire.payment.as_ref().map(payment).transpose()?.flatten();
+    let items = wire
+        .line_items
+        .iter()
+        .map(|item| line_item(item, payment.as_ref().map(|p| p.currency)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Detail {
+        status: OrderStatus::parse(&wire.status),
+        update_time: wire.update_time.0,
+        create_time: wire.create_time.as_ref().map(|t| t.0),
+        payment,
+        items,
+        recipient: wire.recipient_address.clone(),
+        rts_sla_time: wire.rts_sla_time.as_ref().map(|t| t.0),
+        tts_sla_time: wire.tts_sla_time.as_ref().map(|t| t.0),
+        delivery_sla_time: wire.delivery_sla_time.as_ref().map(|t| t.0),
+        packages: wire.packages.iter().map(|p| p.id.0.clone()).collect(),
+        shipping_type: wire.shipping_type.clone(),
+        order_type: wire.order_type.clone(),
+        release_date: wire.release_date.as_ref().map(|t| t.0),
+        buyer_message: wire.buyer_message.clone(),
+    })
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct WirePayment {
-    pub currency: Option<String>,
-    pub total_amount: Option<String>,
-    pub sub_total: Option<String>,
-    pub shipping_fee: Option<String>,
-    pub seller_discount: Option<String>,
-    pub platform_discount: Option<String>,
-    pub original_total_product_price: Option<String>,
-    pub original_shipping_fee: Option<String>,
-    pub shipping_fee_seller_discount: Option<String>,
-    pub shipping_fee_platform_discount: Option<String>,
-    pub tax: Option<String>,
-    pub retail_delivery_fee: Option<String>,
+fn payment(p: &WirePayment) -> Result<Option<Payment>, Invalid> {
+    let Some(currency) = p.currency.as_deref() else {
+        return Ok(None);
+    };
+    let currency = Currency::parse(currency)?;
+    let amount = |raw: &Option<String>| {
+        raw.as_deref()
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| Money::parse(a, currency))
+            .transpose()
+    };
+    let required = [
+        amount(&p.total_amount)?,
+        amount(&p.sub_total)?,
+        amount(&p.shipping_fee)?,
+        amount(&p.seller_discount)?,
+        amount(&p.platform_discount)?,
+    ];
+    let [
+        Some(total_amount),
+        Some(sub_total),
+        Some(shipping_fee),
+        Some(seller_discount),
+        Some(platform_discount),
+    ] = required
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Payment {
+        currency,
+        total_amount,
+        sub_total,
+        shipping_fee,
+        seller_discount,
+        platform_discount,
+        original_total_product_price: amount(&p.original_total_product_price)?,
+        original_shipping_fee: amount(&p.original_shipping_fee)?,
+        shipping_fee_seller_discount: amount(&p.shipping_fee_seller_discount)?,
+        shipping_fee_platform_discount: amount(&p.shipping_fee_platform_discount)?,
+        tax: amount(&p.tax)?,
+        retail_delivery_fee: amount(&p.retail_delivery_fee)?,
+    }))
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WireLineItem {
-    pub id: Id,
-    pub sku_id: Id,
-    pub product_id: Option<Id>,
-    pub product_name: Option<String>,
-    pub sku_name: Option<String>,
-    pub seller_sku: Option<String>,
-    pub sale_price: Option<String>,
-    pub original_price: Option<String>,
-    pub currency: Option<String>,
-    pub display_status: Option<String>,
-    pub package_id: Option<Id>,
-}
-
-impl WireOrder {
-    pub fn order_id(&self) -> Result<OrderId, Invalid> {
-        OrderId::parse(&self.id.0)
-    }
-
-    /// The order in domain terms. A payment without its required amounts becomes no payment
-    /// (the order goes to `exception` saying so); an amount that is not an exact decimal in its
-    /// currency is an error, since guessing would lose money.
-    pub fn to_detail(&self) -> Result<Detail, Invalid> {
-        let payment = self
-            .payment
-            .as_ref()
-            .map(WirePayment::to_payment)
-            .transpose()?
-            .flatten();
-        let items = self
-            .line_items
-            .iter()
-            .map(|item| item.to_line_item(payment.as_ref().map(|p| p.currency)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Detail {
-            status: OrderStatus::parse(&self.status),
-            update_time: self.update_time.0,
-            create_time: self.create_time.as_ref().map(|t| t.0),
-            payment,
-            items,
-            recipient: self.recipient_address.clone(),
-            rts_sla_time: self.rts_sla_time.as_ref().map(|t| t.0),
-            tts_sla_time: self.tts_sla_time.as_ref().map(|t| t.0),
-            delivery_sla_time: self.delivery_sla_time.as_ref().map(|t| t.0),
-            packages: self.packages.iter().map(|p| p.id.0.clone()).collect(),
-            shipping_type: self.shipping_type.clone(),
-            order_type: self.order_type.clone(),
-            release_date: self.release_date.as_ref().map(|t| t.0),
-            buyer_message: self.buyer_message.clone(),
-        })
-    }
-}
-
-impl WirePayment {
-    fn to_payment(&self) -> Result<Option<Payment>, Invalid> {
-        let Some(currency) = self.currency.as_deref() else {
-            return Ok(None);
-        };
-        let currency = Currency::parse(currency)?;
-        let amount = |raw: &Option<String>| {
-            raw.as_deref()
-                .filter(|a| !a.trim().is_empty())
-                .map(|a| Money::parse(a, currency))
-                .transpose()
-        };
-        let required = [
-            amount(&self.total_amount)?,
-            amount(&self.sub_total)?,
-            amount(&self.shipping_fee)?,
-            amount(&self.seller_discount)?,
-            amount(&self.platform_discount)?,
-        ];
-        let [
-            Some(total_amount),
-            Some(sub_total),
-            Some(shipping_fee),
-            Some(seller_discount),
-            Some(platform_discount),
-        ] = required
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Payment {
-            currency,
-            total_amount,
-            sub_total,
-            shipping_fee,
-            seller_discount,
-            platform_discount,
-            original_total_product_price: amount(&self.original_total_product_price)?,
-            original_shipping_fee: amount(&self.original_shipping_fee)?,
-            shipping_fee_seller_discount: amount(&self.shipping_fee_seller_discount)?,
-            shipping_fee_platform_discount: amount(&self.shipping_fee_platform_discount)?,
-            tax: amount(&self.tax)?,
-            retail_delivery_fee: amount(&self.retail_delivery_fee)?,
-        }))
-    }
-
-    /// TikTok's shape of a payment, for the sandbox.
-    pub fn from_payment(p: &Payment) -> Self {
-        let text = |m: Money| Some(m.to_string());
-        Self {
-            currency: Some(p.currency.as_str().to_owned()),
-            total_amount: text(p.total_amount),
-            sub_total: text(p.sub_total),
-            shipping_fee: text(p.shipping_fee),
-            seller_discount: text(p.seller_discount),
-            platform_discount: text(p.platform_discount),
-            original_total_product_price: p.original_total_product_price.and_then(text),
-            original_shipping_fee: p.original_shipping_fee.and_then(text),
-            shipping_fee_seller_discount: p.shipping_fee_seller_discount.and_then(text),
-            shipping_fee_platform_discount: p.shipping_fee_platform_discount.and_then(text),
-            tax: p.tax.and_then(text),
-            retail_delivery_fee: p.retail_delivery_fee.and_then(text),
+fn line_item(item: &WireLineItem, order_currency: Option<Currency>) -> Result<LineItem, Invalid> {
+    let currency = match item.currency.as_deref() {
+        Some(code) => Some(Currency::parse(code)?),
+        None => order_currency,
+    };
+    let price = |raw: &Option<String>| match (raw.as_deref(), currency) {
+        (Some(amount), Some(currency)) if !amount.trim().is_empty() => {
+            Money::parse(amount, currency).map(Some)
         }
-    }
-}
-
-impl WireLineItem {
-    fn to_line_item(&self, order_currency: Option<Currency>) -> Result<LineItem, Invalid> {
-        let currency = match self.currency.as_deref() {
-            Some(code) => Some(Currency::parse(code)?),
-            None => order_currency,
-        };
-        let price = |raw: &Option<String>| match (raw.as_deref(), currency) {
-            (Some(amount), Some(currency)) if !amount.trim().is_empty() => {
-                Money::parse(amount, currency).map(Some)
-            }
-            (Some(_), None) => Err(Invalid::new("currency", "a price without a currency")),
-            _ => Ok(None),
-        };
-        Ok(LineItem {
-            id: self.id.0.clone(),
-            sku: Sku::parse(&self.sku_id.0)?,
-            product_id: self.product_id.as_ref().map(|i| i.0.clone()),
-            product_name: self.product_name.clone(),
-            sku_name: self.sku_name.clone(),
-            seller_sku: self.seller_sku.clone(),
-            sale_price: price(&self.sale_price)?,
-            original_price: price(&self.original_price)?,
-            display_status: self.display_status.clone(),
-            package_id: self.package_id.as_ref().map(|i| i.0.clone()),
-        })
-    }
+        (Some(_), None) => Err(Invalid::new("currency", "a price without a currency")),
+        _ => Ok(None),
+    };
+    Ok(LineItem {
+        id: item.id.0.clone(),
+        sku: Sku::parse(&item.sku_id.0)?,
+        product_id: item.product_id.as_ref().map(|i| i.0.clone()),
+        product_name: item.product_name.clone(),
+        sku_name: item.sku_name.clone(),
+        seller_sku: item.seller_sku.clone(),
+        sale_price: price(&item.sale_price)?,
+        original_price: price(&item.original_price)?,
+        display_status: item.display_status.clone(),
+        package_id: item.package_id.as_ref().map(|i| i.0.clone()),
+    })
 }
 
 #[cfg(test)]
@@ -224,14 +132,21 @@ mod tests {
     #[test]
     fn a_tiktok_order_becomes_a_sound_detail_exactly() {
         let wire: WireOrder = serde_json::from_str(SAMPLE).unwrap();
-        assert_eq!(wire.order_id().unwrap().as_str(), "576461413038785752");
-        let detail = wire.to_detail().unwrap();
-        assert_eq!(detail.status, OrderStatus::AwaitingShipment);
-        assert_eq!(detail.payment.as_ref().unwrap().total_amount.minor(), 2560);
-        assert_eq!(detail.items.len(), 2);
-        assert_eq!(detail.items[0].sku.as_str(), "1729382256910270464");
-        assert_eq!(detail.rts_sla_time, Some(1619794155));
-        assert!(detail.problems().is_empty(), "{:?}", detail.problems());
+        assert_eq!(order_id(&wire).unwrap().as_str(), "576461413038785752");
+        let converted = detail(&wire).unwrap();
+        assert_eq!(converted.status, OrderStatus::AwaitingShipment);
+        assert_eq!(
+            converted.payment.as_ref().unwrap().total_amount.minor(),
+            2560
+        );
+        assert_eq!(converted.items.len(), 2);
+        assert_eq!(converted.items[0].sku.as_str(), "1729382256910270464");
+        assert_eq!(converted.rts_sla_time, Some(1619794155));
+        assert!(
+            converted.problems().is_empty(),
+            "{:?}",
+            converted.problems()
+        );
     }
 
     #[test]
@@ -239,20 +154,18 @@ mod tests {
         let mut wire: WireOrder = serde_json::from_str(SAMPLE).unwrap();
         wire.payment.as_mut().unwrap().total_amount = Some("25.601".into());
         assert!(
-            wire.to_detail()
+            detail(&wire)
                 .unwrap_err()
                 .to_string()
                 .contains("decimal places")
         );
         wire.payment.as_mut().unwrap().total_amount = None;
-        let detail = wire.to_detail().unwrap();
-        assert!(detail.problems().iter().any(|p| p.contains("no payment")));
+        let converted = detail(&wire).unwrap();
+        assert!(
+            converted
+                .problems()
+                .iter()
+                .any(|p| p.contains("no payment"))
+        );
     }
-}
-
-/// Get Package Shipping Document's `data`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ShippingDocument {
-    pub doc_url: Option<String>,
-    pub tracking_number: Option<String>,
 }

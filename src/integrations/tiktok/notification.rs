@@ -8,8 +8,8 @@
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::lenient::{Id, Lenient};
 use crate::domain::{AfterSale, AfterSaleKind, OrderId, OrderStatus, ShopId};
+use tiktok_wire::lenient::{Id, Lenient};
 
 /// Longest dedupe key the inbox stores; longer keys are hashed.
 const MAX_DEDUPE_KEY: usize = 128;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use metrics::counter;
 
 use super::client::{self, Client};
-use super::model::WireOrder;
+use super::model::{self, WireOrder};
 use crate::actors::{Envelope, RegistryHandle, Reply};
 use crate::config;
 use crate::domain::{Cause, Effect, Msg, OrderId, ShopId};
@@ -240,7 +240,7 @@ async fn hand_over(
     order: &WireOrder,
     cause: Cause,
 ) -> Result<Option<Reply>, crate::actors::Error> {
-    let (id, detail) = match order.order_id().and_then(|id| Ok((id, order.to_detail()?))) {
+    let (id, detail) = match model::order_id(order).and_then(|id| Ok((id, model::detail(order)?))) {
         Ok(parsed) => parsed,
         Err(e) => {
             tracing::error!(order_id = %order.id.0, error = %e, "TikTok order detail cannot be read; not applied");

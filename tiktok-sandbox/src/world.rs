@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::integrations::tiktok::client::{TokenGrant, WireShop};
-use crate::integrations::tiktok::lenient::{Id, Lenient};
-use crate::integrations::tiktok::model::{WireLineItem, WireOrder, WirePackage, WirePayment};
+use tiktok_wire::lenient::{Id, Lenient};
+use tiktok_wire::order::{WireLineItem, WireOrder, WirePackage, WirePayment};
+use tiktok_wire::shop::{TokenGrant, WireShop};
 
 pub struct World {
     pub shops: BTreeMap<String, SimShop>,

@@ -10,12 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::config::Settings;
-use crate::integrations::tiktok::App;
-use crate::integrations::tiktok::signature::webhook_signature;
+use tiktok_wire::signature::webhook_signature;
 
 const STATUSES: [&str; 6] = [
     "UNPAID",
@@ -106,10 +104,16 @@ pub struct Report {
     pub concurrency: usize,
 }
 
-pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
-    let app = App::from_settings(&settings.tiktok);
+/// The app key and secret webhooks are signed with (the daemon's own).
+#[derive(Clone)]
+pub struct App {
+    pub key: String,
+    pub secret: SecretString,
+}
+
+pub async fn run(args: Args, app: App) -> anyhow::Result<()> {
     anyhow::ensure!(
-        app.is_configured(),
+        !app.key.is_empty() && !app.secret.expose_secret().is_empty(),
         "set tiktok.app_key and tiktok.app_secret to the daemon's: loadgen signs like TikTok"
     );
     anyhow::ensure!(
@@ -168,7 +172,7 @@ fn write_corpus(args: &Args, app: &App, path: &std::path::Path) -> anyhow::Resul
 }
 
 pub async fn generate(args: &Args, app: &App) -> anyhow::Result<Report> {
-    crate::integrations::install_tls();
+    crate::install_tls();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))

@@ -14,7 +14,7 @@
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
-use super::shared::Shared;
+use crate::shared::Shared;
 
 #[derive(Debug, Clone)]
 pub struct IssuedLabel {

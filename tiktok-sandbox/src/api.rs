@@ -7,10 +7,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::shared::Shared;
-use super::world::{Fault, TokenProblem, World};
-use crate::integrations::tiktok::client::code;
-use crate::integrations::tiktok::signature::request_signature;
+use crate::shared::Shared;
+use crate::world::{Fault, TokenProblem, World};
+use tiktok_wire::code;
+use tiktok_wire::signature::request_signature;
 
 /// Timestamps further than this from the sandbox's clock are refused.
 const TIMESTAMP_WINDOW: i64 = 300;

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use governor::DefaultKeyedRateLimiter;
 
-use super::world::World;
+use crate::world::World;
 
 pub struct Shared {
     pub world: Mutex<World>,

@@ -10,10 +10,10 @@ use futures_util::StreamExt;
 use governor::{Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::api;
-use super::shared::Shared;
-use super::world::{Fault, World};
-use crate::integrations::tiktok::signature::webhook_signature;
+use crate::api;
+use crate::shared::Shared;
+use crate::world::{Fault, World};
+use tiktok_wire::signature::webhook_signature;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -74,7 +74,7 @@ impl Sandbox {
     /// Starts serving and, with a webhook URL, pushing; with `orders_per_second`, simulating.
     /// Must run inside an actix system.
     pub fn start(options: Options) -> std::io::Result<Self> {
-        crate::integrations::install_tls();
+        crate::install_tls();
         let per_second = NonZeroU32::new(options.requests_per_second).unwrap_or(NonZeroU32::MIN);
         let shared = Arc::new(Shared {
             world: Mutex::new(World::new(options.access_ttl.as_secs() as i64)),
@@ -169,8 +169,7 @@ impl Sandbox {
     pub fn set_preorder(&self, order_id: &str, release_date: i64) {
         if let Some(order) = self.shared.world().orders.get_mut(order_id) {
             order.wire.order_type = Some("PRE_ORDER".into());
-            order.wire.release_date =
-                Some(crate::integrations::tiktok::lenient::Lenient(release_date));
+            order.wire.release_date = Some(tiktok_wire::lenient::Lenient(release_date));
         }
     }
 
@@ -187,7 +186,7 @@ impl Sandbox {
     /// Sets the order's ready-to-ship deadline (unix seconds).
     pub fn set_rts_sla(&self, order_id: &str, deadline: i64) {
         if let Some(order) = self.shared.world().orders.get_mut(order_id) {
-            order.wire.rts_sla_time = Some(crate::integrations::tiktok::lenient::Lenient(deadline));
+            order.wire.rts_sla_time = Some(tiktok_wire::lenient::Lenient(deadline));
         }
     }
 

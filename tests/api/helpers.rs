@@ -10,6 +10,7 @@ use creatorflow::app::Application;
 use creatorflow::config::Settings;
 use sea_orm::ConnectionTrait;
 use tempfile::TempDir;
+use tiktok_sandbox::{Options, Sandbox};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_creatorflow");
 
@@ -557,6 +558,102 @@ pub fn creation_commit(
         }),
         effects: decision.effects,
     }
+}
+
+// The TikTok sandbox: a shop, daemons pointed at it, orders ready to ship.
+
+pub const SHOP: &str = "7494049642642441621";
+
+/// Settings pointing the daemon at `sandbox`, with fast retries.
+pub fn sandbox_env(db: &TestDb, sandbox: &Sandbox) -> std::collections::HashMap<String, String> {
+    let mut env = db.env();
+    for (k, v) in [
+        ("CREATORFLOW__TIKTOK__APP_KEY", "abcdef".to_owned()),
+        ("CREATORFLOW__TIKTOK__APP_SECRET", "123".to_owned()),
+        ("CREATORFLOW__TIKTOK__API_BASE_URL", sandbox.url()),
+        ("CREATORFLOW__TIKTOK__AUTH_BASE_URL", sandbox.url()),
+        ("CREATORFLOW__TIKTOK__RETRY_BASE", "10ms".to_owned()),
+        ("CREATORFLOW__LOG__LEVEL", "warn".to_owned()),
+    ] {
+        env.insert(k.to_owned(), v);
+    }
+    env
+}
+
+/// Points a daemon's TikTok settings at `sandbox`.
+pub fn point_at(settings: &mut Settings, sandbox: &Sandbox) {
+    crate::helpers::tiktok_app(settings);
+    settings.tiktok.api_base_url = sandbox.url();
+    settings.tiktok.auth_base_url = sandbox.url();
+    settings.tiktok.retry_base = crate::helpers::ms(10);
+}
+
+pub fn sandbox() -> Sandbox {
+    Sandbox::start(Options::new("abcdef", "123")).expect("the sandbox starts")
+}
+
+pub async fn spawn_against(sandbox: &Sandbox, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_against_db(sandbox, TestDb::new().await, configure).await
+}
+
+/// A daemon on `db` pointed at `sandbox` (its TikTok settings), receiving its webhooks.
+pub async fn spawn_against_db(
+    sandbox: &Sandbox,
+    db: TestDb,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let app = spawn_app_with(db, |s| {
+        point_at(s, sandbox);
+        configure(s);
+    })
+    .await;
+    sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
+    app
+}
+
+pub async fn spawn_with_workflows(
+    sandbox: &Sandbox,
+    db: TestDb,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let app = spawn_against_db(sandbox, db, |s| {
+        s.workflow.enabled = true;
+        configure(s);
+    })
+    .await;
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let mut command = cli_command(
+        &app.db,
+        &[
+            "shop",
+            "add",
+            "--tiktok-shop-id",
+            SHOP,
+            "--name",
+            "Glow Labs",
+            "--auth-code",
+            &code,
+        ],
+    );
+    command.envs(sandbox_env(&app.db, sandbox));
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app
+}
+
+/// A paid order past the remorse window, as TikTok announces it.
+pub fn ready_order(sandbox: &Sandbox, units: usize) -> String {
+    let id = sandbox.create_order(SHOP, units, true);
+    sandbox.set_status(&id, "ON_HOLD", true);
+    sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+    id
 }
 
 #[cfg(test)]

@@ -6,9 +6,8 @@
 use serde_json::{Value, json};
 use tiktok_sandbox::{Fault, Sandbox};
 
+use crate::helpers::{SHOP, ready_order, sandbox, spawn_with_workflows as spawn};
 use crate::helpers::{TestApp, TestDb};
-use crate::tiktok_client::{SHOP, sandbox};
-use crate::workflows::{ready_order, spawn};
 
 const DOCUMENTS: &str = "/fulfillment/202309/packages/{id}/shipping_documents";
 const MARK_SHIPPED: &str = "/fulfillment/202309/orders/{id}/packages";

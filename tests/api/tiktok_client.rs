@@ -8,37 +8,7 @@ use creatorflow::persistence::Database;
 use sea_orm::{ConnectionTrait, Statement};
 use tiktok_sandbox::{Fault, Options, Sandbox};
 
-use crate::helpers::TestDb;
-
-pub const SHOP: &str = "7494049642642441621";
-
-/// Settings pointing the daemon at `sandbox`, with fast retries.
-pub fn sandbox_env(db: &TestDb, sandbox: &Sandbox) -> std::collections::HashMap<String, String> {
-    let mut env = db.env();
-    for (k, v) in [
-        ("CREATORFLOW__TIKTOK__APP_KEY", "abcdef".to_owned()),
-        ("CREATORFLOW__TIKTOK__APP_SECRET", "123".to_owned()),
-        ("CREATORFLOW__TIKTOK__API_BASE_URL", sandbox.url()),
-        ("CREATORFLOW__TIKTOK__AUTH_BASE_URL", sandbox.url()),
-        ("CREATORFLOW__TIKTOK__RETRY_BASE", "10ms".to_owned()),
-        ("CREATORFLOW__LOG__LEVEL", "warn".to_owned()),
-    ] {
-        env.insert(k.to_owned(), v);
-    }
-    env
-}
-
-/// Points a daemon's TikTok settings at `sandbox`.
-pub fn point_at(settings: &mut Settings, sandbox: &Sandbox) {
-    crate::helpers::tiktok_app(settings);
-    settings.tiktok.api_base_url = sandbox.url();
-    settings.tiktok.auth_base_url = sandbox.url();
-    settings.tiktok.retry_base = crate::helpers::ms(10);
-}
-
-pub fn sandbox() -> Sandbox {
-    Sandbox::start(Options::new("abcdef", "123")).expect("the sandbox starts")
-}
+use crate::helpers::{SHOP, TestDb, sandbox, sandbox_env};
 
 async fn client_for(db: &TestDb, sandbox: &Sandbox, extra: &[(&str, &str)]) -> (Client, Database) {
     let mut env = sandbox_env(db, sandbox);

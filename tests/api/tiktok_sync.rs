@@ -2,34 +2,14 @@
 //! the sandbox's signed webhooks bring orders in, details are fetched and applied, and the
 //! poller repairs what webhooks missed.
 
-use creatorflow::config::Settings;
 use serde_json::Value;
 use tiktok_sandbox::Sandbox;
 
-use crate::helpers::{TestApp, TestDb, cli_command, eventually, ms, spawn_app_with};
-use crate::tiktok_client::{SHOP, point_at, sandbox, sandbox_env};
+use crate::helpers::{SHOP, sandbox, sandbox_env, spawn_against};
+use crate::helpers::{TestApp, cli_command, eventually, ms};
 
 /// The reconciliation poller's call.
 const SEARCH: &str = "/order/202309/orders/search";
-
-pub async fn spawn_against(sandbox: &Sandbox, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn_against_db(sandbox, TestDb::new().await, configure).await
-}
-
-/// A daemon on `db` pointed at `sandbox` (its TikTok settings), receiving its webhooks.
-pub async fn spawn_against_db(
-    sandbox: &Sandbox,
-    db: TestDb,
-    configure: impl FnOnce(&mut Settings),
-) -> TestApp {
-    let app = spawn_app_with(db, |s| {
-        point_at(s, sandbox);
-        configure(s);
-    })
-    .await;
-    sandbox.set_webhook_url(&app.url("/webhooks/tiktok"));
-    app
-}
 
 /// `shop add --auth-code`, as an operator runs it.
 fn authorise(app: &TestApp, sandbox: &Sandbox, code: &str) {

@@ -1,54 +1,16 @@
 //! Workflows end to end against the sandbox: a standard order ships itself, a large one waits for
 //! a person, a failing step is retried, dead-lettered and replayed.
 
-use creatorflow::config::Settings;
 use serde_json::{Value, json};
-use tiktok_sandbox::{Fault, Sandbox};
+use tiktok_sandbox::Fault;
 
 use crate::helpers::{
-    TestApp, TestDb, assert_problem, cli_command, eventually, spawn_app_with, write_file,
+    SHOP, TestDb, assert_problem, cli_command, eventually, point_at, ready_order, sandbox,
+    sandbox_env, spawn_app_with, spawn_with_workflows as spawn, write_file,
 };
-use crate::tiktok_client::{SHOP, point_at, sandbox, sandbox_env};
 
 const SHIP: &str = "/fulfillment/202309/packages/{id}/ship";
 const DETAILS: &str = "/order/202309/orders";
-
-pub(crate) async fn spawn(
-    sandbox: &Sandbox,
-    db: TestDb,
-    configure: impl FnOnce(&mut Settings),
-) -> TestApp {
-    let app = crate::tiktok_sync::spawn_against_db(sandbox, db, |s| {
-        s.workflow.enabled = true;
-        configure(s);
-    })
-    .await;
-    let code = sandbox.add_shop(SHOP, "Glow Labs");
-    let mut command = cli_command(
-        &app.db,
-        &[
-            "shop",
-            "add",
-            "--tiktok-shop-id",
-            SHOP,
-            "--name",
-            "Glow Labs",
-            "--auth-code",
-            &code,
-        ],
-    );
-    command.envs(sandbox_env(&app.db, sandbox));
-    let out = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    app
-}
 
 /// A workflow folder holding one template, which a catch-all rule picks; returns its path.
 fn only_template(db: &TestDb, name: &str, toml: &str) -> String {
@@ -61,14 +23,6 @@ fn only_template(db: &TestDb, name: &str, toml: &str) -> String {
     );
     write_file(&dir, &format!("{name}.toml"), toml);
     dir.display().to_string()
-}
-
-/// A paid order past the remorse window, as TikTok announces it.
-pub(crate) fn ready_order(sandbox: &Sandbox, units: usize) -> String {
-    let id = sandbox.create_order(SHOP, units, true);
-    sandbox.set_status(&id, "ON_HOLD", true);
-    sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
-    id
 }
 
 fn step_summary(run: &Value) -> Vec<(String, String)> {

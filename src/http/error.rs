@@ -7,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::inventory;
 use crate::persistence;
 
 #[derive(Debug, thiserror::Error)]
@@ -157,8 +158,37 @@ impl From<crate::actors::Error> for Error {
     }
 }
 
+impl From<inventory::Error> for Error {
+    fn from(error: inventory::Error) -> Self {
+        match error {
+            inventory::Error::Db(e) => e.into(),
+            e @ inventory::Error::Negative(_) => Error::BadRequest(e.to_string()),
+            e @ inventory::Error::Insufficient { .. } => Error::InsufficientStock(e.to_string()),
+            e @ inventory::Error::Untracked(_) => Error::NotAllowed(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::domain::Invalid> for Error {
     fn from(error: crate::domain::Invalid) -> Self {
         Error::BadRequest(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stock_shortage_is_its_own_answer_not_a_version_conflict() {
+        let short = Error::from(inventory::Error::Insufficient {
+            sku_id: "sku-1".into(),
+            available: 2,
+            wanted: 3,
+        });
+        assert_eq!(short.code(), "insufficient_stock");
+        assert!(short.to_string().contains("2 available, 3 wanted"));
+        let untracked = Error::from(inventory::Error::Untracked("sku-2".into()));
+        assert_eq!(untracked.code(), "not_allowed");
     }
 }

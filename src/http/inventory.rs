@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
 use crate::domain::{OrderId, ReservationState, ShopId, Sku};
-use crate::inventory::{ReservationLine, StockError, StockLevel};
+use crate::inventory::{ReservationLine, StockLevel};
 use crate::persistence::Database;
 
 /// A SKU's stock.
@@ -69,17 +69,6 @@ impl From<ReservationLine> for ReservationLineBody {
 pub(super) struct ReservationBody {
     order_id: OrderId,
     lines: Vec<ReservationLineBody>,
-}
-
-impl From<StockError> for Error {
-    fn from(error: StockError) -> Self {
-        match error {
-            StockError::Db(e) => e.into(),
-            e @ StockError::Negative(_) => Error::BadRequest(e.to_string()),
-            e @ StockError::Insufficient { .. } => Error::InsufficientStock(e.to_string()),
-            e @ StockError::Untracked(_) => Error::NotAllowed(e.to_string()),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -196,22 +185,4 @@ pub(super) async fn reservation(
         order_id: id,
         lines: lines.into_iter().map(ReservationLineBody::from).collect(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stock_shortage_is_its_own_answer_not_a_version_conflict() {
-        let short = Error::from(StockError::Insufficient {
-            sku_id: "sku-1".into(),
-            available: 2,
-            wanted: 3,
-        });
-        assert_eq!(short.code(), "insufficient_stock");
-        assert!(short.to_string().contains("2 available, 3 wanted"));
-        let untracked = Error::from(StockError::Untracked("sku-2".into()));
-        assert_eq!(untracked.code(), "not_allowed");
-    }
 }

@@ -4,9 +4,9 @@
 
 use serde::Deserialize;
 
-use super::StockError;
+use super::Error;
 use crate::bus::{Delivery, Failure, Subscription};
-use crate::persistence::{Database, Error};
+use crate::persistence::{self, Database};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -81,7 +81,7 @@ pub fn subscription(db: Database) -> Subscription {
             };
             match outcome {
                 Ok(_) => Ok(()),
-                Err(StockError::Db(Error::Db(e))) => Err(Failure::Retry(e.to_string())),
+                Err(Error::Db(persistence::Error::Db(e))) => Err(Failure::Retry(e.to_string())),
                 Err(e) => Err(Failure::Poison(e.to_string())),
             }
         }

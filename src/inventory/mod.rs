@@ -8,4 +8,4 @@ mod store;
 
 pub use commands::subscription;
 pub use service::Inventory;
-pub use store::{Reservation, ReservationLine, StockError, StockLevel, StockStore};
+pub use store::{Error, Reservation, ReservationLine, StockLevel, StockStore};

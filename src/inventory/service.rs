@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::{Reservation, StockError};
+use super::{Error, Reservation};
 use crate::config;
 use crate::domain::{OrderId, ShopId, Sku};
-use crate::persistence::{Database, Error};
+use crate::persistence::{self, Database};
 
 #[derive(Clone)]
 pub struct Inventory {
@@ -30,7 +30,7 @@ impl Inventory {
         order_id: &OrderId,
         shop_id: &ShopId,
         lines: &[(Sku, u32)],
-    ) -> Result<Reservation, StockError> {
+    ) -> Result<Reservation, Error> {
         let lines: Vec<(&str, i64)> = lines
             .iter()
             .map(|(sku, n)| (sku.as_str(), i64::from(*n)))
@@ -49,8 +49,8 @@ impl Inventory {
         let label = match &outcome {
             Ok(r) if r.new => "reserved",
             Ok(_) => "repeated",
-            Err(StockError::Insufficient { .. }) => "insufficient",
-            Err(StockError::Untracked(_)) => "untracked",
+            Err(Error::Insufficient { .. }) => "insufficient",
+            Err(Error::Untracked(_)) => "untracked",
             Err(_) => "error",
         };
         metrics::counter!(crate::telemetry::metrics::INVENTORY_RESERVATIONS_TOTAL, "outcome" => label)
@@ -58,11 +58,11 @@ impl Inventory {
         outcome
     }
 
-    pub async fn release(&self, order_id: &OrderId) -> Result<usize, Error> {
+    pub async fn release(&self, order_id: &OrderId) -> Result<usize, persistence::Error> {
         self.db.stock().release(order_id.as_str()).await
     }
 
-    pub async fn commit(&self, order_id: &OrderId) -> Result<usize, Error> {
+    pub async fn commit(&self, order_id: &OrderId) -> Result<usize, persistence::Error> {
         self.db.stock().commit(order_id.as_str()).await
     }
 

@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 use crate::domain::{Invalid, Level, LowStock, ReservationState, ShopId, Sku, low_stock};
-use crate::persistence::{Database, Error, WriteTxn};
+use crate::persistence::{self, Database, WriteTxn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockLevel {
@@ -33,9 +33,9 @@ pub struct StockLevel {
 }
 
 impl TryFrom<stock_levels::Model> for StockLevel {
-    type Error = Error;
+    type Error = persistence::Error;
 
-    fn try_from(row: stock_levels::Model) -> Result<Self, Error> {
+    fn try_from(row: stock_levels::Model) -> Result<Self, persistence::Error> {
         let (shop_id, sku_id) = ids(&row)?;
         Ok(Self {
             available: row.on_hand - row.reserved,
@@ -50,9 +50,9 @@ impl TryFrom<stock_levels::Model> for StockLevel {
 }
 
 /// A stock row's shop and SKU, parsed.
-fn ids(row: &stock_levels::Model) -> Result<(ShopId, Sku), Error> {
+fn ids(row: &stock_levels::Model) -> Result<(ShopId, Sku), persistence::Error> {
     let bad = |e: Invalid| {
-        Error::Db(DbErr::Custom(format!(
+        persistence::Error::Db(DbErr::Custom(format!(
             "stock of {} in shop {}: {e}",
             row.sku_id, row.shop_id
         )))
@@ -76,7 +76,7 @@ pub struct ReservationLine {
 
 /// Why stock could not be reserved or changed. Nothing was written.
 #[derive(Debug, thiserror::Error)]
-pub enum StockError {
+pub enum Error {
     #[error("not enough stock of {sku_id}: {available} available, {wanted} wanted")]
     Insufficient {
         sku_id: String,
@@ -88,12 +88,12 @@ pub enum StockError {
     #[error("on hand would become {0}; stock cannot go below zero")]
     Negative(i64),
     #[error(transparent)]
-    Db(#[from] Error),
+    Db(#[from] persistence::Error),
 }
 
-impl From<sea_orm::DbErr> for StockError {
+impl From<sea_orm::DbErr> for Error {
     fn from(e: sea_orm::DbErr) -> Self {
-        StockError::Db(Error::Db(e))
+        Error::Db(persistence::Error::Db(e))
     }
 }
 
@@ -118,7 +118,10 @@ impl Database {
 }
 
 impl StockStore<'_> {
-    pub async fn levels(&self, shop_id: Option<&str>) -> Result<Vec<StockLevel>, Error> {
+    pub async fn levels(
+        &self,
+        shop_id: Option<&str>,
+    ) -> Result<Vec<StockLevel>, persistence::Error> {
         let mut query = stock_levels::Entity::find()
             .order_by_asc(stock_levels::Column::ShopId)
             .order_by_asc(stock_levels::Column::SkuId);
@@ -133,13 +136,19 @@ impl StockStore<'_> {
             .collect()
     }
 
-    pub async fn level(&self, shop_id: &str, sku_id: &str) -> Result<StockLevel, Error> {
+    pub async fn level(
+        &self,
+        shop_id: &str,
+        sku_id: &str,
+    ) -> Result<StockLevel, persistence::Error> {
         stock_levels::Entity::find_by_id((shop_id.to_owned(), sku_id.to_owned()))
             .one(&self.db.conn)
             .await?
             .map(StockLevel::try_from)
             .transpose()?
-            .ok_or_else(|| Error::NotFound(format!("stock of {sku_id} in shop {shop_id}")))
+            .ok_or_else(|| {
+                persistence::Error::NotFound(format!("stock of {sku_id} in shop {shop_id}"))
+            })
     }
 
     /// Sets the counted stock on hand (a warehouse count, or an operator), creating the record
@@ -152,9 +161,9 @@ impl StockStore<'_> {
         on_hand: i64,
         threshold: Option<Option<i64>>,
         dedupe: Option<&str>,
-    ) -> Result<StockLevel, StockError> {
+    ) -> Result<StockLevel, Error> {
         if on_hand < 0 {
-            return Err(StockError::Negative(on_hand));
+            return Err(Error::Negative(on_hand));
         }
         let txn = self.db.begin_write().await?;
         if !first_time(&txn, dedupe).await? {
@@ -198,7 +207,7 @@ impl StockStore<'_> {
         sku_id: &str,
         delta: i64,
         dedupe: Option<&str>,
-    ) -> Result<StockLevel, StockError> {
+    ) -> Result<StockLevel, Error> {
         let txn = self.db.begin_write().await?;
         if !first_time(&txn, dedupe).await? {
             txn.rollback().await?;
@@ -220,10 +229,13 @@ impl StockStore<'_> {
             .exec(&txn)
             .await?;
         let Some(after) = level(&txn, shop_id, sku_id).await? else {
-            return Err(Error::NotFound(format!("stock of {sku_id} in shop {shop_id}")).into());
+            return Err(persistence::Error::NotFound(format!(
+                "stock of {sku_id} in shop {shop_id}"
+            ))
+            .into());
         };
         if changed.rows_affected == 0 {
-            return Err(StockError::Negative(after.on_hand + delta));
+            return Err(Error::Negative(after.on_hand + delta));
         }
         let before = stock_levels::Model {
             on_hand: after.on_hand - delta,
@@ -243,7 +255,7 @@ impl StockStore<'_> {
         lines: &[(&str, i64)],
         ttl: std::time::Duration,
         require_tracking: bool,
-    ) -> Result<Reservation, StockError> {
+    ) -> Result<Reservation, Error> {
         let held = self.reservation(order_id).await?;
         if !held.is_empty() {
             return Ok(Reservation {
@@ -290,7 +302,7 @@ impl StockStore<'_> {
             let tracked = match &record {
                 None if require_tracking => {
                     txn.rollback().await?;
-                    return Err(StockError::Untracked((*sku_id).to_owned()));
+                    return Err(Error::Untracked((*sku_id).to_owned()));
                 }
                 None => false,
                 Some(_) => {
@@ -317,7 +329,7 @@ impl StockStore<'_> {
                             .await?
                             .map_or(0, |l| l.on_hand - l.reserved);
                         txn.rollback().await?;
-                        return Err(StockError::Insufficient {
+                        return Err(Error::Insufficient {
                             sku_id: (*sku_id).to_owned(),
                             available,
                             wanted: *quantity,
@@ -342,7 +354,8 @@ impl StockStore<'_> {
                 low_stock_check(&txn, Some(&before), &after).await?;
             }
             reserved.push(ReservationLine {
-                sku_id: Sku::parse(sku_id).map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?,
+                sku_id: Sku::parse(sku_id)
+                    .map_err(|e| persistence::Error::Db(DbErr::Custom(e.to_string())))?,
                 quantity: *quantity,
                 tracked,
                 state: ReservationState::Reserved,
@@ -357,7 +370,10 @@ impl StockStore<'_> {
     }
 
     /// The order's reservation lines, in SKU order.
-    pub async fn reservation(&self, order_id: &str) -> Result<Vec<ReservationLine>, Error> {
+    pub async fn reservation(
+        &self,
+        order_id: &str,
+    ) -> Result<Vec<ReservationLine>, persistence::Error> {
         stock_reservations::Entity::find()
             .filter(stock_reservations::Column::OrderId.eq(order_id))
             .order_by_asc(stock_reservations::Column::SkuId)
@@ -366,7 +382,7 @@ impl StockStore<'_> {
             .into_iter()
             .map(|r| {
                 let bad = |e: Invalid| {
-                    Error::Db(DbErr::Custom(format!(
+                    persistence::Error::Db(DbErr::Custom(format!(
                         "reservation of order {order_id}: {e}"
                     )))
                 };
@@ -382,19 +398,19 @@ impl StockStore<'_> {
     }
 
     /// Gives the order's reserved (not yet shipped) stock back; returns the lines released.
-    pub async fn release(&self, order_id: &str) -> Result<usize, Error> {
+    pub async fn release(&self, order_id: &str) -> Result<usize, persistence::Error> {
         self.settle(Some(order_id), ReservationState::Released, None)
             .await
     }
 
     /// The order shipped: its reserved stock leaves the shelf (on hand and reserved both drop).
-    pub async fn commit(&self, order_id: &str) -> Result<usize, Error> {
+    pub async fn commit(&self, order_id: &str) -> Result<usize, persistence::Error> {
         self.settle(Some(order_id), ReservationState::Committed, None)
             .await
     }
 
     /// Releases reservations past their expiry; returns how many lines.
-    pub async fn expire(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+    pub async fn expire(&self, now: DateTime<Utc>) -> Result<usize, persistence::Error> {
         self.settle(None, ReservationState::Expired, Some(now))
             .await
     }
@@ -405,7 +421,7 @@ impl StockStore<'_> {
         order_id: Option<&str>,
         to: ReservationState,
         expired_by: Option<DateTime<Utc>>,
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, persistence::Error> {
         let txn = self.db.begin_write().await?;
         let mut query = stock_reservations::Entity::find()
             .filter(stock_reservations::Column::State.eq(ReservationState::Reserved.as_str()));
@@ -473,7 +489,7 @@ async fn level(
 }
 
 /// Records a command id; false if it was seen before.
-async fn first_time(txn: &WriteTxn, dedupe: Option<&str>) -> Result<bool, Error> {
+async fn first_time(txn: &WriteTxn, dedupe: Option<&str>) -> Result<bool, persistence::Error> {
     let Some(key) = dedupe else { return Ok(true) };
     let inserted = webhook_inbox::Entity::insert(webhook_inbox::ActiveModel {
         dedupe_key: Set(format!("inventory:{key}")),

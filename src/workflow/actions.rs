@@ -11,7 +11,7 @@ use crate::actors::{self, Envelope, RegistryHandle};
 use crate::domain::{Cause, Msg, OrderId};
 use crate::integrations::shipping::{self, Shipping};
 use crate::integrations::tiktok::client::{self, Client};
-use crate::inventory::{Inventory, StockError};
+use crate::inventory::{self, Inventory};
 use crate::persistence::{self, Database, OrderRecord};
 
 /// Why an action did not do its work.
@@ -21,7 +21,7 @@ pub enum Error {
     #[error("{0}")]
     NotConfigured(String),
     #[error("the stock ledger refused")]
-    Stock(#[from] StockError),
+    Stock(#[from] inventory::Error),
     #[error("shipping failed")]
     Shipping(#[from] shipping::Error),
     #[error("the order's actor did not take the command")]
@@ -39,7 +39,10 @@ impl Error {
     pub fn is_permanent(&self) -> bool {
         match self {
             Error::NotConfigured(_) => true,
-            Error::Stock(e) => matches!(e, StockError::Untracked(_) | StockError::Negative(_)),
+            Error::Stock(e) => matches!(
+                e,
+                inventory::Error::Untracked(_) | inventory::Error::Negative(_)
+            ),
             Error::Shipping(e) => e.is_permanent(),
             Error::Engine(e) => matches!(e, actors::Error::Rejected(_)),
             Error::TikTok(e) => e.is_permanent(),

@@ -9,4 +9,4 @@ pub mod template;
 
 pub use condition::{Condition, Facts};
 pub use runner::Runner;
-pub use template::{Action, Catalog, LoadError, Retry, Step, Template};
+pub use template::{Action, Catalog, Retry, Step, Template};

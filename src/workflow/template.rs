@@ -168,7 +168,7 @@ pub struct Catalog {
 /// Why templates cannot be loaded: the file, the step (if any) and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}{}: {reason}", step.as_ref().map(|s| format!(", step `{s}`")).unwrap_or_default())]
-pub struct LoadError {
+pub struct Error {
     pub file: String,
     pub step: Option<String>,
     pub reason: String,
@@ -262,7 +262,7 @@ impl Catalog {
         })
     }
 
-    pub fn built_in() -> Result<Self, LoadError> {
+    pub fn built_in() -> Result<Self, Error> {
         Self::from_files(
             BUILT_IN
                 .iter()
@@ -271,8 +271,8 @@ impl Catalog {
     }
 
     /// Every `*.toml` in `dir`; `rules.toml` holds the rules, the rest one template each.
-    pub fn from_dir(dir: &Path) -> Result<Self, LoadError> {
-        let unreadable = |reason: String| LoadError {
+    pub fn from_dir(dir: &Path) -> Result<Self, Error> {
+        let unreadable = |reason: String| Error {
             file: dir.display().to_string(),
             step: None,
             reason,
@@ -290,7 +290,7 @@ impl Catalog {
         Self::from_files(files)
     }
 
-    fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<Self, LoadError> {
+    fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<Self, Error> {
         let mut templates = BTreeMap::new();
         let mut rules_file = None;
         for (file, text) in files {
@@ -300,7 +300,7 @@ impl Catalog {
             }
             let template = parse_template(&file, &text)?;
             if templates.contains_key(&template.name) {
-                return Err(LoadError {
+                return Err(Error {
                     file,
                     step: None,
                     reason: format!("a template named `{}` is already defined", template.name),
@@ -308,12 +308,12 @@ impl Catalog {
             }
             templates.insert(template.name.clone(), template);
         }
-        let (file, text) = rules_file.ok_or_else(|| LoadError {
+        let (file, text) = rules_file.ok_or_else(|| Error {
             file: "rules.toml".into(),
             step: None,
             reason: "missing: it says which template an order runs".into(),
         })?;
-        let bad = |reason: String| LoadError {
+        let bad = |reason: String| Error {
             file: file.clone(),
             step: None,
             reason,
@@ -374,14 +374,14 @@ impl Catalog {
     }
 }
 
-fn parse_template(file: &str, text: &str) -> Result<Template, LoadError> {
-    let raw: RawTemplate = toml::from_str(text).map_err(|e| LoadError {
+fn parse_template(file: &str, text: &str) -> Result<Template, Error> {
+    let raw: RawTemplate = toml::from_str(text).map_err(|e| Error {
         file: file.to_owned(),
         step: None,
         reason: e.to_string(),
     })?;
     if raw.steps.is_empty() {
-        return Err(LoadError {
+        return Err(Error {
             file: file.to_owned(),
             step: None,
             reason: "a template needs at least one step".into(),
@@ -389,7 +389,7 @@ fn parse_template(file: &str, text: &str) -> Result<Template, LoadError> {
     }
     let mut steps = Vec::new();
     for step in raw.steps {
-        let fail = |reason: String| LoadError {
+        let fail = |reason: String| Error {
             file: file.to_owned(),
             step: Some(step.name.clone()),
             reason,

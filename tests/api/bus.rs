@@ -8,7 +8,7 @@ use std::time::Duration;
 use creatorflow::actors::Envelope;
 use creatorflow::bus::{Bus, Delivery, Failure, Message, Subscription};
 use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
-use creatorflow::inventory::StockError;
+use creatorflow::inventory;
 use creatorflow::persistence::Database;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Confirmation};
@@ -197,7 +197,7 @@ async fn a_hundred_concurrent_reservations_for_ten_units_never_oversell() {
                 assert!(r.new);
                 reserved += 1;
             }
-            Err(StockError::Insufficient { .. }) => {}
+            Err(inventory::Error::Insufficient { .. }) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
@@ -249,7 +249,7 @@ async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
     // With tracking required, a SKU without a record is refused, and nothing is held.
     let lines = [("a", 1), ("untracked", 1)];
     let refused = db.stock().reserve("2", SHOP, &lines, hour, true).await;
-    assert!(matches!(refused, Err(StockError::Untracked(sku)) if sku == "untracked"));
+    assert!(matches!(refused, Err(inventory::Error::Untracked(sku)) if sku == "untracked"));
     assert!(db.stock().reservation("2").await.unwrap().is_empty());
 
     // Cancel releases once.

@@ -204,7 +204,7 @@ impl Fetcher {
         Ok(done)
     }
 
-    async fn fetch(&self, shop: &ShopId, ids: &[OrderId]) -> Result<(), SyncError> {
+    async fn fetch(&self, shop: &ShopId, ids: &[OrderId]) -> Result<(), Error> {
         let orders = self.client.order_details(shop, ids).await?;
         counter!(TIKTOK_DETAILS_FETCHED_TOTAL).increment(orders.len() as u64);
         let applies = orders.iter().map(|order| {
@@ -223,7 +223,7 @@ impl Fetcher {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub enum Error {
     #[error(transparent)]
     Api(#[from] client::Error),
     #[error(transparent)]
@@ -308,7 +308,7 @@ impl Poller {
 
     /// Searches the shop's orders updated since its cursor (minus the overlap), page by page,
     /// hands each to its actor, then moves the cursor.
-    pub async fn poll(&self, shop: &ShopAuth) -> Result<Reconciled, SyncError> {
+    pub async fn poll(&self, shop: &ShopAuth) -> Result<Reconciled, Error> {
         let now = chrono::Utc::now().timestamp();
         let from = match shop.sync_cursor {
             Some(cursor) => cursor - self.overlap.as_secs() as i64,

@@ -9,6 +9,7 @@ mod item;
 mod lifecycle;
 mod money;
 mod order;
+pub mod search;
 pub(crate) mod serde_text;
 mod shipment;
 mod shop;
@@ -27,6 +28,7 @@ pub use lifecycle::{
 };
 pub use money::{Currency, Money};
 pub use order::{Applied, Order, OrderId, SLOTS};
+pub use search::Search;
 pub use shipment::{ShipmentProvider, ShipmentState};
 pub use shop::{ShopId, ShopName};
 pub use stage::Stage;

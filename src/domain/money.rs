@@ -31,14 +31,25 @@ impl Currency {
     }
 
     /// Digits after the decimal point in this currency's minor unit.
+    /// Digits after the decimal point (ISO 4217): 0, 2 or 3.
     pub fn minor_digits(&self) -> u32 {
-        match self.as_str() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
-            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-            _ => 2,
+        let code = self.as_str();
+        if Self::ZERO_DIGITS.contains(&code) {
+            0
+        } else if Self::THREE_DIGITS.contains(&code) {
+            3
+        } else {
+            2
         }
     }
+
+    /// The currencies without minor units.
+    pub const ZERO_DIGITS: [&'static str; 17] = [
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+        "VUV", "XAF", "XOF", "XPF",
+    ];
+    /// The currencies with three digits of minor units; every other has two.
+    pub const THREE_DIGITS: [&'static str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 }
 
 impl fmt::Display for Currency {

@@ -169,6 +169,12 @@ impl From<inventory::Error> for Error {
     }
 }
 
+impl From<crate::domain::search::Error> for Error {
+    fn from(error: crate::domain::search::Error) -> Self {
+        Error::BadRequest(error.to_string())
+    }
+}
+
 impl From<crate::domain::Invalid> for Error {
     fn from(error: crate::domain::Invalid) -> Self {
         Error::BadRequest(error.to_string())

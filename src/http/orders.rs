@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
 use crate::actors::{Envelope, RegistryHandle, Reply};
-use crate::domain::{Currency, Detail, Msg, OrderId, OrderStatus, ShopId, Sku, Stage};
+use crate::domain::{Currency, Detail, Msg, OrderId, OrderStatus, Search, ShopId, Sku, Stage};
 use crate::persistence::{Database, HistoryEntry, OrderFilter, OrderRecord, OrderSummary};
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -16,6 +16,8 @@ const MAX_LIMIT: u64 = 500;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    /// A search in the order query syntax: `status:AWAITING_SHIPMENT tag:vip -stage:shipped`.
+    query: Option<String>,
     status: Option<String>,
     stage: Option<String>,
     shop: Option<String>,
@@ -166,6 +168,7 @@ pub(super) async fn list(
         status: query.status.as_deref().map(OrderStatus::parse),
         stage: query.stage.as_deref().map(Stage::parse).transpose()?,
         updated_since: query.updated_since,
+        search: query.query.as_deref().map(Search::parse).transpose()?,
         after: query.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,
     };

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod database;
+mod order_search;
 mod orders;
 pub mod outbox;
 pub mod shipments;

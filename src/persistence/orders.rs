@@ -12,7 +12,7 @@ use sea_orm::{
 
 use super::{Database, Error};
 use crate::domain::{
-    Currency, Detail, Event, Money, Order, OrderId, OrderStatus, Scope, ShopId, Sku, Stage,
+    Currency, Detail, Event, Money, Order, OrderId, OrderStatus, Scope, Search, ShopId, Sku, Stage,
     quantities,
 };
 
@@ -99,6 +99,8 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     pub stage: Option<Stage>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// A search in the order query syntax (see `domain::search`).
+    pub search: Option<Search>,
     /// Continue after this (updated_at, id), newest first.
     pub after: Option<(DateTime<Utc>, String)>,
     pub limit: u64,
@@ -154,6 +156,9 @@ fn shop_page(shop: &str, filter: &OrderFilter) -> sea_orm::Select<orders::Entity
     }
     if let Some(since) = filter.updated_since {
         query = query.filter(orders::Column::UpdatedAt.gte(since.fixed_offset()));
+    }
+    if let Some(search) = &filter.search {
+        query = query.filter(super::order_search::condition(search));
     }
     if let Some((at, id)) = &filter.after {
         let at = at.fixed_offset();

@@ -379,6 +379,124 @@ async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
     .await;
 }
 
+/// The order list answers searches in the query syntax: AND by default, OR, `-`, groups, tags,
+/// SKUs, totals and times; a bad term is a 400 naming it; a shop key searches only its shop.
+#[actix_web::test]
+async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
+    let app = spawn_app().await;
+    // 3000: detail with total 25.60 USD and SKU-A/SKU-B, validated; 3001: detail with total
+    // 125.60; 3002: unpaid, no detail; 3003: awaiting shipment, tagged vip.
+    submit(&app, status("3000", "AWAITING_SHIPMENT", 100, "s0")).await;
+    submit(&app, detail_msg("3000", "25.60", 101, "d0")).await;
+    submit(&app, status("3001", "AWAITING_SHIPMENT", 100, "s1")).await;
+    submit(&app, detail_msg("3001", "125.60", 101, "d1")).await;
+    submit(&app, status("3002", "UNPAID", 100, "s2")).await;
+    submit(&app, status("3003", "AWAITING_SHIPMENT", 100, "s3")).await;
+    let db = open_db(&app).await;
+    db.runs().tag_order("3003", "vip").await.unwrap();
+    db.runs().tag_order("3001", "gift wrap").await.unwrap();
+    let other = Envelope {
+        msg: Msg::Status {
+            shop_id: ShopId::parse("555").unwrap(),
+            status: OrderStatus::AwaitingShipment,
+            update_time: 1,
+        },
+        cause: Cause::Poll,
+        inbox: None,
+    };
+    app.registry
+        .submit(OrderId::parse("3999").unwrap(), other)
+        .await
+        .unwrap();
+
+    let ids = |key: String, query: &'static str| {
+        let app = &app;
+        async move {
+            let path = format!(
+                "/api/v1/orders?query={}",
+                query
+                    .replace('%', "%25")
+                    .replace(' ', "%20")
+                    .replace('"', "%22")
+                    .replace('>', "%3E")
+            );
+            let found = get_json(app, &path, &key).await;
+            let mut ids: Vec<String> = found["orders"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{query}: {found}"))
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let admin = app.admin_key.clone();
+    assert_eq!(
+        ids(admin.clone(), "status:AWAITING_SHIPMENT").await,
+        ["3000", "3001", "3003", "3999"]
+    );
+    assert_eq!(
+        ids(
+            admin.clone(),
+            "status:awaiting_shipment -tag:vip shop:7494049642642441621"
+        )
+        .await,
+        ["3000", "3001"]
+    );
+    assert_eq!(
+        ids(admin.clone(), "tag:vip OR status:UNPAID").await,
+        ["3002", "3003"]
+    );
+    assert_eq!(ids(admin.clone(), "tag:\"gift wrap\"").await, ["3001"]);
+    assert_eq!(ids(admin.clone(), "sku:SKU-B total:>100").await, ["3001"]);
+    assert_eq!(ids(admin.clone(), "total:<=25.60").await, ["3000"]);
+    assert_eq!(ids(admin.clone(), "total:25.6").await, ["3000"]);
+    assert_eq!(
+        ids(admin.clone(), "id:300* -(id:3000 OR id:3001)").await,
+        ["3002", "3003"]
+    );
+    // Only orders with TikTok's detail know when they were created; 3001's money does not
+    // add up, so it waits in `exception`.
+    assert_eq!(
+        ids(admin.clone(), "created_at:>=1970-01-01").await,
+        ["3000", "3001"]
+    );
+    assert_eq!(
+        ids(admin.clone(), "created_at:>=1970-01-01 stage:exception").await,
+        ["3001"]
+    );
+    assert!(
+        ids(admin.clone(), "created_at:>=2100-01-01")
+            .await
+            .is_empty()
+    );
+
+    // A shop key's search stays in its shop, even when the query names another.
+    let shop_key = app.shop_with_key(SHOP).await;
+    assert_eq!(
+        ids(shop_key.clone(), "status:AWAITING_SHIPMENT").await,
+        ["3000", "3001", "3003"]
+    );
+    assert!(ids(shop_key.clone(), "shop:555").await.is_empty());
+    assert!(ids(shop_key.clone(), "id:3999").await.is_empty());
+
+    let problem = assert_problem(
+        app.get(
+            "/api/v1/orders?query=status:AWAITING_SHIPMENT%20colour:red",
+            Some(&shop_key),
+        )
+        .await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`colour:red`"),
+        "{problem}"
+    );
+}
+
 /// Many orders, many concurrent messages: each order's audit trail is contiguous, nothing is
 /// lost or applied twice, and replaying it reproduces the stored snapshot.
 #[actix_web::test]

@@ -1,0 +1,132 @@
+//! A [`Search`] as SQL over the orders table: one condition, with `EXISTS` subqueries for tags
+//! and SKUs (served by their `(order_id, …)` keys) and the total compared in each currency's
+//! minor units.
+
+use entities::{order_items, order_tags, orders};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition};
+
+use crate::domain::search::{Compare, Term};
+use crate::domain::{Currency, Search};
+
+/// The condition an order must meet to match `search`.
+pub(super) fn condition(search: &Search) -> Condition {
+    match search {
+        Search::Term(term) => Condition::all().add(term_condition(term)),
+        Search::Not(inner) => condition(inner).not(),
+        Search::All(all) => all
+            .iter()
+            .fold(Condition::all(), |c, s| c.add(condition(s))),
+        Search::Any(any) => any
+            .iter()
+            .fold(Condition::any(), |c, s| c.add(condition(s))),
+    }
+}
+
+fn term_condition(term: &Term) -> Condition {
+    let all = Condition::all();
+    match term {
+        Term::Status(status) => all.add(orders::Column::Status.eq(status.as_str())),
+        Term::Stage(stage) => all.add(orders::Column::Stage.eq(stage.as_str())),
+        Term::Shop(shop) => all.add(orders::Column::ShopId.eq(shop.as_str())),
+        Term::Id { id, prefix: false } => all.add(orders::Column::Id.eq(id.as_str())),
+        Term::Id { id, prefix: true } => {
+            // Ids hold letters, digits, `-` and `_`; `_` is a LIKE wildcard, so escape it.
+            let pattern = format!("{}%", id.replace('_', "\\_"));
+            all.add(
+                Expr::col((orders::Entity, orders::Column::Id))
+                    .like(LikeExpr::new(pattern).escape('\\')),
+            )
+        }
+        Term::Tag(tag) => all.add(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(order_tags::Entity)
+                .and_where(
+                    Expr::col((order_tags::Entity, order_tags::Column::OrderId))
+                        .equals((orders::Entity, orders::Column::Id)),
+                )
+                .and_where(
+                    Expr::col((order_tags::Entity, order_tags::Column::Tag)).eq(tag.as_str()),
+                )
+                .to_owned(),
+        )),
+        Term::Sku(sku) => all.add(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(order_items::Entity)
+                .and_where(
+                    Expr::col((order_items::Entity, order_items::Column::OrderId))
+                        .equals((orders::Entity, orders::Column::Id)),
+                )
+                .and_where(
+                    Expr::col((order_items::Entity, order_items::Column::SkuId)).eq(sku.as_str()),
+                )
+                .to_owned(),
+        )),
+        Term::CreatedAt(compare, at) => all.add(compared(
+            Expr::col((orders::Entity, orders::Column::TiktokCreateTime)),
+            *compare,
+            at.timestamp(),
+        )),
+        Term::UpdatedAt(compare, at) => all.add(compared(
+            Expr::col((orders::Entity, orders::Column::UpdatedAt)),
+            *compare,
+            at.fixed_offset(),
+        )),
+        Term::Total(compare, amount) => total(*compare, *amount),
+    }
+}
+
+fn compared<V: Into<sea_orm::Value>>(column: Expr, compare: Compare, value: V) -> SimpleExpr {
+    match compare {
+        Compare::Eq => column.eq(value.into()),
+        Compare::Gt => column.gt(value.into()),
+        Compare::Ge => column.gte(value.into()),
+        Compare::Lt => column.lt(value.into()),
+        Compare::Le => column.lte(value.into()),
+    }
+}
+
+/// The total compared in minor units: `amount × 10^digits` for each currency's digits (0, 2 or
+/// 3), rounded the way that keeps the comparison exact (`> 99.995` in cents is `> 9999`,
+/// `>= 99.995` is `>= 10000`; `= 99.995` matches nothing).
+fn total(compare: Compare, amount: Decimal) -> Condition {
+    let currency = || Expr::col((orders::Entity, orders::Column::Currency));
+    let groups: [(u32, Condition); 3] = [
+        (
+            0,
+            Condition::all().add(currency().is_in(Currency::ZERO_DIGITS)),
+        ),
+        (
+            3,
+            Condition::all().add(currency().is_in(Currency::THREE_DIGITS)),
+        ),
+        (
+            2,
+            Condition::all()
+                .add(currency().is_not_in(Currency::ZERO_DIGITS))
+                .add(currency().is_not_in(Currency::THREE_DIGITS)),
+        ),
+    ];
+    let mut any = Condition::any();
+    for (digits, in_currency) in groups {
+        let minor = amount * Decimal::from(10_i64.pow(digits));
+        let (floor, ceil) = (minor.floor(), minor.ceil());
+        let whole = |d: Decimal| i64::try_from(d).unwrap_or(i64::MAX);
+        let column = Expr::col((orders::Entity, orders::Column::TotalAmount));
+        let test = match compare {
+            Compare::Gt => column.gt(whole(floor)),
+            Compare::Ge => column.gte(whole(ceil)),
+            Compare::Lt => column.lt(whole(ceil)),
+            Compare::Le => column.lte(whole(floor)),
+            Compare::Eq if floor == ceil => column.eq(whole(floor)),
+            Compare::Eq => Expr::val(1).eq(0),
+        };
+        any = any.add(in_currency.add(test));
+    }
+    Condition::all()
+        .add(orders::Column::TotalAmount.is_not_null())
+        .add(any)
+}

@@ -177,11 +177,11 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Sandbox(args) => sandbox(args, settings).await,
         Command::Loadgen(args) => {
-            let app = loadgen::App {
+            let credentials = loadgen::Credentials {
                 key: settings.tiktok.app_key.clone(),
                 secret: settings.tiktok.app_secret.clone(),
             };
-            loadgen::run(args, app).await
+            loadgen::run(args, credentials).await
         }
         Command::Migrate { action } => migrate(action, settings).await,
         Command::Apikey {

@@ -106,12 +106,12 @@ pub struct Report {
 
 /// The app key and secret webhooks are signed with (the daemon's own).
 #[derive(Clone)]
-pub struct App {
+pub struct Credentials {
     pub key: String,
     pub secret: SecretString,
 }
 
-pub async fn run(args: Args, app: App) -> anyhow::Result<()> {
+pub async fn run(args: Args, app: Credentials) -> anyhow::Result<()> {
     anyhow::ensure!(
         !app.key.is_empty() && !app.secret.expose_secret().is_empty(),
         "set tiktok.app_key and tiktok.app_secret to the daemon's: loadgen signs like TikTok"
@@ -150,7 +150,7 @@ pub async fn run(args: Args, app: App) -> anyhow::Result<()> {
 }
 
 /// Writes the run's webhooks, signed, one per line.
-fn write_corpus(args: &Args, app: &App, path: &std::path::Path) -> anyhow::Result<()> {
+fn write_corpus(args: &Args, app: &Credentials, path: &std::path::Path) -> anyhow::Result<()> {
     use std::io::Write;
     let corpus = Corpus::new(args.orders, &args.shop_id);
     let file =
@@ -171,7 +171,7 @@ fn write_corpus(args: &Args, app: &App, path: &std::path::Path) -> anyhow::Resul
     Ok(())
 }
 
-pub async fn generate(args: &Args, app: &App) -> anyhow::Result<Report> {
+pub async fn generate(args: &Args, app: &Credentials) -> anyhow::Result<Report> {
     crate::install_tls();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)

@@ -139,6 +139,36 @@ impl From<persistence::Error> for Error {
     }
 }
 
+/// A webhook TikTok sent: a storage failure is a 503, not a 500, since TikTok retries what is
+/// not answered 200.
+impl From<crate::integrations::tiktok::webhook::Error> for Error {
+    fn from(error: crate::integrations::tiktok::webhook::Error) -> Self {
+        use crate::integrations::tiktok::webhook::Error as E;
+        match error {
+            E::Engine(e) => e.into(),
+            E::Storage(e) => {
+                tracing::error!(error = ?anyhow::Error::from(e), "cannot record a TikTok webhook");
+                Error::Unavailable("cannot record the webhook right now; retry later".into())
+            }
+        }
+    }
+}
+
+/// A call to TikTok on a caller's behalf (the seller authorisation): what TikTok refused is the
+/// caller's to fix; an unreachable or failing TikTok is worth a retry.
+impl From<crate::integrations::tiktok::client::Error> for Error {
+    fn from(error: crate::integrations::tiktok::client::Error) -> Self {
+        use crate::integrations::tiktok::client::Error as E;
+        match error {
+            e @ (E::Api { .. } | E::Decode(_)) => {
+                Error::BadRequest(format!("TikTok did not accept the request: {e}"))
+            }
+            e @ E::NotConfigured => Error::NotReady(e.to_string()),
+            other => Error::Unavailable(format!("cannot reach TikTok now: {other}")),
+        }
+    }
+}
+
 impl From<crate::actors::Error> for Error {
     fn from(error: crate::actors::Error) -> Self {
         use crate::actors::Error as E;

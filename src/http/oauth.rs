@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::shops::{ShopBody, bodies};
 use super::{Caller, Error};
 use crate::integrations::tiktok::App;
-use crate::integrations::tiktok::client::{self, Client};
+use crate::integrations::tiktok::client::Client;
 
 /// The link to send a seller to (admin only).
 #[get("/tiktok/authorize")]
@@ -70,16 +70,7 @@ pub(super) async fn callback(
         .code
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| Error::BadRequest("code is missing".into()))?;
-    let shops = client
-        .authorize(code.trim(), None, None)
-        .await
-        .map_err(|e| match e {
-            client::Error::Api { .. } | client::Error::Decode(_) => {
-                Error::BadRequest(format!("TikTok did not accept the code: {e}"))
-            }
-            client::Error::NotConfigured => Error::NotReady(e.to_string()),
-            other => Error::Unavailable(format!("cannot complete the authorisation now: {other}")),
-        })?;
+    let shops = client.authorize(code.trim(), None, None).await?;
     Ok(HttpResponse::Ok().json(Authorized {
         authorized: bodies(shops),
     }))

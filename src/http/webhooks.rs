@@ -79,7 +79,7 @@ pub(super) async fn tiktok(
                 .webhooks()
                 .quarantine(QuarantineReason::Malformed, &malformed.0, event_type, &body)
                 .await
-                .map_err(|e| unavailable(e.into()))?;
+                .map_err(webhook::Error::Storage)?;
             let kind = event_type.map_or("UNPARSED", Topic::name);
             counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => kind, "outcome" => "malformed").increment(1);
             tracing::warn!(quarantine_id = id, reason = %malformed, "malformed TikTok webhook kept");
@@ -89,12 +89,7 @@ pub(super) async fn tiktok(
             });
         }
     };
-    let receipt = webhook::accept(notification, &body, &db, &registry)
-        .await
-        .map_err(|e| match e {
-            webhook::Error::Engine(e) => Error::from(e),
-            webhook::Error::Storage(e) => unavailable(e.into()),
-        })?;
+    let receipt = webhook::accept(notification, &body, &db, &registry).await?;
     Ok(HttpResponse::Ok().json(Receipt {
         code: 0,
         message: "success",
@@ -141,12 +136,6 @@ impl From<QuarantinedWebhook> for QuarantinedBody {
 #[derive(Serialize)]
 pub(super) struct QuarantineList {
     webhooks: Vec<QuarantinedBody>,
-}
-
-/// TikTok retries what is not answered 200: a storage failure is a 503, not a 500.
-fn unavailable(error: anyhow::Error) -> Error {
-    tracing::error!(error = ?error, "cannot record a TikTok webhook");
-    Error::Unavailable("cannot record the webhook right now; retry later".into())
 }
 
 #[derive(Deserialize)]

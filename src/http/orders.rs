@@ -12,6 +12,8 @@ use crate::persistence::{Database, HistoryEntry, OrderFilter, OrderRecord, Order
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 500;
+/// The most a page asked for with `first` (as Shopify and GraphQL connections allow).
+const MAX_FIRST: u64 = 250;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,8 +24,16 @@ pub(super) struct ListQuery {
     stage: Option<String>,
     shop: Option<String>,
     updated_since: Option<DateTime<Utc>>,
+    /// Orders per page (also `first`).
     limit: Option<u64>,
+    first: Option<u64>,
+    /// The `next_cursor` of the previous page (also `after`).
     cursor: Option<String>,
+    after: Option<String>,
+    /// The sort key: `updated_at` (the only one; an index serves it).
+    sort: Option<String>,
+    /// Oldest first instead of newest first.
+    reverse: Option<bool>,
 }
 
 /// An order in a list.
@@ -147,7 +157,7 @@ pub(super) struct CommandBody {
     duplicate: bool,
 }
 
-/// Newest first; `next_cursor` continues the list.
+/// Newest first (oldest first with `reverse=true`); `next_cursor` continues the list.
 #[get("/orders")]
 pub(super) async fn list(
     caller: Caller,
@@ -159,25 +169,53 @@ pub(super) async fn list(
     if let Some(shop) = &shop {
         caller.require_shop(shop)?;
     }
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = match (query.limit, query.first) {
+        (Some(_), Some(_)) => {
+            return Err(Error::BadRequest("give limit or first, not both".into()));
+        }
+        (Some(limit), None) => limit,
+        (None, Some(first)) if !(1..=MAX_FIRST).contains(&first) => {
+            return Err(Error::BadRequest(format!("first must be 1 to {MAX_FIRST}")));
+        }
+        (None, Some(first)) => first,
+        (None, None) => DEFAULT_LIMIT,
+    };
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::BadRequest(format!("limit must be 1 to {MAX_LIMIT}")));
     }
+    if let Some(sort) = query.sort.as_deref().filter(|s| *s != "updated_at") {
+        return Err(Error::BadRequest(format!(
+            "sort {sort:?} is not supported; orders sort by updated_at (reverse=true for oldest first)"
+        )));
+    }
+    let cursor = match (query.cursor, query.after) {
+        (Some(_), Some(_)) => {
+            return Err(Error::BadRequest("give cursor or after, not both".into()));
+        }
+        (cursor, after) => cursor.or(after),
+    };
     let filter = OrderFilter {
         shop,
         status: query.status.as_deref().map(OrderStatus::parse),
         stage: query.stage.as_deref().map(Stage::parse).transpose()?,
         updated_since: query.updated_since,
         search: query.query.as_deref().map(Search::parse).transpose()?,
-        after: query.cursor.as_deref().map(parse_cursor).transpose()?,
+        after: cursor.as_deref().map(parse_cursor).transpose()?,
+        oldest_first: query.reverse.unwrap_or(false),
         limit,
     };
     let orders = db.orders().list(&caller.scope, &filter).await?;
     let next_cursor = (orders.len() as u64 == limit)
         .then(|| {
-            orders
-                .last()
-                .map(|o| format!("{}_{}", o.updated_at.timestamp_micros(), o.id))
+            orders.last().map(|o| {
+                hex::encode(format!(
+                    "{}_{}",
+                    // Nanoseconds: SQLite keeps the time as written, to the nanosecond, and a
+                    // cursor a digit short would compare before its own row.
+                    o.updated_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
+                    o.id
+                ))
+            })
         })
         .flatten();
     Ok(HttpResponse::Ok().json(OrderPage {
@@ -186,10 +224,15 @@ pub(super) async fn list(
     }))
 }
 
+/// A cursor is opaque to callers: the position of the page's last order, hex-encoded.
 fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), Error> {
     let bad = || Error::BadRequest("cursor is not one this API gave out".into());
-    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    let text = hex::decode(raw)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(bad)?;
+    let (nanos, id) = text.split_once('_').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_nanos(nanos.parse().map_err(|_| bad())?);
     Ok((
         at,
         OrderId::parse(id).map_err(|_| bad())?.as_str().to_owned(),

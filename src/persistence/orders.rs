@@ -101,8 +101,10 @@ pub struct OrderFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// A search in the order query syntax (see `domain::search`).
     pub search: Option<Search>,
-    /// Continue after this (updated_at, id), newest first.
+    /// Continue after this (updated_at, id).
     pub after: Option<(DateTime<Utc>, String)>,
+    /// Oldest first (by updated_at, then id) instead of newest first.
+    pub oldest_first: bool,
     pub limit: u64,
 }
 
@@ -162,17 +164,33 @@ fn shop_page(shop: &str, filter: &OrderFilter) -> sea_orm::Select<orders::Entity
     }
     if let Some((at, id)) = &filter.after {
         let at = at.fixed_offset();
+        let (time_beyond, id_beyond) = if filter.oldest_first {
+            (
+                orders::Column::UpdatedAt.gt(at),
+                orders::Column::Id.gt(id.as_str()),
+            )
+        } else {
+            (
+                orders::Column::UpdatedAt.lt(at),
+                orders::Column::Id.lt(id.as_str()),
+            )
+        };
         query = query.filter(
-            Condition::any().add(orders::Column::UpdatedAt.lt(at)).add(
+            Condition::any().add(time_beyond).add(
                 Condition::all()
                     .add(orders::Column::UpdatedAt.eq(at))
-                    .add(orders::Column::Id.lt(id.as_str())),
+                    .add(id_beyond),
             ),
         );
     }
+    let order = if filter.oldest_first {
+        sea_orm::Order::Asc
+    } else {
+        sea_orm::Order::Desc
+    };
     query
-        .order_by_desc(orders::Column::UpdatedAt)
-        .order_by_desc(orders::Column::Id)
+        .order_by(orders::Column::UpdatedAt, order.clone())
+        .order_by(orders::Column::Id, order)
         .limit(filter.limit)
 }
 
@@ -238,13 +256,20 @@ impl OrderStore<'_> {
         }))
         .await?;
         let mut keys: Vec<_> = pages.into_iter().flatten().collect();
-        keys.sort_unstable_by(|a, b| b.cmp(a));
+        if filter.oldest_first {
+            keys.sort_unstable();
+        } else {
+            keys.sort_unstable_by(|a, b| b.cmp(a));
+        }
         keys.truncate(filter.limit as usize);
         let mut rows = orders::Entity::find()
             .filter(orders::Column::Id.is_in(keys.iter().map(|(_, id)| id.as_str())))
             .all(&self.db.conn)
             .await?;
-        rows.sort_unstable_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
+        rows.sort_unstable_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+        if !filter.oldest_first {
+            rows.reverse();
+        }
         Ok(rows.iter().map(summary).collect::<Result<_, _>>()?)
     }
 

@@ -329,6 +329,52 @@ async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
     let all = walk_pages(&app, "/api/v1/orders?limit=2").await;
     let all: Vec<&str> = all.iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(all, ["2000", "1004", "1003", "1002", "1001", "1000"]);
+    // `first`/`after` page the same way; `reverse` walks oldest first, in one shop or across.
+    let ids = |orders: Vec<Value>| -> Vec<String> {
+        orders
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut path = "/api/v1/orders?first=2&reverse=true".to_owned();
+    let mut oldest_first = Vec::new();
+    loop {
+        let page = get_json(&app, &path, &app.admin_key).await;
+        oldest_first.extend(ids(page["orders"].as_array().unwrap().clone()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/orders?first=2&reverse=true&after={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        oldest_first,
+        ["1000", "1001", "1002", "1003", "1004", "2000"]
+    );
+    let own_reversed = ids(walk_pages(
+        &app,
+        &format!("/api/v1/orders?shop={SHOP}&limit=2&reverse=true"),
+    )
+    .await);
+    assert_eq!(own_reversed, ["1000", "1001", "1002", "1003", "1004"]);
+    for (bad, why) in [
+        ("/api/v1/orders?first=251", "first must be 1 to 250"),
+        (
+            "/api/v1/orders?sort=total",
+            "sort \"total\" is not supported",
+        ),
+        ("/api/v1/orders?first=2&limit=2", "not both"),
+        (
+            "/api/v1/orders?after=313233",
+            "cursor is not one this API gave out",
+        ),
+    ] {
+        let problem =
+            assert_problem(app.get(bad, Some(&app.admin_key)).await, 400, "bad_request").await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains(why),
+            "{bad}: {problem}"
+        );
+    }
     let unpaid = get_json(&app, "/api/v1/orders?status=UNPAID", &app.admin_key).await;
     let unpaid: Vec<&str> = unpaid["orders"]
         .as_array()

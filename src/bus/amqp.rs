@@ -33,6 +33,9 @@ use tokio::sync::{Notify, RwLock};
 
 use super::{Delivery, Error, Failure, Message, Published, Subscription};
 
+/// How long a batch waits for the broker's confirms before taking the connection for lost.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Names of the exchanges and queues for one prefix.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -171,9 +174,15 @@ impl Amqp {
         let mut failed_channel = false;
         let mut acked = Vec::with_capacity(batch.len());
         let mut returned: HashMap<i64, String> = HashMap::new();
+        // A confirm that never comes is a connection that is gone: no batch waits on it longer
+        // than this, after which it is published again on the next connection.
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         for (id, sent) in confirms {
             let outcome = match sent {
-                Ok(confirm) => confirm.await.map_err(Error::from),
+                Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
+                    Ok(confirmed) => confirmed.map_err(Error::from),
+                    Err(_) => Err(Error::Disconnected),
+                },
                 Err(e) => Err(Error::from(e)),
             };
             match outcome {

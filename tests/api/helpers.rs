@@ -580,6 +580,25 @@ pub fn sandbox_env(db: &TestDb, sandbox: &Sandbox) -> std::collections::HashMap<
     env
 }
 
+/// `shop add --auth-code` for the sandbox's shop, as an operator runs it.
+pub fn authorise_command(db: &TestDb, sandbox: &Sandbox, code: &str) -> Command {
+    let mut command = cli_command(
+        db,
+        &[
+            "shop",
+            "add",
+            "--tiktok-shop-id",
+            SHOP,
+            "--name",
+            "Glow Labs",
+            "--auth-code",
+            code,
+        ],
+    );
+    command.envs(sandbox_env(db, sandbox));
+    command
+}
+
 /// Points a daemon's TikTok settings at `sandbox`.
 pub fn point_at(settings: &mut Settings, sandbox: &Sandbox) {
     crate::helpers::tiktok_app(settings);
@@ -622,20 +641,7 @@ pub async fn spawn_with_workflows(
     })
     .await;
     let code = sandbox.add_shop(SHOP, "Glow Labs");
-    let mut command = cli_command(
-        &app.db,
-        &[
-            "shop",
-            "add",
-            "--tiktok-shop-id",
-            SHOP,
-            "--name",
-            "Glow Labs",
-            "--auth-code",
-            &code,
-        ],
-    );
-    command.envs(sandbox_env(&app.db, sandbox));
+    let mut command = authorise_command(&app.db, sandbox, &code);
     let out = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()

@@ -5,30 +5,14 @@
 use serde_json::Value;
 use tiktok_sandbox::Sandbox;
 
-use crate::helpers::{SHOP, sandbox, sandbox_env, spawn_against};
-use crate::helpers::{TestApp, cli_command, eventually, ms};
+use crate::helpers::{SHOP, TestApp, authorise_command, eventually, ms, sandbox, spawn_against};
 
 /// The reconciliation poller's call.
 const SEARCH: &str = "/order/202309/orders/search";
 
 /// `shop add --auth-code`, as an operator runs it.
 fn authorise(app: &TestApp, sandbox: &Sandbox, code: &str) {
-    let out = cli_command(
-        &app.db,
-        &[
-            "shop",
-            "add",
-            "--tiktok-shop-id",
-            SHOP,
-            "--name",
-            "Glow Labs",
-            "--auth-code",
-            code,
-        ],
-    )
-    .envs(sandbox_env(&app.db, sandbox))
-    .output()
-    .unwrap();
+    let out = authorise_command(&app.db, sandbox, code).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("tokens stored encrypted"), "{stderr}");

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use tiktok_sandbox::Fault;
 
 use crate::helpers::{
-    SHOP, TestDb, assert_problem, cli_command, eventually, point_at, ready_order, sandbox,
+    SHOP, TestDb, assert_problem, authorise_command, eventually, point_at, ready_order, sandbox,
     sandbox_env, spawn_app_with, spawn_with_workflows as spawn, write_file,
 };
 
@@ -433,20 +433,7 @@ async fn a_kill_9_mid_run_resumes_at_the_pending_step_without_repeating_done_one
     let daemon = crate::helpers::Daemon::start_with(&db, &borrowed);
     let admin_key = daemon.admin_key.clone();
     sandbox.set_webhook_url(&format!("http://{}/webhooks/tiktok", daemon.addr));
-    let mut command = cli_command(
-        &db,
-        &[
-            "shop",
-            "add",
-            "--tiktok-shop-id",
-            SHOP,
-            "--name",
-            "Glow Labs",
-            "--auth-code",
-            &code,
-        ],
-    );
-    command.envs(sandbox_env(&db, &sandbox));
+    let mut command = authorise_command(&db, &sandbox, &code);
     assert!(
         tokio::task::spawn_blocking(move || command.output())
             .await

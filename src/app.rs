@@ -91,6 +91,10 @@ impl Application {
         let expiry = stock.clone();
         producers.spawn("stock expiry", |stop| expiry.run_expiry(stop));
         producers.spawn("notification sender", |stop| notifier.run(stop));
+        let keys = db.clone();
+        producers.spawn("idempotency key expiry", |stop| async move {
+            keys.idempotency().run_expiry(stop).await
+        });
         if settings.workflow.enabled {
             Runner::new(
                 catalog.clone(),

@@ -4,6 +4,7 @@
 
 pub mod analytics_transitions;
 pub mod api_keys;
+pub mod idempotency_keys;
 pub mod log_checkpoints;
 pub mod notification_deliveries;
 pub mod order_events;

@@ -17,6 +17,7 @@ mod m20261126_000010_outbox_relay_index;
 mod m20261126_000011_lists_per_shop;
 mod m20261126_000012_outbox_delete_sent;
 mod m20261128_000013_the_log;
+mod m20261128_000014_idempotency_keys;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000011_lists_per_shop::Migration),
             Box::new(m20261126_000012_outbox_delete_sent::Migration),
             Box::new(m20261128_000013_the_log::Migration),
+            Box::new(m20261128_000014_idempotency_keys::Migration),
         ]
     }
 }

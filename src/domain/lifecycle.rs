@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::order::Order;
 use super::status::Change;
-use super::{Detail, OrderId, OrderStatus, ShopId, Stage};
+use super::{Detail, OrderId, OrderStatus, ShopId, Stage, Tag};
 
 /// Something that may change an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,30 @@ pub enum Msg {
     },
     /// Lift a hold.
     ReleaseHold { expected_version: i64 },
+    /// A person tags or untags the order (tags are lower-case words, see [`Tag`]).
+    Tag {
+        add: Box<[Tag]>,
+        remove: Box<[Tag]>,
+        expected_version: i64,
+    },
+    /// A person sets how urgent the order's workflow run is (higher first).
+    Prioritise {
+        priority: i32,
+        expected_version: i64,
+    },
+    /// A person asks TikTok to cancel the order (a seller cancellation). TikTok's answer is
+    /// recorded after it: an [`AfterSale`] update, or [`Msg::CancelFailed`].
+    RequestCancel {
+        reason: String,
+        expected_version: i64,
+    },
+    /// TikTok refused a seller cancellation, or could not be asked.
+    CancelFailed { error: String },
+    /// A person sends the order's failed workflow back to work, from the stage `resume_at`.
+    RetryWorkflow {
+        resume_at: Stage,
+        expected_version: i64,
+    },
     /// Fulfilment moved the order on (stock reserved, label bought, shipped), or failed
     /// (`Exception` with the reason). Never leaves a terminal stage, never goes back.
     Progress { to: Stage, reason: Option<String> },
@@ -74,6 +98,22 @@ pub enum Event {
     AfterSaleUpdated {
         update: AfterSale,
     },
+    Tagged {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        added: Vec<Tag>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removed: Vec<Tag>,
+    },
+    Prioritised {
+        priority: i32,
+    },
+    CancelRequested {
+        reason: String,
+    },
+    CancelFailed {
+        error: String,
+    },
+    WorkflowRetried,
 }
 
 /// A cancellation or return request as TikTok reports it. Statuses are kept as TikTok spells
@@ -130,6 +170,11 @@ impl Event {
                 AfterSaleKind::Cancellation => "cancellation_updated",
                 AfterSaleKind::Return => "return_updated",
             },
+            Event::Tagged { .. } => "tagged",
+            Event::Prioritised { .. } => "prioritised",
+            Event::CancelRequested { .. } => "cancel_requested",
+            Event::CancelFailed { .. } => "cancel_failed",
+            Event::WorkflowRetried => "workflow_retried",
         }
     }
 }
@@ -288,6 +333,81 @@ pub fn decide(id: &OrderId, order: Option<&Order>, msg: &Msg) -> Result<Decision
             let back = order.held_from.unwrap_or(Stage::Received);
             draft.set_stage(back, None);
             draft.revalidate();
+        }
+        Msg::Tag {
+            add,
+            remove,
+            expected_version,
+        } => {
+            draft.command_target(*expected_version)?;
+            if add.is_empty() && remove.is_empty() {
+                return Err(Rejection::NotAllowed("no tag to add or remove".into()));
+            }
+            if let Some(both) = add.iter().find(|t| remove.contains(t)) {
+                return Err(Rejection::NotAllowed(format!(
+                    "tag {both} is both added and removed"
+                )));
+            }
+            draft.push(Event::Tagged {
+                added: add.to_vec(),
+                removed: remove.to_vec(),
+            });
+        }
+        Msg::Prioritise {
+            priority,
+            expected_version,
+        } => {
+            let order = draft.command_target(*expected_version)?;
+            if order.stage.is_terminal() {
+                return Err(Rejection::NotAllowed(format!(
+                    "order is {}; there is nothing left to prioritise",
+                    order.stage
+                )));
+            }
+            draft.push(Event::Prioritised {
+                priority: *priority,
+            });
+        }
+        Msg::RequestCancel {
+            reason,
+            expected_version,
+        } => {
+            let order = draft.command_target(*expected_version)?;
+            if !order.status.seller_may_cancel() {
+                return Err(Rejection::NotAllowed(format!(
+                    "order is {}; a seller can cancel only before it ships",
+                    order.status
+                )));
+            }
+            draft.push(Event::CancelRequested {
+                reason: reason.clone(),
+            });
+        }
+        Msg::CancelFailed { error } => {
+            draft
+                .order
+                .as_ref()
+                .ok_or_else(|| Rejection::NotFound(id.clone()))?;
+            draft.push(Event::CancelFailed {
+                error: error.clone(),
+            });
+        }
+        Msg::RetryWorkflow {
+            resume_at,
+            expected_version,
+        } => {
+            let order = draft.command_target(*expected_version)?;
+            if order.stage.is_terminal() {
+                return Err(Rejection::NotAllowed(format!(
+                    "order is {}; its workflow is over",
+                    order.stage
+                )));
+            }
+            let from = order.stage;
+            draft.push(Event::WorkflowRetried);
+            if from == Stage::Exception {
+                draft.set_stage(*resume_at, None);
+            }
         }
     }
     Ok(draft.finish())

@@ -16,6 +16,7 @@ mod shop;
 mod stage;
 mod status;
 mod stock;
+mod tag;
 
 pub use api_key::{ApiKey, KeyHash, Scope};
 pub use cause::Cause;
@@ -34,6 +35,7 @@ pub use shop::{ShopId, ShopName};
 pub use stage::Stage;
 pub use status::{Change, OrderStatus};
 pub use stock::{Level, LowStock, ReservationState, low_stock};
+pub use tag::Tag;
 
 #[cfg(test)]
 mod properties;

@@ -113,7 +113,14 @@ impl Order {
     /// Applies one event. Pure and total: replaying an order's events reproduces it.
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::Created { .. } | Event::Ignored { .. } | Event::AfterSaleUpdated { .. } => {}
+            Event::Created { .. }
+            | Event::Ignored { .. }
+            | Event::AfterSaleUpdated { .. }
+            | Event::Tagged { .. }
+            | Event::Prioritised { .. }
+            | Event::CancelRequested { .. }
+            | Event::CancelFailed { .. }
+            | Event::WorkflowRetried => {}
             Event::StatusChanged {
                 to, update_time, ..
             } => {

@@ -277,3 +277,47 @@ fn commands_carry_the_expected_version() {
     assert_eq!(released.stage, Stage::Received);
     assert_eq!(decide(&id, None, &ok), Err(Rejection::NotFound(id)));
 }
+
+#[test]
+fn seller_commands_are_refused_where_they_cannot_act() {
+    let id = OrderId::parse("2").unwrap();
+    let at = |status| {
+        let d = decide(
+            &id,
+            None,
+            &Msg::Status {
+                shop_id: shop(),
+                status,
+                update_time: 20,
+            },
+        )
+        .unwrap();
+        Order::replay(id.clone(), &d.events).unwrap()
+    };
+    let cancel = |order: &Order| Msg::RequestCancel {
+        reason: "out of stock".into(),
+        expected_version: order.version,
+    };
+    let paid = at(OrderStatus::AwaitingShipment);
+    let asked = decide(&id, Some(&paid), &cancel(&paid)).unwrap();
+    assert_eq!(asked.events[0].kind(), "cancel_requested");
+    assert!(
+        asked.effects.is_empty(),
+        "the stage waits for TikTok's answer"
+    );
+    let moving = at(OrderStatus::InTransit);
+    assert!(matches!(
+        decide(&id, Some(&moving), &cancel(&moving)),
+        Err(Rejection::NotAllowed(_))
+    ));
+    let vip = super::Tag::parse("vip").unwrap();
+    let both = Msg::Tag {
+        add: Box::new([vip.clone()]),
+        remove: Box::new([vip]),
+        expected_version: paid.version,
+    };
+    assert!(matches!(
+        decide(&id, Some(&paid), &both),
+        Err(Rejection::NotAllowed(why)) if why.contains("both added and removed")
+    ));
+}

@@ -69,6 +69,19 @@ impl OrderStatus {
         matches!(self, Self::Completed | Self::Cancelled)
     }
 
+    /// Whether a seller may ask TikTok to cancel: before the parcel is handed over (TikTok
+    /// allows AWAITING_COLLECTION in the US only, and says so when it refuses).
+    pub fn seller_may_cancel(&self) -> bool {
+        matches!(
+            self,
+            Self::Unpaid
+                | Self::OnHold
+                | Self::AwaitingShipment
+                | Self::PartiallyShipping
+                | Self::AwaitingCollection
+        )
+    }
+
     /// Whether fulfilment may start: never for UNPAID or ON_HOLD.
     pub fn may_fulfil(&self) -> bool {
         matches!(self, Self::AwaitingShipment | Self::PartiallyShipping)

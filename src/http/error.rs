@@ -36,6 +36,15 @@ pub enum Error {
     NotReady(String),
     #[error("{0}")]
     Conflict(String),
+    /// A retry of a request (same `Idempotency-Key`) that is still running.
+    #[error("{0}")]
+    InProgress(String),
+    /// An `Idempotency-Key` used before with a different request.
+    #[error("{0}")]
+    KeyReused(String),
+    /// A command without the version it expects the order to be at.
+    #[error("{0}")]
+    VersionRequired(String),
     /// Not enough stock for what was asked; nothing was changed.
     #[error("{0}")]
     InsufficientStock(String),
@@ -63,6 +72,9 @@ impl Error {
             Error::MalformedWebhook { .. } => (StatusCode::BAD_REQUEST, "malformed_webhook"),
             Error::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "version_conflict"),
+            Error::InProgress(_) => (StatusCode::CONFLICT, "request_in_progress"),
+            Error::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            Error::VersionRequired(_) => (StatusCode::PRECONDITION_REQUIRED, "version_required"),
             Error::InsufficientStock(_) => (StatusCode::CONFLICT, "insufficient_stock"),
             Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

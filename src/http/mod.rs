@@ -6,6 +6,7 @@ mod auth;
 mod dashboard;
 mod error;
 mod health;
+mod idempotency;
 mod inventory;
 mod notifications;
 mod oauth;

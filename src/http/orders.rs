@@ -1,14 +1,22 @@
 //! Orders: lists and details served from SQL (never by asking actors), and commands that go
 //! through the order's actor with the version the caller expects.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, Error};
+use super::{Caller, Error, workflows};
 use crate::actors::{Envelope, RegistryHandle, Reply};
-use crate::domain::{Currency, Detail, Msg, OrderId, OrderStatus, Search, ShopId, Sku, Stage};
+use crate::domain::{
+    AfterSale, AfterSaleKind, Cause, Currency, Detail, Msg, OrderId, OrderStatus, Search, ShopId,
+    Sku, Stage, Tag,
+};
+use crate::integrations::tiktok::client::Client;
 use crate::persistence::{Database, HistoryEntry, OrderFilter, OrderRecord, OrderSummary};
+use crate::workflow::run::{Status as RunStatus, StepStatus};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 500;
@@ -251,7 +259,9 @@ pub(super) async fn show(
         .detail(&caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
-    Ok(HttpResponse::Ok().json(OrderDetailBody::from(order)))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", order.order.version)))
+        .json(OrderDetailBody::from(order)))
 }
 
 #[get("/orders/{order_id}/history")]
@@ -272,54 +282,318 @@ pub(super) async fn history(
     }))
 }
 
-#[derive(Deserialize)]
+/// The version a command expects the order to be at: `If-Match` (the `ETag` an order's GET
+/// gave, `"7"`) or `expected_version` in the body; one of them, and the same if both.
+fn expected_version(req: &HttpRequest, in_body: Option<i64>) -> Result<i64, Error> {
+    let header = match req.headers().get(header::IF_MATCH) {
+        None => None,
+        Some(value) => {
+            let bad = || {
+                Error::BadRequest(
+                    "If-Match must be the order's ETag, its version in quotes (\"7\")".into(),
+                )
+            };
+            let text = value.to_str().map_err(|_| bad())?.trim();
+            let text = text.strip_prefix("W/").unwrap_or(text);
+            let text = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(text);
+            Some(text.parse::<i64>().map_err(|_| bad())?)
+        }
+    };
+    match (header, in_body) {
+        (Some(h), Some(b)) if h != b => Err(Error::BadRequest(format!(
+            "If-Match says version {h} and expected_version says {b}; give one"
+        ))),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Err(Error::VersionRequired(
+            "give the version you expect the order to be at: If-Match: \"<version>\" or \
+             expected_version in the body"
+                .into(),
+        )),
+    }
+}
+
+/// A command's JSON body; an empty body is the command's defaults (its version in `If-Match`).
+fn command_body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("body: {e}")))
+}
+
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HoldBody {
     reason: String,
-    expected_version: i64,
+    expected_version: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ReleaseBody {
-    expected_version: i64,
+pub(super) struct VersionBody {
+    expected_version: Option<i64>,
 }
 
-/// Holds an order for a person to look at. 409 if `expected_version` is not the current one.
-#[post("/orders/{order_id}/hold")]
-pub(super) async fn hold(
-    caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
-    path: web::Path<OrderId>,
-    body: web::Json<HoldBody>,
-) -> Result<HttpResponse, Error> {
-    let body = body.into_inner();
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.len() > 500 {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TagsBody {
+    #[serde(default)]
+    add: Vec<Tag>,
+    #[serde(default)]
+    remove: Vec<Tag>,
+    expected_version: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PriorityBody {
+    priority: i32,
+    expected_version: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CancelBody {
+    /// TikTok's cancel reason code (e.g. `seller_cancel_reason_out_of_stock`).
+    reason: String,
+    expected_version: Option<i64>,
+}
+
+/// Most tags one command adds or removes.
+const MAX_TAGS: usize = 50;
+
+/// 1 to 500 characters, trimmed.
+fn reason_of(raw: &str) -> Result<String, Error> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
         return Err(Error::BadRequest(
             "reason must be 1 to 500 characters".into(),
         ));
     }
+    Ok(reason.to_owned())
+}
+
+/// Holds an order for a person to look at.
+#[post("/orders/{order_id}/hold")]
+pub(super) async fn hold(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<OrderId>,
+    body: Bytes,
+) -> Result<HttpResponse, Error> {
+    let body: HoldBody = command_body(&body)?;
     let msg = Msg::Hold {
-        reason: reason.to_owned(),
-        expected_version: body.expected_version,
+        reason: reason_of(&body.reason)?,
+        expected_version: expected_version(&req, body.expected_version)?,
     };
     command(&caller, &db, &registry, path.into_inner(), msg).await
 }
 
 #[post("/orders/{order_id}/release")]
 pub(super) async fn release(
+    req: HttpRequest,
     caller: Caller,
     db: web::Data<Database>,
     registry: web::Data<RegistryHandle>,
     path: web::Path<OrderId>,
-    body: web::Json<ReleaseBody>,
+    body: Bytes,
 ) -> Result<HttpResponse, Error> {
+    let body: VersionBody = command_body(&body)?;
     let msg = Msg::ReleaseHold {
-        expected_version: body.expected_version,
+        expected_version: expected_version(&req, body.expected_version)?,
     };
     command(&caller, &db, &registry, path.into_inner(), msg).await
+}
+
+/// Adds and removes tags in one change: `{"add": ["vip"], "remove": ["check"]}`.
+#[post("/orders/{order_id}/tags")]
+pub(super) async fn tags(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<OrderId>,
+    body: Bytes,
+) -> Result<HttpResponse, Error> {
+    let body: TagsBody = command_body(&body)?;
+    if body.add.len() + body.remove.len() > MAX_TAGS {
+        return Err(Error::BadRequest(format!(
+            "at most {MAX_TAGS} tags per change"
+        )));
+    }
+    let msg = Msg::Tag {
+        add: body.add.into(),
+        remove: body.remove.into(),
+        expected_version: expected_version(&req, body.expected_version)?,
+    };
+    command(&caller, &db, &registry, path.into_inner(), msg).await
+}
+
+/// Sets the priority of the order's workflow run (higher runs first; 0 is the default).
+#[post("/orders/{order_id}/priority")]
+pub(super) async fn priority(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<OrderId>,
+    body: Bytes,
+) -> Result<HttpResponse, Error> {
+    let body: PriorityBody = command_body(&body)?;
+    if !(-1000..=1000).contains(&body.priority) {
+        return Err(Error::BadRequest("priority must be -1000 to 1000".into()));
+    }
+    let expected_version = expected_version(&req, body.expected_version)?;
+    let id = caller.visible_order(&db, path.into_inner()).await?;
+    if db.runs().of_order(&id).await?.is_none() {
+        return Err(Error::NotAllowed(format!(
+            "order {id} has no workflow run to prioritise yet"
+        )));
+    }
+    let msg = Msg::Prioritise {
+        priority: body.priority,
+        expected_version,
+    };
+    command(&caller, &db, &registry, id, msg).await
+}
+
+/// Sends the order's failed workflow back to work: its dead step runs again from attempt one,
+/// and an order the failure put in `exception` returns to where its last done step left it.
+#[post("/orders/{order_id}/retry-workflow")]
+pub(super) async fn retry_workflow(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<OrderId>,
+    body: Bytes,
+) -> Result<HttpResponse, Error> {
+    let body: VersionBody = command_body(&body)?;
+    let expected_version = expected_version(&req, body.expected_version)?;
+    let id = caller.visible_order(&db, path.into_inner()).await?;
+    let (run, steps) = db
+        .runs()
+        .of_order(&id)
+        .await?
+        .ok_or_else(|| Error::NotAllowed(format!("order {id} has no workflow run to retry")))?;
+    let dead = steps
+        .iter()
+        .rev()
+        .find(|s| s.status == StepStatus::Dead)
+        .filter(|_| run.status == RunStatus::Failed)
+        .ok_or_else(|| {
+            Error::NotAllowed(format!(
+                "the workflow of order {id} is {}; only a failed one can be retried",
+                run.status.as_str()
+            ))
+        })?;
+    let msg = Msg::RetryWorkflow {
+        resume_at: workflows::resume_stage(&steps),
+        expected_version,
+    };
+    let answer = command(&caller, &db, &registry, id, msg).await?;
+    db.runs().replay_dead_letter(dead.id).await?;
+    Ok(answer)
+}
+
+/// Asks TikTok to cancel the order (a seller cancellation). The request and TikTok's answer
+/// are both on the order's audit trail; TikTok's webhook then moves the status to CANCELLED.
+#[post("/orders/{order_id}/cancel")]
+pub(super) async fn cancel(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    client: web::Data<Client>,
+    path: web::Path<OrderId>,
+    body: Bytes,
+) -> Result<HttpResponse, Error> {
+    let body: CancelBody = command_body(&body)?;
+    let reason = reason_of(&body.reason)?;
+    let expected_version = expected_version(&req, body.expected_version)?;
+    let id = caller.visible_order(&db, path.into_inner()).await?;
+    let shop = db
+        .orders()
+        .load(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("order {id}")))?
+        .shop_id;
+    let msg = Msg::RequestCancel {
+        reason: reason.clone(),
+        expected_version,
+    };
+    submit(&caller, &registry, id.clone(), msg).await?;
+    let asked = client
+        .cancel_order(
+            &shop,
+            &serde_json::json!({ "order_id": id.as_str(), "cancel_reason": reason }),
+        )
+        .await;
+    let cause = Cause::Integration("tiktok".into());
+    let (msg, refused) = match asked {
+        Ok(answer) => {
+            let text = |field: &str| {
+                answer
+                    .get(field)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            let update = AfterSale {
+                kind: AfterSaleKind::Cancellation,
+                id: text("cancel_id").unwrap_or_default(),
+                status: text("cancel_status").unwrap_or_else(|| "REQUESTED".into()),
+                role: Some("SELLER".into()),
+                return_type: None,
+                time: Utc::now().timestamp(),
+            };
+            let msg = Msg::AfterSale {
+                shop_id: shop,
+                update: Box::new(update),
+            };
+            (msg, None)
+        }
+        Err(e) => {
+            let msg = Msg::CancelFailed {
+                error: e.to_string(),
+            };
+            (msg, Some(e))
+        }
+    };
+    let recorded = registry
+        .submit(
+            id,
+            Envelope {
+                msg,
+                cause,
+                inbox: None,
+            },
+        )
+        .await;
+    match (refused, recorded) {
+        (Some(e), _) if e.is_transient() => Err(e.into()),
+        (Some(e), _) => Err(Error::NotAllowed(format!(
+            "TikTok refused the cancellation: {e}"
+        ))),
+        (None, recorded) => Ok(HttpResponse::Ok().json(CommandBody::from(recorded?))),
+    }
+}
+
+async fn submit(
+    caller: &Caller,
+    registry: &RegistryHandle,
+    id: OrderId,
+    msg: Msg,
+) -> Result<Reply, Error> {
+    let envelope = Envelope {
+        msg,
+        cause: Cause::User(caller.name.as_str().into()),
+        inbox: None,
+    };
+    Ok(registry.submit(id, envelope).await?)
 }
 
 async fn command(
@@ -330,33 +604,40 @@ async fn command(
     msg: Msg,
 ) -> Result<HttpResponse, Error> {
     let id = caller.visible_order(db, id).await?;
-    let envelope = Envelope {
-        msg,
-        cause: crate::domain::Cause::User(caller.name.as_str().into()),
-        inbox: None,
-    };
-    match registry.submit(id, envelope).await? {
-        Reply::Applied {
-            version,
-            status,
-            stage,
-        } => Ok(HttpResponse::Ok().json(CommandBody {
-            version: Some(version),
-            status: Some(status),
-            stage: Some(stage),
-            duplicate: false,
-        })),
-        Reply::Unchanged { version } => Ok(HttpResponse::Ok().json(CommandBody {
-            version: Some(version),
-            status: None,
-            stage: None,
-            duplicate: false,
-        })),
-        Reply::Duplicate => Ok(HttpResponse::Ok().json(CommandBody {
-            version: None,
-            status: None,
-            stage: None,
-            duplicate: true,
-        })),
+    let reply = submit(caller, registry, id, msg).await?;
+    let body = CommandBody::from(reply);
+    let mut response = HttpResponse::Ok();
+    if let Some(version) = body.version {
+        response.insert_header((header::ETAG, format!("\"{version}\"")));
+    }
+    Ok(response.json(body))
+}
+
+impl From<Reply> for CommandBody {
+    fn from(reply: Reply) -> Self {
+        match reply {
+            Reply::Applied {
+                version,
+                status,
+                stage,
+            } => CommandBody {
+                version: Some(version),
+                status: Some(status),
+                stage: Some(stage),
+                duplicate: false,
+            },
+            Reply::Unchanged { version } => CommandBody {
+                version: Some(version),
+                status: None,
+                stage: None,
+                duplicate: false,
+            },
+            Reply::Duplicate => CommandBody {
+                version: None,
+                status: None,
+                stage: None,
+                duplicate: true,
+            },
+        }
     }
 }

@@ -6,8 +6,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use super::{
-    AuthBase, Error, Ingress, analytics, dashboard, health, inventory, notifications, oauth,
-    observe, orders, shipments, shops, webhooks, workflows,
+    AuthBase, Error, Ingress, analytics, dashboard, health, idempotency, inventory, notifications,
+    oauth, observe, orders, shipments, shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -85,6 +85,7 @@ pub fn start(
             .service(oauth::callback)
             .service(
                 web::scope("/api/v1")
+                    .wrap(from_fn(idempotency::replay))
                     .service(shops::list)
                     .service(shops::show)
                     .service(shops::create)
@@ -93,6 +94,10 @@ pub fn start(
                     .service(orders::history)
                     .service(orders::hold)
                     .service(orders::release)
+                    .service(orders::tags)
+                    .service(orders::priority)
+                    .service(orders::retry_workflow)
+                    .service(orders::cancel)
                     .service(webhooks::quarantine)
                     .service(oauth::authorize_link)
                     .service(workflows::list)

@@ -263,12 +263,7 @@ pub(super) async fn replay(
         .await?
         .map(|(_, s)| s)
         .unwrap_or_default();
-    let resume_at = steps
-        .iter()
-        .rev()
-        .filter(|s| s.status == StepStatus::Done)
-        .find_map(|s| Action::stage_after_kind(&s.action))
-        .unwrap_or(Stage::Validated);
+    let resume_at = resume_stage(&steps);
     let envelope = Envelope {
         msg: Msg::Progress {
             to: resume_at,
@@ -281,6 +276,16 @@ pub(super) async fn replay(
         tracing::warn!(error = %e, "replayed run's order stays where it is");
     }
     Ok(HttpResponse::Ok().json(ReplayBody { run: run.into() }))
+}
+
+/// The stage a retried run's order returns to: where its last done step left it.
+pub(super) fn resume_stage(steps: &[StepRecord]) -> Stage {
+    steps
+        .iter()
+        .rev()
+        .filter(|s| s.status == StepStatus::Done)
+        .find_map(|s| Action::stage_after_kind(&s.action))
+        .unwrap_or(Stage::Validated)
 }
 
 #[derive(serde::Deserialize)]

@@ -5,6 +5,7 @@
 //! one statement in all on PostgreSQL ([`postgres`]), with the orders' snapshot rows
 //! ([`snapshot`]). Subscriptions read the log back after their own checkpoint ([`log`]).
 
+mod annotations;
 mod commit;
 pub mod log;
 mod postgres;

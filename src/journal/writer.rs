@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use sea_orm::DbErr;
 
+use super::annotations;
 use super::commit::{Commit, Placed, Written, log_rows, rows_of};
 use super::snapshot::{self, Snapshots};
 use super::{postgres, sqlite};
@@ -318,17 +319,18 @@ async fn write_sqlite(db: &Database, placed: &[&Placed]) -> Result<HashSet<Strin
     sqlite::upsert_narrow(&txn, &snapshots.narrow).await?;
     snapshot::upsert_wide(&txn, &snapshots.wide).await?;
     snapshot::replace_items(&txn, &kept).await?;
+    annotations::write(&txn, &kept).await?;
     txn.commit().await?;
     Ok(seen)
 }
 
 /// PostgreSQL: one statement (see `unnest`), plus a transaction around it only when a detail
-/// changed (the wide snapshot columns and the line items); returns the keys that were already
+/// changed (the wide snapshot columns and the line items) or a command tagged or prioritised; returns the keys that were already
 /// recorded.
 async fn write_postgres(db: &Database, placed: &[&Placed]) -> Result<HashSet<String>, DbErr> {
     let recorded = with_events(placed);
     let snapshots = Snapshots::of(&recorded);
-    if snapshots.wide.is_empty() {
+    if snapshots.wide.is_empty() && !annotations::any(&recorded) {
         return postgres::write_batch(&db.conn, placed, &snapshots.narrow).await;
     }
     let txn = db.begin_write().await?;
@@ -336,6 +338,7 @@ async fn write_postgres(db: &Database, placed: &[&Placed]) -> Result<HashSet<Str
     let kept = with_events(&fresh(placed, &seen));
     snapshot::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
     snapshot::replace_items(&txn, &kept).await?;
+    annotations::write(&txn, &kept).await?;
     txn.commit().await?;
     Ok(seen)
 }

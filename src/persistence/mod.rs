@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod database;
+mod idempotency;
 mod order_search;
 mod orders;
 pub mod outbox;
@@ -14,6 +15,7 @@ pub mod workflows;
 
 pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady, WriteTxn};
+pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary};
 pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};
 pub use snapshots::SnapshotLoader;

@@ -5,6 +5,7 @@
 mod auth;
 mod bus;
 mod cli;
+mod commands;
 mod health;
 mod helpers;
 mod log;

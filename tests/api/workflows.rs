@@ -586,3 +586,81 @@ async fn a_limited_action_runs_one_at_a_time_most_urgent_first() {
     );
     assert_eq!(sandbox.calls(SHIP), 3);
 }
+
+#[actix_web::test]
+async fn retry_workflow_sends_a_failed_run_back_to_work_with_the_version_checked() {
+    let db = TestDb::new().await;
+    let dir = only_template(
+        &db,
+        "quick",
+        "name = \"quick\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\nretry = { max_attempts = 2, backoff = \"20ms\", timeout = \"5s\" }\n",
+    );
+    let sandbox = sandbox();
+    let app = spawn(&sandbox, db, |s| s.workflow.dir = dir.clone()).await;
+    sandbox.inject_on(SHIP, &[Fault::Unavailable, Fault::Unavailable]);
+    let id = ready_order(&sandbox, 1);
+    app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["status"] == "failed"
+    })
+    .await;
+    let order = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["stage"] == "exception"
+        })
+        .await;
+    let version = order["version"].as_i64().unwrap();
+
+    // A priority is kept on the run, with the order's version checked like any command.
+    let prioritised = app
+        .post_json(
+            &format!("/api/v1/orders/{id}/priority"),
+            &app.admin_key,
+            &json!({ "priority": 7, "expected_version": version }),
+        )
+        .await;
+    assert_eq!(prioritised.status(), 200);
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |_| true)
+        .await;
+    assert_eq!(run["run"]["priority"], 7, "{run}");
+
+    let stale = app
+        .post_json(
+            &format!("/api/v1/orders/{id}/retry-workflow"),
+            &app.admin_key,
+            &json!({ "expected_version": version }),
+        )
+        .await;
+    assert_problem(stale, 409, "version_conflict").await;
+    let retried = app
+        .post_json(
+            &format!("/api/v1/orders/{id}/retry-workflow"),
+            &app.admin_key,
+            &json!({ "expected_version": version + 1 }),
+        )
+        .await;
+    assert_eq!(retried.status(), 200);
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "completed"
+        })
+        .await;
+    let statuses: Vec<String> = step_summary(&run).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(statuses, ["replayed", "done"]);
+    assert_eq!(sandbox.calls(SHIP), 3, "two refusals, one success");
+    let order = app
+        .get(&format!("/api/v1/orders/{id}"), Some(&app.admin_key))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let again = app
+        .post_json(
+            &format!("/api/v1/orders/{id}/retry-workflow"),
+            &app.admin_key,
+            &json!({ "expected_version": order["version"] }),
+        )
+        .await;
+    assert_problem(again, 422, "not_allowed").await;
+    assert_eq!(sandbox.calls(SHIP), 3);
+}

@@ -1,0 +1,348 @@
+//! Order commands over REST: tags, priority, cancellation through TikTok, workflow retry; each
+//! with the version it expects (`If-Match` or the body), and `Idempotency-Key` on every POST.
+
+use creatorflow::actors::{Envelope, Reply};
+use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::journal::InboxEntry;
+use reqwest::Response;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    SHOP, TestApp, TestDb, assert_problem, ready_order, sandbox, spawn_app, spawn_with_workflows,
+};
+
+async fn order_body(app: &TestApp, id: &str) -> Value {
+    app.get_until(&format!("/api/v1/orders/{id}"), |_| true)
+        .await
+}
+
+async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: Value) -> Response {
+    let mut request = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&app.admin_key)
+        .json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("the daemon answers")
+}
+
+async fn history_kinds(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    let history = app
+        .get_until(&format!("/api/v1/orders/{id}/history"), |_| true)
+        .await;
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["cause"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// An order as a status webhook creates it (version 1).
+async fn an_order(app: &TestApp, id: &str) {
+    let envelope = Envelope {
+        msg: Msg::Status {
+            shop_id: ShopId::parse(SHOP).unwrap(),
+            status: OrderStatus::AwaitingShipment,
+            update_time: 1_700_000_000,
+        },
+        cause: Cause::Webhook(format!("n-{id}").into()),
+        inbox: Some(InboxEntry {
+            dedupe_key: format!("n-{id}"),
+            event_type: 1,
+        }),
+    };
+    let reply = app
+        .registry
+        .submit(OrderId::parse(id).unwrap(), envelope)
+        .await
+        .unwrap();
+    assert!(
+        matches!(reply, Reply::Applied { version: 1, .. }),
+        "{reply:?}"
+    );
+}
+
+#[actix_web::test]
+async fn tags_take_the_version_from_if_match_and_a_stale_one_is_a_409() {
+    let app = spawn_app().await;
+    an_order(&app, "7001").await;
+    let order = app
+        .get("/api/v1/orders/7001", Some(&app.admin_key))
+        .await;
+    assert_eq!(order.headers()["etag"], "\"1\"");
+
+    let tagged = post(
+        &app,
+        "/api/v1/orders/7001/tags",
+        &[("If-Match", "\"1\"")],
+        json!({ "add": ["vip", "gift wrap"] }),
+    )
+    .await;
+    assert_eq!(tagged.status(), 200);
+    assert_eq!(tagged.headers()["etag"], "\"2\"");
+    let order = order_body(&app, "7001").await;
+    assert_eq!(order["tags"], json!(["gift wrap", "vip"]));
+    let found = app
+        .get_until("/api/v1/orders?query=tag:vip", |_| true)
+        .await;
+    assert_eq!(found["orders"][0]["id"], "7001");
+
+    // The same version again: the order has moved on.
+    let stale = post(
+        &app,
+        "/api/v1/orders/7001/tags",
+        &[("If-Match", "\"1\"")],
+        json!({ "remove": ["vip"] }),
+    )
+    .await;
+    let problem = assert_problem(stale, 409, "version_conflict").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("version 2"),
+        "{problem}"
+    );
+    let removed = post(
+        &app,
+        "/api/v1/orders/7001/tags",
+        &[],
+        json!({ "remove": ["vip"], "expected_version": 2 }),
+    )
+    .await;
+    assert_eq!(removed.status(), 200);
+    assert_eq!(order_body(&app, "7001").await["tags"], json!(["gift wrap"]));
+    let kinds = history_kinds(&app, "7001").await;
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert!(
+        kinds[1..]
+            .iter()
+            .all(|(k, c)| k == "tagged" && c.starts_with("user:admin")),
+        "{kinds:?}"
+    );
+
+    // Without a version, with two that disagree, with a bad tag: refused, nothing recorded.
+    let none = post(
+        &app,
+        "/api/v1/orders/7001/tags",
+        &[],
+        json!({ "add": ["x"] }),
+    )
+    .await;
+    assert_problem(none, 428, "version_required").await;
+    let two = post(
+        &app,
+        "/api/v1/orders/7001/tags",
+        &[("If-Match", "\"3\"")],
+        json!({ "add": ["x"], "expected_version": 2 }),
+    )
+    .await;
+    assert_problem(two, 400, "bad_request").await;
+    let bad = post(
+        &app,
+        "/api/v1/orders/7001/tags",
+        &[("If-Match", "\"3\"")],
+        json!({ "add": ["a,b"] }),
+    )
+    .await;
+    let problem = assert_problem(bad, 400, "bad_request").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("comma"),
+        "{problem}"
+    );
+    let empty = post(
+        &app,
+        "/api/v1/orders/7001/tags",
+        &[("If-Match", "3")],
+        json!({}),
+    )
+    .await;
+    assert_problem(empty, 422, "not_allowed").await;
+    // No workflow run yet: nothing to prioritise.
+    let priority = post(
+        &app,
+        "/api/v1/orders/7001/priority",
+        &[("If-Match", "3")],
+        json!({ "priority": 5 }),
+    )
+    .await;
+    assert_problem(priority, 422, "not_allowed").await;
+    assert_eq!(history_kinds(&app, "7001").await.len(), 3);
+
+    // Another shop's key: the order does not exist for it, whatever the command.
+    let other = app.shop_with_key("999").await;
+    for (path, body) in [
+        ("tags", json!({ "add": ["mine"] })),
+        ("hold", json!({ "reason": "mine" })),
+        ("release", json!({})),
+        ("priority", json!({ "priority": 1 })),
+        ("retry-workflow", json!({})),
+        ("cancel", json!({ "reason": "mine" })),
+    ] {
+        let response = app
+            .client
+            .post(app.url(&format!("/api/v1/orders/7001/{path}")))
+            .bearer_auth(&other)
+            .header("If-Match", "\"3\"")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 404, "not_found").await;
+    }
+    assert_eq!(history_kinds(&app, "7001").await.len(), 3);
+}
+
+#[actix_web::test]
+async fn a_retried_post_with_the_same_idempotency_key_gets_the_first_answer_and_acts_once() {
+    let app = spawn_app().await;
+    an_order(&app, "7002").await;
+    let hold = json!({ "reason": "fraud check", "expected_version": 1 });
+    let key = [("Idempotency-Key", "4b1d3c2e-hold-7002")];
+    let first = post(&app, "/api/v1/orders/7002/hold", &key, hold.clone()).await;
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["version"], 2);
+
+    // The retry is answered as the first time, though version 1 is stale by now.
+    let retry = post(&app, "/api/v1/orders/7002/hold", &key, hold.clone()).await;
+    assert_eq!(retry.status(), 200);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+    assert_eq!(history_kinds(&app, "7002").await.len(), 2, "held once");
+
+    // The same key with another request is refused; a new key runs (and meets the version).
+    let other = json!({ "reason": "another", "expected_version": 1 });
+    let reused = post(&app, "/api/v1/orders/7002/hold", &key, other.clone()).await;
+    assert_problem(reused, 422, "idempotency_key_reused").await;
+    let fresh = post(
+        &app,
+        "/api/v1/orders/7002/hold",
+        &[("Idempotency-Key", "second")],
+        other,
+    )
+    .await;
+    assert_problem(fresh, 409, "version_conflict").await;
+    let bad = post(
+        &app,
+        "/api/v1/orders/7002/release",
+        &[("Idempotency-Key", "")],
+        json!({}),
+    )
+    .await;
+    assert_problem(bad, 400, "bad_request").await;
+
+    // Keys are per API key: another caller's same key is its own.
+    let shop_key = app.shop_with_key(SHOP).await;
+    let release = app
+        .client
+        .post(app.url("/api/v1/orders/7002/release"))
+        .bearer_auth(&shop_key)
+        .header("Idempotency-Key", "4b1d3c2e-hold-7002")
+        .header("If-Match", "\"2\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(release.status(), 200);
+    assert!(release.headers().get("idempotent-replayed").is_none());
+    assert_eq!(order_body(&app, "7002").await["stage"], "received");
+}
+
+#[actix_web::test]
+async fn a_seller_cancellation_goes_through_tiktok_and_both_sides_are_on_the_audit_trail() {
+    let sandbox = sandbox();
+    let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
+        s.workflow.enabled = false;
+    })
+    .await;
+    let id = ready_order(&sandbox, 1);
+    let order = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["status"] == "AWAITING_SHIPMENT" && o["stage"] == "validated"
+        })
+        .await;
+    let version = order["version"].as_i64().unwrap();
+
+    let cancelled = post(
+        &app,
+        &format!("/api/v1/orders/{id}/cancel"),
+        &[("If-Match", &format!("\"{version}\""))],
+        json!({ "reason": "seller_cancel_reason_out_of_stock" }),
+    )
+    .await;
+    assert_eq!(
+        cancelled.status(),
+        200,
+        "{}",
+        cancelled.text().await.unwrap()
+    );
+    assert_eq!(sandbox.order_status(&id).as_deref(), Some("CANCELLED"));
+    let kinds = history_kinds(&app, &id).await;
+    let tail: Vec<_> = kinds
+        .iter()
+        .skip_while(|(k, _)| k != "cancel_requested")
+        .collect();
+    assert!(tail[0].1.starts_with("user:admin"), "{kinds:?}");
+    assert_eq!(
+        tail[1],
+        &(
+            "cancellation_updated".to_owned(),
+            "integration:tiktok".to_owned()
+        ),
+        "{kinds:?}"
+    );
+    // TikTok's webhook follows with the status.
+    app.get_until(&format!("/api/v1/orders/{id}"), |o| {
+        o["status"] == "CANCELLED"
+    })
+    .await;
+
+    // TikTok refuses once the parcel is with the carrier: the refusal is recorded and said.
+    let shipped = ready_order(&sandbox, 1);
+    sandbox.set_status(&shipped, "AWAITING_COLLECTION", true);
+    let order = app
+        .get_until(&format!("/api/v1/orders/{shipped}"), |o| {
+            o["status"] == "AWAITING_COLLECTION" && o["detail"]["status"] == "AWAITING_COLLECTION"
+        })
+        .await;
+    let refused = post(
+        &app,
+        &format!("/api/v1/orders/{shipped}/cancel"),
+        &[],
+        json!({ "reason": "seller_cancel_reason_out_of_stock", "expected_version": order["version"] }),
+    )
+    .await;
+    let problem = assert_problem(refused, 422, "not_allowed").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("TikTok refused"),
+        "{problem}"
+    );
+    let kinds = history_kinds(&app, &shipped).await;
+    assert_eq!(kinds.last().unwrap().0, "cancel_failed", "{kinds:?}");
+    // In transit, nobody asks TikTok at all.
+    sandbox.set_status(&shipped, "IN_TRANSIT", true);
+    let order = app
+        .get_until(&format!("/api/v1/orders/{shipped}"), |o| {
+            o["status"] == "IN_TRANSIT"
+        })
+        .await;
+    let calls = sandbox.calls("/return_refund/202309/cancellations");
+    let late = post(
+        &app,
+        &format!("/api/v1/orders/{shipped}/cancel"),
+        &[],
+        json!({ "reason": "too late", "expected_version": order["version"] }),
+    )
+    .await;
+    assert_problem(late, 422, "not_allowed").await;
+    assert_eq!(sandbox.calls("/return_refund/202309/cancellations"), calls);
+}

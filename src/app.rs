@@ -19,6 +19,7 @@ use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::sync;
 use crate::inventory::{self, Inventory};
 use crate::journal::Journal;
+use crate::live::Hub;
 use crate::persistence::Database;
 use crate::shutdown::Tasks;
 use crate::systemd;
@@ -88,6 +89,8 @@ impl Application {
         let mut announcers = Tasks::new("announcers");
         let committed = registry.committed();
         announcers.spawn("relay", |stop| relay.run(committed, stop));
+        let (hub, follow) = Hub::start(db.clone(), registry.committed(), announcers.stop_signal());
+        announcers.adopt("live stream", tokio::spawn(follow));
         let expiry = stock.clone();
         producers.spawn("stock expiry", |stop| expiry.run_expiry(stop));
         producers.spawn("notification sender", |stop| notifier.run(stop));
@@ -113,6 +116,7 @@ impl Application {
             registry.clone(),
             client,
             catalog,
+            hub,
             settings,
         )?;
         Ok(Self {

@@ -11,6 +11,7 @@ pub mod http;
 pub mod integrations;
 pub mod inventory;
 pub mod journal;
+pub mod live;
 pub mod notifications;
 pub mod persistence;
 pub mod shutdown;

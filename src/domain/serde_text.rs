@@ -37,6 +37,9 @@ macro_rules! text_enum {
         }
 
         impl $name {
+            /// Every value's text, in declaration order.
+            pub const TEXTS: &'static [&'static str] = &[$($text,)+];
+
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+

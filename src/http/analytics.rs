@@ -13,7 +13,7 @@ use crate::domain::{Scope, ShopId};
 use crate::persistence::Database;
 
 /// The analytics summary of a window.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct SummaryBody {
     since: DateTime<Utc>,
     /// Current orders per TikTok status.
@@ -27,7 +27,7 @@ pub(super) struct SummaryBody {
     sla_breaches: SlaBody,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ShopDayBody {
     shop_id: String,
     day: String,
@@ -36,7 +36,7 @@ pub(super) struct ShopDayBody {
     transitions: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct PercentilesBody {
     count: u64,
     p50: Option<f64>,
@@ -44,7 +44,7 @@ pub(super) struct PercentilesBody {
     p99: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct SlaBody {
     /// Shipped in the window after TikTok's ready-to-ship deadline.
     shipped_late: u64,
@@ -93,12 +93,21 @@ impl From<Summary> for SummaryBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct SummaryQuery {
+    /// How many days back (default 30).
+    #[param(minimum = 1, maximum = 366)]
     days: Option<u32>,
+    #[param(value_type = Option<ShopId>)]
     shop_id: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "analytics",
+    params(SummaryQuery),
+    responses((status = 200, description = "OK", body = SummaryBody))
+)]
 #[get("/analytics/summary")]
 pub(super) async fn summary(
     caller: Caller,

@@ -1,6 +1,10 @@
 use actix_web::{HttpResponse, get};
 
 /// The operator's landing page. For now a status page with links; the live dashboard grows here.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The status page", body = String, content_type = "text/html"))
+)]
 #[get("/")]
 pub(super) async fn index() -> HttpResponse {
     HttpResponse::Ok()

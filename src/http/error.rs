@@ -29,6 +29,8 @@ pub enum Error {
     InvalidSignature(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     /// A signed webhook that cannot be read; its body is kept in the quarantine table.
     #[error("{reason} (the body is kept as quarantined webhook {quarantine_id})")]
     MalformedWebhook { reason: String, quarantine_id: i64 },
@@ -69,6 +71,9 @@ impl Error {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
             Error::MalformedWebhook { .. } => (StatusCode::BAD_REQUEST, "malformed_webhook"),
             Error::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "version_conflict"),
@@ -88,7 +93,7 @@ impl Error {
 }
 
 /// The `problem+json` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Problem<'a> {
     r#type: String,
     title: &'a str,
@@ -121,6 +126,11 @@ impl ResponseError for Error {
         response.content_type("application/problem+json");
         if matches!(self, Error::MissingCredentials | Error::InvalidCredentials) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Error::MethodNotAllowed { allow, .. } = self
+            && let Ok(allow) = HeaderValue::from_str(allow)
+        {
+            response.insert_header((header::ALLOW, allow));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
@@ -204,7 +214,7 @@ impl From<inventory::Error> for Error {
     fn from(error: inventory::Error) -> Self {
         match error {
             inventory::Error::Db(e) => e.into(),
-            e @ inventory::Error::Negative(_) => Error::BadRequest(e.to_string()),
+            e @ inventory::Error::Negative(_) => Error::NotAllowed(e.to_string()),
             e @ inventory::Error::Insufficient { .. } => Error::InsufficientStock(e.to_string()),
             e @ inventory::Error::Untracked(_) => Error::NotAllowed(e.to_string()),
         }

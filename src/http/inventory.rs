@@ -11,7 +11,7 @@ use crate::inventory::{ReservationLine, StockLevel};
 use crate::persistence::Database;
 
 /// A SKU's stock.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct StockBody {
     shop_id: ShopId,
     sku_id: Sku,
@@ -37,13 +37,13 @@ impl From<StockLevel> for StockBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct StockList {
     stock: Vec<StockBody>,
 }
 
 /// One reserved line of an order.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ReservationLineBody {
     sku_id: Sku,
     quantity: i64,
@@ -65,17 +65,24 @@ impl From<ReservationLine> for ReservationLineBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ReservationBody {
     order_id: OrderId,
     lines: Vec<ReservationLineBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    #[param(value_type = Option<ShopId>)]
     shop_id: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "inventory",
+    params(ListQuery),
+    responses((status = 200, description = "OK", body = StockList))
+)]
 #[get("/inventory")]
 pub(super) async fn list(
     caller: Caller,
@@ -100,6 +107,11 @@ fn target(caller: &Caller, shop: &str, sku: &str) -> Result<(ShopId, String), Er
     Ok((shop, sku.as_str().to_owned()))
 }
 
+#[utoipa::path(
+    tag = "inventory",
+    params(("shop_id" = ShopId, Path, description = "A TikTok shop id"), ("sku_id" = Sku, Path, description = "A SKU id")),
+    responses((status = 200, description = "OK", body = StockBody))
+)]
 #[get("/inventory/{shop_id}/{sku_id}")]
 pub(super) async fn show(
     caller: Caller,
@@ -111,9 +123,11 @@ pub(super) async fn show(
     Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SetStock {
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "super::whole::i64")]
     on_hand: i64,
     /// Absent: keep; null: none; a number: raise `inventory.low_stock` at or below it.
     #[serde(default, deserialize_with = "present")]
@@ -122,9 +136,15 @@ pub(super) struct SetStock {
 
 /// Tells an absent field (`None`, by `default`) from an explicit null (`Some(None)`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
+    super::whole::option_i64(d).map(Some)
 }
 
+#[utoipa::path(
+    tag = "inventory",
+    params(("shop_id" = ShopId, Path, description = "A TikTok shop id"), ("sku_id" = Sku, Path, description = "A SKU id")),
+    request_body = SetStock,
+    responses((status = 200, description = "OK", body = StockBody))
+)]
 #[put("/inventory/{shop_id}/{sku_id}")]
 pub(super) async fn set(
     caller: Caller,
@@ -146,14 +166,22 @@ pub(super) async fn set(
     Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Adjust {
+    #[serde(deserialize_with = "super::whole::i64")]
     delta: i64,
     /// Makes the request safe to repeat: a key seen before changes nothing.
+    #[schema(min_length = 1, max_length = 255)]
     idempotency_key: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "inventory",
+    params(("shop_id" = ShopId, Path, description = "A TikTok shop id"), ("sku_id" = Sku, Path, description = "A SKU id")),
+    request_body = Adjust,
+    responses((status = 200, description = "OK", body = StockBody))
+)]
 #[post("/inventory/{shop_id}/{sku_id}/adjust")]
 pub(super) async fn adjust(
     caller: Caller,
@@ -162,6 +190,13 @@ pub(super) async fn adjust(
     body: web::Json<Adjust>,
 ) -> Result<HttpResponse, Error> {
     let (shop, sku) = target(&caller, &path.0, &path.1)?;
+    if let Some(key) = &body.idempotency_key
+        && !(1..=255).contains(&key.len())
+    {
+        return Err(Error::BadRequest(
+            "idempotency_key must be 1 to 255 characters".into(),
+        ));
+    }
     let key = body
         .idempotency_key
         .as_ref()
@@ -173,6 +208,11 @@ pub(super) async fn adjust(
     Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }
 
+#[utoipa::path(
+    tag = "inventory",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 200, description = "OK", body = ReservationBody))
+)]
 #[get("/orders/{order_id}/reservation")]
 pub(super) async fn reservation(
     caller: Caller,

@@ -14,7 +14,7 @@ use crate::notifications::{DeliveryState, WebhookDelivery, WebhookSubscription};
 use crate::persistence::Database;
 
 /// A creator's webhook subscription (its secret is shown once, when it is made).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct SubscriptionBody {
     id: i64,
     shop_id: ShopId,
@@ -38,13 +38,13 @@ impl From<WebhookSubscription> for SubscriptionBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct SubscriptionList {
     subscriptions: Vec<SubscriptionBody>,
 }
 
 /// One delivery of an event to a subscription.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct DeliveryBody {
     id: i64,
     subscription_id: i64,
@@ -77,20 +77,27 @@ impl From<WebhookDelivery> for DeliveryBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct DeliveryList {
     deliveries: Vec<DeliveryBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Subscribe {
+    #[schema(value_type = ShopId)]
     shop_id: String,
+    /// An absolute http(s) URL.
+    #[schema(
+        pattern = "^https?://[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?(\\.[A-Za-z]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?)*(:[1-9][0-9]{0,3})?(/[!-~]*)?$"
+    )]
     url: String,
     /// Routing-key patterns: `order.transition.#`, `order.transition.shipped`,
     /// `inventory.low_stock`, …
+    #[schema(min_items = 1, value_type = Vec<super::openapi::EventPattern>)]
     events: Vec<String>,
     /// At least 16 characters; generated when absent.
+    #[schema(min_length = 16)]
     secret: Option<String>,
 }
 
@@ -111,6 +118,11 @@ fn valid_pattern(p: &str) -> bool {
         })
 }
 
+#[utoipa::path(
+    tag = "notifications",
+    request_body = Subscribe,
+    responses((status = 201, description = "Subscribed; the secret is shown once", body = SubscriptionBody))
+)]
 #[post("/notifications/subscriptions")]
 pub(super) async fn subscribe(
     caller: Caller,
@@ -162,6 +174,10 @@ async fn visible(caller: &Caller, db: &Database) -> Result<Vec<WebhookSubscripti
     Ok(db.notifications().subscriptions(shop).await?)
 }
 
+#[utoipa::path(
+    tag = "notifications",
+    responses((status = 200, description = "OK", body = SubscriptionList))
+)]
 #[get("/notifications/subscriptions")]
 pub(super) async fn subscriptions(
     caller: Caller,
@@ -176,6 +192,11 @@ pub(super) async fn subscriptions(
     }))
 }
 
+#[utoipa::path(
+    tag = "notifications",
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "Unsubscribed"))
+)]
 #[delete("/notifications/subscriptions/{id}")]
 pub(super) async fn unsubscribe(
     caller: Caller,
@@ -188,19 +209,32 @@ pub(super) async fn unsubscribe(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct LogQuery {
+    #[param(value_type = Option<DeliveryState>)]
     state: Option<String>,
     subscription_id: Option<i64>,
+    /// At most this many, newest first (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
+#[utoipa::path(
+    tag = "notifications",
+    params(LogQuery),
+    responses((status = 200, description = "OK", body = DeliveryList))
+)]
 #[get("/notifications/deliveries")]
 pub(super) async fn deliveries(
     caller: Caller,
     db: web::Data<Database>,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, Error> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::BadRequest("limit must be 1 to 1000".into()));
+    }
     let state = query
         .state
         .as_deref()
@@ -213,15 +247,17 @@ pub(super) async fn deliveries(
         .map(|s| s.id)
         .filter(|id| query.subscription_id.is_none_or(|wanted| wanted == *id))
         .collect();
-    let log = db
-        .notifications()
-        .deliveries(&ids, state, query.limit.unwrap_or(100).min(1000))
-        .await?;
+    let log = db.notifications().deliveries(&ids, state, limit).await?;
     Ok(HttpResponse::Ok().json(DeliveryList {
         deliveries: log.into_iter().map(DeliveryBody::from).collect(),
     }))
 }
 
+#[utoipa::path(
+    tag = "notifications",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "OK", body = DeliveryBody))
+)]
 #[post("/notifications/deliveries/{id}/redeliver")]
 pub(super) async fn redeliver(
     caller: Caller,

@@ -5,12 +5,17 @@
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
+use super::openapi::Problem;
 use super::shops::{ShopBody, bodies};
 use super::{Caller, Error};
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
 
 /// The link to send a seller to (admin only).
+#[utoipa::path(
+    tag = "shops",
+    responses((status = 200, description = "Where to send the seller", body = AuthorizeLink))
+)]
 #[get("/tiktok/authorize")]
 pub(super) async fn authorize_link(
     caller: Caller,
@@ -32,14 +37,14 @@ pub(super) async fn authorize_link(
 }
 
 /// Where to send the seller, and the `state` the callback will carry.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct AuthorizeLink {
     url: String,
     state: String,
 }
 
 /// The shops an authorisation reached.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Authorized {
     authorized: Vec<ShopBody>,
 }
@@ -47,12 +52,18 @@ pub(super) struct Authorized {
 /// `tiktok.auth_base_url`, for the link.
 pub struct AuthBase(pub String);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Callback {
     code: Option<String>,
     state: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "shops",
+    params(Callback),
+    responses((status = 200, description = "The shops the seller authorised", body = Authorized), (status = 400, description = "Missing or unknown code or state", body = Problem, content_type = "application/problem+json"), (status = 503, description = "TikTok cannot be reached", body = Problem, content_type = "application/problem+json"))
+)]
 #[get("/oauth/tiktok/callback")]
 pub(super) async fn callback(
     query: web::Query<Callback>,

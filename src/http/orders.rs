@@ -23,29 +23,39 @@ const MAX_LIMIT: u64 = 500;
 /// The most a page asked for with `first` (as Shopify and GraphQL connections allow).
 const MAX_FIRST: u64 = 250;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     /// A search in the order query syntax: `status:AWAITING_SHIPMENT tag:vip -stage:shipped`.
     query: Option<String>,
+    /// TikTok's status (also `status:` in `query`).
+    #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
+    #[param(value_type = Option<Stage>)]
     stage: Option<String>,
+    /// One shop's orders (a shop key sees only its own anyway).
+    #[param(value_type = Option<ShopId>)]
     shop: Option<String>,
     updated_since: Option<DateTime<Utc>>,
     /// Orders per page (also `first`).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u64>,
+    /// Orders per page, at most 250 (as Shopify and GraphQL connections allow).
+    #[param(minimum = 1, maximum = 250)]
     first: Option<u64>,
     /// The `next_cursor` of the previous page (also `after`).
     cursor: Option<String>,
     after: Option<String>,
     /// The sort key: `updated_at` (the only one; an index serves it).
+    #[param(pattern = "^updated_at$")]
     sort: Option<String>,
     /// Oldest first instead of newest first.
     reverse: Option<bool>,
 }
 
 /// An order in a list.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct OrderBody {
     id: OrderId,
     shop_id: ShopId,
@@ -77,14 +87,14 @@ impl From<OrderSummary> for OrderBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct OrderPage {
     orders: Vec<OrderBody>,
     next_cursor: Option<String>,
 }
 
 /// An order with its detail.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct OrderDetailBody {
     #[serde(flatten)]
     order: OrderBody,
@@ -94,7 +104,7 @@ pub(super) struct OrderDetailBody {
     created_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct SkuQuantity {
     sku_id: Sku,
     quantity: u32,
@@ -116,14 +126,14 @@ impl From<OrderRecord> for OrderDetailBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct HistoryBody {
     order_id: OrderId,
     events: Vec<EventBody>,
 }
 
 /// One audit event.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct EventBody {
     seq: i64,
     kind: String,
@@ -153,7 +163,7 @@ impl From<HistoryEntry> for EventBody {
 }
 
 /// What a command did.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct CommandBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<i64>,
@@ -166,6 +176,11 @@ pub(super) struct CommandBody {
 }
 
 /// Newest first (oldest first with `reverse=true`); `next_cursor` continues the list.
+#[utoipa::path(
+    tag = "orders",
+    params(ListQuery),
+    responses((status = 200, description = "A page of orders, newest first; `next_cursor` continues", body = OrderPage))
+)]
 #[get("/orders")]
 pub(super) async fn list(
     caller: Caller,
@@ -247,6 +262,11 @@ fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), Error> {
     ))
 }
 
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 200, description = "The order; `ETag` is its version, for `If-Match`", body = OrderDetailBody, headers(("ETag" = String, description = "The order's version in quotes"))))
+)]
 #[get("/orders/{order_id}")]
 pub(super) async fn show(
     caller: Caller,
@@ -264,6 +284,11 @@ pub(super) async fn show(
         .json(OrderDetailBody::from(order)))
 }
 
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 200, description = "The audit trail, oldest first", body = HistoryBody))
+)]
 #[get("/orders/{order_id}/history")]
 pub(super) async fn history(
     caller: Caller,
@@ -303,7 +328,7 @@ fn expected_version(req: &HttpRequest, in_body: Option<i64>) -> Result<i64, Erro
         }
     };
     match (header, in_body) {
-        (Some(h), Some(b)) if h != b => Err(Error::BadRequest(format!(
+        (Some(h), Some(b)) if h != b => Err(Error::Conflict(format!(
             "If-Match says version {h} and expected_version says {b}; give one"
         ))),
         (Some(v), _) | (None, Some(v)) => Ok(v),
@@ -323,41 +348,54 @@ fn command_body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Error
     serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("body: {e}")))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HoldBody {
+    /// Why, for the person who looks next.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     reason: String,
+    #[serde(default, deserialize_with = "super::whole::option_i64")]
     expected_version: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VersionBody {
+    #[serde(default, deserialize_with = "super::whole::option_i64")]
     expected_version: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TagsBody {
     #[serde(default)]
+    #[schema(max_items = 50)]
     add: Vec<Tag>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     remove: Vec<Tag>,
+    #[serde(default, deserialize_with = "super::whole::option_i64")]
     expected_version: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PriorityBody {
+    /// Higher runs first; 0 is the default.
+    #[schema(minimum = -1000, maximum = 1000)]
+    #[serde(deserialize_with = "super::whole::i32")]
     priority: i32,
+    #[serde(default, deserialize_with = "super::whole::option_i64")]
     expected_version: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CancelBody {
     /// TikTok's cancel reason code (e.g. `seller_cancel_reason_out_of_stock`).
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     reason: String,
+    #[serde(default, deserialize_with = "super::whole::option_i64")]
     expected_version: Option<i64>,
 }
 
@@ -376,6 +414,12 @@ fn reason_of(raw: &str) -> Result<String, Error> {
 }
 
 /// Holds an order for a person to look at.
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id"), ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body")),
+    request_body = HoldBody,
+    responses((status = 200, description = "Held", body = CommandBody))
+)]
 #[post("/orders/{order_id}/hold")]
 pub(super) async fn hold(
     req: HttpRequest,
@@ -393,6 +437,12 @@ pub(super) async fn hold(
     command(&caller, &db, &registry, path.into_inner(), msg).await
 }
 
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id"), ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body")),
+    request_body = VersionBody,
+    responses((status = 200, description = "Released", body = CommandBody))
+)]
 #[post("/orders/{order_id}/release")]
 pub(super) async fn release(
     req: HttpRequest,
@@ -410,6 +460,12 @@ pub(super) async fn release(
 }
 
 /// Adds and removes tags in one change: `{"add": ["vip"], "remove": ["check"]}`.
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id"), ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body")),
+    request_body = TagsBody,
+    responses((status = 200, description = "Tagged", body = CommandBody))
+)]
 #[post("/orders/{order_id}/tags")]
 pub(super) async fn tags(
     req: HttpRequest,
@@ -420,9 +476,9 @@ pub(super) async fn tags(
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let body: TagsBody = command_body(&body)?;
-    if body.add.len() + body.remove.len() > MAX_TAGS {
+    if body.add.len().max(body.remove.len()) > MAX_TAGS {
         return Err(Error::BadRequest(format!(
-            "at most {MAX_TAGS} tags per change"
+            "at most {MAX_TAGS} tags to add and {MAX_TAGS} to remove per change"
         )));
     }
     let msg = Msg::Tag {
@@ -434,6 +490,12 @@ pub(super) async fn tags(
 }
 
 /// Sets the priority of the order's workflow run (higher runs first; 0 is the default).
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id"), ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body")),
+    request_body = PriorityBody,
+    responses((status = 200, description = "Prioritised", body = CommandBody))
+)]
 #[post("/orders/{order_id}/priority")]
 pub(super) async fn priority(
     req: HttpRequest,
@@ -463,6 +525,12 @@ pub(super) async fn priority(
 
 /// Sends the order's failed workflow back to work: its dead step runs again from attempt one,
 /// and an order the failure put in `exception` returns to where its last done step left it.
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id"), ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body")),
+    request_body = VersionBody,
+    responses((status = 200, description = "The run is due again", body = CommandBody))
+)]
 #[post("/orders/{order_id}/retry-workflow")]
 pub(super) async fn retry_workflow(
     req: HttpRequest,
@@ -502,6 +570,12 @@ pub(super) async fn retry_workflow(
 
 /// Asks TikTok to cancel the order (a seller cancellation). The request and TikTok's answer
 /// are both on the order's audit trail; TikTok's webhook then moves the status to CANCELLED.
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id"), ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body")),
+    request_body = CancelBody,
+    responses((status = 200, description = "TikTok accepted the cancellation", body = CommandBody))
+)]
 #[post("/orders/{order_id}/cancel")]
 pub(super) async fn cancel(
     req: HttpRequest,

@@ -4,10 +4,14 @@ use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
+use utoipa::Modify;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
 
+use super::openapi::Spec;
 use super::{
-    AuthBase, Error, Ingress, analytics, dashboard, health, idempotency, inventory, notifications,
-    oauth, observe, orders, shipments, shops, webhooks, workflows,
+    AuthBase, Error, Ingress, analytics, dashboard, events, health, idempotency, inventory,
+    notifications, oauth, observe, openapi, orders, shipments, shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -32,6 +36,7 @@ pub fn start(
     registry: RegistryHandle,
     client: Client,
     catalog: std::sync::Arc<crate::workflow::Catalog>,
+    hub: crate::live::Hub,
     settings: &config::Settings,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
@@ -53,6 +58,8 @@ pub fn start(
     let http = &settings.http;
     let db = web::Data::new(db);
     let registry = web::Data::new(registry);
+    let spec = web::Data::new(Spec::of(openapi()));
+    let hub = web::Data::new(hub);
     let running = HttpServer::new(move || {
         App::new()
             .app_data(db.clone())
@@ -62,6 +69,8 @@ pub fn start(
             .app_data(client.clone())
             .app_data(catalog.clone())
             .app_data(auth_base.clone())
+            .app_data(spec.clone())
+            .app_data(hub.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)
@@ -77,49 +86,10 @@ pub fn start(
             )
             .wrap(from_fn(observe::observe))
             .wrap(TracingLogger::default())
-            .service(health::livez)
-            .service(health::readyz)
-            .service(health::metrics)
-            .service(dashboard::index)
-            .service(webhooks::tiktok)
-            .service(oauth::callback)
-            .service(
-                web::scope("/api/v1")
-                    .wrap(from_fn(idempotency::replay))
-                    .service(shops::list)
-                    .service(shops::show)
-                    .service(shops::create)
-                    .service(orders::list)
-                    .service(orders::show)
-                    .service(orders::history)
-                    .service(orders::hold)
-                    .service(orders::release)
-                    .service(orders::tags)
-                    .service(orders::priority)
-                    .service(orders::retry_workflow)
-                    .service(orders::cancel)
-                    .service(webhooks::quarantine)
-                    .service(oauth::authorize_link)
-                    .service(workflows::list)
-                    .service(workflows::show)
-                    .service(workflows::simulate)
-                    .service(workflows::order_run)
-                    .service(workflows::dead_letters)
-                    .service(workflows::replay)
-                    .service(inventory::list)
-                    .service(inventory::show)
-                    .service(inventory::set)
-                    .service(inventory::adjust)
-                    .service(inventory::reservation)
-                    .service(shipments::show)
-                    .service(analytics::summary)
-                    .service(notifications::subscribe)
-                    .service(notifications::subscriptions)
-                    .service(notifications::unsubscribe)
-                    .service(notifications::deliveries)
-                    .service(notifications::redeliver),
-            )
-            .default_service(web::to(not_found))
+            .into_utoipa_app()
+            .configure(routes)
+            .into_app()
+            .default_service(web::to(unrouted))
     })
     .workers(config::resolve_per_core(http.workers))
     .shutdown_timeout(http.shutdown_timeout.as_secs())
@@ -134,8 +104,75 @@ pub fn start(
     })
 }
 
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
-    Err(Error::NotFound(format!("{} {}", req.method(), req.path())))
+/// Every route, each described by its handler's `#[utoipa::path]` as it is registered.
+fn routes(config: &mut ServiceConfig) {
+    config
+        .service(health::livez)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(dashboard::index)
+        .service(webhooks::tiktok)
+        .service(oauth::callback)
+        .service(
+            scope("/api/v1")
+                .wrap(from_fn(idempotency::replay))
+                .service(openapi::document)
+                .service(shops::list)
+                .service(shops::show)
+                .service(shops::create)
+                .service(events::stream)
+                .service(orders::list)
+                .service(orders::show)
+                .service(orders::history)
+                .service(orders::hold)
+                .service(orders::release)
+                .service(orders::tags)
+                .service(orders::priority)
+                .service(orders::retry_workflow)
+                .service(orders::cancel)
+                .service(webhooks::quarantine)
+                .service(oauth::authorize_link)
+                .service(workflows::list)
+                .service(workflows::show)
+                .service(workflows::simulate)
+                .service(workflows::order_run)
+                .service(workflows::dead_letters)
+                .service(workflows::replay)
+                .service(inventory::list)
+                .service(inventory::show)
+                .service(inventory::set)
+                .service(inventory::adjust)
+                .service(inventory::reservation)
+                .service(shipments::show)
+                .service(analytics::summary)
+                .service(notifications::subscribe)
+                .service(notifications::subscriptions)
+                .service(notifications::unsubscribe)
+                .service(notifications::deliveries)
+                .service(notifications::redeliver),
+        );
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(routes)
+        .split_for_parts();
+    openapi::Conventions.modify(&mut api);
+    api
+}
+
+/// No route matched: 405 with `Allow` if the path exists with other methods, else 404.
+async fn unrouted(req: HttpRequest, spec: web::Data<Spec>) -> Result<HttpResponse, Error> {
+    match spec.allowed(req.path()) {
+        Some(allow) => Err(Error::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow,
+        }),
+        None => Err(Error::NotFound(format!("{} {}", req.method(), req.path()))),
+    }
 }
 
 impl Server {

@@ -11,7 +11,7 @@ use crate::persistence::Database;
 use crate::persistence::shipments::Shipment;
 
 /// An order's shipment.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ShipmentBody {
     order_id: OrderId,
     shop_id: ShopId,
@@ -44,6 +44,11 @@ impl From<Shipment> for ShipmentBody {
     }
 }
 
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 200, description = "OK", body = ShipmentBody))
+)]
 #[get("/orders/{order_id}/shipment")]
 pub(super) async fn show(
     caller: Caller,

@@ -7,7 +7,7 @@ use crate::domain::{ShopId, ShopName};
 use crate::persistence::{Database, Shop};
 
 /// A shop.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ShopBody {
     id: ShopId,
     name: String,
@@ -38,11 +38,20 @@ pub(super) fn bodies(shops: Vec<Shop>) -> Vec<ShopBody> {
 }
 
 /// The shops this key may see: all for an admin key, its own for a shop key.
+#[utoipa::path(
+    tag = "shops",
+    responses((status = 200, description = "The shops this key may see", body = Vec<ShopBody>))
+)]
 #[get("/shops")]
 pub(super) async fn list(caller: Caller, db: web::Data<Database>) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok().json(bodies(db.shops().list(&caller.scope).await?)))
 }
 
+#[utoipa::path(
+    tag = "shops",
+    params(("shop_id" = ShopId, Path, description = "A TikTok shop id")),
+    responses((status = 200, description = "OK", body = ShopBody))
+)]
 #[get("/shops/{shop_id}")]
 pub(super) async fn show(
     caller: Caller,
@@ -59,14 +68,25 @@ pub(super) async fn show(
     Ok(HttpResponse::Ok().json(ShopBody::from(shop)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewShop {
+    #[schema(value_type = ShopId)]
     tiktok_shop_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
 }
 
 /// Registers a shop (admin keys only), as `creatorflow shop add` does.
+#[utoipa::path(
+    tag = "shops",
+    request_body = NewShop,
+    responses((status = 201, description = "Added", body = ShopBody))
+)]
 #[post("/shops")]
 pub(super) async fn create(
     caller: Caller,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use metrics::counter;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::Problem;
 use super::{Caller, Error};
 use crate::actors::RegistryHandle;
 use crate::integrations::tiktok::{App, Topic, notification, webhook};
@@ -20,6 +21,11 @@ pub struct Ingress {
     pub max_bytes: usize,
 }
 
+#[utoipa::path(
+    tag = "webhooks",
+    request_body(content = String, content_type = "application/json", description = "TikTok's notification, verified against the `Authorization` signature of its raw bytes"),
+    responses((status = 200, description = "Recorded (or a duplicate, acknowledged)", body = Receipt), (status = 400, description = "Signed but unreadable: kept in quarantine", body = Problem, content_type = "application/problem+json"), (status = 401, description = "The signature does not verify", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Larger than tiktok.max_webhook_bytes", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Cannot record it now; TikTok retries", body = Problem, content_type = "application/problem+json"))
+)]
 #[post("/webhooks/tiktok")]
 pub(super) async fn tiktok(
     req: HttpRequest,
@@ -98,7 +104,7 @@ pub(super) async fn tiktok(
 }
 
 /// What TikTok is answered: its own envelope, with what became of the notification.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Receipt {
     code: i64,
     message: &'static str,
@@ -107,7 +113,7 @@ pub(super) struct Receipt {
 }
 
 /// A webhook kept in quarantine.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct QuarantinedBody {
     id: i64,
     reason: QuarantineReason,
@@ -133,18 +139,26 @@ impl From<QuarantinedWebhook> for QuarantinedBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct QuarantineList {
     webhooks: Vec<QuarantinedBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct QuarantineQuery {
+    /// At most this many, newest first (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
 /// Webhooks kept because they could not be used (admin only), newest first.
+#[utoipa::path(
+    tag = "webhooks",
+    params(QuarantineQuery),
+    responses((status = 200, description = "Signed webhooks that could not be read (admin)", body = QuarantineList))
+)]
 #[get("/webhooks/quarantine")]
 pub(super) async fn quarantine(
     caller: Caller,

@@ -15,14 +15,14 @@ use crate::workflow::simulate::Match;
 use crate::workflow::{Action, Catalog, Template, runner};
 
 /// A workflow template as the API describes it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct TemplateBody<'a> {
     name: &'a str,
     description: &'a str,
     steps: Vec<StepBody<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct StepBody<'a> {
     name: &'a str,
     action: &'static str,
@@ -30,7 +30,7 @@ pub(super) struct StepBody<'a> {
     retry: RetryBody,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct RetryBody {
     max_attempts: u32,
     /// A humantime duration, e.g. `30s`.
@@ -61,13 +61,13 @@ impl<'a> From<&'a Template> for TemplateBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct TemplateList<'a> {
     workflows: Vec<TemplateBody<'a>>,
 }
 
 /// A workflow run.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct RunBody {
     id: i64,
     order_id: OrderId,
@@ -105,7 +105,7 @@ impl From<Run> for RunBody {
 }
 
 /// A finished step of a run.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct StepRecordBody {
     id: i64,
     run_id: i64,
@@ -138,19 +138,19 @@ impl From<StepRecord> for StepRecordBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct OrderRunBody {
     run: RunBody,
     steps: Vec<StepRecordBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ReplayBody {
     run: RunBody,
 }
 
 /// A step that exhausted its attempts.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct DeadLetterBody {
     id: i64,
     order_id: OrderId,
@@ -162,12 +162,12 @@ pub(super) struct DeadLetterBody {
     failed_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct DeadLetterList {
     dead_letters: Vec<DeadLetterBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct SimulationBody<'a> {
     workflow: &'a str,
     evaluated: usize,
@@ -175,6 +175,10 @@ pub(super) struct SimulationBody<'a> {
     matched: Vec<Match>,
 }
 
+#[utoipa::path(
+    tag = "workflows",
+    responses((status = 200, description = "OK", body = TemplateList))
+)]
 #[get("/workflows")]
 pub(super) async fn list(
     _caller: Caller,
@@ -185,6 +189,11 @@ pub(super) async fn list(
     }))
 }
 
+#[utoipa::path(
+    tag = "workflows",
+    params(("name" = String, Path, description = "A workflow template name")),
+    responses((status = 200, description = "OK", body = TemplateBody))
+)]
 #[get("/workflows/{name}")]
 pub(super) async fn show(
     _caller: Caller,
@@ -198,6 +207,11 @@ pub(super) async fn show(
 }
 
 /// Which template the order runs, where its run is, and every step so far.
+#[utoipa::path(
+    tag = "workflows",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 200, description = "OK", body = OrderRunBody))
+)]
 #[get("/orders/{order_id}/workflow")]
 pub(super) async fn order_run(
     caller: Caller,
@@ -216,6 +230,10 @@ pub(super) async fn order_run(
     }))
 }
 
+#[utoipa::path(
+    tag = "workflows",
+    responses((status = 200, description = "OK", body = DeadLetterList))
+)]
 #[get("/dead-letters")]
 pub(super) async fn dead_letters(
     caller: Caller,
@@ -243,6 +261,11 @@ pub(super) async fn dead_letters(
 
 /// Sends a dead step back to its run, attempts from zero, and takes the order out of the
 /// `exception` the failure put it in (back to the stage its last completed step reached).
+#[utoipa::path(
+    tag = "workflows",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "OK", body = ReplayBody))
+)]
 #[post("/dead-letters/{id}/replay")]
 pub(super) async fn replay(
     caller: Caller,
@@ -288,7 +311,7 @@ pub(super) fn resume_stage(steps: &[StepRecord]) -> Stage {
         .unwrap_or(Stage::Validated)
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SimulateBody {
     /// Orders last updated in [from, to].
@@ -301,6 +324,12 @@ const SIMULATE_LIMIT: usize = 5_000;
 
 /// Dry run over stored orders (the caller's scope): which the template would take and which of
 /// its steps would run. Nothing is started, nothing changes.
+#[utoipa::path(
+    tag = "workflows",
+    params(("name" = String, Path, description = "A workflow template name")),
+    request_body = SimulateBody,
+    responses((status = 200, description = "What the template would do; nothing changes", body = SimulationBody))
+)]
 #[post("/workflows/{name}/simulate")]
 pub(super) async fn simulate(
     caller: Caller,

@@ -53,6 +53,22 @@ impl Posted {
     }
 }
 
+/// An audit event as the live stream tells it: the order's state after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub position: i64,
+    pub order_id: String,
+    pub shop_id: String,
+    /// The order's version after the event (its sequence number).
+    pub version: i64,
+    pub kind: String,
+    pub status: String,
+    pub stage: String,
+    pub cause: String,
+    /// When it was committed.
+    pub at: DateTime<FixedOffset>,
+}
+
 /// The store of the log as subscriptions read it, and their checkpoints, over the shared pool.
 #[derive(Clone, Copy)]
 pub struct LogStore<'a> {
@@ -111,6 +127,77 @@ impl LogStore<'_> {
                 })
             })
             .collect()
+    }
+
+    /// The audit events (rows with a sequence number) after `after`, up to and including
+    /// `upto`, oldest first, at most `limit`, each with its order's shop: what the live stream
+    /// tells its clients.
+    pub async fn changes(&self, after: i64, upto: i64, limit: u64) -> Result<Vec<Change>, Error> {
+        type Row = (
+            i64,
+            String,
+            Option<i64>,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            DateTime<FixedOffset>,
+        );
+        let rows: Vec<Row> = order_events::Entity::find()
+            .select_only()
+            .columns([
+                order_events::Column::Position,
+                order_events::Column::OrderId,
+                order_events::Column::Seq,
+                order_events::Column::Kind,
+                order_events::Column::ToStatus,
+                order_events::Column::ToStage,
+                order_events::Column::Cause,
+                order_events::Column::CreatedAt,
+            ])
+            .filter(order_events::Column::Position.gt(after))
+            .filter(order_events::Column::Position.lte(upto))
+            .filter(order_events::Column::Seq.is_not_null())
+            .order_by_asc(order_events::Column::Position)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db.conn)
+            .await?;
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut shops = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let found: Vec<(String, String)> = entities::orders::Entity::find()
+                .select_only()
+                .columns([
+                    entities::orders::Column::Id,
+                    entities::orders::Column::ShopId,
+                ])
+                .filter(entities::orders::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&self.db.conn)
+                .await?;
+            shops.extend(found);
+        }
+        Ok(rows
+            .into_iter()
+            .filter_map(
+                |(position, order_id, seq, kind, status, stage, cause, at)| {
+                    Some(Change {
+                        shop_id: shops.get(&order_id)?.clone(),
+                        position,
+                        order_id,
+                        version: seq?,
+                        kind,
+                        status: status?,
+                        stage: stage?,
+                        cause,
+                        at,
+                    })
+                },
+            )
+            .collect())
     }
 
     /// Where subscription `name` stands: the lowest of its slots' checkpoints (0, the start of

@@ -14,5 +14,5 @@ mod sqlite;
 mod writer;
 
 pub use commit::{Commit, EFFECTS_ONLY, InboxEntry, Written};
-pub use log::{Consumer, Entry, Tail};
+pub use log::{Change, Consumer, Entry, Tail};
 pub use writer::{Error, Journal};

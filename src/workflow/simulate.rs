@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Catalog, Facts};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Match {
     pub order_id: String,
     pub status: String,
@@ -13,7 +13,7 @@ pub struct Match {
     pub steps: Vec<PlannedStep>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlannedStep {
     pub step: String,
     pub action: &'static str,

@@ -144,7 +144,7 @@ async fn stock_is_read_set_and_adjusted_over_rest_within_a_shop() {
     let too_much = app
         .post_json(&format!("{path}/adjust"), &key, &json!({ "delta": -8 }))
         .await;
-    crate::helpers::assert_problem(too_much, 400, "bad_request").await;
+    crate::helpers::assert_problem(too_much, 422, "not_allowed").await;
 
     let listed: Value = app
         .get("/api/v1/inventory", Some(&key))

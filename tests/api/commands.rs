@@ -74,9 +74,7 @@ async fn an_order(app: &TestApp, id: &str) {
 async fn tags_take_the_version_from_if_match_and_a_stale_one_is_a_409() {
     let app = spawn_app().await;
     an_order(&app, "7001").await;
-    let order = app
-        .get("/api/v1/orders/7001", Some(&app.admin_key))
-        .await;
+    let order = app.get("/api/v1/orders/7001", Some(&app.admin_key)).await;
     assert_eq!(order.headers()["etag"], "\"1\"");
 
     let tagged = post(
@@ -142,7 +140,7 @@ async fn tags_take_the_version_from_if_match_and_a_stale_one_is_a_409() {
         json!({ "add": ["x"], "expected_version": 2 }),
     )
     .await;
-    assert_problem(two, 400, "bad_request").await;
+    assert_problem(two, 409, "version_conflict").await;
     let bad = post(
         &app,
         "/api/v1/orders/7001/tags",

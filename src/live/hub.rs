@@ -1,0 +1,100 @@
+//! The one reader of the log for every live client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+
+use super::LiveEvent;
+use crate::persistence::Database;
+use crate::shutdown::Stop;
+
+/// Events held for clients that are reading slower than they come. A client more than this
+/// far behind is dropped and reconnects from the log.
+const BUFFER: usize = 4096;
+/// Rows read per query.
+const READ: u64 = 2000;
+/// How far back a reconnecting client is served from the log, in positions. Further back, it
+/// gets a `reset` event: refetch what it shows, then follow on.
+pub const REPLAY_WINDOW: i64 = 10_000;
+
+/// Fans the log's audit events out to live clients. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    db: Database,
+    events: broadcast::Sender<Arc<LiveEvent>>,
+    /// The log position the hub has sent everything up to.
+    sent: watch::Receiver<i64>,
+}
+
+impl Hub {
+    /// Starts following the log from the journal's watermark `committed` (new events only;
+    /// a client asks for older ones itself).
+    pub fn start(
+        db: Database,
+        committed: watch::Receiver<i64>,
+        stop: Stop,
+    ) -> (Self, impl Future<Output = ()>) {
+        let (events, _) = broadcast::channel(BUFFER);
+        let start = *committed.borrow();
+        let (sent_tx, sent) = watch::channel(start);
+        let hub = Self {
+            db: db.clone(),
+            events: events.clone(),
+            sent,
+        };
+        let run = follow(db, committed, events, sent_tx, stop);
+        (hub, run)
+    }
+
+    /// New events from now on, and the position they follow.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<LiveEvent>>, i64) {
+        // Subscribing before reading `sent` means nothing after it can be missed.
+        let receiver = self.events.subscribe();
+        (receiver, *self.sent.borrow())
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+}
+
+async fn follow(
+    db: Database,
+    mut committed: watch::Receiver<i64>,
+    events: broadcast::Sender<Arc<LiveEvent>>,
+    sent: watch::Sender<i64>,
+    mut stop: Stop,
+) {
+    let mut position = *sent.borrow();
+    loop {
+        let upto = *committed.borrow_and_update();
+        while position < upto {
+            match db.log().changes(position, upto, READ).await {
+                Ok(changes) => {
+                    let reached = if changes.len() as u64 == READ {
+                        changes.last().map_or(upto, |c| c.position)
+                    } else {
+                        upto
+                    };
+                    for event in changes.into_iter().flat_map(LiveEvent::of) {
+                        // No receiver is not an error: nobody is watching.
+                        let _ = events.send(Arc::new(event));
+                    }
+                    position = reached;
+                    sent.send_replace(position);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the live stream cannot read the log; retrying");
+                    if stop.sleep(Duration::from_secs(1)).await {
+                        return;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            changed = committed.changed() => if changed.is_err() { return },
+            () = stop.stopped() => return,
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `GET /api/v1/events`: order changes as they commit, scoped to the key, resumable from the
+//! last event id a client saw.
+
+use std::time::Duration;
+
+use creatorflow::actors::{Envelope, Reply};
+use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use serde_json::Value;
+
+use crate::helpers::{SHOP, TestApp, assert_problem, spawn_app};
+
+/// One server-sent event: its id, type and JSON data.
+#[derive(Debug, Clone, PartialEq)]
+struct Sent {
+    id: Option<i64>,
+    event: String,
+    data: Value,
+}
+
+/// A client of the stream, reading events as they arrive.
+struct Client {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Client {
+    async fn open(app: &TestApp, key: &str, query: &str, last: Option<i64>) -> Self {
+        let mut request = app
+            .client
+            .get(app.url(&format!("/api/v1/events{query}")))
+            .bearer_auth(key);
+        if let Some(last) = last {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (keep-alive comments and the retry hint skipped), within 10 s.
+    async fn next(&mut self) -> Sent {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let mut sent = Sent {
+                        id: None,
+                        event: "message".into(),
+                        data: Value::Null,
+                    };
+                    let mut data = None;
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("id: ") {
+                            sent.id = Some(v.parse().unwrap());
+                        } else if let Some(v) = line.strip_prefix("event: ") {
+                            sent.event = v.to_owned();
+                        } else if let Some(v) = line.strip_prefix("data: ") {
+                            data = Some(serde_json::from_str(v).unwrap());
+                        }
+                    }
+                    if let Some(data) = data {
+                        sent.data = data;
+                        return sent;
+                    }
+                    continue;
+                }
+                let chunk = self
+                    .response
+                    .chunk()
+                    .await
+                    .unwrap()
+                    .expect("the stream stays open");
+                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+        })
+        .await
+        .expect("an event within 10 s")
+    }
+
+    async fn next_n(&mut self, n: usize) -> Vec<Sent> {
+        let mut all = Vec::new();
+        for _ in 0..n {
+            all.push(self.next().await);
+        }
+        all
+    }
+}
+
+/// Creates order `id` of `shop` (one audit event).
+async fn order(app: &TestApp, shop: &str, id: &str, status: OrderStatus) {
+    let envelope = Envelope {
+        msg: Msg::Status {
+            shop_id: ShopId::parse(shop).unwrap(),
+            status,
+            update_time: 1_700_000_000,
+        },
+        cause: Cause::Poll,
+        inbox: None,
+    };
+    let reply = app
+        .registry
+        .submit(OrderId::parse(id).unwrap(), envelope)
+        .await
+        .unwrap();
+    assert!(matches!(reply, Reply::Applied { .. }), "{reply:?}");
+}
+
+#[actix_web::test]
+async fn order_changes_stream_as_they_commit_and_a_shop_key_sees_only_its_shop() {
+    let app = spawn_app().await;
+    let mine = app.shop_with_key(SHOP).await;
+    app.shop_with_key("999").await;
+    let mut admin = Client::open(&app, &app.admin_key, "", None).await;
+    let mut shop = Client::open(&app, &mine, "", None).await;
+
+    order(&app, "999", "8001", OrderStatus::Unpaid).await;
+    order(&app, SHOP, "8002", OrderStatus::AwaitingShipment).await;
+    order(&app, SHOP, "8002", OrderStatus::InTransit).await;
+
+    // IN_TRANSIT is two audit events: the status, then the stage that follows it.
+    let seen = admin.next_n(4).await;
+    let ids: Vec<&str> = seen
+        .iter()
+        .map(|e| e.data["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["8001", "8002", "8002", "8002"]);
+    assert!(seen.windows(2).all(|w| w[0].id < w[1].id), "{seen:?}");
+    assert!(seen.iter().all(|e| e.event == "order"));
+
+    let theirs = shop.next_n(3).await;
+    assert_eq!(theirs[0].data["order_id"], "8002");
+    assert_eq!(theirs[0].data["status"], "AWAITING_SHIPMENT");
+    assert_eq!(theirs[1].data["event"], "status_changed");
+    assert_eq!(theirs[2].data["event"], "stage_changed");
+    assert_eq!(theirs[2].data["status"], "IN_TRANSIT");
+    assert_eq!(theirs[2].data["stage"], "in_transit");
+    assert_eq!(theirs[2].data["shop_id"], SHOP);
+    let versions: Vec<i64> = theirs
+        .iter()
+        .map(|e| e.data["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(
+        theirs[2].id, seen[3].id,
+        "ids are log positions, the same for every client"
+    );
+
+    // Another shop's stream, or a type that does not exist: refused before streaming.
+    let other = app
+        .client
+        .get(app.url("/api/v1/events?shop=999"))
+        .bearer_auth(&mine)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(other, 403, "forbidden").await;
+    let bad = app
+        .client
+        .get(app.url("/api/v1/events?types=order,gossip"))
+        .bearer_auth(&mine)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(bad, 400, "bad_request").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("gossip"),
+        "{problem}"
+    );
+}
+
+#[actix_web::test]
+async fn a_client_that_reconnects_with_the_last_event_id_gets_what_it_missed_once() {
+    let app = spawn_app().await;
+    let mut first = Client::open(&app, &app.admin_key, "", None).await;
+    order(&app, SHOP, "8101", OrderStatus::Unpaid).await;
+    let last = first.next().await.id.unwrap();
+    drop(first);
+
+    // Missed while away.
+    order(&app, SHOP, "8102", OrderStatus::Unpaid).await;
+    order(&app, SHOP, "8103", OrderStatus::Unpaid).await;
+    let mut again = Client::open(&app, &app.admin_key, "", Some(last)).await;
+    order(&app, SHOP, "8104", OrderStatus::Unpaid).await;
+    let resumed = again.next_n(3).await;
+    let ids: Vec<&str> = resumed
+        .iter()
+        .map(|e| e.data["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["8102", "8103", "8104"],
+        "missed ones first, then live, none twice"
+    );
+
+    // Browsers' EventSource cannot set the header: the query parameter does the same.
+    let mut by_query = Client::open(
+        &app,
+        &app.admin_key,
+        &format!("?last_event_id={last}"),
+        None,
+    )
+    .await;
+    assert_eq!(by_query.next().await.data["order_id"], "8102");
+
+    // Further back than the log is replayed: a reset, then live events.
+    let mut far = Client::open(&app, &app.admin_key, "", Some(-1_000_000)).await;
+    let reset = far.next().await;
+    assert_eq!(reset.event, "reset");
+    order(&app, SHOP, "8105", OrderStatus::Unpaid).await;
+    assert_eq!(far.next().await.data["order_id"], "8105");
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::actors::RegistryHandle;
+use crate::bulk;
 use crate::bus::{Bus, Relay};
+use crate::commands::Commands;
 use crate::config::Settings;
 use crate::domain::{ApiKey, Scope};
 use crate::http;
@@ -110,15 +112,27 @@ impl Application {
             )
             .start(&mut producers);
         }
-        let server = http::start(
-            listener,
-            db.clone(),
-            registry.clone(),
+        let commands = Commands {
+            db: db.clone(),
+            registry: registry.clone(),
             client,
+        };
+        let jobs = bulk::Runner::new(
+            commands.clone(),
+            hub.clone(),
+            settings.bulk.items_per_second,
+        );
+        let worker = jobs.clone();
+        producers.spawn("bulk jobs", |stop| worker.run(stop));
+        let services = http::Services {
+            db: db.clone(),
+            registry: registry.clone(),
+            commands,
             catalog,
             hub,
-            settings,
-        )?;
+            jobs,
+        };
+        let server = http::start(listener, services, settings)?;
         Ok(Self {
             server,
             db,

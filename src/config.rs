@@ -39,6 +39,7 @@ pub struct Settings {
     pub bus: BusSettings,
     pub inventory: InventorySettings,
     pub notify: NotifySettings,
+    pub bulk: BulkSettings,
     pub shipping: ShippingSettings,
     pub tiktok: TikTokSettings,
     pub engine: EngineSettings,
@@ -99,6 +100,13 @@ pub struct ShippingSettings {
     pub label_api_key: SecretString,
     /// TikTok's `shipping_provider_id` per carrier name (lowercase) the label API answers.
     pub tiktok_provider_ids: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkSettings {
+    /// Items acted on per second at most.
+    pub items_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +276,9 @@ impl Settings {
                 "shipping.label_api_url",
                 "must be empty (no label API) or an http(s) URL",
             );
+        }
+        if self.bulk.items_per_second == 0 {
+            return invalid("bulk.items_per_second", "must be at least 1");
         }
         if self.notify.max_attempts == 0 {
             return invalid("notify.max_attempts", "must be at least 1");

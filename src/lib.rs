@@ -3,8 +3,10 @@
 pub mod actors;
 pub mod analytics;
 pub mod app;
+pub mod bulk;
 pub mod bus;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -4,6 +4,8 @@
 
 pub mod analytics_transitions;
 pub mod api_keys;
+pub mod bulk_job_items;
+pub mod bulk_jobs;
 pub mod idempotency_keys;
 pub mod log_checkpoints;
 pub mod notification_deliveries;

@@ -18,6 +18,7 @@ mod m20261126_000011_lists_per_shop;
 mod m20261126_000012_outbox_delete_sent;
 mod m20261128_000013_the_log;
 mod m20261128_000014_idempotency_keys;
+mod m20261128_000015_bulk_jobs;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000012_outbox_delete_sent::Migration),
             Box::new(m20261128_000013_the_log::Migration),
             Box::new(m20261128_000014_idempotency_keys::Migration),
+            Box::new(m20261128_000015_bulk_jobs::Migration),
         ]
     }
 }

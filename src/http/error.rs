@@ -210,6 +210,20 @@ impl From<crate::actors::Error> for Error {
     }
 }
 
+impl From<crate::commands::Error> for Error {
+    fn from(error: crate::commands::Error) -> Self {
+        use crate::commands::Error as E;
+        match error {
+            E::NotFound(id) => Error::NotFound(format!("order {id}")),
+            E::NotAllowed(why) => Error::NotAllowed(why),
+            e @ E::Refused(_) => Error::NotAllowed(e.to_string()),
+            E::TikTok(e) => e.into(),
+            E::Engine(e) => e.into(),
+            E::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl From<inventory::Error> for Error {
     fn from(error: inventory::Error) -> Self {
         match error {

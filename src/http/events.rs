@@ -19,7 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{Caller, Error};
 use crate::domain::{Scope, ShopId};
-use crate::live::{Hub, Kind, LiveEvent, REPLAY_WINDOW};
+use crate::live::{Hub, JobProgress, Kind, LiveEvent, REPLAY_WINDOW};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -33,7 +33,7 @@ pub(super) struct EventsQuery {
     /// Only this shop's events (a shop key gets only its own anyway).
     #[param(value_type = Option<ShopId>)]
     shop: Option<String>,
-    /// Comma-separated kinds: `order`, `dead_letter` (default: all).
+    /// Comma-separated kinds: `order`, `dead_letter`, `bulk_job` (default: all).
     types: Option<String>,
     /// Resume after this event id (the `Last-Event-ID` header wins).
     last_event_id: Option<i64>,
@@ -47,6 +47,15 @@ struct Filter {
 }
 
 impl Filter {
+    fn wants_job(&self, progress: &JobProgress) -> bool {
+        self.kinds.contains(&Kind::BulkJob)
+            && match (&self.scope, progress.shop_id.as_deref()) {
+                (Scope::Admin, shop) => self.shop.as_ref().is_none_or(|s| Some(s.as_str()) == shop),
+                (Scope::Shop(own), Some(shop)) => own.as_str() == shop,
+                (Scope::Shop(_), None) => false,
+            }
+    }
+
     fn wants(&self, event: &LiveEvent) -> bool {
         self.kinds.contains(&event.kind)
             && ShopId::parse(&event.shop_id).is_ok_and(|shop| {
@@ -102,7 +111,7 @@ pub(super) async fn stream(
             .map(|t| {
                 Kind::parse(t.trim()).ok_or_else(|| {
                     Error::BadRequest(format!(
-                        "unknown event type {t:?}; use order or dead_letter"
+                        "unknown event type {t:?}; use order, dead_letter or bulk_job"
                     ))
                 })
             })
@@ -124,6 +133,7 @@ pub(super) async fn stream(
         kinds,
     };
 
+    let jobs = hub.subscribe_jobs();
     let (receiver, sent) = hub.subscribe();
     let mut first: VecDeque<sse::Event> = VecDeque::new();
     let mut floor = sent;
@@ -158,6 +168,7 @@ pub(super) async fn stream(
     struct State {
         first: VecDeque<sse::Event>,
         receiver: tokio::sync::broadcast::Receiver<Arc<LiveEvent>>,
+        jobs: tokio::sync::broadcast::Receiver<Arc<JobProgress>>,
         filter: Filter,
         floor: i64,
         done: bool,
@@ -165,6 +176,7 @@ pub(super) async fn stream(
     let state = State {
         first,
         receiver,
+        jobs,
         filter,
         floor,
         done: false,
@@ -177,7 +189,22 @@ pub(super) async fn stream(
             return None;
         }
         loop {
-            match s.receiver.recv().await {
+            let received = tokio::select! {
+                event = s.receiver.recv() => event,
+                progress = s.jobs.recv() => match progress {
+                    Ok(p) if s.filter.wants_job(&p) => {
+                        let event = sse::Data::new_json(&*p)
+                            .expect("progress serialises")
+                            .event(Kind::BulkJob.as_str())
+                            .into();
+                        return Some((event, s));
+                    }
+                    // A missed progress report is superseded by the next one.
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            match received {
                 Ok(event) if event.position <= s.floor || !s.filter.wants(&event) => continue,
                 Ok(event) => {
                     let message = message(&event);

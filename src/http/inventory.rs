@@ -11,6 +11,10 @@ use crate::inventory::{ReservationLine, StockLevel};
 use crate::persistence::Database;
 
 /// A SKU's stock.
+/// The most units a level holds, or an adjustment moves: far above any shelf, far below
+/// where the arithmetic could overflow.
+const MAX_UNITS: i64 = 1_000_000_000;
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct StockBody {
     shop_id: ShopId,
@@ -126,7 +130,7 @@ pub(super) async fn show(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SetStock {
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     #[serde(deserialize_with = "super::whole::i64")]
     on_hand: i64,
     /// Absent: keep; null: none; a number: raise `inventory.low_stock` at or below it.
@@ -153,6 +157,11 @@ pub(super) async fn set(
     body: web::Json<SetStock>,
 ) -> Result<HttpResponse, Error> {
     let (shop, sku) = target(&caller, &path.0, &path.1)?;
+    if body.on_hand > MAX_UNITS {
+        return Err(Error::BadRequest(format!(
+            "on_hand must be at most {MAX_UNITS}"
+        )));
+    }
     let level = db
         .stock()
         .set(
@@ -169,6 +178,8 @@ pub(super) async fn set(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Adjust {
+    /// Units to add (negative: remove), at most a billion either way.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     #[serde(deserialize_with = "super::whole::i64")]
     delta: i64,
     /// Makes the request safe to repeat: a key seen before changes nothing.
@@ -190,6 +201,11 @@ pub(super) async fn adjust(
     body: web::Json<Adjust>,
 ) -> Result<HttpResponse, Error> {
     let (shop, sku) = target(&caller, &path.0, &path.1)?;
+    if body.delta.abs() > MAX_UNITS {
+        return Err(Error::BadRequest(format!(
+            "delta must be at most {MAX_UNITS} either way"
+        )));
+    }
     if let Some(key) = &body.idempotency_key
         && !(1..=255).contains(&key.len())
     {

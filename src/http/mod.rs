@@ -3,6 +3,7 @@
 
 mod analytics;
 mod auth;
+mod bulk;
 mod dashboard;
 mod error;
 mod events;
@@ -24,5 +25,5 @@ mod workflows;
 pub use auth::Caller;
 pub use error::Error;
 pub use oauth::AuthBase;
-pub use server::{Server, start};
+pub use server::{Server, Services, start};
 pub use webhooks::Ingress;

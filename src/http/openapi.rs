@@ -147,7 +147,10 @@ text_schema! {
         "A TikTok shop id: 1 to 64 letters, digits, '_' or '-'.",
         "^[A-Za-z0-9_-]{1,64}$",
     );
-    Sku => pattern("A TikTok SKU id: 1 to 64 visible characters.", "^[!-~]{1,64}$");
+    Sku => pattern(
+        "A TikTok SKU id: 1 to 64 visible characters (in a path, percent-encoded as usual).",
+        "^[!-$&-~]{1,64}$",
+    );
     Tag => pattern(
         "A tag: 1 to 64 characters, trimmed, without a comma or a control character.",
         "^[^,\\x00-\\x1f\\x7f-\\x9f]{0,63}[^,\\s\\x00-\\x1f\\x7f-\\x9f][^,\\x00-\\x1f\\x7f-\\x9f]{0,63}$",

@@ -8,15 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, Error, workflows};
-use crate::actors::{Envelope, RegistryHandle, Reply};
-use crate::domain::{
-    AfterSale, AfterSaleKind, Cause, Currency, Detail, Msg, OrderId, OrderStatus, Search, ShopId,
-    Sku, Stage, Tag,
-};
-use crate::integrations::tiktok::client::Client;
+use super::{Caller, Error};
+use crate::actors::Reply;
+use crate::commands::{self, Command, Commands};
+use crate::domain::{Currency, Detail, OrderId, OrderStatus, Search, ShopId, Sku, Stage, Tag};
 use crate::persistence::{Database, HistoryEntry, OrderFilter, OrderRecord, OrderSummary};
-use crate::workflow::run::{Status as RunStatus, StepStatus};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 500;
@@ -424,19 +420,19 @@ fn reason_of(raw: &str) -> Result<String, Error> {
 pub(super) async fn hold(
     req: HttpRequest,
     caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
+    commands: web::Data<Commands>,
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let body: HoldBody = command_body(&body)?;
-    let msg = Msg::Hold {
+    let command_of = Command::Hold {
         reason: reason_of(&body.reason)?,
-        expected_version: expected_version(&req, body.expected_version)?,
     };
-    command(&caller, &db, &registry, path.into_inner(), msg).await
+    let version = expected_version(&req, body.expected_version)?;
+    command(&caller, &commands, path.into_inner(), version, command_of).await
 }
 
+/// Lifts a hold: the order returns to the stage it was held from.
 #[utoipa::path(
     tag = "orders",
     params(("order_id" = OrderId, Path, description = "A TikTok order id"), ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body")),
@@ -447,16 +443,14 @@ pub(super) async fn hold(
 pub(super) async fn release(
     req: HttpRequest,
     caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
+    commands: web::Data<Commands>,
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let body: VersionBody = command_body(&body)?;
-    let msg = Msg::ReleaseHold {
-        expected_version: expected_version(&req, body.expected_version)?,
-    };
-    command(&caller, &db, &registry, path.into_inner(), msg).await
+    let command_of = Command::Release;
+    let version = expected_version(&req, body.expected_version)?;
+    command(&caller, &commands, path.into_inner(), version, command_of).await
 }
 
 /// Adds and removes tags in one change: `{"add": ["vip"], "remove": ["check"]}`.
@@ -470,8 +464,7 @@ pub(super) async fn release(
 pub(super) async fn tags(
     req: HttpRequest,
     caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
+    commands: web::Data<Commands>,
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
@@ -481,12 +474,12 @@ pub(super) async fn tags(
             "at most {MAX_TAGS} tags to add and {MAX_TAGS} to remove per change"
         )));
     }
-    let msg = Msg::Tag {
-        add: body.add.into(),
-        remove: body.remove.into(),
-        expected_version: expected_version(&req, body.expected_version)?,
+    let command_of = Command::Tag {
+        add: body.add,
+        remove: body.remove,
     };
-    command(&caller, &db, &registry, path.into_inner(), msg).await
+    let version = expected_version(&req, body.expected_version)?;
+    command(&caller, &commands, path.into_inner(), version, command_of).await
 }
 
 /// Sets the priority of the order's workflow run (higher runs first; 0 is the default).
@@ -500,8 +493,7 @@ pub(super) async fn tags(
 pub(super) async fn priority(
     req: HttpRequest,
     caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
+    commands: web::Data<Commands>,
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
@@ -509,18 +501,11 @@ pub(super) async fn priority(
     if !(-1000..=1000).contains(&body.priority) {
         return Err(Error::BadRequest("priority must be -1000 to 1000".into()));
     }
-    let expected_version = expected_version(&req, body.expected_version)?;
-    let id = caller.visible_order(&db, path.into_inner()).await?;
-    if db.runs().of_order(&id).await?.is_none() {
-        return Err(Error::NotAllowed(format!(
-            "order {id} has no workflow run to prioritise yet"
-        )));
-    }
-    let msg = Msg::Prioritise {
+    let command_of = Command::Prioritise {
         priority: body.priority,
-        expected_version,
     };
-    command(&caller, &db, &registry, id, msg).await
+    let version = expected_version(&req, body.expected_version)?;
+    command(&caller, &commands, path.into_inner(), version, command_of).await
 }
 
 /// Sends the order's failed workflow back to work: its dead step runs again from attempt one,
@@ -535,37 +520,14 @@ pub(super) async fn priority(
 pub(super) async fn retry_workflow(
     req: HttpRequest,
     caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
+    commands: web::Data<Commands>,
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let body: VersionBody = command_body(&body)?;
-    let expected_version = expected_version(&req, body.expected_version)?;
-    let id = caller.visible_order(&db, path.into_inner()).await?;
-    let (run, steps) = db
-        .runs()
-        .of_order(&id)
-        .await?
-        .ok_or_else(|| Error::NotAllowed(format!("order {id} has no workflow run to retry")))?;
-    let dead = steps
-        .iter()
-        .rev()
-        .find(|s| s.status == StepStatus::Dead)
-        .filter(|_| run.status == RunStatus::Failed)
-        .ok_or_else(|| {
-            Error::NotAllowed(format!(
-                "the workflow of order {id} is {}; only a failed one can be retried",
-                run.status.as_str()
-            ))
-        })?;
-    let msg = Msg::RetryWorkflow {
-        resume_at: workflows::resume_stage(&steps),
-        expected_version,
-    };
-    let answer = command(&caller, &db, &registry, id, msg).await?;
-    db.runs().replay_dead_letter(dead.id).await?;
-    Ok(answer)
+    let command_of = Command::RetryWorkflow;
+    let version = expected_version(&req, body.expected_version)?;
+    command(&caller, &commands, path.into_inner(), version, command_of).await
 }
 
 /// Asks TikTok to cancel the order (a seller cancellation). The request and TikTok's answer
@@ -580,111 +542,42 @@ pub(super) async fn retry_workflow(
 pub(super) async fn cancel(
     req: HttpRequest,
     caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
-    client: web::Data<Client>,
+    commands: web::Data<Commands>,
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let body: CancelBody = command_body(&body)?;
-    let reason = reason_of(&body.reason)?;
-    let expected_version = expected_version(&req, body.expected_version)?;
-    let id = caller.visible_order(&db, path.into_inner()).await?;
-    let shop = db
-        .orders()
-        .load(&id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("order {id}")))?
-        .shop_id;
-    let msg = Msg::RequestCancel {
-        reason: reason.clone(),
-        expected_version,
+    let command_of = Command::Cancel {
+        reason: reason_of(&body.reason)?,
     };
-    submit(&caller, &registry, id.clone(), msg).await?;
-    let asked = client
-        .cancel_order(
-            &shop,
-            &serde_json::json!({ "order_id": id.as_str(), "cancel_reason": reason }),
-        )
-        .await;
-    let cause = Cause::Integration("tiktok".into());
-    let (msg, refused) = match asked {
-        Ok(answer) => {
-            let text = |field: &str| {
-                answer
-                    .get(field)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            let update = AfterSale {
-                kind: AfterSaleKind::Cancellation,
-                id: text("cancel_id").unwrap_or_default(),
-                status: text("cancel_status").unwrap_or_else(|| "REQUESTED".into()),
-                role: Some("SELLER".into()),
-                return_type: None,
-                time: Utc::now().timestamp(),
-            };
-            let msg = Msg::AfterSale {
-                shop_id: shop,
-                update: Box::new(update),
-            };
-            (msg, None)
-        }
-        Err(e) => {
-            let msg = Msg::CancelFailed {
-                error: e.to_string(),
-            };
-            (msg, Some(e))
-        }
-    };
-    let recorded = registry
-        .submit(
-            id,
-            Envelope {
-                msg,
-                cause,
-                inbox: None,
-            },
-        )
-        .await;
-    match (refused, recorded) {
-        (Some(e), _) if e.is_transient() => Err(e.into()),
-        (Some(e), _) => Err(Error::NotAllowed(format!(
-            "TikTok refused the cancellation: {e}"
-        ))),
-        (None, recorded) => Ok(HttpResponse::Ok().json(CommandBody::from(recorded?))),
-    }
-}
-
-async fn submit(
-    caller: &Caller,
-    registry: &RegistryHandle,
-    id: OrderId,
-    msg: Msg,
-) -> Result<Reply, Error> {
-    let envelope = Envelope {
-        msg,
-        cause: Cause::User(caller.name.as_str().into()),
-        inbox: None,
-    };
-    Ok(registry.submit(id, envelope).await?)
+    let version = expected_version(&req, body.expected_version)?;
+    command(&caller, &commands, path.into_inner(), version, command_of).await
 }
 
 async fn command(
     caller: &Caller,
-    db: &Database,
-    registry: &RegistryHandle,
+    commands: &Commands,
     id: OrderId,
-    msg: Msg,
+    expected_version: i64,
+    command: Command,
 ) -> Result<HttpResponse, Error> {
-    let id = caller.visible_order(db, id).await?;
-    let reply = submit(caller, registry, id, msg).await?;
+    let who = commands::Caller {
+        scope: &caller.scope,
+        name: &caller.name,
+        dedupe: None,
+    };
+    let reply = commands.run(who, id, expected_version, command).await?;
     let body = CommandBody::from(reply);
     let mut response = HttpResponse::Ok();
     if let Some(version) = body.version {
         response.insert_header((header::ETAG, format!("\"{version}\"")));
     }
     Ok(response.json(body))
+}
+
+/// An order's detail as the API shows it, as one line of JSON (a bulk export's line).
+pub(super) fn detail_json(record: OrderRecord) -> String {
+    serde_json::to_string(&OrderDetailBody::from(record)).expect("an order serialises")
 }
 
 impl From<Reply> for CommandBody {

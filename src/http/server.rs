@@ -10,12 +10,11 @@ use utoipa_actix_web::{AppExt, scope};
 
 use super::openapi::Spec;
 use super::{
-    AuthBase, Error, Ingress, analytics, dashboard, events, health, idempotency, inventory,
+    AuthBase, Error, Ingress, analytics, bulk, dashboard, events, health, idempotency, inventory,
     notifications, oauth, observe, openapi, orders, shipments, shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
-use crate::integrations::tiktok::client::Client;
 use crate::persistence::Database;
 
 /// Largest JSON body the REST API accepts (webhooks have their own limit).
@@ -28,17 +27,31 @@ pub struct Server {
     addr: SocketAddr,
 }
 
+/// What the handlers use: the engine and the services around it.
+pub struct Services {
+    pub db: Database,
+    pub registry: RegistryHandle,
+    pub commands: crate::commands::Commands,
+    pub catalog: std::sync::Arc<crate::workflow::Catalog>,
+    pub hub: crate::live::Hub,
+    pub jobs: crate::bulk::Runner,
+}
+
 /// Starts serving on `listener`. Signals are not handled here: shutdown is the app's job, so
 /// that it can be ordered and triggered by tests.
 pub fn start(
     listener: TcpListener,
-    db: Database,
-    registry: RegistryHandle,
-    client: Client,
-    catalog: std::sync::Arc<crate::workflow::Catalog>,
-    hub: crate::live::Hub,
+    services: Services,
     settings: &config::Settings,
 ) -> std::io::Result<Server> {
+    let Services {
+        db,
+        registry,
+        commands,
+        catalog,
+        hub,
+        jobs,
+    } = services;
     let addr = listener.local_addr()?;
     let app = crate::integrations::tiktok::App::from_settings(&settings.tiktok);
     let ingress = web::Data::new(Ingress {
@@ -46,7 +59,8 @@ pub fn start(
         max_bytes: settings.tiktok.max_webhook_bytes,
     });
     let app = web::Data::new(app);
-    let client = web::Data::new(client);
+    let client = web::Data::new(commands.client.clone());
+    let commands = web::Data::new(commands);
     let catalog = web::Data::from(catalog);
     let auth_base = web::Data::new(AuthBase(
         settings
@@ -60,6 +74,7 @@ pub fn start(
     let registry = web::Data::new(registry);
     let spec = web::Data::new(Spec::of(openapi()));
     let hub = web::Data::new(hub);
+    let jobs = web::Data::new(jobs);
     let running = HttpServer::new(move || {
         App::new()
             .app_data(db.clone())
@@ -71,6 +86,8 @@ pub fn start(
             .app_data(auth_base.clone())
             .app_data(spec.clone())
             .app_data(hub.clone())
+            .app_data(commands.clone())
+            .app_data(jobs.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)
@@ -121,6 +138,12 @@ fn routes(config: &mut ServiceConfig) {
                 .service(shops::show)
                 .service(shops::create)
                 .service(events::stream)
+                .service(bulk::create)
+                .service(bulk::list)
+                .service(bulk::show)
+                .service(bulk::cancel)
+                .service(bulk::items)
+                .service(bulk::result)
                 .service(orders::list)
                 .service(orders::show)
                 .service(orders::history)

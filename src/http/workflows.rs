@@ -7,12 +7,12 @@ use serde::Serialize;
 
 use super::{Caller, Error};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Cause, Msg, OrderId, ShopId, Stage};
+use crate::domain::{Cause, Msg, OrderId, ShopId};
 use crate::persistence::workflows::{Run, StepRecord};
 use crate::persistence::{Database, OrderFilter};
 use crate::workflow::run::{Status as RunStatus, StepStatus};
 use crate::workflow::simulate::Match;
-use crate::workflow::{Action, Catalog, Template, runner};
+use crate::workflow::{Catalog, Template, runner};
 
 /// A workflow template as the API describes it.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -286,7 +286,7 @@ pub(super) async fn replay(
         .await?
         .map(|(_, s)| s)
         .unwrap_or_default();
-    let resume_at = resume_stage(&steps);
+    let resume_at = crate::commands::resume_stage(&steps);
     let envelope = Envelope {
         msg: Msg::Progress {
             to: resume_at,
@@ -299,16 +299,6 @@ pub(super) async fn replay(
         tracing::warn!(error = %e, "replayed run's order stays where it is");
     }
     Ok(HttpResponse::Ok().json(ReplayBody { run: run.into() }))
-}
-
-/// The stage a retried run's order returns to: where its last done step left it.
-pub(super) fn resume_stage(steps: &[StepRecord]) -> Stage {
-    steps
-        .iter()
-        .rev()
-        .filter(|s| s.status == StepStatus::Done)
-        .find_map(|s| Action::stage_after_kind(&s.action))
-        .unwrap_or(Stage::Validated)
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]

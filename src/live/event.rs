@@ -13,21 +13,38 @@ pub enum Kind {
     /// A workflow step gave up on an order (its attempts are spent, or the answer was final)
     /// and put it in `exception`: a new dead letter.
     DeadLetter,
+    /// A bulk job's progress (no id: progress is not in the log; fetch the job on reconnect).
+    BulkJob,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Order, Kind::DeadLetter];
+    pub const ALL: [Kind; 3] = [Kind::Order, Kind::DeadLetter, Kind::BulkJob];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Order => "order",
             Kind::DeadLetter => "dead_letter",
+            Kind::BulkJob => "bulk_job",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }
+}
+
+/// Where a bulk job stands, as its runner reports after each batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobProgress {
+    pub job_id: i64,
+    /// The creating key's shop; `None` for an admin's job.
+    pub shop_id: Option<String>,
+    pub action: &'static str,
+    pub state: &'static str,
+    pub total: i64,
+    pub processed: i64,
+    pub succeeded: i64,
+    pub failed: i64,
 }
 
 /// One event of the stream: its id is the log position.

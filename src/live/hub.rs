@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
-use super::LiveEvent;
+use super::{JobProgress, LiveEvent};
 use crate::persistence::Database;
 use crate::shutdown::Stop;
 
@@ -23,6 +23,8 @@ pub const REPLAY_WINDOW: i64 = 10_000;
 pub struct Hub {
     db: Database,
     events: broadcast::Sender<Arc<LiveEvent>>,
+    /// Bulk jobs' progress, as their runner reports it (not in the log: no position).
+    jobs: broadcast::Sender<Arc<JobProgress>>,
     /// The log position the hub has sent everything up to.
     sent: watch::Receiver<i64>,
 }
@@ -41,6 +43,7 @@ impl Hub {
         let hub = Self {
             db: db.clone(),
             events: events.clone(),
+            jobs: broadcast::channel(BUFFER).0,
             sent,
         };
         let run = follow(db, committed, events, sent_tx, stop);
@@ -52,6 +55,17 @@ impl Hub {
         // Subscribing before reading `sent` means nothing after it can be missed.
         let receiver = self.events.subscribe();
         (receiver, *self.sent.borrow())
+    }
+
+    /// Bulk jobs' progress from now on.
+    pub fn subscribe_jobs(&self) -> broadcast::Receiver<Arc<JobProgress>> {
+        self.jobs.subscribe()
+    }
+
+    /// Tells the clients watching bulk jobs where one stands.
+    pub fn publish_job(&self, progress: JobProgress) {
+        // No receiver is not an error: nobody is watching.
+        let _ = self.jobs.send(Arc::new(progress));
     }
 
     pub fn db(&self) -> &Database {

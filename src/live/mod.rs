@@ -6,5 +6,5 @@
 mod event;
 mod hub;
 
-pub use event::{Kind, LiveEvent};
+pub use event::{JobProgress, Kind, LiveEvent};
 pub use hub::{Hub, REPLAY_WINDOW};

@@ -213,3 +213,42 @@ async fn a_client_that_reconnects_with_the_last_event_id_gets_what_it_missed_onc
     order(&app, SHOP, "8105", OrderStatus::Unpaid).await;
     assert_eq!(far.next().await.data["order_id"], "8105");
 }
+
+#[actix_web::test]
+async fn a_bulk_jobs_progress_streams_to_its_shop_only() {
+    let app = spawn_app().await;
+    let mine = app.shop_with_key(SHOP).await;
+    let theirs = app.shop_with_key("999").await;
+    for n in 0..5 {
+        order(
+            &app,
+            SHOP,
+            &format!("83{n:02}"),
+            OrderStatus::AwaitingShipment,
+        )
+        .await;
+    }
+    let mut watching = Client::open(&app, &mine, "?types=bulk_job", None).await;
+    let mut other = Client::open(&app, &theirs, "?types=bulk_job,order", None).await;
+    let job: Value = app
+        .post_json(
+            "/api/v1/bulk-jobs",
+            &mine,
+            &serde_json::json!({ "action": "tags_add", "query": "status:AWAITING_SHIPMENT", "params": { "tags": ["seen"] } }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut last = watching.next().await;
+    while last.data["state"] != "completed" {
+        assert_eq!(last.event, "bulk_job");
+        assert_eq!(last.id, None, "progress is not in the log");
+        last = watching.next().await;
+    }
+    assert_eq!(last.data["job_id"], job["id"]);
+    assert_eq!(last.data["succeeded"], 5);
+    // The other shop's key saw neither the job nor its orders change: its next event is its own.
+    order(&app, "999", "8399", OrderStatus::Unpaid).await;
+    assert_eq!(other.next().await.data["order_id"], "8399");
+}

@@ -3,6 +3,7 @@
 //! `CREATORFLOW_TEST_DATABASE_URL` is set.
 
 mod auth;
+mod bulk;
 mod bus;
 mod cli;
 mod commands;

@@ -1,0 +1,249 @@
+//! What a person (through the API) or a bulk job can do to an order. Each command goes through
+//! the order's actor with the version the caller expects and is recorded with the caller as its
+//! cause; what needs more than the actor (the workflow run, TikTok) is done here, so the HTTP
+//! handlers and the bulk runner share one implementation.
+
+use serde_json::json;
+
+use crate::actors::{self, Envelope, RegistryHandle, Reply};
+use crate::domain::{AfterSale, AfterSaleKind, Cause, Msg, OrderId, Scope, Stage, Tag};
+use crate::integrations::tiktok::client::{self, Client};
+use crate::journal::InboxEntry;
+use crate::persistence::workflows::{Run, StepRecord};
+use crate::persistence::{self, Database};
+use crate::workflow::Action;
+use crate::workflow::run::{Status as RunStatus, StepStatus};
+
+/// A command on one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Hold {
+        reason: String,
+    },
+    Release,
+    Tag {
+        add: Vec<Tag>,
+        remove: Vec<Tag>,
+    },
+    Prioritise {
+        priority: i32,
+    },
+    RetryWorkflow,
+    /// A seller cancellation, asked of TikTok.
+    Cancel {
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not there, or not visible to the caller (the same answer, so no other shop's order can
+    /// be probed).
+    #[error("order {0} not found")]
+    NotFound(OrderId),
+    /// Refused by the rules: the order's state, or the workflow's.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// TikTok refused the cancellation.
+    #[error("TikTok refused the cancellation: {0}")]
+    Refused(#[source] client::Error),
+    /// TikTok could not be asked; worth a retry.
+    #[error("cannot reach TikTok now")]
+    TikTok(#[source] client::Error),
+    #[error(transparent)]
+    Engine(#[from] actors::Error),
+    #[error(transparent)]
+    Storage(#[from] persistence::Error),
+}
+
+/// The commands, over the engine, the database and the TikTok client. Cheap to clone.
+#[derive(Clone)]
+pub struct Commands {
+    pub db: Database,
+    pub registry: RegistryHandle,
+    pub client: Client,
+}
+
+/// Who gives a command: their scope, their name (the cause the audit trail records), and for a
+/// bulk job the key that makes a repeated item take effect once.
+pub struct Caller<'a> {
+    pub scope: &'a Scope,
+    pub name: &'a str,
+    pub dedupe: Option<String>,
+}
+
+impl Commands {
+    /// Runs `command` on order `id` if it is at `expected_version`.
+    pub async fn run(
+        &self,
+        caller: Caller<'_>,
+        id: OrderId,
+        expected_version: i64,
+        command: Command,
+    ) -> Result<Reply, Error> {
+        if !self.db.orders().visible(caller.scope, &id).await? {
+            return Err(Error::NotFound(id));
+        }
+        let cause = Cause::User(caller.name.into());
+        let inbox = caller.dedupe.map(|dedupe_key| InboxEntry {
+            dedupe_key,
+            event_type: 0,
+        });
+        match command {
+            Command::Hold { reason } => {
+                let msg = Msg::Hold {
+                    reason,
+                    expected_version,
+                };
+                self.submit(id, msg, cause, inbox).await
+            }
+            Command::Release => {
+                let msg = Msg::ReleaseHold { expected_version };
+                self.submit(id, msg, cause, inbox).await
+            }
+            Command::Tag { add, remove } => {
+                let msg = Msg::Tag {
+                    add: add.into(),
+                    remove: remove.into(),
+                    expected_version,
+                };
+                self.submit(id, msg, cause, inbox).await
+            }
+            Command::Prioritise { priority } => {
+                if self.db.runs().of_order(&id).await?.is_none() {
+                    return Err(Error::NotAllowed(format!(
+                        "order {id} has no workflow run to prioritise yet"
+                    )));
+                }
+                let msg = Msg::Prioritise {
+                    priority,
+                    expected_version,
+                };
+                self.submit(id, msg, cause, inbox).await
+            }
+            Command::RetryWorkflow => {
+                let (run, steps) = self.db.runs().of_order(&id).await?.ok_or_else(|| {
+                    Error::NotAllowed(format!("order {id} has no workflow run to retry"))
+                })?;
+                let dead = dead_step(&id, &run, &steps)?;
+                let msg = Msg::RetryWorkflow {
+                    resume_at: resume_stage(&steps),
+                    expected_version,
+                };
+                let reply = self.submit(id, msg, cause, inbox).await?;
+                self.db.runs().replay_dead_letter(dead).await?;
+                Ok(reply)
+            }
+            Command::Cancel { reason } => {
+                self.cancel(id, reason, expected_version, cause, inbox)
+                    .await
+            }
+        }
+    }
+
+    async fn cancel(
+        &self,
+        id: OrderId,
+        reason: String,
+        expected_version: i64,
+        cause: Cause,
+        inbox: Option<InboxEntry>,
+    ) -> Result<Reply, Error> {
+        let shop = self
+            .db
+            .orders()
+            .load(&id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.clone()))?
+            .shop_id;
+        let msg = Msg::RequestCancel {
+            reason: reason.clone(),
+            expected_version,
+        };
+        if self.submit(id.clone(), msg, cause, inbox).await? == Reply::Duplicate {
+            // A repeated bulk item: asked already.
+            return Ok(Reply::Duplicate);
+        }
+        let asked = self
+            .client
+            .cancel_order(
+                &shop,
+                &json!({ "order_id": id.as_str(), "cancel_reason": reason }),
+            )
+            .await;
+        let tiktok = Cause::Integration("tiktok".into());
+        match asked {
+            Ok(answer) => {
+                let text = |field: &str| {
+                    answer
+                        .get(field)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                };
+                let update = AfterSale {
+                    kind: AfterSaleKind::Cancellation,
+                    id: text("cancel_id").unwrap_or_default(),
+                    status: text("cancel_status").unwrap_or_else(|| "REQUESTED".into()),
+                    role: Some("SELLER".into()),
+                    return_type: None,
+                    time: chrono::Utc::now().timestamp(),
+                };
+                let msg = Msg::AfterSale {
+                    shop_id: shop,
+                    update: Box::new(update),
+                };
+                self.submit(id, msg, tiktok, None).await
+            }
+            Err(e) => {
+                let msg = Msg::CancelFailed {
+                    error: e.to_string(),
+                };
+                if let Err(recorded) = self.submit(id, msg, tiktok, None).await {
+                    tracing::warn!(error = %recorded, "cannot record TikTok's refusal to cancel");
+                }
+                Err(if e.is_transient() {
+                    Error::TikTok(e)
+                } else {
+                    Error::Refused(e)
+                })
+            }
+        }
+    }
+
+    async fn submit(
+        &self,
+        id: OrderId,
+        msg: Msg,
+        cause: Cause,
+        inbox: Option<InboxEntry>,
+    ) -> Result<Reply, Error> {
+        let envelope = Envelope { msg, cause, inbox };
+        Ok(self.registry.submit(id, envelope).await?)
+    }
+}
+
+/// The failed run's dead step, or why the run cannot be retried.
+fn dead_step(id: &OrderId, run: &Run, steps: &[StepRecord]) -> Result<i64, Error> {
+    steps
+        .iter()
+        .rev()
+        .find(|s| s.status == StepStatus::Dead)
+        .filter(|_| run.status == RunStatus::Failed)
+        .map(|s| s.id)
+        .ok_or_else(|| {
+            Error::NotAllowed(format!(
+                "the workflow of order {id} is {}; only a failed one can be retried",
+                run.status.as_str()
+            ))
+        })
+}
+
+/// The stage a retried run's order returns to: where its last done step left it.
+pub fn resume_stage(steps: &[StepRecord]) -> Stage {
+    steps
+        .iter()
+        .rev()
+        .filter(|s| s.status == StepStatus::Done)
+        .find_map(|s| Action::stage_after_kind(&s.action))
+        .unwrap_or(Stage::Validated)
+}

@@ -53,14 +53,28 @@ async fn subscriber(url: String, key: String, expected: usize) -> Vec<Duration> 
         .expect("the stream opens");
     let mut buffer = String::new();
     let mut latencies = Vec::with_capacity(expected);
+    let mut heard = Instant::now();
+    let mut last_id = 0_i64;
     while latencies.len() < expected {
-        let Ok(Some(chunk)) = response.chunk().await else {
+        if heard.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "a client heard nothing for 10 s after {} events (last id {last_id})",
+                latencies.len()
+            );
             break;
+        }
+        let chunk = match tokio::time::timeout(Duration::from_secs(1), response.chunk()).await {
+            Err(_) => continue,
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(_) => break,
         };
         let received = chrono::Utc::now();
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
+            if block.contains("event: dropped") {
+                eprintln!("a client was dropped after {} events", latencies.len());
+            }
             if !block.contains("event: order") {
                 continue;
             }
@@ -68,6 +82,12 @@ async fn subscriber(url: String, key: String, expected: usize) -> Vec<Duration> 
                 continue;
             };
             let value: serde_json::Value = serde_json::from_str(data).expect("JSON data");
+            heard = Instant::now();
+            let id = value["position"].as_i64().unwrap_or_default();
+            if id != last_id + 1 {
+                eprintln!("a gap: {last_id} then {id}");
+            }
+            last_id = id;
             let at: chrono::DateTime<chrono::Utc> = value["at"]
                 .as_str()
                 .unwrap()

@@ -67,11 +67,21 @@ impl Relay {
                     tracing::warn!(error = %e, "relay cannot read the outbox");
                 }
             }
-            let step = tokio::select! {
-                step = self.relay_log(&mut tail) => step,
+            if let Err(e) = tail.save_if_idle().await {
+                tracing::warn!(error = %e, "relay cannot save its checkpoint");
+            }
+            // Only the wait is raced: a round (read, publish, checkpoint) runs to completion,
+            // since a transaction cancelled mid-way can leave its connection in an open
+            // transaction (see `Tail::ready`).
+            let ready = tokio::select! {
+                ready = tail.ready() => ready,
                 () = tokio::time::sleep_until(outbox_at) => continue,
                 () = stop.stopped() => break,
             };
+            if !ready {
+                break;
+            }
+            let step = self.relay_log(&mut tail).await;
             let pause = match step {
                 Ok(Round::Done(_)) => continue,
                 Ok(Round::Unavailable) => Duration::from_millis(250),

@@ -360,12 +360,19 @@ impl Tail {
                     tracing::warn!(subscription = self.name, error = ?anyhow::Error::from(e), "cannot work off the outbox");
                 }
             }
-            let read = tokio::select! {
-                read = self.next(limit) => read,
+            if let Err(e) = self.save_if_idle().await {
+                tracing::warn!(subscription = self.name, error = %e, "cannot save the checkpoint");
+            }
+            // Only the wait is raced: reading, consuming and saving run to completion.
+            let ready = tokio::select! {
+                ready = self.ready() => ready,
                 () = tokio::time::sleep_until(owed_at) => continue,
                 () = stop.stopped() => break,
             };
-            let handled = match read {
+            if !ready {
+                break;
+            }
+            let handled = match self.next(limit).await {
                 Ok(Some(batch)) => match consumer.consume(&batch.entries).await {
                     Ok(()) => self.advance(batch.upto).await,
                     Err(e) => Err(e),
@@ -395,41 +402,58 @@ impl Tail {
         *self.committed.borrow()
     }
 
-    /// The next entries past the tail's position, at most `limit`, waiting until the journal
-    /// has settled something past it. While it waits, it saves a checkpoint left behind.
-    /// `None` once the journal is gone and everything it committed was read.
-    pub async fn next(&mut self, limit: u64) -> Result<Option<Batch>, Error> {
+    /// Waits until the journal has settled something past the tail's position (at most once
+    /// per `every` while the tail keeps up); `false` once the journal is gone and everything it
+    /// committed was read. Cancel-safe: it only waits, so it may be raced against timers and
+    /// stop signals. Everything that touches the database ([`Tail::next`], [`Tail::advance`],
+    /// [`Tail::save_if_idle`]) must run to completion: a transaction cancelled while it begins
+    /// can leave its pooled connection inside an open transaction, where later autocommit
+    /// statements stay invisible to other connections until something commits it — on
+    /// PostgreSQL that hid whole journal batches from the readers of the log.
+    pub async fn ready(&mut self) -> bool {
         loop {
             if *self.committed.borrow() > self.position {
                 if let Some(at) = self.caught_up_at {
                     tokio::time::sleep_until(at + self.every).await;
                 }
-                let watermark = *self.committed.borrow_and_update();
-                let entries = self.db.log().after(self.position, watermark, limit).await?;
-                let upto = match entries.last() {
-                    Some(last) if entries.len() as u64 >= limit => {
-                        self.caught_up_at = None;
-                        last.position
-                    }
-                    _ => {
-                        self.caught_up_at = Some(tokio::time::Instant::now());
-                        watermark
-                    }
-                };
-                return Ok(Some(Batch { entries, upto }));
+                return true;
             }
             self.committed.borrow_and_update();
-            if self.position > self.saved {
-                self.save().await?;
-            }
             if self.committed.changed().await.is_err() {
                 // The journal stopped; a last look settles anything it published on the way.
-                if *self.committed.borrow() > self.position {
-                    continue;
-                }
-                return Ok(None);
+                return *self.committed.borrow() > self.position;
             }
         }
+    }
+
+    /// Saves a checkpoint left behind while the tail has caught up (what a busy tail saves in
+    /// [`Tail::advance`] once a second).
+    pub async fn save_if_idle(&mut self) -> Result<(), Error> {
+        if *self.committed.borrow() <= self.position && self.position > self.saved {
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    /// The next entries past the tail's position, at most `limit`, once [`Tail::ready`];
+    /// `None` once the journal is gone and everything it committed was read.
+    pub async fn next(&mut self, limit: u64) -> Result<Option<Batch>, Error> {
+        if !self.ready().await {
+            return Ok(None);
+        }
+        let watermark = *self.committed.borrow_and_update();
+        let entries = self.db.log().after(self.position, watermark, limit).await?;
+        let upto = match entries.last() {
+            Some(last) if entries.len() as u64 >= limit => {
+                self.caught_up_at = None;
+                last.position
+            }
+            _ => {
+                self.caught_up_at = Some(tokio::time::Instant::now());
+                watermark
+            }
+        };
+        Ok(Some(Batch { entries, upto }))
     }
 
     /// Everything up to `upto` is handled; saves the checkpoint if the last save is a second

@@ -287,12 +287,12 @@ async fn a_seller_cancellation_goes_through_tiktok_and_both_sides_are_on_the_aud
         .skip_while(|(k, _)| k != "cancel_requested")
         .collect();
     assert!(tail[0].1.starts_with("user:admin"), "{kinds:?}");
-    assert_eq!(
-        tail[1],
-        &(
+    // TikTok's answer, recorded by us; its webhook (the status) may land before or after it.
+    assert!(
+        tail[1..].contains(&&(
             "cancellation_updated".to_owned(),
             "integration:tiktok".to_owned()
-        ),
+        )),
         "{kinds:?}"
     );
     // TikTok's webhook follows with the status.

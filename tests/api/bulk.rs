@@ -4,34 +4,15 @@
 
 use std::time::Duration;
 
-use creatorflow::actors::{Envelope, Reply};
-use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::OrderStatus;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tiktok_wire::signature::webhook_signature;
 
 use crate::helpers::{
-    Daemon, SHOP, TestApp, TestDb, assert_problem, eventually, spawn_app, spawn_app_with,
+    Daemon, SHOP, TestApp, TestDb, assert_problem, eventually, order_at, spawn_app, spawn_app_with,
 };
 use crate::webhooks::{APP_KEY, APP_SECRET};
-
-async fn order(app: &TestApp, shop: &str, id: &str, status: OrderStatus) {
-    let envelope = Envelope {
-        msg: Msg::Status {
-            shop_id: ShopId::parse(shop).unwrap(),
-            status,
-            update_time: 1_700_000_000,
-        },
-        cause: Cause::Poll,
-        inbox: None,
-    };
-    let reply = app
-        .registry
-        .submit(OrderId::parse(id).unwrap(), envelope)
-        .await
-        .unwrap();
-    assert!(matches!(reply, Reply::Applied { .. }), "{reply:?}");
-}
 
 async fn create(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
     app.post_json("/api/v1/bulk-jobs", key, &body).await
@@ -63,7 +44,7 @@ async fn a_bulk_hold_acts_on_the_matches_fixed_at_creation_and_lists_each_failur
     let mine = app.shop_with_key(SHOP).await;
     let theirs = app.shop_with_key("999").await;
     for n in 0..24 {
-        order(
+        order_at(
             &app,
             SHOP,
             &format!("61{n:02}"),
@@ -73,9 +54,9 @@ async fn a_bulk_hold_acts_on_the_matches_fixed_at_creation_and_lists_each_failur
     }
     // Cancelled orders cannot be held: they fail, with the reason, and the rest go on.
     for n in 0..2 {
-        order(&app, SHOP, &format!("62{n:02}"), OrderStatus::Cancelled).await;
+        order_at(&app, SHOP, &format!("62{n:02}"), OrderStatus::Cancelled).await;
     }
-    order(&app, "999", "6300", OrderStatus::AwaitingShipment).await;
+    order_at(&app, "999", "6300", OrderStatus::AwaitingShipment).await;
 
     let response = create(
         &app,
@@ -90,7 +71,7 @@ async fn a_bulk_hold_acts_on_the_matches_fixed_at_creation_and_lists_each_failur
     assert_eq!(job["total"], 26, "its own shop's matches only: {job}");
     let id = job["id"].as_i64().unwrap();
     // A match that arrives after creation does not slip in.
-    order(&app, SHOP, "6400", OrderStatus::AwaitingShipment).await;
+    order_at(&app, SHOP, "6400", OrderStatus::AwaitingShipment).await;
 
     let done = until_state(&app, &mine, id, "completed").await;
     assert_eq!(
@@ -200,7 +181,7 @@ async fn a_bulk_hold_acts_on_the_matches_fixed_at_creation_and_lists_each_failur
 async fn an_export_streams_its_orders_and_a_cancel_stops_a_job_where_it_is() {
     let app = spawn_app_with(TestDb::new().await, |s| s.bulk.items_per_second = 20).await;
     for n in 0..40 {
-        order(
+        order_at(
             &app,
             SHOP,
             &format!("71{n:02}"),

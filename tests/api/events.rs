@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use creatorflow::actors::{Envelope, Reply};
-use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::OrderStatus;
 use serde_json::Value;
 
-use crate::helpers::{SHOP, TestApp, assert_problem, spawn_app};
+use crate::helpers::{SHOP, TestApp, assert_problem, order_at, spawn_app};
 
 /// One server-sent event: its id, type and JSON data.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,25 +89,6 @@ impl Client {
     }
 }
 
-/// Creates order `id` of `shop` (one audit event).
-async fn order(app: &TestApp, shop: &str, id: &str, status: OrderStatus) {
-    let envelope = Envelope {
-        msg: Msg::Status {
-            shop_id: ShopId::parse(shop).unwrap(),
-            status,
-            update_time: 1_700_000_000,
-        },
-        cause: Cause::Poll,
-        inbox: None,
-    };
-    let reply = app
-        .registry
-        .submit(OrderId::parse(id).unwrap(), envelope)
-        .await
-        .unwrap();
-    assert!(matches!(reply, Reply::Applied { .. }), "{reply:?}");
-}
-
 #[actix_web::test]
 async fn order_changes_stream_as_they_commit_and_a_shop_key_sees_only_its_shop() {
     let app = spawn_app().await;
@@ -117,9 +97,9 @@ async fn order_changes_stream_as_they_commit_and_a_shop_key_sees_only_its_shop()
     let mut admin = Client::open(&app, &app.admin_key, "", None).await;
     let mut shop = Client::open(&app, &mine, "", None).await;
 
-    order(&app, "999", "8001", OrderStatus::Unpaid).await;
-    order(&app, SHOP, "8002", OrderStatus::AwaitingShipment).await;
-    order(&app, SHOP, "8002", OrderStatus::InTransit).await;
+    order_at(&app, "999", "8001", OrderStatus::Unpaid).await;
+    order_at(&app, SHOP, "8002", OrderStatus::AwaitingShipment).await;
+    order_at(&app, SHOP, "8002", OrderStatus::InTransit).await;
 
     // IN_TRANSIT is two audit events: the status, then the stage that follows it.
     let seen = admin.next_n(4).await;
@@ -176,15 +156,15 @@ async fn order_changes_stream_as_they_commit_and_a_shop_key_sees_only_its_shop()
 async fn a_client_that_reconnects_with_the_last_event_id_gets_what_it_missed_once() {
     let app = spawn_app().await;
     let mut first = Client::open(&app, &app.admin_key, "", None).await;
-    order(&app, SHOP, "8101", OrderStatus::Unpaid).await;
+    order_at(&app, SHOP, "8101", OrderStatus::Unpaid).await;
     let last = first.next().await.id.unwrap();
     drop(first);
 
     // Missed while away.
-    order(&app, SHOP, "8102", OrderStatus::Unpaid).await;
-    order(&app, SHOP, "8103", OrderStatus::Unpaid).await;
+    order_at(&app, SHOP, "8102", OrderStatus::Unpaid).await;
+    order_at(&app, SHOP, "8103", OrderStatus::Unpaid).await;
     let mut again = Client::open(&app, &app.admin_key, "", Some(last)).await;
-    order(&app, SHOP, "8104", OrderStatus::Unpaid).await;
+    order_at(&app, SHOP, "8104", OrderStatus::Unpaid).await;
     let resumed = again.next_n(3).await;
     let ids: Vec<&str> = resumed
         .iter()
@@ -210,7 +190,7 @@ async fn a_client_that_reconnects_with_the_last_event_id_gets_what_it_missed_onc
     let mut far = Client::open(&app, &app.admin_key, "", Some(-1_000_000)).await;
     let reset = far.next().await;
     assert_eq!(reset.event, "reset");
-    order(&app, SHOP, "8105", OrderStatus::Unpaid).await;
+    order_at(&app, SHOP, "8105", OrderStatus::Unpaid).await;
     assert_eq!(far.next().await.data["order_id"], "8105");
 }
 
@@ -220,7 +200,7 @@ async fn a_bulk_jobs_progress_streams_to_its_shop_only() {
     let mine = app.shop_with_key(SHOP).await;
     let theirs = app.shop_with_key("999").await;
     for n in 0..5 {
-        order(
+        order_at(
             &app,
             SHOP,
             &format!("83{n:02}"),
@@ -249,6 +229,6 @@ async fn a_bulk_jobs_progress_streams_to_its_shop_only() {
     assert_eq!(last.data["job_id"], job["id"]);
     assert_eq!(last.data["succeeded"], 5);
     // The other shop's key saw neither the job nor its orders change: its next event is its own.
-    order(&app, "999", "8399", OrderStatus::Unpaid).await;
+    order_at(&app, "999", "8399", OrderStatus::Unpaid).await;
     assert_eq!(other.next().await.data["order_id"], "8399");
 }

@@ -662,6 +662,32 @@ pub fn ready_order(sandbox: &Sandbox, units: usize) -> String {
     id
 }
 
+/// Creates order `id` of `shop` at `status` through the engine, as a poll would (one event).
+pub async fn order_at(
+    app: &TestApp,
+    shop: &str,
+    id: &str,
+    status: creatorflow::domain::OrderStatus,
+) {
+    use creatorflow::actors::{Envelope, Reply};
+    use creatorflow::domain::{Cause, Msg, OrderId, ShopId};
+    let envelope = Envelope {
+        msg: Msg::Status {
+            shop_id: ShopId::parse(shop).unwrap(),
+            status,
+            update_time: 1_700_000_000,
+        },
+        cause: Cause::Poll,
+        inbox: None,
+    };
+    let reply = app
+        .registry
+        .submit(OrderId::parse(id).unwrap(), envelope)
+        .await
+        .unwrap();
+    assert!(matches!(reply, Reply::Applied { .. }), "{reply:?}");
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -21,6 +21,9 @@ use crate::shutdown::Stop;
 /// throttle paces evenly and a cancel takes effect within one batch.
 const BATCH: u64 = 500;
 
+/// Commands of a job in flight at once.
+const IN_FLIGHT: usize = 16;
+
 /// What a job's progress event says.
 pub type Progress = JobProgress;
 
@@ -210,7 +213,18 @@ impl Runner {
                     .map(|r| (item.seq, r.0, r.1))
             }
         });
-        Ok(join_all(runs).await.into_iter().flatten().collect())
+        // Waves of a bounded number in flight: the journal groups each wave, and a webhook
+        // arriving meanwhile waits behind at most one wave of the job's commits, not a batch.
+        let mut runs = runs.collect::<Vec<_>>().into_iter();
+        let mut outcomes = Vec::with_capacity(items.len());
+        loop {
+            let wave: Vec<_> = runs.by_ref().take(IN_FLIGHT).collect();
+            if wave.is_empty() {
+                break;
+            }
+            outcomes.extend(join_all(wave).await.into_iter().flatten());
+        }
+        Ok(outcomes)
     }
 
     /// One item: the command with the order's current version, once more if it moved on in

@@ -81,6 +81,53 @@ pub struct NewJob {
 
 /// Most orders one job acts on.
 pub const MAX_ITEMS: usize = 250_000;
+/// Most ids a job names directly (a query reaches further).
+pub const MAX_IDS: usize = 10_000;
+
+impl NewJob {
+    /// A job as a caller asked for it (REST and GraphQL alike): an action by name, its params,
+    /// and exactly one of a search and a list of ids; checked, naming what is wrong.
+    pub fn asked(
+        action: &str,
+        params: Params,
+        query: Option<String>,
+        ids: Option<Vec<String>>,
+        scope: Scope,
+        created_by: String,
+    ) -> Result<Self, Invalid> {
+        let action = Action::parse(action)?;
+        action.check(&params)?;
+        let target = match (&query, ids) {
+            (Some(query), None) => Target::Query(
+                Search::parse(query).map_err(|e| Invalid::new("query", e.to_string()))?,
+            ),
+            (None, Some(ids)) => {
+                if ids.is_empty() || ids.len() > MAX_IDS {
+                    return Err(Invalid::new(
+                        "ids",
+                        format!("ids must name 1 to {MAX_IDS} orders"),
+                    ));
+                }
+                Target::Ids(
+                    ids.iter()
+                        .map(|id| OrderId::parse(id))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            _ => {
+                return Err(Invalid::new("query", "give exactly one of query and ids"));
+            }
+        };
+        Ok(Self {
+            action,
+            params,
+            target,
+            query,
+            scope,
+            created_by,
+        })
+    }
+}
 
 impl Action {
     /// Checks `params` for this action: what it needs, and nothing it does not take.

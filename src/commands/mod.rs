@@ -141,6 +141,40 @@ impl Commands {
         }
     }
 
+    /// Sends dead letter `step_id` (a workflow step that gave up) back to its run, attempts
+    /// from zero, and takes the order out of the `exception` the failure put it in, back to the
+    /// stage its last completed step reached. `None` if there is no such dead letter in the
+    /// caller's scope.
+    pub async fn replay_dead_letter(
+        &self,
+        caller: Caller<'_>,
+        step_id: i64,
+    ) -> Result<Option<Run>, Error> {
+        match self.db.runs().dead_letter(step_id).await? {
+            Some((_, run)) if caller.scope.allows(&run.shop_id) => {}
+            _ => return Ok(None),
+        }
+        let Some(run) = self.db.runs().replay_dead_letter(step_id).await? else {
+            return Ok(None);
+        };
+        let steps = self
+            .db
+            .runs()
+            .of_order(&run.order_id)
+            .await?
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        let msg = Msg::Progress {
+            to: resume_stage(&steps),
+            reason: None,
+        };
+        let cause = Cause::User(caller.name.into());
+        if let Err(e) = self.submit(run.order_id.clone(), msg, cause, None).await {
+            tracing::warn!(error = %e, "replayed run's order stays where it is");
+        }
+        Ok(Some(run))
+    }
+
     async fn cancel(
         &self,
         id: OrderId,

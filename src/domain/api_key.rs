@@ -28,6 +28,15 @@ impl Scope {
             Scope::Shop(own) => own == shop,
         }
     }
+
+    /// The one shop a read within this scope is limited to: a shop key's own, whatever was
+    /// asked; for an administrator, the shop asked for, if any.
+    pub fn narrow<'a>(&'a self, asked: Option<&'a ShopId>) -> Option<&'a ShopId> {
+        match self {
+            Scope::Shop(own) => Some(own),
+            Scope::Admin => asked,
+        }
+    }
 }
 
 /// A freshly generated key. The secret leaves this type only through [`ApiKey::reveal`], once,

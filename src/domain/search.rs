@@ -103,6 +103,37 @@ impl Search {
         }
     }
 
+    /// Whether an order matches, decided from what is `known` of it; `None` when the search
+    /// asks something else (tags, SKUs, times, totals), which only the store can answer.
+    pub fn decide(&self, known: &Known<'_>) -> Option<bool> {
+        match self {
+            Search::Term(term) => term.decide(known),
+            Search::Not(inner) => inner.decide(known).map(|m| !m),
+            Search::All(all) => {
+                let mut decided = Some(true);
+                for s in all {
+                    match s.decide(known) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => decided = None,
+                    }
+                }
+                decided
+            }
+            Search::Any(any) => {
+                let mut decided = Some(false);
+                for s in any {
+                    match s.decide(known) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => decided = None,
+                    }
+                }
+                decided
+            }
+        }
+    }
+
     /// Every term, in order (for checks such as "which shops does this name").
     pub fn terms(&self) -> Vec<&Term> {
         match self {
@@ -110,6 +141,31 @@ impl Search {
             Search::Not(inner) => inner.terms(),
             Search::All(all) | Search::Any(all) => all.iter().flat_map(Search::terms).collect(),
         }
+    }
+}
+
+/// What a change to an order says of it without a read: enough to decide some searches.
+pub struct Known<'a> {
+    pub id: &'a OrderId,
+    pub shop: &'a ShopId,
+    pub status: &'a OrderStatus,
+    pub stage: Stage,
+}
+
+impl Term {
+    fn decide(&self, known: &Known<'_>) -> Option<bool> {
+        Some(match self {
+            Term::Status(status) => status == known.status,
+            Term::Stage(stage) => *stage == known.stage,
+            Term::Shop(shop) => shop == known.shop,
+            Term::Id { id, prefix: false } => id == known.id.as_str(),
+            Term::Id { id, prefix: true } => known.id.as_str().starts_with(id.as_str()),
+            Term::Tag(_)
+            | Term::Sku(_)
+            | Term::CreatedAt(..)
+            | Term::UpdatedAt(..)
+            | Term::Total(..) => return None,
+        })
     }
 }
 
@@ -480,5 +536,28 @@ mod tests {
             }).collect();
             prop_assert_eq!(read, tags);
         }
+    }
+
+    #[test]
+    fn what_a_change_carries_decides_some_searches_and_not_others() {
+        let id = OrderId::parse("5766").unwrap();
+        let shop = ShopId::parse("7001").unwrap();
+        let known = Known {
+            id: &id,
+            shop: &shop,
+            status: &OrderStatus::AwaitingShipment,
+            stage: Stage::OnHold,
+        };
+        let decide = |q: &str| Search::parse(q).unwrap().decide(&known);
+        assert_eq!(decide("status:AWAITING_SHIPMENT stage:on_hold"), Some(true));
+        assert_eq!(
+            decide("status:AWAITING_SHIPMENT -stage:on_hold"),
+            Some(false)
+        );
+        assert_eq!(decide("id:57* OR tag:vip"), Some(true));
+        assert_eq!(decide("stage:shipped tag:vip"), Some(false));
+        assert_eq!(decide("stage:on_hold tag:vip"), None);
+        assert_eq!(decide("shop:7002 OR total:>10"), None);
+        assert_eq!(decide(""), Some(true));
     }
 }

@@ -52,28 +52,38 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The holder of API key `key`, or why not.
+    pub async fn of_key(db: &Database, key: &str) -> Result<Self, Error> {
+        let owner = db
+            .keys()
+            .owner(&KeyHash::of(key))
+            .await?
+            .ok_or(Error::InvalidCredentials)?;
+        Ok(Caller {
+            key_id: owner.key_id,
+            name: owner.name,
+            scope: owner.scope,
+        })
+    }
+
+    /// The caller a request's `Authorization: Bearer <key>` names.
+    pub async fn authenticate(req: &HttpRequest) -> Result<Self, Error> {
+        let key = bearer(req).ok_or(Error::MissingCredentials)?;
+        let db = req
+            .app_data::<web::Data<Database>>()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no database in app data")))?;
+        Self::of_key(db, key).await
+    }
+}
+
 impl FromRequest for Caller {
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let presented = bearer(req).map(KeyHash::of);
-        let db = req.app_data::<web::Data<Database>>().cloned();
-        Box::pin(async move {
-            let hash = presented.ok_or(Error::MissingCredentials)?;
-            let db =
-                db.ok_or_else(|| Error::Internal(anyhow::anyhow!("no database in app data")))?;
-            let owner = db
-                .keys()
-                .owner(&hash)
-                .await?
-                .ok_or(Error::InvalidCredentials)?;
-            Ok(Caller {
-                key_id: owner.key_id,
-                name: owner.name,
-                scope: owner.scope,
-            })
-        })
+        let req = req.clone();
+        Box::pin(async move { Caller::authenticate(&req).await })
     }
 }
 

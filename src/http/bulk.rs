@@ -10,12 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::openapi::Problem;
 use super::{Caller, Error};
-use crate::bulk::{Action, Item, Job, JobState, NewJob, Outcome, Params, Runner, Target};
-use crate::domain::{OrderId, Search};
+use crate::bulk::{Action, Item, Job, JobState, NewJob, Outcome, Params, Runner};
+use crate::domain::OrderId;
 use crate::persistence::Database;
-
-/// Most ids a job names directly (a query reaches further).
-const MAX_IDS: usize = 10_000;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -168,42 +165,20 @@ pub(super) async fn create(
     body: web::Json<NewJobBody>,
 ) -> Result<HttpResponse, Error> {
     let body = body.into_inner();
-    let action = Action::parse(&body.action)?;
     let params: Params = if body.params.is_null() {
         Params::default()
     } else {
         serde_json::from_value(body.params)
             .map_err(|e| Error::BadRequest(format!("params: {e}")))?
     };
-    action.check(&params)?;
-    let (target, query) = match (body.query, body.ids) {
-        (Some(query), None) => (Target::Query(Search::parse(&query)?), Some(query)),
-        (None, Some(ids)) => {
-            if ids.is_empty() || ids.len() > MAX_IDS {
-                return Err(Error::BadRequest(format!(
-                    "ids must name 1 to {MAX_IDS} orders"
-                )));
-            }
-            let ids = ids
-                .iter()
-                .map(|id| OrderId::parse(id))
-                .collect::<Result<Vec<_>, _>>()?;
-            (Target::Ids(ids), None)
-        }
-        _ => {
-            return Err(Error::BadRequest(
-                "give exactly one of query and ids".into(),
-            ));
-        }
-    };
-    let new = NewJob {
-        action,
+    let new = NewJob::asked(
+        &body.action,
         params,
-        target,
-        query,
-        scope: caller.scope.clone(),
-        created_by: caller.name.clone(),
-    };
+        body.query,
+        body.ids,
+        caller.scope.clone(),
+        caller.name.clone(),
+    )?;
     let job = db.bulk().create(&new).await?.map_err(Error::NotAllowed)?;
     runner.wake();
     Ok(HttpResponse::Accepted()

@@ -7,6 +7,7 @@ mod bulk;
 mod dashboard;
 mod error;
 mod events;
+mod graphql;
 mod health;
 mod idempotency;
 mod inventory;
@@ -24,6 +25,7 @@ mod workflows;
 
 pub use auth::Caller;
 pub use error::Error;
+pub use graphql::sdl as graphql_sdl;
 pub use oauth::AuthBase;
 pub use server::{Server, Services, start};
 pub use webhooks::Ingress;

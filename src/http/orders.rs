@@ -12,7 +12,9 @@ use super::{Caller, Error};
 use crate::actors::Reply;
 use crate::commands::{self, Command, Commands};
 use crate::domain::{Currency, Detail, OrderId, OrderStatus, Search, ShopId, Sku, Stage, Tag};
-use crate::persistence::{Database, HistoryEntry, OrderFilter, OrderRecord, OrderSummary};
+use crate::persistence::{
+    Database, HistoryEntry, OrderFilter, OrderRecord, OrderSummary, cursor_of, parse_cursor,
+};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 500;
@@ -225,37 +227,12 @@ pub(super) async fn list(
     };
     let orders = db.orders().list(&caller.scope, &filter).await?;
     let next_cursor = (orders.len() as u64 == limit)
-        .then(|| {
-            orders.last().map(|o| {
-                hex::encode(format!(
-                    "{}_{}",
-                    // Nanoseconds: SQLite keeps the time as written, to the nanosecond, and a
-                    // cursor a digit short would compare before its own row.
-                    o.updated_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
-                    o.id
-                ))
-            })
-        })
+        .then(|| orders.last().map(cursor_of))
         .flatten();
     Ok(HttpResponse::Ok().json(OrderPage {
         orders: orders.into_iter().map(OrderBody::from).collect(),
         next_cursor,
     }))
-}
-
-/// A cursor is opaque to callers: the position of the page's last order, hex-encoded.
-fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), Error> {
-    let bad = || Error::BadRequest("cursor is not one this API gave out".into());
-    let text = hex::decode(raw)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(bad)?;
-    let (nanos, id) = text.split_once('_').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_nanos(nanos.parse().map_err(|_| bad())?);
-    Ok((
-        at,
-        OrderId::parse(id).map_err(|_| bad())?.as_str().to_owned(),
-    ))
 }
 
 #[utoipa::path(

@@ -10,8 +10,9 @@ use utoipa_actix_web::{AppExt, scope};
 
 use super::openapi::Spec;
 use super::{
-    AuthBase, Error, Ingress, analytics, bulk, dashboard, events, health, idempotency, inventory,
-    notifications, oauth, observe, openapi, orders, shipments, shops, webhooks, workflows,
+    AuthBase, Error, Ingress, analytics, bulk, dashboard, events, graphql, health, idempotency,
+    inventory, notifications, oauth, observe, openapi, orders, shipments, shops, webhooks,
+    workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -53,6 +54,13 @@ pub fn start(
         jobs,
     } = services;
     let addr = listener.local_addr()?;
+    let schema = web::Data::new(graphql::schema(graphql::Services {
+        db: db.clone(),
+        commands: commands.clone(),
+        catalog: catalog.clone(),
+        hub: hub.clone(),
+        jobs: jobs.clone(),
+    }));
     let app = crate::integrations::tiktok::App::from_settings(&settings.tiktok);
     let ingress = web::Data::new(Ingress {
         app: app.clone(),
@@ -88,6 +96,7 @@ pub fn start(
             .app_data(hub.clone())
             .app_data(commands.clone())
             .app_data(jobs.clone())
+            .app_data(schema.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)
@@ -130,6 +139,8 @@ fn routes(config: &mut ServiceConfig) {
         .service(dashboard::index)
         .service(webhooks::tiktok)
         .service(oauth::callback)
+        .service(graphql::execute)
+        .service(graphql::subscribe)
         .service(
             scope("/api/v1")
                 .wrap(from_fn(idempotency::replay))

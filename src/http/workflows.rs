@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Caller, Error};
-use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Cause, Msg, OrderId, ShopId};
+use crate::commands::{self, Commands};
+use crate::domain::{OrderId, ShopId};
 use crate::persistence::workflows::{Run, StepRecord};
 use crate::persistence::{Database, OrderFilter};
 use crate::workflow::run::{Status as RunStatus, StepStatus};
@@ -230,6 +230,7 @@ pub(super) async fn order_run(
     }))
 }
 
+/// The workflow steps that gave up (newest first, at most 500), within the key's shop.
 #[utoipa::path(
     tag = "workflows",
     responses((status = 200, description = "OK", body = DeadLetterList))
@@ -239,10 +240,9 @@ pub(super) async fn dead_letters(
     caller: Caller,
     db: web::Data<Database>,
 ) -> Result<HttpResponse, Error> {
-    caller.require_admin()?;
     let dead_letters = db
         .runs()
-        .dead_letters(500)
+        .dead_letters(&caller.scope, 500)
         .await?
         .into_iter()
         .map(|(step, run)| DeadLetterBody {
@@ -269,35 +269,18 @@ pub(super) async fn dead_letters(
 #[post("/dead-letters/{id}/replay")]
 pub(super) async fn replay(
     caller: Caller,
-    db: web::Data<Database>,
-    registry: web::Data<RegistryHandle>,
+    commands: web::Data<Commands>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Error> {
-    caller.require_admin()?;
-    let run = db
-        .runs()
-        .replay_dead_letter(*path)
+    let who = commands::Caller {
+        scope: &caller.scope,
+        name: &caller.name,
+        dedupe: None,
+    };
+    let run = commands
+        .replay_dead_letter(who, *path)
         .await?
         .ok_or_else(|| Error::NotFound(format!("dead letter {path}")))?;
-    let id = run.order_id.clone();
-    let steps = db
-        .runs()
-        .of_order(&id)
-        .await?
-        .map(|(_, s)| s)
-        .unwrap_or_default();
-    let resume_at = crate::commands::resume_stage(&steps);
-    let envelope = Envelope {
-        msg: Msg::Progress {
-            to: resume_at,
-            reason: None,
-        },
-        cause: Cause::User(caller.name.as_str().into()),
-        inbox: None,
-    };
-    if let Err(e) = registry.submit(id, envelope).await {
-        tracing::warn!(error = %e, "replayed run's order stays where it is");
-    }
     Ok(HttpResponse::Ok().json(ReplayBody { run: run.into() }))
 }
 

@@ -158,7 +158,8 @@ impl Database {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
-        let conn = sea_orm::Database::connect(options).await?;
+        let mut conn = sea_orm::Database::connect(options).await?;
+        conn.set_metric_callback(super::statements::record);
         let write_turn = (backend == Backend::Sqlite).then(Default::default);
         Ok(Self {
             conn,

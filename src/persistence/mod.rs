@@ -10,13 +10,17 @@ pub mod outbox;
 pub mod shipments;
 mod shops;
 pub mod snapshots;
+pub mod statements;
 mod webhooks;
 pub mod workflows;
 
 pub use api_keys::KeyOwner;
 pub use database::{Database, Error, NotReady, WriteTxn};
 pub use idempotency::{Claim, IdempotencyStore};
-pub use orders::{HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary};
+pub use orders::{
+    HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,
+    parse_cursor,
+};
 pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};
 pub use snapshots::SnapshotLoader;
 pub use webhooks::{QuarantineReason, QuarantinedWebhook, ShopNotice};

@@ -78,6 +78,48 @@ pub struct OrderRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// An order with its detail, as a list shows it (no tags: those are a second read).
+#[derive(Debug, Clone)]
+pub struct OrderView {
+    pub order: OrderSummary,
+    pub detail: Option<Detail>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn view(row: &orders::Model) -> Result<OrderView, DbErr> {
+    Ok(OrderView {
+        order: summary(row)?,
+        detail: row_detail(row)?,
+        created_at: row.created_at.with_timezone(&Utc),
+    })
+}
+
+/// The opaque cursor of an order in a list: its `(updated_at, id)` key, hex-encoded.
+pub fn cursor_of(order: &OrderSummary) -> String {
+    hex::encode(format!(
+        "{}_{}",
+        // Nanoseconds: SQLite keeps the time as written, to the nanosecond, and a cursor a
+        // digit short would compare before its own row.
+        order.updated_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
+        order.id
+    ))
+}
+
+/// The key a cursor from [`cursor_of`] stands for.
+pub fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), crate::domain::Invalid> {
+    let bad = || crate::domain::Invalid::new("cursor", "the cursor is not one this API gave out");
+    let text = hex::decode(raw)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(bad)?;
+    let (nanos, id) = text.split_once('_').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_nanos(nanos.parse().map_err(|_| bad())?);
+    Ok((
+        at,
+        OrderId::parse(id).map_err(|_| bad())?.as_str().to_owned(),
+    ))
+}
+
 /// One audit event of an order.
 #[derive(Debug, Clone)]
 pub struct HistoryEntry {
@@ -236,14 +278,33 @@ impl OrderStore<'_> {
         scope: &Scope,
         filter: &OrderFilter,
     ) -> Result<Vec<OrderSummary>, Error> {
+        let rows = self.page_rows(scope, filter).await?;
+        Ok(rows.iter().map(summary).collect::<Result<_, _>>()?)
+    }
+
+    /// Like [`OrderStore::list`], with each order's detail (its items and money): the rows
+    /// hold it, so this costs no more statements.
+    pub async fn list_views(
+        &self,
+        scope: &Scope,
+        filter: &OrderFilter,
+    ) -> Result<Vec<OrderView>, Error> {
+        let rows = self.page_rows(scope, filter).await?;
+        Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
+    }
+
+    async fn page_rows(
+        &self,
+        scope: &Scope,
+        filter: &OrderFilter,
+    ) -> Result<Vec<orders::Model>, Error> {
         let shop = match (scope, &filter.shop) {
             (Scope::Shop(own), Some(asked)) if own != asked => return Ok(Vec::new()),
             (Scope::Shop(own), _) => Some(own.as_str()),
             (Scope::Admin, asked) => asked.as_ref().map(ShopId::as_str),
         };
         if let Some(shop) = shop {
-            let rows = shop_page(shop, filter).all(&self.db.conn).await?;
-            return Ok(rows.iter().map(summary).collect::<Result<_, _>>()?);
+            return Ok(shop_page(shop, filter).all(&self.db.conn).await?);
         }
         let shops = self.order_shops().await?;
         let pages = futures_util::future::try_join_all(shops.iter().map(|shop| {
@@ -270,7 +331,48 @@ impl OrderStore<'_> {
         if !filter.oldest_first {
             rows.reverse();
         }
-        Ok(rows.iter().map(summary).collect::<Result<_, _>>()?)
+        Ok(rows)
+    }
+
+    /// The tags of each of `ids`, sorted, in one statement (orders without tags are missing).
+    pub async fn tags_of(&self, ids: &[&str]) -> Result<HashMap<String, Vec<String>>, Error> {
+        let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+        for tag in entities::order_tags::Entity::find()
+            .filter(entities::order_tags::Column::OrderId.is_in(ids.iter().copied()))
+            .order_by_asc(entities::order_tags::Column::Tag)
+            .all(&self.db.conn)
+            .await?
+        {
+            tags.entry(tag.order_id).or_default().push(tag.tag);
+        }
+        Ok(tags)
+    }
+
+    /// The audit events of each of `ids` with sequence numbers `after + 1 ..= after + first`,
+    /// oldest first, in one statement. An order's events are numbered 1, 2, 3, … (the version
+    /// each left it at), so a page is a range of the `(order_id, seq)` index, and whether more
+    /// follow is known from the order's version.
+    pub async fn histories(
+        &self,
+        ids: &[&str],
+        after: i64,
+        first: i64,
+    ) -> Result<HashMap<String, Vec<HistoryEntry>>, Error> {
+        let rows = order_events::Entity::find()
+            .filter(order_events::Column::OrderId.is_in(ids.iter().copied()))
+            .filter(order_events::Column::Seq.gt(after))
+            .filter(order_events::Column::Seq.lte(after.saturating_add(first)))
+            .order_by_asc(order_events::Column::OrderId)
+            .order_by_asc(order_events::Column::Seq)
+            .all(&self.db.conn)
+            .await?;
+        let mut pages: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
+        for row in rows {
+            let Some(seq) = row.seq else { continue };
+            let id = row.order_id.clone();
+            pages.entry(id).or_default().push(history_entry(seq, row)?);
+        }
+        Ok(pages)
     }
 
     /// The shops that have orders, read by skipping through the `(shop_id, updated_at, id)`
@@ -302,6 +404,14 @@ impl OrderStore<'_> {
         };
         let tags = self.db.runs().order_tags(&row.id).await?;
         Ok(Some(record(&row, tags)?))
+    }
+
+    /// One order with its detail but not its tags, if `scope` may see it (one statement).
+    pub async fn view(&self, scope: &Scope, id: &OrderId) -> Result<Option<OrderView>, Error> {
+        let Some(row) = self.visible_order_row(scope, id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(view(&row)?))
     }
 
     /// Many orders with their details in two queries (the workflow scheduler reads a whole

@@ -2,6 +2,8 @@
 //! steps. The runner reads due runs most urgent first and writes each step's outcome together
 //! with the run's next position, so a restart resumes at the pending step.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entities::{order_tags, workflow_runs, workflow_steps};
 use sea_orm::sea_query::{NullOrdering, OnConflict};
@@ -11,7 +13,7 @@ use sea_orm::{
 };
 
 use super::{Database, Error};
-use crate::domain::{Invalid, OrderId, ShopId};
+use crate::domain::{Invalid, OrderId, Scope, ShopId};
 use crate::workflow::run::{Status as RunStatus, StepStatus};
 
 const OPEN: [&str; 2] = ["running", "held"];
@@ -346,24 +348,63 @@ impl RunStore<'_> {
         )))
     }
 
-    /// Steps that exhausted their retries, newest first, with their run.
-    pub async fn dead_letters(&self, limit: u64) -> Result<Vec<(StepRecord, Run)>, Error> {
-        let steps = workflow_steps::Entity::find()
-            .filter(workflow_steps::Column::Status.eq(StepStatus::Dead.as_str()))
+    /// Steps that exhausted their retries within `scope`, newest first, with their run (two
+    /// statements).
+    pub async fn dead_letters(
+        &self,
+        scope: &Scope,
+        limit: u64,
+    ) -> Result<Vec<(StepRecord, Run)>, Error> {
+        let mut steps = workflow_steps::Entity::find()
+            .filter(workflow_steps::Column::Status.eq(StepStatus::Dead.as_str()));
+        if let Scope::Shop(shop) = scope {
+            steps = steps.filter(
+                workflow_steps::Column::RunId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(workflow_runs::Column::Id)
+                        .from(workflow_runs::Entity)
+                        .and_where(workflow_runs::Column::ShopId.eq(shop.as_str()))
+                        .to_owned(),
+                ),
+            );
+        }
+        let steps = steps
             .order_by_desc(workflow_steps::Column::Id)
             .limit(limit)
             .all(&self.db.conn)
             .await?;
+        let runs: HashMap<i64, workflow_runs::Model> = workflow_runs::Entity::find()
+            .filter(workflow_runs::Column::Id.is_in(steps.iter().map(|s| s.run_id)))
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .map(|run| (run.id, run))
+            .collect();
         let mut out = Vec::with_capacity(steps.len());
         for step in steps {
-            if let Some(run) = workflow_runs::Entity::find_by_id(step.run_id)
-                .one(&self.db.conn)
-                .await?
-            {
+            if let Some(run) = runs.get(&step.run_id).cloned() {
                 out.push((step.try_into()?, run.try_into()?));
             }
         }
         Ok(out)
+    }
+
+    /// The dead letter `step_id` with its run, if it is one.
+    pub async fn dead_letter(&self, step_id: i64) -> Result<Option<(StepRecord, Run)>, Error> {
+        let Some(step) = workflow_steps::Entity::find_by_id(step_id)
+            .filter(workflow_steps::Column::Status.eq(StepStatus::Dead.as_str()))
+            .one(&self.db.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(run) = workflow_runs::Entity::find_by_id(step.run_id)
+            .one(&self.db.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((step.try_into()?, run.try_into()?)))
     }
 
     /// Sends a dead step back: the run resumes at that step, attempts from zero. `None` if there

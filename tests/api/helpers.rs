@@ -688,6 +688,34 @@ pub async fn order_at(
     assert!(matches!(reply, Reply::Applied { .. }), "{reply:?}");
 }
 
+/// TikTok's detail of an order of three units (SKU-A twice, SKU-B once) totalling `total` USD.
+pub fn sample_detail(total: &str, t: i64) -> creatorflow::domain::Detail {
+    let money = |a: &str| serde_json::json!({ "amount": a, "currency": "USD" });
+    let item = |id: &str, sku: &str| {
+        serde_json::json!({
+            "id": id, "sku": sku, "product_id": "1729", "product_name": "Glow serum", "sku_name": null,
+            "seller_sku": "GS-30", "sale_price": money("10.00"), "original_price": money("12.00"),
+            "display_status": null, "package_id": null
+        })
+    };
+    serde_json::from_value(serde_json::json!({
+        "status": "AWAITING_SHIPMENT",
+        "update_time": t,
+        "create_time": t - 60,
+        "payment": {
+            "currency": "USD", "total_amount": money(total), "sub_total": money("20.00"),
+            "shipping_fee": money("4.00"), "seller_discount": money("3.00"),
+            "platform_discount": money("1.00"), "original_total_product_price": money("24.00"),
+            "original_shipping_fee": null, "shipping_fee_seller_discount": null,
+            "shipping_fee_platform_discount": null, "tax": money("1.60"), "retail_delivery_fee": null
+        },
+        "items": [item("L1", "SKU-A"), item("L2", "SKU-A"), item("L3", "SKU-B")],
+        "recipient": { "name": "A. Buyer", "region_code": "US" },
+        "rts_sla_time": t + 86400, "tts_sla_time": null, "delivery_sla_time": null
+    }))
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

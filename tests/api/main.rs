@@ -8,6 +8,7 @@ mod bus;
 mod cli;
 mod commands;
 mod events;
+mod graphql;
 mod health;
 mod helpers;
 mod log;

@@ -1,13 +1,14 @@
 use std::collections::HashSet;
 
 use creatorflow::actors::{Envelope, Error, Reply};
-use creatorflow::domain::{Cause, Detail, Msg, Order, OrderId, OrderStatus, ShopId, Stage};
+use creatorflow::domain::{Cause, Msg, Order, OrderId, OrderStatus, ShopId, Stage};
 use creatorflow::journal::InboxEntry;
 use creatorflow::persistence::Database;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestDb, assert_problem, creation_commit, ms, spawn_app, spawn_app_on, spawn_app_with,
+    TestApp, TestDb, assert_problem, creation_commit, ms, sample_detail, spawn_app, spawn_app_on,
+    spawn_app_with,
 };
 
 const SHOP: &str = "7494049642642441621";
@@ -30,40 +31,13 @@ fn status(order: &str, s: &str, t: i64, key: &str) -> (OrderId, Envelope) {
     )
 }
 
-fn detail(total: &str, t: i64) -> Detail {
-    let money = |a: &str| json!({ "amount": a, "currency": "USD" });
-    let item = |id: &str, sku: &str| {
-        json!({
-            "id": id, "sku": sku, "product_id": "1729", "product_name": "Glow serum", "sku_name": null,
-            "seller_sku": "GS-30", "sale_price": money("10.00"), "original_price": money("12.00"),
-            "display_status": null, "package_id": null
-        })
-    };
-    serde_json::from_value(json!({
-        "status": "AWAITING_SHIPMENT",
-        "update_time": t,
-        "create_time": t - 60,
-        "payment": {
-            "currency": "USD", "total_amount": money(total), "sub_total": money("20.00"),
-            "shipping_fee": money("4.00"), "seller_discount": money("3.00"),
-            "platform_discount": money("1.00"), "original_total_product_price": money("24.00"),
-            "original_shipping_fee": null, "shipping_fee_seller_discount": null,
-            "shipping_fee_platform_discount": null, "tax": money("1.60"), "retail_delivery_fee": null
-        },
-        "items": [item("L1", "SKU-A"), item("L2", "SKU-A"), item("L3", "SKU-B")],
-        "recipient": { "name": "A. Buyer", "region_code": "US" },
-        "rts_sla_time": t + 86400, "tts_sla_time": null, "delivery_sla_time": null
-    }))
-    .unwrap()
-}
-
 fn detail_msg(order: &str, total: &str, t: i64, key: &str) -> (OrderId, Envelope) {
     (
         OrderId::parse(order).unwrap(),
         Envelope {
             msg: Msg::Detail {
                 shop_id: ShopId::parse(SHOP).unwrap(),
-                detail: Box::new(detail(total, t)),
+                detail: Box::new(sample_detail(total, t)),
             },
             cause: Cause::Integration("tiktok".into()),
             inbox: Some(InboxEntry {
@@ -365,7 +339,7 @@ async fn lists_filter_page_newest_first_and_stay_inside_the_keys_shop() {
         ("/api/v1/orders?first=2&limit=2", "not both"),
         (
             "/api/v1/orders?after=313233",
-            "cursor is not one this API gave out",
+            "the cursor is not one this API gave out",
         ),
     ] {
         let problem =

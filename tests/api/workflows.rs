@@ -229,13 +229,23 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
         letter["error"].as_str().unwrap().contains("503"),
         "{letter}"
     );
-    let shop_key = app.shop_with_key("999").await;
-    assert_problem(
-        app.get("/api/v1/dead-letters", Some(&shop_key)).await,
-        403,
-        "forbidden",
-    )
-    .await;
+    // Another shop's key sees none of this shop's dead letters and cannot replay them.
+    let other_key = app.shop_with_key("999").await;
+    let theirs: Value = app
+        .get("/api/v1/dead-letters", Some(&other_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["dead_letters"], json!([]));
+    let refused = app
+        .post_json(
+            &format!("/api/v1/dead-letters/{}/replay", letter["id"]),
+            &other_key,
+            &json!({}),
+        )
+        .await;
+    assert_problem(refused, 404, "not_found").await;
 
     let replay = app
         .post_json(

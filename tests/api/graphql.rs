@@ -518,3 +518,159 @@ async fn subscriptions_stream_only_the_keys_orders_and_a_jobs_progress() {
         "{states:?}"
     );
 }
+
+#[actix_web::test]
+async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
+    let app = spawn_app().await;
+    let key_a = app.shop_with_key(SHOP_A).await;
+    let key_b = app.shop_with_key(SHOP_B).await;
+    let id = orders(&app, SHOP_A, "87", 1).await.remove(0);
+    let stock = app
+        .client
+        .put(app.url(&format!("/api/v1/inventory/{SHOP_A}/SKU-A")))
+        .bearer_auth(&key_a)
+        .json(&json!({ "on_hand": 7 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stock.status(), 200);
+    let job = data(
+        &app,
+        &key_a,
+        "mutation { bulkJobCreate(input: { action: \"export\", query: \"\" }) { bulkJob { id } } }",
+        json!({}),
+    )
+    .await["bulkJobCreate"]["bulkJob"]["id"]
+        .clone();
+
+    // Reads: nothing of shop A comes back, even when asked for by id or shop.
+    let reads = [
+        (
+            format!("{{ order(id: \"{id}\") {{ id }} }}"),
+            json!({ "order": null }),
+        ),
+        (
+            format!("{{ orders(query: \"id:{id} OR shop:{SHOP_A}\") {{ nodes {{ id }} }} }}"),
+            json!({ "orders": { "nodes": [] } }),
+        ),
+        (
+            "{ shops { id } }".into(),
+            json!({ "shops": [{ "id": SHOP_B }] }),
+        ),
+        (
+            format!("{{ inventory(shopId: \"{SHOP_A}\") {{ shopId }} }}"),
+            json!({ "inventory": [] }),
+        ),
+        (
+            "{ deadLetters { id } }".into(),
+            json!({ "deadLetters": [] }),
+        ),
+        (
+            format!("{{ analytics(shopId: \"{SHOP_A}\") {{ ordersByStatus {{ status }} }} }}"),
+            json!({ "analytics": { "ordersByStatus": [] } }),
+        ),
+        (
+            format!("{{ bulkJob(id: {job}) {{ id }} }}"),
+            json!({ "bulkJob": null }),
+        ),
+        ("{ bulkJobs { id } }".into(), json!({ "bulkJobs": [] })),
+    ];
+    for (query, expected) in reads {
+        assert_eq!(
+            data(&app, &key_b, &query, json!({})).await,
+            expected,
+            "{query}"
+        );
+    }
+    let own = data(&app, &key_a, "{ inventory { sku onHand } }", json!({})).await;
+    assert_eq!(own["inventory"], json!([{ "sku": "SKU-A", "onHand": 7 }]));
+
+    // Writes: every command is refused as not found, and the order does not change.
+    let commands = [
+        "holdOrder(id: $id, reason: \"x\", expectedVersion: 1)",
+        "releaseOrder(id: $id, expectedVersion: 1)",
+        "cancelOrder(id: $id, reason: \"x\", expectedVersion: 1)",
+        "tagsAdd(id: $id, tags: [\"x\"], expectedVersion: 1)",
+        "tagsRemove(id: $id, tags: [\"x\"], expectedVersion: 1)",
+        "setOrderPriority(id: $id, priority: 5, expectedVersion: 1)",
+        "retryWorkflow(id: $id, expectedVersion: 1)",
+    ];
+    for command in commands {
+        let mutation = format!(
+            "mutation($id: ID!) {{ {command} {{ order {{ id }} userErrors {{ code field }} }} }}"
+        );
+        let answer = data(&app, &key_b, &mutation, json!({ "id": id })).await;
+        let payload = answer.as_object().unwrap().values().next().unwrap();
+        assert_eq!(payload["order"], Value::Null, "{command}");
+        assert_eq!(payload["userErrors"][0]["code"], "NOT_FOUND", "{command}");
+    }
+    let cancel = format!("mutation {{ bulkJobCancel(id: {job}) {{ userErrors {{ code }} }} }}");
+    let refused = data(&app, &key_b, &cancel, json!({})).await;
+    assert_eq!(
+        refused["bulkJobCancel"]["userErrors"][0]["code"],
+        "NOT_FOUND"
+    );
+    let by_ids = data(
+        &app,
+        &key_b,
+        "mutation($id: ID!) { bulkJobCreate(input: { action: \"hold\", ids: [$id], reason: \"x\" }) { bulkJob { id } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let their_job = by_ids["bulkJobCreate"]["bulkJob"]["id"].clone();
+    let failed = crate::helpers::eventually("their job to finish", || async {
+        let job = data(
+            &app,
+            &key_b,
+            "query($id: ID!) { bulkJob(id: $id) { state failed items(outcome: FAILED) { nodes { orderId reason } } } }",
+            json!({ "id": their_job }),
+        )
+        .await;
+        (job["bulkJob"]["state"] == "completed").then_some(job)
+    })
+    .await;
+    assert_eq!(failed["bulkJob"]["failed"], 1, "{failed}");
+    let replay = data(
+        &app,
+        &key_b,
+        "mutation { replayDeadLetter(id: 1) { userErrors { code } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        replay["replayDeadLetter"]["userErrors"][0]["code"],
+        "NOT_FOUND"
+    );
+    let order = data(
+        &app,
+        &key_a,
+        "query($id: ID!) { order(id: $id) { version stage tags } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        order["order"],
+        json!({ "version": 1, "stage": "received", "tags": [] }),
+        "untouched"
+    );
+
+    // Subscriptions: another shop's job is not found.
+    let mut socket =
+        Socket::open(&app, json!({ "authorization": format!("Bearer {key_b}") })).await;
+    assert_eq!(
+        socket.next(Duration::from_secs(5)).await.unwrap()["type"],
+        "connection_ack"
+    );
+    socket
+        .send(json!({
+            "id": "1", "type": "subscribe",
+            "payload": { "query": format!("subscription {{ bulkJobProgress(id: {job}) {{ state }} }}") }
+        }))
+        .await;
+    let answer = socket.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(answer["payload"]["data"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
+}

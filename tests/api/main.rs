@@ -18,6 +18,7 @@ mod orders;
 mod shipping;
 mod shutdown;
 mod systemd;
+mod tenancy;
 mod tiktok_client;
 mod tiktok_sync;
 mod webhooks;

@@ -1,0 +1,217 @@
+//! Every REST route, aimed by one shop's key at another shop's data: 403 or 404 for what names
+//! it, lists without it, and no change to it. The routes come from the OpenAPI document, so a
+//! new route fails this test until it says how it keeps shops apart.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, order_at, spawn_app};
+use creatorflow::domain::OrderStatus;
+
+const SHOP_A: &str = "7200000000000000001";
+const SHOP_B: &str = "7200000000000000002";
+const ORDER_A: &str = "8800000000000000001";
+
+/// What one route must do when shop B's key aims it at shop A.
+enum Expect {
+    /// 403 or 404: it names shop A's data.
+    Refused,
+    /// 200 (or 202), and the answer mentions nothing of shop A; or 403 for asking for it.
+    Without,
+    /// Not a shop's data: anyone with a key (templates), or not under a key at all.
+    Untenanted,
+    /// Covered by its own tests (the event stream: `events.rs`).
+    Elsewhere,
+}
+
+fn expectation(method: &str, path: &str) -> Expect {
+    use Expect::*;
+    match (method, path) {
+        ("GET", "/livez" | "/readyz" | "/metrics" | "/" | "/api/v1/openapi.json") => Untenanted,
+        ("POST", "/webhooks/tiktok") | ("GET", "/oauth/tiktok/callback") => Untenanted,
+        ("GET", "/api/v1/workflows" | "/api/v1/workflows/{name}") => Untenanted,
+        ("GET", "/api/v1/events") | ("POST" | "GET", "/graphql") => Elsewhere,
+        (
+            "GET",
+            "/api/v1/orders"
+            | "/api/v1/shops"
+            | "/api/v1/inventory"
+            | "/api/v1/bulk-jobs"
+            | "/api/v1/dead-letters"
+            | "/api/v1/analytics/summary"
+            | "/api/v1/notifications/subscriptions"
+            | "/api/v1/notifications/deliveries",
+        ) => Without,
+        ("POST", "/api/v1/workflows/{name}/simulate" | "/api/v1/bulk-jobs") => Without,
+        _ => Refused,
+    }
+}
+
+/// The request for a route, with shop A's ids in its path and a body that is valid but for
+/// whose data it names.
+fn request(path: &str, ids: &Value) -> (String, Value) {
+    let filled = path
+        .replace("{order_id}", ORDER_A)
+        .replace("{shop_id}", SHOP_A)
+        .replace("{sku_id}", "SKU-A")
+        .replace("{name}", "standard");
+    let id = |what: &str| ids[what].to_string();
+    let filled = if filled.starts_with("/api/v1/bulk-jobs/") {
+        filled.replace("{id}", &id("job"))
+    } else if filled.starts_with("/api/v1/notifications/subscriptions/") {
+        filled.replace("{id}", &id("subscription"))
+    } else {
+        filled.replace("{id}", "1")
+    };
+    let body = match path {
+        "/api/v1/orders/{order_id}/hold" | "/api/v1/orders/{order_id}/cancel" => {
+            json!({ "reason": "x", "expected_version": 1 })
+        }
+        "/api/v1/orders/{order_id}/tags" => json!({ "add": ["x"], "expected_version": 1 }),
+        "/api/v1/orders/{order_id}/priority" => json!({ "priority": 5, "expected_version": 1 }),
+        "/api/v1/inventory/{shop_id}/{sku_id}" => json!({ "on_hand": 1 }),
+        "/api/v1/inventory/{shop_id}/{sku_id}/adjust" => json!({ "delta": -1 }),
+        "/api/v1/notifications/subscriptions" => json!({
+            "shop_id": SHOP_A, "url": "http://127.0.0.1:9/hook", "events": ["order.transition.#"]
+        }),
+        "/api/v1/shops" => json!({ "tiktok_shop_id": "7200000000000000003", "name": "x" }),
+        "/api/v1/bulk-jobs" => {
+            json!({ "action": "hold", "ids": [ORDER_A], "params": { "reason": "x" } })
+        }
+        "/api/v1/workflows/{name}/simulate" => {
+            json!({ "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z" })
+        }
+        _ => json!({ "expected_version": 1 }),
+    };
+    let query = match path {
+        "/api/v1/analytics/summary" | "/api/v1/inventory" => format!("?shop_id={SHOP_A}"),
+        "/api/v1/orders" => format!("?shop={SHOP_A}"),
+        _ => String::new(),
+    };
+    (format!("{filled}{query}"), body)
+}
+
+async fn call(app: &TestApp, key: &str, method: &str, path: &str, body: &Value) -> (u16, String) {
+    let url = app.url(path);
+    let request = match method {
+        "GET" => app.client.get(url),
+        "POST" => app.client.post(url).json(body),
+        "PUT" => app.client.put(url).json(body),
+        "DELETE" => app.client.delete(url),
+        other => panic!("no test for {other}"),
+    };
+    let response = request.bearer_auth(key).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn no_rest_route_lets_one_shops_key_see_or_change_another_shops_data() {
+    let app = spawn_app().await;
+    let key_a = app.shop_with_key(SHOP_A).await;
+    let key_b = app.shop_with_key(SHOP_B).await;
+    order_at(&app, SHOP_A, ORDER_A, OrderStatus::AwaitingShipment).await;
+    let (status, _) = call(
+        &app,
+        &key_a,
+        "PUT",
+        &format!("/api/v1/inventory/{SHOP_A}/SKU-A"),
+        &json!({ "on_hand": 7 }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, job) = call(
+        &app,
+        &key_a,
+        "POST",
+        "/api/v1/bulk-jobs",
+        &json!({ "action": "export", "query": "" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let (status, subscription) = call(
+        &app,
+        &key_a,
+        "POST",
+        "/api/v1/notifications/subscriptions",
+        &json!({ "shop_id": SHOP_A, "url": "http://127.0.0.1:9/hook", "events": ["inventory.low_stock"] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{subscription}");
+    let ids = json!({
+        "job": serde_json::from_str::<Value>(&job).unwrap()["id"],
+        "subscription": serde_json::from_str::<Value>(&subscription).unwrap()["id"],
+    });
+
+    let spec: Value = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            if !["GET", "POST", "PUT", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            let expect = expectation(&method, path);
+            if matches!(expect, Expect::Untenanted | Expect::Elsewhere) {
+                continue;
+            }
+            let (url, body) = request(path, &ids);
+            let (status, answer) = call(&app, &key_b, &method, &url, &body).await;
+            match expect {
+                Expect::Refused => assert!(
+                    [403, 404].contains(&status),
+                    "{method} {url}: {status} {answer}"
+                ),
+                _ if status == 403 => {}
+                _ => {
+                    assert!(
+                        [200, 202].contains(&status),
+                        "{method} {url}: {status} {answer}"
+                    );
+                    for theirs in [SHOP_A, ORDER_A] {
+                        assert!(
+                            !answer.contains(theirs),
+                            "{method} {url} shows {theirs}: {answer}"
+                        );
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "{checked} routes checked");
+
+    // Nothing of shop A changed: the order, its stock, its job, its subscription.
+    let order: Value = app
+        .get(&format!("/api/v1/orders/{ORDER_A}"), Some(&key_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["version"], 1, "{order}");
+    assert_eq!(order["tags"], json!([]));
+    let stock: Value = app
+        .get(&format!("/api/v1/inventory/{SHOP_A}/SKU-A"), Some(&key_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stock["on_hand"], 7, "{stock}");
+    let subscriptions: Value = app
+        .get("/api/v1/notifications/subscriptions", Some(&key_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(subscriptions["subscriptions"].as_array().unwrap().len(), 1);
+    let job: Value = app
+        .get(&format!("/api/v1/bulk-jobs/{}", ids["job"]), Some(&key_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(job["state"], "canceled", "{job}");
+}

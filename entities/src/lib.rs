@@ -6,6 +6,7 @@ pub mod analytics_transitions;
 pub mod api_keys;
 pub mod bulk_job_items;
 pub mod bulk_jobs;
+pub mod dashboard_sessions;
 pub mod idempotency_keys;
 pub mod log_checkpoints;
 pub mod notification_deliveries;

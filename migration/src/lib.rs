@@ -19,6 +19,7 @@ mod m20261126_000012_outbox_delete_sent;
 mod m20261128_000013_the_log;
 mod m20261128_000014_idempotency_keys;
 mod m20261128_000015_bulk_jobs;
+mod m20261128_000016_dashboard_sessions;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000013_the_log::Migration),
             Box::new(m20261128_000014_idempotency_keys::Migration),
             Box::new(m20261128_000015_bulk_jobs::Migration),
+            Box::new(m20261128_000016_dashboard_sessions::Migration),
         ]
     }
 }

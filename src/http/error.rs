@@ -55,6 +55,9 @@ pub enum Error {
     /// Busy or a dependency is down: the client should retry (TikTok does).
     #[error("{0}")]
     Unavailable(String),
+    /// A dashboard page without a live session: the browser is sent to sign in.
+    #[error("sign in to see this page")]
+    SignInRequired,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -83,6 +86,7 @@ impl Error {
             Error::InsufficientStock(_) => (StatusCode::CONFLICT, "insufficient_stock"),
             Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::SignInRequired => (StatusCode::SEE_OTHER, "sign_in_required"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -109,6 +113,13 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code) = self.status_and_code();
+        if let Error::SignInRequired = self {
+            // htmx follows `HX-Redirect` (a fragment request must not swap the sign-in page in).
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, super::dashboard::SIGN_IN))
+                .insert_header(("HX-Redirect", super::dashboard::SIGN_IN))
+                .finish();
+        }
         let detail = if matches!(self, Error::Internal(_)) {
             tracing::error!(error = ?anyhow_chain(self), "request failed");
             "the server could not complete the request; see its log".to_owned()

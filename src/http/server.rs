@@ -1,7 +1,7 @@
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::ServerHandle;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 use utoipa::Modify;
@@ -110,6 +110,7 @@ pub fn start(
                 web::QueryConfig::default()
                     .error_handler(|e, _| Error::BadRequest(e.to_string()).into()),
             )
+            .wrap(security_headers())
             .wrap(from_fn(observe::observe))
             .wrap(TracingLogger::default())
             .into_utoipa_app()
@@ -130,6 +131,13 @@ pub fn start(
     })
 }
 
+/// The dashboard's security headers, on every answer (harmless on JSON).
+fn security_headers() -> DefaultHeaders {
+    dashboard::SECURITY_HEADERS
+        .into_iter()
+        .fold(DefaultHeaders::new(), |headers, header| headers.add(header))
+}
+
 /// Every route, each described by its handler's `#[utoipa::path]` as it is registered.
 fn routes(config: &mut ServiceConfig) {
     config
@@ -137,6 +145,20 @@ fn routes(config: &mut ServiceConfig) {
         .service(health::readyz)
         .service(health::metrics)
         .service(dashboard::index)
+        .service(
+            scope("/ui")
+                .wrap(Compress::default())
+                .service(dashboard::sign_in_page)
+                .service(dashboard::sign_in)
+                .service(dashboard::sign_out)
+                .service(dashboard::asset)
+                .service(dashboard::events)
+                .service(dashboard::list)
+                .service(dashboard::rows)
+                .service(dashboard::one_row)
+                .service(dashboard::show)
+                .service(dashboard::command),
+        )
         .service(webhooks::tiktok)
         .service(oauth::callback)
         .service(graphql::execute)

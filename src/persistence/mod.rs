@@ -7,6 +7,7 @@ mod idempotency;
 mod order_search;
 mod orders;
 pub mod outbox;
+mod sessions;
 pub mod shipments;
 mod shops;
 pub mod snapshots;
@@ -21,6 +22,7 @@ pub use orders::{
     HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,
     parse_cursor,
 };
+pub use sessions::{Session, SessionStore};
 pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};
 pub use snapshots::SnapshotLoader;
 pub use webhooks::{QuarantineReason, QuarantinedWebhook, ShopNotice};

@@ -334,6 +334,41 @@ impl OrderStore<'_> {
         Ok(rows)
     }
 
+    /// How many orders match `filter` within `scope`, counting no further than `cap + 1` (a
+    /// list says "10,000+" rather than count a million rows). Reads the list's index only.
+    pub async fn count_upto(
+        &self,
+        scope: &Scope,
+        filter: &OrderFilter,
+        cap: u64,
+    ) -> Result<u64, Error> {
+        let filter = OrderFilter {
+            limit: cap + 1,
+            after: None,
+            ..filter.clone()
+        };
+        let shops = match (scope, &filter.shop) {
+            (Scope::Shop(own), Some(asked)) if own != asked => return Ok(0),
+            (Scope::Shop(own), _) => vec![own.as_str().to_owned()],
+            (Scope::Admin, Some(asked)) => vec![asked.as_str().to_owned()],
+            (Scope::Admin, None) => self.order_shops().await?,
+        };
+        let mut counted = 0;
+        for shop in &shops {
+            let ids = shop_page(shop, &filter)
+                .select_only()
+                .column(orders::Column::Id)
+                .into_tuple::<String>()
+                .all(&self.db.conn)
+                .await?;
+            counted += ids.len() as u64;
+            if counted > cap {
+                break;
+            }
+        }
+        Ok(counted.min(cap + 1))
+    }
+
     /// The tags of each of `ids`, sorted, in one statement (orders without tags are missing).
     pub async fn tags_of(&self, ids: &[&str]) -> Result<HashMap<String, Vec<String>>, Error> {
         let mut tags: HashMap<String, Vec<String>> = HashMap::new();

@@ -7,6 +7,7 @@ mod bulk;
 mod bus;
 mod cli;
 mod commands;
+mod dashboard;
 mod events;
 mod graphql;
 mod health;

@@ -21,8 +21,8 @@ fn registered_routes() -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
     let mut prefix = "";
     for line in routes.lines().map(str::trim) {
-        if line.starts_with("scope(\"/api/v1\")") {
-            prefix = "/api/v1";
+        if let Some(scope) = line.strip_prefix("scope(\"") {
+            prefix = scope.split('"').next().unwrap();
         }
         let Some(handler) = line
             .strip_prefix(".service(")

@@ -1,0 +1,68 @@
+//! The operator's dashboard under `/ui`: server-rendered pages (askama templates compiled into
+//! the binary) that htmx 2 and its SSE extension make live, with their static files embedded
+//! too. Nothing is loaded from anywhere but this server, and no script is inline: the content
+//! security policy (see [`SECURITY_HEADERS`]) allows only this server's files.
+
+mod assets;
+mod live;
+mod order;
+mod orders;
+mod session;
+
+pub(super) use assets::asset;
+pub(super) use live::events;
+pub(super) use order::{command, show};
+pub(super) use orders::{list, one_row, rows};
+pub(super) use session::{sign_in, sign_in_page, sign_out};
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get};
+
+use super::Error;
+
+/// Where a browser without a session is sent.
+pub const SIGN_IN: &str = "/ui/sign-in";
+
+/// Headers on every answer: only this server's scripts, styles, images and connections; no
+/// framing; no MIME sniffing.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
+         object-src 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+];
+
+/// Who is signed in, as the page header shows it (and the form token its forms carry).
+pub struct Who {
+    pub name: String,
+    pub shop: Option<String>,
+    pub csrf: String,
+}
+
+/// A rendered page.
+fn page(template: &impl askama::Template) -> Result<HttpResponse, Error> {
+    let html = template
+        .render()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("rendering a page: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+/// The root opens the dashboard.
+#[utoipa::path(
+    tag = "dashboard",
+    responses((status = 303, description = "To the dashboard's orders (or its sign-in)"))
+)]
+#[get("/")]
+pub(super) async fn index() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/ui/orders"))
+        .finish()
+}

@@ -1,0 +1,325 @@
+//! An order's page: status and stage, items and money, recipient, the audit timeline with
+//! causes, the workflow run, shipment and reservations, and the commands a person gives it,
+//! each checked against the version the page showed.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+
+use super::orders::Row;
+use super::session::Viewer;
+use super::{Who, page};
+use crate::commands::{self, Command, Commands};
+use crate::domain::{Money, OrderId, Tag};
+use crate::http::Error;
+use crate::persistence::Database;
+use crate::workflow::run::Status as RunStatus;
+
+pub struct ItemLine {
+    sku: String,
+    product: String,
+    price: String,
+    package: String,
+}
+
+pub struct HistoryLine {
+    at: String,
+    at_iso: String,
+    kind: String,
+    change: Option<String>,
+    cause: String,
+}
+
+pub struct RunView {
+    template: String,
+    status: String,
+    error: Option<String>,
+    steps: Vec<StepLine>,
+}
+
+pub struct StepLine {
+    name: String,
+    action: String,
+    status: String,
+    attempts: i32,
+    detail: String,
+}
+
+pub struct ShipmentView {
+    state: String,
+    carrier: String,
+    tracking: String,
+    label: Option<String>,
+}
+
+pub struct ReservationLine {
+    sku: String,
+    quantity: i64,
+    state: String,
+    expires: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "order.html")]
+struct OrderPage {
+    who: Option<Who>,
+    section: &'static str,
+    csrf: String,
+    order: Row,
+    done: Option<String>,
+    problem: Option<String>,
+    tags: Vec<String>,
+    items: Vec<ItemLine>,
+    money: Vec<(&'static str, String)>,
+    recipient: Option<String>,
+    history: Vec<HistoryLine>,
+    run: Option<RunView>,
+    run_failed: bool,
+    cancellable: bool,
+    shipment: Option<ShipmentView>,
+    reservations: Vec<ReservationLine>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::http) struct Flash {
+    /// What the last command did.
+    done: Option<String>,
+    /// Why the last command was refused.
+    problem: Option<String>,
+}
+
+fn shown(m: Money) -> String {
+    format!("{m} {}", m.currency())
+}
+
+/// The order's page.
+#[utoipa::path(
+    tag = "dashboard",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id"), Flash),
+    responses((status = 200, description = "The order's page", body = String, content_type = "text/html"))
+)]
+#[get("/orders/{order_id}")]
+pub(in crate::http) async fn show(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    path: web::Path<OrderId>,
+    flash: web::Query<Flash>,
+) -> Result<HttpResponse, Error> {
+    let id = path.into_inner();
+    let scope = &viewer.caller.scope;
+    let record = db
+        .orders()
+        .detail(scope, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    let (history, run, shipment, reservations) = futures_util::try_join!(
+        async { Ok::<_, Error>(db.orders().history(scope, &id).await?.unwrap_or_default()) },
+        async { Ok(db.runs().of_order(&id).await?) },
+        async { Ok(db.shipments().get(&id).await?) },
+        async { Ok(db.stock().reservation(id.as_str()).await?) },
+    )?;
+    let detail = record.detail.as_ref();
+    let items = detail
+        .map(|d| {
+            d.items
+                .iter()
+                .map(|i| ItemLine {
+                    sku: i.sku.as_str().to_owned(),
+                    product: [i.product_name.as_deref(), i.sku_name.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                    price: i.sale_price.map(shown).unwrap_or_default(),
+                    package: i.package_id.clone().unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let money = detail
+        .and_then(|d| d.payment.as_ref())
+        .map(|p| {
+            let mut lines = vec![
+                ("Subtotal", shown(p.sub_total)),
+                ("Shipping", shown(p.shipping_fee)),
+                ("Seller discount", shown(p.seller_discount)),
+                ("Platform discount", shown(p.platform_discount)),
+            ];
+            if let Some(tax) = p.tax {
+                lines.push(("Tax", shown(tax)));
+            }
+            lines.push(("Total", shown(p.total_amount)));
+            lines
+        })
+        .unwrap_or_default();
+    let recipient = detail
+        .and_then(|d| d.recipient.as_ref())
+        .map(|r| serde_json::to_string_pretty(r).unwrap_or_default());
+    let history = history
+        .into_iter()
+        .map(|e| HistoryLine {
+            at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            at_iso: e.at.to_rfc3339(),
+            change: match (&e.from_stage, &e.to_stage, &e.to_status) {
+                (Some(from), Some(to), _) if from != to => {
+                    Some(format!("{} → {}", from.as_str(), to.as_str()))
+                }
+                (None, Some(to), Some(status)) => Some(format!("{status}, {}", to.as_str())),
+                _ => None,
+            },
+            kind: e.kind,
+            cause: e.cause,
+        })
+        .collect();
+    let run_failed = run
+        .as_ref()
+        .is_some_and(|(r, _)| r.status == RunStatus::Failed);
+    let run = run.map(|(r, steps)| RunView {
+        template: r.template,
+        status: r.status.as_str().to_owned(),
+        error: r.last_error,
+        steps: steps
+            .into_iter()
+            .map(|s| StepLine {
+                name: s.name,
+                action: s.action,
+                status: s.status.as_str().to_owned(),
+                attempts: s.attempts,
+                detail: s.detail.unwrap_or_default(),
+            })
+            .collect(),
+    });
+    let cancellable = record.order.status.seller_may_cancel();
+    page(&OrderPage {
+        who: Some(viewer.who()),
+        section: "orders",
+        csrf: viewer.csrf.clone(),
+        order: Row::from(&record.order),
+        done: flash.done.clone(),
+        problem: flash.problem.clone(),
+        tags: record.tags,
+        items,
+        money,
+        recipient,
+        history,
+        run,
+        run_failed,
+        cancellable,
+        shipment: shipment.map(|s| ShipmentView {
+            state: s.state.to_string(),
+            carrier: s.carrier.unwrap_or_default(),
+            tracking: s.tracking_number.unwrap_or_default(),
+            label: s.label_url,
+        }),
+        reservations: reservations
+            .into_iter()
+            .map(|r| ReservationLine {
+                sku: r.sku_id.as_str().to_owned(),
+                quantity: r.quantity,
+                state: r.state.to_string(),
+                expires: r.expires_at.format("%Y-%m-%d %H:%M").to_string(),
+            })
+            .collect(),
+    })
+}
+
+/// A command's form: the page's form token, the version it showed, and what the command takes.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(in crate::http) struct CommandForm {
+    csrf: String,
+    version: i64,
+    reason: Option<String>,
+    add: Option<String>,
+    remove: Option<String>,
+}
+
+fn tags(raw: Option<&str>) -> Result<Vec<Tag>, Error> {
+    raw.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Tag::parse)
+        .transpose()
+        .map(|t| t.into_iter().collect())
+        .map_err(Error::from)
+}
+
+/// Hold, release, tag, cancel or retry the order, at the version the page showed; back to the
+/// order's page saying what happened (a conflict says the order moved on).
+#[utoipa::path(
+    tag = "dashboard",
+    params(
+        ("order_id" = OrderId, Path, description = "A TikTok order id"),
+        ("action" = String, Path, description = "`hold`, `release`, `tags`, `cancel` or `retry`"),
+    ),
+    request_body(content = CommandForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Back to the order's page, with what happened"))
+)]
+#[post("/orders/{order_id}/{action}")]
+pub(in crate::http) async fn command(
+    viewer: Viewer,
+    commands: web::Data<Commands>,
+    path: web::Path<(OrderId, String)>,
+    form: web::Form<CommandForm>,
+) -> Result<HttpResponse, Error> {
+    viewer.check(&form.csrf)?;
+    let (id, action) = path.into_inner();
+    let reason = || -> Result<String, Error> {
+        let reason = form.reason.as_deref().unwrap_or_default().trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::BadRequest(
+                "give a reason (1 to 500 characters)".into(),
+            ));
+        }
+        Ok(reason.to_owned())
+    };
+    let formed = match action.as_str() {
+        "hold" => reason().map(|reason| (Command::Hold { reason }, "Held")),
+        "release" => Ok((Command::Release, "Released")),
+        "cancel" => reason().map(|reason| {
+            (
+                Command::Cancel { reason },
+                "TikTok accepted the cancellation",
+            )
+        }),
+        "retry" => Ok((Command::RetryWorkflow, "The workflow runs again")),
+        "tags" => tags(form.add.as_deref()).and_then(|add| {
+            let remove = tags(form.remove.as_deref())?;
+            if add.is_empty() && remove.is_empty() {
+                return Err(Error::BadRequest("give a tag to add or remove".into()));
+            }
+            Ok((Command::Tag { add, remove }, "Tags changed"))
+        }),
+        other => return Err(Error::NotFound(format!("order action {other}"))),
+    };
+    let who = commands::Caller {
+        scope: &viewer.caller.scope,
+        name: &viewer.caller.name,
+        dedupe: None,
+    };
+    let outcome = match formed {
+        Ok((command, done)) => commands
+            .run(who, id.clone(), form.version, command)
+            .await
+            .map(|_| done)
+            .map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    let flash = match outcome {
+        Ok(done) => [("done", done.to_owned())],
+        Err(Error::Conflict(_)) => [(
+            "problem",
+            "This order changed after the page showed it, so nothing was done. Here it is as it \
+             stands now; try again if it still applies."
+                .to_owned(),
+        )],
+        Err(e @ (Error::Internal(_) | Error::NotFound(_))) => return Err(e),
+        Err(e) => [("problem", e.to_string())],
+    };
+    let location = format!(
+        "/ui/orders/{id}?{}",
+        serde_urlencoded::to_string(flash).unwrap_or_default()
+    );
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish())
+}

@@ -1,0 +1,352 @@
+//! The orders page: filters and the search syntax, saved views as tabs, cursor pages, a count
+//! that stops at 10,000, and rows that update live (changed rows in place, newer ones on top)
+//! without disturbing the rest of the page.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+
+use super::session::Viewer;
+use super::{Who, page};
+use crate::domain::{OrderId, OrderStatus, Search, ShopId, Stage};
+use crate::http::Error;
+use crate::persistence::{Database, OrderFilter, OrderSummary, cursor_of, parse_cursor};
+
+/// Rows per page.
+const PAGE: u64 = 50;
+/// The count stops here ("10,000+").
+const COUNT_CAP: u64 = 10_000;
+
+/// Views every list has, as tabs: a name and its search.
+const VIEWS: [(&str, &str); 5] = [
+    ("All", ""),
+    ("Needs attention", "stage:exception"),
+    ("On hold", "stage:on_hold"),
+    ("To ship", "status:AWAITING_SHIPMENT -stage:on_hold"),
+    ("Shipped", "stage:shipped"),
+];
+
+const STATUSES: [&str; 8] = [
+    "UNPAID",
+    "ON_HOLD",
+    "AWAITING_SHIPMENT",
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+    "CANCELLED",
+];
+const STAGES: [&str; 11] = [
+    "received",
+    "validated",
+    "stock_reserved",
+    "label_purchased",
+    "shipped",
+    "in_transit",
+    "delivered",
+    "completed",
+    "on_hold",
+    "cancelled",
+    "exception",
+];
+
+/// The list's filters, as the form and its links carry them.
+#[derive(Deserialize, Serialize, Default, Clone, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::http) struct Filters {
+    /// A search in the order query syntax.
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub stage: String,
+    #[serde(default)]
+    pub shop: String,
+    #[serde(default)]
+    pub tag: String,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::http) struct Paging {
+    /// The cursor of the previous page's last row.
+    after: Option<String>,
+    /// Only rows changed after the row with this cursor (what the live list adds on top).
+    newer: Option<String>,
+}
+
+/// One row of the list.
+pub struct Row {
+    pub id: String,
+    pub shop: String,
+    pub status: String,
+    pub stage: String,
+    pub reason: Option<String>,
+    pub version: i64,
+    pub total: String,
+    pub updated: String,
+    pub updated_iso: String,
+}
+
+impl From<&OrderSummary> for Row {
+    fn from(o: &OrderSummary) -> Self {
+        Self {
+            id: o.id.as_str().to_owned(),
+            shop: o.shop_id.as_str().to_owned(),
+            status: o.status.to_string(),
+            stage: o.stage.as_str().to_owned(),
+            reason: o.stage_reason.clone(),
+            version: o.version,
+            total: o
+                .total
+                .map_or_else(|| "—".to_owned(), |m| format!("{m} {}", m.currency())),
+            updated: o.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            updated_iso: o.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+pub struct Tab {
+    name: &'static str,
+    href: String,
+    current: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "orders.html")]
+struct OrdersPage {
+    who: Option<Who>,
+    section: &'static str,
+    tabs: Vec<Tab>,
+    filters: Filters,
+    statuses: &'static [&'static str],
+    stages: &'static [&'static str],
+    shops: Vec<String>,
+    problem: Option<String>,
+    count: String,
+    rows: Vec<Row>,
+    show_shop: bool,
+    live: bool,
+    query: String,
+    top: String,
+    next: Option<String>,
+    paged: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "order_rows.html")]
+struct RowsFragment {
+    rows: Vec<Row>,
+    show_shop: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "order_row.html")]
+struct RowFragment {
+    row: Row,
+    show_shop: bool,
+}
+
+/// The filters as one search: the query box ANDed with the status, stage and tag chosen.
+fn search_of(filters: &Filters) -> Result<Option<Search>, Error> {
+    let mut terms = Vec::new();
+    if !filters.q.trim().is_empty() {
+        terms.push(format!("({})", filters.q.trim()));
+    }
+    if !filters.status.is_empty() {
+        terms.push(format!("status:{}", OrderStatus::parse(&filters.status)));
+    }
+    if !filters.stage.is_empty() {
+        terms.push(format!("stage:{}", Stage::parse(&filters.stage)?.as_str()));
+    }
+    if !filters.tag.trim().is_empty() {
+        terms.push(format!("tag:\"{}\"", filters.tag.trim()));
+    }
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Search::parse(&terms.join(" "))?))
+}
+
+fn order_filter(filters: &Filters) -> Result<OrderFilter, Error> {
+    Ok(OrderFilter {
+        shop: (!filters.shop.is_empty())
+            .then(|| ShopId::parse(&filters.shop))
+            .transpose()?,
+        search: search_of(filters)?,
+        limit: PAGE,
+        ..OrderFilter::default()
+    })
+}
+
+fn encoded(filters: &Filters) -> String {
+    serde_urlencoded::to_string(filters).unwrap_or_default()
+}
+
+fn show_shop(viewer: &Viewer) -> bool {
+    matches!(viewer.caller.scope, crate::domain::Scope::Admin)
+}
+
+/// The orders, newest change first.
+#[utoipa::path(
+    tag = "dashboard",
+    params(Filters, Paging),
+    responses((status = 200, description = "The orders page", body = String, content_type = "text/html"))
+)]
+#[get("/orders")]
+pub(in crate::http) async fn list(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    filters: web::Query<Filters>,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, Error> {
+    let filters = filters.into_inner();
+    let query = encoded(&filters);
+    let tabs = VIEWS
+        .iter()
+        .map(|(name, q)| Tab {
+            name,
+            href: format!(
+                "/ui/orders?{}",
+                encoded(&Filters {
+                    q: (*q).to_owned(),
+                    ..Filters::default()
+                })
+            ),
+            current: filters.q == *q
+                && filters.status.is_empty()
+                && filters.stage.is_empty()
+                && filters.tag.is_empty()
+                && filters.shop.is_empty(),
+        })
+        .collect();
+    let shops = match viewer.caller.scope {
+        crate::domain::Scope::Admin => db
+            .shops()
+            .list(&viewer.caller.scope)
+            .await?
+            .into_iter()
+            .map(|s| s.id.as_str().to_owned())
+            .collect(),
+        crate::domain::Scope::Shop(_) => Vec::new(),
+    };
+    let mut listing = OrdersPage {
+        who: Some(viewer.who()),
+        section: "orders",
+        tabs,
+        filters: filters.clone(),
+        statuses: &STATUSES,
+        stages: &STAGES,
+        shops,
+        problem: None,
+        count: "0".into(),
+        rows: Vec::new(),
+        show_shop: show_shop(&viewer),
+        live: paging.after.is_none(),
+        query: query.clone(),
+        top: String::new(),
+        next: None,
+        paged: paging.after.is_some(),
+    };
+    let mut filter = match order_filter(&filters) {
+        Ok(filter) => filter,
+        Err(e) => {
+            listing.problem = Some(e.to_string());
+            listing.live = false;
+            return page(&listing);
+        }
+    };
+    filter.after = paging
+        .after
+        .as_deref()
+        .map(parse_cursor)
+        .transpose()
+        .map_err(Error::from)?;
+    let scope = &viewer.caller.scope;
+    let store = db.orders();
+    let (orders, counted) = futures_util::try_join!(
+        store.list(scope, &filter),
+        store.count_upto(scope, &filter, COUNT_CAP),
+    )?;
+    listing.count = if counted > COUNT_CAP {
+        "10,000+".into()
+    } else {
+        counted.to_string()
+    };
+    listing.top = orders.first().map(cursor_of).unwrap_or_default();
+    listing.next = (orders.len() as u64 == PAGE)
+        .then(|| orders.last())
+        .flatten()
+        .map(|last| format!("/ui/orders?{query}&after={}", cursor_of(last)));
+    listing.rows = orders.iter().map(Row::from).collect();
+    page(&listing)
+}
+
+/// Rows changed after the one with cursor `newer` (newest first), for the live list to put on
+/// top; 204 when there are none. `HX-Trigger: {"rowsTop": …}` gives the new top's cursor.
+#[utoipa::path(
+    tag = "dashboard",
+    params(Filters, Paging),
+    responses(
+        (status = 200, description = "Table rows", body = String, content_type = "text/html"),
+        (status = 204, description = "Nothing newer"),
+    )
+)]
+#[get("/orders/rows")]
+pub(in crate::http) async fn rows(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    filters: web::Query<Filters>,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, Error> {
+    let mut filter = order_filter(&filters)?;
+    match paging.newer.as_deref().filter(|n| !n.is_empty()) {
+        Some(newer) => {
+            filter.after = Some(parse_cursor(newer)?);
+            filter.oldest_first = true;
+        }
+        None => {}
+    }
+    let mut orders = db.orders().list(&viewer.caller.scope, &filter).await?;
+    if filter.oldest_first {
+        orders.reverse();
+    }
+    let Some(top) = orders.first().map(cursor_of) else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let mut response = page(&RowsFragment {
+        rows: orders.iter().map(Row::from).collect(),
+        show_shop: show_shop(&viewer),
+    })?;
+    let trigger = serde_json::json!({ "rowsTop": top }).to_string();
+    response.headers_mut().insert(
+        header::HeaderName::from_static("hx-trigger"),
+        header::HeaderValue::from_str(&trigger).map_err(|e| Error::Internal(e.into()))?,
+    );
+    Ok(response)
+}
+
+/// One order's row, as it stands now (a live update of a row on the page).
+#[utoipa::path(
+    tag = "dashboard",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 200, description = "The row", body = String, content_type = "text/html"))
+)]
+#[get("/orders/{order_id}/row")]
+pub(in crate::http) async fn one_row(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    path: web::Path<OrderId>,
+) -> Result<HttpResponse, Error> {
+    let id = path.into_inner();
+    let view = db
+        .orders()
+        .view(&viewer.caller.scope, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    page(&RowFragment {
+        row: Row::from(&view.order),
+        show_shop: show_shop(&viewer),
+    })
+}

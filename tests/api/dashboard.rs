@@ -1,0 +1,277 @@
+//! The dashboard over real HTTP: signing in and out, sessions and form tokens, what a shop's
+//! key sees, commands with their version check, and the embedded assets. (What a person sees
+//! and does in a browser is `e2e/`, in Chromium.)
+
+use creatorflow::domain::OrderStatus;
+use reqwest::redirect::Policy;
+use reqwest::{Client, StatusCode, header};
+
+use crate::helpers::{TestApp, order_at, spawn_app};
+
+const SHOP_A: &str = "7300000000000000001";
+const SHOP_B: &str = "7300000000000000002";
+
+fn browser() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// Signs in with `key`; the session cookie (`name=value`).
+async fn sign_in(app: &TestApp, key: &str) -> String {
+    let response = browser()
+        .post(app.url("/ui/sign-in"))
+        .form(&[("key", key)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = browser()
+        .get(app.url(path))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    browser()
+        .post(app.url(path))
+        .header(header::COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The form token a page carries.
+fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a form token")
+        + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn a_key_is_exchanged_for_a_session_that_signing_out_ends() {
+    let app = spawn_app().await;
+    let key = app.shop_with_key(SHOP_A).await;
+
+    let anonymous = browser().get(app.url("/ui/orders")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&anonymous), "/ui/sign-in");
+
+    let wrong = browser()
+        .post(app.url("/ui/sign-in"))
+        .form(&[("key", "cf_not_a_key")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("not a valid API key"));
+
+    let response = browser()
+        .post(app.url("/ui/sign-in"))
+        .form(&[("key", key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/ui/orders");
+    let set = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(
+        !set.contains(&key),
+        "the key itself never goes to the browser"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    let page = browser()
+        .get(app.url("/ui/orders"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("shop {SHOP_A}")),
+        "the header names the shop"
+    );
+    for script in html.split("<script").skip(1) {
+        assert!(
+            script.trim_start().starts_with("src="),
+            "no inline script: {script}"
+        );
+    }
+
+    let forged = post(&app, &cookie, "/ui/sign-out", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let out = post(&app, &cookie, "/ui/sign-out", &[("csrf", &csrf(&html))]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        out.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, _) = get(&app, &cookie, "/ui/orders").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the old cookie opens nothing"
+    );
+}
+
+#[actix_web::test]
+async fn a_shops_session_sees_its_orders_and_acts_at_the_version_it_saw() {
+    let app = spawn_app().await;
+    let key = app.shop_with_key(SHOP_A).await;
+    app.shop_with_key(SHOP_B).await;
+    order_at(
+        &app,
+        SHOP_A,
+        "9100000000000000001",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    order_at(&app, SHOP_A, "9100000000000000002", OrderStatus::Unpaid).await;
+    order_at(
+        &app,
+        SHOP_B,
+        "9200000000000000001",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    let cookie = sign_in(&app, &key).await;
+
+    let (status, list) = get(&app, &cookie, "/ui/orders").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains("9100000000000000001") && list.contains("9100000000000000002"));
+    assert!(
+        !list.contains("9200000000000000001"),
+        "another shop's order is not listed"
+    );
+    assert!(list.contains("2 orders"), "a count");
+    let (_, filtered) = get(&app, &cookie, "/ui/orders?status=UNPAID").await;
+    assert!(
+        filtered.contains("9100000000000000002") && !filtered.contains("9100000000000000001\"")
+    );
+    let (_, bad) = get(&app, &cookie, "/ui/orders?q=colour%3Ared").await;
+    assert!(bad.contains("colour"), "a bad query names its term");
+    let (status, _) = get(&app, &cookie, "/ui/orders/9200000000000000001").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, detail) = get(&app, &cookie, "/ui/orders/9100000000000000001").await;
+    assert!(
+        detail.contains("Timeline") && detail.contains("poll"),
+        "the timeline with its cause"
+    );
+    let token = csrf(&detail);
+    let path = "/ui/orders/9100000000000000001/hold";
+    let forged = post(
+        &app,
+        &cookie,
+        path,
+        &[("csrf", "x"), ("version", "1"), ("reason", "r")],
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let held = post(
+        &app,
+        &cookie,
+        path,
+        &[
+            ("csrf", &token),
+            ("version", "1"),
+            ("reason", "check address"),
+        ],
+    )
+    .await;
+    assert_eq!(held.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&held), "/ui/orders/9100000000000000001?done=Held");
+    let (_, detail) = get(&app, &cookie, &location(&held)).await;
+    assert!(
+        detail.contains("on_hold") && detail.contains("Release"),
+        "held, so it offers release"
+    );
+
+    let stale = post(
+        &app,
+        &cookie,
+        path,
+        &[("csrf", &token), ("version", "1"), ("reason", "again")],
+    )
+    .await;
+    let (_, detail) = get(&app, &cookie, &location(&stale)).await;
+    assert!(
+        detail.contains("This order changed after the page showed it"),
+        "a conflict is explained"
+    );
+    let theirs = post(
+        &app,
+        &cookie,
+        "/ui/orders/9200000000000000001/hold",
+        &[("csrf", &token), ("version", "1"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn assets_are_embedded_revalidated_and_small() {
+    let app = spawn_app().await;
+    let mut total = 0;
+    for file in [
+        "htmx-2.0.11.min.js",
+        "htmx-ext-sse-2.2.4.js",
+        "app.js",
+        "app.css",
+    ] {
+        let path = format!("/ui/assets/{file}");
+        let response = browser()
+            .get(app.url(&path))
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{file}");
+        assert_eq!(
+            response.headers()[header::CONTENT_ENCODING],
+            "gzip",
+            "{file}"
+        );
+        let etag = response.headers()[header::ETAG].clone();
+        total += response.bytes().await.unwrap().len();
+        let again = browser()
+            .get(app.url(&path))
+            .header(header::IF_NONE_MATCH, etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{file}");
+    }
+    assert!(total < 150 * 1024, "{total} bytes compressed");
+}

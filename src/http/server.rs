@@ -145,6 +145,10 @@ fn routes(config: &mut ServiceConfig) {
         .service(health::readyz)
         .service(health::metrics)
         .service(dashboard::index)
+        .service(webhooks::tiktok)
+        .service(oauth::callback)
+        .service(graphql::execute)
+        .service(graphql::subscribe)
         .service(
             scope("/ui")
                 .wrap(Compress::default())
@@ -159,10 +163,6 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::show)
                 .service(dashboard::command),
         )
-        .service(webhooks::tiktok)
-        .service(oauth::callback)
-        .service(graphql::execute)
-        .service(graphql::subscribe)
         .service(
             scope("/api/v1")
                 .wrap(from_fn(idempotency::replay))

@@ -301,12 +301,9 @@ pub(in crate::http) async fn rows(
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, Error> {
     let mut filter = order_filter(&filters)?;
-    match paging.newer.as_deref().filter(|n| !n.is_empty()) {
-        Some(newer) => {
-            filter.after = Some(parse_cursor(newer)?);
-            filter.oldest_first = true;
-        }
-        None => {}
+    if let Some(newer) = paging.newer.as_deref().filter(|n| !n.is_empty()) {
+        filter.after = Some(parse_cursor(newer)?);
+        filter.oldest_first = true;
     }
     let mut orders = db.orders().list(&viewer.caller.scope, &filter).await?;
     if filter.oldest_first {

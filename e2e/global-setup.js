@@ -1,0 +1,46 @@
+// A fresh database with an admin key, two shops with a key each and orders in both; then the
+// daemon, serving until global-teardown.js stops it.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { base, binary, cli, environment, statusWebhook } from "./daemon.js";
+
+export const SHOP_A = "7400000000000000001";
+export const SHOP_B = "7400000000000000002";
+
+export default async function setup() {
+  const dir = mkdtempSync(path.join(tmpdir(), "creatorflow-e2e-"));
+  const admin = cli(dir, "apikey", "create", "--admin", "--name", "e2e-admin");
+  cli(dir, "shop", "add", "--tiktok-shop-id", SHOP_A, "--name", "Glow Studio");
+  cli(dir, "shop", "add", "--tiktok-shop-id", SHOP_B, "--name", "Other Shop");
+  const shopA = cli(dir, "apikey", "create", "--shop", SHOP_A, "--name", "glow-ops");
+  const shopB = cli(dir, "apikey", "create", "--shop", SHOP_B, "--name", "other-ops");
+  const daemon = spawn(binary, ["serve"], { env: environment(dir), stdio: "inherit", detached: false });
+  writeFileSync(path.join(dir, "pid"), String(daemon.pid));
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) break;
+    } catch {}
+    if (i > 100) throw new Error("the daemon did not get ready");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // Orders as TikTok's webhooks bring them: 60 in shop A, 5 in shop B.
+  const orders = [];
+  for (let i = 1; i <= 60; i++) orders.push([SHOP_A, `58${String(i).padStart(17, "0")}`]);
+  for (let i = 1; i <= 5; i++) orders.push([SHOP_B, `59${String(i).padStart(17, "0")}`]);
+  for (const [shop, order] of orders) {
+    const status = await statusWebhook(shop, order, "AWAITING_SHIPMENT");
+    if (status !== 200) throw new Error(`webhook for ${order}: ${status}`);
+  }
+  Object.assign(process.env, {
+    E2E_BASE_URL: base,
+    E2E_DIR: dir,
+    E2E_ADMIN_KEY: admin,
+    E2E_SHOP_A: SHOP_A,
+    E2E_SHOP_B: SHOP_B,
+    E2E_SHOP_A_KEY: shopA,
+    E2E_SHOP_B_KEY: shopB,
+  });
+  process.env.E2E_DAEMON_PID = String(daemon.pid);
+}

@@ -1,0 +1,188 @@
+// What a person does in the dashboard, in Chromium.
+import { test, expect, devices } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
+import { statusWebhook } from "../daemon.js";
+
+const env = process.env;
+
+async function signIn(page, key) {
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/ui\/sign-in$/);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Orders" })).toBeVisible();
+}
+
+/** The order ids the list shows. */
+async function listed(page) {
+  return page.locator("#rows tr[data-order]").evaluateAll((rows) => rows.map((r) => r.dataset.order));
+}
+
+test("signing in opens the orders; signing out closes them", async ({ page }) => {
+  await page.goto("/ui/sign-in");
+  await page.getByLabel("API key").fill("cf_wrong");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toContainText("not a valid API key");
+  await signIn(page, env.E2E_ADMIN_KEY);
+  await expect(page.locator("#count")).toContainText("65 orders");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/ui\/sign-in$/);
+  await page.goto("/ui/orders");
+  await expect(page).toHaveURL(/\/ui\/sign-in$/);
+});
+
+test("a shop's key sees only its shop", async ({ page }) => {
+  await signIn(page, env.E2E_SHOP_B_KEY);
+  const ids = await listed(page);
+  expect(ids).toHaveLength(5);
+  expect(ids.every((id) => id.startsWith("59"))).toBe(true);
+  const response = await page.goto(`/ui/orders/58${"1".padStart(17, "0")}`);
+  expect(response.status()).toBe(404);
+});
+
+test("filters and the search syntax narrow the list, and pages go on", async ({ page }) => {
+  await signIn(page, env.E2E_SHOP_A_KEY);
+  expect(await listed(page)).toHaveLength(50);
+  await page.getByRole("link", { name: "Older orders →" }).click();
+  expect(await listed(page)).toHaveLength(10);
+  await page.goto("/ui/orders");
+  await page.getByLabel("Search").fill("id:5800000000000000001* -id:58000000000000000010");
+  await page.getByRole("button", { name: "Apply" }).click();
+  const ids = await listed(page);
+  expect(ids.length).toBeGreaterThan(0);
+  expect(ids.every((id) => id.startsWith("5800000000000000001"))).toBe(true);
+  await page.getByLabel("Search").fill("colour:red");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page.getByRole("alert")).toContainText("colour");
+  await page.getByLabel("Search").fill("");
+  await page.getByLabel("Stage").selectOption("on_hold");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page.locator("#count")).toContainText(/\d+ orders?/);
+});
+
+test("an order's page shows its timeline; hold then release it", async ({ page }) => {
+  const order = `58${"7".padStart(17, "0")}`;
+  await signIn(page, env.E2E_SHOP_A_KEY);
+  await page.goto(`/ui/orders/${order}`);
+  await expect(page.getByRole("heading", { name: `Order ${order}` })).toBeVisible();
+  const timeline = page.locator(".timeline li");
+  await expect(timeline.first()).toContainText("by webhook");
+  await page.getByLabel("Reason", { exact: true }).fill("address check");
+  await page.getByRole("button", { name: "Hold" }).click();
+  await expect(page.getByRole("status")).toHaveText("Held");
+  await expect(page.locator("#summary")).toContainText("on_hold");
+  await page.getByRole("button", { name: "Release" }).click();
+  await expect(page.getByRole("status")).toHaveText("Released");
+  await expect(timeline).toHaveCount(3);
+});
+
+test("an open order page follows changes live, and a stale form is refused and explained", async ({ browser }) => {
+  const order = `58${"8".padStart(17, "0")}`;
+  const first = await browser.newPage();
+  await signIn(first, env.E2E_SHOP_A_KEY);
+  await first.goto(`/ui/orders/${order}`);
+  const stale = await first.evaluate(() => ({
+    csrf: document.querySelector("input[name=csrf]").value,
+    version: document.querySelector("form[action$='/hold'] input[name=version]").value,
+  }));
+  const second = await browser.newPage();
+  await signIn(second, env.E2E_SHOP_A_KEY);
+  await second.goto(`/ui/orders/${order}`);
+  await second.getByLabel("Reason", { exact: true }).fill("first");
+  await second.getByRole("button", { name: "Hold" }).click();
+  await expect(second.getByRole("status")).toHaveText("Held");
+  // The first page shows the hold without a reload…
+  await expect(first.locator("#summary")).toContainText("on_hold", { timeout: 2000 });
+  // …and a form it sent with the version it showed before is refused, saying why.
+  await first.evaluate(({ csrf, version, action }) => {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = action;
+    for (const [name, value] of Object.entries({ csrf, version, reason: "second" })) {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value;
+      form.append(input);
+    }
+    document.body.append(form);
+    form.submit();
+  }, { ...stale, action: `/ui/orders/${order}/hold` });
+  await expect(first.getByRole("alert")).toContainText("changed after the page showed it");
+});
+
+test("a webhook that arrives shows on the open list within 2 s", async ({ page }) => {
+  await signIn(page, env.E2E_SHOP_A_KEY);
+  await page.waitForTimeout(300); // the stream connects
+  const order = `58${"9".padStart(17, "9")}`;
+  const sent = Date.now();
+  expect(await statusWebhook(env.E2E_SHOP_A, order, "AWAITING_SHIPMENT")).toBe(200);
+  await expect(page.locator(`#order-${order}`)).toBeVisible({ timeout: 2000 });
+  expect(Date.now() - sent).toBeLessThan(2000);
+  expect((await listed(page))[0]).toBe(order);
+});
+
+test("every request goes to the daemon and nowhere else", async ({ page }) => {
+  const hosts = new Set();
+  page.on("request", (request) => hosts.add(new URL(request.url()).host));
+  await signIn(page, env.E2E_ADMIN_KEY);
+  await page.goto(`/ui/orders/58${"1".padStart(17, "0")}`);
+  expect([...hosts]).toEqual([new URL(env.E2E_BASE_URL).host]);
+});
+
+test("no page has an accessibility violation (WCAG 2.1 A and AA)", async ({ page }) => {
+  const check = async (what) => {
+    const results = await new AxeBuilder({ page })
+      .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+      .analyze();
+    expect(results.violations, `${what}: ${JSON.stringify(results.violations, null, 1)}`).toEqual([]);
+  };
+  await page.goto("/ui/sign-in");
+  await check("sign-in");
+  await signIn(page, env.E2E_ADMIN_KEY);
+  await check("orders");
+  await page.goto(`/ui/orders/58${"1".padStart(17, "0")}`);
+  await check("order");
+});
+
+test("the keyboard alone signs in and opens an order", async ({ page }) => {
+  await page.goto("/ui/sign-in");
+  await expect(page.getByLabel("API key")).toBeFocused();
+  await page.keyboard.type(env.E2E_SHOP_A_KEY);
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { name: "Orders" })).toBeVisible();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
+  const link = page.locator("#rows a").first();
+  await link.focus();
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { name: /^Order / })).toBeVisible();
+});
+
+test.describe("on a phone", () => {
+  const { defaultBrowserType, ...pixel } = devices["Pixel 7"];
+  test.use(pixel);
+
+  test("the orders page loads in under 2 s on a throttled network and CPU (median of 5)", async ({ page }) => {
+    await signIn(page, env.E2E_SHOP_A_KEY);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 150,
+      downloadThroughput: (1.6 * 1024 * 1024) / 8,
+      uploadThroughput: (750 * 1024) / 8,
+    });
+    await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
+    await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const started = Date.now();
+      await page.goto("/ui/orders", { waitUntil: "load" });
+      times.push(Date.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`phone load times (ms): ${times.join(", ")}`);
+    expect(times[2]).toBeLessThan(2000);
+  });
+});

@@ -100,6 +100,10 @@ impl Application {
         producers.spawn("idempotency key expiry", |stop| async move {
             keys.idempotency().run_expiry(stop).await
         });
+        let sessions = db.clone();
+        producers.spawn("dashboard session expiry", |stop| async move {
+            sessions.sessions().run_expiry(stop).await
+        });
         if settings.workflow.enabled {
             Runner::new(
                 catalog.clone(),

@@ -91,12 +91,17 @@ async fn follow(
                     } else {
                         upto
                     };
+                    // The position moves before the events go out: a client that subscribes
+                    // meanwhile and reads the new position replays these from the log (and
+                    // skips their live copies, at or below it); one that reads the old position
+                    // subscribed before they went out and gets them live. Moved after, a client
+                    // subscribing in between would get them neither way.
+                    position = reached;
+                    sent.send_replace(position);
                     for event in changes.into_iter().flat_map(LiveEvent::of) {
                         // No receiver is not an error: nobody is watching.
                         let _ = events.send(Arc::new(event));
                     }
-                    position = reached;
-                    sent.send_replace(position);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "the live stream cannot read the log; retrying");

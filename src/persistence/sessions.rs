@@ -92,6 +92,20 @@ impl SessionStore<'_> {
         Ok(())
     }
 
+    /// Deletes expired sessions every hour until `stop`.
+    pub async fn run_expiry(self, mut stop: crate::shutdown::Stop) {
+        loop {
+            match self.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "expired dashboard sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot delete expired dashboard sessions"),
+            }
+            if stop.sleep(std::time::Duration::from_secs(3600)).await {
+                return;
+            }
+        }
+    }
+
     /// Deletes expired sessions; how many.
     pub async fn purge_expired(&self) -> Result<u64, Error> {
         let gone = sessions::Entity::delete_many()

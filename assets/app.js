@@ -30,3 +30,31 @@ document.addEventListener("rowsTop", (event) => {
   const newer = document.getElementById("newer");
   if (newer && event.detail && event.detail.value) newer.value = event.detail.value;
 });
+// Selection for bulk actions: kept by order id, so a row refreshed live stays selected; the
+// page's box is checked, clear or mixed; the count is announced politely.
+(() => {
+  const selected = new Set();
+  const boxes = () => Array.from(document.querySelectorAll("#rows input[name=ids]"));
+  const show = () => {
+    const all = boxes();
+    for (const box of all) box.checked = selected.has(box.value);
+    const page = document.getElementById("select-page");
+    if (page) {
+      const on = all.filter((b) => b.checked).length;
+      page.checked = on > 0 && on === all.length;
+      page.indeterminate = on > 0 && on < all.length;
+    }
+    const status = document.getElementById("selection");
+    if (status) status.textContent = selected.size ? `${selected.size} selected` : "None selected";
+  };
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (box.id === "select-page") {
+      for (const b of boxes()) box.checked ? selected.add(b.value) : selected.delete(b.value);
+    } else if (box.matches && box.matches("#rows input[name=ids]")) {
+      box.checked ? selected.add(box.value) : selected.delete(box.value);
+    } else return;
+    show();
+  });
+  document.addEventListener("htmx:afterSettle", show);
+})();

@@ -25,8 +25,10 @@ export default async function setup() {
     if (i > 100) throw new Error("the daemon did not get ready");
     await new Promise((r) => setTimeout(r, 100));
   }
-  // Orders as TikTok's webhooks bring them: 60 in shop A, 5 in shop B.
+  // Orders as TikTok's webhooks bring them: 60 in shop A, 5 in shop B, and 200 more in shop A
+  // for the bulk test (ids 57…).
   const orders = [];
+  for (let i = 1; i <= 200; i++) orders.push([SHOP_A, `57${String(i).padStart(17, "0")}`]);
   for (let i = 1; i <= 60; i++) orders.push([SHOP_A, `58${String(i).padStart(17, "0")}`]);
   for (let i = 1; i <= 5; i++) orders.push([SHOP_B, `59${String(i).padStart(17, "0")}`]);
   for (const [shop, order] of orders) {

@@ -7,6 +7,6 @@ mod job;
 mod runner;
 mod store;
 
-pub use job::{Action, JobState, NewJob, Outcome, Params, Target};
+pub use job::{Action, JobState, MAX_ITEMS, NewJob, Outcome, Params, Target};
 pub use runner::{Progress, Runner};
 pub use store::{BulkStore, Item, Job};

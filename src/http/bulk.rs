@@ -311,6 +311,12 @@ pub(super) async fn result(
             )));
         }
     };
+    export(db.get_ref().clone(), job, csv)
+}
+
+/// An export job's result as a download: one line per order, as the orders stand now; 422 if
+/// the job is not a completed export. (The dashboard's download link serves it too.)
+pub(super) fn export(db: Database, job: Job, csv: bool) -> Result<HttpResponse, Error> {
     if job.action != Action::Export {
         return Err(Error::NotAllowed(format!(
             "bulk job {} is a {}, not an export",
@@ -323,7 +329,6 @@ pub(super) async fn result(
             job.id, job.state
         )));
     }
-    let db = db.get_ref().clone();
     let scope = job.scope();
     let header = csv.then(|| {
         Bytes::from_static(b"id,shop_id,status,stage,version,currency,total_amount,updated_at\n")

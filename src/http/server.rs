@@ -161,7 +161,13 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::rows)
                 .service(dashboard::one_row)
                 .service(dashboard::show)
-                .service(dashboard::command),
+                .service(dashboard::command)
+                .service(dashboard::confirm)
+                .service(dashboard::start)
+                .service(dashboard::jobs_page)
+                .service(dashboard::job_page)
+                .service(dashboard::cancel_job)
+                .service(dashboard::download),
         )
         .service(
             scope("/api/v1")

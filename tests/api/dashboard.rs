@@ -275,3 +275,108 @@ async fn assets_are_embedded_revalidated_and_small() {
     }
     assert!(total < 150 * 1024, "{total} bytes compressed");
 }
+
+#[actix_web::test]
+async fn bulk_jobs_from_the_dashboard_are_the_sessions_shops_only() {
+    let app = spawn_app().await;
+    let key_a = app.shop_with_key(SHOP_A).await;
+    let key_b = app.shop_with_key(SHOP_B).await;
+    order_at(
+        &app,
+        SHOP_A,
+        "9300000000000000001",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    let cookie_a = sign_in(&app, &key_a).await;
+    let cookie_b = sign_in(&app, &key_b).await;
+    let (_, list) = get(&app, &cookie_a, "/ui/orders").await;
+    let token = csrf(&list);
+
+    // Shop B's session names shop A's order: the job fails that item, and changes nothing.
+    let (_, list_b) = get(&app, &cookie_b, "/ui/orders").await;
+    let theirs = post(
+        &app,
+        &cookie_b,
+        "/ui/bulk",
+        &[
+            ("csrf", &csrf(&list_b)),
+            ("action", "hold"),
+            ("reason", "x"),
+            ("scope", "selected"),
+            ("ids", "9300000000000000001"),
+        ],
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::SEE_OTHER);
+    let their_job = location(&theirs);
+
+    let forged = post(
+        &app,
+        &cookie_a,
+        "/ui/bulk",
+        &[
+            ("csrf", "x"),
+            ("action", "export"),
+            ("scope", "matching"),
+            ("q", ""),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let confirm = post(
+        &app,
+        &cookie_a,
+        "/ui/bulk/confirm",
+        &[
+            ("csrf", &token),
+            ("action", "export"),
+            ("scope", "matching"),
+            ("q", ""),
+        ],
+    )
+    .await;
+    let confirm = confirm.text().await.unwrap();
+    assert!(
+        confirm.contains("all 1 orders matching"),
+        "the scope is said: {confirm}"
+    );
+    let started = post(
+        &app,
+        &cookie_a,
+        "/ui/bulk",
+        &[
+            ("csrf", &token),
+            ("action", "export"),
+            ("scope", "matching"),
+            ("q", ""),
+        ],
+    )
+    .await;
+    let job = location(&started);
+    let page = crate::helpers::eventually("the export to complete", || async {
+        let (_, page) = get(&app, &cookie_a, &job).await;
+        page.contains("Download CSV").then_some(page)
+    })
+    .await;
+    assert!(page.contains("1 of 1"), "{page}");
+    let (status, csv) = get(&app, &cookie_a, &format!("{job}/result?format=csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.contains("9300000000000000001"));
+
+    for path in [job.clone(), format!("{job}/result")] {
+        let (status, _) = get(&app, &cookie_b, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let failed = crate::helpers::eventually("their job to finish", || async {
+        let (_, page) = get(&app, &cookie_b, &their_job).await;
+        page.contains("completed").then_some(page)
+    })
+    .await;
+    assert!(
+        failed.contains("Failed items") && failed.contains("not found"),
+        "{failed}"
+    );
+    let (_, order) = get(&app, &cookie_a, "/ui/orders/9300000000000000001").await;
+    assert!(!order.contains("on_hold"), "shop A's order was not held");
+}

@@ -4,12 +4,14 @@
 //! security policy (see [`SECURITY_HEADERS`]) allows only this server's files.
 
 mod assets;
+mod bulk;
 mod live;
 mod order;
 mod orders;
 mod session;
 
 pub(super) use assets::asset;
+pub(super) use bulk::{cancel_job, confirm, download, job_page, jobs_page, start};
 pub(super) use live::events;
 pub(super) use order::{command, show};
 pub(super) use orders::{list, one_row, rows};

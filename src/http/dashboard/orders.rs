@@ -132,6 +132,9 @@ struct OrdersPage {
     top: String,
     next: Option<String>,
     paged: bool,
+    csrf: String,
+    search: String,
+    actions: &'static [(&'static str, &'static str)],
 }
 
 #[derive(askama::Template)]
@@ -148,8 +151,9 @@ struct RowFragment {
     show_shop: bool,
 }
 
-/// The filters as one search: the query box ANDed with the status, stage and tag chosen.
-fn search_of(filters: &Filters) -> Result<Option<Search>, Error> {
+/// The filters as one search: the query box ANDed with the status, stage, shop and tag chosen;
+/// and its text (what a bulk action over "all matching" is given).
+fn search_of(filters: &Filters) -> Result<(Option<Search>, String), Error> {
     let mut terms = Vec::new();
     if !filters.q.trim().is_empty() {
         terms.push(format!("({})", filters.q.trim()));
@@ -160,24 +164,30 @@ fn search_of(filters: &Filters) -> Result<Option<Search>, Error> {
     if !filters.stage.is_empty() {
         terms.push(format!("stage:{}", Stage::parse(&filters.stage)?.as_str()));
     }
+    if !filters.shop.is_empty() {
+        terms.push(format!("shop:{}", ShopId::parse(&filters.shop)?));
+    }
     if !filters.tag.trim().is_empty() {
         terms.push(format!("tag:\"{}\"", filters.tag.trim()));
     }
     if terms.is_empty() {
-        return Ok(None);
+        return Ok((None, String::new()));
     }
-    Ok(Some(Search::parse(&terms.join(" "))?))
+    let text = terms.join(" ");
+    Ok((Some(Search::parse(&text)?), text))
 }
 
-fn order_filter(filters: &Filters) -> Result<OrderFilter, Error> {
-    Ok(OrderFilter {
+fn order_filter(filters: &Filters) -> Result<(OrderFilter, String), Error> {
+    let (search, text) = search_of(filters)?;
+    let filter = OrderFilter {
         shop: (!filters.shop.is_empty())
             .then(|| ShopId::parse(&filters.shop))
             .transpose()?,
-        search: search_of(filters)?,
+        search,
         limit: PAGE,
         ..OrderFilter::default()
-    })
+    };
+    Ok((filter, text))
 }
 
 fn encoded(filters: &Filters) -> String {
@@ -248,9 +258,15 @@ pub(in crate::http) async fn list(
         top: String::new(),
         next: None,
         paged: paging.after.is_some(),
+        csrf: viewer.csrf.clone(),
+        search: String::new(),
+        actions: &super::bulk::ACTIONS,
     };
     let mut filter = match order_filter(&filters) {
-        Ok(filter) => filter,
+        Ok((filter, text)) => {
+            listing.search = text;
+            filter
+        }
         Err(e) => {
             listing.problem = Some(e.to_string());
             listing.live = false;
@@ -300,7 +316,7 @@ pub(in crate::http) async fn rows(
     filters: web::Query<Filters>,
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, Error> {
-    let mut filter = order_filter(&filters)?;
+    let (mut filter, _) = order_filter(&filters)?;
     if let Some(newer) = paging.newer.as_deref().filter(|n| !n.is_empty()) {
         filter.after = Some(parse_cursor(newer)?);
         filter.oldest_first = true;

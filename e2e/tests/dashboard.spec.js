@@ -172,8 +172,10 @@ test("no page has an accessibility violation (WCAG 2.1 A and AA)", async ({ page
   await check("orders");
   await page.goto(`/ui/orders/58${"1".padStart(17, "0")}`);
   await check("order");
-  await page.goto("/ui/bulk");
-  await check("bulk jobs");
+  for (const [path, what] of [["/ui/workflows", "workflows"], ["/ui/stock", "stock"], ["/ui/system", "system"], ["/ui/bulk", "bulk jobs"]]) {
+    await page.goto(path);
+    await check(what);
+  }
   const first = page.locator("#main tbody a").first();
   if (await first.count()) {
     await first.click();

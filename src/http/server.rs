@@ -167,7 +167,12 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::jobs_page)
                 .service(dashboard::job_page)
                 .service(dashboard::cancel_job)
-                .service(dashboard::download),
+                .service(dashboard::download)
+                .service(dashboard::workflows_page)
+                .service(dashboard::replay)
+                .service(dashboard::stock_page)
+                .service(dashboard::adjust)
+                .service(dashboard::system_page),
         )
         .service(
             scope("/api/v1")

@@ -213,6 +213,19 @@ impl LogStore<'_> {
         Ok(lowest.flatten().unwrap_or(0))
     }
 
+    /// Every subscription and where it stands (the lowest of its slots' checkpoints).
+    pub async fn checkpoints(&self) -> Result<Vec<(String, i64)>, Error> {
+        Ok(log_checkpoints::Entity::find()
+            .select_only()
+            .column(log_checkpoints::Column::Subscription)
+            .column_as(log_checkpoints::Column::Position.min(), "lowest")
+            .group_by(log_checkpoints::Column::Subscription)
+            .order_by_asc(log_checkpoints::Column::Subscription)
+            .into_tuple()
+            .all(&self.db.conn)
+            .await?)
+    }
+
     /// Subscription `name` has handled every entry up to `position`, in every slot.
     pub async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), Error> {
         let rows = (0..SLOTS).map(|slot| log_checkpoints::ActiveModel {

@@ -266,6 +266,22 @@ impl RunStore<'_> {
             .collect()
     }
 
+    /// Runs not finished (running or held) within `scope`, next due first.
+    pub async fn in_flight(&self, scope: &Scope, limit: u64) -> Result<Vec<Run>, Error> {
+        let mut runs =
+            workflow_runs::Entity::find().filter(workflow_runs::Column::Status.is_in(OPEN));
+        if let Scope::Shop(shop) = scope {
+            runs = runs.filter(workflow_runs::Column::ShopId.eq(shop.as_str()));
+        }
+        runs.order_by_asc(workflow_runs::Column::NextAt)
+            .limit(limit)
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .map(Run::try_from)
+            .collect()
+    }
+
     /// Moves the run; with `step`, records the finished step in the same transaction.
     pub async fn advance(
         &self,

@@ -11,12 +11,12 @@ use crate::helpers::{TestApp, order_at, spawn_app};
 const SHOP_A: &str = "7300000000000000001";
 const SHOP_B: &str = "7300000000000000002";
 
-fn browser() -> Client {
+pub fn browser() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
 /// Signs in with `key`; the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, key: &str) -> String {
+pub async fn sign_in(app: &TestApp, key: &str) -> String {
     let response = browser()
         .post(app.url("/ui/sign-in"))
         .form(&[("key", key)])
@@ -28,7 +28,7 @@ async fn sign_in(app: &TestApp, key: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+pub async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     let response = browser()
         .get(app.url(path))
         .header(header::COOKIE, cookie)
@@ -38,7 +38,12 @@ async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     browser()
         .post(app.url(path))
         .header(header::COOKIE, cookie)
@@ -49,7 +54,7 @@ async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) ->
 }
 
 /// The form token a page carries.
-fn csrf(page: &str) -> String {
+pub fn csrf(page: &str) -> String {
     let at = page
         .find("name=\"csrf\" value=\"")
         .expect("the page has a form token")
@@ -57,7 +62,7 @@ fn csrf(page: &str) -> String {
     page[at..].split('"').next().unwrap().to_owned()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub fn location(response: &reqwest::Response) -> String {
     response.headers()[header::LOCATION]
         .to_str()
         .unwrap()
@@ -379,4 +384,75 @@ async fn bulk_jobs_from_the_dashboard_are_the_sessions_shops_only() {
     );
     let (_, order) = get(&app, &cookie_a, "/ui/orders/9300000000000000001").await;
     assert!(!order.contains("on_hold"), "shop A's order was not held");
+}
+
+#[actix_web::test]
+async fn workflows_stock_and_system_pages_show_the_sessions_shop() {
+    let app = spawn_app().await;
+    let key_a = app.shop_with_key(SHOP_A).await;
+    let key_b = app.shop_with_key(SHOP_B).await;
+    let stocked = app
+        .client
+        .put(app.url(&format!("/api/v1/inventory/{SHOP_A}/SKU-9")))
+        .bearer_auth(&key_a)
+        .json(&serde_json::json!({ "on_hand": 5, "low_stock_threshold": 6 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stocked.status(), StatusCode::OK);
+    let cookie_a = sign_in(&app, &key_a).await;
+    let cookie_b = sign_in(&app, &key_b).await;
+
+    let (status, stock) = get(&app, &cookie_a, "/ui/stock?low=true").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        stock.contains("SKU-9") && stock.contains(">low<"),
+        "a low SKU is flagged"
+    );
+    let (_, theirs) = get(&app, &cookie_b, "/ui/stock").await;
+    assert!(
+        !theirs.contains("SKU-9"),
+        "another shop's stock is not shown"
+    );
+    let token = csrf(&stock);
+    let adjusted = post(
+        &app,
+        &cookie_a,
+        &format!("/ui/stock/{SHOP_A}/SKU-9/adjust"),
+        &[("csrf", &token), ("delta", "3")],
+    )
+    .await;
+    let (_, after) = get(&app, &cookie_a, &location(&adjusted)).await;
+    assert!(after.contains("SKU-9: 8 on hand, 8 available"), "{after}");
+    let below = post(
+        &app,
+        &cookie_a,
+        &format!("/ui/stock/{SHOP_A}/SKU-9/adjust"),
+        &[("csrf", &token), ("delta", "-9")],
+    )
+    .await;
+    let (_, refused) = get(&app, &cookie_a, &location(&below)).await;
+    assert!(
+        refused.contains("class=\"problem\""),
+        "below zero is refused: {refused}"
+    );
+    let (_, theirs) = get(&app, &cookie_b, "/ui/stock").await;
+    let forbidden = post(
+        &app,
+        &cookie_b,
+        &format!("/ui/stock/{SHOP_A}/SKU-9/adjust"),
+        &[("csrf", &csrf(&theirs)), ("delta", "1")],
+    )
+    .await;
+    assert_eq!(forbidden.status(), StatusCode::NOT_FOUND);
+
+    let (status, workflows) = get(&app, &cookie_a, "/ui/workflows").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(workflows.contains("Dead letters") && workflows.contains("Templates"));
+    let (status, system) = get(&app, &cookie_a, "/ui/system").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        system.contains("ready") && system.contains(SHOP_A) && !system.contains(SHOP_B),
+        "{system}"
+    );
 }

@@ -247,14 +247,28 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
         .await;
     assert_problem(refused, 404, "not_found").await;
 
-    let replay = app
-        .post_json(
-            &format!("/api/v1/dead-letters/{}/replay", letter["id"]),
-            &app.admin_key,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(replay.status(), 200);
+    // Replayed from the dashboard: its workflows page groups the letter under its step and
+    // error, and replays the group.
+    let cookie = crate::dashboard::sign_in(&app, &app.admin_key).await;
+    let (_, page) = crate::dashboard::get(&app, &cookie, "/ui/workflows").await;
+    assert!(
+        page.contains("ship: 1 order") && page.contains("503"),
+        "{page}"
+    );
+    let replay = crate::dashboard::post(
+        &app,
+        &cookie,
+        "/ui/dead-letters/replay",
+        &[
+            ("csrf", &crate::dashboard::csrf(&page)),
+            ("ids", &letter["id"].to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        crate::dashboard::location(&replay),
+        "/ui/workflows?done=Replayed+1+dead+letter"
+    );
     let run = app
         .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
             r["run"]["status"] == "completed"

@@ -9,6 +9,8 @@ mod live;
 mod order;
 mod orders;
 mod session;
+mod system;
+mod workflows;
 
 pub(super) use assets::asset;
 pub(super) use bulk::{cancel_job, confirm, download, job_page, jobs_page, start};
@@ -16,6 +18,8 @@ pub(super) use live::events;
 pub(super) use order::{command, show};
 pub(super) use orders::{list, one_row, rows};
 pub(super) use session::{sign_in, sign_in_page, sign_out};
+pub(super) use system::{adjust, stock_page, system_page};
+pub(super) use workflows::{replay, workflows_page};
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get};

@@ -1,0 +1,229 @@
+//! Stock (levels, reservations, low-stock flags, adjusting), shops (authorisation and its
+//! expiry, where their sync stands) and the system (readiness, how far each reader of the log
+//! is behind, dead letters, version).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::DateTime;
+use serde::Deserialize;
+
+use super::session::Viewer;
+use super::{Who, page};
+use crate::domain::{ShopId, Sku};
+use crate::http::Error;
+use crate::persistence::Database;
+
+/// Most units one adjustment moves, either way.
+const MAX_UNITS: i64 = 1_000_000_000;
+
+pub struct StockLine {
+    shop: String,
+    sku: String,
+    on_hand: i64,
+    reserved: i64,
+    available: i64,
+    threshold: String,
+    low: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "stock.html")]
+struct StockPage {
+    who: Option<Who>,
+    section: &'static str,
+    csrf: String,
+    flash: Option<String>,
+    problem: Option<String>,
+    lines: Vec<StockLine>,
+    low_only: bool,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::http) struct StockQuery {
+    /// Only SKUs at or under their low-stock threshold.
+    #[serde(default)]
+    low: bool,
+    done: Option<String>,
+    problem: Option<String>,
+}
+
+/// Stock per SKU, low ones flagged.
+#[utoipa::path(
+    tag = "dashboard",
+    params(StockQuery),
+    responses((status = 200, description = "The stock page", body = String, content_type = "text/html"))
+)]
+#[get("/stock")]
+pub(in crate::http) async fn stock_page(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    query: web::Query<StockQuery>,
+) -> Result<HttpResponse, Error> {
+    let shop = viewer.caller.scope.narrow(None);
+    let levels = db.stock().levels(shop.map(ShopId::as_str)).await?;
+    let lines = levels
+        .into_iter()
+        .map(|l| StockLine {
+            low: l.low_stock_threshold.is_some_and(|t| l.available <= t),
+            shop: l.shop_id.as_str().to_owned(),
+            sku: l.sku_id.as_str().to_owned(),
+            on_hand: l.on_hand,
+            reserved: l.reserved,
+            available: l.available,
+            threshold: l
+                .low_stock_threshold
+                .map_or_else(|| "—".to_owned(), |t| t.to_string()),
+        })
+        .filter(|l| !query.low || l.low)
+        .collect();
+    page(&StockPage {
+        who: Some(viewer.who()),
+        section: "stock",
+        csrf: viewer.csrf.clone(),
+        flash: query.done.clone(),
+        problem: query.problem.clone(),
+        lines,
+        low_only: query.low,
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(in crate::http) struct AdjustForm {
+    csrf: String,
+    /// Units to add (negative: remove).
+    delta: i64,
+}
+
+/// Adds or removes units of a SKU (never below zero).
+#[utoipa::path(
+    tag = "dashboard",
+    params(("shop_id" = ShopId, Path), ("sku_id" = Sku, Path)),
+    request_body(content = AdjustForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Back to the stock page, saying what happened"))
+)]
+#[post("/stock/{shop_id}/{sku_id}/adjust")]
+pub(in crate::http) async fn adjust(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    path: web::Path<(String, String)>,
+    form: web::Form<AdjustForm>,
+) -> Result<HttpResponse, Error> {
+    viewer.check(&form.csrf)?;
+    let shop = ShopId::parse(&path.0)?;
+    if !viewer.caller.scope.allows(&shop) {
+        return Err(Error::NotFound(format!("stock of shop {shop}")));
+    }
+    let sku = Sku::parse(&path.1)?;
+    let flash = if form.delta == 0 || form.delta.abs() > MAX_UNITS {
+        (
+            "problem",
+            format!("Adjust by 1 to {MAX_UNITS} units, up or down."),
+        )
+    } else {
+        match db
+            .stock()
+            .adjust(shop.as_str(), sku.as_str(), form.delta, None)
+            .await
+            .map_err(Error::from)
+        {
+            Ok(level) => (
+                "done",
+                format!(
+                    "{}: {} on hand, {} available",
+                    sku.as_str(),
+                    level.on_hand,
+                    level.available
+                ),
+            ),
+            Err(e @ Error::Internal(_)) => return Err(e),
+            Err(e) => ("problem", e.to_string()),
+        }
+    };
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!(
+                "/ui/stock?{}",
+                serde_urlencoded::to_string([flash]).unwrap_or_default()
+            ),
+        ))
+        .finish())
+}
+
+pub struct ShopLine {
+    id: String,
+    name: String,
+    authorized: bool,
+    expires: String,
+    withdrawn: String,
+    synced: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "system.html")]
+struct SystemPage {
+    who: Option<Who>,
+    section: &'static str,
+    ready: Result<(), String>,
+    version: &'static str,
+    log_end: i64,
+    readers: Vec<(String, i64, i64)>,
+    dead_letters: usize,
+    shops: Vec<ShopLine>,
+}
+
+/// Shops and how the daemon is doing.
+#[utoipa::path(
+    tag = "dashboard",
+    responses((status = 200, description = "The system page", body = String, content_type = "text/html"))
+)]
+#[get("/system")]
+pub(in crate::http) async fn system_page(
+    viewer: Viewer,
+    db: web::Data<Database>,
+) -> Result<HttpResponse, Error> {
+    let scope = &viewer.caller.scope;
+    let ready = db.readiness().await.map_err(|e| e.to_string());
+    let log = db.log();
+    let (log_end, checkpoints, letters, shops) = futures_util::try_join!(
+        async { Ok::<_, Error>(log.end().await?) },
+        async { Ok(log.checkpoints().await?) },
+        async { Ok(db.runs().dead_letters(scope, 500).await?) },
+        async { Ok(db.shops().list(scope).await?) },
+    )?;
+    let mut lines = Vec::with_capacity(shops.len());
+    for shop in shops {
+        let auth = db.shops().auth(&shop.id).await?;
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or_else(
+                || "—".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            )
+        };
+        lines.push(ShopLine {
+            synced: time(
+                auth.and_then(|a| a.sync_cursor)
+                    .and_then(|c| DateTime::from_timestamp(c, 0)),
+            ),
+            expires: time(shop.authorization_expires_at),
+            withdrawn: time(shop.deauthorized_at),
+            id: shop.id.as_str().to_owned(),
+            name: shop.name,
+            authorized: shop.authorized,
+        });
+    }
+    page(&SystemPage {
+        who: Some(viewer.who()),
+        section: "system",
+        ready,
+        version: env!("CARGO_PKG_VERSION"),
+        readers: checkpoints
+            .into_iter()
+            .map(|(name, at)| (name, at, (log_end - at).max(0)))
+            .collect(),
+        log_end,
+        dead_letters: letters.len(),
+        shops: lines,
+    })
+}

@@ -31,12 +31,19 @@ pub struct RunLine {
     error: String,
 }
 
+/// One dead letter: its id, its order, when it failed.
+pub struct Letter {
+    id: i64,
+    order_id: String,
+    failed_at: String,
+}
+
 /// Dead letters with the same step and error.
 pub struct Group {
     step: String,
     error: String,
     ids: String,
-    letters: Vec<(i64, String, String)>,
+    letters: Vec<Letter>,
 }
 
 #[derive(askama::Template)]
@@ -74,22 +81,22 @@ pub(in crate::http) async fn workflows_page(
     let runs = db.runs();
     let (in_flight, letters) =
         futures_util::try_join!(runs.in_flight(scope, 200), runs.dead_letters(scope, 500))?;
-    let mut groups: BTreeMap<(String, String), Vec<(i64, String, String)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<Letter>> = BTreeMap::new();
     for (step, run) in letters {
         let error = step.detail.unwrap_or_default();
         let key: String = error.chars().take(120).collect();
-        groups.entry((step.name, key)).or_default().push((
-            step.id,
-            run.order_id.as_str().to_owned(),
-            step.finished_at.format("%Y-%m-%d %H:%M").to_string(),
-        ));
+        groups.entry((step.name, key)).or_default().push(Letter {
+            id: step.id,
+            order_id: run.order_id.as_str().to_owned(),
+            failed_at: step.finished_at.format("%Y-%m-%d %H:%M").to_string(),
+        });
     }
     let mut groups: Vec<Group> = groups
         .into_iter()
         .map(|((step, error), letters)| Group {
             ids: letters
                 .iter()
-                .map(|l| l.0.to_string())
+                .map(|l| l.id.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
             step,

@@ -27,6 +27,10 @@ try {
     await page.getByRole("status").waitFor();
     await page.screenshot({ path: `${out}/order-${name}.png`, fullPage: name === "desktop" });
     await page.getByRole("button", { name: "Release" }).click();
+    for (const section of ["workflows", "stock", "system", "analytics", "bulk"]) {
+      await page.goto(`/ui/${section}`);
+      await page.screenshot({ path: `${out}/${section}-${name}.png`, fullPage: name === "desktop" });
+    }
     await page.close();
   }
 } finally {

@@ -172,7 +172,7 @@ test("no page has an accessibility violation (WCAG 2.1 A and AA)", async ({ page
   await check("orders");
   await page.goto(`/ui/orders/58${"1".padStart(17, "0")}`);
   await check("order");
-  for (const [path, what] of [["/ui/workflows", "workflows"], ["/ui/stock", "stock"], ["/ui/system", "system"], ["/ui/bulk", "bulk jobs"]]) {
+  for (const [path, what] of [["/ui/workflows", "workflows"], ["/ui/stock", "stock"], ["/ui/system", "system"], ["/ui/analytics", "analytics"], ["/ui/bulk", "bulk jobs"]]) {
     await page.goto(path);
     await check(what);
   }

@@ -5,4 +5,6 @@ mod consumer;
 mod store;
 
 pub use consumer::{TransitionMessage, subscription};
-pub use store::{AnalyticsStore, Percentiles, ShopDay, SlaBreaches, Summary, TransitionRecord};
+pub use store::{
+    AnalyticsStore, AtRisk, Percentiles, ShopDay, SlaBreaches, Summary, TransitionRecord,
+};

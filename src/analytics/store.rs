@@ -34,6 +34,21 @@ pub struct Summary {
     /// TikTok's event time to our durable record, over the window's transitions.
     pub processing_latency_ms: Percentiles,
     pub sla_breaches: SlaBreaches,
+    /// Current orders per stage (the fulfilment funnel).
+    pub orders_by_stage: BTreeMap<String, u64>,
+    /// Orders created per UTC hour (`YYYY-MM-DD HH:00`) over the window.
+    pub created_per_hour: BTreeMap<String, u64>,
+    /// Orders awaiting shipment whose ready-to-ship deadline falls in the next 24 hours.
+    pub at_risk: Vec<AtRisk>,
+}
+
+/// An order whose TikTok ready-to-ship deadline is near.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtRisk {
+    pub order_id: String,
+    pub shop_id: String,
+    pub stage: String,
+    pub deadline: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +188,48 @@ impl AnalyticsStore<'_> {
             .map(|(s, n)| (s, n as u64))
             .collect();
 
+        let mut by_stage = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::Stage)
+            .column_as(orders::Column::Id.count(), "n")
+            .group_by(orders::Column::Stage);
+        if let Some(shop) = shop {
+            by_stage = by_stage.filter(orders::Column::ShopId.eq(shop));
+        }
+        let orders_by_stage = by_stage
+            .into_tuple::<(String, i64)>()
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .map(|(s, n)| (s, n as u64))
+            .collect();
+        let now = Utc::now();
+        let mut risky = orders::Entity::find()
+            .filter(orders::Column::RtsSlaAt.gte(now.fixed_offset()))
+            .filter(
+                orders::Column::RtsSlaAt.lt((now + chrono::TimeDelta::hours(24)).fixed_offset()),
+            )
+            .filter(orders::Column::Status.eq("AWAITING_SHIPMENT"))
+            .filter(orders::Column::Stage.is_not_in(SHIPPED_STAGES))
+            .order_by_asc(orders::Column::RtsSlaAt)
+            .limit(100);
+        if let Some(shop) = shop {
+            risky = risky.filter(orders::Column::ShopId.eq(shop));
+        }
+        let at_risk = risky
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .filter_map(|o| {
+                Some(AtRisk {
+                    deadline: o.rts_sla_at?.to_utc(),
+                    order_id: o.id,
+                    shop_id: o.shop_id,
+                    stage: o.stage,
+                })
+            })
+            .collect();
+
         let mut query = analytics_transitions::Entity::find()
             .filter(analytics_transitions::Column::RecordedAt.gte(since.fixed_offset()))
             .order_by_asc(analytics_transitions::Column::MessageId);
@@ -182,6 +239,7 @@ impl AnalyticsStore<'_> {
         let rows = query.all(&self.db.conn).await?;
 
         let mut days: BTreeMap<(String, String), ShopDay> = BTreeMap::new();
+        let mut created_per_hour: BTreeMap<String, u64> = BTreeMap::new();
         let mut awaiting: HashMap<&str, DateTime<Utc>> = HashMap::new();
         let mut shipped: HashMap<&str, (DateTime<Utc>, Option<i64>)> = HashMap::new();
         let mut latencies = Vec::new();
@@ -200,6 +258,9 @@ impl AnalyticsStore<'_> {
             let at = row.recorded_at.to_utc();
             if seen.insert(&row.order_id) && row.stage == "received" {
                 day.created += 1;
+                *created_per_hour
+                    .entry(at.format("%Y-%m-%d %H:00").to_string())
+                    .or_default() += 1;
             }
             if row.status == "AWAITING_SHIPMENT" {
                 awaiting.entry(&row.order_id).or_insert(at);
@@ -242,6 +303,9 @@ impl AnalyticsStore<'_> {
                 shipped_late,
                 overdue_unshipped,
             },
+            orders_by_stage,
+            created_per_hour,
+            at_risk,
         })
     }
 }

@@ -172,7 +172,8 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::replay)
                 .service(dashboard::stock_page)
                 .service(dashboard::adjust)
-                .service(dashboard::system_page),
+                .service(dashboard::system_page)
+                .service(dashboard::analytics_page),
         )
         .service(
             scope("/api/v1")

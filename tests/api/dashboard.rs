@@ -449,6 +449,23 @@ async fn workflows_stock_and_system_pages_show_the_sessions_shop() {
     let (status, workflows) = get(&app, &cookie_a, "/ui/workflows").await;
     assert_eq!(status, StatusCode::OK);
     assert!(workflows.contains("Dead letters") && workflows.contains("Templates"));
+    order_at(
+        &app,
+        SHOP_A,
+        "9400000000000000001",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    let (status, analytics) = get(&app, &cookie_a, "/ui/analytics?days=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        analytics.contains("<td>received</td><td class=\"num\">1</td>"),
+        "the funnel counts the order: {analytics}"
+    );
+    assert!(
+        analytics.contains("<svg"),
+        "drawn, with its table beside it"
+    );
     let (status, system) = get(&app, &cookie_a, "/ui/system").await;
     assert_eq!(status, StatusCode::OK);
     assert!(

@@ -3,6 +3,7 @@
 //! too. Nothing is loaded from anywhere but this server, and no script is inline: the content
 //! security policy (see [`SECURITY_HEADERS`]) allows only this server's files.
 
+mod analytics;
 mod assets;
 mod bulk;
 mod live;
@@ -12,6 +13,7 @@ mod session;
 mod system;
 mod workflows;
 
+pub(super) use analytics::analytics_page;
 pub(super) use assets::asset;
 pub(super) use bulk::{cancel_job, confirm, download, job_page, jobs_page, start};
 pub(super) use live::events;

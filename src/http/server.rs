@@ -159,6 +159,7 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::events)
                 .service(dashboard::list)
                 .service(dashboard::rows)
+                .service(dashboard::count)
                 .service(dashboard::one_row)
                 .service(dashboard::show)
                 .service(dashboard::command)

@@ -87,6 +87,9 @@ pub(in crate::http) struct Flash {
     done: Option<String>,
     /// Why the last command was refused.
     problem: Option<String>,
+    /// The version the page shows: if the order is still at it, 204 (the live page keeps what
+    /// it has, including what the person is typing).
+    seen: Option<i64>,
 }
 
 fn shown(m: Money) -> String {
@@ -113,6 +116,9 @@ pub(in crate::http) async fn show(
         .detail(scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    if flash.seen == Some(record.order.version) {
+        return Ok(HttpResponse::NoContent().finish());
+    }
     let (history, run, shipment, reservations) = futures_util::try_join!(
         async { Ok::<_, Error>(db.orders().history(scope, &id).await?.unwrap_or_default()) },
         async { Ok(db.runs().of_order(&id).await?) },

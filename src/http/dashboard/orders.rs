@@ -124,7 +124,9 @@ struct OrdersPage {
     stages: &'static [&'static str],
     shops: Vec<String>,
     problem: Option<String>,
-    count: String,
+    /// Whether the count is asked for after the page (it may read up to 10,001 index entries;
+    /// the page itself reads 50 rows).
+    counting: bool,
     rows: Vec<Row>,
     show_shop: bool,
     live: bool,
@@ -250,7 +252,7 @@ pub(in crate::http) async fn list(
         stages: &STAGES,
         shops,
         problem: None,
-        count: "0".into(),
+        counting: true,
         rows: Vec::new(),
         show_shop: show_shop(&viewer),
         live: paging.after.is_none(),
@@ -270,6 +272,7 @@ pub(in crate::http) async fn list(
         Err(e) => {
             listing.problem = Some(e.to_string());
             listing.live = false;
+            listing.counting = false;
             return page(&listing);
         }
     };
@@ -279,17 +282,7 @@ pub(in crate::http) async fn list(
         .map(parse_cursor)
         .transpose()
         .map_err(Error::from)?;
-    let scope = &viewer.caller.scope;
-    let store = db.orders();
-    let (orders, counted) = futures_util::try_join!(
-        store.list(scope, &filter),
-        store.count_upto(scope, &filter, COUNT_CAP),
-    )?;
-    listing.count = if counted > COUNT_CAP {
-        "10,000+".into()
-    } else {
-        counted.to_string()
-    };
+    let orders = db.orders().list(&viewer.caller.scope, &filter).await?;
     listing.top = orders.first().map(cursor_of).unwrap_or_default();
     listing.next = (orders.len() as u64 == PAGE)
         .then(|| orders.last())
@@ -297,6 +290,39 @@ pub(in crate::http) async fn list(
         .map(|last| format!("/ui/orders?{query}&after={}", cursor_of(last)));
     listing.rows = orders.iter().map(Row::from).collect();
     page(&listing)
+}
+
+#[derive(askama::Template)]
+#[template(path = "order_count.html")]
+struct CountFragment {
+    count: String,
+}
+
+/// How many orders match the filters, counting no further than 10,000 ("10,000+"): asked for
+/// by the page once it is shown, so a large count never delays the list.
+#[utoipa::path(
+    tag = "dashboard",
+    params(Filters),
+    responses((status = 200, description = "The count", body = String, content_type = "text/html"))
+)]
+#[get("/orders/count")]
+pub(in crate::http) async fn count(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, Error> {
+    let (filter, _) = order_filter(&filters)?;
+    let counted = db
+        .orders()
+        .count_upto(&viewer.caller.scope, &filter, COUNT_CAP)
+        .await?;
+    page(&CountFragment {
+        count: if counted > COUNT_CAP {
+            "10,000+".into()
+        } else {
+            counted.to_string()
+        },
+    })
 }
 
 /// Rows changed after the one with cursor `newer` (newest first), for the live list to put on

@@ -45,6 +45,13 @@ test("filters and the search syntax narrow the list, and pages go on", async ({ 
   await page.getByLabel("Search").fill("id:580*");
   await page.getByRole("button", { name: "Filter" }).click();
   await expect(page.locator("#count")).toContainText("60 orders");
+  // Saved as a view: a tab of its own, there on the next visit.
+  await page.getByLabel("Save these filters as a view").fill("Glow 580");
+  await page.getByRole("button", { name: "Save view" }).click();
+  await expect(page.getByRole("link", { name: "Glow 580" })).toHaveAttribute("aria-current", "page");
+  await page.getByRole("link", { name: "All", exact: true }).click();
+  await page.getByRole("link", { name: "Glow 580" }).click();
+  await expect(page.locator("#count")).toContainText("60 orders");
   expect(await listed(page)).toHaveLength(50);
   await page.getByRole("link", { name: "Older orders →" }).click();
   expect(await listed(page)).toHaveLength(10);

@@ -21,6 +21,7 @@ mod m20261128_000014_idempotency_keys;
 mod m20261128_000015_bulk_jobs;
 mod m20261128_000016_dashboard_sessions;
 mod m20261128_000017_order_tags_by_tag;
+mod m20261128_000018_dashboard_views;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000015_bulk_jobs::Migration),
             Box::new(m20261128_000016_dashboard_sessions::Migration),
             Box::new(m20261128_000017_order_tags_by_tag::Migration),
+            Box::new(m20261128_000018_dashboard_views::Migration),
         ]
     }
 }

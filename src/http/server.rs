@@ -160,6 +160,8 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::list)
                 .service(dashboard::rows)
                 .service(dashboard::count)
+                .service(dashboard::save_view)
+                .service(dashboard::remove_view)
                 .service(dashboard::one_row)
                 .service(dashboard::show)
                 .service(dashboard::command)

@@ -12,6 +12,7 @@ pub mod shipments;
 mod shops;
 pub mod snapshots;
 pub mod statements;
+mod views;
 mod webhooks;
 pub mod workflows;
 
@@ -25,4 +26,5 @@ pub use orders::{
 pub use sessions::{Session, SessionStore};
 pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};
 pub use snapshots::SnapshotLoader;
+pub use views::{MAX_VIEWS, View, ViewStore};
 pub use webhooks::{QuarantineReason, QuarantinedWebhook, ShopNotice};

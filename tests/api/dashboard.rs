@@ -477,3 +477,84 @@ async fn workflows_stock_and_system_pages_show_the_sessions_shop() {
         "{system}"
     );
 }
+
+#[actix_web::test]
+async fn saved_views_are_the_keys_own_tabs() {
+    let app = spawn_app().await;
+    let key_a = app.shop_with_key(SHOP_A).await;
+    let key_b = app.shop_with_key(SHOP_B).await;
+    let cookie_a = sign_in(&app, &key_a).await;
+    let cookie_b = sign_in(&app, &key_b).await;
+    let (_, list) = get(&app, &cookie_a, "/ui/orders?q=tag%3Avip&stage=on_hold").await;
+    assert!(list.contains("Save these filters as a view"));
+    let saved = post(
+        &app,
+        &cookie_a,
+        "/ui/views",
+        &[
+            ("csrf", &csrf(&list)),
+            ("name", "VIP on hold"),
+            ("filters", "q=tag%3Avip&stage=on_hold&smuggled=1"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let back = location(&saved);
+    assert_eq!(
+        back, "/ui/orders?q=tag%3Avip&status=&stage=on_hold&shop=&tag=",
+        "only the list's filters are kept"
+    );
+    let (_, tabs) = get(&app, &cookie_a, &back).await;
+    assert!(
+        tabs.contains("aria-current=\"page\">VIP on hold</a>"),
+        "the view is a tab, and the current one"
+    );
+    let (_, theirs) = get(&app, &cookie_b, "/ui/orders").await;
+    assert!(
+        !theirs.contains("VIP on hold"),
+        "another key's session has its own views"
+    );
+
+    let id = tabs
+        .split("/ui/views/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let refused = post(
+        &app,
+        &cookie_b,
+        &format!("/ui/views/{id}/remove"),
+        &[("csrf", &csrf(&theirs))],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let removed = post(
+        &app,
+        &cookie_a,
+        &format!("/ui/views/{id}/remove"),
+        &[("csrf", &csrf(&tabs))],
+    )
+    .await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    let (_, after) = get(&app, &cookie_a, "/ui/orders").await;
+    assert!(!after.contains("VIP on hold"));
+    let bad = post(
+        &app,
+        &cookie_a,
+        "/ui/views",
+        &[
+            ("csrf", &csrf(&after)),
+            ("name", "x"),
+            ("filters", "q=colour%3Ared"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        bad.status(),
+        StatusCode::BAD_REQUEST,
+        "a view of a bad search is not saved"
+    );
+}

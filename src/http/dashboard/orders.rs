@@ -3,7 +3,7 @@
 //! without disturbing the rest of the page.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
 use super::session::Viewer;
@@ -108,9 +108,11 @@ impl From<&OrderSummary> for Row {
 }
 
 pub struct Tab {
-    name: &'static str,
+    name: String,
     href: String,
     current: bool,
+    /// A saved view's id (it can be removed); `None` for the built-in ones.
+    saved: Option<i64>,
 }
 
 #[derive(askama::Template)]
@@ -215,10 +217,14 @@ pub(in crate::http) async fn list(
 ) -> Result<HttpResponse, Error> {
     let filters = filters.into_inner();
     let query = encoded(&filters);
-    let tabs = VIEWS
+    let bare = filters.status.is_empty()
+        && filters.stage.is_empty()
+        && filters.tag.is_empty()
+        && filters.shop.is_empty();
+    let mut tabs: Vec<Tab> = VIEWS
         .iter()
         .map(|(name, q)| Tab {
-            name,
+            name: (*name).to_owned(),
             href: format!(
                 "/ui/orders?{}",
                 encoded(&Filters {
@@ -226,13 +232,18 @@ pub(in crate::http) async fn list(
                     ..Filters::default()
                 })
             ),
-            current: filters.q == *q
-                && filters.status.is_empty()
-                && filters.stage.is_empty()
-                && filters.tag.is_empty()
-                && filters.shop.is_empty(),
+            current: bare && filters.q == *q,
+            saved: None,
         })
         .collect();
+    for view in db.views().of_key(viewer.caller.key_id).await? {
+        tabs.push(Tab {
+            current: view.filters == query,
+            href: format!("/ui/orders?{}", view.filters),
+            name: view.name,
+            saved: Some(view.id),
+        });
+    }
     let shops = match viewer.caller.scope {
         crate::domain::Scope::Admin => db
             .shops()
@@ -323,6 +334,76 @@ pub(in crate::http) async fn count(
             counted.to_string()
         },
     })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(in crate::http) struct ViewForm {
+    csrf: String,
+    /// What the tab says (1 to 64 characters).
+    name: String,
+    /// The filters, as the list's query string.
+    filters: String,
+}
+
+/// Saves the list's filters as a view (a tab); the same name again replaces it.
+#[utoipa::path(
+    tag = "dashboard",
+    request_body(content = ViewForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Back to the list, on the saved view"))
+)]
+#[post("/views")]
+pub(in crate::http) async fn save_view(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    form: web::Form<ViewForm>,
+) -> Result<HttpResponse, Error> {
+    viewer.check(&form.csrf)?;
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(Error::BadRequest(
+            "a view's name is 1 to 64 characters".into(),
+        ));
+    }
+    // Only the filters the list knows, re-encoded: nothing else rides along.
+    let filters: Filters = serde_urlencoded::from_str(&form.filters)
+        .map_err(|e| Error::BadRequest(format!("filters: {e}")))?;
+    order_filter(&filters)?;
+    let filters = encoded(&filters);
+    db.views()
+        .save(viewer.caller.key_id, name, &filters)
+        .await?
+        .map_err(Error::NotAllowed)?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/ui/orders?{filters}")))
+        .finish())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(in crate::http) struct RemoveForm {
+    csrf: String,
+}
+
+/// Removes a saved view.
+#[utoipa::path(
+    tag = "dashboard",
+    params(("id" = i64, Path)),
+    request_body(content = RemoveForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Back to the list"))
+)]
+#[post("/views/{id}/remove")]
+pub(in crate::http) async fn remove_view(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    path: web::Path<i64>,
+    form: web::Form<RemoveForm>,
+) -> Result<HttpResponse, Error> {
+    viewer.check(&form.csrf)?;
+    if !db.views().remove(viewer.caller.key_id, *path).await? {
+        return Err(Error::NotFound(format!("view {path}")));
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/ui/orders"))
+        .finish())
 }
 
 /// Rows changed after the one with cursor `newer` (newest first), for the live list to put on

@@ -204,6 +204,29 @@ test("the keyboard alone signs in and opens an order", async ({ page }) => {
   await expect(page.getByRole("heading", { name: /^Order / })).toBeVisible();
 });
 
+test("every control on every page is reached with the Tab key, and shows where focus is", async ({ page }) => {
+  await signIn(page, env.E2E_SHOP_A_KEY);
+  for (const path of ["/ui/orders", `/ui/orders/58${"2".padStart(17, "0")}`, "/ui/bulk", "/ui/workflows", "/ui/stock", "/ui/system", "/ui/analytics"]) {
+    await page.goto(path);
+    const controls = await page.locator("#main a[href], #main button, #main input:not([type=hidden]), #main select, #main summary").count();
+    const reached = new Set();
+    for (let i = 0; i < controls + 20 && reached.size < controls; i++) {
+      await page.keyboard.press("Tab");
+      const focus = await page.evaluate(() => {
+        const el = document.activeElement;
+        if (!el || !document.getElementById("main").contains(el)) return null;
+        const style = getComputedStyle(el);
+        return { key: el.outerHTML.slice(0, 120), outlined: style.outlineStyle !== "none" || style.boxShadow !== "none" };
+      });
+      if (focus) {
+        expect(focus.outlined, `${path}: focus is visible on ${focus.key}`).toBe(true);
+        reached.add(focus.key);
+      }
+    }
+    expect(reached.size, `${path}: every control reached by Tab`).toBe(controls);
+  }
+});
+
 test.describe("on a phone", () => {
   const { defaultBrowserType, ...pixel } = devices["Pixel 7"];
   test.use(pixel);

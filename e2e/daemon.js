@@ -2,12 +2,27 @@
 // webhooks a test sends it as TikTok would.
 import { createHmac } from "node:crypto";
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const binary = process.env.CREATORFLOW_BIN || path.join(root, "target/debug/creatorflow");
-export const port = Number(process.env.E2E_PORT || 18090);
+/** A port nothing listens on now (the system's choice), so runs side by side never meet. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// Chosen once, by the run's main process; its test workers inherit it.
+process.env.E2E_PORT ||= String(await freePort());
+export const port = Number(process.env.E2E_PORT);
 export const base = `http://127.0.0.1:${port}`;
 const APP_KEY = "e2e_app_key";
 const APP_SECRET = "e2e_app_secret";

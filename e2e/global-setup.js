@@ -17,8 +17,12 @@ export default async function setup() {
   const shopA = cli(dir, "apikey", "create", "--shop", SHOP_A, "--name", "glow-ops");
   const shopB = cli(dir, "apikey", "create", "--shop", SHOP_B, "--name", "other-ops");
   const daemon = spawn(binary, ["serve"], { env: environment(dir), stdio: "inherit", detached: false });
+  let exited = null;
+  daemon.on("exit", (code) => (exited = code));
   writeFileSync(path.join(dir, "pid"), String(daemon.pid));
   for (let i = 0; ; i++) {
+    // Our daemon, not another one on the port: it must still be running.
+    if (exited !== null) throw new Error(`the daemon exited (${exited}) before it was ready`);
     try {
       if ((await fetch(`${base}/readyz`)).ok) break;
     } catch {}

@@ -12,7 +12,7 @@ use crate::bulk;
 use crate::bus::{Bus, Relay};
 use crate::commands::Commands;
 use crate::config::Settings;
-use crate::domain::{ApiKey, Scope};
+use crate::domain::{ApiKey, Role, Scope};
 use crate::http;
 use crate::integrations::shipping;
 use crate::integrations::shipping::Shipping;
@@ -246,7 +246,7 @@ async fn ensure_admin_key(db: &Database) -> anyhow::Result<Option<ApiKey>> {
     }
     let key = ApiKey::from_random(rand::random());
     db.keys()
-        .add(&key, "admin (first start)", &Scope::Admin)
+        .add(&key, "admin (first start)", &Scope::Admin, Role::Admin)
         .await?;
     Ok(Some(key))
 }

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, Application};
 use crate::config::Settings;
-use crate::domain::{ApiKey, Scope, ShopId, ShopName};
+use crate::domain::{ApiKey, Role, Scope, ShopId, ShopName};
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::Database;
@@ -101,6 +101,9 @@ struct NewKey {
     /// A name to recognise the key by.
     #[arg(long)]
     name: Option<String>,
+    /// A key that looks and changes nothing (no commands, bulk jobs or stock changes).
+    #[arg(long)]
+    read_only: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,10 +323,15 @@ async fn create_key(new: NewKey, settings: &Settings) -> anyhow::Result<()> {
         Scope::Admin => "admin".to_owned(),
         Scope::Shop(id) => format!("shop {id}"),
     });
+    let role = match (new.read_only, &scope) {
+        (true, _) => Role::Read,
+        (false, Scope::Admin) => Role::Admin,
+        (false, Scope::Shop(_)) => Role::Operate,
+    };
     let db = Database::connect(&settings.database).await?;
     db.migrate_up().await?;
     let key = ApiKey::from_random(rand::random());
-    let id = db.keys().add(&key, &name, &scope).await?;
+    let id = db.keys().add(&key, &name, &scope, role).await?;
     db.close().await?;
     eprintln!("created API key {id} ({name}); it is shown only once:");
     println!("{}", key.reveal());

@@ -13,6 +13,8 @@ pub struct Model {
     pub shop_id: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub revoked_at: Option<DateTimeWithTimeZone>,
+    /// `read`, `operate` or `admin`.
+    pub role: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

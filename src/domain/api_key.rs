@@ -7,7 +7,8 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::ShopId;
+use super::serde_text::text_enum;
+use super::{Invalid, ShopId};
 
 const KEY_PREFIX: &str = "cf_";
 
@@ -35,6 +36,35 @@ impl Scope {
         match self {
             Scope::Shop(own) => Some(own),
             Scope::Admin => asked,
+        }
+    }
+}
+
+text_enum! {
+    /// What a key may do within the shops it sees.
+    pub enum Role ("key role") {
+        /// Look, change nothing.
+        Read = "read",
+        /// Also give orders commands, run bulk jobs, adjust stock, replay dead letters.
+        Operate = "operate",
+        /// Also manage keys and shops (a key for every shop only).
+        Admin = "admin",
+    }
+}
+
+impl Role {
+    pub fn may_operate(self) -> bool {
+        matches!(self, Role::Operate | Role::Admin)
+    }
+
+    /// The role a key for `scope` may have: administration needs every shop.
+    pub fn check(self, scope: &Scope) -> Result<Self, Invalid> {
+        match (self, scope) {
+            (Role::Admin, Scope::Shop(_)) => Err(Invalid::new(
+                "role",
+                "a shop's key cannot administer; give it read or operate",
+            )),
+            _ => Ok(self),
         }
     }
 }

@@ -18,7 +18,7 @@ mod status;
 mod stock;
 mod tag;
 
-pub use api_key::{ApiKey, KeyHash, Scope};
+pub use api_key::{ApiKey, KeyHash, Role, Scope};
 pub use cause::Cause;
 pub use detail::{Detail, Payment};
 pub use invalid::Invalid;

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::Error;
-use crate::domain::{KeyHash, Scope, ShopId};
+use crate::domain::{KeyHash, Role, Scope, ShopId};
 use crate::persistence::Database;
 
 /// The holder of a valid `Authorization: Bearer <key>`.
@@ -18,6 +18,7 @@ pub struct Caller {
     pub key_id: i64,
     pub name: String,
     pub scope: Scope,
+    pub role: Role,
 }
 
 impl Caller {
@@ -45,9 +46,18 @@ impl Caller {
 
     /// Passes for admin keys; 403 otherwise.
     pub fn require_admin(&self) -> Result<(), Error> {
-        match self.scope {
-            Scope::Admin => Ok(()),
-            Scope::Shop(_) => Err(Error::Forbidden("administration".into())),
+        match (&self.scope, self.role) {
+            (Scope::Admin, Role::Admin) => Ok(()),
+            _ => Err(Error::Forbidden("administration".into())),
+        }
+    }
+
+    /// Passes for keys that may change things (not read-only ones); 403 otherwise.
+    pub fn require_operate(&self) -> Result<(), Error> {
+        if self.role.may_operate() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("changes (this key is read-only)".into()))
         }
     }
 }
@@ -64,6 +74,7 @@ impl Caller {
             key_id: owner.key_id,
             name: owner.name,
             scope: owner.scope,
+            role: owner.role,
         })
     }
 
@@ -81,9 +92,17 @@ impl FromRequest for Caller {
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
+    /// A request that is not a read (any method but GET and HEAD) needs a key that may change
+    /// things: a read-only key is refused here, before any handler runs.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { Caller::authenticate(&req).await })
+        Box::pin(async move {
+            let caller = Caller::authenticate(&req).await?;
+            if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                caller.require_operate()?;
+            }
+            Ok(caller)
+        })
     }
 }
 

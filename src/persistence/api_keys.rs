@@ -3,7 +3,7 @@ use entities::api_keys;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
 use super::{Database, Error};
-use crate::domain::{ApiKey, KeyHash, Scope, ShopId};
+use crate::domain::{ApiKey, KeyHash, Role, Scope, ShopId};
 
 /// Who holds a presented key.
 #[derive(Debug, Clone)]
@@ -11,6 +11,7 @@ pub struct KeyOwner {
     pub key_id: i64,
     pub name: String,
     pub scope: Scope,
+    pub role: Role,
 }
 
 /// The store of API keys, over the shared pool.
@@ -27,7 +28,13 @@ impl Database {
 
 impl KeyStore<'_> {
     /// Stores the hash of `key` under `name` with `scope`. A shop scope needs the shop to exist.
-    pub async fn add(&self, key: &ApiKey, name: &str, scope: &Scope) -> Result<i64, Error> {
+    pub async fn add(
+        &self,
+        key: &ApiKey,
+        name: &str,
+        scope: &Scope,
+        role: Role,
+    ) -> Result<i64, Error> {
         let shop_id = match scope {
             Scope::Admin => None,
             Scope::Shop(id) => {
@@ -46,6 +53,7 @@ impl KeyStore<'_> {
             shop_id: Set(shop_id),
             created_at: Set(Utc::now().fixed_offset()),
             revoked_at: Set(None),
+            role: Set(role.as_str().to_owned()),
             ..Default::default()
         }
         .insert(&self.db.conn)
@@ -75,10 +83,17 @@ impl KeyStore<'_> {
             key_id: row.id,
             name: row.name,
             scope,
+            role: role_of(&row.role)?,
         }))
     }
 
     pub async fn count(&self) -> Result<u64, Error> {
         Ok(api_keys::Entity::find().count(&self.db.conn).await?)
     }
+}
+
+/// A stored role, read back.
+pub(super) fn role_of(raw: &str) -> Result<Role, Error> {
+    Role::parse(raw)
+        .map_err(|e| Error::Db(sea_orm::DbErr::Custom(format!("stored api key role: {e}"))))
 }

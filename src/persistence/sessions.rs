@@ -78,6 +78,7 @@ impl SessionStore<'_> {
                 key_id: key.id,
                 name: key.name,
                 scope,
+                role: super::api_keys::role_of(&key.role)?,
             },
             csrf: session.csrf,
             expires_at: session.expires_at.with_timezone(&Utc),

@@ -558,3 +558,105 @@ async fn saved_views_are_the_keys_own_tabs() {
         "a view of a bad search is not saved"
     );
 }
+
+#[actix_web::test]
+async fn a_read_only_key_sees_no_action_and_every_surface_refuses_its_changes() {
+    let app = spawn_app().await;
+    app.shop_with_key(SHOP_A).await;
+    order_at(
+        &app,
+        SHOP_A,
+        "9500000000000000001",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    // Off the runtime's thread, as the daemon in this process keeps running meanwhile.
+    let mut command = crate::helpers::cli_command(
+        &app.db,
+        &[
+            "apikey",
+            "create",
+            "--shop",
+            SHOP_A,
+            "--read-only",
+            "--name",
+            "viewer",
+        ],
+    );
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    // The dashboard shows, and offers nothing to change; its forms are refused anyway.
+    let cookie = sign_in(&app, &key).await;
+    let (_, list) = get(&app, &cookie, "/ui/orders").await;
+    assert!(list.contains("9500000000000000001") && list.contains("read-only"));
+    assert!(!list.contains("Apply to selected"), "no bulk actions");
+    let (_, order) = get(&app, &cookie, "/ui/orders/9500000000000000001").await;
+    assert!(
+        !order.contains(">Hold<") && !order.contains(">Tag<"),
+        "no commands"
+    );
+    let refused = post(
+        &app,
+        &cookie,
+        "/ui/orders/9500000000000000001/hold",
+        &[("csrf", &csrf(&order)), ("version", "1"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // REST: reads answer, every change is 403.
+    assert_eq!(
+        app.get("/api/v1/orders/9500000000000000001", Some(&key))
+            .await
+            .status(),
+        200
+    );
+    let hold = app
+        .post_json(
+            "/api/v1/orders/9500000000000000001/hold",
+            &key,
+            &serde_json::json!({ "reason": "x", "expected_version": 1 }),
+        )
+        .await;
+    crate::helpers::assert_problem(hold, 403, "forbidden").await;
+    let job = app
+        .post_json(
+            "/api/v1/bulk-jobs",
+            &key,
+            &serde_json::json!({ "action": "export", "query": "" }),
+        )
+        .await;
+    crate::helpers::assert_problem(job, 403, "forbidden").await;
+
+    // GraphQL: queries answer, mutations are FORBIDDEN.
+    let answer: serde_json::Value = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "query": "mutation { releaseOrder(id: \"9500000000000000001\", expectedVersion: 1) { userErrors { code } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    let version: serde_json::Value = app
+        .get("/api/v1/orders/9500000000000000001", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["version"], 1, "nothing changed");
+}

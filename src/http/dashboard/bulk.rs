@@ -137,7 +137,7 @@ pub(in crate::http) async fn confirm(
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let asked = Asked::read(&body);
-    viewer.check(&asked.csrf)?;
+    viewer.operate(&asked.csrf)?;
     let mut confirm = ConfirmPage {
         who: Some(viewer.who()),
         section: "orders",
@@ -192,7 +192,7 @@ pub(in crate::http) async fn start(
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let asked = Asked::read(&body);
-    viewer.check(&asked.csrf)?;
+    viewer.operate(&asked.csrf)?;
     let job = db
         .bulk()
         .create(&asked.job(&viewer)?)
@@ -254,6 +254,7 @@ pub struct FailedItem {
 #[template(path = "bulk_job.html")]
 struct JobPage {
     who: Option<Who>,
+    operate: bool,
     section: &'static str,
     csrf: String,
     job: JobLine,
@@ -317,6 +318,7 @@ pub(in crate::http) async fn job_page(
         .collect();
     page(&JobPage {
         who: Some(viewer.who()),
+        operate: viewer.caller.role.may_operate(),
         section: "bulk",
         csrf: viewer.csrf.clone(),
         running: !job.state.is_final(),
@@ -340,7 +342,7 @@ pub(in crate::http) async fn cancel_job(
     path: web::Path<i64>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
-    viewer.check(&Asked::read(&body).csrf)?;
+    viewer.operate(&Asked::read(&body).csrf)?;
     let job = visible(&viewer, &db, *path).await?;
     if !job.state.is_final() {
         db.bulk().cancel(job.id).await?;

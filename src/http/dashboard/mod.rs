@@ -47,6 +47,8 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 
 /// Who is signed in, as the page header shows it (and the form token its forms carry).
 pub struct Who {
+    /// Whether the key may change things: a read-only key's pages show no action.
+    pub operate: bool,
     pub name: String,
     pub shop: Option<String>,
     pub csrf: String,

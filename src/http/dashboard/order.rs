@@ -63,6 +63,7 @@ pub struct ReservationLine {
 #[template(path = "order.html")]
 struct OrderPage {
     who: Option<Who>,
+    operate: bool,
     section: &'static str,
     csrf: String,
     order: Row,
@@ -199,6 +200,7 @@ pub(in crate::http) async fn show(
     let cancellable = record.order.status.seller_may_cancel();
     page(&OrderPage {
         who: Some(viewer.who()),
+        operate: viewer.caller.role.may_operate(),
         section: "orders",
         csrf: viewer.csrf.clone(),
         order: Row::from(&record.order),
@@ -267,7 +269,7 @@ pub(in crate::http) async fn command(
     path: web::Path<(OrderId, String)>,
     form: web::Form<CommandForm>,
 ) -> Result<HttpResponse, Error> {
-    viewer.check(&form.csrf)?;
+    viewer.operate(&form.csrf)?;
     let (id, action) = path.into_inner();
     let reason = || -> Result<String, Error> {
         let reason = form.reason.as_deref().unwrap_or_default().trim();

@@ -119,6 +119,7 @@ pub struct Tab {
 #[template(path = "orders.html")]
 struct OrdersPage {
     who: Option<Who>,
+    operate: bool,
     section: &'static str,
     tabs: Vec<Tab>,
     filters: Filters,
@@ -146,6 +147,7 @@ struct OrdersPage {
 struct RowsFragment {
     rows: Vec<Row>,
     show_shop: bool,
+    operate: bool,
 }
 
 #[derive(askama::Template)]
@@ -153,6 +155,7 @@ struct RowsFragment {
 struct RowFragment {
     row: Row,
     show_shop: bool,
+    operate: bool,
 }
 
 /// The filters as one search: the query box ANDed with the status, stage, shop and tag chosen;
@@ -256,6 +259,7 @@ pub(in crate::http) async fn list(
     };
     let mut listing = OrdersPage {
         who: Some(viewer.who()),
+        operate: viewer.caller.role.may_operate(),
         section: "orders",
         tabs,
         filters: filters.clone(),
@@ -438,6 +442,7 @@ pub(in crate::http) async fn rows(
     let mut response = page(&RowsFragment {
         rows: orders.iter().map(Row::from).collect(),
         show_shop: show_shop(&viewer),
+        operate: viewer.caller.role.may_operate(),
     })?;
     let trigger = serde_json::json!({ "rowsTop": top }).to_string();
     response.headers_mut().insert(
@@ -468,5 +473,6 @@ pub(in crate::http) async fn one_row(
     page(&RowFragment {
         row: Row::from(&view.order),
         show_shop: show_shop(&viewer),
+        operate: viewer.caller.role.may_operate(),
     })
 }

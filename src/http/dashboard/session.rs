@@ -43,9 +43,17 @@ impl Viewer {
         }
     }
 
+    /// Passes if this session's key may change things; a read-only key's forms are refused
+    /// (its pages show none).
+    pub fn operate(&self, presented_csrf: &str) -> Result<(), Error> {
+        self.check(presented_csrf)?;
+        self.caller.require_operate()
+    }
+
     /// What the page header shows.
     pub fn who(&self) -> Who {
         Who {
+            operate: self.caller.role.may_operate(),
             name: self.caller.name.clone(),
             shop: match &self.caller.scope {
                 Scope::Admin => None,
@@ -77,6 +85,7 @@ impl FromRequest for Viewer {
                     key_id: session.owner.key_id,
                     name: session.owner.name,
                     scope: session.owner.scope,
+                    role: session.owner.role,
                 },
                 csrf: session.csrf,
                 token,

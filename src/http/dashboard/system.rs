@@ -30,6 +30,7 @@ pub struct StockLine {
 #[template(path = "stock.html")]
 struct StockPage {
     who: Option<Who>,
+    operate: bool,
     section: &'static str,
     csrf: String,
     flash: Option<String>,
@@ -79,6 +80,7 @@ pub(in crate::http) async fn stock_page(
         .collect();
     page(&StockPage {
         who: Some(viewer.who()),
+        operate: viewer.caller.role.may_operate(),
         section: "stock",
         csrf: viewer.csrf.clone(),
         flash: query.done.clone(),
@@ -109,7 +111,7 @@ pub(in crate::http) async fn adjust(
     path: web::Path<(String, String)>,
     form: web::Form<AdjustForm>,
 ) -> Result<HttpResponse, Error> {
-    viewer.check(&form.csrf)?;
+    viewer.operate(&form.csrf)?;
     let shop = ShopId::parse(&path.0)?;
     if !viewer.caller.scope.allows(&shop) {
         return Err(Error::NotFound(format!("stock of shop {shop}")));

@@ -50,6 +50,7 @@ pub struct Group {
 #[template(path = "workflows.html")]
 struct WorkflowsPage {
     who: Option<Who>,
+    operate: bool,
     section: &'static str,
     csrf: String,
     done: Option<String>,
@@ -107,6 +108,7 @@ pub(in crate::http) async fn workflows_page(
     groups.sort_by_key(|g| std::cmp::Reverse(g.letters.len()));
     page(&WorkflowsPage {
         who: Some(viewer.who()),
+        operate: viewer.caller.role.may_operate(),
         section: "workflows",
         csrf: viewer.csrf.clone(),
         done: done.done.clone(),
@@ -170,7 +172,7 @@ pub(in crate::http) async fn replay(
             _ => {}
         }
     }
-    viewer.check(&csrf)?;
+    viewer.operate(&csrf)?;
     let mut replayed = 0;
     for id in ids {
         let who = commands::Caller {

@@ -53,6 +53,14 @@ pub struct BulkJobInput {
     tags: Option<Vec<String>>,
 }
 
+/// The caller, if its key may change things; a read-only key's mutation is a top-level
+/// `FORBIDDEN` error, as the REST routes' 403.
+fn operator<'a>(ctx: &Context<'a>) -> Result<&'a Caller> {
+    let caller = ctx.data_unchecked::<Caller>();
+    caller.require_operate().map_err(fail)?;
+    Ok(caller)
+}
+
 /// A refusal about `field`, or a top-level error if the daemon itself failed.
 fn refused(field: Option<&str>, error: impl Into<Error>) -> Result<UserError> {
     let error = error.into();
@@ -111,11 +119,11 @@ async fn order_command(
             )?));
         }
     };
+    let caller = operator(ctx)?;
     let command = match command {
         Ok(command) => command,
         Err(e) => return Ok(answer(invalid(e)?)),
     };
-    let caller = ctx.data_unchecked::<Caller>();
     let who = commands::Caller {
         scope: &caller.scope,
         name: &caller.name,
@@ -234,11 +242,11 @@ impl Mutation {
             order: None,
             user_errors: vec![user_error],
         };
+        let caller = operator(ctx)?;
         let Ok(step) = id.parse::<i64>() else {
             let error = Error::BadRequest("id: not a dead letter id".into());
             return Ok(answer(refused(Some("id"), error)?));
         };
-        let caller = ctx.data_unchecked::<Caller>();
         let who = commands::Caller {
             scope: &caller.scope,
             name: &caller.name,
@@ -275,7 +283,7 @@ impl Mutation {
             bulk_job: None,
             user_errors: vec![user_error],
         };
-        let caller = ctx.data_unchecked::<Caller>();
+        let caller = operator(ctx)?;
         let tags = match input.tags.as_deref().map(tags).transpose() {
             Ok(tags) => tags.unwrap_or_default(),
             Err(e) => return Ok(answer(invalid(e)?)),
@@ -316,7 +324,7 @@ impl Mutation {
             bulk_job: None,
             user_errors: vec![user_error],
         };
-        let caller = ctx.data_unchecked::<Caller>();
+        let caller = operator(ctx)?;
         let db = ctx.data_unchecked::<Database>();
         let job = match id.parse::<i64>() {
             Ok(id) => db.bulk().get(id).await.map_err(fail)?,

@@ -372,6 +372,40 @@ pub(super) struct CancelBody {
     expected_version: Option<i64>,
 }
 
+/// A command's body: it may carry the version the caller expects.
+trait Versioned: DeserializeOwned + Default {
+    fn expected_version(&self) -> Option<i64>;
+}
+
+macro_rules! versioned {
+    ($($body:ty),*) => {
+        $(impl Versioned for $body {
+            fn expected_version(&self) -> Option<i64> {
+                self.expected_version
+            }
+        })*
+    };
+}
+
+versioned!(HoldBody, VersionBody, TagsBody, PriorityBody, CancelBody);
+
+/// A command request: its body read (an empty one is the defaults), the command formed from it,
+/// the version from `If-Match` or the body, then run.
+async fn run<B: Versioned>(
+    req: &HttpRequest,
+    caller: &Caller,
+    commands: &Commands,
+    id: OrderId,
+    body: &Bytes,
+    form: impl FnOnce(B) -> Result<Command, Error>,
+) -> Result<HttpResponse, Error> {
+    let body: B = command_body(body)?;
+    let version = body.expected_version();
+    let command_of = form(body)?;
+    let version = expected_version(req, version)?;
+    command(caller, commands, id, version, command_of).await
+}
+
 /// Most tags one command adds or removes.
 const MAX_TAGS: usize = 50;
 
@@ -401,12 +435,19 @@ pub(super) async fn hold(
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
-    let body: HoldBody = command_body(&body)?;
-    let command_of = Command::Hold {
-        reason: reason_of(&body.reason)?,
-    };
-    let version = expected_version(&req, body.expected_version)?;
-    command(&caller, &commands, path.into_inner(), version, command_of).await
+    run(
+        &req,
+        &caller,
+        &commands,
+        path.into_inner(),
+        &body,
+        |body: HoldBody| {
+            Ok(Command::Hold {
+                reason: reason_of(&body.reason)?,
+            })
+        },
+    )
+    .await
 }
 
 /// Lifts a hold: the order returns to the stage it was held from.
@@ -424,10 +465,15 @@ pub(super) async fn release(
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
-    let body: VersionBody = command_body(&body)?;
-    let command_of = Command::Release;
-    let version = expected_version(&req, body.expected_version)?;
-    command(&caller, &commands, path.into_inner(), version, command_of).await
+    run(
+        &req,
+        &caller,
+        &commands,
+        path.into_inner(),
+        &body,
+        |_: VersionBody| Ok(Command::Release),
+    )
+    .await
 }
 
 /// Adds and removes tags in one change: `{"add": ["vip"], "remove": ["check"]}`.
@@ -445,18 +491,25 @@ pub(super) async fn tags(
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
-    let body: TagsBody = command_body(&body)?;
-    if body.add.len().max(body.remove.len()) > MAX_TAGS {
-        return Err(Error::BadRequest(format!(
-            "at most {MAX_TAGS} tags to add and {MAX_TAGS} to remove per change"
-        )));
-    }
-    let command_of = Command::Tag {
-        add: body.add,
-        remove: body.remove,
-    };
-    let version = expected_version(&req, body.expected_version)?;
-    command(&caller, &commands, path.into_inner(), version, command_of).await
+    run(
+        &req,
+        &caller,
+        &commands,
+        path.into_inner(),
+        &body,
+        |body: TagsBody| {
+            if body.add.len().max(body.remove.len()) > MAX_TAGS {
+                return Err(Error::BadRequest(format!(
+                    "at most {MAX_TAGS} tags to add and {MAX_TAGS} to remove per change"
+                )));
+            }
+            Ok(Command::Tag {
+                add: body.add,
+                remove: body.remove,
+            })
+        },
+    )
+    .await
 }
 
 /// Sets the priority of the order's workflow run (higher runs first; 0 is the default).
@@ -474,15 +527,22 @@ pub(super) async fn priority(
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
-    let body: PriorityBody = command_body(&body)?;
-    if !(-1000..=1000).contains(&body.priority) {
-        return Err(Error::BadRequest("priority must be -1000 to 1000".into()));
-    }
-    let command_of = Command::Prioritise {
-        priority: body.priority,
-    };
-    let version = expected_version(&req, body.expected_version)?;
-    command(&caller, &commands, path.into_inner(), version, command_of).await
+    run(
+        &req,
+        &caller,
+        &commands,
+        path.into_inner(),
+        &body,
+        |body: PriorityBody| {
+            if !(-1000..=1000).contains(&body.priority) {
+                return Err(Error::BadRequest("priority must be -1000 to 1000".into()));
+            }
+            Ok(Command::Prioritise {
+                priority: body.priority,
+            })
+        },
+    )
+    .await
 }
 
 /// Sends the order's failed workflow back to work: its dead step runs again from attempt one,
@@ -501,10 +561,15 @@ pub(super) async fn retry_workflow(
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
-    let body: VersionBody = command_body(&body)?;
-    let command_of = Command::RetryWorkflow;
-    let version = expected_version(&req, body.expected_version)?;
-    command(&caller, &commands, path.into_inner(), version, command_of).await
+    run(
+        &req,
+        &caller,
+        &commands,
+        path.into_inner(),
+        &body,
+        |_: VersionBody| Ok(Command::RetryWorkflow),
+    )
+    .await
 }
 
 /// Asks TikTok to cancel the order (a seller cancellation). The request and TikTok's answer
@@ -523,12 +588,19 @@ pub(super) async fn cancel(
     path: web::Path<OrderId>,
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
-    let body: CancelBody = command_body(&body)?;
-    let command_of = Command::Cancel {
-        reason: reason_of(&body.reason)?,
-    };
-    let version = expected_version(&req, body.expected_version)?;
-    command(&caller, &commands, path.into_inner(), version, command_of).await
+    run(
+        &req,
+        &caller,
+        &commands,
+        path.into_inner(),
+        &body,
+        |body: CancelBody| {
+            Ok(Command::Cancel {
+                reason: reason_of(&body.reason)?,
+            })
+        },
+    )
+    .await
 }
 
 async fn command(

@@ -65,6 +65,15 @@ fn page(template: &impl askama::Template) -> Result<HttpResponse, Error> {
         .body(html))
 }
 
+/// Back to `path` after a form, saying what happened: `("done", …)` or `("problem", …)`,
+/// shown by the page it opens.
+fn back(path: &str, flash: (&str, String)) -> HttpResponse {
+    let query = serde_urlencoded::to_string([flash]).unwrap_or_default();
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{path}?{query}")))
+        .finish()
+}
+
 /// The root opens the dashboard.
 #[utoipa::path(
     tag = "dashboard",

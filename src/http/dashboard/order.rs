@@ -2,13 +2,12 @@
 //! causes, the workflow run, shipment and reservations, and the commands a person gives it,
 //! each checked against the version the page showed.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 
 use super::orders::Row;
 use super::session::Viewer;
-use super::{Who, page};
+use super::{Who, back, page};
 use crate::commands::{self, Command, Commands};
 use crate::domain::{Money, OrderId, Tag};
 use crate::http::Error;
@@ -313,21 +312,15 @@ pub(in crate::http) async fn command(
         Err(e) => Err(e),
     };
     let flash = match outcome {
-        Ok(done) => [("done", done.to_owned())],
-        Err(Error::Conflict(_)) => [(
+        Ok(done) => ("done", done.to_owned()),
+        Err(Error::Conflict(_)) => (
             "problem",
             "This order changed after the page showed it, so nothing was done. Here it is as it \
              stands now; try again if it still applies."
                 .to_owned(),
-        )],
+        ),
         Err(e @ (Error::Internal(_) | Error::NotFound(_))) => return Err(e),
-        Err(e) => [("problem", e.to_string())],
+        Err(e) => ("problem", e.to_string()),
     };
-    let location = format!(
-        "/ui/orders/{id}?{}",
-        serde_urlencoded::to_string(flash).unwrap_or_default()
-    );
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish())
+    Ok(back(&format!("/ui/orders/{id}"), flash))
 }

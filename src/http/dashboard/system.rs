@@ -2,13 +2,12 @@
 //! expiry, where their sync stands) and the system (readiness, how far each reader of the log
 //! is behind, dead letters, version).
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::DateTime;
 use serde::Deserialize;
 
 use super::session::Viewer;
-use super::{Who, page};
+use super::{Who, back, page};
 use crate::domain::{ShopId, Sku};
 use crate::http::Error;
 use crate::persistence::Database;
@@ -142,15 +141,7 @@ pub(in crate::http) async fn adjust(
             Err(e) => ("problem", e.to_string()),
         }
     };
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!(
-                "/ui/stock?{}",
-                serde_urlencoded::to_string([flash]).unwrap_or_default()
-            ),
-        ))
-        .finish())
+    Ok(back("/ui/stock", flash))
 }
 
 pub struct ShopLine {

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 
 use super::session::Viewer;
-use super::{Who, page};
+use super::{Who, back, page};
 use crate::commands::{self, Commands};
 use crate::http::Error;
 use crate::persistence::Database;
@@ -188,13 +187,5 @@ pub(in crate::http) async fn replay(
         "Replayed {replayed} dead {}",
         if replayed == 1 { "letter" } else { "letters" }
     );
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!(
-                "/ui/workflows?{}",
-                serde_urlencoded::to_string([("done", done)]).unwrap_or_default()
-            ),
-        ))
-        .finish())
+    Ok(back("/ui/workflows", ("done", done)))
 }

@@ -81,6 +81,19 @@ enum Migrate {
 enum Apikey {
     /// Create a key and print it, alone, on stdout. Only its hash is stored.
     Create(NewKey),
+    /// List the keys: id, name, first characters, shop, role, created, revoked.
+    List,
+    /// Revoke a key at once: requests with it are refused and its dashboard sessions end.
+    Revoke {
+        /// The key's id (`apikey list`).
+        id: i64,
+    },
+    /// Replace a key: a new one with the same name, shop and role is printed on stdout, and
+    /// the old one is revoked.
+    Rotate {
+        /// The key's id (`apikey list`).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +203,7 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Apikey {
             action: Apikey::Create(new),
         } => create_key(new, settings).await,
+        Command::Apikey { action } => manage_keys(action, settings).await,
         Command::Shop { action } => shop(action, settings).await,
     }
 }
@@ -335,6 +349,45 @@ async fn create_key(new: NewKey, settings: &Settings) -> anyhow::Result<()> {
     db.close().await?;
     eprintln!("created API key {id} ({name}); it is shown only once:");
     println!("{}", key.reveal());
+    Ok(())
+}
+
+async fn manage_keys(action: Apikey, settings: &Settings) -> anyhow::Result<()> {
+    let db = Database::connect(&settings.database).await?;
+    db.migrate_up().await?;
+    match action {
+        Apikey::Create(_) => unreachable!("handled by create_key"),
+        Apikey::List => {
+            println!("id\tname\tprefix\tshop\trole\tcreated\trevoked");
+            for k in db.keys().list().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.name,
+                    k.prefix,
+                    k.shop_id.as_deref().unwrap_or("*"),
+                    k.role,
+                    k.created_at.to_rfc3339(),
+                    k.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                );
+            }
+        }
+        Apikey::Revoke { id } => {
+            if !db.keys().revoke(id).await? {
+                anyhow::bail!("no live API key {id} (see `creatorflow apikey list`)");
+            }
+            eprintln!("revoked API key {id}");
+        }
+        Apikey::Rotate { id } => {
+            let key = ApiKey::from_random(rand::random());
+            let Some(new) = db.keys().rotate(id, &key).await? else {
+                anyhow::bail!("no live API key {id} (see `creatorflow apikey list`)");
+            };
+            eprintln!("revoked API key {id}; its replacement is key {new}, shown only once:");
+            println!("{}", key.reveal());
+        }
+    }
+    db.close().await?;
     Ok(())
 }
 

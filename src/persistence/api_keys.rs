@@ -1,6 +1,8 @@
 use chrono::Utc;
 use entities::api_keys;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::{Database, Error};
 use crate::domain::{ApiKey, KeyHash, Role, Scope, ShopId};
@@ -12,6 +14,18 @@ pub struct KeyOwner {
     pub name: String,
     pub scope: Scope,
     pub role: Role,
+}
+
+/// A key as its list shows it (never the key itself: only its first characters).
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub shop_id: Option<String>,
+    pub role: Role,
+    pub created_at: chrono::DateTime<Utc>,
+    pub revoked_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// The store of API keys, over the shared pool.
@@ -85,6 +99,74 @@ impl KeyStore<'_> {
             scope,
             role: role_of(&row.role)?,
         }))
+    }
+
+    /// Every key, oldest first (revoked ones too, saying when).
+    pub async fn list(&self) -> Result<Vec<KeyRecord>, Error> {
+        api_keys::Entity::find()
+            .order_by_asc(api_keys::Column::Id)
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(KeyRecord {
+                    role: role_of(&row.role)?,
+                    id: row.id,
+                    name: row.name,
+                    prefix: row.prefix,
+                    shop_id: row.shop_id,
+                    created_at: row.created_at.with_timezone(&Utc),
+                    revoked_at: row.revoked_at.map(|t| t.with_timezone(&Utc)),
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes key `id` at once (its dashboard sessions end with it); `false` if there is no
+    /// such key or it was revoked already.
+    pub async fn revoke(&self, id: i64) -> Result<bool, Error> {
+        let done = api_keys::Entity::update_many()
+            .col_expr(
+                api_keys::Column::RevokedAt,
+                Utc::now().fixed_offset().into(),
+            )
+            .filter(api_keys::Column::Id.eq(id))
+            .filter(api_keys::Column::RevokedAt.is_null())
+            .exec(&self.db.conn)
+            .await?;
+        Ok(done.rows_affected > 0)
+    }
+
+    /// A new key with key `id`'s name, shops and role, and `id` revoked, in one transaction;
+    /// `None` if `id` is not a live key.
+    pub async fn rotate(&self, id: i64, key: &ApiKey) -> Result<Option<i64>, Error> {
+        let txn = self.db.begin_write().await?;
+        let Some(old) = api_keys::Entity::find_by_id(id)
+            .filter(api_keys::Column::RevokedAt.is_null())
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        let now = Utc::now().fixed_offset();
+        let new = api_keys::ActiveModel {
+            name: Set(old.name.clone()),
+            prefix: Set(key.prefix()),
+            key_hash: Set(key.hash().as_str().to_owned()),
+            shop_id: Set(old.shop_id.clone()),
+            created_at: Set(now),
+            revoked_at: Set(None),
+            role: Set(old.role.clone()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        let mut old: api_keys::ActiveModel = old.into();
+        old.revoked_at = Set(Some(now));
+        old.update(&txn).await?;
+        txn.commit().await?;
+        Ok(Some(new.id))
     }
 
     pub async fn count(&self) -> Result<u64, Error> {

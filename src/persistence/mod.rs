@@ -16,7 +16,7 @@ mod views;
 mod webhooks;
 pub mod workflows;
 
-pub use api_keys::KeyOwner;
+pub use api_keys::{KeyOwner, KeyRecord};
 pub use database::{Database, Error, NotReady, WriteTxn};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{

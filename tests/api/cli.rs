@@ -154,6 +154,80 @@ async fn apikey_create_prints_only_the_key_and_the_key_works() {
 }
 
 #[actix_web::test]
+async fn apikey_list_rotate_and_revoke_take_effect_at_once() {
+    let db = TestDb::new().await;
+    let first = run_cli(&db, &["apikey", "create", "--admin", "--name", "ops"]);
+    let old = stdout(&first).trim().to_owned();
+    let app = spawn_app_on(db).await;
+    assert_eq!(app.get("/api/v1/shops", Some(&old)).await.status(), 200);
+
+    let cli = |args: &'static [&'static str]| {
+        let mut command = crate::helpers::cli_command(&app.db, args);
+        async move {
+            tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let listed = cli(&["apikey", "list"]).await;
+    let listing = stdout(&listed);
+    assert!(
+        listing.contains("\tops\t") && listing.contains("\tadmin\t"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&old),
+        "the list never shows a key: {listing}"
+    );
+    let id = listing
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Rotated: the new key works, the old one is refused at once.
+    let mut rotate = crate::helpers::cli_command(&app.db, &["apikey", "rotate", &id]);
+    let rotated = tokio::task::spawn_blocking(move || rotate.output().unwrap())
+        .await
+        .unwrap();
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let new = stdout(&rotated).trim().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(app.get("/api/v1/shops", Some(&old)).await.status(), 401);
+    assert_eq!(app.get("/api/v1/shops", Some(&new)).await.status(), 200);
+
+    // Revoked: refused at once, and so are its dashboard sessions.
+    let cookie = crate::dashboard::sign_in(&app, &new).await;
+    let (status, _) = crate::dashboard::get(&app, &cookie, "/ui/orders").await;
+    assert_eq!(status, 200);
+    let listing = stdout(&cli(&["apikey", "list"]).await);
+    let new_id = listing
+        .lines()
+        .last()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut revoke = crate::helpers::cli_command(&app.db, &["apikey", "revoke", &new_id]);
+    let revoked = tokio::task::spawn_blocking(move || revoke.output().unwrap())
+        .await
+        .unwrap();
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert_eq!(app.get("/api/v1/shops", Some(&new)).await.status(), 401);
+    let (status, _) = crate::dashboard::get(&app, &cookie, "/ui/orders").await;
+    assert_eq!(status, 303, "the session ended with its key");
+    let mut again = crate::helpers::cli_command(&app.db, &["apikey", "revoke", &new_id]);
+    let again = tokio::task::spawn_blocking(move || again.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!again.status.success() && stderr(&again).contains("no live API key"));
+}
+
+#[actix_web::test]
 async fn apikey_create_needs_exactly_one_scope_and_an_existing_shop() {
     let db = TestDb::new().await;
     let out = run_cli(&db, &["apikey", "create"]);

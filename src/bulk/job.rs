@@ -132,10 +132,10 @@ impl NewJob {
 impl Action {
     /// Checks `params` for this action: what it needs, and nothing it does not take.
     pub fn check(self, params: &Params) -> Result<(), Invalid> {
-        let reason_ok = params.reason.as_deref().is_some_and(|r| {
-            let r = r.trim();
-            !r.is_empty() && r.chars().count() <= 500
-        });
+        let reason_ok = params
+            .reason
+            .as_deref()
+            .is_some_and(|r| crate::commands::reason(r).is_ok());
         let needs_reason = matches!(self, Action::Hold | Action::Cancel);
         let needs_tags = matches!(self, Action::TagsAdd | Action::TagsRemove);
         if needs_reason && !reason_ok {

@@ -6,13 +6,28 @@
 use serde_json::json;
 
 use crate::actors::{self, Envelope, RegistryHandle, Reply};
-use crate::domain::{AfterSale, AfterSaleKind, Cause, Msg, OrderId, Scope, Stage, Tag};
+use crate::domain::{AfterSale, AfterSaleKind, Cause, Invalid, Msg, OrderId, Scope, Stage, Tag};
 use crate::integrations::tiktok::client::{self, Client};
 use crate::journal::InboxEntry;
 use crate::persistence::workflows::{Run, StepRecord};
 use crate::persistence::{self, Database};
 use crate::workflow::Action;
 use crate::workflow::run::{Status as RunStatus, StepStatus};
+
+/// Most characters a hold's or a cancellation's reason has.
+pub const MAX_REASON: usize = 500;
+
+/// A hold's or a cancellation's reason, as every face takes it: trimmed, 1 to 500 characters.
+pub fn reason(raw: &str) -> Result<String, Invalid> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(Invalid::new(
+            "reason",
+            format!("must be 1 to {MAX_REASON} characters"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
 
 /// A command on one order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -409,17 +409,6 @@ async fn run<B: Versioned>(
 /// Most tags one command adds or removes.
 const MAX_TAGS: usize = 50;
 
-/// 1 to 500 characters, trimmed.
-fn reason_of(raw: &str) -> Result<String, Error> {
-    let reason = raw.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(Error::BadRequest(
-            "reason must be 1 to 500 characters".into(),
-        ));
-    }
-    Ok(reason.to_owned())
-}
-
 /// Holds an order for a person to look at.
 #[utoipa::path(
     tag = "orders",
@@ -443,7 +432,7 @@ pub(super) async fn hold(
         &body,
         |body: HoldBody| {
             Ok(Command::Hold {
-                reason: reason_of(&body.reason)?,
+                reason: commands::reason(&body.reason)?,
             })
         },
     )
@@ -596,7 +585,7 @@ pub(super) async fn cancel(
         &body,
         |body: CancelBody| {
             Ok(Command::Cancel {
-                reason: reason_of(&body.reason)?,
+                reason: commands::reason(&body.reason)?,
             })
         },
     )

@@ -270,15 +270,8 @@ pub(in crate::http) async fn command(
 ) -> Result<HttpResponse, Error> {
     viewer.operate(&form.csrf)?;
     let (id, action) = path.into_inner();
-    let reason = || -> Result<String, Error> {
-        let reason = form.reason.as_deref().unwrap_or_default().trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(Error::BadRequest(
-                "give a reason (1 to 500 characters)".into(),
-            ));
-        }
-        Ok(reason.to_owned())
-    };
+    let reason =
+        || commands::reason(form.reason.as_deref().unwrap_or_default()).map_err(Error::from);
     let formed = match action.as_str() {
         "hold" => reason().map(|reason| (Command::Hold { reason }, "Held")),
         "release" => Ok((Command::Release, "Released")),

@@ -17,16 +17,10 @@ use crate::persistence::Database;
 
 pub struct Mutation;
 
-/// The order after a command (null if it could not be read), and what stopped it if anything.
+/// The order after a command or a dead letter's replay (null if it could not be read), and
+/// what stopped it if anything.
 #[derive(SimpleObject)]
 pub struct OrderPayload {
-    order: Option<Order>,
-    user_errors: Vec<UserError>,
-}
-
-/// A replayed dead letter's order, and what stopped the replay if anything.
-#[derive(SimpleObject)]
-pub struct ReplayPayload {
     order: Option<Order>,
     user_errors: Vec<UserError>,
 }
@@ -79,15 +73,6 @@ fn invalid(e: Invalid) -> Result<UserError> {
         other => other,
     };
     refused(Some(field), e)
-}
-
-/// A reason: 1 to 500 characters, trimmed.
-fn reason(raw: &str) -> Result<String, Invalid> {
-    let reason = raw.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(Invalid::new("reason", "reason must be 1 to 500 characters"));
-    }
-    Ok(reason.to_owned())
 }
 
 fn tags(raw: &[String]) -> Result<Vec<Tag>, Invalid> {
@@ -154,7 +139,7 @@ impl Mutation {
         reason: String,
         expected_version: i64,
     ) -> Result<OrderPayload> {
-        let command = self::reason(&reason).map(|reason| Command::Hold { reason });
+        let command = commands::reason(&reason).map(|reason| Command::Hold { reason });
         order_command(ctx, id, expected_version, command).await
     }
 
@@ -176,7 +161,7 @@ impl Mutation {
         reason: String,
         expected_version: i64,
     ) -> Result<OrderPayload> {
-        let command = self::reason(&reason).map(|reason| Command::Cancel { reason });
+        let command = commands::reason(&reason).map(|reason| Command::Cancel { reason });
         order_command(ctx, id, expected_version, command).await
     }
 
@@ -237,8 +222,8 @@ impl Mutation {
     }
 
     /// Sends a dead letter back to its run, attempts from zero.
-    async fn replay_dead_letter(&self, ctx: &Context<'_>, id: ID) -> Result<ReplayPayload> {
-        let answer = |user_error: UserError| ReplayPayload {
+    async fn replay_dead_letter(&self, ctx: &Context<'_>, id: ID) -> Result<OrderPayload> {
+        let answer = |user_error: UserError| OrderPayload {
             order: None,
             user_errors: vec![user_error],
         };
@@ -267,7 +252,7 @@ impl Mutation {
             .view(&caller.scope, &run.order_id)
             .await
             .map_err(fail)?;
-        Ok(ReplayPayload {
+        Ok(OrderPayload {
             order: order.map(Order),
             user_errors: Vec::new(),
         })

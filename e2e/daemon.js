@@ -22,8 +22,11 @@ function freePort() {
 
 // Chosen once, by the run's main process; its test workers inherit it.
 process.env.E2E_PORT ||= String(await freePort());
+process.env.E2E_SANDBOX_PORT ||= String(await freePort());
 export const port = Number(process.env.E2E_PORT);
 export const base = `http://127.0.0.1:${port}`;
+/** TikTok Shop's stand-in (`creatorflow sandbox`), with its label API. */
+export const sandbox = `http://127.0.0.1:${process.env.E2E_SANDBOX_PORT}`;
 const APP_KEY = "e2e_app_key";
 const APP_SECRET = "e2e_app_secret";
 
@@ -35,11 +38,21 @@ export function environment(dir) {
     CREATORFLOW__HTTP__LISTEN: `127.0.0.1:${port}`,
     CREATORFLOW__TIKTOK__APP_KEY: APP_KEY,
     CREATORFLOW__TIKTOK__APP_SECRET: APP_SECRET,
-    // TikTok is not reachable here: detail fetches fail and are retried later; orders stay as
-    // their webhooks left them.
-    CREATORFLOW__TIKTOK__API_BASE_URL: "http://127.0.0.1:9",
+    // TikTok is the sandbox: it knows the shop authorised through it (global-setup.js), not
+    // the shops added without an auth code, whose orders stay as their webhooks left them.
+    CREATORFLOW__TIKTOK__API_BASE_URL: sandbox,
+    CREATORFLOW__TIKTOK__AUTH_BASE_URL: sandbox,
+    CREATORFLOW__SHIPPING__LABEL_API_URL: `${sandbox}/labels/v1`,
+    CREATORFLOW__SHIPPING__LABEL_API_KEY: "sandbox-label-key",
     RUST_LOG: "error",
   };
+}
+
+/** Asks the sandbox to do something (`/sandbox/shops`, `/sandbox/orders`); its JSON answer. */
+export async function sandboxDo(path, params) {
+  const response = await fetch(`${sandbox}${path}?${new URLSearchParams(params)}`, { method: "POST" });
+  if (!response.ok) throw new Error(`sandbox ${path}: ${response.status} ${await response.text()}`);
+  return response.json();
 }
 
 /** Runs the CLI; its standard output, trimmed. */

@@ -4,31 +4,54 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { base, binary, cli, environment, statusWebhook } from "./daemon.js";
+import { base, binary, cli, environment, sandbox, sandboxDo, statusWebhook } from "./daemon.js";
 
 export const SHOP_A = "7400000000000000001";
 export const SHOP_B = "7400000000000000002";
+/** A shop authorised through the sandbox: its orders get details, workflows, stock. */
+export const SHOP_C = "7400000000000000003";
+
+/** Waits until `ready()` answers true; an error it throws ends the wait at once. */
+async function until(what, ready) {
+  for (let i = 0; ; i++) {
+    let answer;
+    try {
+      answer = await ready();
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // a refused connection: not listening yet
+    }
+    if (answer) return;
+    if (i > 100) throw new Error(`${what} did not get ready`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 export default async function setup() {
   const dir = mkdtempSync(path.join(tmpdir(), "creatorflow-e2e-"));
+  const stand_in = spawn(
+    binary,
+    ["sandbox", "--listen", new URL(sandbox).host, "--shops", "0", "--orders-per-second", "0", "--webhook-url", `${base}/webhooks/tiktok`],
+    { env: environment(dir), stdio: ["ignore", "ignore", "inherit"] },
+  );
+  writeFileSync(path.join(dir, "sandbox-pid"), String(stand_in.pid));
+  process.env.E2E_SANDBOX_PID = String(stand_in.pid);
+  await until("the sandbox", async () => (await fetch(`${sandbox}/sandbox/`, { method: "POST" })).status === 404);
+  const { auth_code } = await sandboxDo("/sandbox/shops", { id: SHOP_C, name: "Live Drop" });
   const admin = cli(dir, "apikey", "create", "--admin", "--name", "e2e-admin");
   cli(dir, "shop", "add", "--tiktok-shop-id", SHOP_A, "--name", "Glow Studio");
   cli(dir, "shop", "add", "--tiktok-shop-id", SHOP_B, "--name", "Other Shop");
+  cli(dir, "shop", "add", "--tiktok-shop-id", SHOP_C, "--name", "Live Drop", "--auth-code", auth_code);
   const shopA = cli(dir, "apikey", "create", "--shop", SHOP_A, "--name", "glow-ops");
   const shopB = cli(dir, "apikey", "create", "--shop", SHOP_B, "--name", "other-ops");
   const daemon = spawn(binary, ["serve"], { env: environment(dir), stdio: "inherit", detached: false });
   let exited = null;
   daemon.on("exit", (code) => (exited = code));
   writeFileSync(path.join(dir, "pid"), String(daemon.pid));
-  for (let i = 0; ; i++) {
+  await until("the daemon", async () => {
     // Our daemon, not another one on the port: it must still be running.
     if (exited !== null) throw new Error(`the daemon exited (${exited}) before it was ready`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) break;
-    } catch {}
-    if (i > 100) throw new Error("the daemon did not get ready");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return (await fetch(`${base}/readyz`)).ok;
+  });
   // Orders as TikTok's webhooks bring them: 60 in shop A, 5 in shop B, and 200 more in shop A
   // for the bulk test (ids 57…).
   const orders = [];
@@ -45,6 +68,7 @@ export default async function setup() {
     E2E_ADMIN_KEY: admin,
     E2E_SHOP_A: SHOP_A,
     E2E_SHOP_B: SHOP_B,
+    E2E_SHOP_C: SHOP_C,
     E2E_SHOP_A_KEY: shopA,
     E2E_SHOP_B_KEY: shopB,
   });

@@ -3,12 +3,26 @@
 // `cargo build`.
 import { chromium, devices } from "@playwright/test";
 import path from "node:path";
+import { sandboxDo } from "./daemon.js";
 import setup from "./global-setup.js";
 import teardown from "./global-teardown.js";
 
 const out = path.resolve("../docs/screenshots");
 await setup();
 const env = process.env;
+// Orders TikTok (the sandbox) knows in full in shop C: items, money, a workflow run that
+// reserves stock, buys a label and ships; one SKU runs short and waits in the dead letters.
+const admin = { authorization: `Bearer ${env.E2E_ADMIN_KEY}`, "content-type": "application/json" };
+for (const [sku, on_hand] of [["1729382256910270000", 40], ["1729382256910270001", 3]]) {
+  await fetch(`${env.E2E_BASE_URL}/api/v1/inventory/${env.E2E_SHOP_C}/${sku}`, {
+    method: "PUT", headers: admin, body: JSON.stringify({ on_hand, low_stock_threshold: 5 }),
+  });
+}
+const shown = [];
+for (let i = 0; i < 8; i++) {
+  shown.push((await sandboxDo("/sandbox/orders", { shop_id: env.E2E_SHOP_C, units: 1 + (i % 3) })).order_id);
+}
+await new Promise((r) => setTimeout(r, 8000)); // runs reserve, buy labels, ship; some dead-letter
 const browser = await chromium.launch({ executablePath: env.CHROMIUM || "/usr/bin/chromium" });
 try {
   const { defaultBrowserType, ...pixel } = devices["Pixel 7"];
@@ -20,13 +34,8 @@ try {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { name: "Orders" }).waitFor();
     await page.screenshot({ path: `${out}/orders-${name}.png` });
-    const order = `58${"3".padStart(17, "0")}`;
-    await page.goto(`/ui/orders/${order}`);
-    await page.getByLabel("Reason", { exact: true }).fill("address check");
-    await page.getByRole("button", { name: "Hold" }).click();
-    await page.getByRole("status").waitFor();
+    await page.goto(`/ui/orders/${shown[0]}`);
     await page.screenshot({ path: `${out}/order-${name}.png`, fullPage: name === "desktop" });
-    await page.getByRole("button", { name: "Release" }).click();
     for (const section of ["workflows", "stock", "system", "analytics", "bulk"]) {
       await page.goto(`/ui/${section}`);
       await page.screenshot({ path: `${out}/${section}-${name}.png`, fullPage: name === "desktop" });

@@ -135,6 +135,7 @@ impl Application {
             catalog,
             hub,
             jobs,
+            bus: bus.clone(),
         };
         let server = http::start(listener, services, settings)?;
         Ok(Self {

@@ -1,7 +1,7 @@
 // What a person does in the dashboard, in Chromium.
 import { test, expect, devices } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
-import { statusWebhook } from "../daemon.js";
+import { sandboxDo, statusWebhook } from "../daemon.js";
 
 const env = process.env;
 
@@ -156,6 +156,38 @@ test("a bulk hold of 200 orders, confirmed with its scope, is watched to 100%", 
   await page.getByRole("button", { name: "Start: Release 1 order" }).click();
   await expect(page.locator("#job-state")).toHaveText("completed", { timeout: 20_000 });
   await expect(page.locator("#job")).toContainText("Failed items");
+});
+
+test("a dead letter waits on the workflows page and is replayed once stock is back", async ({ page, request }) => {
+  // Shop C (authorised through the sandbox) tracks this SKU and has none of it, so the paid
+  // order's workflow cannot reserve it: three attempts, then a dead letter.
+  const sku = "1729382256910270000";
+  const admin = { authorization: `Bearer ${env.E2E_ADMIN_KEY}` };
+  const stock = await request.put(`/api/v1/inventory/${env.E2E_SHOP_C}/${sku}`, { headers: admin, data: { on_hand: 0 } });
+  expect(stock.status()).toBe(200);
+  const { order_id: order } = await sandboxDo("/sandbox/orders", { shop_id: env.E2E_SHOP_C, units: 1 });
+  await signIn(page, env.E2E_ADMIN_KEY);
+  const group = page.locator(".group", { hasText: order });
+  await expect(async () => {
+    await page.goto("/ui/workflows");
+    await expect(group).toBeVisible({ timeout: 500 });
+  }).toPass({ timeout: 30_000 });
+  await expect(group.getByRole("heading")).toHaveText("reserve: 1 order");
+  await expect(group.locator(".problem")).toContainText(sku);
+  // Restocked from the stock page…
+  await page.getByRole("link", { name: "Stock" }).click();
+  await page.getByLabel(`Units to add to ${sku} (negative removes)`).fill("5");
+  await page.getByRole("button", { name: "Adjust" }).click();
+  await expect(page.getByRole("status")).toContainText(`${sku}: 5 on hand, 5 available`);
+  // …then replayed: the run goes on from the reservation and TikTok ships the package.
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await page.getByRole("button", { name: `Replay order ${order}` }).click();
+  await expect(page.getByRole("status")).toHaveText("Replayed 1 dead letter");
+  await expect(page.locator(".group", { hasText: order })).toHaveCount(0);
+  await page.goto(`/ui/orders/${order}`);
+  await expect(page.locator("#summary")).toContainText("shipped", { timeout: 15_000 });
+  const after = await (await request.get(`/api/v1/inventory/${env.E2E_SHOP_C}/${sku}`, { headers: admin })).json();
+  expect(after.on_hand).toBe(4);
 });
 
 test("every request goes to the daemon and nowhere else", async ({ page }) => {

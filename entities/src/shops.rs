@@ -20,6 +20,7 @@ pub struct Model {
     pub deauthorized_at: Option<DateTimeWithTimeZone>,
     pub authorization_expires_at: Option<DateTimeWithTimeZone>,
     pub sync_cursor: Option<i64>,
+    pub sync_repaired: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

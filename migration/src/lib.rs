@@ -23,6 +23,7 @@ mod m20261128_000016_dashboard_sessions;
 mod m20261128_000017_order_tags_by_tag;
 mod m20261128_000018_dashboard_views;
 mod m20261128_000019_api_key_roles;
+mod m20261128_000020_shop_sync_drift;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000017_order_tags_by_tag::Migration),
             Box::new(m20261128_000018_dashboard_views::Migration),
             Box::new(m20261128_000019_api_key_roles::Migration),
+            Box::new(m20261128_000020_shop_sync_drift::Migration),
         ]
     }
 }

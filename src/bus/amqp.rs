@@ -70,6 +70,8 @@ struct Inner {
     subscriptions: Vec<Subscription>,
     /// The confirming publisher channel of the current connection, with its epoch.
     publisher: RwLock<Option<(u64, Channel)>>,
+    /// A channel of the current connection for looking at queues (passive declares).
+    inspector: tokio::sync::Mutex<Option<Channel>>,
     /// Counts connections; a failure reported for an older one is ignored.
     epoch: AtomicU64,
     /// Woken when a connection failed; `failed` says which one.
@@ -110,6 +112,7 @@ impl Amqp {
                 delivery_limit: settings.delivery_limit,
                 subscriptions,
                 publisher: RwLock::new(None),
+                inspector: tokio::sync::Mutex::new(None),
                 epoch: AtomicU64::new(0),
                 broken: Notify::new(),
                 failed: AtomicU64::new(u64::MAX),
@@ -127,6 +130,39 @@ impl Amqp {
     /// Whether a connection is up and its topology declared.
     pub async fn is_connected(&self) -> bool {
         self.inner.publisher.read().await.is_some()
+    }
+
+    /// Each subscription's queue and the dead-letter queue: messages ready for delivery (not
+    /// counting those delivered and not yet acknowledged) and consumers.
+    pub async fn queues(&self) -> Result<Vec<super::QueueDepth>, Error> {
+        let mut inspector = self.inner.inspector.lock().await;
+        let channel = inspector.as_ref().ok_or(Error::Disconnected)?;
+        let t = &self.inner.topology;
+        let names = self.inner.subscriptions.iter().map(|s| t.queue(s.name));
+        let mut depths = Vec::new();
+        for name in names.chain([t.dead_queue()]) {
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            match channel
+                .queue_declare(name.as_str().into(), passive, FieldTable::default())
+                .await
+            {
+                Ok(queue) => depths.push(super::QueueDepth {
+                    name,
+                    messages: queue.message_count(),
+                    consumers: queue.consumer_count(),
+                }),
+                Err(e) => {
+                    // A refused declare closes the channel: looking again waits for the next
+                    // connection.
+                    *inspector = None;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(depths)
     }
 
     pub fn stop(&self) {
@@ -260,6 +296,7 @@ async fn supervise(inner: Arc<Inner>) {
                 inner.until_broken(epoch).await;
                 inner.epoch.fetch_add(1, Ordering::AcqRel);
                 *inner.publisher.write().await = None;
+                *inner.inspector.lock().await = None;
                 let _ = connection.close(200, "reconnecting".into()).await;
                 if !inner.stopped.load(Ordering::Acquire) {
                     tracing::warn!("RabbitMQ connection lost; reconnecting");
@@ -326,6 +363,7 @@ async fn connect(inner: &Arc<Inner>, epoch: u64) -> Result<Connection, Error> {
     publisher
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
+    *inner.inspector.lock().await = Some(connection.create_channel().await?);
     *inner.publisher.write().await = Some((epoch, publisher));
     Ok(connection)
 }

@@ -33,3 +33,12 @@ pub struct Published {
     /// Nothing was tried (no connection): no attempt is counted against the rows.
     pub unavailable: bool,
 }
+
+/// One RabbitMQ queue as the broker counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub name: String,
+    /// Messages ready for delivery (delivered, unacknowledged ones not counted).
+    pub messages: u32,
+    pub consumers: u32,
+}

@@ -21,7 +21,7 @@ mod port;
 pub mod relay;
 mod subscription;
 
-pub use message::{Delivery, Message, Published};
+pub use message::{Delivery, Message, Published, QueueDepth};
 pub use port::{Bus, Error};
 pub use relay::Relay;
 use subscription::count_consumed;

@@ -36,6 +36,15 @@ impl Bus {
         }
     }
 
+    /// How much waits in RabbitMQ's queues; nothing for the in-process bus, whose messages
+    /// wait in the log (the relay's checkpoint says how far behind it is).
+    pub async fn queues(&self) -> Result<Vec<super::QueueDepth>, Error> {
+        match self {
+            Bus::Local(_) => Ok(Vec::new()),
+            Bus::Amqp(amqp) => amqp.queues().await,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Bus::Local(_) => "local",

@@ -36,6 +36,7 @@ pub struct Services {
     pub catalog: std::sync::Arc<crate::workflow::Catalog>,
     pub hub: crate::live::Hub,
     pub jobs: crate::bulk::Runner,
+    pub bus: crate::bus::Bus,
 }
 
 /// Starts serving on `listener`. Signals are not handled here: shutdown is the app's job, so
@@ -52,6 +53,7 @@ pub fn start(
         catalog,
         hub,
         jobs,
+        bus,
     } = services;
     let addr = listener.local_addr()?;
     let schema = web::Data::new(graphql::schema(graphql::Services {
@@ -83,6 +85,7 @@ pub fn start(
     let spec = web::Data::new(Spec::of(openapi()));
     let hub = web::Data::new(hub);
     let jobs = web::Data::new(jobs);
+    let bus = web::Data::new(bus);
     let running = HttpServer::new(move || {
         App::new()
             .app_data(db.clone())
@@ -96,6 +99,7 @@ pub fn start(
             .app_data(hub.clone())
             .app_data(commands.clone())
             .app_data(jobs.clone())
+            .app_data(bus.clone())
             .app_data(schema.clone())
             .app_data(
                 web::JsonConfig::default()

@@ -18,6 +18,10 @@ pub(super) struct ShopBody {
     /// When the authorisation lapses, as TikTok announced.
     authorization_expires_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    /// Up to when the poller has read the shop's orders from TikTok.
+    synced_until: Option<DateTime<Utc>>,
+    /// Drift: orders the poller found changed that no webhook had brought, over all polls.
+    sync_repaired: i64,
 }
 
 impl From<Shop> for ShopBody {
@@ -29,6 +33,8 @@ impl From<Shop> for ShopBody {
             deauthorized_at: s.deauthorized_at,
             authorization_expires_at: s.authorization_expires_at,
             created_at: s.created_at,
+            synced_until: s.synced_until,
+            sync_repaired: s.sync_repaired,
         }
     }
 }

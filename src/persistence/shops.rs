@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use entities::shops;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{Database, Error};
@@ -18,6 +18,10 @@ pub struct Shop {
     /// When the authorisation lapses, as TikTok announced (UPCOMING_AUTHORIZATION_EXPIRATION).
     pub authorization_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Up to when the poller has read the shop's orders from TikTok.
+    pub synced_until: Option<DateTime<Utc>>,
+    /// Drift: orders the poller found changed that no webhook had brought, over all polls.
+    pub sync_repaired: i64,
 }
 
 fn shop_id(row: &shops::Model) -> Result<ShopId, Error> {
@@ -35,6 +39,8 @@ impl TryFrom<shops::Model> for Shop {
             deauthorized_at: row.deauthorized_at.map(|t| t.with_timezone(&Utc)),
             authorization_expires_at: row.authorization_expires_at.map(|t| t.with_timezone(&Utc)),
             created_at: row.created_at.with_timezone(&Utc),
+            synced_until: row.sync_cursor.and_then(|c| DateTime::from_timestamp(c, 0)),
+            sync_repaired: row.sync_repaired,
         })
     }
 }
@@ -71,6 +77,7 @@ impl ShopStore<'_> {
             deauthorized_at: Set(None),
             authorization_expires_at: Set(None),
             sync_cursor: Set(None),
+            sync_repaired: Set(0),
         }
         .insert(&self.db.conn)
         .await?;
@@ -230,6 +237,7 @@ impl ShopStore<'_> {
                     deauthorized_at: Set(None),
                     authorization_expires_at: Set(None),
                     sync_cursor: Set(None),
+                    sync_repaired: Set(0),
                     ..Default::default()
                 };
                 set_tokens(&mut row, Some(tokens));
@@ -239,9 +247,19 @@ impl ShopStore<'_> {
         row.try_into()
     }
 
-    pub async fn set_sync_cursor(&self, id: &ShopId, cursor: i64) -> Result<(), Error> {
+    /// Moves the shop's sync cursor after a poll that repaired `repaired` orders.
+    pub async fn set_sync_cursor(
+        &self,
+        id: &ShopId,
+        cursor: i64,
+        repaired: u64,
+    ) -> Result<(), Error> {
         shops::Entity::update_many()
             .col_expr(shops::Column::SyncCursor, Expr::value(cursor))
+            .col_expr(
+                shops::Column::SyncRepaired,
+                Expr::col(shops::Column::SyncRepaired).add(repaired as i64),
+            )
             .filter(shops::Column::Id.eq(id.as_str()))
             .exec(&self.db.conn)
             .await?;

@@ -556,6 +556,25 @@ async fn a_poison_message_is_dead_lettered_and_the_queue_moves_on() {
             .filter(|l| l.on_hand == 4)
     })
     .await;
+    // The system page counts it in the dead-letter queue, and each subscription's consumer.
+    let cookie = crate::dashboard::sign_in(&app, &app.admin_key).await;
+    let page = eventually(
+        "the dead-letter queue's count on the system page",
+        || async {
+            let (_, page) = crate::dashboard::get(&app, &cookie, "/ui/system").await;
+            page.contains(&format!(
+                r#"<tr><td>{prefix}.dead</td><td class="num">1</td><td class="num">0</td></tr>"#
+            ))
+            .then_some(page)
+        },
+    )
+    .await;
+    assert!(
+        page.contains(&format!(
+            r#"<tr><td>{prefix}.inventory</td><td class="num">0</td><td class="num">1</td></tr>"#
+        )),
+        "{page}"
+    );
     let dead = eventually("the poison message in the dead-letter queue", || {
         let channel = publisher.channel.clone();
         let queue = format!("{prefix}.dead");

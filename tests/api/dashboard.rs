@@ -476,6 +476,9 @@ async fn workflows_stock_and_system_pages_show_the_sessions_shop() {
         system.contains("ready") && system.contains(SHOP_A) && !system.contains(SHOP_B),
         "{system}"
     );
+    if app.bus.kind() == "local" {
+        assert!(system.contains("The bus is local: in-process"), "{system}");
+    }
 }
 
 #[actix_web::test]

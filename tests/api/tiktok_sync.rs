@@ -144,6 +144,34 @@ async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift
         .parse()
         .unwrap();
     assert!(drift >= 2.0, "{drift}");
+
+    // The shop's own drift (a race with the first webhook can add one), on the API and the
+    // dashboard's system page.
+    let shops: Value = app
+        .get("/api/v1/shops", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let shop = shops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == SHOP)
+        .unwrap();
+    let repaired = shop["sync_repaired"].as_i64().unwrap();
+    assert!((2..=3).contains(&repaired), "{shop}");
+    assert!(shop["synced_until"].is_string(), "{shop}");
+    let cookie = crate::dashboard::sign_in(&app, &app.admin_key).await;
+    let (_, page) = crate::dashboard::get(&app, &cookie, "/ui/system").await;
+    let row = page
+        .lines()
+        .find(|l| l.contains("Glow Labs"))
+        .expect("the shop's row");
+    assert!(
+        row.contains(&format!(r#"<td class="num">{repaired}</td></tr>"#)),
+        "{row}"
+    );
 }
 
 #[actix_web::test]

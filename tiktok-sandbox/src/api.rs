@@ -43,6 +43,9 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    if path.starts_with("/sandbox/") && req.method() == actix_web::http::Method::POST {
+        return crate::control::handle(&path, req.query_string(), &shared);
+    }
     let route = pattern(&path);
     {
         let mut world = shared.world();

@@ -2,10 +2,12 @@
 //! move through TikTok's statuses, pushing signed webhooks to a daemon — optionally duplicated,
 //! reordered or dropped, as the real one may — with a label API stand-in beside it; and
 //! [`loadgen`], which pushes webhooks signed exactly as TikTok signs them. The daemon's tests
-//! drive it through [`Sandbox`]; `creatorflow sandbox` runs it alone and `serve --demo`
-//! in-process; `creatorflow loadgen` is [`loadgen::run`].
+//! drive it through [`Sandbox`], other drivers through its `/sandbox/` routes (`control`);
+//! `creatorflow sandbox` runs it alone and `serve --demo` in-process; `creatorflow loadgen` is
+//! [`loadgen::run`].
 
 mod api;
+mod control;
 mod labels;
 pub mod loadgen;
 mod server;

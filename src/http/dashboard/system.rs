@@ -3,11 +3,12 @@
 //! is behind, dead letters, version).
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::session::Viewer;
 use super::{Who, back, page};
+use crate::bus::Bus;
 use crate::domain::{ShopId, Sku};
 use crate::http::Error;
 use crate::persistence::Database;
@@ -151,6 +152,14 @@ pub struct ShopLine {
     expires: String,
     withdrawn: String,
     synced: String,
+    repaired: i64,
+}
+
+/// A RabbitMQ queue: its name, messages waiting, consumers.
+pub struct QueueLine {
+    name: String,
+    messages: u32,
+    consumers: u32,
 }
 
 #[derive(askama::Template)]
@@ -162,8 +171,17 @@ struct SystemPage {
     version: &'static str,
     log_end: i64,
     readers: Vec<(String, i64, i64)>,
+    bus: &'static str,
+    queues: Result<Vec<QueueLine>, String>,
     dead_letters: usize,
     shops: Vec<ShopLine>,
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "—".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
 }
 
 /// Shops and how the daemon is doing.
@@ -175,6 +193,7 @@ struct SystemPage {
 pub(in crate::http) async fn system_page(
     viewer: Viewer,
     db: web::Data<Database>,
+    bus: web::Data<Bus>,
 ) -> Result<HttpResponse, Error> {
     let scope = &viewer.caller.scope;
     let ready = db.readiness().await.map_err(|e| e.to_string());
@@ -185,27 +204,32 @@ pub(in crate::http) async fn system_page(
         async { Ok(db.runs().dead_letters(scope, 500).await?) },
         async { Ok(db.shops().list(scope).await?) },
     )?;
-    let mut lines = Vec::with_capacity(shops.len());
-    for shop in shops {
-        let auth = db.shops().auth(&shop.id).await?;
-        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map_or_else(
-                || "—".to_owned(),
-                |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-            )
-        };
-        lines.push(ShopLine {
-            synced: time(
-                auth.and_then(|a| a.sync_cursor)
-                    .and_then(|c| DateTime::from_timestamp(c, 0)),
-            ),
+    let queues = bus
+        .queues()
+        .await
+        .map(|depths| {
+            depths
+                .into_iter()
+                .map(|q| QueueLine {
+                    name: q.name,
+                    messages: q.messages,
+                    consumers: q.consumers,
+                })
+                .collect()
+        })
+        .map_err(|e| e.to_string());
+    let shops = shops
+        .into_iter()
+        .map(|shop| ShopLine {
+            synced: time(shop.synced_until),
+            repaired: shop.sync_repaired,
             expires: time(shop.authorization_expires_at),
             withdrawn: time(shop.deauthorized_at),
             id: shop.id.as_str().to_owned(),
             name: shop.name,
             authorized: shop.authorized,
-        });
-    }
+        })
+        .collect();
     page(&SystemPage {
         who: Some(viewer.who()),
         section: "system",
@@ -216,7 +240,9 @@ pub(in crate::http) async fn system_page(
             .map(|(name, at)| (name, at, (log_end - at).max(0)))
             .collect(),
         log_end,
+        bus: bus.kind(),
+        queues,
         dead_letters: letters.len(),
-        shops: lines,
+        shops,
     })
 }

@@ -20,6 +20,10 @@ pub struct Shop {
     deauthorized_at: Option<DateTime<Utc>>,
     authorization_expires_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    /// Up to when the poller has read the shop's orders from TikTok.
+    synced_until: Option<DateTime<Utc>>,
+    /// Drift: orders the poller found changed that no webhook had brought, over all polls.
+    sync_repaired: i64,
 }
 
 impl From<StoreShop> for Shop {
@@ -31,6 +35,8 @@ impl From<StoreShop> for Shop {
             deauthorized_at: s.deauthorized_at,
             authorization_expires_at: s.authorization_expires_at,
             created_at: s.created_at,
+            synced_until: s.synced_until,
+            sync_repaired: s.sync_repaired,
         }
     }
 }

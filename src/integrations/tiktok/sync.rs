@@ -340,7 +340,7 @@ impl Poller {
         }
         self.db
             .shops()
-            .set_sync_cursor(&shop.shop_id, until)
+            .set_sync_cursor(&shop.shop_id, until, report.repaired as u64)
             .await?;
         Ok(report)
     }

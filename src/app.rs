@@ -247,7 +247,13 @@ async fn ensure_admin_key(db: &Database) -> anyhow::Result<Option<ApiKey>> {
     }
     let key = ApiKey::from_random(rand::random());
     db.keys()
-        .add(&key, "admin (first start)", &Scope::Admin, Role::Admin)
+        .add(
+            &key,
+            "admin (first start)",
+            &Scope::Admin,
+            Role::Admin,
+            None,
+        )
         .await?;
     Ok(Some(key))
 }

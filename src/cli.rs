@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::domain::{ApiKey, Role, Scope, ShopId, ShopName};
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
-use crate::persistence::Database;
+use crate::persistence::{Actor, Database};
 use crate::telemetry;
 use crate::workflow::Catalog;
 use secrecy::ExposeSecret;
@@ -114,9 +114,21 @@ struct NewKey {
     /// A name to recognise the key by.
     #[arg(long)]
     name: Option<String>,
-    /// A key that looks and changes nothing (no commands, bulk jobs or stock changes).
-    #[arg(long)]
+    /// A key that looks and changes nothing (no commands, bulk jobs or stock changes); the
+    /// same as `--scope read`.
+    #[arg(long, conflicts_with = "role")]
     read_only: bool,
+    /// What the key may do: `read`, `operate` (commands, bulk jobs, stock) or `admin` (also
+    /// keys and shops; needs `--admin`). Default: `admin` with `--admin`, else `operate`.
+    #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_role)]
+    role: Option<Role>,
+    /// Refuse the key after this long, e.g. `90d`, `12h` (default: never).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    expires_in: Option<std::time::Duration>,
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,15 +349,30 @@ async fn create_key(new: NewKey, settings: &Settings) -> anyhow::Result<()> {
         Scope::Admin => "admin".to_owned(),
         Scope::Shop(id) => format!("shop {id}"),
     });
-    let role = match (new.read_only, &scope) {
-        (true, _) => Role::Read,
-        (false, Scope::Admin) => Role::Admin,
-        (false, Scope::Shop(_)) => Role::Operate,
+    let role = match (new.read_only, new.role, &scope) {
+        (true, _, _) => Role::Read,
+        (false, Some(role), _) => role.check(&scope)?,
+        (false, None, Scope::Admin) => Role::Admin,
+        (false, None, Scope::Shop(_)) => Role::Operate,
     };
+    let expires_at = new
+        .expires_in
+        .map(|d| chrono::TimeDelta::from_std(d).map(|d| chrono::Utc::now() + d))
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("--expires-in: too far in the future"))?;
     let db = Database::connect(&settings.database).await?;
     db.migrate_up().await?;
     let key = ApiKey::from_random(rand::random());
-    let id = db.keys().add(&key, &name, &scope, role).await?;
+    let id = db.keys().add(&key, &name, &scope, role, expires_at).await?;
+    db.audit()
+        .record(
+            &Actor::cli(),
+            "api_key.created",
+            &format!("api key {id}"),
+            scope.narrow(None),
+            serde_json::json!({ "name": name, "scope": role, "expires_at": expires_at }),
+        )
+        .await?;
     db.close().await?;
     eprintln!("created API key {id} ({name}); it is shown only once:");
     println!("{}", key.reveal());
@@ -358,17 +385,22 @@ async fn manage_keys(action: Apikey, settings: &Settings) -> anyhow::Result<()> 
     match action {
         Apikey::Create(_) => unreachable!("handled by create_key"),
         Apikey::List => {
-            println!("id\tname\tprefix\tshop\trole\tcreated\trevoked");
+            println!("id\tname\tprefix\tshop\trole\tcreated\trevoked\texpires\tlast_used");
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.to_rfc3339()).unwrap_or_default()
+            };
             for k in db.keys().list().await? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     k.id,
                     k.name,
                     k.prefix,
                     k.shop_id.as_deref().unwrap_or("*"),
                     k.role,
                     k.created_at.to_rfc3339(),
-                    k.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                    time(k.revoked_at),
+                    time(k.expires_at),
+                    time(k.last_used_at),
                 );
             }
         }
@@ -376,6 +408,15 @@ async fn manage_keys(action: Apikey, settings: &Settings) -> anyhow::Result<()> 
             if !db.keys().revoke(id).await? {
                 anyhow::bail!("no live API key {id} (see `creatorflow apikey list`)");
             }
+            db.audit()
+                .record(
+                    &Actor::cli(),
+                    "api_key.revoked",
+                    &format!("api key {id}"),
+                    None,
+                    serde_json::json!({}),
+                )
+                .await?;
             eprintln!("revoked API key {id}");
         }
         Apikey::Rotate { id } => {
@@ -383,6 +424,15 @@ async fn manage_keys(action: Apikey, settings: &Settings) -> anyhow::Result<()> 
             let Some(new) = db.keys().rotate(id, &key).await? else {
                 anyhow::bail!("no live API key {id} (see `creatorflow apikey list`)");
             };
+            db.audit()
+                .record(
+                    &Actor::cli(),
+                    "api_key.rotated",
+                    &format!("api key {id}"),
+                    None,
+                    serde_json::json!({ "replacement": new }),
+                )
+                .await?;
             eprintln!("revoked API key {id}; its replacement is key {new}, shown only once:");
             println!("{}", key.reveal());
         }

@@ -56,6 +56,17 @@ pub struct HttpSettings {
     pub workers: usize,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Requests per API key (or client address without one) on `/api/v1` and `/graphql`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained requests a second; 0 = no limit.
+    pub per_second: u32,
+    /// Requests at once after a quiet spell (at least `per_second`).
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

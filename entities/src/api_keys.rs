@@ -15,6 +15,9 @@ pub struct Model {
     pub revoked_at: Option<DateTimeWithTimeZone>,
     /// `read`, `operate` or `admin`.
     pub role: String,
+    pub expires_at: Option<DateTimeWithTimeZone>,
+    /// Refreshed at most once a minute per key.
+    pub last_used_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

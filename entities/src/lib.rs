@@ -4,6 +4,7 @@
 
 pub mod analytics_transitions;
 pub mod api_keys;
+pub mod audit_events;
 pub mod bulk_job_items;
 pub mod bulk_jobs;
 pub mod dashboard_sessions;

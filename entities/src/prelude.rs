@@ -1,5 +1,6 @@
 pub use super::analytics_transitions::Entity as AnalyticsTransitions;
 pub use super::api_keys::Entity as ApiKeys;
+pub use super::audit_events::Entity as AuditEvents;
 pub use super::log_checkpoints::Entity as LogCheckpoints;
 pub use super::notification_deliveries::Entity as NotificationDeliveries;
 pub use super::order_events::Entity as OrderEvents;

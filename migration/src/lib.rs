@@ -24,6 +24,7 @@ mod m20261128_000017_order_tags_by_tag;
 mod m20261128_000018_dashboard_views;
 mod m20261128_000019_api_key_roles;
 mod m20261128_000020_shop_sync_drift;
+mod m20261128_000021_key_lifecycle_and_audit;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000018_dashboard_views::Migration),
             Box::new(m20261128_000019_api_key_roles::Migration),
             Box::new(m20261128_000020_shop_sync_drift::Migration),
+            Box::new(m20261128_000021_key_lifecycle_and_audit::Migration),
         ]
     }
 }

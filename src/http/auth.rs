@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::Error;
 use crate::domain::{KeyHash, Role, Scope, ShopId};
-use crate::persistence::Database;
+use crate::persistence::{Actor, Database};
 
 /// The holder of a valid `Authorization: Bearer <key>`.
 #[derive(Debug, Clone)]
@@ -19,6 +19,15 @@ pub struct Caller {
     pub name: String,
     pub scope: Scope,
     pub role: Role,
+    /// The client's address as this server saw it (a proxy's, behind one).
+    pub source: String,
+}
+
+/// The address a request came from, for the audit.
+pub(super) fn source_of(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl Caller {
@@ -63,8 +72,37 @@ impl Caller {
 }
 
 impl Caller {
-    /// The holder of API key `key`, or why not.
-    pub async fn of_key(db: &Database, key: &str) -> Result<Self, Error> {
+    /// This caller as the audit names it.
+    pub fn actor(&self) -> Actor {
+        Actor::key(self.key_id, &self.name, &self.source)
+    }
+
+    /// Records in the audit that this caller did `action` to `target`.
+    pub async fn audit(
+        &self,
+        db: &Database,
+        action: &str,
+        target: &str,
+        shop: Option<&ShopId>,
+        detail: serde_json::Value,
+    ) -> Result<(), Error> {
+        db.audit()
+            .record(&self.actor(), action, target, shop, detail)
+            .await?;
+        Ok(())
+    }
+
+    /// This caller giving an order a command.
+    pub fn who(&self) -> crate::commands::Caller<'_> {
+        crate::commands::Caller {
+            scope: &self.scope,
+            name: &self.name,
+            dedupe: None,
+        }
+    }
+
+    /// The holder of API key `key`, or why not; `source` is where the request came from.
+    pub async fn of_key(db: &Database, key: &str, source: String) -> Result<Self, Error> {
         let owner = db
             .keys()
             .owner(&KeyHash::of(key))
@@ -75,6 +113,7 @@ impl Caller {
             name: owner.name,
             scope: owner.scope,
             role: owner.role,
+            source,
         })
     }
 
@@ -84,7 +123,7 @@ impl Caller {
         let db = req
             .app_data::<web::Data<Database>>()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("no database in app data")))?;
-        Self::of_key(db, key).await
+        Self::of_key(db, key, source_of(req)).await
     }
 }
 

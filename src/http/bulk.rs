@@ -181,9 +181,27 @@ pub(super) async fn create(
     )?;
     let job = db.bulk().create(&new).await?.map_err(Error::NotAllowed)?;
     runner.wake();
+    audit(&caller, &db, "bulk_job.created", &job).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/bulk-jobs/{}", job.id)))
         .json(JobBody::from(job)))
+}
+
+/// Records in the audit that `caller` did `action` (`bulk_job.created`, `bulk_job.canceled`)
+/// to `job`.
+pub(super) async fn audit(
+    caller: &Caller,
+    db: &Database,
+    action: &str,
+    job: &Job,
+) -> Result<(), Error> {
+    let detail = serde_json::json!({
+        "action": job.action.as_str(), "query": job.query, "total": job.total,
+    });
+    let target = format!("bulk job {}", job.id);
+    caller
+        .audit(db, action, &target, job.shop_id.as_ref(), detail)
+        .await
 }
 
 /// The jobs this key may see, newest first.
@@ -244,6 +262,7 @@ pub(super) async fn cancel(
         .await?
         .ok_or_else(|| Error::NotFound(format!("bulk job {path}")))?;
     runner.wake();
+    audit(&caller, &db, "bulk_job.canceled", &job).await?;
     Ok(HttpResponse::Ok().json(JobBody::from(job)))
 }
 

@@ -55,6 +55,9 @@ pub enum Error {
     /// Busy or a dependency is down: the client should retry (TikTok does).
     #[error("{0}")]
     Unavailable(String),
+    /// Over the key's rate limit: nothing was done; try again after `retry_after` seconds.
+    #[error("too many requests with this key; retry in {retry_after} s (limit: {policy})")]
+    RateLimited { retry_after: u64, policy: String },
     /// A dashboard page without a live session: the browser is sent to sign in.
     #[error("sign in to see this page")]
     SignInRequired,
@@ -86,6 +89,7 @@ impl Error {
             Error::InsufficientStock(_) => (StatusCode::CONFLICT, "insufficient_stock"),
             Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::SignInRequired => (StatusCode::SEE_OTHER, "sign_in_required"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -142,6 +146,17 @@ impl ResponseError for Error {
             && let Ok(allow) = HeaderValue::from_str(allow)
         {
             response.insert_header((header::ALLOW, allow));
+        }
+        if let Error::RateLimited {
+            retry_after,
+            policy,
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, *retry_after));
+            if let Ok(policy) = HeaderValue::from_str(policy) {
+                response.insert_header(("ratelimit-policy", policy));
+            }
+            response.insert_header(("ratelimit", format!("\"per-key\";r=0;t={retry_after}")));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

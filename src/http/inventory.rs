@@ -172,6 +172,13 @@ pub(super) async fn set(
             None,
         )
         .await?;
+    let detail = serde_json::json!({
+        "on_hand": body.on_hand, "low_stock_threshold": body.low_stock_threshold,
+    });
+    let target = format!("stock {sku}");
+    caller
+        .audit(&db, "stock.set", &target, Some(&shop), detail)
+        .await?;
     Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }
 
@@ -220,6 +227,13 @@ pub(super) async fn adjust(
     let level = db
         .stock()
         .adjust(shop.as_str(), &sku, body.delta, key.as_deref())
+        .await?;
+    let detail = serde_json::json!({
+        "delta": body.delta, "idempotency_key": body.idempotency_key, "on_hand": level.on_hand,
+    });
+    let target = format!("stock {sku}");
+    caller
+        .audit(&db, "stock.adjusted", &target, Some(&shop), detail)
         .await?;
     Ok(HttpResponse::Ok().json(StockBody::from(level)))
 }

@@ -2,6 +2,8 @@
 //! map errors through [`Error`]'s one table.
 
 mod analytics;
+mod api_keys;
+mod audit;
 mod auth;
 mod bulk;
 mod dashboard;
@@ -16,6 +18,7 @@ mod oauth;
 mod observe;
 mod openapi;
 mod orders;
+mod rate_limit;
 mod server;
 mod shipments;
 mod shops;

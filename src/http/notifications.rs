@@ -160,6 +160,11 @@ pub(super) async fn subscribe(
         .notifications()
         .subscribe(&shop, url.as_str(), &body.events, sealed)
         .await?;
+    let detail = serde_json::json!({ "url": url.as_str(), "events": body.events });
+    let target = format!("notification subscription {}", sub.id);
+    caller
+        .audit(&db, "subscription.created", &target, Some(&shop), detail)
+        .await?;
     Ok(HttpResponse::Created().json(SubscriptionBody {
         secret: Some(secret),
         ..sub.into()
@@ -206,6 +211,17 @@ pub(super) async fn unsubscribe(
     let sub = db.notifications().subscription(*path).await?;
     caller.require_shop(&sub.shop_id)?;
     db.notifications().unsubscribe(sub.id).await?;
+    let target = format!("notification subscription {}", sub.id);
+    let detail = serde_json::json!({ "url": sub.url });
+    caller
+        .audit(
+            &db,
+            "subscription.deleted",
+            &target,
+            Some(&sub.shop_id),
+            detail,
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -260,6 +260,10 @@ impl Modify for Conventions {
                         ("401", "No valid API key."),
                         ("403", "The key may not act on this shop or needs admin."),
                         ("404", "Not found, or not visible to this key."),
+                        (
+                            "429",
+                            "Over this key's rate limit; retry after `Retry-After` seconds.",
+                        ),
                         ("500", "The server failed; see its log."),
                         (
                             "503",

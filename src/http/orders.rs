@@ -599,11 +599,7 @@ async fn command(
     expected_version: i64,
     command: Command,
 ) -> Result<HttpResponse, Error> {
-    let who = commands::Caller {
-        scope: &caller.scope,
-        name: &caller.name,
-        dedupe: None,
-    };
+    let who = caller.who();
     let reply = commands.run(who, id, expected_version, command).await?;
     let body = CommandBody::from(reply);
     let mut response = HttpResponse::Ok();

@@ -9,10 +9,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
 
 use super::openapi::Spec;
+use super::rate_limit::{self, RateLimits};
 use super::{
-    AuthBase, Error, Ingress, analytics, bulk, dashboard, events, graphql, health, idempotency,
-    inventory, notifications, oauth, observe, openapi, orders, shipments, shops, webhooks,
-    workflows,
+    AuthBase, Error, Ingress, analytics, api_keys, audit, bulk, dashboard, events, graphql, health,
+    idempotency, inventory, notifications, oauth, observe, openapi, orders, shipments, shops,
+    webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -86,6 +87,8 @@ pub fn start(
     let hub = web::Data::new(hub);
     let jobs = web::Data::new(jobs);
     let bus = web::Data::new(bus);
+    let rate_limits = web::Data::new(RateLimits::new(&http.rate_limit));
+    forget_idle_keys(&rate_limits);
     let running = HttpServer::new(move || {
         App::new()
             .app_data(db.clone())
@@ -100,6 +103,7 @@ pub fn start(
             .app_data(commands.clone())
             .app_data(jobs.clone())
             .app_data(bus.clone())
+            .app_data(rate_limits.clone())
             .app_data(schema.clone())
             .app_data(
                 web::JsonConfig::default()
@@ -135,6 +139,21 @@ pub fn start(
     })
 }
 
+/// Every minute, drops the rate-limit state of keys back to a full burst; ends with the server.
+fn forget_idle_keys(limits: &web::Data<RateLimits>) {
+    let limits = std::sync::Arc::downgrade(&limits.clone().into_inner());
+    actix_rt::spawn(async move {
+        let mut every = actix_rt::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match limits.upgrade() {
+                Some(limits) => limits.forget_idle(),
+                None => return,
+            }
+        }
+    });
+}
+
 /// The dashboard's security headers, on every answer (harmless on JSON).
 fn security_headers() -> DefaultHeaders {
     dashboard::SECURITY_HEADERS
@@ -151,8 +170,12 @@ fn routes(config: &mut ServiceConfig) {
         .service(dashboard::index)
         .service(webhooks::tiktok)
         .service(oauth::callback)
-        .service(graphql::execute)
-        .service(graphql::subscribe)
+        .service(
+            scope("/graphql")
+                .wrap(from_fn(rate_limit::limit))
+                .service(graphql::execute)
+                .service(graphql::subscribe),
+        )
         .service(
             scope("/ui")
                 .wrap(Compress::default())
@@ -185,10 +208,16 @@ fn routes(config: &mut ServiceConfig) {
         .service(
             scope("/api/v1")
                 .wrap(from_fn(idempotency::replay))
+                .wrap(from_fn(rate_limit::limit))
                 .service(openapi::document)
                 .service(shops::list)
                 .service(shops::show)
                 .service(shops::create)
+                .service(api_keys::list)
+                .service(api_keys::create)
+                .service(api_keys::revoke)
+                .service(api_keys::rotate)
+                .service(audit::list)
                 .service(events::stream)
                 .service(bulk::create)
                 .service(bulk::list)

@@ -103,5 +103,10 @@ pub(super) async fn create(
     let id = ShopId::parse(&body.tiktok_shop_id)?;
     let name = ShopName::parse(&body.name)?;
     let shop = db.shops().add(&id, &name).await?;
+    let detail = serde_json::json!({ "name": name.as_str() });
+    let target = format!("shop {id}");
+    caller
+        .audit(&db, "shop.added", &target, Some(&id), detail)
+        .await?;
     Ok(HttpResponse::Created().json(ShopBody::from(shop)))
 }

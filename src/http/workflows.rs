@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Caller, Error};
-use crate::commands::{self, Commands};
+use crate::commands::Commands;
 use crate::domain::{OrderId, ShopId};
 use crate::persistence::workflows::{Run, StepRecord};
 use crate::persistence::{Database, OrderFilter};
@@ -261,6 +261,26 @@ pub(super) async fn dead_letters(
 
 /// Sends a dead step back to its run, attempts from zero, and takes the order out of the
 /// `exception` the failure put it in (back to the stage its last completed step reached).
+/// Records in the audit that `caller` replayed dead letter `step` of `run`.
+pub(super) async fn audit_replay(
+    caller: &Caller,
+    db: &Database,
+    step: i64,
+    run: &Run,
+) -> Result<(), Error> {
+    let detail = serde_json::json!({ "order_id": run.order_id.as_str(), "run": run.id });
+    let target = format!("dead letter {step}");
+    caller
+        .audit(
+            db,
+            "dead_letter.replayed",
+            &target,
+            Some(&run.shop_id),
+            detail,
+        )
+        .await
+}
+
 #[utoipa::path(
     tag = "workflows",
     params(("id" = i64, Path)),
@@ -272,15 +292,12 @@ pub(super) async fn replay(
     commands: web::Data<Commands>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Error> {
-    let who = commands::Caller {
-        scope: &caller.scope,
-        name: &caller.name,
-        dedupe: None,
-    };
+    let who = caller.who();
     let run = commands
         .replay_dead_letter(who, *path)
         .await?
         .ok_or_else(|| Error::NotFound(format!("dead letter {path}")))?;
+    audit_replay(&caller, &commands.db, *path, &run).await?;
     Ok(HttpResponse::Ok().json(ReplayBody { run: run.into() }))
 }
 

@@ -1,4 +1,4 @@
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entities::api_keys;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -24,8 +24,39 @@ pub struct KeyRecord {
     pub prefix: String,
     pub shop_id: Option<String>,
     pub role: Role,
-    pub created_at: chrono::DateTime<Utc>,
-    pub revoked_at: Option<chrono::DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// To the minute: refreshed at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// How stale `last_used_at` may get before a use writes it again: one write a minute per key,
+/// not one per request.
+const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// The owner of a stored key, if it is live at `now` (neither revoked nor expired).
+pub(super) fn live_owner(
+    row: &api_keys::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<KeyOwner>, Error> {
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t <= now) {
+        return Ok(None);
+    }
+    let scope = match row.shop_id.as_deref() {
+        None => Scope::Admin,
+        Some(id) => Scope::Shop(ShopId::parse(id).map_err(|e| {
+            Error::Db(sea_orm::DbErr::Custom(format!(
+                "stored api key shop id: {e}"
+            )))
+        })?),
+    };
+    Ok(Some(KeyOwner {
+        key_id: row.id,
+        name: row.name.clone(),
+        scope,
+        role: role_of(&row.role)?,
+    }))
 }
 
 /// The store of API keys, over the shared pool.
@@ -48,6 +79,7 @@ impl KeyStore<'_> {
         name: &str,
         scope: &Scope,
         role: Role,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<i64, Error> {
         let shop_id = match scope {
             Scope::Admin => None,
@@ -68,6 +100,8 @@ impl KeyStore<'_> {
             created_at: Set(Utc::now().fixed_offset()),
             revoked_at: Set(None),
             role: Set(role.as_str().to_owned()),
+            expires_at: Set(expires_at.map(|t| t.fixed_offset())),
+            last_used_at: Set(None),
             ..Default::default()
         }
         .insert(&self.db.conn)
@@ -75,30 +109,38 @@ impl KeyStore<'_> {
         Ok(row.id)
     }
 
-    /// The owner of the key with this hash, unless there is none or it was revoked.
+    /// The owner of the key with this hash, unless there is none or it was revoked or expired.
+    /// Read from the database on every call (no cache), so a revocation holds at once.
     pub async fn owner(&self, hash: &KeyHash) -> Result<Option<KeyOwner>, Error> {
         let Some(row) = api_keys::Entity::find()
             .filter(api_keys::Column::KeyHash.eq(hash.as_str()))
-            .filter(api_keys::Column::RevokedAt.is_null())
             .one(&self.db.conn)
             .await?
         else {
             return Ok(None);
         };
-        let scope = match row.shop_id.as_deref() {
-            None => Scope::Admin,
-            Some(id) => Scope::Shop(ShopId::parse(id).map_err(|e| {
-                Error::Db(sea_orm::DbErr::Custom(format!(
-                    "stored api key shop id: {e}"
-                )))
-            })?),
-        };
-        Ok(Some(KeyOwner {
-            key_id: row.id,
-            name: row.name,
-            scope,
-            role: role_of(&row.role)?,
-        }))
+        let owner = live_owner(&row, Utc::now())?;
+        if owner.is_some() {
+            self.touch(&row).await?;
+        }
+        Ok(owner)
+    }
+
+    /// Records that `row`'s key was used now, unless that was recorded within the last minute.
+    pub(super) async fn touch(&self, row: &api_keys::Model) -> Result<(), Error> {
+        let now = Utc::now();
+        if row
+            .last_used_at
+            .is_some_and(|t| now - t.with_timezone(&Utc) < TOUCH_EVERY)
+        {
+            return Ok(());
+        }
+        api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::LastUsedAt, now.fixed_offset().into())
+            .filter(api_keys::Column::Id.eq(row.id))
+            .exec(&self.db.conn)
+            .await?;
+        Ok(())
     }
 
     /// Every key, oldest first (revoked ones too, saying when).
@@ -117,6 +159,8 @@ impl KeyStore<'_> {
                     shop_id: row.shop_id,
                     created_at: row.created_at.with_timezone(&Utc),
                     revoked_at: row.revoked_at.map(|t| t.with_timezone(&Utc)),
+                    expires_at: row.expires_at.map(|t| t.with_timezone(&Utc)),
+                    last_used_at: row.last_used_at.map(|t| t.with_timezone(&Utc)),
                 })
             })
             .collect()
@@ -158,6 +202,8 @@ impl KeyStore<'_> {
             created_at: Set(now),
             revoked_at: Set(None),
             role: Set(old.role.clone()),
+            expires_at: Set(old.expires_at),
+            last_used_at: Set(None),
             ..Default::default()
         }
         .insert(&txn)

@@ -2,6 +2,7 @@
 //! and the mapping between rows and domain types.
 
 mod api_keys;
+mod audit;
 mod database;
 mod idempotency;
 mod order_search;
@@ -17,6 +18,7 @@ mod webhooks;
 pub mod workflows;
 
 pub use api_keys::{KeyOwner, KeyRecord};
+pub use audit::{Actor, AuditEntry, AuditStore};
 pub use database::{Database, Error, NotReady, WriteTxn};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{

@@ -6,7 +6,7 @@ use entities::{api_keys, dashboard_sessions as sessions};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::{Database, Error, KeyOwner};
-use crate::domain::{KeyHash, Scope, ShopId};
+use crate::domain::KeyHash;
 
 /// A live session: whose it is, and the token its forms must carry.
 #[derive(Debug, Clone)]
@@ -60,26 +60,17 @@ impl SessionStore<'_> {
             return Ok(None);
         };
         let Some(key) = api_keys::Entity::find_by_id(session.key_id)
-            .filter(api_keys::Column::RevokedAt.is_null())
             .one(&self.db.conn)
             .await?
         else {
             return Ok(None);
         };
-        let scope = match key.shop_id.as_deref() {
-            None => Scope::Admin,
-            Some(id) => Scope::Shop(
-                ShopId::parse(id)
-                    .map_err(|e| Error::Db(sea_orm::DbErr::Custom(format!("key shop id: {e}"))))?,
-            ),
+        let Some(owner) = super::api_keys::live_owner(&key, now.with_timezone(&Utc))? else {
+            return Ok(None);
         };
+        self.db.keys().touch(&key).await?;
         Ok(Some(Session {
-            owner: KeyOwner {
-                key_id: key.id,
-                name: key.name,
-                scope,
-                role: super::api_keys::role_of(&key.role)?,
-            },
+            owner,
             csrf: session.csrf,
             expires_at: session.expires_at.with_timezone(&Utc),
         }))

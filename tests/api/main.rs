@@ -12,6 +12,7 @@ mod events;
 mod graphql;
 mod health;
 mod helpers;
+mod keys;
 mod log;
 mod notifications;
 mod openapi;

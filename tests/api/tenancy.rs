@@ -76,6 +76,7 @@ fn request(path: &str, ids: &Value) -> (String, Value) {
             "shop_id": SHOP_A, "url": "http://127.0.0.1:9/hook", "events": ["order.transition.#"]
         }),
         "/api/v1/shops" => json!({ "tiktok_shop_id": "7200000000000000003", "name": "x" }),
+        "/api/v1/api-keys" => json!({ "name": "x", "shop_id": SHOP_A, "scope": "operate" }),
         "/api/v1/bulk-jobs" => {
             json!({ "action": "hold", "ids": [ORDER_A], "params": { "reason": "x" } })
         }

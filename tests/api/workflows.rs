@@ -293,6 +293,21 @@ async fn a_failing_step_is_retried_then_dead_lettered_then_replayed_without_ship
         )
         .await;
     assert_problem(again, 404, "not_found").await;
+    // The replay is in the operators' audit: who, from where, which order.
+    let audit: Value = app
+        .get(
+            "/api/v1/audit?action=dead_letter.replayed",
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["target"], format!("dead letter {}", letter["id"]));
+    assert_eq!(entry["detail"]["order_id"], id.as_str());
+    assert_eq!(entry["source"], "127.0.0.1");
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
 }
 
 #[actix_web::test]

@@ -199,6 +199,7 @@ pub(in crate::http) async fn start(
         .await?
         .map_err(Error::NotAllowed)?;
     runner.wake();
+    crate::http::bulk::audit(&viewer.caller, &db, "bulk_job.created", &job).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/ui/bulk/{}", job.id)))
         .finish())
@@ -345,7 +346,9 @@ pub(in crate::http) async fn cancel_job(
     viewer.operate(&Asked::read(&body).csrf)?;
     let job = visible(&viewer, &db, *path).await?;
     if !job.state.is_final() {
-        db.bulk().cancel(job.id).await?;
+        if let Some(job) = db.bulk().cancel(job.id).await? {
+            crate::http::bulk::audit(&viewer.caller, &db, "bulk_job.canceled", &job).await?;
+        }
         runner.wake();
     }
     Ok(HttpResponse::SeeOther()

@@ -291,11 +291,7 @@ pub(in crate::http) async fn command(
         }),
         other => return Err(Error::NotFound(format!("order action {other}"))),
     };
-    let who = commands::Caller {
-        scope: &viewer.caller.scope,
-        name: &viewer.caller.name,
-        dedupe: None,
-    };
+    let who = viewer.caller.who();
     let outcome = match formed {
         Ok((command, done)) => commands
             .run(who, id.clone(), form.version, command)

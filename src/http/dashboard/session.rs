@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::{SIGN_IN, Who, page};
 use crate::domain::Scope;
+use crate::http::auth::source_of;
 use crate::http::{Caller, Error};
 use crate::persistence::Database;
 
@@ -70,6 +71,7 @@ impl FromRequest for Viewer {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = req.cookie(COOKIE).map(|c| c.value().to_owned());
+        let source = source_of(req);
         let db = req.app_data::<web::Data<Database>>().cloned();
         Box::pin(async move {
             let token = token.ok_or(Error::SignInRequired)?;
@@ -86,6 +88,7 @@ impl FromRequest for Viewer {
                     name: session.owner.name,
                     scope: session.owner.scope,
                     role: session.owner.role,
+                    source,
                 },
                 csrf: session.csrf,
                 token,
@@ -137,7 +140,7 @@ pub(in crate::http) async fn sign_in(
     db: web::Data<Database>,
     form: web::Form<SignInForm>,
 ) -> Result<HttpResponse, Error> {
-    let caller = match Caller::of_key(&db, form.key.trim()).await {
+    let caller = match Caller::of_key(&db, form.key.trim(), source_of(&req)).await {
         Ok(caller) => caller,
         Err(Error::InvalidCredentials) => {
             let mut response = page(&SignInPage {

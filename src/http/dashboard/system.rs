@@ -129,15 +129,23 @@ pub(in crate::http) async fn adjust(
             .await
             .map_err(Error::from)
         {
-            Ok(level) => (
-                "done",
-                format!(
-                    "{}: {} on hand, {} available",
-                    sku.as_str(),
-                    level.on_hand,
-                    level.available
-                ),
-            ),
+            Ok(level) => {
+                let detail = serde_json::json!({ "delta": form.delta, "on_hand": level.on_hand });
+                let target = format!("stock {}", sku.as_str());
+                let caller = &viewer.caller;
+                caller
+                    .audit(&db, "stock.adjusted", &target, Some(&shop), detail)
+                    .await?;
+                (
+                    "done",
+                    format!(
+                        "{}: {} on hand, {} available",
+                        sku.as_str(),
+                        level.on_hand,
+                        level.available
+                    ),
+                )
+            }
             Err(e @ Error::Internal(_)) => return Err(e),
             Err(e) => ("problem", e.to_string()),
         }

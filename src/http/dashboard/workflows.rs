@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::session::Viewer;
 use super::{Who, back, page};
-use crate::commands::{self, Commands};
+use crate::commands::Commands;
 use crate::http::Error;
 use crate::persistence::Database;
 use crate::workflow::Catalog;
@@ -174,12 +174,9 @@ pub(in crate::http) async fn replay(
     viewer.operate(&csrf)?;
     let mut replayed = 0;
     for id in ids {
-        let who = commands::Caller {
-            scope: &viewer.caller.scope,
-            name: &viewer.caller.name,
-            dedupe: None,
-        };
-        if commands.replay_dead_letter(who, id).await?.is_some() {
+        let who = viewer.caller.who();
+        if let Some(run) = commands.replay_dead_letter(who, id).await? {
+            crate::http::workflows::audit_replay(&viewer.caller, &commands.db, id, &run).await?;
             replayed += 1;
         }
     }

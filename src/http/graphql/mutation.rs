@@ -109,11 +109,7 @@ async fn order_command(
         Ok(command) => command,
         Err(e) => return Ok(answer(invalid(e)?)),
     };
-    let who = commands::Caller {
-        scope: &caller.scope,
-        name: &caller.name,
-        dedupe: None,
-    };
+    let who = caller.who();
     let commands = ctx.data_unchecked::<Commands>();
     if let Err(e) = commands
         .run(who, id.clone(), expected_version, command)
@@ -232,11 +228,7 @@ impl Mutation {
             let error = Error::BadRequest("id: not a dead letter id".into());
             return Ok(answer(refused(Some("id"), error)?));
         };
-        let who = commands::Caller {
-            scope: &caller.scope,
-            name: &caller.name,
-            dedupe: None,
-        };
+        let who = caller.who();
         let commands = ctx.data_unchecked::<Commands>();
         let run = match commands.replay_dead_letter(who, step).await {
             Ok(Some(run)) => run,
@@ -247,6 +239,9 @@ impl Mutation {
             Err(e) => return Ok(answer(refused(None, e)?)),
         };
         let db = ctx.data_unchecked::<Database>();
+        crate::http::workflows::audit_replay(caller, db, step, &run)
+            .await
+            .map_err(fail)?;
         let order = db
             .orders()
             .view(&caller.scope, &run.order_id)
@@ -297,6 +292,9 @@ impl Mutation {
             Err(why) => return Ok(answer(refused(None, Error::NotAllowed(why))?)),
         };
         ctx.data_unchecked::<Runner>().wake();
+        crate::http::bulk::audit(caller, db, "bulk_job.created", &job)
+            .await
+            .map_err(fail)?;
         Ok(BulkJobPayload {
             bulk_job: Some(BulkJob(job)),
             user_errors: Vec::new(),
@@ -325,6 +323,11 @@ impl Mutation {
         }
         let job = db.bulk().cancel(job.id).await.map_err(fail)?;
         ctx.data_unchecked::<Runner>().wake();
+        if let Some(job) = &job {
+            crate::http::bulk::audit(caller, db, "bulk_job.canceled", job)
+                .await
+                .map_err(fail)?;
+        }
         Ok(BulkJobPayload {
             bulk_job: job.map(BulkJob),
             user_errors: Vec::new(),

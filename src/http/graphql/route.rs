@@ -52,7 +52,7 @@ fn unreadable(message: String) -> HttpResponse {
         (status = 401, description = "No key, or not a valid one", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/graphql")]
+#[post("")]
 pub(in crate::http) async fn execute(
     req: HttpRequest,
     schema: web::Data<Schema>,
@@ -116,7 +116,7 @@ fn key_in(payload: &serde_json::Value) -> Option<String> {
         (status = 400, description = "Not a WebSocket upgrade with a GraphQL subprotocol", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/graphql")]
+#[get("")]
 pub(in crate::http) async fn subscribe(
     req: HttpRequest,
     schema: web::Data<Schema>,
@@ -125,6 +125,7 @@ pub(in crate::http) async fn subscribe(
 ) -> Result<HttpResponse, Error> {
     let db = db.get_ref().clone();
     let from_header = bearer(&req).map(str::to_owned);
+    let source = crate::http::auth::source_of(&req);
     GraphQLSubscription::new(Schema::clone(&schema))
         .on_connection_init(move |payload| async move {
             let key = from_header.or_else(|| key_in(&payload)).ok_or_else(|| {
@@ -132,7 +133,7 @@ pub(in crate::http) async fn subscribe(
                     "connection_init must carry the API key: {\"authorization\": \"Bearer <key>\"}",
                 )
             })?;
-            let caller = Caller::of_key(&db, &key)
+            let caller = Caller::of_key(&db, &key, source)
                 .await
                 .map_err(|e| async_graphql::Error::new(e.to_string()))?;
             Ok(request_data(caller, &db))

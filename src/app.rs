@@ -258,14 +258,18 @@ async fn ensure_admin_key(db: &Database) -> anyhow::Result<Option<ApiKey>> {
     Ok(Some(key))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed by this call, not when the future
+/// is first polled: call it before announcing readiness, or a signal sent right after the
+/// announcement would kill the process instead of stopping it in order.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     // Installing a handler fails only if the runtime has no signal driver, which ours has.
     let mut term = signal(SignalKind::terminate()).expect("the runtime handles signals");
     let mut int = signal(SignalKind::interrupt()).expect("the runtime handles signals");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }

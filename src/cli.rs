@@ -221,8 +221,9 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
+    let shutdown = app::shutdown_signal();
     if demo {
-        return serve_demo(settings).await;
+        return serve_demo(settings, shutdown).await;
     }
     let mut app = Application::build(settings).await?;
     let url = settings.http.public_url(app.addr());
@@ -234,12 +235,12 @@ async fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
     } else {
         eprintln!("CreatorFlow is serving on {url}");
     }
-    app.run_until_stopped(app::shutdown_signal()).await
+    app.run_until_stopped(shutdown).await
 }
 
 /// The daemon with the sandbox in-process: the sandbox's shops are authorised through the real
 /// code exchange, and their orders reach the daemon as signed webhooks.
-async fn serve_demo(settings: &Settings) -> anyhow::Result<()> {
+async fn serve_demo(settings: &Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut settings = settings.clone();
     if !App::from_settings(&settings.tiktok).is_configured() {
         settings.tiktok.app_key = "demo_app_key".into();
@@ -279,12 +280,13 @@ async fn serve_demo(settings: &Settings) -> anyhow::Result<()> {
         ),
         None => eprintln!("CreatorFlow is serving on {url}"),
     }
-    let result = app.run_until_stopped(app::shutdown_signal()).await;
+    let result = app.run_until_stopped(shutdown).await;
     sandbox.stop().await;
     result
 }
 
 async fn sandbox(args: SandboxArgs, settings: &Settings) -> anyhow::Result<()> {
+    let shutdown = app::shutdown_signal();
     if !App::from_settings(&settings.tiktok).is_configured() {
         anyhow::bail!(
             "set tiktok.app_key and tiktok.app_secret: the sandbox signs and checks with the same credentials as the daemon"
@@ -314,7 +316,7 @@ async fn sandbox(args: SandboxArgs, settings: &Settings) -> anyhow::Result<()> {
             "    creatorflow shop add --tiktok-shop-id {shop} --name 'Sandbox {shop}' --auth-code {code}"
         );
     }
-    app::shutdown_signal().await;
+    shutdown.await;
     sandbox.stop().await;
     Ok(())
 }

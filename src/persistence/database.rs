@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::config::{self, Backend, SqliteSynchronous};
+use crate::domain::ShopId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -108,6 +109,25 @@ impl Database {
             })
             .await?;
         Ok(WriteTxn { txn, _turn: turn })
+    }
+
+    /// A read transaction that sees only `shop`'s rows. On PostgreSQL it runs as role
+    /// `creatorflow_shop` with `creatorflow.shop_id` set, so row-level security hides every
+    /// other shop's rows whatever the query asks (see migration 22); on SQLite it is a plain
+    /// read transaction and the stores' own scope filters are the isolation. End it with
+    /// `commit` (it changes nothing either way).
+    pub async fn read_as(&self, shop: &ShopId) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+        let txn = self.conn.begin().await?;
+        if self.backend == Backend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT set_config('role', $1, true), set_config('creatorflow.shop_id', $2, true)",
+                [migration::SHOP_ROLE.into(), shop.as_str().into()],
+            ))
+            .await?;
+        }
+        Ok(txn)
     }
 
     /// Opens the pool. For SQLite the file and its folder are created if missing, in WAL mode

@@ -303,6 +303,13 @@ impl OrderStore<'_> {
             (Scope::Shop(own), _) => Some(own.as_str()),
             (Scope::Admin, asked) => asked.as_ref().map(ShopId::as_str),
         };
+        if let Scope::Shop(own) = scope {
+            // A shop's key reads through row-level security (PostgreSQL) as well.
+            let txn = self.db.read_as(own).await?;
+            let rows = shop_page(own.as_str(), filter).all(&txn).await?;
+            txn.commit().await?;
+            return Ok(rows);
+        }
         if let Some(shop) = shop {
             return Ok(shop_page(shop, filter).all(&self.db.conn).await?);
         }
@@ -488,10 +495,17 @@ impl OrderStore<'_> {
         scope: &Scope,
         id: &OrderId,
     ) -> Result<Option<orders::Model>, Error> {
-        let Some(row) = orders::Entity::find_by_id(id.as_str())
-            .one(&self.db.conn)
-            .await?
-        else {
+        let found = orders::Entity::find_by_id(id.as_str());
+        let row = match scope {
+            Scope::Shop(own) => {
+                let txn = self.db.read_as(own).await?;
+                let row = found.one(&txn).await?;
+                txn.commit().await?;
+                row
+            }
+            Scope::Admin => found.one(&self.db.conn).await?,
+        };
+        let Some(row) = row else {
             return Ok(None);
         };
         let shop =

@@ -218,3 +218,99 @@ async fn no_rest_route_lets_one_shops_key_see_or_change_another_shops_data() {
         .unwrap();
     assert_ne!(job["state"], "canceled", "{job}");
 }
+
+/// The rows an unfiltered `SELECT <column> FROM <table>` returns through `txn`.
+async fn unfiltered(txn: &sea_orm::DatabaseTransaction, table: &str, column: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = format!("SELECT {column} FROM {table} ORDER BY 1");
+    txn.query_all_raw(Statement::from_string(txn.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_shops_reads_see_only_its_rows_even_when_a_query_forgets_to_filter() {
+    use creatorflow::config::Backend;
+    use creatorflow::domain::{Scope, ShopId};
+    use creatorflow::persistence::{Database, OrderFilter};
+
+    let app = spawn_app().await;
+    app.shop_with_key(SHOP_A).await;
+    app.shop_with_key(SHOP_B).await;
+    order_at(&app, SHOP_A, ORDER_A, OrderStatus::AwaitingShipment).await;
+    order_at(
+        &app,
+        SHOP_B,
+        "8800000000000000002",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    for shop in [SHOP_A, SHOP_B] {
+        let set = app
+            .client
+            .put(app.url(&format!("/api/v1/inventory/{shop}/SKU-{shop}")))
+            .bearer_auth(&app.admin_key)
+            .json(&json!({ "on_hand": 3 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(set.status(), 200);
+    }
+    let db = Database::connect(&app.db.settings().database)
+        .await
+        .unwrap();
+    let a = ShopId::parse(SHOP_A).unwrap();
+
+    // The query layer (both backends): a shop's scope lists its orders only, whatever the
+    // filter asks for.
+    let everything = OrderFilter {
+        limit: 50,
+        ..OrderFilter::default()
+    };
+    let asks_for_b = OrderFilter {
+        shop: Some(ShopId::parse(SHOP_B).unwrap()),
+        ..everything.clone()
+    };
+    let scope = Scope::Shop(a.clone());
+    assert!(
+        db.orders()
+            .list(&scope, &asks_for_b)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = db.orders().list(&scope, &everything).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id.as_str(), ORDER_A);
+
+    // PostgreSQL: row-level security holds even for SQL that names no shop at all.
+    if db.backend() != Backend::Postgres {
+        return;
+    }
+    let txn = db.read_as(&a).await.unwrap();
+    assert_eq!(unfiltered(&txn, "orders", "shop_id").await, [SHOP_A]);
+    assert_eq!(unfiltered(&txn, "shops", "id").await, [SHOP_A]);
+    assert_eq!(unfiltered(&txn, "stock_levels", "shop_id").await, [SHOP_A]);
+    assert_eq!(
+        unfiltered(&txn, "order_events", "DISTINCT order_id").await,
+        [ORDER_A],
+        "events follow their order"
+    );
+    let keys = unfiltered(&txn, "api_keys", "COALESCE(shop_id, 'admin')").await;
+    assert!(keys.iter().all(|k| k == SHOP_A), "{keys:?}");
+    txn.commit().await.unwrap();
+    // …and it may not write, even its own shop's rows.
+    let txn = db.read_as(&a).await.unwrap();
+    let write =
+        sea_orm::ConnectionTrait::execute_unprepared(&txn, "UPDATE stock_levels SET on_hand = 99")
+            .await;
+    let error = write.expect_err("a shop's reader cannot write").to_string();
+    assert!(error.contains("permission denied"), "{error}");
+    drop(txn);
+    // The engine's own connection still sees every shop.
+    let all = db.orders().list(&Scope::Admin, &everything).await.unwrap();
+    assert_eq!(all.len(), 2);
+}

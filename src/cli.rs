@@ -11,6 +11,8 @@ use crate::config::Settings;
 use crate::domain::{ApiKey, Role, Scope, ShopId, ShopName};
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
+use crate::integrations::tiktok::rotation;
+use crate::integrations::tiktok::vault::Vault;
 use crate::persistence::{Actor, Database};
 use crate::telemetry;
 use crate::workflow::Catalog;
@@ -61,6 +63,19 @@ enum Command {
         #[command(subcommand)]
         action: Shop,
     },
+    /// The key that seals seller tokens and notification secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: Secrets,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Secrets {
+    /// Re-seal every stored secret with `tiktok.token_key`, opening old ones with
+    /// `tiktok.previous_token_keys`. Safe to run while the daemon runs, to interrupt and to run
+    /// again; exits non-zero if any value opens with no configured key.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +232,9 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
         } => create_key(new, settings).await,
         Command::Apikey { action } => manage_keys(action, settings).await,
         Command::Shop { action } => shop(action, settings).await,
+        Command::Secrets {
+            action: Secrets::Rotate,
+        } => rotate_secrets(settings).await,
     }
 }
 
@@ -440,6 +458,43 @@ async fn manage_keys(action: Apikey, settings: &Settings) -> anyhow::Result<()> 
         }
     }
     db.close().await?;
+    Ok(())
+}
+
+async fn rotate_secrets(settings: &Settings) -> anyhow::Result<()> {
+    let t = &settings.tiktok;
+    let vault = Vault::with_previous(&t.token_key, &t.previous_token_keys, &t.app_secret)?;
+    let db = Database::connect(&settings.database).await?;
+    db.migrate_up().await?;
+    let done = rotation::rotate(&db, &vault).await?;
+    let detail = serde_json::json!({
+        "resealed": done.resealed, "current": done.current, "changed": done.changed,
+        "unreadable": done.unreadable.len(),
+    });
+    db.audit()
+        .record(
+            &Actor::cli(),
+            "secrets.rotated",
+            "sealed values",
+            None,
+            detail,
+        )
+        .await?;
+    db.close().await?;
+    eprintln!(
+        "re-sealed {} value(s) with the current key; {} were sealed with it already, {} changed meanwhile (and are)",
+        done.resealed, done.current, done.changed
+    );
+    if !done.unreadable.is_empty() {
+        for (column, row) in &done.unreadable {
+            eprintln!("cannot open {column:?} of {row}: no configured key opens it");
+        }
+        anyhow::bail!(
+            "{} value(s) could not be opened: add the key they were sealed with to tiktok.previous_token_keys and run again",
+            done.unreadable.len()
+        );
+    }
+    eprintln!("done: tiktok.previous_token_keys may now be emptied");
     Ok(())
 }
 

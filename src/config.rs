@@ -158,6 +158,10 @@ pub struct TikTokSettings {
     pub poll_overlap: Duration,
     /// 64 hex digits; empty = derived from `app_secret`. Encrypts seller tokens at rest.
     pub token_key: SecretString,
+    /// Keys stored values may still be sealed with (during a rotation): opened, never used
+    /// to seal. `creatorflow secrets rotate` re-seals them with `token_key`.
+    #[serde(default)]
+    pub previous_token_keys: Vec<SecretString>,
     /// Requests per second per shop (TikTok's quota is per app and shop).
     pub requests_per_second: u32,
     /// Retries of a failed call (429, 36009002, 5xx, timeouts), with exponential backoff.
@@ -249,6 +253,9 @@ impl Settings {
                     .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true)
+                    // `CREATORFLOW__TIKTOK__PREVIOUS_TOKEN_KEYS=key1,key2`
+                    .list_separator(",")
+                    .with_list_parse_key("tiktok.previous_token_keys")
                     .source(env),
             )
             .build()?
@@ -329,6 +336,15 @@ impl Settings {
         let key = self.tiktok.token_key.expose_secret();
         if !key.is_empty() && (key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit())) {
             return invalid("tiktok.token_key", "must be empty or 64 hexadecimal digits");
+        }
+        for old in &self.tiktok.previous_token_keys {
+            let old = old.expose_secret();
+            if old.len() != 64 || !old.chars().all(|c| c.is_ascii_hexdigit()) {
+                return invalid(
+                    "tiktok.previous_token_keys",
+                    "each must be 64 hexadecimal digits",
+                );
+            }
         }
         if self.engine.max_live_orders == 0 {
             return invalid("engine.max_live_orders", "must be at least 1");

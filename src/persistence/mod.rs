@@ -8,6 +8,7 @@ mod idempotency;
 mod order_search;
 mod orders;
 pub mod outbox;
+mod sealed;
 mod sessions;
 pub mod shipments;
 mod shops;
@@ -25,6 +26,7 @@ pub use orders::{
     HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,
     parse_cursor,
 };
+pub use sealed::{SealedColumn, SealedStore, SealedValue};
 pub use sessions::{Session, SessionStore};
 pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};
 pub use snapshots::SnapshotLoader;

@@ -469,3 +469,216 @@ async fn check_config_names_the_file_and_step_of_a_bad_workflow_template() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[actix_web::test]
+async fn secrets_rotate_reseals_every_secret_and_the_daemon_reads_them_with_the_new_key() {
+    use crate::helpers::{SHOP, authorise_command, sandbox, sandbox_env, spawn_against_db};
+    let old_key = "a1".repeat(32);
+    let new_key = "b2".repeat(32);
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    // Sealed with the old key: the seller's tokens (through the CLI) and a subscription's
+    // signing secret (through the API).
+    let app = spawn_against_db(&sandbox, TestDb::new().await, |s| {
+        s.tiktok.token_key = old_key.clone().into();
+    })
+    .await;
+    let mut authorise = authorise_command(&app.db, &sandbox, &code);
+    authorise.env("CREATORFLOW__TIKTOK__TOKEN_KEY", &old_key);
+    let out = tokio::task::spawn_blocking(move || authorise.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let subscription: serde_json::Value = app
+        .post_json(
+            "/api/v1/notifications/subscriptions",
+            &app.admin_key,
+            &serde_json::json!({ "shop_id": SHOP, "url": "http://127.0.0.1:9/hook", "events": ["order.transition.#"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let signing_secret = subscription["secret"].as_str().unwrap().to_owned();
+    let admin = app.admin_key.clone();
+    let db = app.stop().await;
+
+    let mut logs = String::new();
+    let rotate = |keys: &[(&str, &str)]| {
+        let mut command = cli_command(&db, &["secrets", "rotate"]);
+        command
+            .envs(sandbox_env(&db, &sandbox))
+            .env("CREATORFLOW__LOG__LEVEL", "trace");
+        for (name, value) in keys {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    // Without the old key, nothing can be re-sealed: it says which values, and changes none.
+    let out = rotate(&[("CREATORFLOW__TIKTOK__TOKEN_KEY", &new_key)]);
+    logs.push_str(&stderr(&out));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("3 value(s) could not be opened"),
+        "{}",
+        stderr(&out)
+    );
+    // With it: all three, once; running again finds nothing left to do.
+    let keys = [
+        ("CREATORFLOW__TIKTOK__TOKEN_KEY", new_key.as_str()),
+        ("CREATORFLOW__TIKTOK__PREVIOUS_TOKEN_KEYS", old_key.as_str()),
+    ];
+    let out = rotate(&keys);
+    logs.push_str(&stderr(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("re-sealed 3 value(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rotate(&keys);
+    logs.push_str(&stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("re-sealed 0 value(s) with the current key; 3 were sealed with it already"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The daemon on the new key alone calls TikTok with the re-sealed token.
+    let app = spawn_against_db(&sandbox, db, |s| {
+        s.tiktok.token_key = new_key.clone().into();
+    })
+    .await;
+    let order = sandbox.create_order(SHOP, 1, true);
+    crate::helpers::eventually("the order's detail, fetched with the token", || async {
+        let response = app
+            .get(&format!("/api/v1/orders/{order}"), Some(&admin))
+            .await;
+        let body: serde_json::Value = response.json().await.ok()?;
+        (!body["total_amount"].is_null()).then_some(())
+    })
+    .await;
+    // No key, token or signing secret reached any log of the CLI runs.
+    for secret in [
+        old_key.as_str(),
+        new_key.as_str(),
+        "TTP_",
+        signing_secret.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "a secret in the logs: {secret}");
+    }
+}
+
+#[actix_web::test]
+async fn a_full_run_at_debug_level_logs_no_secret_even_in_its_errors() {
+    use crate::helpers::{Daemon, SHOP, sandbox_env};
+    use tiktok_sandbox::{Fault, Options, Sandbox};
+    let app_secret = "app-secret-never-logged-7f3a";
+    let token_key = "c3".repeat(32);
+    let sandbox = Sandbox::start(Options::new("abcdef", app_secret)).unwrap();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let db = TestDb::new().await;
+    // Let the sandbox's server start on this runtime before a blocking caller needs it.
+    actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut env = sandbox_env(&db, &sandbox);
+    env.insert("CREATORFLOW__TIKTOK__APP_SECRET".into(), app_secret.into());
+    env.insert("CREATORFLOW__TIKTOK__TOKEN_KEY".into(), token_key.clone());
+    env.insert("CREATORFLOW__LOG__LEVEL".into(), "debug".into());
+    let mut logs = String::new();
+    let out = cli_command(
+        &db,
+        &[
+            "shop",
+            "add",
+            "--tiktok-shop-id",
+            SHOP,
+            "--name",
+            "Glow",
+            "--auth-code",
+            &code,
+        ],
+    )
+    .envs(&env)
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    logs.push_str(&stderr(&out));
+    logs.push_str(&stdout(&out));
+
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut daemon = Daemon::start_with(&db, &pairs);
+    let base = format!("http://{}", daemon.addr);
+    sandbox.set_webhook_url(&format!("{base}/webhooks/tiktok"));
+    let client = reqwest::Client::new();
+    let admin = daemon.admin_key.clone();
+    // A second key (never shown in a log: only in this answer), a subscription whose deliveries
+    // fail (its signing secret signs each attempt), TikTok failing, tokens expiring, a forged
+    // webhook.
+    let made: serde_json::Value = client
+        .post(format!("{base}/api/v1/api-keys"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({ "name": "ops", "scope": "operate" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other_key = made["key"].as_str().unwrap().to_owned();
+    let subscription: serde_json::Value = client
+        .post(format!("{base}/api/v1/notifications/subscriptions"))
+        .bearer_auth(&other_key)
+        .json(&serde_json::json!({ "shop_id": SHOP, "url": "http://127.0.0.1:9/hook", "events": ["order.transition.#"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signing_secret = subscription["secret"].as_str().unwrap().to_owned();
+    sandbox.inject(&[Fault::Unavailable, Fault::Throttled, Fault::Unavailable]);
+    sandbox.expire_access_tokens();
+    let order = sandbox.create_order(SHOP, 2, true);
+    let forged = client
+        .post(format!("{base}/webhooks/tiktok"))
+        .header("authorization", "forged")
+        .body(r#"{"type":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    crate::helpers::eventually("the order's detail despite the failures", || async {
+        let response = client
+            .get(format!("{base}/api/v1/orders/{order}"))
+            .bearer_auth(&other_key)
+            .send()
+            .await
+            .ok()?;
+        let body: serde_json::Value = response.json().await.ok()?;
+        (!body["total_amount"].is_null()).then_some(())
+    })
+    .await;
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        daemon
+            .wait_exit(std::time::Duration::from_secs(20))
+            .success()
+    );
+    let daemon_log = daemon.log.join("\n");
+    assert!(
+        daemon_log.contains("503") || daemon_log.contains("retry"),
+        "the run had errors to log: {daemon_log}"
+    );
+    // The admin key is printed once at first start, by design; nothing else is.
+    logs.push_str(&daemon_log.replace(&admin, "<first admin key>"));
+    for (what, secret) in [
+        ("app secret", app_secret),
+        ("token key", token_key.as_str()),
+        ("seller token", "TTP_"),
+        ("API key", other_key.as_str()),
+        ("signing secret", signing_secret.as_str()),
+    ] {
+        assert!(!logs.contains(secret), "the {what} is in the log");
+    }
+}

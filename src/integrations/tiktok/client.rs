@@ -188,7 +188,11 @@ impl Client {
                 app: App::from_settings(settings),
                 api_base: settings.api_base_url.trim_end_matches('/').to_owned(),
                 auth_base: settings.auth_base_url.trim_end_matches('/').to_owned(),
-                vault: Vault::new(&settings.token_key, &settings.app_secret)?,
+                vault: Vault::with_previous(
+                    &settings.token_key,
+                    &settings.previous_token_keys,
+                    &settings.app_secret,
+                )?,
                 db,
                 limiter: RateLimiter::keyed(Quota::per_second(per_second)),
                 backoff: ExponentialBuilder::default()
@@ -294,7 +298,7 @@ impl Client {
                 ])
                 .send()
                 .await
-                .map_err(Error::Transport)?;
+                .map_err(transport)?;
             decode(path, response).await
         };
         attempt
@@ -470,7 +474,7 @@ impl Client {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
-            let response = request.send().await.map_err(Error::Transport)?;
+            let response = request.send().await.map_err(transport)?;
             decode(path, response).await
         };
         attempt
@@ -660,10 +664,16 @@ impl Client {
     }
 }
 
+/// A failed call, without its URL: TikTok's token endpoints take the app secret in the query
+/// string, and an error's text reaches logs and answers.
+fn transport(error: reqwest::Error) -> Error {
+    Error::Transport(error.without_url())
+}
+
 /// Reads TikTok's envelope; a non-zero `code` is an error whatever the HTTP status.
 async fn decode<T: DeserializeOwned>(path: &str, response: reqwest::Response) -> Result<T, Error> {
     let status = response.status().as_u16();
-    let bytes = response.bytes().await.map_err(Error::Transport)?;
+    let bytes = response.bytes().await.map_err(transport)?;
     let envelope: Envelope<T> = match serde_json::from_slice(&bytes) {
         Ok(envelope) => envelope,
         Err(e) if status >= 400 => {

@@ -6,6 +6,7 @@ mod app;
 pub mod client;
 pub mod model;
 pub mod notification;
+pub mod rotation;
 pub mod sync;
 pub mod vault;
 pub mod webhook;

@@ -231,12 +231,10 @@ impl BulkStore<'_> {
         if let Scope::Shop(shop) = scope {
             query = query.filter(jobs::Column::ShopId.eq(shop.as_str()));
         }
-        query
-            .all(&self.db.conn)
-            .await?
-            .into_iter()
-            .map(job)
-            .collect()
+        let reader = self.db.reader(scope).await?;
+        let rows = query.all(reader.conn()).await?;
+        reader.done().await?;
+        rows.into_iter().map(job).collect()
     }
 
     /// The oldest job still to be worked on (created, running or canceling).

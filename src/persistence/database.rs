@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::config::{self, Backend, SqliteSynchronous};
-use crate::domain::ShopId;
+use crate::domain::{Scope, ShopId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -50,6 +50,23 @@ pub struct Database {
     /// the lock frees. Writers queue here instead, first come first served, and start the
     /// moment the previous one commits.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A connection for reads within one scope (see [`Database::reader`]).
+pub struct Reader<'a>(sea_orm::DatabaseExecutor<'a>);
+
+impl<'a> Reader<'a> {
+    pub fn conn(&self) -> &sea_orm::DatabaseExecutor<'a> {
+        &self.0
+    }
+
+    /// Ends the reads (a shop's transaction commits; it changed nothing).
+    pub async fn done(self) -> Result<(), DbErr> {
+        if let sea_orm::DatabaseExecutor::OwnedTransaction(txn) = self.0 {
+            txn.commit().await?;
+        }
+        Ok(())
+    }
 }
 
 /// A write transaction; on SQLite it also holds the turn to write until it ends.
@@ -128,6 +145,20 @@ impl Database {
             .await?;
         }
         Ok(txn)
+    }
+
+    /// Where reads within `scope` run: the pool for an administrator (and on SQLite, where the
+    /// stores' filters are the isolation), a shop's [`read_as`] transaction on PostgreSQL
+    /// (row-level security). End it with [`Reader::done`].
+    ///
+    /// [`read_as`]: Database::read_as
+    pub async fn reader(&self, scope: &Scope) -> Result<Reader<'_>, DbErr> {
+        Ok(Reader(match scope {
+            Scope::Shop(shop) if self.backend == Backend::Postgres => {
+                sea_orm::DatabaseExecutor::OwnedTransaction(self.read_as(shop).await?)
+            }
+            _ => sea_orm::DatabaseExecutor::Connection(&self.conn),
+        }))
     }
 
     /// Opens the pool. For SQLite the file and its folder are created if missing, in WAL mode

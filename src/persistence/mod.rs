@@ -20,7 +20,7 @@ pub mod workflows;
 
 pub use api_keys::{KeyOwner, KeyRecord};
 pub use audit::{Actor, AuditEntry, AuditStore};
-pub use database::{Database, Error, NotReady, WriteTxn};
+pub use database::{Database, Error, NotReady, Reader, WriteTxn};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{
     HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,

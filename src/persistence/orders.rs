@@ -305,9 +305,9 @@ impl OrderStore<'_> {
         };
         if let Scope::Shop(own) = scope {
             // A shop's key reads through row-level security (PostgreSQL) as well.
-            let txn = self.db.read_as(own).await?;
-            let rows = shop_page(own.as_str(), filter).all(&txn).await?;
-            txn.commit().await?;
+            let reader = self.db.reader(scope).await?;
+            let rows = shop_page(own.as_str(), filter).all(reader.conn()).await?;
+            reader.done().await?;
             return Ok(rows);
         }
         if let Some(shop) = shop {
@@ -495,16 +495,11 @@ impl OrderStore<'_> {
         scope: &Scope,
         id: &OrderId,
     ) -> Result<Option<orders::Model>, Error> {
-        let found = orders::Entity::find_by_id(id.as_str());
-        let row = match scope {
-            Scope::Shop(own) => {
-                let txn = self.db.read_as(own).await?;
-                let row = found.one(&txn).await?;
-                txn.commit().await?;
-                row
-            }
-            Scope::Admin => found.one(&self.db.conn).await?,
-        };
+        let reader = self.db.reader(scope).await?;
+        let row = orders::Entity::find_by_id(id.as_str())
+            .one(reader.conn())
+            .await?;
+        reader.done().await?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -94,16 +94,14 @@ impl ShopStore<'_> {
 
     /// The shops `scope` may see, by id.
     pub async fn list(&self, scope: &Scope) -> Result<Vec<Shop>, Error> {
-        match scope {
-            Scope::Admin => shops::Entity::find()
-                .order_by_asc(shops::Column::Id)
-                .all(&self.db.conn)
-                .await?
-                .into_iter()
-                .map(Shop::try_from)
-                .collect(),
-            Scope::Shop(id) => Ok(self.get(id).await?.into_iter().collect()),
+        let mut query = shops::Entity::find().order_by_asc(shops::Column::Id);
+        if let Scope::Shop(id) = scope {
+            query = query.filter(shops::Column::Id.eq(id.as_str()));
         }
+        let reader = self.db.reader(scope).await?;
+        let rows = query.all(reader.conn()).await?;
+        reader.done().await?;
+        rows.into_iter().map(Shop::try_from).collect()
     }
 }
 

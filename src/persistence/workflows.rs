@@ -273,13 +273,14 @@ impl RunStore<'_> {
         if let Scope::Shop(shop) = scope {
             runs = runs.filter(workflow_runs::Column::ShopId.eq(shop.as_str()));
         }
-        runs.order_by_asc(workflow_runs::Column::NextAt)
+        let reader = self.db.reader(scope).await?;
+        let runs = runs
+            .order_by_asc(workflow_runs::Column::NextAt)
             .limit(limit)
-            .all(&self.db.conn)
-            .await?
-            .into_iter()
-            .map(Run::try_from)
-            .collect()
+            .all(reader.conn())
+            .await?;
+        reader.done().await?;
+        runs.into_iter().map(Run::try_from).collect()
     }
 
     /// Moves the run; with `step`, records the finished step in the same transaction.
@@ -384,18 +385,20 @@ impl RunStore<'_> {
                 ),
             );
         }
+        let reader = self.db.reader(scope).await?;
         let steps = steps
             .order_by_desc(workflow_steps::Column::Id)
             .limit(limit)
-            .all(&self.db.conn)
+            .all(reader.conn())
             .await?;
         let runs: HashMap<i64, workflow_runs::Model> = workflow_runs::Entity::find()
             .filter(workflow_runs::Column::Id.is_in(steps.iter().map(|s| s.run_id)))
-            .all(&self.db.conn)
+            .all(reader.conn())
             .await?
             .into_iter()
             .map(|run| (run.id, run))
             .collect();
+        reader.done().await?;
         let mut out = Vec::with_capacity(steps.len());
         for step in steps {
             if let Some(run) = runs.get(&step.run_id).cloned() {

@@ -31,6 +31,18 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0
 }
 
+fn report(what: &str, plain: &mut [Duration], secured: &mut [Duration]) {
+    plain.sort();
+    secured.sort();
+    for (name, p) in [("p50", 0.50), ("p99", 0.99)] {
+        let (a, b) = (percentile(plain, p), percentile(secured, p));
+        println!(
+            "{what}, {name}: filtered {a:.3} ms, row-level security {b:.3} ms, ratio {:.3}",
+            b / a
+        );
+    }
+}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let orders = arg("--orders", 100_000);
@@ -42,9 +54,16 @@ async fn main() -> anyhow::Result<()> {
     env.entry("CREATORFLOW__LOG__LEVEL".into())
         .or_insert("error".into());
     env.insert("CREATORFLOW__WORKFLOW__ENABLED".into(), "false".into());
+    env.insert("CREATORFLOW__HTTP__RATE_LIMIT__PER_SECOND".into(), "0".into());
     let settings = Settings::load_with_env(None, Some(env))?;
     creatorflow::telemetry::init_logs(&settings.log);
-    let app = Application::build(&settings).await?;
+    let mut app = Application::build(&settings).await?;
+    let admin = app
+        .take_first_admin_key()
+        .expect("a fresh database gets an admin key")
+        .reveal()
+        .to_owned();
+    let base = format!("http://{}", app.addr());
     let registry = app.registry().clone();
     let db = app.db().clone();
     let (stop_app, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -96,15 +115,48 @@ async fn main() -> anyhow::Result<()> {
             secured.push(secured_took);
         }
     }
-    plain.sort();
-    secured.sort();
-    for (name, p) in [("p50", 0.50), ("p99", 0.99)] {
-        let (a, b) = (percentile(&plain, p), percentile(&secured, p));
-        println!(
-            "order list page of 50, {name}: filtered {a:.3} ms, row-level security {b:.3} ms, ratio {:.3}",
-            b / a
-        );
+    report("store, page of 50", &mut plain, &mut secured);
+
+    // The same through HTTP: an admin key asking for the shop, and the shop's own key.
+    let client = reqwest::Client::new();
+    let post = |path: &str| client.post(format!("{base}{path}")).bearer_auth(&admin);
+    post("/api/v1/shops")
+        .json(&serde_json::json!({ "tiktok_shop_id": SHOPS[0], "name": "Bench" }))
+        .send()
+        .await?;
+    let shop_key: serde_json::Value = post("/api/v1/api-keys")
+        .json(&serde_json::json!({ "name": "bench", "shop_id": SHOPS[0], "scope": "read" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let shop_key = shop_key["key"].as_str().unwrap().to_owned();
+    let (mut plain, mut secured) = (Vec::new(), Vec::new());
+    for round in 0..rounds + 100 {
+        let t = Instant::now();
+        let a = client
+            .get(format!("{base}/api/v1/orders?shop={}&first=50", SHOPS[0]))
+            .bearer_auth(&admin)
+            .send()
+            .await?;
+        assert!(a.status().is_success());
+        a.bytes().await?;
+        let plain_took = t.elapsed();
+        let t = Instant::now();
+        let b = client
+            .get(format!("{base}/api/v1/orders?first=50"))
+            .bearer_auth(&shop_key)
+            .send()
+            .await?;
+        assert!(b.status().is_success());
+        b.bytes().await?;
+        let secured_took = t.elapsed();
+        if round >= 100 {
+            plain.push(plain_took);
+            secured.push(secured_took);
+        }
     }
+    report("GET /api/v1/orders, page of 50", &mut plain, &mut secured);
     let _ = stop_app.send(());
     running.await??;
     Ok(())

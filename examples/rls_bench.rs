@@ -54,7 +54,10 @@ async fn main() -> anyhow::Result<()> {
     env.entry("CREATORFLOW__LOG__LEVEL".into())
         .or_insert("error".into());
     env.insert("CREATORFLOW__WORKFLOW__ENABLED".into(), "false".into());
-    env.insert("CREATORFLOW__HTTP__RATE_LIMIT__PER_SECOND".into(), "0".into());
+    env.insert(
+        "CREATORFLOW__HTTP__RATE_LIMIT__PER_SECOND".into(),
+        "0".into(),
+    );
     let settings = Settings::load_with_env(None, Some(env))?;
     creatorflow::telemetry::init_logs(&settings.log);
     let mut app = Application::build(&settings).await?;

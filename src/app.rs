@@ -100,10 +100,15 @@ impl Application {
         producers.spawn("idempotency key expiry", |stop| async move {
             keys.idempotency().run_expiry(stop).await
         });
+        let sampled = db.clone();
+        producers.spawn("metrics sampler", |stop| {
+            crate::telemetry::sampler::run(sampled, stop)
+        });
         let sessions = db.clone();
         producers.spawn("dashboard session expiry", |stop| async move {
             sessions.sessions().run_expiry(stop).await
         });
+        crate::workflow::runner::register_metrics();
         if settings.workflow.enabled {
             Runner::new(
                 catalog.clone(),

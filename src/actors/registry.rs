@@ -38,6 +38,11 @@ struct Shard {
 impl RegistryHandle {
     /// Starts the shards, each on a new arbiter. Must run inside an actix system.
     pub fn start(settings: &config::EngineSettings, db: Database, journal: Journal) -> Self {
+        for reason in ["idle", "capacity"] {
+            metrics::counter!(crate::telemetry::metrics::PASSIVATIONS_TOTAL, "reason" => reason)
+                .increment(0);
+        }
+        metrics::counter!(crate::telemetry::metrics::ACTIVATIONS_TOTAL).increment(0);
         let count = settings.shard_count();
         let per_shard = settings.max_live_orders.div_ceil(count).max(1);
         let committed = journal.committed();

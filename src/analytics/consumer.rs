@@ -36,6 +36,8 @@ impl TransitionMessage {
 
 /// Records every transition of a batch in one statement; an unreadable one is poison alone.
 pub fn subscription(db: Database) -> Subscription {
+    // Registered now, so the processing-latency alert's series exists before the first order.
+    let _ = metrics::histogram!(crate::telemetry::metrics::ORDER_PROCESSING_SECONDS);
     Subscription::batched(
         "analytics",
         &["order.transition.#"],
@@ -64,6 +66,12 @@ pub fn subscription(db: Database) -> Subscription {
                     .record_transitions(&records)
                     .await
                     .map_err(|e| Failure::Retry(format!("{:#}", anyhow::Error::from(e))));
+                if written.is_ok() {
+                    for latency in records.iter().filter_map(|r| r.latency_ms) {
+                        metrics::histogram!(crate::telemetry::metrics::ORDER_PROCESSING_SECONDS)
+                            .record(latency.max(0) as f64 / 1000.0);
+                    }
+                }
                 parsed
                     .into_iter()
                     .map(|p| match (p, &written) {

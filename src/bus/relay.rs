@@ -48,6 +48,7 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(db: Database, bus: Bus, batch: u64) -> Self {
+        let _ = histogram!(OUTBOX_LAG_SECONDS); // on the board before the first message
         Self { db, bus, batch }
     }
 

@@ -38,6 +38,12 @@ pub const OUTBOX_LAG_SECONDS: &str = "creatorflow_outbox_relay_lag_seconds";
 pub const INVENTORY_RESERVATIONS_TOTAL: &str = "creatorflow_inventory_reservations_total";
 pub const NOTIFICATIONS_TOTAL: &str = "creatorflow_notification_attempts_total";
 pub const INVENTORY_LOW_STOCK_TOTAL: &str = "creatorflow_inventory_low_stock_total";
+pub const DATABASE_UP: &str = "creatorflow_database_up";
+pub const LOG_LAG_EVENTS: &str = "creatorflow_log_lag_events";
+pub const RESIDENT_MEMORY_BYTES: &str = "creatorflow_process_resident_memory_bytes";
+pub const MEMORY_LIMIT_BYTES: &str = "creatorflow_memory_limit_bytes";
+pub const TIKTOK_REQUESTS_TOTAL: &str = "creatorflow_tiktok_requests_total";
+pub const ORDER_PROCESSING_SECONDS: &str = "creatorflow_order_processing_seconds";
 
 /// Buckets for batch sizes: 1 to the largest sensible `journal.max_batch`.
 const BATCH_BUCKETS: &[f64] = &[
@@ -70,6 +76,13 @@ pub fn handle() -> &'static PrometheusHandle {
             .expect("the bucket list is a non-empty constant")
             .set_buckets_for_metric(
                 Matcher::Full(WORKFLOW_TIME_TO_SHIP_SECONDS.into()),
+                FULFILMENT_BUCKETS,
+            )
+            .expect("the bucket list is a non-empty constant")
+            // Seconds to two days: the alert on a minute's processing latency needs buckets
+            // past the request latencies' 10 s.
+            .set_buckets_for_metric(
+                Matcher::Full(ORDER_PROCESSING_SECONDS.into()),
                 FULFILMENT_BUCKETS,
             )
             .expect("the bucket list is a non-empty constant")
@@ -126,6 +139,33 @@ fn describe() {
         "Stock reservations, by outcome (reserved, insufficient, released, committed, expired)"
     );
     describe_counter!(INVENTORY_LOW_STOCK_TOTAL, "Low-stock events raised");
+    describe_gauge!(
+        DATABASE_UP,
+        "1 while the database answers (and, for SQLite, its file is there), else 0"
+    );
+    describe_gauge!(
+        LOG_LAG_EVENTS,
+        "Events committed to the log that a reader (relay, detail fetcher, workflow starter) has not handled yet"
+    );
+    describe_gauge!(
+        RESIDENT_MEMORY_BYTES,
+        Unit::Bytes,
+        "Resident memory of the daemon"
+    );
+    describe_gauge!(
+        MEMORY_LIMIT_BYTES,
+        Unit::Bytes,
+        "Memory the daemon may use: its cgroup's memory.max, else the machine's"
+    );
+    describe_counter!(
+        TIKTOK_REQUESTS_TOTAL,
+        "Calls to TikTok's API (each attempt), by shop and outcome (ok, error)"
+    );
+    describe_histogram!(
+        ORDER_PROCESSING_SECONDS,
+        Unit::Seconds,
+        "Time from TikTok's update of an order to our commit of it, per transition"
+    );
     describe_counter!(
         HTTP_REQUESTS_TOTAL,
         "HTTP requests answered, by method, route pattern and status"

@@ -2,5 +2,6 @@
 
 mod logs;
 pub mod metrics;
+pub mod sampler;
 
 pub use logs::init_logs;

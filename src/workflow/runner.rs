@@ -103,6 +103,17 @@ pub fn wake_subscription(db: Database) -> crate::bus::Subscription {
     )
 }
 
+/// Exports the runner's series at zero, whether workflows run or not: the alert on the failure
+/// ratio needs both series before the first failure, and the board lists dead letters by action.
+pub fn register_metrics() {
+    for outcome in ["started", "completed", "failed", "cancelled"] {
+        counter!(WORKFLOW_RUNS_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for kind in Action::KINDS {
+        counter!(WORKFLOW_DEAD_LETTERS_TOTAL, "action" => kind).increment(0);
+    }
+}
+
 impl Runner {
     pub fn new(
         catalog: Arc<Catalog>,

@@ -100,3 +100,128 @@ async fn the_dashboard_page_is_served_at_the_root() {
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("CreatorFlow"));
 }
+
+/// The metric names a file of queries reads (recording rules' `a:b:c` names aside), with the
+/// histogram suffixes taken off.
+fn metrics_read_by(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("creatorflow_") {
+        let before = rest[..at].chars().last();
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        if before == Some(':') || name.ends_with('_') {
+            continue;
+        }
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name);
+        names.insert(base.to_owned());
+    }
+    names
+}
+
+#[actix_web::test]
+async fn every_metric_the_alert_rules_and_the_board_read_is_exported_by_a_fresh_daemon() {
+    let db = crate::helpers::TestDb::new().await;
+    let mut daemon = crate::helpers::Daemon::start_with(
+        &db,
+        &[
+            ("CREATORFLOW__TIKTOK__APP_KEY", crate::webhooks::APP_KEY),
+            (
+                "CREATORFLOW__TIKTOK__APP_SECRET",
+                crate::webhooks::APP_SECRET,
+            ),
+        ],
+    );
+    let base = format!("http://{}", daemon.addr);
+    let client = reqwest::Client::new();
+    // One webhook: an order is created, committed and announced.
+    let now = chrono::Utc::now().timestamp();
+    let body = format!(
+        r#"{{"type":1,"tts_notification_id":"1","shop_id":"7494049642642441621","timestamp":{now},"data":{{"order_id":"576600000000000001","order_status":"AWAITING_SHIPMENT","update_time":{now}}}}}"#
+    );
+    let signature = tiktok_wire::signature::webhook_signature(
+        crate::webhooks::APP_KEY,
+        crate::webhooks::APP_SECRET.as_bytes(),
+        body.as_bytes(),
+    );
+    let answer = client
+        .post(format!("{base}/webhooks/tiktok"))
+        .header("authorization", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+    let board = std::fs::read_to_string(root.join("deploy/grafana/creatorflow.json")).unwrap();
+    let wanted: Vec<(String, &str)> = metrics_read_by(&rules)
+        .into_iter()
+        .map(|m| (m, "alerts.yml"))
+        .chain(
+            metrics_read_by(&board)
+                .into_iter()
+                .map(|m| (m, "creatorflow.json")),
+        )
+        .collect();
+    assert!(wanted.len() >= 15, "{wanted:?}");
+    let exported = crate::helpers::eventually("the sampled gauges", || async {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("creatorflow_log_lag_events").then_some(text)
+    })
+    .await;
+    let missing: Vec<_> = wanted
+        .iter()
+        .filter(|(m, _)| !exported.lines().any(|l| l.starts_with(m.as_str())))
+        .collect();
+    assert!(missing.is_empty(), "read but not exported: {missing:?}");
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn every_alert_has_a_severity_a_wait_and_a_runbook_section() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+    let runbook = std::fs::read_to_string(root.join("docs/RUNBOOK.md")).unwrap();
+    // GitHub's anchors: the heading in lower case, spaces as hyphens.
+    let anchors: Vec<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.trim().to_lowercase().replace(' ', "-"))
+        .collect();
+    let alerts: Vec<&str> = rules.split("- alert: ").skip(1).collect();
+    assert_eq!(alerts.len(), 8, "one alert per seed threshold");
+    for alert in alerts {
+        let name = alert.lines().next().unwrap();
+        assert!(alert.contains("for: "), "{name} has no `for:`");
+        assert!(
+            alert.contains("severity: critical") || alert.contains("severity: warning"),
+            "{name} has no severity"
+        );
+        assert!(alert.contains("summary: "), "{name} has no summary");
+        let anchor = alert
+            .split("docs/RUNBOOK.md#")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{name} has no runbook link"));
+        assert!(
+            anchors.iter().any(|a| a == anchor),
+            "{name}: no section #{anchor} in docs/RUNBOOK.md"
+        );
+    }
+}

@@ -22,6 +22,7 @@ use super::vault::{self, Vault};
 use crate::config;
 use crate::domain::{OrderId, ShopId, ShopName};
 use crate::persistence::{self, AuthorizedShop, Database, SealedTokens, Shop, ShopAuth};
+use crate::telemetry::metrics::TIKTOK_REQUESTS_TOTAL;
 use tiktok_wire::lenient::Lenient;
 use tiktok_wire::signature::request_signature;
 
@@ -181,6 +182,11 @@ impl Client {
             .user_agent(concat!("creatorflow/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(Error::Transport)?;
+        // Exported from the start at zero, for the alert on the ratio of failed calls.
+        for outcome in ["ok", "error"] {
+            metrics::counter!(TIKTOK_REQUESTS_TOTAL, "shop" => "app", "outcome" => outcome)
+                .increment(0);
+        }
         let per_second = NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -474,8 +480,15 @@ impl Client {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
-            let response = request.send().await.map_err(transport)?;
-            decode(path, response).await
+            let outcome = match request.send().await {
+                Ok(response) => decode(path, response).await,
+                Err(e) => Err(transport(e)),
+            };
+            let shop = session.map_or("app", |s| s.shop_id.as_str()).to_owned();
+            let result = if outcome.is_ok() { "ok" } else { "error" };
+            metrics::counter!(TIKTOK_REQUESTS_TOTAL, "shop" => shop, "outcome" => result)
+                .increment(1);
+            outcome
         };
         attempt
             .retry(self.inner.backoff)

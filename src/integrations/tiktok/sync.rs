@@ -47,6 +47,7 @@ pub fn start(
         registry: registry.clone(),
     };
     let committed = registry.committed();
+    counter!(TIKTOK_SYNC_DRIFT_TOTAL).increment(0);
     let poller = Poller {
         client,
         db,

@@ -8,6 +8,7 @@ use entities::{analytics_transitions, orders};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
+use crate::domain::{Scope, ShopId};
 use crate::persistence::{Database, Error};
 
 /// A transition as the analytics consumer records it.
@@ -169,9 +170,12 @@ impl AnalyticsStore<'_> {
     /// The summary since `since`, for one shop or all.
     pub async fn summary(
         &self,
-        shop: Option<&str>,
+        scope: &Scope,
+        asked: Option<&ShopId>,
         since: DateTime<Utc>,
     ) -> Result<Summary, Error> {
+        let shop = scope.narrow(asked).map(ShopId::as_str);
+        let reader = self.db.reader(scope).await?;
         let mut by_status = orders::Entity::find()
             .select_only()
             .column(orders::Column::Status)
@@ -182,7 +186,7 @@ impl AnalyticsStore<'_> {
         }
         let orders_by_status = by_status
             .into_tuple::<(String, i64)>()
-            .all(&self.db.conn)
+            .all(reader.conn())
             .await?
             .into_iter()
             .map(|(s, n)| (s, n as u64))
@@ -198,7 +202,7 @@ impl AnalyticsStore<'_> {
         }
         let orders_by_stage = by_stage
             .into_tuple::<(String, i64)>()
-            .all(&self.db.conn)
+            .all(reader.conn())
             .await?
             .into_iter()
             .map(|(s, n)| (s, n as u64))
@@ -217,7 +221,7 @@ impl AnalyticsStore<'_> {
             risky = risky.filter(orders::Column::ShopId.eq(shop));
         }
         let at_risk = risky
-            .all(&self.db.conn)
+            .all(reader.conn())
             .await?
             .into_iter()
             .filter_map(|o| {
@@ -236,7 +240,7 @@ impl AnalyticsStore<'_> {
         if let Some(shop) = shop {
             query = query.filter(analytics_transitions::Column::ShopId.eq(shop));
         }
-        let rows = query.all(&self.db.conn).await?;
+        let rows = query.all(reader.conn()).await?;
 
         let mut days: BTreeMap<(String, String), ShopDay> = BTreeMap::new();
         let mut created_per_hour: BTreeMap<String, u64> = BTreeMap::new();
@@ -292,7 +296,8 @@ impl AnalyticsStore<'_> {
         if let Some(shop) = shop {
             overdue = overdue.filter(orders::Column::ShopId.eq(shop));
         }
-        let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, &self.db.conn).await?;
+        let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, reader.conn()).await?;
+        reader.done().await?;
         Ok(Summary {
             since,
             orders_by_status,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
 use crate::analytics::{Percentiles, ShopDay, SlaBreaches, Summary};
-use crate::domain::{Scope, ShopId};
+use crate::domain::ShopId;
 use crate::persistence::Database;
 
 /// The analytics summary of a window.
@@ -118,12 +118,11 @@ pub(super) async fn summary(
     if !(1..=366).contains(&days) {
         return Err(Error::BadRequest("days must be between 1 and 366".into()));
     }
-    let shop = match (&caller.scope, &query.shop_id) {
-        (Scope::Shop(own), _) => Some(own.as_str().to_owned()),
-        (_, Some(shop)) => Some(ShopId::parse(shop)?.as_str().to_owned()),
-        _ => None,
-    };
+    let asked = query.shop_id.as_deref().map(ShopId::parse).transpose()?;
     let since = Utc::now() - Duration::days(i64::from(days));
-    let summary = db.analytics().summary(shop.as_deref(), since).await?;
+    let summary = db
+        .analytics()
+        .summary(&caller.scope, asked.as_ref(), since)
+        .await?;
     Ok(HttpResponse::Ok().json(SummaryBody::from(summary)))
 }

@@ -93,12 +93,8 @@ pub(super) async fn list(
     db: web::Data<Database>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, Error> {
-    let shop = match (&caller.scope, &query.shop_id) {
-        (crate::domain::Scope::Shop(own), _) => Some(own.as_str().to_owned()),
-        (_, Some(shop)) => Some(ShopId::parse(shop)?.as_str().to_owned()),
-        _ => None,
-    };
-    let levels = db.stock().levels(shop.as_deref()).await?;
+    let asked = query.shop_id.as_deref().map(ShopId::parse).transpose()?;
+    let levels = db.stock().levels(&caller.scope, asked.as_ref()).await?;
     Ok(HttpResponse::Ok().json(StockList {
         stock: levels.into_iter().map(StockBody::from).collect(),
     }))

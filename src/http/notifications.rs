@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
-use crate::domain::{Scope, ShopId};
+use crate::domain::ShopId;
 use crate::integrations::tiktok::client::Client;
 use crate::notifications::{DeliveryState, WebhookDelivery, WebhookSubscription};
 use crate::persistence::Database;
@@ -172,11 +172,7 @@ pub(super) async fn subscribe(
 }
 
 async fn visible(caller: &Caller, db: &Database) -> Result<Vec<WebhookSubscription>, Error> {
-    let shop = match &caller.scope {
-        Scope::Shop(own) => Some(own),
-        Scope::Admin => None,
-    };
-    Ok(db.notifications().subscriptions(shop).await?)
+    Ok(db.notifications().subscriptions(&caller.scope).await?)
 }
 
 #[utoipa::path(
@@ -263,7 +259,10 @@ pub(super) async fn deliveries(
         .map(|s| s.id)
         .filter(|id| query.subscription_id.is_none_or(|wanted| wanted == *id))
         .collect();
-    let log = db.notifications().deliveries(&ids, state, limit).await?;
+    let log = db
+        .notifications()
+        .deliveries(&caller.scope, &ids, state, limit)
+        .await?;
     Ok(HttpResponse::Ok().json(DeliveryList {
         deliveries: log.into_iter().map(DeliveryBody::from).collect(),
     }))

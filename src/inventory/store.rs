@@ -18,7 +18,7 @@ use sea_orm::{
     Set,
 };
 
-use crate::domain::{Invalid, Level, LowStock, ReservationState, ShopId, Sku, low_stock};
+use crate::domain::{Invalid, Level, LowStock, ReservationState, Scope, ShopId, Sku, low_stock};
 use crate::persistence::{self, Database, WriteTxn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,22 +118,23 @@ impl Database {
 }
 
 impl StockStore<'_> {
+    /// Stock `scope` may see: a shop key's own shop, or the shop an administrator asks for
+    /// (every shop if none).
     pub async fn levels(
         &self,
-        shop_id: Option<&str>,
+        scope: &Scope,
+        asked: Option<&ShopId>,
     ) -> Result<Vec<StockLevel>, persistence::Error> {
         let mut query = stock_levels::Entity::find()
             .order_by_asc(stock_levels::Column::ShopId)
             .order_by_asc(stock_levels::Column::SkuId);
-        if let Some(shop) = shop_id {
-            query = query.filter(stock_levels::Column::ShopId.eq(shop));
+        if let Some(shop) = scope.narrow(asked) {
+            query = query.filter(stock_levels::Column::ShopId.eq(shop.as_str()));
         }
-        query
-            .all(&self.db.conn)
-            .await?
-            .into_iter()
-            .map(StockLevel::try_from)
-            .collect()
+        let reader = self.db.reader(scope).await?;
+        let rows = query.all(reader.conn()).await?;
+        reader.done().await?;
+        rows.into_iter().map(StockLevel::try_from).collect()
     }
 
     pub async fn level(

@@ -29,7 +29,7 @@ use sha2::Sha256;
 use super::{DeliveryAttempt, WebhookDelivery, WebhookSubscription};
 use crate::bus::{Delivery as BusDelivery, Failure, Subscription, topic_matches};
 use crate::config;
-use crate::domain::ShopId;
+use crate::domain::{Scope, ShopId};
 use crate::integrations::tiktok::vault::Vault;
 use crate::persistence::Database;
 
@@ -61,7 +61,7 @@ pub fn subscription(db: Database) -> Subscription {
         move |batch: Vec<BusDelivery>| {
             let db = db.clone();
             async move {
-                let subscriptions = match db.notifications().subscriptions(None).await {
+                let subscriptions = match db.notifications().subscriptions(&Scope::Admin).await {
                     Ok(all) => all,
                     Err(e) => {
                         let retry = Failure::Retry(e.to_string());

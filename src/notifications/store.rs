@@ -10,8 +10,8 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::domain::ShopId;
 use crate::domain::serde_text::text_enum;
+use crate::domain::{Scope, ShopId};
 use crate::persistence::{Database, Error};
 
 text_enum! {
@@ -142,21 +142,17 @@ impl NotificationStore<'_> {
         .try_into()
     }
 
-    pub async fn subscriptions(
-        &self,
-        shop_id: Option<&ShopId>,
-    ) -> Result<Vec<WebhookSubscription>, Error> {
+    /// The subscriptions `scope` may see.
+    pub async fn subscriptions(&self, scope: &Scope) -> Result<Vec<WebhookSubscription>, Error> {
         let mut query =
             webhook_subscriptions::Entity::find().order_by_asc(webhook_subscriptions::Column::Id);
-        if let Some(shop) = shop_id {
+        if let Some(shop) = scope.narrow(None) {
             query = query.filter(webhook_subscriptions::Column::ShopId.eq(shop.as_str()));
         }
-        query
-            .all(&self.db.conn)
-            .await?
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect()
+        let reader = self.db.reader(scope).await?;
+        let rows = query.all(reader.conn()).await?;
+        reader.done().await?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     pub async fn subscription(&self, id: i64) -> Result<WebhookSubscription, Error> {
@@ -295,6 +291,7 @@ impl NotificationStore<'_> {
     /// The delivery log, newest first; `state` and `subscription` narrow it.
     pub async fn deliveries(
         &self,
+        scope: &Scope,
         subscription_ids: &[i64],
         state: Option<DeliveryState>,
         limit: u64,
@@ -309,12 +306,10 @@ impl NotificationStore<'_> {
         if let Some(state) = state {
             query = query.filter(notification_deliveries::Column::State.eq(state.as_str()));
         }
-        query
-            .all(&self.db.conn)
-            .await?
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect()
+        let reader = self.db.reader(scope).await?;
+        let rows = query.all(reader.conn()).await?;
+        reader.done().await?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// A dead delivery back in the queue, attempts reset.

@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use super::session::Viewer;
 use super::{Who, page};
-use crate::domain::ShopId;
 use crate::http::Error;
 use crate::persistence::Database;
 
@@ -101,11 +100,14 @@ pub(in crate::http) async fn analytics_page(
     window: web::Query<Window>,
 ) -> Result<HttpResponse, Error> {
     let days = window.days.unwrap_or(7).clamp(1, 90);
-    let shop = viewer.caller.scope.narrow(None).map(ShopId::as_str);
     let now = Utc::now();
     let summary = db
         .analytics()
-        .summary(shop, now - Duration::days(i64::from(days)))
+        .summary(
+            &viewer.caller.scope,
+            None,
+            now - Duration::days(i64::from(days)),
+        )
         .await?;
     // The last 24 hours, every hour shown (a quiet hour is a zero, not a gap).
     let per_hour: Vec<(String, u64)> = (0..24)

@@ -61,8 +61,7 @@ pub(in crate::http) async fn stock_page(
     db: web::Data<Database>,
     query: web::Query<StockQuery>,
 ) -> Result<HttpResponse, Error> {
-    let shop = viewer.caller.scope.narrow(None);
-    let levels = db.stock().levels(shop.map(ShopId::as_str)).await?;
+    let levels = db.stock().levels(&viewer.caller.scope, None).await?;
     let lines = levels
         .into_iter()
         .map(|l| StockLine {

@@ -141,11 +141,10 @@ impl Query {
         #[graphql(default = false)] low_only: bool,
     ) -> Result<Vec<StockLevel>> {
         let asked = self::shop_id(shop_id.as_deref())?;
-        let shop = caller(ctx).scope.narrow(asked.as_ref());
         let db = ctx.data_unchecked::<Database>();
         let levels = db
             .stock()
-            .levels(shop.map(ShopId::as_str))
+            .levels(&caller(ctx).scope, asked.as_ref())
             .await
             .map_err(fail)?;
         Ok(levels
@@ -188,12 +187,11 @@ impl Query {
             return Err(bad_input("days must be 1 to 366"));
         }
         let asked = self::shop_id(shop_id.as_deref())?;
-        let shop = caller(ctx).scope.narrow(asked.as_ref());
         let since = Utc::now() - chrono::Duration::days(i64::from(days));
         let db = ctx.data_unchecked::<Database>();
         let summary = db
             .analytics()
-            .summary(shop.map(ShopId::as_str), since)
+            .summary(&caller(ctx).scope, asked.as_ref(), since)
             .await
             .map_err(fail)?;
         Ok(summary.into())

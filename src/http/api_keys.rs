@@ -3,6 +3,7 @@
 //! cannot revoke or rotate itself here: the caller would lock itself out mid-session (the CLI
 //! can).
 
+use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -157,10 +158,12 @@ pub(super) async fn create(
             json!({ "name": name, "scope": role, "expires_at": body.expires_at }),
         )
         .await?;
-    Ok(HttpResponse::Created().json(CreatedKey {
-        id,
-        key: key.reveal().to_owned(),
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CreatedKey {
+            id,
+            key: key.reveal().to_owned(),
+        }))
 }
 
 /// Refuses a change to the caller's own key.
@@ -226,8 +229,10 @@ pub(super) async fn rotate(
     caller
         .audit(&db, "api_key.rotated", &target, None, detail)
         .await?;
-    Ok(HttpResponse::Created().json(CreatedKey {
-        id: new,
-        key: key.reveal().to_owned(),
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CreatedKey {
+            id: new,
+            key: key.reveal().to_owned(),
+        }))
 }

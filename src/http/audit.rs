@@ -83,6 +83,13 @@ pub(super) async fn list(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::BadRequest(format!("limit: 1 to {MAX_LIMIT}")));
     }
+    if query
+        .action
+        .as_ref()
+        .is_some_and(|a| a.chars().count() > 64)
+    {
+        return Err(Error::BadRequest("action: at most 64 characters".into()));
+    }
     let after = query.after.unwrap_or(0);
     if after < 0 {
         return Err(Error::BadRequest("after: an entry id, 0 or more".into()));

@@ -2,7 +2,9 @@
 //! for a day) and a retry with the same key gets it again, marked `Idempotent-Replayed: true`,
 //! instead of acting twice. The same key with a different request is refused (422), as is a
 //! retry while the first is still running (409). Answers worth retrying (5xx, 429) are not
-//! kept, so the retry runs.
+//! kept, so the retry runs; nor are answers that reveal a secret (`Cache-Control: no-store`: a
+//! new API key, a subscription's signing secret), which must not rest in this table: a retry
+//! of those acts again.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -103,7 +105,11 @@ pub async fn replay(
             return Ok(ServiceResponse::new(request, error.error_response()));
         }
     };
-    let kept = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    let secret = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .is_some_and(|v| v.as_bytes().windows(8).any(|w| w == b"no-store"));
+    let kept = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || secret {
         store.release(&owner, &key).await
     } else {
         let content_type = response

@@ -165,10 +165,12 @@ pub(super) async fn subscribe(
     caller
         .audit(&db, "subscription.created", &target, Some(&shop), detail)
         .await?;
-    Ok(HttpResponse::Created().json(SubscriptionBody {
-        secret: Some(secret),
-        ..sub.into()
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(SubscriptionBody {
+            secret: Some(secret),
+            ..sub.into()
+        }))
 }
 
 async fn visible(caller: &Caller, db: &Database) -> Result<Vec<WebhookSubscription>, Error> {

@@ -107,6 +107,26 @@ async fn an_admin_manages_keys_over_the_api_and_every_change_is_audited() {
         .await;
     assert_problem(past, 400, "bad_request").await;
 
+    // A new key is never kept for replay (it would rest in clear in the idempotency table): a
+    // retry with the same Idempotency-Key makes another key.
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let response = app
+            .client
+            .post(app.url("/api/v1/api-keys"))
+            .bearer_auth(&app.admin_key)
+            .header("idempotency-key", "make-one-key")
+            .json(&json!({ "name": "retried", "scope": "read" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert!(!response.headers().contains_key("idempotent-replayed"));
+        made.push(json_of(response).await["key"].clone());
+    }
+    assert_ne!(made[0], made[1]);
+
     // Rotated: the replacement works, the old key is refused at once; then revoked.
     let rotated = app
         .post_json(

@@ -176,37 +176,8 @@ impl AnalyticsStore<'_> {
     ) -> Result<Summary, Error> {
         let shop = scope.narrow(asked).map(ShopId::as_str);
         let reader = self.db.reader(scope).await?;
-        let mut by_status = orders::Entity::find()
-            .select_only()
-            .column(orders::Column::Status)
-            .column_as(orders::Column::Id.count(), "n")
-            .group_by(orders::Column::Status);
-        if let Some(shop) = shop {
-            by_status = by_status.filter(orders::Column::ShopId.eq(shop));
-        }
-        let orders_by_status = by_status
-            .into_tuple::<(String, i64)>()
-            .all(reader.conn())
-            .await?
-            .into_iter()
-            .map(|(s, n)| (s, n as u64))
-            .collect();
-
-        let mut by_stage = orders::Entity::find()
-            .select_only()
-            .column(orders::Column::Stage)
-            .column_as(orders::Column::Id.count(), "n")
-            .group_by(orders::Column::Stage);
-        if let Some(shop) = shop {
-            by_stage = by_stage.filter(orders::Column::ShopId.eq(shop));
-        }
-        let orders_by_stage = by_stage
-            .into_tuple::<(String, i64)>()
-            .all(reader.conn())
-            .await?
-            .into_iter()
-            .map(|(s, n)| (s, n as u64))
-            .collect();
+        let orders_by_status = count_by(orders::Column::Status, shop, reader.conn()).await?;
+        let orders_by_stage = count_by(orders::Column::Stage, shop, reader.conn()).await?;
         let now = Utc::now();
         let mut risky = orders::Entity::find()
             .filter(orders::Column::RtsSlaAt.gte(now.fixed_offset()))
@@ -297,7 +268,7 @@ impl AnalyticsStore<'_> {
             overdue = overdue.filter(orders::Column::ShopId.eq(shop));
         }
         let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, reader.conn()).await?;
-        reader.done().await?;
+        reader.done();
         Ok(Summary {
             since,
             orders_by_status,
@@ -313,4 +284,27 @@ impl AnalyticsStore<'_> {
             at_risk,
         })
     }
+}
+
+/// Orders counted by the value of `column`, within one shop or all.
+async fn count_by<T: std::iter::FromIterator<(String, u64)>>(
+    column: orders::Column,
+    shop: Option<&str>,
+    conn: &impl sea_orm::ConnectionTrait,
+) -> Result<T, Error> {
+    let mut query = orders::Entity::find()
+        .select_only()
+        .column(column)
+        .column_as(orders::Column::Id.count(), "n")
+        .group_by(column);
+    if let Some(shop) = shop {
+        query = query.filter(orders::Column::ShopId.eq(shop));
+    }
+    Ok(query
+        .into_tuple::<(String, i64)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|(value, n)| (value, n as u64))
+        .collect())
 }

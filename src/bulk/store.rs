@@ -233,7 +233,7 @@ impl BulkStore<'_> {
         }
         let reader = self.db.reader(scope).await?;
         let rows = query.all(reader.conn()).await?;
-        reader.done().await?;
+        reader.done();
         rows.into_iter().map(job).collect()
     }
 

@@ -147,16 +147,9 @@ impl ResponseError for Error {
         {
             response.insert_header((header::ALLOW, allow));
         }
-        if let Error::RateLimited {
-            retry_after,
-            policy,
-        } = self
-        {
+        // The RateLimit headers are the rate-limit middleware's (it answers every request).
+        if let Error::RateLimited { retry_after, .. } = self {
             response.insert_header((header::RETRY_AFTER, *retry_after));
-            if let Ok(policy) = HeaderValue::from_str(policy) {
-                response.insert_header(("ratelimit-policy", policy));
-            }
-            response.insert_header(("ratelimit", format!("\"per-key\";r=0;t={retry_after}")));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

@@ -90,19 +90,13 @@ pub async fn limit(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    match limiter.check_key(&counted_as(&req)) {
+    let (mut response, remaining, reset) = match limiter.check_key(&counted_as(&req)) {
         Ok(state) => {
             let remaining = state.remaining_burst_capacity();
             let burst = state.quota().burst_size().get();
             let reset = (burst - remaining.min(burst)).div_ceil(limits.per_second);
-            let mut response = next.call(req).await?;
-            let headers = response.headers_mut();
-            let (name, value) = header("ratelimit-policy", &limits.policy);
-            headers.insert(name, value);
-            let (name, value) =
-                header("ratelimit", &format!("\"per-key\";r={remaining};t={reset}"));
-            headers.insert(name, value);
-            Ok(response.map_into_left_body())
+            let response = next.call(req).await?.map_into_left_body();
+            (response, remaining, u64::from(reset))
         }
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -111,7 +105,14 @@ pub async fn limit(
                 retry_after,
                 policy: limits.policy.clone(),
             };
-            Ok(req.error_response(error).map_into_right_body())
+            let response = req.error_response(error).map_into_right_body();
+            (response, 0, retry_after)
         }
-    }
+    };
+    let headers = response.headers_mut();
+    let (name, value) = header("ratelimit-policy", &limits.policy);
+    headers.insert(name, value);
+    let (name, value) = header("ratelimit", &format!("\"per-key\";r={remaining};t={reset}"));
+    headers.insert(name, value);
+    Ok(response)
 }

@@ -133,7 +133,7 @@ impl StockStore<'_> {
         }
         let reader = self.db.reader(scope).await?;
         let rows = query.all(reader.conn()).await?;
-        reader.done().await?;
+        reader.done();
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 

@@ -151,7 +151,7 @@ impl NotificationStore<'_> {
         }
         let reader = self.db.reader(scope).await?;
         let rows = query.all(reader.conn()).await?;
-        reader.done().await?;
+        reader.done();
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -308,7 +308,7 @@ impl NotificationStore<'_> {
         }
         let reader = self.db.reader(scope).await?;
         let rows = query.all(reader.conn()).await?;
-        reader.done().await?;
+        reader.done();
         rows.into_iter().map(TryInto::try_into).collect()
     }
 

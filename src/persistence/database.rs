@@ -63,9 +63,8 @@ impl<'a> Reader<'a> {
     /// Ends the reads. A shop's transaction changed nothing, so it is dropped, not committed:
     /// the driver queues its `ROLLBACK` and sends it before the connection's next use, off
     /// this request's path (one round trip less; row-level security costs two, not three).
-    pub async fn done(self) -> Result<(), DbErr> {
+    pub fn done(self) {
         drop(self.0);
-        Ok(())
     }
 }
 

@@ -307,7 +307,7 @@ impl OrderStore<'_> {
             // A shop's key reads through row-level security (PostgreSQL) as well.
             let reader = self.db.reader(scope).await?;
             let rows = shop_page(own.as_str(), filter).all(reader.conn()).await?;
-            reader.done().await?;
+            reader.done();
             return Ok(rows);
         }
         if let Some(shop) = shop {
@@ -499,7 +499,7 @@ impl OrderStore<'_> {
         let row = orders::Entity::find_by_id(id.as_str())
             .one(reader.conn())
             .await?;
-        reader.done().await?;
+        reader.done();
         let Some(row) = row else {
             return Ok(None);
         };

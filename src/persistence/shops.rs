@@ -100,7 +100,7 @@ impl ShopStore<'_> {
         }
         let reader = self.db.reader(scope).await?;
         let rows = query.all(reader.conn()).await?;
-        reader.done().await?;
+        reader.done();
         rows.into_iter().map(Shop::try_from).collect()
     }
 }

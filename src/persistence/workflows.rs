@@ -279,7 +279,7 @@ impl RunStore<'_> {
             .limit(limit)
             .all(reader.conn())
             .await?;
-        reader.done().await?;
+        reader.done();
         runs.into_iter().map(Run::try_from).collect()
     }
 
@@ -398,7 +398,7 @@ impl RunStore<'_> {
             .into_iter()
             .map(|run| (run.id, run))
             .collect();
-        reader.done().await?;
+        reader.done();
         let mut out = Vec::with_capacity(steps.len());
         for step in steps {
             if let Some(run) = runs.get(&step.run_id).cloned() {

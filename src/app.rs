@@ -13,6 +13,7 @@ use crate::bus::{Bus, Relay};
 use crate::commands::Commands;
 use crate::config::Settings;
 use crate::domain::{ApiKey, Role, Scope};
+use crate::flags::Flags;
 use crate::http;
 use crate::integrations::shipping;
 use crate::integrations::shipping::Shipping;
@@ -26,6 +27,7 @@ use crate::persistence::Database;
 use crate::shutdown::Tasks;
 use crate::systemd;
 use crate::telemetry;
+use crate::workflow::actions::Executor;
 use crate::workflow::{Catalog, Runner, runner};
 use crate::{analytics, notifications};
 use std::sync::Arc;
@@ -72,7 +74,11 @@ impl Application {
                 &mut producers,
             );
         }
-        let catalog = Arc::new(Catalog::configured(&settings.workflow)?);
+        let catalog = Arc::new(Catalog::configured(&settings.workflow, &settings.flags)?);
+        let flags = Flags::load(&settings.flags, &db).await?;
+        let followed = flags.clone();
+        let flag_rows = db.clone();
+        producers.spawn("feature flags", |stop| followed.follow(flag_rows, stop));
         let stock = Inventory::new(db.clone(), &settings.inventory);
         let shipping = Shipping::new(db.clone(), client.clone(), &settings.shipping)?;
         let bus = Bus::start(
@@ -110,16 +116,15 @@ impl Application {
         });
         crate::workflow::runner::register_metrics();
         if settings.workflow.enabled {
-            Runner::new(
-                catalog.clone(),
-                db.clone(),
-                registry.clone(),
-                client.clone(),
-                stock.clone(),
-                shipping.clone(),
-                &settings.workflow,
-            )
-            .start(&mut producers);
+            let executor = Executor {
+                db: db.clone(),
+                client: client.clone(),
+                registry: registry.clone(),
+                inventory: stock.clone(),
+                shipping: shipping.clone(),
+            };
+            Runner::new(catalog.clone(), flags.clone(), executor, &settings.workflow)
+                .start(&mut producers);
         }
         let commands = Commands {
             db: db.clone(),
@@ -138,6 +143,7 @@ impl Application {
             registry: registry.clone(),
             commands,
             catalog,
+            flags,
             hub,
             jobs,
             bus: bus.clone(),

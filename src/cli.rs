@@ -213,7 +213,7 @@ pub async fn run() -> ExitCode {
 async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
         Command::CheckConfig => {
-            Catalog::configured(&settings.workflow)?;
+            Catalog::configured(&settings.workflow, &settings.flags)?;
             eprintln!("configuration is valid");
             Ok(())
         }

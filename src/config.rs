@@ -7,7 +7,7 @@
 //! Secrets (`database.url`, `bus.amqp_url`, `tiktok.app_secret`) are wrapped in [`SecretString`]
 //! and never printed, not even by `Debug`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -46,6 +46,9 @@ pub struct Settings {
     pub journal: JournalSettings,
     pub log: LogSettings,
     pub workflow: WorkflowSettings,
+    /// Feature flags by name; `PUT /api/v1/flags/{name}` changes one at run time.
+    #[serde(default)]
+    pub flags: BTreeMap<String, FlagSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +208,32 @@ pub struct WorkflowSettings {
     /// Steps of one action kind executed at once, for kinds that need a tighter limit
     /// (e.g. `ship = 4`); they queue most urgent first.
     pub action_concurrency: HashMap<String, usize>,
+}
+
+/// A feature flag as configured: its rollout at start, until changed through the API (a
+/// change is kept in the database and wins over this from then on).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagSettings {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub enabled: bool,
+    /// Share of shops (0 to 100) that get it, chosen by a stable hash of the shop id.
+    #[serde(default)]
+    pub percent: u32,
+    /// Shops that get it at any percentage.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Shops that never get it.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+impl FlagSettings {
+    pub fn rollout(&self) -> Result<crate::domain::Rollout, crate::domain::Invalid> {
+        crate::domain::Rollout::parse(self.enabled, self.percent, &self.allow, &self.deny)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -371,6 +400,14 @@ impl Settings {
                 key: "workflow.action_concurrency",
                 reason: format!("`{kind}` must be at least 1"),
             });
+        }
+        for (name, flag) in &self.flags {
+            if let Err(e) = crate::domain::flag::check_name(name).and_then(|()| flag.rollout()) {
+                return Err(Error::Invalid {
+                    key: "flags",
+                    reason: format!("flag `{name}`: {e}"),
+                });
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
             return invalid("log.level", &e.to_string());

@@ -9,6 +9,7 @@ pub mod bulk_job_items;
 pub mod bulk_jobs;
 pub mod dashboard_sessions;
 pub mod dashboard_views;
+pub mod feature_flags;
 pub mod idempotency_keys;
 pub mod log_checkpoints;
 pub mod notification_deliveries;

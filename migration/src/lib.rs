@@ -26,6 +26,7 @@ mod m20261128_000019_api_key_roles;
 mod m20261128_000020_shop_sync_drift;
 mod m20261128_000021_key_lifecycle_and_audit;
 mod m20261128_000022_row_level_security;
+mod m20261128_000023_feature_flags;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000020_shop_sync_drift::Migration),
             Box::new(m20261128_000021_key_lifecycle_and_audit::Migration),
             Box::new(m20261128_000022_row_level_security::Migration),
+            Box::new(m20261128_000023_feature_flags::Migration),
         ]
     }
 }

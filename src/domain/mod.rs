@@ -4,6 +4,7 @@
 mod api_key;
 mod cause;
 mod detail;
+pub mod flag;
 mod invalid;
 mod item;
 mod lifecycle;
@@ -21,6 +22,7 @@ mod tag;
 pub use api_key::{ApiKey, KeyHash, Role, Scope};
 pub use cause::Cause;
 pub use detail::{Detail, Payment};
+pub use flag::Rollout;
 pub use invalid::Invalid;
 pub use item::{LineItem, Sku, quantities};
 pub use lifecycle::{

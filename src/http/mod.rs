@@ -9,6 +9,7 @@ mod bulk;
 mod dashboard;
 mod error;
 mod events;
+mod flags;
 mod graphql;
 mod health;
 mod idempotency;

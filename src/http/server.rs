@@ -11,9 +11,9 @@ use utoipa_actix_web::{AppExt, scope};
 use super::openapi::Spec;
 use super::rate_limit::{self, RateLimits};
 use super::{
-    AuthBase, Error, Ingress, analytics, api_keys, audit, bulk, dashboard, events, graphql, health,
-    idempotency, inventory, notifications, oauth, observe, openapi, orders, shipments, shops,
-    webhooks, workflows,
+    AuthBase, Error, Ingress, analytics, api_keys, audit, bulk, dashboard, events, flags, graphql,
+    health, idempotency, inventory, notifications, oauth, observe, openapi, orders, shipments,
+    shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -35,6 +35,7 @@ pub struct Services {
     pub registry: RegistryHandle,
     pub commands: crate::commands::Commands,
     pub catalog: std::sync::Arc<crate::workflow::Catalog>,
+    pub flags: crate::flags::Flags,
     pub hub: crate::live::Hub,
     pub jobs: crate::bulk::Runner,
     pub bus: crate::bus::Bus,
@@ -52,6 +53,7 @@ pub fn start(
         registry,
         commands,
         catalog,
+        flags,
         hub,
         jobs,
         bus,
@@ -87,6 +89,7 @@ pub fn start(
     let hub = web::Data::new(hub);
     let jobs = web::Data::new(jobs);
     let bus = web::Data::new(bus);
+    let flags = web::Data::new(flags);
     let rate_limits = web::Data::new(RateLimits::new(&http.rate_limit));
     forget_idle_keys(&rate_limits);
     let running = HttpServer::new(move || {
@@ -103,6 +106,7 @@ pub fn start(
             .app_data(commands.clone())
             .app_data(jobs.clone())
             .app_data(bus.clone())
+            .app_data(flags.clone())
             .app_data(rate_limits.clone())
             .app_data(schema.clone())
             .app_data(
@@ -218,6 +222,9 @@ fn routes(config: &mut ServiceConfig) {
                 .service(api_keys::revoke)
                 .service(api_keys::rotate)
                 .service(audit::list)
+                .service(flags::list)
+                .service(flags::show)
+                .service(flags::set)
                 .service(events::stream)
                 .service(bulk::create)
                 .service(bulk::list)

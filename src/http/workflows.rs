@@ -325,6 +325,7 @@ pub(super) async fn simulate(
     caller: Caller,
     db: web::Data<Database>,
     catalog: web::Data<Catalog>,
+    flags: web::Data<crate::flags::Flags>,
     path: web::Path<String>,
     body: web::Json<SimulateBody>,
 ) -> Result<HttpResponse, Error> {
@@ -361,7 +362,12 @@ pub(super) async fn simulate(
             _ => break,
         }
     }
-    let matched = crate::workflow::simulate::simulate(&catalog, &path, &facts);
+    let matched = crate::workflow::simulate::simulate(
+        &catalog,
+        &|flag, shop| flags.on(flag, shop),
+        &path,
+        &facts,
+    );
     Ok(HttpResponse::Ok().json(SimulationBody {
         workflow: path.as_str(),
         evaluated: facts.len(),

@@ -18,9 +18,7 @@ use super::template::{Action, Catalog, Wait};
 use super::{Facts, run};
 use crate::actors::{Envelope, RegistryHandle};
 use crate::domain::{Cause, Effect, Msg, OrderId, Stage};
-use crate::integrations::shipping::Shipping;
-use crate::integrations::tiktok::client::Client;
-use crate::inventory::Inventory;
+use crate::flags::Flags;
 use crate::journal::Tail;
 use crate::journal::{Consumer, Entry};
 use crate::persistence::workflows::{NewRun, Position, Run, StepOutcome};
@@ -40,6 +38,7 @@ pub struct Runner {
 
 struct Inner {
     catalog: Arc<Catalog>,
+    flags: Flags,
     db: Database,
     registry: RegistryHandle,
     executor: Executor,
@@ -115,13 +114,12 @@ pub fn register_metrics() {
 }
 
 impl Runner {
+    /// A runner of `catalog`'s templates (those behind a flag only for the shops `flags` give
+    /// it) whose steps `executor` carries out.
     pub fn new(
         catalog: Arc<Catalog>,
-        db: Database,
-        registry: RegistryHandle,
-        client: Client,
-        inventory: Inventory,
-        shipping: Shipping,
+        flags: Flags,
+        executor: Executor,
         settings: &crate::config::WorkflowSettings,
     ) -> Self {
         let limits = Action::KINDS
@@ -134,15 +132,10 @@ impl Runner {
         Self {
             inner: Arc::new(Inner {
                 catalog,
-                executor: Executor {
-                    db: db.clone(),
-                    client,
-                    registry: registry.clone(),
-                    inventory,
-                    shipping,
-                },
-                db,
-                registry,
+                flags,
+                db: executor.db.clone(),
+                registry: executor.registry.clone(),
+                executor,
                 concurrency: settings.concurrency,
                 limits,
             }),
@@ -224,7 +217,12 @@ impl Runner {
             let Some(view) = views.get(order_id) else {
                 continue;
             };
-            match self.inner.catalog.choose(&facts(view)) {
+            let flags = &self.inner.flags;
+            match self
+                .inner
+                .catalog
+                .choose(&facts(view), &|flag, shop| flags.on(flag, shop))
+            {
                 Ok(Some(template)) => runs.push(NewRun {
                     order_id: order_id.clone(),
                     shop_id: view.order.shop_id.clone(),

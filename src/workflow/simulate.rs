@@ -26,6 +26,7 @@ pub struct PlannedStep {
 /// The orders among `facts` that the rules would give to `template`, with their plans.
 pub fn simulate<'a>(
     catalog: &Catalog,
+    flag_on: &dyn Fn(&str, &str) -> bool,
     template: &str,
     facts: impl IntoIterator<Item = &'a Facts>,
 ) -> Vec<Match> {
@@ -34,7 +35,7 @@ pub fn simulate<'a>(
     };
     facts
         .into_iter()
-        .filter(|f| matches!(catalog.choose(f), Ok(Some(t)) if t.name == chosen.name))
+        .filter(|f| matches!(catalog.choose(f, flag_on), Ok(Some(t)) if t.name == chosen.name))
         .map(|f| Match {
             order_id: f.id.clone(),
             status: f.status.clone(),
@@ -82,7 +83,7 @@ mod tests {
             order("big", 90_000, "validated"),
             order("odd", 1_000, "exception"),
         ];
-        let matched = simulate(&catalog, "standard", &orders);
+        let matched = simulate(&catalog, &|_, _| false, "standard", &orders);
         let ids: Vec<&str> = matched.iter().map(|m| m.order_id.as_str()).collect();
         assert_eq!(ids, ["small", "odd"]);
         assert!(!matched[0].steps[0].runs, "no hold for a sound order");
@@ -91,6 +92,6 @@ mod tests {
             "an exception is held for a person"
         );
         assert_eq!(matched[0].steps.iter().filter(|s| s.runs).count(), 4);
-        assert!(simulate(&catalog, "nope", &orders).is_empty());
+        assert!(simulate(&catalog, &|_, _| false, "nope", &orders).is_empty());
     }
 }

@@ -147,6 +147,8 @@ pub struct Step {
 pub struct Template {
     pub name: String,
     pub description: String,
+    /// The feature flag new runs need for the order's shop; runs in flight finish regardless.
+    pub flag: Option<String>,
     pub steps: Vec<Step>,
 }
 
@@ -154,6 +156,8 @@ pub struct Template {
 struct Rule {
     when: Condition,
     template: String,
+    /// The rule is passed over for shops without this feature flag.
+    flag: Option<String>,
 }
 
 /// Every template and the rules, compiled.
@@ -180,6 +184,7 @@ struct RawTemplate {
     name: String,
     #[serde(default)]
     description: String,
+    flag: Option<String>,
     steps: Vec<RawStep>,
 }
 
@@ -225,6 +230,7 @@ struct RawRules {
 struct RawRule {
     when: String,
     template: String,
+    flag: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +246,7 @@ impl Catalog {
     /// actions that exist; an error names the key.
     pub fn configured(
         settings: &crate::config::WorkflowSettings,
+        flags: &BTreeMap<String, crate::config::FlagSettings>,
     ) -> Result<Self, crate::config::Error> {
         if let Some(kind) = settings
             .action_concurrency
@@ -256,10 +263,27 @@ impl Catalog {
         } else {
             Self::from_dir(Path::new(&settings.dir))
         };
-        catalog.map_err(|e| crate::config::Error::Invalid {
+        let catalog = catalog.map_err(|e| crate::config::Error::Invalid {
             key: "workflow.dir",
             reason: e.to_string(),
-        })
+        })?;
+        if let Some(flag) = catalog.flags().find(|f| !flags.contains_key(*f)) {
+            return Err(crate::config::Error::Invalid {
+                key: "workflow.dir",
+                reason: format!(
+                    "flag `{flag}` is needed by a template or rule but not configured under [flags]"
+                ),
+            });
+        }
+        Ok(catalog)
+    }
+
+    /// The flags templates and rules need.
+    pub fn flags(&self) -> impl Iterator<Item = &str> {
+        self.templates
+            .values()
+            .filter_map(|t| t.flag.as_deref())
+            .chain(self.rules.iter().filter_map(|r| r.flag.as_deref()))
     }
 
     pub fn built_in() -> Result<Self, Error> {
@@ -332,6 +356,7 @@ impl Catalog {
             rules.push(Rule {
                 when: Condition::compile(&rule.when).map_err(|e| bad(e.to_string()))?,
                 template: rule.template,
+                flag: rule.flag,
             });
         }
         let mut shop_overrides = HashMap::new();
@@ -361,13 +386,34 @@ impl Catalog {
 
     /// The template for an order: the shop's override, else the first rule that holds. A rule
     /// that cannot be decided is an error (the order goes to `exception`), not a silent skip.
-    pub fn choose(&self, facts: &Facts) -> Result<Option<&Template>, condition::Error> {
-        if let Some(name) = self.shop_overrides.get(&facts.shop_id) {
-            return Ok(self.templates.get(name));
+    /// A template or rule that needs a feature flag the order's shop does not have
+    /// (`flag_on(flag, shop_id)` says) is passed over.
+    pub fn choose(
+        &self,
+        facts: &Facts,
+        flag_on: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Option<&Template>, condition::Error> {
+        let allowed = |flag: &Option<String>| {
+            flag.as_deref()
+                .is_none_or(|flag| flag_on(flag, &facts.shop_id))
+        };
+        if let Some(template) = self
+            .shop_overrides
+            .get(&facts.shop_id)
+            .and_then(|name| self.templates.get(name))
+            .filter(|t| allowed(&t.flag))
+        {
+            return Ok(Some(template));
         }
         for rule in &self.rules {
-            if rule.when.holds(facts, &self.vars)? {
-                return Ok(self.templates.get(&rule.template));
+            let Some(template) = self.templates.get(&rule.template) else {
+                continue;
+            };
+            if allowed(&rule.flag)
+                && allowed(&template.flag)
+                && rule.when.holds(facts, &self.vars)?
+            {
+                return Ok(Some(template));
             }
         }
         Ok(None)
@@ -471,9 +517,17 @@ fn parse_template(file: &str, text: &str) -> Result<Template, Error> {
             retry,
         });
     }
+    if let Some(flag) = &raw.flag {
+        crate::domain::flag::check_name(flag).map_err(|e| Error {
+            file: file.to_owned(),
+            step: None,
+            reason: format!("flag: {}", e.reason),
+        })?;
+    }
     Ok(Template {
         name: raw.name,
         description: raw.description,
+        flag: raw.flag,
         steps,
     })
 }
@@ -510,7 +564,14 @@ mod tests {
         let catalog = Catalog::built_in().unwrap();
         let names: Vec<&str> = catalog.templates().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["high_value_review", "preorder", "standard"]);
-        let pick = |f: Facts| catalog.choose(&f).unwrap().unwrap().name.clone();
+        let pick = |f: Facts| {
+            catalog
+                .choose(&f, &|_, _| false)
+                .unwrap()
+                .unwrap()
+                .name
+                .clone()
+        };
         assert_eq!(pick(facts(2_560, "NORMAL", "1")), "standard");
         assert_eq!(pick(facts(50_000, "NORMAL", "1")), "high_value_review");
         assert_eq!(pick(facts(90_000, "PRE_ORDER", "1")), "preorder");
@@ -535,10 +596,53 @@ mod tests {
         });
         let catalog = Catalog::from_files(files).unwrap();
         let chosen = catalog
-            .choose(&facts(100, "NORMAL", "777"))
+            .choose(&facts(100, "NORMAL", "777"), &|_, _| false)
             .unwrap()
             .unwrap();
         assert_eq!(chosen.name, "high_value_review");
+    }
+
+    #[test]
+    fn a_template_or_rule_behind_a_flag_is_passed_over_for_shops_without_it() {
+        let express =
+            "name = \"express\"\nflag = \"express\"\n[[steps]]\nname = \"s\"\naction = \"ship\"\n";
+        let catalog = Catalog::from_files(BUILT_IN.iter().map(|(n, t)| {
+            let text = if *n == "rules.toml" {
+                format!("[[rules]]\nwhen = \"true\"\ntemplate = \"express\"\n\n[[rules]]\nwhen = \"order.total_minor > 1000\"\ntemplate = \"high_value_review\"\nflag = \"review\"\n\n{t}")
+            } else {
+                (*t).to_owned()
+            };
+            ((*n).to_owned(), text)
+        }).chain([("express.toml".to_owned(), express.to_owned())]))
+        .unwrap();
+        let mut flags: Vec<&str> = catalog.flags().collect();
+        flags.sort_unstable();
+        assert_eq!(flags, ["express", "review"]);
+        let pick = |shop: &str, on: &dyn Fn(&str, &str) -> bool| {
+            catalog
+                .choose(&facts(5_000, "NORMAL", shop), on)
+                .unwrap()
+                .unwrap()
+                .name
+                .clone()
+        };
+        let only_shop_1 = |flag: &str, shop: &str| flag == "express" && shop == "1";
+        assert_eq!(pick("1", &only_shop_1), "express");
+        assert_eq!(pick("2", &only_shop_1), "standard");
+        assert_eq!(pick("2", &|flag, _| flag == "review"), "high_value_review");
+        let e = Catalog::from_files([
+            (
+                "t.toml".to_owned(),
+                "name = \"t\"\nflag = \"Bad Flag\"\n[[steps]]\nname = \"s\"\naction = \"ship\"\n"
+                    .to_owned(),
+            ),
+            (
+                "rules.toml".to_owned(),
+                "[[rules]]\nwhen = \"true\"\ntemplate = \"t\"\n".to_owned(),
+            ),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("t.toml: flag:"), "{e}");
     }
 
     #[test]

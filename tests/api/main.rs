@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod dashboard;
 mod events;
+mod flags;
 mod graphql;
 mod health;
 mod helpers;

@@ -53,6 +53,10 @@ enum Command {
     },
     /// Validate the configuration and exit 0 (valid) or 1 (with the offending key).
     CheckConfig,
+    /// Check the deployment: configuration, database, migrations, broker, TikTok's clock and
+    /// each shop's authorisation, free disk, the systemd unit. One line per check; exits 1 if
+    /// any fails.
+    Doctor,
     /// Manage API keys.
     Apikey {
         #[command(subcommand)]
@@ -195,6 +199,10 @@ pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
+        Err(e) if matches!(cli.command, Command::Doctor) => {
+            println!("FAIL  {:<28} {e}", "configuration");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -215,6 +223,17 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::CheckConfig => {
             Catalog::configured(&settings.workflow, &settings.flags)?;
             eprintln!("configuration is valid");
+            Ok(())
+        }
+        Command::Doctor => {
+            let checks = crate::doctor::examine(settings, |c| println!("{c}")).await;
+            let failed = checks
+                .iter()
+                .filter(|c| c.verdict == crate::doctor::Verdict::Fail)
+                .count();
+            if failed > 0 {
+                anyhow::bail!("{failed} check(s) failed");
+            }
             Ok(())
         }
         Command::Serve { demo } => serve(settings, demo).await,

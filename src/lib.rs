@@ -8,6 +8,7 @@ pub mod bus;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod flags;
 pub mod http;

@@ -223,6 +223,20 @@ impl Database {
         self.backend
     }
 
+    /// The SQLite file, for an embedded database kept on disk.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
+    }
+
+    /// Migrations not yet applied, by name.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, Error> {
+        Ok(Migrator::get_pending_migrations_read_only(&self.conn)
+            .await?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect())
+    }
+
     /// Applies every pending migration.
     pub async fn migrate_up(&self) -> Result<(), Error> {
         Ok(Migrator::up(&self.conn, None).await?)

@@ -8,6 +8,7 @@ mod bus;
 mod cli;
 mod commands;
 mod dashboard;
+mod doctor;
 mod events;
 mod flags;
 mod graphql;

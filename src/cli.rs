@@ -57,6 +57,14 @@ enum Command {
     /// each shop's authorisation, free disk, the systemd unit. One line per check; exits 1 if
     /// any fails.
     Doctor,
+    /// Copy the embedded SQLite database, online and consistent, to a new file (restore: stop
+    /// the daemon and put the file where `database.url` points). PostgreSQL: see
+    /// docs/RUNBOOK.md, "Backup and restore".
+    Backup {
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Manage API keys.
     Apikey {
         #[command(subcommand)]
@@ -234,6 +242,18 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
             if failed > 0 {
                 anyhow::bail!("{failed} check(s) failed");
             }
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let db = Database::connect(&settings.database).await?;
+            let backup = db.backup_to(&to).await?;
+            db.close().await?;
+            eprintln!(
+                "backed up to {} ({:.1} MB in {:.1}s)",
+                to.display(),
+                backup.bytes as f64 / 1e6,
+                backup.took.as_secs_f64()
+            );
             Ok(())
         }
         Command::Serve { demo } => serve(settings, demo).await,

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod audit;
+mod backup;
 mod database;
 mod idempotency;
 mod order_search;
@@ -20,6 +21,7 @@ pub mod workflows;
 
 pub use api_keys::{KeyOwner, KeyRecord};
 pub use audit::{Actor, AuditEntry, AuditStore};
+pub use backup::{Backup, BackupError};
 pub use database::{Database, Error, NotReady, Reader, WriteTxn};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{

@@ -9,7 +9,10 @@ async fn doctor(db: &TestDb, env: Vec<(String, String)>) -> (Option<i32>, String
     let out = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 fn line<'a>(report: &'a str, check: &str) -> &'a str {
@@ -27,22 +30,46 @@ async fn doctor_passes_a_working_deployment_and_names_each_broken_part() {
 
     let (code, report) = doctor(&app.db, env.clone()).await;
     assert_eq!(code, Some(0), "{report}");
-    for check in ["configuration", "database", "migrations", "broker", "tiktok clock"] {
+    for check in [
+        "configuration",
+        "database",
+        "migrations",
+        "broker",
+        "tiktok clock",
+    ] {
         assert!(line(&report, check).starts_with("ok "), "{report}");
     }
     let shop = line(&report, &format!("shop {SHOP}"));
-    assert!(shop.starts_with("ok ") && shop.contains("token works"), "{report}");
+    assert!(
+        shop.starts_with("ok ") && shop.contains("token works"),
+        "{report}"
+    );
     assert!(!line(&report, "disk").starts_with("FAIL"), "{report}");
 
     // A broker that does not answer, and TikTok's clock out of reach: each named, exit 1.
     let mut broken = env.clone();
-    broken.push(("CREATORFLOW__BUS__AMQP_URL".into(), "amqp://guest:guest@127.0.0.1:1/%2f".into()));
-    broken.push(("CREATORFLOW__TIKTOK__API_BASE_URL".into(), "http://127.0.0.1:1".into()));
+    broken.push((
+        "CREATORFLOW__BUS__AMQP_URL".into(),
+        "amqp://guest:guest@127.0.0.1:1/%2f".into(),
+    ));
+    broken.push((
+        "CREATORFLOW__TIKTOK__API_BASE_URL".into(),
+        "http://127.0.0.1:1".into(),
+    ));
     let (code, report) = doctor(&app.db, broken).await;
     assert_eq!(code, Some(1), "{report}");
-    assert!(line(&report, "broker").starts_with("FAIL  broker"), "{report}");
-    assert!(line(&report, "tiktok clock").starts_with("FAIL"), "{report}");
-    assert!(!report.contains("guest:guest"), "the broker's password is printed:\n{report}");
+    assert!(
+        line(&report, "broker").starts_with("FAIL  broker"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "tiktok clock").starts_with("FAIL"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("guest:guest"),
+        "the broker's password is printed:\n{report}"
+    );
     let shop = line(&report, &format!("shop {SHOP}"));
     assert!(shop.starts_with("FAIL"), "{report}");
 
@@ -51,7 +78,10 @@ async fn doctor_passes_a_working_deployment_and_names_each_broken_part() {
     bad.push(("CREATORFLOW__JOURNAL__MAX_BATCH".into(), "lots".into()));
     let (code, report) = doctor(&app.db, bad).await;
     assert_eq!(code, Some(1));
-    assert!(report.starts_with("FAIL  configuration") && report.contains("journal.max_batch"), "{report}");
+    assert!(
+        report.starts_with("FAIL  configuration") && report.contains("journal.max_batch"),
+        "{report}"
+    );
 }
 
 #[actix_web::test]
@@ -60,5 +90,8 @@ async fn doctor_fails_on_pending_migrations() {
     let (code, report) = doctor(&db, Vec::new()).await;
     assert_eq!(code, Some(1), "{report}");
     let migrations = line(&report, "migrations");
-    assert!(migrations.starts_with("FAIL") && migrations.contains("migrate up"), "{report}");
+    assert!(
+        migrations.starts_with("FAIL") && migrations.contains("migrate up"),
+        "{report}"
+    );
 }

@@ -3,6 +3,7 @@
 //! `CREATORFLOW_TEST_DATABASE_URL` is set.
 
 mod auth;
+mod backup;
 mod bulk;
 mod bus;
 mod cli;

@@ -110,6 +110,7 @@ fn journal(c: &mut Criterion) {
                                 event_type: 1,
                             }),
                             effects: d.effects,
+                            trace: None,
                         }
                     })
                     .collect();

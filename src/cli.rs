@@ -216,8 +216,13 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init_logs(&settings.log);
-    match execute(cli.command, &settings).await {
+    if let Err(e) = telemetry::init(&settings.log, &settings.telemetry) {
+        eprintln!("error: telemetry.otlp_endpoint: {e}");
+        return ExitCode::FAILURE;
+    }
+    let outcome = execute(cli.command, &settings).await;
+    telemetry::traces::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

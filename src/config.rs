@@ -45,6 +45,7 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub journal: JournalSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
     pub workflow: WorkflowSettings,
     /// Feature flags by name; `PUT /api/v1/flags/{name}` changes one at run time.
     #[serde(default)]
@@ -208,6 +209,16 @@ pub struct WorkflowSettings {
     /// Steps of one action kind executed at once, for kinds that need a tighter limit
     /// (e.g. `ship = 4`); they queue most urgent first.
     pub action_concurrency: HashMap<String, usize>,
+}
+
+/// Traces (see `telemetry::traces`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// OTLP/HTTP traces endpoint (e.g. `http://127.0.0.1:4318/v1/traces`); empty: no traces.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
 }
 
 /// A feature flag as configured: its rollout at start, until changed through the API (a
@@ -400,6 +411,16 @@ impl Settings {
                 key: "workflow.action_concurrency",
                 reason: format!("`{kind}` must be at least 1"),
             });
+        }
+        let otlp = &self.telemetry.otlp_endpoint;
+        if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
+            return invalid(
+                "telemetry.otlp_endpoint",
+                "must be empty (no traces) or an http(s) URL such as http://127.0.0.1:4318/v1/traces",
+            );
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            return invalid("telemetry.service_name", "must not be empty");
         }
         for (name, flag) in &self.flags {
             if let Err(e) = crate::domain::flag::check_name(name).and_then(|()| flag.rollout()) {

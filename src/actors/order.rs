@@ -7,12 +7,14 @@ use actix::prelude::*;
 use handoff::Gate;
 use metrics::{counter, histogram};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::message::{Envelope, Error, Reply};
 use crate::domain::{Order, OrderId, decide};
 use crate::journal::{self, Commit, Journal};
 use crate::persistence::SnapshotLoader;
 use crate::telemetry::metrics::{ACTIVATION_SECONDS, DUPLICATES_TOTAL, EVENTS_APPLIED_TOTAL};
+use crate::telemetry::traces;
 
 pub(super) struct OrderActor {
     id: OrderId,
@@ -59,6 +61,8 @@ impl Supervised for OrderActor {
 pub(super) struct Deliver {
     pub envelope: Envelope,
     pub reply: oneshot::Sender<Result<Reply, Error>>,
+    /// The sender's span, when traces are on (`Span::none()` otherwise).
+    pub caller: tracing::Span,
 }
 
 impl Handler<Deliver> for OrderActor {
@@ -73,6 +77,7 @@ impl Handler<Deliver> for OrderActor {
         // Taken, not cloned: `AtomicResponse` runs no other handler until this one puts the state
         // back. If the actor stops mid-way, the state is simply reloaded on the next activation.
         let loaded = self.state.take();
+        let span = traces::order_span(&deliver.caller, id.as_str());
         AtomicResponse::new(Box::pin(
             async move {
                 let current = match loaded {
@@ -87,6 +92,7 @@ impl Handler<Deliver> for OrderActor {
                 let outcome = handle(&id, current.as_ref(), &journal, deliver.envelope).await;
                 Ok::<_, Error>((current, outcome))
             }
+            .instrument(span)
             .into_actor(self)
             .map(move |result, actor, _| {
                 let answer = match result {
@@ -132,14 +138,18 @@ async fn handle(
     let kinds: Vec<&'static str> = applied.iter().map(|a| a.event.kind()).collect();
     // The journal writes one copy of the new state; the actor keeps this one if it commits.
     let order = next.clone();
+    let (span, trace) = traces::commit_span();
     let commit = Commit {
         order: next,
         applied,
         cause: envelope.cause.to_string(),
         inbox: envelope.inbox,
         effects: decision.effects,
+        trace,
     };
-    match journal.commit(commit).await {
+    let written = journal.commit(commit).instrument(span).await;
+    tracing::debug!(version = order.version, ?written, "order committed");
+    match written {
         Ok(journal::Written::Committed) if kinds.is_empty() => Ok((
             Reply::Unchanged {
                 version: order.version,

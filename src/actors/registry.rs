@@ -91,6 +91,11 @@ impl RegistryHandle {
         }
         let shard = &self.shards[(id.stable_hash() % self.shards.len() as u64) as usize];
         let (reply, answer) = oneshot::channel();
+        let caller = if crate::telemetry::traces::on() {
+            tracing::Span::current()
+        } else {
+            tracing::Span::none()
+        };
         // A live order is reached directly; only activation needs the shard.
         let live = shard
             .live
@@ -99,7 +104,7 @@ impl RegistryHandle {
             .get(&id)
             .cloned();
         let (envelope, reply) = match live {
-            Some(live) => match live.deliver(shard.epoch, envelope, reply) {
+            Some(live) => match live.deliver(shard.epoch, envelope, reply, &caller) {
                 Ok(()) => return self.wait(answer).await,
                 Err(refused) => refused,
             },
@@ -111,6 +116,7 @@ impl RegistryHandle {
                 id,
                 envelope,
                 reply,
+                caller,
             })
             .map_err(|e| match e {
                 SendError::Full(_) => {

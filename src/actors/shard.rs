@@ -46,12 +46,18 @@ impl LiveOrder {
         epoch: Instant,
         envelope: Envelope,
         reply: oneshot::Sender<Result<Reply, Error>>,
+        caller: &tracing::Span,
     ) -> Result<(), (Envelope, oneshot::Sender<Result<Reply, Error>>)> {
         if !self.gate.enter() {
             return Err((envelope, reply));
         }
         self.touch(epoch);
-        if let Err(e) = self.addr.try_send(Deliver { envelope, reply }) {
+        let caller = caller.clone();
+        if let Err(e) = self.addr.try_send(Deliver {
+            envelope,
+            reply,
+            caller,
+        }) {
             self.gate.exit();
             let (deliver, error) = match e {
                 SendError::Full(d) => {
@@ -214,6 +220,8 @@ pub(super) struct Route {
     pub id: OrderId,
     pub envelope: Envelope,
     pub reply: oneshot::Sender<Result<Reply, Error>>,
+    /// The sender's span, when traces are on (`Span::none()` otherwise).
+    pub caller: tracing::Span,
 }
 
 impl Handler<Route> for RegistryShard {
@@ -226,7 +234,7 @@ impl Handler<Route> for RegistryShard {
         }
         let live = self.activate(&route.id);
         if live
-            .deliver(self.epoch, route.envelope, route.reply)
+            .deliver(self.epoch, route.envelope, route.reply, &route.caller)
             .is_err()
         {
             // Only this shard closes gates, and it removes the entry when it does.

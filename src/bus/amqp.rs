@@ -30,8 +30,10 @@ use lapin::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Notify, RwLock};
+use tracing::Instrument;
 
 use super::{Delivery, Error, Failure, Message, Published, Subscription};
+use crate::telemetry::traces;
 
 /// How long a batch waits for the broker's confirms before taking the connection for lost.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -186,10 +188,18 @@ impl Amqp {
         let exchange: ShortString = self.inner.topology.events().into();
         let mut confirms = Vec::with_capacity(batch.len());
         for message in batch {
-            let properties = BasicProperties::default()
+            let mut properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
                 .with_message_id(message.id.to_string().into());
+            if let Some(traceparent) = &message.traceparent {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    TRACEPARENT.into(),
+                    AMQPValue::LongString(LongString::from(traceparent.as_str())),
+                );
+                properties = properties.with_headers(headers);
+            }
             let sent = channel
                 .basic_publish(
                     exchange.clone(),
@@ -467,6 +477,16 @@ pub async fn delete_topology(url: &str, prefix: &str, names: &[&str]) -> Result<
 /// Handles deliveries as they are ready (at most `prefetch` unacknowledged), four batches at a
 /// time; acks each only after the handler is done (its effect committed), requeues passing
 /// failures after a pause, rejects poison to the DLX.
+/// The W3C trace context header a message carries.
+const TRACEPARENT: &str = "traceparent";
+
+fn traceparent(properties: &BasicProperties) -> Option<String> {
+    match properties.headers().as_ref()?.inner().get(TRACEPARENT)? {
+        AMQPValue::LongString(value) => Some(value.to_string()),
+        _ => None,
+    }
+}
+
 async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lapin::Consumer) {
     let limit = usize::from(inner.prefetch.max(1));
     consumer
@@ -495,9 +515,14 @@ async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lap
                         routing_key: d.routing_key.as_str().to_string(),
                         body: d.data.clone(),
                         redelivered: d.redelivered,
+                        traceparent: traceparent(&d.properties),
                     })
-                    .collect();
-                let outcomes = (sub.handler)(received).await;
+                    .collect::<Vec<_>>();
+                let span = traces::consume_span(
+                    sub.name,
+                    received.iter().filter_map(|d| d.traceparent.as_deref()),
+                );
+                let outcomes = (sub.handler)(received).instrument(span).await;
                 if outcomes.iter().any(|o| matches!(o, Err(Failure::Retry(_)))) {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }

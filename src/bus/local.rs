@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::{Delivery, Failure, Message, Published, Subscription};
+use crate::telemetry::traces;
 
 #[derive(Clone)]
 pub struct Local {
@@ -32,6 +35,7 @@ impl Local {
                         routing_key: m.routing_key.clone(),
                         body: m.body.clone(),
                         redelivered: false,
+                        traceparent: m.traceparent.clone(),
                     };
                     (i, delivery)
                 })
@@ -39,7 +43,11 @@ impl Local {
             if deliveries.is_empty() {
                 continue;
             }
-            let handled = (sub.handler)(deliveries).await;
+            let span = traces::consume_span(
+                sub.name,
+                deliveries.iter().filter_map(|d| d.traceparent.as_deref()),
+            );
+            let handled = (sub.handler)(deliveries).instrument(span).await;
             for (i, outcome) in positions.into_iter().zip(handled) {
                 super::count_consumed(sub.name, &outcome);
                 if let Err(failure) = outcome {
@@ -85,6 +93,7 @@ mod tests {
             id,
             routing_key: key.into(),
             body: b"{}".to_vec(),
+            traceparent: None,
         }
     }
 

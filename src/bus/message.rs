@@ -9,6 +9,8 @@ pub struct Message {
     pub routing_key: String,
     /// JSON with a `schema` field naming its versioned shape.
     pub body: Vec<u8>,
+    /// W3C trace context of the commit that announced it, when traces are on.
+    pub traceparent: Option<String>,
 }
 
 /// A message as a consumer receives it.
@@ -19,6 +21,8 @@ pub struct Delivery {
     pub routing_key: String,
     pub body: Vec<u8>,
     pub redelivered: bool,
+    /// The W3C trace context the publisher sent (AMQP header `traceparent`).
+    pub traceparent: Option<String>,
 }
 
 /// What became of a published batch, by message id.

@@ -28,6 +28,7 @@ use crate::shutdown::Stop;
 use crate::telemetry::metrics::{
     BUS_PUBLISH_FAILURES_TOTAL, BUS_PUBLISHED_TOTAL, OUTBOX_LAG_SECONDS,
 };
+use crate::telemetry::traces;
 
 /// The relay's subscription to the log.
 pub const SUBSCRIPTION: &str = "relay";
@@ -106,12 +107,27 @@ impl Relay {
         let Some(batch) = tail.next(self.batch).await? else {
             return Ok(Round::Ended);
         };
-        let messages: Vec<Message> = batch.entries.iter().flat_map(published).collect();
+        let mut messages: Vec<Message> = Vec::new();
+        // Traced commits' spans, open until the bus has taken their messages.
+        let mut spans = Vec::new();
+        for entry in &batch.entries {
+            let first = messages.len();
+            messages.extend(published(entry));
+            if messages.len() > first && traces::on() {
+                let (span, traceparent) = traces::publish_span(entry.position);
+                for message in &mut messages[first..] {
+                    message.traceparent.clone_from(&traceparent);
+                }
+                spans.push(span);
+            }
+        }
         if messages.is_empty() {
             tail.advance(batch.upto).await?;
+            traces::forget_through(batch.upto);
             return Ok(Round::Done(0));
         }
         let published = self.bus.publish(&messages).await;
+        drop(spans);
         if published.unavailable {
             return Ok(Round::Unavailable);
         }
@@ -133,6 +149,7 @@ impl Relay {
         match published.retry.iter().map(|(id, _)| *id).min() {
             None => {
                 tail.advance(batch.upto).await?;
+                traces::forget_through(batch.upto);
                 Ok(Round::Done(published.sent.len()))
             }
             Some(first) => {
@@ -145,6 +162,7 @@ impl Relay {
                 );
                 // What came before the first failure is out; the rest is published again.
                 tail.advance(first - 1).await?;
+                traces::forget_through(first - 1);
                 Ok(Round::Unavailable)
             }
         }
@@ -293,6 +311,7 @@ fn envelope(
         id,
         routing_key: routing_key.to_owned(),
         body: serde_json::to_vec(&body).expect("a JSON map serialises"),
+        traceparent: None,
     }
 }
 

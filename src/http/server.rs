@@ -124,7 +124,7 @@ pub fn start(
             )
             .wrap(security_headers())
             .wrap(from_fn(observe::observe))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::telemetry::traces::RootSpan>::new())
             .into_utoipa_app()
             .configure(routes)
             .into_app()

@@ -18,6 +18,8 @@ pub struct Commit {
     /// The dedupe key of a message from outside; `None` for commands.
     pub inbox: Option<InboxEntry>,
     pub effects: Vec<Effect>,
+    /// The commit's trace context, when traces are on: the relay continues from it.
+    pub trace: Option<opentelemetry::Context>,
 }
 
 #[derive(Debug, Clone)]

@@ -250,6 +250,12 @@ async fn write_loop(
             .settle(start);
         histogram!(JOURNAL_BATCH_SIZE).record(size as f64);
         histogram!(JOURNAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        for (placed, outcome) in placed.iter().zip(&outcomes) {
+            if let (Some(trace), Ok(Written::Committed)) = (&placed.trace, outcome) {
+                let rows = placed.position..placed.position + rows_of(&placed.commit);
+                crate::telemetry::traces::carry(rows, trace);
+            }
+        }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // A waiter that gave up (timeout) no longer cares; the write stands.
             let _ = reply.send(outcome);

@@ -1,18 +1,37 @@
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings, TelemetrySettings};
 
-/// Installs the global subscriber: `RUST_LOG` if set, else `log.level`; human or JSON lines on
-/// stderr. Calling it again (tests build many apps in one process) is harmless.
+/// Installs the log subscriber on stderr (no traces). `RUST_LOG` overrides `log.level`.
 pub fn init_logs(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // `try_init` fails only when a subscriber is already installed, which is fine.
-    let _ = match settings.format {
-        LogFormat::Pretty => builder.compact().try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let off = TelemetrySettings {
+        otlp_endpoint: String::new(),
+        service_name: String::new(),
     };
+    // Without an endpoint there is no exporter to fail to build.
+    let _ = init(settings, &off);
+}
+
+/// Installs the log subscriber on stderr and, when `telemetry.otlp_endpoint` is set, the trace
+/// exporter beside it. A subscriber already installed (tests) is left as it is.
+pub fn init(
+    log: &LogSettings,
+    telemetry: &TelemetrySettings,
+) -> Result<(), opentelemetry_otlp::ExporterBuildError> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match log.format {
+        LogFormat::Pretty => fmt.compact().boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+    };
+    let traces = super::traces::layer(telemetry)?;
+    // `try_init` fails only when a subscriber is already installed, which is fine.
+    let _ = tracing_subscriber::registry()
+        .with(traces)
+        .with(fmt)
+        .with(filter)
+        .try_init();
+    Ok(())
 }

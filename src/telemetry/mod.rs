@@ -3,5 +3,6 @@
 mod logs;
 pub mod metrics;
 pub mod sampler;
+pub mod traces;
 
-pub use logs::init_logs;
+pub use logs::{init, init_logs};

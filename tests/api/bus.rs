@@ -393,6 +393,7 @@ async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
                 "order.transition.validated".into()
             },
             body: br#"{"schema":"order.transition.v1"}"#.to_vec(),
+            traceparent: None,
         })
         .collect();
     let published = bus.publish(&batch).await;

@@ -557,6 +557,7 @@ pub fn creation_commit(
             event_type: 1,
         }),
         effects: decision.effects,
+        trace: None,
     }
 }
 

@@ -26,5 +26,6 @@ mod systemd;
 mod tenancy;
 mod tiktok_client;
 mod tiktok_sync;
+mod traces;
 mod webhooks;
 mod workflows;

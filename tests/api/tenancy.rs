@@ -77,6 +77,7 @@ fn request(path: &str, ids: &Value) -> (String, Value) {
         }),
         "/api/v1/shops" => json!({ "tiktok_shop_id": "7200000000000000003", "name": "x" }),
         "/api/v1/api-keys" => json!({ "name": "x", "shop_id": SHOP_A, "scope": "operate" }),
+        "/api/v1/flags/{name}" => json!({ "enabled": true, "percent": 100 }),
         "/api/v1/bulk-jobs" => {
             json!({ "action": "hold", "ids": [ORDER_A], "params": { "reason": "x" } })
         }

@@ -121,7 +121,8 @@ pub(super) async fn show(
 pub(super) struct NewRollout {
     enabled: bool,
     #[schema(minimum = 0, maximum = 100)]
-    percent: u32,
+    #[serde(deserialize_with = "super::whole::i64")]
+    percent: i64,
     /// Shops that get it at any percentage.
     #[serde(default)]
     #[schema(value_type = Vec<ShopId>)]
@@ -149,7 +150,9 @@ pub(super) async fn set(
 ) -> Result<HttpResponse, Error> {
     caller.require_admin()?;
     let before = known(&flags, &path)?;
-    let rollout = Rollout::parse(body.enabled, body.percent, &body.allow, &body.deny)?;
+    let percent = u32::try_from(body.percent)
+        .map_err(|_| Error::BadRequest("percent: must be 0 to 100".into()))?;
+    let rollout = Rollout::parse(body.enabled, percent, &body.allow, &body.deny)?;
     let flag = match flags.set(&db, &path, rollout, &caller.actor().name).await {
         Ok(flag) => flag,
         Err(flags::Error::Unknown(name)) => return Err(Error::NotFound(format!("flag `{name}`"))),

@@ -82,6 +82,25 @@ async fn a_flag_changed_through_the_api_takes_effect_at_once_is_audited_and_surv
     )
     .await;
     assert_problem(response, 400, "bad_request").await;
+    for percent in [json!(-1), json!(12.5)] {
+        let body = json!({ "enabled": true, "percent": percent });
+        let response = put(&app, &admin, "express", &body).await;
+        let problem = assert_problem(response, 400, "bad_request").await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("percent")
+                || problem["detail"].as_str().unwrap().contains("whole"),
+            "{problem}"
+        );
+    }
+    // 36.0 is the integer 36, as JSON Schema counts.
+    let response = put(
+        &app,
+        &admin,
+        "express",
+        &json!({ "enabled": true, "percent": 36.0, "allow": [shop] }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
     let response = put(
         &app,
         &admin,
@@ -113,7 +132,8 @@ async fn a_flag_changed_through_the_api_takes_effect_at_once_is_audited_and_surv
 
     let audit = get(&app, "/api/v1/audit?action=flag.changed").await;
     let entries = audit["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries.len(), 2, "two changes, each audited: {audit}");
+    assert_eq!(entries[1]["detail"]["after"]["percent"], 36);
     assert_eq!(entries[0]["target"], "flag express");
     assert_eq!(entries[0]["detail"]["after"]["allow"], json!([shop]));
 

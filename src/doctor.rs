@@ -394,3 +394,29 @@ fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_installed_unit_is_verified_and_a_broken_one_fails_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("creatorflow.service");
+        let shipped = include_str!("../deploy/creatorflow.service")
+            .replace("/usr/local/bin/creatorflow", "/bin/true");
+        std::fs::write(&good, shipped).unwrap();
+        let checked = unit(Some(&good));
+        assert_eq!(checked.verdict, Verdict::Ok, "{checked}");
+        let broken = dir.path().join("broken.service");
+        std::fs::write(
+            &broken,
+            "[Service]\nExecStart=/nonexistent/creatorflow serve\n",
+        )
+        .unwrap();
+        let checked = unit(Some(&broken));
+        assert_eq!(checked.verdict, Verdict::Fail, "{checked}");
+        assert!(checked.detail.contains("broken.service"), "{checked}");
+        assert_eq!(unit(None).verdict, Verdict::Skip);
+    }
+}

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::integrations::tiktok::App;
 use crate::integrations::tiktok::client::Client;
 use crate::persistence::Database;
+use crate::telemetry::error_chain as chain;
 use crate::workflow::Catalog;
 
 /// Where the deployment guide installs the unit.
@@ -382,17 +383,6 @@ fn unit(installed: Option<&Path>) -> Check {
             format!("cannot run systemd-analyze: {e}"),
         ),
     }
-}
-
-/// An error with its causes, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -160,14 +160,7 @@ impl ResponseError for Error {
 
 /// The error with its sources, for the log.
 fn anyhow_chain(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::telemetry::error_chain(error)
 }
 
 impl From<persistence::Error> for Error {

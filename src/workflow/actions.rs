@@ -52,14 +52,7 @@ impl Error {
 
     /// The message with its causes, for the step's record and the logs.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
+        crate::telemetry::error_chain(self)
     }
 }
 

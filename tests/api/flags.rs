@@ -23,6 +23,14 @@ fn flag(enabled: bool, percent: u32) -> FlagSettings {
     }
 }
 
+/// A workflow folder in the test's scratch folder holding `rules` as its rules.toml.
+fn workflows(db: &TestDb, rules: &str) -> std::path::PathBuf {
+    let dir = db.dir.path().join("workflows");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_file(&dir, "rules.toml", rules);
+    dir
+}
+
 async fn put(app: &TestApp, key: &str, name: &str, body: &Value) -> reqwest::Response {
     app.client
         .put(app.url(&format!("/api/v1/flags/{name}")))
@@ -175,11 +183,8 @@ async fn a_flag_changed_through_the_api_takes_effect_at_once_is_audited_and_surv
 #[actix_web::test]
 async fn turning_a_flag_off_stops_new_runs_of_its_template_while_runs_in_flight_finish() {
     let db = TestDb::new().await;
-    let dir = db.dir.path().join("workflows");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_file(
-        &dir,
-        "rules.toml",
+    let dir = workflows(
+        &db,
         "[[rules]]\nwhen = \"true\"\ntemplate = \"express\"\n\n[[rules]]\nwhen = \"true\"\ntemplate = \"plain\"\n",
     );
     write_file(
@@ -245,13 +250,7 @@ async fn turning_a_flag_off_stops_new_runs_of_its_template_while_runs_in_flight_
 #[actix_web::test]
 async fn a_template_needing_an_unconfigured_flag_fails_at_start_naming_it() {
     let db = TestDb::new().await;
-    let dir = db.dir.path().join("workflows");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_file(
-        &dir,
-        "rules.toml",
-        "[[rules]]\nwhen = \"true\"\ntemplate = \"t\"\n",
-    );
+    let dir = workflows(&db, "[[rules]]\nwhen = \"true\"\ntemplate = \"t\"\n");
     write_file(
         &dir,
         "t.toml",

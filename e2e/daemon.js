@@ -44,7 +44,7 @@ export function environment(dir) {
     CREATORFLOW__TIKTOK__AUTH_BASE_URL: sandbox,
     CREATORFLOW__SHIPPING__LABEL_API_URL: `${sandbox}/labels/v1`,
     CREATORFLOW__SHIPPING__LABEL_API_KEY: "sandbox-label-key",
-    RUST_LOG: "error",
+    RUST_LOG: process.env.E2E_RUST_LOG || "error",
   };
 }
 

@@ -44,6 +44,9 @@ export function environment(dir) {
     CREATORFLOW__TIKTOK__AUTH_BASE_URL: sandbox,
     CREATORFLOW__SHIPPING__LABEL_API_URL: `${sandbox}/labels/v1`,
     CREATORFLOW__SHIPPING__LABEL_API_KEY: "sandbox-label-key",
+    // A SKU without a stock record is refused, not taken as always available: the dead-letter
+    // test relies on it.
+    CREATORFLOW__INVENTORY__REQUIRE_TRACKING: "true",
     RUST_LOG: process.env.E2E_RUST_LOG || "error",
   };
 }

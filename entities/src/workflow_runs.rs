@@ -18,6 +18,10 @@ pub struct Model {
     pub next_at: DateTimeWithTimeZone,
     pub rts_sla_time: Option<i64>,
     pub priority: i32,
+    /// The SKU a run short of stock waits for (status `waiting`).
+    pub waiting_for: Option<String>,
+    /// The units of it the run needs.
+    pub waiting_units: Option<i64>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

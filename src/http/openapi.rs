@@ -173,7 +173,7 @@ text_schema! {
     QuarantineReason => text("Why a signed webhook was quarantined.", Some(QuarantineReason::TEXTS));
     RunStatus => text(
         "A workflow run's status.",
-        Some(&["running", "held", "completed", "cancelled", "failed"]),
+        Some(&["running", "held", "waiting", "completed", "cancelled", "failed"]),
     );
     StepStatus => text(
         "What a workflow step's record says.",

@@ -79,6 +79,9 @@ pub(super) struct RunBody {
     /// Failed attempts of the pending step so far.
     attempts: i32,
     last_error: Option<String>,
+    /// The SKU a `waiting` run waits for: a restock or a released reservation of it wakes the
+    /// run, most urgent first.
+    waiting_for: Option<String>,
     next_at: DateTime<Utc>,
     rts_sla_time: Option<i64>,
     priority: i32,
@@ -96,6 +99,7 @@ impl From<Run> for RunBody {
             step: r.step,
             attempts: r.attempts,
             last_error: r.last_error,
+            waiting_for: r.waiting_for,
             next_at: r.next_at,
             rts_sla_time: r.rts_sla_time,
             priority: r.priority,

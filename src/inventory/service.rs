@@ -1,6 +1,8 @@
 //! The stock ledger as the workflow uses it (reserve, release, commit, with metrics) and the
 //! reservation expiry sweep.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Error, Reservation};
@@ -13,6 +15,34 @@ pub struct Inventory {
     db: Database,
     require_tracking: bool,
     ttl: Duration,
+    queues: Arc<Queues>,
+}
+
+/// One queue per (shop, SKU) with a reservation in progress: reservations of a SKU are decided
+/// one at a time in the order they asked. The workflow runner asks most urgent first (priority,
+/// then TikTok's ship-by deadline, then arrival), so when a hot SKU runs short the units go to
+/// the most urgent orders, not to whichever transaction happened to commit first.
+#[derive(Default)]
+struct Queues(Mutex<HashMap<(ShopId, Sku), Arc<tokio::sync::Mutex<()>>>>);
+
+impl Queues {
+    fn of(&self, shop: &ShopId, skus: &[&Sku]) -> Vec<Arc<tokio::sync::Mutex<()>>> {
+        let mut queues = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        skus.iter()
+            .map(|sku| {
+                queues
+                    .entry((shop.clone(), (*sku).clone()))
+                    .or_default()
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// Forgets the queues nobody is in.
+    fn tidy(&self) {
+        let mut queues = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        queues.retain(|_, queue| Arc::strong_count(queue) > 1);
+    }
 }
 
 impl Inventory {
@@ -21,11 +51,35 @@ impl Inventory {
             db,
             require_tracking: settings.require_tracking,
             ttl: settings.reservation_ttl,
+            queues: Arc::default(),
         }
     }
 
-    /// Reserves an order's lines (sku, quantity), all or nothing; a repeat is a no-op.
+    /// Reserves an order's lines (sku, quantity), all or nothing; a repeat is a no-op. Waits its
+    /// turn behind the reservations of the same SKUs that asked first.
     pub async fn reserve(
+        &self,
+        order_id: &OrderId,
+        shop_id: &ShopId,
+        lines: &[(Sku, u32)],
+    ) -> Result<Reservation, Error> {
+        // Queued before anything else is awaited, so the turn is the order of asking; SKUs in
+        // one order, so two multi-SKU orders never wait on each other.
+        let mut skus: Vec<&Sku> = lines.iter().map(|(sku, _)| sku).collect();
+        skus.sort();
+        skus.dedup();
+        let queues = self.queues.of(shop_id, &skus);
+        let mut turns = Vec::with_capacity(queues.len());
+        for queue in queues {
+            turns.push(queue.lock_owned().await);
+        }
+        let outcome = self.reserve_now(order_id, shop_id, lines).await;
+        drop(turns);
+        self.queues.tidy();
+        outcome
+    }
+
+    async fn reserve_now(
         &self,
         order_id: &OrderId,
         shop_id: &ShopId,

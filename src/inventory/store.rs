@@ -91,6 +91,16 @@ pub enum Error {
     Db(#[from] persistence::Error),
 }
 
+impl Error {
+    /// For too little stock: the SKU short and the units wanted of it.
+    pub fn shortage(&self) -> Option<(&str, i64)> {
+        match self {
+            Error::Insufficient { sku_id, wanted, .. } => Some((sku_id, *wanted)),
+            _ => None,
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for Error {
     fn from(e: sea_orm::DbErr) -> Self {
         Error::Db(persistence::Error::Db(e))
@@ -198,6 +208,7 @@ impl StockStore<'_> {
         };
         low_stock_check(&txn, before.as_ref(), &row).await?;
         txn.commit().await?;
+        self.wake(shop_id, sku_id).await?;
         Ok(row.try_into()?)
     }
 
@@ -244,6 +255,9 @@ impl StockStore<'_> {
         };
         low_stock_check(&txn, Some(&before), &after).await?;
         txn.commit().await?;
+        if delta > 0 {
+            self.wake(shop_id, sku_id).await?;
+        }
         Ok(after.try_into()?)
     }
 
@@ -475,7 +489,44 @@ impl StockStore<'_> {
                 .await?;
         }
         txn.commit().await?;
+        if to != ReservationState::Committed {
+            let freed: std::collections::BTreeSet<(&str, &str)> = lines
+                .iter()
+                .filter(|l| l.tracked)
+                .map(|l| (l.shop_id.as_str(), l.sku_id.as_str()))
+                .collect();
+            for (shop_id, sku_id) in freed {
+                self.wake(shop_id, sku_id).await?;
+            }
+        }
         Ok(lines.len())
+    }
+
+    /// Hands what is available of `sku_id` to the runs waiting for it, most urgent first (see
+    /// [`crate::persistence::workflows::RunStore::wake_waiting`]). Called after every change that
+    /// frees units has committed, and by the workflow runner after it records runs as waiting:
+    /// whichever of the two comes second sees the other, so no wake is lost.
+    pub async fn wake(&self, shop_id: &str, sku_id: &str) -> Result<u64, persistence::Error> {
+        let Some(level) = stock_levels::Entity::find_by_id((shop_id.to_owned(), sku_id.to_owned()))
+            .one(&self.db.conn)
+            .await?
+        else {
+            return Ok(0);
+        };
+        let woken = self
+            .db
+            .runs()
+            .wake_waiting(shop_id, sku_id, level.on_hand - level.reserved)
+            .await?;
+        if woken > 0 {
+            tracing::info!(
+                shop_id,
+                sku_id,
+                woken,
+                "stock came back: waiting runs woken"
+            );
+        }
+        Ok(woken)
     }
 }
 

@@ -16,7 +16,7 @@ use super::{Database, Error};
 use crate::domain::{Invalid, OrderId, Scope, ShopId};
 use crate::workflow::run::{Status as RunStatus, StepStatus};
 
-const OPEN: [&str; 2] = ["running", "held"];
+const OPEN: [&str; 3] = ["running", "held", "waiting"];
 
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -36,6 +36,8 @@ pub struct Run {
     pub priority: i32,
     /// When the run started: the order had just become ready to ship.
     pub created_at: DateTime<Utc>,
+    /// The SKU a waiting run waits for.
+    pub waiting_for: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,8 @@ pub struct Position {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub next_at: DateTime<Utc>,
+    /// The SKU and units a waiting run waits for.
+    pub waiting_for: Option<(String, i64)>,
 }
 
 impl TryFrom<workflow_runs::Model> for Run {
@@ -103,6 +107,7 @@ impl TryFrom<workflow_runs::Model> for Run {
             rts_sla_time: r.rts_sla_time,
             priority: r.priority,
             created_at: r.created_at.with_timezone(&Utc),
+            waiting_for: r.waiting_for,
         })
     }
 }
@@ -206,6 +211,61 @@ impl RunStore<'_> {
             .exec(&self.db.conn)
             .await?;
         Ok(woken.rows_affected > 0)
+    }
+
+    /// Wakes the runs waiting for `sku` of `shop` that `available` units can serve, in
+    /// allocation order: priority, then TikTok's ship-by deadline, then arrival. The first that
+    /// needs more than what is left stops the wake (no order jumps the queue for being small).
+    /// Returns how many were woken.
+    pub async fn wake_waiting(&self, shop: &str, sku: &str, available: i64) -> Result<u64, Error> {
+        if available <= 0 {
+            return Ok(0);
+        }
+        let waiting: Vec<(i64, Option<i64>)> = workflow_runs::Entity::find()
+            .select_only()
+            .column(workflow_runs::Column::Id)
+            .column(workflow_runs::Column::WaitingUnits)
+            .filter(workflow_runs::Column::ShopId.eq(shop))
+            .filter(workflow_runs::Column::WaitingFor.eq(sku))
+            .filter(workflow_runs::Column::Status.eq(RunStatus::Waiting.as_str()))
+            .order_by_desc(workflow_runs::Column::Priority)
+            .order_by_with_nulls(
+                workflow_runs::Column::RtsSlaTime,
+                Order::Asc,
+                NullOrdering::Last,
+            )
+            .order_by_asc(workflow_runs::Column::Id)
+            .limit(available.min(10_000) as u64)
+            .into_tuple()
+            .all(&self.db.conn)
+            .await?;
+        let mut left = available;
+        let mut ids = Vec::new();
+        for (id, units) in waiting {
+            let units = units.unwrap_or(1).max(1);
+            if units > left {
+                break;
+            }
+            left -= units;
+            ids.push(id);
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let woken = workflow_runs::Entity::update_many()
+            .col_expr(
+                workflow_runs::Column::Status,
+                RunStatus::Running.as_str().into(),
+            )
+            .col_expr(
+                workflow_runs::Column::NextAt,
+                sea_orm::sea_query::Expr::value(Utc::now().fixed_offset()),
+            )
+            .filter(workflow_runs::Column::Id.is_in(ids))
+            .filter(workflow_runs::Column::Status.eq(RunStatus::Waiting.as_str()))
+            .exec(&self.db.conn)
+            .await?;
+        Ok(woken.rows_affected)
     }
 
     /// Starts a run for each order that has none, in one transaction, and marks the
@@ -329,6 +389,14 @@ impl RunStore<'_> {
                 .col_expr(
                     workflow_runs::Column::NextAt,
                     to.next_at.fixed_offset().into(),
+                )
+                .col_expr(
+                    workflow_runs::Column::WaitingFor,
+                    to.waiting_for.as_ref().map(|(sku, _)| sku.clone()).into(),
+                )
+                .col_expr(
+                    workflow_runs::Column::WaitingUnits,
+                    to.waiting_for.as_ref().map(|(_, units)| *units).into(),
                 )
                 .col_expr(workflow_runs::Column::UpdatedAt, now.into())
                 .filter(workflow_runs::Column::Id.eq(run_id))

@@ -63,6 +63,12 @@ pub enum Executed {
     Done(Option<String>),
     /// Come back at this time (waits).
     WaitUntil(DateTime<Utc>),
+    /// Too few units of `sku` to reserve `units`: wait until stock comes back.
+    ShortOf {
+        sku: String,
+        units: i64,
+        reason: String,
+    },
 }
 
 #[derive(Clone)]
@@ -86,10 +92,24 @@ impl Executor {
         match action {
             // All lines or none; the reservation rows make a retry a no-op.
             Action::ReserveStock => {
-                let reservation = self
+                let reservation = match self
                     .inventory
                     .reserve(&order_id, shop, &view.quantities)
-                    .await?;
+                    .await
+                {
+                    Ok(reservation) => reservation,
+                    // Short stock is not a failure: the run waits for the SKU.
+                    Err(e) => match e.shortage() {
+                        Some((sku, units)) => {
+                            return Ok(Executed::ShortOf {
+                                sku: sku.to_owned(),
+                                units,
+                                reason: e.to_string(),
+                            });
+                        }
+                        None => return Err(e.into()),
+                    },
+                };
                 let tracked = reservation.lines.iter().filter(|l| l.tracked).count();
                 Ok(Executed::Done(Some(format!(
                     "{} units of {} SKUs reserved ({tracked} tracked; untracked SKUs are always available){}",

@@ -14,6 +14,11 @@ use crate::domain::{Invalid, OrderStatus, Stage};
 /// How long a run waiting on its order (held, unpaid) waits before it looks again.
 pub const RECHECK: Duration = Duration::from_secs(1);
 
+/// How long a run waiting for stock waits before it looks again by itself. A restock or a
+/// released reservation of its SKU wakes it at once; this only covers changes made behind the
+/// daemon's back.
+pub const STOCK_RECHECK: Duration = Duration::from_secs(60);
+
 /// The longest backoff between two attempts of a step.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -25,6 +30,9 @@ pub enum Status {
     Running,
     /// Its order is on hold or in exception; it looks again at `next_at`.
     Held,
+    /// Its stock reservation found too few units of the SKU in `waiting_for`: it waits, not
+    /// failed, until a restock or a released reservation of that SKU wakes it.
+    Waiting,
     Completed,
     /// Its order was cancelled (what it held was compensated).
     Cancelled,
@@ -37,6 +45,7 @@ impl Status {
         match self {
             Status::Running => "running",
             Status::Held => "held",
+            Status::Waiting => "waiting",
             Status::Completed => "completed",
             Status::Cancelled => "cancelled",
             Status::Failed => "failed",
@@ -47,6 +56,7 @@ impl Status {
         Ok(match raw {
             "running" => Status::Running,
             "held" => Status::Held,
+            "waiting" => Status::Waiting,
             "completed" => Status::Completed,
             "cancelled" => Status::Cancelled,
             "failed" => Status::Failed,
@@ -61,7 +71,7 @@ impl Status {
 
     /// Whether the scheduler still looks at the run.
     pub fn is_open(self) -> bool {
-        matches!(self, Status::Running | Status::Held)
+        matches!(self, Status::Running | Status::Held | Status::Waiting)
     }
 }
 
@@ -158,6 +168,13 @@ pub enum Attempt {
     Failed(String),
     /// It failed in a way no retry mends: a dead letter at once.
     Refused(String),
+    /// Too few units of `sku` to reserve `units` (`reason` says how many there are): wait for
+    /// stock.
+    Short {
+        sku: String,
+        units: i64,
+        reason: String,
+    },
 }
 
 /// Where the run goes after an attempt, and what comes with it.
@@ -172,6 +189,8 @@ pub struct After {
     pub next_at: DateTime<Utc>,
     /// The stage the order moves to, and why.
     pub stage: Option<(Stage, Option<String>)>,
+    /// The SKU the run now waits for and the units it needs (status [`Status::Waiting`]).
+    pub waiting_for: Option<(String, i64)>,
 }
 
 /// Decides what follows `attempt` at `step` (the run's pending one) at `now`; `jitter` in
@@ -193,6 +212,7 @@ pub fn after(
         last_error: None,
         next_at: now,
         stage,
+        waiting_for: None,
     };
     match attempt {
         Attempt::Done(note) => next(
@@ -208,6 +228,19 @@ pub fn after(
             last_error: None,
             next_at: until,
             stage: None,
+            waiting_for: None,
+        },
+        // Not a failure: the attempts stay as they were, nothing is retried blindly and nothing
+        // dead-letters; the order keeps its stage.
+        Attempt::Short { sku, units, reason } => After {
+            record: None,
+            status: Status::Waiting,
+            step: state.step,
+            attempts: state.attempts,
+            last_error: Some(format!("waiting for stock: {reason}")),
+            next_at: now + TimeDelta::from_std(STOCK_RECHECK).expect("a minute"),
+            stage: None,
+            waiting_for: Some((sku, units)),
         },
         Attempt::Failed(reason) if state.attempts + 1 < step.retry.max_attempts => {
             let attempts = state.attempts + 1;
@@ -219,6 +252,7 @@ pub fn after(
                 last_error: Some(reason),
                 next_at: now + backoff(step.retry.backoff, attempts, jitter),
                 stage: None,
+                waiting_for: None,
             }
         }
         Attempt::Failed(reason) | Attempt::Refused(reason) => {
@@ -235,6 +269,7 @@ pub fn after(
                 last_error: Some(reason),
                 next_at: now,
                 stage: Some((Stage::Exception, Some(why))),
+                waiting_for: None,
             }
         }
     }
@@ -363,6 +398,41 @@ mod tests {
         let after = after(at(4, 0), "drop", &wait, Attempt::WaitUntil(until), now, 0.0);
         assert_eq!((after.step, after.attempts, after.next_at), (4, 1, until));
         assert_eq!(after.record, None);
+    }
+
+    #[test]
+    fn short_stock_waits_for_the_sku_without_spending_an_attempt_or_failing_the_order() {
+        let now = Utc::now();
+        let after = after(
+            at(1, 2),
+            "standard",
+            &step(Action::ReserveStock, 3),
+            Attempt::Short {
+                sku: "1729382256910270000".into(),
+                units: 1,
+                reason: "0 available, 1 wanted".into(),
+            },
+            now,
+            0.0,
+        );
+        assert_eq!(after.status, Status::Waiting);
+        assert_eq!(
+            (after.step, after.attempts),
+            (1, 2),
+            "the third attempt is still there"
+        );
+        assert_eq!(after.record, None, "no dead letter");
+        assert_eq!(after.stage, None, "the order is not put in exception");
+        assert_eq!(
+            after.waiting_for,
+            Some(("1729382256910270000".to_owned(), 1))
+        );
+        assert_eq!(
+            after.last_error.as_deref(),
+            Some("waiting for stock: 0 available, 1 wanted")
+        );
+        assert_eq!(after.next_at, now + TimeDelta::seconds(60));
+        assert!(after.status.is_open());
     }
 
     #[test]

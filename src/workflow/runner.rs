@@ -17,7 +17,7 @@ use super::actions::{Executed, Executor};
 use super::template::{Action, Catalog, Wait};
 use super::{Facts, run};
 use crate::actors::{Envelope, RegistryHandle};
-use crate::domain::{Cause, Effect, Msg, OrderId, Stage};
+use crate::domain::{Cause, Effect, Msg, OrderId, ShopId, Stage};
 use crate::flags::Flags;
 use crate::journal::Tail;
 use crate::journal::{Consumer, Entry};
@@ -270,7 +270,11 @@ impl Runner {
             .collect::<Vec<_>>();
         let results = futures_util::future::join_all(steps).await;
         let closing = Instant::now();
-        let Round { moves, stages } = sink.take();
+        let Round {
+            moves,
+            stages,
+            short,
+        } = sink.take();
         let stage_moves = stages
             .into_iter()
             .map(|(order_id, to, reason, cause)| async move {
@@ -278,6 +282,11 @@ impl Runner {
             });
         futures_util::future::join_all(stage_moves).await;
         db.runs().advance_many(moves).await?;
+        // Stock freed while these runs decided they were short woke nobody (they were not
+        // waiting yet): now that they are, look once more.
+        for (shop, sku) in short {
+            db.stock().wake(shop.as_str(), &sku).await?;
+        }
         shared += closing.elapsed();
         // The engine's own time per step: what the step did outside its action, plus its share
         // of the round's reads and writes.
@@ -306,6 +315,7 @@ impl Runner {
                 attempts,
                 last_error,
                 next_at,
+                waiting_for: None,
             };
         let Some(template) = self.inner.catalog.template(&run.template) else {
             let why = format!("template `{}` no longer exists", run.template);
@@ -409,6 +419,9 @@ impl Runner {
                 match outcome {
                     Ok(Executed::Done(detail)) => run::Attempt::Done(detail),
                     Ok(Executed::WaitUntil(until)) => run::Attempt::WaitUntil(until),
+                    Ok(Executed::ShortOf { sku, units, reason }) => {
+                        run::Attempt::Short { sku, units, reason }
+                    }
                     Err(failed) => failed,
                 }
             }
@@ -453,16 +466,21 @@ impl Runner {
             detail,
             duration_micros: took.as_micros() as i64,
         });
+        if let Some((sku, _)) = &after.waiting_for {
+            tracing::info!(%order_id, step = %step.name, %sku, "waiting for stock");
+            sink.wait_for_stock(run.shop_id.clone(), sku.clone());
+        }
         if let Some((stage, reason)) = after.stage {
             sink.move_stage(order_id, stage, reason, cause);
         }
-        let to = position(
-            after.status,
-            after.step as i32,
-            after.attempts as i32,
-            after.last_error,
-            after.next_at,
-        );
+        let to = Position {
+            status: after.status,
+            step: after.step as i32,
+            attempts: after.attempts as i32,
+            last_error: after.last_error,
+            next_at: after.next_at,
+            waiting_for: after.waiting_for,
+        };
         sink.advance_run(run.id, record, to);
         // The engine's own part of the step: everything but the action itself.
         executed.then(|| (step.action.kind(), before + finished.elapsed()))
@@ -508,6 +526,8 @@ impl Runner {
 struct Round {
     moves: Vec<(i64, Option<StepOutcome>, Position)>,
     stages: Vec<(OrderId, Stage, Option<String>, Cause)>,
+    /// The (shop, SKU)s some run now waits for.
+    short: std::collections::BTreeSet<(ShopId, String)>,
 }
 
 #[derive(Default)]
@@ -520,6 +540,10 @@ impl Sink {
 
     fn advance_run(&self, run_id: i64, step: Option<StepOutcome>, to: Position) {
         self.round().moves.push((run_id, step, to));
+    }
+
+    fn wait_for_stock(&self, shop: ShopId, sku: String) {
+        self.round().short.insert((shop, sku));
     }
 
     fn move_stage(&self, order_id: OrderId, to: Stage, reason: Option<String>, cause: Cause) {

@@ -703,3 +703,123 @@ async fn retry_workflow_sends_a_failed_run_back_to_work_with_the_version_checked
     assert_problem(again, 422, "not_allowed").await;
     assert_eq!(sandbox.calls(SHIP), 3);
 }
+
+async fn set_stock(app: &crate::helpers::TestApp, sku: &str, on_hand: i64) {
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/inventory/{SHOP}/{sku}")))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({ "on_hand": on_hand }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn run_of(app: &crate::helpers::TestApp, id: &str) -> Value {
+    app.get(
+        &format!("/api/v1/orders/{id}/workflow"),
+        Some(&app.admin_key),
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap()["run"]
+        .clone()
+}
+
+#[actix_web::test]
+async fn short_stock_waits_and_freed_units_go_to_the_earliest_deadlines_first() {
+    let db = TestDb::new().await;
+    let dir = only_template(
+        &db,
+        "reserve_then_pause",
+        "name = \"reserve_then_pause\"\n[[steps]]\nname = \"reserve\"\naction = \"reserve_stock\"\n[[steps]]\nname = \"pause\"\naction = \"wait\"\nduration = \"1h\"\n",
+    );
+    let sandbox = sandbox();
+    let app = spawn(&sandbox, db, |s| s.workflow.dir = dir.clone()).await;
+    // One unit each of the sandbox's first SKU; none in stock.
+    let sku = "1729382256910270000";
+    set_stock(&app, sku, 0).await;
+    let now = chrono::Utc::now().timestamp();
+    // Arrival order is not deadline order.
+    let deadlines = [5_000, 1_000, 4_000, 2_000, 3_000];
+    let ids: Vec<String> = deadlines
+        .iter()
+        .map(|sla| {
+            let id = sandbox.create_order(SHOP, 1, false);
+            sandbox.set_rts_sla(&id, now + sla);
+            sandbox.set_status(&id, "ON_HOLD", true);
+            sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+            id
+        })
+        .collect();
+    for id in &ids {
+        let run = app
+            .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+                r["run"]["status"] == "waiting"
+            })
+            .await;
+        assert_eq!(run["run"]["waiting_for"], sku);
+        assert_eq!(
+            run["run"]["last_error"],
+            format!("waiting for stock: not enough stock of {sku}: 0 available, 1 wanted")
+        );
+        assert_eq!(run["run"]["attempts"], 0, "waiting is not a failed attempt");
+    }
+    // Not a failure: no dead letter, no order in exception.
+    let dead: Value = app
+        .get("/api/v1/dead-letters", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead["dead_letters"], json!([]));
+    let order: Value = app
+        .get(&format!("/api/v1/orders/{}", ids[0]), Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(order["stage"], "exception");
+
+    // Three units come in: the three earliest deadlines (1,000, 2,000, 3,000 s) get them and
+    // go on to the pause.
+    set_stock(&app, sku, 3).await;
+    let past_reservation = |r: &Value| r["run"]["step"] == 1 && r["run"]["status"] == "running";
+    for id in [&ids[1], &ids[3], &ids[4]] {
+        app.get_until(&format!("/api/v1/orders/{id}/workflow"), past_reservation)
+            .await;
+    }
+    for id in [&ids[0], &ids[2]] {
+        let run = run_of(&app, id).await;
+        assert_eq!(run["status"], "waiting", "{id} has a later deadline");
+    }
+    let level: Value = app
+        .get(
+            &format!("/api/v1/inventory/{SHOP}/{sku}"),
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (level["on_hand"].as_i64(), level["reserved"].as_i64()),
+        (Some(3), Some(3))
+    );
+
+    // The buyer cancels one of them: its run gives its unit back, which wakes the next one by
+    // deadline (4,000 s), not the last (5,000 s).
+    sandbox.set_status(&ids[1], "CANCELLED", true);
+    app.get_until(&format!("/api/v1/orders/{}/workflow", ids[1]), |r| {
+        r["run"]["status"] == "cancelled"
+    })
+    .await;
+    app.get_until(
+        &format!("/api/v1/orders/{}/workflow", ids[2]),
+        past_reservation,
+    )
+    .await;
+    assert_eq!(run_of(&app, &ids[0]).await["status"], "waiting");
+}

@@ -108,6 +108,8 @@ pub struct WorkflowRun {
     step: i32,
     attempts: i32,
     last_error: Option<String>,
+    /// The SKU a `waiting` run waits for.
+    waiting_for: Option<String>,
     next_at: DateTime<Utc>,
     priority: i32,
     steps: Vec<WorkflowStep>,
@@ -300,6 +302,7 @@ impl Order {
             step: run.step,
             attempts: run.attempts,
             last_error: run.last_error,
+            waiting_for: run.waiting_for,
             next_at: run.next_at,
             priority: run.priority,
             steps: steps

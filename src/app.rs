@@ -147,6 +147,7 @@ impl Application {
             hub,
             jobs,
             bus: bus.clone(),
+            shipping: shipping.clone(),
         };
         let server = http::start(listener, services, settings)?;
         Ok(Self {

@@ -39,6 +39,7 @@ pub struct Services {
     pub hub: crate::live::Hub,
     pub jobs: crate::bulk::Runner,
     pub bus: crate::bus::Bus,
+    pub shipping: crate::integrations::shipping::Shipping,
 }
 
 /// Starts serving on `listener`. Signals are not handled here: shutdown is the app's job, so
@@ -57,6 +58,7 @@ pub fn start(
         hub,
         jobs,
         bus,
+        shipping,
     } = services;
     let addr = listener.local_addr()?;
     let schema = web::Data::new(graphql::schema(graphql::Services {
@@ -90,6 +92,7 @@ pub fn start(
     let jobs = web::Data::new(jobs);
     let bus = web::Data::new(bus);
     let flags = web::Data::new(flags);
+    let shipping = web::Data::new(shipping);
     let rate_limits = web::Data::new(RateLimits::new(&http.rate_limit));
     forget_idle_keys(&rate_limits);
     let running = HttpServer::new(move || {
@@ -107,6 +110,7 @@ pub fn start(
             .app_data(jobs.clone())
             .app_data(bus.clone())
             .app_data(flags.clone())
+            .app_data(shipping.clone())
             .app_data(rate_limits.clone())
             .app_data(schema.clone())
             .app_data(
@@ -195,6 +199,7 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::remove_view)
                 .service(dashboard::one_row)
                 .service(dashboard::show)
+                .service(dashboard::fetch_label)
                 .service(dashboard::command)
                 .service(dashboard::confirm)
                 .service(dashboard::start)
@@ -255,6 +260,7 @@ fn routes(config: &mut ServiceConfig) {
                 .service(inventory::adjust)
                 .service(inventory::reservation)
                 .service(shipments::show)
+                .service(shipments::label)
                 .service(analytics::summary)
                 .service(notifications::subscribe)
                 .service(notifications::subscriptions)

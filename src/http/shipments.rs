@@ -1,5 +1,6 @@
 //! `GET /api/v1/orders/{id}/shipment`: the label bought for an order, its carrier, tracking
-//! number, label URL and state.
+//! number, label URL and state; `GET /api/v1/orders/{id}/shipment/label`: the label to print,
+//! fetched from TikTok the first time it is asked for (TikTok shipping).
 
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use super::{Caller, Error};
 use crate::domain::{OrderId, ShipmentProvider, ShipmentState, ShopId};
+use crate::integrations::shipping::Shipping;
 use crate::persistence::Database;
 use crate::persistence::shipments::Shipment;
 
@@ -62,4 +64,40 @@ pub(super) async fn show(
         .await?
         .ok_or_else(|| Error::NotFound(format!("shipment of order {id}")))?;
     Ok(HttpResponse::Ok().json(ShipmentBody::from(shipment)))
+}
+
+/// Where an order's shipping label can be downloaded.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct LabelBody {
+    order_id: OrderId,
+    label_url: String,
+}
+
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 200, description = "The label to print (404: the order has no shipment, or no label yet)", body = LabelBody))
+)]
+#[get("/orders/{order_id}/shipment/label")]
+pub(super) async fn label(
+    caller: Caller,
+    db: web::Data<Database>,
+    shipping: web::Data<Shipping>,
+    path: web::Path<OrderId>,
+) -> Result<HttpResponse, Error> {
+    let id = caller.visible_order(&db, path.into_inner()).await?;
+    let label_url = shipping
+        .label(&id)
+        .await
+        .map_err(|e| {
+            Error::Unavailable(format!(
+                "cannot fetch the label now: {}",
+                crate::telemetry::error_chain(&e)
+            ))
+        })?
+        .ok_or_else(|| Error::NotFound(format!("shipping label of order {id}")))?;
+    Ok(HttpResponse::Ok().json(LabelBody {
+        order_id: id,
+        label_url,
+    }))
 }

@@ -12,6 +12,7 @@ pub const HTTP_REQUESTS_TOTAL: &str = "creatorflow_http_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "creatorflow_http_request_duration_seconds";
 pub const BUILD_INFO: &str = "creatorflow_build_info";
 pub const JOURNAL_BATCH_SIZE: &str = "creatorflow_journal_batch_size";
+pub const SHIPPING_BATCH_SIZE: &str = "creatorflow_shipping_batch_size";
 pub const JOURNAL_COMMIT_SECONDS: &str = "creatorflow_journal_commit_seconds";
 pub const LIVE_ORDERS: &str = "creatorflow_live_orders";
 pub const ACTIVATIONS_TOTAL: &str = "creatorflow_order_activations_total";
@@ -73,6 +74,8 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .expect("the bucket list is a non-empty constant")
             .set_buckets_for_metric(Matcher::Full(JOURNAL_BATCH_SIZE.into()), BATCH_BUCKETS)
+            .expect("the bucket list is a non-empty constant")
+            .set_buckets_for_metric(Matcher::Full(SHIPPING_BATCH_SIZE.into()), BATCH_BUCKETS)
             .expect("the bucket list is a non-empty constant")
             .set_buckets_for_metric(
                 Matcher::Full(WORKFLOW_TIME_TO_SHIP_SECONDS.into()),
@@ -179,6 +182,11 @@ fn describe() {
         JOURNAL_BATCH_SIZE,
         Unit::Count,
         "Commits written per group-commit transaction"
+    );
+    describe_histogram!(
+        SHIPPING_BATCH_SIZE,
+        Unit::Count,
+        "Packages sent per TikTok Batch Ship Packages call"
     );
     describe_histogram!(
         JOURNAL_COMMIT_SECONDS,

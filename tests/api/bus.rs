@@ -210,6 +210,44 @@ async fn a_hundred_concurrent_reservations_for_ten_units_never_oversell() {
 }
 
 #[actix_rt::test]
+async fn when_a_sku_runs_short_the_units_go_to_whoever_asked_first() {
+    // The workflow runner asks most urgent first, in one round, all at once: the order of
+    // asking must be the order of deciding, whichever transaction happens to be quicker.
+    let test_db = TestDb::new().await;
+    let db = database(&test_db).await;
+    db.stock().set(SHOP, "hot", 5, None, None).await.unwrap();
+    let inventory = inventory::Inventory::new(
+        db.clone(),
+        &creatorflow::config::InventorySettings {
+            require_tracking: true,
+            reservation_ttl: Duration::from_secs(3600),
+        },
+    );
+    let shop = ShopId::parse(SHOP).unwrap();
+    let hot = creatorflow::domain::Sku::parse("hot").unwrap();
+    let ids: Vec<OrderId> = (0..20)
+        .map(|i| OrderId::parse(&format!("58{i:017}")).unwrap())
+        .collect();
+    let lines = [(hot, 1)];
+    let asked = ids.iter().map(|id| inventory.reserve(id, &shop, &lines));
+    let outcomes = futures_util::future::join_all(asked).await;
+    let granted: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.as_ref().ok().map(|_| i))
+        .collect();
+    assert_eq!(
+        granted,
+        vec![0, 1, 2, 3, 4],
+        "the first five to ask got the five units"
+    );
+    for outcome in &outcomes[5..] {
+        let short = outcome.as_ref().unwrap_err();
+        assert_eq!(short.shortage(), Some(("hot", 1)), "{short}");
+    }
+}
+
+#[actix_rt::test]
 async fn a_reservation_is_taken_once_released_or_committed_once_and_expires() {
     let test_db = TestDb::new().await;
     let db = database(&test_db).await;

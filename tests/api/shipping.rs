@@ -74,10 +74,32 @@ async fn a_tiktok_shipped_order_gets_its_label_from_tiktok_and_its_stock_leaves_
         .await;
     assert_eq!(shipment["provider"], "tiktok");
     assert_eq!(shipment["state"], "shipped");
-    let package = shipment["package_id"].as_str().unwrap();
+    let package = shipment["package_id"].as_str().unwrap().to_owned();
+    // The label is not on the way to shipping: TikTok is asked for it when someone wants it,
+    // once.
+    assert_eq!(shipment["label_url"], Value::Null);
+    assert_eq!(sandbox.calls(DOCUMENTS), 0);
+    for _ in 0..2 {
+        let label: Value = app
+            .get(
+                &format!("/api/v1/orders/{id}/shipment/label"),
+                Some(&app.admin_key),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            label["label_url"].as_str().unwrap().ends_with(".pdf"),
+            "{label}"
+        );
+    }
+    assert_eq!(sandbox.calls(DOCUMENTS), 1);
+    let shipment = app
+        .get_until(&format!("/api/v1/orders/{id}/shipment"), |_| true)
+        .await;
     assert_eq!(shipment["tracking_number"], format!("TT{package}"));
     assert!(shipment["label_url"].as_str().unwrap().ends_with(".pdf"));
-    assert_eq!(sandbox.calls(DOCUMENTS), 1);
     // Three units (two of the first SKU, one of the second) left the shelf; nothing is held.
     let first = stock(&app, SKUS[0]).await;
     let second = stock(&app, SKUS[1]).await;

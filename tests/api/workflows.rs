@@ -9,7 +9,8 @@ use crate::helpers::{
     sandbox_env, spawn_app_with, spawn_with_workflows as spawn, write_file,
 };
 
-const SHIP: &str = "/fulfillment/202309/packages/{id}/ship";
+/// Batch Ship Packages: TikTok-shipped packages go in batches per shop.
+const SHIP: &str = "/fulfillment/202309/packages/ship";
 const DETAILS: &str = "/order/202309/orders";
 
 /// A workflow folder holding one template, which a catch-all rule picks; returns its path.
@@ -604,26 +605,15 @@ async fn a_limited_action_runs_one_at_a_time_most_urgent_first() {
         })
         .await;
     }
-    // All three ship steps were due in the same round. One at a time: each looks at TikTok,
-    // then ships, before the next one starts (unlimited, the three looks come first).
-    let calls: Vec<String> = sandbox
-        .call_log()
-        .into_iter()
-        .filter(|c| c == SHIP || c == DETAILS)
-        .collect();
-    let tail = &calls[calls.len() - 6..];
-    assert_eq!(
-        tail,
-        [DETAILS, SHIP, DETAILS, SHIP, DETAILS, SHIP],
-        "ship steps ran one at a time: {calls:?}"
-    );
+    // All three ship steps were due in the same round. One at a time: each is its own batch
+    // (unlimited, the three would go in one call).
+    assert_eq!(sandbox.calls(SHIP), 3, "ship steps ran one at a time");
     // Most urgent first.
     assert_eq!(
         sandbox.ship_log(),
         vec![ids[2].clone(), ids[1].clone(), ids[0].clone()],
         "most urgent (earliest rts_sla_time) first"
     );
-    assert_eq!(sandbox.calls(SHIP), 3);
 }
 
 #[actix_web::test]
@@ -822,4 +812,71 @@ async fn short_stock_waits_and_freed_units_go_to_the_earliest_deadlines_first() 
     )
     .await;
     assert_eq!(run_of(&app, &ids[0]).await["status"], "waiting");
+}
+
+#[actix_web::test]
+async fn ship_steps_due_together_go_to_tiktok_in_one_batch_with_an_outcome_per_package() {
+    let db = TestDb::new().await;
+    // Every run waits for the same release date, so all their ship steps are due together.
+    let dir = only_template(
+        &db,
+        "batch",
+        "name = \"batch\"\n[[steps]]\nname = \"release\"\naction = \"wait\"\nuntil = \"release_date\"\n[[steps]]\nname = \"ship\"\naction = \"ship\"\nretry = { max_attempts = 1 }\n",
+    );
+    let sandbox = sandbox();
+    let app = spawn(&sandbox, db, |s| s.workflow.dir = dir.clone()).await;
+    let release = chrono::Utc::now().timestamp() + 3;
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let id = sandbox.create_order(SHOP, 1, false);
+            sandbox.set_preorder(&id, release);
+            sandbox.set_status(&id, "ON_HOLD", true);
+            sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+            id
+        })
+        .collect();
+    for id in &ids {
+        app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "running" && r["run"]["step"] == 0 && r["run"]["attempts"] == 1
+        })
+        .await;
+    }
+    // Behind the daemon's back (no webhook): the second was shipped from TikTok's seller
+    // center, the third cancelled.
+    sandbox.set_status(&ids[1], "AWAITING_COLLECTION", false);
+    sandbox.set_status(&ids[2], "CANCELLED", false);
+
+    let first = app
+        .get_until(&format!("/api/v1/orders/{}/workflow", ids[0]), |r| {
+            r["run"]["status"] == "completed"
+        })
+        .await;
+    assert_eq!(step_summary(&first)[1], ("ship".into(), "done".into()));
+    // Already shipped is a success, not a retry.
+    let second = app
+        .get_until(&format!("/api/v1/orders/{}/workflow", ids[1]), |r| {
+            r["run"]["status"] == "completed"
+        })
+        .await;
+    assert!(
+        second["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already shipped"),
+        "{second}"
+    );
+    // Refused: TikTok's reason, for that package only.
+    let third = app
+        .get_until(&format!("/api/v1/orders/{}/workflow", ids[2]), |r| {
+            r["run"]["status"] == "failed"
+        })
+        .await;
+    let why = third["run"]["last_error"].as_str().unwrap();
+    assert!(
+        why.contains("TikTok refused to ship package") && why.contains("order is CANCELLED"),
+        "{why}"
+    );
+    // One Batch Ship Packages call for the three, one Get Order Detail for the two it refused.
+    assert_eq!(sandbox.calls(SHIP), 1);
+    assert_eq!(sandbox.ship_log(), vec![ids[0].clone()]);
 }

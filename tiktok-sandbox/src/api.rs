@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::shared::Shared;
 use crate::world::{Fault, TokenProblem, World};
 use tiktok_wire::code;
+use tiktok_wire::order::MAX_BATCH_SHIP;
 use tiktok_wire::signature::request_signature;
 
 /// Timestamps further than this from the sandbox's clock are refused.
@@ -187,25 +188,36 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             ok(json!({ "orders": orders }))
         }
         ("POST", ["fulfillment", "202309", "packages", package_id, "ship"]) => {
-            let found = world
-                .orders
-                .iter()
-                .find(|(_, o)| {
-                    o.shop_id == shop_id && o.wire.packages.iter().any(|p| p.id.0 == *package_id)
-                })
-                .map(|(id, o)| (id.clone(), o.wire.status.clone()));
-            match found {
-                None => refuse(21_001_001, "package not found"),
-                Some((order_id, status)) if status == "AWAITING_SHIPMENT" => {
-                    world.ship_log.push(order_id.clone());
-                    world.set_status(&order_id, "AWAITING_COLLECTION", true);
-                    ok(json!({}))
-                }
-                Some((_, status)) => refuse(
-                    21_001_002,
-                    &format!("package cannot be shipped: order is {status}"),
-                ),
+            match world.ship_package(&shop_id, package_id) {
+                Ok(()) => ok(json!({})),
+                Err((code, message)) => refuse(code, &message),
             }
+        }
+        ("POST", ["fulfillment", "202309", "packages", "ship"]) => {
+            let parsed = json_body();
+            let Some(packages) = parsed.get("packages").and_then(Value::as_array) else {
+                return refuse(code::INVALID_PARAM, "packages is required");
+            };
+            if packages.is_empty() || packages.len() > MAX_BATCH_SHIP {
+                return refuse(
+                    code::INVALID_PARAM,
+                    &format!("packages must hold 1 to {MAX_BATCH_SHIP} packages"),
+                );
+            }
+            // Each package on its own: the call succeeds, and lists the ones it refused.
+            let mut errors = Vec::new();
+            for package in packages {
+                let id = package
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if let Err((code, message)) = world.ship_package(&shop_id, id) {
+                    errors.push(
+                        json!({ "code": code, "message": message, "detail": { "package_id": id } }),
+                    );
+                }
+            }
+            ok(json!({ "errors": errors }))
         }
         (
             "GET",

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use tiktok_wire::code;
 use tiktok_wire::lenient::{Id, Lenient};
 use tiktok_wire::order::{WireLineItem, WireOrder, WirePackage, WirePayment};
 use tiktok_wire::shop::{TokenGrant, WireShop};
@@ -282,6 +283,31 @@ impl World {
             self.announce_status(order_id);
         }
         true
+    }
+
+    /// Ship Package for `package_id` of `shop_id`: its order goes to AWAITING_COLLECTION
+    /// (announced); refused with TikTok's code and message if there is no such package or its
+    /// order is not waiting to ship.
+    pub fn ship_package(&mut self, shop_id: &str, package_id: &str) -> Result<(), (i64, String)> {
+        let found = self
+            .orders
+            .iter()
+            .find(|(_, o)| {
+                o.shop_id == shop_id && o.wire.packages.iter().any(|p| p.id.0 == package_id)
+            })
+            .map(|(id, o)| (id.clone(), o.wire.status.clone()));
+        match found {
+            None => Err((code::PACKAGE_NOT_FOUND, "package not found".into())),
+            Some((order_id, status)) if status == "AWAITING_SHIPMENT" => {
+                self.ship_log.push(order_id.clone());
+                self.set_status(&order_id, "AWAITING_COLLECTION", true);
+                Ok(())
+            }
+            Some((_, status)) => Err((
+                code::PACKAGE_NOT_SHIPPABLE,
+                format!("package cannot be shipped: order is {status}"),
+            )),
+        }
     }
 
     /// Queues the ORDER_STATUS_CHANGE webhook of the order's current status.

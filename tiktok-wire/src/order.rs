@@ -73,3 +73,27 @@ pub struct ShippingDocument {
     pub doc_url: Option<String>,
     pub tracking_number: Option<String>,
 }
+
+/// Most packages one Batch Ship Packages call takes; the sandbox refuses a longer list.
+pub const MAX_BATCH_SHIP: usize = 50;
+
+/// Batch Ship Packages' `data`: the packages it refused, each with its own code and message;
+/// every package not listed was shipped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BatchShipResult {
+    #[serde(default)]
+    pub errors: Vec<PackageError>,
+}
+
+/// One refused package of a batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackageError {
+    pub code: i64,
+    pub message: String,
+    pub detail: PackageRef,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackageRef {
+    pub package_id: String,
+}

@@ -17,7 +17,7 @@ pub(super) use analytics::analytics_page;
 pub(super) use assets::asset;
 pub(super) use bulk::{cancel_job, confirm, download, job_page, jobs_page, start};
 pub(super) use live::events;
-pub(super) use order::{command, show};
+pub(super) use order::{command, fetch_label, show};
 pub(super) use orders::{count, list, one_row, remove_view, rows, save_view};
 pub(super) use session::{sign_in, sign_in_page, sign_out};
 pub(super) use system::{adjust, stock_page, system_page};

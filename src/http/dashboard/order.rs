@@ -11,6 +11,7 @@ use super::{Who, back, page};
 use crate::commands::{self, Command, Commands};
 use crate::domain::{Money, OrderId, Tag};
 use crate::http::Error;
+use crate::integrations::shipping::Shipping;
 use crate::persistence::Database;
 use crate::workflow::run::Status as RunStatus;
 
@@ -49,6 +50,8 @@ pub struct ShipmentView {
     carrier: String,
     tracking: String,
     label: Option<String>,
+    /// TikTok ships it: its label can be fetched from TikTok.
+    tiktok: bool,
 }
 
 pub struct ReservationLine {
@@ -218,6 +221,7 @@ pub(in crate::http) async fn show(
             carrier: s.carrier.unwrap_or_default(),
             tracking: s.tracking_number.unwrap_or_default(),
             label: s.label_url,
+            tiktok: s.provider == crate::domain::ShipmentProvider::Tiktok,
         }),
         reservations: reservations
             .into_iter()
@@ -252,6 +256,40 @@ fn tags(raw: Option<&str>) -> Result<Vec<Tag>, Error> {
 
 /// Hold, release, tag, cancel or retry the order, at the version the page showed; back to the
 /// order's page saying what happened (a conflict says the order moved on).
+/// The order's shipping label: fetched from TikTok the first time (TikTok shipping), then a
+/// redirect to it; back to the order's page saying why if there is none.
+#[utoipa::path(
+    tag = "dashboard",
+    params(("order_id" = OrderId, Path, description = "A TikTok order id")),
+    responses((status = 303, description = "To the label, or back to the order's page"))
+)]
+#[get("/orders/{order_id}/label")]
+pub(in crate::http) async fn fetch_label(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    shipping: web::Data<Shipping>,
+    path: web::Path<OrderId>,
+) -> Result<HttpResponse, Error> {
+    let id = viewer.caller.visible_order(&db, path.into_inner()).await?;
+    let page = format!("/ui/orders/{id}");
+    Ok(match shipping.label(&id).await {
+        Ok(Some(url)) => HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, url))
+            .finish(),
+        Ok(None) => back(&page, ("problem", "This order has no label yet".into())),
+        Err(e) => back(
+            &page,
+            (
+                "problem",
+                format!(
+                    "TikTok did not give the label: {}",
+                    crate::telemetry::error_chain(&e)
+                ),
+            ),
+        ),
+    })
+}
+
 #[utoipa::path(
     tag = "dashboard",
     params(

@@ -9,6 +9,16 @@ pub enum Error {
     NotConfigured(String),
     #[error("the TikTok call failed")]
     TikTok(#[from] crate::integrations::tiktok::client::Error),
+    /// The batch this package went in could not be sent.
+    #[error("the TikTok batch ship call failed")]
+    Batch(#[source] std::sync::Arc<crate::integrations::tiktok::client::Error>),
+    /// TikTok refused this package of a batch (the order has not left: not shippable now).
+    #[error("TikTok refused to ship package {package}: {message} (code {code})")]
+    Refused {
+        package: String,
+        code: i64,
+        message: String,
+    },
     #[error(transparent)]
     LabelApi(#[from] super::label_api::Error),
     #[error("cannot read or record the shipment")]
@@ -22,6 +32,8 @@ impl Error {
             Error::NotConfigured(_) => true,
             Error::Missing(_) | Error::Storage(_) => false,
             Error::TikTok(e) => e.is_permanent(),
+            Error::Batch(e) => e.is_permanent(),
+            Error::Refused { .. } => false,
             Error::LabelApi(e) => e.is_permanent(),
         }
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use serde_json::json;
 
+use super::batch::{LEFT, ShipQueue, Shipped};
 use super::{Error, LabelApi};
 use crate::config;
 use crate::domain::{OrderId, ShopId};
@@ -14,18 +15,11 @@ use crate::integrations::tiktok::model::ShippingDocument;
 use crate::persistence::shipments::Shipment;
 use crate::persistence::{Database, OrderRecord};
 
-/// TikTok statuses that mean the order has left the seller.
-const LEFT: &[&str] = &[
-    "AWAITING_COLLECTION",
-    "IN_TRANSIT",
-    "DELIVERED",
-    "COMPLETED",
-];
-
 #[derive(Clone)]
 pub struct Shipping {
     db: Database,
     tiktok: Client,
+    queue: ShipQueue,
     labels: Option<LabelApi>,
     provider_ids: HashMap<String, String>,
 }
@@ -41,6 +35,7 @@ impl Shipping {
             .transpose()?;
         Ok(Self {
             db,
+            queue: ShipQueue::new(tiktok.clone()),
             tiktok,
             labels,
             provider_ids: settings
@@ -62,12 +57,15 @@ impl Shipping {
             ));
         }
         if tiktok_ships(view) {
-            let package = self.ship_at_tiktok(&order_id, &shop, view).await?;
-            let document = self.tiktok.shipping_document(&shop, &package).await?;
-            let shipment = shipped_by_tiktok(&order_id, &shop, &package, document);
+            let (package, shipped) = self.ship_at_tiktok(&order_id, &shop, view).await?;
+            let shipment = shipped_by_tiktok(&order_id, &shop, &package, Default::default());
             self.db.shipments().record(&shipment).await?;
             return Ok(format!(
-                "TikTok shipping: package {package} shipped, label fetched"
+                "TikTok shipping: package {package} {}; its label is fetched when asked for",
+                match shipped {
+                    Shipped::Now => "shipped",
+                    Shipped::Already => "already shipped",
+                }
             ));
         }
         let Some(labels) = &self.labels else {
@@ -125,10 +123,13 @@ impl Shipping {
                     s.package_id.unwrap_or_default()
                 ));
             }
-            let package = self.ship_at_tiktok(&order_id, &shop, view).await?;
+            let (package, shipped) = self.ship_at_tiktok(&order_id, &shop, view).await?;
             let shipment = shipped_by_tiktok(&order_id, &shop, &package, Default::default());
             self.db.shipments().record(&shipment).await?;
-            return Ok(format!("package {package} shipped (pickup)"));
+            return Ok(match shipped {
+                Shipped::Now => format!("package {package} shipped (pickup)"),
+                Shipped::Already => format!("package {package} already shipped"),
+            });
         }
         let s = shipment.ok_or(Error::Missing("no label was bought for this order"))?;
         if s.state == ShipmentState::Shipped {
@@ -219,28 +220,43 @@ impl Shipping {
         order_id: &OrderId,
         shop: &ShopId,
         view: &OrderRecord,
-    ) -> Result<String, Error> {
+    ) -> Result<(String, Shipped), Error> {
         let package = view
             .detail
             .as_ref()
             .and_then(|d| d.packages.first())
             .cloned()
             .ok_or(Error::Missing("TikTok's detail names no package to ship"))?;
-        // TikTok offers no idempotency key for Ship Package: ask first.
-        let current = self
-            .tiktok
-            .order_details(shop, std::slice::from_ref(order_id))
-            .await?;
-        let status = current
-            .first()
-            .map(|o| o.status.clone())
-            .unwrap_or_default();
-        if !LEFT.contains(&status.as_str()) {
-            self.tiktok
-                .ship_package(shop, &package, &json!({ "handover_method": "PICKUP" }))
-                .await?;
+        // With the shop's next batch. TikTok offers no idempotency key for it: a package it
+        // refuses because its order already left counts as shipped.
+        let shipped = self.queue.ship(shop, order_id, &package).await?;
+        Ok((package, shipped))
+    }
+
+    /// The order's shipping label: the URL stored, or for a TikTok-shipped package its
+    /// shipping document fetched now (and stored). `None` if the order has no shipment yet.
+    pub async fn label(&self, order_id: &OrderId) -> Result<Option<String>, Error> {
+        let Some(mut shipment) = self.current(order_id).await? else {
+            return Ok(None);
+        };
+        if let Some(url) = &shipment.label_url {
+            return Ok(Some(url.clone()));
         }
-        Ok(package)
+        let (ShipmentProvider::Tiktok, Some(package)) =
+            (shipment.provider, shipment.package_id.clone())
+        else {
+            return Ok(None);
+        };
+        let document = self
+            .tiktok
+            .shipping_document(&shipment.shop_id, &package)
+            .await?;
+        shipment.label_url = document.doc_url.clone();
+        if shipment.tracking_number.is_none() {
+            shipment.tracking_number = document.tracking_number;
+        }
+        self.db.shipments().record(&shipment).await?;
+        Ok(document.doc_url)
     }
 }
 

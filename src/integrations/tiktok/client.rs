@@ -24,6 +24,8 @@ use crate::domain::{OrderId, ShopId, ShopName};
 use crate::persistence::{self, AuthorizedShop, Database, SealedTokens, Shop, ShopAuth};
 use crate::telemetry::metrics::TIKTOK_REQUESTS_TOTAL;
 use tiktok_wire::lenient::Lenient;
+pub use tiktok_wire::order::MAX_BATCH_SHIP;
+use tiktok_wire::order::{BatchShipResult, PackageError};
 use tiktok_wire::signature::request_signature;
 
 /// Most ids Get Order Detail takes per call.
@@ -590,6 +592,30 @@ impl Client {
     ) -> Result<serde_json::Value, Error> {
         let path = format!("/fulfillment/202309/packages/{package_id}/ship");
         self.write(shop, &path, &[], body).await
+    }
+
+    /// Batch Ship Packages (TikTok shipping, handed over at pickup): up to
+    /// [`MAX_BATCH_SHIP`] packages in one call, one request of the shop's rate limit. Answers the
+    /// packages TikTok refused, each with its code and message; the rest were shipped.
+    pub async fn ship_packages(
+        &self,
+        shop: &ShopId,
+        packages: &[&str],
+    ) -> Result<Vec<PackageError>, Error> {
+        let list: Vec<serde_json::Value> = packages
+            .iter()
+            .map(|id| serde_json::json!({ "id": id, "handover_method": "PICKUP" }))
+            .collect();
+        let body = serde_json::json!({ "packages": list });
+        let data = self
+            .write(shop, "/fulfillment/202309/packages/ship", &[], &body)
+            .await?;
+        if data.is_null() {
+            return Ok(Vec::new());
+        }
+        let result: BatchShipResult = serde_json::from_value(data)
+            .map_err(|e| Error::Decode(format!("Batch Ship Packages: {e}")))?;
+        Ok(result.errors)
     }
 
     /// Get Package Shipping Document (TikTok shipping, once shipped): the label.

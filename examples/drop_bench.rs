@@ -26,7 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tiktok_sandbox::{Options, Sandbox};
 
 mod common;
-use common::{arg, counter};
+use common::{arg, counter, cpu};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -76,7 +76,9 @@ async fn main() -> anyhow::Result<()> {
     let sandbox = Sandbox::start(Options::new("bench_key", "bench_secret"))?;
     let dir = tempfile::tempdir()?;
     let mut env: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("CREATORFLOW__DATABASE__"))
+        .filter(|(k, _)| {
+            k.starts_with("CREATORFLOW__DATABASE__") || k.starts_with("CREATORFLOW__WORKFLOW__")
+        })
         .collect();
     env.entry("CREATORFLOW__DATABASE__URL".into())
         .or_insert_with(|| format!("sqlite://{}/drop.db?mode=rwc", dir.path().display()));
@@ -90,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         ("CREATORFLOW__TIKTOK__POLL_INTERVAL", "1h".to_owned()),
         ("CREATORFLOW__WORKFLOW__ENABLED", "true".to_owned()),
     ] {
-        env.insert(k.to_owned(), v);
+        env.entry(k.to_owned()).or_insert(v);
     }
     let url = env["CREATORFLOW__DATABASE__URL"].clone();
     let settings = Settings::load_with_env(None, Some(env))?;
@@ -102,7 +104,8 @@ async fn main() -> anyhow::Result<()> {
     client
         .authorize(&code, Some(&ShopId::parse(SHOP)?), None)
         .await?;
-    app.db().stock().set(SHOP, SKU, stock, None, None).await?;
+    let ledger = app.db().clone();
+    ledger.stock().set(SHOP, SKU, stock, None, None).await?;
     let db = sea_orm::Database::connect(&url).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = actix_rt::spawn(app.run_until_stopped(async {
@@ -123,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let handle = creatorflow::telemetry::metrics::handle();
     let webhooks = (3 * orders) as f64;
+    let cpu_before = cpu();
     let started = Instant::now();
     until(
         "every webhook acknowledged",
@@ -148,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
     let reserved = runs_where(&db, PAST_RESERVATION).await?;
     let waiting = runs_where(&db, "status = 'waiting'").await?;
     let failed = runs_where(&db, "status = 'failed'").await?;
-    let level = app.db().stock().level(SHOP, SKU).await?;
+    let level = ledger.stock().level(SHOP, SKU).await?;
 
     // The restock: exactly the next `restock` waiting orders by deadline go on.
     let mut queue: Vec<&String> = waiting.iter().collect();
@@ -158,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
         .take(restock as usize)
         .map(|id| (*id).clone())
         .collect();
-    app.db().stock().adjust(SHOP, SKU, restock, None).await?;
+    ledger.stock().adjust(SHOP, SKU, restock, None).await?;
     let target = reserved.len() + next.len();
     let woken = until("the restock taken", Duration::from_secs(120), async || {
         Ok(runs_where(&db, PAST_RESERVATION).await?.len() >= target)
@@ -174,14 +178,36 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let shipped = acked.elapsed();
-    let calls: u64 = [
-        "/order/202309/orders",
-        "/fulfillment/202309/packages/{id}/ship",
-        "/fulfillment/202309/packages/{id}/shipping_documents",
+    let cpu_used = cpu() - cpu_before;
+    let calls: Vec<(&str, u64)> = [
+        ("Get Order Detail", "/order/202309/orders"),
+        ("Batch Ship Packages", "/fulfillment/202309/packages/ship"),
+        ("Ship Package", "/fulfillment/202309/packages/{id}/ship"),
+        (
+            "shipping documents",
+            "/fulfillment/202309/packages/{id}/shipping_documents",
+        ),
     ]
     .iter()
-    .map(|p| sandbox.calls(p))
-    .sum();
+    .map(|(name, path)| (*name, sandbox.calls(path)))
+    .collect();
+    let taken = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT state, CAST(SUM(quantity) AS BIGINT) AS units FROM stock_reservations GROUP BY state ORDER BY state"
+                .to_owned(),
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{} {}",
+                r.try_get::<i64>("", "units")?,
+                r.try_get::<String>("", "state")?
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .join(", ");
 
     println!(
         "drop of {orders} orders on one SKU with {stock} in stock ({})",
@@ -192,15 +218,14 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     println!(
-        "  decided {:.2} s after the last webhook was acknowledged: {} reserved, {} waiting, {} failed; \
-         stock on hand {}, reserved {} (oversold: {})",
+        "  decided {:.2} s after the last webhook was acknowledged: {} past their reservation, {} waiting, {} failed; \
+         then on hand {}, reserved {}",
         decided.as_secs_f64(),
         reserved.len(),
         waiting.len(),
         failed.len(),
         level.on_hand,
         level.reserved,
-        level.reserved > level.on_hand,
     );
     println!(
         "  restock of {restock}: {} more past their reservation in {:.2} s; the next {restock} by deadline: {}",
@@ -209,9 +234,23 @@ async fn main() -> anyhow::Result<()> {
         went == next,
     );
     println!(
-        "  the first {} shipped at TikTok {:.1} s after the last webhook; TikTok calls so far: {calls} (order detail, ship, documents)",
+        "  the first {} shipped at TikTok {:.1} s after the last webhook; TikTok calls: {}",
         reserved.len(),
         shipped.as_secs_f64(),
+        calls
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    println!(
+        "  units taken ({} + {restock} on the shelf in all): {taken}",
+        stock
+    );
+    println!(
+        "  CPU (daemon and sandbox in this process, from /proc): {:.2} s, {:.0} µs per order",
+        cpu_used.as_secs_f64(),
+        cpu_used.as_secs_f64() * 1e6 / orders as f64
     );
     let _ = stop.send(());
     running.await??;

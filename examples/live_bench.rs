@@ -18,28 +18,12 @@ use creatorflow::config::Settings;
 use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
 
 mod common;
-use common::arg;
+use common::{arg, cpu};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SHOP: &str = "7494049642642441621";
-
-/// This process's CPU time so far (user + system), from /proc.
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
 
 /// Reads one client's stream until it has seen `expected` order events; returns each event's
 /// commit-to-delivery latency.

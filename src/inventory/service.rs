@@ -23,10 +23,13 @@ pub struct Inventory {
 /// then TikTok's ship-by deadline, then arrival), so when a hot SKU runs short the units go to
 /// the most urgent orders, not to whichever transaction happened to commit first.
 #[derive(Default)]
-struct Queues(Mutex<HashMap<(ShopId, Sku), Arc<tokio::sync::Mutex<()>>>>);
+struct Queues(Mutex<HashMap<(ShopId, Sku), Turn>>);
+
+/// A SKU's turn to be reserved: whoever holds it decides.
+type Turn = Arc<tokio::sync::Mutex<()>>;
 
 impl Queues {
-    fn of(&self, shop: &ShopId, skus: &[&Sku]) -> Vec<Arc<tokio::sync::Mutex<()>>> {
+    fn of(&self, shop: &ShopId, skus: &[&Sku]) -> Vec<Turn> {
         let mut queues = self.0.lock().unwrap_or_else(|p| p.into_inner());
         skus.iter()
             .map(|sku| {

@@ -707,3 +707,90 @@ async fn carrier_tracking_moves_an_order_to_in_transit_then_delivered_once() {
         "each tracking event applied once: {history}"
     );
 }
+
+/// What the property test does to the ledger, several at a time.
+#[derive(Debug, Clone)]
+enum StockOp {
+    Reserve {
+        order: u8,
+        units: i64,
+    },
+    Release(u8),
+    Commit(u8),
+    Restock(i64),
+    /// A reservation cut off mid-way, as a process killed in its transaction would be.
+    Crash {
+        order: u8,
+        units: i64,
+        after: u64,
+    },
+}
+
+fn stock_op() -> impl proptest::strategy::Strategy<Value = StockOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0u8..10, 1i64..4).prop_map(|(order, units)| StockOp::Reserve { order, units }),
+        1 => (0u8..10).prop_map(StockOp::Release),
+        1 => (0u8..10).prop_map(StockOp::Commit),
+        1 => (1i64..4).prop_map(StockOp::Restock),
+        1 => (0u8..10, 1i64..4, 0u64..3000)
+            .prop_map(|(order, units, after)| StockOp::Crash { order, units, after }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 8, ..Default::default() })]
+    /// Whatever interleaving of reservations, releases, shipments, restocks and reservations
+    /// cut off mid-transaction: never more reserved than on hand, and the level's `reserved`
+    /// is exactly what the reservation lines hold.
+    #[test]
+    fn concurrent_stock_changes_and_crashes_never_oversell(
+        rounds in proptest::collection::vec(proptest::collection::vec(stock_op(), 1..6), 1..6)
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let test_db = TestDb::new().await;
+            let db = database(&test_db).await;
+            db.stock().set(SHOP, "hot", 4, None, None).await.unwrap();
+            let hour = Duration::from_secs(3600);
+            let order = |i: u8| format!("57{i:017}");
+            for round in rounds {
+                let ops = round.into_iter().map(|op| {
+                    let db = db.clone();
+                    async move {
+                        let stock = db.stock();
+                        match op {
+                            StockOp::Reserve { order: i, units } => {
+                                let _ = stock.reserve(&order(i), SHOP, &[("hot", units)], hour, true).await;
+                            }
+                            StockOp::Release(i) => { stock.release(&order(i)).await.unwrap(); }
+                            StockOp::Commit(i) => { stock.commit(&order(i)).await.unwrap(); }
+                            StockOp::Restock(n) => { stock.adjust(SHOP, "hot", n, None).await.unwrap(); }
+                            StockOp::Crash { order: i, units, after } => {
+                                let (id, lines) = (order(i), [("hot", units)]);
+                                let reserve = stock.reserve(&id, SHOP, &lines, hour, true);
+                                tokio::select! {
+                                    _ = reserve => {}
+                                    () = tokio::time::sleep(Duration::from_micros(after)) => {}
+                                }
+                            }
+                        }
+                    }
+                });
+                futures_util::future::join_all(ops).await;
+                let level = db.stock().level(SHOP, "hot").await.unwrap();
+                let mut held = 0;
+                for i in 0..10 {
+                    for line in db.stock().reservation(&order(i)).await.unwrap() {
+                        if line.state == creatorflow::domain::ReservationState::Reserved {
+                            held += line.quantity;
+                        }
+                    }
+                }
+                assert!(level.reserved <= level.on_hand, "oversold: {level:?}");
+                assert!(level.on_hand >= 0, "{level:?}");
+                assert_eq!(level.reserved, held, "the level agrees with its lines");
+            }
+        });
+    }
+}

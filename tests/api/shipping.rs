@@ -206,3 +206,38 @@ async fn cancelling_an_order_whose_label_is_bought_but_unused_voids_the_label() 
     assert_eq!(shipment["state"], "voided");
     assert_eq!(sandbox.order_status(&id).as_deref(), Some("CANCELLED"));
 }
+
+#[actix_web::test]
+async fn a_failing_label_api_is_left_alone_after_five_failures_in_a_row() {
+    use creatorflow::integrations::shipping::LabelApi;
+    let sandbox = sandbox();
+    let labels = LabelApi::new(
+        &format!("{}/labels/v1", sandbox.url()),
+        "sandbox-label-key".into(),
+    )
+    .unwrap();
+    let ship_to = json!({ "name": "A Buyer", "region_code": "US" });
+    // A refusal is an answer, not the provider failing: it trips nothing.
+    let refused = labels.buy("", "1", &ship_to, 1).await.unwrap_err();
+    assert!(refused.is_permanent(), "{refused}");
+    sandbox.inject_on("/labels/v1/shipments", &[Fault::Unavailable; 6]);
+    for attempt in 1..=5 {
+        let failed = labels.buy("k1", "1", &ship_to, 1).await.unwrap_err();
+        assert!(
+            failed.to_string().contains("503"),
+            "attempt {attempt}: {failed}"
+        );
+    }
+    // The sixth is not sent: it fails at once, saying why, and a later retry may pass.
+    let paused = labels.buy("k1", "1", &ship_to, 1).await.unwrap_err();
+    assert_eq!(
+        paused.to_string(),
+        "label API calls are paused: it failed 5 times in a row"
+    );
+    assert!(!paused.is_permanent());
+    assert_eq!(
+        sandbox.calls("/labels/v1/shipments"),
+        6,
+        "one refusal, five failures"
+    );
+}

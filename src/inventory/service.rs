@@ -1,11 +1,19 @@
 //! The stock ledger as the workflow uses it (reserve, release, commit, with metrics) and the
 //! reservation expiry sweep.
+//!
+//! A SKU's reservations are decided in the order they are asked for. One-SKU orders (a flash
+//! sale's) go to the SKU's stock actor, a [`Batcher`] keyed by (shop, SKU), which decides what is
+//! queued in one transaction (`StockStore::reserve_many`); orders of several SKUs take a turn on
+//! each of their SKUs (in SKU order, so two never wait on each other) and reserve in their own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use super::{Error, Reservation};
+use crate::actors::Batcher;
 use crate::config;
 use crate::domain::{OrderId, ShopId, Sku};
 use crate::persistence::{self, Database};
@@ -16,6 +24,17 @@ pub struct Inventory {
     require_tracking: bool,
     ttl: Duration,
     queues: Arc<Queues>,
+    actors: Batcher<(ShopId, Sku), Ask>,
+}
+
+/// Reservations a stock actor decides in one transaction at most.
+const BATCH: usize = 256;
+
+/// One order's ask of one SKU, to that SKU's stock actor.
+struct Ask {
+    order_id: OrderId,
+    quantity: i64,
+    reply: oneshot::Sender<Result<Reservation, Error>>,
 }
 
 /// One queue per (shop, SKU) with a reservation in progress: reservations of a SKU are decided
@@ -51,10 +70,21 @@ impl Queues {
 impl Inventory {
     pub fn new(db: Database, settings: &config::InventorySettings) -> Self {
         Self {
-            db,
+            db: db.clone(),
             require_tracking: settings.require_tracking,
             ttl: settings.reservation_ttl,
             queues: Arc::default(),
+            actors: Batcher::new(Duration::ZERO, BATCH, {
+                let (db, ttl, require) = (
+                    db.clone(),
+                    settings.reservation_ttl,
+                    settings.require_tracking,
+                );
+                move |(shop, sku): (ShopId, Sku), asks: Vec<Ask>| {
+                    let db = db.clone();
+                    async move { decide(&db, &shop, &sku, asks, ttl, require).await }
+                }
+            }),
         }
     }
 
@@ -66,8 +96,25 @@ impl Inventory {
         shop_id: &ShopId,
         lines: &[(Sku, u32)],
     ) -> Result<Reservation, Error> {
-        // Queued before anything else is awaited, so the turn is the order of asking; SKUs in
-        // one order, so two multi-SKU orders never wait on each other.
+        // Queued before anything else is awaited, so the turn is the order of asking.
+        if let [(sku, quantity)] = lines {
+            let (reply, answer) = oneshot::channel();
+            let ask = Ask {
+                order_id: order_id.clone(),
+                quantity: i64::from(*quantity),
+                reply,
+            };
+            self.actors
+                .submit(&(shop_id.clone(), sku.clone()), ask)
+                .await;
+            let outcome = match answer.await {
+                Ok(outcome) => outcome,
+                // The actor went away with the ask (shutting down): decide it here.
+                Err(_) => self.reserve_now(order_id, shop_id, lines).await,
+            };
+            count(&outcome);
+            return outcome;
+        }
         let mut skus: Vec<&Sku> = lines.iter().map(|(sku, _)| sku).collect();
         skus.sort();
         skus.dedup();
@@ -79,6 +126,7 @@ impl Inventory {
         let outcome = self.reserve_now(order_id, shop_id, lines).await;
         drop(turns);
         self.queues.tidy();
+        count(&outcome);
         outcome
     }
 
@@ -92,8 +140,7 @@ impl Inventory {
             .iter()
             .map(|(sku, n)| (sku.as_str(), i64::from(*n)))
             .collect();
-        let outcome = self
-            .db
+        self.db
             .stock()
             .reserve(
                 order_id.as_str(),
@@ -102,17 +149,7 @@ impl Inventory {
                 self.ttl,
                 self.require_tracking,
             )
-            .await;
-        let label = match &outcome {
-            Ok(r) if r.new => "reserved",
-            Ok(_) => "repeated",
-            Err(Error::Insufficient { .. }) => "insufficient",
-            Err(Error::Untracked(_)) => "untracked",
-            Err(_) => "error",
-        };
-        metrics::counter!(crate::telemetry::metrics::INVENTORY_RESERVATIONS_TOTAL, "outcome" => label)
-            .increment(1);
-        outcome
+            .await
     }
 
     pub async fn release(&self, order_id: &OrderId) -> Result<usize, persistence::Error> {
@@ -137,6 +174,64 @@ impl Inventory {
             }
             if stop.sleep(Duration::from_secs(60)).await {
                 return;
+            }
+        }
+    }
+}
+
+fn count(outcome: &Result<Reservation, Error>) {
+    let label = match outcome {
+        Ok(r) if r.new => "reserved",
+        Ok(_) => "repeated",
+        Err(Error::Insufficient { .. }) => "insufficient",
+        Err(Error::Untracked(_)) => "untracked",
+        Err(_) => "error",
+    };
+    metrics::counter!(crate::telemetry::metrics::INVENTORY_RESERVATIONS_TOTAL, "outcome" => label)
+        .increment(1);
+}
+
+/// A stock actor's batch: decided together in one transaction, in the order asked; if the level
+/// moved under it or the batch could not be written, each ask is decided on its own.
+async fn decide(
+    db: &Database,
+    shop: &ShopId,
+    sku: &Sku,
+    asks: Vec<Ask>,
+    ttl: Duration,
+    require_tracking: bool,
+) {
+    let orders: Vec<(&str, i64)> = asks
+        .iter()
+        .map(|a| (a.order_id.as_str(), a.quantity))
+        .collect();
+    let decided = db
+        .stock()
+        .reserve_many(shop.as_str(), sku.as_str(), &orders, ttl, require_tracking)
+        .await;
+    match decided {
+        Ok(Some(answers)) => {
+            for (ask, answer) in asks.into_iter().zip(answers) {
+                let _ = ask.reply.send(answer);
+            }
+        }
+        outcome => {
+            if let Err(e) = outcome {
+                tracing::warn!(error = %e, %shop, sku = sku.as_str(), "a batch of reservations failed; deciding them one by one");
+            }
+            for ask in asks {
+                let lines = [(sku.as_str(), ask.quantity)];
+                let answer = db
+                    .stock()
+                    .reserve(
+                        ask.order_id.as_str(),
+                        shop.as_str(),
+                        &lines,
+                        ttl,
+                        require_tracking,
+                    )
+                    .await;
+                let _ = ask.reply.send(answer);
             }
         }
     }

@@ -10,12 +10,14 @@
 //! [`LowStock`] message (the rule is `domain::low_stock`), written as an outbox row in the same
 //! transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use entities::{outbox, stock_levels, stock_reservations, webhook_inbox};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    QuerySelect, Set,
 };
 
 use crate::domain::{Invalid, Level, LowStock, ReservationState, Scope, ShopId, Sku, low_stock};
@@ -384,6 +386,156 @@ impl StockStore<'_> {
         })
     }
 
+    /// Reserves one SKU for several orders, `(order, quantity)` in the order given, in one
+    /// transaction: one read of the level (locked on PostgreSQL), one insert of every granted
+    /// reservation, one update of the level. Each order gets its answer: its new reservation, the
+    /// one it already held, or too little stock (what was left when its turn came). `None`: the
+    /// level moved under the batch (a writer outside it, PostgreSQL); nothing was written and
+    /// the caller reserves one by one.
+    pub async fn reserve_many(
+        &self,
+        shop_id: &str,
+        sku_id: &str,
+        orders: &[(&str, i64)],
+        ttl: std::time::Duration,
+        require_tracking: bool,
+    ) -> Result<Option<Vec<Result<Reservation, Error>>>, Error> {
+        let sku =
+            Sku::parse(sku_id).map_err(|e| persistence::Error::Db(DbErr::Custom(e.to_string())))?;
+        let txn = self.db.begin_write().await?;
+        let now = Utc::now();
+        let expires_at = now + ChronoDuration::from_std(ttl).unwrap_or(ChronoDuration::days(3));
+        let ids: Vec<&str> = orders.iter().map(|(order, _)| *order).collect();
+        let mut held: HashMap<String, Vec<stock_reservations::Model>> = HashMap::new();
+        for row in stock_reservations::Entity::find()
+            .filter(stock_reservations::Column::OrderId.is_in(ids))
+            .order_by_asc(stock_reservations::Column::SkuId)
+            .all(&txn)
+            .await?
+        {
+            held.entry(row.order_id.clone()).or_default().push(row);
+        }
+        let mut read = stock_levels::Entity::find_by_id((shop_id.to_owned(), sku_id.to_owned()));
+        if self.db.backend() == crate::config::Backend::Postgres {
+            read = read.lock_exclusive();
+        }
+        let before = read.one(&txn).await?;
+        let tracked = before.is_some();
+        if !tracked && require_tracking {
+            txn.rollback().await?;
+            return Ok(Some(
+                orders
+                    .iter()
+                    .map(|_| Err(Error::Untracked(sku_id.to_owned())))
+                    .collect(),
+            ));
+        }
+        let mut available = before.as_ref().map_or(i64::MAX, |l| l.on_hand - l.reserved);
+        let mut answers: Vec<Result<Reservation, Error>> = Vec::with_capacity(orders.len());
+        let mut granted: HashMap<&str, usize> = HashMap::new();
+        let mut rows = Vec::new();
+        let mut total = 0;
+        for (order, quantity) in orders {
+            if let Some(lines) = held.get(*order) {
+                let lines = lines
+                    .iter()
+                    .map(reservation_line)
+                    .collect::<Result<_, _>>()?;
+                answers.push(Ok(Reservation { new: false, lines }));
+                continue;
+            }
+            if let Some(&first) = granted.get(order) {
+                // The same order twice in one batch: the second finds the first's reservation.
+                let lines = match &answers[first] {
+                    Ok(r) => r.lines.clone(),
+                    Err(_) => Vec::new(),
+                };
+                answers.push(Ok(Reservation { new: false, lines }));
+                continue;
+            }
+            if *quantity > available {
+                answers.push(Err(Error::Insufficient {
+                    sku_id: sku_id.to_owned(),
+                    available,
+                    wanted: *quantity,
+                }));
+                continue;
+            }
+            available -= quantity;
+            total += quantity;
+            granted.insert(order, answers.len());
+            rows.push(stock_reservations::ActiveModel {
+                order_id: Set((*order).to_owned()),
+                shop_id: Set(shop_id.to_owned()),
+                sku_id: Set(sku_id.to_owned()),
+                quantity: Set(*quantity),
+                tracked: Set(tracked),
+                state: Set(ReservationState::Reserved.as_str().to_owned()),
+                expires_at: Set(expires_at.fixed_offset()),
+                created_at: Set(now.fixed_offset()),
+                updated_at: Set(now.fixed_offset()),
+                ..Default::default()
+            });
+            answers.push(Ok(Reservation {
+                new: true,
+                lines: vec![ReservationLine {
+                    sku_id: sku.clone(),
+                    quantity: *quantity,
+                    tracked,
+                    state: ReservationState::Reserved,
+                    expires_at,
+                }],
+            }));
+        }
+        let wanted = rows.len() as u64;
+        if wanted > 0 {
+            let inserted = stock_reservations::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([
+                        stock_reservations::Column::OrderId,
+                        stock_reservations::Column::SkuId,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+            if inserted != wanted {
+                txn.rollback().await?;
+                return Ok(None);
+            }
+        }
+        if let Some(before) = before.filter(|_| total > 0) {
+            let taken = stock_levels::Entity::update_many()
+                .col_expr(
+                    stock_levels::Column::Reserved,
+                    Expr::col(stock_levels::Column::Reserved).add(total),
+                )
+                .col_expr(
+                    stock_levels::Column::UpdatedAt,
+                    Expr::value(now.fixed_offset()),
+                )
+                .filter(stock_levels::Column::ShopId.eq(shop_id))
+                .filter(stock_levels::Column::SkuId.eq(sku_id))
+                .filter(
+                    Expr::col(stock_levels::Column::OnHand)
+                        .sub(Expr::col(stock_levels::Column::Reserved))
+                        .gte(total),
+                )
+                .exec(&txn)
+                .await?;
+            if taken.rows_affected == 0 {
+                txn.rollback().await?;
+                return Ok(None);
+            }
+            if let Some(after) = level(&txn, shop_id, sku_id).await? {
+                low_stock_check(&txn, Some(&before), &after).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(Some(answers))
+    }
+
     /// The order's reservation lines, in SKU order.
     pub async fn reservation(
         &self,
@@ -395,20 +547,7 @@ impl StockStore<'_> {
             .all(&self.db.conn)
             .await?
             .into_iter()
-            .map(|r| {
-                let bad = |e: Invalid| {
-                    persistence::Error::Db(DbErr::Custom(format!(
-                        "reservation of order {order_id}: {e}"
-                    )))
-                };
-                Ok(ReservationLine {
-                    sku_id: Sku::parse(&r.sku_id).map_err(bad)?,
-                    state: ReservationState::parse(&r.state).map_err(bad)?,
-                    quantity: r.quantity,
-                    tracked: r.tracked,
-                    expires_at: r.expires_at.to_utc(),
-                })
-            })
+            .map(|r| reservation_line(&r))
             .collect()
     }
 
@@ -528,6 +667,22 @@ impl StockStore<'_> {
         }
         Ok(woken)
     }
+}
+
+fn reservation_line(r: &stock_reservations::Model) -> Result<ReservationLine, persistence::Error> {
+    let bad = |e: Invalid| {
+        persistence::Error::Db(DbErr::Custom(format!(
+            "reservation of order {}: {e}",
+            r.order_id
+        )))
+    };
+    Ok(ReservationLine {
+        sku_id: Sku::parse(&r.sku_id).map_err(bad)?,
+        state: ReservationState::parse(&r.state).map_err(bad)?,
+        quantity: r.quantity,
+        tracked: r.tracked,
+        expires_at: r.expires_at.to_utc(),
+    })
 }
 
 async fn level(

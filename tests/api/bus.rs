@@ -708,6 +708,61 @@ async fn carrier_tracking_moves_an_order_to_in_transit_then_delivered_once() {
     );
 }
 
+#[actix_rt::test]
+async fn a_stock_actors_batch_is_decided_in_order_in_a_few_statements() {
+    let test_db = TestDb::new().await;
+    let db = database(&test_db).await;
+    db.stock().set(SHOP, "hot", 20, None, None).await.unwrap();
+    let hour = Duration::from_secs(3600);
+    db.stock()
+        .reserve("5700000000000000099", SHOP, &[("hot", 2)], hour, true)
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..60).map(|i| format!("58{i:017}")).collect();
+    let mut orders: Vec<(&str, i64)> = ids.iter().map(|id| (id.as_str(), 1)).collect();
+    // One that already holds its reservation, and one asked twice.
+    orders.insert(5, ("5700000000000000099", 2));
+    orders.push((ids[0].as_str(), 1));
+    let (answers, tally) = creatorflow::persistence::statements::counted(
+        db.stock().reserve_many(SHOP, "hot", &orders, hour, true),
+    )
+    .await;
+    let answers = answers.unwrap().expect("nothing else wrote the level");
+    assert_eq!(answers.len(), orders.len());
+    let granted: Vec<usize> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.as_ref().is_ok_and(|r| r.new))
+        .map(|(i, _)| i)
+        .collect();
+    // 18 units were left: the first 18 new asks in order got one each (index 5 is the holder).
+    let expected: Vec<usize> = (0..19).filter(|i| *i != 5).collect();
+    assert_eq!(granted, expected);
+    assert!(
+        answers[5]
+            .as_ref()
+            .is_ok_and(|r| !r.new && r.lines[0].quantity == 2)
+    );
+    assert!(
+        answers.last().unwrap().as_ref().is_ok_and(|r| !r.new),
+        "asked twice: held"
+    );
+    let short = answers[30].as_ref().unwrap_err();
+    assert_eq!(short.shortage(), Some(("hot", 1)));
+    assert_eq!(
+        short.to_string(),
+        "not enough stock of hot: 0 available, 1 wanted"
+    );
+    let level = db.stock().level(SHOP, "hot").await.unwrap();
+    assert_eq!((level.on_hand, level.reserved), (20, 20));
+    // One transaction of a handful of statements for 62 asks, not one transaction each.
+    assert!(
+        tally.statements() <= 10,
+        "{} statements",
+        tally.statements()
+    );
+}
+
 /// What the property test does to the ledger, several at a time.
 #[derive(Debug, Clone)]
 enum StockOp {

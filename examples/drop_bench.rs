@@ -247,6 +247,24 @@ async fn main() -> anyhow::Result<()> {
         "  units taken ({} + {restock} on the shelf in all): {taken}",
         stock
     );
+    let metrics = handle.render();
+    let refused: f64 = ["overloaded", "unavailable"]
+        .iter()
+        .map(|outcome| {
+            metrics
+                .lines()
+                .filter(|l| {
+                    l.starts_with("creatorflow_tiktok_webhooks_total")
+                        && l.contains(&format!("outcome=\"{outcome}\""))
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .sum();
+    println!(
+        "  webhooks refused (overloaded or unavailable): {}",
+        refused as u64
+    );
     println!(
         "  CPU (daemon and sandbox in this process, from /proc): {:.2} s, {:.0} µs per order",
         cpu_used.as_secs_f64(),

@@ -25,6 +25,23 @@ fn only_template(db: &TestDb, name: &str, toml: &str) -> String {
     dir.display().to_string()
 }
 
+/// Paid pre-orders of one unit, one per ship-by deadline in `deadlines`, all released in 3 s:
+/// their runs wait for the release date, so their next steps come due together.
+fn released_together(sandbox: &tiktok_sandbox::Sandbox, deadlines: &[i64]) -> Vec<String> {
+    let release = chrono::Utc::now().timestamp() + 3;
+    deadlines
+        .iter()
+        .map(|deadline| {
+            let id = sandbox.create_order(SHOP, 1, false);
+            sandbox.set_preorder(&id, release);
+            sandbox.set_rts_sla(&id, *deadline);
+            sandbox.set_status(&id, "ON_HOLD", true);
+            sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
+            id
+        })
+        .collect()
+}
+
 fn step_summary(run: &Value) -> Vec<(String, String)> {
     run["steps"]
         .as_array()
@@ -585,19 +602,8 @@ async fn a_limited_action_runs_one_at_a_time_most_urgent_first() {
     })
     .await;
     let now = chrono::Utc::now().timestamp();
-    let release = now + 3;
     // Created least urgent first.
-    let ids: Vec<String> = [3_000, 2_000, 1_000]
-        .iter()
-        .map(|sla| {
-            let id = sandbox.create_order(SHOP, 1, false);
-            sandbox.set_preorder(&id, release);
-            sandbox.set_rts_sla(&id, now + sla);
-            sandbox.set_status(&id, "ON_HOLD", true);
-            sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
-            id
-        })
-        .collect();
+    let ids = released_together(&sandbox, &[now + 3_000, now + 2_000, now + 1_000]);
     for id in &ids {
         app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
             r["run"]["status"] == "completed"
@@ -824,16 +830,8 @@ async fn ship_steps_due_together_go_to_tiktok_in_one_batch_with_an_outcome_per_p
     );
     let sandbox = sandbox();
     let app = spawn(&sandbox, db, |s| s.workflow.dir = dir.clone()).await;
-    let release = chrono::Utc::now().timestamp() + 3;
-    let ids: Vec<String> = (0..3)
-        .map(|_| {
-            let id = sandbox.create_order(SHOP, 1, false);
-            sandbox.set_preorder(&id, release);
-            sandbox.set_status(&id, "ON_HOLD", true);
-            sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
-            id
-        })
-        .collect();
+    let now = chrono::Utc::now().timestamp();
+    let ids = released_together(&sandbox, &[now + 3_600; 3]);
     for id in &ids {
         app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
             r["run"]["status"] == "running" && r["run"]["step"] == 0 && r["run"]["attempts"] == 1

@@ -85,7 +85,7 @@ impl Application {
             &settings.bus,
             vec![
                 analytics::subscription(db.clone()),
-                inventory::subscription(db.clone()),
+                inventory::subscription(stock.clone()),
                 notifications::subscription(db.clone()),
                 runner::wake_subscription(db.clone()),
                 shipping::tracking_subscription(registry.clone()),

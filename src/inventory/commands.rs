@@ -1,12 +1,14 @@
 //! `inventory.command.v1` messages: `{"schema": "inventory.command.v1", "command": "set",
 //! "shop_id", "sku_id", "on_hand", "low_stock_threshold"?, "command_id"?}` or `{"command":
-//! "adjust", ..., "delta"}`. A command is applied once per `command_id` (else per message id).
+//! "adjust", ..., "delta"}`. A command is applied once per `command_id` (else per message id), by
+//! the SKU's stock actor, in order with the SKU's reservations.
 
 use serde::Deserialize;
 
-use super::Error;
+use super::{Change, Error, Inventory};
 use crate::bus::{Delivery, Failure, Subscription};
-use crate::persistence::{self, Database};
+use crate::domain::{ShopId, Sku};
+use crate::persistence;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -34,9 +36,9 @@ struct Envelope {
     schema: String,
 }
 
-pub fn subscription(db: Database) -> Subscription {
+pub fn subscription(inventory: Inventory) -> Subscription {
     Subscription::new("inventory", &["inventory.command.#"], move |d: Delivery| {
-        let db = db.clone();
+        let inventory = inventory.clone();
         async move {
             let envelope: Envelope = serde_json::from_slice(&d.body)
                 .map_err(|e| Failure::Poison(format!("not an inventory command: {e}")))?;
@@ -48,7 +50,7 @@ pub fn subscription(db: Database) -> Subscription {
             }
             let command: Command = serde_json::from_slice(&d.body)
                 .map_err(|e| Failure::Poison(format!("not an inventory command: {e}")))?;
-            let outcome = match command {
+            let (shop_id, sku_id, change, command_id) = match command {
                 Command::Set {
                     shop_id,
                     sku_id,
@@ -56,30 +58,23 @@ pub fn subscription(db: Database) -> Subscription {
                     low_stock_threshold,
                     command_id,
                 } => {
-                    let key = command_id.or(d.message_id);
-                    db.stock()
-                        .set(
-                            &shop_id,
-                            &sku_id,
-                            on_hand,
-                            low_stock_threshold.map(Some),
-                            key.as_deref(),
-                        )
-                        .await
+                    let change = Change::Set {
+                        on_hand,
+                        threshold: low_stock_threshold.map(Some),
+                    };
+                    (shop_id, sku_id, change, command_id)
                 }
                 Command::Adjust {
                     shop_id,
                     sku_id,
                     delta,
                     command_id,
-                } => {
-                    let key = command_id.or(d.message_id);
-                    db.stock()
-                        .adjust(&shop_id, &sku_id, delta, key.as_deref())
-                        .await
-                }
+                } => (shop_id, sku_id, Change::Adjust(delta), command_id),
             };
-            match outcome {
+            let shop = ShopId::parse(&shop_id).map_err(|e| Failure::Poison(e.to_string()))?;
+            let sku = Sku::parse(&sku_id).map_err(|e| Failure::Poison(e.to_string()))?;
+            let key = command_id.or(d.message_id);
+            match inventory.count(&shop, &sku, change, key).await {
                 Ok(_) => Ok(()),
                 Err(Error::Db(persistence::Error::Db(e))) => Err(Failure::Retry(e.to_string())),
                 Err(e) => Err(Failure::Poison(e.to_string())),

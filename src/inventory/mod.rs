@@ -7,5 +7,5 @@ mod service;
 mod store;
 
 pub use commands::subscription;
-pub use service::Inventory;
+pub use service::{Change, Inventory};
 pub use store::{Error, Reservation, ReservationLine, StockLevel, StockStore};

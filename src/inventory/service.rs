@@ -2,9 +2,11 @@
 //! reservation expiry sweep.
 //!
 //! A SKU's reservations are decided in the order they are asked for. One-SKU orders (a flash
-//! sale's) go to the SKU's stock actor, a [`Batcher`] keyed by (shop, SKU), which decides what is
-//! queued in one transaction (`StockStore::reserve_many`); orders of several SKUs take a turn on
-//! each of their SKUs (in SKU order, so two never wait on each other) and reserve in their own.
+//! sale's) and the warehouse's counts (`inventory.command.*`) go to the SKU's stock actor, a
+//! [`Batcher`] keyed by (shop, SKU), which takes what is queued in order: runs of reservations
+//! decided in one transaction each (`StockStore::reserve_many`), a count applied between them
+//! where it came. Orders of several SKUs take a turn on each of their SKUs (in SKU order, so two
+//! never wait on each other) and reserve in their own transaction.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::{Error, Reservation};
+use super::{Error, Reservation, StockLevel};
 use crate::actors::Batcher;
 use crate::config;
 use crate::domain::{OrderId, ShopId, Sku};
@@ -24,7 +26,29 @@ pub struct Inventory {
     require_tracking: bool,
     ttl: Duration,
     queues: Arc<Queues>,
-    actors: Batcher<(ShopId, Sku), Ask>,
+    actors: Batcher<(ShopId, Sku), Job>,
+}
+
+/// What a stock actor is asked to do.
+enum Job {
+    Reserve(Ask),
+    Count {
+        change: Change,
+        dedupe: Option<String>,
+        reply: oneshot::Sender<Result<StockLevel, Error>>,
+    },
+}
+
+/// A counted change of a SKU's stock on hand (a warehouse's, or an operator's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The units on hand, counted; `threshold`: `Some` replaces the low-stock threshold.
+    Set {
+        on_hand: i64,
+        threshold: Option<Option<i64>>,
+    },
+    /// Units added (negative: removed).
+    Adjust(i64),
 }
 
 /// Reservations a stock actor decides in one transaction at most.
@@ -80,9 +104,9 @@ impl Inventory {
                     settings.reservation_ttl,
                     settings.require_tracking,
                 );
-                move |(shop, sku): (ShopId, Sku), asks: Vec<Ask>| {
+                move |(shop, sku): (ShopId, Sku), jobs: Vec<Job>| {
                     let db = db.clone();
-                    async move { decide(&db, &shop, &sku, asks, ttl, require).await }
+                    async move { work(&db, &shop, &sku, jobs, ttl, require).await }
                 }
             }),
         }
@@ -105,7 +129,7 @@ impl Inventory {
                 reply,
             };
             self.actors
-                .submit(&(shop_id.clone(), sku.clone()), ask)
+                .submit(&(shop_id.clone(), sku.clone()), Job::Reserve(ask))
                 .await;
             let outcome = match answer.await {
                 Ok(outcome) => outcome,
@@ -152,6 +176,31 @@ impl Inventory {
             .await
     }
 
+    /// Applies a count of `sku`'s stock in its actor, in order with its reservations; `dedupe`:
+    /// a command id, so a command seen before changes nothing.
+    pub async fn count(
+        &self,
+        shop_id: &ShopId,
+        sku: &Sku,
+        change: Change,
+        dedupe: Option<String>,
+    ) -> Result<StockLevel, Error> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Count {
+            change,
+            dedupe: dedupe.clone(),
+            reply,
+        };
+        self.actors
+            .submit(&(shop_id.clone(), sku.clone()), job)
+            .await;
+        match answer.await {
+            Ok(outcome) => outcome,
+            // The actor went away with the job (shutting down): apply it here.
+            Err(_) => apply(&self.db, shop_id, sku, change, dedupe.as_deref()).await,
+        }
+    }
+
     pub async fn release(&self, order_id: &OrderId) -> Result<usize, persistence::Error> {
         self.db.stock().release(order_id.as_str()).await
     }
@@ -191,8 +240,58 @@ fn count(outcome: &Result<Reservation, Error>) {
         .increment(1);
 }
 
-/// A stock actor's batch: decided together in one transaction, in the order asked; if the level
-/// moved under it or the batch could not be written, each ask is decided on its own.
+/// A stock actor's jobs, in the order they came: each run of reservations decided together, a
+/// count applied where it stands.
+async fn work(
+    db: &Database,
+    shop: &ShopId,
+    sku: &Sku,
+    jobs: Vec<Job>,
+    ttl: Duration,
+    require_tracking: bool,
+) {
+    let mut asks = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Reserve(ask) => asks.push(ask),
+            Job::Count {
+                change,
+                dedupe,
+                reply,
+            } => {
+                let before = std::mem::take(&mut asks);
+                decide(db, shop, sku, before, ttl, require_tracking).await;
+                let _ = reply.send(apply(db, shop, sku, change, dedupe.as_deref()).await);
+            }
+        }
+    }
+    decide(db, shop, sku, asks, ttl, require_tracking).await;
+}
+
+async fn apply(
+    db: &Database,
+    shop: &ShopId,
+    sku: &Sku,
+    change: Change,
+    dedupe: Option<&str>,
+) -> Result<StockLevel, Error> {
+    let stock = db.stock();
+    match change {
+        Change::Set { on_hand, threshold } => {
+            stock
+                .set(shop.as_str(), sku.as_str(), on_hand, threshold, dedupe)
+                .await
+        }
+        Change::Adjust(delta) => {
+            stock
+                .adjust(shop.as_str(), sku.as_str(), delta, dedupe)
+                .await
+        }
+    }
+}
+
+/// A run of reservations: decided together in one transaction, in the order asked; if the
+/// level moved under it or the batch could not be written, each ask is decided on its own.
 async fn decide(
     db: &Database,
     shop: &ShopId,
@@ -201,6 +300,9 @@ async fn decide(
     ttl: Duration,
     require_tracking: bool,
 ) {
+    if asks.is_empty() {
+        return;
+    }
     let orders: Vec<(&str, i64)> = asks
         .iter()
         .map(|a| (a.order_id.as_str(), a.quantity))

@@ -709,6 +709,47 @@ async fn carrier_tracking_moves_an_order_to_in_transit_then_delivered_once() {
 }
 
 #[actix_rt::test]
+async fn a_count_is_applied_where_it_came_among_the_skus_reservations() {
+    let test_db = TestDb::new().await;
+    let db = database(&test_db).await;
+    db.stock().set(SHOP, "hot", 0, None, None).await.unwrap();
+    let inventory = inventory::Inventory::new(
+        db.clone(),
+        &creatorflow::config::InventorySettings {
+            require_tracking: true,
+            reservation_ttl: Duration::from_secs(3600),
+        },
+    );
+    let shop = ShopId::parse(SHOP).unwrap();
+    let hot = creatorflow::domain::Sku::parse("hot").unwrap();
+    let (before, after) = (
+        OrderId::parse("5800000000000000001").unwrap(),
+        OrderId::parse("5800000000000000002").unwrap(),
+    );
+    let lines = [(hot.clone(), 1)];
+    // Asked in this order, all at once: a reservation, a warehouse's count of one more unit,
+    // another reservation.
+    let (first, counted, second) = futures_util::join!(
+        inventory.reserve(&before, &shop, &lines),
+        inventory.count(&shop, &hot, inventory::Change::Adjust(1), Some("c1".into())),
+        inventory.reserve(&after, &shop, &lines),
+    );
+    assert_eq!(
+        first.unwrap_err().shortage(),
+        Some(("hot", 1)),
+        "before the count: none"
+    );
+    assert_eq!(counted.unwrap().on_hand, 1);
+    assert!(second.unwrap().new, "after the count: the unit");
+    // The same command again changes nothing.
+    let again = inventory
+        .count(&shop, &hot, inventory::Change::Adjust(1), Some("c1".into()))
+        .await
+        .unwrap();
+    assert_eq!((again.on_hand, again.reserved), (1, 1));
+}
+
+#[actix_rt::test]
 async fn a_stock_actors_batch_is_decided_in_order_in_a_few_statements() {
     let test_db = TestDb::new().await;
     let db = database(&test_db).await;

@@ -2,10 +2,10 @@
 //! reservation expiry sweep.
 //!
 //! A SKU's reservations are decided in the order they are asked for. One-SKU orders (a flash
-//! sale's) and the warehouse's counts (`inventory.command.*`) go to the SKU's stock actor, a
-//! [`Batcher`] keyed by (shop, SKU), which takes what is queued in order: runs of reservations
-//! decided in one transaction each (`StockStore::reserve_many`), a count applied between them
-//! where it came. Orders of several SKUs take a turn on each of their SKUs (in SKU order, so two
+//! sale's: their reservations, releases and shipments) and the warehouse's counts
+//! (`inventory.command.*`) go to the SKU's stock actor, a [`Batcher`] keyed by (shop, SKU), which
+//! takes what is queued in order: runs of reservations decided in one transaction each
+//! (`StockStore::reserve_many`), a count or a settlement applied between them where it came. Orders of several SKUs take a turn on each of their SKUs (in SKU order, so two
 //! never wait on each other) and reserve in their own transaction.
 
 use std::collections::HashMap;
@@ -36,6 +36,12 @@ enum Job {
         change: Change,
         dedupe: Option<String>,
         reply: oneshot::Sender<Result<StockLevel, Error>>,
+    },
+    /// An order's reservation released (`commit: false`) or shipped.
+    Settle {
+        order_id: OrderId,
+        commit: bool,
+        reply: oneshot::Sender<Result<usize, persistence::Error>>,
     },
 }
 
@@ -201,12 +207,54 @@ impl Inventory {
         }
     }
 
-    pub async fn release(&self, order_id: &OrderId) -> Result<usize, persistence::Error> {
-        self.db.stock().release(order_id.as_str()).await
+    /// Gives the order's reserved stock back; returns the lines released.
+    pub async fn release(
+        &self,
+        order_id: &OrderId,
+        shop_id: &ShopId,
+    ) -> Result<usize, persistence::Error> {
+        self.settle(order_id, shop_id, false).await
     }
 
-    pub async fn commit(&self, order_id: &OrderId) -> Result<usize, persistence::Error> {
-        self.db.stock().commit(order_id.as_str()).await
+    /// The order shipped: its reserved stock leaves the shelf; returns the lines committed.
+    pub async fn commit(
+        &self,
+        order_id: &OrderId,
+        shop_id: &ShopId,
+    ) -> Result<usize, persistence::Error> {
+        self.settle(order_id, shop_id, true).await
+    }
+
+    /// Through the SKU's actor when the order holds one SKU, in order with its reservations;
+    /// an order of several SKUs settles in its own transaction.
+    async fn settle(
+        &self,
+        order_id: &OrderId,
+        shop_id: &ShopId,
+        commit: bool,
+    ) -> Result<usize, persistence::Error> {
+        let held = self.db.stock().reservation(order_id.as_str()).await?;
+        let mut skus: Vec<&Sku> = held
+            .iter()
+            .filter(|l| l.state == crate::domain::ReservationState::Reserved)
+            .map(|l| &l.sku_id)
+            .collect();
+        skus.dedup();
+        if let [sku] = skus.as_slice() {
+            let (reply, answer) = oneshot::channel();
+            let job = Job::Settle {
+                order_id: order_id.clone(),
+                commit,
+                reply,
+            };
+            self.actors
+                .submit(&(shop_id.clone(), (*sku).clone()), job)
+                .await;
+            if let Ok(outcome) = answer.await {
+                return outcome;
+            }
+        }
+        settle(&self.db, order_id, commit).await
     }
 
     /// Releases expired reservations once a minute until stopped.
@@ -263,9 +311,30 @@ async fn work(
                 decide(db, shop, sku, before, ttl, require_tracking).await;
                 let _ = reply.send(apply(db, shop, sku, change, dedupe.as_deref()).await);
             }
+            Job::Settle {
+                order_id,
+                commit,
+                reply,
+            } => {
+                let before = std::mem::take(&mut asks);
+                decide(db, shop, sku, before, ttl, require_tracking).await;
+                let _ = reply.send(settle(db, &order_id, commit).await);
+            }
         }
     }
     decide(db, shop, sku, asks, ttl, require_tracking).await;
+}
+
+async fn settle(
+    db: &Database,
+    order_id: &OrderId,
+    commit: bool,
+) -> Result<usize, persistence::Error> {
+    if commit {
+        db.stock().commit(order_id.as_str()).await
+    } else {
+        db.stock().release(order_id.as_str()).await
+    }
 }
 
 async fn apply(

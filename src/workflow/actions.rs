@@ -123,7 +123,7 @@ impl Executor {
                 ))))
             }
             Action::ReleaseStock => {
-                let lines = self.inventory.release(&order_id).await?;
+                let lines = self.inventory.release(&order_id, shop).await?;
                 Ok(Executed::Done(Some(format!(
                     "{lines} reserved lines released"
                 ))))
@@ -154,7 +154,7 @@ impl Executor {
             Action::BuyLabel => Ok(Executed::Done(Some(self.shipping.buy_label(view).await?))),
             Action::Ship => {
                 let what = self.shipping.ship(view).await?;
-                self.commit_stock(&order_id).await?;
+                self.inventory.commit(&order_id, shop).await?;
                 Ok(Executed::Done(Some(what)))
             }
             Action::Notify { channel, template } if channel == "log" => {
@@ -200,7 +200,11 @@ impl Executor {
     /// Undoes what a cancelled order's run holds: reserved stock and an unused label. Says
     /// what was released.
     pub async fn compensate(&self, view: &OrderRecord) -> String {
-        let stock = match self.inventory.release(&view.order.id).await {
+        let stock = match self
+            .inventory
+            .release(&view.order.id, &view.order.shop_id)
+            .await
+        {
             Ok(lines) => format!("released {lines} reserved lines"),
             Err(e) => {
                 // The expiry sweep gives the stock back later.
@@ -217,12 +221,6 @@ impl Executor {
             }
         };
         format!("{stock}; {label}")
-    }
-
-    /// The package left: its reserved stock leaves the shelf.
-    async fn commit_stock(&self, order_id: &OrderId) -> Result<(), Error> {
-        self.inventory.commit(order_id).await?;
-        Ok(())
     }
 
     async fn command(&self, order_id: &OrderId, msg: Msg, cause: &Cause) -> Result<(), Error> {

@@ -585,9 +585,23 @@ impl StockStore<'_> {
         if let Some(now) = expired_by {
             query = query.filter(stock_reservations::Column::ExpiresAt.lte(now.fixed_offset()));
         }
-        let lines = query.all(&txn).await?;
+        let found = query.all(&txn).await?;
         let now = Utc::now().fixed_offset();
-        for line in &lines {
+        let mut lines = Vec::with_capacity(found.len());
+        for line in found {
+            // Claimed first, and only while still reserved: a settlement of the same line running
+            // beside this one (a release racing a shipment, on PostgreSQL) waits on the row, then
+            // finds it settled and leaves the level alone, so no line is counted off twice.
+            let claimed = stock_reservations::Entity::update_many()
+                .col_expr(stock_reservations::Column::State, Expr::value(to.as_str()))
+                .col_expr(stock_reservations::Column::UpdatedAt, Expr::value(now))
+                .filter(stock_reservations::Column::Id.eq(line.id))
+                .filter(stock_reservations::Column::State.eq(ReservationState::Reserved.as_str()))
+                .exec(&txn)
+                .await?;
+            if claimed.rows_affected == 0 {
+                continue;
+            }
             if line.tracked {
                 let mut update = stock_levels::Entity::update_many()
                     .col_expr(
@@ -620,12 +634,7 @@ impl StockStore<'_> {
                     low_stock_check(&txn, Some(&before), &after).await?;
                 }
             }
-            stock_reservations::Entity::update_many()
-                .col_expr(stock_reservations::Column::State, Expr::value(to.as_str()))
-                .col_expr(stock_reservations::Column::UpdatedAt, Expr::value(now))
-                .filter(stock_reservations::Column::Id.eq(line.id))
-                .exec(&txn)
-                .await?;
+            lines.push(line);
         }
         txn.commit().await?;
         if to != ReservationState::Committed {

@@ -804,6 +804,34 @@ async fn a_stock_actors_batch_is_decided_in_order_in_a_few_statements() {
     );
 }
 
+#[actix_rt::test]
+async fn a_release_racing_a_shipment_counts_the_units_off_once() {
+    // What the property test below found on PostgreSQL: both used to count the line off.
+    let test_db = TestDb::new().await;
+    let db = database(&test_db).await;
+    db.stock().set(SHOP, "hot", 100, None, None).await.unwrap();
+    let hour = Duration::from_secs(3600);
+    for i in 0..20 {
+        let order = format!("57{i:017}");
+        db.stock()
+            .reserve(&order, SHOP, &[("hot", 2)], hour, true)
+            .await
+            .unwrap();
+        let stock = db.stock();
+        let (released, shipped) = futures_util::join!(stock.release(&order), stock.commit(&order));
+        assert_eq!(
+            released.unwrap() + shipped.unwrap(),
+            1,
+            "the line settled once"
+        );
+        let level = db.stock().level(SHOP, "hot").await.unwrap();
+        assert_eq!(level.reserved, 0, "{level:?}");
+    }
+    let level = db.stock().level(SHOP, "hot").await.unwrap();
+    assert!(level.on_hand >= 60 && level.on_hand <= 100, "{level:?}");
+    assert_eq!(level.on_hand % 2, 0);
+}
+
 /// What the property test does to the ledger, several at a time.
 #[derive(Debug, Clone)]
 enum StockOp {

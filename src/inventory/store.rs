@@ -585,7 +585,12 @@ impl StockStore<'_> {
         if let Some(now) = expired_by {
             query = query.filter(stock_reservations::Column::ExpiresAt.lte(now.fixed_offset()));
         }
-        let found = query.all(&txn).await?;
+        // In one order, so two settlements of the same lines claim them in the same order and
+        // never wait on each other in a circle.
+        let found = query
+            .order_by_asc(stock_reservations::Column::Id)
+            .all(&txn)
+            .await?;
         let now = Utc::now().fixed_offset();
         let mut lines = Vec::with_capacity(found.len());
         for line in found {

@@ -3,9 +3,11 @@
 //! pushes stock levels.
 
 mod commands;
+mod reservations;
 mod service;
 mod store;
 
 pub use commands::subscription;
+pub use reservations::{Reservation, ReservationLine};
 pub use service::{Change, Inventory};
-pub use store::{Error, Reservation, ReservationLine, StockLevel, StockStore};
+pub use store::{Error, StockLevel, StockStore};

@@ -717,6 +717,19 @@ pub fn sample_detail(total: &str, t: i64) -> creatorflow::domain::Detail {
     .unwrap()
 }
 
+/// Counts `on_hand` units of `sku` in [`SHOP`] through the API, as the admin.
+pub async fn put_stock(app: &TestApp, sku: &str, on_hand: i64) {
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/inventory/{SHOP}/{sku}")))
+        .bearer_auth(&app.admin_key)
+        .json(&serde_json::json!({ "on_hand": on_hand }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tiktok_sandbox::{Fault, Sandbox};
 
-use crate::helpers::{SHOP, ready_order, sandbox, spawn_with_workflows as spawn};
+use crate::helpers::{SHOP, put_stock, ready_order, sandbox, spawn_with_workflows as spawn};
 use crate::helpers::{TestApp, TestDb};
 
 const DOCUMENTS: &str = "/fulfillment/202309/packages/{id}/shipping_documents";
@@ -33,18 +33,6 @@ fn seller_order(sandbox: &Sandbox) -> String {
     sandbox.set_status(&id, "ON_HOLD", true);
     sandbox.set_status(&id, "AWAITING_SHIPMENT", true);
     id
-}
-
-async fn put_stock(app: &TestApp, sku: &str, on_hand: i64) {
-    let response = app
-        .client
-        .put(app.url(&format!("/api/v1/inventory/{SHOP}/{sku}")))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({ "on_hand": on_hand }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
 }
 
 async fn stock(app: &TestApp, sku: &str) -> Value {

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use tiktok_sandbox::Fault;
 
 use crate::helpers::{
-    SHOP, TestDb, assert_problem, authorise_command, eventually, point_at, ready_order, sandbox,
-    sandbox_env, spawn_app_with, spawn_with_workflows as spawn, write_file,
+    SHOP, TestDb, assert_problem, authorise_command, eventually, point_at, put_stock, ready_order,
+    sandbox, sandbox_env, spawn_app_with, spawn_with_workflows as spawn, write_file,
 };
 
 /// Batch Ship Packages: TikTok-shipped packages go in batches per shop.
@@ -699,18 +699,6 @@ async fn retry_workflow_sends_a_failed_run_back_to_work_with_the_version_checked
     assert_eq!(sandbox.calls(SHIP), 3);
 }
 
-async fn set_stock(app: &crate::helpers::TestApp, sku: &str, on_hand: i64) {
-    let response = app
-        .client
-        .put(app.url(&format!("/api/v1/inventory/{SHOP}/{sku}")))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({ "on_hand": on_hand }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 async fn run_of(app: &crate::helpers::TestApp, id: &str) -> Value {
     app.get(
         &format!("/api/v1/orders/{id}/workflow"),
@@ -735,7 +723,7 @@ async fn short_stock_waits_and_freed_units_go_to_the_earliest_deadlines_first() 
     let app = spawn(&sandbox, db, |s| s.workflow.dir = dir.clone()).await;
     // One unit each of the sandbox's first SKU; none in stock.
     let sku = "1729382256910270000";
-    set_stock(&app, sku, 0).await;
+    put_stock(&app, sku, 0).await;
     let now = chrono::Utc::now().timestamp();
     // Arrival order is not deadline order.
     let deadlines = [5_000, 1_000, 4_000, 2_000, 3_000];
@@ -780,7 +768,7 @@ async fn short_stock_waits_and_freed_units_go_to_the_earliest_deadlines_first() 
 
     // Three units come in: the three earliest deadlines (1,000, 2,000, 3,000 s) get them and
     // go on to the pause.
-    set_stock(&app, sku, 3).await;
+    put_stock(&app, sku, 3).await;
     let past_reservation = |r: &Value| r["run"]["step"] == 1 && r["run"]["status"] == "running";
     for id in [&ids[1], &ids[3], &ids[4]] {
         app.get_until(&format!("/api/v1/orders/{id}/workflow"), past_reservation)

@@ -424,7 +424,7 @@ impl StockStore<'_> {
                 .map(|l| (l.shop_id.as_str(), l.sku_id.as_str()))
                 .collect();
             for (shop_id, sku_id) in freed {
-                self.wake(shop_id, sku_id).await?;
+                self.wake_after(shop_id, sku_id).await;
             }
         }
         Ok(lines.len())
@@ -455,6 +455,15 @@ impl StockStore<'_> {
             );
         }
         Ok(woken)
+    }
+
+    /// [`wake`](Self::wake) after a change that freed units has committed: the change stands
+    /// whatever happens here, so a failure is logged, not returned (which would report the
+    /// change itself failed), and the waiting runs find the units at their next look.
+    pub(super) async fn wake_after(&self, shop_id: &str, sku_id: &str) {
+        if let Err(e) = self.wake(shop_id, sku_id).await {
+            tracing::warn!(shop_id, sku_id, error = %e, "stock freed, but waking the runs waiting for it failed; they look again by themselves");
+        }
     }
 }
 

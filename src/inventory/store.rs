@@ -185,7 +185,7 @@ impl StockStore<'_> {
         };
         low_stock_check(&txn, before.as_ref(), &row).await?;
         txn.commit().await?;
-        self.wake(shop_id, sku_id).await?;
+        self.wake_after(shop_id, sku_id).await;
         Ok(row.try_into()?)
     }
 
@@ -233,7 +233,7 @@ impl StockStore<'_> {
         low_stock_check(&txn, Some(&before), &after).await?;
         txn.commit().await?;
         if delta > 0 {
-            self.wake(shop_id, sku_id).await?;
+            self.wake_after(shop_id, sku_id).await;
         }
         Ok(after.try_into()?)
     }

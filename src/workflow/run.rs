@@ -16,8 +16,8 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// How long a run waiting for stock waits before it looks again by itself. A restock or a
 /// released reservation of its SKU wakes it at once; this covers changes made behind the
-/// daemon's back, and a wake lost anyway (CI once saw a release not resume the next order
-/// within 30 s; the cause is not found). The stock actors batch the looks, so it is cheap.
+/// daemon's back, and a wake that failed after its change committed (logged; the change
+/// stands). The stock actors batch the looks, so it is cheap.
 pub const STOCK_RECHECK: Duration = Duration::from_secs(10);
 
 /// The longest backoff between two attempts of a step.

@@ -835,10 +835,19 @@ async fn a_release_racing_a_shipment_counts_the_units_off_once() {
 /// What the property test does to the ledger, several at a time.
 #[derive(Debug, Clone)]
 enum StockOp {
-    Reserve { order: u8, units: i64 },
+    Reserve {
+        order: u8,
+        units: i64,
+    },
     Release(u8),
     Commit(u8),
     Restock(i64),
+    /// A reservation cut off mid-way, as a step's timeout would cut it.
+    Crash {
+        order: u8,
+        units: i64,
+        after: u64,
+    },
 }
 
 fn stock_op() -> impl proptest::strategy::Strategy<Value = StockOp> {
@@ -848,6 +857,8 @@ fn stock_op() -> impl proptest::strategy::Strategy<Value = StockOp> {
         1 => (0u8..10).prop_map(StockOp::Release),
         1 => (0u8..10).prop_map(StockOp::Commit),
         1 => (1i64..4).prop_map(StockOp::Restock),
+        1 => (0u8..10, 1i64..4, 0u64..3000)
+            .prop_map(|(order, units, after)| StockOp::Crash { order, units, after }),
     ]
 }
 
@@ -879,11 +890,21 @@ proptest::proptest! {
                             StockOp::Release(i) => { stock.release(&order(i)).await.unwrap(); }
                             StockOp::Commit(i) => { stock.commit(&order(i)).await.unwrap(); }
                             StockOp::Restock(n) => { stock.adjust(SHOP, "hot", n, None).await.unwrap(); }
+                            StockOp::Crash { order: i, units, after } => {
+                                let (id, lines) = (order(i), [("hot", units)]);
+                                let reserve = stock.reserve(&id, SHOP, &lines, hour, true);
+                                tokio::select! {
+                                    _ = reserve => {}
+                                    () = tokio::time::sleep(Duration::from_micros(after)) => {}
+                                }
+                            }
                         }
                     }
                 });
                 futures_util::future::join_all(ops).await;
-                let level = db.stock().level(SHOP, "hot").await.unwrap();
+                // A reservation cut off after it sent its COMMIT still commits, in the
+                // background: a change of 0 waits for the level's lock, so for it to land.
+                let level = db.stock().adjust(SHOP, "hot", 0, None).await.unwrap();
                 let mut held = 0;
                 for i in 0..10 {
                     for line in db.stock().reservation(&order(i)).await.unwrap() {

@@ -1,6 +1,6 @@
 //! What row-level security costs a shop's order list, side by side in one run: the same page
 //! of one shop's orders read on the engine's own connection (the query filters by shop), and
-//! through `Database::read_as` (a transaction as `creatorflow_shop`, policies on; PostgreSQL).
+//! through `Database::reader` (a transaction as `creatorflow_shop`, policies on; PostgreSQL).
 //!
 //! ```sh
 //! CREATORFLOW__DATABASE__URL=postgres://postgres@127.0.0.1:5432/rls_bench \

@@ -176,8 +176,8 @@ impl AnalyticsStore<'_> {
     ) -> Result<Summary, Error> {
         let shop = scope.narrow(asked).map(ShopId::as_str);
         let reader = self.db.reader(scope).await?;
-        let orders_by_status = count_by(orders::Column::Status, shop, reader.conn()).await?;
-        let orders_by_stage = count_by(orders::Column::Stage, shop, reader.conn()).await?;
+        let orders_by_status = count_by(orders::Column::Status, shop, &reader).await?;
+        let orders_by_stage = count_by(orders::Column::Stage, shop, &reader).await?;
         let now = Utc::now();
         let mut risky = orders::Entity::find()
             .filter(orders::Column::RtsSlaAt.gte(now.fixed_offset()))
@@ -192,7 +192,7 @@ impl AnalyticsStore<'_> {
             risky = risky.filter(orders::Column::ShopId.eq(shop));
         }
         let at_risk = risky
-            .all(reader.conn())
+            .all(&reader)
             .await?
             .into_iter()
             .filter_map(|o| {
@@ -211,7 +211,7 @@ impl AnalyticsStore<'_> {
         if let Some(shop) = shop {
             query = query.filter(analytics_transitions::Column::ShopId.eq(shop));
         }
-        let rows = query.all(reader.conn()).await?;
+        let rows = query.all(&reader).await?;
 
         let mut days: BTreeMap<(String, String), ShopDay> = BTreeMap::new();
         let mut created_per_hour: BTreeMap<String, u64> = BTreeMap::new();
@@ -267,7 +267,7 @@ impl AnalyticsStore<'_> {
         if let Some(shop) = shop {
             overdue = overdue.filter(orders::Column::ShopId.eq(shop));
         }
-        let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, reader.conn()).await?;
+        let overdue_unshipped = sea_orm::PaginatorTrait::count(overdue, &reader).await?;
         reader.done();
         Ok(Summary {
             since,

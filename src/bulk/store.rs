@@ -232,7 +232,7 @@ impl BulkStore<'_> {
             query = query.filter(jobs::Column::ShopId.eq(shop.as_str()));
         }
         let reader = self.db.reader(scope).await?;
-        let rows = query.all(reader.conn()).await?;
+        let rows = query.all(&reader).await?;
         reader.done();
         rows.into_iter().map(job).collect()
     }

@@ -119,7 +119,7 @@ impl StockStore<'_> {
             query = query.filter(stock_levels::Column::ShopId.eq(shop.as_str()));
         }
         let reader = self.db.reader(scope).await?;
-        let rows = query.all(reader.conn()).await?;
+        let rows = query.all(&reader).await?;
         reader.done();
         rows.into_iter().map(StockLevel::try_from).collect()
     }

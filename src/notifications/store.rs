@@ -150,7 +150,7 @@ impl NotificationStore<'_> {
             query = query.filter(webhook_subscriptions::Column::ShopId.eq(shop.as_str()));
         }
         let reader = self.db.reader(scope).await?;
-        let rows = query.all(reader.conn()).await?;
+        let rows = query.all(&reader).await?;
         reader.done();
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -307,7 +307,7 @@ impl NotificationStore<'_> {
             query = query.filter(notification_deliveries::Column::State.eq(state.as_str()));
         }
         let reader = self.db.reader(scope).await?;
-        let rows = query.all(reader.conn()).await?;
+        let rows = query.all(&reader).await?;
         reader.done();
         rows.into_iter().map(TryInto::try_into).collect()
     }

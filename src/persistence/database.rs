@@ -11,8 +11,9 @@ use sea_orm::{
 use secrecy::ExposeSecret;
 use tokio::sync::OwnedMutexGuard;
 
+use super::reader::{Reader, ShopReads};
 use crate::config::{self, Backend, SqliteSynchronous};
-use crate::domain::{Scope, ShopId};
+use crate::domain::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -50,22 +51,8 @@ pub struct Database {
     /// the lock frees. Writers queue here instead, first come first served, and start the
     /// moment the previous one commits.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
-}
-
-/// A connection for reads within one scope (see [`Database::reader`]).
-pub struct Reader<'a>(sea_orm::DatabaseExecutor<'a>);
-
-impl<'a> Reader<'a> {
-    pub fn conn(&self) -> &sea_orm::DatabaseExecutor<'a> {
-        &self.0
-    }
-
-    /// Ends the reads. A shop's transaction changed nothing, so it is dropped, not committed:
-    /// the driver queues its `ROLLBACK` and sends it before the connection's next use, off
-    /// this request's path (one round trip less; row-level security costs two, not three).
-    pub fn done(self) {
-        drop(self.0);
-    }
+    /// For PostgreSQL, the pool of shops' reads (see [`Reader`]).
+    shop_pool: Option<sea_orm::sqlx::PgPool>,
 }
 
 /// A write transaction; on SQLite it also holds the turn to write until it ends.
@@ -127,37 +114,17 @@ impl Database {
         Ok(WriteTxn { txn, _turn: turn })
     }
 
-    /// A read transaction that sees only `shop`'s rows. On PostgreSQL it runs as role
-    /// `creatorflow_shop` with `creatorflow.shop_id` set, so row-level security hides every
-    /// other shop's rows whatever the query asks (see migration 22); on SQLite it is a plain
-    /// read transaction and the stores' own scope filters are the isolation. End it with
-    /// `commit` (it changes nothing either way).
-    pub async fn read_as(&self, shop: &ShopId) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-        use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
-        let txn = self.conn.begin().await?;
-        if self.backend == Backend::Postgres {
-            txn.execute_raw(Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                "SELECT set_config('role', $1, true), set_config('creatorflow.shop_id', $2, true)",
-                [migration::SHOP_ROLE.into(), shop.as_str().into()],
-            ))
-            .await?;
-        }
-        Ok(txn)
-    }
-
     /// Where reads within `scope` run: the pool for an administrator (and on SQLite, where the
-    /// stores' filters are the isolation), a shop's [`read_as`] transaction on PostgreSQL
-    /// (row-level security). End it with [`Reader::done`].
-    ///
-    /// [`read_as`]: Database::read_as
+    /// stores' filters are the isolation), a connection that reads as the shop under row-level
+    /// security on PostgreSQL, set in one round trip (see [`Reader`]). End it with
+    /// [`Reader::done`].
     pub async fn reader(&self, scope: &Scope) -> Result<Reader<'_>, DbErr> {
-        Ok(Reader(match scope {
-            Scope::Shop(shop) if self.backend == Backend::Postgres => {
-                sea_orm::DatabaseExecutor::OwnedTransaction(self.read_as(shop).await?)
+        Ok(match scope {
+            Scope::Shop(shop) if let Some(pool) = &self.shop_pool => {
+                Reader::shop(ShopReads::begin(pool, shop).await?)
             }
-            _ => sea_orm::DatabaseExecutor::Connection(&self.conn),
-        }))
+            _ => Reader::pool(&self.conn),
+        })
     }
 
     /// Opens the pool. For SQLite the file and its folder are created if missing, in WAL mode
@@ -211,11 +178,16 @@ impl Database {
         let mut conn = sea_orm::Database::connect(options).await?;
         conn.set_metric_callback(super::statements::record);
         let write_turn = (backend == Backend::Sqlite).then(Default::default);
+        let shop_pool = match backend {
+            Backend::Postgres => Some(super::reader::shop_pool(url, settings)?),
+            Backend::Sqlite => None,
+        };
         Ok(Self {
             conn,
             backend,
             sqlite_file,
             write_turn,
+            shop_pool,
         })
     }
 
@@ -294,6 +266,9 @@ impl Database {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(self) -> Result<(), Error> {
+        if let Some(pool) = &self.shop_pool {
+            pool.close().await;
+        }
         Ok(self.conn.close().await?)
     }
 }

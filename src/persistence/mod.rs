@@ -9,6 +9,7 @@ mod idempotency;
 mod order_search;
 mod orders;
 pub mod outbox;
+mod reader;
 mod sealed;
 mod sessions;
 pub mod shipments;
@@ -22,12 +23,13 @@ pub mod workflows;
 pub use api_keys::{KeyOwner, KeyRecord};
 pub use audit::{Actor, AuditEntry, AuditStore};
 pub use backup::{Backup, BackupError};
-pub use database::{Database, Error, NotReady, Reader, WriteTxn};
+pub use database::{Database, Error, NotReady, WriteTxn};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{
     HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,
     parse_cursor,
 };
+pub use reader::Reader;
 pub use sealed::{SealedColumn, SealedStore, SealedValue};
 pub use sessions::{Session, SessionStore};
 pub use shops::{AuthorizedShop, SealedTokens, Shop, ShopAuth};

@@ -306,7 +306,7 @@ impl OrderStore<'_> {
         if let Scope::Shop(own) = scope {
             // A shop's key reads through row-level security (PostgreSQL) as well.
             let reader = self.db.reader(scope).await?;
-            let rows = shop_page(own.as_str(), filter).all(reader.conn()).await?;
+            let rows = shop_page(own.as_str(), filter).all(&reader).await?;
             reader.done();
             return Ok(rows);
         }
@@ -496,9 +496,7 @@ impl OrderStore<'_> {
         id: &OrderId,
     ) -> Result<Option<orders::Model>, Error> {
         let reader = self.db.reader(scope).await?;
-        let row = orders::Entity::find_by_id(id.as_str())
-            .one(reader.conn())
-            .await?;
+        let row = orders::Entity::find_by_id(id.as_str()).one(&reader).await?;
         reader.done();
         let Some(row) = row else {
             return Ok(None);

@@ -99,7 +99,7 @@ impl ShopStore<'_> {
             query = query.filter(shops::Column::Id.eq(id.as_str()));
         }
         let reader = self.db.reader(scope).await?;
-        let rows = query.all(reader.conn()).await?;
+        let rows = query.all(&reader).await?;
         reader.done();
         rows.into_iter().map(Shop::try_from).collect()
     }

@@ -52,9 +52,14 @@ pub async fn counted<F: Future>(work: F) -> (F::Output, Tally) {
 
 /// The pool's report of one statement.
 pub(super) fn record(info: &sea_orm::metric::Info<'_>) {
+    count(info.elapsed);
+}
+
+/// One statement run outside the pool's report (a shop's read transaction, see `reader`).
+pub(super) fn count(elapsed: Duration) {
     let _ = TALLY.try_with(|tally| {
         tally.0.statements.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         tally.0.micros.fetch_add(micros, Ordering::Relaxed);
     });
 }

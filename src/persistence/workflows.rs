@@ -337,7 +337,7 @@ impl RunStore<'_> {
         let runs = runs
             .order_by_asc(workflow_runs::Column::NextAt)
             .limit(limit)
-            .all(reader.conn())
+            .all(&reader)
             .await?;
         reader.done();
         runs.into_iter().map(Run::try_from).collect()
@@ -457,11 +457,11 @@ impl RunStore<'_> {
         let steps = steps
             .order_by_desc(workflow_steps::Column::Id)
             .limit(limit)
-            .all(reader.conn())
+            .all(&reader)
             .await?;
         let runs: HashMap<i64, workflow_runs::Model> = workflow_runs::Entity::find()
             .filter(workflow_runs::Column::Id.is_in(steps.iter().map(|s| s.run_id)))
-            .all(reader.conn())
+            .all(&reader)
             .await?
             .into_iter()
             .map(|run| (run.id, run))

@@ -221,8 +221,8 @@ async fn no_rest_route_lets_one_shops_key_see_or_change_another_shops_data() {
 }
 
 /// The rows an unfiltered `SELECT <column> FROM <table>` returns through `txn`.
-async fn unfiltered(txn: &sea_orm::DatabaseTransaction, table: &str, column: &str) -> Vec<String> {
-    use sea_orm::{ConnectionTrait, Statement};
+async fn unfiltered(txn: &impl sea_orm::ConnectionTrait, table: &str, column: &str) -> Vec<String> {
+    use sea_orm::Statement;
     let sql = format!("SELECT {column} FROM {table} ORDER BY 1");
     txn.query_all_raw(Statement::from_string(txn.get_database_backend(), sql))
         .await
@@ -291,7 +291,8 @@ async fn a_shops_reads_see_only_its_rows_even_when_a_query_forgets_to_filter() {
     if db.backend() != Backend::Postgres {
         return;
     }
-    let txn = db.read_as(&a).await.unwrap();
+    let shop_a = Scope::Shop(a.clone());
+    let txn = db.reader(&shop_a).await.unwrap();
     assert_eq!(unfiltered(&txn, "orders", "shop_id").await, [SHOP_A]);
     assert_eq!(unfiltered(&txn, "shops", "id").await, [SHOP_A]);
     assert_eq!(unfiltered(&txn, "stock_levels", "shop_id").await, [SHOP_A]);
@@ -302,15 +303,15 @@ async fn a_shops_reads_see_only_its_rows_even_when_a_query_forgets_to_filter() {
     );
     let keys = unfiltered(&txn, "api_keys", "COALESCE(shop_id, 'admin')").await;
     assert!(keys.iter().all(|k| k == SHOP_A), "{keys:?}");
-    txn.commit().await.unwrap();
+    txn.done();
     // …and it may not write, even its own shop's rows.
-    let txn = db.read_as(&a).await.unwrap();
+    let txn = db.reader(&shop_a).await.unwrap();
     let write =
         sea_orm::ConnectionTrait::execute_unprepared(&txn, "UPDATE stock_levels SET on_hand = 99")
             .await;
     let error = write.expect_err("a shop's reader cannot write").to_string();
     assert!(error.contains("permission denied"), "{error}");
-    drop(txn);
+    txn.done();
     // The engine's own connection still sees every shop.
     let all = db.orders().list(&Scope::Admin, &everything).await.unwrap();
     assert_eq!(all.len(), 2);

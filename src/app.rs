@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::actors::RegistryHandle;
 use crate::bulk;
 use crate::bus::{Bus, Relay};
+use crate::cluster::Membership;
 use crate::commands::Commands;
 use crate::config::Settings;
 use crate::domain::{ApiKey, Role, Scope};
@@ -44,6 +45,9 @@ pub struct Application {
     /// What announces committed changes: the relay. Stopped after the orders drained, so it
     /// sees their last commits.
     announcers: Tasks,
+    /// This node's membership in cluster mode: stopped after the announcers, so every commit
+    /// lands while its slots are still held, then they are given back.
+    cluster: Tasks,
     bus: Bus,
     first_admin_key: Option<ApiKey>,
 }
@@ -59,9 +63,17 @@ impl Application {
             .await
             .context("cannot migrate the database")?;
         let first_admin_key = ensure_admin_key(&db).await?;
-        let registry = start_engine(settings, &db).await?;
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot bind http.listen = {}", settings.http.listen))?;
+        let mut cluster = Tasks::new("cluster");
+        let membership = settings
+            .cluster
+            .enabled
+            .then(|| Membership::new(db.clone(), &settings.cluster, listener_addr(&listener)));
+        if let Some(member) = membership.clone() {
+            cluster.spawn("membership", |stop| member.run(stop));
+        }
+        let registry = start_fenced_engine(settings, &db, membership.clone()).await?;
         let client = Client::new(&settings.tiktok, db.clone())?;
         let mut producers = Tasks::new("producers");
         // Without app credentials there is nothing to sync with (webhooks are refused too).
@@ -148,6 +160,7 @@ impl Application {
             jobs,
             bus: bus.clone(),
             shipping: shipping.clone(),
+            cluster: membership.clone().map(|m| (m, settings.cluster.lease)),
         };
         let server = http::start(listener, services, settings)?;
         Ok(Self {
@@ -156,6 +169,7 @@ impl Application {
             registry,
             producers,
             announcers,
+            cluster,
             bus,
             first_admin_key,
         })
@@ -193,6 +207,7 @@ impl Application {
             registry,
             producers,
             announcers,
+            cluster,
             bus,
             ..
         } = self;
@@ -229,6 +244,7 @@ impl Application {
         producers.stop(Duration::from_secs(10)).await;
         registry.drain(Duration::from_secs(10)).await;
         announcers.stop(Duration::from_secs(5)).await;
+        cluster.stop(Duration::from_secs(5)).await;
         bus.stop();
         watchdog.stop(Duration::from_secs(1)).await;
         db.close().await.context("closing the database pool")?;
@@ -240,15 +256,31 @@ impl Application {
 /// The order engine: the journal's writers and the registry shards over them. Must run inside an
 /// actix system.
 pub async fn start_engine(settings: &Settings, db: &Database) -> anyhow::Result<RegistryHandle> {
-    let journal = Journal::start(
+    start_fenced_engine(settings, db, None).await
+}
+
+/// [`start_engine`] whose journal, in cluster mode, writes only the slots `fence` holds.
+async fn start_fenced_engine(
+    settings: &Settings,
+    db: &Database,
+    fence: Option<Membership>,
+) -> anyhow::Result<RegistryHandle> {
+    let journal = Journal::start_fenced(
         db.clone(),
         settings.journal.max_batch,
         settings.journal.max_delay,
         settings.journal_writers(),
+        fence,
     )
     .await
     .context("cannot read the end of the log")?;
     Ok(RegistryHandle::start(&settings.engine, db.clone(), journal))
+}
+
+fn listener_addr(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
 }
 
 /// On first start nobody could call the API, so an admin key is made and handed to the caller

@@ -80,6 +80,18 @@ enum Command {
         #[command(subcommand)]
         action: Secrets,
     },
+    /// Several nodes on one PostgreSQL (`cluster.enabled`).
+    Cluster {
+        #[command(subcommand)]
+        action: Cluster,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Cluster {
+    /// The nodes (alive or not, slots held) and the slots without a live owner, from the
+    /// database: runs anywhere the configuration reaches it.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,7 +291,45 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Secrets {
             action: Secrets::Rotate,
         } => rotate_secrets(settings).await,
+        Command::Cluster {
+            action: Cluster::Status,
+        } => cluster_status(settings).await,
     }
+}
+
+async fn cluster_status(settings: &Settings) -> anyhow::Result<()> {
+    if settings.database.backend()? != crate::config::Backend::Postgres {
+        println!("single node: cluster mode needs PostgreSQL (database.url is SQLite)");
+        return Ok(());
+    }
+    let db = Database::connect(&settings.database).await?;
+    db.migrate_up().await?;
+    let seen = crate::cluster::overview(&db, settings.cluster.lease).await?;
+    db.close().await?;
+    if seen.nodes.is_empty() {
+        println!("no node has joined (cluster.enabled = false everywhere?)");
+    }
+    println!(
+        "{:<32} {:<6} {:>6} {:>12}  URL",
+        "NODE", "LIVE", "SLOTS", "HEARD (ms)"
+    );
+    for n in &seen.nodes {
+        println!(
+            "{:<32} {:<6} {:>6} {:>12}  {}",
+            n.node_id,
+            if n.live { "yes" } else { "no" },
+            n.slots,
+            n.heartbeat_age_ms,
+            n.advertise_url
+        );
+    }
+    let unowned = seen.unowned();
+    let epochs = seen.leases.iter().map(|l| l.epoch).max().unwrap_or(0);
+    println!(
+        "{unowned} of {} slots without a live owner; highest epoch {epochs}",
+        seen.leases.len()
+    );
+    Ok(())
 }
 
 async fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {

@@ -37,6 +37,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
     pub bus: BusSettings,
+    pub cluster: ClusterSettings,
     pub inventory: InventorySettings,
     pub notify: NotifySettings,
     pub bulk: BulkSettings,
@@ -187,6 +188,23 @@ pub struct EngineSettings {
     pub mailbox_capacity: usize,
 }
 
+/// Several nodes on one PostgreSQL (see `cluster`): each order's slot has one owner at a time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    /// This node's name among the nodes; empty = `<hostname>-<http port>`.
+    pub node_id: String,
+    /// Where the other nodes reach this one (internal HTTP); empty = `http://<http.listen>`.
+    pub advertise_url: String,
+    /// How long a slot stays this node's without a renewal (measured by the database clock).
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often this node renews its leases, says it is alive and rebalances slots.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalSettings {
@@ -311,7 +329,28 @@ impl Settings {
                 reason: reason.to_owned(),
             })
         };
-        self.database.backend()?;
+        let backend = self.database.backend()?;
+        if self.cluster.enabled {
+            if backend != Backend::Postgres {
+                return invalid(
+                    "cluster.enabled",
+                    "needs PostgreSQL (database.url = postgres://…): SQLite is one node's database",
+                );
+            }
+            if self.cluster.heartbeat.is_zero() || self.cluster.heartbeat * 2 > self.cluster.lease {
+                return invalid(
+                    "cluster.heartbeat",
+                    "must be more than 0 and at most half of cluster.lease",
+                );
+            }
+            let url = &self.cluster.advertise_url;
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(
+                    "cluster.advertise_url",
+                    "must be empty or an http(s):// URL",
+                );
+            }
+        }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
         }

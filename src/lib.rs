@@ -6,6 +6,7 @@ pub mod app;
 pub mod bulk;
 pub mod bus;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod doctor;

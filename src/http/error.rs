@@ -214,6 +214,9 @@ impl From<crate::actors::Error> for Error {
             }
             E::Rejected(Rejection::NotAllowed(why)) => Error::NotAllowed(why),
             E::Overloaded { .. } => Error::Unavailable("overloaded; retry later".into()),
+            E::Journal(crate::journal::Error::NotOwner { slot }) => Error::Unavailable(format!(
+                "this order's slot ({slot}) is held by another node of the cluster; retry"
+            )),
             other => {
                 tracing::error!(error = ?anyhow::Error::from(other), "order engine failed");
                 Error::Unavailable("the order engine cannot commit right now; retry later".into())

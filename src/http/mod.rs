@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod bulk;
+mod cluster;
 mod dashboard;
 mod error;
 mod events;

@@ -11,9 +11,9 @@ use utoipa_actix_web::{AppExt, scope};
 use super::openapi::Spec;
 use super::rate_limit::{self, RateLimits};
 use super::{
-    AuthBase, Error, Ingress, analytics, api_keys, audit, bulk, dashboard, events, flags, graphql,
-    health, idempotency, inventory, notifications, oauth, observe, openapi, orders, shipments,
-    shops, webhooks, workflows,
+    AuthBase, Error, Ingress, analytics, api_keys, audit, bulk, cluster, dashboard, events, flags,
+    graphql, health, idempotency, inventory, notifications, oauth, observe, openapi, orders,
+    shipments, shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -40,6 +40,8 @@ pub struct Services {
     pub jobs: crate::bulk::Runner,
     pub bus: crate::bus::Bus,
     pub shipping: crate::integrations::shipping::Shipping,
+    /// This node's membership and `cluster.lease`, in cluster mode.
+    pub cluster: Option<(crate::cluster::Membership, std::time::Duration)>,
 }
 
 /// Starts serving on `listener`. Signals are not handled here: shutdown is the app's job, so
@@ -59,6 +61,7 @@ pub fn start(
         jobs,
         bus,
         shipping,
+        cluster: membership,
     } = services;
     let addr = listener.local_addr()?;
     let schema = web::Data::new(graphql::schema(graphql::Services {
@@ -93,6 +96,7 @@ pub fn start(
     let bus = web::Data::new(bus);
     let flags = web::Data::new(flags);
     let shipping = web::Data::new(shipping);
+    let cluster_mode = web::Data::new(cluster::ClusterMode(membership));
     let rate_limits = web::Data::new(RateLimits::new(&http.rate_limit));
     forget_idle_keys(&rate_limits);
     let running = HttpServer::new(move || {
@@ -111,6 +115,7 @@ pub fn start(
             .app_data(bus.clone())
             .app_data(flags.clone())
             .app_data(shipping.clone())
+            .app_data(cluster_mode.clone())
             .app_data(rate_limits.clone())
             .app_data(schema.clone())
             .app_data(
@@ -227,6 +232,7 @@ fn routes(config: &mut ServiceConfig) {
                 .service(api_keys::revoke)
                 .service(api_keys::rotate)
                 .service(audit::list)
+                .service(cluster::status)
                 .service(flags::list)
                 .service(flags::show)
                 .service(flags::set)

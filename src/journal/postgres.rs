@@ -57,6 +57,52 @@ WITH seen AS ( \
 ) \
 SELECT dedupe_key FROM seen";
 
+/// [`BATCH`] for a node of a cluster: the `fence` CTE keeps the batch's slots this node still
+/// holds at the epochs it presents, locking their lease rows `FOR SHARE` (a takeover's update
+/// waits for this statement; after it, this finds nothing), and every row of a slot not kept
+/// is left out. The answer also names the slots kept.
+static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let edits = [
+        (
+            "WITH seen AS (",
+            "WITH fence AS ( \
+  SELECT l.slot FROM slot_leases l JOIN UNNEST($31::int2[], $32::int8[]) AS h(slot, epoch) \
+  ON l.slot = h.slot AND l.epoch = h.epoch WHERE l.owner = $33 AND l.expires_at > now() \
+  FOR SHARE OF l \
+), seen AS (",
+        ),
+        (
+            "FROM UNNEST($2::text[], $3::int4[], $4::text[], $5::text[]) AS u(k, t, s, o) \
+  WHERE k NOT IN (SELECT dedupe_key FROM seen)",
+            "FROM UNNEST($2::text[], $3::int4[], $4::text[], $5::text[], $34::int2[]) AS u(k, t, s, o, ksl) \
+  WHERE k NOT IN (SELECT dedupe_key FROM seen) AND ksl IN (SELECT slot FROM fence)",
+        ),
+        (
+            "AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef) \
+  WHERE d = '' OR d NOT IN (SELECT dedupe_key FROM seen)",
+            "AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef) \
+  WHERE (d = '' OR d NOT IN (SELECT dedupe_key FROM seen)) AND sl IN (SELECT slot FROM fence)",
+        ),
+        (
+            "$29::int8[]) \
+  AS u(d, i, sh, st, sg, sr, hf, v, ut, ct) \
+  WHERE d = '' OR d NOT IN (SELECT dedupe_key FROM seen)",
+            "$29::int8[], $35::int2[]) \
+  AS u(d, i, sh, st, sg, sr, hf, v, ut, ct, ssl) \
+  WHERE (d = '' OR d NOT IN (SELECT dedupe_key FROM seen)) AND ssl IN (SELECT slot FROM fence)",
+        ),
+    ];
+    let mut sql = BATCH
+        .strip_suffix("SELECT dedupe_key FROM seen")
+        .expect("the batch statement ends with its answer")
+        .to_owned();
+    for (from, to) in edits {
+        assert!(sql.contains(from), "the batch statement changed: {from}");
+        sql = sql.replace(from, to);
+    }
+    sql + "SELECT dedupe_key, NULL::int2 FROM seen UNION ALL SELECT NULL, slot FROM fence"
+});
+
 fn text(v: Option<&str>) -> String {
     v.unwrap_or_default().to_owned()
 }
@@ -80,11 +126,13 @@ pub(super) async fn write_batch(
     db: &impl ConnectionTrait,
     placed: &[&Placed],
     narrow: &[&Commit],
-) -> Result<HashSet<String>, DbErr> {
+    fence: Option<&Fence>,
+) -> Result<Batch, DbErr> {
     let key = |c: &Commit| text(c.inbox.as_ref().map(|i| i.dedupe_key.as_str()));
 
     let mut keys = Vec::new();
     let mut key_rows: [Vec<String>; 3] = Default::default();
+    let mut key_slots: Vec<i16> = Vec::new();
     let mut key_types = Vec::new();
     let mut commit_keys = Vec::new();
     for p in placed {
@@ -100,6 +148,7 @@ pub(super) async fn write_batch(
                 ],
             );
             key_types.push(entry.event_type);
+            key_slots.push(p.order.id.slot());
         }
     }
 
@@ -142,8 +191,10 @@ pub(super) async fn write_batch(
 
     let mut snapshots: [Vec<String>; 7] = Default::default();
     let mut numbers: [Vec<i64>; 3] = Default::default();
+    let mut snapshot_slots: Vec<i16> = Vec::new();
     for commit in narrow {
         let order = &commit.order;
+        snapshot_slots.push(order.id.slot());
         push(
             &mut snapshots,
             [
@@ -193,10 +244,55 @@ pub(super) async fn write_batch(
     values.extend(texts(snapshots));
     values.extend(numbers.into_iter().map(Value::from));
     values.push(Value::from(NO_INT));
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH, values);
-    db.query_all_raw(statement)
-        .await?
-        .iter()
-        .map(|row| row.try_get_by_index::<String>(0))
-        .collect()
+    let Some(fence) = fence else {
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH, values);
+        let seen = db
+            .query_all_raw(statement)
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0))
+            .collect::<Result<_, _>>()?;
+        return Ok(Batch { seen, held: None });
+    };
+    let (slots, epochs): (Vec<i16>, Vec<i64>) = fence.held.iter().copied().unzip();
+    values.extend([
+        Value::from(slots),
+        Value::from(epochs),
+        Value::from(fence.node.clone()),
+        Value::from(key_slots),
+        Value::from(snapshot_slots),
+    ]);
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, FENCED.as_str(), values);
+    let mut batch = Batch {
+        seen: HashSet::new(),
+        held: Some(HashSet::new()),
+    };
+    for row in db.query_all_raw(statement).await? {
+        match (
+            row.try_get_by_index::<Option<String>>(0)?,
+            row.try_get_by_index::<Option<i16>>(1)?,
+        ) {
+            (Some(key), _) => {
+                batch.seen.insert(key);
+            }
+            (None, Some(slot)) => {
+                batch.held.get_or_insert_default().insert(slot);
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(batch)
+}
+
+/// The slots a cluster node presents with a batch: those it holds, at their epochs.
+pub(super) struct Fence {
+    pub node: String,
+    pub held: Vec<(i16, i64)>,
+}
+
+/// What a batch found: the keys already recorded, and (fenced) the slots still held.
+pub(super) struct Batch {
+    pub seen: HashSet<String>,
+    /// `None`: not fenced (a single node).
+    pub held: Option<HashSet<i16>>,
 }

@@ -32,6 +32,7 @@ use super::annotations;
 use super::commit::{Commit, Placed, Written, log_rows, rows_of};
 use super::snapshot::{self, Snapshots};
 use super::{postgres, sqlite};
+use crate::cluster::Membership;
 use crate::config::Backend;
 use crate::persistence::Database;
 use crate::telemetry::metrics::{JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS};
@@ -45,6 +46,9 @@ pub enum Error {
     Stopped,
     #[error("the journal could not write")]
     Write(#[source] std::sync::Arc<sea_orm::DbErr>),
+    /// Cluster mode: this node does not hold the order's slot (any more): nothing was written.
+    #[error("slot {slot} is not this node's")]
+    NotOwner { slot: i16 },
 }
 
 /// Handle to the writer task. Cheap to clone.
@@ -114,6 +118,20 @@ impl Journal {
         max_delay: Duration,
         writers: usize,
     ) -> Result<Self, crate::persistence::Error> {
+        Self::start_fenced(db, max_batch, max_delay, writers, None).await
+    }
+
+    /// [`Journal::start`] for a node of a cluster (`fence`: its membership): every batch
+    /// presents the epochs of the slots it writes, checked where the rows land, and a commit of
+    /// a slot this node does not hold at that epoch is written nowhere and answered
+    /// [`Error::NotOwner`].
+    pub async fn start_fenced(
+        db: Database,
+        max_batch: usize,
+        max_delay: Duration,
+        writers: usize,
+        fence: Option<Membership>,
+    ) -> Result<Self, crate::persistence::Error> {
         let end = db.log().end().await?;
         let (committed_tx, committed) = watch::channel(end);
         let positions = Arc::new(Mutex::new(Positions {
@@ -137,6 +155,7 @@ impl Journal {
                         .map(|_| {
                             tokio::spawn(write_loop(
                                 db.clone(),
+                                fence.clone(),
                                 jobs.clone(),
                                 positions.clone(),
                                 max_batch.max(1),
@@ -172,6 +191,7 @@ impl Journal {
 
 async fn write_loop(
     db: Database,
+    fence: Option<Membership>,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     positions: Arc<Mutex<Positions>>,
     max_batch: usize,
@@ -222,8 +242,8 @@ async fn write_loop(
                 )
             })
             .collect();
-        let outcomes = match write(&db, &placed).await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        let outcomes = match write(&db, &placed, fence.as_ref()).await {
+            Ok(outcomes) => outcomes,
             // One bad commit must not sink the others: retry each on its own (at the positions
             // it was given, which no other batch holds).
             Err(batch_error) if size > 1 => {
@@ -231,10 +251,10 @@ async fn write_loop(
                 let mut each = Vec::with_capacity(size);
                 for one in &placed {
                     each.push(
-                        write(&db, std::slice::from_ref(one))
-                            .await
-                            .map(|mut o| o.remove(0))
-                            .map_err(|e| Error::Write(e.into())),
+                        match write(&db, std::slice::from_ref(one), fence.as_ref()).await {
+                            Ok(mut outcome) => outcome.remove(0),
+                            Err(e) => Err(Error::Write(e.into())),
+                        },
                     );
                 }
                 each
@@ -263,31 +283,64 @@ async fn write_loop(
     }
 }
 
-/// Writes one batch atomically; returns each commit's outcome, in order.
-async fn write(db: &Database, placed: &[Placed]) -> Result<Vec<Written>, sea_orm::DbErr> {
+/// Writes one batch atomically; returns each commit's outcome, in order. With a `fence`, the
+/// commits of slots this node does not hold are written nowhere (answered `NotOwner`).
+async fn write(
+    db: &Database,
+    placed: &[Placed],
+    fence: Option<&Membership>,
+) -> Result<Vec<Result<Written, Error>>, sea_orm::DbErr> {
     // The first commit of a key in the batch is the one written; any other is a duplicate.
     let mut keys = HashSet::new();
     let first: Vec<bool> = placed
         .iter()
         .map(|c| c.inbox.as_ref().is_none_or(|e| keys.insert(&e.dedupe_key)))
         .collect();
+    let held_here = |c: &Placed| fence.is_none_or(|f| f.epoch(c.order.id.slot()).is_some());
     let candidates: Vec<&Placed> = placed
         .iter()
         .zip(&first)
-        .filter_map(|(c, first)| first.then_some(c))
+        .filter_map(|(c, first)| (*first && held_here(c)).then_some(c))
         .collect();
-    let seen = match db.backend() {
-        Backend::Postgres => write_postgres(db, &candidates).await?,
-        Backend::Sqlite => write_sqlite(db, &candidates).await?,
+    let batch = match db.backend() {
+        Backend::Postgres => {
+            let fence = fence.map(|f| postgres::Fence {
+                node: f.node_id().to_owned(),
+                held: slots_of(&candidates)
+                    .into_iter()
+                    .filter_map(|slot| f.epoch(slot).map(|epoch| (slot, epoch)))
+                    .collect(),
+            });
+            write_postgres(db, &candidates, fence.as_ref()).await?
+        }
+        Backend::Sqlite => postgres::Batch {
+            seen: write_sqlite(db, &candidates).await?,
+            held: None,
+        },
     };
     Ok(placed
         .iter()
         .zip(first)
-        .map(|(c, first)| match &c.inbox {
-            Some(entry) if !first || seen.contains(&entry.dedupe_key) => Written::Duplicate,
-            _ => Written::Committed,
+        .map(|(c, first)| {
+            let slot = c.order.id.slot();
+            match &c.inbox {
+                Some(_) if !first => Ok(Written::Duplicate),
+                _ if !held_here(c) || batch.held.as_ref().is_some_and(|h| !h.contains(&slot)) => {
+                    Err(Error::NotOwner { slot })
+                }
+                Some(entry) if batch.seen.contains(&entry.dedupe_key) => Ok(Written::Duplicate),
+                _ => Ok(Written::Committed),
+            }
         })
         .collect())
+}
+
+/// The distinct slots of `placed`.
+fn slots_of(placed: &[&Placed]) -> Vec<i16> {
+    let mut slots: Vec<i16> = placed.iter().map(|c| c.order.id.slot()).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    slots
 }
 
 /// The commits whose key was not seen before, and the commands (which have none).
@@ -330,23 +383,36 @@ async fn write_sqlite(db: &Database, placed: &[&Placed]) -> Result<HashSet<Strin
     Ok(seen)
 }
 
-/// PostgreSQL: one statement (see `unnest`), plus a transaction around it only when a detail
-/// changed (the wide snapshot columns and the line items) or a command tagged or prioritised; returns the keys that were already
-/// recorded.
-async fn write_postgres(db: &Database, placed: &[&Placed]) -> Result<HashSet<String>, DbErr> {
+/// PostgreSQL: one statement (see `postgres`), plus a transaction around it only when a detail
+/// changed (the wide snapshot columns and the line items) or a command tagged or prioritised;
+/// returns the keys that were already recorded and, fenced, the slots still held.
+async fn write_postgres(
+    db: &Database,
+    placed: &[&Placed],
+    fence: Option<&postgres::Fence>,
+) -> Result<postgres::Batch, DbErr> {
     let recorded = with_events(placed);
     let snapshots = Snapshots::of(&recorded);
     if snapshots.wide.is_empty() && !annotations::any(&recorded) {
-        return postgres::write_batch(&db.conn, placed, &snapshots.narrow).await;
+        return postgres::write_batch(&db.conn, placed, &snapshots.narrow, fence).await;
     }
     let txn = db.begin_write().await?;
-    let seen = postgres::write_batch(&txn, placed, &snapshots.narrow).await?;
-    let kept = with_events(&fresh(placed, &seen));
+    let batch = postgres::write_batch(&txn, placed, &snapshots.narrow, fence).await?;
+    let written: Vec<&Placed> = fresh(placed, &batch.seen)
+        .into_iter()
+        .filter(|c| {
+            batch
+                .held
+                .as_ref()
+                .is_none_or(|h| h.contains(&c.order.id.slot()))
+        })
+        .collect();
+    let kept = with_events(&written);
     snapshot::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
     snapshot::replace_items(&txn, &kept).await?;
     annotations::write(&txn, &kept).await?;
     txn.commit().await?;
-    Ok(seen)
+    Ok(batch)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 mod backup;
+mod cluster;
 mod database;
 mod idempotency;
 mod order_search;
@@ -23,6 +24,7 @@ pub mod workflows;
 pub use api_keys::{KeyOwner, KeyRecord};
 pub use audit::{Actor, AuditEntry, AuditStore};
 pub use backup::{Backup, BackupError};
+pub use cluster::{ClusterStore, LeaseRow, NodeRow};
 pub use database::{Database, Error, NotReady, WriteTxn};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{

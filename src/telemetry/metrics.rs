@@ -45,6 +45,8 @@ pub const RESIDENT_MEMORY_BYTES: &str = "creatorflow_process_resident_memory_byt
 pub const MEMORY_LIMIT_BYTES: &str = "creatorflow_memory_limit_bytes";
 pub const TIKTOK_REQUESTS_TOTAL: &str = "creatorflow_tiktok_requests_total";
 pub const ORDER_PROCESSING_SECONDS: &str = "creatorflow_order_processing_seconds";
+pub const CLUSTER_SLOTS_HELD: &str = "creatorflow_cluster_slots_held";
+pub const CLUSTER_HANDOFFS_TOTAL: &str = "creatorflow_cluster_handoffs_total";
 
 /// Buckets for batch sizes: 1 to the largest sensible `journal.max_batch`.
 const BATCH_BUCKETS: &[f64] = &[
@@ -142,6 +144,14 @@ fn describe() {
         "Stock reservations, by outcome (reserved, insufficient, released, committed, expired)"
     );
     describe_counter!(INVENTORY_LOW_STOCK_TOTAL, "Low-stock events raised");
+    describe_gauge!(
+        CLUSTER_SLOTS_HELD,
+        "Slots of orders this node holds the lease of (cluster mode)"
+    );
+    describe_counter!(
+        CLUSTER_HANDOFFS_TOTAL,
+        "Slots that changed hands at this node, by change (acquired, released, lost)"
+    );
     describe_gauge!(
         DATABASE_UP,
         "1 while the database answers (and, for SQLite, its file is there), else 0"

@@ -7,6 +7,7 @@ mod backup;
 mod bulk;
 mod bus;
 mod cli;
+mod cluster;
 mod commands;
 mod dashboard;
 mod doctor;

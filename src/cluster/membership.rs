@@ -1,0 +1,220 @@
+//! This node in the cluster: its heartbeat, the slots it holds and the rounds that move them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use metrics::{counter, gauge};
+
+use super::placement::{self, Slot};
+use crate::config::ClusterSettings;
+use crate::domain::SLOTS;
+use crate::persistence::{self, Database};
+use crate::telemetry::metrics::{CLUSTER_HANDOFFS_TOTAL, CLUSTER_SLOTS_HELD};
+
+/// Slots given back per round at most: a join moves working slots in steps.
+const MAX_MOVES: usize = 64;
+
+/// This node's membership. Cheap to clone: clones share it.
+#[derive(Clone)]
+pub struct Membership {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    node_id: String,
+    advertise_url: String,
+    lease: Duration,
+    heartbeat: Duration,
+    /// The epoch of each slot held, 0 for a slot not held (epochs start at 1).
+    epochs: Vec<AtomicI64>,
+}
+
+impl Membership {
+    pub fn new(db: Database, settings: &ClusterSettings, listen: SocketAddr) -> Self {
+        let node_id = if settings.node_id.is_empty() {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "node".to_owned());
+            format!("{host}-{}", listen.port())
+        } else {
+            settings.node_id.clone()
+        };
+        let advertise_url = if settings.advertise_url.is_empty() {
+            format!("http://{listen}")
+        } else {
+            settings.advertise_url.trim_end_matches('/').to_owned()
+        };
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                node_id,
+                advertise_url,
+                lease: settings.lease,
+                heartbeat: settings.heartbeat,
+                epochs: (0..SLOTS).map(|_| AtomicI64::new(0)).collect(),
+            }),
+        }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// The epoch at which this node holds `slot`, if it does.
+    pub fn epoch(&self, slot: i16) -> Option<i64> {
+        let epoch = self
+            .inner
+            .epochs
+            .get(slot as usize)?
+            .load(Ordering::Acquire);
+        (epoch > 0).then_some(epoch)
+    }
+
+    /// Every slot held, with its epoch.
+    pub fn held(&self) -> Vec<(i16, i64)> {
+        (0..SLOTS as i16)
+            .filter_map(|slot| self.epoch(slot).map(|epoch| (slot, epoch)))
+            .collect()
+    }
+
+    fn hold(&self, slot: i16, epoch: i64) {
+        self.inner.epochs[slot as usize].store(epoch, Ordering::Release);
+    }
+
+    fn drop_slot(&self, slot: i16) {
+        self.inner.epochs[slot as usize].store(0, Ordering::Release);
+    }
+
+    /// Joins, then runs a round every `cluster.heartbeat` until stopped; then gives every slot
+    /// back and leaves, so the other nodes take them at once (their next round).
+    pub async fn run(self, mut stop: crate::shutdown::Stop) {
+        let store = self.inner.db.cluster();
+        if let Err(e) = store.ensure_slots().await {
+            tracing::error!(error = %e, "cluster: cannot make the slots' lease rows");
+        }
+        tracing::info!(node_id = %self.inner.node_id, url = %self.inner.advertise_url, "cluster: joining");
+        let mut renewed = Instant::now();
+        let mut rounds: u64 = 0;
+        loop {
+            if let Err(e) = self.round(&mut renewed).await {
+                tracing::warn!(error = %e, "cluster: round failed");
+            }
+            if renewed.elapsed() >= self.inner.lease {
+                // Not renewed for a whole lease: another node may hold these slots by now.
+                self.lose_all("its leases could not be renewed for a whole lease");
+            }
+            rounds += 1;
+            if rounds.is_multiple_of(100)
+                && let Err(e) = store.forget_silent(self.inner.lease * 12).await
+            {
+                tracing::warn!(error = %e, "cluster: cannot forget silent nodes");
+            }
+            if stop.sleep(self.inner.heartbeat).await {
+                break;
+            }
+        }
+        self.leave().await;
+    }
+
+    /// One round: say alive, renew, give back the slots placed elsewhere, take the free ones
+    /// placed here.
+    async fn round(&self, renewed: &mut Instant) -> Result<(), persistence::Error> {
+        let store = self.inner.db.cluster();
+        let me = self.inner.node_id.as_str();
+        store.heartbeat(me, &self.inner.advertise_url).await?;
+        let held = self.held();
+        let started = Instant::now();
+        let kept = store.renew(me, &held, self.inner.lease).await?;
+        *renewed = started;
+        for (slot, _) in held.iter().filter(|(slot, _)| !kept.contains(slot)) {
+            self.drop_slot(*slot);
+            counter!(CLUSTER_HANDOFFS_TOTAL, "change" => "lost").increment(1);
+            tracing::warn!(slot, "cluster: slot taken over by another node");
+        }
+        let lease_ms = i64::try_from(self.inner.lease.as_millis()).unwrap_or(i64::MAX);
+        let nodes = store.nodes().await?;
+        let live: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.heartbeat_age_ms < lease_ms)
+            .map(|n| n.node_id.as_str())
+            .collect();
+        let leases = store.leases().await?;
+        let slots: Vec<Slot> = leases
+            .iter()
+            .map(|l| Slot {
+                slot: l.slot,
+                owner: l.owner.as_deref(),
+                live: l.live(),
+                held: self.epoch(l.slot).is_some(),
+            })
+            .collect();
+        let moves = placement::moves(me, &live, &slots, MAX_MOVES);
+        if !moves.release.is_empty() {
+            // Stop writing them first: the journal presents only epochs still held.
+            let giving: Vec<(i16, i64)> = moves
+                .release
+                .iter()
+                .filter_map(|slot| self.epoch(*slot).map(|e| (*slot, e)))
+                .collect();
+            for (slot, _) in &giving {
+                self.drop_slot(*slot);
+            }
+            let released = store.release(me, &giving).await?;
+            counter!(CLUSTER_HANDOFFS_TOTAL, "change" => "released").increment(released);
+            tracing::info!(
+                slots = giving.len(),
+                "cluster: slots given back to the nodes they are placed on"
+            );
+        }
+        if !moves.acquire.is_empty() {
+            let taken = store.acquire(me, &moves.acquire, self.inner.lease).await?;
+            for (slot, epoch) in &taken {
+                self.hold(*slot, *epoch);
+            }
+            counter!(CLUSTER_HANDOFFS_TOTAL, "change" => "acquired").increment(taken.len() as u64);
+            if !taken.is_empty() {
+                tracing::info!(slots = taken.len(), "cluster: slots taken");
+            }
+        }
+        gauge!(CLUSTER_SLOTS_HELD).set(self.held().len() as f64);
+        Ok(())
+    }
+
+    fn lose_all(&self, why: &str) {
+        let held = self.held();
+        if held.is_empty() {
+            return;
+        }
+        for (slot, _) in &held {
+            self.drop_slot(*slot);
+        }
+        counter!(CLUSTER_HANDOFFS_TOTAL, "change" => "lost").increment(held.len() as u64);
+        gauge!(CLUSTER_SLOTS_HELD).set(0.0);
+        tracing::error!(slots = held.len(), why, "cluster: every slot dropped");
+    }
+
+    /// Gives every slot back and removes this node's row.
+    async fn leave(&self) {
+        let held = self.held();
+        for (slot, _) in &held {
+            self.drop_slot(*slot);
+        }
+        let store = self.inner.db.cluster();
+        match store.release(&self.inner.node_id, &held).await {
+            Ok(n) => {
+                counter!(CLUSTER_HANDOFFS_TOTAL, "change" => "released").increment(n);
+                tracing::info!(slots = n, "cluster: slots given back on leaving");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: cannot give the slots back; they free when their leases end")
+            }
+        }
+        if let Err(e) = store.leave(&self.inner.node_id).await {
+            tracing::warn!(error = %e, "cluster: cannot remove this node's row");
+        }
+        gauge!(CLUSTER_SLOTS_HELD).set(0.0);
+    }
+}

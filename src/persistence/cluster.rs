@@ -1,0 +1,229 @@
+//! The cluster's rows on PostgreSQL: the nodes alive (by heartbeat) and a lease per slot of
+//! orders. Every time is the database's clock (`now()`), never a node's, so nodes whose clocks
+//! disagree still agree on who holds what. Taking a slot is one conditional update that raises
+//! its epoch; the journal checks that epoch where its rows land.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+
+use super::{Database, Error};
+use crate::domain::SLOTS;
+
+/// A node that registered, and how recently it said it is alive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeRow {
+    pub node_id: String,
+    pub advertise_url: String,
+    /// Milliseconds since its last heartbeat, by the database clock.
+    pub heartbeat_age_ms: i64,
+}
+
+/// One slot's lease.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseRow {
+    pub slot: i16,
+    pub owner: Option<String>,
+    pub epoch: i64,
+    /// Milliseconds until it ends (negative: ended), by the database clock; `None`: never held.
+    pub expires_in_ms: Option<i64>,
+}
+
+impl LeaseRow {
+    /// Held by someone whose lease has not ended.
+    pub fn live(&self) -> bool {
+        self.owner.is_some() && self.expires_in_ms.is_some_and(|ms| ms > 0)
+    }
+}
+
+pub struct ClusterStore<'a> {
+    db: &'a Database,
+}
+
+impl Database {
+    pub fn cluster(&self) -> ClusterStore<'_> {
+        ClusterStore { db: self }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl ClusterStore<'_> {
+    async fn run(&self, sql: &str, values: Vec<Value>) -> Result<Vec<sea_orm::QueryResult>, Error> {
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        Ok(self.db.conn.query_all_raw(statement).await?)
+    }
+
+    /// Makes the lease rows of every slot, once (the first node in cluster mode does it).
+    pub async fn ensure_slots(&self) -> Result<(), Error> {
+        self.run(
+            "INSERT INTO slot_leases (slot, epoch) SELECT s, 0 FROM generate_series(0, $1::int - 1) AS s \
+             ON CONFLICT (slot) DO NOTHING",
+            vec![Value::from(SLOTS as i32)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Says `node` is alive and where it is reached.
+    pub async fn heartbeat(&self, node: &str, advertise_url: &str) -> Result<(), Error> {
+        self.run(
+            "INSERT INTO cluster_nodes (node_id, advertise_url, started_at, heartbeat_at) \
+             VALUES ($1, $2, now(), now()) ON CONFLICT (node_id) DO UPDATE \
+             SET advertise_url = excluded.advertise_url, heartbeat_at = now()",
+            vec![node.into(), advertise_url.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The registered nodes, the most recently heard from first.
+    pub async fn nodes(&self) -> Result<Vec<NodeRow>, Error> {
+        let rows = self
+            .run(
+                "SELECT node_id, advertise_url, \
+                 (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::int8 AS age \
+                 FROM cluster_nodes ORDER BY heartbeat_at DESC, node_id",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NodeRow {
+                    node_id: r.try_get_by_index(0)?,
+                    advertise_url: r.try_get_by_index(1)?,
+                    heartbeat_age_ms: r.try_get_by_index(2)?,
+                })
+            })
+            .collect::<Result<_, sea_orm::DbErr>>()
+            .map_err(Error::from)
+    }
+
+    /// Every slot's lease, by slot.
+    pub async fn leases(&self) -> Result<Vec<LeaseRow>, Error> {
+        let rows = self
+            .run(
+                "SELECT slot, owner, epoch, \
+                 (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::int8 AS left_ms \
+                 FROM slot_leases ORDER BY slot",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeaseRow {
+                    slot: r.try_get_by_index(0)?,
+                    owner: r.try_get_by_index(1)?,
+                    epoch: r.try_get_by_index(2)?,
+                    expires_in_ms: r.try_get_by_index(3)?,
+                })
+            })
+            .collect::<Result<_, sea_orm::DbErr>>()
+            .map_err(Error::from)
+    }
+
+    /// Takes those of `slots` that nobody holds (never held, released, or lease ended; or
+    /// held by `node` itself under an epoch it no longer knows), each with its epoch raised.
+    /// Returns the slots taken with their new epochs.
+    pub async fn acquire(
+        &self,
+        node: &str,
+        slots: &[i16],
+        lease: Duration,
+    ) -> Result<Vec<(i16, i64)>, Error> {
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .run(
+                "UPDATE slot_leases SET owner = $1, epoch = epoch + 1, acquired_at = now(), \
+                 expires_at = now() + $3 * interval '1 millisecond' \
+                 WHERE slot = ANY($2::int2[]) \
+                 AND (owner IS NULL OR owner = $1 OR expires_at IS NULL OR expires_at <= now()) \
+                 RETURNING slot, epoch",
+                vec![node.into(), slots.to_vec().into(), millis(lease).into()],
+            )
+            .await?;
+        pairs(&rows)
+    }
+
+    /// Extends the leases `node` holds at the epochs it knows; returns the slots extended (a
+    /// slot missing from the answer was taken over: its writes are fenced from now on).
+    pub async fn renew(
+        &self,
+        node: &str,
+        held: &[(i16, i64)],
+        lease: Duration,
+    ) -> Result<Vec<i16>, Error> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (slots, epochs): (Vec<i16>, Vec<i64>) = held.iter().copied().unzip();
+        let rows = self
+            .run(
+                "UPDATE slot_leases AS l SET expires_at = now() + $4 * interval '1 millisecond' \
+                 FROM UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
+                 WHERE l.slot = h.slot AND l.epoch = h.epoch AND l.owner = $1 \
+                 AND l.expires_at > now() \
+                 RETURNING l.slot",
+                vec![
+                    node.into(),
+                    slots.into(),
+                    epochs.into(),
+                    millis(lease).into(),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get_by_index::<i16>(0).map_err(Error::from))
+            .collect()
+    }
+
+    /// Gives `held` back (a graceful stop, or slots placed on another node): free at once for
+    /// whoever takes them next. Returns how many were still this node's.
+    pub async fn release(&self, node: &str, held: &[(i16, i64)]) -> Result<u64, Error> {
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let (slots, epochs): (Vec<i16>, Vec<i64>) = held.iter().copied().unzip();
+        let rows = self
+            .run(
+                "UPDATE slot_leases AS l SET owner = NULL, expires_at = now() \
+                 FROM UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
+                 WHERE l.slot = h.slot AND l.epoch = h.epoch AND l.owner = $1 \
+                 RETURNING l.slot",
+                vec![node.into(), slots.into(), epochs.into()],
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// `node` leaves the cluster: its row goes, so nobody places slots on it.
+    pub async fn leave(&self, node: &str) -> Result<(), Error> {
+        self.run(
+            "DELETE FROM cluster_nodes WHERE node_id = $1",
+            vec![node.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets nodes not heard from for `after` (they hold nothing: their leases ended).
+    pub async fn forget_silent(&self, after: Duration) -> Result<(), Error> {
+        self.run(
+            "DELETE FROM cluster_nodes WHERE heartbeat_at < now() - $1 * interval '1 millisecond'",
+            vec![millis(after).into()],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn pairs(rows: &[sea_orm::QueryResult]) -> Result<Vec<(i16, i64)>, Error> {
+    rows.iter()
+        .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(Error::from)
+}

@@ -1,0 +1,382 @@
+//! Several nodes on one PostgreSQL: slot leases shared out and handed over, and the journal's
+//! fence (a node that lost a slot writes nothing of it). Cluster mode is PostgreSQL's only:
+//! on SQLite these tests check that it is refused.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use creatorflow::actors::Envelope;
+use creatorflow::cluster::{Membership, overview};
+use creatorflow::config::{Backend, ClusterSettings};
+use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::journal::{self, Journal, Written};
+use creatorflow::persistence::Database;
+use creatorflow::shutdown::Tasks;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestDb, creation_commit, eventually, run_cli, spawn_app_with};
+
+const SHOP: &str = "7494049642642441621";
+
+fn settings(node: &str, lease: Duration, heartbeat: Duration) -> ClusterSettings {
+    ClusterSettings {
+        enabled: true,
+        node_id: node.to_owned(),
+        advertise_url: String::new(),
+        lease,
+        heartbeat,
+    }
+}
+
+fn node(db: &Database, name: &str, lease: Duration, heartbeat: Duration) -> Membership {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    Membership::new(db.clone(), &settings(name, lease, heartbeat), addr)
+}
+
+fn run(member: &Membership) -> Tasks {
+    let mut tasks = Tasks::new("cluster");
+    let member = member.clone();
+    tasks.spawn("membership", |stop| member.run(stop));
+    tasks
+}
+
+/// The database on PostgreSQL, migrated; `None` on SQLite.
+async fn postgres(test_db: &TestDb) -> Option<Database> {
+    let db = Database::connect(&test_db.settings().database)
+        .await
+        .unwrap();
+    db.migrate_up().await.unwrap();
+    (db.backend() == Backend::Postgres).then_some(db)
+}
+
+#[actix_web::test]
+async fn sqlite_refuses_cluster_mode_naming_the_key() {
+    let mut env = std::collections::HashMap::new();
+    env.insert(
+        "CREATORFLOW__DATABASE__URL".to_owned(),
+        "sqlite://cluster.db".to_owned(),
+    );
+    env.insert(
+        "CREATORFLOW__CLUSTER__ENABLED".to_owned(),
+        "true".to_owned(),
+    );
+    let error = creatorflow::config::Settings::load_with_env(None, Some(env))
+        .expect_err("cluster mode on SQLite is refused")
+        .to_string();
+    assert!(error.contains("cluster.enabled"), "{error}");
+    assert!(error.contains("PostgreSQL"), "{error}");
+}
+
+#[actix_web::test]
+async fn nodes_share_the_slots_and_a_graceful_stop_hands_them_over_at_once() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    // Leases long enough that only a release, never an expiry, can move a slot in this test.
+    let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
+    let a = node(&db, "node-a", lease, beat);
+    let running_a = run(&a);
+    eventually("node-a holds every slot", || async {
+        (a.held().len() == 256).then_some(())
+    })
+    .await;
+
+    let b = node(&db, "node-b", lease, beat);
+    let running_b = run(&b);
+    eventually("node-b takes its share from node-a", || async {
+        let (held_a, held_b) = (a.held(), b.held());
+        (held_b.len() >= 64 && held_a.len() + held_b.len() == 256).then_some(())
+    })
+    .await;
+    // One owner per slot, and each node presents the epoch the lease row has.
+    let seen = overview(&db, lease).await.unwrap();
+    assert_eq!(seen.unowned(), 0);
+    for l in &seen.leases {
+        let (ea, eb) = (a.epoch(l.slot), b.epoch(l.slot));
+        assert!(ea.is_none() || eb.is_none(), "slot {} held twice", l.slot);
+        let (owner, epoch) = match (ea, eb) {
+            (Some(e), None) => ("node-a", e),
+            (None, Some(e)) => ("node-b", e),
+            _ => panic!("slot {} held by nobody", l.slot),
+        };
+        assert_eq!(l.owner.as_deref(), Some(owner));
+        assert_eq!(l.epoch, epoch, "slot {}", l.slot);
+    }
+    let moved: Vec<i16> = b.held().iter().map(|(s, _)| *s).collect();
+    assert!(
+        seen.leases
+            .iter()
+            .filter(|l| moved.contains(&l.slot))
+            .all(|l| l.epoch >= 2),
+        "a slot that changed hands has a higher epoch"
+    );
+    assert_eq!(seen.nodes.len(), 2);
+    assert!(seen.nodes.iter().all(|n| n.live));
+
+    // A graceful stop gives every slot back: node-b takes them at its next rounds, long
+    // before node-a's leases (30 s) would have ended.
+    let stopped = Instant::now();
+    running_a.stop(Duration::from_secs(5)).await;
+    assert!(a.held().is_empty());
+    eventually("node-b holds every slot", || async {
+        (b.held().len() == 256).then_some(())
+    })
+    .await;
+    let handoff = stopped.elapsed();
+    eprintln!(
+        "graceful handoff of {} slots: {handoff:?}",
+        256 - moved.len()
+    );
+    assert!(handoff < Duration::from_secs(10), "{handoff:?}");
+    let seen = overview(&db, lease).await.unwrap();
+    assert_eq!(
+        seen.nodes
+            .iter()
+            .map(|n| n.node_id.as_str())
+            .collect::<Vec<_>>(),
+        ["node-b"],
+        "node-a left"
+    );
+    running_b.stop(Duration::from_secs(5)).await;
+}
+
+/// Two order ids of one slot, and one of another slot.
+fn orders_sharing_a_slot() -> (String, String, String) {
+    let mut by_slot: std::collections::HashMap<i16, Vec<String>> = Default::default();
+    for n in 0..100_000 {
+        let id = format!("5771{n:06}");
+        let slot = OrderId::parse(&id).unwrap().slot();
+        let ids = by_slot.entry(slot).or_default();
+        ids.push(id);
+        if ids.len() == 2 {
+            let (first, second) = (ids[0].clone(), ids[1].clone());
+            let other = by_slot
+                .iter()
+                .find(|(s, _)| **s != slot)
+                .map(|(_, ids)| ids[0].clone())
+                .unwrap();
+            return (first, second, other);
+        }
+    }
+    panic!("no two ids share a slot");
+}
+
+/// The engine's tables, read and written behind its back.
+async fn raw(test_db: &TestDb) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(&test_db.url).await.unwrap()
+}
+
+async fn events_of(raw: &sea_orm::DatabaseConnection, order: &str) -> i64 {
+    let row = raw
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM order_events WHERE order_id = $1",
+            [order.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+#[actix_web::test]
+async fn a_node_that_lost_a_slot_writes_nothing_of_it_even_before_it_knows() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    // One round, then a long sleep: node-a holds every slot and will not look again during
+    // the test, like a paused process.
+    let a = node(
+        &db,
+        "node-a",
+        Duration::from_secs(120),
+        Duration::from_secs(60),
+    );
+    let running = run(&a);
+    eventually("node-a takes the slots", || async {
+        (a.held().len() == 256).then_some(())
+    })
+    .await;
+    let journal =
+        Journal::start_fenced(db.clone(), 8, Duration::from_millis(1), 2, Some(a.clone()))
+            .await
+            .unwrap();
+    let (first, second, other) = orders_sharing_a_slot();
+    let slot = OrderId::parse(&first).unwrap().slot();
+    let commit =
+        |order: &str, key: &str| creation_commit(SHOP, order, "AWAITING_SHIPMENT", Some(key));
+    assert_eq!(
+        journal.commit(commit(&first, "tts:fence-1")).await.unwrap(),
+        Written::Committed
+    );
+    let raw = raw(&test_db).await;
+    assert_eq!(events_of(&raw, &first).await, 1);
+
+    // Another node takes the slot behind node-a's back (its lease is simply rewritten here,
+    // as a takeover after expiry would): node-a still believes it holds it.
+    raw.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE slot_leases SET owner = 'node-b', epoch = epoch + 1 WHERE slot = $1",
+        [slot.into()],
+    ))
+    .await
+    .unwrap();
+    assert!(a.epoch(slot).is_some(), "node-a has not noticed");
+    let refused = journal.commit(commit(&second, "tts:fence-2")).await;
+    assert!(
+        matches!(refused, Err(journal::Error::NotOwner { slot: s }) if s == slot),
+        "{refused:?}"
+    );
+    assert_eq!(
+        events_of(&raw, &second).await,
+        0,
+        "not one row under a stale epoch"
+    );
+    let inbox = raw
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM webhook_inbox WHERE dedupe_key = 'tts:fence-2'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(
+        inbox, 0,
+        "its key is not recorded: the new owner will apply it"
+    );
+
+    // A node that holds nothing writes nothing; a slot node-a still holds is written.
+    let idle = node(
+        &db,
+        "node-c",
+        Duration::from_secs(120),
+        Duration::from_secs(60),
+    );
+    let idle_journal =
+        Journal::start_fenced(db.clone(), 8, Duration::from_millis(1), 1, Some(idle))
+            .await
+            .unwrap();
+    let refused = idle_journal.commit(commit(&other, "tts:fence-3")).await;
+    assert!(
+        matches!(refused, Err(journal::Error::NotOwner { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(events_of(&raw, &other).await, 0);
+    assert_eq!(
+        journal.commit(commit(&other, "tts:fence-4")).await.unwrap(),
+        Written::Committed
+    );
+    drop(journal);
+    running.stop(Duration::from_secs(5)).await;
+}
+
+#[actix_web::test]
+async fn the_cluster_endpoint_shows_nodes_and_slots_to_admins_only() {
+    let test_db = TestDb::new().await;
+    let postgres = test_db.settings().database.backend().unwrap() == Backend::Postgres;
+    let app = spawn_app_with(test_db, |s| {
+        if postgres {
+            s.cluster = settings("node-x", Duration::from_secs(5), Duration::from_millis(100));
+        }
+    })
+    .await;
+    let shop_key = app.shop_with_key(SHOP).await;
+    let refused = app.get("/api/v1/cluster", Some(&shop_key)).await;
+    assert_eq!(refused.status(), 403);
+    if !postgres {
+        let single: Value = app
+            .get("/api/v1/cluster", Some(&app.admin_key))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(single["enabled"], false);
+        assert_eq!(single["nodes"], json!([]));
+        return;
+    }
+    let seen = app
+        .get_until("/api/v1/cluster", |c| c["unowned_slots"] == 0)
+        .await;
+    assert_eq!(seen["enabled"], true);
+    assert_eq!(seen["node_id"], "node-x");
+    assert_eq!(seen["nodes"][0]["node_id"], "node-x");
+    assert_eq!(seen["nodes"][0]["live"], true);
+    assert_eq!(seen["nodes"][0]["slots"], 256);
+    assert!(
+        seen["nodes"][0]["advertise_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    let slots = seen["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 256);
+    assert!(
+        slots
+            .iter()
+            .all(|s| s["owner"] == "node-x" && s["epoch"].as_i64() >= Some(1))
+    );
+
+    // The node's journal writes under its epochs: an order's webhook-like change commits.
+    let order = "5772000000000000001";
+    app.registry
+        .submit(
+            OrderId::parse(order).unwrap(),
+            Envelope {
+                msg: Msg::Status {
+                    shop_id: ShopId::parse(SHOP).unwrap(),
+                    status: OrderStatus::AwaitingShipment,
+                    update_time: 1_700_000_000,
+                },
+                cause: Cause::Poll,
+                inbox: None,
+            },
+        )
+        .await
+        .expect("the clustered node commits an order of a slot it holds");
+    let got = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&app.admin_key))
+        .await;
+    assert_eq!(got.status(), 200);
+}
+
+#[actix_web::test]
+async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        let out = run_cli(&test_db, &["cluster", "status"]);
+        assert!(out.status.success());
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(printed.contains("single node"), "{printed}");
+        return;
+    };
+    let a = node(
+        &db,
+        "node-cli",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+    );
+    let running = run(&a);
+    eventually("node-cli holds every slot", || async {
+        (a.held().len() == 256).then_some(())
+    })
+    .await;
+    let out = run_cli(&test_db, &["cluster", "status"]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{printed}");
+    let line = printed
+        .lines()
+        .find(|l| l.starts_with("node-cli"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&columns[1..3], ["yes", "256"], "{line}");
+    assert!(
+        printed.contains("0 of 256 slots without a live owner"),
+        "{printed}"
+    );
+    running.stop(Duration::from_secs(5)).await;
+}

@@ -313,6 +313,13 @@ async fn the_cluster_endpoint_shows_nodes_and_slots_to_admins_only() {
             .unwrap()
             .starts_with("http://127.0.0.1:")
     );
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("creatorflow_cluster_slots_held ")),
+        "a member exports the slots it holds"
+    );
     let slots = seen["slots"].as_array().unwrap();
     assert_eq!(slots.len(), 256);
     assert!(

@@ -100,6 +100,10 @@ impl Handler<Deliver> for OrderActor {
                         actor.state = Some(next.or(current));
                         Ok(outcome)
                     }
+                    // A commit that failed (refused by the fence, or a row that conflicts with
+                    // what another writer committed) may mean the state here is behind the
+                    // database's: the next message reloads it.
+                    Ok((_, Err(e @ Error::Journal(_)))) => Err(e),
                     Ok((current, Err(e))) => {
                         actor.state = Some(current);
                         Err(e)

@@ -387,3 +387,97 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
     );
     running.stop(Duration::from_secs(5)).await;
 }
+
+async fn status_of(
+    app: &crate::helpers::TestApp,
+    order: &str,
+    status: OrderStatus,
+    t: i64,
+) -> Result<creatorflow::actors::Reply, creatorflow::actors::Error> {
+    app.registry
+        .submit(
+            OrderId::parse(order).unwrap(),
+            Envelope {
+                msg: Msg::Status {
+                    shop_id: ShopId::parse(SHOP).unwrap(),
+                    status,
+                    update_time: t,
+                },
+                cause: Cause::Poll,
+                inbox: None,
+            },
+        )
+        .await
+}
+
+#[actix_web::test]
+async fn a_slot_that_comes_back_is_worked_from_what_the_other_owner_committed() {
+    let test_db = TestDb::new().await;
+    if test_db.settings().database.backend().unwrap() != Backend::Postgres {
+        return;
+    }
+    let raw = raw(&test_db).await;
+    let app = spawn_app_with(test_db, |s| {
+        s.cluster = settings("node-x", Duration::from_secs(2), Duration::from_millis(100));
+    })
+    .await;
+    app.get_until("/api/v1/cluster", |c| c["unowned_slots"] == 0)
+        .await;
+    let order = "5773000000000000001";
+    let slot = OrderId::parse(order).unwrap().slot();
+    let first = status_of(&app, order, OrderStatus::AwaitingShipment, 1_700_000_000).await;
+    assert!(
+        matches!(
+            first,
+            Ok(creatorflow::actors::Reply::Applied { version: 1, .. })
+        ),
+        "{first:?}"
+    );
+
+    // node-b takes the slot (a lease of one second) and moves the order on meanwhile.
+    let sql = |q: &str| Statement::from_string(DbBackend::Postgres, q.to_owned());
+    raw.execute_raw(sql(&format!(
+        "UPDATE slot_leases SET owner = 'node-b', epoch = epoch + 1, \
+         expires_at = now() + interval '1 second' WHERE slot = {slot}"
+    )))
+    .await
+    .unwrap();
+    let refused = status_of(&app, order, OrderStatus::AwaitingCollection, 1_700_000_001).await;
+    assert!(
+        refused.is_err(),
+        "node-x no longer holds the slot: {refused:?}"
+    );
+    raw.execute_raw(sql(&format!(
+        "INSERT INTO order_events (position, slot, order_id, seq, kind, from_status, to_status, \
+         cause, payload, created_at) SELECT coalesce(max(position), 0) + 1000000, {slot}, \
+         '{order}', 2, 'status_changed', 'AWAITING_SHIPMENT', 'AWAITING_COLLECTION', 'poll', \
+         '{{}}', now() FROM order_events"
+    )))
+    .await
+    .unwrap();
+    raw.execute_raw(sql(&format!(
+        "UPDATE orders SET version = 2, status = 'AWAITING_COLLECTION', \
+         tiktok_update_time = 1700000001 WHERE id = '{order}'"
+    )))
+    .await
+    .unwrap();
+
+    // node-b's lease ends; node-x takes the slot back at a new epoch and works the order from
+    // what node-b committed, not from what it had in memory.
+    app.get_until("/api/v1/cluster", |c| {
+        c["slots"][slot as usize]["owner"] == "node-x"
+            && c["slots"][slot as usize]["expires_in_ms"].as_i64() > Some(0)
+    })
+    .await;
+    let next = eventually("node-x commits the order's next change", || async {
+        status_of(&app, order, OrderStatus::InTransit, 1_700_000_002)
+            .await
+            .ok()
+    })
+    .await;
+    // Version 2 was node-b's: this change comes after it (a status and a stage event).
+    assert!(
+        matches!(next, creatorflow::actors::Reply::Applied { version, .. } if version > 2),
+        "{next:?}"
+    );
+}

@@ -111,6 +111,9 @@ pub async fn examine(settings: &Settings, mut report: impl FnMut(&Check)) -> Vec
         }
     }
     add(broker(settings).await);
+    if let Ok((db, _)) = &db {
+        add(cluster(settings, db).await);
+    }
     add(disk(db.as_ref().ok().and_then(|(db, _)| db.sqlite_file())));
     let app = App::from_settings(&settings.tiktok);
     if app.is_configured() {
@@ -175,6 +178,50 @@ async fn migrations(db: &Database) -> Check {
             ),
         ),
         Err(e) => check("migrations", Verdict::Fail, chain(&e)),
+    }
+}
+
+/// Cluster mode: the nodes alive and the slots nobody holds (a single node: skip).
+async fn cluster(settings: &Settings, db: &Database) -> Check {
+    if !settings.cluster.enabled {
+        return check(
+            "cluster",
+            Verdict::Skip,
+            "single node (cluster.enabled = false)",
+        );
+    }
+    // A migration may not have run yet (serve runs them): nothing to read then.
+    let seen = match crate::cluster::overview(db, settings.cluster.lease).await {
+        Ok(seen) => seen,
+        Err(e) => return check("cluster", Verdict::Fail, chain(&e)),
+    };
+    let live: Vec<String> = seen
+        .nodes
+        .iter()
+        .filter(|n| n.live)
+        .map(|n| format!("{} ({} slots)", n.node_id, n.slots))
+        .collect();
+    let unowned = seen.unowned();
+    match (live.is_empty(), unowned) {
+        (true, _) => check(
+            "cluster",
+            Verdict::Warn,
+            "no node is alive: start `creatorflow serve` with cluster.enabled",
+        ),
+        (false, 0) => check(
+            "cluster",
+            Verdict::Ok,
+            format!("{} node(s) alive: {}", live.len(), live.join(", ")),
+        ),
+        (false, n) => check(
+            "cluster",
+            Verdict::Fail,
+            format!(
+                "{n} of {} slots have no live owner (their webhooks are answered 503); alive: {}",
+                seen.leases.len(),
+                live.join(", ")
+            ),
+        ),
     }
 }
 

@@ -15,7 +15,7 @@ use creatorflow::shutdown::Tasks;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDb, creation_commit, eventually, run_cli, spawn_app_with};
+use crate::helpers::{TestDb, cli_command, creation_commit, eventually, run_cli, spawn_app_with};
 
 const SHOP: &str = "7494049642642441621";
 
@@ -385,7 +385,29 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
         printed.contains("0 of 256 slots without a live owner"),
         "{printed}"
     );
+    let doctor = |test_db: &TestDb| {
+        let out = cli_command(test_db, &["doctor"])
+            .env("CREATORFLOW__CLUSTER__ENABLED", "true")
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        report
+            .lines()
+            .find(|l| l.get(6..).is_some_and(|rest| rest.starts_with("cluster")))
+            .unwrap_or_else(|| panic!("no cluster line in {report}"))
+            .to_owned()
+    };
+    let line = doctor(&test_db);
+    assert!(
+        line.starts_with("ok ") && line.contains("node-cli (256 slots)"),
+        "{line}"
+    );
     running.stop(Duration::from_secs(5)).await;
+    let line = doctor(&test_db);
+    assert!(
+        line.starts_with("warn ") && line.contains("no node is alive"),
+        "{line}"
+    );
 }
 
 async fn status_of(

@@ -503,3 +503,94 @@ async fn a_slot_that_comes_back_is_worked_from_what_the_other_owner_committed() 
         "{next:?}"
     );
 }
+
+/// A TCP relay to PostgreSQL that can be cut: every relayed connection is closed and new ones
+/// are refused, as a network partition between one node and its database would.
+struct Cable {
+    addr: SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Cable {
+    async fn to(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut cut = watch.clone();
+                if *cut.borrow() {
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut }
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+}
+
+#[actix_web::test]
+async fn a_node_cut_off_from_postgres_drops_its_slots_after_a_lease_and_another_takes_them() {
+    let test_db = TestDb::new().await;
+    let Some(db_b) = postgres(&test_db).await else {
+        return;
+    };
+    // node-a reaches PostgreSQL through a cable that will be cut.
+    let url = reqwest::Url::parse(&test_db.url).unwrap();
+    let server: SocketAddr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+        .parse()
+        .unwrap();
+    let cable = Cable::to(server).await;
+    let mut through = url.clone();
+    through.set_port(Some(cable.addr.port())).unwrap();
+    let mut settings_a = test_db.settings().database;
+    settings_a.url = through.to_string().into();
+    settings_a.acquire_timeout = Duration::from_millis(500);
+    let db_a = Database::connect(&settings_a).await.unwrap();
+
+    let (lease, beat) = (Duration::from_secs(2), Duration::from_millis(100));
+    let a = node(&db_a, "node-a", lease, beat);
+    let b = node(&db_b, "node-b", lease, beat);
+    let (running_a, running_b) = (run(&a), run(&b));
+    eventually("the nodes share the slots", || async {
+        let (ha, hb) = (a.held().len(), b.held().len());
+        (ha > 0 && hb > 0 && ha + hb == 256).then_some(())
+    })
+    .await;
+
+    let cut_at = Instant::now();
+    cable.cut();
+    // node-a cannot renew: after one lease it stops presenting any epoch (its journal would
+    // refuse every commit), and node-b takes the slots once their leases end.
+    eventually("node-a drops its slots", || async {
+        a.held().is_empty().then_some(())
+    })
+    .await;
+    let dropped = cut_at.elapsed();
+    eventually("node-b holds every slot", || async {
+        (b.held().len() == 256).then_some(())
+    })
+    .await;
+    let taken = cut_at.elapsed();
+    eprintln!(
+        "cut off: node-a dropped its slots after {dropped:?}, node-b held all after {taken:?}"
+    );
+    assert!(dropped >= lease - Duration::from_millis(500), "{dropped:?}");
+    running_b.stop(Duration::from_secs(5)).await;
+    running_a.stop(Duration::from_secs(5)).await;
+}

@@ -74,6 +74,9 @@ impl Application {
             cluster.spawn("membership", |stop| member.run(stop));
         }
         let registry = start_fenced_engine(settings, &db, membership.clone()).await?;
+        if let Some(member) = &membership {
+            member.on_moves(Arc::new(registry.clone()));
+        }
         let client = Client::new(&settings.tiktok, db.clone())?;
         let mut producers = Tasks::new("producers");
         // Without app credentials there is nothing to sync with (webhooks are refused too).

@@ -10,7 +10,7 @@ use metrics::counter;
 use tokio::sync::oneshot;
 
 use super::message::{Envelope, Error, Reply};
-use super::shard::{Drain, LiveMap, RegistryShard, Route};
+use super::shard::{Drain, Evict, LiveMap, RegistryShard, Route};
 use crate::config;
 use crate::domain::OrderId;
 use crate::journal::Journal;
@@ -38,7 +38,7 @@ struct Shard {
 impl RegistryHandle {
     /// Starts the shards, each on a new arbiter. Must run inside an actix system.
     pub fn start(settings: &config::EngineSettings, db: Database, journal: Journal) -> Self {
-        for reason in ["idle", "capacity"] {
+        for reason in ["idle", "capacity", "slot_moved"] {
             metrics::counter!(crate::telemetry::metrics::PASSIVATIONS_TOTAL, "reason" => reason)
                 .increment(0);
         }
@@ -136,10 +136,37 @@ impl RegistryHandle {
         }
     }
 
+    /// Passivates the live orders of `slots` in every shard; returns how many.
+    pub async fn evict_slots(&self, slots: Vec<i16>) -> usize {
+        let slots = Arc::new(slots.into_iter().collect::<std::collections::HashSet<_>>());
+        let asks = self.shards.iter().map(|s| {
+            s.addr.send(Evict {
+                slots: slots.clone(),
+            })
+        });
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .map(|evicted| evicted.unwrap_or(0))
+            .sum()
+    }
+
     /// Stops intake and waits (up to `deadline`) until no message is in flight in any shard.
     pub async fn drain(&self, deadline: Duration) {
         self.draining.store(true, Ordering::Release);
         let waits = self.shards.iter().map(|s| s.addr.send(Drain { deadline }));
         futures_util::future::join_all(waits).await;
+    }
+}
+
+impl crate::cluster::SlotMoves for RegistryHandle {
+    fn moved(&self, slots: Vec<i16>) -> futures_util::future::BoxFuture<'static, ()> {
+        let registry = self.clone();
+        Box::pin(async move {
+            let evicted = registry.evict_slots(slots).await;
+            if evicted > 0 {
+                tracing::info!(evicted, "cluster: live orders of moved slots passivated");
+            }
+        })
     }
 }

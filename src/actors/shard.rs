@@ -282,6 +282,37 @@ impl Handler<Drain> for RegistryShard {
     }
 }
 
+/// Passivates the live orders of `slots` (cluster mode: the slots moved to or from this node,
+/// so what an actor holds in memory may be behind what another node committed). An order busy
+/// with a message stays: if its commit fails it reloads at its next message.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub(super) struct Evict {
+    pub slots: Arc<std::collections::HashSet<i16>>,
+}
+
+impl Handler<Evict> for RegistryShard {
+    type Result = usize;
+
+    fn handle(&mut self, evict: Evict, _: &mut Context<Self>) -> usize {
+        let moved: Vec<OrderId> = self
+            .lru
+            .iter()
+            .filter(|(id, _)| evict.slots.contains(&id.slot()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut evicted = 0;
+        for id in moved {
+            if self.lru.peek(&id).is_some_and(|l| l.gate.try_close()) {
+                self.lru.pop(&id);
+                self.passivate(&id, "slot_moved");
+                evicted += 1;
+            }
+        }
+        evicted
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Stop;

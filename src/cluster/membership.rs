@@ -1,12 +1,13 @@
 //! This node in the cluster: its heartbeat, the slots it holds and the rounds that move them.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge};
 
+use super::SlotMoves;
 use super::placement::{self, Slot};
 use crate::config::ClusterSettings;
 use crate::domain::SLOTS;
@@ -30,6 +31,9 @@ struct Inner {
     heartbeat: Duration,
     /// The epoch of each slot held, 0 for a slot not held (epochs start at 1).
     epochs: Vec<AtomicI64>,
+    /// Told of every move, before this node writes a slot it took and after it stopped writing
+    /// one it gave back or lost.
+    moves: OnceLock<Arc<dyn SlotMoves>>,
 }
 
 impl Membership {
@@ -55,7 +59,19 @@ impl Membership {
                 lease: settings.lease,
                 heartbeat: settings.heartbeat,
                 epochs: (0..SLOTS).map(|_| AtomicI64::new(0)).collect(),
+                moves: OnceLock::new(),
             }),
+        }
+    }
+
+    /// Who to tell when slots move (the order engine, once it is started).
+    pub fn on_moves(&self, moves: Arc<dyn SlotMoves>) {
+        let _ = self.inner.moves.set(moves);
+    }
+
+    async fn moved(&self, slots: Vec<i16>) {
+        if let (Some(moves), false) = (self.inner.moves.get(), slots.is_empty()) {
+            moves.moved(slots).await;
         }
     }
 
@@ -129,11 +145,14 @@ impl Membership {
         let started = Instant::now();
         let kept = store.renew(me, &held, self.inner.lease).await?;
         *renewed = started;
+        let mut lost = Vec::new();
         for (slot, _) in held.iter().filter(|(slot, _)| !kept.contains(slot)) {
             self.drop_slot(*slot);
+            lost.push(*slot);
             counter!(CLUSTER_HANDOFFS_TOTAL, "change" => "lost").increment(1);
             tracing::warn!(slot, "cluster: slot taken over by another node");
         }
+        self.moved(lost).await;
         let lease_ms = i64::try_from(self.inner.lease.as_millis()).unwrap_or(i64::MAX);
         let nodes = store.nodes().await?;
         let live: Vec<&str> = nodes
@@ -162,6 +181,8 @@ impl Membership {
             for (slot, _) in &giving {
                 self.drop_slot(*slot);
             }
+            self.moved(giving.iter().map(|(slot, _)| *slot).collect())
+                .await;
             let released = store.release(me, &giving).await?;
             counter!(CLUSTER_HANDOFFS_TOTAL, "change" => "released").increment(released);
             tracing::info!(
@@ -171,6 +192,9 @@ impl Membership {
         }
         if !moves.acquire.is_empty() {
             let taken = store.acquire(me, &moves.acquire, self.inner.lease).await?;
+            // What the engine holds of these slots may be behind another node's commits.
+            self.moved(taken.iter().map(|(slot, _)| *slot).collect())
+                .await;
             for (slot, epoch) in &taken {
                 self.hold(*slot, *epoch);
             }

@@ -17,4 +17,11 @@ mod overview;
 pub mod placement;
 
 pub use membership::Membership;
+
+/// What must happen in this process when slots move to or from it (the order engine: its live
+/// orders of those slots are passivated, so they reload what is committed). Implemented by
+/// `actors::RegistryHandle`; a trait so that this module does not depend on the actors.
+pub trait SlotMoves: Send + Sync + 'static {
+    fn moved(&self, slots: Vec<i16>) -> futures_util::future::BoxFuture<'static, ()>;
+}
 pub use overview::{Node, Overview, overview};

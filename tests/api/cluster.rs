@@ -434,6 +434,20 @@ async fn status_of(
 
 #[actix_web::test]
 async fn a_slot_that_comes_back_is_worked_from_what_the_other_owner_committed() {
+    slot_comes_back(true).await;
+}
+
+#[actix_web::test]
+async fn live_orders_of_a_slot_that_moved_are_passivated_so_the_first_change_after_commits() {
+    slot_comes_back(false).await;
+}
+
+/// node-x holds every slot and an order of one; node-b takes that slot for a second and moves
+/// the order on; node-x takes the slot back and the order's next change commits after
+/// node-b's. `refuse_first`: a change is sent to node-x while it does not hold the slot (its
+/// actor, refused, reloads); otherwise the actor, idle, is passivated when the slot moves, and
+/// the first change after must commit at once.
+async fn slot_comes_back(refuse_first: bool) {
     let test_db = TestDb::new().await;
     if test_db.settings().database.backend().unwrap() != Backend::Postgres {
         return;
@@ -464,11 +478,13 @@ async fn a_slot_that_comes_back_is_worked_from_what_the_other_owner_committed() 
     )))
     .await
     .unwrap();
-    let refused = status_of(&app, order, OrderStatus::AwaitingCollection, 1_700_000_001).await;
-    assert!(
-        refused.is_err(),
-        "node-x no longer holds the slot: {refused:?}"
-    );
+    if refuse_first {
+        let refused = status_of(&app, order, OrderStatus::AwaitingCollection, 1_700_000_001).await;
+        assert!(
+            refused.is_err(),
+            "node-x no longer holds the slot: {refused:?}"
+        );
+    }
     raw.execute_raw(sql(&format!(
         "INSERT INTO order_events (position, slot, order_id, seq, kind, from_status, to_status, \
          cause, payload, created_at) SELECT coalesce(max(position), 0) + 1000000, {slot}, \
@@ -491,12 +507,18 @@ async fn a_slot_that_comes_back_is_worked_from_what_the_other_owner_committed() 
             && c["slots"][slot as usize]["expires_in_ms"].as_i64() > Some(0)
     })
     .await;
-    let next = eventually("node-x commits the order's next change", || async {
+    let next = if refuse_first {
+        eventually("node-x commits the order's next change", || async {
+            status_of(&app, order, OrderStatus::InTransit, 1_700_000_002)
+                .await
+                .ok()
+        })
+        .await
+    } else {
         status_of(&app, order, OrderStatus::InTransit, 1_700_000_002)
             .await
-            .ok()
-    })
-    .await;
+            .expect("the first change after the slot came back commits")
+    };
     // Version 2 was node-b's: this change comes after it (a status and a stage event).
     assert!(
         matches!(next, creatorflow::actors::Reply::Applied { version, .. } if version > 2),

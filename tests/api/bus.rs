@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use creatorflow::actors::Envelope;
 use creatorflow::bus::{Bus, Delivery, Failure, Message, Subscription};
-use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::{OrderId, OrderStatus, ShopId};
 use creatorflow::inventory;
 use creatorflow::persistence::Database;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
@@ -19,19 +18,7 @@ use crate::helpers::{TestApp, TestDb, eventually, spawn_app, spawn_app_on, test_
 const SHOP: &str = "7495860010010010001";
 
 async fn status(app: &TestApp, order: &str, status: OrderStatus, t: i64) {
-    app.registry
-        .submit(
-            OrderId::parse(order).unwrap(),
-            Envelope {
-                msg: Msg::Status {
-                    shop_id: ShopId::parse(SHOP).unwrap(),
-                    status,
-                    update_time: t,
-                },
-                cause: Cause::Integration("test".into()),
-                inbox: None,
-            },
-        )
+    app.status(SHOP, order, status, t)
         .await
         .expect("the engine takes the message");
 }

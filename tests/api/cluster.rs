@@ -5,10 +5,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use creatorflow::actors::Envelope;
 use creatorflow::cluster::{Membership, overview};
 use creatorflow::config::{Backend, ClusterSettings};
-use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
+use creatorflow::domain::{OrderId, OrderStatus};
 use creatorflow::journal::{self, Journal, Written};
 use creatorflow::persistence::Database;
 use creatorflow::shutdown::Tasks;
@@ -39,6 +38,22 @@ fn run(member: &Membership) -> Tasks {
     let member = member.clone();
     tasks.spawn("membership", |stop| member.run(stop));
     tasks
+}
+
+/// A node that runs until it holds every slot.
+async fn holding_every_slot(
+    db: &Database,
+    name: &str,
+    lease: Duration,
+    heartbeat: Duration,
+) -> (Membership, Tasks) {
+    let member = node(db, name, lease, heartbeat);
+    let running = run(&member);
+    eventually("the node holds every slot", || async {
+        (member.held().len() == 256).then_some(())
+    })
+    .await;
+    (member, running)
 }
 
 /// The database on PostgreSQL, migrated; `None` on SQLite.
@@ -189,16 +204,12 @@ async fn a_node_that_lost_a_slot_writes_nothing_of_it_even_before_it_knows() {
     };
     // One round, then a long sleep: node-a holds every slot and will not look again during
     // the test, like a paused process.
-    let a = node(
+    let (a, running) = holding_every_slot(
         &db,
         "node-a",
         Duration::from_secs(120),
         Duration::from_secs(60),
-    );
-    let running = run(&a);
-    eventually("node-a takes the slots", || async {
-        (a.held().len() == 256).then_some(())
-    })
+    )
     .await;
     let journal =
         Journal::start_fenced(db.clone(), 8, Duration::from_millis(1), 2, Some(a.clone()))
@@ -330,21 +341,15 @@ async fn the_cluster_endpoint_shows_nodes_and_slots_to_admins_only() {
 
     // The node's journal writes under its epochs: an order's webhook-like change commits.
     let order = "5772000000000000001";
-    app.registry
-        .submit(
-            OrderId::parse(order).unwrap(),
-            Envelope {
-                msg: Msg::Status {
-                    shop_id: ShopId::parse(SHOP).unwrap(),
-                    status: OrderStatus::AwaitingShipment,
-                    update_time: 1_700_000_000,
-                },
-                cause: Cause::Poll,
-                inbox: None,
-            },
-        )
-        .await
-        .expect("the clustered node commits an order of a slot it holds");
+    eventually(
+        "the clustered node commits an order of a slot it holds",
+        || async {
+            app.status(SHOP, order, OrderStatus::AwaitingShipment, 1_700_000_000)
+                .await
+                .ok()
+        },
+    )
+    .await;
     let got = app
         .get(&format!("/api/v1/orders/{order}"), Some(&app.admin_key))
         .await;
@@ -361,16 +366,12 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
         assert!(printed.contains("single node"), "{printed}");
         return;
     };
-    let a = node(
+    let (_member, running) = holding_every_slot(
         &db,
         "node-cli",
         Duration::from_secs(30),
         Duration::from_millis(100),
-    );
-    let running = run(&a);
-    eventually("node-cli holds every slot", || async {
-        (a.held().len() == 256).then_some(())
-    })
+    )
     .await;
     let out = run_cli(&test_db, &["cluster", "status"]);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -410,28 +411,6 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
     );
 }
 
-async fn status_of(
-    app: &crate::helpers::TestApp,
-    order: &str,
-    status: OrderStatus,
-    t: i64,
-) -> Result<creatorflow::actors::Reply, creatorflow::actors::Error> {
-    app.registry
-        .submit(
-            OrderId::parse(order).unwrap(),
-            Envelope {
-                msg: Msg::Status {
-                    shop_id: ShopId::parse(SHOP).unwrap(),
-                    status,
-                    update_time: t,
-                },
-                cause: Cause::Poll,
-                inbox: None,
-            },
-        )
-        .await
-}
-
 #[actix_web::test]
 async fn a_slot_that_comes_back_is_worked_from_what_the_other_owner_committed() {
     slot_comes_back(true).await;
@@ -445,8 +424,8 @@ async fn live_orders_of_a_slot_that_moved_are_passivated_so_the_first_change_aft
 /// node-x holds every slot and an order of one; node-b takes that slot for a second and moves
 /// the order on; node-x takes the slot back and the order's next change commits after
 /// node-b's. `refuse_first`: a change is sent to node-x while it does not hold the slot (its
-/// actor, refused, reloads); otherwise the actor, idle, is passivated when the slot moves, and
-/// the first change after must commit at once.
+/// actor, refused, reloads); otherwise the actor, idle, is passivated when the slot moves. Either
+/// way the first change node-x writes after must commit.
 async fn slot_comes_back(refuse_first: bool) {
     let test_db = TestDb::new().await;
     if test_db.settings().database.backend().unwrap() != Backend::Postgres {
@@ -461,11 +440,18 @@ async fn slot_comes_back(refuse_first: bool) {
         .await;
     let order = "5773000000000000001";
     let slot = OrderId::parse(order).unwrap().slot();
-    let first = status_of(&app, order, OrderStatus::AwaitingShipment, 1_700_000_000).await;
+    // The lease rows say node-x holds every slot a moment before node-x presents their epochs
+    // (meanwhile its commits are refused): wait for the first to commit.
+    let first = eventually("node-x commits the order", || async {
+        app.status(SHOP, order, OrderStatus::AwaitingShipment, 1_700_000_000)
+            .await
+            .ok()
+    })
+    .await;
     assert!(
         matches!(
             first,
-            Ok(creatorflow::actors::Reply::Applied { version: 1, .. })
+            creatorflow::actors::Reply::Applied { version: 1, .. }
         ),
         "{first:?}"
     );
@@ -479,7 +465,9 @@ async fn slot_comes_back(refuse_first: bool) {
     .await
     .unwrap();
     if refuse_first {
-        let refused = status_of(&app, order, OrderStatus::AwaitingCollection, 1_700_000_001).await;
+        let refused = app
+            .status(SHOP, order, OrderStatus::AwaitingCollection, 1_700_000_001)
+            .await;
         assert!(
             refused.is_err(),
             "node-x no longer holds the slot: {refused:?}"
@@ -507,18 +495,19 @@ async fn slot_comes_back(refuse_first: bool) {
             && c["slots"][slot as usize]["expires_in_ms"].as_i64() > Some(0)
     })
     .await;
-    let next = if refuse_first {
-        eventually("node-x commits the order's next change", || async {
-            status_of(&app, order, OrderStatus::InTransit, 1_700_000_002)
-                .await
-                .ok()
-        })
-        .await
-    } else {
-        status_of(&app, order, OrderStatus::InTransit, 1_700_000_002)
+    // Refused only while node-x does not present the slot's new epoch yet; the first change it
+    // writes must commit (a stale actor's would collide with node-b's row).
+    let next = eventually("node-x takes the order's next change", || async {
+        match app
+            .status(SHOP, order, OrderStatus::InTransit, 1_700_000_002)
             .await
-            .expect("the first change after the slot came back commits")
-    };
+        {
+            Err(creatorflow::actors::Error::Journal(journal::Error::NotOwner { .. })) => None,
+            answer => Some(answer),
+        }
+    })
+    .await
+    .expect("the first change written after the slot came back commits");
     // Version 2 was node-b's: this change comes after it (a status and a stage event).
     assert!(
         matches!(next, creatorflow::actors::Reply::Applied { version, .. } if version > 2),

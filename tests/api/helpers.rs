@@ -324,6 +324,32 @@ impl TestApp {
     }
 
     /// Polls `GET path` (as the admin) until its JSON satisfies `check`; returns it.
+    /// Hands the order engine a TikTok status of `order` (of `shop`, at TikTok's time `t`), as
+    /// a poll would; the engine's answer.
+    pub async fn status(
+        &self,
+        shop: &str,
+        order: &str,
+        status: creatorflow::domain::OrderStatus,
+        t: i64,
+    ) -> Result<creatorflow::actors::Reply, creatorflow::actors::Error> {
+        use creatorflow::domain::{Cause, Msg, OrderId, ShopId};
+        self.registry
+            .submit(
+                OrderId::parse(order).unwrap(),
+                creatorflow::actors::Envelope {
+                    msg: Msg::Status {
+                        shop_id: ShopId::parse(shop).unwrap(),
+                        status,
+                        update_time: t,
+                    },
+                    cause: Cause::Poll,
+                    inbox: None,
+                },
+            )
+            .await
+    }
+
     pub async fn get_until(
         &self,
         path: &str,

@@ -60,28 +60,11 @@ impl StockStore<'_> {
         let expires_at = now + ChronoDuration::from_std(ttl).unwrap_or(ChronoDuration::days(3));
         let mut reserved = Vec::with_capacity(lines.len());
         for (sku_id, quantity) in lines {
-            let inserted = stock_reservations::Entity::insert(stock_reservations::ActiveModel {
-                order_id: Set(order_id.to_owned()),
-                shop_id: Set(shop_id.to_owned()),
-                sku_id: Set((*sku_id).to_owned()),
-                quantity: Set(*quantity),
-                tracked: Set(true),
-                state: Set(ReservationState::Reserved.as_str().to_owned()),
-                expires_at: Set(expires_at.fixed_offset()),
-                created_at: Set(now.fixed_offset()),
-                updated_at: Set(now.fixed_offset()),
-                ..Default::default()
-            })
-            .on_conflict(
-                OnConflict::columns([
-                    stock_reservations::Column::OrderId,
-                    stock_reservations::Column::SkuId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+            let line = new_line(order_id, shop_id, sku_id, *quantity, true, now, expires_at);
+            let inserted = stock_reservations::Entity::insert(line)
+                .on_conflict(once_per_order_and_sku())
+                .exec_without_returning(&txn)
+                .await?;
             if inserted == 0 {
                 // Another worker reserved this order at the same time: its reservation stands.
                 txn.rollback().await?;
@@ -239,18 +222,9 @@ impl StockStore<'_> {
             available -= quantity;
             total += quantity;
             granted.insert(order, answers.len());
-            rows.push(stock_reservations::ActiveModel {
-                order_id: Set((*order).to_owned()),
-                shop_id: Set(shop_id.to_owned()),
-                sku_id: Set(sku_id.to_owned()),
-                quantity: Set(*quantity),
-                tracked: Set(tracked),
-                state: Set(ReservationState::Reserved.as_str().to_owned()),
-                expires_at: Set(expires_at.fixed_offset()),
-                created_at: Set(now.fixed_offset()),
-                updated_at: Set(now.fixed_offset()),
-                ..Default::default()
-            });
+            rows.push(new_line(
+                order, shop_id, sku_id, *quantity, tracked, now, expires_at,
+            ));
             answers.push(Ok(Reservation {
                 new: true,
                 lines: vec![ReservationLine {
@@ -265,14 +239,7 @@ impl StockStore<'_> {
         let wanted = rows.len() as u64;
         if wanted > 0 {
             let inserted = stock_reservations::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::columns([
-                        stock_reservations::Column::OrderId,
-                        stock_reservations::Column::SkuId,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
+                .on_conflict(once_per_order_and_sku())
                 .exec_without_returning(&txn)
                 .await?;
             if inserted != wanted {
@@ -465,6 +432,40 @@ impl StockStore<'_> {
             tracing::warn!(shop_id, sku_id, error = %e, "stock freed, but waking the runs waiting for it failed; they look again by themselves");
         }
     }
+}
+
+/// A reservation row being taken.
+fn new_line(
+    order_id: &str,
+    shop_id: &str,
+    sku_id: &str,
+    quantity: i64,
+    tracked: bool,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> stock_reservations::ActiveModel {
+    stock_reservations::ActiveModel {
+        order_id: Set(order_id.to_owned()),
+        shop_id: Set(shop_id.to_owned()),
+        sku_id: Set(sku_id.to_owned()),
+        quantity: Set(quantity),
+        tracked: Set(tracked),
+        state: Set(ReservationState::Reserved.as_str().to_owned()),
+        expires_at: Set(expires_at.fixed_offset()),
+        created_at: Set(now.fixed_offset()),
+        updated_at: Set(now.fixed_offset()),
+        ..Default::default()
+    }
+}
+
+/// An order holds one reservation row per SKU: a second insert of it is no insert.
+fn once_per_order_and_sku() -> OnConflict {
+    OnConflict::columns([
+        stock_reservations::Column::OrderId,
+        stock_reservations::Column::SkuId,
+    ])
+    .do_nothing()
+    .to_owned()
 }
 
 fn reservation_line(r: &stock_reservations::Model) -> Result<ReservationLine, persistence::Error> {

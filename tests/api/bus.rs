@@ -38,6 +38,20 @@ fn transitions(summary: &Value) -> u64 {
     })
 }
 
+/// The stock service with tracking required, and the shop and SKU "hot" the tests stock.
+fn tracked_inventory(db: &Database) -> (inventory::Inventory, ShopId, creatorflow::domain::Sku) {
+    let inventory = inventory::Inventory::new(
+        db.clone(),
+        &creatorflow::config::InventorySettings {
+            require_tracking: true,
+            reservation_ttl: Duration::from_secs(3600),
+        },
+    );
+    let shop = ShopId::parse(SHOP).unwrap();
+    let hot = creatorflow::domain::Sku::parse("hot").unwrap();
+    (inventory, shop, hot)
+}
+
 async fn database(db: &TestDb) -> Database {
     let database = Database::connect(&db.settings().database).await.unwrap();
     database.migrate_up().await.unwrap();
@@ -203,15 +217,7 @@ async fn when_a_sku_runs_short_the_units_go_to_whoever_asked_first() {
     let test_db = TestDb::new().await;
     let db = database(&test_db).await;
     db.stock().set(SHOP, "hot", 5, None, None).await.unwrap();
-    let inventory = inventory::Inventory::new(
-        db.clone(),
-        &creatorflow::config::InventorySettings {
-            require_tracking: true,
-            reservation_ttl: Duration::from_secs(3600),
-        },
-    );
-    let shop = ShopId::parse(SHOP).unwrap();
-    let hot = creatorflow::domain::Sku::parse("hot").unwrap();
+    let (inventory, shop, hot) = tracked_inventory(&db);
     let ids: Vec<OrderId> = (0..20)
         .map(|i| OrderId::parse(&format!("58{i:017}")).unwrap())
         .collect();
@@ -700,15 +706,7 @@ async fn a_count_is_applied_where_it_came_among_the_skus_reservations() {
     let test_db = TestDb::new().await;
     let db = database(&test_db).await;
     db.stock().set(SHOP, "hot", 0, None, None).await.unwrap();
-    let inventory = inventory::Inventory::new(
-        db.clone(),
-        &creatorflow::config::InventorySettings {
-            require_tracking: true,
-            reservation_ttl: Duration::from_secs(3600),
-        },
-    );
-    let shop = ShopId::parse(SHOP).unwrap();
-    let hot = creatorflow::domain::Sku::parse("hot").unwrap();
+    let (inventory, shop, hot) = tracked_inventory(&db);
     let (before, after) = (
         OrderId::parse("5800000000000000001").unwrap(),
         OrderId::parse("5800000000000000002").unwrap(),

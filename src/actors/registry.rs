@@ -25,7 +25,7 @@ pub struct RegistryHandle {
     /// Set by [`RegistryHandle::drain`]: no new message is accepted on any path.
     draining: Arc<AtomicBool>,
     /// The journal's watermark, for the log's subscriptions.
-    committed: tokio::sync::watch::Receiver<i64>,
+    committed: crate::journal::Watermark,
 }
 
 struct Shard {
@@ -79,7 +79,7 @@ impl RegistryHandle {
 
     /// The journal's watermark: every log position at or below it is settled. Subscriptions
     /// ([`crate::persistence::Tail`]) wait on it.
-    pub fn committed(&self) -> tokio::sync::watch::Receiver<i64> {
+    pub fn committed(&self) -> crate::journal::Watermark {
         self.committed.clone()
     }
 

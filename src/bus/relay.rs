@@ -17,7 +17,6 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use metrics::{counter, histogram};
 use serde_json::Value;
-use tokio::sync::watch;
 
 use super::{Bus, Message, Published};
 use crate::journal::Entry;
@@ -56,7 +55,7 @@ impl Relay {
     /// Relays until stopped: tails the log (woken by every commit) and looks at the outbox
     /// every half second; while the bus takes nothing, every 250 ms. On stop it saves its
     /// checkpoint.
-    pub async fn run(self, committed: watch::Receiver<i64>, mut stop: Stop) {
+    pub async fn run(self, committed: crate::journal::Watermark, mut stop: Stop) {
         let opened = Tail::open_or_stop(&self.db, SUBSCRIPTION, &committed, READ_EVERY, &mut stop);
         let Some(mut tail) = opened.await else {
             return;

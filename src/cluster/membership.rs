@@ -1,7 +1,7 @@
 //! This node in the cluster: its heartbeat, the slots it holds and the rounds that move them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,9 @@ struct Inner {
     heartbeat: Duration,
     /// The epoch of each slot held, 0 for a slot not held (epochs start at 1).
     epochs: Vec<AtomicI64>,
+    /// Raised every time slots are taken, before their epochs are held (see
+    /// [`Membership::generation`]).
+    generation: AtomicU64,
     /// Told of every move, before this node writes a slot it took and after it stopped writing
     /// one it gave back or lost.
     moves: OnceLock<Arc<dyn SlotMoves>>,
@@ -59,6 +62,7 @@ impl Membership {
                 lease: settings.lease,
                 heartbeat: settings.heartbeat,
                 epochs: (0..SLOTS).map(|_| AtomicI64::new(0)).collect(),
+                generation: AtomicU64::new(0),
                 moves: OnceLock::new(),
             }),
         }
@@ -81,12 +85,15 @@ impl Membership {
 
     /// The epoch at which this node holds `slot`, if it does.
     pub fn epoch(&self, slot: i16) -> Option<i64> {
-        let epoch = self
-            .inner
-            .epochs
-            .get(slot as usize)?
-            .load(Ordering::Acquire);
+        let epoch = self.inner.epochs.get(slot as usize)?.load(Ordering::SeqCst);
         (epoch > 0).then_some(epoch)
+    }
+
+    /// How many times this node has taken slots. Raised before the epochs of slots taken are
+    /// held: a reader that saw a slot's new epoch and then reads the generation sees it
+    /// raised (the journal draws fresh log positions then; see `journal::positions`).
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::SeqCst)
     }
 
     /// Every slot held, with its epoch.
@@ -97,11 +104,11 @@ impl Membership {
     }
 
     fn hold(&self, slot: i16, epoch: i64) {
-        self.inner.epochs[slot as usize].store(epoch, Ordering::Release);
+        self.inner.epochs[slot as usize].store(epoch, Ordering::SeqCst);
     }
 
     fn drop_slot(&self, slot: i16) {
-        self.inner.epochs[slot as usize].store(0, Ordering::Release);
+        self.inner.epochs[slot as usize].store(0, Ordering::SeqCst);
     }
 
     /// Joins, then runs a round every `cluster.heartbeat` until stopped; then gives every slot
@@ -195,6 +202,9 @@ impl Membership {
             // What the engine holds of these slots may be behind another node's commits.
             self.moved(taken.iter().map(|(slot, _)| *slot).collect())
                 .await;
+            if !taken.is_empty() {
+                self.inner.generation.fetch_add(1, Ordering::SeqCst);
+            }
             for (slot, epoch) in &taken {
                 self.hold(*slot, *epoch);
             }

@@ -7,11 +7,13 @@
 //! journal wakes it after each commit (a `watch` on the watermark); after a restart it resumes
 //! from its checkpoint.
 //!
-//! A checkpoint is a row per (subscription, slot): slots are what nodes will own. One process
-//! reads every slot, so it moves all of its rows together, at most once a second (and when
-//! idle, and when stopped): a crash repeats at most that second of effects, which every consumer
+//! A checkpoint is a row per (subscription, slot), saved at most once a second (and when idle,
+//! and when stopped): a crash repeats at most that second of effects, which every consumer
 //! tolerates (its effect is idempotent by message id or its own key), and a busy log costs one
-//! small write a second per subscription instead of one per entry.
+//! small write a second per subscription instead of one per entry. A single node reads every
+//! slot. A node of a cluster reads only the slots it holds, each from its own checkpoint (a slot
+//! it takes resumes where its last owner saved), and saves a slot's checkpoint only while the
+//! lease row still names it at the epoch it holds: a node that lost a slot cannot move it.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::cluster::Membership;
 use crate::domain::{Effect, SLOTS};
 use crate::persistence::{Database, Error};
 
@@ -94,25 +97,34 @@ impl LogStore<'_> {
     }
 
     /// The rows with effects after `after`, up to and including `upto`, oldest first, at most
-    /// `limit`.
-    pub async fn after(&self, after: i64, upto: i64, limit: u64) -> Result<Vec<Entry>, Error> {
-        let rows: Vec<(i64, i16, Option<Value>, DateTime<FixedOffset>)> =
-            order_events::Entity::find()
-                .select_only()
-                .columns([
-                    order_events::Column::Position,
-                    order_events::Column::Slot,
-                    order_events::Column::Effects,
-                    order_events::Column::CreatedAt,
-                ])
-                .filter(order_events::Column::Position.gt(after))
-                .filter(order_events::Column::Position.lte(upto))
-                .filter(order_events::Column::Effects.is_not_null())
-                .order_by_asc(order_events::Column::Position)
-                .limit(limit)
-                .into_tuple()
-                .all(&self.db.conn)
-                .await?;
+    /// `limit`; of `slots` only, if given.
+    pub async fn after(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: u64,
+        slots: Option<&[i16]>,
+    ) -> Result<Vec<Entry>, Error> {
+        let mut query = order_events::Entity::find();
+        if let Some(slots) = slots {
+            query = query.filter(order_events::Column::Slot.is_in(slots.iter().copied()));
+        }
+        let rows: Vec<(i64, i16, Option<Value>, DateTime<FixedOffset>)> = query
+            .select_only()
+            .columns([
+                order_events::Column::Position,
+                order_events::Column::Slot,
+                order_events::Column::Effects,
+                order_events::Column::CreatedAt,
+            ])
+            .filter(order_events::Column::Position.gt(after))
+            .filter(order_events::Column::Position.lte(upto))
+            .filter(order_events::Column::Effects.is_not_null())
+            .order_by_asc(order_events::Column::Position)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db.conn)
+            .await?;
         rows.into_iter()
             .map(|(position, slot, effects, created_at)| {
                 Ok(Entry {
@@ -226,13 +238,73 @@ impl LogStore<'_> {
             .await?)
     }
 
-    /// Subscription `name` has handled every entry up to `position`, in every slot.
-    pub async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), Error> {
-        let rows = (0..SLOTS).map(|slot| log_checkpoints::ActiveModel {
-            subscription: Set(name.to_owned()),
-            slot: Set(slot as i16),
-            position: Set(position),
-        });
+    /// Where subscription `name` stands in each of `slots` (0 for a slot it never saved).
+    pub async fn slot_checkpoints(
+        &self,
+        name: &str,
+        slots: &[i16],
+    ) -> Result<Vec<(i16, i64)>, Error> {
+        let saved: Vec<(i16, i64)> = log_checkpoints::Entity::find()
+            .select_only()
+            .columns([
+                log_checkpoints::Column::Slot,
+                log_checkpoints::Column::Position,
+            ])
+            .filter(log_checkpoints::Column::Subscription.eq(name))
+            .filter(log_checkpoints::Column::Slot.is_in(slots.iter().copied()))
+            .into_tuple()
+            .all(&self.db.conn)
+            .await?;
+        Ok(slots
+            .iter()
+            .map(|slot| {
+                let at = saved.iter().find(|(s, _)| s == slot).map_or(0, |(_, p)| *p);
+                (*slot, at)
+            })
+            .collect())
+    }
+
+    /// Subscription `name` has handled every entry of each slot up to its position. With a
+    /// `fence` (a cluster node and the epochs of its slots), a slot's row moves only while its
+    /// lease still names that node at that epoch.
+    pub async fn save_checkpoints(
+        &self,
+        name: &str,
+        positions: &[(i16, i64)],
+        fence: Option<(&str, &[(i16, i64)])>,
+    ) -> Result<(), Error> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        if let Some((node, held)) = fence {
+            let epoch = |slot: i16| held.iter().find(|(s, _)| *s == slot).map_or(0, |(_, e)| *e);
+            let slots: Vec<i16> = positions.iter().map(|(s, _)| *s).collect();
+            let at: Vec<i64> = positions.iter().map(|(_, p)| *p).collect();
+            let epochs: Vec<i64> = slots.iter().map(|s| epoch(*s)).collect();
+            let statement = sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "INSERT INTO log_checkpoints (subscription, slot, position) \
+                 SELECT $1, p.slot, p.position FROM UNNEST($2::int2[], $3::int8[], $4::int8[]) AS p(slot, position, epoch) \
+                 JOIN slot_leases l ON l.slot = p.slot AND l.epoch = p.epoch AND l.owner = $5 AND l.expires_at > now() \
+                 ON CONFLICT (subscription, slot) DO UPDATE SET position = excluded.position",
+                vec![
+                    name.into(),
+                    slots.into(),
+                    at.into(),
+                    epochs.into(),
+                    node.into(),
+                ],
+            );
+            sea_orm::ConnectionTrait::execute_raw(&self.db.conn, statement).await?;
+            return Ok(());
+        }
+        let rows = positions
+            .iter()
+            .map(|(slot, position)| log_checkpoints::ActiveModel {
+                subscription: Set(name.to_owned()),
+                slot: Set(*slot),
+                position: Set(*position),
+            });
         let txn = self.db.begin_write().await?;
         log_checkpoints::Entity::insert_many(rows)
             .on_conflict(
@@ -287,16 +359,46 @@ pub struct Batch {
     pub upto: i64,
 }
 
+/// The journal's watermark as the log's readers follow it and, on a node of a cluster, the
+/// slots that node holds (its tails read only those).
+#[derive(Clone)]
+pub struct Watermark {
+    receiver: watch::Receiver<i64>,
+    fence: Option<Membership>,
+}
+
+impl Watermark {
+    pub(crate) fn new(receiver: watch::Receiver<i64>, fence: Option<Membership>) -> Self {
+        Self { receiver, fence }
+    }
+
+    /// To wait on: every position at or below its value is settled.
+    pub fn receiver(&self) -> watch::Receiver<i64> {
+        self.receiver.clone()
+    }
+
+    /// Its value now.
+    pub fn now(&self) -> i64 {
+        *self.receiver.borrow()
+    }
+}
+
 /// One subscription's reader of the log.
 pub struct Tail {
     db: Database,
     name: &'static str,
     /// The journal's watermark.
     committed: watch::Receiver<i64>,
-    /// Everything at or below has been handled.
-    position: i64,
-    /// The checkpoint as stored.
-    saved: i64,
+    /// A cluster node's membership: the tail reads only the slots it holds.
+    fence: Option<Membership>,
+    /// Per slot: everything at or below has been handled (kept up for the slots read).
+    positions: Vec<i64>,
+    /// Per slot: the checkpoint as stored.
+    saved: Vec<i64>,
+    /// The slots read, with the epochs they were held at (every slot, at 0, on a single node).
+    reading: Vec<(i16, i64)>,
+    /// The membership's generation when `reading` was taken.
+    generation: u64,
     saved_at: Instant,
     /// The least time between two reads that found the tail caught up (see [`Tail::every`]).
     every: Duration,
@@ -305,23 +407,62 @@ pub struct Tail {
 }
 
 impl Tail {
-    /// Opens subscription `name` at its checkpoint.
+    /// Opens subscription `name` at its checkpoints.
     pub async fn open(
         db: Database,
         name: &'static str,
-        committed: watch::Receiver<i64>,
+        watermark: Watermark,
     ) -> Result<Self, Error> {
-        let position = db.log().checkpoint(name).await?;
-        Ok(Self {
+        let mut tail = Self {
             db,
             name,
-            committed,
-            position,
-            saved: position,
+            committed: watermark.receiver,
+            fence: watermark.fence,
+            positions: vec![0; SLOTS as usize],
+            saved: vec![0; SLOTS as usize],
+            reading: Vec::new(),
+            generation: 0,
             saved_at: Instant::now(),
             every: Duration::ZERO,
             caught_up_at: None,
-        })
+        };
+        if tail.fence.is_none() {
+            tail.reading = (0..SLOTS as i16).map(|slot| (slot, 0)).collect();
+            let all: Vec<i16> = (0..SLOTS as i16).collect();
+            tail.load(&all).await?;
+        } else {
+            tail.refresh().await?;
+        }
+        Ok(tail)
+    }
+
+    /// Reads the checkpoints of `slots` as stored.
+    async fn load(&mut self, slots: &[i16]) -> Result<(), Error> {
+        for (slot, at) in self.db.log().slot_checkpoints(self.name, slots).await? {
+            self.positions[slot as usize] = at;
+            self.saved[slot as usize] = at;
+        }
+        Ok(())
+    }
+
+    /// A cluster node: reads the slots held now; a slot taken since the last read resumes at
+    /// its checkpoint as its last owner saved it.
+    async fn refresh(&mut self) -> Result<(), Error> {
+        let Some(fence) = &self.fence else {
+            return Ok(());
+        };
+        // The generation first: a slot taken after it is read wakes the tail again.
+        let generation = fence.generation();
+        let held = fence.held();
+        let taken: Vec<i16> = held
+            .iter()
+            .filter(|h| !self.reading.contains(h))
+            .map(|(slot, _)| *slot)
+            .collect();
+        self.load(&taken).await?;
+        self.reading = held;
+        self.generation = generation;
+        Ok(())
     }
 
     /// Reads at most once per `every` while it keeps up: the commits of that time are read
@@ -339,12 +480,12 @@ impl Tail {
     pub async fn open_or_stop(
         db: &Database,
         name: &'static str,
-        committed: &watch::Receiver<i64>,
+        watermark: &Watermark,
         every: Duration,
         stop: &mut crate::shutdown::Stop,
     ) -> Option<Self> {
         loop {
-            match Self::open(db.clone(), name, committed.clone()).await {
+            match Self::open(db.clone(), name, watermark.clone()).await {
                 Ok(tail) => return Some(tail.every(every)),
                 Err(e) => {
                     tracing::warn!(subscription = name, error = %e, "cannot read the subscription's checkpoint");
@@ -405,9 +546,14 @@ impl Tail {
         }
     }
 
-    /// Where the tail stands: everything at or below was handled.
+    /// Where the tail stands: everything at or below was handled, in every slot it reads (a
+    /// cluster node holding no slot stands at the watermark).
     pub fn position(&self) -> i64 {
-        self.position
+        self.reading
+            .iter()
+            .map(|(slot, _)| self.positions[*slot as usize])
+            .min()
+            .unwrap_or_else(|| *self.committed.borrow())
     }
 
     /// The journal's watermark now.
@@ -415,26 +561,40 @@ impl Tail {
         *self.committed.borrow()
     }
 
+    /// Whether this cluster node took slots since the tail last looked.
+    fn took_slots(&self) -> bool {
+        self.fence
+            .as_ref()
+            .is_some_and(|f| f.generation() != self.generation)
+    }
+
     /// Waits until the journal has settled something past the tail's position (at most once
-    /// per `every` while the tail keeps up); `false` once the journal is gone and everything it
-    /// committed was read. Cancel-safe: it only waits, so it may be raced against timers and
-    /// stop signals. Everything that touches the database ([`Tail::next`], [`Tail::advance`],
-    /// [`Tail::save_if_idle`]) must run to completion: a transaction cancelled while it begins
-    /// can leave its pooled connection inside an open transaction, where later autocommit
-    /// statements stay invisible to other connections until something commits it — on
-    /// PostgreSQL that hid whole journal batches from the readers of the log.
+    /// per `every` while the tail keeps up), or this node took slots; `false` once the journal
+    /// is gone and everything it committed was read. Cancel-safe: it only waits, so it may be
+    /// raced against timers and stop signals. Everything that touches the database
+    /// ([`Tail::next`], [`Tail::advance`], [`Tail::save_if_idle`]) must run to completion: a
+    /// transaction cancelled while it begins can leave its pooled connection inside an open
+    /// transaction, where later autocommit statements stay invisible to other connections
+    /// until something commits it — on PostgreSQL that hid whole journal batches from the
+    /// readers of the log.
     pub async fn ready(&mut self) -> bool {
         loop {
-            if *self.committed.borrow() > self.position {
+            if *self.committed.borrow() > self.position() || self.took_slots() {
                 if let Some(at) = self.caught_up_at {
                     tokio::time::sleep_until(at + self.every).await;
                 }
                 return true;
             }
             self.committed.borrow_and_update();
-            if self.committed.changed().await.is_err() {
+            // A cluster node also looks for slots taken once a second, the log quiet or not.
+            let wait = if self.fence.is_some() {
+                Duration::from_secs(1)
+            } else {
+                Duration::MAX
+            };
+            if let Ok(Err(_)) = tokio::time::timeout(wait, self.committed.changed()).await {
                 // The journal stopped; a last look settles anything it published on the way.
-                return *self.committed.borrow() > self.position;
+                return *self.committed.borrow() > self.position();
             }
         }
     }
@@ -442,7 +602,7 @@ impl Tail {
     /// Saves a checkpoint left behind while the tail has caught up (what a busy tail saves in
     /// [`Tail::advance`] once a second).
     pub async fn save_if_idle(&mut self) -> Result<(), Error> {
-        if *self.committed.borrow() <= self.position && self.position > self.saved {
+        if *self.committed.borrow() <= self.position() && !self.unsaved().is_empty() {
             self.save().await?;
         }
         Ok(())
@@ -455,9 +615,19 @@ impl Tail {
             return Ok(None);
         }
         let watermark = *self.committed.borrow_and_update();
-        let entries = self.db.log().after(self.position, watermark, limit).await?;
-        let upto = match entries.last() {
-            Some(last) if entries.len() as u64 >= limit => {
+        self.refresh().await?;
+        let slots: Vec<i16> = self.reading.iter().map(|(slot, _)| *slot).collect();
+        let Some(low) = slots.iter().map(|s| self.positions[*s as usize]).min() else {
+            self.caught_up_at = Some(tokio::time::Instant::now());
+            return Ok(Some(Batch {
+                entries: Vec::new(),
+                upto: watermark,
+            }));
+        };
+        let only = self.fence.is_some().then_some(slots.as_slice());
+        let rows = self.db.log().after(low, watermark, limit, only).await?;
+        let upto = match rows.last() {
+            Some(last) if rows.len() as u64 >= limit => {
                 self.caught_up_at = None;
                 last.position
             }
@@ -466,27 +636,52 @@ impl Tail {
                 watermark
             }
         };
+        // A slot read from further back than the others: what it handled is not read again.
+        let entries = rows
+            .into_iter()
+            .filter(|e| e.position > self.positions[e.slot as usize])
+            .collect();
         Ok(Some(Batch { entries, upto }))
     }
 
-    /// Everything up to `upto` is handled; saves the checkpoint if the last save is a second
-    /// old.
+    /// Everything up to `upto` is handled, in every slot read; saves the checkpoints if the
+    /// last save is a second old.
     pub async fn advance(&mut self, upto: i64) -> Result<(), Error> {
-        self.position = self.position.max(upto);
+        for (slot, _) in &self.reading {
+            let at = &mut self.positions[*slot as usize];
+            *at = (*at).max(upto);
+        }
         if self.saved_at.elapsed() >= CHECKPOINT_EVERY {
             self.save().await?;
         }
         Ok(())
     }
 
-    /// Saves the checkpoint now (e.g. when stopping).
+    /// The slots read whose position moved past their stored checkpoint.
+    fn unsaved(&self) -> Vec<(i16, i64)> {
+        self.reading
+            .iter()
+            .map(|(slot, _)| (*slot, self.positions[*slot as usize]))
+            .filter(|(slot, at)| *at > self.saved[*slot as usize])
+            .collect()
+    }
+
+    /// Saves the checkpoints now (e.g. when stopping); a cluster node only those of slots it
+    /// still holds at the epochs it read them.
     pub async fn save(&mut self) -> Result<(), Error> {
-        if self.position > self.saved {
+        let unsaved = self.unsaved();
+        if !unsaved.is_empty() {
+            let fence = self
+                .fence
+                .as_ref()
+                .map(|f| (f.node_id(), self.reading.as_slice()));
             self.db
                 .log()
-                .save_checkpoint(self.name, self.position)
+                .save_checkpoints(self.name, &unsaved, fence)
                 .await?;
-            self.saved = self.position;
+            for (slot, at) in unsaved {
+                self.saved[slot as usize] = at;
+            }
         }
         self.saved_at = Instant::now();
         Ok(())

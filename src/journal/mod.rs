@@ -8,11 +8,12 @@
 mod annotations;
 mod commit;
 pub mod log;
+mod positions;
 mod postgres;
 mod snapshot;
 mod sqlite;
 mod writer;
 
 pub use commit::{Commit, EFFECTS_ONLY, InboxEntry, Written};
-pub use log::{Change, Consumer, Entry, Tail};
+pub use log::{Change, Consumer, Entry, Tail, Watermark};
 pub use writer::{Error, Journal};

@@ -13,13 +13,13 @@
 //! one that changes nothing at all leaves only its key, in `webhook_inbox`.
 //!
 //! Several batches may be in flight at once (PostgreSQL), so positions can commit out of order.
-//! The journal knows which batches are in flight and publishes a **watermark**
-//! ([`Journal::committed`]): every position at or below it is settled (committed, or never
-//! will be). Subscriptions read only up to it, so none skips an event that commits late with a
-//! smaller position. Positions start after the log's largest at start-up; one process writes a
-//! log (a cluster has to hand out position blocks from a shared sequence instead).
+//! The journal publishes a **watermark** ([`Journal::committed`]): every position at or below
+//! it is settled (committed, or never will be). Subscriptions read only up to it, so none skips
+//! an event that commits late with a smaller position. A single node hands out positions after
+//! the log's largest at start-up; the nodes of a cluster draw them in blocks from a shared row
+//! and read the watermark from the database (see [`super::positions`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,8 @@ use sea_orm::DbErr;
 
 use super::annotations;
 use super::commit::{Commit, Placed, Written, log_rows, rows_of};
+use super::log::Watermark;
+use super::positions::{BLOCK, Positions};
 use super::snapshot::{self, Snapshots};
 use super::{postgres, sqlite};
 use crate::cluster::Membership;
@@ -51,54 +53,30 @@ pub enum Error {
     NotOwner { slot: i16 },
 }
 
+/// How often a cluster node says its floor and reads the cluster's watermark.
+const PUBLISH_EVERY: Duration = Duration::from_millis(50);
+
+/// Cluster mode: the node, and the turn that drawing a block and saying the floor take, so
+/// that the two never pass each other on the way to the database.
+struct Cluster {
+    membership: Membership,
+    /// The floor last said in the database (`None`: not said yet).
+    said: tokio::sync::Mutex<Option<Option<i64>>>,
+}
+
+type Shared = Arc<Mutex<Positions>>;
+
+fn lock(positions: &Shared) -> std::sync::MutexGuard<'_, Positions> {
+    positions
+        .lock()
+        .expect("the positions lock is never held across a panic")
+}
+
 /// Handle to the writer task. Cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
     queue: mpsc::Sender<Job>,
-    committed: watch::Receiver<i64>,
-}
-
-/// Positions handed out and the batches still being written, shared by the writers.
-struct Positions {
-    /// The next position to hand out.
-    next: i64,
-    /// The first position of every batch being written, with how many batches start there (a
-    /// batch that writes no row starts where the next one does).
-    in_flight: BTreeMap<i64, usize>,
-    /// The watermark, published after every batch.
-    committed: watch::Sender<i64>,
-}
-
-impl Positions {
-    /// Hands out `rows` positions to a batch about to be written; returns the first.
-    fn take(&mut self, rows: i64) -> i64 {
-        let first = self.next;
-        self.next += rows;
-        *self.in_flight.entry(first).or_default() += 1;
-        first
-    }
-
-    /// The batch that started at `first` is written (or failed for good): below the oldest
-    /// batch still in flight, everything is settled.
-    fn settle(&mut self, first: i64) {
-        if let Some(count) = self.in_flight.get_mut(&first) {
-            *count -= 1;
-            if *count == 0 {
-                self.in_flight.remove(&first);
-            }
-        }
-        let watermark = match self.in_flight.first_key_value() {
-            Some((oldest, _)) => oldest - 1,
-            None => self.next - 1,
-        };
-        self.committed.send_if_modified(|w| {
-            let moved = watermark > *w;
-            if moved {
-                *w = watermark;
-            }
-            moved
-        });
-    }
+    committed: Watermark,
 }
 
 struct Job {
@@ -124,7 +102,8 @@ impl Journal {
     /// [`Journal::start`] for a node of a cluster (`fence`: its membership): every batch
     /// presents the epochs of the slots it writes, checked where the rows land, and a commit of
     /// a slot this node does not hold at that epoch is written nowhere and answered
-    /// [`Error::NotOwner`].
+    /// [`Error::NotOwner`]. Positions come in blocks drawn from the database, and the
+    /// watermark is the cluster's, read from the database every 50 ms.
     pub async fn start_fenced(
         db: Database,
         max_batch: usize,
@@ -132,13 +111,26 @@ impl Journal {
         writers: usize,
         fence: Option<Membership>,
     ) -> Result<Self, crate::persistence::Error> {
-        let end = db.log().end().await?;
-        let (committed_tx, committed) = watch::channel(end);
-        let positions = Arc::new(Mutex::new(Positions {
-            next: end + 1,
-            in_flight: BTreeMap::new(),
-            committed: committed_tx,
-        }));
+        let (positions, committed_tx, committed) = match &fence {
+            None => {
+                let end = db.log().end().await?;
+                let (tx, rx) = watch::channel(end);
+                (Positions::after(end, tx), None, rx)
+            }
+            Some(_) => {
+                db.cluster().ensure_head().await?;
+                let settled = db.cluster().settled().await?;
+                let (tx, rx) = watch::channel(settled);
+                (Positions::in_blocks(), Some(tx), rx)
+            }
+        };
+        let positions: Shared = Arc::new(Mutex::new(positions));
+        let cluster = fence.clone().map(|membership| {
+            Arc::new(Cluster {
+                membership,
+                said: tokio::sync::Mutex::new(None),
+            })
+        });
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
         // The writers get a thread of their own: building a batch's statements must not wait
@@ -151,11 +143,22 @@ impl Journal {
                     .build()
                     .expect("a current-thread runtime can be built");
                 runtime.block_on(async move {
+                    let (writing, written) = oneshot::channel::<()>();
+                    let publisher = match (&cluster, committed_tx) {
+                        (Some(cluster), Some(settled)) => Some(tokio::spawn(publish(
+                            db.clone(),
+                            cluster.clone(),
+                            positions.clone(),
+                            settled,
+                            written,
+                        ))),
+                        _ => None,
+                    };
                     let writers: Vec<_> = (0..writers.max(1))
                         .map(|_| {
                             tokio::spawn(write_loop(
                                 db.clone(),
-                                fence.clone(),
+                                cluster.clone(),
                                 jobs.clone(),
                                 positions.clone(),
                                 max_batch.max(1),
@@ -166,10 +169,17 @@ impl Journal {
                     for writer in writers {
                         let _ = writer.await;
                     }
+                    drop(writing);
+                    if let Some(publisher) = publisher {
+                        let _ = publisher.await;
+                    }
                 });
             })
             .expect("spawning the journal thread at start-up succeeds");
-        Ok(Self { queue, committed })
+        Ok(Self {
+            queue,
+            committed: Watermark::new(committed, fence),
+        })
     }
 
     /// Writes `commit` in the next batch and returns once it is durable (or known a duplicate).
@@ -183,17 +193,96 @@ impl Journal {
     }
 
     /// The watermark: every log position at or below it is settled. It changes after each
-    /// batch; subscriptions wait on it.
-    pub fn committed(&self) -> watch::Receiver<i64> {
+    /// batch (a cluster node: when the cluster's moves); subscriptions wait on it.
+    pub fn committed(&self) -> Watermark {
         self.committed.clone()
+    }
+}
+
+/// A cluster node's floor and the cluster's watermark: every 50 ms it says in the database the
+/// lowest position this node may still write (if that changed), then reads the watermark of
+/// every node's writes. When the writers are done, it says it writes nothing more and reads
+/// the watermark a last time.
+async fn publish(
+    db: Database,
+    cluster: Arc<Cluster>,
+    positions: Shared,
+    settled: watch::Sender<i64>,
+    mut written: oneshot::Receiver<()>,
+) {
+    let store = db.cluster();
+    let node = cluster.membership.node_id();
+    let mut failing = false;
+    loop {
+        let done = tokio::select! {
+            _ = &mut written => true,
+            () = tokio::time::sleep(PUBLISH_EVERY) => false,
+        };
+        let outcome = async {
+            {
+                let mut said = cluster.said.lock().await;
+                let floor = lock(&positions).floor();
+                if *said != Some(floor) {
+                    store.publish_floor(node, floor).await?;
+                    *said = Some(floor);
+                }
+            }
+            store.settled().await
+        }
+        .await;
+        match outcome {
+            Ok(watermark) => {
+                failing = false;
+                settled.send_if_modified(|w| {
+                    let moved = watermark > *w;
+                    if moved {
+                        *w = watermark;
+                    }
+                    moved
+                });
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "cluster: cannot say this node's log floor or read the watermark; retrying");
+            }
+            Err(_) => {}
+        }
+        if done {
+            break;
+        }
+    }
+}
+
+/// Hands out `rows` positions, drawing a fresh block first when needed (cluster mode).
+async fn take(
+    db: &Database,
+    cluster: Option<&Cluster>,
+    positions: &Shared,
+    rows: i64,
+    generation: u64,
+) -> Result<i64, crate::persistence::Error> {
+    loop {
+        if let Some(first) = lock(positions).take(rows, generation) {
+            return Ok(first);
+        }
+        let cluster = cluster.expect("only a cluster node's positions come in blocks");
+        let mut said = cluster.said.lock().await;
+        let floor = lock(positions).oldest_in_flight();
+        let size = BLOCK.max(rows);
+        let first = db
+            .cluster()
+            .draw(cluster.membership.node_id(), size, floor)
+            .await?;
+        *said = Some(Some(floor.unwrap_or(first)));
+        lock(positions).refill(first, size, generation);
     }
 }
 
 async fn write_loop(
     db: Database,
-    fence: Option<Membership>,
+    cluster: Option<Arc<Cluster>>,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    positions: Arc<Mutex<Positions>>,
+    positions: Shared,
     max_batch: usize,
     max_delay: Duration,
 ) {
@@ -218,12 +307,37 @@ async fn write_loop(
                 }
             }
         }
+        // A cluster node presents the epochs it holds now, read before the generation: a slot
+        // taken since the block was drawn makes the batch draw a fresh one.
+        let (fence, generation) = match cluster.as_deref() {
+            Some(cluster) => {
+                let fence = fence_of(&cluster.membership, &batch);
+                (Some(fence), cluster.membership.generation())
+            }
+            None => (None, 0),
+        };
+        if fence.as_ref().is_some_and(|f| f.held.is_empty()) {
+            drop(jobs);
+            for job in batch {
+                let slot = job.commit.order.id.slot();
+                let _ = job.reply.send(Err(Error::NotOwner { slot }));
+            }
+            continue;
+        }
         // Positions are handed out while the queue is held, so batches take them in turn.
         let rows: i64 = batch.iter().map(|j| rows_of(&j.commit)).sum();
-        let start = positions
-            .lock()
-            .expect("the positions lock is never held across a panic")
-            .take(rows);
+        let start = match take(&db, cluster.as_deref(), &positions, rows, generation).await {
+            Ok(start) => start,
+            Err(e) => {
+                drop(jobs);
+                tracing::error!(error = %e, "journal cannot draw log positions");
+                let failed = Arc::new(DbErr::Custom(e.to_string()));
+                for job in batch {
+                    let _ = job.reply.send(Err(Error::Write(failed.clone())));
+                }
+                continue;
+            }
+        };
         drop(jobs);
         let started = Instant::now();
         let size = batch.len();
@@ -264,10 +378,7 @@ async fn write_loop(
                 vec![Err(Error::Write(e.into()))]
             }
         };
-        positions
-            .lock()
-            .expect("the positions lock is never held across a panic")
-            .settle(start);
+        lock(&positions).settle(start);
         histogram!(JOURNAL_BATCH_SIZE).record(size as f64);
         histogram!(JOURNAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         for (placed, outcome) in placed.iter().zip(&outcomes) {
@@ -283,12 +394,27 @@ async fn write_loop(
     }
 }
 
+/// The slots of `batch` this node holds, at the epochs it holds them.
+fn fence_of(membership: &Membership, batch: &[Job]) -> postgres::Fence {
+    let mut slots: Vec<i16> = batch.iter().map(|j| j.commit.order.id.slot()).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    postgres::Fence {
+        node: membership.node_id().to_owned(),
+        held: slots
+            .into_iter()
+            .filter_map(|slot| membership.epoch(slot).map(|epoch| (slot, epoch)))
+            .collect(),
+    }
+}
+
 /// Writes one batch atomically; returns each commit's outcome, in order. With a `fence`, the
-/// commits of slots this node does not hold are written nowhere (answered `NotOwner`).
+/// commits of slots it does not present are written nowhere (answered `NotOwner`), nor those
+/// of slots the database no longer gives this node at the epoch presented.
 async fn write(
     db: &Database,
     placed: &[Placed],
-    fence: Option<&Membership>,
+    fence: Option<&postgres::Fence>,
 ) -> Result<Vec<Result<Written, Error>>, sea_orm::DbErr> {
     // The first commit of a key in the batch is the one written; any other is a duplicate.
     let mut keys = HashSet::new();
@@ -296,7 +422,10 @@ async fn write(
         .iter()
         .map(|c| c.inbox.as_ref().is_none_or(|e| keys.insert(&e.dedupe_key)))
         .collect();
-    let held_here = |c: &Placed| fence.is_none_or(|f| f.epoch(c.order.id.slot()).is_some());
+    let held_here = |c: &Placed| {
+        let slot = c.order.id.slot();
+        fence.is_none_or(|f| f.held.iter().any(|(held, _)| *held == slot))
+    };
     let candidates: Vec<&Placed> = placed
         .iter()
         .zip(&first)
@@ -304,11 +433,14 @@ async fn write(
         .collect();
     let batch = match db.backend() {
         Backend::Postgres => {
+            let slots = slots_of(&candidates);
             let fence = fence.map(|f| postgres::Fence {
-                node: f.node_id().to_owned(),
-                held: slots_of(&candidates)
-                    .into_iter()
-                    .filter_map(|slot| f.epoch(slot).map(|epoch| (slot, epoch)))
+                node: f.node.clone(),
+                held: f
+                    .held
+                    .iter()
+                    .copied()
+                    .filter(|(slot, _)| slots.contains(slot))
                     .collect(),
             });
             write_postgres(db, &candidates, fence.as_ref()).await?
@@ -413,44 +545,4 @@ async fn write_postgres(
     annotations::write(&txn, &kept).await?;
     txn.commit().await?;
     Ok(batch)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn positions(end: i64) -> (Positions, watch::Receiver<i64>) {
-        let (committed, watermark) = watch::channel(end);
-        let positions = Positions {
-            next: end + 1,
-            in_flight: BTreeMap::new(),
-            committed,
-        };
-        (positions, watermark)
-    }
-
-    #[test]
-    fn the_watermark_waits_for_a_batch_that_commits_late_with_smaller_positions() {
-        let (mut p, watermark) = positions(10);
-        let early = p.take(3); // 11..=13
-        let late = p.take(2); // 14..=15
-        assert_eq!((early, late), (11, 14));
-        // The later batch commits first: nothing past 10 is settled yet.
-        p.settle(late);
-        assert_eq!(*watermark.borrow(), 10);
-        p.settle(early);
-        assert_eq!(*watermark.borrow(), 15);
-    }
-
-    #[test]
-    fn a_batch_that_writes_nothing_does_not_release_the_batch_sharing_its_start() {
-        let (mut p, watermark) = positions(0);
-        let empty = p.take(0);
-        let full = p.take(4);
-        assert_eq!(empty, full, "both start at 1");
-        p.settle(empty);
-        assert_eq!(*watermark.borrow(), 0, "the full batch is still in flight");
-        p.settle(full);
-        assert_eq!(*watermark.borrow(), 4);
-    }
 }

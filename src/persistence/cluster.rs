@@ -219,6 +219,70 @@ impl ClusterStore<'_> {
         .await?;
         Ok(())
     }
+    /// Starts the shared position counter after the log's largest position (or raises it,
+    /// should a single node have written since the cluster last ran).
+    pub async fn ensure_head(&self) -> Result<(), Error> {
+        self.run(
+            "INSERT INTO log_head (id, next) SELECT 0, coalesce(max(position), 0) + 1 FROM order_events \
+             ON CONFLICT (id) DO UPDATE SET next = greatest(log_head.next, excluded.next)",
+            vec![],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Draws `size` positions for `node` from the shared head and, in the same statement,
+    /// sets its floor to `floor` (its oldest batch in flight) or else to the block's first
+    /// position: no reader passes the block before the node says it is done with it. Returns
+    /// the block's first position.
+    pub async fn draw(&self, node: &str, size: i64, floor: Option<i64>) -> Result<i64, Error> {
+        let rows = self
+            .run(
+                "WITH head AS (UPDATE log_head SET next = next + $2 WHERE id = 0 RETURNING next - $2 AS first) \
+                 UPDATE cluster_nodes SET floor = coalesce($3, (SELECT first FROM head)) \
+                 WHERE node_id = $1 RETURNING (SELECT first FROM head)",
+                vec![node.into(), size.into(), floor.into()],
+            )
+            .await?;
+        let first: Option<i64> = match rows.first() {
+            Some(row) => row.try_get_by_index(0)?,
+            None => None,
+        };
+        first.ok_or_else(|| {
+            Error::Db(sea_orm::DbErr::Custom(format!(
+                "node {node} cannot draw log positions: it is not registered (or the log head is missing)"
+            )))
+        })
+    }
+
+    /// Says the lowest position `node` may still write (`None`: nothing below the head).
+    pub async fn publish_floor(&self, node: &str, floor: Option<i64>) -> Result<(), Error> {
+        self.run(
+            "UPDATE cluster_nodes SET floor = $2 WHERE node_id = $1",
+            vec![node.into(), floor.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The cluster's watermark: every log position at or below it is settled, whichever node
+    /// wrote it. Below the head and below the floor of every node that holds a slot (a node
+    /// that holds none cannot write: its leases were taken, which waited for its writes).
+    pub async fn settled(&self) -> Result<i64, Error> {
+        let rows = self
+            .run(
+                "SELECT LEAST((SELECT next FROM log_head WHERE id = 0), \
+                 (SELECT min(n.floor) FROM cluster_nodes n WHERE n.floor IS NOT NULL \
+                  AND EXISTS (SELECT 1 FROM slot_leases l WHERE l.owner = n.node_id))) - 1",
+                vec![],
+            )
+            .await?;
+        let settled: Option<i64> = match rows.first() {
+            Some(row) => row.try_get_by_index(0)?,
+            None => None,
+        };
+        Ok(settled.unwrap_or(0))
+    }
 }
 
 fn pairs(rows: &[sea_orm::QueryResult]) -> Result<Vec<(i16, i64)>, Error> {

@@ -174,7 +174,7 @@ impl Runner {
 
     /// Tails the log for `workflow.start` effects, and once a second starts what the outbox
     /// still owes from before the log.
-    async fn run_starter(&self, committed: tokio::sync::watch::Receiver<i64>, mut stop: Stop) {
+    async fn run_starter(&self, committed: crate::journal::Watermark, mut stop: Stop) {
         let db = &self.inner.db;
         // Starts wait at most 100 ms, to be chosen and written together.
         let every = Duration::from_millis(100);

@@ -28,12 +28,12 @@ fn settings(node: &str, lease: Duration, heartbeat: Duration) -> ClusterSettings
     }
 }
 
-fn node(db: &Database, name: &str, lease: Duration, heartbeat: Duration) -> Membership {
+pub(crate) fn node(db: &Database, name: &str, lease: Duration, heartbeat: Duration) -> Membership {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     Membership::new(db.clone(), &settings(name, lease, heartbeat), addr)
 }
 
-fn run(member: &Membership) -> Tasks {
+pub(crate) fn run(member: &Membership) -> Tasks {
     let mut tasks = Tasks::new("cluster");
     let member = member.clone();
     tasks.spawn("membership", |stop| member.run(stop));
@@ -41,7 +41,7 @@ fn run(member: &Membership) -> Tasks {
 }
 
 /// A node that runs until it holds every slot.
-async fn holding_every_slot(
+pub(crate) async fn holding_every_slot(
     db: &Database,
     name: &str,
     lease: Duration,
@@ -57,7 +57,7 @@ async fn holding_every_slot(
 }
 
 /// The database on PostgreSQL, migrated; `None` on SQLite.
-async fn postgres(test_db: &TestDb) -> Option<Database> {
+pub(crate) async fn postgres(test_db: &TestDb) -> Option<Database> {
     let db = Database::connect(&test_db.settings().database)
         .await
         .unwrap();

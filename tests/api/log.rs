@@ -14,7 +14,7 @@ use crate::helpers::{TestDb, creation_commit};
 const SHOP: &str = "7494049642642441621";
 
 /// A new order `n`: its creation, with the effects `decide` gives it (detail fetch, transition).
-fn creation(n: usize) -> Commit {
+pub(crate) fn creation(n: usize) -> Commit {
     let key = format!("tts:race-{n}");
     creation_commit(
         SHOP,
@@ -32,8 +32,21 @@ async fn journal(database: &Database, writers: usize) -> Journal {
         .unwrap()
 }
 
-/// Reads `tail` until it has passed `end`, handing each transition to `effect`.
-async fn read_until(tail: &mut Tail, end: i64, seen: &mut Vec<(i64, String)>) {
+/// The transitions among `entries`: (position, order id).
+pub(crate) fn transitions(entries: &[creatorflow::journal::Entry]) -> Vec<(i64, String)> {
+    let mut seen = Vec::new();
+    for entry in entries {
+        for posted in &entry.effects {
+            if let Ok(Effect::Transitioned(t)) = posted.effect() {
+                seen.push((entry.position, t.order_id.as_str().to_owned()));
+            }
+        }
+    }
+    seen
+}
+
+/// Reads `tail` until it has passed `end`, keeping each transition in `seen`.
+pub(crate) async fn read_until(tail: &mut Tail, end: i64, seen: &mut Vec<(i64, String)>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tail.position() < end {
         let batch = tokio::time::timeout_at(deadline, tail.next(7))
@@ -41,13 +54,7 @@ async fn read_until(tail: &mut Tail, end: i64, seen: &mut Vec<(i64, String)>) {
             .expect("the tail reaches the end of the log within 30 s")
             .unwrap()
             .expect("the journal is running");
-        for entry in &batch.entries {
-            for posted in &entry.effects {
-                if let Ok(Effect::Transitioned(t)) = posted.effect() {
-                    seen.push((entry.position, t.order_id.as_str().to_owned()));
-                }
-            }
-        }
+        seen.extend(transitions(&batch.entries));
         tail.advance(batch.upto).await.unwrap();
     }
 }
@@ -79,7 +86,7 @@ async fn a_tail_racing_concurrent_commits_sees_every_event_once_in_position_orde
         })
     };
     let mut seen = Vec::new();
-    let mut reading = journal.committed();
+    let mut reading = journal.committed().receiver();
     loop {
         let end = *reading.borrow_and_update();
         read_until(&mut tail, end, &mut seen).await;
@@ -102,7 +109,11 @@ async fn a_tail_racing_concurrent_commits_sees_every_event_once_in_position_orde
         "positions only grow"
     );
     // And they are the log's own rows with effects, nothing more.
-    let logged = database.log().after(0, i64::MAX, 100_000).await.unwrap();
+    let logged = database
+        .log()
+        .after(0, i64::MAX, 100_000, None)
+        .await
+        .unwrap();
     assert_eq!(logged.len(), ORDERS);
 
     // A subscription resumes at its checkpoint: saved, reopened, it reads nothing again.
@@ -178,7 +189,7 @@ async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_
         creation(1).applied.len(),
         "the creation's events, no effects row"
     );
-    let log = database.log().after(0, i64::MAX, 100).await.unwrap();
+    let log = database.log().after(0, i64::MAX, 100, None).await.unwrap();
     let fetches = log
         .iter()
         .flat_map(|e| &e.effects)

@@ -8,6 +8,7 @@ mod bulk;
 mod bus;
 mod cli;
 mod cluster;
+mod cluster_log;
 mod commands;
 mod dashboard;
 mod doctor;

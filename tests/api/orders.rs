@@ -816,7 +816,7 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
         assert_eq!(!events.is_empty(), written, "events of {order}");
     }
     // Each new order asks for its detail: 9000, 9001 and 9004, not the duplicates.
-    let log = database.log().after(0, i64::MAX, 100).await.unwrap();
+    let log = database.log().after(0, i64::MAX, 100, None).await.unwrap();
     let mut asked: Vec<String> = log
         .iter()
         .flat_map(|entry| &entry.effects)

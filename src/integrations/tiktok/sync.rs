@@ -86,7 +86,7 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// Fetches until stopped; on stop it saves its checkpoint.
-    async fn run(self, committed: tokio::sync::watch::Receiver<i64>, mut stop: Stop) {
+    async fn run(self, committed: crate::journal::Watermark, mut stop: Stop) {
         // Fetches wait at most 100 ms to be batched per shop (50 ids per call).
         let every = Duration::from_millis(100);
         let opened = Tail::open_or_stop(&self.db, FETCH_DETAIL, &committed, every, &mut stop);

@@ -1,0 +1,201 @@
+//! Several nodes writing one log (PostgreSQL): positions drawn in blocks never collide, every
+//! reader reads up to the cluster's watermark and so never skips an event another node commits
+//! late, each node's subscriptions read only the slots it holds, and a slot that changes hands
+//! resumes where its last owner's checkpoint stands (a node that lost it cannot move it).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use creatorflow::cluster::Membership;
+use creatorflow::domain::OrderId;
+use creatorflow::journal::{Journal, Tail, Written};
+use creatorflow::persistence::Database;
+
+use crate::cluster::{holding_every_slot, node, postgres, run};
+use crate::helpers::{TestDb, eventually};
+use crate::log::{creation, read_until, transitions};
+
+fn slot_of(n: usize) -> i16 {
+    OrderId::parse(&format!("5770{n:06}")).unwrap().slot()
+}
+
+async fn journal(db: &Database, member: &Membership) -> Journal {
+    // Small batches and several writers per node: many batches in flight at once.
+    Journal::start_fenced(
+        db.clone(),
+        8,
+        Duration::from_millis(1),
+        4,
+        Some(member.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// Commits the creations of orders `range` at once, each on the node that holds its slot.
+async fn write(range: std::ops::Range<usize>, nodes: &[(&Membership, &Journal)]) {
+    for wave in range.collect::<Vec<_>>().chunks(16) {
+        let commits = wave.iter().map(|&n| {
+            let (_, journal) = nodes
+                .iter()
+                .find(|(member, _)| member.epoch(slot_of(n)).is_some())
+                .expect("every slot has an owner");
+            journal.commit(creation(n))
+        });
+        for outcome in futures_util::future::join_all(commits).await {
+            assert_eq!(outcome.unwrap(), Written::Committed);
+        }
+    }
+}
+
+/// Each order once; and the orders' slots are all among `slots` if given.
+fn once_each(seen: &[(i64, String)], what: &str) -> HashMap<String, usize> {
+    let mut per_order: HashMap<String, usize> = HashMap::new();
+    for (_, order) in seen {
+        *per_order.entry(order.clone()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_order.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "{what} read orders twice: {twice:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "{what} read positions out of order"
+    );
+    per_order
+}
+
+#[actix_web::test]
+async fn two_nodes_write_one_log_each_reads_its_slots_once_and_a_slot_resumes_at_its_checkpoint() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    // Leases long enough that only a release moves a slot.
+    let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
+    let (a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
+    let b = node(&db, "node-b", lease, beat);
+    let running_b = run(&b);
+    eventually("node-b takes its share", || async {
+        (b.held().len() >= 64 && a.held().len() + b.held().len() == 256).then_some(())
+    })
+    .await;
+    // Until the placement settles: node-b's share unchanged over six rounds.
+    loop {
+        let share = b.held().len();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        if b.held().len() == share && a.held().len() + share == 256 {
+            break;
+        }
+    }
+    let (ja, jb) = (journal(&db, &a).await, journal(&db, &b).await);
+    let mut ta = Tail::open(db.clone(), "two", ja.committed()).await.unwrap();
+    let mut tb = Tail::open(db.clone(), "two", jb.committed()).await.unwrap();
+
+    // Both nodes write at once while three readers follow: each node's subscription, and a
+    // reader of every slot (as the live stream reads) on node-a.
+    const ORDERS: usize = 2000;
+    let started = std::time::Instant::now();
+    let writing = {
+        let (a, b, ja, jb) = (a.clone(), b.clone(), ja.clone(), jb.clone());
+        tokio::spawn(async move { write(0..ORDERS, &[(&a, &ja), (&b, &jb)]).await })
+    };
+    let (mut seen_a, mut seen_b, mut seen_all) = (Vec::new(), Vec::new(), Vec::new());
+    let mut all_at = 0;
+    let watermark = ja.committed();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = writing.is_finished();
+        let last = db.log().end().await.unwrap();
+        let now = watermark.now();
+        while now > all_at {
+            let rows = db.log().after(all_at, now, 100, None).await.unwrap();
+            all_at = match rows.last() {
+                Some(last) if rows.len() == 100 => last.position,
+                _ => now,
+            };
+            seen_all.extend(transitions(&rows));
+        }
+        let end = ta.committed();
+        read_until(&mut ta, end, &mut seen_a).await;
+        let end = tb.committed();
+        read_until(&mut tb, end, &mut seen_b).await;
+        if done && all_at >= last && ta.position() >= last && tb.position() >= last {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the readers reach the log's end in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    writing.await.unwrap();
+    eprintln!("written and read in {:?}", started.elapsed());
+
+    let all = once_each(&seen_all, "the reader of every slot");
+    assert_eq!(
+        all.len(),
+        ORDERS,
+        "the reader of every slot read every order"
+    );
+    let (by_a, by_b) = (once_each(&seen_a, "node-a"), once_each(&seen_b, "node-b"));
+    assert_eq!(
+        by_a.len() + by_b.len(),
+        ORDERS,
+        "each order read by one node"
+    );
+    assert!(
+        by_a.keys()
+            .all(|o| a.epoch(OrderId::parse(o).unwrap().slot()).is_some())
+    );
+    assert!(
+        by_b.keys()
+            .all(|o| b.epoch(OrderId::parse(o).unwrap().slot()).is_some())
+    );
+    assert!(!by_a.is_empty() && !by_b.is_empty());
+
+    // node-b saves and leaves; node-a takes its slots.
+    tb.save().await.unwrap();
+    ta.save().await.unwrap();
+    let b_slots: Vec<i16> = b.held().iter().map(|(s, _)| *s).collect();
+    let saved_b = db.log().slot_checkpoints("two", &b_slots).await.unwrap();
+    running_b.stop(Duration::from_secs(5)).await;
+    eventually("node-a holds every slot", || async {
+        (a.held().len() == 256).then_some(())
+    })
+    .await;
+    // A node that lost its slots cannot move their checkpoints.
+    tb.advance(i64::MAX / 2).await.unwrap();
+    tb.save().await.unwrap();
+    assert_eq!(
+        db.log().slot_checkpoints("two", &b_slots).await.unwrap(),
+        saved_b,
+        "node-b's checkpoints stayed where it last held the slots"
+    );
+    drop(jb);
+
+    // node-a reads node-b's former slots from node-b's checkpoints: only what came after.
+    write(ORDERS..ORDERS + 100, &[(&a, &ja)]).await;
+    let mut after = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let last = db.log().end().await.unwrap();
+    while ta.position() < last {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node-a catches up in 30 s"
+        );
+        let end = ta.committed();
+        read_until(&mut ta, end, &mut after).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let late = once_each(&after, "node-a after the handoff");
+    assert_eq!(
+        late.len(),
+        100,
+        "the orders written after the handoff, and none before"
+    );
+    assert!(
+        late.keys()
+            .all(|o| o.as_str() >= format!("5770{ORDERS:06}").as_str()),
+        "nothing node-b had read is read again"
+    );
+    running_a.stop(Duration::from_secs(5)).await;
+}

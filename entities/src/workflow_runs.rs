@@ -22,6 +22,8 @@ pub struct Model {
     pub waiting_for: Option<String>,
     /// The units of it the run needs.
     pub waiting_units: Option<i64>,
+    /// Its order's slot (`fnv1a(order_id) % 256`): in cluster mode, the node holding it runs it.
+    pub slot: i16,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

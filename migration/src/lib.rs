@@ -30,6 +30,7 @@ mod m20261128_000023_feature_flags;
 mod m20261129_000024_waiting_for_stock;
 mod m20261129_000025_cluster;
 mod m20261129_000026_log_blocks;
+mod m20261129_000027_workflow_run_slots;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000024_waiting_for_stock::Migration),
             Box::new(m20261129_000025_cluster::Migration),
             Box::new(m20261129_000026_log_blocks::Migration),
+            Box::new(m20261129_000027_workflow_run_slots::Migration),
         ]
     }
 }

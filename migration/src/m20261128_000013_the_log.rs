@@ -149,7 +149,7 @@ impl MigrationTrait for Migration {
         .replace("{offset}", &offset.to_string());
         // One batch on one connection: see migration 12.
         db.execute_unprepared(&up).await?;
-        set_slots(db, backend).await?;
+        set_slots(db, backend, "order_events").await?;
         let end: i64 = db
             .query_one_raw(Statement::from_string(
                 backend,
@@ -206,28 +206,33 @@ async fn outbox_ids_issued(
         .unwrap_or(0))
 }
 
-/// Sets every existing event's slot, a few thousand orders per statement: the hash is not
-/// expressible in SQL on SQLite, so it is computed here.
-async fn set_slots(db: &impl ConnectionTrait, backend: DatabaseBackend) -> Result<(), DbErr> {
+/// Sets the slot of every existing row of `table` (which has `order_id` and `slot`), a few
+/// thousand orders per statement: the hash is not expressible in SQL on SQLite, so it is
+/// computed here.
+pub(crate) async fn set_slots(
+    db: &impl ConnectionTrait,
+    backend: DatabaseBackend,
+    table: &str,
+) -> Result<(), DbErr> {
     let ids: Vec<String> = db
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT DISTINCT order_id FROM order_events",
+            format!("SELECT DISTINCT order_id FROM {table}"),
         ))
         .await?
         .iter()
         .map(|row| row.try_get_by_index(0))
         .collect::<Result<_, _>>()?;
     let sql = match backend {
-        DatabaseBackend::Sqlite => {
-            "UPDATE order_events SET slot = (SELECT s.value FROM json_each(?1) s \
-             WHERE s.key = order_events.order_id) \
+        DatabaseBackend::Sqlite => format!(
+            "UPDATE {table} SET slot = (SELECT s.value FROM json_each(?1) s \
+             WHERE s.key = {table}.order_id) \
              WHERE order_id IN (SELECT key FROM json_each(?1))"
-        }
-        _ => {
-            "UPDATE order_events e SET slot = s.value::smallint \
+        ),
+        _ => format!(
+            "UPDATE {table} e SET slot = s.value::smallint \
              FROM jsonb_each_text($1::text::jsonb) s WHERE e.order_id = s.key"
-        }
+        ),
     };
     for chunk in ids.chunks(SLOT_CHUNK) {
         let slots: serde_json::Map<String, serde_json::Value> = chunk
@@ -237,7 +242,7 @@ async fn set_slots(db: &impl ConnectionTrait, backend: DatabaseBackend) -> Resul
         let json = serde_json::Value::Object(slots).to_string();
         db.execute_raw(Statement::from_sql_and_values(
             backend,
-            sql,
+            &sql,
             [Value::from(json)],
         ))
         .await?;

@@ -32,16 +32,27 @@ impl OrderId {
 
     /// A stable hash (FNV-1a), the same in every process and build, for shard routing.
     pub fn stable_hash(&self) -> u64 {
-        self.0.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+        stable_hash(&self.0)
     }
 
     /// The slot the order belongs to: its [`stable_hash`](Self::stable_hash) modulo [`SLOTS`].
     /// Log entries and subscription checkpoints carry it, so slots can be owned by nodes.
     pub fn slot(&self) -> i16 {
-        (self.stable_hash() % SLOTS) as i16
+        slot_of(&self.0)
     }
+}
+
+/// FNV-1a of `text`: the same in every process and build.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The slot of an id (an order's; in cluster mode also a shop's, whose reconciliation the
+/// node holding that slot runs).
+pub fn slot_of(id: &str) -> i16 {
+    (stable_hash(id) % SLOTS) as i16
 }
 
 /// Orders are partitioned into this many slots. A constant a migration could change (the

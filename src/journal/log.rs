@@ -271,7 +271,7 @@ impl LogStore<'_> {
         &self,
         name: &str,
         positions: &[(i16, i64)],
-        fence: Option<(&str, &[(i16, i64)])>,
+        fence: Option<crate::persistence::cluster::Fence<'_>>,
     ) -> Result<(), Error> {
         if positions.is_empty() {
             return Ok(());
@@ -380,6 +380,11 @@ impl Watermark {
     /// Its value now.
     pub fn now(&self) -> i64 {
         *self.receiver.borrow()
+    }
+
+    /// A cluster node's membership (the slots it holds); `None` on a single node.
+    pub fn fence(&self) -> Option<&Membership> {
+        self.fence.as_ref()
     }
 }
 

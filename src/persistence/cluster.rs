@@ -10,6 +10,10 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use super::{Database, Error};
 use crate::domain::SLOTS;
 
+/// A cluster node's name and the slots it holds with their epochs: what its background writes
+/// present, checked against the lease rows where they land.
+pub type Fence<'a> = (&'a str, &'a [(i16, i64)]);
+
 /// A node that registered, and how recently it said it is alive.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NodeRow {

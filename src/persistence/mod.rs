@@ -4,7 +4,7 @@
 mod api_keys;
 mod audit;
 mod backup;
-mod cluster;
+pub mod cluster;
 mod database;
 mod idempotency;
 mod order_search;

@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use entities::{order_tags, workflow_runs, workflow_steps};
 use sea_orm::sea_query::{NullOrdering, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 
+use super::cluster::Fence;
 use super::{Database, Error};
 use crate::domain::{Invalid, OrderId, Scope, ShopId};
 use crate::workflow::run::{Status as RunStatus, StepStatus};
@@ -287,6 +288,7 @@ impl RunStore<'_> {
                 next_at: Set(now),
                 rts_sla_time: Set(run.rts_sla_time),
                 priority: Set(0),
+                slot: Set(run.order_id.slot()),
                 created_at: Set(now),
                 updated_at: Set(now),
                 ..Default::default()
@@ -307,9 +309,12 @@ impl RunStore<'_> {
 
     /// Runs due now (running, or held and due for a look), most urgent first: the highest
     /// priority, then the earliest `rts_sla_time`, then the oldest.
-    pub async fn due(&self, limit: u64) -> Result<Vec<Run>, Error> {
-        workflow_runs::Entity::find()
-            .filter(workflow_runs::Column::Status.is_in(OPEN))
+    pub async fn due(&self, limit: u64, slots: Option<&[i16]>) -> Result<Vec<Run>, Error> {
+        let mut due = workflow_runs::Entity::find();
+        if let Some(slots) = slots {
+            due = due.filter(workflow_runs::Column::Slot.is_in(slots.iter().copied()));
+        }
+        due.filter(workflow_runs::Column::Status.is_in(OPEN))
             .filter(workflow_runs::Column::NextAt.lte(Utc::now().fixed_offset()))
             .order_by_desc(workflow_runs::Column::Priority)
             .order_by_with_nulls(
@@ -350,18 +355,51 @@ impl RunStore<'_> {
         step: Option<StepOutcome>,
         to: Position,
     ) -> Result<(), Error> {
-        self.advance_many(vec![(run_id, step, to)]).await
+        self.advance_many(vec![(run_id, step, to)], None)
+            .await
+            .map(|_| ())
     }
 
-    /// Moves many runs (and records their finished steps) in one transaction.
+    /// Moves many runs (and records their finished steps) in one transaction. With a `fence`
+    /// (a cluster node and the slots it holds), only the runs of slots whose leases still name
+    /// it at those epochs move (their lease rows locked `FOR SHARE` until the commit); the
+    /// others' steps are left to the slot's new owner. Returns how many runs moved.
     pub async fn advance_many(
         &self,
-        moves: Vec<(i64, Option<StepOutcome>, Position)>,
-    ) -> Result<(), Error> {
+        mut moves: Vec<(i64, Option<StepOutcome>, Position)>,
+        fence: Option<Fence<'_>>,
+    ) -> Result<usize, Error> {
         if moves.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let txn = self.db.begin_write().await?;
+        if let Some((node, held)) = fence {
+            let ids: Vec<i64> = moves.iter().map(|(id, _, _)| *id).collect();
+            let (slots, epochs): (Vec<i16>, Vec<i64>) = held.iter().copied().unzip();
+            let kept: Vec<i64> = txn
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT r.id FROM workflow_runs r JOIN slot_leases l ON l.slot = r.slot \
+                     JOIN UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
+                     ON h.slot = l.slot AND h.epoch = l.epoch \
+                     WHERE r.id = ANY($1::int8[]) AND l.owner = $4 AND l.expires_at > now() \
+                     FOR SHARE OF l",
+                    vec![ids.into(), slots.into(), epochs.into(), node.into()],
+                ))
+                .await?
+                .iter()
+                .map(|row| row.try_get_by_index(0))
+                .collect::<Result<_, _>>()?;
+            let before = moves.len();
+            moves.retain(|(id, _, _)| kept.contains(id));
+            if moves.len() < before {
+                tracing::warn!(
+                    runs = before - moves.len(),
+                    "workflow steps not recorded: their slots are no longer this node's"
+                );
+            }
+        }
+        let moved = moves.len();
         let now = Utc::now().fixed_offset();
         for (run_id, step, to) in moves {
             if let Some(step) = step {
@@ -404,7 +442,7 @@ impl RunStore<'_> {
                 .await?;
         }
         txn.commit().await?;
-        Ok(())
+        Ok(moved)
     }
 
     /// The order's run and its step history, oldest step first.

@@ -17,6 +17,7 @@ use super::actions::{Executed, Executor};
 use super::template::{Action, Catalog, Wait};
 use super::{Facts, run};
 use crate::actors::{Envelope, RegistryHandle};
+use crate::cluster::Membership;
 use crate::domain::{Cause, Effect, Msg, OrderId, ShopId, Stage};
 use crate::flags::Flags;
 use crate::journal::Tail;
@@ -252,7 +253,19 @@ impl Runner {
     pub async fn run_due(&self) -> Result<usize, persistence::Error> {
         let round = Instant::now();
         let db = &self.inner.db;
-        let runs = db.runs().due(self.inner.concurrency as u64).await?;
+        // A cluster node runs only the runs of the slots it holds, and records their steps
+        // only while it still holds them.
+        let watermark = self.inner.registry.committed();
+        let membership = watermark.fence();
+        let held = membership.map(Membership::held);
+        let slots: Option<Vec<i16>> = held
+            .as_ref()
+            .map(|held| held.iter().map(|(slot, _)| *slot).collect());
+        if slots.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(0);
+        }
+        let limit = self.inner.concurrency as u64;
+        let runs = db.runs().due(limit, slots.as_deref()).await?;
         if runs.is_empty() {
             return Ok(0);
         }
@@ -281,7 +294,10 @@ impl Runner {
                 self.progress(&order_id, to, reason, cause).await
             });
         futures_util::future::join_all(stage_moves).await;
-        db.runs().advance_many(moves).await?;
+        let fence = membership
+            .zip(held.as_deref())
+            .map(|(m, held)| (m.node_id(), held));
+        db.runs().advance_many(moves, fence).await?;
         // Stock freed while these runs decided they were short woke nobody (they were not
         // waiting yet): now that they are, look once more.
         for (shop, sku) in short {

@@ -179,7 +179,7 @@ fn orders_sharing_a_slot() -> (String, String, String) {
 }
 
 /// The engine's tables, read and written behind its back.
-async fn raw(test_db: &TestDb) -> sea_orm::DatabaseConnection {
+pub(crate) async fn raw(test_db: &TestDb) -> sea_orm::DatabaseConnection {
     sea_orm::Database::connect(&test_db.url).await.unwrap()
 }
 

@@ -10,6 +10,8 @@ use creatorflow::cluster::Membership;
 use creatorflow::domain::OrderId;
 use creatorflow::journal::{Journal, Tail, Written};
 use creatorflow::persistence::Database;
+use creatorflow::shutdown::Tasks;
+use sea_orm::ConnectionTrait;
 
 use crate::cluster::{holding_every_slot, node, postgres, run};
 use crate::helpers::{TestDb, eventually};
@@ -30,6 +32,26 @@ async fn journal(db: &Database, member: &Membership) -> Journal {
     )
     .await
     .unwrap()
+}
+
+/// Two nodes sharing the slots, once the placement has settled (node-b's share unchanged over
+/// six rounds). Leases long enough that only a release moves a slot.
+async fn two_nodes(db: &Database) -> ((Membership, Tasks), (Membership, Tasks)) {
+    let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
+    let (a, running_a) = holding_every_slot(db, "node-a", lease, beat).await;
+    let b = node(db, "node-b", lease, beat);
+    let running_b = run(&b);
+    eventually("node-b takes its share", || async {
+        (b.held().len() >= 64 && a.held().len() + b.held().len() == 256).then_some(())
+    })
+    .await;
+    loop {
+        let share = b.held().len();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        if b.held().len() == share && a.held().len() + share == 256 {
+            return ((a, running_a), (b, running_b));
+        }
+    }
 }
 
 /// Commits the creations of orders `range` at once, each on the node that holds its slot.
@@ -69,23 +91,7 @@ async fn two_nodes_write_one_log_each_reads_its_slots_once_and_a_slot_resumes_at
     let Some(db) = postgres(&test_db).await else {
         return;
     };
-    // Leases long enough that only a release moves a slot.
-    let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
-    let (a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
-    let b = node(&db, "node-b", lease, beat);
-    let running_b = run(&b);
-    eventually("node-b takes its share", || async {
-        (b.held().len() >= 64 && a.held().len() + b.held().len() == 256).then_some(())
-    })
-    .await;
-    // Until the placement settles: node-b's share unchanged over six rounds.
-    loop {
-        let share = b.held().len();
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        if b.held().len() == share && a.held().len() + share == 256 {
-            break;
-        }
-    }
+    let ((a, running_a), (b, running_b)) = two_nodes(&db).await;
     let (ja, jb) = (journal(&db, &a).await, journal(&db, &b).await);
     let mut ta = Tail::open(db.clone(), "two", ja.committed()).await.unwrap();
     let mut tb = Tail::open(db.clone(), "two", jb.committed()).await.unwrap();
@@ -197,5 +203,82 @@ async fn two_nodes_write_one_log_each_reads_its_slots_once_and_a_slot_resumes_at
             .all(|o| o.as_str() >= format!("5770{ORDERS:06}").as_str()),
         "nothing node-b had read is read again"
     );
+    running_a.stop(Duration::from_secs(5)).await;
+}
+
+/// Background work per slot: a workflow run is due only on the node holding its order's slot,
+/// and its steps are recorded only while that node holds the slot at the epoch it presents.
+#[actix_web::test]
+async fn workflow_runs_are_worked_only_by_the_node_holding_their_slot_and_a_lost_slot_records_nothing()
+ {
+    use creatorflow::domain::ShopId;
+    use creatorflow::persistence::workflows::{NewRun, Position};
+    use creatorflow::workflow::run::Status;
+
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    let ((node_a, running_a), (node_b, running_b)) = two_nodes(&db).await;
+    let (a, b) = (node_a.held(), node_b.held());
+    let slots = |held: &[(i16, i64)]| held.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+
+    let runs: Vec<NewRun> = (0..60)
+        .map(|n| NewRun {
+            order_id: OrderId::parse(&format!("5772{n:06}")).unwrap(),
+            shop_id: ShopId::parse("7494049642642441621").unwrap(),
+            template: "default".into(),
+            rts_sla_time: None,
+        })
+        .collect();
+    assert_eq!(db.runs().start(&runs, &[]).await.unwrap(), 60);
+    let due_a = db.runs().due(100, Some(&slots(&a))).await.unwrap();
+    let due_b = db.runs().due(100, Some(&slots(&b))).await.unwrap();
+    assert_eq!(
+        due_a.len() + due_b.len(),
+        60,
+        "every run is due on one node"
+    );
+    assert!(due_a.iter().all(|r| slots(&a).contains(&r.order_id.slot())));
+    assert!(due_b.iter().all(|r| slots(&b).contains(&r.order_id.slot())));
+    assert!(!due_b.is_empty());
+
+    let to = |step| Position {
+        status: Status::Running,
+        step,
+        attempts: 0,
+        last_error: None,
+        next_at: chrono::Utc::now(),
+        waiting_for: None,
+    };
+    let step_of = |run: &creatorflow::persistence::workflows::Run| {
+        let (db, order) = (db.clone(), run.order_id.clone());
+        async move { db.runs().of_order(&order).await.unwrap().unwrap().0.step }
+    };
+    let runs = db.runs();
+    let run_b = &due_b[0];
+    // node-b holds the slot at the epoch it presents: the step is recorded.
+    let moved = runs.advance_many(vec![(run_b.id, None, to(1))], Some(("node-b", &b)));
+    assert_eq!(moved.await.unwrap(), 1);
+    assert_eq!(step_of(run_b).await, 1);
+    // Another node presenting node-b's epochs records nothing.
+    let moved = runs.advance_many(vec![(run_b.id, None, to(2))], Some(("node-a", &b)));
+    assert_eq!(moved.await.unwrap(), 0);
+    // node-b's slot taken over (its epoch raised): node-b's old epochs record nothing.
+    let raw = crate::cluster::raw(&test_db).await;
+    let slot = run_b.order_id.slot();
+    raw.execute_unprepared(&format!(
+        "UPDATE slot_leases SET owner = 'node-c', epoch = epoch + 1 WHERE slot = {slot}"
+    ))
+    .await
+    .unwrap();
+    let moved = runs.advance_many(vec![(run_b.id, None, to(3))], Some(("node-b", &b)));
+    assert_eq!(moved.await.unwrap(), 0);
+    assert_eq!(
+        step_of(run_b).await,
+        1,
+        "the stale owner's step is not recorded"
+    );
+    running_b.stop(Duration::from_secs(5)).await;
     running_a.stop(Duration::from_secs(5)).await;
 }

@@ -290,7 +290,13 @@ impl Poller {
                     continue;
                 }
             };
-            for shop in shops {
+            // In cluster mode a shop is reconciled by the node holding its id's slot.
+            let watermark = self.registry.committed();
+            let mine = |shop: &ShopAuth| {
+                let slot = crate::domain::slot_of(shop.shop_id.as_str());
+                watermark.fence().is_none_or(|m| m.epoch(slot).is_some())
+            };
+            for shop in shops.into_iter().filter(|s| mine(s)) {
                 if stop.is_stopped() {
                     return;
                 }

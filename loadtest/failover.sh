@@ -39,6 +39,7 @@ psql "$PG_URL" -qc "drop database if exists $DB with (force)" -c "create databas
 
 export CREATORFLOW__DATABASE__URL="$PG_SERVER/$DB"
 export CREATORFLOW__CLUSTER__ENABLED=true
+export CREATORFLOW__CLUSTER__SECRET=failover-test-secret-0123
 export CREATORFLOW__LOG__LEVEL=warn
 "$BIN" migrate up >/dev/null 2>&1
 KEY=$("$BIN" apikey create --admin --name failover 2>/dev/null)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::actors::Forwarder;
 use crate::actors::RegistryHandle;
 use crate::bulk;
 use crate::bus::{Bus, Relay};
@@ -281,7 +282,15 @@ async fn start_fenced_engine(
     )
     .await
     .context("cannot read the end of the log")?;
-    Ok(RegistryHandle::start(&settings.engine, db.clone(), journal))
+    let registry = RegistryHandle::start(&settings.engine, db.clone(), journal.clone());
+    Ok(match journal.committed().fence() {
+        Some(membership) => {
+            let forwarder = Forwarder::new(membership.clone(), settings.cluster.secret.clone())
+                .context("cannot build the HTTP client that forwards to other nodes")?;
+            registry.forwarding(forwarder)
+        }
+        None => registry,
+    })
 }
 
 fn listener_addr(listener: &TcpListener) -> SocketAddr {

@@ -203,6 +203,8 @@ pub struct ClusterSettings {
     /// How often this node renews its leases, says it is alive and rebalances slots.
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
+    /// Shared by every node: authenticates the messages one node forwards to a slot's owner.
+    pub secret: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -341,6 +343,12 @@ impl Settings {
                 return invalid(
                     "cluster.heartbeat",
                     "must be more than 0 and at most half of cluster.lease",
+                );
+            }
+            if self.cluster.secret.expose_secret().len() < 16 {
+                return invalid(
+                    "cluster.secret",
+                    "must be set in cluster mode (at least 16 characters, the same on every node): it authenticates what nodes forward to each other",
                 );
             }
             let url = &self.cluster.advertise_url;

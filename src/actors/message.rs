@@ -8,7 +8,7 @@ use crate::journal::{self, InboxEntry};
 use crate::persistence;
 
 /// A message for an order with where it came from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Envelope {
     pub msg: crate::domain::Msg,
     /// Why the order changes, as its audit trail will say.
@@ -18,7 +18,7 @@ pub struct Envelope {
 }
 
 /// What became of a submitted message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
     /// Events were committed; the order is now at `version`.
     Applied {
@@ -47,4 +47,11 @@ pub enum Error {
     Stopped,
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// Cluster mode: the node holding the order's slot did not take the message (no answer
+    /// within 2 s, or it no longer holds the slot); nothing was recorded.
+    #[error("the node holding slot {slot} could not be reached")]
+    Unreachable { slot: i16 },
+    /// Cluster mode: the slot's owner could not take the message now (its reason).
+    #[error("the node holding the order: {0}")]
+    Remote(String),
 }

@@ -5,11 +5,13 @@
 //! [`Batcher`]s.
 
 mod batcher;
+pub mod forward;
 mod message;
 mod order;
 mod registry;
 mod shard;
 
 pub use batcher::Batcher;
+pub use forward::Forwarder;
 pub use message::{Envelope, Error, Reply};
 pub use registry::RegistryHandle;

@@ -26,6 +26,8 @@ pub struct RegistryHandle {
     draining: Arc<AtomicBool>,
     /// The journal's watermark, for the log's subscriptions.
     committed: crate::journal::Watermark,
+    /// Cluster mode: the way to the nodes holding the slots this one does not.
+    forwarder: Option<super::Forwarder>,
 }
 
 struct Shard {
@@ -74,7 +76,19 @@ impl RegistryHandle {
             timeout: Duration::from_secs(30),
             draining: Arc::new(AtomicBool::new(false)),
             committed,
+            forwarder: None,
         }
+    }
+
+    /// Cluster mode: messages for orders of slots this node does not hold go to their owner.
+    pub fn forwarding(mut self, forwarder: super::Forwarder) -> Self {
+        self.forwarder = Some(forwarder);
+        self
+    }
+
+    /// The way to the other nodes, in cluster mode.
+    pub fn forwarder(&self) -> Option<&super::Forwarder> {
+        self.forwarder.as_ref()
     }
 
     /// The journal's watermark: every log position at or below it is settled. Subscriptions
@@ -85,7 +99,23 @@ impl RegistryHandle {
 
     /// Routes `envelope` to the order's actor and waits for the committed outcome. A full
     /// mailbox anywhere on the way is [`Error::Overloaded`] at once, never an unbounded queue.
+    /// In cluster mode, a message for an order of a slot another node holds is forwarded to it
+    /// (see [`super::forward`]).
     pub async fn submit(&self, id: OrderId, envelope: Envelope) -> Result<Reply, Error> {
+        if let Some(forwarder) = &self.forwarder
+            && forwarder.membership().epoch(id.slot()).is_none()
+        {
+            if self.draining.load(Ordering::Acquire) {
+                return Err(Error::Stopped);
+            }
+            return forwarder.forward(&id, envelope).await;
+        }
+        self.submit_here(id, envelope).await
+    }
+
+    /// Routes `envelope` to the order's actor in this process (a message another node
+    /// forwarded here).
+    pub async fn submit_here(&self, id: OrderId, envelope: Envelope) -> Result<Reply, Error> {
         if self.draining.load(Ordering::Acquire) {
             return Err(Error::Stopped);
         }

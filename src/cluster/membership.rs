@@ -17,6 +17,13 @@ use crate::telemetry::metrics::{CLUSTER_HANDOFFS_TOTAL, CLUSTER_SLOTS_HELD};
 /// Slots given back per round at most: a join moves working slots in steps.
 const MAX_MOVES: usize = 64;
 
+/// Another node holding a slot: where it is reached, and the epoch it holds the slot at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub url: String,
+    pub epoch: i64,
+}
+
 /// This node's membership. Cheap to clone: clones share it.
 #[derive(Clone)]
 pub struct Membership {
@@ -34,6 +41,9 @@ struct Inner {
     /// Raised every time slots are taken, before their epochs are held (see
     /// [`Membership::generation`]).
     generation: AtomicU64,
+    /// Each slot's owner as the last round saw it, when that is another live node: where a
+    /// message for one of its orders is forwarded.
+    owners: std::sync::RwLock<Vec<Option<Owner>>>,
     /// Told of every move, before this node writes a slot it took and after it stopped writing
     /// one it gave back or lost.
     moves: OnceLock<Arc<dyn SlotMoves>>,
@@ -63,6 +73,7 @@ impl Membership {
                 heartbeat: settings.heartbeat,
                 epochs: (0..SLOTS).map(|_| AtomicI64::new(0)).collect(),
                 generation: AtomicU64::new(0),
+                owners: std::sync::RwLock::new(vec![None; SLOTS as usize]),
                 moves: OnceLock::new(),
             }),
         }
@@ -101,6 +112,16 @@ impl Membership {
         (0..SLOTS as i16)
             .filter_map(|slot| self.epoch(slot).map(|epoch| (slot, epoch)))
             .collect()
+    }
+
+    /// The other node that holds `slot` (as of the last round), and its epoch.
+    pub fn owner(&self, slot: i16) -> Option<Owner> {
+        let owners = self
+            .inner
+            .owners
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        owners.get(slot as usize)?.clone()
     }
 
     fn hold(&self, slot: i16, epoch: i64) {
@@ -168,6 +189,26 @@ impl Membership {
             .map(|n| n.node_id.as_str())
             .collect();
         let leases = store.leases().await?;
+        let urls: std::collections::HashMap<&str, &str> = nodes
+            .iter()
+            .filter(|n| n.heartbeat_age_ms < lease_ms)
+            .map(|n| (n.node_id.as_str(), n.advertise_url.as_str()))
+            .collect();
+        let owners: Vec<Option<Owner>> = leases
+            .iter()
+            .map(|l| {
+                let node = l.owner.as_deref().filter(|o| *o != me && l.live())?;
+                Some(Owner {
+                    url: (*urls.get(node)?).to_owned(),
+                    epoch: l.epoch,
+                })
+            })
+            .collect();
+        *self
+            .inner
+            .owners
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = owners;
         let slots: Vec<Slot> = leases
             .iter()
             .map(|l| Slot {

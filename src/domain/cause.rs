@@ -6,7 +6,7 @@ use std::fmt;
 /// small). Its text form (`Display`) is what the audit trail stores and
 /// the history API shows: `webhook:<dedupe key>`, `poll`, `user:<key name>`,
 /// `rule:<template>/<step>`, `integration:<name>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Cause {
     /// A TikTok webhook, by the delivery's dedupe key (`tts:<notification id>`, or
     /// `sha256:<body hash>`).
@@ -23,7 +23,7 @@ pub enum Cause {
 
 /// A workflow step: its template and step names. The rules that choose a template are
 /// template `rules`, step `choose`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     pub template: String,
     pub step: String,

@@ -9,7 +9,7 @@ use super::status::Change;
 use super::{Detail, OrderId, OrderStatus, ShopId, Stage, Tag};
 
 /// Something that may change an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// TikTok reports a status (webhook or poll).
     Status {
@@ -227,7 +227,7 @@ pub struct Decision {
 }
 
 /// Why a command was refused; nothing is recorded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum Rejection {
     #[error("order {0} not found")]
     NotFound(OrderId),

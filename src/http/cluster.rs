@@ -1,12 +1,60 @@
 //! `GET /api/v1/cluster` (admin keys): the nodes, the slots each holds and every slot's lease.
-//! A single node (cluster mode off) says so and lists nothing.
+//! A single node (cluster mode off) says so and lists nothing. And the nodes' internal route,
+//! `POST /internal/v1/orders/{id}/submit`: a message another node forwarded to the owner of
+//! the order's slot.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
 
 use super::{Caller, Error};
+use crate::actors::RegistryHandle;
+use crate::actors::forward::{Answer, Forwarded, SECRET_HEADER};
 use crate::cluster::{Membership, overview};
+use crate::domain::OrderId;
 use crate::persistence::Database;
+
+/// A message another node forwarded here, presenting the epoch at which it saw this node hold
+/// the order's slot and the cluster's secret. Answered 200 with what became of it (including
+/// `not_owner` when this node does not hold the slot at that epoch); 401 without the secret;
+/// 404 when cluster mode is off.
+#[utoipa::path(
+    tag = "cluster",
+    params(("id" = String, Path, description = "The order's id")),
+    request_body(content = String, content_type = "application/json", description = "`{\"epoch\": <the epoch the sender saw this node hold the slot at>, \"envelope\": <the message>}`, with the cluster's secret in `x-creatorflow-cluster-secret`"),
+    responses(
+        (status = 200, description = "What became of it: `done` (with the engine's reply), `rejected`, `not_owner` or `unavailable`", content_type = "application/json"),
+        (status = 400, description = "Not a forwarded message", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Without the cluster's secret", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Cluster mode is off", body = super::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/internal/v1/orders/{id}/submit")]
+pub(super) async fn submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Forwarded>,
+    registry: web::Data<RegistryHandle>,
+) -> Result<HttpResponse, Error> {
+    let Some(forwarder) = registry.forwarder() else {
+        return Err(Error::NotFound("this route (cluster mode is off)".into()));
+    };
+    let presented = req
+        .headers()
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !forwarder.authentic(presented) {
+        return Err(Error::InvalidCredentials);
+    }
+    let id = OrderId::parse(&path).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let Forwarded { epoch, envelope } = body.into_inner();
+    let answer = if forwarder.membership().epoch(id.slot()) == Some(epoch) {
+        Answer::of(registry.submit_here(id, envelope).await)
+    } else {
+        Answer::NotOwner
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}
 
 /// This node's membership, if cluster mode is on.
 pub struct ClusterMode(pub Option<(Membership, std::time::Duration)>);

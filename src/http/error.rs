@@ -217,6 +217,10 @@ impl From<crate::actors::Error> for Error {
             E::Journal(crate::journal::Error::NotOwner { slot }) => Error::Unavailable(format!(
                 "this order's slot ({slot}) is held by another node of the cluster; retry"
             )),
+            E::Unreachable { slot } => Error::Unavailable(format!(
+                "the node holding this order's slot ({slot}) could not be reached; retry"
+            )),
+            E::Remote(why) => Error::Unavailable(format!("{why}; retry later")),
             other => {
                 tracing::error!(error = ?anyhow::Error::from(other), "order engine failed");
                 Error::Unavailable("the order engine cannot commit right now; retry later".into())

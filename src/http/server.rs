@@ -182,6 +182,7 @@ fn routes(config: &mut ServiceConfig) {
         .service(health::metrics)
         .service(dashboard::index)
         .service(webhooks::tiktok)
+        .service(cluster::submit)
         .service(oauth::callback)
         .service(
             scope("/graphql")

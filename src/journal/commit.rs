@@ -22,7 +22,7 @@ pub struct Commit {
     pub trace: Option<opentelemetry::Context>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct InboxEntry {
     pub dedupe_key: String,
     pub event_type: i32,

@@ -47,6 +47,7 @@ pub const TIKTOK_REQUESTS_TOTAL: &str = "creatorflow_tiktok_requests_total";
 pub const ORDER_PROCESSING_SECONDS: &str = "creatorflow_order_processing_seconds";
 pub const CLUSTER_SLOTS_HELD: &str = "creatorflow_cluster_slots_held";
 pub const CLUSTER_HANDOFFS_TOTAL: &str = "creatorflow_cluster_handoffs_total";
+pub const CLUSTER_FORWARDED_TOTAL: &str = "creatorflow_cluster_forwarded_total";
 
 /// Buckets for batch sizes: 1 to the largest sensible `journal.max_batch`.
 const BATCH_BUCKETS: &[f64] = &[
@@ -151,6 +152,10 @@ fn describe() {
     describe_counter!(
         CLUSTER_HANDOFFS_TOTAL,
         "Slots that changed hands at this node, by change (acquired, released, lost)"
+    );
+    describe_counter!(
+        CLUSTER_FORWARDED_TOTAL,
+        "Messages for orders of another node's slot forwarded to it, by outcome (answered, unreachable)"
     );
     describe_gauge!(
         DATABASE_UP,

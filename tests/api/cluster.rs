@@ -25,8 +25,12 @@ fn settings(node: &str, lease: Duration, heartbeat: Duration) -> ClusterSettings
         advertise_url: String::new(),
         lease,
         heartbeat,
+        secret: SECRET.to_owned().into(),
     }
 }
+
+/// The nodes' shared secret in these tests.
+pub(crate) const SECRET: &str = "a-cluster-secret-for-tests";
 
 pub(crate) fn node(db: &Database, name: &str, lease: Duration, heartbeat: Duration) -> Membership {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
@@ -81,6 +85,29 @@ async fn sqlite_refuses_cluster_mode_naming_the_key() {
         .to_string();
     assert!(error.contains("cluster.enabled"), "{error}");
     assert!(error.contains("PostgreSQL"), "{error}");
+}
+
+#[actix_web::test]
+async fn cluster_mode_without_the_shared_secret_is_refused_naming_the_key() {
+    let env: std::collections::HashMap<String, String> = [
+        (
+            "CREATORFLOW__DATABASE__URL",
+            "postgres://postgres@127.0.0.1:5432/any",
+        ),
+        ("CREATORFLOW__CLUSTER__ENABLED", "true"),
+        ("CREATORFLOW__CLUSTER__SECRET", "short"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let error = creatorflow::config::Settings::load_with_env(None, Some(env))
+        .expect_err("a secret under 16 characters is refused")
+        .to_string();
+    assert!(error.contains("cluster.secret"), "{error}");
+    assert!(
+        !error.contains("short"),
+        "the secret itself is not shown: {error}"
+    );
 }
 
 #[actix_web::test]
@@ -389,6 +416,7 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
     let doctor = |test_db: &TestDb| {
         let out = cli_command(test_db, &["doctor"])
             .env("CREATORFLOW__CLUSTER__ENABLED", "true")
+            .env("CREATORFLOW__CLUSTER__SECRET", SECRET)
             .output()
             .unwrap();
         let report = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -503,6 +531,7 @@ async fn slot_comes_back(refuse_first: bool) {
             .await
         {
             Err(creatorflow::actors::Error::Journal(journal::Error::NotOwner { .. })) => None,
+            Err(creatorflow::actors::Error::Unreachable { .. }) => None,
             answer => Some(answer),
         }
     })
@@ -604,4 +633,100 @@ async fn a_node_cut_off_from_postgres_drops_its_slots_after_a_lease_and_another_
     assert!(dropped >= lease - Duration::from_millis(500), "{dropped:?}");
     running_b.stop(Duration::from_secs(5)).await;
     running_a.stop(Duration::from_secs(5)).await;
+}
+
+#[actix_web::test]
+async fn a_message_for_another_nodes_slot_is_forwarded_and_answered_as_its_owner_answers() {
+    let test_db = TestDb::new().await;
+    if test_db.settings().database.backend().unwrap() != Backend::Postgres {
+        return;
+    }
+    let beat = Duration::from_millis(100);
+    let second = test_db.sharing();
+    let x = spawn_app_with(test_db, |s| {
+        s.cluster = settings("node-x", Duration::from_secs(5), beat)
+    })
+    .await;
+    let y = spawn_app_with(second, |s| {
+        s.cluster = settings("node-y", Duration::from_secs(5), beat)
+    })
+    .await;
+    let seen = x
+        .get_until("/api/v1/cluster", |c| {
+            c["unowned_slots"] == 0
+                && c["nodes"].as_array().is_some_and(|n| {
+                    n.len() == 2 && n.iter().all(|n| n["slots"].as_i64() > Some(0))
+                })
+        })
+        .await;
+    // An order of a slot node-y holds, reached through node-x.
+    let order = (0..10_000)
+        .map(|n| format!("5774{n:015}"))
+        .find(|id| {
+            let slot = OrderId::parse(id).unwrap().slot() as usize;
+            seen["slots"][slot]["owner"] == "node-y"
+        })
+        .unwrap();
+    let applied = eventually("node-x's message reaches node-y", || async {
+        match x
+            .status(SHOP, &order, OrderStatus::AwaitingShipment, 1_700_000_000)
+            .await
+        {
+            Err(creatorflow::actors::Error::Unreachable { .. }) => None,
+            answer => Some(answer),
+        }
+    })
+    .await
+    .expect("the forwarded message is applied by the owner");
+    assert!(
+        matches!(
+            applied,
+            creatorflow::actors::Reply::Applied { version: 1, .. }
+        ),
+        "{applied:?}"
+    );
+    // node-y wrote it: the order is there, read through either node.
+    for node in [&x, &y] {
+        let read = node
+            .get(&format!("/api/v1/orders/{order}"), Some(&x.admin_key))
+            .await;
+        assert_eq!(read.status(), 200);
+    }
+    // A command through node-x is refused as node-y refuses it: the same 409.
+    let stale = x
+        .client
+        .post(x.url(&format!("/api/v1/orders/{order}/hold")))
+        .bearer_auth(&x.admin_key)
+        .json(&json!({ "reason": "check", "expected_version": 7 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 409);
+    let held = x
+        .client
+        .post(x.url(&format!("/api/v1/orders/{order}/hold")))
+        .bearer_auth(&x.admin_key)
+        .json(&json!({ "reason": "check", "expected_version": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 200);
+    assert_eq!(held.json::<Value>().await.unwrap()["version"], 2);
+    let metrics = x.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("creatorflow_cluster_forwarded_total{outcome=\"answered\"}")
+            && !l.ends_with(" 0")),
+        "node-x counts what it forwarded"
+    );
+    // The internal route wants the cluster's secret.
+    let forged = y
+        .client
+        .post(y.url(&format!("/internal/v1/orders/{order}/submit")))
+        .header("x-creatorflow-cluster-secret", "not-the-secret-at-all")
+        .json(&json!({ "epoch": 1, "envelope": { "msg": { "ReleaseHold": { "expected_version": 2 } }, "cause": "Poll", "inbox": null } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
 }

@@ -115,6 +115,16 @@ impl TestDb {
         }
     }
 
+    /// Another handle on the same database (a second node's): its own scratch folder.
+    pub fn sharing(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            postgres: self.postgres.clone(),
+            dir: tempfile::tempdir().unwrap(),
+            amqp: self.amqp.clone(),
+        }
+    }
+
     /// Makes the database vanish under a running daemon: the SQLite file is deleted, the
     /// PostgreSQL database dropped with its connections.
     pub async fn destroy(&self) {

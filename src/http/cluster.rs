@@ -32,7 +32,7 @@ use crate::persistence::Database;
 pub(super) async fn submit(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<Forwarded>,
+    body: web::Bytes,
     registry: web::Data<RegistryHandle>,
 ) -> Result<HttpResponse, Error> {
     let Some(forwarder) = registry.forwarder() else {
@@ -46,8 +46,10 @@ pub(super) async fn submit(
     if !forwarder.authentic(presented) {
         return Err(Error::InvalidCredentials);
     }
+    // Nothing is read before the secret is checked.
     let id = OrderId::parse(&path).map_err(|e| Error::BadRequest(e.to_string()))?;
-    let Forwarded { epoch, envelope } = body.into_inner();
+    let Forwarded { epoch, envelope } = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("not a forwarded message: {e}")))?;
     let answer = if forwarder.membership().epoch(id.slot()) == Some(epoch) {
         Answer::of(registry.submit_here(id, envelope).await)
     } else {

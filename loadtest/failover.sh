@@ -14,6 +14,7 @@
 # daemon (BIN, default target/debug/creatorflow: lease timing does not depend on the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source loadtest/lib.sh  # wait_ready
 
 RUNS=${1:-20}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
@@ -49,13 +50,7 @@ start() {
   CREATORFLOW__CLUSTER__NODE_ID=$1 CREATORFLOW__HTTP__LISTEN=127.0.0.1:$2 \
     "$BIN" serve >>"$WORK/$1.log" 2>&1 &
   STARTED=$!
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "$1 did not become ready:" >&2
-  cat "$WORK/$1.log" >&2
-  exit 1
+  wait_ready "$2" "$WORK/$1.log" || exit 1
 }
 
 # slots PORT NODE: the slots NODE holds as the node on PORT sees it (-1 if it does not answer).

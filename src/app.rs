@@ -80,6 +80,12 @@ impl Application {
         }
         let client = Client::new(&settings.tiktok, db.clone())?;
         let mut producers = Tasks::new("producers");
+        if membership.is_some() {
+            let (parked, rows) = (registry.clone(), db.clone());
+            producers.spawn("parked messages", |stop| {
+                crate::actors::forward::run_parked(parked, rows, stop)
+            });
+        }
         // Without app credentials there is nothing to sync with (webhooks are refused too).
         if App::from_settings(&settings.tiktok).is_configured() {
             sync::start(

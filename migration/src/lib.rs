@@ -31,6 +31,7 @@ mod m20261129_000024_waiting_for_stock;
 mod m20261129_000025_cluster;
 mod m20261129_000026_log_blocks;
 mod m20261129_000027_workflow_run_slots;
+mod m20261129_000028_parked_messages;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000025_cluster::Migration),
             Box::new(m20261129_000026_log_blocks::Migration),
             Box::new(m20261129_000027_workflow_run_slots::Migration),
+            Box::new(m20261129_000028_parked_messages::Migration),
         ]
     }
 }

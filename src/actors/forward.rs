@@ -12,10 +12,14 @@ use metrics::counter;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{Envelope, Error, Reply};
+use super::{Envelope, Error, RegistryHandle, Reply};
 use crate::cluster::Membership;
 use crate::domain::{OrderId, Rejection};
-use crate::telemetry::metrics::CLUSTER_FORWARDED_TOTAL;
+use crate::persistence::{self, Database};
+use crate::telemetry::metrics::{CLUSTER_FORWARDED_TOTAL, CLUSTER_PARKED_TOTAL};
+
+/// How often a node looks for messages parked for its slots.
+const PARKED_EVERY: Duration = Duration::from_millis(500);
 
 /// How long a forwarded message waits for the owner's answer.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
@@ -133,4 +137,72 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// Keeps `envelope` for `id`'s slot, durably: the slot's owner did not answer in time. The
+/// slot's owner applies it ([`run_parked`]), deduplicated by its key as always.
+pub async fn park(
+    db: &Database,
+    id: &OrderId,
+    envelope: &Envelope,
+) -> Result<(), persistence::Error> {
+    let message = serde_json::to_string(envelope).expect("an envelope always serialises");
+    db.parked().park(id.slot(), id.as_str(), &message).await?;
+    counter!(CLUSTER_PARKED_TOTAL, "change" => "parked").increment(1);
+    tracing::warn!(order_id = %id, slot = id.slot(), "cluster: message parked for its slot's owner");
+    Ok(())
+}
+
+/// Applies, every 500 ms until stopped, the messages parked for the slots this node holds; a
+/// message leaves the table once its order's actor took it (applied, unchanged or a duplicate).
+pub async fn run_parked(registry: RegistryHandle, db: Database, mut stop: crate::shutdown::Stop) {
+    let Some(forwarder) = registry.forwarder().cloned() else {
+        return;
+    };
+    counter!(CLUSTER_PARKED_TOTAL, "change" => "parked").increment(0);
+    counter!(CLUSTER_PARKED_TOTAL, "change" => "applied").increment(0);
+    loop {
+        if let Err(e) = apply_parked(&registry, &db, forwarder.membership()).await {
+            tracing::warn!(error = %e, "cluster: cannot apply parked messages");
+        }
+        if stop.sleep(PARKED_EVERY).await {
+            return;
+        }
+    }
+}
+
+async fn apply_parked(
+    registry: &RegistryHandle,
+    db: &Database,
+    membership: &Membership,
+) -> Result<(), persistence::Error> {
+    let slots: Vec<i16> = membership.held().iter().map(|(slot, _)| *slot).collect();
+    for parked in db.parked().of_slots(&slots, 500).await? {
+        let (id, envelope) = match (
+            OrderId::parse(&parked.order_id),
+            serde_json::from_str::<Envelope>(&parked.message),
+        ) {
+            (Ok(id), Ok(envelope)) => (id, envelope),
+            (id, envelope) => {
+                // Only this code writes the table: a row it cannot read stays for a person.
+                tracing::error!(
+                    parked = parked.id,
+                    order_ok = id.is_ok(),
+                    message_ok = envelope.is_ok(),
+                    "cluster: a parked message cannot be read; left in parked_messages"
+                );
+                continue;
+            }
+        };
+        match registry.submit_here(id, envelope).await {
+            Ok(_) => {
+                db.parked().remove(parked.id).await?;
+                counter!(CLUSTER_PARKED_TOTAL, "change" => "applied").increment(1);
+            }
+            Err(e) => {
+                tracing::warn!(parked = parked.id, error = %e, "cluster: a parked message is not applied yet");
+            }
+        }
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ mod idempotency;
 mod order_search;
 mod orders;
 pub mod outbox;
+mod parked;
 mod reader;
 mod sealed;
 mod sessions;
@@ -31,6 +32,7 @@ pub use orders::{
     HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,
     parse_cursor,
 };
+pub use parked::{Parked, ParkedStore};
 pub use reader::Reader;
 pub use sealed::{SealedColumn, SealedStore, SealedValue};
 pub use sessions::{Session, SessionStore};

@@ -48,6 +48,7 @@ pub const ORDER_PROCESSING_SECONDS: &str = "creatorflow_order_processing_seconds
 pub const CLUSTER_SLOTS_HELD: &str = "creatorflow_cluster_slots_held";
 pub const CLUSTER_HANDOFFS_TOTAL: &str = "creatorflow_cluster_handoffs_total";
 pub const CLUSTER_FORWARDED_TOTAL: &str = "creatorflow_cluster_forwarded_total";
+pub const CLUSTER_PARKED_TOTAL: &str = "creatorflow_cluster_parked_total";
 
 /// Buckets for batch sizes: 1 to the largest sensible `journal.max_batch`.
 const BATCH_BUCKETS: &[f64] = &[
@@ -156,6 +157,10 @@ fn describe() {
     describe_counter!(
         CLUSTER_FORWARDED_TOTAL,
         "Messages for orders of another node's slot forwarded to it, by outcome (answered, unreachable)"
+    );
+    describe_counter!(
+        CLUSTER_PARKED_TOTAL,
+        "Webhook messages kept for a slot whose owner did not answer (parked), and applied later by the slot's owner (applied)"
     );
     describe_gauge!(
         DATABASE_UP,

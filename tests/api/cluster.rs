@@ -730,3 +730,82 @@ async fn a_message_for_another_nodes_slot_is_forwarded_and_answered_as_its_owner
         .unwrap();
     assert_eq!(forged.status(), 401);
 }
+
+#[actix_web::test]
+async fn a_webhook_whose_slot_owner_does_not_answer_is_parked_answered_200_and_applied_by_the_owner()
+ {
+    let test_db = TestDb::new().await;
+    if test_db.settings().database.backend().unwrap() != Backend::Postgres {
+        return;
+    }
+    let beat = Duration::from_millis(100);
+    let second = test_db.sharing();
+    let x = spawn_app_with(test_db, |s| {
+        crate::helpers::tiktok_app(s);
+        s.cluster = settings("node-x", Duration::from_secs(5), beat);
+    })
+    .await;
+    // node-y says it is reached at a port where nothing listens: node-x cannot forward to it.
+    let y = spawn_app_with(second, |s| {
+        crate::helpers::tiktok_app(s);
+        s.cluster = settings("node-y", Duration::from_secs(5), beat);
+        s.cluster.advertise_url = "http://127.0.0.1:9".into();
+    })
+    .await;
+    let seen = x
+        .get_until("/api/v1/cluster", |c| {
+            c["unowned_slots"] == 0
+                && c["nodes"].as_array().is_some_and(|n| {
+                    n.len() == 2 && n.iter().all(|n| n["slots"].as_i64() > Some(0))
+                })
+        })
+        .await;
+    let order = (0..10_000)
+        .map(|n| format!("5775{n:015}"))
+        .find(|id| {
+            let slot = OrderId::parse(id).unwrap().slot() as usize;
+            seen["slots"][slot]["owner"] == "node-y"
+        })
+        .unwrap();
+    // node-x learns node-y's (unreachable) address at its next round.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = format!(
+        r#"{{"type":1,"tts_notification_id":"park-1","shop_id":"{SHOP}","timestamp":1700000000,"data":{{"order_id":"{order}","order_status":"AWAITING_SHIPMENT","update_time":1700000000}}}}"#
+    );
+    let signature = tiktok_wire::signature::webhook_signature("abcdef", b"123", body.as_bytes());
+    let sent = Instant::now();
+    let answer = x
+        .client
+        .post(x.url("/webhooks/tiktok"))
+        .header("authorization", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "TikTok is answered at once");
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(answer.json::<Value>().await.unwrap()["result"], "parked");
+    // node-y, the slot's owner, applies it; nothing stays parked.
+    let order_path = format!("/api/v1/orders/{order}");
+    let applied = x
+        .get_until(&order_path, |o| o["status"] == "AWAITING_SHIPMENT")
+        .await;
+    assert_eq!(applied["version"], 1);
+    let db = Database::connect(&y.db.settings().database).await.unwrap();
+    eventually("the parked message is gone", || async {
+        (db.parked().count().await.unwrap() == 0).then_some(())
+    })
+    .await;
+    let metrics = y.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("creatorflow_cluster_parked_total{change=\"applied\"}")
+            && l.ends_with(" 1")),
+        "node-y counts the parked message it applied"
+    );
+}

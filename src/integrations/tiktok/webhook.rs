@@ -23,6 +23,9 @@ pub enum Receipt {
     Duplicate,
     /// A type this build does not handle: kept in the quarantine table.
     Stored,
+    /// Cluster mode: the node holding the order's slot did not answer in time; the message is
+    /// kept for that slot, and its owner applies it.
+    Parked,
 }
 
 impl Receipt {
@@ -32,6 +35,7 @@ impl Receipt {
             Receipt::Unchanged => "unchanged",
             Receipt::Duplicate => "duplicate",
             Receipt::Stored => "stored",
+            Receipt::Parked => "parked",
         }
     }
 }
@@ -155,14 +159,25 @@ async fn dispatch(
                 event_type,
             }),
         };
-        registry.submit(order_id, envelope)
+        // Kept aside only in cluster mode: what to park if the slot's owner does not answer.
+        let spare = registry.forwarder().is_some().then(|| envelope.clone());
+        async move {
+            match (registry.submit(order_id.clone(), envelope).await, spare) {
+                (Err(actors::Error::Unreachable { .. }), Some(envelope)) => {
+                    actors::forward::park(db, &order_id, &envelope).await?;
+                    Ok(None)
+                }
+                (outcome, _) => Ok::<_, Error>(Some(outcome?)),
+            }
+        }
     });
     let mut receipt = Receipt::Duplicate;
     for outcome in join_all(submits).await {
         receipt = match (outcome?, receipt) {
-            (Reply::Applied { .. }, _) | (_, Receipt::Applied) => Receipt::Applied,
-            (Reply::Unchanged { .. }, _) | (_, Receipt::Unchanged) => Receipt::Unchanged,
-            (Reply::Duplicate, r) => r,
+            (Some(Reply::Applied { .. }), _) | (_, Receipt::Applied) => Receipt::Applied,
+            (None, _) | (_, Receipt::Parked) => Receipt::Parked,
+            (Some(Reply::Unchanged { .. }), _) | (_, Receipt::Unchanged) => Receipt::Unchanged,
+            (Some(Reply::Duplicate), r) => r,
         };
     }
     Ok(receipt)

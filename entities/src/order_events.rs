@@ -25,6 +25,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub effects: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
+    /// Cluster mode: the epoch its node held the row's slot at when it wrote it.
+    pub epoch: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

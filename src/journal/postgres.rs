@@ -60,13 +60,14 @@ SELECT dedupe_key FROM seen";
 /// [`BATCH`] for a node of a cluster: the `fence` CTE keeps the batch's slots this node still
 /// holds at the epochs it presents, locking their lease rows `FOR SHARE` (a takeover's update
 /// waits for this statement; after it, this finds nothing), and every row of a slot not kept
-/// is left out. The answer also names the slots kept.
+/// is left out; each log row records the epoch it was written under. The answer also names
+/// the slots kept.
 static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let edits = [
         (
             "WITH seen AS (",
             "WITH fence AS ( \
-  SELECT l.slot FROM slot_leases l JOIN UNNEST($31::int2[], $32::int8[]) AS h(slot, epoch) \
+  SELECT l.slot, l.epoch FROM slot_leases l JOIN UNNEST($31::int2[], $32::int8[]) AS h(slot, epoch) \
   ON l.slot = h.slot AND l.epoch = h.epoch WHERE l.owner = $33 AND l.expires_at > now() \
   FOR SHARE OF l \
 ), seen AS (",
@@ -90,6 +91,14 @@ static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             "$29::int8[], $35::int2[]) \
   AS u(d, i, sh, st, sg, sr, hf, v, ut, ct, ssl) \
   WHERE (d = '' OR d NOT IN (SELECT dedupe_key FROM seen)) AND ssl IN (SELECT slot FROM fence)",
+        ),
+        (
+            "dedupe_key, effects, created_at) ",
+            "dedupe_key, effects, created_at, epoch) ",
+        ),
+        (
+            "NULLIF(ef, '')::jsonb, now() ",
+            "NULLIF(ef, '')::jsonb, now(), (SELECT f.epoch FROM fence f WHERE f.slot = sl) ",
         ),
     ];
     let mut sql = BATCH

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use metrics::histogram;
+use metrics::{counter, histogram};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use sea_orm::DbErr;
@@ -37,7 +37,9 @@ use super::{postgres, sqlite};
 use crate::cluster::Membership;
 use crate::config::Backend;
 use crate::persistence::Database;
-use crate::telemetry::metrics::{JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS};
+use crate::telemetry::metrics::{
+    CLUSTER_FENCED_COMMITS_TOTAL, JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS,
+};
 
 /// Commits queued beyond this many wait in their actors (backpressure), not in memory here.
 const QUEUE_DEPTH: usize = 8192;
@@ -320,6 +322,7 @@ async fn write_loop(
             drop(jobs);
             for job in batch {
                 let slot = job.commit.order.id.slot();
+                counter!(CLUSTER_FENCED_COMMITS_TOTAL).increment(1);
                 let _ = job.reply.send(Err(Error::NotOwner { slot }));
             }
             continue;
@@ -458,6 +461,7 @@ async fn write(
             match &c.inbox {
                 Some(_) if !first => Ok(Written::Duplicate),
                 _ if !held_here(c) || batch.held.as_ref().is_some_and(|h| !h.contains(&slot)) => {
+                    counter!(CLUSTER_FENCED_COMMITS_TOTAL).increment(1);
                     Err(Error::NotOwner { slot })
                 }
                 Some(entry) if batch.seen.contains(&entry.dedupe_key) => Ok(Written::Duplicate),

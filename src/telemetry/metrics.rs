@@ -49,6 +49,7 @@ pub const CLUSTER_SLOTS_HELD: &str = "creatorflow_cluster_slots_held";
 pub const CLUSTER_HANDOFFS_TOTAL: &str = "creatorflow_cluster_handoffs_total";
 pub const CLUSTER_FORWARDED_TOTAL: &str = "creatorflow_cluster_forwarded_total";
 pub const CLUSTER_PARKED_TOTAL: &str = "creatorflow_cluster_parked_total";
+pub const CLUSTER_FENCED_COMMITS_TOTAL: &str = "creatorflow_cluster_fenced_commits_total";
 
 /// Buckets for batch sizes: 1 to the largest sensible `journal.max_batch`.
 const BATCH_BUCKETS: &[f64] = &[
@@ -157,6 +158,10 @@ fn describe() {
     describe_counter!(
         CLUSTER_FORWARDED_TOTAL,
         "Messages for orders of another node's slot forwarded to it, by outcome (answered, unreachable)"
+    );
+    describe_counter!(
+        CLUSTER_FENCED_COMMITS_TOTAL,
+        "Commits refused because this node does not hold their slot at the epoch it presented (nothing written)"
     );
     describe_counter!(
         CLUSTER_PARKED_TOTAL,

@@ -158,6 +158,21 @@ async fn two_nodes_write_one_log_each_reads_its_slots_once_and_a_slot_resumes_at
     );
     assert!(!by_a.is_empty() && !by_b.is_empty());
 
+    // Every row carries the epoch its node held the row's slot at, the slot's epoch now.
+    let raw = crate::cluster::raw(&test_db).await;
+    let stale = raw
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM order_events e JOIN slot_leases l ON l.slot = e.slot \
+             WHERE e.epoch IS DISTINCT FROM l.epoch",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(stale, 0, "log rows without their slot's epoch");
+
     // node-b saves and leaves; node-a takes its slots.
     tb.save().await.unwrap();
     ta.save().await.unwrap();

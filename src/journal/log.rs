@@ -7,8 +7,8 @@
 //! journal wakes it after each commit (a `watch` on the watermark); after a restart it resumes
 //! from its checkpoint.
 //!
-//! A checkpoint is a row per (subscription, slot), saved at most once a second (and when idle,
-//! and when stopped): a crash repeats at most that second of effects, which every consumer
+//! A checkpoint is a row per (subscription, slot), saved at most once a second (also when the
+//! log goes quiet), and when stopped: a crash repeats at most that second of effects, which every consumer
 //! tolerates (its effect is idempotent by message id or its own key), and a busy log costs one
 //! small write a second per subscription instead of one per entry. A single node reads every
 //! slot. A node of a cluster reads only the slots it holds, each from its own checkpoint (a slot
@@ -443,6 +443,9 @@ impl Tail {
 
     /// Reads the checkpoints of `slots` as stored.
     async fn load(&mut self, slots: &[i16]) -> Result<(), Error> {
+        if slots.is_empty() {
+            return Ok(());
+        }
         for (slot, at) in self.db.log().slot_checkpoints(self.name, slots).await? {
             self.positions[slot as usize] = at;
             self.saved[slot as usize] = at;
@@ -604,10 +607,14 @@ impl Tail {
         }
     }
 
-    /// Saves a checkpoint left behind while the tail has caught up (what a busy tail saves in
-    /// [`Tail::advance`] once a second).
+    /// Saves a checkpoint left behind while the tail has caught up, at most once a second
+    /// like a busy tail in [`Tail::advance`] (a tail that keeps up with a busy log is caught up
+    /// after every read: saving each time rewrote its rows many times a second).
     pub async fn save_if_idle(&mut self) -> Result<(), Error> {
-        if *self.committed.borrow() <= self.position() && !self.unsaved().is_empty() {
+        if *self.committed.borrow() <= self.position()
+            && self.saved_at.elapsed() >= CHECKPOINT_EVERY
+            && !self.unsaved().is_empty()
+        {
             self.save().await?;
         }
         Ok(())

@@ -1,7 +1,6 @@
 //! Routing in a cluster: a message for an order whose slot another node holds is forwarded to
-//! that node over internal HTTP (`POST /internal/v1/submit`, the messages queued for that node
-//! together), each with the epoch this node saw it hold the slot at, and the cluster's shared
-//! secret. The owner checks both, submits
+//! that node over internal HTTP (`POST /internal/v1/orders/{id}/submit`), with the epoch this
+//! node saw it hold the slot at and the cluster's shared secret. The owner checks both, submits
 //! the message to its own actor and answers what became of it ([`Answer`]), so a forwarded
 //! webhook or command answers its caller as if it had reached the owner: a refusal is the same
 //! refusal. No answer within 2 s, or an owner that no longer holds the slot at that epoch, is
@@ -13,9 +12,7 @@ use metrics::counter;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use tokio::sync::oneshot;
-
-use super::{Batcher, Envelope, Error, RegistryHandle, Reply};
+use super::{Envelope, Error, RegistryHandle, Reply};
 use crate::cluster::Membership;
 use crate::domain::{OrderId, Rejection};
 use crate::persistence::{self, Database};
@@ -30,16 +27,15 @@ pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 /// The header that carries the cluster's shared secret.
 pub const SECRET_HEADER: &str = "x-creatorflow-cluster-secret";
 
-/// What one node forwards to another, for one order: the message, and the epoch the sender saw
-/// the receiver hold the order's slot at. A request carries a list of them.
+/// What one node forwards to another: the message, and the epoch the sender saw the receiver
+/// hold the order's slot at.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Forwarded {
-    pub order_id: OrderId,
     pub epoch: i64,
     pub envelope: Envelope,
 }
 
-/// What the owner answers, for each message of a request in turn.
+/// What the owner answers.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
@@ -63,20 +59,12 @@ impl Answer {
     }
 }
 
-/// A message waiting to be forwarded, and its sender waiting for the answer.
-struct Pending {
-    message: Forwarded,
-    reply: oneshot::Sender<Result<Reply, Error>>,
-}
-
-/// This node's way to the others. Messages for one node travel together: what is queued for it
-/// when a request leaves goes in that request (under load, many per request; alone, one), so a
-/// forwarded message costs a share of one HTTP exchange, as a commit costs a share of a batch.
+/// This node's way to the others.
 #[derive(Clone)]
 pub struct Forwarder {
     membership: Membership,
     secret: SecretString,
-    batches: Batcher<String, Pending>,
+    http: reqwest::Client,
 }
 
 impl Forwarder {
@@ -85,23 +73,13 @@ impl Forwarder {
         for outcome in ["answered", "unreachable"] {
             counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => outcome).increment(0);
         }
-        let http = reqwest::Client::builder()
-            .timeout(FORWARD_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let sender = Sender {
-            http,
-            secret: secret.clone(),
-        };
-        // The batcher's task only starts a request: several are in flight to one node at once.
-        let batches = Batcher::new(Duration::ZERO, MAX_PER_REQUEST, move |url, batch| {
-            tokio::spawn(sender.clone().send(url, batch));
-            std::future::ready(())
-        });
         Ok(Self {
             membership,
             secret,
-            batches,
+            http: reqwest::Client::builder()
+                .timeout(FORWARD_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
         })
     }
 
@@ -118,82 +96,45 @@ impl Forwarder {
     /// Sends `envelope` to the node holding `id`'s slot and returns its engine's outcome.
     pub async fn forward(&self, id: &OrderId, envelope: Envelope) -> Result<Reply, Error> {
         let slot = id.slot();
-        let Some(owner) = self.membership.owner(slot) else {
+        let unreachable = || {
             counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "unreachable").increment(1);
-            return Err(Error::Unreachable { slot });
+            Error::Unreachable { slot }
         };
-        let (reply, answer) = oneshot::channel();
-        let message = Forwarded {
-            order_id: id.clone(),
-            epoch: owner.epoch,
-            envelope,
+        let Some(owner) = self.membership.owner(slot) else {
+            return Err(unreachable());
         };
-        self.batches
-            .submit(&owner.url, Pending { message, reply })
-            .await;
-        answer.await.unwrap_or(Err(Error::Unreachable { slot }))
-    }
-}
-
-/// Messages per request at most.
-const MAX_PER_REQUEST: usize = 256;
-
-#[derive(Clone)]
-struct Sender {
-    http: reqwest::Client,
-    secret: SecretString,
-}
-
-impl Sender {
-    /// Sends `batch` to the node at `url` in one request and hands each sender its answer.
-    async fn send(self, url: String, batch: Vec<Pending>) {
-        let (messages, replies): (Vec<Forwarded>, Vec<_>) =
-            batch.into_iter().map(|p| (p.message, p.reply)).unzip();
-        let slots: Vec<i16> = messages.iter().map(|m| m.order_id.slot()).collect();
         let sent = self
             .http
-            .post(format!("{url}/internal/v1/submit"))
+            .post(format!("{}/internal/v1/orders/{id}/submit", owner.url))
             .header(SECRET_HEADER, self.secret.expose_secret())
-            .json(&messages)
+            .json(&Forwarded {
+                epoch: owner.epoch,
+                envelope,
+            })
             .send()
             .await;
-        let answers = match sent {
-            Ok(response) if response.status().is_success() => {
-                response.json::<Vec<Answer>>().await.map_err(|e| e.to_string())
+        let answer = match sent {
+            Ok(response) if response.status().is_success() => response.json::<Answer>().await,
+            Ok(response) => {
+                tracing::warn!(slot, status = %response.status(), url = %owner.url, "cluster: the slot's owner refused a forwarded message");
+                return Err(unreachable());
             }
-            Ok(response) => Err(format!("answered {}", response.status())),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
-        let answers = match answers {
-            Ok(answers) if answers.len() == replies.len() => answers,
-            Ok(answers) => {
-                tracing::warn!(%url, sent = replies.len(), answered = answers.len(), "cluster: a node answered a forwarded batch with the wrong count");
-                Vec::new()
-            }
-            Err(why) => {
-                tracing::warn!(%url, messages = replies.len(), %why, "cluster: the slots' owner did not take forwarded messages");
-                Vec::new()
-            }
-        };
-        let mut answers = answers.into_iter();
-        for (reply, slot) in replies.into_iter().zip(slots) {
-            let outcome = match answers.next() {
-                Some(answer) => {
-                    counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "answered").increment(1);
-                    match answer {
-                        Answer::Done(reply) => Ok(reply),
-                        Answer::Rejected(rejection) => Err(Error::Rejected(rejection)),
-                        Answer::NotOwner => Err(Error::Unreachable { slot }),
-                        Answer::Unavailable(why) => Err(Error::Remote(why)),
-                    }
+        match answer {
+            Ok(answer) => {
+                counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "answered").increment(1);
+                match answer {
+                    Answer::Done(reply) => Ok(reply),
+                    Answer::Rejected(rejection) => Err(Error::Rejected(rejection)),
+                    Answer::NotOwner => Err(Error::Unreachable { slot }),
+                    Answer::Unavailable(why) => Err(Error::Remote(why)),
                 }
-                None => {
-                    counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "unreachable").increment(1);
-                    Err(Error::Unreachable { slot })
-                }
-            };
-            // A sender that gave up no longer cares.
-            let _ = reply.send(outcome);
+            }
+            Err(e) => {
+                tracing::warn!(slot, error = %e, url = %owner.url, "cluster: the slot's owner did not answer");
+                Err(unreachable())
+            }
         }
     }
 }

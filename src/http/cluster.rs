@@ -1,7 +1,7 @@
 //! `GET /api/v1/cluster` (admin keys): the nodes, the slots each holds and every slot's lease.
 //! A single node (cluster mode off) says so and lists nothing. And the nodes' internal route,
-//! `POST /internal/v1/submit`: messages another node forwarded to the owner of their orders'
-//! slots.
+//! `POST /internal/v1/orders/{id}/submit`: a message another node forwarded to the owner of
+//! the order's slot.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
@@ -10,25 +10,28 @@ use super::{Caller, Error};
 use crate::actors::RegistryHandle;
 use crate::actors::forward::{Answer, Forwarded, SECRET_HEADER};
 use crate::cluster::{Membership, overview};
+use crate::domain::OrderId;
 use crate::persistence::Database;
 
-/// Messages another node forwarded here, each presenting the epoch at which it saw this node
-/// hold its order's slot, with the cluster's secret. Answered 200 with what became of each, in
-/// turn (`not_owner` for one whose slot this node does not hold at that epoch); 401 without the
-/// secret; 404 when cluster mode is off.
+/// A message another node forwarded here, presenting the epoch at which it saw this node hold
+/// the order's slot and the cluster's secret. Answered 200 with what became of it (including
+/// `not_owner` when this node does not hold the slot at that epoch); 401 without the secret;
+/// 404 when cluster mode is off.
 #[utoipa::path(
     tag = "cluster",
-    request_body(content = String, content_type = "application/json", description = "`[{\"order_id\": …, \"epoch\": <the epoch the sender saw this node hold the order's slot at>, \"envelope\": <the message>}, …]`, with the cluster's secret in `x-creatorflow-cluster-secret`"),
+    params(("id" = String, Path, description = "The order's id")),
+    request_body(content = String, content_type = "application/json", description = "`{\"epoch\": <the epoch the sender saw this node hold the slot at>, \"envelope\": <the message>}`, with the cluster's secret in `x-creatorflow-cluster-secret`"),
     responses(
-        (status = 200, description = "What became of each message, in turn: `done` (with the engine's reply), `rejected`, `not_owner` or `unavailable`", content_type = "application/json"),
-        (status = 400, description = "Not forwarded messages", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "What became of it: `done` (with the engine's reply), `rejected`, `not_owner` or `unavailable`", content_type = "application/json"),
+        (status = 400, description = "Not a forwarded message", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Without the cluster's secret", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Cluster mode is off", body = super::openapi::Problem, content_type = "application/problem+json")
     )
 )]
-#[post("/internal/v1/submit")]
+#[post("/internal/v1/orders/{id}/submit")]
 pub(super) async fn submit(
     req: HttpRequest,
+    path: web::Path<String>,
     body: web::Bytes,
     registry: web::Data<RegistryHandle>,
 ) -> Result<HttpResponse, Error> {
@@ -44,18 +47,15 @@ pub(super) async fn submit(
         return Err(Error::InvalidCredentials);
     }
     // Nothing is read before the secret is checked.
-    let messages: Vec<Forwarded> = serde_json::from_slice(&body)
-        .map_err(|e| Error::BadRequest(format!("not forwarded messages: {e}")))?;
-    let (membership, registry) = (forwarder.membership(), registry.get_ref());
-    let answers = messages.into_iter().map(|m| async move {
-        if membership.epoch(m.order_id.slot()) == Some(m.epoch) {
-            Answer::of(registry.submit_here(m.order_id, m.envelope).await)
-        } else {
-            Answer::NotOwner
-        }
-    });
-    let answers: Vec<Answer> = futures_util::future::join_all(answers).await;
-    Ok(HttpResponse::Ok().json(answers))
+    let id = OrderId::parse(&path).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let Forwarded { epoch, envelope } = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("not a forwarded message: {e}")))?;
+    let answer = if forwarder.membership().epoch(id.slot()) == Some(epoch) {
+        Answer::of(registry.submit_here(id, envelope).await)
+    } else {
+        Answer::NotOwner
+    };
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// This node's membership, if cluster mode is on.

@@ -722,9 +722,9 @@ async fn a_message_for_another_nodes_slot_is_forwarded_and_answered_as_its_owner
     // The internal route wants the cluster's secret.
     let forged = y
         .client
-        .post(y.url("/internal/v1/submit"))
+        .post(y.url(&format!("/internal/v1/orders/{order}/submit")))
         .header("x-creatorflow-cluster-secret", "not-the-secret-at-all")
-        .json(&json!([{ "order_id": order, "epoch": 1, "envelope": { "msg": { "ReleaseHold": { "expected_version": 2 } }, "cause": "Poll", "inbox": null } }]))
+        .json(&json!({ "epoch": 1, "envelope": { "msg": { "ReleaseHold": { "expected_version": 2 } }, "cause": "Poll", "inbox": null } }))
         .send()
         .await
         .unwrap();

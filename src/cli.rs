@@ -326,8 +326,9 @@ async fn cluster_status(settings: &Settings) -> anyhow::Result<()> {
     let unowned = seen.unowned();
     let epochs = seen.leases.iter().map(|l| l.epoch).max().unwrap_or(0);
     println!(
-        "{unowned} of {} slots without a live owner; highest epoch {epochs}",
-        seen.leases.len()
+        "{unowned} of {} slots without a live owner; highest epoch {epochs}; {} handoffs since the cluster first ran",
+        seen.leases.len(),
+        seen.handoffs()
     );
     Ok(())
 }

@@ -28,6 +28,12 @@ impl Overview {
     pub fn unowned(&self) -> usize {
         self.leases.iter().filter(|l| !l.live()).count()
     }
+
+    /// Times a slot changed hands since the cluster first ran: every take raises the slot's
+    /// epoch, and the first take of a slot is no handoff.
+    pub fn handoffs(&self) -> i64 {
+        self.leases.iter().map(|l| (l.epoch - 1).max(0)).sum()
+    }
 }
 
 /// Reads the nodes and leases; `lease`: how recent a heartbeat makes a node alive.

@@ -69,6 +69,9 @@ pub(super) struct ClusterBody {
     node_id: Option<String>,
     /// Slots without a live lease (between owners, or no node alive).
     unowned_slots: usize,
+    /// Times a slot changed hands since the cluster first ran (each take after a slot's first
+    /// raised its epoch).
+    handoffs: i64,
     nodes: Vec<NodeBody>,
     slots: Vec<SlotBody>,
 }
@@ -113,6 +116,7 @@ pub(super) async fn status(
             enabled: false,
             node_id: None,
             unowned_slots: 0,
+            handoffs: 0,
             nodes: Vec::new(),
             slots: Vec::new(),
         }));
@@ -122,6 +126,7 @@ pub(super) async fn status(
         enabled: true,
         node_id: Some(membership.node_id().to_owned()),
         unowned_slots: seen.unowned(),
+        handoffs: seen.handoffs(),
         nodes: seen
             .nodes
             .into_iter()

@@ -154,6 +154,12 @@ async fn nodes_share_the_slots_and_a_graceful_stop_hands_them_over_at_once() {
             .all(|l| l.epoch >= 2),
         "a slot that changed hands has a higher epoch"
     );
+    assert!(
+        seen.handoffs() >= moved.len() as i64,
+        "node-b's share counts as handoffs: {} < {}",
+        seen.handoffs(),
+        moved.len()
+    );
     assert_eq!(seen.nodes.len(), 2);
     assert!(seen.nodes.iter().all(|n| n.live));
 
@@ -342,6 +348,10 @@ async fn the_cluster_endpoint_shows_nodes_and_slots_to_admins_only() {
         .await;
     assert_eq!(seen["enabled"], true);
     assert_eq!(seen["node_id"], "node-x");
+    assert_eq!(
+        seen["handoffs"], 0,
+        "one node took every slot once: no handoff"
+    );
     assert_eq!(seen["nodes"][0]["node_id"], "node-x");
     assert_eq!(seen["nodes"][0]["live"], true);
     assert_eq!(seen["nodes"][0]["slots"], 256);
@@ -413,6 +423,7 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
         printed.contains("0 of 256 slots without a live owner"),
         "{printed}"
     );
+    assert!(printed.contains("; 0 handoffs since"), "{printed}");
     let doctor = |test_db: &TestDb| {
         let out = cli_command(test_db, &["doctor"])
             .env("CREATORFLOW__CLUSTER__ENABLED", "true")

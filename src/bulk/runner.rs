@@ -100,6 +100,12 @@ impl Runner {
         let Some(mut job) = store.next_active().await? else {
             return Ok(false);
         };
+        // In cluster mode a job is worked by the node holding its id's slot, one node at a time.
+        let watermark = self.commands.registry.committed();
+        let slot = crate::domain::slot_of(&job.id.to_string());
+        if watermark.fence().is_some_and(|m| m.epoch(slot).is_none()) {
+            return Ok(false);
+        }
         match job.state {
             JobState::Canceling => {
                 if let Some(job) = store.set_state(job.id, JobState::Canceled).await? {

@@ -352,7 +352,9 @@ impl BulkStore<'_> {
         Ok(found)
     }
 
-    /// Records the outcomes of a batch and moves the job's counters, in one transaction.
+    /// Records the outcomes of a batch and moves the job's counters, in one transaction. An
+    /// item that already has an outcome (recorded by another worker meanwhile, e.g. on another
+    /// node of a cluster) is neither changed nor counted again.
     pub async fn record(
         &self,
         job_id: i64,
@@ -360,49 +362,46 @@ impl BulkStore<'_> {
     ) -> Result<(), Error> {
         let now = Utc::now().fixed_offset();
         let txn = self.db.begin_write().await?;
-        for (outcome, grouped) in [Outcome::Succeeded, Outcome::Failed].map(|o| {
-            (
-                o,
-                outcomes
-                    .iter()
-                    .filter(move |(_, x, _)| *x == o)
-                    .collect::<Vec<_>>(),
-            )
-        }) {
-            // Succeeded items carry no reason: one statement per chunk.
-            if outcome == Outcome::Succeeded {
-                let seqs: Vec<i64> = grouped.iter().map(|(s, _, _)| *s).collect();
-                for chunk in seqs.chunks(ROWS_PER_STATEMENT) {
-                    items::Entity::update_many()
-                        .col_expr(items::Column::Outcome, Expr::value(outcome.as_str()))
-                        .col_expr(items::Column::ProcessedAt, Expr::value(now))
-                        .filter(items::Column::JobId.eq(job_id))
-                        .filter(items::Column::Seq.is_in(chunk.iter().copied()))
-                        .exec(&txn)
-                        .await?;
-                }
-            } else {
-                for (seq, _, reason) in grouped {
-                    items::Entity::update_many()
-                        .col_expr(items::Column::Outcome, Expr::value(outcome.as_str()))
-                        .col_expr(items::Column::Reason, Expr::value(reason.clone()))
-                        .col_expr(items::Column::ProcessedAt, Expr::value(now))
-                        .filter(items::Column::JobId.eq(job_id))
-                        .filter(items::Column::Seq.eq(*seq))
-                        .exec(&txn)
-                        .await?;
-                }
-            }
-        }
-        let succeeded = outcomes
+        let (mut succeeded, mut failed) = (0, 0);
+        let unrecorded = || {
+            items::Entity::update_many()
+                .col_expr(items::Column::ProcessedAt, Expr::value(now))
+                .filter(items::Column::JobId.eq(job_id))
+                .filter(items::Column::Outcome.is_null())
+        };
+        // Succeeded items carry no reason: one statement per chunk.
+        let seqs: Vec<i64> = outcomes
             .iter()
-            .filter(|o| o.1 == Outcome::Succeeded)
-            .count() as i64;
-        let failed = outcomes.len() as i64 - succeeded;
+            .filter(|(_, o, _)| *o == Outcome::Succeeded)
+            .map(|(seq, _, _)| *seq)
+            .collect();
+        for chunk in seqs.chunks(ROWS_PER_STATEMENT) {
+            succeeded += unrecorded()
+                .col_expr(
+                    items::Column::Outcome,
+                    Expr::value(Outcome::Succeeded.as_str()),
+                )
+                .filter(items::Column::Seq.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?
+                .rows_affected as i64;
+        }
+        for (seq, _, reason) in outcomes.iter().filter(|(_, o, _)| *o == Outcome::Failed) {
+            failed += unrecorded()
+                .col_expr(
+                    items::Column::Outcome,
+                    Expr::value(Outcome::Failed.as_str()),
+                )
+                .col_expr(items::Column::Reason, Expr::value(reason.clone()))
+                .filter(items::Column::Seq.eq(*seq))
+                .exec(&txn)
+                .await?
+                .rows_affected as i64;
+        }
         jobs::Entity::update_many()
             .col_expr(
                 jobs::Column::Processed,
-                Expr::col(jobs::Column::Processed).add(outcomes.len() as i64),
+                Expr::col(jobs::Column::Processed).add(succeeded + failed),
             )
             .col_expr(
                 jobs::Column::Succeeded,

@@ -83,6 +83,25 @@ async fn a_bulk_hold_acts_on_the_matches_fixed_at_creation_and_lists_each_failur
         (Some(26), Some(24), Some(2)),
         "{done}"
     );
+    // A second worker recording outcomes of the same items (another node, a batch repeated
+    // after a handoff) changes no item and counts nothing again.
+    let db = creatorflow::persistence::Database::connect(&app.db.settings().database)
+        .await
+        .unwrap();
+    let again: Vec<_> = (1..=26)
+        .map(|seq| (seq, creatorflow::bulk::Outcome::Succeeded, None))
+        .collect();
+    db.bulk().record(id, &again).await.unwrap();
+    let recounted = get_json(&app, &format!("/api/v1/bulk-jobs/{id}"), &mine).await;
+    assert_eq!(
+        (
+            recounted["processed"].as_i64(),
+            recounted["succeeded"].as_i64(),
+            recounted["failed"].as_i64()
+        ),
+        (Some(26), Some(24), Some(2)),
+        "{recounted}"
+    );
     let failed = get_json(
         &app,
         &format!("/api/v1/bulk-jobs/{id}/items?outcome=failed"),

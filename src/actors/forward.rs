@@ -195,7 +195,11 @@ async fn apply_parked(
             }
         };
         match registry.submit_here(id, envelope).await {
-            Ok(_) => {
+            // A refusal is what the webhook would have met at once: it is done with too.
+            outcome @ (Ok(_) | Err(Error::Rejected(_))) => {
+                if let Err(refused) = outcome {
+                    tracing::warn!(parked = parked.id, error = %refused, "cluster: a parked message was refused by its order");
+                }
                 db.parked().remove(parked.id).await?;
                 counter!(CLUSTER_PARKED_TOTAL, "change" => "applied").increment(1);
             }

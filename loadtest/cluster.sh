@@ -12,8 +12,8 @@
 # of an epoch began after a row of a later epoch (a stale owner's write would).
 # Part 2, throughput: the same corpus kind through wrk at 64 connections to one node (cluster
 # mode off) and, split in three, to three cluster nodes at once; rates and CPU per webhook.
-# Part 3, forwarding: webhooks sent one at a time to node-a, for orders it holds and for orders
-# another node holds (forwarded); p50/p99 of each.
+# Part 3, forwarding: webhooks sent one at a time to node-a (three fresh, idle nodes), for
+# orders it holds and for orders another node holds (forwarded); p50/p99 of each.
 #
 # Usage: loadtest/cluster.sh [events=120000] [seconds per throughput run=15]
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
@@ -211,6 +211,12 @@ one, three = float('$ONE'.split(': ')[1].split()[0]), float('$THREE'.split(': ')
 print(f'ratio: three nodes keep {three / one:.2f}x one node\'s throughput')"
 
 echo "== 3. forwarding: one at a time to node-a, orders it holds vs orders it forwards"
+# On a fresh database and idle nodes: after part 2 the database and the nodes' tails are still
+# busy with its 400,000 webhooks, which would time them instead.
+for i in 0 1 2; do kill "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
+fresh
+for i in 0 1 2; do start "$i"; done
+shared_by 3
 python3 - "${PORTS[0]}" "$PG_SERVER/$DB" <<'PY'
 import hashlib, hmac, http.client, json, subprocess, sys, time
 port, url = int(sys.argv[1]), sys.argv[2]

@@ -9,7 +9,7 @@
 #   (SIGCONT 8 s later), a graceful stop of node-c (restarted 3 s later).
 # Then, once nothing is parked: every acknowledged webhook's key is stored exactly once; no
 # order's events have a gap or a repeat; every log row carries an epoch, and in each slot no row
-# of an epoch began after a row of a later epoch (a stale owner's write would).
+# of an epoch began after a row of a later epoch (a stale owner's write would); no deadlock.
 # Part 2, throughput: the same corpus kind through wrk at 64 connections to one node (cluster
 # mode off) and, split in three, to three cluster nodes at once; rates and CPU per webhook.
 # Part 3, forwarding: webhooks sent one at a time to node-a (three fresh, idle nodes), for
@@ -133,6 +133,7 @@ for _ in $(seq 300); do
 done
 psql "$PG_SERVER/$DB" -qc "create table acked (key text primary key)"
 sed 's/^/tts:/' "$WORK/acked.txt" | grep -v '^tts:$' | psql "$PG_SERVER/$DB" -qc "\copy acked from stdin"
+DEADLOCKS=$(sql "select deadlocks from pg_stat_database where datname = '$DB'")
 read -r ACKED LOST TWICE GAPS NO_EPOCH STALE PARKED < <(sql "
   with keys as (select dedupe_key k from order_events where dedupe_key is not null
                 union all select dedupe_key from webhook_inbox),
@@ -146,13 +147,13 @@ read -r ACKED LOST TWICE GAPS NO_EPOCH STALE PARKED < <(sql "
          (select count(*) from order_events where epoch is null),
          (select count(*) from spans a join spans b on a.slot = b.slot and b.epoch > a.epoch and a.hi > b.lo),
          (select count(*) from parked_messages)" | tr '|' ' ')
-echo "acknowledged $ACKED; lost $LOST; applied twice $TWICE; orders with a gap or repeat $GAPS; log rows without an epoch $NO_EPOCH; slots with a stale-epoch row $STALE; still parked $PARKED"
+echo "acknowledged $ACKED; lost $LOST; applied twice $TWICE; orders with a gap or repeat $GAPS; log rows without an epoch $NO_EPOCH; slots with a stale-epoch row $STALE; still parked $PARKED; deadlocks $DEADLOCKS"
 for node in 0 1 2; do
   curl -s "http://127.0.0.1:${PORTS[$node]}/metrics" | grep -E '^creatorflow_cluster_(forwarded|parked|fenced_commits)_total' |
     sed "s/^/  ${NAMES[$node]} /"
 done
 FAILED=0
-((LOST == 0 && TWICE == 0 && GAPS == 0 && NO_EPOCH == 0 && STALE == 0 && PARKED == 0)) || FAILED=1
+((LOST == 0 && TWICE == 0 && GAPS == 0 && NO_EPOCH == 0 && STALE == 0 && PARKED == 0 && DEADLOCKS == 0)) || FAILED=1
 for i in 0 1 2; do kill "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
 
 echo "== 2. throughput: one node, then three (wrk, 64 connections in all, ${SECONDS_PER_RUN} s)"
@@ -204,6 +205,7 @@ done
 wait "${WRKS[@]}"
 # shellcheck disable=SC2046
 PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}")
+echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'")"
 THREE=$(report "three nodes" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" "$WORK"/wrk-{0,1,2}.txt)
 echo "$THREE"
 python3 -c "

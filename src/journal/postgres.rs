@@ -69,7 +69,7 @@ static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             "WITH fence AS ( \
   SELECT l.slot, l.epoch FROM slot_leases l JOIN UNNEST($31::int2[], $32::int8[]) AS h(slot, epoch) \
   ON l.slot = h.slot AND l.epoch = h.epoch WHERE l.owner = $33 AND l.expires_at > now() \
-  FOR SHARE OF l \
+  ORDER BY l.slot FOR SHARE OF l \
 ), seen AS (",
         ),
         (

@@ -1,5 +1,7 @@
 //! The cluster's rows on PostgreSQL: the nodes alive (by heartbeat) and a lease per slot of
-//! orders. Every time is the database's clock (`now()`), never a node's, so nodes whose clocks
+//! orders. Every statement that locks lease rows locks them in slot order (`ORDER BY slot FOR
+//! UPDATE`, and the writers' `FOR SHARE` likewise): a renewal and a batch that locked the same
+//! rows in different orders deadlocked, and PostgreSQL broke each deadlock only after a second. Every time is the database's clock (`now()`), never a node's, so nodes whose clocks
 //! disagree still agree on who holds what. Taking a slot is one conditional update that raises
 //! its epoch; the journal checks that epoch where its rows land.
 
@@ -144,8 +146,9 @@ impl ClusterStore<'_> {
             .run(
                 "UPDATE slot_leases SET owner = $1, epoch = epoch + 1, acquired_at = now(), \
                  expires_at = now() + $3 * interval '1 millisecond' \
-                 WHERE slot = ANY($2::int2[]) \
+                 WHERE slot IN (SELECT slot FROM slot_leases WHERE slot = ANY($2::int2[]) \
                  AND (owner IS NULL OR owner = $1 OR expires_at IS NULL OR expires_at <= now()) \
+                 ORDER BY slot FOR UPDATE) \
                  RETURNING slot, epoch",
                 vec![node.into(), slots.to_vec().into(), millis(lease).into()],
             )
@@ -167,11 +170,12 @@ impl ClusterStore<'_> {
         let (slots, epochs): (Vec<i16>, Vec<i64>) = held.iter().copied().unzip();
         let rows = self
             .run(
-                "UPDATE slot_leases AS l SET expires_at = now() + $4 * interval '1 millisecond' \
-                 FROM UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
-                 WHERE l.slot = h.slot AND l.epoch = h.epoch AND l.owner = $1 \
-                 AND l.expires_at > now() \
-                 RETURNING l.slot",
+                "UPDATE slot_leases SET expires_at = now() + $4 * interval '1 millisecond' \
+                 WHERE slot IN (SELECT l.slot FROM slot_leases l \
+                 JOIN UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
+                 ON l.slot = h.slot AND l.epoch = h.epoch WHERE l.owner = $1 \
+                 AND l.expires_at > now() ORDER BY l.slot FOR UPDATE OF l) \
+                 RETURNING slot",
                 vec![
                     node.into(),
                     slots.into(),
@@ -194,10 +198,12 @@ impl ClusterStore<'_> {
         let (slots, epochs): (Vec<i16>, Vec<i64>) = held.iter().copied().unzip();
         let rows = self
             .run(
-                "UPDATE slot_leases AS l SET owner = NULL, expires_at = now() \
-                 FROM UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
-                 WHERE l.slot = h.slot AND l.epoch = h.epoch AND l.owner = $1 \
-                 RETURNING l.slot",
+                "UPDATE slot_leases SET owner = NULL, expires_at = now() \
+                 WHERE slot IN (SELECT l.slot FROM slot_leases l \
+                 JOIN UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
+                 ON l.slot = h.slot AND l.epoch = h.epoch WHERE l.owner = $1 \
+                 ORDER BY l.slot FOR UPDATE OF l) \
+                 RETURNING slot",
                 vec![node.into(), slots.into(), epochs.into()],
             )
             .await?;

@@ -383,7 +383,7 @@ impl RunStore<'_> {
                      JOIN UNNEST($2::int2[], $3::int8[]) AS h(slot, epoch) \
                      ON h.slot = l.slot AND h.epoch = l.epoch \
                      WHERE r.id = ANY($1::int8[]) AND l.owner = $4 AND l.expires_at > now() \
-                     FOR SHARE OF l",
+                     ORDER BY l.slot FOR SHARE OF l",
                     vec![ids.into(), slots.into(), epochs.into(), node.into()],
                 ))
                 .await?

@@ -381,15 +381,16 @@ async fn write_loop(
                 vec![Err(Error::Write(e.into()))]
             }
         };
-        lock(&positions).settle(start);
-        histogram!(JOURNAL_BATCH_SIZE).record(size as f64);
-        histogram!(JOURNAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        // The traces are handed on before the watermark moves: a reader woken by it finds them.
         for (placed, outcome) in placed.iter().zip(&outcomes) {
             if let (Some(trace), Ok(Written::Committed)) = (&placed.trace, outcome) {
                 let rows = placed.position..placed.position + rows_of(&placed.commit);
                 crate::telemetry::traces::carry(rows, trace);
             }
         }
+        lock(&positions).settle(start);
+        histogram!(JOURNAL_BATCH_SIZE).record(size as f64);
+        histogram!(JOURNAL_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // A waiter that gave up (timeout) no longer cares; the write stands.
             let _ = reply.send(outcome);

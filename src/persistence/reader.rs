@@ -7,9 +7,12 @@
 //! whatever a query asks (see migration 22), and a read sets only `creatorflow.shop_id` before
 //! its queries: one round trip, with no transaction to begin or end and no role to switch (a
 //! switch costs the server ~50 µs, and a plan made under row-level security is remade whenever
-//! the role that runs it changes). The setting is the session's, so nothing else may use this
-//! pool: [`ShopReads::begin`] is its only way in, and it always sets the shop first. Its
-//! statements are sea-orm's, built and bound as sea-orm's own driver does.
+//! the role that runs it changes). That round trip is also the connection's liveness check:
+//! the pool does not ping a connection before handing it out (as the engine's pool does), and
+//! a connection that fails to take the setting is closed and another tried, so a shop's read
+//! costs the round trips of an administrator's. The setting is the session's, so nothing else
+//! may use this pool: [`ShopReads::begin`] is its only way in, and it always sets the shop
+//! first. Its statements are sea-orm's, built and bound as sea-orm's own driver does.
 
 use std::sync::Arc;
 
@@ -47,6 +50,8 @@ pub(super) fn shop_pool(
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        // `ShopReads::begin`'s setting is the liveness check (see the module's notes).
+        .test_before_acquire(false)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 let role = format!("SET ROLE {}", migration::SHOP_ROLE);
@@ -75,16 +80,32 @@ impl<'a> Reader<'a> {
 
 impl ShopReads {
     /// A connection of `pool` (see [`shop_pool`]) set to read as `shop`, in one round trip.
+    /// A connection that fails to take the setting (the database restarted, or ended it) is
+    /// closed and another taken, until the pool, out of idle ones, opens a fresh one (at most
+    /// one more try than it holds connections).
     pub(super) async fn begin(pool: &sqlx::PgPool, shop: &ShopId) -> Result<Self, DbErr> {
         let started = std::time::Instant::now();
-        let mut conn = pool.acquire().await.map_err(query_error)?;
-        sqlx::query("SELECT set_config('creatorflow.shop_id', $1, false)")
-            .bind(shop.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(query_error)?;
-        super::statements::count(started.elapsed());
-        Ok(Self(tokio::sync::Mutex::new(conn)))
+        let most = pool.options().get_max_connections() + 1;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut conn = pool.acquire().await.map_err(query_error)?;
+            let set = sqlx::query("SELECT set_config('creatorflow.shop_id', $1, false)")
+                .bind(shop.as_str())
+                .execute(&mut *conn)
+                .await;
+            match set {
+                Ok(_) => {
+                    super::statements::count(started.elapsed());
+                    return Ok(Self(tokio::sync::Mutex::new(conn)));
+                }
+                Err(e) if tries < most && gone(&e) => {
+                    tracing::info!(error = %e, "a shop's connection was gone; taking another");
+                    conn.close_on_drop();
+                }
+                Err(e) => return Err(query_error(e)),
+            }
+        }
     }
 
     async fn fetch_all(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
@@ -120,6 +141,16 @@ fn query(stmt: &Statement) -> sqlx::query::Query<'static, Postgres, SqlxValues> 
         .unwrap_or_else(|| sea_orm::Values(Vec::new()));
     let sql = format!("/* shop */ {}", stmt.sql);
     sqlx::query_with(sqlx::AssertSqlSafe(sql), SqlxValues(values))
+}
+
+/// Whether `e` says the connection itself is unusable (rather than the statement wrong).
+fn gone(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        // The server ended the session (`pg_terminate_backend`, a restart: class 57).
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("57")),
+        _ => false,
+    }
 }
 
 fn query_error(e: sqlx::Error) -> DbErr {

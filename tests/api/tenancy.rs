@@ -316,3 +316,46 @@ async fn a_shops_reads_see_only_its_rows_even_when_a_query_forgets_to_filter() {
     let all = db.orders().list(&Scope::Admin, &everything).await.unwrap();
     assert_eq!(all.len(), 2);
 }
+
+#[actix_web::test]
+async fn a_shops_reads_carry_on_when_the_database_ends_their_connections() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let Some((base, name)) = app.db.postgres.clone() else {
+        return; // PostgreSQL only: SQLite reads through the engine's own pool.
+    };
+    let key = app.shop_with_key(SHOP_A).await;
+    order_at(&app, SHOP_A, ORDER_A, OrderStatus::AwaitingShipment).await;
+    let list = || async {
+        let response = app.get("/api/v1/orders?first=50", Some(&key)).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    };
+    // A few reads at once: several of the shop's connections open.
+    for (status, body) in futures_util::future::join_all((0..4).map(|_| list())).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    // The database ends every one of them (as a restart or an operator would).
+    let admin = sea_orm::Database::connect(&base).await.unwrap();
+    let ended = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{name}' \
+                 AND (query LIKE '/* shop */%' OR query LIKE '%creatorflow.shop_id%')"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert!(ended >= 1, "the shop's connections were found");
+    // The next reads still answer: the dead connections are dropped, not handed out.
+    for _ in 0..4 {
+        let (status, body) = list().await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(ORDER_A), "{body}");
+    }
+}

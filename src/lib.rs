@@ -12,6 +12,7 @@ pub mod config;
 pub mod doctor;
 pub mod domain;
 pub mod flags;
+pub mod fuzz;
 pub mod http;
 pub mod integrations;
 pub mod inventory;

@@ -207,10 +207,9 @@ fn tokenize(raw: &str) -> Result<Vec<Token>, Error> {
                 chars.next();
                 tokens.push(Token::Close);
             }
-            '-' if matches!(
-                tokens.last(),
-                None | Some(Token::Open | Token::Or | Token::Not | Token::Word(_))
-            ) && chars
+            // A `-` starting a token negates what follows it (after a group too); a `-` inside
+            // a word (`sku:TSHIRT-BLK`) is part of it.
+            '-' if chars
                 .clone()
                 .nth(1)
                 .is_some_and(|(_, n)| !n.is_whitespace()) =>
@@ -481,6 +480,14 @@ mod tests {
             ])
         );
         assert_eq!(Search::parse("  ").unwrap(), Search::All(vec![]));
+        // A negation right after a group (found by the fuzz corpus: it read `-tag` as a field).
+        assert_eq!(
+            Search::parse("(tag:a OR tag:b) -tag:test").unwrap(),
+            Search::All(vec![
+                Search::Any(vec![t(Term::Tag("a".into())), t(Term::Tag("b".into()))]),
+                Search::Not(Box::new(t(Term::Tag("test".into())))),
+            ])
+        );
     }
 
     #[test]

@@ -294,6 +294,16 @@ impl Catalog {
         )
     }
 
+    /// The built-in templates and rules with one more template file, `file` holding `text`.
+    pub fn with_template(file: &str, text: &str) -> Result<Self, Error> {
+        Self::from_files(
+            BUILT_IN
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+                .chain([(file.to_owned(), text.to_owned())]),
+        )
+    }
+
     /// Every `*.toml` in `dir`; `rules.toml` holds the rules, the rest one template each.
     pub fn from_dir(dir: &Path) -> Result<Self, Error> {
         let unreadable = |reason: String| Error {

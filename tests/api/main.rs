@@ -14,6 +14,7 @@ mod dashboard;
 mod doctor;
 mod events;
 mod flags;
+mod fuzz;
 mod graphql;
 mod health;
 mod helpers;

@@ -12,7 +12,7 @@ use crate::domain::{AfterSale, AfterSaleKind, OrderId, OrderStatus, ShopId};
 use tiktok_wire::lenient::{Id, Lenient};
 
 /// Longest dedupe key the inbox stores; longer keys are hashed.
-const MAX_DEDUPE_KEY: usize = 128;
+pub const MAX_DEDUPE_KEY: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -133,7 +133,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, Malformed> {
         .ok_or_else(|| Malformed("`type` is missing".into()))?
         .0;
     let dedupe_key = match &envelope.tts_notification_id {
-        Some(id) if !id.0.is_empty() => format!("tts:{}", id.0),
+        Some(id) if !id.0.is_empty() => fit_key(format!("tts:{}", id.0)),
         _ => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     };
     let shop_id = envelope

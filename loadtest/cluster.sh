@@ -16,6 +16,7 @@
 # orders it holds and for orders another node holds (forwarded); p50/p99 of each.
 #
 # Usage: loadtest/cluster.sh [events=120000] [seconds per throughput run=15]
+#   PARTS=2 (or 13, …) runs only those parts.
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
 # databases), wrk, curl, python3.
 set -euo pipefail
@@ -28,6 +29,8 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SERVER=${PG_URL%/*}
 BIN=${BIN:-target/release/creatorflow}
 DB=cf_cluster
+PARTS=${PARTS:-123}
+FAILED=0
 WORK=$(mktemp -d)
 PORTS=(18301 18302 18303)
 NAMES=(node-a node-b node-c)
@@ -92,6 +95,7 @@ cpu_of() {
 }
 postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
 
+if [[ $PARTS == *1* ]]; then
 echo "== 1. faults under load ($EVENTS webhooks, three nodes)"
 fresh
 "$BIN" loadgen --events "$EVENTS" --orders $((EVENTS / 5)) --corpus "$WORK/corpus.txt" 2>/dev/null
@@ -152,10 +156,11 @@ for node in 0 1 2; do
   curl -s "http://127.0.0.1:${PORTS[$node]}/metrics" | grep -E '^creatorflow_cluster_(forwarded|parked|fenced_commits)_total' |
     sed "s/^/  ${NAMES[$node]} /"
 done
-FAILED=0
 ((LOST == 0 && TWICE == 0 && GAPS == 0 && NO_EPOCH == 0 && STALE == 0 && PARKED == 0 && DEADLOCKS == 0)) || FAILED=1
 for i in 0 1 2; do kill "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
+fi
 
+if [[ $PARTS == *2* ]]; then
 echo "== 2. throughput: one node, then three (wrk, 64 connections in all, ${SECONDS_PER_RUN} s)"
 # wrk_run PORT CONNECTIONS CORPUS OUT: one wrk in the background; sets WRK.
 wrk_run() {
@@ -211,7 +216,9 @@ echo "$THREE"
 python3 -c "
 one, three = float('$ONE'.split(': ')[1].split()[0]), float('$THREE'.split(': ')[1].split()[0])
 print(f'ratio: three nodes keep {three / one:.2f}x one node\'s throughput')"
+fi
 
+if [[ $PARTS == *3* ]]; then
 echo "== 3. forwarding: one at a time to node-a, orders it holds vs orders it forwards"
 # On a fresh database and idle nodes: after part 2 the database and the nodes' tails are still
 # busy with its 400,000 webhooks, which would time them instead.
@@ -252,4 +259,5 @@ for kind, t in times.items():
     print(f"{kind}: p50 {t[len(t) // 2] * 1000:.2f} ms, p99 {t[int(len(t) * 0.99)] * 1000:.2f} ms ({len(t)} webhooks)")
 print(f"forwarding adds at p99: {(times['forwarded'][int(len(times['forwarded']) * 0.99)] - times['local'][int(len(times['local']) * 0.99)]) * 1000:.2f} ms")
 PY
+fi
 exit "$FAILED"

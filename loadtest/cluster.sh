@@ -16,7 +16,8 @@
 # orders it holds and for orders another node holds (forwarded); p50/p99 of each.
 #
 # Usage: loadtest/cluster.sh [events=120000] [seconds per throughput run=15]
-#   PARTS=2 (or 13, …) runs only those parts.
+#   PARTS=2 (or 13, …) runs only those parts; CLUSTER_ENV="K=V …" adds settings to the cluster
+#   nodes only (e.g. CREATORFLOW__JOURNAL__WRITERS=1).
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
 # databases), wrk, curl, python3.
 set -euo pipefail
@@ -65,7 +66,8 @@ sql() { psql "$PG_SERVER/$DB" -Atc "$1"; }
 
 # start I: node I in cluster mode, in the background.
 start() {
-  CREATORFLOW__CLUSTER__ENABLED=true CREATORFLOW__CLUSTER__NODE_ID=${NAMES[$1]} \
+  # shellcheck disable=SC2086
+  env ${CLUSTER_ENV:-} CREATORFLOW__CLUSTER__ENABLED=true CREATORFLOW__CLUSTER__NODE_ID=${NAMES[$1]} \
     CREATORFLOW__HTTP__LISTEN=127.0.0.1:${PORTS[$1]} "$BIN" serve >>"$WORK/${NAMES[$1]}.log" 2>&1 &
   PIDS[$1]=$!
   wait_ready "${PORTS[$1]}" "$WORK/${NAMES[$1]}.log"

@@ -30,6 +30,13 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The built-in templates and rules as (file name, text), as [`Catalog::from_files`] reads them.
+fn built_in_files() -> impl Iterator<Item = (String, String)> {
+    BUILT_IN
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+}
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -287,21 +294,12 @@ impl Catalog {
     }
 
     pub fn built_in() -> Result<Self, Error> {
-        Self::from_files(
-            BUILT_IN
-                .iter()
-                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
-        )
+        Self::from_files(built_in_files())
     }
 
     /// The built-in templates and rules with one more template file, `file` holding `text`.
     pub fn with_template(file: &str, text: &str) -> Result<Self, Error> {
-        Self::from_files(
-            BUILT_IN
-                .iter()
-                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
-                .chain([(file.to_owned(), text.to_owned())]),
-        )
+        Self::from_files(built_in_files().chain([(file.to_owned(), text.to_owned())]))
     }
 
     /// Every `*.toml` in `dir`; `rules.toml` holds the rules, the rest one template each.

@@ -211,6 +211,26 @@ fn orders_sharing_a_slot() -> (String, String, String) {
     panic!("no two ids share a slot");
 }
 
+/// Once both nodes `app` sees hold slots (and every slot has an owner): an order id starting
+/// with `prefix` whose slot `owner` holds.
+async fn order_held_by(app: &crate::helpers::TestApp, owner: &str, prefix: &str) -> String {
+    let seen = app
+        .get_until("/api/v1/cluster", |c| {
+            c["unowned_slots"] == 0
+                && c["nodes"].as_array().is_some_and(|n| {
+                    n.len() == 2 && n.iter().all(|n| n["slots"].as_i64() > Some(0))
+                })
+        })
+        .await;
+    (0..10_000)
+        .map(|n| format!("{prefix}{n:015}"))
+        .find(|id| {
+            let slot = OrderId::parse(id).unwrap().slot() as usize;
+            seen["slots"][slot]["owner"] == owner
+        })
+        .unwrap()
+}
+
 /// The engine's tables, read and written behind its back.
 pub(crate) async fn raw(test_db: &TestDb) -> sea_orm::DatabaseConnection {
     sea_orm::Database::connect(&test_db.url).await.unwrap()
@@ -662,22 +682,8 @@ async fn a_message_for_another_nodes_slot_is_forwarded_and_answered_as_its_owner
         s.cluster = settings("node-y", Duration::from_secs(5), beat)
     })
     .await;
-    let seen = x
-        .get_until("/api/v1/cluster", |c| {
-            c["unowned_slots"] == 0
-                && c["nodes"].as_array().is_some_and(|n| {
-                    n.len() == 2 && n.iter().all(|n| n["slots"].as_i64() > Some(0))
-                })
-        })
-        .await;
     // An order of a slot node-y holds, reached through node-x.
-    let order = (0..10_000)
-        .map(|n| format!("5774{n:015}"))
-        .find(|id| {
-            let slot = OrderId::parse(id).unwrap().slot() as usize;
-            seen["slots"][slot]["owner"] == "node-y"
-        })
-        .unwrap();
+    let order = order_held_by(&x, "node-y", "5774").await;
     let applied = eventually("node-x's message reaches node-y", || async {
         match x
             .status(SHOP, &order, OrderStatus::AwaitingShipment, 1_700_000_000)
@@ -763,21 +769,7 @@ async fn a_webhook_whose_slot_owner_does_not_answer_is_parked_answered_200_and_a
         s.cluster.advertise_url = "http://127.0.0.1:9".into();
     })
     .await;
-    let seen = x
-        .get_until("/api/v1/cluster", |c| {
-            c["unowned_slots"] == 0
-                && c["nodes"].as_array().is_some_and(|n| {
-                    n.len() == 2 && n.iter().all(|n| n["slots"].as_i64() > Some(0))
-                })
-        })
-        .await;
-    let order = (0..10_000)
-        .map(|n| format!("5775{n:015}"))
-        .find(|id| {
-            let slot = OrderId::parse(id).unwrap().slot() as usize;
-            seen["slots"][slot]["owner"] == "node-y"
-        })
-        .unwrap();
+    let order = order_held_by(&x, "node-y", "5775").await;
     // node-x learns node-y's (unreachable) address at its next round.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let body = format!(

@@ -119,11 +119,7 @@ impl Application {
         let mut announcers = Tasks::new("announcers");
         let committed = registry.committed();
         announcers.spawn("relay", |stop| relay.run(committed, stop));
-        let (hub, follow) = Hub::start(
-            db.clone(),
-            registry.committed().receiver(),
-            announcers.stop_signal(),
-        );
+        let (hub, follow) = Hub::start(db.clone(), registry.committed(), announcers.stop_signal());
         announcers.adopt("live stream", tokio::spawn(follow));
         let expiry = stock.clone();
         producers.spawn("stock expiry", |stop| expiry.run_expiry(stop));

@@ -15,6 +15,7 @@
 //! it takes resumes where its last owner saved), and saves a slot's checkpoint only while the
 //! lease row still names it at the epoch it holds: a node that lost a slot cannot move it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
@@ -24,6 +25,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::recent::Recent;
 use crate::cluster::Membership;
 use crate::domain::{Effect, SLOTS};
 use crate::persistence::{Database, Error};
@@ -37,7 +39,7 @@ pub struct Entry {
     pub position: i64,
     pub slot: i16,
     /// The commit's effects, in the order `decide` made them.
-    pub effects: Vec<Posted>,
+    pub effects: std::sync::Arc<[Posted]>,
     /// When the commit was written.
     pub created_at: DateTime<FixedOffset>,
 }
@@ -130,11 +132,13 @@ impl LogStore<'_> {
                 Ok(Entry {
                     position,
                     slot,
-                    effects: posted(effects.unwrap_or(Value::Null)).ok_or_else(|| {
-                        Error::Db(sea_orm::DbErr::Custom(format!(
-                            "log position {position}: effects are not [[routing key, effect], …]"
-                        )))
-                    })?,
+                    effects: posted(effects.unwrap_or(Value::Null))
+                        .ok_or_else(|| {
+                            Error::Db(sea_orm::DbErr::Custom(format!(
+                                "log position {position}: effects are not [[routing key, effect], …]"
+                            )))
+                        })?
+                        .into(),
                     created_at,
                 })
             })
@@ -365,11 +369,26 @@ pub struct Batch {
 pub struct Watermark {
     receiver: watch::Receiver<i64>,
     fence: Option<Membership>,
+    /// The rows the journal just wrote (a single node).
+    recent: Option<Arc<Recent>>,
 }
 
 impl Watermark {
-    pub(crate) fn new(receiver: watch::Receiver<i64>, fence: Option<Membership>) -> Self {
-        Self { receiver, fence }
+    pub(crate) fn new(
+        receiver: watch::Receiver<i64>,
+        fence: Option<Membership>,
+        recent: Option<Arc<Recent>>,
+    ) -> Self {
+        Self {
+            receiver,
+            fence,
+            recent,
+        }
+    }
+
+    /// The rows the journal just wrote, held for the log's readers (a single node's).
+    pub fn recent(&self) -> Option<&Arc<Recent>> {
+        self.recent.as_ref()
     }
 
     /// To wait on: every position at or below its value is settled.
@@ -396,6 +415,8 @@ pub struct Tail {
     committed: watch::Receiver<i64>,
     /// A cluster node's membership: the tail reads only the slots it holds.
     fence: Option<Membership>,
+    /// The rows the journal just wrote, read instead of the database when it holds them.
+    recent: Option<Arc<Recent>>,
     /// Per slot: everything at or below has been handled (kept up for the slots read).
     positions: Vec<i64>,
     /// Per slot: the checkpoint as stored.
@@ -423,6 +444,7 @@ impl Tail {
             name,
             committed: watermark.receiver,
             fence: watermark.fence,
+            recent: watermark.recent,
             positions: vec![0; SLOTS as usize],
             saved: vec![0; SLOTS as usize],
             reading: Vec::new(),
@@ -636,8 +658,17 @@ impl Tail {
                 upto: watermark,
             }));
         };
-        let only = self.fence.is_some().then_some(slots.as_slice());
-        let rows = self.db.log().after(low, watermark, limit, only).await?;
+        let held = self
+            .recent
+            .as_ref()
+            .and_then(|recent| recent.entries(low, watermark, limit));
+        let rows = match held {
+            Some(rows) => rows,
+            None => {
+                let only = self.fence.is_some().then_some(slots.as_slice());
+                self.db.log().after(low, watermark, limit, only).await?
+            }
+        };
         let upto = match rows.last() {
             Some(last) if rows.len() as u64 >= limit => {
                 self.caught_up_at = None;

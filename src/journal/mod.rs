@@ -3,13 +3,15 @@
 //! Actors hand the [`Journal`] their [`Commit`]s; its writers group them into batches and write
 //! them as rows of the log (`order_events`), one statement per table on SQLite ([`sqlite`]) and
 //! one statement in all on PostgreSQL ([`postgres`]), with the orders' snapshot rows
-//! ([`snapshot`]). Subscriptions read the log back after their own checkpoint ([`log`]).
+//! ([`snapshot`]). Subscriptions read the log back after their own checkpoint ([`log`]), from
+//! the rows the journal just wrote ([`recent`]) when it holds them.
 
 mod annotations;
 mod commit;
 pub mod log;
 mod positions;
 mod postgres;
+pub mod recent;
 mod snapshot;
 mod sqlite;
 mod writer;

@@ -32,6 +32,7 @@ use super::annotations;
 use super::commit::{Commit, Placed, Written, log_rows, rows_of};
 use super::log::Watermark;
 use super::positions::{BLOCK, Positions};
+use super::recent::Recent;
 use super::snapshot::{self, Snapshots};
 use super::{postgres, sqlite};
 use crate::cluster::Membership;
@@ -113,17 +114,22 @@ impl Journal {
         writers: usize,
         fence: Option<Membership>,
     ) -> Result<Self, crate::persistence::Error> {
-        let (positions, committed_tx, committed) = match &fence {
+        let (positions, committed_tx, committed, recent) = match &fence {
             None => {
                 let end = db.log().end().await?;
                 let (tx, rx) = watch::channel(end);
-                (Positions::after(end, tx), None, rx)
+                (
+                    Positions::after(end, tx),
+                    None,
+                    rx,
+                    Some(Recent::after(end)),
+                )
             }
             Some(_) => {
                 db.cluster().ensure_head().await?;
                 let settled = db.cluster().settled().await?;
                 let (tx, rx) = watch::channel(settled);
-                (Positions::in_blocks(), Some(tx), rx)
+                (Positions::in_blocks(), Some(tx), rx, None)
             }
         };
         let positions: Shared = Arc::new(Mutex::new(positions));
@@ -135,6 +141,7 @@ impl Journal {
         });
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        let watermark = Watermark::new(committed, fence, recent.clone());
         // The writers get a thread of their own: building a batch's statements must not wait
         // behind whatever else shares a runtime thread (HTTP, actors, a load generator).
         std::thread::Builder::new()
@@ -163,6 +170,7 @@ impl Journal {
                                 cluster.clone(),
                                 jobs.clone(),
                                 positions.clone(),
+                                recent.clone(),
                                 max_batch.max(1),
                                 max_delay,
                             ))
@@ -180,7 +188,7 @@ impl Journal {
             .expect("spawning the journal thread at start-up succeeds");
         Ok(Self {
             queue,
-            committed: Watermark::new(committed, fence),
+            committed: watermark,
         })
     }
 
@@ -285,6 +293,7 @@ async fn write_loop(
     cluster: Option<Arc<Cluster>>,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     positions: Shared,
+    recent: Option<Arc<Recent>>,
     max_batch: usize,
     max_delay: Duration,
 ) {
@@ -343,6 +352,7 @@ async fn write_loop(
         };
         drop(jobs);
         let started = Instant::now();
+        let at = chrono::Utc::now().fixed_offset();
         let size = batch.len();
         let mut next = start;
         let (placed, replies): (Vec<Placed>, Vec<_>) = batch
@@ -387,6 +397,16 @@ async fn write_loop(
                 let rows = placed.position..placed.position + rows_of(&placed.commit);
                 crate::telemetry::traces::carry(rows, trace);
             }
+        }
+        // The readers' copy of the rows goes in before the watermark moves past them.
+        if let Some(recent) = &recent {
+            let committed: Vec<&Placed> = placed
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| matches!(outcome, Ok(Written::Committed)))
+                .map(|(placed, _)| placed)
+                .collect();
+            recent.record(&committed, at);
         }
         lock(&positions).settle(start);
         histogram!(JOURNAL_BATCH_SIZE).record(size as f64);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use super::{JobProgress, LiveEvent};
+use crate::journal::Watermark;
 use crate::persistence::Database;
 use crate::shutdown::Stop;
 
@@ -34,11 +35,11 @@ impl Hub {
     /// a client asks for older ones itself).
     pub fn start(
         db: Database,
-        committed: watch::Receiver<i64>,
+        committed: Watermark,
         stop: Stop,
     ) -> (Self, impl Future<Output = ()>) {
         let (events, _) = broadcast::channel(BUFFER);
-        let start = *committed.borrow();
+        let start = committed.now();
         let (sent_tx, sent) = watch::channel(start);
         let hub = Self {
             db: db.clone(),
@@ -75,16 +76,24 @@ impl Hub {
 
 async fn follow(
     db: Database,
-    mut committed: watch::Receiver<i64>,
+    watermark: Watermark,
     events: broadcast::Sender<Arc<LiveEvent>>,
     sent: watch::Sender<i64>,
     mut stop: Stop,
 ) {
+    let mut committed = watermark.receiver();
     let mut position = *sent.borrow();
     loop {
         let upto = *committed.borrow_and_update();
         while position < upto {
-            match db.log().changes(position, upto, READ).await {
+            let held = watermark
+                .recent()
+                .and_then(|recent| recent.changes(position, upto, READ));
+            let read = match held {
+                Some(changes) => Ok(changes),
+                None => db.log().changes(position, upto, READ).await,
+            };
+            match read {
                 Ok(changes) => {
                     let reached = if changes.len() as u64 == READ {
                         changes.last().map_or(upto, |c| c.position)

@@ -41,6 +41,7 @@ pub const NOTIFICATIONS_TOTAL: &str = "creatorflow_notification_attempts_total";
 pub const INVENTORY_LOW_STOCK_TOTAL: &str = "creatorflow_inventory_low_stock_total";
 pub const DATABASE_UP: &str = "creatorflow_database_up";
 pub const LOG_LAG_EVENTS: &str = "creatorflow_log_lag_events";
+pub const LOG_READS_TOTAL: &str = "creatorflow_log_reads_total";
 pub const RESIDENT_MEMORY_BYTES: &str = "creatorflow_process_resident_memory_bytes";
 pub const MEMORY_LIMIT_BYTES: &str = "creatorflow_memory_limit_bytes";
 pub const TIKTOK_REQUESTS_TOTAL: &str = "creatorflow_tiktok_requests_total";
@@ -174,6 +175,10 @@ fn describe() {
     describe_gauge!(
         LOG_LAG_EVENTS,
         "Events committed to the log that a reader (relay, detail fetcher, workflow starter) has not handled yet"
+    );
+    describe_counter!(
+        LOG_READS_TOTAL,
+        "Reads of the log by its readers, by source: memory (rows this process just wrote) or database"
     );
     describe_gauge!(
         RESIDENT_MEMORY_BYTES,

@@ -55,7 +55,7 @@ impl Consumer for Starting {
     async fn consume(&mut self, entries: &[Entry]) -> Result<(), persistence::Error> {
         let ids = entries
             .iter()
-            .flat_map(|e| &e.effects)
+            .flat_map(|e| e.effects.iter())
             .filter(|p| p.routing_key == START)
             .filter_map(|p| match p.effect() {
                 Ok(Effect::StartFulfilment { order_id, .. }) => Some(order_id),

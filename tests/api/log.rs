@@ -36,7 +36,7 @@ async fn journal(database: &Database, writers: usize) -> Journal {
 pub(crate) fn transitions(entries: &[creatorflow::journal::Entry]) -> Vec<(i64, String)> {
     let mut seen = Vec::new();
     for entry in entries {
-        for posted in &entry.effects {
+        for posted in entry.effects.iter() {
             if let Ok(Effect::Transitioned(t)) = posted.effect() {
                 seen.push((entry.position, t.order_id.as_str().to_owned()));
             }
@@ -192,9 +192,143 @@ async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_
     let log = database.log().after(0, i64::MAX, 100, None).await.unwrap();
     let fetches = log
         .iter()
-        .flat_map(|e| &e.effects)
+        .flat_map(|e| e.effects.iter())
         .filter(|p| p.routing_key == "tiktok.fetch_detail")
         .count();
     assert_eq!(fetches, 2, "the creation's fetch and the address update's");
+    db.destroy().await;
+}
+
+/// An entry's position, slot, and each effect's routing key and JSON.
+type Told = (i64, i16, Vec<(String, serde_json::Value)>);
+
+/// What the log's readers see of an entry, but for when it was written (the database's clock
+/// or this process's): position, slot, and each effect's routing key and JSON.
+fn told(entries: &[creatorflow::journal::Entry]) -> Vec<Told> {
+    entries
+        .iter()
+        .map(|e| {
+            let effects = e
+                .effects
+                .iter()
+                .map(|p| (p.routing_key.clone(), p.payload.clone()))
+                .collect();
+            (e.position, e.slot, effects)
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_rows_held_in_memory_are_the_rows_the_database_holds() {
+    let db = TestDb::new().await;
+    let database = Database::connect(&db.settings().database).await.unwrap();
+    database.migrate_up().await.unwrap();
+    let journal = journal(&database, 4).await;
+    let recent = journal
+        .committed()
+        .recent()
+        .cloned()
+        .expect("a single node holds the rows it writes");
+
+    // Creations (events and effects), their redeliveries (duplicates: nothing written), a
+    // delivery that changes nothing (a key row only) and one with effects but no event.
+    let mut commits: Vec<Commit> = (0..200).map(creation).collect();
+    commits.extend((0..50).map(creation));
+    let mut unchanged = creation(500);
+    unchanged.applied.clear();
+    unchanged.effects.clear();
+    commits.push(unchanged);
+    let mut refresh = creation(3);
+    refresh.applied.clear();
+    refresh
+        .effects
+        .retain(|e| matches!(e, Effect::FetchDetail { .. }));
+    refresh.inbox = Some(InboxEntry {
+        dedupe_key: "tts:address".into(),
+        event_type: 3,
+    });
+    commits.push(refresh);
+    let outcomes =
+        futures_util::future::join_all(commits.into_iter().map(|c| journal.commit(c))).await;
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Written::Duplicate)))
+        .count();
+    assert_eq!(duplicates, 50, "the redeliveries, and nothing else");
+
+    let end = journal.committed().now();
+    let stored = database.log().after(0, end, 10_000, None).await.unwrap();
+    let held = recent
+        .entries(0, end, 10_000)
+        .expect("held since the journal started");
+    assert_eq!(
+        stored.len(),
+        201,
+        "a transition per creation, and the address update's fetch"
+    );
+    assert_eq!(told(&held), told(&stored));
+    // Read in pieces, as a tail does, they are the same too.
+    let first = recent.entries(0, end, 7).unwrap();
+    assert_eq!(told(&first), told(&stored[..7]));
+    let rest = recent.entries(first[6].position, end, 10_000).unwrap();
+    assert_eq!(told(&rest), told(&stored[7..]));
+
+    let without_time = |changes: Vec<creatorflow::journal::Change>| {
+        changes
+            .into_iter()
+            .map(|c| {
+                (
+                    c.position, c.order_id, c.shop_id, c.version, c.kind, c.status, c.stage,
+                    c.cause,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let stored = database.log().changes(0, end, 10_000).await.unwrap();
+    let held = recent.changes(0, end, 10_000).unwrap();
+    assert!(stored.len() >= 200, "every creation's events");
+    assert_eq!(without_time(held), without_time(stored));
+    db.destroy().await;
+}
+
+#[actix_web::test]
+async fn a_tail_further_behind_than_memory_holds_reads_the_database_and_misses_nothing() {
+    let db = TestDb::new().await;
+    let database = Database::connect(&db.settings().database).await.unwrap();
+    database.migrate_up().await.unwrap();
+    let journal = journal(&database, 2).await;
+    let mut tail = Tail::open(database.clone(), "behind", journal.committed())
+        .await
+        .unwrap();
+    let recent = journal.committed().recent().cloned().unwrap();
+
+    // More rows than memory holds, committed while the tail does not read.
+    let orders = creatorflow::journal::recent::CAPACITY + 1000;
+    for wave in (0..orders).collect::<Vec<_>>().chunks(256) {
+        let commits = wave.iter().map(|&n| journal.commit(creation(n)));
+        for outcome in futures_util::future::join_all(commits).await {
+            assert_eq!(outcome.unwrap(), Written::Committed);
+        }
+    }
+    let end = journal.committed().now();
+    assert!(
+        end as usize > creatorflow::journal::recent::CAPACITY,
+        "more rows than memory holds"
+    );
+    assert!(
+        recent.entries(0, end, 10).is_none(),
+        "the oldest rows are no longer held"
+    );
+    let mut seen = Vec::new();
+    read_until(&mut tail, end, &mut seen).await;
+    let mut orders_seen: Vec<&str> = seen.iter().map(|(_, o)| o.as_str()).collect();
+    orders_seen.sort_unstable();
+    orders_seen.dedup();
+    assert_eq!(orders_seen.len(), orders, "every transition was read");
+    assert_eq!(seen.len(), orders, "none twice");
+    assert!(
+        recent.entries(tail.position(), end, 10).is_some(),
+        "caught up, it reads memory"
+    );
     db.destroy().await;
 }

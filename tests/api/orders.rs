@@ -819,7 +819,7 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
     let log = database.log().after(0, i64::MAX, 100, None).await.unwrap();
     let mut asked: Vec<String> = log
         .iter()
-        .flat_map(|entry| &entry.effects)
+        .flat_map(|entry| entry.effects.iter())
         .filter(|posted| posted.routing_key == "tiktok.fetch_detail")
         .map(|posted| posted.payload["order_id"].as_str().unwrap().to_owned())
         .collect();

@@ -108,7 +108,7 @@ impl Fetcher {
         cooling: &mut HashMap<ShopId, Instant>,
     ) -> Result<(), persistence::Error> {
         let mut by_shop: BTreeMap<ShopId, Vec<(OrderId, serde_json::Value)>> = BTreeMap::new();
-        for posted in entries.iter().flat_map(|e| &e.effects) {
+        for posted in entries.iter().flat_map(|e| e.effects.iter()) {
             if posted.routing_key != FETCH_DETAIL {
                 continue;
             }

@@ -1,0 +1,202 @@
+//! The log's newest rows, kept in memory by the journal that wrote them.
+//!
+//! Every reader of the log (the relay, the detail fetcher, the workflow starter, the live
+//! stream) used to read back from the database, after each commit, the rows this process had
+//! just written: a query per reader per wake, and each row's JSON decoded again. The journal
+//! now records what each batch committed here *before* it moves the watermark, so everything a
+//! reader may see — every position after [`Recent`]'s start and at or below the watermark — is
+//! here if it was committed. A reader asks for a range; `None` means part of it is no longer
+//! (or never was) held — a reader behind by more than [`CAPACITY`] rows, or resuming from a
+//! checkpoint older than this process — and it reads the database as before.
+//!
+//! A single node only: a node of a cluster reads rows other nodes wrote, so it reads the
+//! database.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, FixedOffset};
+use metrics::counter;
+
+use super::commit::{Placed, rows_of};
+use super::log::{Change, Entry, Posted};
+use crate::telemetry::metrics::LOG_READS_TOTAL;
+
+/// Log rows held; older ones are forgotten (a reader that far behind reads the database).
+pub const CAPACITY: usize = 8192;
+
+/// The rows themselves, shared by the journal (which records) and the log's readers.
+pub struct Recent {
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Every row committed after this position is held (up to the watermark).
+    after: i64,
+    rows: BTreeMap<i64, Row>,
+}
+
+/// One log row as the readers see it: an audit event tells the live stream, and the commit's
+/// last row carries its effects.
+struct Row {
+    change: Option<Change>,
+    entry: Option<Entry>,
+}
+
+impl Recent {
+    /// Holds the rows committed after `after` (the log's end when the journal starts).
+    pub(super) fn after(after: i64) -> Arc<Self> {
+        for source in ["memory", "database"] {
+            counter!(LOG_READS_TOTAL, "source" => source).increment(0);
+        }
+        Arc::new(Self {
+            state: Mutex::new(State {
+                after,
+                rows: BTreeMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Single inserts and removes: a panic cannot leave the map half-updated.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the rows of `committed` (commits written in one batch, at `at`). Must run before
+    /// the watermark passes them.
+    pub(super) fn record(&self, committed: &[&Placed], at: DateTime<FixedOffset>) {
+        let mut rows = Vec::new();
+        for placed in committed {
+            let Ok(new) = rows_of_commit(placed, at) else {
+                // An effect that cannot be told as JSON (never, for ours): forget everything up
+                // to it, so readers take these rows from the database.
+                let last = placed.position + rows_of(placed) - 1;
+                let mut state = self.lock();
+                state.after = state.after.max(last);
+                state.rows = state.rows.split_off(&(last + 1));
+                return;
+            };
+            rows.extend(new);
+        }
+        let mut state = self.lock();
+        for (position, row) in rows {
+            if position > state.after {
+                state.rows.insert(position, row);
+            }
+        }
+        while state.rows.len() > CAPACITY {
+            if let Some((position, _)) = state.rows.pop_first() {
+                state.after = state.after.max(position);
+            }
+        }
+    }
+
+    /// The rows with effects after `after`, up to and including `upto`, oldest first, at most
+    /// `limit`; `None` if not all of them are held.
+    pub fn entries(&self, after: i64, upto: i64, limit: u64) -> Option<Vec<Entry>> {
+        self.read(after, upto, limit, |row| row.entry.as_ref())
+    }
+
+    /// The audit events after `after`, up to and including `upto`, oldest first, at most
+    /// `limit`; `None` if not all of them are held.
+    pub fn changes(&self, after: i64, upto: i64, limit: u64) -> Option<Vec<Change>> {
+        self.read(after, upto, limit, |row| row.change.as_ref())
+    }
+
+    fn read<T: Clone>(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: u64,
+        part: impl Fn(&Row) -> Option<&T>,
+    ) -> Option<Vec<T>> {
+        let state = self.lock();
+        if after < state.after {
+            drop(state);
+            counter!(LOG_READS_TOTAL, "source" => "database").increment(1);
+            return None;
+        }
+        let found = if after >= upto {
+            Vec::new()
+        } else {
+            state
+                .rows
+                .range(after + 1..=upto)
+                .filter_map(|(_, row)| part(row).cloned())
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .collect()
+        };
+        drop(state);
+        counter!(LOG_READS_TOTAL, "source" => "memory").increment(1);
+        Some(found)
+    }
+}
+
+/// The rows one commit wrote, as the log's readers read them back.
+fn rows_of_commit(
+    placed: &Placed,
+    at: DateTime<FixedOffset>,
+) -> Result<Vec<(i64, Row)>, serde_json::Error> {
+    let count = rows_of(placed);
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let last = placed.position + count - 1;
+    let entry = if placed.effects.is_empty() {
+        None
+    } else {
+        let effects = placed
+            .effects
+            .iter()
+            .map(|effect| {
+                Ok(Posted {
+                    routing_key: effect.routing_key(),
+                    payload: serde_json::to_value(effect)?,
+                })
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        Some(Entry {
+            position: last,
+            slot: placed.order.id.slot(),
+            effects: effects.into(),
+            created_at: at,
+        })
+    };
+    let order = &placed.order;
+    let mut rows: Vec<(i64, Row)> = placed
+        .applied
+        .iter()
+        .enumerate()
+        .map(|(i, applied)| {
+            let change = Change {
+                position: placed.position + i as i64,
+                order_id: order.id.as_str().to_owned(),
+                shop_id: order.shop_id.as_str().to_owned(),
+                version: applied.seq,
+                kind: applied.event.kind().to_owned(),
+                status: applied.status_after.as_str().to_owned(),
+                stage: applied.stage_after.as_str().to_owned(),
+                cause: placed.cause.clone(),
+                at,
+            };
+            (
+                change.position,
+                Row {
+                    change: Some(change),
+                    entry: None,
+                },
+            )
+        })
+        .collect();
+    match rows.last_mut() {
+        Some((_, row)) => row.entry = entry,
+        None => rows.push((
+            last,
+            Row {
+                change: None,
+                entry,
+            },
+        )),
+    }
+    Ok(rows)
+}

@@ -369,7 +369,7 @@ pub struct Batch {
 pub struct Watermark {
     receiver: watch::Receiver<i64>,
     fence: Option<Membership>,
-    /// The rows the journal just wrote (a single node).
+    /// The rows this node's journal just wrote.
     recent: Option<Arc<Recent>>,
 }
 
@@ -386,7 +386,7 @@ impl Watermark {
         }
     }
 
-    /// The rows the journal just wrote, held for the log's readers (a single node's).
+    /// The rows this node's journal just wrote, held for the log's readers.
     pub fn recent(&self) -> Option<&Arc<Recent>> {
         self.recent.as_ref()
     }
@@ -417,6 +417,9 @@ pub struct Tail {
     fence: Option<Membership>,
     /// The rows the journal just wrote, read instead of the database when it holds them.
     recent: Option<Arc<Recent>>,
+    /// Per slot: every row after this position is this node's own, so in `recent` (a single
+    /// node: 0; a cluster node: the log's head when it took the slot, less one).
+    own_after: Vec<i64>,
     /// Per slot: everything at or below has been handled (kept up for the slots read).
     positions: Vec<i64>,
     /// Per slot: the checkpoint as stored.
@@ -445,6 +448,7 @@ impl Tail {
             committed: watermark.receiver,
             fence: watermark.fence,
             recent: watermark.recent,
+            own_after: vec![0; SLOTS as usize],
             positions: vec![0; SLOTS as usize],
             saved: vec![0; SLOTS as usize],
             reading: Vec::new(),
@@ -489,6 +493,13 @@ impl Tail {
             .filter(|h| !self.reading.contains(h))
             .map(|(slot, _)| *slot)
             .collect();
+        if !taken.is_empty() {
+            // Read after the slot was taken: its earlier owners wrote below it.
+            let head = self.db.cluster().head().await?;
+            for slot in &taken {
+                self.own_after[*slot as usize] = head - 1;
+            }
+        }
         self.load(&taken).await?;
         self.reading = held;
         self.generation = generation;
@@ -658,10 +669,16 @@ impl Tail {
                 upto: watermark,
             }));
         };
-        let held = self
-            .recent
-            .as_ref()
-            .and_then(|recent| recent.entries(low, watermark, limit));
+        let own = slots
+            .iter()
+            .all(|s| self.positions[*s as usize] >= self.own_after[*s as usize]);
+        let mut reading = [false; SLOTS as usize];
+        for slot in &slots {
+            reading[*slot as usize] = true;
+        }
+        let held = self.recent.as_ref().filter(|_| own).and_then(|recent| {
+            recent.entries(low, watermark, limit, |slot| reading[slot as usize])
+        });
         let rows = match held {
             Some(rows) => rows,
             None => {

@@ -9,8 +9,11 @@
 //! (or never was) held — a reader behind by more than [`CAPACITY`] rows, or resuming from a
 //! checkpoint older than this process — and it reads the database as before.
 //!
-//! A single node only: a node of a cluster reads rows other nodes wrote, so it reads the
-//! database.
+//! A node of a cluster holds the rows it wrote too. A tail there reads only the slots the node
+//! holds, and in a slot it took, the rows its earlier owners wrote lie below the log's head as
+//! it stood when the slot was taken: the tail reads those from the database, and from memory
+//! once it is past them (see `Tail`). The live stream tells every slot, so on a cluster node
+//! it reads the database.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -92,9 +95,17 @@ impl Recent {
     }
 
     /// The rows with effects after `after`, up to and including `upto`, oldest first, at most
-    /// `limit`; `None` if not all of them are held.
-    pub fn entries(&self, after: i64, upto: i64, limit: u64) -> Option<Vec<Entry>> {
-        self.read(after, upto, limit, |row| row.entry.as_ref())
+    /// `limit`, of the slots `of` admits; `None` if not all of them are held.
+    pub fn entries(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: u64,
+        of: impl Fn(i16) -> bool,
+    ) -> Option<Vec<Entry>> {
+        self.read(after, upto, limit, |row| {
+            row.entry.as_ref().filter(|entry| of(entry.slot))
+        })
     }
 
     /// The audit events after `after`, up to and including `upto`, oldest first, at most

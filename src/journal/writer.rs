@@ -129,7 +129,8 @@ impl Journal {
                 db.cluster().ensure_head().await?;
                 let settled = db.cluster().settled().await?;
                 let (tx, rx) = watch::channel(settled);
-                (Positions::in_blocks(), Some(tx), rx, None)
+                let recent = Recent::after(settled);
+                (Positions::in_blocks(), Some(tx), rx, Some(recent))
             }
         };
         let positions: Shared = Arc::new(Mutex::new(positions));

@@ -86,8 +86,10 @@ async fn follow(
     loop {
         let upto = *committed.borrow_and_update();
         while position < upto {
+            // A node of a cluster tells the other nodes' rows too: those are in the database.
             let held = watermark
                 .recent()
+                .filter(|_| watermark.fence().is_none())
                 .and_then(|recent| recent.changes(position, upto, READ));
             let read = match held {
                 Some(changes) => Ok(changes),

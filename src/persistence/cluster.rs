@@ -241,6 +241,19 @@ impl ClusterStore<'_> {
         Ok(())
     }
 
+    /// The next position the shared head will hand out: every position any node drew (and so
+    /// may have written) lies below it.
+    pub async fn head(&self) -> Result<i64, Error> {
+        let rows = self
+            .run("SELECT next FROM log_head WHERE id = 0", vec![])
+            .await?;
+        let next: Option<i64> = match rows.first() {
+            Some(row) => row.try_get_by_index(0)?,
+            None => None,
+        };
+        Ok(next.unwrap_or(0))
+    }
+
     /// Draws `size` positions for `node` from the shared head and, in the same statement,
     /// sets its floor to `floor` (its oldest batch in flight) or else to the block's first
     /// position: no reader passes the block before the node says it is done with it. Returns

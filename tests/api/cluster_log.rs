@@ -54,6 +54,16 @@ async fn two_nodes(db: &Database) -> ((Membership, Tasks), (Membership, Tasks)) 
     }
 }
 
+/// Commits the creations of orders `orders`, one after another, on `journal`.
+async fn write_each(orders: &[usize], journal: &Journal) {
+    for n in orders {
+        assert_eq!(
+            journal.commit(creation(*n)).await.unwrap(),
+            Written::Committed
+        );
+    }
+}
+
 /// Commits the creations of orders `range` at once, each on the node that holds its slot.
 async fn write(range: std::ops::Range<usize>, nodes: &[(&Membership, &Journal)]) {
     for wave in range.collect::<Vec<_>>().chunks(16) {
@@ -178,6 +188,13 @@ async fn two_nodes_write_one_log_each_reads_its_slots_once_and_a_slot_resumes_at
     ta.save().await.unwrap();
     let b_slots: Vec<i16> = b.held().iter().map(|(s, _)| *s).collect();
     let saved_b = db.log().slot_checkpoints("two", &b_slots).await.unwrap();
+    // node-b writes in its slots what its subscription does not read before it leaves: node-a
+    // must read those from the database (node-b wrote them), not from the rows it holds itself.
+    let unread: Vec<usize> = (ORDERS + 1000..ORDERS + 2000)
+        .filter(|n| b.epoch(slot_of(*n)).is_some())
+        .take(30)
+        .collect();
+    write_each(&unread, &jb).await;
     running_b.stop(Duration::from_secs(5)).await;
     eventually("node-a holds every slot", || async {
         (a.held().len() == 256).then_some(())
@@ -210,8 +227,14 @@ async fn two_nodes_write_one_log_each_reads_its_slots_once_and_a_slot_resumes_at
     let late = once_each(&after, "node-a after the handoff");
     assert_eq!(
         late.len(),
-        100,
-        "the orders written after the handoff, and none before"
+        100 + unread.len(),
+        "the orders written after the handoff and those node-b left unread, and none before"
+    );
+    assert!(
+        unread
+            .iter()
+            .all(|n| late.contains_key(format!("5770{n:06}").as_str())),
+        "node-a read what node-b wrote and did not read"
     );
     assert!(
         late.keys()

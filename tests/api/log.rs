@@ -259,7 +259,7 @@ async fn the_rows_held_in_memory_are_the_rows_the_database_holds() {
     let end = journal.committed().now();
     let stored = database.log().after(0, end, 10_000, None).await.unwrap();
     let held = recent
-        .entries(0, end, 10_000)
+        .entries(0, end, 10_000, |_| true)
         .expect("held since the journal started");
     assert_eq!(
         stored.len(),
@@ -268,9 +268,11 @@ async fn the_rows_held_in_memory_are_the_rows_the_database_holds() {
     );
     assert_eq!(told(&held), told(&stored));
     // Read in pieces, as a tail does, they are the same too.
-    let first = recent.entries(0, end, 7).unwrap();
+    let first = recent.entries(0, end, 7, |_| true).unwrap();
     assert_eq!(told(&first), told(&stored[..7]));
-    let rest = recent.entries(first[6].position, end, 10_000).unwrap();
+    let rest = recent
+        .entries(first[6].position, end, 10_000, |_| true)
+        .unwrap();
     assert_eq!(told(&rest), told(&stored[7..]));
 
     let without_time = |changes: Vec<creatorflow::journal::Change>| {
@@ -316,7 +318,7 @@ async fn a_tail_further_behind_than_memory_holds_reads_the_database_and_misses_n
         "more rows than memory holds"
     );
     assert!(
-        recent.entries(0, end, 10).is_none(),
+        recent.entries(0, end, 10, |_| true).is_none(),
         "the oldest rows are no longer held"
     );
     let mut seen = Vec::new();
@@ -327,7 +329,7 @@ async fn a_tail_further_behind_than_memory_holds_reads_the_database_and_misses_n
     assert_eq!(orders_seen.len(), orders, "every transition was read");
     assert_eq!(seen.len(), orders, "none twice");
     assert!(
-        recent.entries(tail.position(), end, 10).is_some(),
+        recent.entries(tail.position(), end, 10, |_| true).is_some(),
         "caught up, it reads memory"
     );
     db.destroy().await;

@@ -86,6 +86,16 @@ async fn follow(
     loop {
         let upto = *committed.borrow_and_update();
         while position < upto {
+            // Nobody listens: nothing is read, the position moves on. Should a client subscribe
+            // meanwhile, what was passed is read and told after all: a client drops what is at
+            // or below the position it replays up to.
+            if events.receiver_count() == 0 {
+                sent.send_replace(upto);
+                if events.receiver_count() == 0 {
+                    position = upto;
+                    continue;
+                }
+            }
             // A node of a cluster tells the other nodes' rows too: those are in the database.
             let held = watermark
                 .recent()
@@ -108,7 +118,13 @@ async fn follow(
                     // subscribed before they went out and gets them live. Moved after, a client
                     // subscribing in between would get them neither way.
                     position = reached;
-                    sent.send_replace(position);
+                    sent.send_if_modified(|s| {
+                        let moved = position > *s;
+                        if moved {
+                            *s = position;
+                        }
+                        moved
+                    });
                     for event in changes.into_iter().flat_map(LiveEvent::of) {
                         // No receiver is not an error: nobody is watching.
                         let _ = events.send(Arc::new(event));

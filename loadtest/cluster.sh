@@ -16,11 +16,15 @@
 # orders it holds and for orders another node holds (forwarded); p50/p99 of each.
 #
 # Usage: loadtest/cluster.sh [events=120000] [seconds per throughput run=15]
-#   PARTS=2 (or 13, …) runs only those parts; CLUSTER_ENV="K=V …" adds settings to the cluster
-#   nodes only (e.g. CREATORFLOW__JOURNAL__WRITERS=1).
+#   PARTS=2 (or 13, …) runs only those parts; CLUSTER_ENV="K=V …" sets the cluster nodes'
+#   settings only (e.g. CREATORFLOW__JOURNAL__WRITERS=1). By default each of the three nodes
+#   sharing this host gets one HTTP worker and one engine shard (NODE_SIZE, set it empty for
+#   one per core each): a thread per core for each node was 12 busy threads on 2 cores, and
+#   the context switches cost more than the work (docs/SCALING.md).
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
 # databases), wrk, curl, python3.
 set -euo pipefail
+NODE_SIZE=${NODE_SIZE-CREATORFLOW__HTTP__WORKERS=1 CREATORFLOW__ENGINE__SHARDS=1}
 cd "$(dirname "$0")/.."
 source loadtest/lib.sh # wait_ready
 
@@ -67,7 +71,7 @@ sql() { psql "$PG_SERVER/$DB" -Atc "$1"; }
 # start I: node I in cluster mode, in the background.
 start() {
   # shellcheck disable=SC2086
-  env ${CLUSTER_ENV:-} CREATORFLOW__CLUSTER__ENABLED=true CREATORFLOW__CLUSTER__NODE_ID=${NAMES[$1]} \
+  env $NODE_SIZE ${CLUSTER_ENV:-} CREATORFLOW__CLUSTER__ENABLED=true CREATORFLOW__CLUSTER__NODE_ID=${NAMES[$1]} \
     CREATORFLOW__HTTP__LISTEN=127.0.0.1:${PORTS[$1]} "$BIN" serve >>"$WORK/${NAMES[$1]}.log" 2>&1 &
   PIDS[$1]=$!
   wait_ready "${PORTS[$1]}" "$WORK/${NAMES[$1]}.log"

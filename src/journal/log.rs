@@ -39,7 +39,7 @@ pub struct Entry {
     pub position: i64,
     pub slot: i16,
     /// The commit's effects, in the order `decide` made them.
-    pub effects: std::sync::Arc<[Posted]>,
+    pub effects: Arc<[Posted]>,
     /// When the commit was written.
     pub created_at: DateTime<FixedOffset>,
 }

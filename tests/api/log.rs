@@ -24,12 +24,31 @@ pub(crate) fn creation(n: usize) -> Commit {
     )
 }
 
-async fn journal(database: &Database, writers: usize) -> Journal {
+/// An address update of order `n`: no event, a detail fetch (a row of effects only).
+fn address_update(n: usize) -> Commit {
+    let mut refresh = creation(n);
+    refresh.applied.clear();
+    refresh
+        .effects
+        .retain(|e| matches!(e, Effect::FetchDetail { .. }));
+    refresh.inbox = Some(InboxEntry {
+        dedupe_key: "tts:address".into(),
+        event_type: 3,
+    });
+    refresh
+}
+
+/// A fresh, migrated database and a journal on it with `writers` writers.
+async fn journal(writers: usize) -> (TestDb, Database, Journal) {
+    let db = TestDb::new().await;
+    let database = Database::connect(&db.settings().database).await.unwrap();
+    database.migrate_up().await.unwrap();
     // Small batches and several writers: many batches in flight at once, committing in any
     // order (on PostgreSQL; SQLite writes one batch at a time).
-    Journal::start(database.clone(), 8, Duration::from_millis(1), writers)
+    let journal = Journal::start(database.clone(), 8, Duration::from_millis(1), writers)
         .await
-        .unwrap()
+        .unwrap();
+    (db, database, journal)
 }
 
 /// The transitions among `entries`: (position, order id).
@@ -61,10 +80,7 @@ pub(crate) async fn read_until(tail: &mut Tail, end: i64, seen: &mut Vec<(i64, S
 
 #[actix_web::test]
 async fn a_tail_racing_concurrent_commits_sees_every_event_once_in_position_order() {
-    let db = TestDb::new().await;
-    let database = Database::connect(&db.settings().database).await.unwrap();
-    database.migrate_up().await.unwrap();
-    let journal = journal(&database, 4).await;
+    let (db, database, journal) = journal(4).await;
     let mut tail = Tail::open(database.clone(), "race", journal.committed())
         .await
         .unwrap();
@@ -137,10 +153,7 @@ async fn a_tail_racing_concurrent_commits_sees_every_event_once_in_position_orde
 
 #[actix_web::test]
 async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_a_key_row() {
-    let db = TestDb::new().await;
-    let database = Database::connect(&db.settings().database).await.unwrap();
-    database.migrate_up().await.unwrap();
-    let journal = journal(&database, 1).await;
+    let (db, database, journal) = journal(1).await;
 
     // Its key lives on the log row of the event it recorded.
     assert_eq!(
@@ -172,16 +185,10 @@ async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_
 
     // A delivery that records no event but asks for work writes one row of effects only,
     // which the history does not show.
-    let mut refresh = creation(1);
-    refresh.applied.clear();
-    refresh
-        .effects
-        .retain(|e| matches!(e, Effect::FetchDetail { .. }));
-    refresh.inbox = Some(InboxEntry {
-        dedupe_key: "tts:address".into(),
-        event_type: 3,
-    });
-    assert_eq!(journal.commit(refresh).await.unwrap(), Written::Committed);
+    assert_eq!(
+        journal.commit(address_update(1)).await.unwrap(),
+        Written::Committed
+    );
     let id = OrderId::parse("5770000001").unwrap();
     let events = database.orders().events(&id).await.unwrap();
     assert_eq!(
@@ -220,10 +227,7 @@ fn told(entries: &[creatorflow::journal::Entry]) -> Vec<Told> {
 
 #[actix_web::test]
 async fn the_rows_held_in_memory_are_the_rows_the_database_holds() {
-    let db = TestDb::new().await;
-    let database = Database::connect(&db.settings().database).await.unwrap();
-    database.migrate_up().await.unwrap();
-    let journal = journal(&database, 4).await;
+    let (db, database, journal) = journal(4).await;
     let recent = journal
         .committed()
         .recent()
@@ -238,16 +242,7 @@ async fn the_rows_held_in_memory_are_the_rows_the_database_holds() {
     unchanged.applied.clear();
     unchanged.effects.clear();
     commits.push(unchanged);
-    let mut refresh = creation(3);
-    refresh.applied.clear();
-    refresh
-        .effects
-        .retain(|e| matches!(e, Effect::FetchDetail { .. }));
-    refresh.inbox = Some(InboxEntry {
-        dedupe_key: "tts:address".into(),
-        event_type: 3,
-    });
-    commits.push(refresh);
+    commits.push(address_update(3));
     let outcomes =
         futures_util::future::join_all(commits.into_iter().map(|c| journal.commit(c))).await;
     let duplicates = outcomes
@@ -295,10 +290,7 @@ async fn the_rows_held_in_memory_are_the_rows_the_database_holds() {
 
 #[actix_web::test]
 async fn a_tail_further_behind_than_memory_holds_reads_the_database_and_misses_nothing() {
-    let db = TestDb::new().await;
-    let database = Database::connect(&db.settings().database).await.unwrap();
-    database.migrate_up().await.unwrap();
-    let journal = journal(&database, 2).await;
+    let (db, database, journal) = journal(2).await;
     let mut tail = Tail::open(database.clone(), "behind", journal.committed())
         .await
         .unwrap();

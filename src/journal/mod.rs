@@ -3,8 +3,8 @@
 //! Actors hand the [`Journal`] their [`Commit`]s; its writers group them into batches and write
 //! them as rows of the log (`order_events`), one statement per table on SQLite ([`sqlite`]) and
 //! one statement in all on PostgreSQL ([`postgres`]), with the orders' snapshot rows
-//! ([`snapshot`]). Subscriptions read the log back after their own checkpoint ([`log`]), from
-//! the rows the journal just wrote ([`recent`]) when it holds them.
+//! ([`snapshot`]). Subscriptions follow the log after their own checkpoint ([`tail`]), reading
+//! the rows the journal just wrote ([`recent`]) when it holds them, else the database ([`log`]).
 
 mod annotations;
 mod commit;
@@ -14,8 +14,10 @@ mod postgres;
 pub mod recent;
 mod snapshot;
 mod sqlite;
+mod tail;
 mod writer;
 
 pub use commit::{Commit, EFFECTS_ONLY, InboxEntry, Written};
-pub use log::{Change, Consumer, Entry, Tail, Watermark};
+pub use log::{Change, Entry};
+pub use tail::{Consumer, Tail, Watermark};
 pub use writer::{Error, Journal};

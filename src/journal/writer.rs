@@ -30,10 +30,10 @@ use sea_orm::DbErr;
 
 use super::annotations;
 use super::commit::{Commit, Placed, Written, log_rows, rows_of};
-use super::log::Watermark;
 use super::positions::{BLOCK, Positions};
 use super::recent::Recent;
 use super::snapshot::{self, Snapshots};
+use super::tail::Watermark;
 use super::{postgres, sqlite};
 use crate::cluster::Membership;
 use crate::config::Backend;

@@ -30,6 +30,7 @@ pub const WORKFLOW_STEP_OVERHEAD_SECONDS: &str = "creatorflow_workflow_step_over
 pub const WORKFLOW_TIME_TO_SHIP_SECONDS: &str = "creatorflow_workflow_time_to_ship_seconds";
 pub const TIKTOK_SYNC_DRIFT_TOTAL: &str = "creatorflow_tiktok_sync_drift_total";
 pub const TIKTOK_DETAILS_FETCHED_TOTAL: &str = "creatorflow_tiktok_details_fetched_total";
+pub const TIKTOK_DETAILS_SKIPPED_TOTAL: &str = "creatorflow_tiktok_details_skipped_total";
 pub const BUS_PUBLISHED_TOTAL: &str = "creatorflow_bus_published_total";
 pub const BUS_PUBLISH_FAILURES_TOTAL: &str = "creatorflow_bus_publish_failures_total";
 pub const BUS_CONNECTS_TOTAL: &str = "creatorflow_bus_connects_total";
@@ -261,6 +262,10 @@ fn describe() {
     describe_counter!(
         TIKTOK_DETAILS_FETCHED_TOTAL,
         "Order details fetched from TikTok and handed to their orders"
+    );
+    describe_counter!(
+        TIKTOK_DETAILS_SKIPPED_TOTAL,
+        "Order detail fetches not made: the shop has not authorised CreatorFlow (its first poll once it does brings its orders)"
     );
     describe_counter!(
         WORKFLOW_RUNS_TOTAL,

@@ -19,6 +19,17 @@ fn authorise(app: &TestApp, sandbox: &Sandbox, code: &str) {
     assert!(!stderr.contains("TTP_"), "tokens never reach the log");
 }
 
+/// A counter's value as `/metrics` exports it.
+async fn counter(app: &TestApp, name: &str) -> f64 {
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} is exported"))
+        .parse()
+        .unwrap()
+}
+
 fn kinds(history: &Value) -> Vec<String> {
     history["events"]
         .as_array()
@@ -136,13 +147,7 @@ async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift
         .await;
     assert_eq!(kinds(&after), before);
 
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
-    let drift: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("creatorflow_tiktok_sync_drift_total "))
-        .expect("the drift counter is exported")
-        .parse()
-        .unwrap();
+    let drift = counter(&app, "creatorflow_tiktok_sync_drift_total").await;
     assert!(drift >= 2.0, "{drift}");
 
     // The shop's own drift (a race with the first webhook can add one), on the API and the
@@ -172,6 +177,46 @@ async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift
         row.contains(&format!(r#"<td class="num">{repaired}</td></tr>"#)),
         "{row}"
     );
+}
+
+/// A shop whose webhooks arrive before it authorised CreatorFlow: TikTok cannot be asked for
+/// its orders' details, so the fetches are counted as skipped, not parked a row per order to
+/// fail for good; once it authorises, its first poll brings them.
+#[actix_web::test]
+async fn a_shop_not_yet_authorised_has_its_fetches_skipped_and_its_first_poll_brings_the_details() {
+    let sandbox = sandbox();
+    let code = sandbox.add_shop(SHOP, "Glow Labs");
+    let app = spawn_against(&sandbox, |s| s.tiktok.poll_interval = ms(300)).await;
+
+    let id = sandbox.create_order(SHOP, 2, true);
+    let path = format!("/api/v1/orders/{id}");
+    app.get_until(&path, |o| o["status"] == "UNPAID").await;
+    eventually("the fetch counted as skipped", || async {
+        counter(&app, "creatorflow_tiktok_details_skipped_total").await >= 1.0
+    })
+    .await;
+    let db = creatorflow::persistence::Database::connect(&app.db.settings().database)
+        .await
+        .unwrap();
+    let parked = db
+        .outbox()
+        .pending("tiktok.fetch_detail", 10)
+        .await
+        .unwrap();
+    assert!(parked.is_empty(), "nothing parked: {}", parked.len());
+    assert_eq!(sandbox.calls("/order/202309/orders"), 0, "TikTok not asked");
+    let order: Value = app
+        .get(&path, Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(order["total_amount"].is_null(), "no detail yet: {order}");
+
+    authorise(&app, &sandbox, &code);
+    let order = app.get_until(&path, |o| !o["total_amount"].is_null()).await;
+    assert_eq!(order["detail"]["items"].as_array().unwrap().len(), 2);
+    assert_eq!(order["status"], "UNPAID");
 }
 
 #[actix_web::test]

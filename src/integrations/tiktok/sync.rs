@@ -5,7 +5,10 @@
 //!   that name: it batches the fetches per shop (50 ids per call) and hands each order's detail
 //!   to its actor, and only then moves its checkpoint. A fetch that fails (or a shop cooling
 //!   down after a failure) is parked in the outbox and retried from there. A repeated detail
-//!   changes nothing, so repeating is safe.
+//!   changes nothing, so repeating is safe. A shop that has not authorised CreatorFlow (or
+//!   withdrew) cannot be asked at all: its fetches are skipped and counted, not parked a row
+//!   per order to fail for good after 20 attempts; once it authorises, its first poll (a day
+//!   back) brings its orders as TikTok has them.
 //! - **Reconciliation**: webhooks can be lost or reordered, so a poller searches each authorised
 //!   shop's orders by `update_time` (from its persisted cursor, minus an overlap, in pages) and
 //!   hands every order to its actor. What that changes was missed: it is counted as drift.
@@ -24,7 +27,9 @@ use crate::journal::Tail;
 use crate::journal::{Consumer, Entry};
 use crate::persistence::{self, Database, ShopAuth};
 use crate::shutdown::{Stop, Tasks};
-use crate::telemetry::metrics::{TIKTOK_DETAILS_FETCHED_TOTAL, TIKTOK_SYNC_DRIFT_TOTAL};
+use crate::telemetry::metrics::{
+    TIKTOK_DETAILS_FETCHED_TOTAL, TIKTOK_DETAILS_SKIPPED_TOTAL, TIKTOK_SYNC_DRIFT_TOTAL,
+};
 
 pub const FETCH_DETAIL: &str = "tiktok.fetch_detail";
 /// Pending fetches taken per round.
@@ -32,6 +37,8 @@ const FETCH_BATCH: u64 = 500;
 /// A new shop's first poll reaches back this far.
 const FIRST_POLL: Duration = Duration::from_secs(24 * 3600);
 const PAGE_SIZE: u32 = 100;
+/// How long a shop's fetches wait after a failure (or after finding it not authorised).
+const COOL_DOWN: Duration = Duration::from_secs(5);
 
 /// Starts the detail fetcher and the reconciliation poller in `tasks`.
 pub fn start(
@@ -48,6 +55,7 @@ pub fn start(
     };
     let committed = registry.committed();
     counter!(TIKTOK_SYNC_DRIFT_TOTAL).increment(0);
+    counter!(TIKTOK_DETAILS_SKIPPED_TOTAL).increment(0);
     let poller = Poller {
         client,
         db,
@@ -64,7 +72,19 @@ pub fn start(
 /// shops cooling down five times a second cost more than the fetches).
 struct Fetching {
     fetcher: Fetcher,
-    cooling: HashMap<ShopId, Instant>,
+    cooling: Cooling,
+}
+
+/// The shops whose fetches wait, until when, and why.
+pub type Cooling = HashMap<ShopId, (Instant, Waiting)>;
+
+/// Why a shop's fetches wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A call failed (TikTok, the network): its fetches are parked and retried.
+    Failed,
+    /// It has not authorised CreatorFlow, or withdrew: its fetches are skipped.
+    NotAuthorised,
 }
 
 impl Consumer for Fetching {
@@ -95,17 +115,17 @@ impl Fetcher {
         };
         let mut consumer = Fetching {
             fetcher: self,
-            cooling: HashMap::new(),
+            cooling: Cooling::new(),
         };
         tail.follow(FETCH_BATCH, &mut consumer, &mut stop).await;
     }
 
     /// Fetches the details the log's `entries` ask for, per shop; what fails, or waits for a
-    /// shop cooling down, is parked in the outbox.
+    /// shop cooling down, is parked in the outbox; what a shop not authorised asks is skipped.
     pub async fn fetch_entries(
         &self,
         entries: &[Entry],
-        cooling: &mut HashMap<ShopId, Instant>,
+        cooling: &mut Cooling,
     ) -> Result<(), persistence::Error> {
         let mut by_shop: BTreeMap<ShopId, Vec<(OrderId, serde_json::Value)>> = BTreeMap::new();
         for posted in entries.iter().flat_map(|e| e.effects.iter()) {
@@ -126,7 +146,7 @@ impl Fetcher {
             }
         }
         let now = Instant::now();
-        cooling.retain(|_, until| *until > now);
+        cooling.retain(|_, (until, _)| *until > now);
         for (shop, wanted) in by_shop {
             let park = |attempts| {
                 let rows: Vec<(String, serde_json::Value)> = wanted
@@ -136,17 +156,25 @@ impl Fetcher {
                 let db = self.db.clone();
                 async move { db.outbox().park(&rows, attempts).await }
             };
-            if cooling.contains_key(&shop) {
-                park(0).await?;
-                continue;
-            }
             let mut ids: Vec<OrderId> = wanted.iter().map(|(id, _)| id.clone()).collect();
             ids.sort();
             ids.dedup();
-            if let Err(e) = self.fetch(&shop, &ids).await {
-                tracing::warn!(shop_id = %shop, error = %e, "cannot fetch order details; will retry");
-                park(1).await?;
-                cooling.insert(shop, now + Duration::from_secs(5));
+            match cooling.get(&shop) {
+                Some((_, Waiting::Failed)) => park(0).await?,
+                Some((_, Waiting::NotAuthorised)) => skip(&ids),
+                None => match self.fetch(&shop, &ids).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_permanent() => {
+                        tracing::warn!(shop_id = %shop, error = %e, "cannot fetch order details: the shop has not authorised CreatorFlow; its first poll once it does brings them");
+                        skip(&ids);
+                        cooling.insert(shop, (now + COOL_DOWN, Waiting::NotAuthorised));
+                    }
+                    Err(e) => {
+                        tracing::warn!(shop_id = %shop, error = %e, "cannot fetch order details; will retry");
+                        park(1).await?;
+                        cooling.insert(shop, (now + COOL_DOWN, Waiting::Failed));
+                    }
+                },
             }
         }
         Ok(())
@@ -155,10 +183,7 @@ impl Fetcher {
     /// One round over the parked fetches (and those owed from before the log), except for
     /// shops cooling down after a failure.
     /// Returns how many fetches were done.
-    pub async fn once(
-        &self,
-        cooling: &mut HashMap<ShopId, Instant>,
-    ) -> Result<usize, persistence::Error> {
+    pub async fn once(&self, cooling: &mut Cooling) -> Result<usize, persistence::Error> {
         let rows = self.db.outbox().pending(FETCH_DETAIL, FETCH_BATCH).await?;
         let mut by_shop: BTreeMap<ShopId, (Vec<i64>, Vec<OrderId>)> = BTreeMap::new();
         let mut unreadable = Vec::new();
@@ -184,7 +209,7 @@ impl Fetcher {
             self.db.outbox().give_up(&unreadable).await?;
         }
         let now = Instant::now();
-        cooling.retain(|_, until| *until > now);
+        cooling.retain(|_, (until, _)| *until > now);
         let mut done = 0;
         for (shop, (row_ids, order_ids)) in by_shop {
             if cooling.contains_key(&shop) {
@@ -198,7 +223,12 @@ impl Fetcher {
                 Err(e) => {
                     tracing::warn!(shop_id = %shop, error = %e, "cannot fetch order details; will retry");
                     self.db.outbox().mark_failed(&row_ids).await?;
-                    cooling.insert(shop, now + Duration::from_secs(5));
+                    let why = if e.is_permanent() {
+                        Waiting::NotAuthorised
+                    } else {
+                        Waiting::Failed
+                    };
+                    cooling.insert(shop, (now + COOL_DOWN, why));
                 }
             }
         }
@@ -223,6 +253,11 @@ impl Fetcher {
     }
 }
 
+/// Counts fetches not made because their shop has not authorised CreatorFlow.
+fn skip(ids: &[OrderId]) {
+    counter!(TIKTOK_DETAILS_SKIPPED_TOTAL).increment(ids.len() as u64);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -231,6 +266,14 @@ pub enum Error {
     Engine(#[from] crate::actors::Error),
     #[error(transparent)]
     Storage(#[from] persistence::Error),
+}
+
+impl Error {
+    /// The shop has not authorised CreatorFlow (or withdrew), or the app has no credentials:
+    /// no retry mends it.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Error::Api(e) if e.is_permanent())
+    }
 }
 
 /// Gives an order as TikTok has it to its actor. An order whose amounts cannot be read exactly

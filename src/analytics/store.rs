@@ -6,10 +6,19 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use entities::{analytics_transitions, orders};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement,
+};
 
+use crate::config::Backend;
 use crate::domain::{Scope, ShopId};
 use crate::persistence::{Database, Error};
+
+/// The UTC day a transition is counted in (`YYYY-MM-DD`).
+fn day(record: &TransitionRecord) -> String {
+    record.recorded_at.format("%Y-%m-%d").to_string()
+}
 
 /// A transition as the analytics consumer records it.
 #[derive(Debug, Clone)]
@@ -113,7 +122,8 @@ impl Database {
 
 impl AnalyticsStore<'_> {
     /// Records transitions; a message seen before is skipped. Returns how many were new.
-    /// Written in one transaction, a few hundred rows per statement.
+    /// On PostgreSQL in one statement; on SQLite in one transaction, a few hundred rows per
+    /// statement.
     pub async fn record_transitions(&self, records: &[TransitionRecord]) -> Result<u64, Error> {
         if records.is_empty() {
             return Ok(0);
@@ -140,6 +150,10 @@ impl AnalyticsStore<'_> {
                     .map(|(id, at)| (id, at.map(|t| t.timestamp()))),
             );
         }
+        let rts = |r: &TransitionRecord| slas.get(&r.order_id).copied().flatten();
+        if self.db.backend() == Backend::Postgres {
+            return self.record_on_postgres(records, rts).await;
+        }
         let txn = self.db.begin_write().await?;
         let mut written = 0;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
@@ -149,9 +163,9 @@ impl AnalyticsStore<'_> {
                 shop_id: Set(r.shop_id.clone()),
                 status: Set(r.status.clone()),
                 stage: Set(r.stage.clone()),
-                day: Set(r.recorded_at.format("%Y-%m-%d").to_string()),
+                day: Set(day(r)),
                 latency_ms: Set(r.latency_ms),
-                rts_sla_time: Set(slas.get(&r.order_id).copied().flatten()),
+                rts_sla_time: Set(rts(r)),
                 recorded_at: Set(r.recorded_at.fixed_offset()),
             });
             written += analytics_transitions::Entity::insert_many(rows)
@@ -165,6 +179,51 @@ impl AnalyticsStore<'_> {
         }
         txn.commit().await?;
         Ok(written)
+    }
+
+    /// [`Self::record_transitions`] on PostgreSQL: every row in one statement whose text never
+    /// changes (rows as arrays), parsed and planned once per connection, not once per count.
+    async fn record_on_postgres(
+        &self,
+        records: &[TransitionRecord],
+        rts: impl Fn(&TransitionRecord) -> Option<i64>,
+    ) -> Result<u64, Error> {
+        const INSERT: &str = "\
+INSERT INTO analytics_transitions (message_id, order_id, shop_id, status, stage, day, latency_ms, \
+rts_sla_time, recorded_at) \
+SELECT m, o, s, st, sg, d, NULLIF(l, $10), NULLIF(r, $10), ra::timestamptz \
+FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], \
+$8::int8[], $9::text[]) AS u(m, o, s, st, sg, d, l, r, ra) \
+ON CONFLICT (message_id) DO NOTHING";
+        // Arrays travel without NULL elements: a missing number is this sentinel.
+        const NONE: i64 = i64::MIN;
+        let column = |f: &dyn Fn(&TransitionRecord) -> String| {
+            sea_orm::Value::from(records.iter().map(f).collect::<Vec<_>>())
+        };
+        let values = vec![
+            sea_orm::Value::from(records.iter().map(|r| r.message_id).collect::<Vec<_>>()),
+            column(&|r| r.order_id.clone()),
+            column(&|r| r.shop_id.clone()),
+            column(&|r| r.status.clone()),
+            column(&|r| r.stage.clone()),
+            column(&day),
+            sea_orm::Value::from(
+                records
+                    .iter()
+                    .map(|r| r.latency_ms.unwrap_or(NONE))
+                    .collect::<Vec<_>>(),
+            ),
+            sea_orm::Value::from(
+                records
+                    .iter()
+                    .map(|r| rts(r).unwrap_or(NONE))
+                    .collect::<Vec<_>>(),
+            ),
+            column(&|r| r.recorded_at.to_rfc3339()),
+            sea_orm::Value::from(NONE),
+        ];
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, INSERT, values);
+        Ok(self.db.conn.execute_raw(statement).await?.rows_affected())
     }
 
     /// The summary since `since`, for one shop or all.

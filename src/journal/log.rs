@@ -168,7 +168,10 @@ impl LogStore<'_> {
                     entities::orders::Column::Id,
                     entities::orders::Column::ShopId,
                 ])
-                .filter(entities::orders::Column::Id.is_in(chunk.iter().copied()))
+                .filter(self.db.one_of(
+                    entities::orders::Column::Id,
+                    chunk.iter().map(|&id| id.to_owned()).collect(),
+                ))
                 .into_tuple()
                 .all(&self.db.conn)
                 .await?;

@@ -168,10 +168,7 @@ impl LogStore<'_> {
                     entities::orders::Column::Id,
                     entities::orders::Column::ShopId,
                 ])
-                .filter(self.db.one_of(
-                    entities::orders::Column::Id,
-                    chunk.iter().map(|&id| id.to_owned()).collect(),
-                ))
+                .filter(entities::orders::Column::Id.is_in(chunk.iter().copied()))
                 .into_tuple()
                 .all(&self.db.conn)
                 .await?;

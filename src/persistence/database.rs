@@ -3,7 +3,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, PgFunc};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous as SqlxSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -194,16 +193,6 @@ impl Database {
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// `column` is one of `values`. On PostgreSQL `column = ANY($1)`: one statement text
-    /// whatever the count, so a connection parses and plans it once, not once per length (as
-    /// `IN ($1, …, $n)` would be); on SQLite the list.
-    pub fn one_of(&self, column: impl IntoColumnRef, values: Vec<String>) -> Expr {
-        match self.backend {
-            Backend::Postgres => Expr::col(column).eq(PgFunc::any(Expr::val(values))),
-            Backend::Sqlite => Expr::col(column).is_in(values),
-        }
     }
 
     /// The SQLite file, for an embedded database kept on disk.

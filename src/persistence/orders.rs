@@ -257,10 +257,7 @@ impl OrderStore<'_> {
     /// The stored snapshots among `ids`, by id, in one query (activation's grouped loads).
     pub async fn load_many(&self, ids: &[&OrderId]) -> Result<HashMap<OrderId, Order>, Error> {
         let rows = orders::Entity::find()
-            .filter(self.db.one_of(
-                orders::Column::Id,
-                ids.iter().map(|id| id.as_str().to_owned()).collect(),
-            ))
+            .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
             .all(&self.db.conn)
             .await?;
         let mut found = HashMap::with_capacity(rows.len());
@@ -334,10 +331,7 @@ impl OrderStore<'_> {
         }
         keys.truncate(filter.limit as usize);
         let mut rows = orders::Entity::find()
-            .filter(self.db.one_of(
-                orders::Column::Id,
-                keys.iter().map(|(_, id)| id.clone()).collect(),
-            ))
+            .filter(orders::Column::Id.is_in(keys.iter().map(|(_, id)| id.as_str())))
             .all(&self.db.conn)
             .await?;
         rows.sort_unstable_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));

@@ -14,21 +14,22 @@ use tiktok_sandbox::{Options, Sandbox};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_creatorflow");
 
-/// Polls `check` until it answers `Some` (or `true`), for up to 30 s; fails naming `what`.
-/// The one way tests wait: on something positive, never a fixed sleep.
+/// Polls `check` until it answers `Some` (or `true`), for up to 60 s (a 1,200-item bulk job
+/// resumed after `kill -9` took over 30 s on PostgreSQL with the whole CI on two cores); fails
+/// naming `what`. The one way tests wait: on something positive, never a fixed sleep.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output: Settled<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(value) = check().await.settled() {
             return value;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out after 30 s waiting for {what}"
+            "timed out after 60 s waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -205,7 +205,8 @@ async fn an_admin_manages_keys_over_the_api_and_every_change_is_audited() {
 #[actix_web::test]
 async fn an_expired_key_is_refused_and_so_is_its_session() {
     let app = spawn_app().await;
-    let expires_at = chrono::Utc::now() + chrono::TimeDelta::milliseconds(1500);
+    // Long enough to create, use and sign in with it on a loaded CI machine (1.5 s was not).
+    let expires_at = chrono::Utc::now() + chrono::TimeDelta::seconds(5);
     let created = app
         .post_json(
             "/api/v1/api-keys",

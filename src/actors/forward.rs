@@ -1,22 +1,33 @@
 //! Routing in a cluster: a message for an order whose slot another node holds is forwarded to
-//! that node over internal HTTP (`POST /internal/v1/orders/{id}/submit`), with the epoch this
-//! node saw it hold the slot at and the cluster's shared secret. The owner checks both, submits
-//! the message to its own actor and answers what became of it ([`Answer`]), so a forwarded
-//! webhook or command answers its caller as if it had reached the owner: a refusal is the same
-//! refusal. No answer within 2 s, or an owner that no longer holds the slot at that epoch, is
-//! [`Error::Unreachable`] (the webhook route parks the message for the slot's next owner).
+//! that node over internal HTTP, with the epoch this node saw it hold the slot at and the
+//! cluster's shared secret. The owner checks both, submits the message to its own actor and
+//! answers what became of it ([`Answer`]), so a forwarded webhook or command answers its caller
+//! as if it had reached the owner: a refusal is the same refusal. No answer within 2 s, or an
+//! owner that no longer holds the slot at that epoch, is [`Error::Unreachable`] (the webhook
+//! route parks the message for the slot's next owner).
+//!
+//! Messages to one node travel together: each node has a lane here, and while a lane's
+//! requests are in flight the messages that arrive meanwhile wait for the next one
+//! (`POST /internal/v1/submit`, a list of messages answered by a list of answers), as the
+//! journal's group commit gathers commits. Under load one request carries many messages; an
+//! idle lane sends a message at once.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics::counter;
+use metrics::{counter, histogram};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{Envelope, Error, RegistryHandle, Reply};
 use crate::cluster::Membership;
 use crate::domain::{OrderId, Rejection};
 use crate::persistence::{self, Database};
-use crate::telemetry::metrics::{CLUSTER_FORWARDED_TOTAL, CLUSTER_PARKED_TOTAL};
+use crate::telemetry::metrics::{
+    CLUSTER_FORWARD_BATCH_SIZE, CLUSTER_FORWARDED_TOTAL, CLUSTER_PARKED_TOTAL,
+};
 
 /// How often a node looks for messages parked for its slots.
 const PARKED_EVERY: Duration = Duration::from_millis(500);
@@ -24,18 +35,25 @@ const PARKED_EVERY: Duration = Duration::from_millis(500);
 /// How long a forwarded message waits for the owner's answer.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Requests a lane keeps in flight to its node; messages arriving while all are out wait.
+const LANE_REQUESTS: usize = 1;
+
+/// The most messages one request carries.
+pub const MAX_FORWARD_BATCH: usize = 256;
+
 /// The header that carries the cluster's shared secret.
 pub const SECRET_HEADER: &str = "x-creatorflow-cluster-secret";
 
-/// What one node forwards to another: the message, and the epoch the sender saw the receiver
-/// hold the order's slot at.
+/// One message one node forwards to another: the order, the message, and the epoch the sender
+/// saw the receiver hold the order's slot at.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Forwarded {
+    pub order_id: String,
     pub epoch: i64,
     pub envelope: Envelope,
 }
 
-/// What the owner answers.
+/// What the owner answers, for each message.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
@@ -59,12 +77,20 @@ impl Answer {
     }
 }
 
+/// A message waiting in a lane, and where its answer goes (`None`: the owner did not answer).
+struct Pending {
+    message: Forwarded,
+    answer: oneshot::Sender<Option<Answer>>,
+}
+
 /// This node's way to the others.
 #[derive(Clone)]
 pub struct Forwarder {
     membership: Membership,
     secret: SecretString,
     http: reqwest::Client,
+    /// A lane per node URL, started on first use.
+    lanes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Pending>>>>,
 }
 
 impl Forwarder {
@@ -80,6 +106,7 @@ impl Forwarder {
                 .timeout(FORWARD_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
+            lanes: Arc::default(),
         })
     }
 
@@ -103,26 +130,21 @@ impl Forwarder {
         let Some(owner) = self.membership.owner(slot) else {
             return Err(unreachable());
         };
-        let sent = self
-            .http
-            .post(format!("{}/internal/v1/orders/{id}/submit", owner.url))
-            .header(SECRET_HEADER, self.secret.expose_secret())
-            .json(&Forwarded {
-                epoch: owner.epoch,
-                envelope,
-            })
-            .send()
-            .await;
-        let answer = match sent {
-            Ok(response) if response.status().is_success() => response.json::<Answer>().await,
-            Ok(response) => {
-                tracing::warn!(slot, status = %response.status(), url = %owner.url, "cluster: the slot's owner refused a forwarded message");
-                return Err(unreachable());
-            }
-            Err(e) => Err(e),
+        let (answer, answered) = oneshot::channel();
+        let message = Forwarded {
+            order_id: id.as_str().to_owned(),
+            epoch: owner.epoch,
+            envelope,
         };
-        match answer {
-            Ok(answer) => {
+        if self
+            .lane(&owner.url)
+            .send(Pending { message, answer })
+            .is_err()
+        {
+            return Err(unreachable());
+        }
+        match tokio::time::timeout(FORWARD_TIMEOUT, answered).await {
+            Ok(Ok(Some(answer))) => {
                 counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "answered").increment(1);
                 match answer {
                     Answer::Done(reply) => Ok(reply),
@@ -131,9 +153,104 @@ impl Forwarder {
                     Answer::Unavailable(why) => Err(Error::Remote(why)),
                 }
             }
-            Err(e) => {
-                tracing::warn!(slot, error = %e, url = %owner.url, "cluster: the slot's owner did not answer");
-                Err(unreachable())
+            _ => Err(unreachable()),
+        }
+    }
+
+    /// The lane to the node at `url`, started if this is its first message.
+    fn lane(&self, url: &str) -> mpsc::UnboundedSender<Pending> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lane) = lanes.get(url).filter(|lane| !lane.is_closed()) {
+            return lane.clone();
+        }
+        let (lane, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(run_lane(
+            format!("{url}/internal/v1/submit"),
+            self.http.clone(),
+            self.secret.clone(),
+            waiting,
+        ));
+        lanes.insert(url.to_owned(), lane.clone());
+        lane
+    }
+}
+
+/// Sends what waits in a lane, up to [`LANE_REQUESTS`] requests at a time; what arrives while
+/// they are all out goes together in the next.
+async fn run_lane(
+    endpoint: String,
+    http: reqwest::Client,
+    secret: SecretString,
+    mut waiting: mpsc::UnboundedReceiver<Pending>,
+) {
+    let in_flight = Arc::new(Semaphore::new(LANE_REQUESTS));
+    while let Some(first) = waiting.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        // A message whose sender stopped waiting (2 s passed) is not sent: its webhook was
+        // parked, and its command answered that the owner is unreachable.
+        let mut batch: Vec<Pending> = Some(first)
+            .into_iter()
+            .filter(|p| !p.answer.is_closed())
+            .collect();
+        while batch.len() < MAX_FORWARD_BATCH {
+            match waiting.try_recv() {
+                Ok(next) if next.answer.is_closed() => {}
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let (http, endpoint, secret) = (http.clone(), endpoint.clone(), secret.clone());
+        tokio::spawn(async move {
+            send_batch(&http, &endpoint, &secret, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// One request carrying `batch`; each message's sender gets its answer, or `None` if the
+/// owner did not answer them all.
+async fn send_batch(
+    http: &reqwest::Client,
+    endpoint: &str,
+    secret: &SecretString,
+    batch: Vec<Pending>,
+) {
+    histogram!(CLUSTER_FORWARD_BATCH_SIZE).record(batch.len() as f64);
+    let (messages, answers): (Vec<Forwarded>, Vec<_>) =
+        batch.into_iter().map(|p| (p.message, p.answer)).unzip();
+    let sent = http
+        .post(endpoint)
+        .header(SECRET_HEADER, secret.expose_secret())
+        .json(&messages)
+        .send()
+        .await;
+    let answered = match sent {
+        Ok(response) if response.status().is_success() => response
+            .json::<Vec<Answer>>()
+            .await
+            .map_err(|e| e.to_string()),
+        Ok(response) => Err(format!("answered {}", response.status())),
+        Err(e) => Err(e.to_string()),
+    };
+    match answered {
+        Ok(replies) if replies.len() == answers.len() => {
+            for (answer, reply) in answers.into_iter().zip(replies) {
+                let _ = answer.send(Some(reply));
+            }
+        }
+        outcome => {
+            let why = outcome.map_or_else(
+                |e| e,
+                |r| format!("{} answers to {}", r.len(), answers.len()),
+            );
+            tracing::warn!(endpoint, messages = answers.len(), error = %why, "cluster: a node did not answer forwarded messages");
+            for answer in answers {
+                let _ = answer.send(None);
             }
         }
     }

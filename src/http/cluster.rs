@@ -1,37 +1,35 @@
 //! `GET /api/v1/cluster` (admin keys): the nodes, the slots each holds and every slot's lease.
 //! A single node (cluster mode off) says so and lists nothing. And the nodes' internal route,
-//! `POST /internal/v1/orders/{id}/submit`: a message another node forwarded to the owner of
-//! the order's slot.
+//! `POST /internal/v1/submit`: messages another node forwarded to the owner of their orders'
+//! slots.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
 
 use super::{Caller, Error};
 use crate::actors::RegistryHandle;
-use crate::actors::forward::{Answer, Forwarded, SECRET_HEADER};
+use crate::actors::forward::{Answer, Forwarded, MAX_FORWARD_BATCH, SECRET_HEADER};
 use crate::cluster::{Membership, overview};
 use crate::domain::OrderId;
 use crate::persistence::Database;
 
-/// A message another node forwarded here, presenting the epoch at which it saw this node hold
-/// the order's slot and the cluster's secret. Answered 200 with what became of it (including
-/// `not_owner` when this node does not hold the slot at that epoch); 401 without the secret;
-/// 404 when cluster mode is off.
+/// Messages another node forwarded here, each presenting the epoch at which it saw this node
+/// hold the order's slot, with the cluster's secret. Answered 200 with what became of each, in
+/// order (including `not_owner` when this node does not hold the slot at that epoch); 401
+/// without the secret; 404 when cluster mode is off.
 #[utoipa::path(
     tag = "cluster",
-    params(("id" = String, Path, description = "The order's id")),
-    request_body(content = String, content_type = "application/json", description = "`{\"epoch\": <the epoch the sender saw this node hold the slot at>, \"envelope\": <the message>}`, with the cluster's secret in `x-creatorflow-cluster-secret`"),
+    request_body(content = String, content_type = "application/json", description = "`[{\"order_id\": <the order>, \"epoch\": <the epoch the sender saw this node hold its slot at>, \"envelope\": <the message>}, …]`, with the cluster's secret in `x-creatorflow-cluster-secret`"),
     responses(
-        (status = 200, description = "What became of it: `done` (with the engine's reply), `rejected`, `not_owner` or `unavailable`", content_type = "application/json"),
-        (status = 400, description = "Not a forwarded message", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "What became of each message, in order: `done` (with the engine's reply), `rejected`, `not_owner` or `unavailable`", content_type = "application/json"),
+        (status = 400, description = "Not a list of forwarded messages", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Without the cluster's secret", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Cluster mode is off", body = super::openapi::Problem, content_type = "application/problem+json")
     )
 )]
-#[post("/internal/v1/orders/{id}/submit")]
+#[post("/internal/v1/submit")]
 pub(super) async fn submit(
     req: HttpRequest,
-    path: web::Path<String>,
     body: web::Bytes,
     registry: web::Data<RegistryHandle>,
 ) -> Result<HttpResponse, Error> {
@@ -47,15 +45,32 @@ pub(super) async fn submit(
         return Err(Error::InvalidCredentials);
     }
     // Nothing is read before the secret is checked.
-    let id = OrderId::parse(&path).map_err(|e| Error::BadRequest(e.to_string()))?;
-    let Forwarded { epoch, envelope } = serde_json::from_slice(&body)
-        .map_err(|e| Error::BadRequest(format!("not a forwarded message: {e}")))?;
-    let answer = if forwarder.membership().epoch(id.slot()) == Some(epoch) {
-        Answer::of(registry.submit_here(id, envelope).await)
-    } else {
-        Answer::NotOwner
-    };
-    Ok(HttpResponse::Ok().json(answer))
+    let messages: Vec<Forwarded> = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("not a list of forwarded messages: {e}")))?;
+    if messages.len() > MAX_FORWARD_BATCH {
+        return Err(Error::BadRequest(format!(
+            "{} forwarded messages in one request; at most {MAX_FORWARD_BATCH}",
+            messages.len()
+        )));
+    }
+    let mut orders = Vec::with_capacity(messages.len());
+    for message in messages {
+        let id = OrderId::parse(&message.order_id)
+            .map_err(|e| Error::BadRequest(format!("order_id: {e}")))?;
+        orders.push((id, message));
+    }
+    let answers = futures_util::future::join_all(orders.into_iter().map(|(id, message)| {
+        let registry = registry.clone();
+        async move {
+            if forwarder.membership().epoch(id.slot()) == Some(message.epoch) {
+                Answer::of(registry.submit_here(id, message.envelope).await)
+            } else {
+                Answer::NotOwner
+            }
+        }
+    }))
+    .await;
+    Ok(HttpResponse::Ok().json(answers))
 }
 
 /// This node's membership, if cluster mode is on.

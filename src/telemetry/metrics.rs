@@ -50,6 +50,7 @@ pub const ORDER_PROCESSING_SECONDS: &str = "creatorflow_order_processing_seconds
 pub const CLUSTER_SLOTS_HELD: &str = "creatorflow_cluster_slots_held";
 pub const CLUSTER_HANDOFFS_TOTAL: &str = "creatorflow_cluster_handoffs_total";
 pub const CLUSTER_FORWARDED_TOTAL: &str = "creatorflow_cluster_forwarded_total";
+pub const CLUSTER_FORWARD_BATCH_SIZE: &str = "creatorflow_cluster_forward_batch_size";
 pub const CLUSTER_PARKED_TOTAL: &str = "creatorflow_cluster_parked_total";
 pub const CLUSTER_FENCED_COMMITS_TOTAL: &str = "creatorflow_cluster_fenced_commits_total";
 
@@ -83,6 +84,11 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets_for_metric(Matcher::Full(JOURNAL_BATCH_SIZE.into()), BATCH_BUCKETS)
             .expect("the bucket list is a non-empty constant")
             .set_buckets_for_metric(Matcher::Full(SHIPPING_BATCH_SIZE.into()), BATCH_BUCKETS)
+            .expect("the bucket list is a non-empty constant")
+            .set_buckets_for_metric(
+                Matcher::Full(CLUSTER_FORWARD_BATCH_SIZE.into()),
+                BATCH_BUCKETS,
+            )
             .expect("the bucket list is a non-empty constant")
             .set_buckets_for_metric(
                 Matcher::Full(WORKFLOW_TIME_TO_SHIP_SECONDS.into()),
@@ -160,6 +166,11 @@ fn describe() {
     describe_counter!(
         CLUSTER_FORWARDED_TOTAL,
         "Messages for orders of another node's slot forwarded to it, by outcome (answered, unreachable)"
+    );
+    describe_histogram!(
+        CLUSTER_FORWARD_BATCH_SIZE,
+        Unit::Count,
+        "Messages per internal request forwarding them to their slots' owner"
     );
     describe_counter!(
         CLUSTER_FENCED_COMMITS_TOTAL,

@@ -334,7 +334,18 @@ impl TestApp {
         request.send().await.expect("the daemon answers")
     }
 
-    /// Polls `GET path` (as the admin) until its JSON satisfies `check`; returns it.
+    /// A series' value as `/metrics` exports it (`name` with its labels, if any). Every app
+    /// of the test process shares one recorder: compare before and after, not to zero.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let metrics = self.get("/metrics", None).await.text().await.unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} is exported"))
+            .parse()
+            .unwrap()
+    }
+
     /// Hands the order engine a TikTok status of `order` (of `shop`, at TikTok's time `t`), as
     /// a poll would; the engine's answer.
     pub async fn status(
@@ -361,6 +372,7 @@ impl TestApp {
             .await
     }
 
+    /// Polls `GET path` (as the admin) until its JSON satisfies `check`; returns it.
     pub async fn get_until(
         &self,
         path: &str,

@@ -19,17 +19,6 @@ fn authorise(app: &TestApp, sandbox: &Sandbox, code: &str) {
     assert!(!stderr.contains("TTP_"), "tokens never reach the log");
 }
 
-/// A counter's value as `/metrics` exports it.
-async fn counter(app: &TestApp, name: &str) -> f64 {
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} is exported"))
-        .parse()
-        .unwrap()
-}
-
 fn kinds(history: &Value) -> Vec<String> {
     history["events"]
         .as_array()
@@ -147,7 +136,7 @@ async fn the_poller_repairs_orders_whose_webhooks_were_lost_and_counts_the_drift
         .await;
     assert_eq!(kinds(&after), before);
 
-    let drift = counter(&app, "creatorflow_tiktok_sync_drift_total").await;
+    let drift = app.metric("creatorflow_tiktok_sync_drift_total").await;
     assert!(drift >= 2.0, "{drift}");
 
     // The shop's own drift (a race with the first webhook can add one), on the API and the
@@ -192,7 +181,7 @@ async fn a_shop_not_yet_authorised_has_its_fetches_skipped_and_its_first_poll_br
     let path = format!("/api/v1/orders/{id}");
     app.get_until(&path, |o| o["status"] == "UNPAID").await;
     eventually("the fetch counted as skipped", || async {
-        counter(&app, "creatorflow_tiktok_details_skipped_total").await >= 1.0
+        app.metric("creatorflow_tiktok_details_skipped_total").await >= 1.0
     })
     .await;
     let db = creatorflow::persistence::Database::connect(&app.db.settings().database)

@@ -552,7 +552,7 @@ async fn write_postgres(
     let recorded = with_events(placed);
     let snapshots = Snapshots::of(&recorded);
     if snapshots.wide.is_empty() && !annotations::any(&recorded) {
-        return postgres::write_batch(&db.conn, placed, &snapshots.narrow, fence).await;
+        return postgres::write_batch(db.engine(), placed, &snapshots.narrow, fence).await;
     }
     let txn = db.begin_write().await?;
     let batch = postgres::write_batch(&txn, placed, &snapshots.narrow, fence).await?;

@@ -53,7 +53,13 @@ pub struct Database {
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     /// For PostgreSQL, the pool of shops' reads (see [`Reader`]).
     shop_pool: Option<sea_orm::sqlx::PgPool>,
+    /// For PostgreSQL, the pool of the engine's hot path (see [`Database::engine`]).
+    engine: Option<DatabaseConnection>,
 }
+
+/// Connections of the engine's hot path (the journal's batch statements, activation's
+/// snapshot loads): a journal writer and a loader per shard use one at a time.
+const ENGINE_CONNECTIONS: u32 = 8;
 
 /// A write transaction; on SQLite it also holds the turn to write until it ends.
 pub struct WriteTxn {
@@ -175,8 +181,23 @@ impl Database {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
+        let engine_options = (backend == Backend::Postgres).then(|| {
+            let mut engine = options.clone();
+            engine
+                .max_connections(settings.max_connections.min(ENGINE_CONNECTIONS))
+                .map_sqlx_postgres_opts(|o| o.options([("enable_seqscan", "off")]));
+            engine
+        });
         let mut conn = sea_orm::Database::connect(options).await?;
         conn.set_metric_callback(super::statements::record);
+        let engine = match engine_options {
+            Some(options) => {
+                let mut engine = sea_orm::Database::connect(options).await?;
+                engine.set_metric_callback(super::statements::record);
+                Some(engine)
+            }
+            None => None,
+        };
         let write_turn = (backend == Backend::Sqlite).then(Default::default);
         let shop_pool = match backend {
             Backend::Postgres => Some(super::reader::shop_pool(url, settings)?),
@@ -188,7 +209,19 @@ impl Database {
             sqlite_file,
             write_turn,
             shop_pool,
+            engine,
         })
+    }
+
+    /// Where the engine's hot path runs its statements: the journal's batch (outside a
+    /// transaction) and activation's snapshot loads, every one a lookup by key. On PostgreSQL a
+    /// pool of its own whose sessions never plan a sequential scan (`enable_seqscan = off`):
+    /// a prepared statement's generic plan is made once per connection, and one made while a
+    /// table was small (a new database) scans the table by its rows for as long as the
+    /// connection lives, however large the table grows (measured: a batch's dedupe lookup read
+    /// 55,000 log rows, 86 ms, where the unique index answers at once). On SQLite, the pool.
+    pub(crate) fn engine(&self) -> &DatabaseConnection {
+        self.engine.as_ref().unwrap_or(&self.conn)
     }
 
     pub fn backend(&self) -> Backend {

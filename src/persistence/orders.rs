@@ -258,7 +258,7 @@ impl OrderStore<'_> {
     pub async fn load_many(&self, ids: &[&OrderId]) -> Result<HashMap<OrderId, Order>, Error> {
         let rows = orders::Entity::find()
             .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
-            .all(&self.db.conn)
+            .all(self.db.engine())
             .await?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {

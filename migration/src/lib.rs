@@ -33,6 +33,7 @@ mod m20261129_000026_log_blocks;
 mod m20261129_000027_workflow_run_slots;
 mod m20261129_000028_parked_messages;
 mod m20261129_000029_event_epochs;
+mod m20261129_000030_analytics_by_shop_and_time;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000027_workflow_run_slots::Migration),
             Box::new(m20261129_000028_parked_messages::Migration),
             Box::new(m20261129_000029_event_epochs::Migration),
+            Box::new(m20261129_000030_analytics_by_shop_and_time::Migration),
         ]
     }
 }

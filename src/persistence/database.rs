@@ -58,8 +58,12 @@ pub struct Database {
 }
 
 /// Connections of the engine's hot path (the journal's batch statements, activation's
-/// snapshot loads): a journal writer and a loader per shard use one at a time.
-const ENGINE_CONNECTIONS: u32 = 8;
+/// snapshot loads): a journal writer and a loader per shard use one at a time. All are opened
+/// at start, on the runtime that connects: a connection opened later by its first user would
+/// belong to that user's runtime (the journal's own thread), and be dead for the others once
+/// that runtime ends (measured in a test running two journals on one pool: a batch committed,
+/// its answer lost, and the commit retried as a duplicate).
+const ENGINE_CONNECTIONS: u32 = 4;
 
 /// A write transaction; on SQLite it also holds the turn to write until it ends.
 pub struct WriteTxn {
@@ -183,8 +187,10 @@ impl Database {
         });
         let engine_options = (backend == Backend::Postgres).then(|| {
             let mut engine = options.clone();
+            let size = settings.max_connections.min(ENGINE_CONNECTIONS);
             engine
-                .max_connections(settings.max_connections.min(ENGINE_CONNECTIONS))
+                .max_connections(size)
+                .min_connections(size)
                 .map_sqlx_postgres_opts(|o| o.options([("enable_seqscan", "off")]));
             engine
         });

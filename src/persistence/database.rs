@@ -57,6 +57,9 @@ pub struct Database {
     engine: Option<DatabaseConnection>,
 }
 
+/// How long a pooled connection may sit unused before it is pinged on its way out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// Connections of the engine's hot path (the journal's batch statements, activation's
 /// snapshot loads): a journal writer and a loader per shard use one at a time. All are opened
 /// at start, on the runtime that connects: a connection opened later by its first user would
@@ -172,6 +175,10 @@ impl Database {
             .min_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.acquire_timeout)
+            // A connection is pinged before use only after a second idle: pinging at every
+            // acquire was a round trip before each statement, and a connection in steady use
+            // has just answered one (a dead one fails its statement, and is dropped).
+            .test_before_acquire_if_idle_for(PING_AFTER_IDLE)
             .sqlx_logging(false);
         let synchronous = match settings.sqlite_synchronous {
             SqliteSynchronous::Normal => SqlxSynchronous::Normal,

@@ -75,19 +75,21 @@ pub(super) fn count_consumed(subscription: &'static str, outcome: &Result<(), Fa
 }
 
 /// AMQP topic matching: words separated by dots, `*` matches one word, `#` zero or more.
+/// Walks the words without collecting them: it runs for every binding of every subscription
+/// for each message relayed.
 pub fn topic_matches(pattern: &str, key: &str) -> bool {
-    fn go(p: &[&str], k: &[&str]) -> bool {
-        match (p.first(), k.first()) {
+    type Words<'a> = std::str::Split<'a, char>;
+    fn go(p: Words<'_>, k: Words<'_>) -> bool {
+        let (mut p_rest, mut k_rest) = (p.clone(), k.clone());
+        match (p_rest.next(), k_rest.next()) {
             (None, None) => true,
-            (Some(&"#"), _) => go(&p[1..], k) || (!k.is_empty() && go(p, &k[1..])),
-            (Some(&"*"), Some(_)) => go(&p[1..], &k[1..]),
-            (Some(w), Some(x)) if w == x => go(&p[1..], &k[1..]),
+            (Some("#"), word) => go(p_rest, k) || (word.is_some() && go(p, k_rest)),
+            (Some("*"), Some(_)) => go(p_rest, k_rest),
+            (Some(w), Some(x)) if w == x => go(p_rest, k_rest),
             _ => false,
         }
     }
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = key.split('.').collect();
-    go(&p, &k)
+    go(pattern.split('.'), key.split('.'))
 }
 
 #[cfg(test)]
@@ -110,5 +112,10 @@ mod tests {
             "shipping.tracking.ups"
         ));
         assert!(!topic_matches("shipping.tracking.*", "shipping.tracking"));
+        assert!(topic_matches("#.shipped", "order.transition.shipped"));
+        assert!(!topic_matches("#.shipped", "order.transition.delivered"));
+        assert!(topic_matches("order.#.shipped", "order.shipped"));
+        assert!(topic_matches("order.#.shipped", "order.a.b.shipped"));
+        assert!(!topic_matches("order", "order.transition"));
     }
 }

@@ -10,68 +10,55 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const BY_ORDER: &str = "idx_analytics_transitions_order";
-const BY_DAY: &str = "idx_analytics_transitions_day";
-const BY_SHOP_AND_TIME: &str = "idx_analytics_transitions_shop_recorded";
+use AnalyticsTransitions::{Day, MessageId, OrderId, RecordedAt, ShopId};
+
+/// The indexes before (`up` drops them, `down` makes them again) and after.
+const BEFORE: [(&str, [AnalyticsTransitions; 2]); 2] = [
+    ("idx_analytics_transitions_order", [OrderId, MessageId]),
+    ("idx_analytics_transitions_day", [Day, ShopId]),
+];
+const AFTER: [(&str, [AnalyticsTransitions; 2]); 1] = [(
+    "idx_analytics_transitions_shop_recorded",
+    [ShopId, RecordedAt],
+)];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for name in [BY_ORDER, BY_DAY] {
-            manager
-                .drop_index(
-                    Index::drop()
-                        .name(name)
-                        .table(AnalyticsTransitions::Table)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        manager
-            .create_index(
-                Index::create()
-                    .name(BY_SHOP_AND_TIME)
-                    .table(AnalyticsTransitions::Table)
-                    .col(AnalyticsTransitions::ShopId)
-                    .col(AnalyticsTransitions::RecordedAt)
-                    .to_owned(),
-            )
-            .await
+        replace(manager, &BEFORE, &AFTER).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(BY_SHOP_AND_TIME)
-                    .table(AnalyticsTransitions::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(BY_ORDER)
-                    .table(AnalyticsTransitions::Table)
-                    .col(AnalyticsTransitions::OrderId)
-                    .col(AnalyticsTransitions::MessageId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(BY_DAY)
-                    .table(AnalyticsTransitions::Table)
-                    .col(AnalyticsTransitions::Day)
-                    .col(AnalyticsTransitions::ShopId)
-                    .to_owned(),
-            )
-            .await
+        replace(manager, &AFTER, &BEFORE).await
     }
 }
 
-#[derive(DeriveIden)]
+/// Drops the indexes `old` and makes `new`.
+async fn replace(
+    manager: &SchemaManager<'_>,
+    old: &[(&str, [AnalyticsTransitions; 2])],
+    new: &[(&str, [AnalyticsTransitions; 2])],
+) -> Result<(), DbErr> {
+    for (name, _) in old {
+        let drop = Index::drop()
+            .name(*name)
+            .table(AnalyticsTransitions::Table)
+            .to_owned();
+        manager.drop_index(drop).await?;
+    }
+    for (name, [first, second]) in new {
+        let create = Index::create()
+            .name(*name)
+            .table(AnalyticsTransitions::Table)
+            .col(*first)
+            .col(*second)
+            .to_owned();
+        manager.create_index(create).await?;
+    }
+    Ok(())
+}
+
+#[derive(DeriveIden, Clone, Copy)]
 enum AnalyticsTransitions {
     Table,
     OrderId,

@@ -7,7 +7,7 @@
 //! route parks the message for the slot's next owner).
 //!
 //! Messages to one node travel together: each node has a lane here, and while a lane's
-//! requests are in flight the messages that arrive meanwhile wait for the next one
+//! request is in flight the messages that arrive meanwhile wait for the next one
 //! (`POST /internal/v1/submit`, a list of messages answered by a list of answers), as the
 //! journal's group commit gathers commits. Under load one request carries many messages; an
 //! idle lane sends a message at once.
@@ -19,7 +19,7 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Envelope, Error, RegistryHandle, Reply};
 use crate::cluster::Membership;
@@ -34,9 +34,6 @@ const PARKED_EVERY: Duration = Duration::from_millis(500);
 
 /// How long a forwarded message waits for the owner's answer.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Requests a lane keeps in flight to its node; messages arriving while all are out wait.
-const LANE_REQUESTS: usize = 1;
 
 /// The most messages one request carries.
 pub const MAX_FORWARD_BATCH: usize = 256;
@@ -175,19 +172,16 @@ impl Forwarder {
     }
 }
 
-/// Sends what waits in a lane, up to [`LANE_REQUESTS`] requests at a time; what arrives while
-/// they are all out goes together in the next.
+/// Sends what waits in a lane, one request at a time; what arrives while a request is out goes
+/// together in the next. (Four requests in flight made batches of two messages and gained
+/// nothing; see docs/PERFORMANCE.md, "Session 20".)
 async fn run_lane(
     endpoint: String,
     http: reqwest::Client,
     secret: SecretString,
     mut waiting: mpsc::UnboundedReceiver<Pending>,
 ) {
-    let in_flight = Arc::new(Semaphore::new(LANE_REQUESTS));
     while let Some(first) = waiting.recv().await {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
         // A message whose sender stopped waiting (2 s passed) is not sent: its webhook was
         // parked, and its command answered that the owner is unreachable.
         let mut batch: Vec<Pending> = Some(first)
@@ -201,14 +195,9 @@ async fn run_lane(
                 Err(_) => break,
             }
         }
-        if batch.is_empty() {
-            continue;
-        }
-        let (http, endpoint, secret) = (http.clone(), endpoint.clone(), secret.clone());
-        tokio::spawn(async move {
+        if !batch.is_empty() {
             send_batch(&http, &endpoint, &secret, batch).await;
-            drop(permit);
-        });
+        }
     }
 }
 

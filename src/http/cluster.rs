@@ -59,17 +59,16 @@ pub(super) async fn submit(
             .map_err(|e| Error::BadRequest(format!("order_id: {e}")))?;
         orders.push((id, message));
     }
-    let answers = futures_util::future::join_all(orders.into_iter().map(|(id, message)| {
-        let registry = registry.clone();
-        async move {
+    let registry = &registry;
+    let answers =
+        futures_util::future::join_all(orders.into_iter().map(|(id, message)| async move {
             if forwarder.membership().epoch(id.slot()) == Some(message.epoch) {
                 Answer::of(registry.submit_here(id, message.envelope).await)
             } else {
                 Answer::NotOwner
             }
-        }
-    }))
-    .await;
+        }))
+        .await;
     Ok(HttpResponse::Ok().json(answers))
 }
 

@@ -37,7 +37,7 @@ use super::tail::Watermark;
 use super::{postgres, sqlite};
 use crate::cluster::Membership;
 use crate::config::Backend;
-use crate::persistence::Database;
+use crate::persistence::{Database, EngineConnection};
 use crate::telemetry::metrics::{
     CLUSTER_FENCED_COMMITS_TOTAL, JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS,
 };
@@ -298,6 +298,7 @@ async fn write_loop(
     max_batch: usize,
     max_delay: Duration,
 ) {
+    let engine = db.engine_connection();
     loop {
         // Collect a batch holding the queue; write it after letting go, so the next writer can
         // collect the next batch meanwhile.
@@ -370,7 +371,7 @@ async fn write_loop(
                 )
             })
             .collect();
-        let outcomes = match write(&db, &placed, fence.as_ref()).await {
+        let outcomes = match write(&db, &engine, &placed, fence.as_ref()).await {
             Ok(outcomes) => outcomes,
             // One bad commit must not sink the others: retry each on its own (at the positions
             // it was given, which no other batch holds).
@@ -379,7 +380,7 @@ async fn write_loop(
                 let mut each = Vec::with_capacity(size);
                 for one in &placed {
                     each.push(
-                        match write(&db, std::slice::from_ref(one), fence.as_ref()).await {
+                        match write(&db, &engine, std::slice::from_ref(one), fence.as_ref()).await {
                             Ok(mut outcome) => outcome.remove(0),
                             Err(e) => Err(Error::Write(e.into())),
                         },
@@ -417,6 +418,7 @@ async fn write_loop(
             let _ = reply.send(outcome);
         }
     }
+    engine.close().await;
 }
 
 /// The slots of `batch` this node holds, at the epochs it holds them.
@@ -438,6 +440,7 @@ fn fence_of(membership: &Membership, batch: &[Job]) -> postgres::Fence {
 /// of slots the database no longer gives this node at the epoch presented.
 async fn write(
     db: &Database,
+    engine: &EngineConnection,
     placed: &[Placed],
     fence: Option<&postgres::Fence>,
 ) -> Result<Vec<Result<Written, Error>>, sea_orm::DbErr> {
@@ -468,7 +471,7 @@ async fn write(
                     .filter(|(slot, _)| slots.contains(slot))
                     .collect(),
             });
-            write_postgres(db, &candidates, fence.as_ref()).await?
+            write_postgres(db, engine, &candidates, fence.as_ref()).await?
         }
         Backend::Sqlite => postgres::Batch {
             seen: write_sqlite(db, &candidates).await?,
@@ -546,13 +549,14 @@ async fn write_sqlite(db: &Database, placed: &[&Placed]) -> Result<HashSet<Strin
 /// returns the keys that were already recorded and, fenced, the slots still held.
 async fn write_postgres(
     db: &Database,
+    engine: &EngineConnection,
     placed: &[&Placed],
     fence: Option<&postgres::Fence>,
 ) -> Result<postgres::Batch, DbErr> {
     let recorded = with_events(placed);
     let snapshots = Snapshots::of(&recorded);
     if snapshots.wide.is_empty() && !annotations::any(&recorded) {
-        return postgres::write_batch(db.engine(), placed, &snapshots.narrow, fence).await;
+        return postgres::write_batch(engine, placed, &snapshots.narrow, fence).await;
     }
     let txn = db.begin_write().await?;
     let batch = postgres::write_batch(&txn, placed, &snapshots.narrow, fence).await?;

@@ -11,6 +11,7 @@ use sea_orm::{
 use secrecy::ExposeSecret;
 use tokio::sync::OwnedMutexGuard;
 
+use super::engine::EngineConnection;
 use super::reader::{Reader, ShopReads};
 use crate::config::{self, Backend, SqliteSynchronous};
 use crate::domain::Scope;
@@ -53,20 +54,13 @@ pub struct Database {
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     /// For PostgreSQL, the pool of shops' reads (see [`Reader`]).
     shop_pool: Option<sea_orm::sqlx::PgPool>,
-    /// For PostgreSQL, the pool of the engine's hot path (see [`Database::engine`]).
-    engine: Option<DatabaseConnection>,
+    /// For PostgreSQL, how the engine's own connections are opened (see
+    /// [`Database::engine_connection`]).
+    engine: Option<Arc<super::engine::Options>>,
 }
 
 /// How long a pooled connection may sit unused before it is pinged on its way out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
-
-/// Connections of the engine's hot path (the journal's batch statements, activation's
-/// snapshot loads): a journal writer and a loader per shard use one at a time. All are opened
-/// at start, on the runtime that connects: a connection opened later by its first user would
-/// belong to that user's runtime (the journal's own thread), and be dead for the others once
-/// that runtime ends (measured in a test running two journals on one pool: a batch committed,
-/// its answer lost, and the commit retried as a duplicate).
-const ENGINE_CONNECTIONS: u32 = 4;
 
 /// A write transaction; on SQLite it also holds the turn to write until it ends.
 pub struct WriteTxn {
@@ -192,24 +186,14 @@ impl Database {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
-        let engine_options = (backend == Backend::Postgres).then(|| {
-            let mut engine = options.clone();
-            let size = settings.max_connections.min(ENGINE_CONNECTIONS);
-            engine
-                .max_connections(size)
-                .min_connections(size)
-                .map_sqlx_postgres_opts(|o| o.options([("enable_seqscan", "off")]));
-            engine
-        });
         let mut conn = sea_orm::Database::connect(options).await?;
         conn.set_metric_callback(super::statements::record);
-        let engine = match engine_options {
-            Some(options) => {
-                let mut engine = sea_orm::Database::connect(options).await?;
-                engine.set_metric_callback(super::statements::record);
-                Some(engine)
-            }
-            None => None,
+        let engine = match backend {
+            Backend::Postgres => Some(Arc::new(super::engine::Options::new(
+                url,
+                settings.acquire_timeout,
+            )?)),
+            Backend::Sqlite => None,
         };
         let write_turn = (backend == Backend::Sqlite).then(Default::default);
         let shop_pool = match backend {
@@ -226,15 +210,14 @@ impl Database {
         })
     }
 
-    /// Where the engine's hot path runs its statements: the journal's batch (outside a
-    /// transaction) and activation's snapshot loads, every one a lookup by key. On PostgreSQL a
-    /// pool of its own whose sessions never plan a sequential scan (`enable_seqscan = off`):
-    /// a prepared statement's generic plan is made once per connection, and one made while a
-    /// table was small (a new database) scans the table by its rows for as long as the
-    /// connection lives, however large the table grows (measured: a batch's dedupe lookup read
-    /// 55,000 log rows, 86 ms, where the unique index answers at once). On SQLite, the pool.
-    pub(crate) fn engine(&self) -> &DatabaseConnection {
-        self.engine.as_ref().unwrap_or(&self.conn)
+    /// A connection for one worker of the engine's hot path (a journal writer, a shard's
+    /// snapshot loader), whose statements are lookups by key: on PostgreSQL one of its own,
+    /// opened at its first statement (see [`EngineConnection`]); on SQLite, the pool.
+    pub(crate) fn engine_connection(&self) -> EngineConnection {
+        match &self.engine {
+            Some(options) => EngineConnection::own(options.clone()),
+            None => EngineConnection::pool(self.conn.clone()),
+        }
     }
 
     pub fn backend(&self) -> Backend {

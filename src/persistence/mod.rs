@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 pub mod cluster;
 mod database;
+mod engine;
 mod idempotency;
 mod order_search;
 mod orders;
@@ -27,6 +28,7 @@ pub use audit::{Actor, AuditEntry, AuditStore};
 pub use backup::{Backup, BackupError};
 pub use cluster::{ClusterStore, LeaseRow, NodeRow};
 pub use database::{Database, Error, NotReady, WriteTxn};
+pub use engine::{APPLICATION_NAME as ENGINE_APPLICATION_NAME, EngineConnection};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{
     HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,

@@ -254,11 +254,21 @@ impl OrderStore<'_> {
         Ok(self.load_many(&[id]).await?.remove(id))
     }
 
-    /// The stored snapshots among `ids`, by id, in one query (activation's grouped loads).
+    /// The stored snapshots among `ids`, by id, in one query.
     pub async fn load_many(&self, ids: &[&OrderId]) -> Result<HashMap<OrderId, Order>, Error> {
+        self.load_many_on(&self.db.conn, ids).await
+    }
+
+    /// [`OrderStore::load_many`] on `conn` (activation's grouped loads, on the engine's own
+    /// connection).
+    pub async fn load_many_on(
+        &self,
+        conn: &impl ConnectionTrait,
+        ids: &[&OrderId],
+    ) -> Result<HashMap<OrderId, Order>, Error> {
         let rows = orders::Entity::find()
             .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
-            .all(self.db.engine())
+            .all(conn)
             .await?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {

@@ -8,9 +8,9 @@
 //! its queries: one round trip, with no transaction to begin or end and no role to switch (a
 //! switch costs the server ~50 µs, and a plan made under row-level security is remade whenever
 //! the role that runs it changes). That round trip is also the connection's liveness check:
-//! the pool does not ping a connection before handing it out (as the engine's pool does), and
-//! a connection that fails to take the setting is closed and another tried, so a shop's read
-//! costs the round trips of an administrator's. The setting is the session's, so nothing else
+//! the pool does not ping a connection before handing it out (as the main pool does after a
+//! second idle), and a connection that fails to take the setting is closed and another tried,
+//! so a shop's read costs the round trips of an administrator's. The setting is the session's, so nothing else
 //! may use this pool: [`ShopReads::begin`] is its only way in, and it always sets the shop
 //! first. Its statements are sea-orm's, built and bound as sea-orm's own driver does.
 
@@ -135,16 +135,21 @@ impl ShopReads {
 /// prepares it apart from the same query run by the engine, so each keeps its plan (a plan made
 /// under row-level security is remade whenever the role that runs it changes).
 fn query(stmt: &Statement) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
-    let values = stmt
-        .values
-        .clone()
-        .unwrap_or_else(|| sea_orm::Values(Vec::new()));
-    let sql = format!("/* shop */ {}", stmt.sql);
-    sqlx::query_with(sqlx::AssertSqlSafe(sql), SqlxValues(values))
+    bind(Statement {
+        sql: format!("/* shop */ {}", stmt.sql),
+        values: stmt.values.clone(),
+        db_backend: stmt.db_backend,
+    })
+}
+
+/// `stmt` as sea-orm's own PostgreSQL driver binds it (without copying its values).
+pub(super) fn bind(stmt: Statement) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
+    let values = stmt.values.unwrap_or_else(|| sea_orm::Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), SqlxValues(values))
 }
 
 /// Whether `e` says the connection itself is unusable (rather than the statement wrong).
-fn gone(e: &sqlx::Error) -> bool {
+pub(super) fn gone(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
         // The server ended the session (`pg_terminate_backend`, a restart: class 57).

@@ -52,6 +52,7 @@ impl SnapshotLoader {
 }
 
 async fn run(db: Database, mut loads: mpsc::Receiver<Load>) {
+    let engine = db.engine_connection();
     while let Some(first) = loads.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -61,7 +62,7 @@ async fn run(db: Database, mut loads: mpsc::Receiver<Load>) {
             }
         }
         let ids: Vec<&OrderId> = batch.iter().map(|load| &load.id).collect();
-        match db.orders().load_many(&ids).await {
+        match db.orders().load_many_on(&engine, &ids).await {
             Ok(found) => answer(batch, |id| Ok(found.get(id).cloned())),
             Err(e) => {
                 let e = Arc::new(e);
@@ -69,6 +70,7 @@ async fn run(db: Database, mut loads: mpsc::Receiver<Load>) {
             }
         }
     }
+    engine.close().await;
 }
 
 fn answer(batch: Vec<Load>, of: impl Fn(&OrderId) -> Answer) {

@@ -409,3 +409,71 @@ async fn acknowledged_webhooks_survive_kill_9() {
         assert_eq!(response.status(), 200, "acknowledged order {id} survived");
     }
 }
+
+/// Ends the sessions of database `name` whose application is `application`; returns how many.
+async fn end_sessions(base: &str, name: &str, application: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let admin = sea_orm::Database::connect(base).await.unwrap();
+    let ended = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND application_name = '{application}'"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    admin.close().await.unwrap();
+    ended
+}
+
+/// PostgreSQL: the journal's writers and the snapshot loaders keep connections of their own.
+/// When the server ends them, an idle one is found dead by its ping and replaced before its next
+/// statement (nothing is refused); one ended while in use fails one statement (503, so TikTok
+/// retries) and the retry is recorded, once.
+#[actix_web::test]
+async fn webhooks_carry_on_when_the_database_ends_the_engines_connections() {
+    let app = spawn().await;
+    let Some((base, name)) = app.db.postgres.clone() else {
+        return; // SQLite: the engine uses the pool.
+    };
+    let application = creatorflow::persistence::ENGINE_APPLICATION_NAME;
+    for (n, order) in ["71", "72"].iter().enumerate() {
+        let body = status_body(Some(&format!("e{n}")), order, "UNPAID", 1);
+        assert_eq!(accepted(push(&app, &body).await).await, "applied");
+    }
+    assert!(end_sessions(&base, &name, application).await >= 1);
+    // Idle for more than a second: pinged, found gone, replaced. A change to a live order (the
+    // writer's connection) and a new order (the loader's) are both recorded at once.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let body = status_body(Some("e2"), "71", "AWAITING_SHIPMENT", 2);
+    assert_eq!(accepted(push(&app, &body).await).await, "applied");
+    let body = status_body(Some("e3"), "73", "UNPAID", 2);
+    assert_eq!(accepted(push(&app, &body).await).await, "applied");
+    // Ended while in use: a refusal at most per connection, then the retry is recorded.
+    assert!(end_sessions(&base, &name, application).await >= 1);
+    let body = status_body(Some("e4"), "72", "AWAITING_SHIPMENT", 3);
+    let mut refused = 0;
+    loop {
+        let response = push(&app, &body).await;
+        if response.status() == 200 {
+            assert_eq!(accepted(response).await, "applied");
+            break;
+        }
+        assert_problem(response, 503, "unavailable").await;
+        refused += 1;
+        assert!(
+            refused <= 4,
+            "refused {refused} times: connections are not replaced"
+        );
+    }
+    assert_eq!(
+        history_kinds(&app, "72").await,
+        ["created", "status_changed"],
+        "the retried change is recorded once"
+    );
+}

@@ -267,7 +267,14 @@ fn published(entry: &Entry) -> impl Iterator<Item = Message> + '_ {
         .effects
         .iter()
         .filter(|p| !IN_PROCESS.contains(&p.routing_key.as_str()))
-        .map(|p| envelope(entry.position, &p.routing_key, &p.payload, entry.created_at))
+        .map(|p| {
+            envelope(
+                entry.position,
+                &p.routing_key,
+                p.payload(),
+                entry.created_at,
+            )
+        })
 }
 
 /// What one drain did.
@@ -284,19 +291,22 @@ pub struct Drained {
 fn envelope(
     id: i64,
     routing_key: &str,
-    payload: &Value,
+    payload: Value,
     recorded: DateTime<FixedOffset>,
 ) -> Message {
     let mut body = match payload {
-        Value::Object(map) => map.clone(),
+        Value::Object(map) => map,
         other => {
             let mut map = serde_json::Map::new();
-            map.insert("payload".into(), other.clone());
+            map.insert("payload".into(), other);
             map
         }
     };
-    let family: Vec<&str> = routing_key.split('.').take(2).collect();
-    body.insert("schema".into(), format!("{}.v1", family.join(".")).into());
+    let family = match routing_key.match_indices('.').nth(1) {
+        Some((second, _)) => &routing_key[..second],
+        None => routing_key,
+    };
+    body.insert("schema".into(), format!("{family}.v1").into());
     body.insert("message_id".into(), id.into());
     let recorded = recorded.to_utc();
     body.insert("recorded_at".into(), recorded.to_rfc3339().into());
@@ -316,5 +326,10 @@ fn envelope(
 
 /// The message for an outbox row: its id negated (log positions are the positive ids).
 fn outbox_message(row: &OutboxRow) -> Message {
-    envelope(-row.id, &row.routing_key, &row.payload, row.created_at)
+    envelope(
+        -row.id,
+        &row.routing_key,
+        row.payload.clone(),
+        row.created_at,
+    )
 }

@@ -22,17 +22,54 @@ pub struct Entry {
     pub created_at: DateTime<FixedOffset>,
 }
 
-/// One effect as the log holds it: its routing key and its JSON form.
+/// One effect as the log holds it: its routing key and the effect, as this process committed
+/// it (the journal's rows in memory) or as a row holds it (JSON read from the database).
 #[derive(Debug, Clone)]
 pub struct Posted {
     pub routing_key: String,
-    pub payload: Value,
+    payload: Payload,
+}
+
+#[derive(Debug, Clone)]
+enum Payload {
+    /// Never turned into JSON unless a reader asks: most are worked off in-process.
+    Committed(Effect),
+    Stored(Value),
 }
 
 impl Posted {
+    /// An effect this process committed.
+    pub(super) fn committed(effect: &Effect) -> Self {
+        Self {
+            routing_key: effect.routing_key(),
+            payload: Payload::Committed(effect.clone()),
+        }
+    }
+
+    /// An effect as a row holds it.
+    pub(super) fn stored(routing_key: String, payload: Value) -> Self {
+        Self {
+            routing_key,
+            payload: Payload::Stored(payload),
+        }
+    }
+
     /// The effect itself; an error names what is wrong with a row no code of ours wrote.
     pub fn effect(&self) -> Result<Effect, serde_json::Error> {
-        serde_json::from_value(self.payload.clone())
+        match &self.payload {
+            Payload::Committed(effect) => Ok(effect.clone()),
+            Payload::Stored(json) => serde_json::from_value(json.clone()),
+        }
+    }
+
+    /// Its JSON form, as the log stores it.
+    pub fn payload(&self) -> Value {
+        match &self.payload {
+            Payload::Committed(effect) => {
+                serde_json::to_value(effect).expect("an effect is plain data, always JSON")
+            }
+            Payload::Stored(json) => json.clone(),
+        }
     }
 }
 
@@ -314,10 +351,7 @@ fn posted(effects: Value) -> Option<Vec<Posted>> {
             Value::Array(mut kv) if kv.len() == 2 => {
                 let payload = kv.pop()?;
                 let routing_key = kv.pop()?.as_str()?.to_owned();
-                Some(Posted {
-                    routing_key,
-                    payload,
-                })
+                Some(Posted::stored(routing_key, payload))
             }
             _ => None,
         })

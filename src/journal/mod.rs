@@ -18,6 +18,6 @@ mod tail;
 mod writer;
 
 pub use commit::{Commit, EFFECTS_ONLY, InboxEntry, Written};
-pub use log::{Change, Entry};
+pub use log::{Change, Entry, Posted};
 pub use tail::{Consumer, Tail, Watermark};
 pub use writer::{Error, Journal};

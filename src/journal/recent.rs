@@ -70,16 +70,7 @@ impl Recent {
     pub(super) fn record(&self, committed: &[&Placed], at: DateTime<FixedOffset>) {
         let mut rows = Vec::new();
         for placed in committed {
-            let Ok(new) = rows_of_commit(placed, at) else {
-                // An effect that cannot be told as JSON (never, for ours): forget everything up
-                // to it, so readers take these rows from the database.
-                let last = placed.position + rows_of(placed) - 1;
-                let mut state = self.lock();
-                state.after = state.after.max(last);
-                state.rows = state.rows.split_off(&(last + 1));
-                return;
-            };
-            rows.extend(new);
+            rows.extend(rows_of_commit(placed, at));
         }
         let mut state = self.lock();
         for (position, row) in rows {
@@ -144,28 +135,16 @@ impl Recent {
 }
 
 /// The rows one commit wrote, as the log's readers read them back.
-fn rows_of_commit(
-    placed: &Placed,
-    at: DateTime<FixedOffset>,
-) -> Result<Vec<(i64, Row)>, serde_json::Error> {
+fn rows_of_commit(placed: &Placed, at: DateTime<FixedOffset>) -> Vec<(i64, Row)> {
     let count = rows_of(placed);
     if count == 0 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let last = placed.position + count - 1;
     let entry = if placed.effects.is_empty() {
         None
     } else {
-        let effects = placed
-            .effects
-            .iter()
-            .map(|effect| {
-                Ok(Posted {
-                    routing_key: effect.routing_key(),
-                    payload: serde_json::to_value(effect)?,
-                })
-            })
-            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        let effects: Vec<Posted> = placed.effects.iter().map(Posted::committed).collect();
         Some(Entry {
             position: last,
             slot: placed.order.id.slot(),
@@ -209,5 +188,5 @@ fn rows_of_commit(
             },
         )),
     }
-    Ok(rows)
+    rows
 }

@@ -821,7 +821,7 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
         .iter()
         .flat_map(|entry| entry.effects.iter())
         .filter(|posted| posted.routing_key == "tiktok.fetch_detail")
-        .map(|posted| posted.payload["order_id"].as_str().unwrap().to_owned())
+        .map(|posted| posted.payload()["order_id"].as_str().unwrap().to_owned())
         .collect();
     asked.sort();
     assert_eq!(asked, ["9000", "9001", "9004"]);

@@ -24,7 +24,7 @@ use crate::actors::{Envelope, RegistryHandle, Reply};
 use crate::config;
 use crate::domain::{Cause, Effect, Msg, OrderId, ShopId};
 use crate::journal::Tail;
-use crate::journal::{Consumer, Entry};
+use crate::journal::{Consumer, Entry, Posted};
 use crate::persistence::{self, Database, ShopAuth};
 use crate::shutdown::{Stop, Tasks};
 use crate::telemetry::metrics::{
@@ -127,17 +127,14 @@ impl Fetcher {
         entries: &[Entry],
         cooling: &mut Cooling,
     ) -> Result<(), persistence::Error> {
-        let mut by_shop: BTreeMap<ShopId, Vec<(OrderId, serde_json::Value)>> = BTreeMap::new();
+        let mut by_shop: BTreeMap<ShopId, Vec<(OrderId, &Posted)>> = BTreeMap::new();
         for posted in entries.iter().flat_map(|e| e.effects.iter()) {
             if posted.routing_key != FETCH_DETAIL {
                 continue;
             }
             match posted.effect() {
                 Ok(Effect::FetchDetail { order_id, shop_id }) => {
-                    by_shop
-                        .entry(shop_id)
-                        .or_default()
-                        .push((order_id, posted.payload.clone()));
+                    by_shop.entry(shop_id).or_default().push((order_id, posted));
                 }
                 other => tracing::error!(
                     ?other,
@@ -151,7 +148,7 @@ impl Fetcher {
             let park = |attempts| {
                 let rows: Vec<(String, serde_json::Value)> = wanted
                     .iter()
-                    .map(|(_, payload)| (FETCH_DETAIL.to_owned(), payload.clone()))
+                    .map(|(_, posted)| (FETCH_DETAIL.to_owned(), posted.payload()))
                     .collect();
                 let db = self.db.clone();
                 async move { db.outbox().park(&rows, attempts).await }

@@ -95,7 +95,13 @@ impl EngineConnection {
                 PgConnection::connect_with(&options.connect),
             )
             .await
-            .map_err(|_| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(sqlx::Error::PoolTimedOut))))?
+            .map_err(|_| {
+                let late = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "opening a connection to PostgreSQL took longer than database.acquire_timeout",
+                );
+                DbErr::Conn(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(late))))
+            })?
             .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
             *held = Some(Held {
                 conn,

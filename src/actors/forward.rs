@@ -6,22 +6,20 @@
 //! owner that no longer holds the slot at that epoch, is [`Error::Unreachable`] (the webhook
 //! route parks the message for the slot's next owner).
 //!
-//! Messages to one node travel together: each node has a lane here, and while a lane's
-//! request is in flight the messages that arrive meanwhile wait for the next one
-//! (`POST /internal/v1/submit`, a list of messages answered by a list of answers), as the
-//! journal's group commit gathers commits. Under load one request carries many messages; an
-//! idle lane sends a message at once.
+//! Messages to one node travel together: each node has a lane here (a [`Batcher`] keyed by the
+//! node's URL), and while a lane's request is in flight the messages that arrive meanwhile wait
+//! for the next one (`POST /internal/v1/submit`, a list of messages answered by a list of
+//! answers), as the journal's group commit gathers commits. Under load one request carries many
+//! messages; an idle lane sends a message at once, and stops after a minute without any.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::{counter, histogram};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use super::{Envelope, Error, RegistryHandle, Reply};
+use super::{Batcher, Envelope, Error, RegistryHandle, Reply};
 use crate::cluster::Membership;
 use crate::domain::{OrderId, Rejection};
 use crate::persistence::{self, Database};
@@ -85,9 +83,10 @@ struct Pending {
 pub struct Forwarder {
     membership: Membership,
     secret: SecretString,
-    http: reqwest::Client,
-    /// A lane per node URL, started on first use.
-    lanes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Pending>>>>,
+    /// A lane per node URL: one request in flight, what arrives meanwhile in the next. (Four
+    /// requests in flight made batches of two messages and gained nothing; see
+    /// docs/PERFORMANCE.md, "Session 20".)
+    lanes: Batcher<String, Pending>,
 }
 
 impl Forwarder {
@@ -96,14 +95,21 @@ impl Forwarder {
         for outcome in ["answered", "unreachable"] {
             counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => outcome).increment(0);
         }
+        let http = reqwest::Client::builder()
+            .timeout(FORWARD_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let lanes = Batcher::new(Duration::ZERO, MAX_FORWARD_BATCH, {
+            let secret = secret.clone();
+            move |url: String, batch| {
+                let (http, secret) = (http.clone(), secret.clone());
+                async move { send_batch(&http, &url, &secret, batch).await }
+            }
+        });
         Ok(Self {
             membership,
             secret,
-            http: reqwest::Client::builder()
-                .timeout(FORWARD_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-            lanes: Arc::default(),
+            lanes,
         })
     }
 
@@ -133,14 +139,13 @@ impl Forwarder {
             epoch: owner.epoch,
             envelope,
         };
-        if self
-            .lane(&owner.url)
-            .send(Pending { message, answer })
-            .is_err()
-        {
-            return Err(unreachable());
-        }
-        match tokio::time::timeout(FORWARD_TIMEOUT, answered).await {
+        let forwarded = async {
+            self.lanes
+                .submit(&owner.url, Pending { message, answer })
+                .await;
+            answered.await
+        };
+        match tokio::time::timeout(FORWARD_TIMEOUT, forwarded).await {
             Ok(Ok(Some(answer))) => {
                 counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "answered").increment(1);
                 match answer {
@@ -153,67 +158,26 @@ impl Forwarder {
             _ => Err(unreachable()),
         }
     }
-
-    /// The lane to the node at `url`, started if this is its first message.
-    fn lane(&self, url: &str) -> mpsc::UnboundedSender<Pending> {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lane) = lanes.get(url).filter(|lane| !lane.is_closed()) {
-            return lane.clone();
-        }
-        let (lane, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(run_lane(
-            format!("{url}/internal/v1/submit"),
-            self.http.clone(),
-            self.secret.clone(),
-            waiting,
-        ));
-        lanes.insert(url.to_owned(), lane.clone());
-        lane
-    }
 }
 
-/// Sends what waits in a lane, one request at a time; what arrives while a request is out goes
-/// together in the next. (Four requests in flight made batches of two messages and gained
-/// nothing; see docs/PERFORMANCE.md, "Session 20".)
-async fn run_lane(
-    endpoint: String,
-    http: reqwest::Client,
-    secret: SecretString,
-    mut waiting: mpsc::UnboundedReceiver<Pending>,
-) {
-    while let Some(first) = waiting.recv().await {
-        // A message whose sender stopped waiting (2 s passed) is not sent: its webhook was
-        // parked, and its command answered that the owner is unreachable.
-        let mut batch: Vec<Pending> = Some(first)
-            .into_iter()
-            .filter(|p| !p.answer.is_closed())
-            .collect();
-        while batch.len() < MAX_FORWARD_BATCH {
-            match waiting.try_recv() {
-                Ok(next) if next.answer.is_closed() => {}
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            send_batch(&http, &endpoint, &secret, batch).await;
-        }
+/// One request carrying `batch` to the node at `url`; each message's sender gets its answer, or
+/// `None` if the node did not answer them all. A message whose sender stopped waiting (2 s
+/// passed: its webhook was parked, its command answered that the owner is unreachable) is not
+/// sent.
+async fn send_batch(http: &reqwest::Client, url: &str, secret: &SecretString, batch: Vec<Pending>) {
+    let batch: Vec<Pending> = batch
+        .into_iter()
+        .filter(|p| !p.answer.is_closed())
+        .collect();
+    if batch.is_empty() {
+        return;
     }
-}
-
-/// One request carrying `batch`; each message's sender gets its answer, or `None` if the
-/// owner did not answer them all.
-async fn send_batch(
-    http: &reqwest::Client,
-    endpoint: &str,
-    secret: &SecretString,
-    batch: Vec<Pending>,
-) {
+    let endpoint = format!("{url}/internal/v1/submit");
     histogram!(CLUSTER_FORWARD_BATCH_SIZE).record(batch.len() as f64);
     let (messages, answers): (Vec<Forwarded>, Vec<_>) =
         batch.into_iter().map(|p| (p.message, p.answer)).unzip();
     let sent = http
-        .post(endpoint)
+        .post(&endpoint)
         .header(SECRET_HEADER, secret.expose_secret())
         .json(&messages)
         .send()

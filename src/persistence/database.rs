@@ -59,8 +59,9 @@ pub struct Database {
     engine: Option<Arc<super::engine::Options>>,
 }
 
-/// How long a pooled connection may sit unused before it is pinged on its way out.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+/// How long a connection may sit unused before it is pinged before its next statement (the
+/// pools', and the engine's own connections').
+pub(super) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// A write transaction; on SQLite it also holds the turn to write until it ends.
 pub struct WriteTxn {

@@ -26,13 +26,11 @@ use sea_orm::{
     Statement,
 };
 
+use super::database::PING_AFTER_IDLE;
 use super::reader::{bind, gone};
 
 /// How the engine's connections name themselves to the server (`pg_stat_activity`).
 pub const APPLICATION_NAME: &str = "creatorflow engine";
-
-/// A connection unused this long is pinged before its next statement.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// One worker's connection (see the module's notes). Statements run one at a time.
 pub struct EngineConnection(Inner);

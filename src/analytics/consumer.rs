@@ -34,6 +34,20 @@ impl TransitionMessage {
     }
 }
 
+impl From<TransitionMessage> for TransitionRecord {
+    fn from(m: TransitionMessage) -> Self {
+        Self {
+            message_id: m.message_id,
+            order_id: m.order_id,
+            shop_id: m.shop_id,
+            status: m.status,
+            stage: m.stage,
+            latency_ms: m.latency_ms,
+            recorded_at: m.recorded_at,
+        }
+    }
+}
+
 /// Records every transition of a batch in one statement; an unreadable one is poison alone.
 pub fn subscription(db: Database) -> Subscription {
     // Registered now, so the processing-latency alert's series exists before the first order.
@@ -44,40 +58,36 @@ pub fn subscription(db: Database) -> Subscription {
         move |batch: Vec<Delivery>| {
             let db = db.clone();
             async move {
-                let parsed: Vec<Result<TransitionMessage, Failure>> = batch
-                    .iter()
-                    .map(|d| TransitionMessage::parse(&d.body))
-                    .collect();
-                let records: Vec<TransitionRecord> = parsed
-                    .iter()
-                    .flatten()
-                    .map(|m| TransitionRecord {
-                        message_id: m.message_id,
-                        order_id: m.order_id.clone(),
-                        shop_id: m.shop_id.clone(),
-                        status: m.status.clone(),
-                        stage: m.stage.clone(),
-                        latency_ms: m.latency_ms,
-                        recorded_at: m.recorded_at,
-                    })
-                    .collect();
+                // Each delivery's poison, if it is one; the readable ones become records.
+                let mut poisoned: Vec<Option<Failure>> = Vec::with_capacity(batch.len());
+                let mut records: Vec<TransitionRecord> = Vec::with_capacity(batch.len());
+                for delivery in &batch {
+                    match TransitionMessage::parse(&delivery.body) {
+                        Ok(message) => {
+                            records.push(message.into());
+                            poisoned.push(None);
+                        }
+                        Err(poison) => poisoned.push(Some(poison)),
+                    }
+                }
                 let written = db
                     .analytics()
                     .record_transitions(&records)
                     .await
                     .map_err(|e| Failure::Retry(format!("{:#}", anyhow::Error::from(e))));
                 if written.is_ok() {
+                    let processing =
+                        metrics::histogram!(crate::telemetry::metrics::ORDER_PROCESSING_SECONDS);
                     for latency in records.iter().filter_map(|r| r.latency_ms) {
-                        metrics::histogram!(crate::telemetry::metrics::ORDER_PROCESSING_SECONDS)
-                            .record(latency.max(0) as f64 / 1000.0);
+                        processing.record(latency.max(0) as f64 / 1000.0);
                     }
                 }
-                parsed
+                poisoned
                     .into_iter()
-                    .map(|p| match (p, &written) {
-                        (Err(poison), _) => Err(poison),
-                        (Ok(_), Ok(_)) => Ok(()),
-                        (Ok(_), Err(retry)) => Err(retry.clone()),
+                    .map(|poison| match (poison, &written) {
+                        (Some(poison), _) => Err(poison),
+                        (None, Ok(_)) => Ok(()),
+                        (None, Err(retry)) => Err(retry.clone()),
                     })
                     .collect()
             }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use metrics::{counter, histogram};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{Bus, Message, Published};
@@ -271,7 +272,8 @@ fn published(entry: &Entry) -> impl Iterator<Item = Message> + '_ {
             envelope(
                 entry.position,
                 &p.routing_key,
-                p.payload(),
+                p,
+                p.update_time(),
                 entry.created_at,
             )
         })
@@ -285,43 +287,70 @@ pub struct Drained {
     pub unavailable: bool,
 }
 
-/// The message for a payload: the payload with the envelope fields every schema shares —
-/// `schema` (`<first two words of the routing key>.v1`), `message_id`, `recorded_at` (the
-/// commit) and, where the payload carries TikTok's `update_time`, `latency_ms` from it.
+/// The message for a payload: the payload's fields with the envelope fields every schema
+/// shares — `schema` (`<first two words of the routing key>.v1`), `message_id`, `recorded_at`
+/// (the commit) and, where the payload carries TikTok's `update_time`, `latency_ms` from it. A
+/// payload that is not a JSON object is the envelope's `payload` field.
 fn envelope(
     id: i64,
     routing_key: &str,
-    payload: Value,
+    payload: &impl Serialize,
+    update_time: Option<i64>,
     recorded: DateTime<FixedOffset>,
 ) -> Message {
-    let mut body = match payload {
-        Value::Object(map) => map,
-        other => {
-            let mut map = serde_json::Map::new();
-            map.insert("payload".into(), other);
-            map
-        }
-    };
     let family = match routing_key.match_indices('.').nth(1) {
         Some((second, _)) => &routing_key[..second],
         None => routing_key,
     };
-    body.insert("schema".into(), format!("{family}.v1").into());
-    body.insert("message_id".into(), id.into());
     let recorded = recorded.to_utc();
-    body.insert("recorded_at".into(), recorded.to_rfc3339().into());
-    if let Some(t) = body.get("update_time").and_then(Value::as_i64) {
-        body.insert(
-            "latency_ms".into(),
-            (recorded.timestamp_millis() - t * 1000).into(),
-        );
-    }
+    let fields = Fields {
+        schema: format!("{family}.v1"),
+        message_id: id,
+        recorded_at: recorded.to_rfc3339(),
+        latency_ms: update_time.map(|t| recorded.timestamp_millis() - t * 1000),
+    };
+    let body = serde_json::to_vec(&Body {
+        payload,
+        fields: &fields,
+    })
+    .or_else(|_| {
+        serde_json::to_vec(&Body {
+            payload: &Wrapped { payload },
+            fields: &fields,
+        })
+    })
+    .expect("a payload wrapped in an object always serialises");
     Message {
         id,
         routing_key: routing_key.to_owned(),
-        body: serde_json::to_vec(&body).expect("a JSON map serialises"),
+        body,
         traceparent: None,
     }
+}
+
+/// A message's body: the payload's own fields (it is written as it is, never copied into a
+/// map first), then the envelope's.
+#[derive(Serialize)]
+struct Body<'a, P> {
+    #[serde(flatten)]
+    payload: P,
+    #[serde(flatten)]
+    fields: &'a Fields,
+}
+
+#[derive(Serialize)]
+struct Fields {
+    schema: String,
+    message_id: i64,
+    recorded_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<i64>,
+}
+
+/// A payload that is not an object, as the `payload` field of one.
+#[derive(Serialize)]
+struct Wrapped<P> {
+    payload: P,
 }
 
 /// The message for an outbox row: its id negated (log positions are the positive ids).
@@ -329,7 +358,67 @@ fn outbox_message(row: &OutboxRow) -> Message {
     envelope(
         -row.id,
         &row.routing_key,
-        row.payload.clone(),
+        &row.payload,
+        row.payload.get("update_time").and_then(Value::as_i64),
         row.created_at,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Effect, OrderId, OrderStatus, ShopId, Stage, Transition};
+
+    fn recorded() -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339("2023-11-14T22:13:30+00:00").unwrap()
+    }
+
+    #[test]
+    fn a_message_is_its_payload_with_the_envelope_fields() {
+        let effect = Effect::Transitioned(Box::new(Transition {
+            order_id: OrderId::parse("576461413038785752").unwrap(),
+            shop_id: ShopId::parse("7495340977745743000").unwrap(),
+            from_status: Some(OrderStatus::Unpaid),
+            from_stage: Some(Stage::Received),
+            status: OrderStatus::AwaitingShipment,
+            stage: Stage::Validated,
+            stage_reason: None,
+            version: 2,
+            update_time: Some(1_700_000_000),
+        }));
+        let message = envelope(
+            42,
+            "order.transition.validated",
+            &effect,
+            Some(1_700_000_000),
+            recorded(),
+        );
+        let body: Value = serde_json::from_slice(&message.body).unwrap();
+        assert_eq!(body["schema"], "order.transition.v1");
+        assert_eq!(body["message_id"], 42);
+        assert_eq!(body["recorded_at"], "2023-11-14T22:13:30+00:00");
+        // Recorded ten seconds after TikTok's update_time.
+        assert_eq!(body["latency_ms"], 10_000);
+        assert_eq!(body["effect"], "transitioned");
+        assert_eq!(body["order_id"], "576461413038785752");
+        assert_eq!(body["status"], "AWAITING_SHIPMENT");
+        assert_eq!(body["version"], 2);
+        assert_eq!(message.routing_key, "order.transition.validated");
+    }
+
+    #[test]
+    fn a_payload_that_is_not_an_object_is_the_envelopes_payload_field() {
+        let message = envelope(
+            -7,
+            "inventory.low_stock",
+            &serde_json::json!([1, 2]),
+            None,
+            recorded(),
+        );
+        let body: Value = serde_json::from_slice(&message.body).unwrap();
+        assert_eq!(body["payload"], serde_json::json!([1, 2]));
+        assert_eq!(body["schema"], "inventory.low_stock.v1");
+        assert_eq!(body["message_id"], -7);
+        assert!(body.get("latency_ms").is_none(), "{body}");
+    }
 }

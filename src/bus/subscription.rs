@@ -70,8 +70,11 @@ pub(super) fn count_consumed(subscription: &'static str, outcome: &Result<(), Fa
         Err(Failure::Retry(_)) => "retry",
         Err(Failure::Poison(_)) => "poison",
     };
-    metrics::counter!(crate::telemetry::metrics::BUS_CONSUMED_TOTAL, "subscription" => subscription, "outcome" => label)
-        .increment(1);
+    crate::telemetry::metrics::count(
+        crate::telemetry::metrics::BUS_CONSUMED_TOTAL,
+        [("subscription", subscription), ("outcome", label)],
+        1,
+    );
 }
 
 /// AMQP topic matching: words separated by dots, `*` matches one word, `#` zero or more.

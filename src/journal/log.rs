@@ -62,6 +62,15 @@ impl Posted {
         }
     }
 
+    /// TikTok's `update_time` the effect carries, if any.
+    pub fn update_time(&self) -> Option<i64> {
+        match &self.payload {
+            Payload::Committed(Effect::Transitioned(transition)) => transition.update_time,
+            Payload::Committed(_) => None,
+            Payload::Stored(json) => json.get("update_time")?.as_i64(),
+        }
+    }
+
     /// Its JSON form, as the log stores it.
     pub fn payload(&self) -> Value {
         match &self.payload {
@@ -69,6 +78,16 @@ impl Posted {
                 serde_json::to_value(effect).expect("an effect is plain data, always JSON")
             }
             Payload::Stored(json) => json.clone(),
+        }
+    }
+}
+
+/// Its JSON form, written without building a [`Value`] first.
+impl serde::Serialize for Posted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.payload {
+            Payload::Committed(effect) => effect.serialize(serializer),
+            Payload::Stored(json) => json.serialize(serializer),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use entities::{order_events, orders};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 
 use super::{Database, Error};
@@ -18,6 +18,9 @@ use crate::domain::{
 
 /// Ids per `IN (…)`: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 64;
+
+/// Activation's grouped snapshot load on PostgreSQL.
+const LOAD_MANY: &str = "SELECT * FROM orders WHERE id = ANY($1::text[])";
 
 /// The detail JSON of a snapshot row.
 fn row_detail(row: &orders::Model) -> Result<Option<Detail>, DbErr> {
@@ -266,10 +269,27 @@ impl OrderStore<'_> {
         conn: &impl ConnectionTrait,
         ids: &[&OrderId],
     ) -> Result<HashMap<OrderId, Order>, Error> {
-        let rows = orders::Entity::find()
-            .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
-            .all(conn)
-            .await?;
+        let select = orders::Entity::find();
+        let rows = match conn.get_database_backend() {
+            // One statement text whatever the number of ids: prepared once per connection.
+            DbBackend::Postgres => {
+                let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+                select
+                    .from_raw_sql(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        LOAD_MANY,
+                        [sea_orm::Value::from(ids)],
+                    ))
+                    .all(conn)
+                    .await?
+            }
+            _ => {
+                select
+                    .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
+                    .all(conn)
+                    .await?
+            }
+        };
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {
             let order = to_order(row)?;

@@ -2,10 +2,12 @@
 //! installed. Names carry the `creatorflow_` prefix and base units; counters end in `_total`.
 //! Labels take bounded values only (route patterns, status codes), never ids or error text.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics::{Counter, Unit, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const HTTP_REQUESTS_TOTAL: &str = "creatorflow_http_requests_total";
@@ -71,6 +73,26 @@ const FULFILMENT_BUCKETS: &[f64] = &[
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0,
     14400.0, 43200.0, 86400.0, 172800.0,
 ];
+
+/// A counter's name and its two labels, all fixed strings.
+type Series = (&'static str, [(&'static str, &'static str); 2]);
+
+thread_local! {
+    /// The handles of the [`Series`] this thread has counted.
+    static SERIES: RefCell<HashMap<Series, Counter>> = RefCell::new(HashMap::new());
+}
+
+/// Adds `n` to the counter `name` with two labels whose values are fixed strings: looked up in
+/// the registry once per thread (a key built, hashed and locked for), then from this thread's
+/// own handles. For counters on the path of every webhook.
+pub fn count(name: &'static str, labels: [(&'static str, &'static str); 2], n: u64) {
+    SERIES.with_borrow_mut(|known| {
+        known
+            .entry((name, labels))
+            .or_insert_with(|| metrics::counter!(name, &labels))
+            .increment(n);
+    });
+}
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -156,7 +156,12 @@ pub struct RootSpan;
 impl RootSpanBuilder for RootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         if !on() {
-            return DefaultRootSpanBuilder::on_request_start(request);
+            // The span's fields (the route, the connection's details) cost more to gather than
+            // the rest of the middleware: only when a log line could carry them.
+            if !tracing::span_enabled!(tracing::Level::INFO) {
+                return Span::none();
+            }
+            return tracing_actix_web::root_span!(request);
         }
         let span = tracing_actix_web::root_span!(request, trace_id = tracing::field::Empty);
         let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));

@@ -3,14 +3,13 @@
 
 use chrono::DateTime;
 use futures_util::future::join_all;
-use metrics::counter;
 
 use super::{Notification, Topic};
 use crate::actors::{self, Envelope, RegistryHandle, Reply};
 use crate::domain::Msg;
 use crate::journal::InboxEntry;
 use crate::persistence::{self, Database, QuarantineReason, ShopNotice};
-use crate::telemetry::metrics::TIKTOK_WEBHOOKS_TOTAL;
+use crate::telemetry::metrics::{TIKTOK_WEBHOOKS_TOTAL, count};
 
 /// How a notification was taken in; every variant is acknowledged with 200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +62,11 @@ pub async fn accept(
         Err(Error::Engine(actors::Error::Overloaded { .. })) => "overloaded",
         Err(_) => "unavailable",
     };
-    counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => kind, "outcome" => outcome).increment(1);
+    count(
+        TIKTOK_WEBHOOKS_TOTAL,
+        [("type", kind), ("outcome", outcome)],
+        1,
+    );
     result
 }
 

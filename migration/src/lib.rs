@@ -34,6 +34,7 @@ mod m20261129_000027_workflow_run_slots;
 mod m20261129_000028_parked_messages;
 mod m20261129_000029_event_epochs;
 mod m20261129_000030_analytics_by_shop_and_time;
+mod m20261129_000031_byte_order_keys;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -74,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000028_parked_messages::Migration),
             Box::new(m20261129_000029_event_epochs::Migration),
             Box::new(m20261129_000030_analytics_by_shop_and_time::Migration),
+            Box::new(m20261129_000031_byte_order_keys::Migration),
         ]
     }
 }

@@ -27,6 +27,9 @@ trap cleanup EXIT
 
 export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__LOG__LEVEL=warn
 export CREATORFLOW__WORKFLOW__ENABLED=false CREATORFLOW__TIKTOK__POLL_INTERVAL=1h
+# The run's one key asks for more than a key's default allowance (100/s): this measures the
+# lists, not the rate limit.
+export CREATORFLOW__HTTP__RATE_LIMIT__PER_SECOND=100000 CREATORFLOW__HTTP__RATE_LIMIT__BURST=100000
 case $BACKEND in
   sqlite) export CREATORFLOW__DATABASE__URL=sqlite://$WORK/cf.db ;;
   postgres)

@@ -19,8 +19,10 @@ use crate::domain::{
 /// Ids per `IN (…)`: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// Activation's grouped snapshot load on PostgreSQL.
+/// Activation's grouped snapshot load, on PostgreSQL (the ids as an array) and on SQLite (the
+/// ids as a JSON array).
 const LOAD_MANY: &str = "SELECT * FROM orders WHERE id = ANY($1::text[])";
+const LOAD_MANY_SQLITE: &str = "SELECT * FROM orders WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// The detail JSON of a snapshot row.
 fn row_detail(row: &orders::Model) -> Result<Option<Detail>, DbErr> {
@@ -269,27 +271,23 @@ impl OrderStore<'_> {
         conn: &impl ConnectionTrait,
         ids: &[&OrderId],
     ) -> Result<HashMap<OrderId, Order>, Error> {
-        let select = orders::Entity::find();
-        let rows = match conn.get_database_backend() {
-            // One statement text whatever the number of ids: prepared once per connection.
+        // One statement text whatever the number of ids, so it is prepared once per connection
+        // (an `IN (…)` list has a text per count).
+        let statement = match conn.get_database_backend() {
             DbBackend::Postgres => {
                 let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
-                select
-                    .from_raw_sql(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        LOAD_MANY,
-                        [sea_orm::Value::from(ids)],
-                    ))
-                    .all(conn)
-                    .await?
+                Statement::from_sql_and_values(DbBackend::Postgres, LOAD_MANY, [ids.into()])
             }
-            _ => {
-                select
-                    .filter(orders::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
-                    .all(conn)
-                    .await?
+            backend => {
+                let ids = serde_json::to_string(ids)
+                    .map_err(|e| DbErr::Custom(format!("order ids as JSON: {e}")))?;
+                Statement::from_sql_and_values(backend, LOAD_MANY_SQLITE, [ids.into()])
             }
         };
+        let rows = orders::Entity::find()
+            .from_raw_sql(statement)
+            .all(conn)
+            .await?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {
             let order = to_order(row)?;

@@ -73,16 +73,12 @@ impl Posted {
 
     /// Its JSON form, as the log stores it.
     pub fn payload(&self) -> Value {
-        match &self.payload {
-            Payload::Committed(effect) => {
-                serde_json::to_value(effect).expect("an effect is plain data, always JSON")
-            }
-            Payload::Stored(json) => json.clone(),
-        }
+        serde_json::to_value(self).expect("an effect or a JSON value is always JSON")
     }
 }
 
-/// Its JSON form, written without building a [`Value`] first.
+/// Its JSON form (the effect, or the JSON a row held), written without building a [`Value`]
+/// first.
 impl serde::Serialize for Posted {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match &self.payload {

@@ -8,7 +8,7 @@ use entities::{analytics_transitions, orders};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, Statement,
+    Set, SqlErr, Statement,
 };
 
 use crate::config::Backend;
@@ -183,6 +183,10 @@ impl AnalyticsStore<'_> {
 
     /// [`Self::record_transitions`] on PostgreSQL: every row in one statement whose text never
     /// changes (rows as arrays), parsed and planned once per connection, not once per count.
+    /// The rows are inserted plainly first: a message is redelivered only after a consumer
+    /// failed, and `ON CONFLICT DO NOTHING` made every insert a speculative one (a third dearer
+    /// for PostgreSQL). A batch that holds a message already recorded fails on the key's unique
+    /// index and is written again with the conflict clause.
     async fn record_on_postgres(
         &self,
         records: &[TransitionRecord],
@@ -193,37 +197,43 @@ INSERT INTO analytics_transitions (message_id, order_id, shop_id, status, stage,
 rts_sla_time, recorded_at) \
 SELECT m, o, s, st, sg, d, NULLIF(l, $10), NULLIF(r, $10), ra::timestamptz \
 FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], \
-$8::int8[], $9::text[]) AS u(m, o, s, st, sg, d, l, r, ra) \
-ON CONFLICT (message_id) DO NOTHING";
+$8::int8[], $9::text[]) AS u(m, o, s, st, sg, d, l, r, ra)";
+        const SKIPPING_SEEN: &str = " ON CONFLICT (message_id) DO NOTHING";
         // Arrays travel without NULL elements: a missing number is this sentinel.
         const NONE: i64 = i64::MIN;
-        let column = |f: &dyn Fn(&TransitionRecord) -> String| {
-            sea_orm::Value::from(records.iter().map(f).collect::<Vec<_>>())
+        let values = || {
+            let column = |f: &dyn Fn(&TransitionRecord) -> String| {
+                sea_orm::Value::from(records.iter().map(f).collect::<Vec<_>>())
+            };
+            let number = |f: &dyn Fn(&TransitionRecord) -> i64| {
+                sea_orm::Value::from(records.iter().map(f).collect::<Vec<_>>())
+            };
+            vec![
+                number(&|r| r.message_id),
+                column(&|r| r.order_id.clone()),
+                column(&|r| r.shop_id.clone()),
+                column(&|r| r.status.clone()),
+                column(&|r| r.stage.clone()),
+                column(&day),
+                number(&|r| r.latency_ms.unwrap_or(NONE)),
+                number(&|r| rts(r).unwrap_or(NONE)),
+                column(&|r| r.recorded_at.to_rfc3339()),
+                sea_orm::Value::from(NONE),
+            ]
         };
-        let values = vec![
-            sea_orm::Value::from(records.iter().map(|r| r.message_id).collect::<Vec<_>>()),
-            column(&|r| r.order_id.clone()),
-            column(&|r| r.shop_id.clone()),
-            column(&|r| r.status.clone()),
-            column(&|r| r.stage.clone()),
-            column(&day),
-            sea_orm::Value::from(
-                records
-                    .iter()
-                    .map(|r| r.latency_ms.unwrap_or(NONE))
-                    .collect::<Vec<_>>(),
-            ),
-            sea_orm::Value::from(
-                records
-                    .iter()
-                    .map(|r| rts(r).unwrap_or(NONE))
-                    .collect::<Vec<_>>(),
-            ),
-            column(&|r| r.recorded_at.to_rfc3339()),
-            sea_orm::Value::from(NONE),
-        ];
-        let statement = Statement::from_sql_and_values(DbBackend::Postgres, INSERT, values);
-        Ok(self.db.conn.execute_raw(statement).await?.rows_affected())
+        let insert = |sql: String| {
+            let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values());
+            self.db.conn.execute_raw(statement)
+        };
+        match insert(INSERT.to_owned()).await {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Ok(insert(format!("{INSERT}{SKIPPING_SEEN}"))
+                    .await?
+                    .rows_affected())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The summary since `since`, for one shop or all.

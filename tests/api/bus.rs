@@ -112,6 +112,37 @@ async fn every_order_transition_reaches_analytics_once_through_the_bus() {
     assert_eq!(theirs["orders_by_status"], json!({}));
 }
 
+/// A message the bus delivers again (after a consumer failed mid-batch) is counted once, also
+/// when it arrives beside new ones: the batch is written, the repeat skipped.
+#[actix_rt::test]
+async fn analytics_counts_a_redelivered_transition_once() {
+    let app = spawn_app().await;
+    let db = database(&app.db).await;
+    let record = |message_id: i64| creatorflow::analytics::TransitionRecord {
+        message_id,
+        order_id: format!("5810000000000000{message_id:02}"),
+        shop_id: SHOP.to_owned(),
+        status: "AWAITING_SHIPMENT".to_owned(),
+        stage: "received".to_owned(),
+        latency_ms: Some(40),
+        recorded_at: chrono::Utc::now(),
+    };
+    let analytics = db.analytics();
+    let first = analytics
+        .record_transitions(&[record(1), record(2), record(3)])
+        .await
+        .unwrap();
+    assert_eq!(first, 3);
+    let again = analytics
+        .record_transitions(&[record(2), record(4), record(3)])
+        .await
+        .unwrap();
+    assert_eq!(again, 1, "only message 4 is new");
+    let body = summary(&app, &app.admin_key).await;
+    assert_eq!(transitions(&body), 4, "{body}");
+    assert_eq!(body["processing_latency_ms"]["count"], 4, "{body}");
+}
+
 #[actix_rt::test]
 async fn stock_is_read_set_and_adjusted_over_rest_within_a_shop() {
     let app = spawn_app().await;

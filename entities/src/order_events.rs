@@ -19,10 +19,10 @@ pub struct Model {
     pub from_stage: Option<String>,
     pub to_stage: Option<String>,
     pub cause: String,
-    #[sea_orm(column_type = "JsonBinary")]
+    #[sea_orm(column_type = "Json")]
     pub payload: Json,
     pub dedupe_key: Option<String>,
-    #[sea_orm(column_type = "JsonBinary", nullable)]
+    #[sea_orm(column_type = "Json", nullable)]
     pub effects: Option<Json>,
     pub created_at: DateTimeWithTimeZone,
     /// Cluster mode: the epoch its node held the row's slot at when it wrote it.

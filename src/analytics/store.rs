@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use entities::{analytics_transitions, orders};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, SqlErr, Statement,
+    SqlErr, Statement,
 };
 
 use crate::config::Backend;
@@ -103,8 +102,8 @@ pub struct SlaBreaches {
     pub overdue_unshipped: u64,
 }
 
-/// 9 columns × 300 rows stays far below every backend's bind-parameter limit.
-const ROWS_PER_STATEMENT: usize = 300;
+/// Order ids per deadline lookup: far below every backend's bind-parameter limit.
+const IDS_PER_STATEMENT: usize = 300;
 
 const SHIPPED_STAGES: [&str; 4] = ["shipped", "in_transit", "delivered", "completed"];
 
@@ -122,8 +121,7 @@ impl Database {
 
 impl AnalyticsStore<'_> {
     /// Records transitions; a message seen before is skipped. Returns how many were new.
-    /// On PostgreSQL in one statement; on SQLite in one transaction, a few hundred rows per
-    /// statement.
+    /// In one statement on either backend.
     pub async fn record_transitions(&self, records: &[TransitionRecord]) -> Result<u64, Error> {
         if records.is_empty() {
             return Ok(0);
@@ -136,7 +134,7 @@ impl AnalyticsStore<'_> {
             .map(|r| r.order_id.as_str())
             .collect();
         let mut slas: HashMap<String, Option<i64>> = HashMap::new();
-        for ids in shipping.chunks(ROWS_PER_STATEMENT) {
+        for ids in shipping.chunks(IDS_PER_STATEMENT) {
             slas.extend(
                 orders::Entity::find()
                     .select_only()
@@ -154,29 +152,58 @@ impl AnalyticsStore<'_> {
         if self.db.backend() == Backend::Postgres {
             return self.record_on_postgres(records, rts).await;
         }
-        let txn = self.db.begin_write().await?;
-        let mut written = 0;
-        for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            let rows = chunk.iter().map(|r| analytics_transitions::ActiveModel {
-                message_id: Set(r.message_id),
-                order_id: Set(r.order_id.clone()),
-                shop_id: Set(r.shop_id.clone()),
-                status: Set(r.status.clone()),
-                stage: Set(r.stage.clone()),
-                day: Set(day(r)),
-                latency_ms: Set(r.latency_ms),
-                rts_sla_time: Set(rts(r)),
-                recorded_at: Set(r.recorded_at.fixed_offset()),
-            });
-            written += analytics_transitions::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::column(analytics_transitions::Column::MessageId)
-                        .do_nothing()
-                        .to_owned(),
+        self.record_on_sqlite(records, rts).await
+    }
+
+    /// [`Self::record_transitions`] on SQLite: the rows as one JSON array in one statement whose
+    /// text never changes (prepared once per connection, as the journal's are), inserted
+    /// plainly first and again with the conflict clause only if one was recorded before (see
+    /// [`Self::record_on_postgres`]).
+    async fn record_on_sqlite(
+        &self,
+        records: &[TransitionRecord],
+        rts: impl Fn(&TransitionRecord) -> Option<i64>,
+    ) -> Result<u64, Error> {
+        const INSERT: &str = "\
+INSERT INTO analytics_transitions (message_id, order_id, shop_id, status, stage, day, latency_ms, \
+rts_sla_time, recorded_at) \
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
+value ->> 7, value ->> 8 FROM jsonb_each(?1)";
+        // `WHERE true` lets SQLite's parser tell the upsert clause from a join constraint.
+        const SKIPPING_SEEN: &str = " WHERE true ON CONFLICT (message_id) DO NOTHING";
+        let rows: Vec<_> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.message_id,
+                    &r.order_id,
+                    &r.shop_id,
+                    &r.status,
+                    &r.stage,
+                    day(r),
+                    r.latency_ms,
+                    rts(r),
+                    // As sqlx writes a time to SQLite, so that the summary's bounds compare.
+                    r.recorded_at
+                        .fixed_offset()
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
                 )
-                .exec_without_returning(&txn)
-                .await?;
-        }
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows)
+            .map_err(|e| Error::from(sea_orm::DbErr::Custom(format!("analytics rows: {e}"))))?;
+        let statement = |sql: String| {
+            Statement::from_sql_and_values(DbBackend::Sqlite, sql, [rows.clone().into()])
+        };
+        let txn = self.db.begin_write().await?;
+        let written = match txn.execute_raw(statement(INSERT.to_owned())).await {
+            Ok(done) => done.rows_affected(),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => txn
+                .execute_raw(statement(format!("{INSERT}{SKIPPING_SEEN}")))
+                .await?
+                .rows_affected(),
+            Err(e) => return Err(e.into()),
+        };
         txn.commit().await?;
         Ok(written)
     }

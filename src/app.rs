@@ -278,7 +278,7 @@ async fn start_fenced_engine(
     let journal = Journal::start_fenced(
         db.clone(),
         settings.journal.max_batch,
-        settings.journal.max_delay,
+        settings.journal_max_delay(),
         settings.journal_writers(),
         fence,
     )

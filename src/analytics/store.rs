@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use entities::{analytics_transitions, orders};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExecResult, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, Statement,
 };
 
 use crate::config::Backend;
@@ -17,6 +17,29 @@ use crate::persistence::{Database, Error};
 /// The UTC day a transition is counted in (`YYYY-MM-DD`).
 fn day(record: &TransitionRecord) -> String {
     record.recorded_at.format("%Y-%m-%d").to_string()
+}
+
+/// Runs `insert` with `plain`, and only if a row's message was recorded before (the key's
+/// unique index refuses the statement) again with `skipping_seen` appended. Returns the rows
+/// written. A message comes again only after a consumer failed, and a conflict clause on every
+/// statement made every row a speculative insertion (a third dearer on PostgreSQL).
+async fn skipping_seen_once_needed<F>(
+    plain: &str,
+    skipping_seen: &str,
+    insert: impl Fn(String) -> F,
+) -> Result<u64, DbErr>
+where
+    F: std::future::Future<Output = Result<ExecResult, DbErr>>,
+{
+    match insert(plain.to_owned()).await {
+        Ok(done) => Ok(done.rows_affected()),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Ok(insert(format!("{plain}{skipping_seen}"))
+                .await?
+                .rows_affected())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A transition as the analytics consumer records it.
@@ -156,9 +179,7 @@ impl AnalyticsStore<'_> {
     }
 
     /// [`Self::record_transitions`] on SQLite: the rows as one JSON array in one statement whose
-    /// text never changes (prepared once per connection, as the journal's are), inserted
-    /// plainly first and again with the conflict clause only if one was recorded before (see
-    /// [`Self::record_on_postgres`]).
+    /// text never changes (prepared once per connection, as the journal's are).
     async fn record_on_sqlite(
         &self,
         records: &[TransitionRecord],
@@ -196,24 +217,15 @@ value ->> 7, value ->> 8 FROM jsonb_each(?1)";
             Statement::from_sql_and_values(DbBackend::Sqlite, sql, [rows.clone().into()])
         };
         let txn = self.db.begin_write().await?;
-        let written = match txn.execute_raw(statement(INSERT.to_owned())).await {
-            Ok(done) => done.rows_affected(),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => txn
-                .execute_raw(statement(format!("{INSERT}{SKIPPING_SEEN}")))
-                .await?
-                .rows_affected(),
-            Err(e) => return Err(e.into()),
-        };
+        let written =
+            skipping_seen_once_needed(INSERT, SKIPPING_SEEN, |sql| txn.execute_raw(statement(sql)))
+                .await?;
         txn.commit().await?;
         Ok(written)
     }
 
     /// [`Self::record_transitions`] on PostgreSQL: every row in one statement whose text never
     /// changes (rows as arrays), parsed and planned once per connection, not once per count.
-    /// The rows are inserted plainly first: a message is redelivered only after a consumer
-    /// failed, and `ON CONFLICT DO NOTHING` made every insert a speculative one (a third dearer
-    /// for PostgreSQL). A batch that holds a message already recorded fails on the key's unique
-    /// index and is written again with the conflict clause.
     async fn record_on_postgres(
         &self,
         records: &[TransitionRecord],
@@ -252,15 +264,7 @@ $8::int8[], $9::text[]) AS u(m, o, s, st, sg, d, l, r, ra)";
             let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values());
             self.db.conn.execute_raw(statement)
         };
-        match insert(INSERT.to_owned()).await {
-            Ok(done) => Ok(done.rows_affected()),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Ok(insert(format!("{INSERT}{SKIPPING_SEEN}"))
-                    .await?
-                    .rows_affected())
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(skipping_seen_once_needed(INSERT, SKIPPING_SEEN, insert).await?)
     }
 
     /// The summary since `since`, for one shop or all.

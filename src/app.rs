@@ -275,7 +275,10 @@ async fn start_fenced_engine(
     db: &Database,
     fence: Option<Membership>,
 ) -> anyhow::Result<RegistryHandle> {
-    let journal = Journal::start_fenced(
+    // The order engine's thread: the journal's writers and the first registry shard.
+    let engine = actix::Arbiter::new().handle();
+    let journal = Journal::start_in(
+        Some(&engine),
         db.clone(),
         settings.journal.max_batch,
         settings.journal_max_delay(),
@@ -284,7 +287,7 @@ async fn start_fenced_engine(
     )
     .await
     .context("cannot read the end of the log")?;
-    let registry = RegistryHandle::start(&settings.engine, db.clone(), journal.clone());
+    let registry = RegistryHandle::start(&settings.engine, db.clone(), journal.clone(), &engine);
     Ok(match journal.committed().fence() {
         Some(membership) => {
             let forwarder = Forwarder::new(membership.clone(), settings.cluster.secret.clone())

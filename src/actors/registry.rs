@@ -38,8 +38,15 @@ struct Shard {
 }
 
 impl RegistryHandle {
-    /// Starts the shards, each on a new arbiter. Must run inside an actix system.
-    pub fn start(settings: &config::EngineSettings, db: Database, journal: Journal) -> Self {
+    /// Starts the shards: the first on `engine`, the arbiter that runs the journal's writers
+    /// (an order's commit and its answer then stay on one thread), each other on a new arbiter.
+    /// Must run inside an actix system.
+    pub fn start(
+        settings: &config::EngineSettings,
+        db: Database,
+        journal: Journal,
+        engine: &ArbiterHandle,
+    ) -> Self {
         for reason in ["idle", "capacity", "slot_moved"] {
             metrics::counter!(crate::telemetry::metrics::PASSIVATIONS_TOTAL, "reason" => reason)
                 .increment(0);
@@ -53,7 +60,10 @@ impl RegistryHandle {
                 let live = Arc::new(LiveMap::default());
                 let epoch = Instant::now();
                 let shared = live.clone();
-                let arbiter = Arbiter::new();
+                let arbiter = match index {
+                    0 => engine.clone(),
+                    _ => Arbiter::new().handle(),
+                };
                 let (db, journal) = (db.clone(), journal.clone());
                 let (idle, mailbox) = (settings.passivate_after, settings.mailbox_capacity);
                 // The mailbox gets its capacity before the address is handed out, so no sender

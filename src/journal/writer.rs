@@ -23,6 +23,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_rt::ArbiterHandle;
 use metrics::{counter, histogram};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -114,6 +115,20 @@ impl Journal {
         writers: usize,
         fence: Option<Membership>,
     ) -> Result<Self, crate::persistence::Error> {
+        Self::start_in(None, db, max_batch, max_delay, writers, fence).await
+    }
+
+    /// [`Journal::start_fenced`] whose writers run on `engine`'s arbiter (the one that also
+    /// runs order actors, so that a commit and its answer never cross threads), or on a thread
+    /// of their own if `None`.
+    pub async fn start_in(
+        engine: Option<&ArbiterHandle>,
+        db: Database,
+        max_batch: usize,
+        max_delay: Duration,
+        writers: usize,
+        fence: Option<Membership>,
+    ) -> Result<Self, crate::persistence::Error> {
         let (positions, committed_tx, committed, recent) = match &fence {
             None => {
                 let end = db.log().end().await?;
@@ -143,50 +158,56 @@ impl Journal {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
         let watermark = Watermark::new(committed, fence, recent.clone());
-        // The writers get a thread of their own: building a batch's statements must not wait
-        // behind whatever else shares a runtime thread (HTTP, actors, a load generator).
-        std::thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a current-thread runtime can be built");
-                runtime.block_on(async move {
-                    let (writing, written) = oneshot::channel::<()>();
-                    let publisher = match (&cluster, committed_tx) {
-                        (Some(cluster), Some(settled)) => Some(tokio::spawn(publish(
-                            db.clone(),
-                            cluster.clone(),
-                            positions.clone(),
-                            settled,
-                            written,
-                        ))),
-                        _ => None,
-                    };
-                    let writers: Vec<_> = (0..writers.max(1))
-                        .map(|_| {
-                            tokio::spawn(write_loop(
-                                db.clone(),
-                                cluster.clone(),
-                                jobs.clone(),
-                                positions.clone(),
-                                recent.clone(),
-                                max_batch.max(1),
-                                max_delay,
-                            ))
-                        })
-                        .collect();
-                    for writer in writers {
-                        let _ = writer.await;
-                    }
-                    drop(writing);
-                    if let Some(publisher) = publisher {
-                        let _ = publisher.await;
-                    }
-                });
-            })
-            .expect("spawning the journal thread at start-up succeeds");
+        let writing = async move {
+            let (writing, written) = oneshot::channel::<()>();
+            let publisher = match (&cluster, committed_tx) {
+                (Some(cluster), Some(settled)) => Some(tokio::spawn(publish(
+                    db.clone(),
+                    cluster.clone(),
+                    positions.clone(),
+                    settled,
+                    written,
+                ))),
+                _ => None,
+            };
+            let writers: Vec<_> = (0..writers.max(1))
+                .map(|_| {
+                    tokio::spawn(write_loop(
+                        db.clone(),
+                        cluster.clone(),
+                        jobs.clone(),
+                        positions.clone(),
+                        recent.clone(),
+                        max_batch.max(1),
+                        max_delay,
+                    ))
+                })
+                .collect();
+            for writer in writers {
+                let _ = writer.await;
+            }
+            drop(writing);
+            if let Some(publisher) = publisher {
+                let _ = publisher.await;
+            }
+        };
+        match engine {
+            Some(engine) => {
+                engine.spawn(writing);
+            }
+            None => {
+                std::thread::Builder::new()
+                    .name("journal".into())
+                    .spawn(move || {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("a current-thread runtime can be built")
+                            .block_on(writing);
+                    })
+                    .expect("spawning the journal thread at start-up succeeds");
+            }
+        }
         Ok(Self {
             queue,
             committed: watermark,

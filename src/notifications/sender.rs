@@ -83,12 +83,17 @@ async fn enqueue(
     subscriptions: &[WebhookSubscription],
     d: &BusDelivery,
 ) -> Result<(), Failure> {
+    let topical =
+        |s: &WebhookSubscription| s.events.iter().any(|p| topic_matches(p, &d.routing_key));
+    // Most messages concern no subscription at all: those are not read.
+    if !subscriptions.iter().any(topical) {
+        return Ok(());
+    }
     let routed: Routed = serde_json::from_slice(&d.body)
         .map_err(|e| Failure::Poison(format!("no message_id/shop_id: {e}")))?;
     let wanted: Vec<i64> = subscriptions
         .iter()
-        .filter(|s| s.shop_id == routed.shop_id)
-        .filter(|s| s.events.iter().any(|p| topic_matches(p, &d.routing_key)))
+        .filter(|s| s.shop_id == routed.shop_id && topical(s))
         .map(|s| s.id)
         .collect();
     if wanted.is_empty() {

@@ -82,6 +82,7 @@ impl Handler<Deliver> for OrderActor {
             async move {
                 let current = match loaded {
                     Some(state) => state,
+                    None if journal.surely_new(&id) => None,
                     None => {
                         let started = std::time::Instant::now();
                         let state = snapshots.load(&id).await.map_err(Error::Storage)?;

@@ -55,6 +55,12 @@ pub fn slot_of(id: &str) -> i16 {
     (stable_hash(id) % SLOTS) as i16
 }
 
+/// A 64-bit hash of an id, the same in every process and build (the journal keeps these of the
+/// orders it knows are stored).
+pub fn fingerprint(id: &str) -> u64 {
+    stable_hash(id)
+}
+
 /// Orders are partitioned into this many slots. A constant a migration could change (the
 /// `slot` columns would be recomputed).
 pub const SLOTS: u64 = 256;

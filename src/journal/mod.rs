@@ -14,6 +14,7 @@ mod postgres;
 pub mod recent;
 mod snapshot;
 mod sqlite;
+mod stored;
 mod tail;
 mod writer;
 

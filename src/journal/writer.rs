@@ -34,10 +34,12 @@ use super::commit::{Commit, Placed, Written, log_rows, rows_of};
 use super::positions::{BLOCK, Positions};
 use super::recent::Recent;
 use super::snapshot::{self, Snapshots};
+use super::stored::{StoredOrders, read_stored};
 use super::tail::Watermark;
 use super::{postgres, sqlite};
 use crate::cluster::Membership;
 use crate::config::Backend;
+use crate::domain::OrderId;
 use crate::persistence::{Database, EngineConnection};
 use crate::telemetry::metrics::{
     CLUSTER_FENCED_COMMITS_TOTAL, JOURNAL_BATCH_SIZE, JOURNAL_COMMIT_SECONDS,
@@ -81,6 +83,7 @@ fn lock(positions: &Shared) -> std::sync::MutexGuard<'_, Positions> {
 pub struct Journal {
     queue: mpsc::Sender<Job>,
     committed: Watermark,
+    stored: Arc<StoredOrders>,
 }
 
 struct Job {
@@ -149,6 +152,13 @@ impl Journal {
             }
         };
         let positions: Shared = Arc::new(Mutex::new(positions));
+        let stored = Arc::new(match &fence {
+            None => StoredOrders::noting(),
+            Some(_) => StoredOrders::unknown(),
+        });
+        if fence.is_none() {
+            tokio::spawn(read_stored(stored.clone(), db.clone()));
+        }
         let cluster = fence.clone().map(|membership| {
             Arc::new(Cluster {
                 membership,
@@ -158,6 +168,7 @@ impl Journal {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
         let watermark = Watermark::new(committed, fence, recent.clone());
+        let writing_stored = stored.clone();
         let writing = async move {
             let (writing, written) = oneshot::channel::<()>();
             let publisher = match (&cluster, committed_tx) {
@@ -175,11 +186,14 @@ impl Journal {
                     tokio::spawn(write_loop(
                         db.clone(),
                         cluster.clone(),
+                        writing_stored.clone(),
                         jobs.clone(),
                         positions.clone(),
                         recent.clone(),
-                        max_batch.max(1),
-                        max_delay,
+                        Batching {
+                            max: max_batch.max(1),
+                            delay: max_delay,
+                        },
                     ))
                 })
                 .collect();
@@ -211,7 +225,20 @@ impl Journal {
         Ok(Self {
             queue,
             committed: watermark,
+            stored,
         })
+    }
+
+    /// True only if order `id` certainly has no stored snapshot, so its actor starts empty
+    /// without loading one (see [`super::stored`]). Always false on a cluster node.
+    pub fn surely_new(&self, id: &OrderId) -> bool {
+        self.stored.surely_absent(id)
+    }
+
+    /// Waits until the journal has read which orders are stored, after which
+    /// [`Journal::surely_new`] can be true (never, on a cluster node).
+    pub async fn stored_orders_read(&self) {
+        self.stored.read().await;
     }
 
     /// Writes `commit` in the next batch and returns once it is durable (or known a duplicate).
@@ -310,14 +337,21 @@ async fn take(
     }
 }
 
+/// How a writer gathers a batch: up to `max` commits, waiting at most `delay` for company.
+#[derive(Clone, Copy)]
+struct Batching {
+    max: usize,
+    delay: Duration,
+}
+
 async fn write_loop(
     db: Database,
     cluster: Option<Arc<Cluster>>,
+    stored: Arc<StoredOrders>,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     positions: Shared,
     recent: Option<Arc<Recent>>,
-    max_batch: usize,
-    max_delay: Duration,
+    batching: Batching,
 ) {
     let engine = db.engine_connection();
     loop {
@@ -328,8 +362,8 @@ async fn write_loop(
             break;
         };
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + max_delay;
-        while batch.len() < max_batch {
+        let deadline = tokio::time::Instant::now() + batching.delay;
+        while batch.len() < batching.max {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -374,6 +408,7 @@ async fn write_loop(
             }
         };
         drop(jobs);
+        stored.note(batch.iter().map(|job| &job.commit.order.id));
         let started = Instant::now();
         let at = chrono::Utc::now().fixed_offset();
         let size = batch.len();

@@ -264,6 +264,21 @@ impl OrderStore<'_> {
         self.load_many_on(&self.db.conn, ids).await
     }
 
+    /// Up to `limit` stored order ids after `after` (`""`: from the first), in id order: the
+    /// journal reads them all at start (see `journal::stored`).
+    pub async fn ids_after(&self, after: &str, limit: u64) -> Result<Vec<String>, Error> {
+        let ids = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::Id)
+            .filter(orders::Column::Id.gt(after))
+            .order_by_asc(orders::Column::Id)
+            .limit(limit)
+            .into_tuple::<String>()
+            .all(&self.db.conn)
+            .await?;
+        Ok(ids)
+    }
+
     /// [`OrderStore::load_many`] on `conn` (activation's grouped loads, on the engine's own
     /// connection).
     pub async fn load_many_on(

@@ -826,3 +826,48 @@ async fn a_batch_writes_each_new_dedupe_key_once_and_every_command() {
     asked.sort();
     assert_eq!(asked, ["9000", "9001", "9004"]);
 }
+
+/// A single node's journal reads which orders are stored (a page at a time) and notes every
+/// order it writes, so a new order's actor starts without a load: no stored order, on any page
+/// or written since, is ever taken for new, and an order never written is.
+#[actix_web::test]
+async fn the_journal_takes_no_stored_order_for_new() {
+    use creatorflow::journal::Journal;
+    use sea_orm::ConnectionTrait;
+
+    let db = TestDb::new().await;
+    let database = Database::connect(&db.settings().database).await.unwrap();
+    database.migrate_up().await.unwrap();
+    let start = || Journal::start(database.clone(), 64, ms(1), 1);
+    let first = start().await.unwrap();
+    let commit = |order: &str, key: &str| creation_commit(SHOP, order, "UNPAID", Some(key));
+    first.commit(commit("9100", "a")).await.unwrap();
+    drop(first);
+    // More than a page of stored orders (10,000 ids per query), written by an earlier build.
+    sea_orm::Database::connect(&db.url)
+        .await
+        .unwrap()
+        .execute_unprepared(
+            "INSERT INTO orders (id, shop_id, status, stage, version, created_at, updated_at) \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10050) \
+             SELECT 'old' || i, shop_id, status, stage, version, created_at, updated_at \
+             FROM n, orders WHERE orders.id = '9100'",
+        )
+        .await
+        .unwrap();
+
+    let journal = start().await.unwrap();
+    let id = |s: &str| OrderId::parse(s).unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        journal.stored_orders_read(),
+    )
+    .await
+    .expect("the stored orders' ids are read");
+    for stored in ["9100", "old1", "old10050", "old9999"] {
+        assert!(!journal.surely_new(&id(stored)), "{stored} is stored");
+    }
+    assert!(journal.surely_new(&id("9101")));
+    journal.commit(commit("9101", "b")).await.unwrap();
+    assert!(!journal.surely_new(&id("9101")), "9101 was written since");
+}

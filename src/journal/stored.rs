@@ -6,107 +6,131 @@
 //! asked to write since (before writing it), an order it does not know is certainly not stored:
 //! its actor needs no activation load. Under a burst of new orders those loads were ~7% of the
 //! daemon's CPU per webhook and a round trip before each new order's first commit. Until the
-//! ids are read, and on the nodes of a cluster (other nodes write the same table), every
-//! activation asks the database as before.
+//! ids are read, every activation asks the database as before.
+//!
+//! A node of a cluster writes a slot's orders only while it holds the slot, and once it holds
+//! it at an epoch no other node writes that slot (the fence). So after it took a slot, a read
+//! of every stored id that starts then covers whatever the slot's earlier owners wrote: the slot
+//! is known at that epoch. A slot lost and taken back is known again only after a fresh read.
 //!
 //! Ids are kept as 64-bit hashes, ~16 bytes per stored order: two ids with one hash only cost
-//! the second a load. Nothing is ever forgotten, so no stored order is ever taken for new.
+//! the second a load. Nothing is ever forgotten, so no stored order is ever taken for new. (Were
+//! one taken for new all the same, its first commit would collide with its stored events on
+//! `(order_id, seq)`: refused, and the actor would reload.)
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::domain::{OrderId, fingerprint};
+use crate::cluster::Membership;
+use crate::domain::{OrderId, SLOTS, fingerprint};
 use crate::persistence::Database;
 
-/// Ids read per query at start.
+/// Ids read per query.
 const PAGE: u64 = 10_000;
 
+/// How often a cluster node looks for slots it took and does not know yet.
+const LOOK_EVERY: Duration = Duration::from_millis(200);
+
+/// `known_at` of a slot not known at any epoch.
+const NOT_KNOWN: i64 = 0;
+
 pub(super) struct StoredOrders {
-    /// `None`: a cluster node, which always asks the database.
-    known: Option<Mutex<Known>>,
+    ids: Mutex<HashSet<u64>>,
+    /// A cluster node's membership: a slot is known only at the epoch it was read at.
+    membership: Option<Membership>,
+    /// Per slot, the epoch at which every stored id of its orders had been read (a single node
+    /// uses epoch 1 for every slot, once the ids are read).
+    known_at: Vec<AtomicI64>,
     read: watch::Sender<bool>,
 }
 
-#[derive(Default)]
-struct Known {
-    /// Every stored order's id has been read (and added to `ids`).
-    complete: bool,
-    ids: HashSet<u64>,
-}
-
 impl StoredOrders {
-    /// Knows nothing, and never will: every activation loads.
-    pub(super) fn unknown() -> Self {
+    /// Notes every order written from now on; [`read_stored`] adds the stored ones (for the
+    /// slots `membership` holds, on a cluster node).
+    pub(super) fn noting(membership: Option<Membership>) -> Self {
         Self {
-            known: None,
+            ids: Mutex::default(),
+            membership,
+            known_at: (0..SLOTS).map(|_| AtomicI64::new(NOT_KNOWN)).collect(),
             read: watch::channel(false).0,
         }
     }
 
-    /// Notes every order written from now on; [`read_stored`] adds the stored ones.
-    pub(super) fn noting() -> Self {
-        Self {
-            known: Some(Mutex::default()),
-            read: watch::channel(false).0,
-        }
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.ids
+            .lock()
+            .expect("the known ids' lock is never held across a panic")
     }
 
-    fn known(&self) -> Option<std::sync::MutexGuard<'_, Known>> {
-        let known = self.known.as_ref()?;
-        Some(
-            known
-                .lock()
-                .expect("the known ids' lock is never held across a panic"),
-        )
+    /// The epoch the node holds `slot` at now (1 on a single node).
+    fn epoch(&self, slot: i16) -> Option<i64> {
+        match &self.membership {
+            Some(membership) => membership.epoch(slot),
+            None => Some(1),
+        }
     }
 
     /// Notes orders about to be written (before writing, so that an order whose write fails or
     /// whose outcome is unknown is still taken for stored).
     pub(super) fn note<'a>(&self, ids: impl IntoIterator<Item = &'a OrderId>) {
-        if let Some(mut known) = self.known() {
-            known
-                .ids
-                .extend(ids.into_iter().map(|id| fingerprint(id.as_str())));
-        }
+        self.ids()
+            .extend(ids.into_iter().map(|id| fingerprint(id.as_str())));
     }
 
     /// True only if `id` certainly has no stored snapshot.
     pub(super) fn surely_absent(&self, id: &OrderId) -> bool {
-        self.known()
-            .is_some_and(|known| known.complete && !known.ids.contains(&fingerprint(id.as_str())))
+        let slot = id.slot();
+        let known = self.known_at[slot as usize].load(Ordering::SeqCst);
+        known != NOT_KNOWN
+            && self.epoch(slot) == Some(known)
+            && !self.ids().contains(&fingerprint(id.as_str()))
     }
 
-    /// Waits until the stored ids are read (never, on a cluster node).
+    /// Waits until the stored ids have been read once (a cluster node: for the slots it held).
     pub(super) async fn read(&self) {
         let mut read = self.read.subscribe();
         let _ = read.wait_for(|read| *read).await;
     }
+
+    /// The slots held and not known at the epoch they are held at.
+    fn unknown(&self) -> Vec<(i16, i64)> {
+        (0..SLOTS as i16)
+            .filter_map(|slot| {
+                let epoch = self.epoch(slot)?;
+                (self.known_at[slot as usize].load(Ordering::SeqCst) != epoch)
+                    .then_some((slot, epoch))
+            })
+            .collect()
+    }
 }
 
-/// Reads the id of every stored order into `stored`, a page at a time, retrying after a failure
-/// (meanwhile activations load, as before).
-pub(super) async fn read_stored(stored: std::sync::Arc<StoredOrders>, db: Database) {
-    let mut after = String::new();
+/// Reads the id of every stored order into `stored`, a page at a time, and marks the slots
+/// known; on a cluster node again whenever it holds slots it does not know (every
+/// `LOOK_EVERY`), until the journal is gone. A read that fails is retried (meanwhile
+/// activations load, as before).
+pub(super) async fn read_stored(stored: Arc<StoredOrders>, db: Database) {
     let mut failing = false;
-    loop {
-        match db.orders().ids_after(&after, PAGE).await {
-            Ok(ids) => {
+    // Only this task holds it once the journal's handles and writers are gone.
+    while Arc::strong_count(&stored) > 1 {
+        // The epochs are read before the ids: what the slots' earlier owners wrote was committed
+        // before this node took them, so the read finds it.
+        let unknown = stored.unknown();
+        if unknown.is_empty() {
+            tokio::time::sleep(LOOK_EVERY).await;
+            continue;
+        }
+        match read_all(&stored, &db).await {
+            Ok(()) => {
                 failing = false;
-                let last = ids.len() < PAGE as usize;
-                if let Some(id) = ids.last() {
-                    after.clone_from(id);
+                for (slot, epoch) in unknown {
+                    stored.known_at[slot as usize].store(epoch, Ordering::SeqCst);
                 }
-                let Some(mut known) = stored.known() else {
-                    return;
-                };
-                known.ids.extend(ids.iter().map(|id| fingerprint(id)));
-                if last {
-                    known.complete = true;
-                    drop(known);
-                    stored.read.send_replace(true);
+                stored.read.send_replace(true);
+                if stored.membership.is_none() {
                     return;
                 }
             }
@@ -121,6 +145,18 @@ pub(super) async fn read_stored(stored: std::sync::Arc<StoredOrders>, db: Databa
     }
 }
 
+async fn read_all(stored: &StoredOrders, db: &Database) -> Result<(), crate::persistence::Error> {
+    let mut after = String::new();
+    loop {
+        let ids = db.orders().ids_after(&after, PAGE).await?;
+        stored.ids().extend(ids.iter().map(|id| fingerprint(id)));
+        match ids.last() {
+            Some(id) if ids.len() == PAGE as usize => after.clone_from(id),
+            _ => return Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,20 +167,17 @@ mod tests {
 
     #[test]
     fn nothing_is_absent_until_the_stored_ids_are_read_and_a_noted_order_never_is() {
-        let stored = StoredOrders::noting();
+        let stored = StoredOrders::noting(None);
         stored.note([&id("1")]);
         assert!(!stored.surely_absent(&id("2")), "not read yet");
-        stored.known().unwrap().complete = true;
+        assert_eq!(stored.unknown().len(), SLOTS as usize);
+        for (slot, epoch) in stored.unknown() {
+            stored.known_at[slot as usize].store(epoch, Ordering::SeqCst);
+        }
+        assert!(stored.unknown().is_empty());
         assert!(stored.surely_absent(&id("2")));
         assert!(!stored.surely_absent(&id("1")));
         stored.note([&id("2")]);
-        assert!(!stored.surely_absent(&id("2")));
-    }
-
-    #[test]
-    fn a_cluster_node_knows_nothing() {
-        let stored = StoredOrders::unknown();
-        stored.note([&id("1")]);
         assert!(!stored.surely_absent(&id("2")));
     }
 }

@@ -152,13 +152,8 @@ impl Journal {
             }
         };
         let positions: Shared = Arc::new(Mutex::new(positions));
-        let stored = Arc::new(match &fence {
-            None => StoredOrders::noting(),
-            Some(_) => StoredOrders::unknown(),
-        });
-        if fence.is_none() {
-            tokio::spawn(read_stored(stored.clone(), db.clone()));
-        }
+        let stored = Arc::new(StoredOrders::noting(fence.clone()));
+        tokio::spawn(read_stored(stored.clone(), db.clone()));
         let cluster = fence.clone().map(|membership| {
             Arc::new(Cluster {
                 membership,
@@ -230,13 +225,13 @@ impl Journal {
     }
 
     /// True only if order `id` certainly has no stored snapshot, so its actor starts empty
-    /// without loading one (see [`super::stored`]). Always false on a cluster node.
+    /// without loading one (see [`super::stored`]).
     pub fn surely_new(&self, id: &OrderId) -> bool {
         self.stored.surely_absent(id)
     }
 
     /// Waits until the journal has read which orders are stored, after which
-    /// [`Journal::surely_new`] can be true (never, on a cluster node).
+    /// [`Journal::surely_new`] can be true (a cluster node: for the slots it held then).
     pub async fn stored_orders_read(&self) {
         self.stored.read().await;
     }

@@ -320,3 +320,54 @@ async fn workflow_runs_are_worked_only_by_the_node_holding_their_slot_and_a_lost
     running_b.stop(Duration::from_secs(5)).await;
     running_a.stop(Duration::from_secs(5)).await;
 }
+
+/// A cluster node takes an order for new (its actor skips the load) only in a slot it holds and
+/// has read every stored id of since it took it: never an order the slot's earlier owner wrote,
+/// nor any order of a slot another node holds.
+#[actix_web::test]
+async fn a_node_takes_no_order_an_earlier_owner_wrote_for_new() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
+    let (a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
+    let ja = journal(&db, &a).await;
+    write_each(&(0..200).collect::<Vec<_>>(), &ja).await;
+
+    let b = node(&db, "node-b", lease, beat);
+    let running_b = run(&b);
+    eventually("node-b takes its share", || async {
+        (b.held().len() >= 64).then_some(())
+    })
+    .await;
+    let jb = journal(&db, &b).await;
+    tokio::time::timeout(Duration::from_secs(20), jb.stored_orders_read())
+        .await
+        .expect("node-b reads the stored ids for the slots it took");
+    let held_by_b = |n: usize| b.epoch(slot_of(n)).is_some();
+    let id = |n: usize| OrderId::parse(&format!("5770{n:06}")).unwrap();
+    let written_in_b_slots = (0..200).filter(|&n| held_by_b(n)).count();
+    assert!(written_in_b_slots > 20, "{written_in_b_slots}");
+    for n in 0..200 {
+        assert!(!jb.surely_new(&id(n)), "order {n} was written by node-a");
+    }
+    // Orders never written: new in node-b's slots once it knows them (it may still be taking
+    // slots: each is known only after a read that began once it held it), never in node-a's.
+    let fresh: Vec<usize> = (1000..1400).collect();
+    eventually("node-b knows its slots", || async {
+        fresh
+            .iter()
+            .filter(|&&n| held_by_b(n))
+            .all(|&n| jb.surely_new(&id(n)))
+            .then_some(())
+    })
+    .await;
+    for &n in &fresh {
+        if a.epoch(slot_of(n)).is_some() && !held_by_b(n) {
+            assert!(!jb.surely_new(&id(n)), "order {n}'s slot is node-a's");
+        }
+    }
+    running_b.stop(Duration::from_secs(5)).await;
+    running_a.stop(Duration::from_secs(5)).await;
+}

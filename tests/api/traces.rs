@@ -116,7 +116,19 @@ async fn a_webhook_is_one_trace_from_the_request_through_the_commit_to_the_consu
             .cloned()
             .collect();
         let root = trace.iter().any(|s| s.parent == caller);
-        (root && names.iter().all(|n| trace.iter().any(|s| s.name == *n))).then_some(trace)
+        // Spans arrive in export batches: a consumer's may come before the relay span it
+        // continues (a relay that the bus first refused publishes again, in a later span).
+        let relayed = |consume: &Span| {
+            trace
+                .iter()
+                .any(|s| s.name == "relay.publish" && s.span_id == consume.parent)
+        };
+        let consumed = trace
+            .iter()
+            .filter(|s| s.name == "bus.consume")
+            .all(relayed);
+        (root && consumed && names.iter().all(|n| trace.iter().any(|s| s.name == *n)))
+            .then_some(trace)
     })
     .await;
     let named = |name: &'static str| trace.iter().filter(move |s| s.name == name);

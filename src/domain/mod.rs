@@ -30,7 +30,7 @@ pub use lifecycle::{
     decide,
 };
 pub use money::{Currency, Money};
-pub use order::{Applied, Order, OrderId, SLOTS, fingerprint, slot_of};
+pub use order::{Applied, Order, OrderId, SLOTS, slot_of, slot_of_hash, stable_hash};
 pub use search::Search;
 pub use shipment::{ShipmentProvider, ShipmentState};
 pub use shop::{ShopId, ShopName};

@@ -43,7 +43,7 @@ impl OrderId {
 }
 
 /// FNV-1a of `text`: the same in every process and build.
-fn stable_hash(text: &str) -> u64 {
+pub fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -52,13 +52,12 @@ fn stable_hash(text: &str) -> u64 {
 /// The slot of an id (an order's; in cluster mode also a shop's, whose reconciliation the
 /// node holding that slot runs).
 pub fn slot_of(id: &str) -> i16 {
-    (stable_hash(id) % SLOTS) as i16
+    slot_of_hash(stable_hash(id))
 }
 
-/// A 64-bit hash of an id, the same in every process and build (the journal keeps these of the
-/// orders it knows are stored).
-pub fn fingerprint(id: &str) -> u64 {
-    stable_hash(id)
+/// The slot of an id whose [`stable_hash`] is `hash`.
+pub fn slot_of_hash(hash: u64) -> i16 {
+    (hash % SLOTS) as i16
 }
 
 /// Orders are partitioned into this many slots. A constant a migration could change (the

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::cluster::Membership;
-use crate::domain::{OrderId, SLOTS, fingerprint};
+use crate::domain::{OrderId, SLOTS, slot_of_hash, stable_hash};
 use crate::persistence::Database;
 
 /// Ids read per query.
@@ -78,17 +78,15 @@ impl StoredOrders {
     /// Notes orders about to be written (before writing, so that an order whose write fails or
     /// whose outcome is unknown is still taken for stored).
     pub(super) fn note<'a>(&self, ids: impl IntoIterator<Item = &'a OrderId>) {
-        self.ids()
-            .extend(ids.into_iter().map(|id| fingerprint(id.as_str())));
+        self.ids().extend(ids.into_iter().map(OrderId::stable_hash));
     }
 
     /// True only if `id` certainly has no stored snapshot.
     pub(super) fn surely_absent(&self, id: &OrderId) -> bool {
-        let slot = id.slot();
+        let hash = id.stable_hash();
+        let slot = slot_of_hash(hash);
         let known = self.known_at[slot as usize].load(Ordering::SeqCst);
-        known != NOT_KNOWN
-            && self.epoch(slot) == Some(known)
-            && !self.ids().contains(&fingerprint(id.as_str()))
+        known != NOT_KNOWN && self.epoch(slot) == Some(known) && !self.ids().contains(&hash)
     }
 
     /// Waits until the stored ids have been read once (a cluster node: for the slots it held).
@@ -150,7 +148,7 @@ async fn read_all(stored: &StoredOrders, db: &Database) -> Result<(), crate::per
     let mut after = String::new();
     loop {
         let ids = db.orders().ids_after(&after, PAGE).await?;
-        stored.ids().extend(ids.iter().map(|id| fingerprint(id)));
+        stored.ids().extend(ids.iter().map(|id| stable_hash(id)));
         match ids.last() {
             Some(id) if ids.len() == PAGE as usize => after.clone_from(id),
             _ => return Ok(()),

@@ -12,6 +12,9 @@
 # of an epoch began after a row of a later epoch (a stale owner's write would); no deadlock.
 # Part 2, throughput: the same corpus kind through wrk at 64 connections to one node (cluster
 # mode off) and, split in three, to three cluster nodes at once; rates and CPU per webhook.
+# The three nodes run twice: split round-robin (two thirds of the webhooks reach a node that
+# forwards them) and split by slot (each node sent only its own orders, as a balancer routing
+# by slot would), which tells forwarding's cost from the rest of clustering's.
 # Part 3, forwarding: webhooks sent one at a time to node-a (three fresh, idle nodes), for
 # orders it holds and for orders another node holds (forwarded); p50/p99 of each.
 #
@@ -41,11 +44,21 @@ PORTS=(18301 18302 18303)
 NAMES=(node-a node-b node-c)
 PIDS=(0 0 0)
 
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    kill -CONT "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
+# stop_nodes: ends every node this script started (a pid of 0 is a node never started: `kill 0`
+# would signal this script's whole process group).
+stop_nodes() {
+  local i
+  for i in "${!PIDS[@]}"; do
+    ((PIDS[i] == 0)) && continue
+    kill -CONT "${PIDS[i]}" 2>/dev/null || true
+    kill "${PIDS[i]}" 2>/dev/null || true
+    wait "${PIDS[i]}" 2>/dev/null || true
+    PIDS[i]=0
   done
+}
+
+cleanup() {
+  stop_nodes
   wait 2>/dev/null || true
   psql "$PG_URL" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -163,7 +176,7 @@ for node in 0 1 2; do
     sed "s/^/  ${NAMES[$node]} /"
 done
 ((LOST == 0 && TWICE == 0 && GAPS == 0 && NO_EPOCH == 0 && STALE == 0 && PARKED == 0 && DEADLOCKS == 0)) || FAILED=1
-for i in 0 1 2; do kill "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
+stop_nodes
 fi
 
 if [[ $PARTS == *2* ]]; then
@@ -199,36 +212,80 @@ wait "$WRK"
 PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[0]}")
 ONE=$(report "one node" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" "$WORK/wrk-one.txt")
 echo "$ONE"
-kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+stop_nodes
 
-fresh
-"$BIN" loadgen --events 400000 --orders 80000 --corpus "$WORK/all.txt" 2>/dev/null
-for i in 0 1 2; do awk -v i="$i" 'NR % 3 == i' "$WORK/all.txt" >"$WORK/part$i.txt"; done
-for i in 0 1 2; do start "$i"; done
-shared_by 3
-# shellcheck disable=SC2046
-PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[@]}")
-WRKS=()
-for i in 0 1 2; do
-  wrk_run "${PORTS[$i]}" 21 "$WORK/part$i.txt" "$WORK/wrk-$i.txt"
-  WRKS+=("$WRK")
-done
-wait "${WRKS[@]}"
-# shellcheck disable=SC2046
-PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}")
-echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'")"
-THREE=$(report "three nodes" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" "$WORK"/wrk-{0,1,2}.txt)
-echo "$THREE"
-python3 -c "
-one, three = float('$ONE'.split(': ')[1].split()[0]), float('$THREE'.split(': ')[1].split()[0])
-print(f'ratio: three nodes keep {three / one:.2f}x one node\'s throughput')"
+# three_nodes LABEL SPLIT: three fresh cluster nodes, each sent its part of a fresh corpus by
+# its own wrk (21 connections each); SPLIT is how the corpus is cut: `round-robin` (what any
+# load balancer does: two thirds of the webhooks reach a node that forwards them) or `by-slot`
+# (each node is sent only orders whose slots it holds, as a balancer that routed by slot would:
+# nothing is forwarded). Prints the report and the ratio to one node.
+three_nodes() {
+  local label=$1 split=$2
+  stop_nodes
+  fresh
+  "$BIN" loadgen --events 400000 --orders 80000 --corpus "$WORK/all.txt" 2>/dev/null
+  for i in 0 1 2; do start "$i"; done
+  shared_by 3
+  if [[ $split == by-slot ]]; then
+    # Placement moves slots in rounds after a node joins: split once it has settled (every
+    # slot owned, and the same owners a second later).
+    local settled=0
+    for _ in $(seq 60); do
+      sql "select slot, coalesce(owner, '') from slot_leases order by slot" >"$WORK/owners.txt"
+      sleep 1
+      if ! grep -q '|$' "$WORK/owners.txt" &&
+        cmp -s "$WORK/owners.txt" <(sql "select slot, coalesce(owner, '') from slot_leases order by slot"); then
+        settled=1
+        break
+      fi
+    done
+    ((settled)) || { echo "the slots' owners did not settle in 60 s" >&2; return 1; }
+    python3 - "$WORK" "${NAMES[@]}" <<'PY'
+import json, sys
+work, names = sys.argv[1], sys.argv[2:]
+owners = dict(l.strip().split("|") for l in open(f"{work}/owners.txt"))
+parts = [open(f"{work}/part{i}.txt", "w") for i in range(len(names))]
+for line in open(f"{work}/all.txt"):
+    h = 0xcbf29ce484222325  # the order's slot: FNV-1a of its id, modulo 256
+    for b in json.loads(line.split("\t", 1)[1])["data"]["order_id"].encode():
+        h = ((h ^ b) * 0x100000001b3) % 2**64
+    parts[names.index(owners[str(h % 256)])].write(line)
+PY
+  else
+    for i in 0 1 2; do awk -v i="$i" 'NR % 3 == i' "$WORK/all.txt" >"$WORK/part$i.txt"; done
+  fi
+  # shellcheck disable=SC2046
+  PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[@]}")
+  WRKS=()
+  for i in 0 1 2; do
+    wrk_run "${PORTS[$i]}" 21 "$WORK/part$i.txt" "$WORK/wrk-$i.txt"
+    WRKS+=("$WRK")
+  done
+  wait "${WRKS[@]}"
+  # shellcheck disable=SC2046
+  PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}")
+  echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'")"
+  local forwarded=0 port
+  for port in "${PORTS[@]}"; do
+    forwarded=$((forwarded + $(curl -s "http://127.0.0.1:$port/metrics" |
+      awk '/^creatorflow_cluster_forwarded_total\{outcome="answered"\}/ {print $2}')))
+  done
+  local three
+  three=$(report "$label" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" "$WORK"/wrk-{0,1,2}.txt)
+  echo "$three; $forwarded forwarded"
+  python3 -c "
+one, three = float('$ONE'.split(': ')[1].split()[0]), float('$three'.split(': ')[1].split()[0])
+print(f'ratio: $label keep {three / one:.2f}x one node\'s throughput')"
+}
+three_nodes "three nodes" round-robin
+three_nodes "three nodes routed by slot" by-slot
 fi
 
 if [[ $PARTS == *3* ]]; then
 echo "== 3. forwarding: one at a time to node-a, orders it holds vs orders it forwards"
 # On a fresh database and idle nodes: after part 2 the database and the nodes' tails are still
 # busy with its 400,000 webhooks, which would time them instead.
-for i in 0 1 2; do kill "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
+stop_nodes
 fresh
 for i in 0 1 2; do start "$i"; done
 shared_by 3

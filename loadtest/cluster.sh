@@ -265,10 +265,11 @@ PY
   # shellcheck disable=SC2046
   PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}")
   echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'")"
-  local forwarded=0 port
+  local forwarded=0 port count
   for port in "${PORTS[@]}"; do
-    forwarded=$((forwarded + $(curl -s "http://127.0.0.1:$port/metrics" |
-      awk '/^creatorflow_cluster_forwarded_total\{outcome="answered"\}/ {print $2}')))
+    count=$(curl -s "http://127.0.0.1:$port/metrics" |
+      awk '/^creatorflow_cluster_forwarded_total\{outcome="answered"\}/ {print $2}')
+    forwarded=$((forwarded + ${count:-0}))
   done
   local three
   three=$(report "$label" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" "$WORK"/wrk-{0,1,2}.txt)

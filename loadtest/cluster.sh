@@ -10,8 +10,8 @@
 # Then, once nothing is parked: every acknowledged webhook's key is stored exactly once; no
 # order's events have a gap or a repeat; every log row carries an epoch, and in each slot no row
 # of an epoch began after a row of a later epoch (a stale owner's write would); no deadlock.
-# Part 2, throughput: the same corpus kind through wrk at 64 connections to one node (cluster
-# mode off) and, split in three, to three cluster nodes at once; rates and CPU per webhook.
+# Part 2, throughput: the same corpus kind through wrk at 64 connections (CONNECTIONS) to one
+# node (cluster mode off) and, split in three, to three cluster nodes at once; rates and CPU per webhook.
 # The three nodes run twice: split round-robin (two thirds of the webhooks reach a node that
 # forwards them) and split by slot (each node sent only its own orders, as a balancer routing
 # by slot would), which tells forwarding's cost from the rest of clustering's.
@@ -19,7 +19,8 @@
 # orders it holds and for orders another node holds (forwarded); p50/p99 of each.
 #
 # Usage: loadtest/cluster.sh [events=120000] [seconds per throughput run=15]
-#   PARTS=2 (or 13, …) runs only those parts; CLUSTER_ENV="K=V …" sets the cluster nodes'
+#   PARTS=2 (or 13, …) runs only those parts; CONNECTIONS=256 loads part 2 harder (64: one
+#   node's 64, a third each for three nodes); CLUSTER_ENV="K=V …" sets the cluster nodes'
 #   settings only (e.g. CREATORFLOW__JOURNAL__WRITERS=1). By default each of the three nodes
 #   sharing this host gets one HTTP worker and one engine shard (NODE_SIZE, set it empty for
 #   one per core each): a thread per core for each node was 12 busy threads on 2 cores, and
@@ -38,6 +39,7 @@ PG_SERVER=${PG_URL%/*}
 BIN=${BIN:-target/release/creatorflow}
 DB=cf_cluster
 PARTS=${PARTS:-123}
+CONNECTIONS=${CONNECTIONS:-64}
 FAILED=0
 WORK=$(mktemp -d)
 PORTS=(18301 18302 18303)
@@ -180,23 +182,33 @@ stop_nodes
 fi
 
 if [[ $PARTS == *2* ]]; then
-echo "== 2. throughput: one node, then three (wrk, 64 connections in all, ${SECONDS_PER_RUN} s)"
+echo "== 2. throughput: one node, then three (wrk, $CONNECTIONS connections in all, ${SECONDS_PER_RUN} s)"
 # wrk_run PORT CONNECTIONS CORPUS OUT: one wrk in the background; sets WRK.
 wrk_run() {
   CORPUS=$3 THREADS=1 wrk -t1 -c"$2" -d"${SECONDS_PER_RUN}s" -s loadtest/wrk.lua \
     "http://127.0.0.1:$1" >"$4" 2>&1 &
   WRK=$!
 }
-report() { # report LABEL CPU_DAEMONS CPU_PG FILES...
+# The machine's context switches so far, from /proc.
+switches() { awk '/^ctxt/ {print $2}' /proc/stat; }
+# The average journal batch (commits per statement) of the nodes listening on the ports given.
+batch_of() {
+  local port
+  for port in "$@"; do
+    curl -s "http://127.0.0.1:$port/metrics" |
+      awk '/^creatorflow_journal_batch_size_sum/ {s = $2} /^creatorflow_journal_batch_size_count/ {c = $2} END {print s + 0, c + 0}'
+  done | awk '{s += $1; c += $2} END {printf "%.1f", c ? s / c : 0}'
+}
+report() { # report LABEL CPU_DAEMONS CPU_PG SWITCHES BATCH FILES...
   python3 - "$@" <<'PY'
 import sys
-label, daemon, pg, files = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+label, daemon, pg, switches, batch, files = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6:]
 n = refused = 0; secs = 0.0; p99 = []
 for f in files:
     out = dict(l.split()[:2] for l in open(f) if len(l.split()) == 2)
     n += int(out["requests"]); refused += int(out["refused"]); secs = max(secs, float(out["seconds"]))
     p99.append(float(out["latency_p99_ms"]))
-print(f"{label}: {n / secs:.0f} webhooks/s (p99 {max(p99)} ms, {refused} not acknowledged); CPU per webhook: daemons {daemon / n * 1e6:.0f} µs, PostgreSQL {pg / n * 1e6:.0f} µs")
+print(f"{label}: {n / secs:.0f} webhooks/s (p99 {max(p99)} ms, {refused} not acknowledged); CPU per webhook: daemons {daemon / n * 1e6:.0f} µs, PostgreSQL {pg / n * 1e6:.0f} µs; {switches / n:.2f} context switches per webhook; journal batches of {batch} commits")
 PY
 }
 fresh
@@ -205,18 +217,19 @@ CREATORFLOW__HTTP__LISTEN=127.0.0.1:${PORTS[0]} "$BIN" serve >>"$WORK/single.log
 PIDS[0]=$!
 wait_ready "${PORTS[0]}" "$WORK/single.log"
 # shellcheck disable=SC2046
-PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[0]}")
-wrk_run "${PORTS[0]}" 64 "$WORK/one.txt" "$WORK/wrk-one.txt"
+PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[0]}"); S0=$(switches)
+wrk_run "${PORTS[0]}" "$CONNECTIONS" "$WORK/one.txt" "$WORK/wrk-one.txt"
 wait "$WRK"
 # shellcheck disable=SC2046
-PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[0]}")
-ONE=$(report "one node" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" "$WORK/wrk-one.txt")
+PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[0]}"); S1=$(switches)
+ONE=$(report "one node" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" \
+  $((S1 - S0)) "$(batch_of "${PORTS[0]}")" "$WORK/wrk-one.txt")
 echo "$ONE"
 stop_nodes
 
 # three_nodes LABEL SPLIT: three fresh cluster nodes, each sent its part of a fresh corpus by
-# its own wrk (21 connections each); SPLIT is how the corpus is cut: `round-robin` (what any
-# load balancer does: two thirds of the webhooks reach a node that forwards them) or `by-slot`
+# its own wrk (a third of the connections each); SPLIT is how the corpus is cut: `round-robin`
+# (what any load balancer does: two thirds of the webhooks reach a node that forwards them) or `by-slot`
 # (each node is sent only orders whose slots it holds, as a balancer that routed by slot would:
 # nothing is forwarded). Prints the report and the ratio to one node.
 three_nodes() {
@@ -255,15 +268,15 @@ PY
     for i in 0 1 2; do awk -v i="$i" 'NR % 3 == i' "$WORK/all.txt" >"$WORK/part$i.txt"; done
   fi
   # shellcheck disable=SC2046
-  PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[@]}")
+  PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[@]}"); S0=$(switches)
   WRKS=()
   for i in 0 1 2; do
-    wrk_run "${PORTS[$i]}" 21 "$WORK/part$i.txt" "$WORK/wrk-$i.txt"
+    wrk_run "${PORTS[$i]}" $((CONNECTIONS / 3)) "$WORK/part$i.txt" "$WORK/wrk-$i.txt"
     WRKS+=("$WRK")
   done
   wait "${WRKS[@]}"
   # shellcheck disable=SC2046
-  PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}")
+  PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}"); S1=$(switches)
   echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'")"
   local forwarded=0 port count
   for port in "${PORTS[@]}"; do
@@ -272,7 +285,8 @@ PY
     forwarded=$((forwarded + ${count:-0}))
   done
   local three
-  three=$(report "$label" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" "$WORK"/wrk-{0,1,2}.txt)
+  three=$(report "$label" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" \
+    $((S1 - S0)) "$(batch_of "${PORTS[@]}")" "$WORK"/wrk-{0,1,2}.txt)
   echo "$three; $forwarded forwarded"
   python3 -c "
 one, three = float('$ONE'.split(': ')[1].split()[0]), float('$three'.split(': ')[1].split()[0])

@@ -255,14 +255,14 @@ three_nodes() {
     ((settled)) || { echo "the slots' owners did not settle in 60 s" >&2; return 1; }
     python3 - "$WORK" "${NAMES[@]}" <<'PY'
 import json, sys
+sys.path.insert(0, "loadtest")
+from slots import slot
 work, names = sys.argv[1], sys.argv[2:]
 owners = dict(l.strip().split("|") for l in open(f"{work}/owners.txt"))
 parts = [open(f"{work}/part{i}.txt", "w") for i in range(len(names))]
 for line in open(f"{work}/all.txt"):
-    h = 0xcbf29ce484222325  # the order's slot: FNV-1a of its id, modulo 256
-    for b in json.loads(line.split("\t", 1)[1])["data"]["order_id"].encode():
-        h = ((h ^ b) * 0x100000001b3) % 2**64
-    parts[names.index(owners[str(h % 256)])].write(line)
+    order_id = json.loads(line.split("\t", 1)[1])["data"]["order_id"]
+    parts[names.index(owners[slot(order_id)])].write(line)
 PY
   else
     for i in 0 1 2; do awk -v i="$i" 'NR % 3 == i' "$WORK/all.txt" >"$WORK/part$i.txt"; done
@@ -306,14 +306,11 @@ for i in 0 1 2; do start "$i"; done
 shared_by 3
 python3 - "${PORTS[0]}" "$PG_SERVER/$DB" <<'PY'
 import hashlib, hmac, http.client, json, subprocess, sys, time
+sys.path.insert(0, "loadtest")
+from slots import slot
 port, url = int(sys.argv[1]), sys.argv[2]
 owners = dict(l.split("|") for l in subprocess.run(
     ["psql", url, "-Atc", "select slot, owner from slot_leases"], capture_output=True, text=True).stdout.split())
-def slot(order):
-    h = 0xcbf29ce484222325
-    for b in order.encode():
-        h = ((h ^ b) * 0x100000001b3) % 2**64
-    return str(h % 256)
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 times = {"local": [], "forwarded": []}
 n = 0

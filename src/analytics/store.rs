@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use entities::{analytics_transitions, orders};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExecResult, QueryFilter,
@@ -14,9 +14,11 @@ use crate::config::Backend;
 use crate::domain::{Scope, ShopId};
 use crate::persistence::{Database, Error};
 
-/// The UTC day a transition is counted in (`YYYY-MM-DD`).
+/// The UTC day a transition is counted in (`YYYY-MM-DD`). Written out directly: a `format`
+/// string is parsed again on every call, for every transition recorded.
 fn day(record: &TransitionRecord) -> String {
-    record.recorded_at.format("%Y-%m-%d").to_string()
+    let at = record.recorded_at;
+    format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
 }
 
 /// Runs `insert` with `plain`, and only if a row's message was recorded before (the key's
@@ -234,9 +236,9 @@ value ->> 7, value ->> 8 FROM jsonb_each(?1)";
         const INSERT: &str = "\
 INSERT INTO analytics_transitions (message_id, order_id, shop_id, status, stage, day, latency_ms, \
 rts_sla_time, recorded_at) \
-SELECT m, o, s, st, sg, d, NULLIF(l, $10), NULLIF(r, $10), ra::timestamptz \
+SELECT m, o, s, st, sg, d, NULLIF(l, $10), NULLIF(r, $10), ra \
 FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], \
-$8::int8[], $9::text[]) AS u(m, o, s, st, sg, d, l, r, ra)";
+$8::int8[], $9::timestamptz[]) AS u(m, o, s, st, sg, d, l, r, ra)";
         const SKIPPING_SEEN: &str = " ON CONFLICT (message_id) DO NOTHING";
         // Arrays travel without NULL elements: a missing number is this sentinel.
         const NONE: i64 = i64::MIN;
@@ -256,7 +258,8 @@ $8::int8[], $9::text[]) AS u(m, o, s, st, sg, d, l, r, ra)";
                 column(&day),
                 number(&|r| r.latency_ms.unwrap_or(NONE)),
                 number(&|r| rts(r).unwrap_or(NONE)),
-                column(&|r| r.recorded_at.to_rfc3339()),
+                // Bound as times, not as text for the server to parse, row by row.
+                sea_orm::Value::from(records.iter().map(|r| r.recorded_at).collect::<Vec<_>>()),
                 sea_orm::Value::from(NONE),
             ]
         };

@@ -113,11 +113,18 @@ async fn every_order_transition_reaches_analytics_once_through_the_bus() {
 }
 
 /// A message the bus delivers again (after a consumer failed mid-batch) is counted once, also
-/// when it arrives beside new ones: the batch is written, the repeat skipped.
+/// when it arrives beside new ones: the batch is written, the repeat skipped. Each is counted
+/// on the UTC day it was recorded.
 #[actix_rt::test]
 async fn analytics_counts_a_redelivered_transition_once() {
     let app = spawn_app().await;
     let db = database(&app.db).await;
+    // Early in the day, so that the UTC day is not the local one in most places.
+    let at = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 7)
+        .unwrap()
+        .and_utc();
     let record = |message_id: i64| creatorflow::analytics::TransitionRecord {
         message_id,
         order_id: format!("5810000000000000{message_id:02}"),
@@ -125,7 +132,7 @@ async fn analytics_counts_a_redelivered_transition_once() {
         status: "AWAITING_SHIPMENT".to_owned(),
         stage: "received".to_owned(),
         latency_ms: Some(40),
-        recorded_at: chrono::Utc::now(),
+        recorded_at: at,
     };
     let analytics = db.analytics();
     let first = analytics
@@ -141,6 +148,8 @@ async fn analytics_counts_a_redelivered_transition_once() {
     let body = summary(&app, &app.admin_key).await;
     assert_eq!(transitions(&body), 4, "{body}");
     assert_eq!(body["processing_latency_ms"]["count"], 4, "{body}");
+    let day = at.format("%Y-%m-%d").to_string();
+    assert_eq!(body["by_shop_and_day"][0]["day"], day.as_str(), "{body}");
 }
 
 #[actix_rt::test]

@@ -25,10 +25,26 @@ impl Local {
         // The worst outcome per message over all subscriptions: poison > retry > done.
         let mut outcomes: Vec<Result<(), Failure>> = vec![Ok(()); batch.len()];
         for sub in self.subscriptions.iter() {
+            // A batch holds a handful of routing keys: each is matched against the bindings
+            // once, not once per message.
+            let mut matched: Vec<(&str, bool)> = Vec::new();
+            let wanted: Vec<bool> = batch
+                .iter()
+                .map(
+                    |m| match matched.iter().find(|(k, _)| *k == m.routing_key) {
+                        Some(&(_, receives)) => receives,
+                        None => {
+                            let receives = sub.receives(&m.routing_key);
+                            matched.push((&m.routing_key, receives));
+                            receives
+                        }
+                    },
+                )
+                .collect();
             let (positions, deliveries): (Vec<usize>, Vec<Delivery>) = batch
                 .iter()
                 .enumerate()
-                .filter(|(_, m)| sub.receives(&m.routing_key))
+                .filter(|(i, _)| wanted[*i])
                 .map(|(i, m)| {
                     let delivery = Delivery {
                         message_id: Some(m.id.to_string()),
@@ -138,6 +154,30 @@ mod tests {
             .await;
         assert_eq!(again.sent, vec![1]);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn each_message_of_a_batch_reaches_the_subscriptions_bound_to_its_key() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let got = seen.clone();
+        let orders = Subscription::new("orders", &["order.*.shipped"], move |d: Delivery| {
+            got.lock().unwrap().push(d.message_id.unwrap());
+            async { Ok(()) }
+        });
+        // Keys repeat within the batch, as they do in the relay's batches.
+        let keys = [
+            "order.transition.shipped",
+            "inventory.low_stock",
+            "order.transition.shipped",
+            "order.transition.delivered",
+            "order.split.shipped",
+            "inventory.low_stock",
+            "order.transition.shipped",
+        ];
+        let batch: Vec<Message> = (1..).zip(keys).map(|(id, key)| message(id, key)).collect();
+        let published = Local::new(vec![orders]).publish(&batch).await;
+        assert_eq!(published.sent, [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(*seen.lock().unwrap(), ["1", "3", "5", "7"]);
     }
 
     #[tokio::test]

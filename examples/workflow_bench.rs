@@ -154,11 +154,12 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{orders} orders through `standard` in {seconds:.1} s: {:.0} orders/s; peak {peak_in_flight:.0} workflows in flight; \
          ready-to-shipped p99 <= {ship_p99} s; engine overhead per step p99 <= {:.2} ms; {} dead letters; \
-         Ship Package calls {}",
+         Ship Package calls {}, Batch Ship Packages calls {}",
         orders as f64 / seconds,
         overhead_p99 * 1000.0,
         dead as u64,
         sandbox.calls("/fulfillment/202309/packages/{id}/ship"),
+        sandbox.calls("/fulfillment/202309/packages/ship"),
     );
     // Where a step's time goes, by action: the action itself and the engine around it.
     for line in metrics.lines().filter(|l| {

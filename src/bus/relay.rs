@@ -100,6 +100,7 @@ impl Relay {
         if let Err(e) = tail.save().await {
             tracing::warn!(error = %e, "relay cannot save its checkpoint; it repeats the last second after the restart");
         }
+        tail.close().await;
     }
 
     /// Publishes the next entries of the log and moves the checkpoint past what the bus took.

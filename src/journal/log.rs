@@ -5,7 +5,9 @@
 use chrono::{DateTime, FixedOffset};
 use entities::{log_checkpoints, order_events};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde_json::Value;
 
 use crate::domain::Effect;
@@ -137,6 +139,19 @@ impl LogStore<'_> {
         limit: u64,
         slots: Option<&[i16]>,
     ) -> Result<Vec<Entry>, Error> {
+        self.after_on(&self.db.conn, after, upto, limit, slots)
+            .await
+    }
+
+    /// [`Self::after`], read on `on` (a subscription's own connection).
+    pub(crate) async fn after_on(
+        &self,
+        on: &impl ConnectionTrait,
+        after: i64,
+        upto: i64,
+        limit: u64,
+        slots: Option<&[i16]>,
+    ) -> Result<Vec<Entry>, Error> {
         let mut query = order_events::Entity::find();
         if let Some(slots) = slots {
             query = query.filter(order_events::Column::Slot.is_in(slots.iter().copied()));
@@ -155,7 +170,7 @@ impl LogStore<'_> {
             .order_by_asc(order_events::Column::Position)
             .limit(limit)
             .into_tuple()
-            .all(&self.db.conn)
+            .all(on)
             .await?;
         rows.into_iter()
             .map(|(position, slot, effects, created_at)| {

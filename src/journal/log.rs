@@ -194,6 +194,17 @@ impl LogStore<'_> {
     /// `upto`, oldest first, at most `limit`, each with its order's shop: what the live stream
     /// tells its clients.
     pub async fn changes(&self, after: i64, upto: i64, limit: u64) -> Result<Vec<Change>, Error> {
+        self.changes_on(&self.db.conn, after, upto, limit).await
+    }
+
+    /// [`Self::changes`], read on `on` (the live stream's own connection).
+    pub(crate) async fn changes_on(
+        &self,
+        on: &impl ConnectionTrait,
+        after: i64,
+        upto: i64,
+        limit: u64,
+    ) -> Result<Vec<Change>, Error> {
         type Row = (
             i64,
             String,
@@ -222,7 +233,7 @@ impl LogStore<'_> {
             .order_by_asc(order_events::Column::Position)
             .limit(limit)
             .into_tuple()
-            .all(&self.db.conn)
+            .all(on)
             .await?;
         let mut ids: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
         ids.sort_unstable();
@@ -237,7 +248,7 @@ impl LogStore<'_> {
                 ])
                 .filter(entities::orders::Column::Id.is_in(chunk.iter().copied()))
                 .into_tuple()
-                .all(&self.db.conn)
+                .all(on)
                 .await?;
             shops.extend(found);
         }

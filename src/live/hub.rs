@@ -7,7 +7,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::{JobProgress, LiveEvent};
 use crate::journal::Watermark;
-use crate::persistence::Database;
+use crate::persistence::{Database, EngineConnection};
 use crate::shutdown::Stop;
 
 /// Events held for clients that are reading slower than they come. A client more than this
@@ -74,8 +74,24 @@ impl Hub {
     }
 }
 
+/// Tells what the log holds, until stopped. It reads the database (what the journal's rows in
+/// memory no longer hold, and on a cluster node every other node's rows) on a connection of its
+/// own that never plans a sequential scan, as the log's subscriptions do.
 async fn follow(
     db: Database,
+    watermark: Watermark,
+    events: broadcast::Sender<Arc<LiveEvent>>,
+    sent: watch::Sender<i64>,
+    stop: Stop,
+) {
+    let reads = db.engine_connection();
+    tell(&db, &reads, watermark, events, sent, stop).await;
+    reads.close().await;
+}
+
+async fn tell(
+    db: &Database,
+    reads: &EngineConnection,
     watermark: Watermark,
     events: broadcast::Sender<Arc<LiveEvent>>,
     sent: watch::Sender<i64>,
@@ -103,7 +119,7 @@ async fn follow(
                 .and_then(|recent| recent.changes(position, upto, READ));
             let read = match held {
                 Some(changes) => Ok(changes),
-                None => db.log().changes(position, upto, READ).await,
+                None => db.log().changes_on(reads, position, upto, READ).await,
             };
             match read {
                 Ok(changes) => {

@@ -15,15 +15,19 @@
 //! log's `dedupe_key` stands behind that. The caller removes a batch's own repeated keys first
 //! (the first commit of a key wins).
 //!
-//! sqlx binds arrays without NULL elements, so nullable columns travel as a sentinel that
-//! `NULLIF` turns back into NULL: `''` for text (never a legitimate value in these columns) and
-//! `i64::MIN` for integers.
+//! The arrays are encoded straight from slices borrowed from the commits (sqlx, not sea-orm's
+//! owned values: a copy of every string of every row was ~3% of the daemon's CPU under load).
+//! Nullable columns travel as a sentinel that `NULLIF` turns back into NULL: `''` for text
+//! (never a legitimate value in these columns) and `i64::MIN` for integers.
 
 use std::collections::HashSet;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::DbErr;
+use sea_orm::sqlx::postgres::{PgArguments, Postgres};
+use sea_orm::sqlx::{Arguments, Encode, Row, Type};
 
 use super::commit::{Commit, Placed, log_rows};
+use crate::persistence::EngineConnection;
 
 const NO_INT: i64 = i64::MIN;
 
@@ -112,8 +116,9 @@ static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     sql + "SELECT dedupe_key, NULL::int2 FROM seen UNION ALL SELECT NULL, slot FROM fence"
 });
 
-fn text(v: Option<&str>) -> String {
-    v.unwrap_or_default().to_owned()
+/// The text of a nullable column: `''` stands for NULL (see the module's notes).
+fn text(v: Option<&str>) -> &str {
+    v.unwrap_or_default()
 }
 
 /// Appends one row to a set of columns.
@@ -123,8 +128,55 @@ fn push<T, const N: usize>(columns: &mut [Vec<T>; N], row: [T; N]) {
     }
 }
 
-fn texts<const N: usize>(columns: [Vec<String>; N]) -> impl Iterator<Item = Value> {
-    columns.into_iter().map(Value::from)
+/// The batch's parameters, encoded as they are added: every text column is bound as a slice
+/// borrowed from the commits (no copy of a string per row, as owned values would need).
+struct Parameters(PgArguments);
+
+impl Parameters {
+    fn add<'t, T: Encode<'t, Postgres> + Type<Postgres>>(&mut self, value: T) -> Result<(), DbErr> {
+        self.0
+            .add(value)
+            .map_err(|e| DbErr::Custom(format!("encoding the journal's batch: {e}")))
+    }
+
+    fn texts<const N: usize>(&mut self, columns: &[Vec<&str>; N]) -> Result<(), DbErr> {
+        columns.iter().try_for_each(|c| self.add(&c[..]))
+    }
+}
+
+/// JSON texts written one after another into one buffer (one allocation for the batch, not
+/// one per row), read back as slices once all are written.
+#[derive(Default)]
+struct Texts {
+    buffer: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    fn push_json(&mut self, value: &impl serde::Serialize, what: &str) -> Result<(), DbErr> {
+        serde_json::to_writer(&mut self.buffer, value)
+            .map_err(|e| DbErr::Custom(format!("{what}: {e}")))?;
+        self.ends.push(self.buffer.len());
+        Ok(())
+    }
+
+    fn push(&mut self, text: &str) {
+        self.buffer.extend_from_slice(text.as_bytes());
+        self.ends.push(self.buffer.len());
+    }
+
+    fn slices(&self) -> Vec<&str> {
+        let text = std::str::from_utf8(&self.buffer).expect("serde_json writes UTF-8");
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let slice = &text[start..end];
+                start = end;
+                slice
+            })
+            .collect()
+    }
 }
 
 /// Writes `placed` (no two with the same dedupe key) in one statement: the key rows, log rows
@@ -132,28 +184,25 @@ fn texts<const N: usize>(columns: [Vec<String>; N]) -> impl Iterator<Item = Valu
 /// keys that were. `narrow` are the commits whose snapshot this statement writes (the newest of
 /// each order in the batch; an order whose detail changed is written by the caller).
 pub(super) async fn write_batch(
-    db: &impl ConnectionTrait,
+    db: &EngineConnection,
     placed: &[&Placed],
     narrow: &[&Commit],
     fence: Option<&Fence>,
 ) -> Result<Batch, DbErr> {
-    let key = |c: &Commit| text(c.inbox.as_ref().map(|i| i.dedupe_key.as_str()));
-
     let mut keys = Vec::new();
-    let mut key_rows: [Vec<String>; 3] = Default::default();
+    let mut key_rows: [Vec<&str>; 3] = Default::default();
     let mut key_slots: Vec<i16> = Vec::new();
     let mut key_types = Vec::new();
-    let mut commit_keys = Vec::new();
     for p in placed {
         let Some(entry) = &p.inbox else { continue };
-        keys.push(entry.dedupe_key.clone());
+        keys.push(entry.dedupe_key.as_str());
         if p.applied.is_empty() && p.effects.is_empty() {
             push(
                 &mut key_rows,
                 [
-                    entry.dedupe_key.clone(),
-                    p.order.shop_id.as_str().to_owned(),
-                    p.order.id.as_str().to_owned(),
+                    entry.dedupe_key.as_str(),
+                    p.order.shop_id.as_str(),
+                    p.order.id.as_str(),
                 ],
             );
             key_types.push(entry.event_type);
@@ -161,44 +210,43 @@ pub(super) async fn write_batch(
         }
     }
 
-    let mut positions = Vec::new();
-    let mut slots = Vec::new();
-    let mut seqs = Vec::new();
-    let mut log: [Vec<String>; 10] = Default::default();
-    for row in log_rows(placed)? {
+    let rows = log_rows(placed)?;
+    let mut commit_keys = Vec::with_capacity(rows.len());
+    let mut positions = Vec::with_capacity(rows.len());
+    let mut slots = Vec::with_capacity(rows.len());
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut log: [Vec<&str>; 8] = Default::default();
+    let mut payloads = Texts::default();
+    let mut effects = Texts::default();
+    for row in &rows {
         commit_keys.push(text(row.commit_key));
         positions.push(row.position);
         slots.push(row.slot);
         seqs.push(row.seq.unwrap_or(NO_INT));
-        let payload = match row.event {
-            Some(event) => serde_json::to_string(event)
-                .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?,
-            None => "{}".to_owned(),
-        };
+        match row.event {
+            Some(event) => payloads.push_json(event, "event payload")?,
+            None => payloads.push("{}"),
+        }
+        match &row.effects {
+            Some(e) => effects.push_json(e, "effects")?,
+            None => effects.push(""),
+        }
         push(
             &mut log,
             [
-                row.order_id.to_owned(),
-                row.kind.to_owned(),
+                row.order_id,
+                row.kind,
                 text(row.from_status),
                 text(row.to_status),
                 text(row.from_stage),
                 text(row.to_stage),
-                row.cause.to_owned(),
-                payload,
+                row.cause,
                 text(row.dedupe_key),
-                match row.effects {
-                    Some(effects) => serde_json::to_string(&effects)
-                        .map_err(|e| DbErr::Custom(format!("effects: {e}")))?,
-                    None => String::new(),
-                },
             ],
         );
     }
-    let [order_ids, kinds, rest @ ..] = log;
-    let [fs, ts, fg, tg, causes, payloads, dedupe_keys, effects] = rest;
 
-    let mut snapshots: [Vec<String>; 7] = Default::default();
+    let mut snapshots: [Vec<&str>; 7] = Default::default();
     let mut numbers: [Vec<i64>; 3] = Default::default();
     let mut snapshot_slots: Vec<i16> = Vec::new();
     for commit in narrow {
@@ -207,11 +255,11 @@ pub(super) async fn write_batch(
         push(
             &mut snapshots,
             [
-                key(commit),
-                order.id.as_str().to_owned(),
-                order.shop_id.as_str().to_owned(),
-                order.status.as_str().to_owned(),
-                order.stage.as_str().to_owned(),
+                text(commit.inbox.as_ref().map(|i| i.dedupe_key.as_str())),
+                order.id.as_str(),
+                order.shop_id.as_str(),
+                order.status.as_str(),
+                order.stage.as_str(),
                 text(order.stage_reason.as_deref()),
                 text(order.held_from.map(|s| s.as_str())),
             ],
@@ -227,60 +275,50 @@ pub(super) async fn write_batch(
     }
 
     let [key_key, key_shop, key_order] = key_rows;
-    let mut values = vec![
-        Value::from(keys),
-        Value::from(key_key),
-        Value::from(key_types),
-        Value::from(key_shop),
-        Value::from(key_order),
-        Value::from(commit_keys),
-        Value::from(positions),
-        Value::from(slots),
-        Value::from(order_ids),
-        Value::from(seqs),
-    ];
-    values.extend(texts([
-        kinds,
-        fs,
-        ts,
-        fg,
-        tg,
-        causes,
-        payloads,
-        dedupe_keys,
-        effects,
-    ]));
-    values.extend(texts(snapshots));
-    values.extend(numbers.into_iter().map(Value::from));
-    values.push(Value::from(NO_INT));
+    let [order_ids, kinds, fs, ts, fg, tg, causes, dedupe_keys] = log;
+    let mut p = Parameters(PgArguments::default());
+    p.add(&keys[..])?;
+    p.add(&key_key[..])?;
+    p.add(&key_types[..])?;
+    p.texts(&[key_shop, key_order])?;
+    p.add(&commit_keys[..])?;
+    p.add(&positions[..])?;
+    p.add(&slots[..])?;
+    p.add(&order_ids[..])?;
+    p.add(&seqs[..])?;
+    p.texts(&[kinds, fs, ts, fg, tg, causes])?;
+    p.add(&payloads.slices()[..])?;
+    p.add(&dedupe_keys[..])?;
+    p.add(&effects.slices()[..])?;
+    p.texts(&snapshots)?;
+    numbers.iter().try_for_each(|n| p.add(&n[..]))?;
+    p.add(NO_INT)?;
     let Some(fence) = fence else {
-        let statement = Statement::from_sql_and_values(DbBackend::Postgres, BATCH, values);
-        let seen = db
-            .query_all_raw(statement)
-            .await?
-            .iter()
-            .map(|row| row.try_get_by_index::<String>(0))
-            .collect::<Result<_, _>>()?;
-        return Ok(Batch { seen, held: None });
+        return Ok(Batch {
+            seen: db
+                .fetch_encoded(BATCH, p.0)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()
+                .map_err(decoding)?,
+            held: None,
+        });
     };
-    let (slots, epochs): (Vec<i16>, Vec<i64>) = fence.held.iter().copied().unzip();
-    values.extend([
-        Value::from(slots),
-        Value::from(epochs),
-        Value::from(fence.node.clone()),
-        Value::from(key_slots),
-        Value::from(snapshot_slots),
-    ]);
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, FENCED.as_str(), values);
+    let (held_slots, epochs): (Vec<i16>, Vec<i64>) = fence.held.iter().copied().unzip();
+    p.add(&held_slots[..])?;
+    p.add(&epochs[..])?;
+    p.add(fence.node.as_str())?;
+    p.add(&key_slots[..])?;
+    p.add(&snapshot_slots[..])?;
     let mut batch = Batch {
         seen: HashSet::new(),
         held: Some(HashSet::new()),
     };
-    for row in db.query_all_raw(statement).await? {
-        match (
-            row.try_get_by_index::<Option<String>>(0)?,
-            row.try_get_by_index::<Option<i16>>(1)?,
-        ) {
+    for row in db.fetch_encoded(FENCED.as_str(), p.0).await? {
+        let key: Option<String> = row.try_get(0).map_err(decoding)?;
+        let slot: Option<i16> = row.try_get(1).map_err(decoding)?;
+        match (key, slot) {
             (Some(key), _) => {
                 batch.seen.insert(key);
             }
@@ -291,6 +329,10 @@ pub(super) async fn write_batch(
         }
     }
     Ok(batch)
+}
+
+fn decoding(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Custom(format!("reading the journal's batch answer: {e}"))
 }
 
 /// The slots a cluster node presents with a batch: those it holds, at their epochs.

@@ -522,7 +522,7 @@ async fn write(
                     .filter(|(slot, _)| slots.contains(slot))
                     .collect(),
             });
-            write_postgres(db, engine, &candidates, fence.as_ref()).await?
+            write_postgres(engine, &candidates, fence.as_ref()).await?
         }
         Backend::Sqlite => postgres::Batch {
             seen: write_sqlite(db, &candidates).await?,
@@ -595,11 +595,11 @@ async fn write_sqlite(db: &Database, placed: &[&Placed]) -> Result<HashSet<Strin
     Ok(seen)
 }
 
-/// PostgreSQL: one statement (see `postgres`), plus a transaction around it only when a detail
-/// changed (the wide snapshot columns and the line items) or a command tagged or prioritised;
-/// returns the keys that were already recorded and, fenced, the slots still held.
+/// PostgreSQL: one statement (see `postgres`), plus a transaction around it (on the writer's
+/// own connection) only when a detail changed (the wide snapshot columns and the line items) or
+/// a command tagged or prioritised; returns the keys that were already recorded and, fenced,
+/// the slots still held.
 async fn write_postgres(
-    db: &Database,
     engine: &EngineConnection,
     placed: &[&Placed],
     fence: Option<&postgres::Fence>,
@@ -609,21 +609,25 @@ async fn write_postgres(
     if snapshots.wide.is_empty() && !annotations::any(&recorded) {
         return postgres::write_batch(engine, placed, &snapshots.narrow, fence).await;
     }
-    let txn = db.begin_write().await?;
-    let batch = postgres::write_batch(&txn, placed, &snapshots.narrow, fence).await?;
-    let written: Vec<&Placed> = fresh(placed, &batch.seen)
-        .into_iter()
-        .filter(|c| {
-            batch
-                .held
-                .as_ref()
-                .is_none_or(|h| h.contains(&c.order.id.slot()))
-        })
-        .collect();
-    let kept = with_events(&written);
-    snapshot::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
-    snapshot::replace_items(&txn, &kept).await?;
-    annotations::write(&txn, &kept).await?;
-    txn.commit().await?;
-    Ok(batch)
+    engine.begin().await?;
+    let written = async {
+        let batch = postgres::write_batch(engine, placed, &snapshots.narrow, fence).await?;
+        let written: Vec<&Placed> = fresh(placed, &batch.seen)
+            .into_iter()
+            .filter(|c| {
+                batch
+                    .held
+                    .as_ref()
+                    .is_none_or(|h| h.contains(&c.order.id.slot()))
+            })
+            .collect();
+        let kept = with_events(&written);
+        snapshot::upsert_wide(engine, &Snapshots::of(&kept).wide).await?;
+        snapshot::replace_items(engine, &kept).await?;
+        annotations::write(engine, &kept).await?;
+        Ok(batch)
+    }
+    .await;
+    engine.end(written.is_ok()).await?;
+    written
 }

@@ -10,16 +10,22 @@
 //! lives, however large the table grows (measured: a batch's dedupe lookup read 55,000 log
 //! rows, 86 ms, where the unique index answers at once).
 //!
+//! The journal's writer also runs its rare transactions here (a batch that writes an order's
+//! detail: [`EngineConnection::begin`], [`EngineConnection::end`]) and binds its batch's
+//! parameters already encoded ([`EngineConnection::fetch_encoded`]).
+//!
 //! A connection that is gone (the server restarted or ended it, the network failed) is dropped
-//! when a statement finds out, and the next statement opens a new one; one idle for a second
+//! when a statement finds out, and the next statement opens a new one (but not inside a
+//! transaction: that statement fails, and the server rolls the transaction back); one idle for a second
 //! is pinged first, so a restart while the daemon was quiet costs no failed statement. A
 //! statement abandoned mid-way (its future dropped) leaves the connection in an unknown state:
 //! the next statement opens a new one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+use sea_orm::sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
 use sea_orm::sqlx::{self, Connection};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
@@ -40,6 +46,8 @@ enum Inner {
     Own {
         options: Arc<Options>,
         held: tokio::sync::Mutex<Option<Held>>,
+        /// A transaction is open ([`EngineConnection::begin`]).
+        open: AtomicBool,
     },
 }
 
@@ -60,6 +68,7 @@ impl EngineConnection {
         Self(Inner::Own {
             options,
             held: tokio::sync::Mutex::new(None),
+            open: AtomicBool::new(false),
         })
     }
 
@@ -74,9 +83,70 @@ impl EngineConnection {
     }
 
     async fn fetch_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let (options, held) = match &self.0 {
-            Inner::Pool(conn) => return conn.query_all_raw(stmt).await,
-            Inner::Own { options, held } => (options, held),
+        if let Inner::Pool(conn) = &self.0 {
+            return conn.query_all_raw(stmt).await;
+        }
+        let rows = self
+            .run(async |conn| bind(stmt).fetch_all(conn).await)
+            .await?;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    /// Runs `sql` with parameters already encoded, and returns its rows (PostgreSQL only).
+    pub async fn fetch_encoded(
+        &self,
+        sql: &'static str,
+        parameters: PgArguments,
+    ) -> Result<Vec<PgRow>, DbErr> {
+        self.run(async |conn| sqlx::query_with(sql, parameters).fetch_all(conn).await)
+            .await
+    }
+
+    /// Begins a transaction that the statements after it run in, until [`Self::end`]. A
+    /// transaction left open before (its future dropped) is given up with its connection.
+    pub async fn begin(&self) -> Result<(), DbErr> {
+        let Inner::Own { held, open, .. } = &self.0 else {
+            return Err(own_only());
+        };
+        if open.swap(false, Ordering::Relaxed) {
+            *held.lock().await = None;
+        }
+        self.run(async |conn| sqlx::raw_sql("BEGIN").execute(conn).await)
+            .await?;
+        open.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Commits (`commit`) or rolls back the transaction [`Self::begin`] began. A connection
+    /// that cannot say which is closed (the server rolls back).
+    pub async fn end(&self, commit: bool) -> Result<(), DbErr> {
+        let Inner::Own { held, open, .. } = &self.0 else {
+            return Err(own_only());
+        };
+        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        let outcome = self
+            .run(async |conn| sqlx::raw_sql(sql).execute(conn).await)
+            .await;
+        open.store(false, Ordering::Relaxed);
+        if outcome.is_err() {
+            *held.lock().await = None;
+        }
+        outcome.map(drop)
+    }
+
+    /// Runs one statement on the connection, opening one first if there is none usable. Inside
+    /// a transaction a lost connection is an error: a new one would run outside it.
+    async fn run<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, DbErr> {
+        let Inner::Own {
+            options,
+            held,
+            open,
+        } = &self.0
+        else {
+            return Err(own_only());
         };
         let started = Instant::now();
         let mut held = held.lock().await;
@@ -88,6 +158,11 @@ impl EngineConnection {
         };
         if !usable {
             *held = None;
+            if open.load(Ordering::Relaxed) {
+                return Err(DbErr::Conn(RuntimeErr::Internal(
+                    "the engine's connection to PostgreSQL was lost inside a transaction".into(),
+                )));
+            }
             let conn = tokio::time::timeout(
                 options.timeout,
                 PgConnection::connect_with(&options.connect),
@@ -109,20 +184,21 @@ impl EngineConnection {
         }
         let h = held.as_mut().expect("a connection was just made usable");
         h.busy = true;
-        let outcome = bind(stmt).fetch_all(&mut h.conn).await;
+        let outcome = statement(&mut h.conn).await;
         h.busy = false;
         h.used = Instant::now();
         super::statements::count(started.elapsed());
-        match outcome {
-            Ok(rows) => Ok(rows.into_iter().map(QueryResult::from).collect()),
-            Err(e) => {
-                if gone(&e) {
-                    *held = None;
-                }
-                Err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
+        outcome.map_err(|e| {
+            if gone(&e) {
+                *held = None;
             }
-        }
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
+        })
     }
+}
+
+fn own_only() -> DbErr {
+    DbErr::Custom("only the engine's own PostgreSQL connections run this".into())
 }
 
 /// How the engine's own connections are opened.
@@ -157,9 +233,10 @@ impl ConnectionTrait for EngineConnection {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match &self.0 {
             Inner::Pool(conn) => conn.execute_raw(stmt).await,
-            Inner::Own { .. } => Err(DbErr::Custom(
-                "the engine's connections only query (every statement returns its rows)".into(),
-            )),
+            Inner::Own { .. } => self
+                .run(async |conn| bind(stmt).execute(conn).await)
+                .await
+                .map(ExecResult::from),
         }
     }
 
@@ -174,5 +251,92 @@ impl ConnectionTrait for EngineConnection {
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.fetch_all(stmt).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(rows: &[QueryResult]) -> Vec<i32> {
+        rows.iter()
+            .map(|r| r.try_get_by_index(0).expect("an id"))
+            .collect()
+    }
+
+    /// Against the PostgreSQL of `CREATORFLOW_TEST_DATABASE_URL` (skipped on the embedded run).
+    #[tokio::test]
+    async fn a_transaction_keeps_what_it_commits_drops_what_it_rolls_back_and_an_abandoned_one() {
+        let Some(url) = std::env::var("CREATORFLOW_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            return;
+        };
+        let options = Options::new(&url, Duration::from_secs(5)).expect("a PostgreSQL URL");
+        let conn = EngineConnection::own(Arc::new(options));
+        let table = format!("engine_txn_{}", uuid::Uuid::new_v4().simple());
+        let run = async |sql: String| {
+            conn.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await
+        };
+        run(format!("CREATE TABLE {table} (id int PRIMARY KEY)"))
+            .await
+            .expect("a table can be made");
+        let ids = async || {
+            let rows = conn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!("SELECT id FROM {table} ORDER BY id"),
+                ))
+                .await
+                .expect("the table can be read");
+            count(&rows)
+        };
+
+        conn.begin().await.expect("begins");
+        run(format!("INSERT INTO {table} VALUES (1)"))
+            .await
+            .unwrap();
+        conn.end(true).await.expect("commits");
+        conn.begin().await.expect("begins");
+        run(format!("INSERT INTO {table} VALUES (2)"))
+            .await
+            .unwrap();
+        conn.end(false).await.expect("rolls back");
+        assert_eq!(ids().await, [1], "the rolled-back row is gone");
+
+        // A statement that fails inside the transaction: rolled back, the connection goes on.
+        conn.begin().await.expect("begins");
+        run(format!("INSERT INTO {table} VALUES (3)"))
+            .await
+            .unwrap();
+        assert!(
+            run(format!("INSERT INTO {table} VALUES (1)"))
+                .await
+                .is_err()
+        );
+        conn.end(false).await.expect("rolls back");
+        assert_eq!(ids().await, [1]);
+
+        // Begun and never ended (the writer's future dropped): the next transaction does not
+        // commit the abandoned one's rows with its own.
+        conn.begin().await.expect("begins");
+        run(format!("INSERT INTO {table} VALUES (4)"))
+            .await
+            .unwrap();
+        conn.begin().await.expect("begins again");
+        run(format!("INSERT INTO {table} VALUES (5)"))
+            .await
+            .unwrap();
+        conn.end(true).await.expect("commits");
+        assert_eq!(
+            ids().await,
+            [1, 5],
+            "the abandoned transaction's row is not kept"
+        );
+
+        run(format!("DROP TABLE {table}")).await.unwrap();
+        conn.close().await;
     }
 }

@@ -27,7 +27,7 @@ use sea_orm::sqlx::postgres::{PgArguments, Postgres};
 use sea_orm::sqlx::{Arguments, Encode, Row, Type};
 
 use super::commit::{Commit, Placed, log_rows};
-use crate::persistence::EngineConnection;
+use crate::persistence::FetchEncoded;
 
 const NO_INT: i64 = i64::MIN;
 
@@ -184,7 +184,7 @@ impl Texts {
 /// keys that were. `narrow` are the commits whose snapshot this statement writes (the newest of
 /// each order in the batch; an order whose detail changed is written by the caller).
 pub(super) async fn write_batch(
-    db: &EngineConnection,
+    db: &impl FetchEncoded,
     placed: &[&Placed],
     narrow: &[&Commit],
     fence: Option<&Fence>,

@@ -609,9 +609,9 @@ async fn write_postgres(
     if snapshots.wide.is_empty() && !annotations::any(&recorded) {
         return postgres::write_batch(engine, placed, &snapshots.narrow, fence).await;
     }
-    engine.begin().await?;
+    let txn = engine.begin().await?;
     let written = async {
-        let batch = postgres::write_batch(engine, placed, &snapshots.narrow, fence).await?;
+        let batch = postgres::write_batch(&txn, placed, &snapshots.narrow, fence).await?;
         let written: Vec<&Placed> = fresh(placed, &batch.seen)
             .into_iter()
             .filter(|c| {
@@ -622,12 +622,12 @@ async fn write_postgres(
             })
             .collect();
         let kept = with_events(&written);
-        snapshot::upsert_wide(engine, &Snapshots::of(&kept).wide).await?;
-        snapshot::replace_items(engine, &kept).await?;
-        annotations::write(engine, &kept).await?;
+        snapshot::upsert_wide(&txn, &Snapshots::of(&kept).wide).await?;
+        snapshot::replace_items(&txn, &kept).await?;
+        annotations::write(&txn, &kept).await?;
         Ok(batch)
     }
     .await;
-    engine.end(written.is_ok()).await?;
+    txn.end(written.is_ok()).await?;
     written
 }

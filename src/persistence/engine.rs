@@ -11,8 +11,8 @@
 //! rows, 86 ms, where the unique index answers at once).
 //!
 //! The journal's writer also runs its rare transactions here (a batch that writes an order's
-//! detail: [`EngineConnection::begin`], [`EngineConnection::end`]) and binds its batch's
-//! parameters already encoded ([`EngineConnection::fetch_encoded`]).
+//! detail: [`EngineConnection::begin`], [`EngineTransaction::end`]) and binds its batch's
+//! parameters already encoded ([`FetchEncoded`]).
 //!
 //! A connection that is gone (the server restarted or ended it, the network failed) is dropped
 //! when a statement finds out, and the next statement opens a new one (but not inside a
@@ -86,58 +86,59 @@ impl EngineConnection {
         if let Inner::Pool(conn) = &self.0 {
             return conn.query_all_raw(stmt).await;
         }
+        self.fetch_within(Within::Outside, stmt).await
+    }
+
+    async fn fetch_within(
+        &self,
+        within: Within,
+        stmt: Statement,
+    ) -> Result<Vec<QueryResult>, DbErr> {
         let rows = self
-            .run(async |conn| bind(stmt).fetch_all(conn).await)
+            .run(within, async |conn| bind(stmt).fetch_all(conn).await)
             .await?;
         Ok(rows.into_iter().map(QueryResult::from).collect())
     }
 
-    /// Runs `sql` with parameters already encoded, and returns its rows (PostgreSQL only).
-    pub async fn fetch_encoded(
+    async fn execute_within(&self, within: Within, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.run(within, async |conn| bind(stmt).execute(conn).await)
+            .await
+            .map(ExecResult::from)
+    }
+
+    async fn fetch_encoded_within(
         &self,
+        within: Within,
         sql: &'static str,
         parameters: PgArguments,
     ) -> Result<Vec<PgRow>, DbErr> {
-        self.run(async |conn| sqlx::query_with(sql, parameters).fetch_all(conn).await)
-            .await
+        self.run(within, async |conn| {
+            sqlx::query_with(sql, parameters).fetch_all(conn).await
+        })
+        .await
     }
 
-    /// Begins a transaction that the statements after it run in, until [`Self::end`]. A
-    /// transaction left open before (its future dropped) is given up with its connection.
-    pub async fn begin(&self) -> Result<(), DbErr> {
-        let Inner::Own { held, open, .. } = &self.0 else {
+    /// Begins a transaction on this connection; its statements run through the answer, which
+    /// ends it ([`EngineTransaction::end`]). One never ended (its future dropped) is given up
+    /// with the connection at the next statement, which runs on a new one.
+    pub async fn begin(&self) -> Result<EngineTransaction<'_>, DbErr> {
+        let Inner::Own { open, .. } = &self.0 else {
             return Err(own_only());
         };
-        if open.swap(false, Ordering::Relaxed) {
-            *held.lock().await = None;
-        }
-        self.run(async |conn| sqlx::raw_sql("BEGIN").execute(conn).await)
-            .await?;
+        self.run(Within::Outside, async |conn| {
+            sqlx::raw_sql("BEGIN").execute(conn).await
+        })
+        .await?;
         open.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Commits (`commit`) or rolls back the transaction [`Self::begin`] began. A connection
-    /// that cannot say which is closed (the server rolls back).
-    pub async fn end(&self, commit: bool) -> Result<(), DbErr> {
-        let Inner::Own { held, open, .. } = &self.0 else {
-            return Err(own_only());
-        };
-        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
-        let outcome = self
-            .run(async |conn| sqlx::raw_sql(sql).execute(conn).await)
-            .await;
-        open.store(false, Ordering::Relaxed);
-        if outcome.is_err() {
-            *held.lock().await = None;
-        }
-        outcome.map(drop)
+        Ok(EngineTransaction(self))
     }
 
     /// Runs one statement on the connection, opening one first if there is none usable. Inside
-    /// a transaction a lost connection is an error: a new one would run outside it.
+    /// a transaction a lost connection is an error: a new one would run outside it. Outside,
+    /// a transaction still open was abandoned: its connection goes (the server rolls it back).
     async fn run<T>(
         &self,
+        within: Within,
         statement: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, DbErr> {
         let Inner::Own {
@@ -150,6 +151,9 @@ impl EngineConnection {
         };
         let started = Instant::now();
         let mut held = held.lock().await;
+        if within == Within::Outside && open.swap(false, Ordering::Relaxed) {
+            *held = None;
+        }
         let usable = match held.as_mut() {
             Some(h) if h.busy => false,
             Some(h) if h.used.elapsed() >= PING_AFTER_IDLE => h.conn.ping().await.is_ok(),
@@ -158,7 +162,7 @@ impl EngineConnection {
         };
         if !usable {
             *held = None;
-            if open.load(Ordering::Relaxed) {
+            if within == Within::Transaction {
                 return Err(DbErr::Conn(RuntimeErr::Internal(
                     "the engine's connection to PostgreSQL was lost inside a transaction".into(),
                 )));
@@ -194,6 +198,101 @@ impl EngineConnection {
             }
             DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
         })
+    }
+}
+
+/// Whether a statement belongs to the connection's open transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Within {
+    Outside,
+    Transaction,
+}
+
+/// A transaction on an engine connection ([`EngineConnection::begin`]): its statements run
+/// through it, and it ends with [`EngineTransaction::end`].
+pub struct EngineTransaction<'a>(&'a EngineConnection);
+
+impl EngineTransaction<'_> {
+    /// Commits (`commit`) or rolls back. A connection that cannot say which is closed (the
+    /// server rolls back).
+    pub async fn end(self, commit: bool) -> Result<(), DbErr> {
+        let Inner::Own { held, open, .. } = &self.0.0 else {
+            return Err(own_only());
+        };
+        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        let outcome = self
+            .0
+            .run(Within::Transaction, async |conn| {
+                sqlx::raw_sql(sql).execute(conn).await
+            })
+            .await;
+        open.store(false, Ordering::Relaxed);
+        if outcome.is_err() {
+            *held.lock().await = None;
+        }
+        outcome.map(drop)
+    }
+}
+
+/// What runs a statement whose parameters are already encoded (PostgreSQL only): an engine
+/// connection, or a transaction on one.
+pub trait FetchEncoded {
+    fn fetch_encoded(
+        &self,
+        sql: &'static str,
+        parameters: PgArguments,
+    ) -> impl Future<Output = Result<Vec<PgRow>, DbErr>> + Send;
+}
+
+impl FetchEncoded for EngineConnection {
+    async fn fetch_encoded(
+        &self,
+        sql: &'static str,
+        parameters: PgArguments,
+    ) -> Result<Vec<PgRow>, DbErr> {
+        self.fetch_encoded_within(Within::Outside, sql, parameters)
+            .await
+    }
+}
+
+impl FetchEncoded for EngineTransaction<'_> {
+    async fn fetch_encoded(
+        &self,
+        sql: &'static str,
+        parameters: PgArguments,
+    ) -> Result<Vec<PgRow>, DbErr> {
+        self.0
+            .fetch_encoded_within(Within::Transaction, sql, parameters)
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for EngineTransaction<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.0.execute_within(Within::Transaction, stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        Ok(self
+            .0
+            .fetch_within(Within::Transaction, stmt)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.0.fetch_within(Within::Transaction, stmt).await
     }
 }
 
@@ -233,10 +332,7 @@ impl ConnectionTrait for EngineConnection {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match &self.0 {
             Inner::Pool(conn) => conn.execute_raw(stmt).await,
-            Inner::Own { .. } => self
-                .run(async |conn| bind(stmt).execute(conn).await)
-                .await
-                .map(ExecResult::from),
+            Inner::Own { .. } => self.execute_within(Within::Outside, stmt).await,
         }
     }
 
@@ -283,6 +379,13 @@ mod tests {
         run(format!("CREATE TABLE {table} (id int PRIMARY KEY)"))
             .await
             .expect("a table can be made");
+        let in_txn = async |txn: &EngineTransaction<'_>, id: i32| {
+            txn.execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("INSERT INTO {table} VALUES ({id})"),
+            ))
+            .await
+        };
         let ids = async || {
             let rows = conn
                 .query_all_raw(Statement::from_string(
@@ -294,46 +397,39 @@ mod tests {
             count(&rows)
         };
 
-        conn.begin().await.expect("begins");
-        run(format!("INSERT INTO {table} VALUES (1)"))
-            .await
-            .unwrap();
-        conn.end(true).await.expect("commits");
-        conn.begin().await.expect("begins");
-        run(format!("INSERT INTO {table} VALUES (2)"))
-            .await
-            .unwrap();
-        conn.end(false).await.expect("rolls back");
+        let txn = conn.begin().await.expect("begins");
+        in_txn(&txn, 1).await.unwrap();
+        txn.end(true).await.expect("commits");
+        let txn = conn.begin().await.expect("begins");
+        in_txn(&txn, 2).await.unwrap();
+        txn.end(false).await.expect("rolls back");
         assert_eq!(ids().await, [1], "the rolled-back row is gone");
 
         // A statement that fails inside the transaction: rolled back, the connection goes on.
-        conn.begin().await.expect("begins");
-        run(format!("INSERT INTO {table} VALUES (3)"))
-            .await
-            .unwrap();
-        assert!(
-            run(format!("INSERT INTO {table} VALUES (1)"))
-                .await
-                .is_err()
-        );
-        conn.end(false).await.expect("rolls back");
+        let txn = conn.begin().await.expect("begins");
+        in_txn(&txn, 3).await.unwrap();
+        assert!(in_txn(&txn, 1).await.is_err(), "the key is taken");
+        txn.end(false).await.expect("rolls back");
         assert_eq!(ids().await, [1]);
 
-        // Begun and never ended (the writer's future dropped): the next transaction does not
-        // commit the abandoned one's rows with its own.
-        conn.begin().await.expect("begins");
-        run(format!("INSERT INTO {table} VALUES (4)"))
-            .await
-            .unwrap();
-        conn.begin().await.expect("begins again");
+        // Begun and never ended (its future dropped): a statement after it does not run in it,
+        // nor does the next transaction commit the abandoned one's rows with its own.
+        let txn = conn.begin().await.expect("begins");
+        in_txn(&txn, 4).await.unwrap();
+        drop(txn);
         run(format!("INSERT INTO {table} VALUES (5)"))
             .await
             .unwrap();
-        conn.end(true).await.expect("commits");
+        let txn = conn.begin().await.expect("begins again");
+        in_txn(&txn, 6).await.unwrap();
+        drop(txn);
+        let txn = conn.begin().await.expect("begins again");
+        in_txn(&txn, 7).await.unwrap();
+        txn.end(true).await.expect("commits");
         assert_eq!(
             ids().await,
-            [1, 5],
-            "the abandoned transaction's row is not kept"
+            [1, 5, 7],
+            "the abandoned transactions' rows are not kept"
         );
 
         run(format!("DROP TABLE {table}")).await.unwrap();

@@ -28,7 +28,9 @@ pub use audit::{Actor, AuditEntry, AuditStore};
 pub use backup::{Backup, BackupError};
 pub use cluster::{ClusterStore, LeaseRow, NodeRow};
 pub use database::{Database, Error, NotReady, WriteTxn};
-pub use engine::{APPLICATION_NAME as ENGINE_APPLICATION_NAME, EngineConnection};
+pub use engine::{
+    APPLICATION_NAME as ENGINE_APPLICATION_NAME, EngineConnection, EngineTransaction, FetchEncoded,
+};
 pub use idempotency::{Claim, IdempotencyStore};
 pub use orders::{
     HistoryEntry, OrderFilter, OrderRecord, OrderStore, OrderSummary, OrderView, cursor_of,

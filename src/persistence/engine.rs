@@ -414,15 +414,17 @@ mod tests {
 
         // Begun and never ended (its future dropped): a statement after it does not run in it,
         // nor does the next transaction commit the abandoned one's rows with its own.
-        let txn = conn.begin().await.expect("begins");
-        in_txn(&txn, 4).await.unwrap();
-        drop(txn);
+        {
+            let abandoned = conn.begin().await.expect("begins");
+            in_txn(&abandoned, 4).await.unwrap();
+        }
         run(format!("INSERT INTO {table} VALUES (5)"))
             .await
             .unwrap();
-        let txn = conn.begin().await.expect("begins again");
-        in_txn(&txn, 6).await.unwrap();
-        drop(txn);
+        {
+            let abandoned = conn.begin().await.expect("begins again");
+            in_txn(&abandoned, 6).await.unwrap();
+        }
         let txn = conn.begin().await.expect("begins again");
         in_txn(&txn, 7).await.unwrap();
         txn.end(true).await.expect("commits");

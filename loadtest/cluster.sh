@@ -30,7 +30,7 @@
 set -euo pipefail
 NODE_SIZE=${NODE_SIZE-CREATORFLOW__HTTP__WORKERS=1 CREATORFLOW__ENGINE__SHARDS=1}
 cd "$(dirname "$0")/.."
-source loadtest/lib.sh # wait_ready
+source loadtest/lib.sh # wait_ready, cpu_of
 
 EVENTS=${1:-120000}
 SECONDS_PER_RUN=${2:-15}
@@ -104,16 +104,6 @@ shared_by() {
   return 1
 }
 
-# CPU seconds (user + system) of the processes whose pids are given, from /proc.
-cpu_of() {
-  local ticks=0 pid stat
-  for pid in "$@"; do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    stat=${stat##*) }
-    ticks=$((ticks + $(awk '{print $12 + $13}' <<<"$stat")))
-  done
-  python3 -c "print($ticks / $(getconf CLK_TCK))"
-}
 postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
 
 if [[ $PARTS == *1* ]]; then

@@ -41,16 +41,6 @@ export CREATORFLOW__TIKTOK__APP_KEY=compare_key CREATORFLOW__TIKTOK__APP_SECRET=
 export CREATORFLOW__WORKFLOW__ENABLED=false CREATORFLOW__LOG__LEVEL=warn
 export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__TIKTOK__POLL_INTERVAL=1h
 
-# CPU seconds (user + system) of the processes whose pids are given, from /proc.
-cpu_of() {
-  local ticks=0 pid stat
-  for pid in "$@"; do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    stat=${stat##*) }
-    ticks=$((ticks + $(awk '{print $12 + $13}' <<<"$stat")))
-  done
-  python3 -c "print($ticks / $(getconf CLK_TCK))"
-}
 postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
 
 # Runs `creatorflow serve` on $1 and sends it $EVENTS fresh webhooks from $2 connections with

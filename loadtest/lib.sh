@@ -27,3 +27,17 @@ stop_daemon() {
   fi
   DAEMON=
 }
+
+# CPU seconds (user + system) of the processes whose pids are given, with what their exited
+# children used (from /proc: utime, stime, cutime, cstime). Taken before and after a run over
+# PostgreSQL's processes, the difference counts a process that exited meanwhile (an autovacuum
+# worker, a closed connection): the postmaster adds its CPU to its own children's total.
+cpu_of() {
+  local ticks=0 pid stat
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    stat=${stat##*) }
+    ticks=$((ticks + $(awk '{print $12 + $13 + $14 + $15}' <<<"$stat")))
+  done
+  python3 -c "print($ticks / $(getconf CLK_TCK))"
+}

@@ -628,6 +628,13 @@ async fn write_postgres(
         Ok(batch)
     }
     .await;
-    txn.end(written.is_ok()).await?;
-    written
+    match written {
+        Ok(batch) => txn.end(true).await.map(|()| batch),
+        Err(e) => {
+            // The batch's own error says what went wrong; a failed rollback closes the
+            // connection, which rolls back as well.
+            let _ = txn.end(false).await;
+            Err(e)
+        }
+    }
 }

@@ -102,7 +102,7 @@ impl RegistryHandle {
     }
 
     /// The journal's watermark: every log position at or below it is settled. Subscriptions
-    /// ([`crate::persistence::Tail`]) wait on it.
+    /// ([`crate::journal::Tail`]) wait on it.
     pub fn committed(&self) -> crate::journal::Watermark {
         self.committed.clone()
     }

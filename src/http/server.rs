@@ -22,7 +22,7 @@ use crate::persistence::Database;
 /// Largest JSON body the REST API accepts (webhooks have their own limit).
 const MAX_JSON_BYTES: usize = 256 * 1024;
 
-/// The running HTTP server: await [`Server::stopped`], stop it with [`Server::stop`].
+/// The running HTTP server: await [`Server::stopped`], stop it through [`Server::handle`].
 pub struct Server {
     running: actix_web::dev::Server,
     handle: ServerHandle,

@@ -1,6 +1,6 @@
 //! The log as its readers see it in the database: the rows that carry effects ([`Entry`]), the
 //! audit events the live stream tells ([`Change`]), and the subscriptions' checkpoints
-//! ([`LogStore`]). How a subscription follows the log is [`super::tail`].
+//! ([`LogStore`]). How a subscription follows the log is [`super::Tail`].
 
 use chrono::{DateTime, FixedOffset};
 use entities::{log_checkpoints, order_events};

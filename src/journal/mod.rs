@@ -1,9 +1,9 @@
 //! The journal and the log it writes.
 //!
 //! Actors hand the [`Journal`] their [`Commit`]s; its writers group them into batches and write
-//! them as rows of the log (`order_events`), one statement per table on SQLite ([`sqlite`]) and
-//! one statement in all on PostgreSQL ([`postgres`]), with the orders' snapshot rows
-//! ([`snapshot`]). Subscriptions follow the log after their own checkpoint ([`tail`]), reading
+//! them as rows of the log (`order_events`), one statement per table on SQLite (`sqlite.rs`) and
+//! one statement in all on PostgreSQL (`postgres.rs`), with the orders' snapshot rows
+//! (`snapshot.rs`). Subscriptions follow the log after their own checkpoint ([`Tail`]), reading
 //! the rows the journal just wrote ([`recent`]) when it holds them, else the database ([`log`]).
 
 mod annotations;

@@ -225,7 +225,7 @@ impl Journal {
     }
 
     /// True only if order `id` certainly has no stored snapshot, so its actor starts empty
-    /// without loading one (see [`super::stored`]).
+    /// without loading one (see `journal/stored.rs`).
     pub fn surely_new(&self, id: &OrderId) -> bool {
         self.stored.surely_absent(id)
     }

@@ -119,7 +119,7 @@ impl IdempotencyStore<'_> {
         Ok(())
     }
 
-    /// Deletes the keys older than [`KEPT_FOR`]; returns how many.
+    /// Deletes the keys older than `KEPT_FOR` (24 hours); returns how many.
     pub async fn expire(&self) -> Result<u64, Error> {
         let result = rows::Entity::delete_many()
             .filter(rows::Column::CreatedAt.lt((Utc::now() - KEPT_FOR).fixed_offset()))

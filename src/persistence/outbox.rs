@@ -82,7 +82,7 @@ impl OutboxStore<'_> {
         self.pending_published_after(0, limit).await
     }
 
-    /// Like [`Database::pending_published`], past row `after` (the relay's pipeline reads the
+    /// Like [`OutboxStore::pending_published`], past row `after` (the relay's pipeline reads the
     /// next batch while the previous one is still being published).
     pub async fn pending_published_after(
         &self,

@@ -24,7 +24,8 @@
 #   settings only (e.g. CREATORFLOW__JOURNAL__WRITERS=1). By default each of the three nodes
 #   sharing this host gets one HTTP worker and one engine shard (NODE_SIZE, set it empty for
 #   one per core each): a thread per core for each node was 12 busy threads on 2 cores, and
-#   the context switches cost more than the work (docs/SCALING.md).
+#   the context switches cost more than the work (docs/SCALING.md). STATEMENTS=1 shows each
+#   part-2 load's PostgreSQL statements (pg_stat_statements must be loaded).
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
 # databases), wrk, curl, python3.
 set -euo pipefail
@@ -82,6 +83,17 @@ fresh() {
   "$BIN" migrate up >/dev/null 2>&1
 }
 sql() { psql "$PG_SERVER/$DB" -Atc "$1"; }
+# With STATEMENTS=1 (and pg_stat_statements loaded and created in the database's template),
+# part 2 shows each load's statements by time: calls, time, rows and WAL records per call.
+statements_reset() { [[ -z ${STATEMENTS:-} ]] || sql "select pg_stat_statements_reset()" >/dev/null; }
+statements_report() {
+  [[ -z ${STATEMENTS:-} ]] && return
+  psql "$PG_SERVER/$DB" -c "select calls, round(total_exec_time) as ms,
+      round((total_exec_time / calls)::numeric, 2) as ms_per_call, round(rows::numeric / calls, 1) as rows_per_call,
+      round(wal_records::numeric / calls, 1) as wal_per_call, left(regexp_replace(query, '\s+', ' ', 'g'), 70) as statement
+    from pg_stat_statements where dbid = (select oid from pg_database where datname = '$DB')
+    order by total_exec_time desc limit 8"
+}
 
 # start I: node I in cluster mode, in the background.
 start() {
@@ -181,14 +193,17 @@ wrk_run() {
 }
 # The machine's context switches so far, from /proc.
 switches() { awk '/^ctxt/ {print $2}' /proc/stat; }
-# The average journal batch (commits per statement) of the nodes listening on the ports given.
-batch_of() {
-  local port
+# mean_of HISTOGRAM PORT...: the histogram's mean over the nodes listening on the ports given.
+mean_of() {
+  local metric=$1 port
+  shift
   for port in "$@"; do
     curl -s "http://127.0.0.1:$port/metrics" |
-      awk '/^creatorflow_journal_batch_size_sum/ {s = $2} /^creatorflow_journal_batch_size_count/ {c = $2} END {print s + 0, c + 0}'
+      awk -v m="$metric" '$1 == m "_sum" {s = $2} $1 == m "_count" {c = $2} END {print s + 0, c + 0}'
   done | awk '{s += $1; c += $2} END {printf "%.1f", c ? s / c : 0}'
 }
+# The average journal batch (commits per statement) of the nodes listening on the ports given.
+batch_of() { mean_of creatorflow_journal_batch_size "$@"; }
 report() { # report LABEL CPU_DAEMONS CPU_PG SWITCHES BATCH FILES...
   python3 - "$@" <<'PY'
 import sys
@@ -207,11 +222,13 @@ CREATORFLOW__HTTP__LISTEN=127.0.0.1:${PORTS[0]} "$BIN" serve >>"$WORK/single.log
 PIDS[0]=$!
 wait_ready "${PORTS[0]}" "$WORK/single.log"
 # shellcheck disable=SC2046
+statements_reset
 PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[0]}"); S0=$(switches)
 wrk_run "${PORTS[0]}" "$CONNECTIONS" "$WORK/one.txt" "$WORK/wrk-one.txt"
 wait "$WRK"
 # shellcheck disable=SC2046
 PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[0]}"); S1=$(switches)
+statements_report
 ONE=$(report "one node" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" \
   $((S1 - S0)) "$(batch_of "${PORTS[0]}")" "$WORK/wrk-one.txt")
 echo "$ONE"
@@ -258,6 +275,7 @@ PY
     for i in 0 1 2; do awk -v i="$i" 'NR % 3 == i' "$WORK/all.txt" >"$WORK/part$i.txt"; done
   fi
   # shellcheck disable=SC2046
+  statements_reset
   PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[@]}"); S0=$(switches)
   WRKS=()
   for i in 0 1 2; do
@@ -267,6 +285,7 @@ PY
   wait "${WRKS[@]}"
   # shellcheck disable=SC2046
   PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}"); S1=$(switches)
+  statements_report
   echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'")"
   local forwarded=0 port count
   for port in "${PORTS[@]}"; do
@@ -277,7 +296,7 @@ PY
   local three
   three=$(report "$label" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" \
     $((S1 - S0)) "$(batch_of "${PORTS[@]}")" "$WORK"/wrk-{0,1,2}.txt)
-  echo "$three; $forwarded forwarded"
+  echo "$three; $forwarded forwarded, $(mean_of creatorflow_cluster_forward_batch_size "${PORTS[@]}") per request"
   python3 -c "
 one, three = float('$ONE'.split(': ')[1].split()[0]), float('$three'.split(': ')[1].split()[0])
 print(f'ratio: $label keep {three / one:.2f}x one node\'s throughput')"

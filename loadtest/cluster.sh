@@ -221,8 +221,8 @@ fresh
 CREATORFLOW__HTTP__LISTEN=127.0.0.1:${PORTS[0]} "$BIN" serve >>"$WORK/single.log" 2>&1 &
 PIDS[0]=$!
 wait_ready "${PORTS[0]}" "$WORK/single.log"
-# shellcheck disable=SC2046
 statements_reset
+# shellcheck disable=SC2046
 PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[0]}"); S0=$(switches)
 wrk_run "${PORTS[0]}" "$CONNECTIONS" "$WORK/one.txt" "$WORK/wrk-one.txt"
 wait "$WRK"
@@ -274,8 +274,8 @@ PY
   else
     for i in 0 1 2; do awk -v i="$i" 'NR % 3 == i' "$WORK/all.txt" >"$WORK/part$i.txt"; done
   fi
-  # shellcheck disable=SC2046
   statements_reset
+  # shellcheck disable=SC2046
   PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[@]}"); S0=$(switches)
   WRKS=()
   for i in 0 1 2; do

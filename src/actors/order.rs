@@ -85,7 +85,10 @@ impl Handler<Deliver> for OrderActor {
                     None if journal.surely_new(&id) => None,
                     None => {
                         let started = std::time::Instant::now();
-                        let state = snapshots.load(&id).await.map_err(Error::Storage)?;
+                        // Boxed: every message's future would otherwise be the load's size.
+                        let state = Box::pin(snapshots.load(&id))
+                            .await
+                            .map_err(Error::Storage)?;
                         histogram!(ACTIVATION_SECONDS).record(started.elapsed().as_secs_f64());
                         state
                     }

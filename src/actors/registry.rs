@@ -118,7 +118,8 @@ impl RegistryHandle {
             if self.draining.load(Ordering::Acquire) {
                 return Err(Error::Stopped);
             }
-            return forwarder.forward(&id, envelope).await;
+            // Boxed: a local submit's future would otherwise be the forwarding one's size.
+            return Box::pin(forwarder.forward(&id, envelope)).await;
         }
         self.submit_here(id, envelope).await
     }

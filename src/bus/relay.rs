@@ -268,7 +268,7 @@ fn published(entry: &Entry) -> impl Iterator<Item = Message> + '_ {
     entry
         .effects
         .iter()
-        .filter(|p| !IN_PROCESS.contains(&p.routing_key.as_str()))
+        .filter(|p| !IN_PROCESS.contains(&&*p.routing_key))
         .map(|p| {
             envelope(
                 entry.position,

@@ -211,14 +211,19 @@ pub struct Transition {
 impl Effect {
     /// The routing key the effect is published under: `tiktok.fetch_detail` and
     /// `workflow.start` are worked off in-process; `order.transition.<stage>` goes on the bus.
-    pub fn routing_key(&self) -> String {
+    pub fn routing_key(&self) -> &'static str {
         match self {
-            Effect::FetchDetail { .. } => "tiktok.fetch_detail".into(),
-            Effect::StartFulfilment { .. } => "workflow.start".into(),
-            Effect::Transitioned(t) => format!("order.transition.{}", t.stage),
+            Effect::FetchDetail { .. } => "tiktok.fetch_detail",
+            Effect::StartFulfilment { .. } => "workflow.start",
+            Effect::Transitioned(t) => &TRANSITION_KEYS[t.stage as usize],
         }
     }
 }
+
+/// `order.transition.<stage>` for every stage, in [`Stage::ALL`]'s (declaration) order: written
+/// out once, not formatted again for every effect the log's readers and rows name.
+static TRANSITION_KEYS: std::sync::LazyLock<[String; Stage::ALL.len()]> =
+    std::sync::LazyLock::new(|| Stage::ALL.map(|stage| format!("order.transition.{stage}")));
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -621,4 +626,30 @@ fn stage_rank(stage: Stage) -> Option<u8> {
         Stage::Completed => 7,
         Stage::OnHold | Stage::Cancelled | Stage::Exception => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transition_is_published_under_its_stage() {
+        for stage in Stage::ALL {
+            let effect = Effect::Transitioned(Box::new(Transition {
+                order_id: OrderId::parse("576").unwrap(),
+                shop_id: ShopId::parse("shop-1").unwrap(),
+                from_status: None,
+                from_stage: None,
+                status: OrderStatus::AwaitingShipment,
+                stage,
+                stage_reason: None,
+                version: 1,
+                update_time: None,
+            }));
+            assert_eq!(
+                effect.routing_key(),
+                format!("order.transition.{}", stage.as_str())
+            );
+        }
+    }
 }

@@ -81,11 +81,16 @@ pub(super) async fn tiktok(
             let event_type = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("type")?.as_i64());
-            let id = db
-                .webhooks()
-                .quarantine(QuarantineReason::Malformed, &malformed.0, event_type, &body)
-                .await
-                .map_err(webhook::Error::Storage)?;
+            // Boxed, as every rare path of a webhook is: the handler's future is allocated and
+            // moved for every request, and was 6 KiB with these inside it (1.5 with them out).
+            let id = Box::pin(db.webhooks().quarantine(
+                QuarantineReason::Malformed,
+                &malformed.0,
+                event_type,
+                &body,
+            ))
+            .await
+            .map_err(webhook::Error::Storage)?;
             let kind = event_type.map_or("UNPARSED", Topic::name);
             counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => kind, "outcome" => "malformed").increment(1);
             tracing::warn!(quarantine_id = id, reason = %malformed, "malformed TikTok webhook kept");
@@ -96,11 +101,31 @@ pub(super) async fn tiktok(
         }
     };
     let receipt = webhook::accept(notification, &body, &db, &registry).await?;
-    Ok(HttpResponse::Ok().json(Receipt {
-        code: 0,
-        message: "success",
-        result: receipt.as_str(),
-    }))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(answer(receipt)))
+}
+
+/// The [`Receipt`] body for `receipt`, written out once: the same five answers, never serialised
+/// again for each webhook.
+fn answer(receipt: webhook::Receipt) -> &'static str {
+    use webhook::Receipt as R;
+    macro_rules! body {
+        ($result:literal) => {
+            concat!(
+                r#"{"code":0,"message":"success","result":""#,
+                $result,
+                r#""}"#
+            )
+        };
+    }
+    match receipt {
+        R::Applied => body!("applied"),
+        R::Unchanged => body!("unchanged"),
+        R::Duplicate => body!("duplicate"),
+        R::Stored => body!("stored"),
+        R::Parked => body!("parked"),
+    }
 }
 
 /// What TikTok is answered: its own envelope, with what became of the notification.
@@ -174,4 +199,24 @@ pub(super) async fn quarantine(
     Ok(HttpResponse::Ok().json(QuarantineList {
         webhooks: webhooks.into_iter().map(QuarantinedBody::from).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webhook::Receipt as R;
+
+    #[test]
+    fn every_answer_is_the_receipt_tiktok_is_documented_to_get() {
+        for receipt in [R::Applied, R::Unchanged, R::Duplicate, R::Stored, R::Parked] {
+            let written: serde_json::Value = serde_json::from_str(answer(receipt)).unwrap();
+            let documented = serde_json::to_value(Receipt {
+                code: 0,
+                message: "success",
+                result: receipt.as_str(),
+            })
+            .unwrap();
+            assert_eq!(written, documented);
+        }
+    }
 }

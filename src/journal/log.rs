@@ -28,7 +28,7 @@ pub struct Entry {
 /// it (the journal's rows in memory) or as a row holds it (JSON read from the database).
 #[derive(Debug, Clone)]
 pub struct Posted {
-    pub routing_key: String,
+    pub routing_key: std::borrow::Cow<'static, str>,
     payload: Payload,
 }
 
@@ -41,17 +41,17 @@ enum Payload {
 
 impl Posted {
     /// An effect this process committed.
-    pub(super) fn committed(effect: &Effect) -> Self {
+    pub(super) fn committed(effect: Effect) -> Self {
         Self {
-            routing_key: effect.routing_key(),
-            payload: Payload::Committed(effect.clone()),
+            routing_key: effect.routing_key().into(),
+            payload: Payload::Committed(effect),
         }
     }
 
     /// An effect as a row holds it.
     pub(super) fn stored(routing_key: String, payload: Value) -> Self {
         Self {
-            routing_key,
+            routing_key: routing_key.into(),
             payload: Payload::Stored(payload),
         }
     }

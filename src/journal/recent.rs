@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, FixedOffset};
 use metrics::counter;
 
-use super::commit::{Placed, rows_of};
+use super::commit::{Commit, Placed, rows_of};
 use super::log::{Change, Entry, Posted};
 use crate::telemetry::metrics::LOG_READS_TOTAL;
 
@@ -65,12 +65,16 @@ impl Recent {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records the rows of `committed` (commits written in one batch, at `at`). Must run before
-    /// the watermark passes them.
-    pub(super) fn record(&self, committed: &[&Placed], at: DateTime<FixedOffset>) {
+    /// Records the rows of `committed` (commits written in one batch, at `at`), taking what
+    /// they own rather than copying it. Must run before the watermark passes them.
+    pub(super) fn record(
+        &self,
+        committed: impl IntoIterator<Item = Placed>,
+        at: DateTime<FixedOffset>,
+    ) {
         let mut rows = Vec::new();
         for placed in committed {
-            rows.extend(rows_of_commit(placed, at));
+            rows_of_commit(placed, at, &mut rows);
         }
         let mut state = self.lock();
         for (position, row) in rows {
@@ -134,51 +138,48 @@ impl Recent {
     }
 }
 
-/// The rows one commit wrote, as the log's readers read them back.
-fn rows_of_commit(placed: &Placed, at: DateTime<FixedOffset>) -> Vec<(i64, Row)> {
-    let count = rows_of(placed);
+/// The rows one commit wrote, as the log's readers read them back, appended to `rows`.
+fn rows_of_commit(placed: Placed, at: DateTime<FixedOffset>, rows: &mut Vec<(i64, Row)>) {
+    let count = rows_of(&placed);
     if count == 0 {
-        return Vec::new();
+        return;
     }
     let last = placed.position + count - 1;
-    let entry = if placed.effects.is_empty() {
-        None
-    } else {
-        let effects: Vec<Posted> = placed.effects.iter().map(Posted::committed).collect();
-        Some(Entry {
-            position: last,
-            slot: placed.order.id.slot(),
-            effects: effects.into(),
-            created_at: at,
-        })
-    };
-    let order = &placed.order;
-    let mut rows: Vec<(i64, Row)> = placed
-        .applied
-        .iter()
-        .enumerate()
-        .map(|(i, applied)| {
-            let change = Change {
-                position: placed.position + i as i64,
-                order_id: order.id.as_str().to_owned(),
-                shop_id: order.shop_id.as_str().to_owned(),
-                version: applied.seq,
-                kind: applied.event.kind().to_owned(),
-                status: applied.status_after.as_str().to_owned(),
-                stage: applied.stage_after.as_str().to_owned(),
-                cause: placed.cause.clone(),
-                at,
-            };
-            (
-                change.position,
-                Row {
-                    change: Some(change),
-                    entry: None,
-                },
-            )
-        })
-        .collect();
-    match rows.last_mut() {
+    let Commit {
+        order,
+        applied,
+        cause,
+        effects,
+        ..
+    } = placed.commit;
+    let entry = (!effects.is_empty()).then(|| Entry {
+        position: last,
+        slot: order.id.slot(),
+        effects: effects.into_iter().map(Posted::committed).collect(),
+        created_at: at,
+    });
+    let first = rows.len();
+    rows.extend(applied.iter().enumerate().map(|(i, applied)| {
+        let change = Change {
+            position: placed.position + i as i64,
+            order_id: order.id.as_str().to_owned(),
+            shop_id: order.shop_id.as_str().to_owned(),
+            version: applied.seq,
+            kind: applied.event.kind().to_owned(),
+            status: applied.status_after.as_str().to_owned(),
+            stage: applied.stage_after.as_str().to_owned(),
+            cause: cause.clone(),
+            at,
+        };
+        (
+            change.position,
+            Row {
+                change: Some(change),
+                entry: None,
+            },
+        )
+    }));
+    match rows[first..].last_mut() {
         Some((_, row)) => row.entry = entry,
         None => rows.push((
             last,
@@ -188,5 +189,4 @@ fn rows_of_commit(placed: &Placed, at: DateTime<FixedOffset>) -> Vec<(i64, Row)>
             },
         )),
     }
-    rows
 }

@@ -239,10 +239,15 @@ impl Journal {
     /// Writes `commit` in the next batch and returns once it is durable (or known a duplicate).
     pub async fn commit(&self, commit: Commit) -> Result<Written, Error> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { commit, reply })
-            .await
-            .map_err(|_| Error::Stopped)?;
+        // The queue has room but when the writers are far behind: only then is `send`'s future
+        // (three quarters of this one's size, in every order actor's) needed, boxed.
+        match self.queue.try_send(Job { commit, reply }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(job)) => Box::pin(self.queue.send(job))
+                .await
+                .map_err(|_| Error::Stopped)?,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Stopped),
+        }
         answer.await.map_err(|_| Error::Stopped)?
     }
 
@@ -453,13 +458,12 @@ async fn write_loop(
         }
         // The readers' copy of the rows goes in before the watermark moves past them.
         if let Some(recent) = &recent {
-            let committed: Vec<&Placed> = placed
-                .iter()
+            let committed = placed
+                .into_iter()
                 .zip(&outcomes)
                 .filter(|(_, outcome)| matches!(outcome, Ok(Written::Committed)))
-                .map(|(placed, _)| placed)
-                .collect();
-            recent.record(&committed, at);
+                .map(|(placed, _)| placed);
+            recent.record(committed, at);
         }
         lock(&positions).settle(start);
         histogram!(JOURNAL_BATCH_SIZE).record(size as f64);

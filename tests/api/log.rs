@@ -218,7 +218,7 @@ fn told(entries: &[creatorflow::journal::Entry]) -> Vec<Told> {
             let effects = e
                 .effects
                 .iter()
-                .map(|p| (p.routing_key.clone(), p.payload()))
+                .map(|p| (p.routing_key.to_string(), p.payload()))
                 .collect();
             (e.position, e.slot, effects)
         })

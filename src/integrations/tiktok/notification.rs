@@ -72,14 +72,16 @@ impl Topic {
 #[error("{0}")]
 pub struct Malformed(pub String);
 
+/// The envelope; `data` is kept as the body's own bytes and read once its type says into what
+/// (not built into a map of values first and read from that).
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     #[serde(rename = "type")]
     event_type: Option<Lenient<i64>>,
     tts_notification_id: Option<Id>,
     shop_id: Option<Id>,
-    #[serde(default)]
-    data: serde_json::Value,
+    #[serde(borrow, default)]
+    data: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -244,11 +246,14 @@ fn fit_key(key: String) -> String {
     }
 }
 
-fn data<T: for<'de> Deserialize<'de>>(value: serde_json::Value) -> Result<T, Malformed> {
-    if !value.is_object() {
+fn data<T: for<'de> Deserialize<'de>>(
+    raw: Option<&serde_json::value::RawValue>,
+) -> Result<T, Malformed> {
+    // A raw value is valid JSON with no whitespace around it: an object starts with `{`.
+    let Some(raw) = raw.filter(|raw| raw.get().starts_with('{')) else {
         return Err(Malformed("`data` must be an object".into()));
-    }
-    serde_json::from_value(value).map_err(|e| Malformed(format!("data: {e}")))
+    };
+    serde_json::from_str(raw.get()).map_err(|e| Malformed(format!("data: {e}")))
 }
 
 fn order_id(id: Option<Id>) -> Result<OrderId, Malformed> {
@@ -282,6 +287,20 @@ mod tests {
         assert_eq!(n.dedupe_key, "tts:7380066284010030890");
         assert_eq!(n.shop_id.unwrap().as_str(), "7495540735365777507");
         assert_eq!(n.topic, status_change("576653688135258178"));
+    }
+
+    #[test]
+    fn data_is_read_wherever_the_whitespace_falls() {
+        let body = b"{ \"type\" : 1 , \"shop_id\":\"1\", \"data\" :\n\t{ \"order_id\" : \"576\", \"order_status\":\"UNPAID\",\"update_time\":1718305585 } \n}";
+        assert_eq!(parse(body).unwrap().topic, status_change("576"));
+        for data in ["", r#","data":null"#, r#","data":[]"#, r#","data":" {}""#] {
+            let body = format!(r#"{{"type":1,"shop_id":"1"{data}}}"#);
+            assert_eq!(
+                parse(body.as_bytes()).unwrap_err().0,
+                "`data` must be an object",
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -85,14 +85,14 @@ async fn dispatch(
                 event_type,
                 "TikTok notification of an unhandled type stored"
             );
-            db.webhooks()
-                .quarantine(
-                    QuarantineReason::UnhandledType,
-                    &detail,
-                    Some(event_type),
-                    body,
-                )
-                .await?;
+            // The rare paths are boxed: they would make every webhook's future their size.
+            Box::pin(db.webhooks().quarantine(
+                QuarantineReason::UnhandledType,
+                &detail,
+                Some(event_type),
+                body,
+            ))
+            .await?;
             return Ok(Receipt::Stored);
         }
         Topic::Deauthorized { .. } | Topic::AuthorizationExpiring { .. } => {
@@ -104,10 +104,13 @@ async fn dispatch(
                 _ => ShopNotice::Deauthorized,
             };
             tracing::warn!(shop_id = %shop_id, ?notice, "TikTok authorisation notice");
-            let fresh = db
-                .webhooks()
-                .record_shop_notice(&notification.dedupe_key, event_type, &shop_id, notice)
-                .await?;
+            let fresh = Box::pin(db.webhooks().record_shop_notice(
+                &notification.dedupe_key,
+                event_type,
+                &shop_id,
+                notice,
+            ))
+            .await?;
             return Ok(if fresh {
                 Receipt::Applied
             } else {
@@ -153,7 +156,7 @@ async fn dispatch(
     let count = messages.len();
     let cause = crate::domain::Cause::Webhook(notification.dedupe_key.as_str().into());
     let event_type = i32::try_from(event_type).unwrap_or(i32::MAX);
-    let submits = messages.into_iter().map(|(order_id, msg)| {
+    let mut submits = messages.into_iter().map(|(order_id, msg)| {
         let envelope = Envelope {
             msg,
             cause: cause.clone(),
@@ -167,15 +170,23 @@ async fn dispatch(
         async move {
             match (registry.submit(order_id.clone(), envelope).await, spare) {
                 (Err(actors::Error::Unreachable { .. }), Some(envelope)) => {
-                    actors::forward::park(db, &order_id, &envelope).await?;
+                    Box::pin(actors::forward::park(db, &order_id, &envelope)).await?;
                     Ok(None)
                 }
                 (outcome, _) => Ok::<_, Error>(Some(outcome?)),
             }
         }
     });
+    // A notification names one order but for a detail change: that one needs no `join_all`
+    // (a boxed slice of futures per webhook).
+    // (Awaited where it is taken: a future bound to a name first is kept twice in this one.)
+    let outcomes = if count == 1 {
+        vec![submits.next().expect("one message, one submit").await]
+    } else {
+        join_all(submits).await
+    };
     let mut receipt = Receipt::Duplicate;
-    for outcome in join_all(submits).await {
+    for outcome in outcomes {
         receipt = match (outcome?, receipt) {
             (Some(Reply::Applied { .. }), _) | (_, Receipt::Applied) => Receipt::Applied,
             (None, _) | (_, Receipt::Parked) => Receipt::Parked,

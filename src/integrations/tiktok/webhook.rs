@@ -177,9 +177,9 @@ async fn dispatch(
             }
         }
     });
-    // A notification names one order but for a detail change: that one needs no `join_all`
-    // (a boxed slice of futures per webhook).
-    // (Awaited where it is taken: a future bound to a name first is kept twice in this one.)
+    // Every notification but a detail change names one order, which needs no `join_all` (a
+    // boxed slice of futures per webhook); its submit is awaited where it is taken (bound to a
+    // name first, it was kept twice in this future).
     let outcomes = if count == 1 {
         vec![submits.next().expect("one message, one submit").await]
     } else {

@@ -25,7 +25,8 @@
 #   sharing this host gets one HTTP worker and one engine shard (NODE_SIZE, set it empty for
 #   one per core each): a thread per core for each node was 12 busy threads on 2 cores, and
 #   the context switches cost more than the work (docs/SCALING.md). STATEMENTS=1 shows each
-#   part-2 load's PostgreSQL statements (pg_stat_statements must be loaded).
+#   part-2 load's PostgreSQL statements (pg_stat_statements must be loaded). PERF_DIR=dir
+#   records 8 s of each three-node load with `perf` (dir/round-robin.data, dir/by-slot.data).
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
 # databases), wrk, curl, python3.
 set -euo pipefail
@@ -282,6 +283,11 @@ PY
     wrk_run "${PORTS[$i]}" $((CONNECTIONS / 3)) "$WORK/part$i.txt" "$WORK/wrk-$i.txt"
     WRKS+=("$WRK")
   done
+  if [[ -n ${PERF_DIR:-} ]]; then
+    # Profile the three nodes for 8 s of the load (perf's own cost shows in the figures).
+    sleep 3
+    perf record -q -F 999 -g -p "$(IFS=,; echo "${PIDS[*]}")" -o "$PERF_DIR/$split.data" -- sleep 8 2>/dev/null
+  fi
   wait "${WRKS[@]}"
   # shellcheck disable=SC2046
   PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}"); S1=$(switches)
@@ -296,7 +302,7 @@ PY
   local three
   three=$(report "$label" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" \
     $((S1 - S0)) "$(batch_of "${PORTS[@]}")" "$WORK"/wrk-{0,1,2}.txt)
-  echo "$three; $forwarded forwarded, $(mean_of creatorflow_cluster_forward_batch_size "${PORTS[@]}") per request"
+  echo "$three; $forwarded forwarded, $(mean_of creatorflow_cluster_forward_batch_size "${PORTS[@]}") per write"
   python3 -c "
 one, three = float('$ONE'.split(': ')[1].split()[0]), float('$three'.split(': ')[1].split()[0])
 print(f'ratio: $label keep {three / one:.2f}x one node\'s throughput')"

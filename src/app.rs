@@ -49,6 +49,8 @@ pub struct Application {
     /// This node's membership in cluster mode: stopped after the announcers, so every commit
     /// lands while its slots are still held, then they are given back.
     cluster: Tasks,
+    /// No tasks: its signal tells long requests (other nodes' forwarding streams) to end, first.
+    intake: Tasks,
     bus: Bus,
     first_admin_key: Option<ApiKey>,
 }
@@ -160,6 +162,7 @@ impl Application {
         );
         let worker = jobs.clone();
         producers.spawn("bulk jobs", |stop| worker.run(stop));
+        let intake = Tasks::new("intake");
         let services = http::Services {
             db: db.clone(),
             registry: registry.clone(),
@@ -171,6 +174,7 @@ impl Application {
             bus: bus.clone(),
             shipping: shipping.clone(),
             cluster: membership.clone().map(|m| (m, settings.cluster.lease)),
+            stopping: intake.stop_signal(),
         };
         let server = http::start(listener, services, settings)?;
         Ok(Self {
@@ -180,6 +184,7 @@ impl Application {
             producers,
             announcers,
             cluster,
+            intake,
             bus,
             first_admin_key,
         })
@@ -218,6 +223,7 @@ impl Application {
             producers,
             announcers,
             cluster,
+            intake,
             bus,
             ..
         } = self;
@@ -233,6 +239,9 @@ impl Application {
             () = shutdown => {
                 tracing::info!("stopping: no new connections; finishing requests in flight");
                 systemd::stopping();
+                // Other nodes' forwarding streams answer what they sent and end, so that HTTP
+                // has no request in flight that lasts.
+                intake.stop(Duration::ZERO).await;
                 // The server future must keep being polled for the stop command to be carried
                 // out, so wait on both together.
                 let ((), served) = tokio::join!(handle.stop(true), &mut stopped);

@@ -6,25 +6,41 @@
 //! owner that no longer holds the slot at that epoch, is [`Error::Unreachable`] (the webhook
 //! route parks the message for the slot's next owner).
 //!
-//! Messages to one node travel together: each node has a lane here (a [`Batcher`] keyed by the
-//! node's URL), and while a lane's request is in flight the messages that arrive meanwhile wait
-//! for the next one (`POST /internal/v1/submit`, a list of messages answered by a list of
-//! answers), as the journal's group commit gathers commits. Under load one request carries many
-//! messages; an idle lane sends a message at once, and stops after a minute without any.
+//! Messages to one node travel on one long request (a lane per node URL, one of the engine's
+//! keyed [`Mailboxes`]): `POST /internal/v1/stream` whose body is a line of JSON per message and
+//! whose response is a line per answer, sent as each message's commit is done, in whatever
+//! order they finish. Full duplex HTTP/1.1: the owner starts answering before the body ends, and
+//! the body never ends while messages keep coming. A message is on its way to the owner's actor
+//! as soon as it is written (nothing waits for an earlier request's answers), and what is queued
+//! when the lane writes goes in one chunk. The stream ends when the owner ends it (it is
+//! stopping: it answers what it read first), when it fails, when an answer is over 2 s late (a
+//! stalled owner), or after a minute idle; the messages it did not answer are answered `None`
+//! (their callers park or refuse them), and the next message opens a new stream.
+//!
+//! `POST /internal/v1/submit` (a list of messages answered by a list of answers) is still
+//! served, for nodes of earlier versions during a rolling upgrade.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use metrics::{counter, histogram};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Batcher, Envelope, Error, RegistryHandle, Reply};
+use super::batcher::IDLE;
+use super::{Envelope, Error, Mailboxes, RegistryHandle, Reply};
 use crate::cluster::Membership;
 use crate::domain::{OrderId, Rejection};
 use crate::persistence::{self, Database};
 use crate::telemetry::metrics::{
-    CLUSTER_FORWARD_BATCH_SIZE, CLUSTER_FORWARDED_TOTAL, CLUSTER_PARKED_TOTAL,
+    CLUSTER_FORWARD_BATCH_SIZE, CLUSTER_FORWARD_STREAMS_TOTAL, CLUSTER_FORWARDED_TOTAL,
+    CLUSTER_PARKED_TOTAL,
 };
 
 /// How often a node looks for messages parked for its slots.
@@ -33,19 +49,36 @@ const PARKED_EVERY: Duration = Duration::from_millis(500);
 /// How long a forwarded message waits for the owner's answer.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The most messages one request carries.
+/// The most messages one `submit` request carries.
 pub const MAX_FORWARD_BATCH: usize = 256;
+
+/// The most messages a stream has unanswered: the lane takes no more from its mailbox until
+/// some are answered, and the owner reads no more of the body.
+const MAX_UNANSWERED: usize = 1024;
+
+/// The longest line a stream carries (a message or an answer).
+const MAX_LINE: usize = 4 << 20;
+
+/// How often a lane checks its stream for late answers.
+const STALL_CHECK: Duration = Duration::from_millis(250);
 
 /// The header that carries the cluster's shared secret.
 pub const SECRET_HEADER: &str = "x-creatorflow-cluster-secret";
 
 /// One message one node forwards to another: the order, the message, and the epoch the sender
-/// saw the receiver hold the order's slot at.
+/// saw the receiver hold the order's slot at; on a stream, its number there (`seq`), which its
+/// answer carries.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Forwarded {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
     pub order_id: String,
     pub epoch: i64,
     pub envelope: Envelope,
+}
+
+fn is_zero(seq: &u64) -> bool {
+    *seq == 0
 }
 
 /// What the owner answers, for each message.
@@ -72,6 +105,13 @@ impl Answer {
     }
 }
 
+/// An answer on a stream: the number of the message it answers.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answered {
+    seq: u64,
+    answer: Answer,
+}
+
 /// A message waiting in a lane, and where its answer goes (`None`: the owner did not answer).
 struct Pending {
     message: Forwarded,
@@ -83,10 +123,8 @@ struct Pending {
 pub struct Forwarder {
     membership: Membership,
     secret: SecretString,
-    /// A lane per node URL: one request in flight, what arrives meanwhile in the next. (Four
-    /// requests in flight made batches of two messages and gained nothing; see
-    /// docs/PERFORMANCE.md, "Session 20".)
-    lanes: Batcher<String, Pending>,
+    /// A lane per node URL, each with its stream.
+    lanes: Mailboxes<String, Pending>,
 }
 
 impl Forwarder {
@@ -95,15 +133,21 @@ impl Forwarder {
         for outcome in ["answered", "unreachable"] {
             counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => outcome).increment(0);
         }
+        counter!(CLUSTER_FORWARD_STREAMS_TOTAL).increment(0);
+        // No timeout for the whole request: a stream lasts as long as messages keep coming.
         let http = reqwest::Client::builder()
-            .timeout(FORWARD_TIMEOUT)
+            .connect_timeout(FORWARD_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let lanes = Batcher::new(Duration::ZERO, MAX_FORWARD_BATCH, {
+        let lanes = Mailboxes::new({
             let secret = secret.clone();
-            move |url: String, batch| {
-                let (http, secret) = (http.clone(), secret.clone());
-                async move { send_batch(&http, &url, &secret, batch).await }
+            move |url: String, inbox| {
+                let lane = Lane {
+                    endpoint: format!("{url}/internal/v1/stream"),
+                    http: http.clone(),
+                    secret: secret.clone(),
+                };
+                lane.run(inbox)
             }
         });
         Ok(Self {
@@ -135,6 +179,7 @@ impl Forwarder {
         };
         let (answer, answered) = oneshot::channel();
         let message = Forwarded {
+            seq: 0,
             order_id: id.as_str().to_owned(),
             epoch: owner.epoch,
             envelope,
@@ -160,53 +205,280 @@ impl Forwarder {
     }
 }
 
-/// One request carrying `batch` to the node at `url`; each message's sender gets its answer, or
-/// `None` if the node did not answer them all. A message whose sender stopped waiting (2 s
-/// passed: its webhook was parked, its command answered that the owner is unreachable) is not
-/// sent.
-async fn send_batch(http: &reqwest::Client, url: &str, secret: &SecretString, batch: Vec<Pending>) {
-    let batch: Vec<Pending> = batch
-        .into_iter()
-        .filter(|p| !p.answer.is_closed())
-        .collect();
-    if batch.is_empty() {
+/// The way to one node: its stream endpoint, and how to open it.
+struct Lane {
+    endpoint: String,
+    http: reqwest::Client,
+    secret: SecretString,
+}
+
+impl Lane {
+    /// Streams the inbox's messages to the node, one stream after another, until the inbox is
+    /// closed (after a minute without messages).
+    async fn run(self, mut inbox: mpsc::Receiver<Pending>) {
+        while let Some(first) = inbox.recv().await {
+            if let Err(why) = self.stream(first, &mut inbox).await {
+                tracing::warn!(endpoint = %self.endpoint, error = %why, "cluster: a forwarding stream ended");
+            }
+        }
+    }
+
+    /// One stream: writes `first` and what the inbox brings, hands each answer to its sender.
+    /// Returns once the inbox closed and every message was answered, or with why it ended
+    /// early; either way, every message not answered is answered `None`.
+    async fn stream(
+        &self,
+        first: Pending,
+        inbox: &mut mpsc::Receiver<Pending>,
+    ) -> Result<(), String> {
+        counter!(CLUSTER_FORWARD_STREAMS_TOTAL).increment(1);
+        let (body, chunks) = mpsc::unbounded_channel::<Bytes>();
+        let chunks = futures_util::stream::unfold(chunks, |mut chunks| async move {
+            let chunk = chunks.recv().await?;
+            Some((Ok::<_, Infallible>(chunk), chunks))
+        });
+        let request = self
+            .http
+            .post(&self.endpoint)
+            .header(SECRET_HEADER, self.secret.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send();
+        let mut head = std::pin::pin!(request);
+        let mut body = Some(body);
+        let mut response: Option<reqwest::Response> = None;
+        let mut waiting = Waiting::default();
+        let mut received = Vec::new();
+        let mut next = Some(first);
+        let mut last_sent = Instant::now();
+        let mut check = tokio::time::interval(STALL_CHECK);
+        let ended = loop {
+            if let Some(first) = next.take() {
+                let chunk = waiting.write(first, inbox);
+                last_sent = Instant::now();
+                if !chunk.is_empty()
+                    && body
+                        .as_ref()
+                        .is_none_or(|b| b.send(Bytes::from(chunk)).is_err())
+                {
+                    break Err("the request ended".to_owned());
+                }
+            }
+            if body.is_none() && waiting.is_empty() {
+                break Ok(());
+            }
+            tokio::select! {
+                biased;
+                chunk = async { response.as_mut()?.chunk().await.transpose() }, if response.is_some() => {
+                    match chunk {
+                        Some(Ok(chunk)) => {
+                            if let Err(why) = waiting.answer(&mut received, &chunk) {
+                                break Err(why);
+                            }
+                        }
+                        Some(Err(e)) => break Err(e.to_string()),
+                        None => break Err("the owner ended the stream".to_owned()),
+                    }
+                }
+                sent = &mut head, if response.is_none() => match sent {
+                    Ok(r) if r.status().is_success() => response = Some(r),
+                    Ok(r) => break Err(format!("answered {}", r.status())),
+                    Err(e) => break Err(e.to_string()),
+                },
+                message = inbox.recv(), if body.is_some() && waiting.len() < MAX_UNANSWERED => match message {
+                    Some(message) => next = Some(message),
+                    // Closed and empty: end the body; the owner answers what it has.
+                    None => body = None,
+                },
+                _ = check.tick() => {
+                    if waiting.oldest().is_some_and(|t| t.elapsed() > FORWARD_TIMEOUT) {
+                        break Err("an answer is over 2 s late".to_owned());
+                    }
+                    if waiting.is_empty() && last_sent.elapsed() > IDLE {
+                        // Idle: take no more; what slipped in goes first.
+                        inbox.close();
+                    }
+                }
+            }
+        };
+        waiting.fail_all();
+        ended
+    }
+}
+
+/// A stream's messages not answered yet, by number.
+#[derive(Default)]
+struct Waiting {
+    last_seq: u64,
+    answers: HashMap<u64, (oneshot::Sender<Option<Answer>>, Instant)>,
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// When the longest-waiting message was written.
+    fn oldest(&self) -> Option<Instant> {
+        self.answers.values().map(|(_, at)| *at).min()
+    }
+
+    /// `first` and what else is queued (while there is room), as lines of one chunk. A message
+    /// whose sender stopped waiting (2 s passed: its webhook was parked, its command answered
+    /// that the owner is unreachable) is not written.
+    fn write(&mut self, first: Pending, inbox: &mut mpsc::Receiver<Pending>) -> Vec<u8> {
+        let mut chunk = Vec::new();
+        let mut written = 0;
+        let mut next = Some(first);
+        while let Some(mut pending) = next.take() {
+            if !pending.answer.is_closed() {
+                self.last_seq += 1;
+                pending.message.seq = self.last_seq;
+                serde_json::to_writer(&mut chunk, &pending.message)
+                    .expect("a forwarded message always serialises");
+                chunk.push(b'\n');
+                self.answers
+                    .insert(self.last_seq, (pending.answer, Instant::now()));
+                written += 1;
+            }
+            if self.len() < MAX_UNANSWERED {
+                next = inbox.try_recv().ok();
+            }
+        }
+        if written > 0 {
+            histogram!(CLUSTER_FORWARD_BATCH_SIZE).record(written as f64);
+        }
+        chunk
+    }
+
+    /// Hands each whole answer line of `chunk` (after what `partial` kept of the last one) to
+    /// its sender.
+    fn answer(&mut self, partial: &mut Vec<u8>, chunk: &[u8]) -> Result<(), String> {
+        for line in lines(partial, chunk)? {
+            let answered: Answered = serde_json::from_slice(&line)
+                .map_err(|e| format!("the owner answered something else: {e}"))?;
+            if let Some((answer, _)) = self.answers.remove(&answered.seq) {
+                let _ = answer.send(Some(answered.answer));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every message not answered: `None`.
+    fn fail_all(&mut self) {
+        for (_, (answer, _)) in self.answers.drain() {
+            let _ = answer.send(None);
+        }
+    }
+}
+
+/// The whole lines `chunk` completes, after what `partial` kept of the last one; keeps the
+/// incomplete end in `partial`. A line longer than [`MAX_LINE`] is an error.
+fn lines(partial: &mut Vec<u8>, chunk: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let mut whole = Vec::new();
+    let mut rest = chunk;
+    while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+        let mut line = std::mem::take(partial);
+        line.extend_from_slice(&rest[..end]);
+        whole.push(line);
+        rest = &rest[end + 1..];
+    }
+    partial.extend_from_slice(rest);
+    if partial.len() > MAX_LINE {
+        return Err(format!("a line over {MAX_LINE} bytes"));
+    }
+    Ok(whole)
+}
+
+/// The owner's side of a stream: reads messages from `body` (lines of [`Forwarded`]), submits
+/// each to its order's actor if this node still holds its slot at the epoch presented, and
+/// sends each answer (a line of [`Answered`]) to `answers` as it comes. Stops reading when the
+/// body ends or fails, when a line is not a message, or when `stopping` fires (the node is
+/// stopping), and returns once what it read is answered.
+pub async fn serve_stream<S, E>(
+    mut body: S,
+    registry: RegistryHandle,
+    mut stopping: crate::shutdown::Stop,
+    answers: mpsc::Sender<Bytes>,
+) where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let Some(forwarder) = registry.forwarder() else {
         return;
-    }
-    let endpoint = format!("{url}/internal/v1/submit");
-    histogram!(CLUSTER_FORWARD_BATCH_SIZE).record(batch.len() as f64);
-    let (messages, answers): (Vec<Forwarded>, Vec<_>) =
-        batch.into_iter().map(|p| (p.message, p.answer)).unzip();
-    let sent = http
-        .post(&endpoint)
-        .header(SECRET_HEADER, secret.expose_secret())
-        .json(&messages)
-        .send()
-        .await;
-    let answered = match sent {
-        Ok(response) if response.status().is_success() => response
-            .json::<Vec<Answer>>()
-            .await
-            .map_err(|e| e.to_string()),
-        Ok(response) => Err(format!("answered {}", response.status())),
-        Err(e) => Err(e.to_string()),
     };
-    match answered {
-        Ok(replies) if replies.len() == answers.len() => {
-            for (answer, reply) in answers.into_iter().zip(replies) {
-                let _ = answer.send(Some(reply));
+    let membership = forwarder.membership();
+    let registry = &registry;
+    let mut running = FuturesUnordered::new();
+    let mut partial = Vec::new();
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            biased;
+            Some(first) = running.next(), if !running.is_empty() => {
+                // This answer and any others already done, in one chunk.
+                let mut chunk: Vec<u8> = first;
+                std::future::poll_fn(|cx| {
+                    while let Poll::Ready(Some(more)) = running.poll_next_unpin(cx) {
+                        chunk.extend_from_slice(&more);
+                    }
+                    Poll::Ready(())
+                })
+                .await;
+                if answers.send(Bytes::from(chunk)).await.is_err() {
+                    return; // The sender is gone.
+                }
             }
+            () = stopping.stopped(), if reading => reading = false,
+            chunk = body.next(), if reading && running.len() < MAX_UNANSWERED => match chunk {
+                Some(Ok(chunk)) => {
+                    let read = lines(&mut partial, &chunk).and_then(|lines| {
+                        lines.iter().map(|line| {
+                            serde_json::from_slice::<Forwarded>(line)
+                                .map_err(|e| format!("not a forwarded message: {e}"))
+                        }).collect::<Result<Vec<_>, _>>()
+                    });
+                    match read {
+                        Ok(messages) => running.extend(messages.into_iter().map(|message| answer(registry, membership, message))),
+                        Err(why) => {
+                            tracing::warn!(error = %why, "cluster: a forwarding stream sent something else; reading no more of it");
+                            reading = false;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "cluster: a forwarding stream's body failed");
+                    reading = false;
+                }
+                None => reading = false,
+            },
         }
-        outcome => {
-            let why = outcome.map_or_else(
-                |e| e,
-                |r| format!("{} answers to {}", r.len(), answers.len()),
-            );
-            tracing::warn!(endpoint, messages = answers.len(), error = %why, "cluster: a node did not answer forwarded messages");
-            for answer in answers {
-                let _ = answer.send(None);
-            }
+        if !reading && running.is_empty() {
+            return;
         }
     }
+}
+
+/// What becomes of one forwarded message, as a line of [`Answered`].
+async fn answer(registry: &RegistryHandle, membership: &Membership, message: Forwarded) -> Vec<u8> {
+    let answer = match OrderId::parse(&message.order_id) {
+        Err(e) => Answer::Unavailable(format!("order_id: {e}")),
+        Ok(id) if membership.epoch(id.slot()) == Some(message.epoch) => {
+            Answer::of(registry.submit_here(id, message.envelope).await)
+        }
+        Ok(_) => Answer::NotOwner,
+    };
+    let mut line = serde_json::to_vec(&Answered {
+        seq: message.seq,
+        answer,
+    })
+    .expect("an answer always serialises");
+    line.push(b'\n');
+    line
 }
 
 /// Keeps `envelope` for `id`'s slot, durably: the slot's owner did not answer in time. The
@@ -279,4 +551,76 @@ async fn apply_parked(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks_come_out_whole() {
+        let mut partial = Vec::new();
+        assert_eq!(
+            lines(&mut partial, b"{\"seq\":1}\n{\"se").unwrap(),
+            [b"{\"seq\":1}".to_vec()]
+        );
+        assert_eq!(partial, b"{\"se");
+        assert!(lines(&mut partial, b"q\":2").unwrap().is_empty());
+        assert_eq!(
+            lines(&mut partial, b"}\n\n{\"seq\":3}\n").unwrap(),
+            [b"{\"seq\":2}".to_vec(), Vec::new(), b"{\"seq\":3}".to_vec()]
+        );
+        assert!(partial.is_empty());
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_refused() {
+        let mut partial = vec![b'x'; MAX_LINE];
+        let refused = lines(&mut partial, b"y").unwrap_err();
+        assert!(refused.contains("a line over"), "{refused}");
+    }
+
+    #[test]
+    fn answers_go_to_their_messages_by_number_in_any_order() {
+        let mut waiting = Waiting::default();
+        let (first, mut first_answer) = oneshot::channel();
+        let (second, mut second_answer) = oneshot::channel();
+        waiting.answers.insert(1, (first, Instant::now()));
+        waiting.answers.insert(2, (second, Instant::now()));
+        let mut partial = Vec::new();
+        waiting
+            .answer(
+                &mut partial,
+                b"{\"seq\":2,\"answer\":\"not_owner\"}\n{\"seq\":1,",
+            )
+            .unwrap();
+        assert!(matches!(
+            second_answer.try_recv(),
+            Ok(Some(Answer::NotOwner))
+        ));
+        assert!(first_answer.try_recv().is_err(), "not answered yet");
+        waiting
+            .answer(
+                &mut partial,
+                b"\"answer\":{\"unavailable\":\"stopping\"}}\n",
+            )
+            .unwrap();
+        assert!(matches!(
+            first_answer.try_recv(),
+            Ok(Some(Answer::Unavailable(why))) if why == "stopping"
+        ));
+        assert!(waiting.is_empty());
+        let refused = waiting.answer(&mut partial, b"<html>\n").unwrap_err();
+        assert!(refused.contains("answered something else"), "{refused}");
+    }
+
+    #[test]
+    fn messages_not_answered_when_a_stream_ends_are_answered_none() {
+        let mut waiting = Waiting::default();
+        let (sender, mut answer) = oneshot::channel();
+        waiting.answers.insert(1, (sender, Instant::now()));
+        waiting.fail_all();
+        assert!(matches!(answer.try_recv(), Ok(None)));
+        assert!(waiting.is_empty());
+    }
 }

@@ -11,7 +11,7 @@ mod order;
 mod registry;
 mod shard;
 
-pub use batcher::Batcher;
+pub use batcher::{Batcher, Mailboxes};
 pub use forward::Forwarder;
 pub use message::{Envelope, Error, Reply};
 pub use registry::RegistryHandle;

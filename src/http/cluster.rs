@@ -1,19 +1,83 @@
 //! `GET /api/v1/cluster` (admin keys): the nodes, the slots each holds and every slot's lease.
-//! A single node (cluster mode off) says so and lists nothing. And the nodes' internal route,
-//! `POST /internal/v1/submit`: messages another node forwarded to the owner of their orders'
-//! slots.
+//! A single node (cluster mode off) says so and lists nothing. And the nodes' internal routes,
+//! `POST /internal/v1/stream` and `POST /internal/v1/submit`: messages another node forwarded
+//! to the owner of their orders' slots (`actors::forward`).
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use super::{Caller, Error};
-use crate::actors::RegistryHandle;
-use crate::actors::forward::{Answer, Forwarded, MAX_FORWARD_BATCH, SECRET_HEADER};
+use crate::actors::forward::{self, Answer, Forwarded, MAX_FORWARD_BATCH, SECRET_HEADER};
+use crate::actors::{Forwarder, RegistryHandle};
 use crate::cluster::{Membership, overview};
 use crate::domain::OrderId;
 use crate::persistence::Database;
+use crate::shutdown::Stop;
 
-/// Messages another node forwarded here, each presenting the epoch at which it saw this node
+/// Fires when this node starts to stop: its streams take no more messages.
+pub struct Stopping(pub Stop);
+
+/// This node's forwarder, if the caller presents the cluster's secret: 404 when cluster mode
+/// is off, 401 without the secret.
+fn authenticated<'a>(
+    req: &HttpRequest,
+    registry: &'a RegistryHandle,
+) -> Result<&'a Forwarder, Error> {
+    let Some(forwarder) = registry.forwarder() else {
+        return Err(Error::NotFound("this route (cluster mode is off)".into()));
+    };
+    let presented = req
+        .headers()
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !forwarder.authentic(presented) {
+        return Err(Error::InvalidCredentials);
+    }
+    Ok(forwarder)
+}
+
+/// A stream of messages another node forwards here: the body is a line of JSON per message,
+/// the response a line per answer, written as each is done (in any order; each carries its
+/// message's `seq`). The stream lasts as long as the sender keeps it open; when this node
+/// stops, it answers what it read and ends the response. 401 without the cluster's secret; 404
+/// when cluster mode is off.
+#[utoipa::path(
+    tag = "cluster",
+    request_body(content = String, content_type = "application/x-ndjson", description = "One line per message, `{\"seq\": <its number on this stream>, \"order_id\": <the order>, \"epoch\": <the epoch the sender saw this node hold its slot at>, \"envelope\": <the message>}`, with the cluster's secret in `x-creatorflow-cluster-secret`"),
+    responses(
+        (status = 200, description = "One line per answer, as each is done: `{\"seq\": <the message's>, \"answer\": <done, rejected, not_owner or unavailable>}`", content_type = "application/x-ndjson"),
+        (status = 401, description = "Without the cluster's secret", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Cluster mode is off", body = super::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/internal/v1/stream")]
+pub(super) async fn stream(
+    req: HttpRequest,
+    body: web::Payload,
+    registry: web::Data<RegistryHandle>,
+    stopping: web::Data<Stopping>,
+) -> Result<HttpResponse, Error> {
+    authenticated(&req, &registry)?;
+    let (answers, written) = mpsc::channel(64);
+    actix_web::rt::spawn(forward::serve_stream(
+        body,
+        registry.get_ref().clone(),
+        stopping.0.clone(),
+        answers,
+    ));
+    let written = futures_util::stream::unfold(written, |mut written| async move {
+        let chunk = written.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), written))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(written))
+}
+
+/// Messages another node forwarded here in one request (nodes of earlier versions; this one
+/// streams them: `POST /internal/v1/stream`), each presenting the epoch at which it saw this node
 /// hold the order's slot, with the cluster's secret. Answered 200 with what became of each, in
 /// order (including `not_owner` when this node does not hold the slot at that epoch); 401
 /// without the secret; 404 when cluster mode is off.
@@ -33,17 +97,7 @@ pub(super) async fn submit(
     body: web::Bytes,
     registry: web::Data<RegistryHandle>,
 ) -> Result<HttpResponse, Error> {
-    let Some(forwarder) = registry.forwarder() else {
-        return Err(Error::NotFound("this route (cluster mode is off)".into()));
-    };
-    let presented = req
-        .headers()
-        .get(SECRET_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if !forwarder.authentic(presented) {
-        return Err(Error::InvalidCredentials);
-    }
+    let forwarder = authenticated(&req, &registry)?;
     // Nothing is read before the secret is checked.
     let messages: Vec<Forwarded> = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("not a list of forwarded messages: {e}")))?;

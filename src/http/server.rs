@@ -42,6 +42,8 @@ pub struct Services {
     pub shipping: crate::integrations::shipping::Shipping,
     /// This node's membership and `cluster.lease`, in cluster mode.
     pub cluster: Option<(crate::cluster::Membership, std::time::Duration)>,
+    /// Fires when the node starts to stop (before HTTP stops): long requests end.
+    pub stopping: crate::shutdown::Stop,
 }
 
 /// Starts serving on `listener`. Signals are not handled here: shutdown is the app's job, so
@@ -62,6 +64,7 @@ pub fn start(
         bus,
         shipping,
         cluster: membership,
+        stopping,
     } = services;
     let addr = listener.local_addr()?;
     let schema = web::Data::new(graphql::schema(graphql::Services {
@@ -97,6 +100,7 @@ pub fn start(
     let flags = web::Data::new(flags);
     let shipping = web::Data::new(shipping);
     let cluster_mode = web::Data::new(cluster::ClusterMode(membership));
+    let stopping = web::Data::new(cluster::Stopping(stopping));
     let rate_limits = web::Data::new(RateLimits::new(&http.rate_limit));
     forget_idle_keys(&rate_limits);
     let running = HttpServer::new(move || {
@@ -116,6 +120,7 @@ pub fn start(
             .app_data(flags.clone())
             .app_data(shipping.clone())
             .app_data(cluster_mode.clone())
+            .app_data(stopping.clone())
             .app_data(rate_limits.clone())
             .app_data(schema.clone())
             .app_data(
@@ -182,6 +187,7 @@ fn routes(config: &mut ServiceConfig) {
         .service(health::metrics)
         .service(dashboard::index)
         .service(webhooks::tiktok)
+        .service(cluster::stream)
         .service(cluster::submit)
         .service(oauth::callback)
         .service(

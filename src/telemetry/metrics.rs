@@ -53,6 +53,7 @@ pub const CLUSTER_SLOTS_HELD: &str = "creatorflow_cluster_slots_held";
 pub const CLUSTER_HANDOFFS_TOTAL: &str = "creatorflow_cluster_handoffs_total";
 pub const CLUSTER_FORWARDED_TOTAL: &str = "creatorflow_cluster_forwarded_total";
 pub const CLUSTER_FORWARD_BATCH_SIZE: &str = "creatorflow_cluster_forward_batch_size";
+pub const CLUSTER_FORWARD_STREAMS_TOTAL: &str = "creatorflow_cluster_forward_streams_total";
 pub const CLUSTER_PARKED_TOTAL: &str = "creatorflow_cluster_parked_total";
 pub const CLUSTER_FENCED_COMMITS_TOTAL: &str = "creatorflow_cluster_fenced_commits_total";
 
@@ -194,7 +195,11 @@ fn describe() {
     describe_histogram!(
         CLUSTER_FORWARD_BATCH_SIZE,
         Unit::Count,
-        "Messages per internal request forwarding them to their slots' owner"
+        "Messages per write of a forwarding stream (or per internal request) to their slots' owner"
+    );
+    describe_counter!(
+        CLUSTER_FORWARD_STREAMS_TOTAL,
+        "Forwarding streams this node opened to other nodes (one per node while messages flow; another after one ends)"
     );
     describe_counter!(
         CLUSTER_FENCED_COMMITS_TOTAL,

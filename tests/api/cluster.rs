@@ -720,10 +720,17 @@ async fn a_message_for_another_nodes_slot_is_forwarded_and_answered_as_its_owner
         ),
         "{applied:?}"
     );
-    // Many at once travel together: fewer requests than messages, each answered as its own.
+    // Many at once travel together on the stream node-x keeps open to node-y: fewer writes
+    // than messages, no new stream, each answered as its own.
     let batches = "creatorflow_cluster_forward_batch_size_count";
     let carried = "creatorflow_cluster_forward_batch_size_sum";
-    let (requests_before, messages_before) = (x.metric(batches).await, x.metric(carried).await);
+    let streams = "creatorflow_cluster_forward_streams_total";
+    let (writes_before, messages_before, streams_before) = (
+        x.metric(batches).await,
+        x.metric(carried).await,
+        x.metric(streams).await,
+    );
+    assert!(streams_before >= 1.0, "node-x opened a stream to node-y");
     let many = orders_held_by(&x, "node-y", "5776", 40).await;
     let replies = futures_util::future::join_all(
         many.iter()
@@ -756,13 +763,17 @@ async fn a_message_for_another_nodes_slot_is_forwarded_and_answered_as_its_owner
             "{order}: {reply:?}"
         );
     }
-    let requests = x.metric(batches).await - requests_before;
+    let writes = x.metric(batches).await - writes_before;
     let messages = x.metric(carried).await - messages_before;
     assert!(messages >= 40.0, "{messages} messages forwarded");
     assert!(
-        requests < messages,
-        "{requests} requests carried {messages} messages: none carried several"
+        writes < messages,
+        "{writes} writes carried {messages} messages: none carried several"
     );
+    // Unless a slot was still moving (a stream ends when its owner refuses), one stream took
+    // them all.
+    let opened = x.metric(streams).await - streams_before;
+    assert!(opened <= 1.0, "{opened} more streams for one burst");
     // node-y wrote it: the order is there, read through either node.
     for node in [&x, &y] {
         let read = node
@@ -797,16 +808,51 @@ async fn a_message_for_another_nodes_slot_is_forwarded_and_answered_as_its_owner
             && !l.ends_with(" 0")),
         "node-x counts what it forwarded"
     );
-    // The internal route wants the cluster's secret.
+    // The internal routes want the cluster's secret.
+    let message = json!({ "order_id": order, "epoch": 1, "envelope": { "msg": { "ReleaseHold": { "expected_version": 2 } }, "cause": "Poll", "inbox": null } });
     let forged = y
         .client
         .post(y.url("/internal/v1/submit"))
         .header("x-creatorflow-cluster-secret", "not-the-secret-at-all")
-        .json(&json!([{ "order_id": order, "epoch": 1, "envelope": { "msg": { "ReleaseHold": { "expected_version": 2 } }, "cause": "Poll", "inbox": null } }]))
+        .json(&json!([message]))
         .send()
         .await
         .unwrap();
     assert_eq!(forged.status(), 401);
+    let forged = y
+        .client
+        .post(y.url("/internal/v1/stream"))
+        .header("x-creatorflow-cluster-secret", "not-the-secret-at-all")
+        .body(format!("{message}\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    // A stream answers each line by its number, and says `not_owner` for an epoch the node
+    // does not hold the slot at.
+    let answered = y
+        .client
+        .post(y.url("/internal/v1/stream"))
+        .header("x-creatorflow-cluster-secret", SECRET)
+        .body(format!(
+            "{}\n",
+            json!({ "seq": 7, "order_id": order, "epoch": 999_999, "envelope": message["envelope"] })
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let line: Value = serde_json::from_str(answered.text().await.unwrap().trim()).unwrap();
+    assert_eq!(line, json!({ "seq": 7, "answer": "not_owner" }));
+    // node-y stops gracefully while node-x's stream to it is open: the stream ends, and the
+    // stop does not wait for it (`http.shutdown_timeout` is 30 s).
+    let stopping = Instant::now();
+    y.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "node-y's stop took {:?}",
+        stopping.elapsed()
+    );
 }
 
 #[actix_web::test]

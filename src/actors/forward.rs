@@ -62,6 +62,9 @@ const MAX_LINE: usize = 4 << 20;
 /// How often a lane checks its stream for late answers.
 const STALL_CHECK: Duration = Duration::from_millis(250);
 
+/// Why a stream ended when its owner ended it (the owner is stopping).
+const OWNER_ENDED: &str = "the owner ended the stream";
+
 /// The header that carries the cluster's shared secret.
 pub const SECRET_HEADER: &str = "x-creatorflow-cluster-secret";
 
@@ -217,8 +220,15 @@ impl Lane {
     /// closed (after a minute without messages).
     async fn run(self, mut inbox: mpsc::Receiver<Pending>) {
         while let Some(first) = inbox.recv().await {
-            if let Err(why) = self.stream(first, &mut inbox).await {
-                tracing::warn!(endpoint = %self.endpoint, error = %why, "cluster: a forwarding stream ended");
+            match self.stream(first, &mut inbox).await {
+                Ok(()) => {}
+                // It is stopping: its slots move, and the next message finds their new owner.
+                Err(why) if why == OWNER_ENDED => {
+                    tracing::info!(endpoint = %self.endpoint, "cluster: the owner ended a forwarding stream");
+                }
+                Err(why) => {
+                    tracing::warn!(endpoint = %self.endpoint, error = %why, "cluster: a forwarding stream ended");
+                }
             }
         }
     }
@@ -232,10 +242,9 @@ impl Lane {
         inbox: &mut mpsc::Receiver<Pending>,
     ) -> Result<(), String> {
         counter!(CLUSTER_FORWARD_STREAMS_TOTAL).increment(1);
-        let (body, chunks) = mpsc::unbounded_channel::<Bytes>();
-        let chunks = futures_util::stream::unfold(chunks, |mut chunks| async move {
-            let chunk = chunks.recv().await?;
-            Some((Ok::<_, Infallible>(chunk), chunks))
+        let (body, mut chunks) = mpsc::unbounded_channel::<Bytes>();
+        let chunks = futures_util::stream::poll_fn(move |cx| {
+            chunks.poll_recv(cx).map(|c| c.map(Ok::<_, Infallible>))
         });
         let request = self
             .http
@@ -277,7 +286,7 @@ impl Lane {
                             }
                         }
                         Some(Err(e)) => break Err(e.to_string()),
-                        None => break Err("the owner ended the stream".to_owned()),
+                        None => break Err(OWNER_ENDED.to_owned()),
                     }
                 }
                 sent = &mut head, if response.is_none() => match sent {
@@ -463,14 +472,27 @@ pub async fn serve_stream<S, E>(
     }
 }
 
+/// What becomes of one forwarded message: submitted to its order's actor here if this node
+/// holds the order's slot at the epoch the sender presented, else [`Answer::NotOwner`].
+pub async fn outcome(
+    registry: &RegistryHandle,
+    membership: &Membership,
+    id: OrderId,
+    epoch: i64,
+    envelope: Envelope,
+) -> Answer {
+    if membership.epoch(id.slot()) == Some(epoch) {
+        Answer::of(registry.submit_here(id, envelope).await)
+    } else {
+        Answer::NotOwner
+    }
+}
+
 /// What becomes of one forwarded message, as a line of [`Answered`].
 async fn answer(registry: &RegistryHandle, membership: &Membership, message: Forwarded) -> Vec<u8> {
     let answer = match OrderId::parse(&message.order_id) {
         Err(e) => Answer::Unavailable(format!("order_id: {e}")),
-        Ok(id) if membership.epoch(id.slot()) == Some(message.epoch) => {
-            Answer::of(registry.submit_here(id, message.envelope).await)
-        }
-        Ok(_) => Answer::NotOwner,
+        Ok(id) => outcome(registry, membership, id, message.epoch, message.envelope).await,
     };
     let mut line = serde_json::to_vec(&Answered {
         seq: message.seq,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::{Caller, Error};
-use crate::actors::forward::{self, Answer, Forwarded, MAX_FORWARD_BATCH, SECRET_HEADER};
+use crate::actors::forward::{self, Forwarded, MAX_FORWARD_BATCH, SECRET_HEADER};
 use crate::actors::{Forwarder, RegistryHandle};
 use crate::cluster::{Membership, overview};
 use crate::domain::OrderId;
@@ -60,20 +60,17 @@ pub(super) async fn stream(
     stopping: web::Data<Stopping>,
 ) -> Result<HttpResponse, Error> {
     authenticated(&req, &registry)?;
-    let (answers, written) = mpsc::channel(64);
+    let (answers, mut written) = mpsc::channel(64);
     actix_web::rt::spawn(forward::serve_stream(
         body,
         registry.get_ref().clone(),
         stopping.0.clone(),
         answers,
     ));
-    let written = futures_util::stream::unfold(written, |mut written| async move {
-        let chunk = written.recv().await?;
-        Some((Ok::<_, std::convert::Infallible>(chunk), written))
-    });
+    let written = futures_util::stream::poll_fn(move |cx| written.poll_recv(cx).map(|c| c.map(Ok)));
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
-        .streaming(written))
+        .streaming::<_, std::convert::Infallible>(written))
 }
 
 /// Messages another node forwarded here in one request (nodes of earlier versions; this one
@@ -113,16 +110,11 @@ pub(super) async fn submit(
             .map_err(|e| Error::BadRequest(format!("order_id: {e}")))?;
         orders.push((id, message));
     }
-    let registry = &registry;
-    let answers =
-        futures_util::future::join_all(orders.into_iter().map(|(id, message)| async move {
-            if forwarder.membership().epoch(id.slot()) == Some(message.epoch) {
-                Answer::of(registry.submit_here(id, message.envelope).await)
-            } else {
-                Answer::NotOwner
-            }
-        }))
-        .await;
+    let (registry, membership) = (&registry, forwarder.membership());
+    let answers = futures_util::future::join_all(orders.into_iter().map(|(id, message)| {
+        forward::outcome(registry, membership, id, message.epoch, message.envelope)
+    }))
+    .await;
     Ok(HttpResponse::Ok().json(answers))
 }
 

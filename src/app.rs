@@ -284,11 +284,10 @@ async fn start_fenced_engine(
     db: &Database,
     fence: Option<Membership>,
 ) -> anyhow::Result<RegistryHandle> {
-    // The order engine's thread: the first registry shard and, on a single node, the
-    // journal's writers.
+    // The order engine's thread: the journal's writers and the first registry shard.
     let engine = actix::Arbiter::new().handle();
     let journal = Journal::start_in(
-        fence.is_none().then_some(&engine),
+        Some(&engine),
         db.clone(),
         settings.journal.max_batch,
         settings.journal_max_delay(),

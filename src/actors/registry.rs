@@ -38,9 +38,9 @@ struct Shard {
 }
 
 impl RegistryHandle {
-    /// Starts the shards: the first on `engine` (on a single node, the arbiter that also runs
-    /// the journal's writers, so an order's commit and its answer stay on one thread), each
-    /// other on a new arbiter. Must run inside an actix system.
+    /// Starts the shards: the first on `engine`, the arbiter that runs the journal's writers
+    /// (an order's commit and its answer then stay on one thread), each other on a new arbiter.
+    /// Must run inside an actix system.
     pub fn start(
         settings: &config::EngineSettings,
         db: Database,

@@ -6,7 +6,9 @@
 # (`creatorflow loadgen --corpus`: new orders, then their status changes) round-robin to the
 # three nodes (16 threads; a refused request goes to the next node, as TikTok retries), while:
 #   kill -9 of node-a (restarted 8 s later: a node joining), SIGSTOP of node-b past its lease
-#   (SIGCONT 8 s later), a graceful stop of node-c (restarted 3 s later).
+#   (SIGCONT 8 s later), a graceful stop of node-c (restarted 3 s later), then node-c cut off
+#   from PostgreSQL past its lease (it reaches the database through loadtest/pg_cable.py, frozen
+#   for 8 s: what it sent meanwhile arrives when the cable is restored, as after a partition).
 # Then, once nothing is parked: every acknowledged webhook's key is stored exactly once; no
 # order's events have a gap or a repeat; every log row carries an epoch, and in each slot no row
 # of an epoch began after a row of a later epoch (a stale owner's write would); no deadlock.
@@ -47,6 +49,10 @@ WORK=$(mktemp -d)
 PORTS=(18301 18302 18303)
 NAMES=(node-a node-b node-c)
 PIDS=(0 0 0)
+# A node's own database URL, if not the shared one (part 1: node-c's goes through the cable).
+DB_URLS=("" "" "")
+CABLE=0
+CABLE_PORT=18309
 
 # stop_nodes: ends every node this script started (a pid of 0 is a node never started: `kill 0`
 # would signal this script's whole process group).
@@ -63,6 +69,7 @@ stop_nodes() {
 
 cleanup() {
   stop_nodes
+  if ((CABLE != 0)); then kill -CONT "$CABLE" 2>/dev/null; kill "$CABLE" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   psql "$PG_URL" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -99,7 +106,8 @@ statements_report() {
 # start I: node I in cluster mode, in the background.
 start() {
   # shellcheck disable=SC2086
-  env $NODE_SIZE ${CLUSTER_ENV:-} CREATORFLOW__CLUSTER__ENABLED=true CREATORFLOW__CLUSTER__NODE_ID=${NAMES[$1]} \
+  env $NODE_SIZE ${CLUSTER_ENV:-} ${DB_URLS[$1]:+CREATORFLOW__DATABASE__URL=${DB_URLS[$1]}} \
+    CREATORFLOW__CLUSTER__ENABLED=true CREATORFLOW__CLUSTER__NODE_ID=${NAMES[$1]} \
     CREATORFLOW__HTTP__LISTEN=127.0.0.1:${PORTS[$1]} "$BIN" serve >>"$WORK/${NAMES[$1]}.log" 2>&1 &
   PIDS[$1]=$!
   wait_ready "${PORTS[$1]}" "$WORK/${NAMES[$1]}.log"
@@ -123,6 +131,11 @@ if [[ $PARTS == *1* ]]; then
 echo "== 1. faults under load ($EVENTS webhooks, three nodes)"
 fresh
 "$BIN" loadgen --events "$EVENTS" --orders $((EVENTS / 5)) --corpus "$WORK/corpus.txt" 2>/dev/null
+PG_HOST_PORT=${PG_SERVER#*://}
+PG_HOST_PORT=${PG_HOST_PORT##*@}
+python3 loadtest/pg_cable.py "$CABLE_PORT" "${PG_HOST_PORT%:*}" "${PG_HOST_PORT##*:}" &
+CABLE=$!
+DB_URLS[2]="${PG_SERVER%"$PG_HOST_PORT"}127.0.0.1:$CABLE_PORT/$DB"
 for i in 0 1 2; do start "$i"; done
 shared_by 3
 python3 loadtest/cluster_send.py "$WORK/corpus.txt" "$WORK/acked.txt" \
@@ -148,6 +161,12 @@ wait "${PIDS[2]}" 2>/dev/null || true
 sleep 3
 echo "node-c joins again"
 start 2
+sleep 5
+echo "node-c cut off from PostgreSQL past its lease"
+kill -STOP "$CABLE"
+sleep 8
+kill -CONT "$CABLE"
+echo "node-c's cable restored"
 if kill -0 "$SENDER" 2>/dev/null; then
   wait "$SENDER"
 else
@@ -182,6 +201,7 @@ for node in 0 1 2; do
 done
 ((LOST == 0 && TWICE == 0 && GAPS == 0 && NO_EPOCH == 0 && STALE == 0 && PARKED == 0 && DEADLOCKS == 0)) || FAILED=1
 stop_nodes
+DB_URLS[2]=""
 fi
 
 if [[ $PARTS == *2* ]]; then

@@ -20,7 +20,7 @@
 # Part 3, forwarding: webhooks sent one at a time to node-a (three fresh, idle nodes), for
 # orders it holds and for orders another node holds (forwarded); p50/p99 of each.
 #
-# Usage: loadtest/cluster.sh [events=120000] [seconds per throughput run=15]
+# Usage: loadtest/cluster.sh [events=160000] [seconds per throughput run=15]
 #   PARTS=2 (or 13, …) runs only those parts; CONNECTIONS=256 loads part 2 harder (64: one
 #   node's 64, a third each for three nodes); CLUSTER_ENV="K=V …" sets the cluster nodes'
 #   settings only (e.g. CREATORFLOW__JOURNAL__WRITERS=1). By default each of the three nodes
@@ -36,7 +36,7 @@ NODE_SIZE=${NODE_SIZE-CREATORFLOW__HTTP__WORKERS=1 CREATORFLOW__ENGINE__SHARDS=1
 cd "$(dirname "$0")/.."
 source loadtest/lib.sh # wait_ready, cpu_of
 
-EVENTS=${1:-120000}
+EVENTS=${1:-160000}
 SECONDS_PER_RUN=${2:-15}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SERVER=${PG_URL%/*}

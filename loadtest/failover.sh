@@ -9,14 +9,14 @@
 #   graceful  node-a gets SIGTERM: the time until node-b holds every slot (given back at stop).
 # node-a is restarted between runs and the two share the slots again first. Times are read
 # from `GET /api/v1/cluster` on node-b every 50 ms, so they are within ~50 ms.
-# Usage: loadtest/failover.sh [runs=20]
+# Usage: loadtest/failover.sh [runs=60] (the three faults in turn: 20 runs of each)
 # Needs: PostgreSQL at $PG_URL (user may create databases), curl, python3; a build of the
 # daemon (BIN, default target/debug/creatorflow: lease timing does not depend on the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source loadtest/lib.sh  # wait_ready
 
-RUNS=${1:-20}
+RUNS=${1:-60}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SERVER=${PG_URL%/*}
 BIN=${BIN:-target/debug/creatorflow}

@@ -62,8 +62,13 @@ const MAX_LINE: usize = 4 << 20;
 /// How often a lane checks its stream for late answers.
 const STALL_CHECK: Duration = Duration::from_millis(250);
 
-/// Why a stream ended when its owner ended it (the owner is stopping).
-const OWNER_ENDED: &str = "the owner ended the stream";
+/// Why a stream ended before its lane's inbox closed.
+enum Ended {
+    /// The owner ended it: it is stopping (its slots move, and the next message finds their
+    /// new owner).
+    ByOwner,
+    Failed(String),
+}
 
 /// The header that carries the cluster's shared secret.
 pub const SECRET_HEADER: &str = "x-creatorflow-cluster-secret";
@@ -223,10 +228,10 @@ impl Lane {
             match self.stream(first, &mut inbox).await {
                 Ok(()) => {}
                 // It is stopping: its slots move, and the next message finds their new owner.
-                Err(why) if why == OWNER_ENDED => {
+                Err(Ended::ByOwner) => {
                     tracing::info!(endpoint = %self.endpoint, "cluster: the owner ended a forwarding stream");
                 }
-                Err(why) => {
+                Err(Ended::Failed(why)) => {
                     tracing::warn!(endpoint = %self.endpoint, error = %why, "cluster: a forwarding stream ended");
                 }
             }
@@ -240,7 +245,7 @@ impl Lane {
         &self,
         first: Pending,
         inbox: &mut mpsc::Receiver<Pending>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Ended> {
         counter!(CLUSTER_FORWARD_STREAMS_TOTAL).increment(1);
         let (body, mut chunks) = mpsc::unbounded_channel::<Bytes>();
         let chunks = futures_util::stream::poll_fn(move |cx| {
@@ -270,7 +275,7 @@ impl Lane {
                         .as_ref()
                         .is_none_or(|b| b.send(Bytes::from(chunk)).is_err())
                 {
-                    break Err("the request ended".to_owned());
+                    break Err(Ended::Failed("the request ended".to_owned()));
                 }
             }
             if body.is_none() && waiting.is_empty() {
@@ -282,17 +287,17 @@ impl Lane {
                     match chunk {
                         Some(Ok(chunk)) => {
                             if let Err(why) = waiting.answer(&mut received, &chunk) {
-                                break Err(why);
+                                break Err(Ended::Failed(why));
                             }
                         }
-                        Some(Err(e)) => break Err(e.to_string()),
-                        None => break Err(OWNER_ENDED.to_owned()),
+                        Some(Err(e)) => break Err(Ended::Failed(e.to_string())),
+                        None => break Err(Ended::ByOwner),
                     }
                 }
                 sent = &mut head, if response.is_none() => match sent {
                     Ok(r) if r.status().is_success() => response = Some(r),
-                    Ok(r) => break Err(format!("answered {}", r.status())),
-                    Err(e) => break Err(e.to_string()),
+                    Ok(r) => break Err(Ended::Failed(format!("answered {}", r.status()))),
+                    Err(e) => break Err(Ended::Failed(e.to_string())),
                 },
                 message = inbox.recv(), if body.is_some() && waiting.len() < MAX_UNANSWERED => match message {
                     Some(message) => next = Some(message),
@@ -301,7 +306,7 @@ impl Lane {
                 },
                 _ = check.tick() => {
                     if waiting.oldest().is_some_and(|t| t.elapsed() > FORWARD_TIMEOUT) {
-                        break Err("an answer is over 2 s late".to_owned());
+                        break Err(Ended::Failed("an answer is over 2 s late".to_owned()));
                     }
                     if waiting.is_empty() && last_sent.elapsed() > IDLE {
                         // Idle: take no more; what slipped in goes first.

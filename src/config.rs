@@ -528,14 +528,19 @@ impl Settings {
         }
     }
 
-    /// `journal.max_delay`, unset meaning what suits the backend: 1 ms on PostgreSQL, whose
-    /// writers overlap (a batch fills while the others commit, and waiting longer only delayed
-    /// it: 19% more webhooks/s at 64 connections than 2 ms, the same CPU per webhook), 2 ms on
-    /// SQLite, whose one writer gains from the company (docs/PERFORMANCE.md, session 23).
+    /// `journal.max_delay`, unset meaning what suits the backend and the writers: 1 ms on
+    /// PostgreSQL with several writers, which overlap (a batch fills while the others commit,
+    /// and waiting longer only delayed it: 19% more webhooks/s at 64 connections than 2 ms, the
+    /// same CPU per webhook; docs/PERFORMANCE.md, session 23); none for a lone PostgreSQL
+    /// writer (a cluster node's), which has no other batch to overlap, so its wait was time the
+    /// journal wrote nothing while its next batch queued anyway (three nodes took 1.2–1.4x the
+    /// webhooks/s without it, session 34); 2 ms on SQLite, whose one writer gains from the
+    /// company (its batch's cost is mostly the fsync).
     pub fn journal_max_delay(&self) -> Duration {
         match (self.journal.max_delay, self.database.backend()) {
             (Some(delay), _) => delay,
-            (None, Ok(Backend::Postgres)) => Duration::from_millis(1),
+            (None, Ok(Backend::Postgres)) if self.journal_writers() > 1 => Duration::from_millis(1),
+            (None, Ok(Backend::Postgres)) => Duration::ZERO,
             (None, _) => Duration::from_millis(2),
         }
     }
@@ -589,6 +594,24 @@ mod tests {
         let postgres = [("CREATORFLOW__DATABASE__URL", "postgres://x@localhost/y")];
         let s = Settings::load_with_env(None, env(&postgres)).unwrap();
         assert_eq!(s.journal_max_delay(), Duration::from_millis(1));
+        let lone = [postgres[0], ("CREATORFLOW__JOURNAL__WRITERS", "1")];
+        let s = Settings::load_with_env(None, env(&lone)).unwrap();
+        assert_eq!(
+            s.journal_max_delay(),
+            Duration::ZERO,
+            "a lone writer waits for no one"
+        );
+        let cluster = [
+            postgres[0],
+            ("CREATORFLOW__CLUSTER__ENABLED", "true"),
+            ("CREATORFLOW__CLUSTER__SECRET", "sixteen-or-more-characters"),
+        ];
+        let s = Settings::load_with_env(None, env(&cluster)).unwrap();
+        assert_eq!(
+            s.journal_max_delay(),
+            Duration::ZERO,
+            "a cluster node's one writer"
+        );
         let told = [postgres[0], ("CREATORFLOW__JOURNAL__MAX_DELAY", "0ms")];
         let s = Settings::load_with_env(None, env(&told)).unwrap();
         assert_eq!(s.journal_max_delay(), Duration::ZERO);

@@ -533,9 +533,9 @@ impl Settings {
     /// and waiting longer only delayed it: 19% more webhooks/s at 64 connections than 2 ms, the
     /// same CPU per webhook; docs/PERFORMANCE.md, session 23); none for a lone PostgreSQL
     /// writer (a cluster node's), which has no other batch to overlap, so its wait was time the
-    /// journal wrote nothing while its next batch queued anyway (three nodes took 1.2–1.4x the
-    /// webhooks/s without it, session 34); 2 ms on SQLite, whose one writer gains from the
-    /// company (its batch's cost is mostly the fsync).
+    /// journal wrote nothing while its next batch queued anyway (three nodes each sent their own
+    /// orders took 1.06–1.29x the webhooks/s without it, session 34); 2 ms on SQLite, whose one
+    /// writer gains from the company (its batch's cost is mostly the fsync).
     pub fn journal_max_delay(&self) -> Duration {
         match (self.journal.max_delay, self.database.backend()) {
             (Some(delay), _) => delay,

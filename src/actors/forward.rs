@@ -268,6 +268,9 @@ impl Lane {
         let mut check = tokio::time::interval(STALL_CHECK);
         let ended = loop {
             if let Some(first) = next.take() {
+                // Let this thread's other ready tasks, and sockets newly readable, run first:
+                // the requests they carry join this write.
+                tokio::task::yield_now().await;
                 let chunk = waiting.write(first, inbox);
                 last_sent = Instant::now();
                 if !chunk.is_empty()
@@ -436,6 +439,8 @@ pub async fn serve_stream<S, E>(
             Some(first) = running.next(), if !running.is_empty() => {
                 // This answer and any others already done, in one chunk.
                 let mut chunk: Vec<u8> = first;
+                // Let the other actors this thread woke answer first, so their answers join.
+                tokio::task::yield_now().await;
                 std::future::poll_fn(|cx| {
                     while let Poll::Ready(Some(more)) = running.poll_next_unpin(cx) {
                         chunk.extend_from_slice(&more);

@@ -19,11 +19,13 @@ pub struct Model {
     pub from_stage: Option<String>,
     pub to_stage: Option<String>,
     pub cause: String,
-    #[sea_orm(column_type = "Json")]
-    pub payload: Json,
+    /// The event as JSON text; stored as written (PostgreSQL `text`, migration 33).
+    #[sea_orm(column_type = "Text")]
+    pub payload: String,
     pub dedupe_key: Option<String>,
-    #[sea_orm(column_type = "Json", nullable)]
-    pub effects: Option<Json>,
+    /// `[[routing key, effect], …]` as JSON text.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub effects: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     /// Cluster mode: the epoch its node held the row's slot at when it wrote it.
     pub epoch: Option<i64>,

@@ -156,7 +156,7 @@ impl LogStore<'_> {
         if let Some(slots) = slots {
             query = query.filter(order_events::Column::Slot.is_in(slots.iter().copied()));
         }
-        let rows: Vec<(i64, i16, Option<Value>, DateTime<FixedOffset>)> = query
+        let rows: Vec<(i64, i16, Option<String>, DateTime<FixedOffset>)> = query
             .select_only()
             .columns([
                 order_events::Column::Position,
@@ -177,7 +177,9 @@ impl LogStore<'_> {
                 Ok(Entry {
                     position,
                     slot,
-                    effects: posted(effects.unwrap_or(Value::Null))
+                    effects: effects
+                        .and_then(|text| serde_json::from_str(&text).ok())
+                        .and_then(posted)
                         .ok_or_else(|| {
                             Error::Db(sea_orm::DbErr::Custom(format!(
                                 "log position {position}: effects are not [[routing key, effect], …]"

@@ -44,7 +44,7 @@ WITH seen AS ( \
   INSERT INTO order_events (position, slot, order_id, seq, kind, from_status, to_status, from_stage, \
   to_stage, cause, payload, dedupe_key, effects, created_at) \
   SELECT n, sl, o, NULLIF(s, $30), k, NULLIF(fs, ''), NULLIF(ts, ''), NULLIF(fg, ''), NULLIF(tg, ''), \
-  c, p::json, NULLIF(dk, ''), NULLIF(ef, '')::json, now() \
+  c, p, NULLIF(dk, ''), NULLIF(ef, ''), now() \
   FROM UNNEST($6::text[], $7::int8[], $8::int2[], $9::text[], $10::int8[], $11::text[], $12::text[], \
   $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[]) \
   AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef) \
@@ -102,8 +102,8 @@ static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             "dedupe_key, effects, created_at, epoch) ",
         ),
         (
-            "NULLIF(ef, '')::json, now() ",
-            "NULLIF(ef, '')::json, now(), (SELECT f.epoch FROM fence f WHERE f.slot = sl) ",
+            "NULLIF(ef, ''), now() ",
+            "NULLIF(ef, ''), now(), (SELECT f.epoch FROM fence f WHERE f.slot = sl) ",
         ),
     ];
     let mut sql = BATCH

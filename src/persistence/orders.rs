@@ -572,7 +572,7 @@ impl OrderStore<'_> {
         let rows = audit_events(id).all(&self.db.conn).await?;
         rows.into_iter()
             .map(|r| {
-                serde_json::from_value(r.payload)
+                serde_json::from_str(&r.payload)
                     .map_err(|e| Error::Db(DbErr::Custom(format!("event payload: {e}"))))
             })
             .collect()
@@ -594,7 +594,9 @@ fn history_entry(seq: i64, e: order_events::Model) -> Result<HistoryEntry, DbErr
         to_status: e.to_status.as_deref().map(OrderStatus::parse),
         kind: e.kind,
         cause: e.cause,
-        payload: e.payload,
+        payload: serde_json::from_str(&e.payload).map_err(|err| {
+            DbErr::Custom(format!("order {} event {seq}: payload: {err}", e.order_id))
+        })?,
         at: e.created_at.with_timezone(&Utc),
     })
 }

@@ -1,0 +1,38 @@
+//! The log's payload and effects as text (PostgreSQL only; SQLite stores text either way).
+//!
+//! `json` (migration 32) still lexed every row's payload and effects to check they are JSON:
+//! ~1.3 µs of PostgreSQL's CPU per webhook (docs/PERFORMANCE.md, session 30). Only the daemon
+//! writes them, from serde, and only the daemon reads them, whole; no query looks inside them
+//! in SQL. So the database keeps the text as it came, and the readers parse it.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        retype(manager, "text").await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        retype(manager, "json").await
+    }
+}
+
+async fn retype(manager: &SchemaManager<'_>, ty: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "ALTER TABLE order_events \
+             ALTER COLUMN payload TYPE {ty} USING payload::{ty}, \
+             ALTER COLUMN effects TYPE {ty} USING effects::{ty}"
+        ))
+        .await
+        .map(drop)
+}

@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use metrics::counter;
 use serde::{Deserialize, Serialize};
 
@@ -52,11 +53,10 @@ pub(super) async fn tiktok(
     if declared.is_some_and(|len| len > ingress.max_bytes) {
         return Err(too_large());
     }
-    let body = payload
-        .to_bytes_limited(ingress.max_bytes)
+    let body = read_body(payload, declared, ingress.max_bytes)
         .await
-        .map_err(|_| too_large())?
-        .map_err(|e| Error::BadRequest(format!("cannot read the body: {e}")))?;
+        .map_err(|e| Error::BadRequest(format!("cannot read the body: {e}")))?
+        .ok_or_else(too_large)?;
     let signature = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -104,6 +104,28 @@ pub(super) async fn tiktok(
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(answer(receipt)))
+}
+
+/// The body, whole, or `None` past `limit` bytes. Its buffer is the size the request declares:
+/// actix-web's `to_bytes_limited` starts every streamed body at 32 KiB, and a webhook is a few
+/// hundred bytes, so each one took fresh memory the kernel had to zero (~4% of the daemon's CPU
+/// under load, docs/PERFORMANCE.md, session 38).
+async fn read_body(
+    mut payload: web::Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<Option<web::Bytes>, actix_web::error::PayloadError> {
+    /// For a body that does not say its size (chunked): most webhooks fit.
+    const UNDECLARED: usize = 1024;
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(UNDECLARED).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
 }
 
 /// The [`Receipt`] body for `receipt`, written out once: the same five answers, never serialised

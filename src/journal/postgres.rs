@@ -278,6 +278,10 @@ pub(super) async fn write_batch(
     let [key_key, key_shop, key_order] = key_rows;
     let [order_ids, kinds, fs, ts, fg, tg, causes, dedupe_keys] = log;
     let mut p = Parameters(PgArguments::default());
+    // The encoded arrays in one allocation, not one per doubling: the JSON texts, and a
+    // generous ~320 bytes for the other columns of each row.
+    let size = payloads.buffer.len() + effects.buffer.len() + 320 * (rows.len() + narrow.len());
+    p.0.reserve(36, size);
     p.add(&keys[..])?;
     p.add(&key_key[..])?;
     p.add(&key_types[..])?;

@@ -168,6 +168,31 @@ async fn a_body_above_the_limit_is_413() {
     // Just under the limit is fine.
     let response = push(&app, &status_body(Some("n1"), "2", "UNPAID", 1)).await;
     assert_eq!(accepted(response).await, "applied");
+
+    // A body that does not declare its size (chunked) is held to the same limit as it arrives,
+    // and one under it is read whole from its chunks.
+    let chunked = |body: String| {
+        let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body
+            .into_bytes()
+            .chunks(100)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
+        app.client
+            .post(app.url("/webhooks/tiktok"))
+            .header("content-type", "application/json")
+            .header("authorization", signature)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+    };
+    let response = chunked(big.to_string()).await.unwrap();
+    assert_problem(response, 413, "payload_too_large").await;
+    let body = status_body(Some("n2"), "3", "UNPAID", 1);
+    assert!(body.len() > 100, "the body comes in several chunks");
+    assert_eq!(accepted(chunked(body).await.unwrap()).await, "applied");
+    assert_eq!(get_order(&app, "3").await.status(), 200);
 }
 
 #[actix_web::test]

@@ -24,7 +24,8 @@ impl MigrationTrait for Migration {
     }
 }
 
-async fn retype(manager: &SchemaManager<'_>, ty: &str) -> Result<(), DbErr> {
+/// Gives the log's `payload` and `effects` the type `ty` (PostgreSQL only); migration 33 too.
+pub(crate) async fn retype(manager: &SchemaManager<'_>, ty: &str) -> Result<(), DbErr> {
     if manager.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }

@@ -6,7 +6,8 @@
 //! in SQL. So the database keeps the text as it came, and the readers parse it.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::m20261130_000032_log_json_as_written::retype;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -20,19 +21,4 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         retype(manager, "json").await
     }
-}
-
-async fn retype(manager: &SchemaManager<'_>, ty: &str) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    manager
-        .get_connection()
-        .execute_unprepared(&format!(
-            "ALTER TABLE order_events \
-             ALTER COLUMN payload TYPE {ty} USING payload::{ty}, \
-             ALTER COLUMN effects TYPE {ty} USING effects::{ty}"
-        ))
-        .await
-        .map(drop)
 }

@@ -286,6 +286,7 @@ async fn start_fenced_engine(
 ) -> anyhow::Result<RegistryHandle> {
     // The order engine's thread: the journal's writers and the first registry shard.
     let engine = actix::Arbiter::new().handle();
+    engine.spawn_fn(|| crate::telemetry::name_thread("cf-engine"));
     let journal = Journal::start_in(
         Some(&engine),
         db.clone(),

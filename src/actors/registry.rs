@@ -62,7 +62,13 @@ impl RegistryHandle {
                 let shared = live.clone();
                 let arbiter = match index {
                     0 => engine.clone(),
-                    _ => Arbiter::new().handle(),
+                    _ => {
+                        let arbiter = Arbiter::new().handle();
+                        arbiter.spawn_fn(move || {
+                            crate::telemetry::name_thread(&format!("cf-shard-{index}"))
+                        });
+                        arbiter
+                    }
                 };
                 let (db, journal) = (db.clone(), journal.clone());
                 let (idle, mailbox) = (settings.passivate_after, settings.mailbox_capacity);

@@ -104,6 +104,8 @@ pub fn start(
     let rate_limits = web::Data::new(RateLimits::new(&http.rate_limit));
     forget_idle_keys(&rate_limits);
     let running = HttpServer::new(move || {
+        // Called once on each worker's thread, as it starts.
+        crate::telemetry::name_thread("cf-http");
         App::new()
             .app_data(db.clone())
             .app_data(registry.clone())

@@ -48,3 +48,44 @@ async fn the_daemon_speaks_the_systemd_notify_protocol() {
     assert!(stopping.is_some(), "STOPPING=1 after SIGTERM");
     assert!(daemon.wait_exit(Duration::from_secs(20)).success());
 }
+
+/// An operator's `top -H` (or `ps -L`, `perf`) tells the daemon's threads apart: the HTTP
+/// workers, the order engine's thread and each further registry shard carry their own names.
+#[actix_web::test]
+async fn the_daemon_names_its_threads() {
+    let db = TestDb::new().await;
+    let mut daemon = Daemon::start_with(
+        &db,
+        &[
+            ("CREATORFLOW__HTTP__WORKERS", "2"),
+            ("CREATORFLOW__ENGINE__SHARDS", "3"),
+        ],
+    );
+    let tasks = format!("/proc/{}/task", daemon.child.id());
+    let threads = || -> Vec<String> {
+        std::fs::read_dir(&tasks)
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect()
+    };
+    // The HTTP workers name themselves as they start, which may be a moment after the daemon
+    // says it serves.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let mut names = threads();
+    while names.iter().any(|n| n.starts_with("actix-rt")) && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+        names = threads();
+    }
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(10));
+    let count = |name: &str| names.iter().filter(|n| *n == name).count();
+    assert_eq!(count("cf-http"), 2, "{names:?}");
+    assert_eq!(count("cf-engine"), 1, "{names:?}");
+    assert_eq!(count("cf-shard-1"), 1, "{names:?}");
+    assert_eq!(count("cf-shard-2"), 1, "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("actix-rt")),
+        "{names:?}"
+    );
+}

@@ -8,6 +8,8 @@
 #   (b) SQLite: the daemon on SQLite at 256 connections, beside one INSERT per fsynced
 #       transaction from one writer.
 # Usage: loadtest/compare.sh [seconds per run=15] [corpus size=400000]
+# The daemon's CPU per webhook is also split by its threads (cf-http, cf-engine, cf-shard-N, the
+# main thread by the binary's name), from /proc/PID/task.
 # Each daemon run lasts the same seconds; the corpus must outlast it (the report says how many
 # webhooks were repeated if not).
 # Needs: a release build (built if missing), PostgreSQL at $PG_URL (user may create databases,
@@ -53,15 +55,18 @@ daemon_run() {
   # shellcheck disable=SC2046
   pg_before=$(cpu_of $(postgres_pids))
   daemon_before=$(cpu_of "$DAEMON")
+  thread_ticks "$DAEMON" >"$WORK/threads.before"
   CORPUS=$WORK/corpus.txt THREADS=2 wrk -t2 -c"$connections" -d"${SECONDS_PER_RUN}s" -s loadtest/wrk.lua \
     "http://127.0.0.1:$PORT" >"$WORK/wrk.txt" 2>&1
   local daemon_after pg_after
   daemon_after=$(cpu_of "$DAEMON")
+  thread_ticks "$DAEMON" >"$WORK/threads.after"
   # shellcheck disable=SC2046
   pg_after=$(cpu_of $(postgres_pids))
   stop_daemon
-  python3 - "$WORK/wrk.txt" "$daemon_before" "$daemon_after" "$pg_before" "$pg_after" "$url" <<'PY'
-import sys
+  python3 - "$WORK/wrk.txt" "$daemon_before" "$daemon_after" "$pg_before" "$pg_after" "$url" \
+    "$WORK/threads.before" "$WORK/threads.after" "$(getconf CLK_TCK)" <<'PY'
+import collections, sys
 out = dict(l.split()[:2] for l in open(sys.argv[1]) if len(l.split()) == 2)
 refused = int(out["refused"])
 if refused:
@@ -71,7 +76,16 @@ if int(out["repeated"]):
 n, s = int(out["requests"]), float(out["seconds"])
 d = (float(sys.argv[3]) - float(sys.argv[2])) / n * 1e6
 pg = (float(sys.argv[5]) - float(sys.argv[4])) / n * 1e6 if sys.argv[6].startswith("postgres") else 0
-print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f}")
+def ticks(path):
+    by = collections.Counter()
+    for line in open(path):
+        name, _, t = line.rpartition(" ")
+        by[name] += int(t)
+    return by
+before, after, hz = ticks(sys.argv[7]), ticks(sys.argv[8]), int(sys.argv[9])
+threads = sorted(((after[k] - before[k]) / hz / n * 1e6, k) for k in after)
+by_thread = ", ".join(f"{k} {us:.1f}" for us, k in reversed(threads) if us >= 0.05)
+print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f} {by_thread}")
 PY
 }
 
@@ -104,8 +118,8 @@ for clients in 16 64 256; do
 done
 for connections in 256 64; do
   fresh_database cf_compare_daemon
-  read -r RATE P50 P99 DAEMON_US PG_US < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
-  echo "creatorflow on PostgreSQL, $connections connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs, PostgreSQL $PG_US µs"
+  read -r RATE P50 P99 DAEMON_US PG_US BY_THREAD < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
+  echo "creatorflow on PostgreSQL, $connections connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD), PostgreSQL $PG_US µs"
   python3 -c "print(f'ratio: {$RATE / $BEST:.2f}x pgbench at its best ($BEST tps)')"
 done
 
@@ -125,6 +139,6 @@ while time.time() < end:
 print(int(n / min(float(sys.argv[2]), 10)))
 PY
 )
-read -r RATE P50 P99 DAEMON_US _ < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
+read -r RATE P50 P99 DAEMON_US _ BY_THREAD < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
 echo "sqlite3, one single-row insert per fsynced transaction: $SQLITE_TPS tps"
-echo "creatorflow on SQLite, 256 connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs"
+echo "creatorflow on SQLite, 256 connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD)"

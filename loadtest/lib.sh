@@ -41,3 +41,15 @@ cpu_of() {
   done
   python3 -c "print($ticks / $(getconf CLK_TCK))"
 }
+
+# thread_ticks PID: one line per thread of PID, "name ticks" (user + system, in clock ticks), for
+# the daemon's CPU by thread (its threads are named: cf-http, cf-engine, cf-shard-N, the main
+# thread by the binary's name).
+thread_ticks() {
+  local task stat
+  for task in /proc/"$1"/task/*; do
+    stat=$(cat "$task/stat" 2>/dev/null) || continue
+    stat=${stat##*) }
+    echo "$(tr ' ' _ <"$task/comm") $(awk '{print $12 + $13}' <<<"$stat")"
+  done
+}

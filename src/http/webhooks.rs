@@ -108,8 +108,9 @@ pub(super) async fn tiktok(
 
 /// The body, whole, or `None` past `limit` bytes. Its buffer is the size the request declares:
 /// actix-web's `to_bytes_limited` starts every streamed body at 32 KiB, and a webhook is a few
-/// hundred bytes, so each one took fresh memory the kernel had to zero (~4% of the daemon's CPU
-/// under load, docs/PERFORMANCE.md, session 38).
+/// hundred bytes, so each one took 32 KiB, often fresh memory the kernel had to zero (a quarter of
+/// the page zeroing in a profile under load; peak memory ~18 MB lower at 256 connections without
+/// it, docs/PERFORMANCE.md, session 38).
 async fn read_body(
     mut payload: web::Payload,
     declared: Option<usize>,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The daemon's user-space instructions per acknowledged webhook, counted by valgrind's callgrind:
-# a figure that repeats to ~0.1% from run to run, where the CPU time per webhook on this VM moves
-# by 10-20% (docs/PERFORMANCE.md, session 39), so two builds can be told apart by a change of a
+# a figure that repeats within ~3% from run to run, where the CPU time per webhook on this VM moves
+# by 10-20% (docs/PERFORMANCE.md, session 40), so two builds can be told apart by a change of a
 # few percent. `creatorflow serve` runs on a fresh PostgreSQL database under callgrind with
 # counting off while it starts; counting is on while `creatorflow loadgen` sends N new-order and
 # status-change webhooks and for 3 s after (the relay, the bus's consumers and the log's readers
@@ -46,6 +46,8 @@ for _ in $(seq 300); do
   kill -0 "$GRIND" 2>/dev/null || { cat "$OUT.log" >&2; exit 1; }
   sleep 1
 done
+curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 ||
+  { echo "the daemon under valgrind did not become ready in 300 s" >&2; cat "$OUT.log" >&2; exit 1; }
 
 callgrind_control --instr=on "$GRIND" >/dev/null 2>&1
 "$BIN" loadgen --url "http://127.0.0.1:$PORT" --events "$N" --orders $((N / 5)) \
@@ -55,5 +57,5 @@ callgrind_control --instr=off "$GRIND" >/dev/null 2>&1
 callgrind_control --dump "$GRIND" >/dev/null 2>&1
 
 # The dump holds what was counted while counting was on; the file written at exit, nothing.
-total=$(awk '/^totals:/ { sum += $2 } END { print sum + 0 }' "$OUT".*)
+total=$(awk '/^totals:/ { sum += $2 } END { print sum + 0 }' "$OUT" "$OUT".[0-9]*)
 python3 -c "print(f'{$total / $N:,.0f} instructions per webhook ($total over $N); counts in $OUT.1')"

@@ -25,13 +25,13 @@ use crate::integrations::tiktok::sync;
 use crate::inventory::{self, Inventory};
 use crate::journal::Journal;
 use crate::live::Hub;
+use crate::notifications;
 use crate::persistence::Database;
 use crate::shutdown::Tasks;
 use crate::systemd;
 use crate::telemetry;
 use crate::workflow::actions::Executor;
 use crate::workflow::{Catalog, Runner, runner};
-use crate::{analytics, notifications};
 use std::sync::Arc;
 
 /// A built daemon: database migrated, HTTP bound. Tests build the very same thing on port 0.
@@ -108,7 +108,6 @@ impl Application {
         let bus = Bus::start(
             &settings.bus,
             vec![
-                analytics::subscription(db.clone()),
                 inventory::subscription(stock.clone()),
                 notifications::subscription(db.clone()),
                 runner::wake_subscription(db.clone()),

@@ -2,7 +2,6 @@
 //! They mirror the `migration` crate exactly and carry no logic: only the persistence layer
 //! maps them to domain types.
 
-pub mod analytics_transitions;
 pub mod api_keys;
 pub mod audit_events;
 pub mod bulk_job_items;

@@ -1,4 +1,3 @@
-pub use super::analytics_transitions::Entity as AnalyticsTransitions;
 pub use super::api_keys::Entity as ApiKeys;
 pub use super::audit_events::Entity as AuditEvents;
 pub use super::log_checkpoints::Entity as LogCheckpoints;

@@ -1,59 +1,73 @@
-//! The analytics read model: one row per order transition relayed over the bus (deduped on
-//! the message id), and the summary served by `GET /api/v1/analytics/summary`.
+//! The analytics read model: the transitions the log holds (each commit's
+//! `order.transition.*` effect, counted at its commit time), and the summary served by
+//! `GET /api/v1/analytics/summary`.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, Utc};
-use entities::{analytics_transitions, orders};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExecResult, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, Statement,
-};
+use chrono::{DateTime, Utc};
+use entities::{order_events, orders};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
 
-use crate::config::Backend;
 use crate::domain::{Scope, ShopId};
 use crate::persistence::{Database, Error};
 
-/// The UTC day a transition is counted in (`YYYY-MM-DD`). Written out directly: a `format`
-/// string is parsed again on every call, for every transition recorded.
-fn day(record: &TransitionRecord) -> String {
-    let at = record.recorded_at;
-    format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
-}
-
-/// Runs `insert` with `plain`, and only if a row's message was recorded before (the key's
-/// unique index refuses the statement) again with `skipping_seen` appended. Returns the rows
-/// written. A message comes again only after a consumer failed, and a conflict clause on every
-/// statement made every row a speculative insertion (a third dearer on PostgreSQL).
-async fn skipping_seen_once_needed<F>(
-    plain: &str,
-    skipping_seen: &str,
-    insert: impl Fn(String) -> F,
-) -> Result<u64, DbErr>
-where
-    F: std::future::Future<Output = Result<ExecResult, DbErr>>,
-{
-    match insert(plain.to_owned()).await {
-        Ok(done) => Ok(done.rows_affected()),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Ok(insert(format!("{plain}{skipping_seen}"))
-                .await?
-                .rows_affected())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// A transition as the analytics consumer records it.
+/// A transition as the summary counts it: a commit's `order.transition.*` effect.
 #[derive(Debug, Clone)]
 pub struct TransitionRecord {
-    pub message_id: i64,
+    /// The commit's position in the log.
+    pub position: i64,
     pub order_id: String,
     pub shop_id: String,
     pub status: String,
     pub stage: String,
+    /// From TikTok's `update_time` to the commit.
     pub latency_ms: Option<i64>,
+    /// The commit's time.
     pub recorded_at: DateTime<Utc>,
+}
+
+/// The fields of a transition effect the summary reads, as the log stores it.
+#[derive(Deserialize)]
+struct StoredTransition {
+    order_id: String,
+    shop_id: String,
+    status: String,
+    stage: String,
+    update_time: Option<i64>,
+}
+
+impl TransitionRecord {
+    /// The transitions among a log row's effects (`[[routing key, effect], …]`); an error
+    /// names the position whose effects no code of ours wrote.
+    fn read(position: i64, effects: &str, committed: DateTime<Utc>) -> Result<Vec<Self>, Error> {
+        let unreadable = |e: serde_json::Error| {
+            Error::Db(sea_orm::DbErr::Custom(format!(
+                "log position {position}: effects are not [[routing key, effect], …]: {e}"
+            )))
+        };
+        let pairs: Vec<(String, serde_json::Value)> =
+            serde_json::from_str(effects).map_err(unreadable)?;
+        pairs
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("order.transition."))
+            .map(|(_, effect)| {
+                let t: StoredTransition = serde_json::from_value(effect).map_err(unreadable)?;
+                Ok(Self {
+                    position,
+                    latency_ms: t
+                        .update_time
+                        .map(|at| committed.timestamp_millis() - at * 1000),
+                    order_id: t.order_id,
+                    shop_id: t.shop_id,
+                    status: t.status,
+                    stage: t.stage,
+                    recorded_at: committed,
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,131 +159,6 @@ impl Database {
 }
 
 impl AnalyticsStore<'_> {
-    /// Records transitions; a message seen before is skipped. Returns how many were new.
-    /// In one statement on either backend.
-    pub async fn record_transitions(&self, records: &[TransitionRecord]) -> Result<u64, Error> {
-        if records.is_empty() {
-            return Ok(0);
-        }
-        // Only a shipping transition needs its order's deadline (to tell a late shipment);
-        // read before the write transaction, so the turn to write is held only for writing.
-        let shipping: Vec<&str> = records
-            .iter()
-            .filter(|r| SHIPPED_STAGES.contains(&r.stage.as_str()))
-            .map(|r| r.order_id.as_str())
-            .collect();
-        let mut slas: HashMap<String, Option<i64>> = HashMap::new();
-        for ids in shipping.chunks(IDS_PER_STATEMENT) {
-            slas.extend(
-                orders::Entity::find()
-                    .select_only()
-                    .column(orders::Column::Id)
-                    .column(orders::Column::RtsSlaAt)
-                    .filter(orders::Column::Id.is_in(ids.iter().copied()))
-                    .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
-                    .all(&self.db.conn)
-                    .await?
-                    .into_iter()
-                    .map(|(id, at)| (id, at.map(|t| t.timestamp()))),
-            );
-        }
-        let rts = |r: &TransitionRecord| slas.get(&r.order_id).copied().flatten();
-        if self.db.backend() == Backend::Postgres {
-            return self.record_on_postgres(records, rts).await;
-        }
-        self.record_on_sqlite(records, rts).await
-    }
-
-    /// [`Self::record_transitions`] on SQLite: the rows as one JSON array in one statement whose
-    /// text never changes (prepared once per connection, as the journal's are).
-    async fn record_on_sqlite(
-        &self,
-        records: &[TransitionRecord],
-        rts: impl Fn(&TransitionRecord) -> Option<i64>,
-    ) -> Result<u64, Error> {
-        const INSERT: &str = "\
-INSERT INTO analytics_transitions (message_id, order_id, shop_id, status, stage, day, latency_ms, \
-rts_sla_time, recorded_at) \
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
-value ->> 7, value ->> 8 FROM jsonb_each(?1)";
-        // `WHERE true` lets SQLite's parser tell the upsert clause from a join constraint.
-        const SKIPPING_SEEN: &str = " WHERE true ON CONFLICT (message_id) DO NOTHING";
-        let rows: Vec<_> = records
-            .iter()
-            .map(|r| {
-                (
-                    r.message_id,
-                    &r.order_id,
-                    &r.shop_id,
-                    &r.status,
-                    &r.stage,
-                    day(r),
-                    r.latency_ms,
-                    rts(r),
-                    // As sqlx writes a time to SQLite, so that the summary's bounds compare.
-                    r.recorded_at
-                        .fixed_offset()
-                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
-                )
-            })
-            .collect();
-        let rows = serde_json::to_string(&rows)
-            .map_err(|e| Error::from(sea_orm::DbErr::Custom(format!("analytics rows: {e}"))))?;
-        let statement = |sql: String| {
-            Statement::from_sql_and_values(DbBackend::Sqlite, sql, [rows.clone().into()])
-        };
-        let txn = self.db.begin_write().await?;
-        let written =
-            skipping_seen_once_needed(INSERT, SKIPPING_SEEN, |sql| txn.execute_raw(statement(sql)))
-                .await?;
-        txn.commit().await?;
-        Ok(written)
-    }
-
-    /// [`Self::record_transitions`] on PostgreSQL: every row in one statement whose text never
-    /// changes (rows as arrays), parsed and planned once per connection, not once per count.
-    async fn record_on_postgres(
-        &self,
-        records: &[TransitionRecord],
-        rts: impl Fn(&TransitionRecord) -> Option<i64>,
-    ) -> Result<u64, Error> {
-        const INSERT: &str = "\
-INSERT INTO analytics_transitions (message_id, order_id, shop_id, status, stage, day, latency_ms, \
-rts_sla_time, recorded_at) \
-SELECT m, o, s, st, sg, d, NULLIF(l, $10), NULLIF(r, $10), ra \
-FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], \
-$8::int8[], $9::timestamptz[]) AS u(m, o, s, st, sg, d, l, r, ra)";
-        const SKIPPING_SEEN: &str = " ON CONFLICT (message_id) DO NOTHING";
-        // Arrays travel without NULL elements: a missing number is this sentinel.
-        const NONE: i64 = i64::MIN;
-        let values = || {
-            let column = |f: &dyn Fn(&TransitionRecord) -> String| {
-                sea_orm::Value::from(records.iter().map(f).collect::<Vec<_>>())
-            };
-            let number = |f: &dyn Fn(&TransitionRecord) -> i64| {
-                sea_orm::Value::from(records.iter().map(f).collect::<Vec<_>>())
-            };
-            vec![
-                number(&|r| r.message_id),
-                column(&|r| r.order_id.clone()),
-                column(&|r| r.shop_id.clone()),
-                column(&|r| r.status.clone()),
-                column(&|r| r.stage.clone()),
-                column(&day),
-                number(&|r| r.latency_ms.unwrap_or(NONE)),
-                number(&|r| rts(r).unwrap_or(NONE)),
-                // Bound as times, not as text for the server to parse, row by row.
-                sea_orm::Value::from(records.iter().map(|r| r.recorded_at).collect::<Vec<_>>()),
-                sea_orm::Value::from(NONE),
-            ]
-        };
-        let insert = |sql: String| {
-            let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values());
-            self.db.conn.execute_raw(statement)
-        };
-        Ok(skipping_seen_once_needed(INSERT, SKIPPING_SEEN, insert).await?)
-    }
-
     /// The summary since `since`, for one shop or all.
     pub async fn summary(
         &self,
@@ -308,13 +197,28 @@ $8::int8[], $9::timestamptz[]) AS u(m, o, s, st, sg, d, l, r, ra)";
             })
             .collect();
 
-        let mut query = analytics_transitions::Entity::find()
-            .filter(analytics_transitions::Column::RecordedAt.gte(since.fixed_offset()))
-            .order_by_asc(analytics_transitions::Column::MessageId);
-        if let Some(shop) = shop {
-            query = query.filter(analytics_transitions::Column::ShopId.eq(shop));
+        let rows = transitions_since(&reader, since, shop).await?;
+        // The deadlines of the orders shipped in the window (to tell a late shipment).
+        let mut deadlines: HashMap<String, Option<i64>> = HashMap::new();
+        let shipping: Vec<&str> = rows
+            .iter()
+            .filter(|r| SHIPPED_STAGES.contains(&r.stage.as_str()))
+            .map(|r| r.order_id.as_str())
+            .collect();
+        for ids in shipping.chunks(IDS_PER_STATEMENT) {
+            deadlines.extend(
+                orders::Entity::find()
+                    .select_only()
+                    .column(orders::Column::Id)
+                    .column(orders::Column::RtsSlaAt)
+                    .filter(orders::Column::Id.is_in(ids.iter().copied()))
+                    .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
+                    .all(&reader)
+                    .await?
+                    .into_iter()
+                    .map(|(id, at)| (id, at.map(|t| t.timestamp()))),
+            );
         }
-        let rows = query.all(&reader).await?;
 
         let mut days: BTreeMap<(String, String), ShopDay> = BTreeMap::new();
         let mut created_per_hour: BTreeMap<String, u64> = BTreeMap::new();
@@ -323,17 +227,18 @@ $8::int8[], $9::timestamptz[]) AS u(m, o, s, st, sg, d, l, r, ra)";
         let mut latencies = Vec::new();
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for row in &rows {
+            let at = row.recorded_at;
+            let day_of = at.format("%Y-%m-%d").to_string();
             let day = days
-                .entry((row.shop_id.clone(), row.day.clone()))
+                .entry((row.shop_id.clone(), day_of.clone()))
                 .or_insert_with(|| ShopDay {
                     shop_id: row.shop_id.clone(),
-                    day: row.day.clone(),
+                    day: day_of,
                     created: 0,
                     shipped: 0,
                     transitions: 0,
                 });
             day.transitions += 1;
-            let at = row.recorded_at.to_utc();
             if seen.insert(&row.order_id) && row.stage == "received" {
                 day.created += 1;
                 *created_per_hour
@@ -346,7 +251,8 @@ $8::int8[], $9::timestamptz[]) AS u(m, o, s, st, sg, d, l, r, ra)";
             if SHIPPED_STAGES.contains(&row.stage.as_str())
                 && !shipped.contains_key(row.order_id.as_str())
             {
-                shipped.insert(&row.order_id, (at, row.rts_sla_time));
+                let deadline = deadlines.get(&row.order_id).copied().flatten();
+                shipped.insert(&row.order_id, (at, deadline));
                 day.shipped += 1;
             }
             if let Some(ms) = row.latency_ms {
@@ -387,6 +293,45 @@ $8::int8[], $9::timestamptz[]) AS u(m, o, s, st, sg, d, l, r, ra)";
             at_risk,
         })
     }
+}
+
+/// The transitions committed since `since` (of one shop's orders, or all), in log order.
+async fn transitions_since(
+    conn: &impl sea_orm::ConnectionTrait,
+    since: DateTime<Utc>,
+    shop: Option<&str>,
+) -> Result<Vec<TransitionRecord>, Error> {
+    let mut query = order_events::Entity::find()
+        .select_only()
+        .columns([
+            order_events::Column::Position,
+            order_events::Column::Effects,
+            order_events::Column::CreatedAt,
+        ])
+        .filter(order_events::Column::CreatedAt.gte(since.fixed_offset()))
+        .filter(order_events::Column::Effects.is_not_null())
+        .order_by_asc(order_events::Column::Position);
+    if let Some(shop) = shop {
+        let of_shop = Query::select()
+            .column(orders::Column::Id)
+            .from(orders::Entity)
+            .and_where(orders::Column::ShopId.eq(shop))
+            .to_owned();
+        query = query.filter(order_events::Column::OrderId.in_subquery(of_shop));
+    }
+    let rows: Vec<(i64, Option<String>, chrono::DateTime<chrono::FixedOffset>)> =
+        query.into_tuple().all(conn).await?;
+    let mut transitions = Vec::new();
+    for (position, effects, committed) in rows {
+        if let Some(effects) = effects {
+            transitions.extend(TransitionRecord::read(
+                position,
+                &effects,
+                committed.to_utc(),
+            )?);
+        }
+    }
+    Ok(transitions)
 }
 
 /// Orders counted by the value of `column`, within one shop or all.

@@ -378,8 +378,12 @@ async fn connect(inner: &Arc<Inner>, epoch: u64) -> Result<Connection, Error> {
     Ok(connection)
 }
 
-/// Declares exchanges, the dead-letter queue and every subscription's queue with its bindings.
-/// Idempotent: run again on every reconnect.
+/// Consumers of earlier versions, whose queues are deleted: `analytics` (it reads the log since
+/// migration 34).
+const RETIRED: [&str; 1] = ["analytics"];
+
+/// Declares exchanges, the dead-letter queue and every subscription's queue with its bindings,
+/// and deletes retired consumers' queues. Idempotent: run again on every reconnect.
 pub async fn declare(
     channel: &Channel,
     t: &Topology,
@@ -397,6 +401,18 @@ pub async fn declare(
                 ExchangeKind::Topic,
                 durable,
                 FieldTable::default(),
+            )
+            .await?;
+    }
+    // A retired consumer's queue would fill up forever, bound and unread.
+    for retired in RETIRED
+        .iter()
+        .filter(|name| subscriptions.iter().all(|s| s.name != **name))
+    {
+        channel
+            .queue_delete(
+                t.queue(retired).into(),
+                lapin::options::QueueDeleteOptions::default(),
             )
             .await?;
     }

@@ -1,4 +1,4 @@
-//! The bus and the integrations it feeds: transitions relayed to analytics, the stock ledger
+//! Analytics (read from the log), and the bus with the integrations it feeds: the stock ledger
 //! (REST, reservations, no oversell), and, against the real RabbitMQ
 //! (`CREATORFLOW_TEST_AMQP_URL`), confirms, reconnects, dead-lettering and carrier tracking.
 
@@ -13,7 +13,9 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions}
 use lapin::{BasicProperties, Confirmation};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, eventually, spawn_app, spawn_app_on, test_amqp_url};
+use crate::helpers::{
+    TestApp, TestDb, eventually, spawn_app, spawn_app_on, spawn_app_with, test_amqp_url,
+};
 
 const SHOP: &str = "7495860010010010001";
 
@@ -59,7 +61,7 @@ async fn database(db: &TestDb) -> Database {
 }
 
 #[actix_rt::test]
-async fn every_order_transition_reaches_analytics_once_through_the_bus() {
+async fn every_order_transition_is_counted_once_in_analytics() {
     let app = spawn_app().await;
     let t = chrono::Utc::now().timestamp() - 60;
     for i in 0..20 {
@@ -97,8 +99,7 @@ async fn every_order_transition_reaches_analytics_once_through_the_bus() {
         (db.log().checkpoint("relay").await.unwrap() >= end).then_some(())
     })
     .await;
-    // A later message gets a new id (its log position): analytics, which drops a message id
-    // it has seen, takes it.
+    // A later transition is counted too.
     status(&app, "580000000000000001", OrderStatus::InTransit, t + 3).await;
     eventually("the 51st transition in analytics", || async {
         (transitions(&summary(&app, &app.admin_key).await) == 51).then_some(())
@@ -112,44 +113,39 @@ async fn every_order_transition_reaches_analytics_once_through_the_bus() {
     assert_eq!(theirs["orders_by_status"], json!({}));
 }
 
-/// A message the bus delivers again (after a consumer failed mid-batch) is counted once, also
-/// when it arrives beside new ones: the batch is written, the repeat skipped. Each is counted
-/// on the UTC day it was recorded.
+/// Analytics reads the log, not the bus: with RabbitMQ unreachable (nothing relayed), every
+/// transition is counted once it is committed, on the UTC day of its commit, with its latency
+/// from TikTok's event time.
 #[actix_rt::test]
-async fn analytics_counts_a_redelivered_transition_once() {
-    let app = spawn_app().await;
-    let db = database(&app.db).await;
-    // Early in the day, so that the UTC day is not the local one in most places.
-    let at = chrono::Utc::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 7)
-        .unwrap()
-        .and_utc();
-    let record = |message_id: i64| creatorflow::analytics::TransitionRecord {
-        message_id,
-        order_id: format!("5810000000000000{message_id:02}"),
-        shop_id: SHOP.to_owned(),
-        status: "AWAITING_SHIPMENT".to_owned(),
-        stage: "received".to_owned(),
-        latency_ms: Some(40),
-        recorded_at: at,
-    };
-    let analytics = db.analytics();
-    let first = analytics
-        .record_transitions(&[record(1), record(2), record(3)])
-        .await
-        .unwrap();
-    assert_eq!(first, 3);
-    let again = analytics
-        .record_transitions(&[record(2), record(4), record(3)])
-        .await
-        .unwrap();
-    assert_eq!(again, 1, "only message 4 is new");
+async fn analytics_counts_what_the_log_holds_while_the_bus_is_down() {
+    let app = spawn_app_with(TestDb::new().await, |s| {
+        s.bus.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".to_owned().into();
+    })
+    .await;
+    let t = chrono::Utc::now().timestamp() - 30;
+    status(&app, "581000000000000001", OrderStatus::Unpaid, t).await;
+    status(
+        &app,
+        "581000000000000001",
+        OrderStatus::AwaitingShipment,
+        t + 1,
+    )
+    .await;
+    status(&app, "581000000000000002", OrderStatus::Unpaid, t).await;
     let body = summary(&app, &app.admin_key).await;
-    assert_eq!(transitions(&body), 4, "{body}");
-    assert_eq!(body["processing_latency_ms"]["count"], 4, "{body}");
-    let day = at.format("%Y-%m-%d").to_string();
-    assert_eq!(body["by_shop_and_day"][0]["day"], day.as_str(), "{body}");
+    assert_eq!(transitions(&body), 3, "{body}");
+    let day = &body["by_shop_and_day"][0];
+    assert_eq!(
+        day["day"],
+        chrono::Utc::now().format("%Y-%m-%d").to_string().as_str()
+    );
+    assert_eq!(day["created"], 2, "{body}");
+    assert_eq!(body["processing_latency_ms"]["count"], 3, "{body}");
+    let p50 = body["processing_latency_ms"]["p50"].as_f64().unwrap();
+    assert!((25_000.0..600_000.0).contains(&p50), "p50 {p50} ms");
+    // Nothing reached the bus: the relay is still before the first transition.
+    let db = database(&app.db).await;
+    assert_eq!(db.log().checkpoint("relay").await.unwrap(), 0);
 }
 
 #[actix_rt::test]
@@ -434,9 +430,26 @@ async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
         "cf_test_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
+    // An earlier version's analytics queue, bound and holding a message nobody will read.
+    let retired = format!("{prefix}.analytics");
+    {
+        let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let durable = lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(retired.as_str().into(), durable, Default::default())
+            .await
+            .unwrap();
+        let _ = connection.close(200, "done".into()).await;
+    }
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = received.clone();
-    let sub = Subscription::new("analytics", &["order.#"], move |d: Delivery| {
+    let sub = Subscription::new("recorder", &["order.#"], move |d: Delivery| {
         let seen = seen.clone();
         async move {
             seen.lock().unwrap().push(d.message_id.unwrap());
@@ -454,6 +467,22 @@ async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
         amqp.is_connected().await.then_some(())
     })
     .await;
+    // The retired queue is gone once the topology is declared.
+    {
+        let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let found = channel
+            .queue_declare(retired.as_str().into(), passive, Default::default())
+            .await;
+        assert!(found.is_err(), "{retired} was deleted");
+        let _ = connection.close(200, "done".into()).await;
+    }
 
     let batch: Vec<Message> = (1..=100)
         .map(|id| Message {
@@ -483,7 +512,7 @@ async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
     .await;
     assert!(got.contains(&"1".to_owned()) && got.contains(&"99".to_owned()));
     bus.stop();
-    creatorflow::bus::amqp::delete_topology(&url, &prefix, &["analytics"])
+    creatorflow::bus::amqp::delete_topology(&url, &prefix, &["recorder"])
         .await
         .unwrap();
 }
@@ -527,6 +556,28 @@ async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
         .await
         .unwrap();
     let publisher = Publisher::new(&url, &prefix).await;
+    // A consumer of the transitions the relay publishes, as a warehouse system would bind one.
+    let observer = format!("{prefix}.observer");
+    publisher
+        .channel
+        .queue_declare(
+            observer.as_str().into(),
+            lapin::options::QueueDeclareOptions::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    publisher
+        .channel
+        .queue_bind(
+            observer.as_str().into(),
+            publisher.exchange.as_str().into(),
+            "order.transition.#".into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let t = chrono::Utc::now().timestamp() - 60;
     for i in 0..200 {
         let body = json!({
@@ -571,6 +622,22 @@ async fn a_dropped_broker_connection_loses_nothing_and_applies_nothing_twice() {
     })
     .await;
     assert_eq!(body["by_shop_and_day"][0]["transitions"], 200, "{body}");
+    // Every transition reached the bound consumer across the dropped connection: at least once
+    // (a message id twice is the relay repeating what the broker had not confirmed).
+    let relayed = std::cell::RefCell::new(std::collections::HashSet::new());
+    eventually("200 transitions relayed to the observer", || async {
+        while let Some(got) = publisher
+            .channel
+            .basic_get(observer.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            let id = got.delivery.properties.message_id().clone().unwrap();
+            relayed.borrow_mut().insert(id.to_string());
+        }
+        (relayed.borrow().len() == 200).then_some(())
+    })
+    .await;
     // A command published after the repeat, on another SKU: once it is applied, the queue has
     // delivered the repeat before it.
     let sentinel = json!({

@@ -66,7 +66,7 @@ pub struct TestDb {
 }
 
 /// The bus subscriptions the daemon declares queues for (deleted after each test).
-pub const SUBSCRIPTIONS: [&str; 5] = ["analytics", "inventory", "notify", "tracking", "workflow"];
+pub const SUBSCRIPTIONS: [&str; 4] = ["inventory", "notify", "tracking", "workflow"];
 
 /// The RabbitMQ URL tests run against, if they do.
 pub fn test_amqp_url() -> Option<String> {

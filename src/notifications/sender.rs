@@ -17,6 +17,7 @@
 //! delivery is dead, kept in the log, and can be replayed through the API.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::BackoffBuilder;
@@ -52,16 +53,51 @@ struct Routed {
     shop_id: ShopId,
 }
 
-/// Turns a batch of transitions into deliveries: the subscriptions are read once per batch (a
-/// shop without any costs no write), then each message is queued for the ones that match it.
+/// How long the notify consumer uses the subscriptions it read, unless this process changed them
+/// meanwhile: a subscription made on another node of a cluster (or by another process) is used
+/// within this time.
+pub const SUBSCRIPTIONS_FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// The subscriptions as last read, when, and the count of this process's changes then.
+#[derive(Default)]
+struct Known {
+    read: Option<(tokio::time::Instant, u64, Arc<Vec<WebhookSubscription>>)>,
+}
+
+impl Known {
+    /// The subscriptions: as last read while fresh and unchanged here, else read again.
+    async fn subscriptions(
+        known: &tokio::sync::Mutex<Self>,
+        db: &Database,
+    ) -> Result<Arc<Vec<WebhookSubscription>>, crate::persistence::Error> {
+        let mut known = known.lock().await;
+        let changed = super::store::subscriptions_changed();
+        if let Some((at, seen, all)) = &known.read
+            && *seen == changed
+            && at.elapsed() < SUBSCRIPTIONS_FRESH_FOR
+        {
+            return Ok(all.clone());
+        }
+        let at = tokio::time::Instant::now();
+        let all = Arc::new(db.notifications().subscriptions(&Scope::Admin).await?);
+        known.read = Some((at, changed, all.clone()));
+        Ok(all)
+    }
+}
+
+/// Turns a batch of transitions into deliveries: the subscriptions are read at most once a
+/// second (at once after this process changed them; a shop without any costs no write), then
+/// each message is queued for the ones that match it.
 pub fn subscription(db: Database) -> Subscription {
+    let known = Arc::new(tokio::sync::Mutex::new(Known::default()));
     Subscription::batched(
         "notify",
         &["order.transition.#", "inventory.low_stock"],
         move |batch: Vec<BusDelivery>| {
             let db = db.clone();
+            let known = known.clone();
             async move {
-                let subscriptions = match db.notifications().subscriptions(&Scope::Admin).await {
+                let subscriptions = match Known::subscriptions(&known, &db).await {
                     Ok(all) => all,
                     Err(e) => {
                         let retry = Failure::Retry(e.to_string());

@@ -14,6 +14,19 @@ use crate::domain::serde_text::text_enum;
 use crate::domain::{Scope, ShopId};
 use crate::persistence::{Database, Error};
 
+/// Bumped whenever this process subscribes or unsubscribes: the notify consumer's copy of the
+/// subscriptions is read again at its next batch.
+static SUBSCRIPTIONS_CHANGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times this process changed the subscriptions.
+pub(super) fn subscriptions_changed() -> u64 {
+    SUBSCRIPTIONS_CHANGED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn note_subscriptions_changed() {
+    SUBSCRIPTIONS_CHANGED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
 text_enum! {
     /// Where a delivery stands.
     pub enum DeliveryState ("delivery state") {
@@ -138,7 +151,8 @@ impl NotificationStore<'_> {
             ..Default::default()
         }
         .insert(&self.db.conn)
-        .await?
+        .await
+        .inspect(|_| note_subscriptions_changed())?
         .try_into()
     }
 
@@ -168,6 +182,7 @@ impl NotificationStore<'_> {
         let deleted = webhook_subscriptions::Entity::delete_by_id(id)
             .exec(&self.db.conn)
             .await?;
+        note_subscriptions_changed();
         if deleted.rows_affected == 0 {
             return Err(Error::NotFound(format!("webhook subscription {id}")));
         }

@@ -284,3 +284,41 @@ async fn subscriptions_are_validated_scoped_and_matched_by_event_kind() {
         .unwrap();
     assert_eq!(removed.status(), 204);
 }
+
+/// The notify consumer uses the subscriptions it read for up to a second unless this process
+/// changed them: one written by another node of a cluster (here straight into the database,
+/// behind this process's back) is used within that second.
+#[actix_rt::test]
+async fn a_subscription_another_node_wrote_is_used_within_a_second() {
+    use sea_orm::ConnectionTrait;
+    let app = app(3).await;
+    let key = app.shop_with_key(SHOP).await;
+    let (first, url) = Receiver::start(0).await;
+    let made = subscribe(&app, &key, &url, json!(["order.transition.#"])).await;
+    new_order(&app, "5720000000000010").await;
+    eventually("the subscription made here to get the order", || async {
+        first.count() == 1
+    })
+    .await;
+    let (second, second_url) = Receiver::start(0).await;
+    let raw = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    raw.execute_unprepared(&format!(
+        "INSERT INTO webhook_subscriptions (shop_id, url, events, secret_enc, created_at) \
+         SELECT shop_id, '{second_url}', events, secret_enc, created_at \
+         FROM webhook_subscriptions WHERE id = {}",
+        made["id"]
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    new_order(&app, "5720000000000011").await;
+    eventually(
+        "the other node's subscription to get the next order",
+        || async { second.count() == 1 },
+    )
+    .await;
+    eventually("the first subscription to get it too", || async {
+        first.count() == 2
+    })
+    .await;
+}

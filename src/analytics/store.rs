@@ -2,13 +2,14 @@
 //! `order.transition.*` effect, counted at its commit time), and the summary served by
 //! `GET /api/v1/analytics/summary`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use entities::{order_events, orders};
-use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::domain::{Scope, ShopId};
 use crate::persistence::{Database, Error};
@@ -26,44 +27,62 @@ pub struct TransitionRecord {
     pub latency_ms: Option<i64>,
     /// The commit's time.
     pub recorded_at: DateTime<Utc>,
+    /// The order's ready-to-ship deadline (unix seconds), if it has one.
+    pub deadline: Option<i64>,
 }
 
-/// The fields of a transition effect the summary reads, as the log stores it.
+/// The fields of a transition effect the summary reads, as the log stores it (borrowed from
+/// the row's text where no escape forces a copy).
 #[derive(Deserialize)]
-struct StoredTransition {
-    order_id: String,
-    shop_id: String,
-    status: String,
-    stage: String,
+struct StoredTransition<'a> {
+    #[serde(borrow)]
+    order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    shop_id: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow)]
+    stage: Cow<'a, str>,
     update_time: Option<i64>,
 }
 
+/// How a transition's routing key starts, as JSON text.
+const TRANSITION_KEY: &str = "\"order.transition.";
+
 impl TransitionRecord {
-    /// The transitions among a log row's effects (`[[routing key, effect], …]`); an error
-    /// names the position whose effects no code of ours wrote.
-    fn read(position: i64, effects: &str, committed: DateTime<Utc>) -> Result<Vec<Self>, Error> {
+    /// The transitions among a log row's effects (`[[routing key, effect], …]`; only the
+    /// transitions are parsed); an error names the position whose effects no code of ours
+    /// wrote.
+    fn read(
+        position: i64,
+        effects: &str,
+        committed: DateTime<Utc>,
+        deadline: Option<i64>,
+    ) -> Result<Vec<Self>, Error> {
         let unreadable = |e: serde_json::Error| {
             Error::Db(sea_orm::DbErr::Custom(format!(
                 "log position {position}: effects are not [[routing key, effect], …]: {e}"
             )))
         };
-        let pairs: Vec<(String, serde_json::Value)> =
+        let pairs: Vec<(&RawValue, &RawValue)> =
             serde_json::from_str(effects).map_err(unreadable)?;
         pairs
             .into_iter()
-            .filter(|(key, _)| key.starts_with("order.transition."))
+            .filter(|(key, _)| key.get().starts_with(TRANSITION_KEY))
             .map(|(_, effect)| {
-                let t: StoredTransition = serde_json::from_value(effect).map_err(unreadable)?;
+                let t: StoredTransition<'_> =
+                    serde_json::from_str(effect.get()).map_err(unreadable)?;
                 Ok(Self {
                     position,
                     latency_ms: t
                         .update_time
                         .map(|at| committed.timestamp_millis() - at * 1000),
-                    order_id: t.order_id,
-                    shop_id: t.shop_id,
-                    status: t.status,
-                    stage: t.stage,
+                    order_id: t.order_id.into_owned(),
+                    shop_id: t.shop_id.into_owned(),
+                    status: t.status.into_owned(),
+                    stage: t.stage.into_owned(),
                     recorded_at: committed,
+                    deadline,
                 })
             })
             .collect()
@@ -141,9 +160,6 @@ pub struct SlaBreaches {
     pub overdue_unshipped: u64,
 }
 
-/// Order ids per deadline lookup: far below every backend's bind-parameter limit.
-const IDS_PER_STATEMENT: usize = 300;
-
 const SHIPPED_STAGES: [&str; 4] = ["shipped", "in_transit", "delivered", "completed"];
 
 /// The store of the analytics read model, over the shared pool.
@@ -198,42 +214,22 @@ impl AnalyticsStore<'_> {
             .collect();
 
         let rows = transitions_since(&reader, since, shop).await?;
-        // The deadlines of the orders shipped in the window (to tell a late shipment).
-        let mut deadlines: HashMap<String, Option<i64>> = HashMap::new();
-        let shipping: Vec<&str> = rows
-            .iter()
-            .filter(|r| SHIPPED_STAGES.contains(&r.stage.as_str()))
-            .map(|r| r.order_id.as_str())
-            .collect();
-        for ids in shipping.chunks(IDS_PER_STATEMENT) {
-            deadlines.extend(
-                orders::Entity::find()
-                    .select_only()
-                    .column(orders::Column::Id)
-                    .column(orders::Column::RtsSlaAt)
-                    .filter(orders::Column::Id.is_in(ids.iter().copied()))
-                    .into_tuple::<(String, Option<chrono::DateTime<chrono::FixedOffset>>)>()
-                    .all(&reader)
-                    .await?
-                    .into_iter()
-                    .map(|(id, at)| (id, at.map(|t| t.timestamp()))),
-            );
-        }
 
-        let mut days: BTreeMap<(String, String), ShopDay> = BTreeMap::new();
-        let mut created_per_hour: BTreeMap<String, u64> = BTreeMap::new();
+        // Keyed by the shop and the UTC day (hour) as numbers; written out once per key.
+        let mut days: BTreeMap<(&str, NaiveDate), ShopDay> = BTreeMap::new();
+        let mut hours: BTreeMap<(NaiveDate, u32), u64> = BTreeMap::new();
         let mut awaiting: HashMap<&str, DateTime<Utc>> = HashMap::new();
         let mut shipped: HashMap<&str, (DateTime<Utc>, Option<i64>)> = HashMap::new();
         let mut latencies = Vec::new();
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for row in &rows {
             let at = row.recorded_at;
-            let day_of = at.format("%Y-%m-%d").to_string();
+            let date = at.date_naive();
             let day = days
-                .entry((row.shop_id.clone(), day_of.clone()))
+                .entry((row.shop_id.as_str(), date))
                 .or_insert_with(|| ShopDay {
                     shop_id: row.shop_id.clone(),
-                    day: day_of,
+                    day: date.format("%Y-%m-%d").to_string(),
                     created: 0,
                     shipped: 0,
                     transitions: 0,
@@ -241,9 +237,7 @@ impl AnalyticsStore<'_> {
             day.transitions += 1;
             if seen.insert(&row.order_id) && row.stage == "received" {
                 day.created += 1;
-                *created_per_hour
-                    .entry(at.format("%Y-%m-%d %H:00").to_string())
-                    .or_default() += 1;
+                *hours.entry((date, at.hour())).or_default() += 1;
             }
             if row.status == "AWAITING_SHIPMENT" {
                 awaiting.entry(&row.order_id).or_insert(at);
@@ -251,14 +245,17 @@ impl AnalyticsStore<'_> {
             if SHIPPED_STAGES.contains(&row.stage.as_str())
                 && !shipped.contains_key(row.order_id.as_str())
             {
-                let deadline = deadlines.get(&row.order_id).copied().flatten();
-                shipped.insert(&row.order_id, (at, deadline));
+                shipped.insert(&row.order_id, (at, row.deadline));
                 day.shipped += 1;
             }
             if let Some(ms) = row.latency_ms {
                 latencies.push(ms as f64);
             }
         }
+        let created_per_hour: BTreeMap<String, u64> = hours
+            .into_iter()
+            .map(|((date, hour), n)| (format!("{} {hour:02}:00", date.format("%Y-%m-%d")), n))
+            .collect();
         let mut to_ship = Vec::new();
         let mut shipped_late = 0;
         for (order, (at, sla)) in &shipped {
@@ -295,12 +292,17 @@ impl AnalyticsStore<'_> {
     }
 }
 
-/// The transitions committed since `since` (of one shop's orders, or all), in log order.
+/// The transitions committed since `since` (of one shop's orders, or all), in log order, each
+/// with its order's deadline.
 async fn transitions_since(
     conn: &impl sea_orm::ConnectionTrait,
     since: DateTime<Utc>,
     shop: Option<&str>,
 ) -> Result<Vec<TransitionRecord>, Error> {
+    let of_order = order_events::Entity::belongs_to(orders::Entity)
+        .from(order_events::Column::OrderId)
+        .to(orders::Column::Id)
+        .into();
     let mut query = order_events::Entity::find()
         .select_only()
         .columns([
@@ -308,26 +310,27 @@ async fn transitions_since(
             order_events::Column::Effects,
             order_events::Column::CreatedAt,
         ])
+        .column(orders::Column::RtsSlaAt)
+        .join(JoinType::LeftJoin, of_order)
         .filter(order_events::Column::CreatedAt.gte(since.fixed_offset()))
-        .filter(order_events::Column::Effects.is_not_null())
-        .order_by_asc(order_events::Column::Position);
+        .filter(order_events::Column::Effects.is_not_null());
     if let Some(shop) = shop {
-        let of_shop = Query::select()
-            .column(orders::Column::Id)
-            .from(orders::Entity)
-            .and_where(orders::Column::ShopId.eq(shop))
-            .to_owned();
-        query = query.filter(order_events::Column::OrderId.in_subquery(of_shop));
+        query = query.filter(orders::Column::ShopId.eq(shop));
     }
-    let rows: Vec<(i64, Option<String>, chrono::DateTime<chrono::FixedOffset>)> =
-        query.into_tuple().all(conn).await?;
+    type Row = (i64, Option<String>, Time, Option<Time>);
+    type Time = chrono::DateTime<chrono::FixedOffset>;
+    // Put in log order here: the database would sort the window's rows, effects and all (on
+    // disk, past its `work_mem`).
+    let mut rows: Vec<Row> = query.into_tuple().all(conn).await?;
+    rows.sort_unstable_by_key(|(position, ..)| *position);
     let mut transitions = Vec::new();
-    for (position, effects, committed) in rows {
+    for (position, effects, committed, deadline) in rows {
         if let Some(effects) = effects {
             transitions.extend(TransitionRecord::read(
                 position,
                 &effects,
                 committed.to_utc(),
+                deadline.map(|at| at.timestamp()),
             )?);
         }
     }

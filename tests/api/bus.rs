@@ -148,6 +148,48 @@ async fn analytics_counts_what_the_log_holds_while_the_bus_is_down() {
     assert_eq!(db.log().checkpoint("relay").await.unwrap(), 0);
 }
 
+/// A shipment after the order's ready-to-ship deadline counts as late, one before it does not.
+#[actix_rt::test]
+async fn a_shipment_past_its_deadline_counts_as_late() {
+    use creatorflow::actors::Envelope;
+    use creatorflow::domain::{Cause, Msg};
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp();
+    // TikTok's details: one order due to ship two days ago, one due tomorrow.
+    for (order, t) in [
+        ("582000000000000001", now - 3 * 86_400),
+        ("582000000000000002", now),
+    ] {
+        let detail = Msg::Detail {
+            shop_id: ShopId::parse(SHOP).unwrap(),
+            detail: Box::new(crate::helpers::sample_detail("25.60", t)),
+        };
+        app.registry
+            .submit(
+                OrderId::parse(order).unwrap(),
+                Envelope {
+                    msg: detail,
+                    cause: Cause::Integration("test".into()),
+                    inbox: None,
+                },
+            )
+            .await
+            .unwrap();
+        status(&app, order, OrderStatus::InTransit, now).await;
+    }
+    let body = summary(&app, &app.admin_key).await;
+    assert_eq!(body["by_shop_and_day"][0]["shipped"], 2, "{body}");
+    assert_eq!(body["sla_breaches"]["shipped_late"], 1, "{body}");
+    // A shop key sees its own orders' shipments, and another shop's key none.
+    let key = app.shop_with_key(SHOP).await;
+    assert_eq!(summary(&app, &key).await["sla_breaches"]["shipped_late"], 1);
+    let other = app.shop_with_key("7495860010010010999").await;
+    assert_eq!(
+        summary(&app, &other).await["sla_breaches"]["shipped_late"],
+        0
+    );
+}
+
 #[actix_rt::test]
 async fn stock_is_read_set_and_adjusted_over_rest_within_a_shop() {
     let app = spawn_app().await;

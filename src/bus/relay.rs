@@ -322,39 +322,34 @@ fn envelope(
         None => routing_key,
     };
     let recorded = recorded.to_utc();
+    // The payload as JSON, then the envelope's fields written in before its closing brace
+    // (serde's `flatten` went through a map serializer, field by field).
+    let mut body = serde_json::to_vec(payload)
+        .ok()
+        .filter(|json| json.first() == Some(&b'{') && json.last() == Some(&b'}'))
+        .unwrap_or_else(|| {
+            serde_json::to_vec(&Wrapped { payload })
+                .expect("a payload wrapped in an object always serialises")
+        });
+    body.pop();
+    if body.len() > 1 {
+        body.push(b',');
+    }
+    let latency = update_time.map(|t| recorded.timestamp_millis() - t * 1000);
     let fields = Fields {
         schema: format!("{family}.v1"),
         message_id: id,
         recorded_at: recorded.to_rfc3339(),
-        latency_ms: update_time.map(|t| recorded.timestamp_millis() - t * 1000),
+        latency_ms: latency,
     };
-    let body = serde_json::to_vec(&Body {
-        payload,
-        fields: &fields,
-    })
-    .or_else(|_| {
-        serde_json::to_vec(&Body {
-            payload: &Wrapped { payload },
-            fields: &fields,
-        })
-    })
-    .expect("a payload wrapped in an object always serialises");
+    let fields = serde_json::to_vec(&fields).expect("the envelope's fields always serialise");
+    body.extend_from_slice(&fields[1..]);
     Message {
         id,
         routing_key: routing_key.to_owned(),
         body,
         traceparent: None,
     }
-}
-
-/// A message's body: the payload's own fields (it is written as it is, never copied into a
-/// map first), then the envelope's.
-#[derive(Serialize)]
-struct Body<'a, P> {
-    #[serde(flatten)]
-    payload: P,
-    #[serde(flatten)]
-    fields: &'a Fields,
 }
 
 #[derive(Serialize)]
@@ -423,6 +418,26 @@ mod tests {
         assert_eq!(body["status"], "AWAITING_SHIPMENT");
         assert_eq!(body["version"], 2);
         assert_eq!(message.routing_key, "order.transition.validated");
+    }
+
+    #[test]
+    fn an_empty_payload_is_the_envelope_alone() {
+        let message = envelope(
+            3,
+            "inventory.low_stock",
+            &serde_json::json!({}),
+            None,
+            recorded(),
+        );
+        let body: Value = serde_json::from_slice(&message.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "schema": "inventory.low_stock.v1",
+                "message_id": 3,
+                "recorded_at": "2023-11-14T22:13:30+00:00",
+            })
+        );
     }
 
     #[test]

@@ -440,6 +440,23 @@ impl Publisher {
     }
 }
 
+/// Declares queue `name` with `options` on a connection of its own.
+async fn declare_queue(
+    url: &str,
+    name: &str,
+    options: lapin::options::QueueDeclareOptions,
+) -> Result<(), lapin::Error> {
+    let connection =
+        lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let declared = channel
+        .queue_declare(name.into(), options, Default::default())
+        .await
+        .map(drop);
+    let _ = connection.close(200, "done".into()).await;
+    declared
+}
+
 /// The RabbitMQ these tests need: they are `#[ignore]`d without it, and CI runs them with
 /// `--include-ignored` in its RabbitMQ pass.
 fn required_amqp_url() -> String {
@@ -472,23 +489,13 @@ async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
         "cf_test_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    // An earlier version's analytics queue, bound and holding a message nobody will read.
+    // An earlier version's analytics queue, left behind.
     let retired = format!("{prefix}.analytics");
-    {
-        let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        let durable = lapin::options::QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        channel
-            .queue_declare(retired.as_str().into(), durable, Default::default())
-            .await
-            .unwrap();
-        let _ = connection.close(200, "done".into()).await;
-    }
+    let durable = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    declare_queue(&url, &retired, durable).await.unwrap();
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = received.clone();
     let sub = Subscription::new("recorder", &["order.#"], move |d: Delivery| {
@@ -510,21 +517,12 @@ async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
     })
     .await;
     // The retired queue is gone once the topology is declared.
-    {
-        let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        let passive = lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let found = channel
-            .queue_declare(retired.as_str().into(), passive, Default::default())
-            .await;
-        assert!(found.is_err(), "{retired} was deleted");
-        let _ = connection.close(200, "done".into()).await;
-    }
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let found = declare_queue(&url, &retired, passive).await;
+    assert!(found.is_err(), "{retired} was deleted");
 
     let batch: Vec<Message> = (1..=100)
         .map(|id| Message {

@@ -315,7 +315,11 @@ impl Tail {
     /// readers of the log.
     pub async fn ready(&mut self) -> bool {
         loop {
-            if *self.committed.borrow() > self.position() || self.took_slots() {
+            // The watermark is copied out before `position` reads it again: a second read while
+            // the first one's guard is held waits behind the journal's next write, which waits
+            // for the first guard (a cluster node holding no slot froze its engine so).
+            let committed = *self.committed.borrow();
+            if committed > self.position() || self.took_slots() {
                 if let Some(at) = self.caught_up_at {
                     tokio::time::sleep_until(at + self.every).await;
                 }
@@ -330,7 +334,8 @@ impl Tail {
             };
             if let Ok(Err(_)) = tokio::time::timeout(wait, self.committed.changed()).await {
                 // The journal stopped; a last look settles anything it published on the way.
-                return *self.committed.borrow() > self.position();
+                let committed = *self.committed.borrow();
+                return committed > self.position();
             }
         }
     }
@@ -339,7 +344,8 @@ impl Tail {
     /// like a busy tail in [`Tail::advance`] (a tail that keeps up with a busy log is caught up
     /// after every read: saving each time rewrote its rows many times a second).
     pub async fn save_if_idle(&mut self) -> Result<(), Error> {
-        if *self.committed.borrow() <= self.position()
+        let committed = *self.committed.borrow();
+        if committed <= self.position()
             && self.saved_at.elapsed() >= CHECKPOINT_EVERY
             && !self.unsaved().is_empty()
         {

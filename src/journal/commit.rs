@@ -3,6 +3,7 @@
 use std::ops::Deref;
 
 use sea_orm::DbErr;
+use serde_json::value::RawValue;
 
 use crate::domain::{Applied, Effect, Event, Order};
 
@@ -41,6 +42,26 @@ pub enum Written {
 pub(crate) struct Placed {
     pub commit: Commit,
     pub position: i64,
+    /// Each effect as JSON, written once: into the log's row, then kept with the log's rows in
+    /// memory, so that the relay copies it into its message instead of writing it again.
+    pub effects_json: Vec<Box<RawValue>>,
+}
+
+impl Placed {
+    pub fn new(commit: Commit, position: i64) -> Self {
+        let effects_json = commit
+            .effects
+            .iter()
+            .map(|effect| {
+                serde_json::value::to_raw_value(effect).expect("an effect always serialises")
+            })
+            .collect();
+        Self {
+            commit,
+            position,
+            effects_json,
+        }
+    }
 }
 
 impl Deref for Placed {
@@ -83,17 +104,17 @@ pub(crate) struct LogRow<'a> {
     pub effects: Option<Effects<'a>>,
 }
 
-/// A commit's effects as the log stores them: `[[routing key, effect], …]`, serialised
-/// straight into the batch's rows (no JSON text inside JSON text).
+/// A commit's effects as the log stores them: `[[routing key, effect], …]`, each effect's JSON
+/// copied straight into the batch's rows (no JSON text inside JSON text).
 #[derive(Clone, Copy)]
-pub(crate) struct Effects<'a>(pub &'a [Effect]);
+pub(crate) struct Effects<'a>(pub &'a [Effect], pub &'a [Box<RawValue>]);
 
 impl serde::Serialize for Effects<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for effect in self.0 {
-            seq.serialize_element(&(effect.routing_key(), effect))?;
+        for (effect, json) in self.0.iter().zip(self.1) {
+            seq.serialize_element(&(effect.routing_key(), json))?;
         }
         seq.end()
     }
@@ -110,7 +131,7 @@ pub(crate) fn log_rows<'a>(placed: &[&'a Placed]) -> Result<Vec<LogRow<'a>>, DbE
         if count == 0 {
             continue;
         }
-        let effects = (!p.effects.is_empty()).then_some(Effects(&p.effects));
+        let effects = (!p.effects.is_empty()).then_some(Effects(&p.effects, &p.effects_json));
         let key = p.inbox.as_ref().map(|i| i.dedupe_key.as_str());
         let order_id = p.order.id.as_str();
         let slot = p.order.id.slot();

@@ -34,17 +34,17 @@ pub struct Posted {
 
 #[derive(Debug, Clone)]
 enum Payload {
-    /// Never turned into JSON unless a reader asks: most are worked off in-process.
-    Committed(Effect),
+    /// With its JSON as the journal wrote it into the log's row.
+    Committed(Effect, Box<serde_json::value::RawValue>),
     Stored(Value),
 }
 
 impl Posted {
     /// An effect this process committed.
-    pub(super) fn committed(effect: Effect) -> Self {
+    pub(super) fn committed(effect: Effect, json: Box<serde_json::value::RawValue>) -> Self {
         Self {
             routing_key: effect.routing_key().into(),
-            payload: Payload::Committed(effect),
+            payload: Payload::Committed(effect, json),
         }
     }
 
@@ -59,7 +59,7 @@ impl Posted {
     /// The effect itself; an error names what is wrong with a row no code of ours wrote.
     pub fn effect(&self) -> Result<Effect, serde_json::Error> {
         match &self.payload {
-            Payload::Committed(effect) => Ok(effect.clone()),
+            Payload::Committed(effect, _) => Ok(effect.clone()),
             Payload::Stored(json) => serde_json::from_value(json.clone()),
         }
     }
@@ -67,8 +67,8 @@ impl Posted {
     /// TikTok's `update_time` the effect carries, if any.
     pub fn update_time(&self) -> Option<i64> {
         match &self.payload {
-            Payload::Committed(Effect::Transitioned(transition)) => transition.update_time,
-            Payload::Committed(_) => None,
+            Payload::Committed(Effect::Transitioned(transition), _) => transition.update_time,
+            Payload::Committed(..) => None,
             Payload::Stored(json) => json.get("update_time")?.as_i64(),
         }
     }
@@ -79,12 +79,12 @@ impl Posted {
     }
 }
 
-/// Its JSON form (the effect, or the JSON a row held), written without building a [`Value`]
-/// first.
+/// Its JSON form (as the journal wrote it into the row, or as a row held it), written without
+/// building a [`Value`] first.
 impl serde::Serialize for Posted {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match &self.payload {
-            Payload::Committed(effect) => effect.serialize(serializer),
+            Payload::Committed(_, json) => json.serialize(serializer),
             Payload::Stored(json) => json.serialize(serializer),
         }
     }

@@ -155,7 +155,11 @@ fn rows_of_commit(placed: Placed, at: DateTime<FixedOffset>, rows: &mut Vec<(i64
     let entry = (!effects.is_empty()).then(|| Entry {
         position: last,
         slot: order.id.slot(),
-        effects: effects.into_iter().map(Posted::committed).collect(),
+        effects: effects
+            .into_iter()
+            .zip(placed.effects_json)
+            .map(|(effect, json)| Posted::committed(effect, json))
+            .collect(),
         created_at: at,
     });
     let first = rows.len();

@@ -418,13 +418,7 @@ async fn write_loop(
             .map(|j| {
                 let position = next;
                 next += rows_of(&j.commit);
-                (
-                    Placed {
-                        commit: j.commit,
-                        position,
-                    },
-                    j.reply,
-                )
+                (Placed::new(j.commit, position), j.reply)
             })
             .collect();
         let outcomes = match write(&db, &engine, &placed, fence.as_ref()).await {

@@ -28,7 +28,8 @@
 #   one per core each): a thread per core for each node was 12 busy threads on 2 cores, and
 #   the context switches cost more than the work (docs/SCALING.md). STATEMENTS=1 shows each
 #   part-2 load's PostgreSQL statements (pg_stat_statements must be loaded). PERF_DIR=dir
-#   records 8 s of each three-node load with `perf` (dir/round-robin.data, dir/by-slot.data).
+#   records 8 s of each three-node load, the nodes and PostgreSQL, with `perf` (dir/round-robin.data,
+#   dir/by-slot.data; `perf report --comm postgres` for the database).
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
 # databases), wrk, curl, python3.
 set -euo pipefail
@@ -304,9 +305,13 @@ PY
     WRKS+=("$WRK")
   done
   if [[ -n ${PERF_DIR:-} ]]; then
-    # Profile the three nodes for 8 s of the load (perf's own cost shows in the figures).
+    # Profile the three nodes and PostgreSQL's processes for 8 s of the load (perf's own cost
+    # shows in the figures; `perf report --comm postgres` for the database's part).
     sleep 3
-    perf record -q -F 999 -g -p "$(IFS=,; echo "${PIDS[*]}")" -o "$PERF_DIR/$split.data" -- sleep 8 2>/dev/null
+    local profiled
+    # shellcheck disable=SC2046
+    profiled=$(IFS=,; echo "${PIDS[*]},$(postgres_pids | paste -sd,)")
+    perf record -q -F 999 -g -p "$profiled" -o "$PERF_DIR/$split.data" -- sleep 8 2>/dev/null
   fi
   wait "${WRKS[@]}"
   # shellcheck disable=SC2046

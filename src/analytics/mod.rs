@@ -3,6 +3,4 @@
 
 mod store;
 
-pub use store::{
-    AnalyticsStore, AtRisk, Percentiles, ShopDay, SlaBreaches, Summary, TransitionRecord,
-};
+pub use store::{AnalyticsStore, AtRisk, Percentiles, ShopDay, SlaBreaches, Summary};

@@ -17,8 +17,6 @@ use crate::persistence::{Database, Error};
 /// A transition as the summary counts it: a commit's `order.transition.*` effect.
 #[derive(Debug, Clone)]
 pub struct TransitionRecord {
-    /// The commit's position in the log.
-    pub position: i64,
     pub order_id: String,
     pub shop_id: String,
     pub status: String,
@@ -73,7 +71,6 @@ impl TransitionRecord {
                 let t: StoredTransition<'_> =
                     serde_json::from_str(effect.get()).map_err(unreadable)?;
                 Ok(Self {
-                    position,
                     latency_ms: t
                         .update_time
                         .map(|at| committed.timestamp_millis() - at * 1000),

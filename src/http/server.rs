@@ -76,7 +76,7 @@ pub fn start(
     }));
     let app = crate::integrations::tiktok::App::from_settings(&settings.tiktok);
     let ingress = web::Data::new(Ingress {
-        app: app.clone(),
+        verifier: app.webhook_verifier(),
         max_bytes: settings.tiktok.max_webhook_bytes,
     });
     let app = web::Data::new(app);

@@ -11,14 +11,16 @@ use serde::{Deserialize, Serialize};
 use super::openapi::Problem;
 use super::{Caller, Error};
 use crate::actors::RegistryHandle;
-use crate::integrations::tiktok::{App, Topic, notification, webhook};
+use crate::integrations::tiktok::{Topic, WebhookVerifier, notification, webhook};
 use crate::persistence::{Database, QuarantineReason, QuarantinedWebhook};
 use crate::telemetry::metrics::TIKTOK_WEBHOOKS_TOTAL;
 
 /// What the webhook route needs besides the database and the engine.
 #[derive(Clone)]
 pub struct Ingress {
-    pub app: App,
+    /// The app's webhook signatures, keyed once; `None` while no app secret is set (then
+    /// nothing verifies).
+    pub verifier: Option<WebhookVerifier>,
     pub max_bytes: usize,
 }
 
@@ -69,7 +71,11 @@ pub(super) async fn tiktok(
                 ),
             )
         })?;
-    if !ingress.app.verify_webhook(&body, signature) {
+    if !ingress
+        .verifier
+        .as_ref()
+        .is_some_and(|verifier| verifier.verify(&body, signature))
+    {
         return Err(rejected(
             "invalid_signature",
             Error::InvalidSignature("the signature does not match the body".into()),

@@ -3,7 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use tiktok_wire::signature;
+use tiktok_wire::signature::{self, WebhookVerifier};
 
 /// The app's credentials from the TikTok Shop Partner Center.
 #[derive(Clone)]
@@ -62,8 +62,14 @@ impl App {
 
     /// Whether `header` (the `Authorization` value) signs `body` for this app.
     pub fn verify_webhook(&self, body: &[u8], header: &[u8]) -> bool {
+        self.webhook_verifier()
+            .is_some_and(|verifier| verifier.verify(body, header))
+    }
+
+    /// This app's webhook signatures, keyed once for every webhook to come; `None` when the
+    /// app is not configured (an empty secret is no secret: nothing verifies).
+    pub fn webhook_verifier(&self) -> Option<WebhookVerifier> {
         let secret = self.secret.expose_secret();
-        // An unconfigured app verifies nothing: an empty secret is no secret.
-        !secret.is_empty() && signature::verify_webhook(&self.key, secret.as_bytes(), body, header)
+        (!secret.is_empty()).then(|| WebhookVerifier::new(&self.key, secret.as_bytes()))
     }
 }

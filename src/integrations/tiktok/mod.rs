@@ -13,3 +13,4 @@ pub mod webhook;
 
 pub use app::App;
 pub use notification::{Malformed, Notification, Topic};
+pub use tiktok_wire::signature::WebhookVerifier;

@@ -57,21 +57,9 @@ impl WebhookVerifier {
 /// The `N` bytes written as `2N` lowercase hex digits (what TikTok sends; anything else is not
 /// a signature it made).
 fn lowercase_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    if text.len() != 2 * N {
-        return None;
-    }
     let mut bytes = [0; N];
-    for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(bytes)
+    let lowercase = !text.iter().any(u8::is_ascii_uppercase);
+    (lowercase && hex::decode_to_slice(text, &mut bytes).is_ok()).then_some(bytes)
 }
 
 /// The `sign` query parameter of a 202309 API request:

@@ -289,10 +289,13 @@ impl Tail {
             .iter()
             .map(|(slot, _)| self.positions[*slot as usize])
             .min()
-            .unwrap_or_else(|| *self.committed.borrow())
+            .unwrap_or_else(|| self.committed())
     }
 
-    /// The journal's watermark now.
+    /// The journal's watermark now, copied out: the watch's guard is never held across
+    /// another read of it. A second read while the first one's guard is held waits behind the
+    /// journal's next write, which waits for the first guard (session 41's frozen cluster
+    /// node: one holding no slot read the watermark twice in one expression).
     pub fn committed(&self) -> i64 {
         *self.committed.borrow()
     }
@@ -315,11 +318,7 @@ impl Tail {
     /// readers of the log.
     pub async fn ready(&mut self) -> bool {
         loop {
-            // The watermark is copied out before `position` reads it again: a second read while
-            // the first one's guard is held waits behind the journal's next write, which waits
-            // for the first guard (a cluster node holding no slot froze its engine so).
-            let committed = *self.committed.borrow();
-            if committed > self.position() || self.took_slots() {
+            if self.committed() > self.position() || self.took_slots() {
                 if let Some(at) = self.caught_up_at {
                     tokio::time::sleep_until(at + self.every).await;
                 }
@@ -334,8 +333,7 @@ impl Tail {
             };
             if let Ok(Err(_)) = tokio::time::timeout(wait, self.committed.changed()).await {
                 // The journal stopped; a last look settles anything it published on the way.
-                let committed = *self.committed.borrow();
-                return committed > self.position();
+                return self.committed() > self.position();
             }
         }
     }
@@ -344,8 +342,7 @@ impl Tail {
     /// like a busy tail in [`Tail::advance`] (a tail that keeps up with a busy log is caught up
     /// after every read: saving each time rewrote its rows many times a second).
     pub async fn save_if_idle(&mut self) -> Result<(), Error> {
-        let committed = *self.committed.borrow();
-        if committed <= self.position()
+        if self.committed() <= self.position()
             && self.saved_at.elapsed() >= CHECKPOINT_EVERY
             && !self.unsaved().is_empty()
         {

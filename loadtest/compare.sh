@@ -9,7 +9,9 @@
 #       transaction from one writer.
 # Usage: loadtest/compare.sh [seconds per run=15] [corpus size=400000]
 # The daemon's CPU per webhook is also split by its threads (cf-http, cf-engine, cf-shard-N, the
-# main thread by the binary's name), from /proc/PID/task.
+# main thread by the binary's name), from /proc/PID/task, and the time its threads spent runnable
+# but waiting for a CPU (schedstat) beside the hypervisor's steal: on this 2-core machine the load
+# generator, PostgreSQL and the daemon share the cores, and those waits are what p99 is made of.
 # Each daemon run lasts the same seconds; the corpus must outlast it (the report says how many
 # webhooks were repeated if not).
 # Needs: a release build (built if missing), PostgreSQL at $PG_URL (user may create databases,
@@ -56,16 +58,23 @@ daemon_run() {
   pg_before=$(cpu_of $(postgres_pids))
   daemon_before=$(cpu_of "$DAEMON")
   thread_ticks "$DAEMON" >"$WORK/threads.before"
+  local wait_before steal_before
+  wait_before=$(runqueue_wait "$DAEMON")
+  steal_before=$(steal_and_total)
   CORPUS=$WORK/corpus.txt THREADS=2 wrk -t2 -c"$connections" -d"${SECONDS_PER_RUN}s" -s loadtest/wrk.lua \
     "http://127.0.0.1:$PORT" >"$WORK/wrk.txt" 2>&1
   local daemon_after pg_after
   daemon_after=$(cpu_of "$DAEMON")
   thread_ticks "$DAEMON" >"$WORK/threads.after"
+  local wait_after steal_after
+  wait_after=$(runqueue_wait "$DAEMON")
+  steal_after=$(steal_and_total)
   # shellcheck disable=SC2046
   pg_after=$(cpu_of $(postgres_pids))
   stop_daemon
   python3 - "$WORK/wrk.txt" "$daemon_before" "$daemon_after" "$pg_before" "$pg_after" "$url" \
-    "$WORK/threads.before" "$WORK/threads.after" "$(getconf CLK_TCK)" <<'PY'
+    "$WORK/threads.before" "$WORK/threads.after" "$(getconf CLK_TCK)" "$wait_before" "$wait_after" \
+    "$steal_before" "$steal_after" <<'PY'
 import collections, sys
 out = dict(l.split()[:2] for l in open(sys.argv[1]) if len(l.split()) == 2)
 refused = int(out["refused"])
@@ -85,7 +94,10 @@ def ticks(path):
 before, after, hz = ticks(sys.argv[7]), ticks(sys.argv[8]), int(sys.argv[9])
 threads = sorted(((after[k] - before[k]) / hz / n * 1e6, k) for k in after)
 by_thread = ", ".join(f"{k} {us:.1f}" for us, k in reversed(threads) if us >= 0.05)
-print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f} {by_thread}")
+waited = (int(sys.argv[11]) - int(sys.argv[10])) / n / 1e3
+(s0, t0), (s1, t1) = (map(int, a.split()) for a in sys.argv[12:14])
+steal = 100 * (s1 - s0) / max(t1 - t0, 1)
+print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f} {waited:.1f} {steal:.0f} {by_thread}")
 PY
 }
 
@@ -118,8 +130,9 @@ for clients in 16 64 256; do
 done
 for connections in 256 64; do
   fresh_database cf_compare_daemon
-  read -r RATE P50 P99 DAEMON_US PG_US BY_THREAD < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
+  read -r RATE P50 P99 DAEMON_US PG_US WAITED STEAL BY_THREAD < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
   echo "creatorflow on PostgreSQL, $connections connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD), PostgreSQL $PG_US µs"
+  echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine"
   python3 -c "print(f'ratio: {$RATE / $BEST:.2f}x pgbench at its best ($BEST tps)')"
 done
 
@@ -139,6 +152,7 @@ while time.time() < end:
 print(int(n / min(float(sys.argv[2]), 10)))
 PY
 )
-read -r RATE P50 P99 DAEMON_US _ BY_THREAD < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
+read -r RATE P50 P99 DAEMON_US _ WAITED STEAL BY_THREAD < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
 echo "sqlite3, one single-row insert per fsynced transaction: $SQLITE_TPS tps"
 echo "creatorflow on SQLite, 256 connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD)"
+echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine"

@@ -53,3 +53,16 @@ thread_ticks() {
     echo "$(tr ' ' _ <"$task/comm") $(awk '{print $12 + $13}' <<<"$stat")"
   done
 }
+
+# runqueue_wait PID: nanoseconds the threads of PID have spent runnable but waiting for a CPU
+# (/proc/PID/task/*/schedstat, second field): on a saturated machine, the latency a request
+# gains while its thread waits its turn.
+runqueue_wait() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $2} END {printf "%d\n", ns}'
+}
+
+# steal_and_total: the machine's CPU ticks stolen by the hypervisor and all its ticks, from
+# /proc/stat ("steal total").
+steal_and_total() {
+  awk '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t}' /proc/stat
+}

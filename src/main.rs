@@ -24,6 +24,18 @@ async fn main() -> ExitCode {
         // SAFETY: sets one of mimalloc's options, which it reads atomically.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
+    // No transparent huge pages: mimalloc asks for them on its arenas, and the kernel then
+    // zeroes a whole 2 MiB page at the first touch of any byte in it, usually from memory the
+    // machine has not touched since boot (a VM's host backs it then, ~10 ms a page here).
+    // Under load with new orders the heap grows ~130 MiB in ten seconds: with huge pages that
+    // zeroing was ~7% of the daemon's samples, with 4 KiB pages ~1% (docs/PERFORMANCE.md,
+    // session 47). Set before the first fault of the heap's growth, it covers every mapping
+    // (the kernel checks it at each fault). `MIMALLOC_ALLOW_THP=1` keeps them.
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none()
+        && let Err(e) = nix::sys::prctl::set_thp_disable(true)
+    {
+        eprintln!("creatorflow: cannot turn transparent huge pages off ({e}); continuing");
+    }
     creatorflow::integrations::install_tls();
     creatorflow::cli::run().await
 }

@@ -70,7 +70,7 @@ async fn a_backup_taken_under_webhook_load_restores_every_webhook_acknowledged_b
     // Everything acknowledged up to here must be in the copy; the load goes on meanwhile.
     let before: Vec<String> = acked.lock().unwrap().clone();
     let copy = db.dir.path().join("backup.db");
-    let restored = TestDb::new().await;
+    let restored = TestDb::empty().await;
     match &db.postgres {
         None => {
             let (code, stderr) = run(cli_command(

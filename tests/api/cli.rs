@@ -79,7 +79,7 @@ async fn secrets_never_reach_the_log() {
 
 #[actix_web::test]
 async fn migrations_go_up_down_and_report_status() {
-    let db = TestDb::new().await;
+    let db = TestDb::empty().await;
     let status = |db: &TestDb| stdout(&run_cli(db, &["migrate", "status"]));
 
     let before = status(&db);

@@ -86,7 +86,7 @@ async fn doctor_passes_a_working_deployment_and_names_each_broken_part() {
 
 #[actix_web::test]
 async fn doctor_fails_on_pending_migrations() {
-    let db = TestDb::new().await;
+    let db = TestDb::empty().await;
     let (code, report) = doctor(&db, Vec::new()).await;
     assert_eq!(code, Some(1), "{report}");
     let migrations = line(&report, "migrations");

@@ -25,10 +25,13 @@ fn only_template(db: &TestDb, name: &str, toml: &str) -> String {
     dir.display().to_string()
 }
 
-/// Paid pre-orders of one unit, one per ship-by deadline in `deadlines`, all released in 3 s:
-/// their runs wait for the release date, so their next steps come due together.
+/// Paid pre-orders of one unit, one per ship-by deadline in `deadlines`, all released in 8 s:
+/// their runs wait for the release date, so their next steps come due together. The tests see
+/// each run waiting first; with the whole suite on two cores, the webhooks, detail fetches and
+/// run starts of three orders took over 3 s, and a run released before it was seen waiting
+/// failed its test.
 fn released_together(sandbox: &tiktok_sandbox::Sandbox, deadlines: &[i64]) -> Vec<String> {
-    let release = chrono::Utc::now().timestamp() + 3;
+    let release = chrono::Utc::now().timestamp() + 8;
     deadlines
         .iter()
         .map(|deadline| {
@@ -332,7 +335,8 @@ async fn a_preorder_waits_for_its_release_date_then_ships() {
     let sandbox = sandbox();
     let app = spawn(&sandbox, TestDb::new().await, |_| {}).await;
     let id = sandbox.create_order(SHOP, 1, true);
-    let release = chrono::Utc::now().timestamp() + 3;
+    // Far enough for the run to be seen waiting under CI's load (see `released_together`).
+    let release = chrono::Utc::now().timestamp() + 8;
     sandbox.set_preorder(&id, release);
     sandbox.set_status(&id, "ON_HOLD", true);
     sandbox.set_status(&id, "AWAITING_SHIPMENT", true);

@@ -68,6 +68,37 @@ pub struct TestDb {
 /// The bus subscriptions the daemon declares queues for (deleted after each test).
 pub const SUBSCRIPTIONS: [&str; 4] = ["inventory", "notify", "tracking", "workflow"];
 
+/// The PostgreSQL server tests run against (`CREATORFLOW_TEST_DATABASE_URL`), if they do.
+pub fn test_database_url() -> Option<String> {
+    std::env::var("CREATORFLOW_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A connection to the test server's maintenance database, to create and drop databases.
+async fn admin(base: &str) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(base)
+        .await
+        .expect("CREATORFLOW_TEST_DATABASE_URL must point at a reachable PostgreSQL")
+}
+
+/// Runs `work` to its end on a thread and runtime of its own: from a test's runtime (or its
+/// `Drop`), which cannot block on async work itself.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()
+            .map(|runtime| runtime.block_on(work))
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
 /// The RabbitMQ URL tests run against, if they do.
 pub fn test_amqp_url() -> Option<String> {
     std::env::var("CREATORFLOW_TEST_AMQP_URL")
@@ -99,12 +130,10 @@ impl TestDb {
             )
         });
         let template = migrated.then(Template::get);
-        match std::env::var("CREATORFLOW_TEST_DATABASE_URL") {
-            Ok(base) if !base.is_empty() => {
+        match test_database_url() {
+            Some(base) => {
                 let name = format!("cf_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sea_orm::Database::connect(&base)
-                    .await
-                    .expect("CREATORFLOW_TEST_DATABASE_URL must point at a reachable PostgreSQL");
+                let admin = admin(&base).await;
                 let from = match template {
                     Some(Template::Postgres(template)) => format!(" TEMPLATE \"{template}\""),
                     _ => String::new(),
@@ -122,7 +151,7 @@ impl TestDb {
                     amqp,
                 }
             }
-            _ => {
+            None => {
                 let file = dir.path().join("creatorflow.db");
                 if let Some(Template::Sqlite(bytes)) = template {
                     std::fs::write(&file, bytes).expect("the template database can be copied");
@@ -152,7 +181,7 @@ impl TestDb {
     pub async fn destroy(&self) {
         match &self.postgres {
             Some((base, name)) => {
-                let admin = sea_orm::Database::connect(base).await.unwrap();
+                let admin = admin(base).await;
                 admin
                     .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
                     .await
@@ -225,17 +254,9 @@ static TEMPLATE: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
 impl Template {
     /// This process's template, made by the first test to ask (the others wait for it).
     fn get() -> &'static Template {
+        // The asking test's runtime is blocked meanwhile.
         TEMPLATE.get_or_init(|| {
-            // Made on a runtime of its own: the asking test's runtime is blocked meanwhile.
-            std::thread::spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime can be built")
-                    .block_on(Template::make())
-            })
-            .join()
-            .expect("the template database is made")
+            on_own_runtime(Template::make()).expect("the template database is made")
         })
     }
 
@@ -249,11 +270,9 @@ impl Template {
             database.migrate_up().await.expect("the template migrates");
             database.close().await.expect("the template closes");
         };
-        match std::env::var("CREATORFLOW_TEST_DATABASE_URL") {
-            Ok(base) if !base.is_empty() => {
-                let admin = sea_orm::Database::connect(&base)
-                    .await
-                    .expect("CREATORFLOW_TEST_DATABASE_URL must point at a reachable PostgreSQL");
+        match test_database_url() {
+            Some(base) => {
+                let admin = admin(&base).await;
                 let stale: Vec<String> = admin
                     .query_all_raw(sea_orm::Statement::from_string(
                         sea_orm::DbBackend::Postgres,
@@ -291,7 +310,7 @@ impl Template {
                 admin.close().await.ok();
                 Template::Postgres(name)
             }
-            _ => {
+            None => {
                 let dir = tempfile::tempdir().expect("a temporary folder can be made");
                 let file = dir.path().join("template.db");
                 migrate(format!("sqlite://{}?mode=rwc", file.display())).await;
@@ -314,41 +333,22 @@ impl Template {
 /// never pile up connections (the server allows 100) or databases.
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // Drop runs inside the test's runtime; the async work runs on a thread of its own.
         if let Some((url, prefix)) = self.amqp.take() {
-            let deleted = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                runtime
-                    .block_on(creatorflow::bus::amqp::delete_topology(
-                        &url,
-                        &prefix,
-                        &SUBSCRIPTIONS,
-                    ))
+            on_own_runtime(async move {
+                creatorflow::bus::amqp::delete_topology(&url, &prefix, &SUBSCRIPTIONS)
+                    .await
                     .ok()
             });
-            let _ = deleted.join();
         }
-        let Some((base, name)) = self.postgres.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime; do the async work on a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
+        if let Some((base, name)) = self.postgres.take() {
+            on_own_runtime(async move {
                 let admin = sea_orm::Database::connect(&base).await.ok()?;
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .ok()?;
+                let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                admin.execute_unprepared(&drop).await.ok()?;
                 admin.close().await.ok()
-            })
-        });
-        let _ = dropped.join();
+            });
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! [`Gate`] is that rule in one atomic word: the number of messages in flight plus a `closed`
 //! bit. `enter` fails once closed; `try_close` succeeds only with nothing in flight, and then no
 //! `enter` can succeed. Whoever wins the race, each message is handled exactly once.
-//! `RUSTFLAGS="--cfg loom" cargo test -p handoff --release` model-checks it.
+//! `RUSTFLAGS="--cfg loom" cargo test -p handoff --profile loom` model-checks it.
 
 mod sync;
 

@@ -1,4 +1,4 @@
-//! Model check of the hand-off: `RUSTFLAGS="--cfg loom" cargo test -p handoff --release`.
+//! Model check of the hand-off: `RUSTFLAGS="--cfg loom" cargo test -p handoff --profile loom`.
 #![cfg(loom)]
 
 use handoff::Gate;

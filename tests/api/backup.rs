@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use tiktok_wire::signature::webhook_signature;
 
 use crate::helpers::{Daemon, TestDb, cli_command, eventually, spawn_app_with, tiktok_app};
-use crate::webhooks::{APP_KEY, APP_SECRET};
+use crate::webhooks::{APP_KEY, APP_SECRET, signed};
 
 /// Runs a command off the runtime's threads; its exit code and stderr.
 async fn run(mut command: std::process::Command) -> (Option<i32>, String) {
@@ -48,13 +47,7 @@ async fn a_backup_taken_under_webhook_load_restores_every_webhook_acknowledged_b
                     "timestamp": 100, "data": { "order_id": order, "order_status": "AWAITING_SHIPMENT", "update_time": 100 }
                 })
                 .to_string();
-                let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
-                let response = client
-                    .post(format!("{base}/webhooks/tiktok"))
-                    .header("authorization", signature)
-                    .body(body)
-                    .send()
-                    .await;
+                let response = signed(&client, &base, body).send().await;
                 if response.is_ok_and(|r| r.status() == 200) {
                     acked.lock().unwrap().push(order);
                 }

@@ -8,12 +8,11 @@ use creatorflow::domain::OrderStatus;
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use tiktok_wire::signature::webhook_signature;
 
 use crate::helpers::{
     Daemon, SHOP, TestApp, TestDb, assert_problem, eventually, order_at, spawn_app, spawn_app_with,
 };
-use crate::webhooks::{APP_KEY, APP_SECRET};
+use crate::webhooks::{APP_KEY, APP_SECRET, signed};
 
 async fn create(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
     app.post_json("/api/v1/bulk-jobs", key, &body).await
@@ -323,12 +322,7 @@ async fn a_job_survives_kill_9_and_each_item_takes_effect_once() {
                 "data": { "order_id": format!("88{i:05}"), "order_status": "AWAITING_SHIPMENT", "update_time": 100 }
             })
             .to_string();
-            let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
-            let sent = client
-                .post(format!("{base}/webhooks/tiktok"))
-                .header("authorization", signature)
-                .body(body)
-                .send();
+            let sent = signed(&client, &base, body).send();
             async move { sent.await.unwrap().status().as_u16() }
         })
         .buffer_unordered(16)

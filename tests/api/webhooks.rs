@@ -21,6 +21,16 @@ async fn spawn() -> TestApp {
     spawn_app_with(TestDb::new().await, tiktok_app).await
 }
 
+/// `body` posted to the daemon at `base` (`http://host:port`) as TikTok posts it: signed with the
+/// test app's secret.
+pub fn signed(client: &reqwest::Client, base: &str, body: String) -> reqwest::RequestBuilder {
+    let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
+    client
+        .post(format!("{base}/webhooks/tiktok"))
+        .header("authorization", signature)
+        .body(body)
+}
+
 /// Posts `body` exactly as given, with TikTok's signature of those bytes.
 async fn push(app: &TestApp, body: &str) -> reqwest::Response {
     let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
@@ -404,19 +414,12 @@ async fn acknowledged_webhooks_survive_kill_9() {
         ],
     );
     let client = reqwest::Client::new();
-    let url = format!("http://{}/webhooks/tiktok", daemon.addr);
+    let base = format!("http://{}", daemon.addr);
     let mut acked = Vec::new();
     for i in 0..50 {
         let id = format!("7700{i}");
         let body = status_body(Some(&format!("k{i}")), &id, "AWAITING_SHIPMENT", 100 + i);
-        let signature = webhook_signature(APP_KEY, APP_SECRET.as_bytes(), body.as_bytes());
-        let response = client
-            .post(&url)
-            .header("authorization", signature)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = signed(&client, &base, body).send().await.unwrap();
         let status = response.status();
         assert_eq!(status, 200, "{}", response.text().await.unwrap());
         acked.push(id);

@@ -882,14 +882,8 @@ async fn a_webhook_whose_slot_owner_does_not_answer_is_parked_answered_200_and_a
     let body = format!(
         r#"{{"type":1,"tts_notification_id":"park-1","shop_id":"{SHOP}","timestamp":1700000000,"data":{{"order_id":"{order}","order_status":"AWAITING_SHIPMENT","update_time":1700000000}}}}"#
     );
-    let signature = tiktok_wire::signature::webhook_signature("abcdef", b"123", body.as_bytes());
     let sent = Instant::now();
-    let answer = x
-        .client
-        .post(x.url("/webhooks/tiktok"))
-        .header("authorization", signature)
-        .header("content-type", "application/json")
-        .body(body)
+    let answer = crate::webhooks::signed(&x.client, &x.address, body)
         .send()
         .await
         .unwrap();

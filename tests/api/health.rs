@@ -145,16 +145,7 @@ async fn every_metric_the_alert_rules_and_the_board_read_is_exported_by_a_fresh_
     let body = format!(
         r#"{{"type":1,"tts_notification_id":"1","shop_id":"7494049642642441621","timestamp":{now},"data":{{"order_id":"576600000000000001","order_status":"AWAITING_SHIPMENT","update_time":{now}}}}}"#
     );
-    let signature = tiktok_wire::signature::webhook_signature(
-        crate::webhooks::APP_KEY,
-        crate::webhooks::APP_SECRET.as_bytes(),
-        body.as_bytes(),
-    );
-    let answer = client
-        .post(format!("{base}/webhooks/tiktok"))
-        .header("authorization", signature)
-        .header("content-type", "application/json")
-        .body(body)
+    let answer = crate::webhooks::signed(&client, &base, body)
         .send()
         .await
         .unwrap();

@@ -431,17 +431,7 @@ async fn a_key_over_its_rate_limit_gets_429_and_others_and_webhooks_go_on() {
             r#"{{"type":1,"tts_notification_id":"90{i}","shop_id":"{SHOP}","timestamp":{now},"data":{{"order_id":"57900000000000{i:04}","order_status":"UNPAID","update_time":{now}}}}}"#,
             now = chrono::Utc::now().timestamp()
         );
-        let signature = tiktok_wire::signature::webhook_signature(
-            crate::webhooks::APP_KEY,
-            crate::webhooks::APP_SECRET.as_bytes(),
-            body.as_bytes(),
-        );
-        let response = app
-            .client
-            .post(app.url("/webhooks/tiktok"))
-            .header("content-type", "application/json")
-            .header("authorization", signature)
-            .body(body)
+        let response = crate::webhooks::signed(&app.client, &app.address, body)
             .send()
             .await
             .unwrap();

@@ -63,12 +63,7 @@ async fn a_webhook_brings_the_order_in_and_its_detail_is_fetched_and_applied() {
         "timestamp": 1, "data": { "order_id": id, "update_time": 1 },
     })
     .to_string();
-    let signature = tiktok_wire::signature::webhook_signature("abcdef", b"123", body.as_bytes());
-    let response = app
-        .client
-        .post(app.url("/webhooks/tiktok"))
-        .header("authorization", signature)
-        .body(body)
+    let response = crate::webhooks::signed(&app.client, &app.address, body)
         .send()
         .await
         .unwrap();

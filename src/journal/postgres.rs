@@ -65,8 +65,9 @@ SELECT dedupe_key FROM seen";
 /// [`BATCH`] for a node of a cluster: the `fence` CTE keeps the batch's slots this node still
 /// holds at the epochs it presents, locking their lease rows `FOR SHARE` (a takeover's update
 /// waits for this statement; after it, this finds nothing), and every row of a slot not kept
-/// is left out; each log row records the epoch it was written under. The answer also names
-/// the slots kept.
+/// is left out; each log row records the epoch it was written under (the one presented for
+/// its slot, bound per row: a row is kept only where the lease holds at that epoch, so no
+/// lookup of `fence` per row is needed). The answer also names the slots kept.
 static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let edits = [
         (
@@ -84,9 +85,11 @@ static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
   WHERE k NOT IN (SELECT dedupe_key FROM seen) AND ksl IN (SELECT slot FROM fence)",
         ),
         (
-            "AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef) \
+            "$19::text[]) \
+  AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef) \
   WHERE d = '' OR d NOT IN (SELECT dedupe_key FROM seen)",
-            "AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef) \
+            "$19::text[], $36::int8[]) \
+  AS u(d, n, sl, o, s, k, fs, ts, fg, tg, c, p, dk, ef, ep) \
   WHERE (d = '' OR d NOT IN (SELECT dedupe_key FROM seen)) AND sl IN (SELECT slot FROM fence)",
         ),
         (
@@ -101,10 +104,7 @@ static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             "dedupe_key, effects, created_at) ",
             "dedupe_key, effects, created_at, epoch) ",
         ),
-        (
-            "NULLIF(ef, ''), now() ",
-            "NULLIF(ef, ''), now(), (SELECT f.epoch FROM fence f WHERE f.slot = sl) ",
-        ),
+        ("NULLIF(ef, ''), now() ", "NULLIF(ef, ''), now(), ep "),
     ];
     let mut sql = BATCH
         .strip_suffix("SELECT dedupe_key FROM seen")
@@ -316,6 +316,15 @@ pub(super) async fn write_batch(
     p.add(fence.node.as_str())?;
     p.add(&key_slots[..])?;
     p.add(&snapshot_slots[..])?;
+    let epoch_of = |slot: i16| {
+        fence
+            .held
+            .iter()
+            .find(|(held, _)| *held == slot)
+            .map_or(0, |(_, epoch)| *epoch)
+    };
+    let row_epochs: Vec<i64> = slots.iter().map(|slot| epoch_of(*slot)).collect();
+    p.add(&row_epochs[..])?;
     let mut batch = Batch {
         seen: HashSet::new(),
         held: Some(HashSet::new()),

@@ -311,19 +311,21 @@ pub(super) async fn write_batch(
         });
     };
     let (held_slots, epochs): (Vec<i16>, Vec<i64>) = fence.held.iter().copied().unzip();
+    debug_assert!(
+        held_slots.is_sorted_by(|a, b| a < b),
+        "a fence's slots sorted, once each"
+    );
     p.add(&held_slots[..])?;
     p.add(&epochs[..])?;
     p.add(fence.node.as_str())?;
     p.add(&key_slots[..])?;
     p.add(&snapshot_slots[..])?;
-    let epoch_of = |slot: i16| {
-        fence
-            .held
-            .iter()
-            .find(|(held, _)| *held == slot)
-            .map_or(0, |(_, epoch)| *epoch)
-    };
-    let row_epochs: Vec<i64> = slots.iter().map(|slot| epoch_of(*slot)).collect();
+    // Each log row's epoch, the one presented for its slot (`held` is sorted by slot). A row
+    // of a slot not presented is left out by the fence, so its 0 is never written.
+    let row_epochs: Vec<i64> = slots
+        .iter()
+        .map(|slot| held_slots.binary_search(slot).map_or(0, |i| epochs[i]))
+        .collect();
     p.add(&row_epochs[..])?;
     let mut batch = Batch {
         seen: HashSet::new(),
@@ -352,6 +354,7 @@ fn decoding(e: sea_orm::sqlx::Error) -> DbErr {
 /// The slots a cluster node presents with a batch: those it holds, at their epochs.
 pub(super) struct Fence {
     pub node: String,
+    /// Sorted by slot, each slot once.
     pub held: Vec<(i16, i64)>,
 }
 

@@ -18,7 +18,8 @@
 # webhooks were repeated if not).
 # Needs: a release build (built if missing), PostgreSQL at $PG_URL (user may create databases,
 # server on this machine so its processes can be read in /proc), pgbench, wrk, python3.
-# Set BIN to compare another build (LOADGEN_BIN: the build that writes the corpus).
+# Set BIN to compare another build (LOADGEN_BIN: the build that writes the corpus); the daemon logs
+# at `warn` unless CREATORFLOW__LOG__LEVEL says otherwise (`info` is its default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +45,7 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install -y wrk)" >&2; exit 1; }
 
 export CREATORFLOW__TIKTOK__APP_KEY=compare_key CREATORFLOW__TIKTOK__APP_SECRET=compare_secret
-export CREATORFLOW__WORKFLOW__ENABLED=false CREATORFLOW__LOG__LEVEL=warn
+export CREATORFLOW__WORKFLOW__ENABLED=false CREATORFLOW__LOG__LEVEL=${CREATORFLOW__LOG__LEVEL:-warn}
 export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__TIKTOK__POLL_INTERVAL=1h
 
 postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }

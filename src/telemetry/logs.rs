@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -21,7 +23,10 @@ pub fn init(
     telemetry: &TelemetrySettings,
 ) -> Result<(), opentelemetry_otlp::ExporterBuildError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: not in a file, a pipe or the journal.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let fmt = match log.format {
         LogFormat::Pretty => fmt.compact().boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),

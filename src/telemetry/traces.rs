@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use opentelemetry::propagation::TextMapPropagator;
@@ -27,7 +28,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::TelemetrySettings;
@@ -149,19 +150,29 @@ impl opentelemetry_http::HttpClient for Exporting {
     }
 }
 
-/// The HTTP request's span: tracing-actix-web's, with `trace_id` recorded and the caller's
-/// `traceparent` as its parent when traces are on.
+/// The HTTP request's span. With traces on, tracing-actix-web's (OpenTelemetry's fields), with
+/// `trace_id` recorded and the caller's `traceparent` as its parent. Off, a span only for the log
+/// lines written inside the request: its method, path and request id.
 pub struct RootSpan;
 
 impl RootSpanBuilder for RootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         if !on() {
-            // The span's fields (the route, the connection's details) cost more to gather than
-            // the rest of the middleware: only when a log line could carry them.
+            // The log subscriber writes out a span's fields as the span opens, whether or not a
+            // line is ever logged inside it: tracing-actix-web's sixteen (the connection's
+            // details, the route, the user agent, then the status as it ends) cost the default
+            // `info` level ~6 µs of an HTTP worker's CPU per request, as much as actix-web's
+            // own work (docs/PERFORMANCE.md, session 54).
             if !tracing::span_enabled!(tracing::Level::INFO) {
                 return Span::none();
             }
-            return tracing_actix_web::root_span!(request);
+            let id = request.extensions().get::<RequestId>().copied();
+            return tracing::info_span!(
+                "HTTP request",
+                method = %request.method(),
+                path = %request.path(),
+                request_id = id.map(tracing::field::display),
+            );
         }
         let span = tracing_actix_web::root_span!(request, trace_id = tracing::field::Empty);
         let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));
@@ -176,7 +187,10 @@ impl RootSpanBuilder for RootSpan {
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        // The lean span has no fields for the outcome (and the error's text is made only here).
+        if on() {
+            DefaultRootSpanBuilder::on_request_end(span, outcome);
+        }
     }
 }
 

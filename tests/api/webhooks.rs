@@ -404,6 +404,39 @@ async fn a_database_outage_is_503_with_retry_after_so_tiktok_retries() {
 }
 
 /// Every acknowledged webhook survives `kill -9`.
+/// At the default log level, a line logged while a request is handled names that request: its
+/// method, its path and the id its answer carries in `x-request-id`, so an operator can find the
+/// log of a failed call from its answer; and a log that is not a terminal has no colour codes.
+#[actix_web::test]
+async fn a_line_logged_inside_a_request_names_the_request_and_its_id() {
+    let db = TestDb::new().await;
+    let mut daemon = Daemon::start_with(
+        &db,
+        &[
+            ("CREATORFLOW__TIKTOK__APP_KEY", APP_KEY),
+            ("CREATORFLOW__TIKTOK__APP_SECRET", APP_SECRET),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", daemon.addr);
+    let response = signed(&client, &base, r#"{"type":1,"#.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let line = daemon.wait_for_line("malformed TikTok webhook kept", Duration::from_secs(10));
+    assert!(line.contains(&format!("request_id={id}")), "{line}");
+    assert!(line.contains("method=POST path=/webhooks/tiktok"), "{line}");
+    assert!(
+        !line.contains('\x1b'),
+        "colour codes in a piped log: {line:?}"
+    );
+}
+
 #[actix_web::test]
 async fn acknowledged_webhooks_survive_kill_9() {
     let db = TestDb::new().await;

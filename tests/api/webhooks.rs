@@ -403,7 +403,6 @@ async fn a_database_outage_is_503_with_retry_after_so_tiktok_retries() {
     assert_problem(malformed, 503, "unavailable").await;
 }
 
-/// Every acknowledged webhook survives `kill -9`.
 /// At the default log level, a line logged while a request is handled names that request: its
 /// method, its path and the id its answer carries in `x-request-id`, so an operator can find the
 /// log of a failed call from its answer; and a log that is not a terminal has no colour codes.
@@ -437,6 +436,7 @@ async fn a_line_logged_inside_a_request_names_the_request_and_its_id() {
     );
 }
 
+/// Every acknowledged webhook survives `kill -9`.
 #[actix_web::test]
 async fn acknowledged_webhooks_survive_kill_9() {
     let db = TestDb::new().await;

@@ -659,6 +659,33 @@ async fn a_full_run_at_debug_level_logs_no_secret_even_in_its_errors() {
         (!body["total_amount"].is_null()).then_some(())
     })
     .await;
+    // A seller authorising through the callback while TikTok fails: the retry is logged inside
+    // the request, whose single-use code (in its query string) must not be.
+    let second_code = sandbox.add_shop("7494049642642441999", "Glow Outlet");
+    let link: serde_json::Value = client
+        .get(format!("{base}/api/v1/tiktok/authorize"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let state = link["state"].as_str().unwrap();
+    sandbox.inject_on("/authorization/202309/shops", &[Fault::Unavailable]);
+    let callback = client
+        .get(format!(
+            "{base}/oauth/tiktok/callback?code={second_code}&state={state}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), 200, "{}", callback.text().await.unwrap());
+    // The earlier faults logged retries too: wait for the one inside the callback's request.
+    while !daemon
+        .wait_for_line("retrying TikTok call", std::time::Duration::from_secs(10))
+        .contains("path=/oauth/tiktok/callback")
+    {}
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(
         daemon
@@ -678,6 +705,7 @@ async fn a_full_run_at_debug_level_logs_no_secret_even_in_its_errors() {
         ("seller token", "TTP_"),
         ("API key", other_key.as_str()),
         ("signing secret", signing_secret.as_str()),
+        ("authorisation code", second_code.as_str()),
     ] {
         assert!(!logs.contains(secret), "the {what} is in the log");
     }

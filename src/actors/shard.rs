@@ -77,12 +77,17 @@ impl LiveOrder {
 /// is the only writer. The hand-off is the [`Gate`]: a passivating order's gate is closed
 /// before its entry is removed, so a handle that still found the entry is refused and falls
 /// back to the shard, which activates a fresh actor.
-pub(super) type LiveMap = RwLock<HashMap<OrderId, Arc<LiveOrder>>>;
+pub(super) type LiveMap = RwLock<Live>;
+
+/// Live orders by id, hashed with foldhash (seeded at random per map): every message looks its
+/// order up here and in the shard's recency list, and SipHash over the id was ~1% of the
+/// daemon's samples under webhook load (docs/PERFORMANCE.md, session 55).
+pub(super) type Live = HashMap<OrderId, Arc<LiveOrder>, foldhash::fast::RandomState>;
 
 pub(super) struct RegistryShard {
     index: usize,
     /// Recency for capacity eviction (as the shard sees it) and ownership of the entries.
-    lru: LruCache<OrderId, Arc<LiveOrder>>,
+    lru: LruCache<OrderId, Arc<LiveOrder>, foldhash::fast::RandomState>,
     shared: Arc<LiveMap>,
     epoch: Instant,
     /// Snapshot loads of this shard's activations, grouped.
@@ -109,7 +114,7 @@ impl RegistryShard {
     ) -> Self {
         Self {
             index,
-            lru: LruCache::unbounded(),
+            lru: LruCache::unbounded_with_hasher(foldhash::fast::RandomState::default()),
             shared,
             epoch,
             snapshots: SnapshotLoader::start(db),
@@ -203,7 +208,7 @@ impl RegistryShard {
     }
 }
 
-fn write(map: &LiveMap) -> std::sync::RwLockWriteGuard<'_, HashMap<OrderId, Arc<LiveOrder>>> {
+fn write(map: &LiveMap) -> std::sync::RwLockWriteGuard<'_, Live> {
     // A panic while holding the lock cannot leave the map half-updated (single inserts and
     // removes), so a poisoned lock is still usable.
     map.write().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -494,8 +494,8 @@ async fn write(
     fence: Option<&postgres::Fence>,
 ) -> Result<Vec<Result<Written, Error>>, sea_orm::DbErr> {
     // The first commit of a key in the batch is the one written; any other is a duplicate.
-    // Sized for the batch and hashed with foldhash: grown from empty and hashed with SipHash,
-    // this set was ~1% of the daemon's samples under webhook load.
+    // Sized for the batch and hashed with foldhash: grown from empty, it was rehashed several
+    // times in every batch, and hashed each key with SipHash (docs/PERFORMANCE.md, session 55).
     let mut keys =
         HashSet::with_capacity_and_hasher(placed.len(), foldhash::fast::RandomState::default());
     let first: Vec<bool> = placed

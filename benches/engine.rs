@@ -106,7 +106,7 @@ fn journal(c: &mut Criterion) {
                             applied,
                             cause: "bench".into(),
                             inbox: Some(InboxEntry {
-                                dedupe_key: format!("{round}-{i}"),
+                                dedupe_key: format!("{round}-{i}").into(),
                                 event_type: 1,
                             }),
                             effects: d.effects,

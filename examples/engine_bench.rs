@@ -92,7 +92,7 @@ fn status_msg(shop: &ShopId, status: &str, t: i64, key: String) -> Envelope {
         },
         cause: Cause::Integration("bench".into()),
         inbox: Some(InboxEntry {
-            dedupe_key: key,
+            dedupe_key: key.into(),
             event_type: 1,
         }),
     }

@@ -101,7 +101,7 @@ impl Commands {
         }
         let cause = Cause::User(caller.name.into());
         let inbox = caller.dedupe.map(|dedupe_key| InboxEntry {
-            dedupe_key,
+            dedupe_key: dedupe_key.into(),
             event_type: 0,
         });
         match command {

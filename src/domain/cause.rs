@@ -2,15 +2,15 @@
 
 use std::fmt;
 
-/// The cause of an order change (texts boxed: a cause travels in every message, so it is kept
-/// small). Its text form (`Display`) is what the audit trail stores and
+/// The cause of an order change (texts boxed, or a webhook's key inline: a cause travels in
+/// every message, so it is kept small). Its text form (`Display`) is what the audit trail stores and
 /// the history API shows: `webhook:<dedupe key>`, `poll`, `user:<key name>`,
 /// `rule:<template>/<step>`, `integration:<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Cause {
     /// A TikTok webhook, by the delivery's dedupe key (`tts:<notification id>`, or
     /// `sha256:<body hash>`).
-    Webhook(Box<str>),
+    Webhook(compact_str::CompactString),
     /// The reconciliation poller.
     Poll,
     /// An API caller, by the name of its key.

@@ -2,12 +2,14 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 use super::serde_text::serde_as_text;
 use super::{Event, Invalid, OrderStatus, ShopId, Stage};
 
 /// A TikTok order id (e.g. `"576653688135258178"`): text, since ids exceed 2^53.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OrderId(Box<str>);
+pub struct OrderId(CompactString);
 
 impl OrderId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {

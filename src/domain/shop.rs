@@ -1,11 +1,13 @@
 use std::fmt;
 
+use compact_str::CompactString;
+
 use super::Invalid;
 
 /// A TikTok Shop id (`shop_id` in webhooks, e.g. `"7494049642642441621"`). Kept as text: TikTok
 /// ids exceed 2^53 and must never pass through a float.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ShopId(String);
+pub struct ShopId(CompactString);
 
 impl ShopId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -22,7 +24,7 @@ impl ShopId {
                 "may hold only letters, digits, '_' and '-'",
             ));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -2,6 +2,7 @@
 
 use std::ops::Deref;
 
+use compact_str::CompactString;
 use sea_orm::DbErr;
 use serde_json::value::RawValue;
 
@@ -25,7 +26,7 @@ pub struct Commit {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct InboxEntry {
-    pub dedupe_key: String,
+    pub dedupe_key: CompactString,
     pub event_type: i32,
 }
 

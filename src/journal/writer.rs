@@ -541,7 +541,9 @@ async fn write(
                     counter!(CLUSTER_FENCED_COMMITS_TOTAL).increment(1);
                     Err(Error::NotOwner { slot })
                 }
-                Some(entry) if batch.seen.contains(&entry.dedupe_key) => Ok(Written::Duplicate),
+                Some(entry) if batch.seen.contains(entry.dedupe_key.as_str()) => {
+                    Ok(Written::Duplicate)
+                }
                 _ => Ok(Written::Committed),
             }
         })
@@ -564,7 +566,7 @@ fn fresh<'a>(placed: &[&'a Placed], seen: &HashSet<String>) -> Vec<&'a Placed> {
         .filter(|c| {
             c.inbox
                 .as_ref()
-                .is_none_or(|e| !seen.contains(&e.dedupe_key))
+                .is_none_or(|e| !seen.contains(e.dedupe_key.as_str()))
         })
         .collect()
 }

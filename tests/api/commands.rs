@@ -55,7 +55,7 @@ async fn an_order(app: &TestApp, id: &str) {
         },
         cause: Cause::Webhook(format!("n-{id}").into()),
         inbox: Some(InboxEntry {
-            dedupe_key: format!("n-{id}"),
+            dedupe_key: format!("n-{id}").into(),
             event_type: 1,
         }),
     };

@@ -24,7 +24,7 @@ fn status(order: &str, s: &str, t: i64, key: &str) -> (OrderId, Envelope) {
             },
             cause: Cause::Webhook(key.into()),
             inbox: Some(InboxEntry {
-                dedupe_key: key.to_owned(),
+                dedupe_key: key.into(),
                 event_type: 1,
             }),
         },
@@ -41,7 +41,7 @@ fn detail_msg(order: &str, total: &str, t: i64, key: &str) -> (OrderId, Envelope
             },
             cause: Cause::Integration("tiktok".into()),
             inbox: Some(InboxEntry {
-                dedupe_key: key.to_owned(),
+                dedupe_key: key.into(),
                 event_type: 0,
             }),
         },

@@ -61,7 +61,7 @@ pub fn tracking_subscription(registry: RegistryHandle) -> Subscription {
                 },
                 cause: crate::domain::Cause::Integration("carrier".into()),
                 inbox: Some(InboxEntry {
-                    dedupe_key: format!("carrier:{event}"),
+                    dedupe_key: compact_str::format_compact!("carrier:{event}"),
                     event_type: 0,
                 }),
             };

@@ -5,6 +5,7 @@
 //! missing, statuses are an open set, and times may be numbers or numeric strings. What cannot be
 //! understood is [`Malformed`], with a reason fit to show a person; nothing here drops data.
 
+use compact_str::{CompactString, format_compact};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -19,7 +20,7 @@ pub struct Notification {
     /// TikTok's numeric topic (`type`).
     pub event_type: i64,
     /// `tts:<tts_notification_id>`, else `sha256:<hash of the raw body>`.
-    pub dedupe_key: String,
+    pub dedupe_key: CompactString,
     pub shop_id: Option<ShopId>,
     pub topic: Topic,
 }
@@ -135,8 +136,8 @@ pub fn parse(body: &[u8]) -> Result<Notification, Malformed> {
         .ok_or_else(|| Malformed("`type` is missing".into()))?
         .0;
     let dedupe_key = match &envelope.tts_notification_id {
-        Some(id) if !id.0.is_empty() => fit_key(format!("tts:{}", id.0)),
-        _ => format!("sha256:{}", hex::encode(Sha256::digest(body))),
+        Some(id) if !id.0.is_empty() => fit_key(format_compact!("tts:{}", id.0)),
+        _ => format_compact!("sha256:{}", hex::encode(Sha256::digest(body))),
     };
     let shop_id = envelope
         .shop_id
@@ -229,20 +230,20 @@ pub fn parse(body: &[u8]) -> Result<Notification, Malformed> {
 impl Notification {
     /// The dedupe key of this notification's effect on one of its orders (a package update can
     /// name several).
-    pub fn dedupe_key_for(&self, order: &OrderId, of: usize) -> String {
+    pub fn dedupe_key_for(&self, order: &OrderId, of: usize) -> CompactString {
         if of <= 1 {
             self.dedupe_key.clone()
         } else {
-            fit_key(format!("{}#{}", self.dedupe_key, order))
+            fit_key(format_compact!("{}#{}", self.dedupe_key, order))
         }
     }
 }
 
-fn fit_key(key: String) -> String {
+fn fit_key(key: CompactString) -> CompactString {
     if key.len() <= MAX_DEDUPE_KEY {
         key
     } else {
-        format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+        format_compact!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
     }
 }
 

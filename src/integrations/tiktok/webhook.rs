@@ -154,7 +154,7 @@ async fn dispatch(
         )],
     };
     let count = messages.len();
-    let cause = crate::domain::Cause::Webhook(notification.dedupe_key.as_str().into());
+    let cause = crate::domain::Cause::Webhook(notification.dedupe_key.clone());
     let event_type = i32::try_from(event_type).unwrap_or(i32::MAX);
     let mut submits = messages.into_iter().map(|(order_id, msg)| {
         let envelope = Envelope {

@@ -529,7 +529,7 @@ async fn consume(inner: Arc<Inner>, epoch: u64, sub: Subscription, consumer: lap
                     .map(|d| Delivery {
                         message_id: d.properties.message_id().as_ref().map(|id| id.as_str().to_string()),
                         routing_key: d.routing_key.as_str().to_string(),
-                        body: d.data.clone(),
+                        body: d.data.clone().into(),
                         redelivered: d.redelivered,
                         traceparent: traceparent(&d.properties),
                     })

@@ -108,7 +108,7 @@ mod tests {
         Message {
             id,
             routing_key: key.into(),
-            body: b"{}".to_vec(),
+            body: bytes::Bytes::from_static(b"{}"),
             traceparent: None,
         }
     }

@@ -1,14 +1,17 @@
 //! What travels on the bus: a message to publish, a delivery as a consumer receives it, and what
 //! became of a published batch.
 
+use bytes::Bytes;
+
 /// A message ready to publish (from the log, or from the outbox).
 #[derive(Debug, Clone)]
 pub struct Message {
     /// The message id consumers dedupe on: the log position, or the negated outbox row id.
     pub id: i64,
     pub routing_key: String,
-    /// JSON with a `schema` field naming its versioned shape.
-    pub body: Vec<u8>,
+    /// JSON with a `schema` field naming its versioned shape; shared, not copied, with every
+    /// local subscriber's delivery.
+    pub body: Bytes,
     /// W3C trace context of the commit that announced it, when traces are on.
     pub traceparent: Option<String>,
 }
@@ -19,7 +22,7 @@ pub struct Delivery {
     /// The publisher's message id, if it set one.
     pub message_id: Option<String>,
     pub routing_key: String,
-    pub body: Vec<u8>,
+    pub body: Bytes,
     pub redelivered: bool,
     /// The W3C trace context the publisher sent (AMQP header `traceparent`).
     pub traceparent: Option<String>,

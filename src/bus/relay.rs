@@ -110,7 +110,7 @@ impl Relay {
         let Some(batch) = tail.next(self.batch).await? else {
             return Ok(Round::Ended);
         };
-        let mut messages: Vec<Message> = Vec::new();
+        let mut messages: Vec<Message> = Vec::with_capacity(batch.entries.len());
         // Traced commits' spans, open until the bus has taken their messages.
         let mut spans = Vec::new();
         for entry in &batch.entries {
@@ -323,42 +323,61 @@ fn envelope(
     };
     let recorded = recorded.to_utc();
     // The payload as JSON, then the envelope's fields written in before its closing brace
-    // (serde's `flatten` went through a map serializer, field by field).
-    let mut body = serde_json::to_vec(payload)
-        .ok()
-        .filter(|json| json.first() == Some(&b'{') && json.last() == Some(&b'}'))
-        .unwrap_or_else(|| {
-            serde_json::to_vec(&Wrapped { payload })
-                .expect("a payload wrapped in an object always serialises")
-        });
-    body.pop();
-    if body.len() > 1 {
-        body.push(b',');
+    // (serde's `flatten` went through a map serializer, field by field), all in one buffer
+    // sized for a transition's message (growing from empty, it was copied five times over).
+    let mut body = Vec::with_capacity(MESSAGE_CAPACITY);
+    let object = serde_json::to_writer(&mut body, payload).is_ok()
+        && body.first() == Some(&b'{')
+        && body.last() == Some(&b'}');
+    if !object {
+        body.clear();
+        serde_json::to_writer(&mut body, &Wrapped { payload })
+            .expect("a payload wrapped in an object always serialises");
     }
+    body.pop();
+    let fields_at = body.len();
     let latency = update_time.map(|t| recorded.timestamp_millis() - t * 1000);
     let fields = Fields {
-        schema: format!("{family}.v1"),
+        schema: Schema(family),
         message_id: id,
         recorded_at: recorded.to_rfc3339(),
         latency_ms: latency,
     };
-    let fields = serde_json::to_vec(&fields).expect("the envelope's fields always serialise");
-    body.extend_from_slice(&fields[1..]);
+    serde_json::to_writer(&mut body, &fields).expect("the envelope's fields always serialise");
+    // The fields' own opening brace becomes the comma after the payload's last field (or goes,
+    // after an empty payload's brace).
+    if fields_at > 1 {
+        body[fields_at] = b',';
+    } else {
+        body.remove(fields_at);
+    }
     Message {
         id,
         routing_key: routing_key.to_owned(),
-        body,
+        body: body.into(),
         traceparent: None,
     }
 }
 
+/// Room for a message's body: an order transition's is ~400 bytes.
+const MESSAGE_CAPACITY: usize = 640;
+
 #[derive(Serialize)]
-struct Fields {
-    schema: String,
+struct Fields<'a> {
+    schema: Schema<'a>,
     message_id: i64,
     recorded_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<i64>,
+}
+
+/// A schema's name, `<family>.v1`, written without being put together first.
+struct Schema<'a>(&'a str);
+
+impl Serialize for Schema<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}.v1", self.0))
+    }
 }
 
 /// A payload that is not an object, as the `payload` field of one.

@@ -532,7 +532,7 @@ async fn publishing_waits_for_confirms_and_an_unroutable_message_is_kept() {
             } else {
                 "order.transition.validated".into()
             },
-            body: br#"{"schema":"order.transition.v1"}"#.to_vec(),
+            body: bytes::Bytes::from_static(br#"{"schema":"order.transition.v1"}"#),
             traceparent: None,
         })
         .collect();

@@ -51,7 +51,8 @@ export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__TIKTOK__POLL_INTER
 postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
 
 # Runs `creatorflow serve` on $1 and sends it $EVENTS fresh webhooks from $2 connections with
-# wrk; prints "rate p50 p99 daemon_us_per_webhook postgres_us_per_webhook".
+# wrk; prints "rate p50 p99 daemon_us_per_webhook postgres_us_per_webhook waited_us steal_percent
+# wrk_us_per_webhook by_thread".
 daemon_run() {
   local url=$1 connections=$2
   CREATORFLOW__DATABASE__URL=$url start_daemon "$WORK/serve.log"
@@ -64,8 +65,19 @@ daemon_run() {
   local wait_before steal_before
   wait_before=$(runqueue_wait "$DAEMON")
   steal_before=$(steal_and_total)
-  CORPUS=$WORK/corpus.txt THREADS=2 wrk -t2 -c"$connections" -d"${SECONDS_PER_RUN}s" -s loadtest/wrk.lua \
-    "http://127.0.0.1:$PORT" >"$WORK/wrk.txt" 2>&1
+  # wrk's own CPU while it sends: `times` in the subshell prints its children's (wrk's) user and
+  # system CPU on its second line (not in a pipeline: that would run it in a subshell of its own,
+  # with no children), less what wrk spent before its "Running" line (each thread loading its
+  # share of the corpus; `stdbuf -oL` makes that line appear when it is printed).
+  (
+    CORPUS=$WORK/corpus.txt THREADS=2 stdbuf -oL wrk -t2 -c"$connections" -d"${SECONDS_PER_RUN}s" -s loadtest/wrk.lua \
+      "http://127.0.0.1:$PORT" >"$WORK/wrk.txt" 2>&1 &
+    generator=$!
+    until grep -q '^Running' "$WORK/wrk.txt" 2>/dev/null || ! kill -0 "$generator" 2>/dev/null; do sleep 0.05; done
+    cpu_of "$generator" >"$WORK/wrk.loading"
+    wait "$generator"
+    times >"$WORK/wrk.times"
+  )
   local daemon_after pg_after
   daemon_after=$(cpu_of "$DAEMON")
   thread_ticks "$DAEMON" >"$WORK/threads.after"
@@ -77,7 +89,7 @@ daemon_run() {
   stop_daemon
   python3 - "$WORK/wrk.txt" "$daemon_before" "$daemon_after" "$pg_before" "$pg_after" "$url" \
     "$WORK/threads.before" "$WORK/threads.after" "$(getconf CLK_TCK)" "$wait_before" "$wait_after" \
-    "$steal_before" "$steal_after" <<'PY'
+    "$steal_before" "$steal_after" "$(tail -1 "$WORK/wrk.times")" "$(cat "$WORK/wrk.loading")" <<'PY'
 import collections, sys
 out = dict(l.split()[:2] for l in open(sys.argv[1]) if len(l.split()) == 2)
 refused = int(out["refused"])
@@ -100,7 +112,11 @@ by_thread = ", ".join(f"{k} {us:.1f}" for us, k in reversed(threads) if us >= 0.
 waited = (int(sys.argv[11]) - int(sys.argv[10])) / n / 1e3
 (s0, t0), (s1, t1) = (map(int, a.split()) for a in sys.argv[12:14])
 steal = 100 * (s1 - s0) / max(t1 - t0, 1)
-print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f} {waited:.1f} {steal:.0f} {by_thread}")
+def seconds(t):  # bash's `times`: 0m1.234s
+    m, _, rest = t.partition("m")
+    return int(m) * 60 + float(rest.rstrip("s"))
+generator = (sum(seconds(t) for t in sys.argv[14].split()) - float(sys.argv[15] or 0)) / n * 1e6
+print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f} {waited:.1f} {steal:.0f} {generator:.1f} {by_thread}")
 PY
 }
 
@@ -135,9 +151,9 @@ done
 RATES=()
 for connections in 256 64; do
   fresh_database cf_compare_daemon
-  read -r RATE P50 P99 DAEMON_US PG_US WAITED STEAL BY_THREAD < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
+  read -r RATE P50 P99 DAEMON_US PG_US WAITED STEAL WRK_US BY_THREAD < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
   echo "creatorflow on PostgreSQL, $connections connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD), PostgreSQL $PG_US µs"
-  echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine"
+  echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine; wrk $WRK_US µs per webhook"
   python3 -c "print(f'ratio: {$RATE / $BEST:.2f}x pgbench at its best ($BEST tps)')"
   RATES+=("$connections:$RATE")
 done
@@ -168,7 +184,7 @@ while time.time() < end:
 print(int(n / min(float(sys.argv[2]), 10)))
 PY
 )
-read -r RATE P50 P99 DAEMON_US _ WAITED STEAL BY_THREAD < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
+read -r RATE P50 P99 DAEMON_US _ WAITED STEAL WRK_US BY_THREAD < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
 echo "sqlite3, one single-row insert per fsynced transaction: $SQLITE_TPS tps"
 echo "creatorflow on SQLite, 256 connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD)"
-echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine"
+echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine; wrk $WRK_US µs per webhook"

@@ -120,10 +120,33 @@ print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:
 PY
 }
 
+# pgbench at $1 clients; prints "tps postgres_us_per_transaction pgbench_us_per_transaction": the
+# CPU beside the rate says whether pgbench was bound by the disk's flushes or by the two cores.
 pgbench_tps() {
-  pgbench -n -c "$1" -j 2 -T "$SECONDS_PER_RUN" -f "$WORK/insert.sql" \
-    "$PG_SERVER/cf_compare_pgbench" >"$WORK/pgbench.txt" 2>&1
-  awk '/^tps = /{print int($3); exit}' "$WORK/pgbench.txt"
+  local pg_before pg_after
+  # shellcheck disable=SC2046
+  pg_before=$(cpu_of $(postgres_pids))
+  (
+    pgbench -n -c "$1" -j 2 -T "$SECONDS_PER_RUN" -f "$WORK/insert.sql" \
+      "$PG_SERVER/cf_compare_pgbench" >"$WORK/pgbench.txt" 2>&1
+    times >"$WORK/pgbench.times"
+  )
+  # pgbench's backends have exited: their CPU is the postmaster's children's (cpu_of counts it)
+  # once the postmaster has reaped them.
+  sleep 0.5
+  # shellcheck disable=SC2046
+  pg_after=$(cpu_of $(postgres_pids))
+  python3 - "$WORK/pgbench.txt" "$pg_before" "$pg_after" "$(tail -1 "$WORK/pgbench.times")" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+tps = float(re.search(r"^tps = ([0-9.]+)", text, re.M).group(1))
+done = int(re.search(r"number of transactions actually processed: ([0-9]+)", text).group(1))
+def seconds(t):  # bash's `times`: 0m1.234s
+    m, _, rest = t.partition("m")
+    return int(m) * 60 + float(rest.rstrip("s"))
+client = sum(seconds(t) for t in sys.argv[4].split())
+print(f"{int(tps)} {(float(sys.argv[3]) - float(sys.argv[2])) / done * 1e6:.1f} {client / done * 1e6:.1f}")
+PY
 }
 
 fresh_database() {
@@ -144,8 +167,8 @@ BEST_CLIENTS=16
 MAX_CONNECTIONS=$(psql "$PG_URL" -Atc "show max_connections")
 for clients in 16 64 256; do
   ((clients < MAX_CONNECTIONS - 5)) || continue
-  tps=$(pgbench_tps "$clients")
-  echo "pgbench, one single-row insert per transaction, $clients clients: $tps tps"
+  read -r tps pg_us client_us < <(pgbench_tps "$clients")
+  echo "pgbench, one single-row insert per transaction, $clients clients: $tps tps (CPU per transaction: PostgreSQL $pg_us µs, pgbench $client_us µs)"
   ((tps > BEST)) && BEST=$tps && BEST_CLIENTS=$clients
 done
 RATES=()
@@ -160,7 +183,7 @@ done
 # pgbench once more at its best client count, after the daemon's runs: on a shared VM the
 # machine's speed can move within minutes (pgbench's best moved 9,987 -> 18,400 tps within one
 # session), and a ratio is only as good as the two rates being taken at the same speed.
-AFTER=$(pgbench_tps "$BEST_CLIENTS")
+read -r AFTER _ _ < <(pgbench_tps "$BEST_CLIENTS")
 echo "pgbench again after the daemon's runs, $BEST_CLIENTS clients: $AFTER tps (before: $BEST)"
 if ((AFTER > BEST)); then
   for entry in "${RATES[@]}"; do

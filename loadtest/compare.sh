@@ -176,7 +176,8 @@ for connections in 256 64; do
   fresh_database cf_compare_daemon
   read -r RATE P50 P99 DAEMON_US PG_US WAITED STEAL WRK_US BY_THREAD < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
   echo "creatorflow on PostgreSQL, $connections connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD), PostgreSQL $PG_US µs"
-  echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine; wrk $WRK_US µs per webhook"
+  echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine"
+  echo "  the load generator: wrk $WRK_US µs of CPU per webhook while it sends"
   python3 -c "print(f'ratio: {$RATE / $BEST:.2f}x pgbench at its best ($BEST tps)')"
   RATES+=("$connections:$RATE")
 done
@@ -210,4 +211,5 @@ PY
 read -r RATE P50 P99 DAEMON_US _ WAITED STEAL WRK_US BY_THREAD < <(daemon_run "sqlite://$WORK/daemon.db?mode=rwc" 256)
 echo "sqlite3, one single-row insert per fsynced transaction: $SQLITE_TPS tps"
 echo "creatorflow on SQLite, 256 connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD)"
-echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine; wrk $WRK_US µs per webhook"
+echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine"
+echo "  the load generator: wrk $WRK_US µs of CPU per webhook while it sends"

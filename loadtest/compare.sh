@@ -50,6 +50,12 @@ export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__TIKTOK__POLL_INTER
 
 postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
 
+# The CPU seconds (user + system) of the children on the last line of bash's `times` output
+# in file $1 ("0m1.234s 0m0.567s").
+children_seconds() {
+  tail -1 "$1" | awk '{ t = 0; for (i = 1; i <= NF; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] } print t }'
+}
+
 # Runs `creatorflow serve` on $1 and sends it $EVENTS fresh webhooks from $2 connections with
 # wrk; prints "rate p50 p99 daemon_us_per_webhook postgres_us_per_webhook waited_us steal_percent
 # wrk_us_per_webhook by_thread".
@@ -89,7 +95,7 @@ daemon_run() {
   stop_daemon
   python3 - "$WORK/wrk.txt" "$daemon_before" "$daemon_after" "$pg_before" "$pg_after" "$url" \
     "$WORK/threads.before" "$WORK/threads.after" "$(getconf CLK_TCK)" "$wait_before" "$wait_after" \
-    "$steal_before" "$steal_after" "$(tail -1 "$WORK/wrk.times")" "$(cat "$WORK/wrk.loading")" <<'PY'
+    "$steal_before" "$steal_after" "$(children_seconds "$WORK/wrk.times")" "$(cat "$WORK/wrk.loading")" <<'PY'
 import collections, sys
 out = dict(l.split()[:2] for l in open(sys.argv[1]) if len(l.split()) == 2)
 refused = int(out["refused"])
@@ -112,10 +118,7 @@ by_thread = ", ".join(f"{k} {us:.1f}" for us, k in reversed(threads) if us >= 0.
 waited = (int(sys.argv[11]) - int(sys.argv[10])) / n / 1e3
 (s0, t0), (s1, t1) = (map(int, a.split()) for a in sys.argv[12:14])
 steal = 100 * (s1 - s0) / max(t1 - t0, 1)
-def seconds(t):  # bash's `times`: 0m1.234s
-    m, _, rest = t.partition("m")
-    return int(m) * 60 + float(rest.rstrip("s"))
-generator = (sum(seconds(t) for t in sys.argv[14].split()) - float(sys.argv[15] or 0)) / n * 1e6
+generator = (float(sys.argv[14]) - float(sys.argv[15] or 0)) / n * 1e6
 print(f"{n / s:.0f} {out['latency_p50_ms']} {out['latency_p99_ms']} {d:.1f} {pg:.1f} {waited:.1f} {steal:.0f} {generator:.1f} {by_thread}")
 PY
 }
@@ -136,15 +139,12 @@ pgbench_tps() {
   sleep 0.5
   # shellcheck disable=SC2046
   pg_after=$(cpu_of $(postgres_pids))
-  python3 - "$WORK/pgbench.txt" "$pg_before" "$pg_after" "$(tail -1 "$WORK/pgbench.times")" <<'PY'
+  python3 - "$WORK/pgbench.txt" "$pg_before" "$pg_after" "$(children_seconds "$WORK/pgbench.times")" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 tps = float(re.search(r"^tps = ([0-9.]+)", text, re.M).group(1))
 done = int(re.search(r"number of transactions actually processed: ([0-9]+)", text).group(1))
-def seconds(t):  # bash's `times`: 0m1.234s
-    m, _, rest = t.partition("m")
-    return int(m) * 60 + float(rest.rstrip("s"))
-client = sum(seconds(t) for t in sys.argv[4].split())
+client = float(sys.argv[4])
 print(f"{int(tps)} {(float(sys.argv[3]) - float(sys.argv[2])) / done * 1e6:.1f} {client / done * 1e6:.1f}")
 PY
 }

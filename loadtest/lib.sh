@@ -15,6 +15,12 @@ wait_ready() {
 # Starts `creatorflow serve` in the background, its output in $1, and waits until it is ready;
 # sets DAEMON to its pid.
 start_daemon() {
+  # Something already listening there (a daemon left by an earlier run) would answer wait_ready
+  # and be measured in place of this one.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "port $PORT is already in use (a daemon left running?); stop it or set PORT" >&2
+    return 1
+  fi
   "$BIN" serve >"$1" 2>&1 &
   DAEMON=$!
   wait_ready "$PORT" "$1"

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
-use metrics::{counter, histogram};
+use metrics::{Counter, Histogram, counter, histogram};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -133,14 +133,19 @@ pub struct Forwarder {
     secret: SecretString,
     /// A lane per node URL, each with its stream.
     lanes: Mailboxes<String, Pending>,
+    /// The forwarded messages' counters by outcome, answered and unreachable (held, not looked
+    /// up by name and label for every message).
+    answered: Counter,
+    unreachable: Counter,
 }
 
 impl Forwarder {
     pub fn new(membership: Membership, secret: SecretString) -> Result<Self, reqwest::Error> {
         crate::integrations::install_tls();
-        for outcome in ["answered", "unreachable"] {
-            counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => outcome).increment(0);
-        }
+        let answered = counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "answered");
+        let unreachable = counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "unreachable");
+        answered.increment(0);
+        unreachable.increment(0);
         counter!(CLUSTER_FORWARD_STREAMS_TOTAL).increment(0);
         // No timeout for the whole request: a stream lasts as long as messages keep coming.
         let http = reqwest::Client::builder()
@@ -154,6 +159,7 @@ impl Forwarder {
                     endpoint: format!("{url}/internal/v1/stream"),
                     http: http.clone(),
                     secret: secret.clone(),
+                    batch_size: histogram!(CLUSTER_FORWARD_BATCH_SIZE),
                 };
                 lane.run(inbox)
             }
@@ -162,6 +168,8 @@ impl Forwarder {
             membership,
             secret,
             lanes,
+            answered,
+            unreachable,
         })
     }
 
@@ -179,7 +187,7 @@ impl Forwarder {
     pub async fn forward(&self, id: &OrderId, envelope: Envelope) -> Result<Reply, Error> {
         let slot = id.slot();
         let unreachable = || {
-            counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "unreachable").increment(1);
+            self.unreachable.increment(1);
             Error::Unreachable { slot }
         };
         let Some(owner) = self.membership.owner(slot) else {
@@ -200,7 +208,7 @@ impl Forwarder {
         };
         match tokio::time::timeout(FORWARD_TIMEOUT, forwarded).await {
             Ok(Ok(Some(answer))) => {
-                counter!(CLUSTER_FORWARDED_TOTAL, "outcome" => "answered").increment(1);
+                self.answered.increment(1);
                 match answer {
                     Answer::Done(reply) => Ok(reply),
                     Answer::Rejected(rejection) => Err(Error::Rejected(rejection)),
@@ -218,6 +226,8 @@ struct Lane {
     endpoint: String,
     http: reqwest::Client,
     secret: SecretString,
+    /// Messages per write.
+    batch_size: Histogram,
 }
 
 impl Lane {
@@ -262,7 +272,7 @@ impl Lane {
         let mut body = Some(body);
         let mut response: Option<reqwest::Response> = None;
         let mut waiting = Waiting::default();
-        let mut received = Vec::new();
+        let mut partial = Vec::new();
         let mut next = Some(first);
         let mut last_sent = Instant::now();
         let mut check = tokio::time::interval(STALL_CHECK);
@@ -271,7 +281,7 @@ impl Lane {
                 // Let this thread's other ready tasks, and sockets newly readable, run first:
                 // the requests they carry join this write.
                 tokio::task::yield_now().await;
-                let chunk = waiting.write(first, inbox);
+                let chunk = waiting.write(first, inbox, &self.batch_size);
                 last_sent = Instant::now();
                 if !chunk.is_empty()
                     && body
@@ -289,7 +299,7 @@ impl Lane {
                 chunk = async { response.as_mut()?.chunk().await.transpose() }, if response.is_some() => {
                     match chunk {
                         Some(Ok(chunk)) => {
-                            if let Err(why) = waiting.answer(&mut received, &chunk) {
+                            if let Err(why) = waiting.answer(&mut partial, &chunk) {
                                 break Err(Ended::Failed(why));
                             }
                         }
@@ -347,7 +357,12 @@ impl Waiting {
     /// `first` and what else is queued (while there is room), as lines of one chunk. A message
     /// whose sender stopped waiting (2 s passed: its webhook was parked, its command answered
     /// that the owner is unreachable) is not written.
-    fn write(&mut self, first: Pending, inbox: &mut mpsc::Receiver<Pending>) -> Vec<u8> {
+    fn write(
+        &mut self,
+        first: Pending,
+        inbox: &mut mpsc::Receiver<Pending>,
+        batch_size: &Histogram,
+    ) -> Vec<u8> {
         let mut chunk = Vec::new();
         let mut written = 0;
         let mut next = Some(first);
@@ -367,7 +382,7 @@ impl Waiting {
             }
         }
         if written > 0 {
-            histogram!(CLUSTER_FORWARD_BATCH_SIZE).record(written as f64);
+            batch_size.record(written as f64);
         }
         chunk
     }
@@ -375,14 +390,14 @@ impl Waiting {
     /// Hands each whole answer line of `chunk` (after what `partial` kept of the last one) to
     /// its sender.
     fn answer(&mut self, partial: &mut Vec<u8>, chunk: &[u8]) -> Result<(), String> {
-        for line in lines(partial, chunk)? {
-            let answered: Answered = serde_json::from_slice(&line)
+        lines(partial, chunk, |line| {
+            let answered: Answered = serde_json::from_slice(line)
                 .map_err(|e| format!("the owner answered something else: {e}"))?;
             if let Some((answer, _)) = self.answers.remove(&answered.seq) {
                 let _ = answer.send(Some(answered.answer));
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Every message not answered: `None`.
@@ -393,22 +408,31 @@ impl Waiting {
     }
 }
 
-/// The whole lines `chunk` completes, after what `partial` kept of the last one; keeps the
-/// incomplete end in `partial`. A line longer than [`MAX_LINE`] is an error.
-fn lines(partial: &mut Vec<u8>, chunk: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut whole = Vec::new();
+/// Hands `each` the whole lines `chunk` completes, in order, after what `partial` kept of the
+/// last one; keeps the incomplete end in `partial`. A line within `chunk` is handed as a slice of
+/// it (only a line begun in an earlier chunk is copied). Stops at the first error of `each`; a
+/// line longer than [`MAX_LINE`] is an error.
+fn lines(
+    partial: &mut Vec<u8>,
+    chunk: &[u8],
+    mut each: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
     let mut rest = chunk;
     while let Some(end) = rest.iter().position(|b| *b == b'\n') {
-        let mut line = std::mem::take(partial);
-        line.extend_from_slice(&rest[..end]);
-        whole.push(line);
+        if partial.is_empty() {
+            each(&rest[..end])?;
+        } else {
+            partial.extend_from_slice(&rest[..end]);
+            let line = std::mem::take(partial);
+            each(&line)?;
+        }
         rest = &rest[end + 1..];
     }
     partial.extend_from_slice(rest);
     if partial.len() > MAX_LINE {
         return Err(format!("a line over {MAX_LINE} bytes"));
     }
-    Ok(whole)
+    Ok(())
 }
 
 /// The owner's side of a stream: reads messages from `body` (lines of [`Forwarded`]), submits
@@ -455,14 +479,14 @@ pub async fn serve_stream<S, E>(
             () = stopping.stopped(), if reading => reading = false,
             chunk = body.next(), if reading && running.len() < MAX_UNANSWERED => match chunk {
                 Some(Ok(chunk)) => {
-                    let read = lines(&mut partial, &chunk).and_then(|lines| {
-                        lines.iter().map(|line| {
-                            serde_json::from_slice::<Forwarded>(line)
-                                .map_err(|e| format!("not a forwarded message: {e}"))
-                        }).collect::<Result<Vec<_>, _>>()
+                    let read = lines(&mut partial, &chunk, |line| {
+                        let message = serde_json::from_slice::<Forwarded>(line)
+                            .map_err(|e| format!("not a forwarded message: {e}"))?;
+                        running.push(answer(registry, membership, message));
+                        Ok(())
                     });
                     match read {
-                        Ok(messages) => running.extend(messages.into_iter().map(|message| answer(registry, membership, message))),
+                        Ok(()) => {}
                         Err(why) => {
                             tracing::warn!(error = %why, "cluster: a forwarding stream sent something else; reading no more of it");
                             reading = false;
@@ -589,17 +613,27 @@ async fn apply_parked(
 mod tests {
     use super::*;
 
+    /// The whole lines `lines` hands out for `chunk`.
+    fn whole(partial: &mut Vec<u8>, chunk: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        let mut whole = Vec::new();
+        lines(partial, chunk, |line| {
+            whole.push(line.to_vec());
+            Ok(())
+        })?;
+        Ok(whole)
+    }
+
     #[test]
     fn lines_split_across_chunks_come_out_whole() {
         let mut partial = Vec::new();
         assert_eq!(
-            lines(&mut partial, b"{\"seq\":1}\n{\"se").unwrap(),
+            whole(&mut partial, b"{\"seq\":1}\n{\"se").unwrap(),
             [b"{\"seq\":1}".to_vec()]
         );
         assert_eq!(partial, b"{\"se");
-        assert!(lines(&mut partial, b"q\":2").unwrap().is_empty());
+        assert!(whole(&mut partial, b"q\":2").unwrap().is_empty());
         assert_eq!(
-            lines(&mut partial, b"}\n\n{\"seq\":3}\n").unwrap(),
+            whole(&mut partial, b"}\n\n{\"seq\":3}\n").unwrap(),
             [b"{\"seq\":2}".to_vec(), Vec::new(), b"{\"seq\":3}".to_vec()]
         );
         assert!(partial.is_empty());
@@ -608,8 +642,24 @@ mod tests {
     #[test]
     fn a_line_longer_than_the_limit_is_refused() {
         let mut partial = vec![b'x'; MAX_LINE];
-        let refused = lines(&mut partial, b"y").unwrap_err();
+        let refused = whole(&mut partial, b"y").unwrap_err();
         assert!(refused.contains("a line over"), "{refused}");
+    }
+
+    #[test]
+    fn lines_stop_at_the_first_line_refused() {
+        let mut partial = Vec::new();
+        let mut seen = Vec::new();
+        let refused = lines(&mut partial, b"a\nb\nc\n", |line| {
+            seen.push(line.to_vec());
+            if line == b"b" {
+                return Err("not b".to_owned());
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(refused, "not b");
+        assert_eq!(seen, [b"a".to_vec(), b"b".to_vec()]);
     }
 
     #[test]

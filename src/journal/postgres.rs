@@ -117,6 +117,27 @@ static FENCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     sql + "SELECT dedupe_key, NULL::int2 FROM seen UNION ALL SELECT NULL, slot FROM fence"
 });
 
+/// `sql` without its `keys` CTE: for a batch with no key rows (almost every batch: a key row is
+/// written only for a delivery that changes nothing and asks for nothing), which then does not
+/// start, at every execution, an insert into `webhook_inbox` of nothing (its executor node, the
+/// table and its index opened, the arrays unnested). Its parameters are still bound (empty), so
+/// both texts take the same arguments.
+fn without_keys(sql: &str) -> String {
+    let start = sql
+        .find("), keys AS (")
+        .expect("the batch statement has key rows");
+    let end = sql
+        .find("), log AS (")
+        .expect("the batch statement has log rows");
+    format!("{}{}", &sql[..start], &sql[end..])
+}
+
+static BATCH_WITHOUT_KEYS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| without_keys(BATCH));
+
+static FENCED_WITHOUT_KEYS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| without_keys(&FENCED));
+
 /// The text of a nullable column: `''` stands for NULL (see the module's notes).
 fn text(v: Option<&str>) -> &str {
     v.unwrap_or_default()
@@ -276,6 +297,7 @@ pub(super) async fn write_batch(
     }
 
     let [key_key, key_shop, key_order] = key_rows;
+    let with_keys = !key_key.is_empty();
     let [order_ids, kinds, fs, ts, fg, tg, causes, dedupe_keys] = log;
     let mut p = Parameters(PgArguments::default());
     // The encoded arrays in one allocation, not one per doubling: the JSON texts, and a
@@ -301,7 +323,14 @@ pub(super) async fn write_batch(
     let Some(fence) = fence else {
         return Ok(Batch {
             seen: db
-                .fetch_encoded(BATCH, p.0)
+                .fetch_encoded(
+                    if with_keys {
+                        BATCH
+                    } else {
+                        BATCH_WITHOUT_KEYS.as_str()
+                    },
+                    p.0,
+                )
                 .await?
                 .iter()
                 .map(|row| row.try_get::<String, _>(0))
@@ -331,7 +360,12 @@ pub(super) async fn write_batch(
         seen: HashSet::new(),
         held: Some(HashSet::new()),
     };
-    for row in db.fetch_encoded(FENCED.as_str(), p.0).await? {
+    let sql = if with_keys {
+        &FENCED
+    } else {
+        &FENCED_WITHOUT_KEYS
+    };
+    for row in db.fetch_encoded(sql.as_str(), p.0).await? {
         let key: Option<String> = row.try_get(0).map_err(decoding)?;
         let slot: Option<i16> = row.try_get(1).map_err(decoding)?;
         match (key, slot) {
@@ -363,4 +397,35 @@ pub(super) struct Batch {
     pub seen: HashSet<String>,
     /// `None`: not fenced (a single node).
     pub held: Option<HashSet<i16>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_without_key_rows_leaves_out_only_their_insert() {
+        for (with, without) in [
+            (BATCH, BATCH_WITHOUT_KEYS.as_str()),
+            (FENCED.as_str(), FENCED_WITHOUT_KEYS.as_str()),
+        ] {
+            assert!(with.contains("INSERT INTO webhook_inbox"));
+            assert!(!without.contains("INSERT INTO webhook_inbox"));
+            assert!(!without.contains("keys AS"));
+            // Keys recorded as key rows earlier are still found: the dedupe reads the inbox.
+            assert!(without.contains("SELECT dedupe_key FROM webhook_inbox"));
+            for part in [
+                "INSERT INTO order_events",
+                "INSERT INTO orders",
+                "ON CONFLICT (id)",
+            ] {
+                assert!(without.contains(part), "{part}");
+            }
+            assert_eq!(
+                with.len() - without.len(),
+                with.find("), log AS (").unwrap() - with.find("), keys AS (").unwrap()
+            );
+        }
+        assert!(FENCED_WITHOUT_KEYS.contains("FOR SHARE OF l"));
+    }
 }

@@ -229,7 +229,7 @@ fn describe() {
     describe_gauge!(
         MEMORY_LIMIT_BYTES,
         Unit::Bytes,
-        "Memory the daemon may use: its cgroup's memory.max, else the machine's"
+        "Memory the daemon may use: the smaller of its cgroup's limit (memory.max) and the machine's memory"
     );
     describe_counter!(
         TIKTOK_REQUESTS_TOTAL,

@@ -110,43 +110,30 @@ mod tests {
         );
     }
 
-    fn files(present: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let present: Vec<(String, String)> = present
-            .iter()
-            .map(|(p, v)| (p.to_string(), v.to_string()))
-            .collect();
-        move |path| {
+    /// The limit `cgroup_limit_bytes` finds for `listing` on a host whose only files are
+    /// `present` (path, contents).
+    fn limit(listing: &str, present: &[(&str, &str)]) -> Option<u64> {
+        super::cgroup_limit_bytes(listing, |path| {
             present
                 .iter()
-                .find(|(p, _)| p == path)
-                .map(|(_, v)| v.clone())
-        }
+                .find(|(p, _)| *p == path)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
     fn a_cgroup_v2_memory_max_is_the_limit_and_max_is_none() {
         let listing = "0::/system.slice/creatorflow.service\n";
-        let limited = files(&[(
-            "/sys/fs/cgroup/system.slice/creatorflow.service/memory.max",
-            "536870912\n",
-        )]);
-        assert_eq!(super::cgroup_limit_bytes(listing, limited), Some(536870912));
-        let unlimited = files(&[(
-            "/sys/fs/cgroup/system.slice/creatorflow.service/memory.max",
-            "max\n",
-        )]);
-        assert_eq!(super::cgroup_limit_bytes(listing, unlimited), None);
+        let file = "/sys/fs/cgroup/system.slice/creatorflow.service/memory.max";
+        assert_eq!(limit(listing, &[(file, "536870912\n")]), Some(536870912));
+        assert_eq!(limit(listing, &[(file, "max\n")]), None);
     }
 
     #[test]
     fn a_cgroup_v1_memory_controller_is_read_and_a_listing_without_one_is_none() {
         let listing = "9:name=systemd:/\n4:cpu,memory:/jobs/one\n0::/\n";
-        let read = files(&[(
-            "/sys/fs/cgroup/memory/jobs/one/memory.limit_in_bytes",
-            "1073741824\n",
-        )]);
-        assert_eq!(super::cgroup_limit_bytes(listing, read), Some(1 << 30));
-        let no_memory = "9:name=systemd:/\n1:cpu:/\n";
-        assert_eq!(super::cgroup_limit_bytes(no_memory, files(&[])), None);
+        let file = "/sys/fs/cgroup/memory/jobs/one/memory.limit_in_bytes";
+        assert_eq!(limit(listing, &[(file, "1073741824\n")]), Some(1 << 30));
+        assert_eq!(limit("9:name=systemd:/\n1:cpu:/\n", &[]), None);
     }
 }

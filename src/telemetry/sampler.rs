@@ -54,16 +54,12 @@ fn resident_bytes() -> Option<u64> {
 /// `memory.max`, or v1 `memory.limit_in_bytes`) and the machine's memory. A process outside any
 /// limited cgroup, or on a host that lists no cgroup at all, still gets the machine's memory.
 fn memory_limit_bytes() -> Option<u64> {
-    let machine = machine_memory_bytes();
     let cgroup = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|listing| {
             cgroup_limit_bytes(&listing, |path| std::fs::read_to_string(path).ok())
         });
-    match (cgroup, machine) {
-        (Some(limit), Some(machine)) => Some(limit.min(machine)),
-        (limit, machine) => limit.or(machine),
-    }
+    [cgroup, machine_memory_bytes()].into_iter().flatten().min()
 }
 
 /// The memory limit the cgroups named in a `/proc/self/cgroup` listing set, read through `read`

@@ -121,6 +121,69 @@ impl serde::Serialize for Effects<'_> {
     }
 }
 
+/// The log rows' JSON texts (their payloads, their effects) written one after another into one
+/// buffer: one allocation for the batch, not one per row, bound from there as slices
+/// (PostgreSQL) or as one blob the statement cuts rows' texts from (SQLite).
+#[derive(Default)]
+pub(crate) struct Texts {
+    pub buffer: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    fn push_json(&mut self, value: &impl serde::Serialize, what: &str) -> Result<(), DbErr> {
+        serde_json::to_writer(&mut self.buffer, value)
+            .map_err(|e| DbErr::Custom(format!("{what}: {e}")))?;
+        self.ends.push(self.buffer.len());
+        Ok(())
+    }
+
+    fn push(&mut self, text: &str) {
+        self.buffer.extend_from_slice(text.as_bytes());
+        self.ends.push(self.buffer.len());
+    }
+
+    /// Appends `row`'s payload: its event, or `{}` on a row that carries only effects.
+    pub fn push_payload(&mut self, row: &LogRow) -> Result<(), DbErr> {
+        let Some(event) = row.event else {
+            self.push("{}");
+            return Ok(());
+        };
+        self.push_json(event, "event payload")
+    }
+
+    /// Appends `row`'s effects, or an empty text (NULL in the log) on a row that has none.
+    pub fn push_effects(&mut self, row: &LogRow) -> Result<(), DbErr> {
+        let Some(effects) = &row.effects else {
+            self.push("");
+            return Ok(());
+        };
+        self.push_json(effects, "effects")
+    }
+
+    /// Where the last text pushed lies in the buffer: its first byte counted from 1 (as SQL's
+    /// `substr` counts) and its length.
+    pub fn last_span(&self) -> (usize, usize) {
+        let end = self.ends.last().copied().unwrap_or_default();
+        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
+        (start + 1, end - start)
+    }
+
+    /// The texts, in the order they were pushed.
+    pub fn slices(&self) -> Vec<&str> {
+        let text = std::str::from_utf8(&self.buffer).expect("serde_json writes UTF-8");
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let slice = &text[start..end];
+                start = end;
+                slice
+            })
+            .collect()
+    }
+}
+
 /// The kind of a row that carries only effects.
 pub const EFFECTS_ONLY: &str = "effects";
 

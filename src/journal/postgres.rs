@@ -28,7 +28,7 @@ use sea_orm::DbErr;
 use sea_orm::sqlx::postgres::{PgArguments, Postgres};
 use sea_orm::sqlx::{Arguments, Encode, Row, Type};
 
-use super::commit::{Commit, Placed, log_rows};
+use super::commit::{Commit, Placed, Texts, log_rows};
 use crate::persistence::FetchEncoded;
 
 const NO_INT: i64 = i64::MIN;
@@ -178,41 +178,6 @@ impl Parameters {
     }
 }
 
-/// JSON texts written one after another into one buffer (one allocation for the batch, not
-/// one per row), read back as slices once all are written.
-#[derive(Default)]
-struct Texts {
-    buffer: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Texts {
-    fn push_json(&mut self, value: &impl serde::Serialize, what: &str) -> Result<(), DbErr> {
-        serde_json::to_writer(&mut self.buffer, value)
-            .map_err(|e| DbErr::Custom(format!("{what}: {e}")))?;
-        self.ends.push(self.buffer.len());
-        Ok(())
-    }
-
-    fn push(&mut self, text: &str) {
-        self.buffer.extend_from_slice(text.as_bytes());
-        self.ends.push(self.buffer.len());
-    }
-
-    fn slices(&self) -> Vec<&str> {
-        let text = std::str::from_utf8(&self.buffer).expect("serde_json writes UTF-8");
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let slice = &text[start..end];
-                start = end;
-                slice
-            })
-            .collect()
-    }
-}
-
 /// Writes `placed` (no two with the same dedupe key) in one statement: the key rows, log rows
 /// and — for `narrow` — snapshots of the commits whose key was not seen before. Returns the
 /// keys that were. `narrow` are the commits whose snapshot this statement writes (the newest of
@@ -257,14 +222,8 @@ pub(super) async fn write_batch(
         positions.push(row.position);
         slots.push(row.slot);
         seqs.push(row.seq.unwrap_or(NO_INT));
-        match row.event {
-            Some(event) => payloads.push_json(event, "event payload")?,
-            None => payloads.push("{}"),
-        }
-        match &row.effects {
-            Some(e) => effects.push_json(e, "effects")?,
-            None => effects.push(""),
-        }
+        payloads.push_payload(row)?;
+        effects.push_effects(row)?;
         push(
             &mut log,
             [

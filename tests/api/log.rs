@@ -206,6 +206,76 @@ async fn a_redelivered_webhook_is_a_duplicate_whether_its_key_is_on_an_event_or_
     db.destroy().await;
 }
 
+#[actix_web::test]
+async fn each_log_row_keeps_its_own_payload_and_effects_whatever_their_characters() {
+    let (db, database, journal) = journal(1).await;
+    // One batch: orders whose (verbatim, unknown) statuses put multi-byte characters in their
+    // events' payloads and in their transitions' effects, between plain ones, and a row of
+    // effects only. A row given a neighbour's text, or a text cut on the wrong byte, fails here.
+    let statuses = [
+        "AWAITING_SHIPMENT",
+        "ÉTAT_入荷待ち_🚚",
+        "UNPAID",
+        "ПРОВЕРКА",
+    ];
+    let commits: Vec<Commit> = statuses
+        .iter()
+        .enumerate()
+        .map(|(n, status)| {
+            let key = format!("tts:texts-{n}");
+            creation_commit(SHOP, &format!("5771{n:06}"), status, Some(&key))
+        })
+        .collect();
+    let expected: Vec<_> = commits
+        .iter()
+        .map(|c| {
+            let events: Vec<_> = c.applied.iter().map(|a| a.event.clone()).collect();
+            (c.order.id.clone(), events)
+        })
+        .collect();
+    let mut all = commits;
+    all.push(address_update(7));
+    for outcome in futures_util::future::join_all(all.into_iter().map(|c| journal.commit(c))).await
+    {
+        assert!(matches!(outcome, Ok(Written::Committed)), "{outcome:?}");
+    }
+
+    for (id, events) in &expected {
+        let stored = database.orders().events(id).await.unwrap();
+        assert_eq!(&stored, events, "order {id}'s events as committed");
+    }
+    let end = journal.committed().now();
+    let entries = database.log().after(0, end, 100, None).await.unwrap();
+    let mut moved: Vec<(String, String)> = Vec::new();
+    let mut fetches = 0;
+    for posted in entries.iter().flat_map(|e| e.effects.iter()) {
+        match posted.effect().expect("every stored effect parses") {
+            Effect::Transitioned(t) => {
+                moved.push((t.order_id.as_str().to_owned(), t.status.as_str().to_owned()))
+            }
+            Effect::FetchDetail { .. } => fetches += 1,
+            other => panic!("an effect no commit asked for: {other:?}"),
+        }
+    }
+    moved.sort();
+    let mut committed: Vec<(String, String)> = statuses
+        .iter()
+        .enumerate()
+        .map(|(n, s)| (format!("5771{n:06}"), s.to_string()))
+        .collect();
+    committed.sort();
+    assert_eq!(
+        moved, committed,
+        "each transition names its own order and status"
+    );
+    assert_eq!(
+        fetches,
+        statuses.len() + 1,
+        "each creation's fetch and the address update's"
+    );
+    db.destroy().await;
+}
+
 /// An entry's position, slot, and each effect's routing key and JSON.
 type Told = (i64, i16, Vec<(String, serde_json::Value)>);
 

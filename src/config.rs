@@ -531,17 +531,16 @@ impl Settings {
     /// `journal.max_delay`, unset meaning what suits the backend and the writers: 1 ms on
     /// PostgreSQL with several writers, which overlap (a batch fills while the others commit,
     /// and waiting longer only delayed it: 19% more webhooks/s at 64 connections than 2 ms, the
-    /// same CPU per webhook; docs/PERFORMANCE.md, session 23); none for a lone PostgreSQL
-    /// writer (a cluster node's), which has no other batch to overlap, so its wait was time the
+    /// same CPU per webhook; docs/PERFORMANCE.md, session 23); none for a lone writer (a cluster
+    /// node's, or SQLite's), which has no other batch to overlap, so its wait was time the
     /// journal wrote nothing while its next batch queued anyway (three nodes each sent their own
-    /// orders took 1.06–1.29x the webhooks/s without it, session 34); 2 ms on SQLite, whose one
-    /// writer gains from the company (its batch's cost is mostly the fsync).
+    /// orders took 1.06–1.29x the webhooks/s without it, session 34; SQLite 1.07–1.17x at 256
+    /// connections, 1.22–1.29x at 64 and 1.8x at 16, with a lower p99 at each, session 66).
     pub fn journal_max_delay(&self) -> Duration {
         match (self.journal.max_delay, self.database.backend()) {
             (Some(delay), _) => delay,
             (None, Ok(Backend::Postgres)) if self.journal_writers() > 1 => Duration::from_millis(1),
-            (None, Ok(Backend::Postgres)) => Duration::ZERO,
-            (None, _) => Duration::from_millis(2),
+            (None, _) => Duration::ZERO,
         }
     }
 }
@@ -585,7 +584,7 @@ mod tests {
         assert_eq!(s.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database.backend().unwrap(), Backend::Sqlite);
         assert_eq!(s.database.sqlite_synchronous, SqliteSynchronous::Full);
-        assert_eq!(s.journal_max_delay(), Duration::from_millis(2), "SQLite's");
+        assert_eq!(s.journal_max_delay(), Duration::ZERO, "SQLite's one writer");
         assert_eq!(s.log.format, LogFormat::Pretty);
     }
 

@@ -131,42 +131,45 @@ pub(crate) struct Texts {
 }
 
 impl Texts {
-    fn push_json(&mut self, value: &impl serde::Serialize, what: &str) -> Result<(), DbErr> {
+    /// Appends the JSON of `value`; returns where it lies (see [`Texts::span_to`]).
+    fn push_json(
+        &mut self,
+        value: &impl serde::Serialize,
+        what: &str,
+    ) -> Result<(usize, usize), DbErr> {
+        let start = self.buffer.len();
         serde_json::to_writer(&mut self.buffer, value)
             .map_err(|e| DbErr::Custom(format!("{what}: {e}")))?;
-        self.ends.push(self.buffer.len());
-        Ok(())
+        Ok(self.span_to(start))
     }
 
-    fn push(&mut self, text: &str) {
+    fn push(&mut self, text: &str) -> (usize, usize) {
+        let start = self.buffer.len();
         self.buffer.extend_from_slice(text.as_bytes());
+        self.span_to(start)
+    }
+
+    /// Ends the text begun at byte `start`: where it lies in the buffer, its first byte counted
+    /// from 1 (as SQL's `substr` counts) and its length.
+    fn span_to(&mut self, start: usize) -> (usize, usize) {
         self.ends.push(self.buffer.len());
+        (start + 1, self.buffer.len() - start)
     }
 
     /// Appends `row`'s payload: its event, or `{}` on a row that carries only effects.
-    pub fn push_payload(&mut self, row: &LogRow) -> Result<(), DbErr> {
-        let Some(event) = row.event else {
-            self.push("{}");
-            return Ok(());
-        };
-        self.push_json(event, "event payload")
+    pub fn push_payload(&mut self, row: &LogRow) -> Result<(usize, usize), DbErr> {
+        match row.event {
+            Some(event) => self.push_json(event, "event payload"),
+            None => Ok(self.push("{}")),
+        }
     }
 
     /// Appends `row`'s effects, or an empty text (NULL in the log) on a row that has none.
-    pub fn push_effects(&mut self, row: &LogRow) -> Result<(), DbErr> {
-        let Some(effects) = &row.effects else {
-            self.push("");
-            return Ok(());
-        };
-        self.push_json(effects, "effects")
-    }
-
-    /// Where the last text pushed lies in the buffer: its first byte counted from 1 (as SQL's
-    /// `substr` counts) and its length.
-    pub fn last_span(&self) -> (usize, usize) {
-        let end = self.ends.last().copied().unwrap_or_default();
-        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
-        (start + 1, end - start)
+    pub fn push_effects(&mut self, row: &LogRow) -> Result<(usize, usize), DbErr> {
+        match &row.effects {
+            Some(effects) => self.push_json(effects, "effects"),
+            None => Ok(self.push("")),
+        }
     }
 
     /// The texts, in the order they were pushed.

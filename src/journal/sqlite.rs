@@ -138,10 +138,8 @@ pub(super) async fn insert_log(
     let rows = rows
         .iter()
         .map(|r| {
-            texts.push_payload(r)?;
-            let (payload, payload_len) = texts.last_span();
-            texts.push_effects(r)?;
-            let (effects, effects_len) = texts.last_span();
+            let (payload, payload_len) = texts.push_payload(r)?;
+            let (effects, effects_len) = texts.push_effects(r)?;
             Ok((
                 r.position,
                 r.slot,

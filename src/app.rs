@@ -133,6 +133,10 @@ impl Application {
         producers.spawn("metrics sampler", |stop| {
             crate::telemetry::sampler::run(sampled, stop)
         });
+        let checkpoints = db.clone();
+        producers.spawn("SQLite checkpoints", |stop| {
+            checkpoints.run_checkpoints(stop)
+        });
         let sessions = db.clone();
         producers.spawn("dashboard session expiry", |stop| async move {
             sessions.sessions().run_expiry(stop).await

@@ -66,6 +66,21 @@ pub struct Database {
     engine: Option<Arc<super::engine::Options>>,
 }
 
+/// How often [`Database::run_checkpoints`] checkpoints SQLite's WAL: at ~20,000 webhooks a second
+/// a tenth of a second is ~3,000 pages of WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The WAL's size in pages past which SQLite's write connection checkpoints it itself, at the end
+/// of a commit (SQLite's default is 1,000). That checkpoint runs on the journal's serial path: at
+/// 1,000 pages it copied ~4 MB of WAL into the database file and waited for two `fsync`s every
+/// ~750 webhooks (~9% of SQLite's worker under load, docs/PERFORMANCE.md, session 67). With
+/// [`Database::run_checkpoints`] beside it, the copying is done by then: the WAL starts over from
+/// its beginning only at a commit that finds every frame copied, which a checkpointer racing a
+/// busy writer never leaves, so under load the WAL file grows to this size (~40 MB) and the
+/// writer's own checkpoint, left only the last frames to copy, lets it start over. Without the
+/// checkpointer (a command of the CLI, a test) this alone bounds the WAL.
+const WRITER_AUTOCHECKPOINT: u32 = 10_000;
+
 /// How long a connection may sit unused before it is pinged before its next statement (the
 /// pools', and the engine's own connections').
 pub(super) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
@@ -189,17 +204,20 @@ impl Database {
             SqliteSynchronous::Full => SqlxSynchronous::Full,
             SqliteSynchronous::Extra => SqlxSynchronous::Extra,
         };
-        options.map_sqlx_sqlite_opts(move |o| {
+        let sqlite = move |o: sea_orm::sqlx::sqlite::SqliteConnectOptions| {
             o.create_if_missing(create)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
-        });
+        };
+        options.map_sqlx_sqlite_opts(sqlite);
         let writer = match &sqlite_file {
             Some(_) => {
                 let mut one = options.clone();
-                one.max_connections(1);
+                one.max_connections(1).map_sqlx_sqlite_opts(move |o| {
+                    sqlite(o).pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT.to_string())
+                });
                 let mut writer = sea_orm::Database::connect(one).await?;
                 writer.set_metric_callback(super::statements::record);
                 Some(writer)
@@ -314,6 +332,30 @@ impl Database {
             .unwrap_or_else(|_| Err(NotReady("database did not answer within 3s".into())))
     }
 
+    /// On a SQLite file, checkpoints the WAL every [`CHECKPOINT_EVERY`] until `stop`: copies the
+    /// pages written since into the database file from a pool connection, beside the writer
+    /// rather than inside one of its commits (see [`WRITER_AUTOCHECKPOINT`]). Returns at once
+    /// for PostgreSQL or an in-memory database.
+    pub async fn run_checkpoints(self, mut stop: crate::shutdown::Stop) {
+        if self.writer.is_none() {
+            return;
+        }
+        loop {
+            // PASSIVE: copies what no reader still needs, waiting for no one; never blocks the
+            // writer, which appends to the WAL meanwhile.
+            if let Err(e) = self
+                .conn
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+            {
+                tracing::warn!(error = %e, "cannot checkpoint SQLite's WAL");
+            }
+            if stop.sleep(CHECKPOINT_EVERY).await {
+                return;
+            }
+        }
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(self) -> Result<(), Error> {
         if let Some(pool) = &self.shop_pool {
@@ -381,6 +423,46 @@ mod tests {
             db.conn.ping().await.unwrap();
         }
         assert_eq!(seen, [1, 2, 3, 4, 5]);
+        db.close().await.unwrap();
+    }
+
+    /// A commit on the write connection leaves the WAL to the checkpointer beside it: the pages
+    /// reach the database file (what a copy of the file alone holds) without the writer copying
+    /// them at the end of its commit.
+    #[tokio::test]
+    async fn sqlite_checkpoints_run_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cf.db");
+        let url = format!("sqlite://{}", file.display());
+        let env = [("CREATORFLOW__DATABASE__URL".to_owned(), url)].into();
+        let settings = crate::config::Settings::load_with_env(None, Some(env))
+            .unwrap()
+            .database;
+        let db = Database::connect(&settings).await.unwrap();
+        let size = || std::fs::metadata(&file).unwrap().len();
+        // ~6 MB: 1,500 pages, past SQLite's default of 1,000 at which a commit checkpoints.
+        let txn = db.begin_write().await.unwrap();
+        txn.execute_unprepared(
+            "CREATE TABLE t (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 \
+             FROM n WHERE i < 1500) INSERT INTO t SELECT randomblob(4000) FROM n",
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        assert!(
+            size() < 1 << 20,
+            "the commit checkpointed: {} bytes",
+            size()
+        );
+        let mut tasks = crate::shutdown::Tasks::new("test");
+        let checkpoints = db.clone();
+        tasks.spawn("checkpoints", |stop| checkpoints.run_checkpoints(stop));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while size() < 5 << 20 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(size() >= 5 << 20, "not checkpointed: {} bytes", size());
+        tasks.stop(std::time::Duration::from_secs(5)).await;
         db.close().await.unwrap();
     }
 

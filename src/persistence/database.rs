@@ -383,18 +383,26 @@ mod tests {
 
     use super::{Database, sqlite_path};
 
-    /// On a SQLite file every write transaction runs on the same connection, whose page cache
-    /// its predecessors kept warm: `total_changes()` counts the rows changed on the connection
-    /// it is asked on, so a later write transaction sees the earlier ones' changes.
-    #[tokio::test]
-    async fn sqlite_writes_share_one_connection() {
+    /// A database on a SQLite file in a fresh folder (kept while the first value lives), with
+    /// the default settings, and the file's path.
+    async fn sqlite_file() -> (tempfile::TempDir, std::path::PathBuf, Database) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("cf.db").display());
+        let file = dir.path().join("cf.db");
+        let url = format!("sqlite://{}", file.display());
         let env = [("CREATORFLOW__DATABASE__URL".to_owned(), url)].into();
         let settings = crate::config::Settings::load_with_env(None, Some(env))
             .unwrap()
             .database;
         let db = Database::connect(&settings).await.unwrap();
+        (dir, file, db)
+    }
+
+    /// On a SQLite file every write transaction runs on the same connection, whose page cache
+    /// its predecessors kept warm: `total_changes()` counts the rows changed on the connection
+    /// it is asked on, so a later write transaction sees the earlier ones' changes.
+    #[tokio::test]
+    async fn sqlite_writes_share_one_connection() {
+        let (_dir, _, db) = sqlite_file().await;
         let changes = async |db: &Database| {
             let txn = db.begin_write().await.unwrap();
             txn.execute_unprepared("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
@@ -431,14 +439,7 @@ mod tests {
     /// them at the end of its commit.
     #[tokio::test]
     async fn sqlite_checkpoints_run_beside_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("cf.db");
-        let url = format!("sqlite://{}", file.display());
-        let env = [("CREATORFLOW__DATABASE__URL".to_owned(), url)].into();
-        let settings = crate::config::Settings::load_with_env(None, Some(env))
-            .unwrap()
-            .database;
-        let db = Database::connect(&settings).await.unwrap();
+        let (_dir, file, db) = sqlite_file().await;
         let size = || std::fs::metadata(&file).unwrap().len();
         // ~6 MB: 1,500 pages, past SQLite's default of 1,000 at which a commit checkpoints.
         let txn = db.begin_write().await.unwrap();

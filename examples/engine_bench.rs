@@ -204,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
         db.backend(),
         settings.engine.shard_count(),
         settings.journal.max_batch,
-        settings.journal_max_delay()
+        settings.journal.max_delay
     );
 
     match mode.as_str() {

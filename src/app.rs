@@ -294,7 +294,7 @@ async fn start_fenced_engine(
         Some(&engine),
         db.clone(),
         settings.journal.max_batch,
-        settings.journal_max_delay(),
+        settings.journal.max_delay,
         settings.journal_writers(),
         fence,
     )

@@ -213,10 +213,11 @@ pub struct JournalSettings {
     pub max_batch: usize,
     /// Concurrent writer transactions; 0 = automatic (1 on SQLite, 4 on PostgreSQL).
     pub writers: usize,
-    /// Longest wait of a batch's first item for company; unset = automatic (see
-    /// [`Settings::journal_max_delay`]).
-    #[serde(default, with = "humantime_serde::option")]
-    pub max_delay: Option<Duration>,
+    /// Longest wait of a batch's first item for company (none by default: the commits queue
+    /// behind the writers in flight meanwhile, so batches grow while the database is busy, and
+    /// a wait only kept the database idle; docs/PERFORMANCE.md, session 68).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -527,22 +528,6 @@ impl Settings {
             (n, _) => n,
         }
     }
-
-    /// `journal.max_delay`, unset meaning what suits the backend and the writers: 1 ms on
-    /// PostgreSQL with several writers, which overlap (a batch fills while the others commit,
-    /// and waiting longer only delayed it: 19% more webhooks/s at 64 connections than 2 ms, the
-    /// same CPU per webhook; docs/PERFORMANCE.md, session 23); none for a lone writer (a cluster
-    /// node's, or SQLite's), which has no other batch to overlap, so its wait was time the
-    /// journal wrote nothing while its next batch queued anyway (three nodes each sent their own
-    /// orders took 1.06–1.29x the webhooks/s without it, session 34; SQLite 1.07–1.17x at 256
-    /// connections, 1.22–1.29x at 64 and 1.8x at 16, with a lower p99 at each, session 66).
-    pub fn journal_max_delay(&self) -> Duration {
-        match (self.journal.max_delay, self.database.backend()) {
-            (Some(delay), _) => delay,
-            (None, Ok(Backend::Postgres)) if self.journal_writers() > 1 => Duration::from_millis(1),
-            (None, _) => Duration::ZERO,
-        }
-    }
 }
 
 impl EngineSettings {
@@ -584,43 +569,21 @@ mod tests {
         assert_eq!(s.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database.backend().unwrap(), Backend::Sqlite);
         assert_eq!(s.database.sqlite_synchronous, SqliteSynchronous::Full);
-        assert_eq!(s.journal_max_delay(), Duration::ZERO, "SQLite's one writer");
+        assert_eq!(s.journal.max_delay, Duration::ZERO);
         assert_eq!(s.log.format, LogFormat::Pretty);
     }
 
     #[test]
-    fn the_journal_waits_for_company_by_backend_unless_told() {
+    fn the_journal_waits_for_no_company_unless_told() {
         let postgres = [("CREATORFLOW__DATABASE__URL", "postgres://x@localhost/y")];
         let s = Settings::load_with_env(None, env(&postgres)).unwrap();
-        assert_eq!(s.journal_max_delay(), Duration::from_millis(1));
-        let lone = [postgres[0], ("CREATORFLOW__JOURNAL__WRITERS", "1")];
-        let s = Settings::load_with_env(None, env(&lone)).unwrap();
-        assert_eq!(
-            s.journal_max_delay(),
-            Duration::ZERO,
-            "a lone writer waits for no one"
-        );
-        let cluster = [
-            postgres[0],
-            ("CREATORFLOW__CLUSTER__ENABLED", "true"),
-            ("CREATORFLOW__CLUSTER__SECRET", "sixteen-or-more-characters"),
-        ];
-        let s = Settings::load_with_env(None, env(&cluster)).unwrap();
-        assert_eq!(
-            s.journal_max_delay(),
-            Duration::ZERO,
-            "a cluster node's one writer"
-        );
-        let told = [postgres[0], ("CREATORFLOW__JOURNAL__MAX_DELAY", "0ms")];
+        assert_eq!(s.journal.max_delay, Duration::ZERO, "four writers");
+        let told = [postgres[0], ("CREATORFLOW__JOURNAL__MAX_DELAY", "1ms")];
         let s = Settings::load_with_env(None, env(&told)).unwrap();
-        assert_eq!(s.journal_max_delay(), Duration::ZERO);
+        assert_eq!(s.journal.max_delay, Duration::from_millis(1));
         let s = Settings::load_with_env(None, env(&[("CREATORFLOW__JOURNAL__MAX_DELAY", "5ms")]))
             .unwrap();
-        assert_eq!(
-            s.journal_max_delay(),
-            Duration::from_millis(5),
-            "SQLite told"
-        );
+        assert_eq!(s.journal.max_delay, Duration::from_millis(5), "SQLite told");
     }
 
     #[test]

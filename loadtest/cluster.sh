@@ -207,7 +207,7 @@ DB_URLS[2]=""
 fi
 
 if [[ $PARTS == *2* ]]; then
-echo "== 2. throughput: one node, then three (wrk, $CONNECTIONS connections in all, ${SECONDS_PER_RUN} s)"
+echo "== 2. throughput: one node, then three, then one node again (wrk, $CONNECTIONS connections in all, ${SECONDS_PER_RUN} s)"
 # wrk_run PORT CONNECTIONS CORPUS OUT: one wrk in the background; sets WRK.
 wrk_run() {
   CORPUS=$3 THREADS=1 wrk -t1 -c"$2" -d"${SECONDS_PER_RUN}s" -s loadtest/wrk.lua \
@@ -240,7 +240,7 @@ print(f"{label}: {n / secs:.0f} webhooks/s (p99 {max(p99)} ms, {refused} not ack
 PY
 }
 # one_node LABEL: one fresh node (cluster mode off) sent a fresh corpus by one wrk with all the
-# connections; prints the report and keeps it in ONES.
+# connections; prints the report and keeps its webhooks/s in ONES.
 ONES=()
 one_node() {
   stop_nodes
@@ -261,7 +261,7 @@ one_node() {
   one=$(report "$1" "$(python3 -c "print($D1 - $D0)")" "$(python3 -c "print($PG1 - $PG0)")" \
     $((S1 - S0)) "$(batch_of "${PORTS[0]}")" "$WORK/wrk-one.txt")
   echo "$one"
-  ONES+=("$one")
+  ONES+=("$(rate_of "$one")")
   stop_nodes
 }
 rate_of() { echo "$1" | sed -E 's/^[^:]*: ([0-9.]+) webhooks.*/\1/'; }
@@ -347,7 +347,7 @@ three_nodes "three nodes routed by slot" by-slot
 # One node again: the VM's speed drifts by a fifth or more within minutes (docs/SCALING.md),
 # so each three-node rate is set against the mean of one node's before and after it.
 one_node "one node again"
-BEFORE=$(rate_of "${ONES[0]}") AFTER=$(rate_of "${ONES[1]}")
+BEFORE=${ONES[0]} AFTER=${ONES[1]}
 for entry in "${RATES[@]}"; do
   python3 -c "
 label, three, before, after = '${entry%%|*}', ${entry##*|}, $BEFORE, $AFTER

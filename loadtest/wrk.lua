@@ -12,8 +12,10 @@
 -- The percentiles `done` prints are wrk's after its correction for coordinated omission
 -- (`stats_correct`): every answer slower than a connection's mean interval between requests
 -- adds the samples a sender at a constant rate would have seen while it waited. So a rare stall
--- weighs far more than its own requests: on 2 connections, one stall of ~0.9 s among
--- 6,000 answers reads as p99 700 ms, where the answers' own p99 was ~30 ms (session 72).
+-- weighs far more than its own requests: 6,216 answers on 2 connections in 10 s read as mean
+-- 34.5 ms and p99 702 ms (their own waits cannot add up to more than 20 s), where a client that
+-- records every answer measured p99 25-32 ms with at most one stall of up to ~0.9 s per run
+-- (docs/PERFORMANCE.md, session 72).
 
 local threads = {}
 

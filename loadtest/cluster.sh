@@ -314,6 +314,8 @@ PY
     for i in 0 1 2; do awk -v i="$i" 'NR % 3 == i' "$WORK/all.txt" >"$WORK/part$i.txt"; done
   fi
   statements_reset
+  local head0 head1
+  head0=$(sql "select next from log_head")
   # shellcheck disable=SC2046
   PG0=$(cpu_of $(postgres_pids)); D0=$(cpu_of "${PIDS[@]}"); S0=$(switches)
   WRKS=()
@@ -334,7 +336,9 @@ PY
   # shellcheck disable=SC2046
   PG1=$(cpu_of $(postgres_pids)); D1=$(cpu_of "${PIDS[@]}"); S1=$(switches)
   statements_report
-  echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'")"
+  head1=$(sql "select next from log_head")
+  # Each block drawn takes 4096 positions (journal/positions.rs) from the shared head.
+  echo "deadlocks in PostgreSQL during the run: $(sql "select deadlocks from pg_stat_database where datname = '$DB'"); blocks of log positions drawn: $(((head1 - head0) / 4096))"
   local forwarded=0 port count
   for port in "${PORTS[@]}"; do
     count=$(curl -s "http://127.0.0.1:$port/metrics" |

@@ -13,6 +13,12 @@
 //! block after every slot it takes (its old block may lie below what the others have read
 //! since), and gives its block up when it has nothing in flight, so an idle node never holds
 //! the others' readers back.
+//!
+//! A node's floor is said by two statements that do not wait for each other: drawing a block
+//! says it in the same statement, and a publisher says it every 50 ms. Neither may leave the
+//! row claiming less than the node may write. Every floor the publisher sees is one the node
+//! may say: the oldest batch in flight only rises, and a block being drawn hides the floor
+//! until it is handed out ([`Floor`]).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +40,25 @@ pub(super) struct Positions {
     /// A single node's watermark, published after every batch (`None` in cluster mode: the
     /// watermark comes from the database).
     committed: Option<watch::Sender<i64>>,
+    /// Cluster mode: a block is being drawn (between a failed [`Positions::take`] and
+    /// [`Positions::refill`] or [`Positions::not_drawn`]).
+    drawing: bool,
+    /// Cluster mode: how many blocks have been handed out.
+    draws: u64,
+}
+
+/// A cluster node's floor as seen at one moment, for its publisher to say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Floor {
+    /// The oldest batch in flight; `None`: nothing in flight and the block given up, so the
+    /// node writes nothing below the head, unless a block drawn since says otherwise (its
+    /// floor is at least `next`).
+    pub(super) oldest: Option<i64>,
+    /// The next position the node would have handed out.
+    pub(super) next: i64,
+    /// Blocks handed out so far: a publisher that saw the same floor and the same number of
+    /// draws last time has nothing new to say.
+    pub(super) draws: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -54,6 +79,8 @@ impl Positions {
             blocks: false,
             in_flight: BTreeMap::new(),
             committed: Some(committed),
+            drawing: false,
+            draws: 0,
         }
     }
 
@@ -65,18 +92,23 @@ impl Positions {
             blocks: true,
             in_flight: BTreeMap::new(),
             committed: None,
+            drawing: false,
+            draws: 0,
         }
     }
 
     /// Hands out `rows` positions to a batch about to be written; returns the first. `None`
     /// (cluster mode) when the block does not hold them or was drawn before the membership's
-    /// `generation`: draw one ([`Positions::refill`]) and ask again.
+    /// `generation`: draw one, then hand it out with [`Positions::refill`] (or say it was not
+    /// drawn, [`Positions::not_drawn`]). A batch that writes no row needs no block.
     pub(super) fn take(&mut self, rows: i64, generation: u64) -> Option<i64> {
         if self.blocks
+            && rows > 0
             && !self
                 .block
                 .is_some_and(|b| b.generation == generation && self.next + rows <= b.end)
         {
+            self.drawing = true;
             return None;
         }
         let first = self.next;
@@ -92,6 +124,13 @@ impl Positions {
             end: first + size,
             generation,
         });
+        self.drawing = false;
+        self.draws += 1;
+    }
+
+    /// The block asked for could not be drawn.
+    pub(super) fn not_drawn(&mut self) {
+        self.drawing = false;
     }
 
     /// The oldest position of a batch still in flight.
@@ -101,13 +140,22 @@ impl Positions {
 
     /// The lowest position this node may still write, to say in its `cluster_nodes` row: the
     /// oldest batch in flight; with nothing in flight the block is given up (the next batch
-    /// draws a fresh one) and the node writes nothing below the head (`None`).
-    pub(super) fn floor(&mut self) -> Option<i64> {
+    /// draws a fresh one) and the node writes nothing below the head. `None` while a block is
+    /// being drawn: the draw says the floor, and what could be seen now would be out of date
+    /// the moment the block is handed out.
+    pub(super) fn floor(&mut self) -> Option<Floor> {
+        if self.drawing {
+            return None;
+        }
         let oldest = self.oldest_in_flight();
         if oldest.is_none() {
             self.block = None;
         }
-        oldest
+        Some(Floor {
+            oldest,
+            next: self.next,
+            draws: self.draws,
+        })
     }
 
     /// The batch that started at `first` is written (or failed for good): below the oldest
@@ -194,11 +242,46 @@ mod tests {
         p.refill(100, 10, 0);
         let a = p.take(3, 0).unwrap();
         let b = p.take(3, 0).unwrap();
-        assert_eq!(p.floor(), Some(100));
+        assert_eq!(p.floor().unwrap().oldest, Some(100));
         p.settle(a);
-        assert_eq!(p.floor(), Some(103));
+        assert_eq!(p.floor().unwrap().oldest, Some(103));
         p.settle(b);
-        assert_eq!(p.floor(), None, "nothing in flight");
+        assert_eq!(
+            p.floor(),
+            Some(Floor {
+                oldest: None,
+                next: 106,
+                draws: 1
+            }),
+            "nothing in flight"
+        );
         assert_eq!(p.take(1, 0), None, "the block was given up");
+    }
+
+    #[test]
+    fn a_node_says_no_floor_while_it_draws_a_block() {
+        let mut p = Positions::in_blocks();
+        assert_eq!(p.take(2, 0), None, "no block yet: drawing one");
+        assert_eq!(p.floor(), None, "the draw says the floor");
+        p.not_drawn();
+        assert_eq!(p.floor().unwrap().oldest, None, "the draw failed");
+        assert_eq!(p.take(2, 0), None);
+        p.refill(200, 10, 0);
+        let first = p.take(2, 0).unwrap();
+        assert_eq!(
+            p.floor(),
+            Some(Floor {
+                oldest: Some(first),
+                next: 202,
+                draws: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_batch_that_writes_no_row_draws_no_block() {
+        let mut p = Positions::in_blocks();
+        assert_eq!(p.take(0, 0), Some(0));
+        assert_eq!(p.floor().unwrap().draws, 0, "nothing was drawn");
     }
 }

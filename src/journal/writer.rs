@@ -33,7 +33,7 @@ use sea_orm::DbErr;
 
 use super::annotations;
 use super::commit::{Commit, Placed, Written, log_rows, rows_of};
-use super::positions::{BLOCK, Positions};
+use super::positions::{BLOCK, Floor, Positions};
 use super::recent::Recent;
 use super::snapshot::{self, Snapshots};
 use super::stored::{StoredOrders, read_stored};
@@ -82,12 +82,9 @@ fn share(queued: usize, free: usize, max: usize) -> usize {
 /// How often a cluster node says its floor and reads the cluster's watermark.
 const PUBLISH_EVERY: Duration = Duration::from_millis(50);
 
-/// Cluster mode: the node, and the turn that drawing a block and saying the floor take, so
-/// that the two never pass each other on the way to the database.
+/// Cluster mode: the node whose slots the writers fence.
 struct Cluster {
     membership: Membership,
-    /// The floor last said in the database (`None`: not said yet).
-    said: tokio::sync::Mutex<Option<Option<i64>>>,
 }
 
 type Shared = Arc<Mutex<Positions>>;
@@ -163,8 +160,12 @@ impl Journal {
                     Some(Recent::after(end)),
                 )
             }
-            Some(_) => {
+            Some(membership) => {
                 db.cluster().ensure_head().await?;
+                // Whatever an earlier run of this node said, it writes nothing yet.
+                db.cluster()
+                    .publish_floor(membership.node_id(), None, i64::MAX)
+                    .await?;
                 let settled = db.cluster().settled().await?;
                 let (tx, rx) = watch::channel(settled);
                 let recent = Recent::after(settled);
@@ -174,12 +175,9 @@ impl Journal {
         let positions: Shared = Arc::new(Mutex::new(positions));
         let stored = Arc::new(StoredOrders::noting(fence.clone()));
         tokio::spawn(read_stored(stored.clone(), db.clone()));
-        let cluster = fence.clone().map(|membership| {
-            Arc::new(Cluster {
-                membership,
-                said: tokio::sync::Mutex::new(None),
-            })
-        });
+        let cluster = fence
+            .clone()
+            .map(|membership| Arc::new(Cluster { membership }));
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let jobs = Arc::new(Jobs {
             queue: tokio::sync::Mutex::new(jobs),
@@ -284,7 +282,9 @@ impl Journal {
 /// A cluster node's floor and the cluster's watermark: every 50 ms it says in the database the
 /// lowest position this node may still write (if that changed), then reads the watermark of
 /// every node's writes. When the writers are done, it says it writes nothing more and reads
-/// the watermark a last time.
+/// the watermark a last time. It never holds up a writer drawing a block: the two statements
+/// are ordered in the database instead (see `journal/positions.rs` and
+/// `ClusterStore::publish_floor`).
 async fn publish(
     db: Database,
     cluster: Arc<Cluster>,
@@ -295,19 +295,17 @@ async fn publish(
     let store = db.cluster();
     let node = cluster.membership.node_id();
     let mut failing = false;
+    let mut said: Option<Floor> = None;
     loop {
         let done = tokio::select! {
             _ = &mut written => true,
             () = tokio::time::sleep(PUBLISH_EVERY) => false,
         };
         let outcome = async {
-            {
-                let mut said = cluster.said.lock().await;
-                let floor = lock(&positions).floor();
-                if *said != Some(floor) {
-                    store.publish_floor(node, floor).await?;
-                    *said = Some(floor);
-                }
+            let floor = lock(&positions).floor();
+            if let Some(floor) = floor.filter(|f| said.as_ref() != Some(f)) {
+                store.publish_floor(node, floor.oldest, floor.next).await?;
+                said = Some(floor);
             }
             store.settled().await
         }
@@ -343,20 +341,31 @@ async fn take(
     rows: i64,
     generation: u64,
 ) -> Result<i64, crate::persistence::Error> {
-    loop {
-        if let Some(first) = lock(positions).take(rows, generation) {
+    let floor = {
+        let mut positions = lock(positions);
+        if let Some(first) = positions.take(rows, generation) {
             return Ok(first);
         }
-        let cluster = cluster.expect("only a cluster node's positions come in blocks");
-        let mut said = cluster.said.lock().await;
-        let floor = lock(positions).oldest_in_flight();
-        let size = BLOCK.max(rows);
-        let first = db
-            .cluster()
-            .draw(cluster.membership.node_id(), size, floor)
-            .await?;
-        *said = Some(Some(floor.unwrap_or(first)));
-        lock(positions).refill(first, size, generation);
+        positions.oldest_in_flight()
+    };
+    let cluster = cluster.expect("only a cluster node's positions come in blocks");
+    let size = BLOCK.max(rows);
+    let drawn = db
+        .cluster()
+        .draw(cluster.membership.node_id(), size, floor)
+        .await;
+    let mut positions = lock(positions);
+    match drawn {
+        Ok(first) => {
+            positions.refill(first, size, generation);
+            Ok(positions
+                .take(rows, generation)
+                .expect("a block just drawn for the batch holds it"))
+        }
+        Err(e) => {
+            positions.not_drawn();
+            Err(e)
+        }
     }
 }
 

@@ -278,13 +278,34 @@ impl ClusterStore<'_> {
         })
     }
 
-    /// Says the lowest position `node` may still write (`None`: nothing below the head).
-    pub async fn publish_floor(&self, node: &str, floor: Option<i64>) -> Result<(), Error> {
-        self.run(
-            "UPDATE cluster_nodes SET floor = $2 WHERE node_id = $1",
-            vec![node.into(), floor.into()],
-        )
-        .await?;
+    /// Says the lowest position `node` may still write: `oldest`, its oldest batch in flight;
+    /// or, if `None`, nothing below the head, unless a block drawn since (its floor at least
+    /// `next`, the position the node would have handed out next) says otherwise. So a floor
+    /// seen before a draw and said after it never clears the drawn block's floor. A stale
+    /// `oldest` only says less than the node may write, which holds readers back for a moment
+    /// and never lets them pass a write.
+    pub async fn publish_floor(
+        &self,
+        node: &str,
+        oldest: Option<i64>,
+        next: i64,
+    ) -> Result<(), Error> {
+        match oldest {
+            Some(oldest) => {
+                self.run(
+                    "UPDATE cluster_nodes SET floor = $2 WHERE node_id = $1",
+                    vec![node.into(), oldest.into()],
+                )
+                .await?
+            }
+            None => {
+                self.run(
+                    "UPDATE cluster_nodes SET floor = NULL WHERE node_id = $1 AND floor < $2",
+                    vec![node.into(), next.into()],
+                )
+                .await?
+            }
+        };
         Ok(())
     }
 

@@ -371,3 +371,52 @@ async fn a_node_takes_no_order_an_earlier_owner_wrote_for_new() {
     running_b.stop(Duration::from_secs(5)).await;
     running_a.stop(Duration::from_secs(5)).await;
 }
+
+/// A node's floor is said by two statements that do not wait for each other: the draw of a
+/// block, and the publisher's "nothing in flight". The publisher's, seen before the draw and
+/// landing after it, must not clear the drawn block's floor, or readers would pass positions
+/// the node is about to write.
+#[actix_web::test]
+async fn a_floor_seen_before_a_draw_and_said_after_it_leaves_the_drawn_block_held() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
+    let (a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
+    let cluster = db.cluster();
+    cluster.ensure_head().await.unwrap();
+    let seen_next = cluster.head().await.unwrap();
+    let first = cluster.draw("node-a", 100, None).await.unwrap();
+    assert!(first >= seen_next);
+    assert_eq!(cluster.settled().await.unwrap(), first - 1);
+
+    // "Nothing in flight" as seen before the draw: the block stays held.
+    cluster
+        .publish_floor("node-a", None, seen_next)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.settled().await.unwrap(),
+        first - 1,
+        "readers stop below the block node-a drew"
+    );
+    // An oldest batch in flight is said as it is.
+    cluster
+        .publish_floor("node-a", Some(first + 10), first + 20)
+        .await
+        .unwrap();
+    assert_eq!(cluster.settled().await.unwrap(), first + 9);
+    // "Nothing in flight" seen after handing out from the block: readers may pass it.
+    cluster
+        .publish_floor("node-a", None, first + 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.settled().await.unwrap(),
+        cluster.head().await.unwrap() - 1,
+        "with node-a idle, everything below the head is settled"
+    );
+    drop(a);
+    running_a.stop(Duration::from_secs(5)).await;
+}

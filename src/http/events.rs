@@ -1,7 +1,7 @@
 //! `GET /api/v1/events`: the live stream (Server-Sent Events) of order changes and new dead
 //! letters, scoped to the caller's shops. Each event's id is its position in the log, so a
 //! client that reconnects with `Last-Event-ID` (or `?last_event_id=`, as browsers' EventSource
-//! cannot set headers) gets what it missed, up to [`REPLAY_WINDOW`] positions back; further
+//! cannot set headers) gets what it missed, up to [`REPLAY_WINDOW`] events back; further
 //! back it gets a `reset` event (refetch what you show) and the stream goes on from now. A
 //! client that reads too slowly is sent a final `dropped` event and disconnected: the engine
 //! never waits for it.
@@ -138,27 +138,34 @@ pub(super) async fn stream(
     let mut first: VecDeque<sse::Event> = VecDeque::new();
     let mut floor = sent;
     match resume {
-        Some(after) if after < sent - REPLAY_WINDOW => {
-            first.push_back(notice(
-                "reset",
-                serde_json::json!({ "reason": "too far back to replay; refetch, then follow on", "position": sent }),
-            ));
-        }
         Some(after) if after < sent => {
-            let mut position = after;
-            while position < sent {
-                let changes = hub.db().log().changes(position, sent, REPLAY_READ).await?;
-                let reached = if changes.len() as u64 == REPLAY_READ {
-                    changes.last().map_or(sent, |c| c.position)
-                } else {
-                    sent
-                };
-                for event in changes.into_iter().flat_map(LiveEvent::of) {
-                    if filter.wants(&event) {
-                        first.push_back(message(&event));
+            // The window is counted in events, not positions: a cluster's positions have gaps.
+            let behind = hub
+                .db()
+                .log()
+                .events_between(after, sent, REPLAY_WINDOW + 1)
+                .await?;
+            if behind > REPLAY_WINDOW {
+                first.push_back(notice(
+                    "reset",
+                    serde_json::json!({ "reason": "too far back to replay; refetch, then follow on", "position": sent }),
+                ));
+            } else {
+                let mut position = after;
+                while position < sent {
+                    let changes = hub.db().log().changes(position, sent, REPLAY_READ).await?;
+                    let reached = if changes.len() as u64 == REPLAY_READ {
+                        changes.last().map_or(sent, |c| c.position)
+                    } else {
+                        sent
+                    };
+                    for event in changes.into_iter().flat_map(LiveEvent::of) {
+                        if filter.wants(&event) {
+                            first.push_back(message(&event));
+                        }
                     }
+                    position = reached;
                 }
-                position = reached;
             }
         }
         Some(after) => floor = after,

@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, FixedOffset};
 use entities::{log_checkpoints, order_events};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict, SelectStatement};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Set,
 };
 use serde_json::Value;
 
@@ -190,6 +191,29 @@ impl LogStore<'_> {
                 })
             })
             .collect()
+    }
+
+    /// How many audit events lie after `after`, up to and including `upto`, counting no further
+    /// than `cap`. Positions are not events: a cluster's nodes draw them in blocks and leave the
+    /// rest of a block unused.
+    pub async fn events_between(&self, after: i64, upto: i64, cap: u64) -> Result<u64, Error> {
+        let within = order_events::Entity::find()
+            .select_only()
+            .column(order_events::Column::Position)
+            .filter(order_events::Column::Position.gt(after))
+            .filter(order_events::Column::Position.lte(upto))
+            .filter(order_events::Column::Seq.is_not_null())
+            .limit(cap)
+            .into_query();
+        let count = SelectStatement::new()
+            .expr(Expr::cust("COUNT(*) AS events"))
+            .from_subquery(within, "within_range")
+            .to_owned();
+        let events: i64 = match self.db.conn.query_one(&count).await? {
+            Some(row) => row.try_get("", "events")?,
+            None => 0,
+        };
+        Ok(events.unsigned_abs())
     }
 
     /// The audit events (rows with a sequence number) after `after`, up to and including

@@ -15,9 +15,10 @@ use crate::shutdown::Stop;
 const BUFFER: usize = 4096;
 /// Rows read per query.
 const READ: u64 = 2000;
-/// How far back a reconnecting client is served from the log, in positions. Further back, it
-/// gets a `reset` event: refetch what it shows, then follow on.
-pub const REPLAY_WINDOW: i64 = 10_000;
+/// How far back a reconnecting client is served from the log, in events (a cluster's positions
+/// have gaps: its nodes draw them in blocks of 4,096). Further back, it gets a `reset` event:
+/// refetch what it shows, then follow on.
+pub const REPLAY_WINDOW: u64 = 10_000;
 
 /// Fans the log's audit events out to live clients. Cheap to clone.
 #[derive(Clone)]

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use creatorflow::config::Backend;
 use creatorflow::domain::OrderStatus;
+use creatorflow::persistence::Database;
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
-use crate::helpers::{SHOP, TestApp, assert_problem, order_at, spawn_app};
+use crate::helpers::{SHOP, TestApp, TestDb, assert_problem, order_at, spawn_app, spawn_app_on};
 
 /// One server-sent event: its id, type and JSON data.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,12 +189,64 @@ async fn a_client_that_reconnects_with_the_last_event_id_gets_what_it_missed_onc
     .await;
     assert_eq!(by_query.next().await.data["order_id"], "8102");
 
-    // Further back than the log is replayed: a reset, then live events.
-    let mut far = Client::open(&app, &app.admin_key, "", Some(-1_000_000)).await;
-    let reset = far.next().await;
-    assert_eq!(reset.event, "reset");
+    // From before the log's start: the whole log (it is within the window), then live events.
+    let mut from_start = Client::open(&app, &app.admin_key, "", Some(-1_000_000)).await;
     order_at(&app, SHOP, "8105", OrderStatus::Unpaid).await;
-    assert_eq!(far.next().await.data["order_id"], "8105");
+    let all = from_start.next_n(5).await;
+    let ids: Vec<&str> = all
+        .iter()
+        .map(|e| e.data["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["8101", "8102", "8103", "8104", "8105"]);
+}
+
+/// Audit rows written straight into the log before the daemon starts: `events` of them from
+/// position `first` on, `apart` positions apart (a cluster's nodes leave gaps: they draw
+/// positions in blocks of 4,096 and give up what they did not use).
+async fn seed_log(db: &TestDb, first: i64, events: i64, apart: i64) {
+    let database = Database::connect(&db.settings().database).await.unwrap();
+    database.migrate_up().await.unwrap();
+    let raw = sea_orm::Database::connect(&db.url).await.unwrap();
+    let at = match database.backend() {
+        Backend::Postgres => "now()",
+        Backend::Sqlite => "'2026-12-01T00:00:00+00:00'",
+    };
+    raw.execute_unprepared(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {events}) \
+         INSERT INTO order_events (position, slot, order_id, seq, kind, cause, payload, created_at) \
+         SELECT {first} + i * {apart}, 0, '99{first}', i + 1, 'created', 'seeded', '{{}}', {at} FROM n"
+    ))
+    .await
+    .unwrap();
+}
+
+/// The replay window counts events, not positions: a client far behind in positions but a few
+/// events behind (as on a cluster, whose positions have gaps) gets what it missed; one more than
+/// 10,000 events behind gets a reset.
+#[actix_web::test]
+async fn the_replay_window_counts_events_not_positions() {
+    let db = TestDb::new().await;
+    seed_log(&db, 1, 10_001, 1).await;
+    seed_log(&db, 20_001, 3, 20_000).await;
+    let app = spawn_app_on(db).await;
+    order_at(&app, SHOP, "8301", OrderStatus::Unpaid).await;
+    order_at(&app, SHOP, "8302", OrderStatus::Unpaid).await;
+
+    // 50,000 positions behind, five events behind (three of them of no shop).
+    let mut near = Client::open(&app, &app.admin_key, "", Some(10_001)).await;
+    let missed = near.next_n(2).await;
+    assert_eq!(missed[0].event, "order", "{missed:?}");
+    let ids: Vec<&str> = missed
+        .iter()
+        .map(|e| e.data["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["8301", "8302"]);
+
+    // 10,006 events behind: a reset, then live events.
+    let mut far = Client::open(&app, &app.admin_key, "", Some(0)).await;
+    assert_eq!(far.next().await.event, "reset");
+    order_at(&app, SHOP, "8303", OrderStatus::Unpaid).await;
+    assert_eq!(far.next().await.data["order_id"], "8303");
 }
 
 #[actix_web::test]

@@ -383,7 +383,7 @@ async fn a_floor_seen_before_a_draw_and_said_after_it_leaves_the_drawn_block_hel
         return;
     };
     let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
-    let (a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
+    let (_node_a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
     let cluster = db.cluster();
     cluster.ensure_head().await.unwrap();
     let seen_next = cluster.head().await.unwrap();
@@ -417,6 +417,5 @@ async fn a_floor_seen_before_a_draw_and_said_after_it_leaves_the_drawn_block_hel
         cluster.head().await.unwrap() - 1,
         "with node-a idle, everything below the head is settled"
     );
-    drop(a);
     running_a.stop(Duration::from_secs(5)).await;
 }

@@ -12,6 +12,14 @@
 # Then, once nothing is parked: every acknowledged webhook's key is stored exactly once; no
 # order's events have a gap or a repeat; every log row carries an epoch, and in each slot no row
 # of an epoch began after a row of a later epoch (a stale owner's write would); no deadlock.
+# The nodes' relays publish to RabbitMQ (BUS_URL; empty: the in-process bus, unchecked), where
+# loadtest/bus_tap.py keeps a copy of every message: once each relay's checkpoint has passed the
+# log's end, every effect the log holds for the bus was published (none lost across handoffs),
+# and nothing was published that the log does not hold (a stale owner's relay would). Repeats
+# are counted, not failed: a new owner resumes from the last checkpoint saved (at most a second
+# old), and consumers dedupe on the message id. And a client of the live stream that follows
+# it across the nodes (loadtest/stream_follow.py: on to the next node with Last-Event-ID when
+# its node dies, stops or goes quiet) got every audit event once, and never a reset.
 # Part 2, throughput: the same corpus kind through wrk at 64 connections (CONNECTIONS) to one
 # node (cluster mode off) and, split in three, to three cluster nodes at once; rates and CPU per webhook.
 # The three nodes run twice: split round-robin (two thirds of the webhooks reach a node that
@@ -32,7 +40,7 @@
 #   records 8 s of each three-node load, the nodes and PostgreSQL, with `perf` (dir/round-robin.data,
 #   dir/by-slot.data; `perf report --comm postgres` for the database).
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
-# databases), wrk, curl, python3.
+# databases), wrk, curl, python3; for part 1, RabbitMQ at $BUS_URL and pika (pip install pika).
 set -euo pipefail
 NODE_SIZE=${NODE_SIZE-CREATORFLOW__HTTP__WORKERS=1 CREATORFLOW__ENGINE__SHARDS=1}
 cd "$(dirname "$0")/.."
@@ -44,6 +52,8 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SERVER=${PG_URL%/*}
 BIN=${BIN:-target/release/creatorflow}
 DB=cf_cluster
+BUS_URL=${BUS_URL-amqp://guest:guest@127.0.0.1:5672/%2f}
+BUS_PREFIX=cf-cluster-$$
 PARTS=${PARTS:-123}
 CONNECTIONS=${CONNECTIONS:-64}
 FAILED=0
@@ -55,6 +65,7 @@ PIDS=(0 0 0)
 DB_URLS=("" "" "")
 CABLE=0
 CABLE_PORT=18309
+FOLLOWER=0
 
 # stop_nodes: ends every node this script started (a pid of 0 is a node never started: `kill 0`
 # would signal this script's whole process group).
@@ -72,8 +83,10 @@ stop_nodes() {
 cleanup() {
   stop_nodes
   if ((CABLE != 0)); then kill -CONT "$CABLE" 2>/dev/null; kill "$CABLE" 2>/dev/null || true; fi
+  if ((FOLLOWER != 0)); then kill "$FOLLOWER" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   psql "$PG_URL" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
+  [[ -z $BUS_URL ]] || python3 loadtest/bus_tap.py "$BUS_URL" "$BUS_PREFIX" remove inventory notify tracking workflow 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -132,14 +145,22 @@ postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
 if [[ $PARTS == *1* ]]; then
 echo "== 1. faults under load ($EVENTS webhooks, three nodes)"
 fresh
+if [[ -n $BUS_URL ]]; then
+  python3 -c "import pika" 2>/dev/null || { echo "part 1 taps RabbitMQ with pika (pip install pika; BUS_URL= skips it)" >&2; exit 1; }
+  python3 loadtest/bus_tap.py "$BUS_URL" "$BUS_PREFIX" open
+  export CREATORFLOW__BUS__AMQP_URL=$BUS_URL CREATORFLOW__BUS__PREFIX=$BUS_PREFIX
+fi
 "$BIN" loadgen --events "$EVENTS" --orders $((EVENTS / 5)) --corpus "$WORK/corpus.txt" 2>/dev/null
 PG_HOST_PORT=${PG_SERVER#*://}
 PG_HOST_PORT=${PG_HOST_PORT##*@}
 python3 loadtest/pg_cable.py "$CABLE_PORT" "${PG_HOST_PORT%:*}" "${PG_HOST_PORT##*:}" &
 CABLE=$!
 DB_URLS[2]="${PG_SERVER%"$PG_HOST_PORT"}127.0.0.1:$CABLE_PORT/$DB"
+KEY=$("$BIN" apikey create --admin --name cluster-follower 2>/dev/null)
 for i in 0 1 2; do start "$i"; done
 shared_by 3
+python3 loadtest/stream_follow.py "$KEY" "$WORK/streamed.txt" "${PORTS[1]},${PORTS[2]},${PORTS[0]}" >"$WORK/followed.json" &
+FOLLOWER=$!
 python3 loadtest/cluster_send.py "$WORK/corpus.txt" "$WORK/acked.txt" \
   "${PORTS[0]},${PORTS[1]},${PORTS[2]}" 16 >"$WORK/sent.json" &
 SENDER=$!
@@ -202,6 +223,47 @@ for node in 0 1 2; do
     sed "s/^/  ${NAMES[$node]} /"
 done
 ((LOST == 0 && TWICE == 0 && GAPS == 0 && NO_EPOCH == 0 && STALE == 0 && PARKED == 0 && DEADLOCKS == 0)) || FAILED=1
+if [[ -n $BUS_URL ]]; then
+  behind="select count(*) from (select slot, max(position) top from order_events where effects is not null group by slot) o
+          left join log_checkpoints c on c.subscription = 'relay' and c.slot = o.slot where coalesce(c.position, 0) < o.top"
+  for _ in $(seq 600); do
+    [[ $(sql "$behind") == 0 ]] && break
+    sleep 0.1
+  done
+  # The log's effects for the bus, as (message id, routing key): the relays publish each with
+  # its row's position as message id (tiktok.fetch_detail and workflow.start stay in-process).
+  sql "create table owed as select position id, e->>0 routing_key
+       from order_events, jsonb_array_elements(effects::jsonb) e
+       where effects is not null and e->>0 not in ('tiktok.fetch_detail', 'workflow.start')" >/dev/null
+  BEHIND=$(sql "$behind")
+  python3 loadtest/bus_tap.py "$BUS_URL" "$BUS_PREFIX" drain "$WORK/tapped.txt"
+  psql "$PG_SERVER/$DB" -qc "create table tapped (id bigint, routing_key text)" -c "\copy tapped from '$WORK/tapped.txt'"
+  read -r OWED TAPPED MISSING UNOWED REPEATS < <(sql "
+    select (select count(*) from owed), (select count(*) from tapped),
+           (select count(*) from owed o where not exists (select 1 from tapped t where t.id = o.id and t.routing_key = o.routing_key)),
+           (select count(*) from tapped t where not exists (select 1 from owed o where o.id = t.id and o.routing_key = t.routing_key)),
+           (select count(*) - count(distinct (id, routing_key)) from tapped)" | tr '|' ' ')
+  echo "bus: $OWED effects owed, $TAPPED messages published; not published $MISSING; published but not in the log $UNOWED; published again $REPEATS (consumers dedupe on the message id); slots whose relay checkpoint is behind $BEHIND"
+  ((MISSING == 0 && UNOWED == 0 && BEHIND == 0)) || FAILED=1
+  unset CREATORFLOW__BUS__AMQP_URL CREATORFLOW__BUS__PREFIX
+fi
+LAST=$(sql "select coalesce(max(position), 0) from order_events where seq is not null")
+for _ in $(seq 300); do
+  (($(grep '^order' "$WORK/streamed.txt" | tail -1 | cut -f2) + 0 >= LAST)) && break
+  sleep 0.1
+done
+kill -TERM "$FOLLOWER"
+wait "$FOLLOWER" || true
+FOLLOWER=0
+psql "$PG_SERVER/$DB" -qc "create table streamed (id bigint)" \
+  -c "\copy streamed from program 'grep ^order $WORK/streamed.txt | cut -f2'"
+read -r AUDIT UNSEEN SEEN_TWICE < <(sql "
+  select (select count(*) from order_events where seq is not null),
+         (select count(*) from order_events e where seq is not null and not exists (select 1 from streamed s where s.id = e.position)),
+         (select count(*) - count(distinct id) from streamed)" | tr '|' ' ')
+RESETS=$(grep -c '^reset' "$WORK/streamed.txt" || true)
+echo "live stream: $AUDIT audit events; a client following the nodes missed $UNSEEN, got $SEEN_TWICE twice, was reset $RESETS times ($(cat "$WORK/followed.json"))"
+((UNSEEN == 0 && SEEN_TWICE == 0 && RESETS == 0)) || FAILED=1
 stop_nodes
 DB_URLS[2]=""
 fi

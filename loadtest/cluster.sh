@@ -19,7 +19,9 @@
 # are counted, not failed: a new owner resumes from the last checkpoint saved (at most a second
 # old), and consumers dedupe on the message id. And a client of the live stream that follows
 # it across the nodes (loadtest/stream_follow.py: on to the next node with Last-Event-ID when
-# its node dies, stops or goes quiet) got every audit event once, and never a reset.
+# its node dies, stops or goes quiet, and by itself every 10 s, back half a second later) got
+# every audit event once, and never a reset (a client reconnecting without Last-Event-ID misses
+# ~11,000).
 # Part 2, throughput: the same corpus kind through wrk at 64 connections (CONNECTIONS) to one
 # node (cluster mode off) and, split in three, to three cluster nodes at once; rates and CPU per webhook.
 # The three nodes run twice: split round-robin (two thirds of the webhooks reach a node that
@@ -38,7 +40,8 @@
 #   the context switches cost more than the work (docs/SCALING.md). STATEMENTS=1 shows each
 #   part-2 load's PostgreSQL statements (pg_stat_statements must be loaded). PERF_DIR=dir
 #   records 8 s of each three-node load, the nodes and PostgreSQL, with `perf` (dir/round-robin.data,
-#   dir/by-slot.data; `perf report --comm postgres` for the database).
+#   dir/by-slot.data; `perf report --comm postgres` for the database); PERF_CALL_GRAPH=dwarf
+#   records whole call stacks of the nodes too (they have no frame pointers).
 # Needs: a release build (BIN, built if missing), PostgreSQL at $PG_URL (user may create
 # databases), wrk, curl, python3; for part 1, RabbitMQ at $BUS_URL and pika (pip install pika).
 set -euo pipefail
@@ -392,7 +395,9 @@ PY
     local profiled
     # shellcheck disable=SC2046
     profiled=$(IFS=,; echo "${PIDS[*]},$(postgres_pids | paste -sd,)")
-    perf record -q -F 999 -g -p "$profiled" -o "$PERF_DIR/$split.data" -- sleep 8 2>/dev/null
+    # shellcheck disable=SC2086
+    perf record -q -F 999 ${PERF_CALL_GRAPH:+--call-graph} ${PERF_CALL_GRAPH:--g} -p "$profiled" \
+      -o "$PERF_DIR/$split.data" -- sleep 8 2>/dev/null
   fi
   wait "${WRKS[@]}"
   # shellcheck disable=SC2046

@@ -4,9 +4,11 @@ and writes down every event it gets: for loadtest/cluster.sh.
 
 Usage: stream_follow.py API_KEY OUT PORT[,PORT...]
 
-Reads the stream from the first node, from the log's start; when the stream ends, fails, or says nothing for 3 s (a
-stopped node, one cut off from its database), it reconnects to the next node with
-`Last-Event-ID` set to the last id it got, again and again, until SIGTERM. OUT gets a line per
+Reads the stream from the first node, from the log's start; when the stream ends, fails, or says
+nothing for 3 s (a stopped node, one cut off from its database), it reconnects to the next node
+with `Last-Event-ID` set to the last id it got, again and again, until SIGTERM. After 10 s on
+one node it also moves on by itself, half a second later (as a balancer may move a client), so
+that events go by while it is away and must be replayed. OUT gets a line per
 event, `<event>\t<id>` (`order`, or `reset` / `dropped` with an empty id), written as it comes.
 On SIGTERM one JSON line to stdout: connections made, events, resets, drops.
 """
@@ -44,7 +46,8 @@ def follow(port, out):
         return
     state["connections"] += 1
     event, event_id = "message", None
-    while True:
+    until = time.monotonic() + 10
+    while time.monotonic() < until:
         line = response.readline()
         if not line:
             break
@@ -64,6 +67,7 @@ def follow(port, out):
                     state[event] += 1
             event, event_id = "message", None
     connection.close()
+    time.sleep(0.5)
 
 
 with open(out_path, "w") as out:

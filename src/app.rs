@@ -74,6 +74,7 @@ impl Application {
             .enabled
             .then(|| Membership::new(db.clone(), &settings.cluster, listener_addr(&listener)));
         if let Some(member) = membership.clone() {
+            member.claim().await?;
             cluster.spawn("membership", |stop| member.run(stop));
         }
         let registry = start_fenced_engine(settings, &db, membership.clone()).await?;

@@ -38,6 +38,7 @@ mod m20261129_000031_byte_order_keys;
 mod m20261130_000032_log_json_as_written;
 mod m20261202_000033_log_text_as_written;
 mod m20261202_000034_analytics_read_from_the_log;
+mod m20261207_000035_node_incarnations;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -82,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000032_log_json_as_written::Migration),
             Box::new(m20261202_000033_log_text_as_written::Migration),
             Box::new(m20261202_000034_analytics_read_from_the_log::Migration),
+            Box::new(m20261207_000035_node_incarnations::Migration),
         ]
     }
 }

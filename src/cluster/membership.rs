@@ -1,7 +1,7 @@
 //! This node in the cluster: its heartbeat, the slots it holds and the rounds that move them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,10 @@ pub struct Membership {
 struct Inner {
     db: Database,
     node_id: String,
+    /// This process, as the node's row names it: random per start (see [`Membership::claim`]).
+    incarnation: String,
+    /// Whether the node's row was this process's at the last heartbeat.
+    claimed: AtomicBool,
     advertise_url: String,
     lease: Duration,
     heartbeat: Duration,
@@ -68,6 +72,8 @@ impl Membership {
             inner: Arc::new(Inner {
                 db,
                 node_id,
+                incarnation: uuid::Uuid::new_v4().simple().to_string(),
+                claimed: AtomicBool::new(false),
                 advertise_url,
                 lease: settings.lease,
                 heartbeat: settings.heartbeat,
@@ -132,6 +138,64 @@ impl Membership {
         self.inner.epochs[slot as usize].store(0, Ordering::SeqCst);
     }
 
+    /// Makes the node's row this process's before it serves: a second process started with the
+    /// node id of one still running would take that one's slots at every round (and it its), so
+    /// it is refused, naming `cluster.node_id`. A row whose process has stopped beating (killed,
+    /// and restarted at once) is this process's once it has been silent for a lease.
+    pub async fn claim(&self) -> Result<(), ClaimError> {
+        let store = self.inner.db.cluster();
+        let deadline = Instant::now() + self.inner.lease + self.inner.heartbeat;
+        let mut waiting = false;
+        loop {
+            if self.beat().await? {
+                if waiting {
+                    tracing::info!(node_id = %self.inner.node_id, "cluster: the node id's earlier process went silent; joining as it");
+                }
+                return Ok(());
+            }
+            let other = store
+                .nodes()
+                .await?
+                .into_iter()
+                .find(|n| n.node_id == self.inner.node_id);
+            let (url, age_ms) = other.map_or((String::new(), 0), |n| {
+                (n.advertise_url, n.heartbeat_age_ms)
+            });
+            if Instant::now() >= deadline {
+                return Err(ClaimError::Taken {
+                    node_id: self.inner.node_id.clone(),
+                    url,
+                    age_ms,
+                });
+            }
+            if !waiting {
+                waiting = true;
+                tracing::warn!(node_id = %self.inner.node_id, other = %url, heard_ms_ago = age_ms, "cluster: another process has this node id; waiting up to a lease for it to go silent");
+            }
+            tokio::time::sleep(self.inner.heartbeat).await;
+        }
+    }
+
+    /// Says this node is alive, as this process; `false` when another process holds the node's
+    /// row. Logs when that changes.
+    async fn beat(&self) -> Result<bool, persistence::Error> {
+        let inner = &self.inner;
+        let claimed = inner
+            .db
+            .cluster()
+            .heartbeat(
+                &inner.node_id,
+                &inner.advertise_url,
+                &inner.incarnation,
+                inner.lease,
+            )
+            .await?;
+        if inner.claimed.swap(claimed, Ordering::SeqCst) && !claimed {
+            tracing::error!(node_id = %inner.node_id, "cluster: another process took this node id (cluster.node_id must differ on every node) while this one was silent for a lease; this one holds no slot until it is silent");
+        }
+        Ok(claimed)
+    }
+
     /// Joins, then runs a round every `cluster.heartbeat` until stopped; then gives every slot
     /// back and leaves, so the other nodes take them at once (their next round).
     pub async fn run(self, mut stop: crate::shutdown::Stop) {
@@ -168,7 +232,11 @@ impl Membership {
     async fn round(&self, renewed: &mut Instant) -> Result<(), persistence::Error> {
         let store = self.inner.db.cluster();
         let me = self.inner.node_id.as_str();
-        store.heartbeat(me, &self.inner.advertise_url).await?;
+        if !self.beat().await? {
+            // Another process is this node now: what this one held, it holds no more.
+            self.lose_all("another process holds this node id");
+            return Ok(());
+        }
         let held = self.held();
         let started = Instant::now();
         let kept = store.renew(me, &held, self.inner.lease).await?;
@@ -287,9 +355,27 @@ impl Membership {
                 tracing::warn!(error = %e, "cluster: cannot give the slots back; they free when their leases end")
             }
         }
-        if let Err(e) = store.leave(&self.inner.node_id).await {
+        if let Err(e) = store
+            .leave(&self.inner.node_id, &self.inner.incarnation)
+            .await
+        {
             tracing::warn!(error = %e, "cluster: cannot remove this node's row");
         }
         gauge!(CLUSTER_SLOTS_HELD).set(0.0);
     }
+}
+
+/// Why a node cannot join.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(
+        "another process is running as cluster.node_id = \"{node_id}\" (at {url}, heard from {age_ms} ms ago); give every node its own cluster.node_id, or stop that process first"
+    )]
+    Taken {
+        node_id: String,
+        url: String,
+        age_ms: i64,
+    },
+    #[error("cannot join the cluster: {0}")]
+    Storage(#[from] persistence::Error),
 }

@@ -16,7 +16,7 @@ mod membership;
 mod overview;
 pub mod placement;
 
-pub use membership::{Membership, Owner};
+pub use membership::{ClaimError, Membership, Owner};
 
 /// What must happen in this process when slots move to or from it (the order engine: its live
 /// orders of those slots are passivated, so they reload what is committed). Implemented by

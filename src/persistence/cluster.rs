@@ -73,16 +73,37 @@ impl ClusterStore<'_> {
         Ok(())
     }
 
-    /// Says `node` is alive and where it is reached.
-    pub async fn heartbeat(&self, node: &str, advertise_url: &str) -> Result<(), Error> {
-        self.run(
-            "INSERT INTO cluster_nodes (node_id, advertise_url, started_at, heartbeat_at) \
-             VALUES ($1, $2, now(), now()) ON CONFLICT (node_id) DO UPDATE \
-             SET advertise_url = excluded.advertise_url, heartbeat_at = now()",
-            vec![node.into(), advertise_url.into()],
-        )
-        .await?;
-        Ok(())
+    /// Says `node` is alive and where it is reached, as the process `incarnation`. A node's row
+    /// is its process's while that process keeps beating: another process presenting the same
+    /// node id gets `false` (and changes nothing) until the row's process has been silent for
+    /// `lease` or has left.
+    pub async fn heartbeat(
+        &self,
+        node: &str,
+        advertise_url: &str,
+        incarnation: &str,
+        lease: Duration,
+    ) -> Result<bool, Error> {
+        let rows = self
+            .run(
+                "INSERT INTO cluster_nodes (node_id, advertise_url, started_at, heartbeat_at, incarnation) \
+                 VALUES ($1, $2, now(), now(), $3) ON CONFLICT (node_id) DO UPDATE \
+                 SET advertise_url = excluded.advertise_url, heartbeat_at = now(), \
+                 incarnation = excluded.incarnation, started_at = CASE \
+                 WHEN cluster_nodes.incarnation = excluded.incarnation THEN cluster_nodes.started_at \
+                 ELSE now() END \
+                 WHERE cluster_nodes.incarnation IS NULL OR cluster_nodes.incarnation = excluded.incarnation \
+                 OR cluster_nodes.heartbeat_at <= now() - $4 * interval '1 millisecond' \
+                 RETURNING node_id",
+                vec![
+                    node.into(),
+                    advertise_url.into(),
+                    incarnation.into(),
+                    millis(lease).into(),
+                ],
+            )
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     /// The registered nodes, the most recently heard from first.
@@ -211,10 +232,10 @@ impl ClusterStore<'_> {
     }
 
     /// `node` leaves the cluster: its row goes, so nobody places slots on it.
-    pub async fn leave(&self, node: &str) -> Result<(), Error> {
+    pub async fn leave(&self, node: &str, incarnation: &str) -> Result<(), Error> {
         self.run(
-            "DELETE FROM cluster_nodes WHERE node_id = $1",
-            vec![node.into()],
+            "DELETE FROM cluster_nodes WHERE node_id = $1 AND incarnation = $2",
+            vec![node.into(), incarnation.into()],
         )
         .await?;
         Ok(())

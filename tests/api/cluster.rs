@@ -195,6 +195,110 @@ async fn nodes_share_the_slots_and_a_graceful_stop_hands_them_over_at_once() {
     running_b.stop(Duration::from_secs(5)).await;
 }
 
+#[actix_web::test]
+async fn a_second_process_with_a_running_nodes_id_is_refused_and_takes_nothing() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    let (lease, beat) = (Duration::from_secs(1), Duration::from_millis(100));
+    let first = node(&db, "node-a", lease, beat);
+    first.claim().await.unwrap();
+    let running = run(&first);
+    eventually("node-a holds every slot", || async {
+        (first.held().len() == 256).then_some(())
+    })
+    .await;
+    let before = first.held();
+
+    // The same node id again (a copied config, or a restart that did not wait for the old
+    // process): refused after a lease of the first one beating, naming the key.
+    let second = node(&db, "node-a", lease, beat);
+    let error = second
+        .claim()
+        .await
+        .expect_err("the node id is a running process's")
+        .to_string();
+    assert!(
+        error.contains("cluster.node_id = \"node-a\"") && error.contains("http://127.0.0.1:9"),
+        "{error}"
+    );
+    assert_eq!(first.held(), before, "node-a kept every slot at its epochs");
+    assert_eq!(overview(&db, lease).await.unwrap().handoffs(), 0);
+
+    // A graceful stop frees the id at once.
+    running.stop(Duration::from_secs(5)).await;
+    let started = Instant::now();
+    node(&db, "node-a", lease, beat).claim().await.unwrap();
+    assert!(started.elapsed() < lease, "{:?}", started.elapsed());
+}
+
+#[actix_web::test]
+async fn a_node_restarted_after_a_kill_takes_its_id_once_the_dead_process_is_silent() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    let (lease, beat) = (Duration::from_secs(1), Duration::from_millis(100));
+    // A process that beat as node-a and was killed: it never left.
+    assert!(
+        db.cluster()
+            .heartbeat("node-a", "http://127.0.0.1:9", "a-killed-process", lease)
+            .await
+            .unwrap()
+    );
+    let restarted = node(&db, "node-a", lease, beat);
+    let started = Instant::now();
+    restarted
+        .claim()
+        .await
+        .expect("a dead process's node id is taken once it has been silent for a lease");
+    let waited = started.elapsed();
+    assert!(
+        waited >= lease - beat * 2 && waited < lease * 3,
+        "it waited for a lease of silence, no more: {waited:?}"
+    );
+    let running = run(&restarted);
+    eventually("the restarted node holds every slot", || async {
+        (restarted.held().len() == 256).then_some(())
+    })
+    .await;
+    running.stop(Duration::from_secs(5)).await;
+}
+
+#[actix_web::test]
+async fn a_node_whose_id_another_process_took_while_it_was_paused_holds_nothing() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    let (lease, beat) = (Duration::from_secs(1), Duration::from_millis(100));
+    let paused = node(&db, "node-a", lease, beat);
+    paused.claim().await.unwrap();
+    // Silent for longer than a lease (SIGSTOP), meanwhile another process starts as node-a.
+    tokio::time::sleep(lease + beat).await;
+    let other = node(&db, "node-a", lease, beat);
+    other.claim().await.unwrap();
+    let running_other = run(&other);
+    eventually("the new process holds every slot", || async {
+        (other.held().len() == 256).then_some(())
+    })
+    .await;
+    let epochs = other.held();
+
+    // SIGCONT: the paused process's rounds find its id taken; it takes no slot and leaves
+    // the other's row in place when it stops.
+    let running_paused = run(&paused);
+    tokio::time::sleep(beat * 10).await;
+    assert!(paused.held().is_empty());
+    assert_eq!(other.held(), epochs, "no slot changed hands");
+    running_paused.stop(Duration::from_secs(5)).await;
+    let seen = overview(&db, lease).await.unwrap();
+    assert_eq!(seen.nodes.len(), 1);
+    assert!(seen.nodes[0].live && seen.nodes[0].slots == 256);
+    running_other.stop(Duration::from_secs(5)).await;
+}
+
 /// Two order ids of one slot, and one of another slot.
 fn orders_sharing_a_slot() -> (String, String, String) {
     let mut by_slot: std::collections::HashMap<i16, Vec<String>> = Default::default();
@@ -429,6 +533,82 @@ async fn the_cluster_endpoint_shows_nodes_and_slots_to_admins_only() {
         .get(&format!("/api/v1/orders/{order}"), Some(&app.admin_key))
         .await;
     assert_eq!(got.status(), 200);
+}
+
+/// The slots the system page's node table says `node` holds.
+fn held_on_page(page: &str, node: &str) -> usize {
+    let row = &page[page
+        .find(&format!("{node}<span class=\"sub\">"))
+        .unwrap_or_else(|| panic!("{node} is listed: {page}"))..];
+    let cells: Vec<&str> = row[..row.find("</tr>").unwrap()]
+        .split("<td class=\"num\">")
+        .collect();
+    cells[1].split('<').next().unwrap().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn the_system_page_maps_the_slots_to_their_nodes_for_administrators_only() {
+    use crate::dashboard::{get, sign_in};
+    let test_db = TestDb::new().await;
+    let postgres = test_db.settings().database.backend().unwrap() == Backend::Postgres;
+    let second = test_db.sharing();
+    let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
+    let app = spawn_app_with(test_db, |s| {
+        if postgres {
+            s.cluster = settings("node-x", lease, beat);
+        }
+    })
+    .await;
+    let admin = sign_in(&app, &app.admin_key).await;
+    let shop_key = app.shop_with_key(SHOP).await;
+    let shop = sign_in(&app, &shop_key).await;
+    let (status, theirs) = get(&app, &shop, "/ui/system").await;
+    assert_eq!(status, 200);
+    assert!(
+        !theirs.contains("id=\"cluster\"") && !theirs.contains("node-x"),
+        "a shop's session is shown no nodes: {theirs}"
+    );
+    if !postgres {
+        let (_, page) = get(&app, &admin, "/ui/system").await;
+        assert!(page.contains("Single node: cluster mode is off"), "{page}");
+        return;
+    }
+    // A second member on the same database takes its share of the slots from node-x.
+    let db = Database::connect(&second.settings().database)
+        .await
+        .unwrap();
+    let y = node(&db, "node-y", lease, beat);
+    let running = run(&y);
+    let (page, x_cells, y_cells) = eventually("the page shows node-y's share", || async {
+        let (_, page) = get(&app, &admin, "/ui/system").await;
+        let cells = |colour: &str| {
+            page.matches(&format!("<span class=\"owner-{colour}\" title=\"slot "))
+                .count()
+        };
+        let (x, y) = (cells("0"), cells("1"));
+        (y >= 64 && x + y == 256).then_some((page, x, y))
+    })
+    .await;
+    assert!(page.contains("<dt>This node</dt><dd>node-x</dd>"), "{page}");
+    assert_eq!(
+        (held_on_page(&page, "node-x"), held_on_page(&page, "node-y")),
+        (x_cells, y_cells),
+        "the map's colours agree with the table's counts"
+    );
+    assert!(
+        page.contains("title=\"slot 0: node-") && page.contains("Slots by owner: node-x holds"),
+        "each slot names its owner, and the map says it in words: {page}"
+    );
+    let handoffs: i64 = page
+        .split("<dt>Handoffs</dt><dd class=\"num\">")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap();
+    assert!(
+        handoffs >= y_cells as i64,
+        "every slot node-y took was a handoff: {handoffs} < {y_cells}"
+    );
+    running.stop(Duration::from_secs(5)).await;
 }
 
 #[actix_web::test]

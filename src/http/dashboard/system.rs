@@ -1,6 +1,6 @@
 //! Stock (levels, reservations, low-stock flags, adjusting), shops (authorisation and its
 //! expiry, where their sync stands) and the system (readiness, how far each reader of the log
-//! is behind, dead letters, version).
+//! is behind, dead letters, version; for administrators, the cluster's nodes and slots).
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -9,8 +9,10 @@ use serde::Deserialize;
 use super::session::Viewer;
 use super::{Who, back, page};
 use crate::bus::Bus;
+use crate::cluster::{Overview, overview};
 use crate::domain::{ShopId, Sku};
 use crate::http::Error;
+use crate::http::cluster::ClusterMode;
 use crate::persistence::Database;
 
 /// Most units one adjustment moves, either way.
@@ -169,6 +171,116 @@ pub struct QueueLine {
     consumers: u32,
 }
 
+/// How many colours the slot map gives nodes before it repeats them.
+const NODE_COLOURS: usize = 6;
+
+/// A node of the cluster, as the system page lists it.
+pub struct NodeLine {
+    id: String,
+    url: String,
+    live: bool,
+    heartbeat: String,
+    slots: usize,
+    /// Its colour on the slot map.
+    colour: usize,
+}
+
+/// A slot on the slot map: its owner's colour (`unowned` without a live lease) and what a
+/// pointer over it says.
+pub struct SlotCell {
+    class: String,
+    title: String,
+}
+
+/// The cluster as an administrator sees it on the system page.
+pub struct ClusterCard {
+    /// `None`: cluster mode is off (a single node).
+    node_id: Option<String>,
+    unowned: usize,
+    handoffs: i64,
+    nodes: Vec<NodeLine>,
+    slots: Vec<SlotCell>,
+    /// The slot map's text for a screen reader: slots per node.
+    summary: String,
+}
+
+impl ClusterCard {
+    fn off() -> Self {
+        Self {
+            node_id: None,
+            unowned: 0,
+            handoffs: 0,
+            nodes: Vec::new(),
+            slots: Vec::new(),
+            summary: String::new(),
+        }
+    }
+
+    /// The card for what `seen` says, from the node `node_id`.
+    fn of(node_id: &str, seen: Overview) -> Self {
+        let (unowned, handoffs) = (seen.unowned(), seen.handoffs());
+        let mut nodes: Vec<_> = seen.nodes;
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        let colour_of = |owner: &str| {
+            nodes
+                .iter()
+                .position(|n| n.node_id == owner)
+                .map(|i| i % NODE_COLOURS)
+        };
+        let slots = seen
+            .leases
+            .iter()
+            .map(|lease| match lease.owner.as_deref() {
+                Some(owner) if lease.live() => SlotCell {
+                    class: colour_of(owner).map_or("owner-other".into(), |c| format!("owner-{c}")),
+                    title: format!("slot {}: {owner}, epoch {}", lease.slot, lease.epoch),
+                },
+                _ => SlotCell {
+                    class: "unowned".into(),
+                    title: format!("slot {}: no live owner, epoch {}", lease.slot, lease.epoch),
+                },
+            })
+            .collect();
+        let mut summary: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.slots > 0)
+            .map(|n| format!("{} holds {}", n.node_id, n.slots))
+            .collect();
+        if unowned > 0 {
+            summary.push(format!("{unowned} without a live owner"));
+        }
+        let nodes = nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| NodeLine {
+                heartbeat: heard(n.heartbeat_age_ms),
+                live: n.live,
+                slots: n.slots,
+                colour: i % NODE_COLOURS,
+                id: n.node_id,
+                url: n.advertise_url,
+            })
+            .collect();
+        Self {
+            node_id: Some(node_id.to_owned()),
+            unowned,
+            handoffs,
+            nodes,
+            slots,
+            summary: format!("Slots by owner: {}.", summary.join(", ")),
+        }
+    }
+}
+
+/// How long ago a node was heard from, for a person: "80 ms ago", "3.2 s ago", "5 min ago".
+fn heard(age_ms: i64) -> String {
+    match age_ms.max(0) {
+        ms @ 0..1_000 => format!("{ms} ms ago"),
+        ms @ 1_000..60_000 => format!("{:.1} s ago", ms as f64 / 1000.0),
+        ms => format!("{} min ago", ms / 60_000),
+    }
+}
+
 #[derive(askama::Template)]
 #[template(path = "system.html")]
 struct SystemPage {
@@ -182,6 +294,8 @@ struct SystemPage {
     queues: Result<Vec<QueueLine>, String>,
     dead_letters: usize,
     shops: Vec<ShopLine>,
+    /// Administrators only.
+    cluster: Option<ClusterCard>,
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
@@ -201,8 +315,17 @@ pub(in crate::http) async fn system_page(
     viewer: Viewer,
     db: web::Data<Database>,
     bus: web::Data<Bus>,
+    mode: web::Data<ClusterMode>,
 ) -> Result<HttpResponse, Error> {
     let scope = &viewer.caller.scope;
+    let cluster = match (&mode.0, viewer.caller.require_admin()) {
+        (_, Err(_)) => None,
+        (None, Ok(())) => Some(ClusterCard::off()),
+        (Some((membership, lease)), Ok(())) => Some(ClusterCard::of(
+            membership.node_id(),
+            overview(&db, *lease).await?,
+        )),
+    };
     let ready = db.readiness().await.map_err(|e| e.to_string());
     let log = db.log();
     let (log_end, checkpoints, letters, shops) = futures_util::try_join!(
@@ -251,5 +374,6 @@ pub(in crate::http) async fn system_page(
         queues,
         dead_letters: letters.len(),
         shops,
+        cluster,
     })
 }

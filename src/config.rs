@@ -361,6 +361,18 @@ impl Settings {
                     "must be empty or an http(s):// URL",
                 );
             }
+            // Other nodes would connect to themselves: every forwarded message would miss.
+            let unspecified = ["://0.0.0.0", "://[::]"].iter().any(|a| url.contains(a));
+            if unspecified || (url.is_empty() && self.http.listen.ip().is_unspecified()) {
+                return invalid(
+                    "cluster.advertise_url",
+                    &format!(
+                        "must be an address the other nodes reach this one at (http://10.0.0.5:{}), not an unspecified one: http.listen is {}",
+                        self.http.listen.port(),
+                        self.http.listen
+                    ),
+                );
+            }
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");

@@ -309,6 +309,9 @@ impl Lane {
                 }
                 sent = &mut head, if response.is_none() => match sent {
                     Ok(r) if r.status().is_success() => response = Some(r),
+                    Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => break Err(Ended::Failed(
+                        "answered 401: the owner refused this node's cluster.secret (it must be the same on every node)".into(),
+                    )),
                     Ok(r) => break Err(Ended::Failed(format!("answered {}", r.status()))),
                     Err(e) => break Err(Ended::Failed(e.to_string())),
                 },

@@ -52,12 +52,19 @@ pub(crate) async fn holding_every_slot(
     heartbeat: Duration,
 ) -> (Membership, Tasks) {
     let member = node(db, name, lease, heartbeat);
-    let running = run(&member);
+    let running = running_with_every_slot(&member).await;
+    (member, running)
+}
+
+/// `member` claims its node id (as `serve` does) and runs until it holds every slot.
+pub(crate) async fn running_with_every_slot(member: &Membership) -> Tasks {
+    member.claim().await.unwrap();
+    let running = run(member);
     eventually("the node holds every slot", || async {
         (member.held().len() == 256).then_some(())
     })
     .await;
-    (member, running)
+    running
 }
 
 /// The database on PostgreSQL, migrated; `None` on SQLite.
@@ -108,6 +115,41 @@ async fn cluster_mode_without_the_shared_secret_is_refused_naming_the_key() {
         !error.contains("short"),
         "the secret itself is not shown: {error}"
     );
+}
+
+#[actix_web::test]
+async fn a_node_listening_on_every_address_must_say_where_the_others_reach_it() {
+    let load = |listen: &str, advertise: &str| {
+        let env: std::collections::HashMap<String, String> = [
+            (
+                "CREATORFLOW__DATABASE__URL",
+                "postgres://postgres@127.0.0.1:5432/any",
+            ),
+            ("CREATORFLOW__CLUSTER__ENABLED", "true"),
+            ("CREATORFLOW__CLUSTER__SECRET", SECRET),
+            ("CREATORFLOW__HTTP__LISTEN", listen),
+            ("CREATORFLOW__CLUSTER__ADVERTISE_URL", advertise),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        creatorflow::config::Settings::load_with_env(None, Some(env))
+    };
+    for (listen, advertise) in [
+        ("0.0.0.0:8080", ""),
+        ("[::]:8080", ""),
+        ("10.0.0.5:8080", "http://0.0.0.0:8080"),
+    ] {
+        let error = load(listen, advertise)
+            .expect_err("the other nodes cannot reach an unspecified address")
+            .to_string();
+        assert!(
+            error.contains("cluster.advertise_url") && error.contains("http://10.0.0.5:8080"),
+            "{listen} {advertise}: {error}"
+        );
+    }
+    assert!(load("0.0.0.0:8080", "http://10.0.0.5:8080").is_ok());
+    assert!(load("127.0.0.1:8080", "").is_ok());
 }
 
 #[actix_web::test]
@@ -203,12 +245,7 @@ async fn a_second_process_with_a_running_nodes_id_is_refused_and_takes_nothing()
     };
     let (lease, beat) = (Duration::from_secs(1), Duration::from_millis(100));
     let first = node(&db, "node-a", lease, beat);
-    first.claim().await.unwrap();
-    let running = run(&first);
-    eventually("node-a holds every slot", || async {
-        (first.held().len() == 256).then_some(())
-    })
-    .await;
+    let running = running_with_every_slot(&first).await;
     let before = first.held();
 
     // The same node id again (a copied config, or a restart that did not wait for the old
@@ -258,11 +295,7 @@ async fn a_node_restarted_after_a_kill_takes_its_id_once_the_dead_process_is_sil
         waited >= lease - beat * 2 && waited < lease * 3,
         "it waited for a lease of silence, no more: {waited:?}"
     );
-    let running = run(&restarted);
-    eventually("the restarted node holds every slot", || async {
-        (restarted.held().len() == 256).then_some(())
-    })
-    .await;
+    let running = running_with_every_slot(&restarted).await;
     running.stop(Duration::from_secs(5)).await;
 }
 
@@ -278,12 +311,7 @@ async fn a_node_whose_id_another_process_took_while_it_was_paused_holds_nothing(
     // Silent for longer than a lease (SIGSTOP), meanwhile another process starts as node-a.
     tokio::time::sleep(lease + beat).await;
     let other = node(&db, "node-a", lease, beat);
-    other.claim().await.unwrap();
-    let running_other = run(&other);
-    eventually("the new process holds every slot", || async {
-        (other.held().len() == 256).then_some(())
-    })
-    .await;
+    let running_other = running_with_every_slot(&other).await;
     let epochs = other.held();
 
     // SIGCONT: the paused process's rounds find its id taken; it takes no slot and leaves

@@ -636,6 +636,20 @@ async fn the_system_page_maps_the_slots_to_their_nodes_for_administrators_only()
         handoffs >= y_cells as i64,
         "every slot node-y took was a handoff: {handoffs} < {y_cells}"
     );
+    assert!(page.contains("<dt>Parked messages</dt><dd class=\"num\">0</dd>"));
+    // A webhook kept for a slot of node-y (which runs no engine here, so it stays).
+    let (slot, _) = y.held()[0];
+    db.parked()
+        .park(slot, "5779000000000000001", "{}")
+        .await
+        .unwrap();
+    let (_, page) = get(&app, &admin, "/ui/system").await;
+    assert!(
+        page.contains(
+            "<dt>Parked messages</dt><dd class=\"num\">1 waiting for their slots' owners</dd>"
+        ),
+        "{page}"
+    );
     running.stop(Duration::from_secs(5)).await;
 }
 

@@ -198,6 +198,8 @@ pub struct ClusterCard {
     node_id: Option<String>,
     unowned: usize,
     handoffs: i64,
+    /// Messages kept for slots whose owner did not answer, not yet applied.
+    parked: i64,
     nodes: Vec<NodeLine>,
     slots: Vec<SlotCell>,
     /// The slot map's text for a screen reader: slots per node.
@@ -210,14 +212,15 @@ impl ClusterCard {
             node_id: None,
             unowned: 0,
             handoffs: 0,
+            parked: 0,
             nodes: Vec::new(),
             slots: Vec::new(),
             summary: String::new(),
         }
     }
 
-    /// The card for what `seen` says, from the node `node_id`.
-    fn of(node_id: &str, seen: Overview) -> Self {
+    /// The card for what `seen` says, from the node `node_id`, with `parked` messages waiting.
+    fn of(node_id: &str, seen: Overview, parked: i64) -> Self {
         let (unowned, handoffs) = (seen.unowned(), seen.handoffs());
         let mut nodes: Vec<_> = seen.nodes;
         nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
@@ -265,6 +268,7 @@ impl ClusterCard {
             node_id: Some(node_id.to_owned()),
             unowned,
             handoffs,
+            parked,
             nodes,
             slots,
             summary: format!("Slots by owner: {}.", summary.join(", ")),
@@ -324,6 +328,7 @@ pub(in crate::http) async fn system_page(
         (Some((membership, lease)), Ok(())) => Some(ClusterCard::of(
             membership.node_id(),
             overview(&db, *lease).await?,
+            db.parked().count().await?,
         )),
     };
     let ready = db.readiness().await.map_err(|e| e.to_string());

@@ -100,6 +100,11 @@ impl Membership {
         &self.inner.node_id
     }
 
+    /// This process, as the node's row names it while it holds the row.
+    pub fn incarnation(&self) -> &str {
+        &self.inner.incarnation
+    }
+
     /// The epoch at which this node holds `slot`, if it does.
     pub fn epoch(&self, slot: i16) -> Option<i64> {
         let epoch = self.inner.epochs.get(slot as usize)?.load(Ordering::SeqCst);

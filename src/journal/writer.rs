@@ -164,7 +164,12 @@ impl Journal {
                 db.cluster().ensure_head().await?;
                 // Whatever an earlier run of this node said, it writes nothing yet.
                 db.cluster()
-                    .publish_floor(membership.node_id(), None, i64::MAX)
+                    .publish_floor(
+                        membership.node_id(),
+                        membership.incarnation(),
+                        None,
+                        i64::MAX,
+                    )
                     .await?;
                 let settled = db.cluster().settled().await?;
                 let (tx, rx) = watch::channel(settled);
@@ -293,7 +298,10 @@ async fn publish(
     mut written: oneshot::Receiver<()>,
 ) {
     let store = db.cluster();
-    let node = cluster.membership.node_id();
+    let (node, incarnation) = (
+        cluster.membership.node_id(),
+        cluster.membership.incarnation(),
+    );
     let mut failing = false;
     let mut said: Option<Floor> = None;
     loop {
@@ -304,7 +312,9 @@ async fn publish(
         let outcome = async {
             let floor = lock(&positions).floor();
             if let Some(floor) = floor.filter(|f| said.as_ref() != Some(f)) {
-                store.publish_floor(node, floor.oldest, floor.next).await?;
+                store
+                    .publish_floor(node, incarnation, floor.oldest, floor.next)
+                    .await?;
                 said = Some(floor);
             }
             store.settled().await
@@ -352,7 +362,12 @@ async fn take(
     let size = BLOCK.max(rows);
     let drawn = db
         .cluster()
-        .draw(cluster.membership.node_id(), size, floor)
+        .draw(
+            cluster.membership.node_id(),
+            cluster.membership.incarnation(),
+            size,
+            floor,
+        )
         .await;
     let mut positions = lock(positions);
     match drawn {

@@ -278,14 +278,21 @@ impl ClusterStore<'_> {
     /// Draws `size` positions for `node` from the shared head and, in the same statement,
     /// sets its floor to `floor` (its oldest batch in flight) or else to the block's first
     /// position: no reader passes the block before the node says it is done with it. Returns
-    /// the block's first position.
-    pub async fn draw(&self, node: &str, size: i64, floor: Option<i64>) -> Result<i64, Error> {
+    /// the block's first position. `incarnation`: the process drawing, which must hold the
+    /// node's row (a process whose node id another one took says nothing for it).
+    pub async fn draw(
+        &self,
+        node: &str,
+        incarnation: &str,
+        size: i64,
+        floor: Option<i64>,
+    ) -> Result<i64, Error> {
         let rows = self
             .run(
                 "WITH head AS (UPDATE log_head SET next = next + $2 WHERE id = 0 RETURNING next - $2 AS first) \
                  UPDATE cluster_nodes SET floor = coalesce($3, (SELECT first FROM head)) \
-                 WHERE node_id = $1 RETURNING (SELECT first FROM head)",
-                vec![node.into(), size.into(), floor.into()],
+                 WHERE node_id = $1 AND incarnation = $4 RETURNING (SELECT first FROM head)",
+                vec![node.into(), size.into(), floor.into(), incarnation.into()],
             )
             .await?;
         let first: Option<i64> = match rows.first() {
@@ -294,7 +301,7 @@ impl ClusterStore<'_> {
         };
         first.ok_or_else(|| {
             Error::Db(sea_orm::DbErr::Custom(format!(
-                "node {node} cannot draw log positions: it is not registered (or the log head is missing)"
+                "node {node} cannot draw log positions: this process does not hold its row (not registered yet, or another process has this node id), or the log head is missing"
             )))
         })
     }
@@ -304,25 +311,28 @@ impl ClusterStore<'_> {
     /// `next`, the position the node would have handed out next) says otherwise. So a floor
     /// seen before a draw and said after it never clears the drawn block's floor. A stale
     /// `oldest` only says less than the node may write, which holds readers back for a moment
-    /// and never lets them pass a write.
+    /// and never lets them pass a write. Only the process holding the node's row (`incarnation`)
+    /// says it: a stale process of the same node id would clear the floor of the one writing.
     pub async fn publish_floor(
         &self,
         node: &str,
+        incarnation: &str,
         oldest: Option<i64>,
         next: i64,
     ) -> Result<(), Error> {
         match oldest {
             Some(oldest) => {
                 self.run(
-                    "UPDATE cluster_nodes SET floor = $2 WHERE node_id = $1",
-                    vec![node.into(), oldest.into()],
+                    "UPDATE cluster_nodes SET floor = $2 WHERE node_id = $1 AND incarnation = $3",
+                    vec![node.into(), oldest.into(), incarnation.into()],
                 )
                 .await?
             }
             None => {
                 self.run(
-                    "UPDATE cluster_nodes SET floor = NULL WHERE node_id = $1 AND floor < $2",
-                    vec![node.into(), next.into()],
+                    "UPDATE cluster_nodes SET floor = NULL WHERE node_id = $1 AND incarnation = $3 \
+                     AND floor < $2",
+                    vec![node.into(), next.into(), incarnation.into()],
                 )
                 .await?
             }

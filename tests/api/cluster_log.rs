@@ -383,17 +383,18 @@ async fn a_floor_seen_before_a_draw_and_said_after_it_leaves_the_drawn_block_hel
         return;
     };
     let (lease, beat) = (Duration::from_secs(30), Duration::from_millis(100));
-    let (_node_a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
+    let (node_a, running_a) = holding_every_slot(&db, "node-a", lease, beat).await;
+    let me = node_a.incarnation();
     let cluster = db.cluster();
     cluster.ensure_head().await.unwrap();
     let seen_next = cluster.head().await.unwrap();
-    let first = cluster.draw("node-a", 100, None).await.unwrap();
+    let first = cluster.draw("node-a", me, 100, None).await.unwrap();
     assert!(first >= seen_next);
     assert_eq!(cluster.settled().await.unwrap(), first - 1);
 
     // "Nothing in flight" as seen before the draw: the block stays held.
     cluster
-        .publish_floor("node-a", None, seen_next)
+        .publish_floor("node-a", me, None, seen_next)
         .await
         .unwrap();
     assert_eq!(
@@ -403,13 +404,13 @@ async fn a_floor_seen_before_a_draw_and_said_after_it_leaves_the_drawn_block_hel
     );
     // An oldest batch in flight is said as it is.
     cluster
-        .publish_floor("node-a", Some(first + 10), first + 20)
+        .publish_floor("node-a", me, Some(first + 10), first + 20)
         .await
         .unwrap();
     assert_eq!(cluster.settled().await.unwrap(), first + 9);
     // "Nothing in flight" seen after handing out from the block: readers may pass it.
     cluster
-        .publish_floor("node-a", None, first + 20)
+        .publish_floor("node-a", me, None, first + 20)
         .await
         .unwrap();
     assert_eq!(

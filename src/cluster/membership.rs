@@ -196,7 +196,7 @@ impl Membership {
             )
             .await?;
         if inner.claimed.swap(claimed, Ordering::SeqCst) && !claimed {
-            tracing::error!(node_id = %inner.node_id, "cluster: another process took this node id (cluster.node_id must differ on every node) while this one was silent for a lease; this one holds no slot until it is silent");
+            tracing::error!(node_id = %inner.node_id, "cluster: another process took this node id (cluster.node_id must differ on every node) while this one was silent for a lease; this one holds no slot while that one runs");
         }
         Ok(claimed)
     }

@@ -382,3 +382,62 @@ pub(in crate::http) async fn system_page(
         cluster,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Node;
+    use crate::persistence::LeaseRow;
+
+    fn node(id: &str, slots: usize) -> Node {
+        Node {
+            node_id: id.to_owned(),
+            advertise_url: format!("http://{id}:8080"),
+            live: true,
+            heartbeat_age_ms: 120,
+            slots,
+        }
+    }
+
+    fn lease(slot: i16, owner: &str, expires_in_ms: i64) -> LeaseRow {
+        LeaseRow {
+            slot,
+            owner: Some(owner.to_owned()),
+            epoch: 3,
+            expires_in_ms: Some(expires_in_ms),
+        }
+    }
+
+    #[test]
+    fn the_slot_map_colours_slots_by_owner_and_marks_the_ones_between_owners() {
+        let seen = Overview {
+            // Listed most recently heard first, as the store reads them; coloured by name.
+            nodes: vec![node("node-b", 1), node("node-a", 1)],
+            leases: vec![
+                lease(0, "node-a", 4_000),
+                lease(1, "node-b", 4_000),
+                lease(2, "node-c", -10),
+            ],
+        };
+        let card = ClusterCard::of("node-a", seen, 2);
+        let classes: Vec<&str> = card.slots.iter().map(|s| s.class.as_str()).collect();
+        assert_eq!(classes, ["owner-0", "owner-1", "unowned"]);
+        assert_eq!(card.slots[1].title, "slot 1: node-b, epoch 3");
+        assert_eq!(card.slots[2].title, "slot 2: no live owner, epoch 3");
+        assert_eq!(
+            card.summary,
+            "Slots by owner: node-a holds 1, node-b holds 1, 1 without a live owner."
+        );
+        assert_eq!((card.unowned, card.handoffs, card.parked), (1, 6, 2));
+        assert_eq!(card.nodes[0].id, "node-a");
+        assert_eq!(card.nodes[0].heartbeat, "120 ms ago");
+    }
+
+    #[test]
+    fn a_heartbeat_reads_in_the_unit_a_person_would_use() {
+        assert_eq!(heard(80), "80 ms ago");
+        assert_eq!(heard(3_250), "3.2 s ago");
+        assert_eq!(heard(300_000), "5 min ago");
+        assert_eq!(heard(-5), "0 ms ago", "a clock a little ahead reads as now");
+    }
+}

@@ -310,16 +310,17 @@ async fn cluster_status(settings: &Settings) -> anyhow::Result<()> {
         println!("no node has joined (cluster.enabled = false everywhere?)");
     }
     println!(
-        "{:<32} {:<6} {:>6} {:>12}  URL",
-        "NODE", "LIVE", "SLOTS", "HEARD (ms)"
+        "{:<32} {:<6} {:>6} {:>12} {:>10}  URL",
+        "NODE", "LIVE", "SLOTS", "HEARD (ms)", "LEASE (ms)"
     );
     for n in &seen.nodes {
         println!(
-            "{:<32} {:<6} {:>6} {:>12}  {}",
+            "{:<32} {:<6} {:>6} {:>12} {:>10}  {}",
             n.node_id,
             if n.live { "yes" } else { "no" },
             n.slots,
             n.heartbeat_age_ms,
+            n.lease_ms.map_or_else(|| "?".to_owned(), |l| l.to_string()),
             n.advertise_url
         );
     }

@@ -37,6 +37,8 @@ struct Inner {
     incarnation: String,
     /// Whether the node's row was this process's at the last heartbeat.
     claimed: AtomicBool,
+    /// The live nodes whose `cluster.lease` differs from this one's, as the last round saw them.
+    disagreeing: std::sync::Mutex<Vec<String>>,
     advertise_url: String,
     lease: Duration,
     heartbeat: Duration,
@@ -74,6 +76,7 @@ impl Membership {
                 node_id,
                 incarnation: uuid::Uuid::new_v4().simple().to_string(),
                 claimed: AtomicBool::new(false),
+                disagreeing: std::sync::Mutex::new(Vec::new()),
                 advertise_url,
                 lease: settings.lease,
                 heartbeat: settings.heartbeat,
@@ -201,6 +204,35 @@ impl Membership {
         Ok(claimed)
     }
 
+    /// The live nodes running with another `cluster.lease` than this one, as the last round saw
+    /// them. Nodes judge each other's liveness (and so how soon a dead node's slots move) by
+    /// their own lease: it must be the same on every node.
+    pub fn disagreeing(&self) -> Vec<String> {
+        self.inner
+            .disagreeing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Notes the live nodes whose lease differs from `lease_ms`, and warns when they change.
+    fn compare_leases(&self, nodes: &[persistence::NodeRow], lease_ms: i64) {
+        let now: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.heartbeat_age_ms < lease_ms && n.lease_ms.is_some_and(|l| l != lease_ms))
+            .map(|n| format!("{} ({} ms)", n.node_id, n.lease_ms.unwrap_or_default()))
+            .collect();
+        let mut seen = self
+            .inner
+            .disagreeing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *seen != now && !now.is_empty() {
+            tracing::warn!(this_node_ms = lease_ms, others = ?now, "cluster: nodes run with another cluster.lease than this one; set the same on every node (liveness and failover are judged by it)");
+        }
+        *seen = now;
+    }
+
     /// Joins, then runs a round every `cluster.heartbeat` until stopped; then gives every slot
     /// back and leaves, so the other nodes take them at once (their next round).
     pub async fn run(self, mut stop: crate::shutdown::Stop) {
@@ -261,6 +293,7 @@ impl Membership {
             .filter(|n| n.heartbeat_age_ms < lease_ms)
             .map(|n| n.node_id.as_str())
             .collect();
+        self.compare_leases(&nodes, lease_ms);
         let leases = store.leases().await?;
         let urls: std::collections::HashMap<&str, &str> = nodes
             .iter()

@@ -15,6 +15,8 @@ pub struct Node {
     pub heartbeat_age_ms: i64,
     /// Slots it holds a live lease on.
     pub slots: usize,
+    /// The `cluster.lease` it runs with, in milliseconds (`None`: a node of an earlier version).
+    pub lease_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,7 @@ pub async fn overview(db: &Database, lease: Duration) -> Result<Overview, persis
             node_id: n.node_id,
             advertise_url: n.advertise_url,
             heartbeat_age_ms: n.heartbeat_age_ms,
+            lease_ms: n.lease_ms,
         })
         .collect();
     Ok(Overview { nodes, leases })

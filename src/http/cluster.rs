@@ -147,6 +147,9 @@ pub(super) struct NodeBody {
     heartbeat_age_ms: i64,
     /// Slots it holds a live lease on.
     slots: usize,
+    /// The `cluster.lease` it runs with, in milliseconds; every node should run with the same
+    /// (absent for a node of an earlier version).
+    lease_ms: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -196,6 +199,7 @@ pub(super) async fn status(
                 live: n.live,
                 heartbeat_age_ms: n.heartbeat_age_ms,
                 slots: n.slots,
+                lease_ms: n.lease_ms,
             })
             .collect(),
         slots: seen

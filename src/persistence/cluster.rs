@@ -23,6 +23,8 @@ pub struct NodeRow {
     pub advertise_url: String,
     /// Milliseconds since its last heartbeat, by the database clock.
     pub heartbeat_age_ms: i64,
+    /// The `cluster.lease` it runs with, in milliseconds (`None`: a node of an earlier version).
+    pub lease_ms: Option<i64>,
 }
 
 /// One slot's lease.
@@ -86,9 +88,9 @@ impl ClusterStore<'_> {
     ) -> Result<bool, Error> {
         let rows = self
             .run(
-                "INSERT INTO cluster_nodes (node_id, advertise_url, started_at, heartbeat_at, incarnation) \
-                 VALUES ($1, $2, now(), now(), $3) ON CONFLICT (node_id) DO UPDATE \
-                 SET advertise_url = excluded.advertise_url, heartbeat_at = now(), \
+                "INSERT INTO cluster_nodes (node_id, advertise_url, started_at, heartbeat_at, incarnation, lease_ms) \
+                 VALUES ($1, $2, now(), now(), $3, $4) ON CONFLICT (node_id) DO UPDATE \
+                 SET advertise_url = excluded.advertise_url, heartbeat_at = now(), lease_ms = excluded.lease_ms, \
                  incarnation = excluded.incarnation, started_at = CASE \
                  WHEN cluster_nodes.incarnation = excluded.incarnation THEN cluster_nodes.started_at \
                  ELSE now() END \
@@ -111,7 +113,7 @@ impl ClusterStore<'_> {
         let rows = self
             .run(
                 "SELECT node_id, advertise_url, \
-                 (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::int8 AS age \
+                 (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::int8 AS age, lease_ms \
                  FROM cluster_nodes ORDER BY heartbeat_at DESC, node_id",
                 vec![],
             )
@@ -122,6 +124,7 @@ impl ClusterStore<'_> {
                     node_id: r.try_get_by_index(0)?,
                     advertise_url: r.try_get_by_index(1)?,
                     heartbeat_age_ms: r.try_get_by_index(2)?,
+                    lease_ms: r.try_get_by_index(3)?,
                 })
             })
             .collect::<Result<_, sea_orm::DbErr>>()

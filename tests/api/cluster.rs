@@ -347,6 +347,44 @@ async fn a_node_whose_id_another_process_took_while_it_was_paused_holds_nothing(
     running_other.stop(Duration::from_secs(5)).await;
 }
 
+#[actix_web::test]
+async fn nodes_running_with_different_leases_are_named_by_each_other() {
+    let test_db = TestDb::new().await;
+    let Some(db) = postgres(&test_db).await else {
+        return;
+    };
+    let beat = Duration::from_millis(100);
+    let (a, running_a) = holding_every_slot(&db, "node-a", Duration::from_secs(2), beat).await;
+    let b = node(&db, "node-b", Duration::from_secs(3), beat);
+    b.claim().await.unwrap();
+    let running_b = run(&b);
+    let (seen_by_a, seen_by_b) = eventually("each node sees the other's lease", || async {
+        let (by_a, by_b) = (a.disagreeing(), b.disagreeing());
+        (!by_a.is_empty() && !by_b.is_empty()).then_some((by_a, by_b))
+    })
+    .await;
+    assert_eq!(seen_by_a, ["node-b (3000 ms)"]);
+    assert_eq!(seen_by_b, ["node-a (2000 ms)"]);
+    let leases: Vec<_> = overview(&db, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .nodes
+        .into_iter()
+        .map(|n| (n.node_id, n.lease_ms))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        leases,
+        [
+            ("node-a".to_owned(), Some(2000)),
+            ("node-b".to_owned(), Some(3000))
+        ]
+    );
+    running_b.stop(Duration::from_secs(5)).await;
+    running_a.stop(Duration::from_secs(5)).await;
+}
+
 /// Two order ids of one slot, and one of another slot.
 fn orders_sharing_a_slot() -> (String, String, String) {
     let mut by_slot: std::collections::HashMap<i16, Vec<String>> = Default::default();
@@ -545,6 +583,7 @@ async fn the_cluster_endpoint_shows_nodes_and_slots_to_admins_only() {
     assert_eq!(seen["nodes"][0]["node_id"], "node-x");
     assert_eq!(seen["nodes"][0]["live"], true);
     assert_eq!(seen["nodes"][0]["slots"], 256);
+    assert_eq!(seen["nodes"][0]["lease_ms"], 5000);
     assert!(
         seen["nodes"][0]["advertise_url"]
             .as_str()

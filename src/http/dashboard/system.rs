@@ -183,6 +183,10 @@ pub struct NodeLine {
     slots: usize,
     /// Its colour on the slot map.
     colour: usize,
+    /// The `cluster.lease` it runs with ("5 s"; "?" for a node of an earlier version).
+    lease: String,
+    /// Another lease than the node serving the page runs with.
+    lease_differs: bool,
 }
 
 /// A slot on the slot map: its owner's colour (`unowned` without a live lease) and what a
@@ -219,8 +223,9 @@ impl ClusterCard {
         }
     }
 
-    /// The card for what `seen` says, from the node `node_id`, with `parked` messages waiting.
-    fn of(node_id: &str, seen: Overview, parked: i64) -> Self {
+    /// The card for what `seen` says, from the node `node_id` (running with a lease of
+    /// `lease_ms`), with `parked` messages waiting.
+    fn of(node_id: &str, lease_ms: i64, seen: Overview, parked: i64) -> Self {
         let (unowned, handoffs) = (seen.unowned(), seen.handoffs());
         let mut nodes: Vec<_> = seen.nodes;
         nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
@@ -256,6 +261,10 @@ impl ClusterCard {
             .into_iter()
             .enumerate()
             .map(|(i, n)| NodeLine {
+                lease: n
+                    .lease_ms
+                    .map_or_else(|| "?".to_owned(), |ms| format!("{} s", ms as f64 / 1000.0)),
+                lease_differs: n.lease_ms.is_some_and(|ms| ms != lease_ms),
                 heartbeat: heard(n.heartbeat_age_ms),
                 live: n.live,
                 slots: n.slots,
@@ -327,6 +336,7 @@ pub(in crate::http) async fn system_page(
         (None, Ok(())) => Some(ClusterCard::off()),
         (Some((membership, lease)), Ok(())) => Some(ClusterCard::of(
             membership.node_id(),
+            i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
             overview(&db, *lease).await?,
             db.parked().count().await?,
         )),
@@ -396,6 +406,7 @@ mod tests {
             live: true,
             heartbeat_age_ms: 120,
             slots,
+            lease_ms: Some(if id == "node-b" { 10_000 } else { 5_000 }),
         }
     }
 
@@ -419,7 +430,7 @@ mod tests {
                 lease(2, "node-c", -10),
             ],
         };
-        let card = ClusterCard::of("node-a", seen, 2);
+        let card = ClusterCard::of("node-a", 5_000, seen, 2);
         let classes: Vec<&str> = card.slots.iter().map(|s| s.class.as_str()).collect();
         assert_eq!(classes, ["owner-0", "owner-1", "unowned"]);
         assert_eq!(card.slots[1].title, "slot 1: node-b, epoch 3");
@@ -431,6 +442,16 @@ mod tests {
         assert_eq!((card.unowned, card.handoffs, card.parked), (1, 6, 2));
         assert_eq!(card.nodes[0].id, "node-a");
         assert_eq!(card.nodes[0].heartbeat, "120 ms ago");
+        let leases: Vec<_> = card
+            .nodes
+            .iter()
+            .map(|n| (n.lease.as_str(), n.lease_differs))
+            .collect();
+        assert_eq!(
+            leases,
+            [("5 s", false), ("10 s", true)],
+            "a node on another lease stands out"
+        );
     }
 
     #[test]

@@ -201,7 +201,28 @@ async fn cluster(settings: &Settings, db: &Database) -> Check {
         .filter(|n| n.live)
         .map(|n| format!("{} ({} slots)", n.node_id, n.slots))
         .collect();
+    // Every node judges the others' liveness by its own lease.
+    let lease_ms = i64::try_from(settings.cluster.lease.as_millis()).unwrap_or(i64::MAX);
+    let other_leases: Vec<String> = seen
+        .nodes
+        .iter()
+        .filter(|n| n.live)
+        .filter_map(|n| {
+            let theirs = n.lease_ms.filter(|l| *l != lease_ms)?;
+            Some(format!("{} runs with {theirs} ms", n.node_id))
+        })
+        .collect();
     let unowned = seen.unowned();
+    if unowned == 0 && !other_leases.is_empty() {
+        return check(
+            "cluster",
+            Verdict::Warn,
+            format!(
+                "cluster.lease differs: {} against this configuration's {lease_ms} ms; set the same on every node (liveness and failover are judged by it)",
+                other_leases.join(", ")
+            ),
+        );
+    }
     match (live.is_empty(), unowned) {
         (true, _) => check(
             "cluster",

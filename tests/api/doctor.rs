@@ -95,3 +95,42 @@ async fn doctor_fails_on_pending_migrations() {
         "{report}"
     );
 }
+
+#[actix_web::test]
+async fn doctor_warns_when_a_live_node_runs_with_another_lease() {
+    use std::time::Duration;
+    let test_db = TestDb::new().await;
+    let Some(db) = crate::cluster::postgres(&test_db).await else {
+        return;
+    };
+    let (_node, running) = crate::cluster::holding_every_slot(
+        &db,
+        "node-a",
+        Duration::from_secs(2),
+        Duration::from_millis(100),
+    )
+    .await;
+    let cluster = |lease: &str| {
+        vec![
+            (
+                "CREATORFLOW__CLUSTER__ENABLED".to_owned(),
+                "true".to_owned(),
+            ),
+            (
+                "CREATORFLOW__CLUSTER__SECRET".to_owned(),
+                crate::cluster::SECRET.to_owned(),
+            ),
+            ("CREATORFLOW__CLUSTER__LEASE".to_owned(), lease.to_owned()),
+        ]
+    };
+    let (_, report) = doctor(&test_db, cluster("2s")).await;
+    assert!(line(&report, "cluster").starts_with("ok "), "{report}");
+    let (_, report) = doctor(&test_db, cluster("5s")).await;
+    let warned = line(&report, "cluster");
+    assert!(
+        warned.starts_with("warn ")
+            && warned.contains("node-a runs with 2000 ms against this configuration's 5000 ms"),
+        "{report}"
+    );
+    running.stop(Duration::from_secs(5)).await;
+}

@@ -738,6 +738,7 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
         .unwrap_or_else(|| panic!("{printed}"));
     let columns: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&columns[1..3], ["yes", "256"], "{line}");
+    assert_eq!(columns[4], "30000", "the node's lease, in ms: {line}");
     assert!(
         printed.contains("0 of 256 slots without a live owner"),
         "{printed}"
@@ -747,6 +748,8 @@ async fn cluster_status_on_the_command_line_lists_the_nodes_and_their_slots() {
         let out = cli_command(test_db, &["doctor"])
             .env("CREATORFLOW__CLUSTER__ENABLED", "true")
             .env("CREATORFLOW__CLUSTER__SECRET", SECRET)
+            // The lease node-cli runs with (another would be warned of).
+            .env("CREATORFLOW__CLUSTER__LEASE", "30s")
             .output()
             .unwrap();
         let report = String::from_utf8_lossy(&out.stdout).into_owned();

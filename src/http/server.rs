@@ -75,10 +75,10 @@ pub fn start(
         jobs: jobs.clone(),
     }));
     let app = crate::integrations::tiktok::App::from_settings(&settings.tiktok);
-    let ingress = web::Data::new(Ingress {
-        verifier: app.webhook_verifier(),
-        max_bytes: settings.tiktok.max_webhook_bytes,
-    });
+    let ingress = web::Data::new(Ingress::new(
+        app.webhook_verifier(),
+        settings.tiktok.max_webhook_bytes,
+    ));
     let app = web::Data::new(app);
     let client = web::Data::new(commands.client.clone());
     let commands = web::Data::new(commands);

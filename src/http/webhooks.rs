@@ -20,8 +20,29 @@ use crate::telemetry::metrics::TIKTOK_WEBHOOKS_TOTAL;
 pub struct Ingress {
     /// The app's webhook signatures, keyed once; `None` while no app secret is set (then
     /// nothing verifies).
-    pub verifier: Option<WebhookVerifier>,
-    pub max_bytes: usize,
+    verifier: Option<WebhookVerifier>,
+    max_bytes: usize,
+}
+
+/// The `type` label of a webhook refused before it was read, and of one too broken to say.
+const UNVERIFIED: &str = "UNVERIFIED";
+const UNPARSED: &str = "UNPARSED";
+
+impl Ingress {
+    /// The route's settings. The refusals and quarantines that alerts count are exported at 0
+    /// from the start: Prometheus sees no increase in a counter that first appears at 1, so
+    /// the first refused or unreadable webhook would otherwise raise nothing.
+    pub fn new(verifier: Option<WebhookVerifier>, max_bytes: usize) -> Self {
+        counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => UNVERIFIED, "outcome" => "invalid_signature")
+            .increment(0);
+        for kind in Topic::names().chain([UNPARSED]) {
+            counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => kind, "outcome" => "malformed").increment(0);
+        }
+        Self {
+            verifier,
+            max_bytes,
+        }
+    }
 }
 
 #[utoipa::path(
@@ -38,7 +59,7 @@ pub(super) async fn tiktok(
     registry: web::Data<RegistryHandle>,
 ) -> Result<HttpResponse, Error> {
     let rejected = |outcome: &'static str, error: Error| {
-        counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => "UNVERIFIED", "outcome" => outcome).increment(1);
+        counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => UNVERIFIED, "outcome" => outcome).increment(1);
         error
     };
     let too_large = || {
@@ -97,7 +118,7 @@ pub(super) async fn tiktok(
             ))
             .await
             .map_err(webhook::Error::Storage)?;
-            let kind = event_type.map_or("UNPARSED", Topic::name);
+            let kind = event_type.map_or(UNPARSED, Topic::name);
             counter!(TIKTOK_WEBHOOKS_TOTAL, "type" => kind, "outcome" => "malformed").increment(1);
             tracing::warn!(quarantine_id = id, reason = %malformed, "malformed TikTok webhook kept");
             return Err(Error::MalformedWebhook {

@@ -183,6 +183,55 @@ async fn every_metric_the_alert_rules_and_the_board_read_is_exported_by_a_fresh_
         .filter(|(m, _)| !exported.lines().any(|l| l.starts_with(m.as_str())))
         .collect();
     assert!(missing.is_empty(), "read but not exported: {missing:?}");
+    // The series the webhook alerts count exist at 0 before the first refusal or quarantine:
+    // a counter that first appears at 1 is no increase to Prometheus.
+    for series in [
+        r#"creatorflow_tiktok_webhooks_total{type="UNVERIFIED",outcome="invalid_signature"} 0"#,
+        r#"creatorflow_tiktok_webhooks_total{type="ORDER_STATUS_CHANGE",outcome="malformed"} 0"#,
+        r#"creatorflow_tiktok_webhooks_total{type="UNHANDLED",outcome="malformed"} 0"#,
+        r#"creatorflow_tiktok_webhooks_total{type="UNPARSED",outcome="malformed"} 0"#,
+    ] {
+        assert!(
+            exported.lines().any(|l| l == series),
+            "{series} is not exported"
+        );
+    }
+    // A webhook signed with another secret and a signed one that cannot be read count there.
+    let forged = client
+        .post(format!("{base}/webhooks/tiktok"))
+        .header("content-type", "application/json")
+        .header("authorization", "0".repeat(64))
+        .body(r#"{"type":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let unreadable = crate::webhooks::signed(
+        &client,
+        &base,
+        r#"{"type":1,"shop_id":"1","data":{"update_time":1}}"#.into(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(unreadable.status(), 400);
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"creatorflow_tiktok_webhooks_total{type="UNVERIFIED",outcome="invalid_signature"} 1"#,
+        r#"creatorflow_tiktok_webhooks_total{type="ORDER_STATUS_CHANGE",outcome="malformed"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == series),
+            "{series} is not exported"
+        );
+    }
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     daemon.wait_exit(std::time::Duration::from_secs(20));
 }
@@ -201,8 +250,9 @@ fn every_alert_has_a_severity_a_wait_and_a_runbook_section() {
     let alerts: Vec<&str> = rules.split("- alert: ").skip(1).collect();
     assert_eq!(
         alerts.len(),
-        9,
-        "one alert per seed threshold, and slots without an owner (cluster mode)"
+        11,
+        "one alert per seed threshold, slots without an owner (cluster mode), and webhooks \
+         refused or kept in quarantine"
     );
     for alert in alerts {
         let name = alert.lines().next().unwrap();

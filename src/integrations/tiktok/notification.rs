@@ -52,19 +52,32 @@ pub enum Topic {
     Unhandled,
 }
 
+/// The types this build handles, with the `event_type` strings TikTok's subscription API uses.
+const HANDLED: [(i64, &str); 7] = [
+    (1, "ORDER_STATUS_CHANGE"),
+    (3, "RECIPIENT_ADDRESS_UPDATE"),
+    (4, "PACKAGE_UPDATE"),
+    (6, "SELLER_DEAUTHORIZATION"),
+    (7, "UPCOMING_AUTHORIZATION_EXPIRATION"),
+    (11, "CANCELLATION_STATUS_CHANGE"),
+    (12, "RETURN_STATUS_CHANGE"),
+];
+
 impl Topic {
     /// The `event_type` string TikTok's subscription API uses, for logs and metrics.
     pub fn name(event_type: i64) -> &'static str {
-        match event_type {
-            1 => "ORDER_STATUS_CHANGE",
-            3 => "RECIPIENT_ADDRESS_UPDATE",
-            4 => "PACKAGE_UPDATE",
-            6 => "SELLER_DEAUTHORIZATION",
-            7 => "UPCOMING_AUTHORIZATION_EXPIRATION",
-            11 => "CANCELLATION_STATUS_CHANGE",
-            12 => "RETURN_STATUS_CHANGE",
-            _ => "UNHANDLED",
-        }
+        HANDLED
+            .iter()
+            .find(|(handled, _)| *handled == event_type)
+            .map_or("UNHANDLED", |(_, name)| name)
+    }
+
+    /// Every name [`Topic::name`] gives.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        HANDLED
+            .iter()
+            .map(|(_, name)| *name)
+            .chain(std::iter::once("UNHANDLED"))
     }
 }
 

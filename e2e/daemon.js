@@ -68,13 +68,18 @@ let notification = Date.now();
 /** Sends TikTok's ORDER_STATUS_CHANGE for `order` of `shop`, signed; the answer's status. */
 export async function statusWebhook(shop, order, status) {
   const now = Math.floor(Date.now() / 1000);
-  const body = JSON.stringify({
+  return signedWebhook({
     type: 1,
     tts_notification_id: String(notification++),
     shop_id: shop,
     timestamp: now,
     data: { order_id: order, order_status: status, update_time: now },
   });
+}
+
+// Posts `notification` as TikTok does, signed with the app's secret; the answer's status.
+export async function signedWebhook(notification) {
+  const body = JSON.stringify(notification);
   const signature = createHmac("sha256", APP_SECRET).update(APP_KEY + body).digest("hex");
   const response = await fetch(`${base}/webhooks/tiktok`, {
     method: "POST",

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { base, binary, cli, environment, sandbox, sandboxDo, statusWebhook } from "./daemon.js";
+import { base, binary, cli, environment, sandbox, sandboxDo, signedWebhook, statusWebhook } from "./daemon.js";
 
 export const SHOP_A = "7400000000000000001";
 export const SHOP_B = "7400000000000000002";
@@ -62,6 +62,12 @@ export default async function setup() {
     const status = await statusWebhook(shop, order, "AWAITING_SHIPMENT");
     if (status !== 200) throw new Error(`webhook for ${order}: ${status}`);
   }
+  // Two webhooks the system page lists in quarantine: one without its order id (answered 400)
+  // and one of a type this build does not handle (200).
+  const now = Math.floor(Date.now() / 1000);
+  const unreadable = await signedWebhook({ type: 1, shop_id: SHOP_A, timestamp: now, data: { order_status: "AWAITING_SHIPMENT", update_time: now } });
+  const unhandled = await signedWebhook({ type: 16, tts_notification_id: "e2e-16", shop_id: SHOP_A, timestamp: now, data: { product_id: "1729382256910270001" } });
+  if (unreadable !== 400 || unhandled !== 200) throw new Error(`kept webhooks answered ${unreadable} and ${unhandled}`);
   Object.assign(process.env, {
     E2E_BASE_URL: base,
     E2E_DIR: dir,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entities::{shops, webhook_inbox, webhook_quarantine};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Set};
 
 use super::{Database, Error};
 use crate::domain::ShopId;
@@ -77,6 +77,13 @@ impl WebhookStore<'_> {
     }
 
     /// The newest quarantined webhooks first.
+    /// How many webhooks are in quarantine.
+    pub async fn quarantine_count(&self) -> Result<u64, Error> {
+        Ok(webhook_quarantine::Entity::find()
+            .count(&self.db.conn)
+            .await?)
+    }
+
     pub async fn quarantined(&self, limit: u64) -> Result<Vec<QuarantinedWebhook>, Error> {
         let rows = webhook_quarantine::Entity::find()
             .order_by_desc(webhook_quarantine::Column::Id)

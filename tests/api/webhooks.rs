@@ -272,6 +272,61 @@ async fn an_unknown_type_is_acknowledged_stored_and_counted() {
 }
 
 #[actix_web::test]
+async fn administrators_see_the_kept_webhooks_on_the_system_page_and_shops_do_not() {
+    use crate::dashboard::{get, sign_in};
+    let app = spawn().await;
+    let admin = sign_in(&app, &app.admin_key).await;
+    let (_, page) = get(&app, &admin, "/ui/system").await;
+    assert!(
+        page.contains("Webhooks kept in quarantine")
+            && page.contains("None: every webhook signed by TikTok could be read"),
+        "{page}"
+    );
+
+    // A body a stranger could have written into, kept as it came, and an unhandled type.
+    let unreadable = r#"{"type":1,"shop_id":"7495540735365777507","data":{"order_status":"<script>alert(1)</script>","update_time":1}}"#;
+    assert_problem(push(&app, unreadable).await, 400, "malformed_webhook").await;
+    let unhandled =
+        r#"{"type":16,"tts_notification_id":"556","shop_id":"7495540735365777507","data":{}}"#;
+    assert_eq!(accepted(push(&app, unhandled).await).await, "stored");
+
+    let (status, page) = get(&app, &admin, "/ui/system").await;
+    assert_eq!(status, 200);
+    let card = page
+        .split("id=\"quarantine\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("the quarantine card");
+    assert!(card.contains("2 signed webhooks"), "{card}");
+    assert!(
+        card.contains("unreadable") && card.contains("data.order_id is missing"),
+        "why the first was kept: {card}"
+    );
+    assert!(
+        card.contains("ORDER_STATUS_CHANGE") && card.contains("type 16"),
+        "{card}"
+    );
+    assert!(
+        card.contains(&format!("{} bytes", unreadable.len())),
+        "{card}"
+    );
+    assert!(
+        card.contains("alert(1)") && !card.contains("<script>"),
+        "a kept body is shown as text, never as markup: {card}"
+    );
+    let newest_first = card.find("type 16").unwrap() < card.find("ORDER_STATUS_CHANGE").unwrap();
+    assert!(newest_first, "{card}");
+
+    let shop = sign_in(&app, &app.shop_with_key("7495540735365777507").await).await;
+    let (status, theirs) = get(&app, &shop, "/ui/system").await;
+    assert_eq!(status, 200);
+    assert!(
+        !theirs.contains("Webhooks kept in quarantine") && !theirs.contains("alert(1)"),
+        "the quarantine is the operators': {theirs}"
+    );
+}
+
+#[actix_web::test]
 async fn numeric_ids_beyond_2_pow_53_keep_every_digit() {
     let app = spawn().await;
     // 576653688135258179 is not representable as a double (it would become ...258176).

@@ -1,6 +1,7 @@
 //! Stock (levels, reservations, low-stock flags, adjusting), shops (authorisation and its
 //! expiry, where their sync stands) and the system (readiness, how far each reader of the log
-//! is behind, dead letters, version; for administrators, the cluster's nodes and slots).
+//! is behind, dead letters, version; for administrators, the webhooks kept in quarantine and the
+//! cluster's nodes and slots).
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -13,7 +14,8 @@ use crate::cluster::{Overview, overview};
 use crate::domain::{ShopId, Sku};
 use crate::http::Error;
 use crate::http::cluster::ClusterMode;
-use crate::persistence::Database;
+use crate::integrations::tiktok::Topic;
+use crate::persistence::{Database, QuarantineReason, QuarantinedWebhook};
 
 /// Most units one adjustment moves, either way.
 const MAX_UNITS: i64 = 1_000_000_000;
@@ -294,6 +296,63 @@ fn heard(age_ms: i64) -> String {
     }
 }
 
+/// The most of a kept body the system page shows (the API gives it whole).
+const BODY_SHOWN: usize = 2_000;
+
+/// How many kept webhooks the system page lists, newest first.
+const KEPT_SHOWN: u64 = 10;
+
+/// A webhook kept in quarantine, as the system page lists it.
+pub struct KeptLine {
+    id: i64,
+    received: String,
+    reason: &'static str,
+    /// Answered 400 (its order waits for the poller), not kept for later.
+    unreadable: bool,
+    /// TikTok's `type` by name ("ORDER_STATUS_CHANGE", "type 99"), or "—" if it had none.
+    kind: String,
+    detail: String,
+    /// The body's first [`BODY_SHOWN`] characters.
+    body: String,
+    bytes: usize,
+    /// Whether `body` is only the start of it.
+    cut: bool,
+}
+
+impl From<QuarantinedWebhook> for KeptLine {
+    fn from(kept: QuarantinedWebhook) -> Self {
+        let cut = kept.body.chars().count() > BODY_SHOWN;
+        Self {
+            id: kept.id,
+            received: kept.received_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            unreadable: kept.reason == QuarantineReason::Malformed,
+            reason: match kept.reason {
+                QuarantineReason::Malformed => "unreadable",
+                QuarantineReason::UnhandledType => "type not handled",
+            },
+            kind: kept.event_type.map_or_else(
+                || "—".to_owned(),
+                |t| match Topic::name(t) {
+                    "UNHANDLED" => format!("type {t}"),
+                    name => name.to_owned(),
+                },
+            ),
+            detail: kept.detail,
+            body: kept.body.chars().take(BODY_SHOWN).collect(),
+            bytes: kept.body_bytes,
+            cut,
+        }
+    }
+}
+
+/// The webhooks kept in quarantine, as an administrator sees them on the system page.
+pub struct QuarantineCard {
+    total: u64,
+    newest: Vec<KeptLine>,
+    /// More are kept than listed.
+    more: bool,
+}
+
 #[derive(askama::Template)]
 #[template(path = "system.html")]
 struct SystemPage {
@@ -309,6 +368,8 @@ struct SystemPage {
     shops: Vec<ShopLine>,
     /// Administrators only.
     cluster: Option<ClusterCard>,
+    /// Administrators only.
+    quarantine: Option<QuarantineCard>,
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
@@ -340,6 +401,21 @@ pub(in crate::http) async fn system_page(
             overview(&db, *lease).await?,
             db.parked().count().await?,
         )),
+    };
+    let quarantine = match viewer.caller.require_admin() {
+        Err(_) => None,
+        Ok(()) => {
+            let webhooks = db.webhooks();
+            let (total, newest) = futures_util::try_join!(
+                webhooks.quarantine_count(),
+                webhooks.quarantined(KEPT_SHOWN)
+            )?;
+            Some(QuarantineCard {
+                total,
+                more: total > newest.len() as u64,
+                newest: newest.into_iter().map(KeptLine::from).collect(),
+            })
+        }
     };
     let ready = db.readiness().await.map_err(|e| e.to_string());
     let log = db.log();
@@ -390,6 +466,7 @@ pub(in crate::http) async fn system_page(
         dead_letters: letters.len(),
         shops,
         cluster,
+        quarantine,
     })
 }
 
@@ -452,6 +529,45 @@ mod tests {
             [("5 s", false), ("10 s", true)],
             "a node on another lease stands out"
         );
+    }
+
+    fn kept(event_type: Option<i64>, body: String) -> QuarantinedWebhook {
+        QuarantinedWebhook {
+            id: 7,
+            reason: QuarantineReason::UnhandledType,
+            detail: "why".into(),
+            event_type,
+            body_bytes: body.len(),
+            body,
+            received_at: DateTime::from_timestamp(1_765_000_000, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_kept_webhook_names_its_type_and_shows_the_start_of_a_long_body() {
+        let line = KeptLine::from(kept(Some(16), "é".repeat(BODY_SHOWN + 1)));
+        assert_eq!(line.kind, "type 16");
+        assert_eq!(line.reason, "type not handled");
+        assert!(!line.unreadable);
+        assert!(line.cut);
+        assert_eq!(
+            line.body.chars().count(),
+            BODY_SHOWN,
+            "cut between characters"
+        );
+        assert_eq!(
+            line.bytes,
+            2 * (BODY_SHOWN + 1),
+            "the size is the body's, in bytes"
+        );
+        assert_eq!(line.received, "2025-12-06 05:46:40 UTC");
+
+        let line = KeptLine::from(kept(Some(1), "{}".into()));
+        assert_eq!(
+            (line.kind.as_str(), line.cut),
+            ("ORDER_STATUS_CHANGE", false)
+        );
+        assert_eq!(KeptLine::from(kept(None, "x".into())).kind, "—");
     }
 
     #[test]

@@ -226,6 +226,7 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::stock_page)
                 .service(dashboard::adjust)
                 .service(dashboard::system_page)
+                .service(dashboard::replay_kept)
                 .service(dashboard::analytics_page),
         )
         .service(
@@ -262,6 +263,7 @@ fn routes(config: &mut ServiceConfig) {
                 .service(orders::retry_workflow)
                 .service(orders::cancel)
                 .service(webhooks::quarantine)
+                .service(webhooks::replay)
                 .service(oauth::authorize_link)
                 .service(workflows::list)
                 .service(workflows::show)

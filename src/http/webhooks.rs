@@ -251,6 +251,77 @@ pub(super) async fn quarantine(
     }))
 }
 
+/// What a replay of a kept webhook did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ReplayedBody {
+    id: i64,
+    /// `applied`, `unchanged`, `duplicate` (or `parked`, in a cluster whose owner did not answer).
+    pub(super) result: &'static str,
+}
+
+/// Reads kept webhook `id` again with this build's reader (admin only): one it now reads and
+/// handles is taken in as if it had just arrived and leaves the quarantine, which the audit
+/// records. One still unreadable, or still of a type this build does not handle, stays kept
+/// and is refused naming why.
+pub(super) async fn replay_kept(
+    caller: &Caller,
+    db: &Database,
+    registry: &RegistryHandle,
+    id: i64,
+) -> Result<ReplayedBody, Error> {
+    caller.require_admin()?;
+    let not_kept = || Error::NotFound(format!("quarantined webhook {id}"));
+    let body = db.webhooks().kept_body(id).await?.ok_or_else(not_kept)?;
+    let receipt = match webhook::replay(&body, db, registry).await? {
+        webhook::Replayed::Taken(receipt) => receipt,
+        webhook::Replayed::Unreadable(why) => {
+            return Err(Error::NotAllowed(format!(
+                "quarantined webhook {id} is still unreadable: {why}; it stays kept"
+            )));
+        }
+        webhook::Replayed::Unhandled(event_type) => {
+            return Err(Error::NotAllowed(format!(
+                "quarantined webhook {id} is of type {event_type}, which this build does not \
+                 handle either; it stays kept"
+            )));
+        }
+    };
+    // Taken in (durably, or found a duplicate): a second replay finds nothing to do.
+    db.webhooks().release(id).await?;
+    let target = format!("quarantined webhook {id}");
+    let detail = serde_json::json!({ "result": receipt.as_str() });
+    caller
+        .audit(db, "webhook.replayed", &target, None, detail)
+        .await?;
+    tracing::info!(
+        quarantine_id = id,
+        result = receipt.as_str(),
+        "quarantined webhook replayed"
+    );
+    Ok(ReplayedBody {
+        id,
+        result: receipt.as_str(),
+    })
+}
+
+/// Reads a kept webhook again with this build (admin only): taken in if it now reads and is
+/// handled (then it leaves the quarantine); 422 naming why if not (it stays).
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "A quarantined webhook's id")),
+    responses((status = 200, description = "Taken in, and out of quarantine", body = ReplayedBody))
+)]
+#[post("/webhooks/quarantine/{id}/replay")]
+pub(super) async fn replay(
+    caller: Caller,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Error> {
+    let replayed = replay_kept(&caller, &db, &registry, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(replayed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,6 @@ impl WebhookStore<'_> {
         Ok(row.id)
     }
 
-    /// The newest quarantined webhooks first.
     /// How many webhooks are in quarantine.
     pub async fn quarantine_count(&self) -> Result<u64, Error> {
         Ok(webhook_quarantine::Entity::find()
@@ -84,6 +83,23 @@ impl WebhookStore<'_> {
             .await?)
     }
 
+    /// The raw body of kept webhook `id`; `None` if it is not (or no longer) kept.
+    pub async fn kept_body(&self, id: i64) -> Result<Option<Vec<u8>>, Error> {
+        Ok(webhook_quarantine::Entity::find_by_id(id)
+            .one(&self.db.conn)
+            .await?
+            .map(|row| row.body))
+    }
+
+    /// Takes kept webhook `id` out of quarantine; `false` if it was not kept.
+    pub async fn release(&self, id: i64) -> Result<bool, Error> {
+        let done = webhook_quarantine::Entity::delete_by_id(id)
+            .exec(&self.db.conn)
+            .await?;
+        Ok(done.rows_affected > 0)
+    }
+
+    /// The newest quarantined webhooks first.
     pub async fn quarantined(&self, limit: u64) -> Result<Vec<QuarantinedWebhook>, Error> {
         let rows = webhook_quarantine::Entity::find()
             .order_by_desc(webhook_quarantine::Column::Id)

@@ -317,12 +317,156 @@ async fn administrators_see_the_kept_webhooks_on_the_system_page_and_shops_do_no
     let newest_first = card.find("type 16").unwrap() < card.find("ORDER_STATUS_CHANGE").unwrap();
     assert!(newest_first, "{card}");
 
+    // Read again from the page: still unreadable, so it stays, and the page says why.
+    let id = quarantine(&app).await[1]["id"].as_i64().unwrap();
+    let again = crate::dashboard::post(
+        &app,
+        &admin,
+        &format!("/ui/system/quarantine/{id}/replay"),
+        &[("csrf", &crate::dashboard::csrf(&page))],
+    )
+    .await;
+    assert_eq!(again.status(), 303);
+    let (_, after) = get(&app, &admin, &crate::dashboard::location(&again)).await;
+    assert!(
+        after.contains("class=\"problem\"") && after.contains("still unreadable"),
+        "{after}"
+    );
+    assert_eq!(quarantine(&app).await.len(), 2);
+
     let shop = sign_in(&app, &app.shop_with_key("7495540735365777507").await).await;
+    let (_, theirs) = get(&app, &shop, "/ui/stock").await;
+    let refused = crate::dashboard::post(
+        &app,
+        &shop,
+        &format!("/ui/system/quarantine/{id}/replay"),
+        &[("csrf", &crate::dashboard::csrf(&theirs))],
+    )
+    .await;
+    assert_eq!(refused.status(), 403, "a shop's session replays nothing");
     let (status, theirs) = get(&app, &shop, "/ui/system").await;
     assert_eq!(status, 200);
     assert!(
         !theirs.contains("Webhooks kept in quarantine") && !theirs.contains("alert(1)"),
         "the quarantine is the operators': {theirs}"
+    );
+}
+
+#[actix_web::test]
+async fn a_kept_webhook_this_build_reads_is_replayed_once_and_one_it_cannot_stays_kept() {
+    let app = spawn().await;
+    // What an earlier build could not read, kept while its signature verified: this build
+    // reads it.
+    let readable = status_body(Some("kept-1"), "576653688135258190", "AWAITING_SHIPMENT", 7);
+    let db = creatorflow::persistence::Database::connect(&app.db.settings().database)
+        .await
+        .unwrap();
+    let earlier = db
+        .webhooks()
+        .quarantine(
+            creatorflow::persistence::QuarantineReason::Malformed,
+            "an earlier build's reason",
+            Some(1),
+            readable.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let unreadable = r#"{"type":1,"shop_id":"7495540735365777507","data":{"update_time":1}}"#;
+    assert_problem(push(&app, unreadable).await, 400, "malformed_webhook").await;
+    let unhandled =
+        r#"{"type":16,"tts_notification_id":"557","shop_id":"7495540735365777507","data":{}}"#;
+    assert_eq!(accepted(push(&app, unhandled).await).await, "stored");
+    let kept = quarantine(&app).await;
+    assert_eq!(kept.len(), 3);
+    let (unhandled_id, unreadable_id) = (
+        kept[0]["id"].as_i64().unwrap(),
+        kept[1]["id"].as_i64().unwrap(),
+    );
+    let replay = |id: i64, key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/api/v1/webhooks/quarantine/{id}/replay")))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Only administrators replay.
+    let shop_key = app.shop_with_key("7495540735365777507").await;
+    assert_problem(replay(earlier, shop_key).await, 403, "forbidden").await;
+    assert_eq!(get_order(&app, "576653688135258190").await.status(), 404);
+
+    let response = replay(earlier, app.admin_key.clone()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"id": earlier, "result": "applied"}));
+    let order: Value = get_order(&app, "576653688135258190")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "AWAITING_SHIPMENT");
+    assert_eq!(history_kinds(&app, "576653688135258190").await, ["created"]);
+    // Out of quarantine: again is 404, and the order has its one event.
+    assert_problem(
+        replay(earlier, app.admin_key.clone()).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(history_kinds(&app, "576653688135258190").await, ["created"]);
+
+    let problem = assert_problem(
+        replay(unreadable_id, app.admin_key.clone()).await,
+        422,
+        "not_allowed",
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("still unreadable: data.order_id is missing"),
+        "{problem}"
+    );
+    let problem = assert_problem(
+        replay(unhandled_id, app.admin_key.clone()).await,
+        422,
+        "not_allowed",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("type 16"),
+        "{problem}"
+    );
+    let left: Vec<i64> = quarantine(&app)
+        .await
+        .iter()
+        .map(|w| w["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        [unhandled_id, unreadable_id],
+        "what cannot be read stays, once each"
+    );
+
+    let audit: Value = app
+        .get(
+            "/api/v1/audit?action=webhook.replayed",
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = audit["entries"].as_array().expect("audit entries");
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(
+        entries[0]["target"],
+        format!("quarantined webhook {earlier}")
     );
 }
 

@@ -20,7 +20,7 @@ pub(super) use live::events;
 pub(super) use order::{command, fetch_label, show};
 pub(super) use orders::{count, list, one_row, remove_view, rows, save_view};
 pub(super) use session::{sign_in, sign_in_page, sign_out};
-pub(super) use system::{adjust, stock_page, system_page};
+pub(super) use system::{adjust, replay_kept, stock_page, system_page};
 pub(super) use workflows::{replay, workflows_page};
 
 use actix_web::http::header;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::session::Viewer;
 use super::{Who, back, page};
+use crate::actors::RegistryHandle;
 use crate::bus::Bus;
 use crate::cluster::{Overview, overview};
 use crate::domain::{ShopId, Sku};
@@ -358,6 +359,9 @@ pub struct QuarantineCard {
 struct SystemPage {
     who: Option<Who>,
     section: &'static str,
+    csrf: String,
+    flash: Option<String>,
+    problem: Option<String>,
     ready: Result<(), String>,
     version: &'static str,
     log_end: i64,
@@ -379,9 +383,19 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::http) struct SystemQuery {
+    /// What the last form did (shown once).
+    done: Option<String>,
+    /// Why the last form did nothing (shown once).
+    problem: Option<String>,
+}
+
 /// Shops and how the daemon is doing.
 #[utoipa::path(
     tag = "dashboard",
+    params(SystemQuery),
     responses((status = 200, description = "The system page", body = String, content_type = "text/html"))
 )]
 #[get("/system")]
@@ -390,6 +404,7 @@ pub(in crate::http) async fn system_page(
     db: web::Data<Database>,
     bus: web::Data<Bus>,
     mode: web::Data<ClusterMode>,
+    query: web::Query<SystemQuery>,
 ) -> Result<HttpResponse, Error> {
     let scope = &viewer.caller.scope;
     let cluster = match (&mode.0, viewer.caller.require_admin()) {
@@ -454,6 +469,9 @@ pub(in crate::http) async fn system_page(
     page(&SystemPage {
         who: Some(viewer.who()),
         section: "system",
+        csrf: viewer.csrf.clone(),
+        flash: query.done.clone(),
+        problem: query.problem.clone(),
         ready,
         version: env!("CARGO_PKG_VERSION"),
         readers: checkpoints
@@ -468,6 +486,43 @@ pub(in crate::http) async fn system_page(
         cluster,
         quarantine,
     })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(in crate::http) struct ReplayForm {
+    csrf: String,
+}
+
+/// Reads a kept webhook again (administrators): back to the system page, saying what became
+/// of it.
+#[utoipa::path(
+    tag = "dashboard",
+    params(("id" = i64, Path, description = "A quarantined webhook's id")),
+    request_body(content = ReplayForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Back to the system page, saying what happened"))
+)]
+#[post("/system/quarantine/{id}/replay")]
+pub(in crate::http) async fn replay_kept(
+    viewer: Viewer,
+    db: web::Data<Database>,
+    registry: web::Data<RegistryHandle>,
+    path: web::Path<i64>,
+    form: web::Form<ReplayForm>,
+) -> Result<HttpResponse, Error> {
+    viewer.operate(&form.csrf)?;
+    let id = path.into_inner();
+    let flash = match crate::http::webhooks::replay_kept(&viewer.caller, &db, &registry, id).await {
+        Ok(replayed) => (
+            "done",
+            format!(
+                "Webhook #{id} read again and taken in: {}.",
+                replayed.result
+            ),
+        ),
+        Err(e @ (Error::Internal(_) | Error::Forbidden(_))) => return Err(e),
+        Err(e) => ("problem", e.to_string()),
+    };
+    Ok(back("/ui/system", flash))
 }
 
 #[cfg(test)]

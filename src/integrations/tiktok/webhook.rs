@@ -48,6 +48,36 @@ pub enum Error {
     Storage(#[from] persistence::Error),
 }
 
+/// What became of a webhook kept in quarantine when it was read again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// This build read it and took it in, as if it had just arrived.
+    Taken(Receipt),
+    /// Still unreadable, for this reason.
+    Unreadable(String),
+    /// Still a type this build does not handle.
+    Unhandled(i64),
+}
+
+/// Reads the body of a webhook kept in quarantine again, with this build's reader (its
+/// signature was verified when it arrived): one it now reads and handles is taken in as if it
+/// had just arrived, deduplicated as always, so a replay twice changes nothing more.
+pub async fn replay(
+    body: &[u8],
+    db: &Database,
+    registry: &RegistryHandle,
+) -> Result<Replayed, Error> {
+    match super::notification::parse(body) {
+        Err(malformed) => Ok(Replayed::Unreadable(malformed.0)),
+        Ok(notification) if notification.topic == Topic::Unhandled => {
+            Ok(Replayed::Unhandled(notification.event_type))
+        }
+        Ok(notification) => Ok(Replayed::Taken(
+            accept(notification, body, db, registry).await?,
+        )),
+    }
+}
+
 /// Takes in a verified, parsed notification. `body` is kept if the type is not handled.
 pub async fn accept(
     notification: Notification,

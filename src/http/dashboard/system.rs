@@ -333,10 +333,7 @@ impl From<QuarantinedWebhook> for KeptLine {
             },
             kind: kept.event_type.map_or_else(
                 || "—".to_owned(),
-                |t| match Topic::name(t) {
-                    "UNHANDLED" => format!("type {t}"),
-                    name => name.to_owned(),
-                },
+                |t| Topic::handled_name(t).map_or_else(|| format!("type {t}"), str::to_owned),
             ),
             detail: kept.detail,
             body: kept.body.chars().take(BODY_SHOWN).collect(),

@@ -64,12 +64,18 @@ const HANDLED: [(i64, &str); 7] = [
 ];
 
 impl Topic {
-    /// The `event_type` string TikTok's subscription API uses, for logs and metrics.
+    /// The `event_type` string TikTok's subscription API uses, for logs and metrics
+    /// (`UNHANDLED` for a type this build does not handle).
     pub fn name(event_type: i64) -> &'static str {
+        Self::handled_name(event_type).unwrap_or("UNHANDLED")
+    }
+
+    /// The name of `event_type` if this build handles it.
+    pub fn handled_name(event_type: i64) -> Option<&'static str> {
         HANDLED
             .iter()
             .find(|(handled, _)| *handled == event_type)
-            .map_or("UNHANDLED", |(_, name)| name)
+            .map(|(_, name)| *name)
     }
 
     /// Every name [`Topic::name`] gives.

@@ -245,7 +245,7 @@ pub(super) async fn quarantine(
     if !(1..=1000).contains(&limit) {
         return Err(Error::BadRequest("limit must be 1 to 1000".into()));
     }
-    let webhooks = db.webhooks().quarantined(limit).await?;
+    let webhooks = db.webhooks().quarantined(limit, None).await?;
     Ok(HttpResponse::Ok().json(QuarantineList {
         webhooks: webhooks.into_iter().map(QuarantinedBody::from).collect(),
     }))

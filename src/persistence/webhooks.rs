@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use entities::{shops, webhook_inbox, webhook_quarantine};
+use sea_orm::prelude::{DateTimeWithTimeZone, Expr};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Set};
 
@@ -32,6 +33,18 @@ pub struct QuarantinedWebhook {
     pub body_bytes: usize,
     pub received_at: DateTime<Utc>,
 }
+
+/// A kept webhook's row as the quarantine list reads it: id, reason, detail, type, body (or its
+/// head), the whole body's size, when it came.
+type KeptRow = (
+    i64,
+    String,
+    String,
+    Option<i64>,
+    Vec<u8>,
+    i64,
+    DateTimeWithTimeZone,
+);
 
 /// What a shop-level notification says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,30 +112,52 @@ impl WebhookStore<'_> {
         Ok(done.rows_affected > 0)
     }
 
-    /// The newest quarantined webhooks first.
-    pub async fn quarantined(&self, limit: u64) -> Result<Vec<QuarantinedWebhook>, Error> {
-        let rows = webhook_quarantine::Entity::find()
-            .order_by_desc(webhook_quarantine::Column::Id)
+    /// The newest quarantined webhooks first, each body whole, or only its first `head` bytes
+    /// (read so in SQL: a page that shows the start of ten bodies does not read ten whole ones
+    /// of up to `tiktok.max_webhook_bytes`). `body_bytes` is always the whole body's size.
+    pub async fn quarantined(
+        &self,
+        limit: u64,
+        head: Option<u32>,
+    ) -> Result<Vec<QuarantinedWebhook>, Error> {
+        use webhook_quarantine::Column;
+        let body = match head {
+            // An integer of ours, not a caller's text: formatted into the expression.
+            Some(n) => Expr::cust(format!("substr(body, 1, {n})")),
+            None => Expr::col(Column::Body),
+        };
+        let rows: Vec<KeptRow> = webhook_quarantine::Entity::find()
+            .select_only()
+            .columns([
+                Column::Id,
+                Column::Reason,
+                Column::Detail,
+                Column::EventType,
+            ])
+            .column_as(body, "body")
+            .column_as(Expr::cust("CAST(length(body) AS BIGINT)"), "body_bytes")
+            .column(Column::ReceivedAt)
+            .order_by_desc(Column::Id)
             .limit(limit)
+            .into_tuple()
             .all(&self.db.conn)
             .await?;
         rows.into_iter()
-            .map(|row| {
-                Ok(QuarantinedWebhook {
-                    reason: QuarantineReason::parse(&row.reason).map_err(|e| {
-                        Error::Db(DbErr::Custom(format!(
-                            "quarantined webhook {}: {e}",
-                            row.id
-                        )))
-                    })?,
-                    id: row.id,
-                    detail: row.detail,
-                    event_type: row.event_type,
-                    body: String::from_utf8_lossy(&row.body).into_owned(),
-                    body_bytes: row.body.len(),
-                    received_at: row.received_at.with_timezone(&Utc),
-                })
-            })
+            .map(
+                |(id, reason, detail, event_type, body, bytes, received_at)| {
+                    Ok(QuarantinedWebhook {
+                        reason: QuarantineReason::parse(&reason).map_err(|e| {
+                            Error::Db(DbErr::Custom(format!("quarantined webhook {id}: {e}")))
+                        })?,
+                        id,
+                        detail,
+                        event_type,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        body_bytes: usize::try_from(bytes).unwrap_or_default(),
+                        received_at: received_at.with_timezone(&Utc),
+                    })
+                },
+            )
             .collect()
     }
 

@@ -334,6 +334,31 @@ async fn administrators_see_the_kept_webhooks_on_the_system_page_and_shops_do_no
     );
     assert_eq!(quarantine(&app).await.len(), 2);
 
+    // A long body: the page says its whole size and shows its start; the API gives it whole.
+    let tail = "z".repeat(30_000);
+    let long = format!(
+        r#"{{"type":16,"tts_notification_id":"557","shop_id":"7495540735365777507","data":{{"note":"{tail}"}}}}"#
+    );
+    assert_eq!(accepted(push(&app, &long).await).await, "stored");
+    let (_, page) = get(&app, &admin, "/ui/system").await;
+    let card = page
+        .split("id=\"quarantine\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("the quarantine card");
+    assert!(card.contains(&format!("{} bytes", long.len())), "{card}");
+    let shown = card
+        .split("<pre class=\"body\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .expect("the newest body");
+    assert!(
+        shown.ends_with('…') && shown.matches('z').count() < 2_000,
+        "only the start of a long body is shown: {} characters",
+        shown.chars().count()
+    );
+    assert_eq!(quarantine(&app).await[0]["body"], long.as_str());
+
     let shop = sign_in(&app, &app.shop_with_key("7495540735365777507").await).await;
     let (_, theirs) = get(&app, &shop, "/ui/stock").await;
     let refused = crate::dashboard::post(

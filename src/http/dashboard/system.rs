@@ -300,6 +300,10 @@ fn heard(age_ms: i64) -> String {
 /// The most of a kept body the system page shows (the API gives it whole).
 const BODY_SHOWN: usize = 2_000;
 
+/// How much of a kept body the system page reads: [`BODY_SHOWN`] characters are at most four
+/// bytes each.
+const HEAD_READ: u32 = 4 * BODY_SHOWN as u32;
+
 /// How many kept webhooks the system page lists, newest first.
 const KEPT_SHOWN: u64 = 10;
 
@@ -322,7 +326,9 @@ pub struct KeptLine {
 
 impl From<QuarantinedWebhook> for KeptLine {
     fn from(kept: QuarantinedWebhook) -> Self {
-        let cut = kept.body.chars().count() > BODY_SHOWN;
+        // A body longer than what was read has more characters than are shown (at most four
+        // bytes each).
+        let cut = kept.body_bytes > HEAD_READ as usize || kept.body.chars().count() > BODY_SHOWN;
         Self {
             id: kept.id,
             received: kept.received_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -420,7 +426,7 @@ pub(in crate::http) async fn system_page(
             let webhooks = db.webhooks();
             let (total, newest) = futures_util::try_join!(
                 webhooks.quarantine_count(),
-                webhooks.quarantined(KEPT_SHOWN)
+                webhooks.quarantined(KEPT_SHOWN, Some(HEAD_READ))
             )?;
             Some(QuarantineCard {
                 total,
@@ -620,6 +626,14 @@ mod tests {
             ("ORDER_STATUS_CHANGE", false)
         );
         assert_eq!(KeptLine::from(kept(None, "x".into())).kind, "—");
+
+        // Only the head of a longer body was read: the page says it is cut, even where the
+        // head's characters fill the line exactly.
+        let mut head = kept(Some(16), "😀".repeat(BODY_SHOWN));
+        head.body_bytes = HEAD_READ as usize + 4;
+        let line = KeptLine::from(head);
+        assert!(line.cut && line.body.chars().count() == BODY_SHOWN);
+        assert_eq!(line.bytes, HEAD_READ as usize + 4);
     }
 
     #[test]

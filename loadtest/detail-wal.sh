@@ -3,7 +3,7 @@
 #
 # `compare.sh`'s orders never get a detail (its shop has no token, so the detail fetcher never
 # fetches), so every status change there rewrites a narrow row. In production the fetcher fills
-# `orders.detail` and `orders.recipient` (jsonb) soon after an order is created, and each later
+# `orders.detail` (jsonb) soon after an order is created, and each later
 # status change is an update of the whole row: PostgreSQL writes a new version of the row, and
 # logs all of it unless the new version lands on the old one's page, where only the bytes
 # between the unchanged prefix and suffix are logged.
@@ -11,8 +11,9 @@
 # This script measures the journal's narrow snapshot upsert (the statement shape of
 # `src/journal/postgres.rs`, batches of 100 orders, a commit per batch) over ORDERS orders, on
 # the daemon's own schema (`$BIN migrate up` into a scratch database), with no detail and with a
-# realistic one (two line items and a recipient address, ~1.5 KB of JSON, the recipient stored
-# twice as the daemon does); then two layouts that would keep the row's detail out of the WAL:
+# realistic one (two line items and a recipient address, 2 KB of JSON; a build before migration
+# 37 also stored the recipient in a column of its own, and gets it there too); then two layouts
+# that would keep the row's detail out of the WAL:
 #   fillfactor F on the daemon's table (room on the page for the new version),
 #   the same columns with the volatile ones first and the detail last, at fillfactor F.
 # It prints WAL bytes per update (exact: pg_current_wal_lsn) and wall time per update in one
@@ -85,7 +86,7 @@ create table orders_volatile_first (
   created_at timestamptz not null, tiktok_create_time bigint, total_amount bigint, sub_total bigint,
   shipping_fee bigint, seller_discount bigint, platform_discount bigint, tax bigint,
   rts_sla_at timestamptz, tts_sla_at timestamptz, delivery_sla_at timestamptz,
-  currency varchar(3), recipient jsonb, detail jsonb);
+  currency varchar(3), detail jsonb);
 create index on orders_volatile_first (shop_id, stage, updated_at, id);
 create index on orders_volatile_first (shop_id, status, updated_at, id);
 create index on orders_volatile_first (shop_id, updated_at, id);
@@ -95,15 +96,20 @@ psql "$URL" -qc "\\copy load from '$WORK/orders.tsv'"
 
 # measure TABLE FILLFACTOR WITH_DETAIL: one line of results.
 measure() {
-  local table=$1 fillfactor=$2 with_detail=$3
+  local table=$1 fillfactor=$2 with_detail=$3 recipient='' recipient_value=''
+  # A build before migration 37 kept a second copy of the recipient in a column of its own.
+  if [[ $(psql "$URL" -Atc "select count(*) from information_schema.columns
+                            where table_name = '$table' and column_name = 'recipient'") == 1 ]]; then
+    recipient=', recipient' recipient_value=", case when $with_detail then recipient end"
+  fi
   psql "$URL" -qAt -v ON_ERROR_STOP=1 <<SQL
 set synchronous_commit = off;
 set client_min_messages = warning;
 truncate $table cascade;
 alter table $table set (fillfactor = $fillfactor);
-insert into $table (id, shop_id, status, stage, version, created_at, updated_at, detail, recipient)
+insert into $table (id, shop_id, status, stage, version, created_at, updated_at, detail$recipient)
   select id, 'shop-1', 'AWAITING_SHIPMENT', 'new', 1, now(), now(),
-         case when $with_detail then detail end, case when $with_detail then recipient end
+         case when $with_detail then detail end$recipient_value
   from load;
 vacuum analyze $table;
 checkpoint;

@@ -23,8 +23,6 @@ pub struct Model {
     pub platform_discount: Option<i64>,
     pub tax: Option<i64>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
-    pub recipient: Option<Json>,
-    #[sea_orm(column_type = "JsonBinary", nullable)]
     pub detail: Option<Json>,
     pub rts_sla_at: Option<DateTimeWithTimeZone>,
     pub tts_sla_at: Option<DateTimeWithTimeZone>,

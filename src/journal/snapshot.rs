@@ -1,5 +1,5 @@
 //! The order snapshot rows a batch writes: one per order (its last commit wins), narrow when the
-//! detail did not change, wide (with money, recipient and detail) and the line items when it did.
+//! detail did not change, wide (with money and detail) and the line items when it did.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,8 +23,8 @@ fn unix(seconds: Option<i64>) -> Option<DateTime<FixedOffset>> {
 }
 
 /// The snapshot writes of a batch: one per order (its last commit wins). Orders whose detail did
-/// not change in this batch get the narrow form, which leaves the money, recipient and detail
-/// columns alone: most messages are status changes, and the wide row is most of the cost.
+/// not change in this batch get the narrow form, which leaves the money and detail columns
+/// alone: most messages are status changes, and the wide row is most of the cost.
 pub(crate) struct Snapshots<'a> {
     pub wide: Vec<(&'a Order, &'a Detail)>,
     pub narrow: Vec<&'a Commit>,
@@ -72,7 +72,7 @@ pub(crate) async fn upsert_wide(
 
 /// The columns a snapshot write with a new detail sets (after id, shop_id and created_at, which
 /// only an insert sets); without one, only the first eight (see `json_rows`).
-const WIDE: [orders::Column; 20] = [
+const WIDE: [orders::Column; 19] = [
     orders::Column::Status,
     orders::Column::Stage,
     orders::Column::StageReason,
@@ -88,7 +88,6 @@ const WIDE: [orders::Column; 20] = [
     orders::Column::SellerDiscount,
     orders::Column::PlatformDiscount,
     orders::Column::Tax,
-    orders::Column::Recipient,
     orders::Column::Detail,
     orders::Column::RtsSlaAt,
     orders::Column::TtsSlaAt,
@@ -136,7 +135,6 @@ fn detail_values(detail: &Detail) -> Result<Values, DbErr> {
         minor(|p| Some(p.seller_discount)).into(),
         minor(|p| Some(p.platform_discount)).into(),
         minor(|p| p.tax).into(),
-        detail.and_then(|d| d.recipient.clone()).into(),
         detail_json.into(),
         unix(detail.and_then(|d| d.rts_sla_time)).into(),
         unix(detail.and_then(|d| d.tts_sla_time)).into(),

@@ -128,6 +128,61 @@ async fn migrations_go_up_down_and_report_status() {
 }
 
 #[actix_web::test]
+async fn migrating_down_gives_the_recipient_column_back_from_the_detail() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = TestDb::new().await;
+    let raw = sea_orm::Database::connect(&db.url).await.unwrap();
+    let recipient = |raw: sea_orm::DatabaseConnection| async move {
+        let backend = raw.get_database_backend();
+        raw.query_one_raw(Statement::from_string(
+            backend,
+            "SELECT CAST(recipient AS TEXT) AS r FROM orders",
+        ))
+        .await
+        .map(|row| row.unwrap().try_get::<Option<String>>("", "r").unwrap())
+    };
+    raw.execute_unprepared(
+        "INSERT INTO orders (id, shop_id, status, stage, version, detail, created_at, updated_at) \
+         VALUES ('576000000000000001', '7495540735365777507', 'AWAITING_SHIPMENT', 'new', 1, \
+         '{\"status\":\"AWAITING_SHIPMENT\",\"update_time\":1,\"items\":[],\
+         \"recipient\":{\"name\":\"A. Buyer\",\"region_code\":\"US\"}}', \
+         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
+    .await
+    .unwrap();
+    assert!(
+        recipient(raw.clone()).await.is_err(),
+        "the recipient is kept in the detail only"
+    );
+
+    // Down to just before the migration that dropped the column.
+    let steps = {
+        use migration::MigratorTrait;
+        let names: Vec<String> = migration::Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        let at = names
+            .iter()
+            .position(|n| n == "m20261207_000037_recipient_in_detail")
+            .expect("the migration is listed");
+        names.len() - at
+    };
+    let out = run_cli(&db, &["migrate", "down", "--steps", &steps.to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let back: serde_json::Value =
+        serde_json::from_str(&recipient(raw.clone()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(
+        back,
+        serde_json::json!({"name": "A. Buyer", "region_code": "US"})
+    );
+
+    assert!(run_cli(&db, &["migrate", "up"]).status.success());
+    assert!(recipient(raw.clone()).await.is_err());
+    raw.close().await.ok();
+}
+
+#[actix_web::test]
 async fn apikey_create_prints_only_the_key_and_the_key_works() {
     let db = TestDb::new().await;
     let out = run_cli(&db, &["apikey", "create", "--admin", "--name", "ops"]);

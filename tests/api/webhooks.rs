@@ -271,6 +271,14 @@ async fn an_unknown_type_is_acknowledged_stored_and_counted() {
     );
 }
 
+/// The system page's quarantine card.
+fn quarantine_card(page: &str) -> &str {
+    page.split("id=\"quarantine\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("the quarantine card")
+}
+
 #[actix_web::test]
 async fn administrators_see_the_kept_webhooks_on_the_system_page_and_shops_do_not() {
     use crate::dashboard::{get, sign_in};
@@ -292,11 +300,7 @@ async fn administrators_see_the_kept_webhooks_on_the_system_page_and_shops_do_no
 
     let (status, page) = get(&app, &admin, "/ui/system").await;
     assert_eq!(status, 200);
-    let card = page
-        .split("id=\"quarantine\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</section>").next())
-        .expect("the quarantine card");
+    let card = quarantine_card(&page);
     assert!(card.contains("2 signed webhooks"), "{card}");
     assert!(
         card.contains("unreadable") && card.contains("data.order_id is missing"),
@@ -341,11 +345,7 @@ async fn administrators_see_the_kept_webhooks_on_the_system_page_and_shops_do_no
     );
     assert_eq!(accepted(push(&app, &long).await).await, "stored");
     let (_, page) = get(&app, &admin, "/ui/system").await;
-    let card = page
-        .split("id=\"quarantine\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</section>").next())
-        .expect("the quarantine card");
+    let card = quarantine_card(&page);
     assert!(card.contains(&format!("{} bytes", long.len())), "{card}");
     let shown = card
         .split("<pre class=\"body\">")

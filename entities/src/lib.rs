@@ -12,6 +12,7 @@ pub mod feature_flags;
 pub mod idempotency_keys;
 pub mod log_checkpoints;
 pub mod notification_deliveries;
+pub mod order_details;
 pub mod order_events;
 pub mod order_items;
 pub mod order_tags;

@@ -22,8 +22,6 @@ pub struct Model {
     pub seller_discount: Option<i64>,
     pub platform_discount: Option<i64>,
     pub tax: Option<i64>,
-    #[sea_orm(column_type = "JsonBinary", nullable)]
-    pub detail: Option<Json>,
     pub rts_sla_at: Option<DateTimeWithTimeZone>,
     pub tts_sla_at: Option<DateTimeWithTimeZone>,
     pub delivery_sla_at: Option<DateTimeWithTimeZone>,
@@ -33,8 +31,16 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_one = "super::order_details::Entity")]
+    OrderDetails,
     #[sea_orm(has_many = "super::order_items::Entity")]
     OrderItems,
+}
+
+impl Related<super::order_details::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::OrderDetails.def()
+    }
 }
 
 impl Related<super::order_items::Entity> for Entity {

@@ -2,6 +2,7 @@ pub use super::api_keys::Entity as ApiKeys;
 pub use super::audit_events::Entity as AuditEvents;
 pub use super::log_checkpoints::Entity as LogCheckpoints;
 pub use super::notification_deliveries::Entity as NotificationDeliveries;
+pub use super::order_details::Entity as OrderDetails;
 pub use super::order_events::Entity as OrderEvents;
 pub use super::order_items::Entity as OrderItems;
 pub use super::order_tags::Entity as OrderTags;

@@ -41,6 +41,7 @@ mod m20261202_000034_analytics_read_from_the_log;
 mod m20261207_000035_node_incarnations;
 mod m20261207_000036_node_leases;
 mod m20261207_000037_recipient_in_detail;
+mod m20261207_000038_order_details;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -88,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000035_node_incarnations::Migration),
             Box::new(m20261207_000036_node_leases::Migration),
             Box::new(m20261207_000037_recipient_in_detail::Migration),
+            Box::new(m20261207_000038_order_details::Migration),
         ]
     }
 }

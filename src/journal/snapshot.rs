@@ -1,10 +1,11 @@
 //! The order snapshot rows a batch writes: one per order (its last commit wins), narrow when the
-//! detail did not change, wide (with money and detail) and the line items when it did.
+//! detail did not change, wide (with money and deadlines) with the detail's own row and the line
+//! items when it did.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use entities::{order_items, orders};
+use entities::{order_details, order_items, orders};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
@@ -57,22 +58,42 @@ impl<'a> Snapshots<'a> {
     }
 }
 
-/// Upserts orders whose detail changed: state and detail columns.
+/// Upserts orders whose detail changed: state, money and deadline columns, then the detail's
+/// own row in `order_details` (kept off `orders`, so a status change does not write it again).
 pub(crate) async fn upsert_wide(
     db: &impl ConnectionTrait,
     orders: &[(&Order, &Detail)],
 ) -> Result<(), DbErr> {
     upsert(db, orders, &WIDE, |order, detail| {
         let mut values = state_values(order);
-        values.extend(detail_values(detail)?);
+        values.extend(detail_values(detail));
         Ok(values)
     })
-    .await
+    .await?;
+    for chunk in orders.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert.into_table(order_details::Entity).columns([
+            order_details::Column::OrderId,
+            order_details::Column::Detail,
+        ]);
+        for (order, detail) in chunk {
+            let json = serde_json::to_value(detail)
+                .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", order.id)))?;
+            insert.values_panic([order.id.as_str().into(), json.into()]);
+        }
+        insert.on_conflict(
+            OnConflict::column(order_details::Column::OrderId)
+                .update_column(order_details::Column::Detail)
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 /// The columns a snapshot write with a new detail sets (after id, shop_id and created_at, which
 /// only an insert sets); without one, only the first eight (see `json_rows`).
-const WIDE: [orders::Column; 19] = [
+const WIDE: [orders::Column; 18] = [
     orders::Column::Status,
     orders::Column::Stage,
     orders::Column::StageReason,
@@ -88,7 +109,6 @@ const WIDE: [orders::Column; 19] = [
     orders::Column::SellerDiscount,
     orders::Column::PlatformDiscount,
     orders::Column::Tax,
-    orders::Column::Detail,
     orders::Column::RtsSlaAt,
     orders::Column::TtsSlaAt,
     orders::Column::DeliverySlaAt,
@@ -117,17 +137,12 @@ fn state_values(order: &Order) -> Values {
     ]
 }
 
-fn detail_values(detail: &Detail) -> Result<Values, DbErr> {
-    let detail = Some(detail);
-    let payment = detail.and_then(|d| d.payment.as_ref());
+fn detail_values(detail: &Detail) -> Values {
+    let payment = detail.payment.as_ref();
     let minor = |f: fn(&crate::domain::Payment) -> Option<crate::domain::Money>| {
         payment.and_then(f).map(|m| m.minor())
     };
-    let detail_json = detail
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| DbErr::Custom(format!("order detail: {e}")))?;
-    Ok(vec![
+    vec![
         payment.map(|p| p.currency.as_str().to_owned()).into(),
         minor(|p| Some(p.total_amount)).into(),
         minor(|p| Some(p.sub_total)).into(),
@@ -135,11 +150,10 @@ fn detail_values(detail: &Detail) -> Result<Values, DbErr> {
         minor(|p| Some(p.seller_discount)).into(),
         minor(|p| Some(p.platform_discount)).into(),
         minor(|p| p.tax).into(),
-        detail_json.into(),
-        unix(detail.and_then(|d| d.rts_sla_time)).into(),
-        unix(detail.and_then(|d| d.tts_sla_time)).into(),
-        unix(detail.and_then(|d| d.delivery_sla_time)).into(),
-    ])
+        unix(detail.rts_sla_time).into(),
+        unix(detail.tts_sla_time).into(),
+        unix(detail.delivery_sla_time).into(),
+    ]
 }
 
 async fn upsert<T: Copy>(

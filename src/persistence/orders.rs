@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use entities::{order_events, orders};
+use entities::{order_details, order_events, orders};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, Select, SelectModel, Selector, Statement,
 };
 
 use super::{Database, Error};
@@ -19,24 +19,73 @@ use crate::domain::{
 /// Ids per `IN (…)`: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// Activation's grouped snapshot load, on PostgreSQL (the ids as an array) and on SQLite (the
-/// ids as a JSON array).
-const LOAD_MANY: &str = "SELECT * FROM orders WHERE id = ANY($1::text[])";
-const LOAD_MANY_SQLITE: &str = "SELECT * FROM orders WHERE id IN (SELECT value FROM json_each(?1))";
+/// Activation's grouped snapshot load with each order's detail, on PostgreSQL (the ids as an
+/// array) and on SQLite (the ids as a JSON array).
+const LOAD_MANY: &str = "SELECT o.*, d.detail FROM orders o \
+     LEFT JOIN order_details d ON d.order_id = o.id WHERE o.id = ANY($1::text[])";
+const LOAD_MANY_SQLITE: &str = "SELECT o.*, d.detail FROM orders o \
+     LEFT JOIN order_details d ON d.order_id = o.id \
+     WHERE o.id IN (SELECT value FROM json_each(?1))";
 
-/// The detail JSON of a snapshot row.
-fn row_detail(row: &orders::Model) -> Result<Option<Detail>, DbErr> {
+/// A snapshot row with its order's detail, once one was fetched (the detail has a table of its
+/// own, `order_details`, so that a status change does not write it again).
+#[derive(Debug)]
+struct DetailedRow {
+    row: orders::Model,
+    detail: Option<serde_json::Value>,
+}
+
+impl FromQueryResult for DetailedRow {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            row: orders::Model::from_query_result(res, pre)?,
+            detail: res.try_get(pre, "detail")?,
+        })
+    }
+}
+
+/// The two shapes an order read takes: the snapshot row alone (lists, existence checks) or
+/// with its detail (one left join on the detail's key).
+trait OrderRow: FromQueryResult + Send + Sync {
+    fn shape(select: Select<orders::Entity>) -> Selector<SelectModel<Self>>;
+    fn row(&self) -> &orders::Model;
+}
+
+impl OrderRow for orders::Model {
+    fn shape(select: Select<orders::Entity>) -> Selector<SelectModel<Self>> {
+        select.into_model()
+    }
+    fn row(&self) -> &orders::Model {
+        self
+    }
+}
+
+impl OrderRow for DetailedRow {
+    fn shape(select: Select<orders::Entity>) -> Selector<SelectModel<Self>> {
+        select
+            .left_join(order_details::Entity)
+            .column_as(order_details::Column::Detail, "detail")
+            .into_model()
+    }
+    fn row(&self) -> &orders::Model {
+        &self.row
+    }
+}
+
+/// The detail of a row, parsed.
+fn row_detail(row: &DetailedRow) -> Result<Option<Detail>, DbErr> {
     row.detail
         .clone()
         .map(serde_json::from_value)
         .transpose()
-        .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", row.id)))
+        .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", row.row.id)))
 }
 
 /// A snapshot row back as the domain order.
-fn to_order(row: orders::Model) -> Result<Order, DbErr> {
+fn to_order(detailed: DetailedRow) -> Result<Order, DbErr> {
+    let detail = row_detail(&detailed)?;
+    let row = detailed.row;
     let bad = |e: crate::domain::Invalid| DbErr::Custom(format!("order {}: {e}", row.id));
-    let detail = row_detail(&row)?;
     Ok(Order {
         id: OrderId::parse(&row.id).map_err(bad)?,
         shop_id: ShopId::parse(&row.shop_id).map_err(bad)?,
@@ -91,11 +140,11 @@ pub struct OrderView {
     pub created_at: DateTime<Utc>,
 }
 
-fn view(row: &orders::Model) -> Result<OrderView, DbErr> {
+fn view(row: &DetailedRow) -> Result<OrderView, DbErr> {
     Ok(OrderView {
-        order: summary(row)?,
+        order: summary(&row.row)?,
         detail: row_detail(row)?,
-        created_at: row.created_at.with_timezone(&Utc),
+        created_at: row.row.created_at.with_timezone(&Utc),
     })
 }
 
@@ -155,7 +204,7 @@ pub struct OrderFilter {
     pub limit: u64,
 }
 
-fn record(row: &orders::Model, tags: Vec<String>) -> Result<OrderRecord, DbErr> {
+fn record(row: &DetailedRow, tags: Vec<String>) -> Result<OrderRecord, DbErr> {
     let detail = row_detail(row)?;
     let quantities = detail
         .as_ref()
@@ -164,11 +213,11 @@ fn record(row: &orders::Model, tags: Vec<String>) -> Result<OrderRecord, DbErr> 
         .into_iter()
         .collect();
     Ok(OrderRecord {
-        order: summary(row)?,
+        order: summary(&row.row)?,
         detail,
         quantities,
         tags,
-        created_at: row.created_at.with_timezone(&Utc),
+        created_at: row.row.created_at.with_timezone(&Utc),
     })
 }
 
@@ -299,10 +348,7 @@ impl OrderStore<'_> {
                 Statement::from_sql_and_values(backend, LOAD_MANY_SQLITE, [ids.into()])
             }
         };
-        let rows = orders::Entity::find()
-            .from_raw_sql(statement)
-            .all(conn)
-            .await?;
+        let rows = DetailedRow::find_by_statement(statement).all(conn).await?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {
             let order = to_order(row)?;
@@ -321,26 +367,26 @@ impl OrderStore<'_> {
         scope: &Scope,
         filter: &OrderFilter,
     ) -> Result<Vec<OrderSummary>, Error> {
-        let rows = self.page_rows(scope, filter).await?;
+        let rows = self.page_rows::<orders::Model>(scope, filter).await?;
         Ok(rows.iter().map(summary).collect::<Result<_, _>>()?)
     }
 
-    /// Like [`OrderStore::list`], with each order's detail (its items and money): the rows
-    /// hold it, so this costs no more statements.
+    /// Like [`OrderStore::list`], with each order's detail (its items and money), read in the
+    /// same statement (a left join on the detail's key).
     pub async fn list_views(
         &self,
         scope: &Scope,
         filter: &OrderFilter,
     ) -> Result<Vec<OrderView>, Error> {
-        let rows = self.page_rows(scope, filter).await?;
+        let rows = self.page_rows::<DetailedRow>(scope, filter).await?;
         Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
     }
 
-    async fn page_rows(
+    async fn page_rows<R: OrderRow>(
         &self,
         scope: &Scope,
         filter: &OrderFilter,
-    ) -> Result<Vec<orders::Model>, Error> {
+    ) -> Result<Vec<R>, Error> {
         let shop = match (scope, &filter.shop) {
             (Scope::Shop(own), Some(asked)) if own != asked => return Ok(Vec::new()),
             (Scope::Shop(own), _) => Some(own.as_str()),
@@ -349,12 +395,14 @@ impl OrderStore<'_> {
         if let Scope::Shop(own) = scope {
             // A shop's key reads through row-level security (PostgreSQL) as well.
             let reader = self.db.reader(scope).await?;
-            let rows = shop_page(own.as_str(), filter).all(&reader).await?;
+            let rows = R::shape(shop_page(own.as_str(), filter))
+                .all(&reader)
+                .await?;
             reader.done();
             return Ok(rows);
         }
         if let Some(shop) = shop {
-            return Ok(shop_page(shop, filter).all(&self.db.conn).await?);
+            return Ok(R::shape(shop_page(shop, filter)).all(&self.db.conn).await?);
         }
         let shops = self.order_shops().await?;
         let pages = futures_util::future::try_join_all(shops.iter().map(|shop| {
@@ -373,11 +421,16 @@ impl OrderStore<'_> {
             keys.sort_unstable_by(|a, b| b.cmp(a));
         }
         keys.truncate(filter.limit as usize);
-        let mut rows = orders::Entity::find()
-            .filter(orders::Column::Id.is_in(keys.iter().map(|(_, id)| id.as_str())))
-            .all(&self.db.conn)
-            .await?;
-        rows.sort_unstable_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+        let mut rows = R::shape(
+            orders::Entity::find()
+                .filter(orders::Column::Id.is_in(keys.iter().map(|(_, id)| id.as_str()))),
+        )
+        .all(&self.db.conn)
+        .await?;
+        rows.sort_unstable_by(|a, b| {
+            let (a, b) = (a.row(), b.row());
+            (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id))
+        });
         if !filter.oldest_first {
             rows.reverse();
         }
@@ -484,16 +537,16 @@ impl OrderStore<'_> {
 
     /// One order with its detail, if `scope` may see it.
     pub async fn detail(&self, scope: &Scope, id: &OrderId) -> Result<Option<OrderRecord>, Error> {
-        let Some(row) = self.visible_order_row(scope, id).await? else {
+        let Some(row) = self.visible_row::<DetailedRow>(scope, id).await? else {
             return Ok(None);
         };
-        let tags = self.db.runs().order_tags(&row.id).await?;
+        let tags = self.db.runs().order_tags(&row.row.id).await?;
         Ok(Some(record(&row, tags)?))
     }
 
     /// One order with its detail but not its tags, if `scope` may see it (one statement).
     pub async fn view(&self, scope: &Scope, id: &OrderId) -> Result<Option<OrderView>, Error> {
-        let Some(row) = self.visible_order_row(scope, id).await? else {
+        let Some(row) = self.visible_row::<DetailedRow>(scope, id).await? else {
             return Ok(None);
         };
         Ok(Some(view(&row)?))
@@ -504,10 +557,11 @@ impl OrderStore<'_> {
     pub async fn details(&self, ids: &[&str]) -> Result<HashMap<OrderId, OrderRecord>, Error> {
         let mut views = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let rows = orders::Entity::find()
-                .filter(orders::Column::Id.is_in(chunk.iter().copied()))
-                .all(&self.db.conn)
-                .await?;
+            let rows = DetailedRow::shape(
+                orders::Entity::find().filter(orders::Column::Id.is_in(chunk.iter().copied())),
+            )
+            .all(&self.db.conn)
+            .await?;
             let mut tags: HashMap<String, Vec<String>> = HashMap::new();
             for tag in entities::order_tags::Entity::find()
                 .filter(entities::order_tags::Column::OrderId.is_in(chunk.iter().copied()))
@@ -518,7 +572,7 @@ impl OrderStore<'_> {
                 tags.entry(tag.order_id).or_default().push(tag.tag);
             }
             for row in rows {
-                let record = record(&row, tags.remove(&row.id).unwrap_or_default())?;
+                let record = record(&row, tags.remove(&row.row.id).unwrap_or_default())?;
                 views.insert(record.order.id.clone(), record);
             }
         }
@@ -528,24 +582,29 @@ impl OrderStore<'_> {
     /// Whether order `id` exists and `scope` may see it (commands check this before going to
     /// the order's actor).
     pub async fn visible(&self, scope: &Scope, id: &OrderId) -> Result<bool, Error> {
-        Ok(self.visible_order_row(scope, id).await?.is_some())
+        Ok(self
+            .visible_row::<orders::Model>(scope, id)
+            .await?
+            .is_some())
     }
 
     /// The snapshot row of `id` if it exists and `scope` may see it (another shop's order is
     /// simply not found, so its existence does not leak).
-    async fn visible_order_row(
+    async fn visible_row<R: OrderRow>(
         &self,
         scope: &Scope,
         id: &OrderId,
-    ) -> Result<Option<orders::Model>, Error> {
+    ) -> Result<Option<R>, Error> {
         let reader = self.db.reader(scope).await?;
-        let row = orders::Entity::find_by_id(id.as_str()).one(&reader).await?;
+        let row = R::shape(orders::Entity::find_by_id(id.as_str()))
+            .one(&reader)
+            .await?;
         reader.done();
         let Some(row) = row else {
             return Ok(None);
         };
-        let shop =
-            ShopId::parse(&row.shop_id).map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?;
+        let shop = ShopId::parse(&row.row().shop_id)
+            .map_err(|e| Error::Db(DbErr::Custom(e.to_string())))?;
         Ok(scope.allows(&shop).then_some(row))
     }
 
@@ -555,7 +614,7 @@ impl OrderStore<'_> {
         scope: &Scope,
         id: &OrderId,
     ) -> Result<Option<Vec<HistoryEntry>>, Error> {
-        if self.visible_order_row(scope, id).await?.is_none() {
+        if !self.visible(scope, id).await? {
             return Ok(None);
         }
         let events = audit_events(id).all(&self.db.conn).await?;

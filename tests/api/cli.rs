@@ -128,34 +128,44 @@ async fn migrations_go_up_down_and_report_status() {
 }
 
 #[actix_web::test]
-async fn migrating_down_gives_the_recipient_column_back_from_the_detail() {
+async fn migrating_down_puts_the_detail_and_its_recipient_back_on_the_order_row() {
     use sea_orm::{ConnectionTrait, Statement};
     let db = TestDb::new().await;
     let raw = sea_orm::Database::connect(&db.url).await.unwrap();
-    let recipient = |raw: sea_orm::DatabaseConnection| async move {
+    let text = |raw: sea_orm::DatabaseConnection, sql: &'static str| async move {
         let backend = raw.get_database_backend();
-        raw.query_one_raw(Statement::from_string(
-            backend,
-            "SELECT CAST(recipient AS TEXT) AS r FROM orders",
-        ))
-        .await
-        .map(|row| row.unwrap().try_get::<Option<String>>("", "r").unwrap())
+        raw.query_one_raw(Statement::from_string(backend, sql))
+            .await
+            .map(|row| row.unwrap().try_get::<Option<String>>("", "r").unwrap())
     };
+    let recipient = "SELECT CAST(recipient AS TEXT) AS r FROM orders";
+    let on_the_row = "SELECT CAST(detail AS TEXT) AS r FROM orders";
+    let in_its_table = "SELECT CAST(detail AS TEXT) AS r FROM order_details";
     raw.execute_unprepared(
-        "INSERT INTO orders (id, shop_id, status, stage, version, detail, created_at, updated_at) \
+        "INSERT INTO orders (id, shop_id, status, stage, version, created_at, updated_at) \
          VALUES ('576000000000000001', '7495540735365777507', 'AWAITING_SHIPMENT', 'new', 1, \
-         '{\"status\":\"AWAITING_SHIPMENT\",\"update_time\":1,\"items\":[],\
-         \"recipient\":{\"name\":\"A. Buyer\",\"region_code\":\"US\"}}', \
          CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
     )
     .await
     .unwrap();
+    raw.execute_unprepared(
+        "INSERT INTO order_details (order_id, detail) VALUES ('576000000000000001', \
+         '{\"status\":\"AWAITING_SHIPMENT\",\"update_time\":1,\"items\":[],\
+         \"recipient\":{\"name\":\"A. Buyer\",\"region_code\":\"US\"}}')",
+    )
+    .await
+    .unwrap();
     assert!(
-        recipient(raw.clone()).await.is_err(),
+        text(raw.clone(), recipient).await.is_err(),
         "the recipient is kept in the detail only"
     );
+    assert!(
+        text(raw.clone(), on_the_row).await.is_err(),
+        "the detail has a table of its own"
+    );
 
-    // Down to just before the migration that dropped the column.
+    // Down to just before the migration that dropped the recipient column (which undoes the
+    // one that moved the detail first).
     let steps = {
         use migration::MigratorTrait;
         let names: Vec<String> = migration::Migrator::migrations()
@@ -170,15 +180,30 @@ async fn migrating_down_gives_the_recipient_column_back_from_the_detail() {
     };
     let out = run_cli(&db, &["migrate", "down", "--steps", &steps.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let back: serde_json::Value =
-        serde_json::from_str(&recipient(raw.clone()).await.unwrap().unwrap()).unwrap();
+    let json = |text: Option<String>| -> serde_json::Value {
+        serde_json::from_str(&text.expect("a value")).unwrap()
+    };
     assert_eq!(
-        back,
+        json(text(raw.clone(), recipient).await.unwrap()),
         serde_json::json!({"name": "A. Buyer", "region_code": "US"})
+    );
+    assert_eq!(
+        json(text(raw.clone(), on_the_row).await.unwrap())["recipient"]["name"],
+        "A. Buyer"
+    );
+    assert!(
+        text(raw.clone(), in_its_table).await.is_err(),
+        "the details' table is gone"
     );
 
     assert!(run_cli(&db, &["migrate", "up"]).status.success());
-    assert!(recipient(raw.clone()).await.is_err());
+    assert!(text(raw.clone(), recipient).await.is_err());
+    assert!(text(raw.clone(), on_the_row).await.is_err());
+    assert_eq!(
+        json(text(raw.clone(), in_its_table).await.unwrap())["recipient"]["name"],
+        "A. Buyer",
+        "migrating up moves the detail into its table"
+    );
     raw.close().await.ok();
 }
 

@@ -260,6 +260,22 @@ async fn a_shops_reads_see_only_its_rows_even_when_a_query_forgets_to_filter() {
             .unwrap();
         assert_eq!(set.status(), 200);
     }
+    for (shop, order) in [(SHOP_A, ORDER_A), (SHOP_B, "8800000000000000002")] {
+        use creatorflow::actors::{Envelope, Reply};
+        use creatorflow::domain::{Cause, Msg, OrderId};
+        let envelope = Envelope {
+            msg: Msg::Detail {
+                shop_id: ShopId::parse(shop).unwrap(),
+                detail: Box::new(crate::helpers::sample_detail("25.60", 1_700_000_100)),
+            },
+            cause: Cause::Integration("tiktok".into()),
+            inbox: None,
+        };
+        let reply = app
+            .registry
+            .submit(OrderId::parse(order).unwrap(), envelope);
+        assert!(matches!(reply.await.unwrap(), Reply::Applied { .. }));
+    }
     let db = Database::connect(&app.db.settings().database)
         .await
         .unwrap();
@@ -286,6 +302,13 @@ async fn a_shops_reads_see_only_its_rows_even_when_a_query_forgets_to_filter() {
     let listed = db.orders().list(&scope, &everything).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id.as_str(), ORDER_A);
+    let viewed = db.orders().list_views(&scope, &everything).await.unwrap();
+    assert_eq!(viewed.len(), 1);
+    let recipient = viewed[0].detail.as_ref().and_then(|d| d.recipient.clone());
+    assert_eq!(
+        recipient.expect("the detail comes with its order")["name"],
+        "A. Buyer"
+    );
 
     // PostgreSQL: row-level security holds even for SQL that names no shop at all.
     if db.backend() != Backend::Postgres {
@@ -300,6 +323,11 @@ async fn a_shops_reads_see_only_its_rows_even_when_a_query_forgets_to_filter() {
         unfiltered(&txn, "order_events", "DISTINCT order_id").await,
         [ORDER_A],
         "events follow their order"
+    );
+    assert_eq!(
+        unfiltered(&txn, "order_details", "order_id").await,
+        [ORDER_A],
+        "details follow their order"
     );
     let keys = unfiltered(&txn, "api_keys", "COALESCE(shop_id, 'admin')").await;
     assert!(keys.iter().all(|k| k == SHOP_A), "{keys:?}");

@@ -39,8 +39,11 @@ impl MigrationTrait for Migration {
             .await?;
         let db = manager.get_connection();
         if manager.get_database_backend() == DbBackend::Postgres {
+            // Order ids compare as bytes (migration 31): a join under two collations would
+            // leave this table's key unused and read all of it for each order shown.
             db.execute_unprepared(&format!(
-                "GRANT SELECT ON order_details TO {SHOP_ROLE};
+                "ALTER TABLE order_details ALTER COLUMN order_id TYPE varchar(64) COLLATE \"C\";
+                 GRANT SELECT ON order_details TO {SHOP_ROLE};
                  ALTER TABLE order_details ENABLE ROW LEVEL SECURITY;
                  ALTER TABLE order_details FORCE ROW LEVEL SECURITY;
                  CREATE POLICY creatorflow_engine ON order_details TO CURRENT_USER

@@ -208,6 +208,40 @@ async fn migrating_down_puts_the_detail_and_its_recipient_back_on_the_order_row(
 }
 
 #[actix_web::test]
+async fn every_order_id_column_compares_as_the_orders_own_ids_do() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = TestDb::new().await;
+    if db.postgres.is_none() {
+        return; // SQLite compares every text as bytes
+    }
+    let raw = sea_orm::Database::connect(&db.url).await.unwrap();
+    // A join of two order ids under two collations leaves one side's index unused: showing an
+    // order with its detail read every detail (`order_details` was made with the default
+    // collation, `orders.id` compares as bytes since migration 31).
+    let rows = raw
+        .query_all_raw(Statement::from_string(
+            raw.get_database_backend(),
+            "SELECT c.relname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind = 'r' \
+             AND a.attname = 'order_id' AND NOT a.attisdropped \
+             AND a.attcollation <> (SELECT attcollation FROM pg_attribute \
+                                    WHERE attrelid = 'orders'::regclass AND attname = 'id')",
+        ))
+        .await
+        .unwrap();
+    let odd: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get_by_index(0).unwrap())
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "order ids under another collation in {odd:?}"
+    );
+    raw.close().await.ok();
+}
+
+#[actix_web::test]
 async fn apikey_create_prints_only_the_key_and_the_key_works() {
     let db = TestDb::new().await;
     let out = run_cli(&db, &["apikey", "create", "--admin", "--name", "ops"]);

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use entities::{order_details, order_items, orders};
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::{InsertStatement, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::commit::Commit;
@@ -64,35 +64,64 @@ pub(crate) async fn upsert_wide(
     db: &impl ConnectionTrait,
     orders: &[(&Order, &Detail)],
 ) -> Result<(), DbErr> {
-    upsert(db, orders, &WIDE, |order, detail| {
-        let mut values = state_values(order);
-        values.extend(detail_values(detail));
-        Ok(values)
-    })
-    .await?;
     for chunk in orders.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert();
-        insert.into_table(order_details::Entity).columns([
-            order_details::Column::OrderId,
-            order_details::Column::Detail,
-        ]);
-        for (order, detail) in chunk {
-            let json = serde_json::to_value(detail)
-                .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", order.id)))?;
-            insert.values_panic([order.id.as_str().into(), json.into()]);
-        }
-        insert.on_conflict(
-            OnConflict::column(order_details::Column::OrderId)
-                .update_column(order_details::Column::Detail)
-                .to_owned(),
-        );
-        db.execute(&insert).await?;
+        db.execute(&order_rows(chunk)).await?;
+        db.execute(&detail_rows(chunk)?).await?;
     }
     Ok(())
 }
 
+/// The upsert of `orders`' wide rows.
+fn order_rows(orders: &[(&Order, &Detail)]) -> InsertStatement {
+    let mut columns = vec![
+        orders::Column::Id,
+        orders::Column::ShopId,
+        orders::Column::CreatedAt,
+    ];
+    columns.extend(WIDE);
+    let mut insert = Query::insert();
+    insert.into_table(orders::Entity).columns(columns);
+    for (order, detail) in orders {
+        let mut row: Values = vec![
+            order.id.as_str().into(),
+            order.shop_id.as_str().into(),
+            now().into(),
+        ];
+        row.extend(state_values(order));
+        row.extend(detail_values(detail));
+        insert.values_panic(row);
+    }
+    insert.on_conflict(
+        OnConflict::column(orders::Column::Id)
+            .update_columns(WIDE)
+            .to_owned(),
+    );
+    insert
+}
+
+/// The upsert of the details' own rows.
+fn detail_rows(orders: &[(&Order, &Detail)]) -> Result<InsertStatement, DbErr> {
+    let mut insert = Query::insert();
+    insert.into_table(order_details::Entity).columns([
+        order_details::Column::OrderId,
+        order_details::Column::Detail,
+    ]);
+    for (order, detail) in orders {
+        let json = serde_json::to_value(detail)
+            .map_err(|e| DbErr::Custom(format!("order {} detail: {e}", order.id)))?;
+        insert.values_panic([order.id.as_str().into(), json.into()]);
+    }
+    insert.on_conflict(
+        OnConflict::column(order_details::Column::OrderId)
+            .update_column(order_details::Column::Detail)
+            .to_owned(),
+    );
+    Ok(insert)
+}
+
 /// The columns a snapshot write with a new detail sets (after id, shop_id and created_at, which
-/// only an insert sets); without one, only the first eight (see `json_rows`).
+/// only an insert sets); without one, only the first eight (`journal::sqlite` and
+/// `journal::postgres` write those).
 const WIDE: [orders::Column; 18] = [
     orders::Column::Status,
     orders::Column::Stage,
@@ -154,40 +183,6 @@ fn detail_values(detail: &Detail) -> Values {
         unix(detail.tts_sla_time).into(),
         unix(detail.delivery_sla_time).into(),
     ]
-}
-
-async fn upsert<T: Copy>(
-    db: &impl ConnectionTrait,
-    orders: &[(&Order, T)],
-    updated: &[orders::Column],
-    values: impl Fn(&Order, T) -> Result<Values, DbErr>,
-) -> Result<(), DbErr> {
-    for chunk in orders.chunks(ROWS_PER_STATEMENT) {
-        let mut columns = vec![
-            orders::Column::Id,
-            orders::Column::ShopId,
-            orders::Column::CreatedAt,
-        ];
-        columns.extend_from_slice(updated);
-        let mut insert = Query::insert();
-        insert.into_table(orders::Entity).columns(columns);
-        for (order, extra) in chunk {
-            let mut row: Values = vec![
-                order.id.as_str().into(),
-                order.shop_id.as_str().into(),
-                now().into(),
-            ];
-            row.extend(values(order, *extra)?);
-            insert.values_panic(row);
-        }
-        insert.on_conflict(
-            OnConflict::column(orders::Column::Id)
-                .update_columns(updated.iter().copied())
-                .to_owned(),
-        );
-        db.execute(&insert).await?;
-    }
-    Ok(())
 }
 
 /// Rewrites the line items of orders whose detail changed in this batch.

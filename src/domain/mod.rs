@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no async, no I/O, no actix, no sea-orm. Wire types convert into
 //! these once, at the edge, and everything inside speaks them.
 
+mod address;
 mod api_key;
 mod cause;
 mod detail;
@@ -19,6 +20,7 @@ mod status;
 mod stock;
 mod tag;
 
+pub use address::Address;
 pub use api_key::{ApiKey, KeyHash, Role, Scope};
 pub use cause::Cause;
 pub use detail::{Detail, Payment};

@@ -111,10 +111,12 @@ impl Executor {
                     },
                 };
                 let tracked = reservation.lines.iter().filter(|l| l.tracked).count();
+                let units: i64 = reservation.lines.iter().map(|l| l.quantity).sum();
+                let skus = reservation.lines.len();
                 Ok(Executed::Done(Some(format!(
-                    "{} units of {} SKUs reserved ({tracked} tracked; untracked SKUs are always available){}",
-                    reservation.lines.iter().map(|l| l.quantity).sum::<i64>(),
-                    reservation.lines.len(),
+                    "{units} {} of {skus} {} reserved ({tracked} tracked; untracked SKUs are always available){}",
+                    if units == 1 { "unit" } else { "units" },
+                    if skus == 1 { "SKU" } else { "SKUs" },
                     if reservation.new {
                         ""
                     } else {

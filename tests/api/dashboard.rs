@@ -6,7 +6,7 @@ use creatorflow::domain::OrderStatus;
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode, header};
 
-use crate::helpers::{TestApp, order_at, spawn_app};
+use crate::helpers::{TestApp, order_at, sample_detail, spawn_app};
 
 const SHOP_A: &str = "7300000000000000001";
 const SHOP_B: &str = "7300000000000000002";
@@ -247,6 +247,133 @@ async fn a_shops_session_sees_its_orders_and_acts_at_the_version_it_saw() {
     )
     .await;
     assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+}
+
+/// An administrator's lists say whose each order is by the shop's name, with its id beside it;
+/// the filter offers shops by name, sorted, and by id too where two share a name.
+#[actix_web::test]
+async fn an_administrators_list_names_each_orders_shop() {
+    let app = spawn_app().await;
+    const SHOP_C: &str = "7300000000000000003";
+    for (shop, name) in [
+        (SHOP_A, "Glow Studio"),
+        (SHOP_B, "Atelier <B>"),
+        (SHOP_C, "Atelier <B>"),
+    ] {
+        let response = app
+            .post_json(
+                "/api/v1/shops",
+                &app.admin_key,
+                &serde_json::json!({ "tiktok_shop_id": shop, "name": name }),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    order_at(
+        &app,
+        SHOP_A,
+        "9100000000000000004",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    let cookie = sign_in(&app, &app.admin_key).await;
+
+    let (_, list) = get(&app, &cookie, "/ui/orders").await;
+    assert!(
+        list.contains(&format!("Glow Studio · shop {SHOP_A}")),
+        "the row names its shop"
+    );
+    let a = list
+        .find(&format!("<option value=\"{SHOP_A}\">Glow Studio</option>"))
+        .expect("the filter offers shops by name");
+    let b = list
+        .find(&format!("({SHOP_B})</option>"))
+        .expect("a name two shops share comes with the id");
+    assert!(list.contains(&format!("({SHOP_C})</option>")));
+    assert!(b < a, "by name: Atelier before Glow");
+    assert!(
+        !list.contains("Atelier <B>"),
+        "a shop's name is escaped like any text"
+    );
+    let (_, rows) = get(&app, &cookie, "/ui/orders/rows").await;
+    assert!(
+        rows.contains(&format!("Glow Studio · shop {SHOP_A}")),
+        "{rows}"
+    );
+    let (_, row) = get(&app, &cookie, "/ui/orders/9100000000000000004/row").await;
+    assert!(
+        row.contains(&format!("Glow Studio · shop {SHOP_A}")),
+        "{row}"
+    );
+    let (_, page) = get(&app, &cookie, "/ui/orders/9100000000000000004").await;
+    assert!(page.contains(&format!("<dd>Glow Studio ({SHOP_A})</dd>")));
+    let (_, filtered) = get(&app, &cookie, &format!("/ui/orders?shop={SHOP_B}")).await;
+    assert!(
+        !filtered.contains("9100000000000000004\""),
+        "the filter still goes by id"
+    );
+}
+
+/// An order's recipient reads as a label would print it: the name, the street lines, the
+/// locality from TikTok's areas with the postal code, the region and the (masked) phone, with
+/// TikTok's fields as they came folded away beneath; names are escaped like any text.
+#[actix_web::test]
+async fn an_orders_page_shows_its_recipient_as_an_address() {
+    use creatorflow::actors::Envelope;
+    use creatorflow::domain::{Cause, Msg, OrderId, ShopId};
+
+    let app = spawn_app().await;
+    let key = app.shop_with_key(SHOP_A).await;
+    let order = "9100000000000000003";
+    order_at(&app, SHOP_A, order, OrderStatus::AwaitingShipment).await;
+    let cookie = sign_in(&app, &key).await;
+    let (_, before) = get(&app, &cookie, &format!("/ui/orders/{order}")).await;
+    assert!(
+        !before.contains("Recipient"),
+        "no detail fetched yet, so no recipient"
+    );
+
+    let mut detail = sample_detail("25.60", 1_700_000_100);
+    detail.recipient = Some(serde_json::json!({
+        "name": "Ada & <Co>", "phone_number": "(+1)415*****53",
+        "address_line1": "1 Market St", "address_line2": "Suite 300",
+        "postal_code": "94107", "region_code": "US",
+        "full_address": "1 Market St, Suite 300, San Francisco, California 94107, United States",
+        "district_info": [
+            {"address_level": "L0", "address_name": "United States"},
+            {"address_level": "L1", "address_name": "California"},
+            {"address_level": "L3", "address_name": "San Francisco"},
+        ],
+    }));
+    let envelope = Envelope {
+        msg: Msg::Detail {
+            shop_id: ShopId::parse(SHOP_A).unwrap(),
+            detail: Box::new(detail),
+        },
+        cause: Cause::Integration("tiktok".into()),
+        inbox: None,
+    };
+    app.registry
+        .submit(OrderId::parse(order).unwrap(), envelope)
+        .await
+        .unwrap();
+
+    let (status, page) = get(&app, &cookie, &format!("/ui/orders/{order}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let start = page
+        .find("<p class=\"recipient\"")
+        .expect("the recipient's address");
+    let address = &page[start..start + page[start..].find("</p>").unwrap()];
+    assert!(
+        address.contains("<strong>Ada &#38; &#60;Co&#62;</strong><br>1 Market St<br>Suite 300<br>San Francisco, California 94107<br>US")
+            || address.contains("<strong>Ada &amp; &lt;Co&gt;</strong><br>1 Market St<br>Suite 300<br>San Francisco, California 94107<br>US"),
+        "name, street lines, locality and region, one per line: {address}"
+    );
+    assert!(page.contains("<dt>Phone</dt><dd>(+1)415*****53</dd>"));
+    assert!(
+        page.contains("<summary>As TikTok sent it</summary>") && page.contains("district_info"),
+        "TikTok's fields, as they came, folded away"
+    );
 }
 
 #[actix_web::test]

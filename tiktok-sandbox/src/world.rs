@@ -238,8 +238,16 @@ impl World {
             payment: Some(payment),
             line_items,
             recipient_address: Some(json!({
-                "name": "A. Buyer", "region_code": "US", "postal_code": "94107",
-                "full_address": "1 Market St, San Francisco, CA 94107",
+                "name": "A. Buyer", "phone_number": "(+1)415*****53",
+                "address_line1": "1 Market St", "address_line2": "Suite 300",
+                "postal_code": "94107", "region_code": "US",
+                "full_address": "1 Market St, Suite 300, San Francisco, California 94107, United States",
+                "district_info": [
+                    {"address_level": "L0", "address_level_name": "Country", "address_name": "United States"},
+                    {"address_level": "L1", "address_level_name": "State", "address_name": "California"},
+                    {"address_level": "L2", "address_level_name": "County", "address_name": "San Francisco"},
+                    {"address_level": "L3", "address_level_name": "City", "address_name": "San Francisco"},
+                ],
             })),
             rts_sla_time: Some(Lenient(now + 2 * 86_400)),
             tts_sla_time: Some(Lenient(now + 4 * 86_400)),

@@ -5,11 +5,11 @@
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 
-use super::orders::Row;
+use super::orders::{Row, ShopNames};
 use super::session::Viewer;
 use super::{Who, back, page};
 use crate::commands::{self, Command, Commands};
-use crate::domain::{Money, OrderId, Tag};
+use crate::domain::{Address, Money, OrderId, Tag};
 use crate::http::Error;
 use crate::integrations::shipping::Shipping;
 use crate::persistence::Database;
@@ -54,6 +54,12 @@ pub struct ShipmentView {
     tiktok: bool,
 }
 
+/// The recipient as a label prints it, and TikTok's fields as they came.
+pub struct RecipientView {
+    address: Address,
+    raw: String,
+}
+
 pub struct ReservationLine {
     sku: String,
     quantity: i64,
@@ -74,7 +80,7 @@ struct OrderPage {
     tags: Vec<String>,
     items: Vec<ItemLine>,
     money: Vec<(&'static str, String)>,
-    recipient: Option<String>,
+    recipient: Option<RecipientView>,
     history: Vec<HistoryLine>,
     run: Option<RunView>,
     run_failed: bool,
@@ -122,11 +128,12 @@ pub(in crate::http) async fn show(
     if flash.seen == Some(record.order.version) {
         return Ok(HttpResponse::NoContent().finish());
     }
-    let (history, run, shipment, reservations) = futures_util::try_join!(
+    let (history, run, shipment, reservations, names) = futures_util::try_join!(
         async { Ok::<_, Error>(db.orders().history(scope, &id).await?.unwrap_or_default()) },
         async { Ok(db.runs().of_order(&id).await?) },
         async { Ok(db.shipments().get(&id).await?) },
         async { Ok(db.stock().reservation(id.as_str()).await?) },
+        ShopNames::of(&db, &viewer),
     )?;
     let detail = record.detail.as_ref();
     let items = detail
@@ -164,7 +171,10 @@ pub(in crate::http) async fn show(
         .unwrap_or_default();
     let recipient = detail
         .and_then(|d| d.recipient.as_ref())
-        .map(|r| serde_json::to_string_pretty(r).unwrap_or_default());
+        .map(|r| RecipientView {
+            address: Address::of(r),
+            raw: serde_json::to_string_pretty(r).unwrap_or_default(),
+        });
     let history = history
         .into_iter()
         .map(|e| HistoryLine {
@@ -205,7 +215,7 @@ pub(in crate::http) async fn show(
         operate: viewer.caller.role.may_operate(),
         section: "orders",
         csrf: viewer.csrf.clone(),
-        order: Row::from(&record.order),
+        order: Row::from(&record.order).named(&names),
         done: flash.done.clone(),
         problem: flash.problem.clone(),
         tags: record.tags,

@@ -2,6 +2,8 @@
 //! that stops at 10,000, and rows that update live (changed rows in place, newer ones on top)
 //! without disturbing the rest of the page.
 
+use std::collections::HashMap;
+
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,7 @@ use super::session::Viewer;
 use super::{Who, page};
 use crate::domain::{OrderId, OrderStatus, Search, ShopId, Stage};
 use crate::http::Error;
-use crate::persistence::{Database, OrderFilter, OrderSummary, cursor_of, parse_cursor};
+use crate::persistence::{Database, OrderFilter, OrderSummary, Shop, cursor_of, parse_cursor};
 
 /// Rows per page.
 const PAGE: u64 = 50;
@@ -80,6 +82,8 @@ pub(in crate::http) struct Paging {
 pub struct Row {
     pub id: String,
     pub shop: String,
+    /// The shop's name, where the list shows whose order it is (an administrator's).
+    pub shop_name: Option<String>,
     pub status: String,
     pub stage: String,
     pub reason: Option<String>,
@@ -94,6 +98,7 @@ impl From<&OrderSummary> for Row {
         Self {
             id: o.id.as_str().to_owned(),
             shop: o.shop_id.as_str().to_owned(),
+            shop_name: None,
             status: o.status.to_string(),
             stage: o.stage.as_str().to_owned(),
             reason: o.stage_reason.clone(),
@@ -105,6 +110,56 @@ impl From<&OrderSummary> for Row {
             updated_iso: o.updated_at.to_rfc3339(),
         }
     }
+}
+
+impl Row {
+    /// The row with its shop's name, if `names` has one.
+    pub fn named(mut self, names: &ShopNames) -> Self {
+        self.shop_name = names.0.get(&self.shop).cloned();
+        self
+    }
+}
+
+/// The names of the shops an administrator sees, by id (a shop's own session sees only its
+/// own orders, and no shop column): its lists say whose each order is by name.
+#[derive(Default)]
+pub struct ShopNames(HashMap<String, String>);
+
+impl ShopNames {
+    pub async fn of(db: &Database, viewer: &Viewer) -> Result<Self, Error> {
+        Ok(Self::from(&shown_shops(db, viewer).await?[..]))
+    }
+
+    fn rows(&self, orders: &[OrderSummary]) -> Vec<Row> {
+        orders.iter().map(|o| Row::from(o).named(self)).collect()
+    }
+}
+
+impl From<&[Shop]> for ShopNames {
+    fn from(shops: &[Shop]) -> Self {
+        Self(
+            shops
+                .iter()
+                .filter(|s| !s.name.trim().is_empty())
+                .map(|s| (s.id.as_str().to_owned(), s.name.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// The shops whose orders a list names: every shop for an administrator; none for a shop's
+/// own session.
+async fn shown_shops(db: &Database, viewer: &Viewer) -> Result<Vec<Shop>, Error> {
+    if !show_shop(viewer) {
+        return Ok(Vec::new());
+    }
+    Ok(db.shops().list(&viewer.caller.scope).await?)
+}
+
+/// A shop the filter offers: its id, and how it is shown.
+pub struct ShopChoice {
+    id: String,
+    label: String,
 }
 
 pub struct Tab {
@@ -125,7 +180,7 @@ struct OrdersPage {
     filters: Filters,
     statuses: &'static [&'static str],
     stages: &'static [&'static str],
-    shops: Vec<String>,
+    shops: Vec<ShopChoice>,
     problem: Option<String>,
     /// Whether the count is asked for after the page (it may read up to 10,001 index entries;
     /// the page itself reads 50 rows).
@@ -247,16 +302,22 @@ pub(in crate::http) async fn list(
             saved: Some(view.id),
         });
     }
-    let shops = match viewer.caller.scope {
-        crate::domain::Scope::Admin => db
-            .shops()
-            .list(&viewer.caller.scope)
-            .await?
-            .into_iter()
-            .map(|s| s.id.as_str().to_owned())
-            .collect(),
-        crate::domain::Scope::Shop(_) => Vec::new(),
-    };
+    let known = shown_shops(&db, &viewer).await?;
+    let names = ShopNames::from(&known[..]);
+    // A shop is offered by its name; by its id too where two share a name, or it has none.
+    let shared = |name: &str| names.0.values().filter(|n| *n == name).count() > 1;
+    let mut shops: Vec<ShopChoice> = known
+        .iter()
+        .map(|s| ShopChoice {
+            label: match names.0.get(s.id.as_str()) {
+                Some(name) if !shared(name) => name.clone(),
+                Some(name) => format!("{name} ({})", s.id),
+                None => s.id.to_string(),
+            },
+            id: s.id.as_str().to_owned(),
+        })
+        .collect();
+    shops.sort_by_key(|s| s.label.to_lowercase());
     let mut listing = OrdersPage {
         who: Some(viewer.who()),
         operate: viewer.caller.role.may_operate(),
@@ -303,7 +364,7 @@ pub(in crate::http) async fn list(
         .then(|| orders.last())
         .flatten()
         .map(|last| format!("/ui/orders?{query}&after={}", cursor_of(last)));
-    listing.rows = orders.iter().map(Row::from).collect();
+    listing.rows = names.rows(&orders);
     page(&listing)
 }
 
@@ -439,8 +500,9 @@ pub(in crate::http) async fn rows(
     let Some(top) = orders.first().map(cursor_of) else {
         return Ok(HttpResponse::NoContent().finish());
     };
+    let names = ShopNames::of(&db, &viewer).await?;
     let mut response = page(&RowsFragment {
-        rows: orders.iter().map(Row::from).collect(),
+        rows: names.rows(&orders),
         show_shop: show_shop(&viewer),
         operate: viewer.caller.role.may_operate(),
     })?;
@@ -470,8 +532,9 @@ pub(in crate::http) async fn one_row(
         .view(&viewer.caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    let names = ShopNames::of(&db, &viewer).await?;
     page(&RowFragment {
-        row: Row::from(&view.order),
+        row: Row::from(&view.order).named(&names),
         show_shop: show_shop(&viewer),
         operate: viewer.caller.role.may_operate(),
     })

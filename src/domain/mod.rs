@@ -4,6 +4,7 @@
 mod address;
 mod api_key;
 mod cause;
+mod deadline;
 mod detail;
 pub mod flag;
 mod invalid;
@@ -23,6 +24,7 @@ mod tag;
 pub use address::Address;
 pub use api_key::{ApiKey, KeyHash, Role, Scope};
 pub use cause::Cause;
+pub use deadline::{Deadline, Milestone};
 pub use detail::{Detail, Payment};
 pub use flag::Rollout;
 pub use invalid::Invalid;

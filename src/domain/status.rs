@@ -95,7 +95,7 @@ impl OrderStatus {
     }
 
     /// Position on the forward path; CANCELLED and unknown values have none.
-    fn rank(&self) -> Option<u8> {
+    pub(super) fn rank(&self) -> Option<u8> {
         Some(match self {
             Self::Unpaid => 0,
             Self::OnHold => 1,

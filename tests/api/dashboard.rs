@@ -314,11 +314,14 @@ async fn an_administrators_list_names_each_orders_shop() {
     );
 }
 
-/// An order's recipient reads as a label would print it: the name, the street lines, the
-/// locality from TikTok's areas with the postal code, the region and the (masked) phone, with
-/// TikTok's fields as they came folded away beneath; names are escaped like any text.
+/// An order's page is what a packer needs: TikTok's deadlines, with the one passed short of
+/// its milestone marked missed; the buyer's note; a pre-order's release; the items as a packing
+/// list (TikTok's line item per unit as one line per SKU with its count, under the seller's
+/// own SKU code); the recipient as a label would print it (the name, the street lines, the
+/// locality from TikTok's areas with the postal code, the region and the masked phone), with
+/// TikTok's fields as they came folded away beneath. Names are escaped like any text.
 #[actix_web::test]
-async fn an_orders_page_shows_its_recipient_as_an_address() {
+async fn an_orders_page_shows_its_deadlines_items_by_sku_and_recipient_as_an_address() {
     use creatorflow::actors::Envelope;
     use creatorflow::domain::{Cause, Msg, OrderId, ShopId};
 
@@ -334,6 +337,11 @@ async fn an_orders_page_shows_its_recipient_as_an_address() {
     );
 
     let mut detail = sample_detail("25.60", 1_700_000_100);
+    let now = chrono::Utc::now().timestamp();
+    detail.delivery_sla_time = Some(now + 3 * 86_400 + 30 * 60);
+    detail.buyer_message = Some("Gift wrap, please".into());
+    detail.order_type = Some("PRE_ORDER".into());
+    detail.release_date = Some(1_800_000_000);
     detail.recipient = Some(serde_json::json!({
         "name": "Ada & <Co>", "phone_number": "(+1)415*****53",
         "address_line1": "1 Market St", "address_line2": "Suite 300",
@@ -370,6 +378,47 @@ async fn an_orders_page_shows_its_recipient_as_an_address() {
         "name, street lines, locality and region, one per line: {address}"
     );
     assert!(page.contains("<dt>Phone</dt><dd>(+1)415*****53</dd>"));
+    assert!(
+        page.contains(
+            "<dt>Ready to ship by</dt><dd><time datetime=\"2023-11-15T22:15:00+00:00\">\
+             2023-11-15 22:15 UTC</time> <span class=\"stage stage-exception\">missed</span>"
+        ),
+        "a deadline passed with the order still awaiting shipment is missed"
+    );
+    let deliver = &page[page
+        .find("<dt>Delivered by</dt>")
+        .expect("the delivery deadline")..];
+    let deliver = &deliver[..deliver.find("</dd>").unwrap()];
+    assert!(
+        deliver.contains("in 3 d") && !deliver.contains("missed"),
+        "{deliver}"
+    );
+    assert!(
+        !page.contains("Collected by"),
+        "TikTok set no collection deadline"
+    );
+    assert!(
+        page.contains(
+            "<dt>Pre-order released</dt><dd><time datetime=\"2027-01-15T08:00:00+00:00\">"
+        )
+    );
+    assert!(page.contains("<p class=\"note\">Gift wrap, please</p>"));
+    let items: Vec<&str> = page
+        .split("<tr><td>GS-30<span class=\"sub\">")
+        .skip(1)
+        .map(|row| &row[..row.find("</tr>").unwrap()])
+        .collect();
+    assert_eq!(items.len(), 2, "three units of two SKUs: two lines");
+    assert!(
+        items[0].starts_with("SKU-A</span></td><td>Glow serum</td><td class=\"num\">2</td><td class=\"num\">10.00 USD</td>"),
+        "{}",
+        items[0]
+    );
+    assert!(
+        items[1].starts_with("SKU-B</span></td><td>Glow serum</td><td class=\"num\">1</td>"),
+        "{}",
+        items[1]
+    );
     assert!(
         page.contains("<summary>As TikTok sent it</summary>") && page.contains("district_info"),
         "TikTok's fields, as they came, folded away"

@@ -9,17 +9,91 @@ use super::orders::{Row, ShopNames};
 use super::session::Viewer;
 use super::{Who, back, page};
 use crate::commands::{self, Command, Commands};
-use crate::domain::{Address, Money, OrderId, Tag};
+use crate::domain::{Address, LineItem, Money, OrderId, Tag};
 use crate::http::Error;
 use crate::integrations::shipping::Shipping;
 use crate::persistence::Database;
 use crate::workflow::run::Status as RunStatus;
 
+/// Line items alike (one SKU at one price in one package) as one line: TikTok sends a line
+/// item per unit.
 pub struct ItemLine {
+    /// The seller's own code for the SKU, when TikTok has one.
+    seller_sku: Option<String>,
     sku: String,
     product: String,
+    quantity: u32,
     price: String,
     package: String,
+}
+
+impl ItemLine {
+    /// The same SKU, product, price and package: one more unit of the same line.
+    fn alike(&self, other: &Self) -> bool {
+        (&self.sku, &self.product, &self.price, &self.package)
+            == (&other.sku, &other.product, &other.price, &other.package)
+    }
+}
+
+/// `items` as lines of alike units, in the order TikTok listed them.
+fn item_lines(items: &[LineItem]) -> Vec<ItemLine> {
+    let mut lines: Vec<ItemLine> = Vec::new();
+    for item in items {
+        let line = ItemLine {
+            seller_sku: item.seller_sku.clone().filter(|s| !s.trim().is_empty()),
+            sku: item.sku.as_str().to_owned(),
+            product: [item.product_name.as_deref(), item.sku_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            quantity: 1,
+            price: item.sale_price.map(shown).unwrap_or_default(),
+            package: item.package_id.clone().unwrap_or_default(),
+        };
+        match lines.iter_mut().find(|l| l.alike(&line)) {
+            Some(alike) => alike.quantity += 1,
+            None => lines.push(line),
+        }
+    }
+    lines
+}
+
+/// One of TikTok's deadlines for the order, for a person: when, how far off, and whether it
+/// was missed.
+pub struct DeadlineLine {
+    label: &'static str,
+    at: String,
+    at_iso: String,
+    /// "in 1 d 4 h", "35 min ago".
+    relative: String,
+    missed: bool,
+}
+
+/// `seconds` from now as a person says it, to the two largest units: "in 1 d 4 h", "in 35
+/// min", "2 h 5 min ago"; under a minute either way, "now".
+fn relative(seconds: i64) -> String {
+    let n = seconds.unsigned_abs();
+    let (d, h, m) = (n / 86_400, n % 86_400 / 3_600, n % 3_600 / 60);
+    let span = match (d, h, m) {
+        (0, 0, 0) => return "now".to_owned(),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
+    };
+    if seconds > 0 {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+/// A time TikTok gave in unix seconds, as the page shows times.
+fn moment(unix: i64) -> Option<(String, String)> {
+    let at = chrono::DateTime::from_timestamp(unix, 0)?;
+    Some((at.format("%Y-%m-%d %H:%M UTC").to_string(), at.to_rfc3339()))
 }
 
 pub struct HistoryLine {
@@ -80,6 +154,11 @@ struct OrderPage {
     tags: Vec<String>,
     items: Vec<ItemLine>,
     money: Vec<(&'static str, String)>,
+    deadlines: Vec<DeadlineLine>,
+    /// What the buyer wrote with the order.
+    buyer_message: Option<String>,
+    /// A pre-order's release: when the product comes out.
+    release: Option<(String, String)>,
     recipient: Option<RecipientView>,
     history: Vec<HistoryLine>,
     run: Option<RunView>,
@@ -136,23 +215,30 @@ pub(in crate::http) async fn show(
         ShopNames::of(&db, &viewer),
     )?;
     let detail = record.detail.as_ref();
-    let items = detail
-        .map(|d| {
-            d.items
-                .iter()
-                .map(|i| ItemLine {
-                    sku: i.sku.as_str().to_owned(),
-                    product: [i.product_name.as_deref(), i.sku_name.as_deref()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" · "),
-                    price: i.sale_price.map(shown).unwrap_or_default(),
-                    package: i.package_id.clone().unwrap_or_default(),
-                })
-                .collect()
+    let items = detail.map(|d| item_lines(&d.items)).unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    let deadlines = detail
+        .map(|d| d.deadlines())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|deadline| {
+            let (at, at_iso) = moment(deadline.at)?;
+            Some(DeadlineLine {
+                label: deadline.milestone.label(),
+                at,
+                at_iso,
+                relative: relative(deadline.at - now),
+                missed: deadline.missed(&record.order.status, now),
+            })
         })
-        .unwrap_or_default();
+        .collect();
+    let buyer_message = detail
+        .and_then(|d| d.buyer_message.clone())
+        .filter(|m| !m.trim().is_empty());
+    let release = detail
+        .filter(|d| d.order_type.as_deref() == Some("PRE_ORDER"))
+        .and_then(|d| d.release_date)
+        .and_then(moment);
     let money = detail
         .and_then(|d| d.payment.as_ref())
         .map(|p| {
@@ -221,6 +307,9 @@ pub(in crate::http) async fn show(
         tags: record.tags,
         items,
         money,
+        deadlines,
+        buyer_message,
+        release,
         recipient,
         history,
         run,
@@ -360,4 +449,20 @@ pub(in crate::http) async fn command(
         Err(e) => ("problem", e.to_string()),
     };
     Ok(back(&format!("/ui/orders/{id}"), flash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_from_now_reads_in_its_two_largest_units() {
+        assert_eq!(relative(30), "now");
+        assert_eq!(relative(-59), "now");
+        assert_eq!(relative(35 * 60), "in 35 min");
+        assert_eq!(relative(-(2 * 3_600 + 5 * 60)), "2 h 5 min ago");
+        assert_eq!(relative(3 * 3_600), "in 3 h");
+        assert_eq!(relative(86_400 + 4 * 3_600 + 59), "in 1 d 4 h");
+        assert_eq!(relative(-3 * 86_400 - 30 * 60), "3 d ago");
+    }
 }

@@ -1,6 +1,8 @@
 //! The order search syntax, as Shopify's admin search has it:
 //! `status:AWAITING_SHIPMENT stage:exception tag:vip sku:TSHIRT-BLK-M created_at:>=2026-11-01
-//! total:>100 id:5766…`. Terms are ANDed; `OR` between two terms or groups makes either do;
+//! total:>100 id:5766…`. Times are a day, an RFC 3339 time, or a moment from now (`now`,
+//! `now-7d`, `now+24h`, `now-30m`): `ship_by:<now` is the orders whose ready-to-ship deadline
+//! has passed. Terms are ANDed; `OR` between two terms or groups makes either do;
 //! `-` before a term or group negates it; parentheses group. A value with spaces is quoted
 //! (`tag:"gift wrap"`). Pure: the store turns a [`Search`] into SQL.
 //!
@@ -8,7 +10,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use super::{OrderId, OrderStatus, ShopId, Sku, Stage};
@@ -46,10 +48,36 @@ pub enum Term {
         prefix: bool,
     },
     Shop(ShopId),
-    CreatedAt(Compare, DateTime<Utc>),
-    UpdatedAt(Compare, DateTime<Utc>),
+    CreatedAt(Compare, Moment),
+    UpdatedAt(Compare, Moment),
+    /// TikTok's ready-to-ship deadline (`rts_sla_time`); an order without one matches nothing.
+    ShipBy(Compare, Moment),
     /// The order's total in its currency's major unit (`total:>100` is more than 100.00).
     Total(Compare, Decimal),
+}
+
+/// A time a term compares with: fixed, or as far from the moment the search runs (a saved
+/// view of `ship_by:<now` is the late orders whenever it is opened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    At(DateTime<Utc>),
+    FromNow(TimeDelta),
+}
+
+impl Moment {
+    /// The time this is when the search runs at `now`.
+    pub fn at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Moment::At(at) => *at,
+            Moment::FromNow(delta) => now + *delta,
+        }
+    }
+}
+
+impl From<DateTime<Utc>> for Moment {
+    fn from(at: DateTime<Utc>) -> Self {
+        Moment::At(at)
+    }
 }
 
 /// How a value compares.
@@ -164,6 +192,7 @@ impl Term {
             | Term::Sku(_)
             | Term::CreatedAt(..)
             | Term::UpdatedAt(..)
+            | Term::ShipBy(..)
             | Term::Total(..) => return None,
         })
     }
@@ -386,6 +415,7 @@ fn term(word: &str) -> Result<Term, Error> {
         }
         "created_at" => Term::CreatedAt(compare, time(value).map_err(bad)?),
         "updated_at" => Term::UpdatedAt(compare, time(value).map_err(bad)?),
+        "ship_by" => Term::ShipBy(compare, time(value).map_err(bad)?),
         "total" => Term::Total(
             compare,
             value
@@ -396,7 +426,7 @@ fn term(word: &str) -> Result<Term, Error> {
         ),
         other => {
             return Err(bad(format!(
-                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at or total"
+                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at, ship_by or total"
             )));
         }
     })
@@ -416,16 +446,49 @@ fn comparison(value: &str) -> (Compare, &str) {
     (Compare::Eq, value)
 }
 
-/// A day (`2026-11-01`, midnight UTC) or an RFC 3339 time.
-fn time(value: &str) -> Result<DateTime<Utc>, String> {
+/// A day (`2026-11-01`, midnight UTC), an RFC 3339 time, or a moment from now: `now`, or
+/// `now` plus or minus a whole number of minutes, hours or days (`now-7d`, `now+24h`).
+fn time(value: &str) -> Result<Moment, String> {
+    if let Some(offset) = value.strip_prefix("now") {
+        return from_now(offset).map(Moment::FromNow).ok_or_else(|| {
+            format!("{value} is not a moment from now (now, now-7d, now+24h, now-30m)")
+        });
+    }
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
-        return Ok(at.with_timezone(&Utc));
+        return Ok(Moment::At(at.with_timezone(&Utc)));
     }
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("{value} is not a date (2026-11-01) or an RFC 3339 time"))
+        .map(|t| Moment::At(t.and_utc()))
+        .ok_or_else(|| {
+            format!(
+                "{value} is not a date (2026-11-01), an RFC 3339 time or a moment from now (now-7d)"
+            )
+        })
+}
+
+/// `""`, or `+`/`-` and a count of `m`, `h` or `d` (at most ten years of them).
+fn from_now(offset: &str) -> Option<TimeDelta> {
+    if offset.is_empty() {
+        return Some(TimeDelta::zero());
+    }
+    let (sign, rest) = match offset.as_bytes()[0] {
+        b'+' => (1, &offset[1..]),
+        b'-' => (-1, &offset[1..]),
+        _ => return None,
+    };
+    let unit = rest.chars().last()?;
+    let count: i64 = rest[..rest.len() - unit.len_utf8()].parse().ok()?;
+    let minutes = match unit {
+        'm' => count,
+        'h' => count.checked_mul(60)?,
+        'd' => count.checked_mul(24 * 60)?,
+        _ => return None,
+    };
+    (0..=10 * 366 * 24 * 60)
+        .contains(&minutes)
+        .then(|| TimeDelta::minutes(sign * minutes))
 }
 
 #[cfg(test)]
@@ -452,7 +515,7 @@ mod tests {
                 t(Term::Sku(Sku::parse("TSHIRT-BLK-M").unwrap())),
                 t(Term::CreatedAt(
                     Compare::Ge,
-                    "2026-11-01T00:00:00Z".parse().unwrap()
+                    Moment::At("2026-11-01T00:00:00Z".parse().unwrap())
                 )),
                 t(Term::Total(Compare::Gt, Decimal::from(100))),
                 t(Term::Id {
@@ -461,6 +524,47 @@ mod tests {
                 }),
             ])
         );
+    }
+
+    #[test]
+    fn times_may_be_moments_from_when_the_search_runs() {
+        let search = Search::parse("ship_by:<now created_at:>=now-7d updated_at:<now+90m").unwrap();
+        assert_eq!(
+            search,
+            Search::All(vec![
+                t(Term::ShipBy(
+                    Compare::Lt,
+                    Moment::FromNow(TimeDelta::zero())
+                )),
+                t(Term::CreatedAt(
+                    Compare::Ge,
+                    Moment::FromNow(TimeDelta::days(-7))
+                )),
+                t(Term::UpdatedAt(
+                    Compare::Lt,
+                    Moment::FromNow(TimeDelta::minutes(90))
+                )),
+            ])
+        );
+        let now: DateTime<Utc> = "2026-12-07T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            Moment::FromNow(TimeDelta::hours(-24)).at(now),
+            "2026-12-06T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            Moment::At(now).at(now + TimeDelta::days(1)),
+            now,
+            "a fixed time stays put"
+        );
+        for bad in [
+            "ship_by:<now-7w",
+            "ship_by:<now7d",
+            "ship_by:<now-d",
+            "ship_by:<now-99999d",
+        ] {
+            let e = Search::parse(bad).unwrap_err();
+            assert!(e.reason.contains("not a moment from now"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -506,6 +610,7 @@ mod tests {
             ),
             ("total:>lots", "total:>lots", "not an amount"),
             ("colour:red", "colour:red", "unknown field colour"),
+            ("ship_by:<soon", "ship_by:<soon", "not a date"),
             ("vip", "vip", "field:value"),
             ("tag:>vip", "tag:>vip", "not a comparison"),
             ("(tag:a", "(", "not closed"),

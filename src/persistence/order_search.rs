@@ -2,6 +2,7 @@
 //! SKUs (served by their `(tag, order_id)` and `sku_id` indexes) and the total compared in each currency's
 //! minor units.
 
+use chrono::{DateTime, Utc};
 use entities::{order_items, order_tags, orders};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
@@ -10,21 +11,25 @@ use sea_orm::{ColumnTrait, Condition};
 use crate::domain::search::{Compare, Term};
 use crate::domain::{Currency, Search};
 
-/// The condition an order must meet to match `search`.
+/// The condition an order must meet to match `search`, its moments from now taken as of now.
 pub(super) fn condition(search: &Search) -> Condition {
+    condition_at(search, Utc::now())
+}
+
+fn condition_at(search: &Search, now: DateTime<Utc>) -> Condition {
     match search {
-        Search::Term(term) => Condition::all().add(term_condition(term)),
-        Search::Not(inner) => condition(inner).not(),
+        Search::Term(term) => Condition::all().add(term_condition(term, now)),
+        Search::Not(inner) => condition_at(inner, now).not(),
         Search::All(all) => all
             .iter()
-            .fold(Condition::all(), |c, s| c.add(condition(s))),
+            .fold(Condition::all(), |c, s| c.add(condition_at(s, now))),
         Search::Any(any) => any
             .iter()
-            .fold(Condition::any(), |c, s| c.add(condition(s))),
+            .fold(Condition::any(), |c, s| c.add(condition_at(s, now))),
     }
 }
 
-fn term_condition(term: &Term) -> Condition {
+fn term_condition(term: &Term, now: DateTime<Utc>) -> Condition {
     let all = Condition::all();
     match term {
         Term::Status(status) => all.add(orders::Column::Status.eq(status.as_str())),
@@ -63,12 +68,17 @@ fn term_condition(term: &Term) -> Condition {
         Term::CreatedAt(compare, at) => all.add(compared(
             Expr::col((orders::Entity, orders::Column::TiktokCreateTime)),
             *compare,
-            at.timestamp(),
+            at.at(now).timestamp(),
         )),
         Term::UpdatedAt(compare, at) => all.add(compared(
             Expr::col((orders::Entity, orders::Column::UpdatedAt)),
             *compare,
-            at.fixed_offset(),
+            at.at(now).fixed_offset(),
+        )),
+        Term::ShipBy(compare, at) => all.add(compared(
+            Expr::col((orders::Entity, orders::Column::RtsSlaAt)),
+            *compare,
+            at.at(now).fixed_offset(),
         )),
         Term::Total(compare, amount) => total(*compare, *amount),
     }

@@ -403,6 +403,29 @@ async fn an_orders_page_shows_its_deadlines_items_by_sku_and_recipient_as_an_add
         )
     );
     assert!(page.contains("<p class=\"note\">Gift wrap, please</p>"));
+
+    // The list's "Late to ship" tab finds it; an order without TikTok's deadline is not late.
+    order_at(
+        &app,
+        SHOP_A,
+        "9100000000000000005",
+        OrderStatus::AwaitingShipment,
+    )
+    .await;
+    let (_, list) = get(&app, &cookie, "/ui/orders").await;
+    let tab = &list[..list.find(">Late to ship</a>").expect("the tab")];
+    let late = tab[tab.rfind("href=\"").unwrap() + 6..tab.len() - 1]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(
+        late.starts_with(
+            "/ui/orders?q=status%3AAWAITING_SHIPMENT+ship_by%3A%3Cnow+-stage%3Ashipped"
+        ),
+        "{late}"
+    );
+    let (_, late) = get(&app, &cookie, &late).await;
+    assert!(late.contains(&format!("\"order-{order}\"")), "{late}");
+    assert!(!late.contains("\"order-9100000000000000005\""));
     let items: Vec<&str> = page
         .split("<tr><td>GS-30<span class=\"sub\">")
         .skip(1)

@@ -439,6 +439,8 @@ async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
                     .replace(' ', "%20")
                     .replace('"', "%22")
                     .replace('>', "%3E")
+                    .replace('<', "%3C")
+                    .replace('+', "%2B")
             );
             let found = get_json(app, &path, &key).await;
             let mut ids: Vec<String> = found["orders"]
@@ -490,6 +492,27 @@ async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
         ids(admin.clone(), "created_at:>=2100-01-01")
             .await
             .is_empty()
+    );
+    // TikTok's ready-to-ship deadlines (a day after each detail's time, in 1970) have passed;
+    // only orders with a detail have one. Moments are taken from when the search runs.
+    assert_eq!(ids(admin.clone(), "ship_by:<now").await, ["3000", "3001"]);
+    assert_eq!(
+        ids(admin.clone(), "ship_by:<now -stage:exception").await,
+        ["3000"]
+    );
+    assert!(ids(admin.clone(), "ship_by:>=now-1d").await.is_empty());
+    assert_eq!(
+        ids(
+            admin.clone(),
+            "ship_by:<1970-01-02T00:01:42Z ship_by:>1970-01-02T00:01:40Z"
+        )
+        .await,
+        ["3000", "3001"]
+    );
+    assert!(ids(admin.clone(), "created_at:>=now-1d").await.is_empty());
+    assert_eq!(
+        ids(admin.clone(), "updated_at:<now+1h").await,
+        ["3000", "3001", "3002", "3003", "3999"]
     );
 
     // A shop key's search stays in its shop, even when the query names another.

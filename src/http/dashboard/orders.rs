@@ -20,11 +20,15 @@ const PAGE: u64 = 50;
 const COUNT_CAP: u64 = 10_000;
 
 /// Views every list has, as tabs: a name and its search.
-const VIEWS: [(&str, &str); 5] = [
+const VIEWS: [(&str, &str); 6] = [
     ("All", ""),
     ("Needs attention", "stage:exception"),
     ("On hold", "stage:on_hold"),
     ("To ship", "status:AWAITING_SHIPMENT -stage:on_hold"),
+    (
+        "Late to ship",
+        "status:AWAITING_SHIPMENT ship_by:<now -stage:shipped",
+    ),
     ("Shipped", "stage:shipped"),
 ];
 

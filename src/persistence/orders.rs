@@ -119,6 +119,8 @@ pub struct OrderSummary {
     pub tiktok_update_time: Option<i64>,
     /// The order's total, once TikTok's detail named it.
     pub total: Option<Money>,
+    /// TikTok's ready-to-ship deadline, once its detail named one.
+    pub ship_by: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -242,6 +244,7 @@ fn summary(row: &orders::Model) -> Result<OrderSummary, DbErr> {
         version: row.version,
         tiktok_update_time: row.tiktok_update_time,
         total,
+        ship_by: row.rts_sla_at.map(|at| at.with_timezone(&Utc)),
         updated_at: row.updated_at.with_timezone(&Utc),
     })
 }

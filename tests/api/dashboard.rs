@@ -426,6 +426,23 @@ async fn an_orders_page_shows_its_deadlines_items_by_sku_and_recipient_as_an_add
     let (_, late) = get(&app, &cookie, &late).await;
     assert!(late.contains(&format!("\"order-{order}\"")), "{late}");
     assert!(!late.contains("\"order-9100000000000000005\""));
+    let row = |page: &str, id: &str| {
+        let start = page
+            .find(&format!("<tr id=\"order-{id}\""))
+            .expect("the row");
+        page[start..start + page[start..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(
+        row(&late, order).contains(
+            "<time datetime=\"2023-11-15T22:15:00+00:00\">2023-11-15 22:15</time> \
+             <span class=\"stage stage-exception\">late</span>"
+        ),
+        "the list says when it was due, and that it is late"
+    );
+    assert!(
+        row(&list, "9100000000000000005").contains("<td>—</td>"),
+        "no deadline yet"
+    );
     let items: Vec<&str> = page
         .split("<tr><td>GS-30<span class=\"sub\">")
         .skip(1)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::session::Viewer;
 use super::{Who, page};
-use crate::domain::{OrderId, OrderStatus, Search, ShopId, Stage};
+use crate::domain::{Deadline, Milestone, OrderId, OrderStatus, Search, ShopId, Stage};
 use crate::http::Error;
 use crate::persistence::{Database, OrderFilter, OrderSummary, Shop, cursor_of, parse_cursor};
 
@@ -93,6 +93,11 @@ pub struct Row {
     pub reason: Option<String>,
     pub version: i64,
     pub total: String,
+    /// TikTok's ready-to-ship deadline ("—" without one), and whether it passed with the
+    /// order not yet ready to ship.
+    pub ship_by: String,
+    pub ship_by_iso: String,
+    pub late: bool,
     pub updated: String,
     pub updated_iso: String,
 }
@@ -110,7 +115,19 @@ impl From<&OrderSummary> for Row {
             total: o
                 .total
                 .map_or_else(|| "—".to_owned(), |m| format!("{m} {}", m.currency())),
-            updated: o.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            ship_by: o.ship_by.map_or_else(
+                || "—".to_owned(),
+                |at| at.format("%Y-%m-%d %H:%M").to_string(),
+            ),
+            ship_by_iso: o.ship_by.map(|at| at.to_rfc3339()).unwrap_or_default(),
+            late: o.ship_by.is_some_and(|at| {
+                Deadline {
+                    milestone: Milestone::ReadyToShip,
+                    at: at.timestamp(),
+                }
+                .missed(&o.status, chrono::Utc::now().timestamp())
+            }),
+            updated: o.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             updated_iso: o.updated_at.to_rfc3339(),
         }
     }

@@ -419,7 +419,7 @@ async fn an_orders_page_shows_its_deadlines_items_by_sku_and_recipient_as_an_add
         .replace("&amp;", "&");
     assert!(
         late.starts_with(
-            "/ui/orders?q=status%3AAWAITING_SHIPMENT+ship_by%3A%3Cnow+-stage%3Ashipped"
+            "/ui/orders?q=ship_by%3A%3Cnow+%28status%3AUNPAID+OR+status%3AON_HOLD+OR+status%3AAWAITING_SHIPMENT+OR+status%3APARTIALLY_SHIPPING%29"
         ),
         "{late}"
     );

@@ -25,9 +25,11 @@ const VIEWS: [(&str, &str); 6] = [
     ("Needs attention", "stage:exception"),
     ("On hold", "stage:on_hold"),
     ("To ship", "status:AWAITING_SHIPMENT -stage:on_hold"),
+    // The orders whose ready-to-ship deadline is missed, as `Deadline::missed` says (and each
+    // row's "late" mark): passed, at a status short of AWAITING_COLLECTION.
     (
         "Late to ship",
-        "status:AWAITING_SHIPMENT ship_by:<now -stage:shipped",
+        "ship_by:<now (status:UNPAID OR status:ON_HOLD OR status:AWAITING_SHIPMENT OR status:PARTIALLY_SHIPPING)",
     ),
     ("Shipped", "stage:shipped"),
 ];
@@ -559,4 +561,27 @@ pub(in crate::http) async fn one_row(
         show_shop: show_shop(&viewer),
         operate: viewer.caller.role.may_operate(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_late_tab_holds_the_statuses_a_ready_to_ship_deadline_is_missed_at() {
+        let (_, query) = VIEWS
+            .iter()
+            .find(|(name, _)| *name == "Late to ship")
+            .unwrap();
+        Search::parse(query).expect("the tab's query reads");
+        for status in STATUSES.into_iter().chain(["PARTIALLY_SHIPPING"]) {
+            let status = OrderStatus::parse(status);
+            assert_eq!(
+                query.contains(&format!("status:{status} "))
+                    || query.contains(&format!("status:{status})")),
+                !Milestone::ReadyToShip.reached(&status),
+                "{status}"
+            );
+        }
+    }
 }

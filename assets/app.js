@@ -58,3 +58,7 @@ document.addEventListener("rowsTop", (event) => {
   });
   document.addEventListener("htmx:afterSettle", show);
 })();
+// The packing slips' Print button.
+document.addEventListener("click", (event) => {
+  if (event.target.id === "print") window.print();
+});

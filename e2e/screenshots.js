@@ -40,6 +40,8 @@ try {
       await page.goto(`/ui/${section}`);
       await page.screenshot({ path: `${out}/${section}-${name}.png`, fullPage: name === "desktop" });
     }
+    await page.goto(`/ui/packing-slips?ids=${shown.slice(0, 3).join(",")}`);
+    await page.screenshot({ path: `${out}/packing-slips-${name}.png`, fullPage: name === "desktop" });
     await page.close();
   }
 } finally {

@@ -158,6 +158,36 @@ test("a bulk hold of 200 orders, confirmed with its scope, is watched to 100%", 
   await expect(page.locator("#job")).toContainText("Failed items");
 });
 
+test("packing slips for the rows ticked print the pick list, then a page per order", async ({ page }) => {
+  // A sandbox order: its detail (items, recipient) is fetched through TikTok's signed API.
+  const { order_id: order } = await sandboxDo("/sandbox/orders", { shop_id: env.E2E_SHOP_C, units: 1 });
+  await signIn(page, env.E2E_ADMIN_KEY);
+  await expect(async () => {
+    await page.goto(`/ui/orders/${order}`);
+    await expect(page.locator("#recipient")).toBeVisible({ timeout: 500 });
+  }).toPass({ timeout: 30_000 });
+  await page.goto(`/ui/orders?q=${encodeURIComponent(`id:${order} OR id:58${"1".padStart(17, "0")}`)}`);
+  await page.getByLabel(`Select order ${order}`).check();
+  await page.getByLabel(`Select order 58${"1".padStart(17, "0")}`).check();
+  await page.getByLabel("Bulk action").selectOption("packing_slips");
+  await page.getByRole("button", { name: "Apply to selected" }).click();
+  await expect(page.getByRole("heading", { name: "Packing slips" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Pick list" })).toBeVisible();
+  const slip = page.getByRole("article", { name: `Order ${order}` });
+  await expect(slip).toContainText("Live Drop");
+  await expect(slip.locator(".recipient")).not.toBeEmpty();
+  await expect(slip).toContainText("1 unit");
+  await expect(page.getByRole("article")).toHaveCount(2);
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  expect(results.violations, JSON.stringify(results.violations, null, 1)).toEqual([]);
+  // Printed: no header, no button; the pick list and each slip on pages of their own.
+  await page.emulateMedia({ media: "print" });
+  await expect(page.locator("header.top")).toBeHidden();
+  await expect(page.getByRole("button", { name: "Print" })).toBeHidden();
+  const pdf = (await page.pdf({ format: "A4" })).toString("latin1");
+  expect(pdf.match(/\/Type\s*\/Page[^s]/g)).toHaveLength(3);
+});
+
 test("an order short of stock waits for it, and a restock from the stock page sends it on to shipping", async ({ page, request }) => {
   // Shop C (authorised through the sandbox) counts this SKU and has none of it, so the paid
   // order's workflow cannot reserve it: it waits for stock, visibly, and does not fail.

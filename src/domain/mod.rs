@@ -12,6 +12,7 @@ mod item;
 mod lifecycle;
 mod money;
 mod order;
+mod packing;
 pub mod search;
 pub(crate) mod serde_text;
 mod shipment;
@@ -35,6 +36,7 @@ pub use lifecycle::{
 };
 pub use money::{Currency, Money};
 pub use order::{Applied, Order, OrderId, SLOTS, slot_of, slot_of_hash, stable_hash};
+pub use packing::{PackLine, hold_back, pick_list, slip_lines};
 pub use search::Search;
 pub use shipment::{ShipmentProvider, ShipmentState};
 pub use shop::{ShopId, ShopName};

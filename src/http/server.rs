@@ -212,6 +212,7 @@ fn routes(config: &mut ServiceConfig) {
                 .service(dashboard::save_view)
                 .service(dashboard::remove_view)
                 .service(dashboard::one_row)
+                .service(dashboard::packing_slips)
                 .service(dashboard::show)
                 .service(dashboard::fetch_label)
                 .service(dashboard::command)

@@ -6,7 +6,7 @@ use creatorflow::domain::OrderStatus;
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode, header};
 
-use crate::helpers::{TestApp, order_at, sample_detail, spawn_app};
+use crate::helpers::{TestApp, detail_of, order_at, sample_detail, spawn_app};
 
 const SHOP_A: &str = "7300000000000000001";
 const SHOP_B: &str = "7300000000000000002";
@@ -322,9 +322,6 @@ async fn an_administrators_list_names_each_orders_shop() {
 /// TikTok's fields as they came folded away beneath. Names are escaped like any text.
 #[actix_web::test]
 async fn an_orders_page_shows_its_deadlines_items_by_sku_and_recipient_as_an_address() {
-    use creatorflow::actors::Envelope;
-    use creatorflow::domain::{Cause, Msg, OrderId, ShopId};
-
     let app = spawn_app().await;
     let key = app.shop_with_key(SHOP_A).await;
     let order = "9100000000000000003";
@@ -353,18 +350,7 @@ async fn an_orders_page_shows_its_deadlines_items_by_sku_and_recipient_as_an_add
             {"address_level": "L3", "address_name": "San Francisco"},
         ],
     }));
-    let envelope = Envelope {
-        msg: Msg::Detail {
-            shop_id: ShopId::parse(SHOP_A).unwrap(),
-            detail: Box::new(detail),
-        },
-        cause: Cause::Integration("tiktok".into()),
-        inbox: None,
-    };
-    app.registry
-        .submit(OrderId::parse(order).unwrap(), envelope)
-        .await
-        .unwrap();
+    detail_of(&app, SHOP_A, order, detail).await;
 
     let (status, page) = get(&app, &cookie, &format!("/ui/orders/{order}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -463,6 +449,157 @@ async fn an_orders_page_shows_its_deadlines_items_by_sku_and_recipient_as_an_add
         page.contains("<summary>As TikTok sent it</summary>") && page.contains("district_info"),
         "TikTok's fields, as they came, folded away"
     );
+}
+
+/// Packing slips print what a packer needs and nothing a parcel should not carry: the pick list
+/// first (units per SKU over the orders that may leave), then a slip per order, most urgent
+/// first, with the recipient, the items one line per SKU and no prices, the buyer's note, and
+/// why an order must not leave yet when it must not. A shop's session prints only its orders,
+/// whether it names them or searches for them; the bulk form's "Print packing slips" opens
+/// the page for the rows ticked or for all matching.
+#[actix_web::test]
+async fn packing_slips_print_the_sessions_orders_with_a_pick_list() {
+    let app = spawn_app().await;
+    let key = app.shop_with_key(SHOP_A).await;
+    app.shop_with_key(SHOP_B).await;
+    let (ready, cancelled, theirs) = (
+        "9100000000000000011",
+        "9100000000000000012",
+        "9100000000000000013",
+    );
+    order_at(&app, SHOP_A, cancelled, OrderStatus::Cancelled).await;
+    order_at(&app, SHOP_A, ready, OrderStatus::AwaitingShipment).await;
+    order_at(&app, SHOP_B, theirs, OrderStatus::AwaitingShipment).await;
+    let mut detail = sample_detail("25.60", 1_700_000_100);
+    detail.buyer_message = Some("Gift: no receipt".into());
+    detail.recipient = Some(serde_json::json!({
+        "name": "Ada Lovelace", "address_line1": "1 Market St", "postal_code": "94107",
+        "region_code": "US",
+        "district_info": [{"address_level": "L3", "address_name": "San Francisco"}],
+    }));
+    detail_of(&app, SHOP_A, ready, detail).await;
+    detail_of(&app, SHOP_B, theirs, sample_detail("9.00", 1_700_000_100)).await;
+    let cookie = sign_in(&app, &key).await;
+
+    let (status, page) = get(
+        &app,
+        &cookie,
+        &format!("/ui/packing-slips?ids={cancelled},{ready}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let picks = &page[page.find("<table id=\"picks\">").expect("the pick list")..];
+    let picks = &picks[..picks.find("</table>").unwrap()];
+    assert!(
+        picks.contains("<td>GS-30<span class=\"sub\">SKU-A</span></td><td>Glow serum</td><td class=\"num\">2</td>")
+            && picks.contains("<td>GS-30<span class=\"sub\">SKU-B</span></td><td>Glow serum</td><td class=\"num\">1</td>"),
+        "units per SKU: {picks}"
+    );
+    assert!(
+        page.contains("1 order to pack, 3 units (1 held back, not counted)"),
+        "the cancelled order is not picked"
+    );
+    let (at_ready, at_cancelled) = (
+        page.find(&format!("id=\"slip-{ready}\""))
+            .expect("its slip"),
+        page.find(&format!("id=\"slip-{cancelled}\""))
+            .expect("its slip"),
+    );
+    assert!(
+        at_ready < at_cancelled,
+        "the order with a deadline comes first"
+    );
+    let slip = &page[at_ready..at_cancelled];
+    assert!(slip.contains(&format!("Shop {SHOP_A}")), "whose parcel");
+    assert!(
+        slip.contains("<dt>Ship by</dt><dd>2023-11-15 22:15 UTC</dd>"),
+        "{slip}"
+    );
+    assert!(
+        slip.contains("<strong>Ada Lovelace</strong><br>1 Market St<br>San Francisco 94107<br>US"),
+        "{slip}"
+    );
+    assert!(
+        slip.contains("<td class=\"num\">2</td>") && slip.contains("3 units"),
+        "{slip}"
+    );
+    assert!(!slip.contains("USD"), "no prices in a parcel: {slip}");
+    assert!(slip.contains("<p class=\"note\">Gift: no receipt</p>"));
+    assert!(!slip.contains("class=\"hold\""), "this one may leave");
+    let slip = &page[at_cancelled..];
+    assert!(
+        slip.contains("<p class=\"hold\">Cancelled: do not ship</p>"),
+        "{slip}"
+    );
+    assert!(slip.contains("TikTok has not sent this order's detail yet"));
+
+    // Another shop's order is not found, and nothing is printed.
+    let (status, body) = get(
+        &app,
+        &cookie,
+        &format!("/ui/packing-slips?ids={ready},{theirs}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body.contains(theirs) && !body.contains(&format!("{ready},")),
+        "{body}"
+    );
+    let (status, body) = get(&app, &cookie, "/ui/packing-slips?ids=12%3Cx").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("12<x"), "{body}");
+
+    // A search prints what it matches, within the session's shop.
+    let (status, page) = get(
+        &app,
+        &cookie,
+        "/ui/packing-slips?q=status%3AAWAITING_SHIPMENT",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("id=\"slip-{ready}\"")));
+    assert!(
+        !page.contains(theirs) && !page.contains(cancelled),
+        "{page}"
+    );
+
+    // From the orders page: the rows ticked, or all matching.
+    let (_, list) = get(&app, &cookie, "/ui/orders").await;
+    assert!(list.contains("<option value=\"packing_slips\">Print packing slips</option>"));
+    let token = csrf(&list);
+    let form = |scope: &'static str, ids: &'static str| {
+        [
+            ("csrf", token.as_str()),
+            ("action", "packing_slips"),
+            ("scope", scope),
+            ("ids", ids),
+            ("q", "stage:cancelled"),
+        ]
+    };
+    let response = post(&app, &cookie, "/ui/bulk/confirm", &form("selected", ready)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        format!("/ui/packing-slips?ids={ready}")
+    );
+    let response = post(&app, &cookie, "/ui/bulk/confirm", &form("matching", "")).await;
+    assert_eq!(location(&response), "/ui/packing-slips?q=stage%3Acancelled");
+    let (_, page) = get(&app, &cookie, &location(&response)).await;
+    assert!(page.contains(&format!("id=\"slip-{cancelled}\"")) && !page.contains(ready));
+    let response = post(&app, &cookie, "/ui/bulk/confirm", &form("selected", "")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let mut forged = form("selected", ready);
+    forged[0].1 = "forged";
+    let response = post(&app, &cookie, "/ui/bulk/confirm", &forged).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // An order's page links to its slip; an administrator prints any shop's.
+    let (_, order) = get(&app, &cookie, &format!("/ui/orders/{ready}")).await;
+    assert!(order.contains(&format!("href=\"/ui/packing-slips?ids={ready}\"")));
+    let admin = sign_in(&app, &app.admin_key).await;
+    let (status, page) = get(&app, &admin, &format!("/ui/packing-slips?ids={theirs}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("Shop {SHOP_B}")));
 }
 
 #[actix_web::test]

@@ -862,6 +862,24 @@ pub async fn order_at(
     assert!(matches!(reply, Reply::Applied { .. }), "{reply:?}");
 }
 
+/// Applies TikTok's `detail` of order `id` of `shop`, as the detail fetcher does.
+pub async fn detail_of(app: &TestApp, shop: &str, id: &str, detail: creatorflow::domain::Detail) {
+    use creatorflow::actors::Envelope;
+    use creatorflow::domain::{Cause, Msg, OrderId, ShopId};
+    let envelope = Envelope {
+        msg: Msg::Detail {
+            shop_id: ShopId::parse(shop).unwrap(),
+            detail: Box::new(detail),
+        },
+        cause: Cause::Integration("tiktok".into()),
+        inbox: None,
+    };
+    app.registry
+        .submit(OrderId::parse(id).unwrap(), envelope)
+        .await
+        .unwrap();
+}
+
 /// TikTok's detail of an order of three units (SKU-A twice, SKU-B once) totalling `total` USD.
 pub fn sample_detail(total: &str, t: i64) -> creatorflow::domain::Detail {
     let money = |a: &str| serde_json::json!({ "amount": a, "currency": "USD" });

@@ -7,6 +7,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 
+use super::packing::Which;
 use super::session::Viewer;
 use super::{Who, page};
 use crate::bulk::{Job, JobState, MAX_ITEMS, NewJob, Outcome, Params, Runner};
@@ -15,7 +16,7 @@ use crate::http::Error;
 use crate::persistence::{Database, OrderFilter};
 
 /// What each bulk action is called on the page.
-pub const ACTIONS: [(&str, &str); 7] = [
+pub const ACTIONS: [(&str, &str); 8] = [
     ("hold", "Hold"),
     ("release", "Release"),
     ("tags_add", "Add tags"),
@@ -23,7 +24,11 @@ pub const ACTIONS: [(&str, &str); 7] = [
     ("retry_workflow", "Retry failed workflows"),
     ("cancel", "Ask TikTok to cancel"),
     ("export", "Export"),
+    (PACKING_SLIPS, "Print packing slips"),
 ];
+
+/// The bulk action that is a page, not a job: the chosen orders' packing slips.
+const PACKING_SLIPS: &str = "packing_slips";
 
 /// A bulk form as the browser sends it (ids repeat, so it is read by hand).
 #[derive(Default)]
@@ -124,11 +129,15 @@ struct ConfirmPage {
     problem: Option<String>,
 }
 
-/// What a bulk form would do, to confirm: the action, and exactly which orders.
+/// What a bulk form would do, to confirm: the action, and exactly which orders. Packing
+/// slips are a page, not a job: on to it at once.
 #[utoipa::path(
     tag = "dashboard",
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "The confirmation page", body = String, content_type = "text/html"))
+    responses(
+        (status = 200, description = "The confirmation page", body = String, content_type = "text/html"),
+        (status = 303, description = "On to the packing slips of the orders chosen")
+    )
 )]
 #[post("/bulk/confirm")]
 pub(in crate::http) async fn confirm(
@@ -137,6 +146,22 @@ pub(in crate::http) async fn confirm(
     body: Bytes,
 ) -> Result<HttpResponse, Error> {
     let asked = Asked::read(&body);
+    if asked.action == PACKING_SLIPS {
+        viewer.check(&asked.csrf)?;
+        let ids = if asked.scope == "matching" {
+            &[][..]
+        } else {
+            &asked.ids[..]
+        };
+        if ids.is_empty() && asked.scope != "matching" {
+            return Err(Error::BadRequest(
+                "select some orders first, or print all matching".into(),
+            ));
+        }
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, Which::href(ids, &asked.q)))
+            .finish());
+    }
     viewer.operate(&asked.csrf)?;
     let mut confirm = ConfirmPage {
         who: Some(viewer.who()),

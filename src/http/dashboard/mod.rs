@@ -9,6 +9,7 @@ mod bulk;
 mod live;
 mod order;
 mod orders;
+mod packing;
 mod session;
 mod system;
 mod workflows;
@@ -19,6 +20,7 @@ pub(super) use bulk::{cancel_job, confirm, download, job_page, jobs_page, start}
 pub(super) use live::events;
 pub(super) use order::{command, fetch_label, show};
 pub(super) use orders::{count, list, one_row, remove_view, rows, save_view};
+pub(super) use packing::packing_slips;
 pub(super) use session::{sign_in, sign_in_page, sign_out};
 pub(super) use system::{adjust, replay_kept, stock_page, system_page};
 pub(super) use workflows::{replay, workflows_page};

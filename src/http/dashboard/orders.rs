@@ -153,6 +153,11 @@ impl ShopNames {
         Ok(Self::from(&shown_shops(db, viewer).await?[..]))
     }
 
+    /// Shop `id`'s name, if it has one.
+    pub fn name(&self, id: &str) -> Option<&str> {
+        self.0.get(id).map(String::as_str)
+    }
+
     fn rows(&self, orders: &[OrderSummary]) -> Vec<Row> {
         orders.iter().map(|o| Row::from(o).named(self)).collect()
     }

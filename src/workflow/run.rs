@@ -259,8 +259,9 @@ pub fn after(
         Attempt::Failed(reason) | Attempt::Refused(reason) => {
             let attempts = state.attempts + 1;
             let why = format!(
-                "workflow {template} step {} failed after {attempts} attempts: {reason}",
-                step.name
+                "workflow {template} step {} failed after {attempts} {}: {reason}",
+                step.name,
+                if attempts == 1 { "attempt" } else { "attempts" }
             );
             After {
                 record: Some((StepStatus::Dead, attempts, Some(reason.clone()))),
@@ -329,7 +330,13 @@ mod tests {
                 Some("no label API is configured".into())
             ))
         );
-        assert_eq!(after.stage.map(|(s, _)| s), Some(Stage::Exception));
+        assert_eq!(
+            after.stage,
+            Some((
+                Stage::Exception,
+                Some("workflow t step s failed after 1 attempt: no label API is configured".into())
+            ))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The order search syntax, as Shopify's admin search has it:
 //! `status:AWAITING_SHIPMENT stage:exception tag:vip sku:TSHIRT-BLK-M created_at:>=2026-11-01
-//! total:>100 id:5766…`. Times are a day, an RFC 3339 time, or a moment from now (`now`,
+//! total:>100 id:5766… recipient:lovelace`. Times are a day, an RFC 3339 time, or a moment from now (`now`,
 //! `now-7d`, `now+24h`, `now-30m`): `ship_by:<now` is the orders whose ready-to-ship deadline
 //! has passed. Terms are ANDed; `OR` between two terms or groups makes either do;
 //! `-` before a term or group negates it; parentheses group. A value with spaces is quoted
@@ -54,7 +54,13 @@ pub enum Term {
     ShipBy(Compare, Moment),
     /// The order's total in its currency's major unit (`total:>100` is more than 100.00).
     Total(Compare, Decimal),
+    /// Words of the recipient's name, in any case (`recipient:lovelace`, `recipient:"ada l"`):
+    /// whom a buyer's "where is my parcel?" is about.
+    Recipient(String),
 }
+
+/// The shortest and longest part of a name `recipient:` takes, in characters.
+pub const RECIPIENT_CHARS: std::ops::RangeInclusive<usize> = 2..=100;
 
 /// A time a term compares with: fixed, or as far from the moment the search runs (a saved
 /// view of `ship_by:<now` is the late orders whenever it is opened).
@@ -193,7 +199,8 @@ impl Term {
             | Term::CreatedAt(..)
             | Term::UpdatedAt(..)
             | Term::ShipBy(..)
-            | Term::Total(..) => return None,
+            | Term::Total(..)
+            | Term::Recipient(_) => return None,
         })
     }
 }
@@ -354,7 +361,7 @@ fn term(word: &str) -> Result<Term, Error> {
     let Some((field, value)) = word.split_once(':') else {
         return Err(error(
             word,
-            "a term is field:value (status, stage, tag, sku, id, shop, created_at, updated_at, total)",
+            "a term is field:value (status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total, recipient)",
         ));
     };
     let (compare, value) = comparison(value);
@@ -416,6 +423,18 @@ fn term(word: &str) -> Result<Term, Error> {
         "created_at" => Term::CreatedAt(compare, time(value).map_err(bad)?),
         "updated_at" => Term::UpdatedAt(compare, time(value).map_err(bad)?),
         "ship_by" => Term::ShipBy(compare, time(value).map_err(bad)?),
+        "recipient" => {
+            exact("recipient")?;
+            let name = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !RECIPIENT_CHARS.contains(&name.chars().count()) {
+                return Err(bad(format!(
+                    "a recipient is searched by a name or part of one, {} to {} characters",
+                    RECIPIENT_CHARS.start(),
+                    RECIPIENT_CHARS.end()
+                )));
+            }
+            Term::Recipient(name)
+        }
         "total" => Term::Total(
             compare,
             value
@@ -426,7 +445,7 @@ fn term(word: &str) -> Result<Term, Error> {
         ),
         other => {
             return Err(bad(format!(
-                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at, ship_by or total"
+                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total or recipient"
             )));
         }
     })
@@ -595,6 +614,17 @@ mod tests {
     }
 
     #[test]
+    fn a_recipient_is_searched_by_words_of_the_name_spaces_as_one() {
+        assert_eq!(
+            Search::parse("recipient:\"  Ada   Lovelace \" -recipient:lo").unwrap(),
+            Search::All(vec![
+                t(Term::Recipient("Ada Lovelace".into())),
+                Search::Not(Box::new(t(Term::Recipient("lo".into())))),
+            ])
+        );
+    }
+
+    #[test]
     fn a_bad_query_names_the_term_and_why() {
         let cases = [
             (
@@ -618,6 +648,8 @@ mod tests {
             ("tag:a OR", "OR", "each side"),
             ("tag:\"open", "tag:\"open", "quote is not closed"),
             ("id:", "id:", "missing"),
+            ("recipient:A", "recipient:A", "2 to 100 characters"),
+            ("recipient:>ada", "recipient:>ada", "not a comparison"),
         ];
         for (query, term, why) in cases {
             let e = Search::parse(query).unwrap_err();

@@ -515,8 +515,48 @@ async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
         ["3000", "3001", "3002", "3003", "3999"]
     );
 
+    // The recipient's name, in any case, by any part of it; `%` and `_` are letters in it.
+    let mut theirs = sample_detail("25.60", 101);
+    theirs.recipient = Some(serde_json::json!({ "name": "Ada Buyer-Lovelace" }));
+    app.registry
+        .submit(
+            OrderId::parse("3999").unwrap(),
+            Envelope {
+                msg: Msg::Detail {
+                    shop_id: ShopId::parse("555").unwrap(),
+                    detail: Box::new(theirs),
+                },
+                cause: Cause::Integration("tiktok".into()),
+                inbox: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(admin.clone(), "recipient:BUYER").await,
+        ["3000", "3001", "3999"]
+    );
+    assert_eq!(
+        ids(admin.clone(), "recipient:\"a.  buyer\"").await,
+        ["3000", "3001"]
+    );
+    assert_eq!(
+        ids(admin.clone(), "recipient:lovelace OR tag:vip").await,
+        ["3003", "3999"]
+    );
+    assert_eq!(
+        ids(admin.clone(), "status:AWAITING_SHIPMENT -recipient:buyer").await,
+        ["3003"]
+    );
+    assert!(ids(admin.clone(), "recipient:a_").await.is_empty());
+    assert!(ids(admin.clone(), "recipient:%buyer").await.is_empty());
+
     // A shop key's search stays in its shop, even when the query names another.
     let shop_key = app.shop_with_key(SHOP).await;
+    assert_eq!(
+        ids(shop_key.clone(), "recipient:buyer").await,
+        ["3000", "3001"]
+    );
     assert_eq!(
         ids(shop_key.clone(), "status:AWAITING_SHIPMENT").await,
         ["3000", "3001", "3003"]

@@ -547,7 +547,10 @@ async fn packing_slips_print_the_sessions_orders_with_a_pick_list() {
     );
     let (status, body) = get(&app, &cookie, "/ui/packing-slips?ids=12%3Cx").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("12<x"), "{body}");
+    assert!(
+        body.contains("is not an order id") && body.contains("role=\"alert\""),
+        "said on the page: {body}"
+    );
 
     // A search prints what it matches, within the session's shop.
     let (status, page) = get(
@@ -563,7 +566,15 @@ async fn packing_slips_print_the_sessions_orders_with_a_pick_list() {
         "{page}"
     );
 
-    // From the orders page: the rows ticked, or all matching.
+    // From the orders page: the orders its filters match (for any key), the rows ticked, or
+    // all matching.
+    let (_, list) = get(&app, &cookie, "/ui/orders?status=CANCELLED").await;
+    let before = "<p class=\"slips\"><a href=\"";
+    let link = &list[list.find(before).expect("the link") + before.len()..];
+    let link = link[..link.find('"').unwrap()].to_owned();
+    assert_eq!(link, "/ui/packing-slips?q=status%3ACANCELLED");
+    let (_, page) = get(&app, &cookie, &link).await;
+    assert!(page.contains(&format!("id=\"slip-{cancelled}\"")) && !page.contains(ready));
     let (_, list) = get(&app, &cookie, "/ui/orders").await;
     assert!(list.contains("<option value=\"packing_slips\">Print packing slips</option>"));
     let token = csrf(&list);
@@ -954,6 +965,11 @@ async fn a_read_only_key_sees_no_action_and_every_surface_refuses_its_changes() 
     let (_, list) = get(&app, &cookie, "/ui/orders").await;
     assert!(list.contains("9500000000000000001") && list.contains("read-only"));
     assert!(!list.contains("Apply to selected"), "no bulk actions");
+    // Packing slips are a read: a packer's read-only key prints them.
+    assert!(list.contains("<p class=\"slips\"><a href=\"/ui/packing-slips?q=\">"));
+    let (status, slips) = get(&app, &cookie, "/ui/packing-slips?q=").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(slips.contains("id=\"slip-9500000000000000001\""), "{slips}");
     let (_, order) = get(&app, &cookie, "/ui/orders/9500000000000000001").await;
     assert!(
         !order.contains(">Hold<") && !order.contains(">Tag<"),

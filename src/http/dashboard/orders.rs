@@ -222,6 +222,8 @@ struct OrdersPage {
     paged: bool,
     csrf: String,
     search: String,
+    /// The packing slips of the orders the filters match.
+    slips: String,
     actions: &'static [(&'static str, &'static str)],
 }
 
@@ -366,10 +368,12 @@ pub(in crate::http) async fn list(
         paged: paging.after.is_some(),
         csrf: viewer.csrf.clone(),
         search: String::new(),
+        slips: String::new(),
         actions: &super::bulk::ACTIONS,
     };
     let mut filter = match order_filter(&filters) {
         Ok((filter, text)) => {
+            listing.slips = super::packing::Which::href(&[], &text);
             listing.search = text;
             filter
         }

@@ -30,7 +30,7 @@ pub(in crate::http) struct Which {
 
 impl Which {
     /// Where the slips of the orders a bulk form chose are printed.
-    pub fn href(ids: &[String], q: &str) -> String {
+    pub(super) fn href(ids: &[String], q: &str) -> String {
         let query = if ids.is_empty() {
             serde_urlencoded::to_string([("q", q)])
         } else {
@@ -103,6 +103,8 @@ struct SlipsPage {
     ready: usize,
     held: usize,
     slips: Vec<Slip>,
+    /// Why nothing is printed: a bad id, or too many orders.
+    problem: Option<String>,
 }
 
 /// The orders `which` names, as `viewer` may see them: an id it may not see is not found, and
@@ -162,9 +164,29 @@ pub(in crate::http) async fn packing_slips(
     db: web::Data<Database>,
     which: web::Query<Which>,
 ) -> Result<HttpResponse, Error> {
-    let (mut views, shops) = futures_util::try_join!(chosen(&viewer, &db, &which), async {
-        Ok(db.shops().list(&viewer.caller.scope).await?)
-    })?;
+    let (chosen, shops) = futures_util::join!(chosen(&viewer, &db, &which), async {
+        db.shops().list(&viewer.caller.scope).await
+    });
+    let mut views = match chosen {
+        Ok(views) => views,
+        // Said on the page, with the way back, rather than as a bare error.
+        Err(Error::BadRequest(why)) => {
+            let mut response = page(&SlipsPage {
+                who: Some(viewer.who()),
+                section: "orders",
+                picks: Vec::new(),
+                units: 0,
+                ready: 0,
+                held: 0,
+                slips: Vec::new(),
+                problem: Some(why),
+            })?;
+            *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            return Ok(response);
+        }
+        Err(other) => return Err(other),
+    };
+    let shops = shops?;
     // The most urgent first: by TikTok's ready-to-ship deadline, orders without one last.
     views.sort_by(|a, b| {
         let key = |v: &OrderView| {
@@ -193,5 +215,6 @@ pub(in crate::http) async fn packing_slips(
         ready: slips.len() - held,
         held,
         slips,
+        problem: None,
     })
 }

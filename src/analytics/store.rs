@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, Query
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::domain::{Scope, ShopId};
+use crate::domain::{Milestone, Scope, ShopId};
 use crate::persistence::{Database, Error};
 
 /// A transition as the summary counts it: a commit's `order.transition.*` effect.
@@ -153,7 +153,8 @@ impl Percentiles {
 pub struct SlaBreaches {
     /// Shipped in the window after TikTok's ready-to-ship deadline.
     pub shipped_late: u64,
-    /// Not shipped and past the deadline now.
+    /// Past TikTok's ready-to-ship deadline now, at a status short of it (not yet handed to
+    /// TikTok as ready to ship).
     pub overdue_unshipped: u64,
 }
 
@@ -263,10 +264,14 @@ impl AnalyticsStore<'_> {
                 shipped_late += 1;
             }
         }
+        // A missed ready-to-ship deadline, as `Deadline::missed` has it (and the orders list's
+        // "Late to ship" tab): passed, at a status short of AWAITING_COLLECTION.
+        let short = Milestone::ReadyToShip
+            .short_of()
+            .map(|s| s.as_str().to_owned());
         let mut overdue = orders::Entity::find()
             .filter(orders::Column::RtsSlaAt.lt(Utc::now().fixed_offset()))
-            .filter(orders::Column::Status.eq("AWAITING_SHIPMENT"))
-            .filter(orders::Column::Stage.is_not_in(SHIPPED_STAGES));
+            .filter(orders::Column::Status.is_in(short));
         if let Some(shop) = shop {
             overdue = overdue.filter(orders::Column::ShopId.eq(shop));
         }

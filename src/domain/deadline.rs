@@ -40,6 +40,14 @@ impl Milestone {
             _ => true,
         }
     }
+
+    /// The statuses this build knows at which the milestone is not reached yet: where a
+    /// passed deadline is missed (what a store's query for missed deadlines asks for).
+    pub fn short_of(&self) -> impl Iterator<Item = OrderStatus> + '_ {
+        OrderStatus::KNOWN
+            .into_iter()
+            .filter(|status| !self.reached(status))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,6 +35,19 @@ pub enum Change {
 }
 
 impl OrderStatus {
+    /// Every status this build knows: TikTok's forward path, then CANCELLED.
+    pub const KNOWN: [OrderStatus; 9] = [
+        Self::Unpaid,
+        Self::OnHold,
+        Self::AwaitingShipment,
+        Self::PartiallyShipping,
+        Self::AwaitingCollection,
+        Self::InTransit,
+        Self::Delivered,
+        Self::Completed,
+        Self::Cancelled,
+    ];
+
     pub fn parse(raw: &str) -> Self {
         match raw.trim() {
             "UNPAID" => Self::Unpaid,

@@ -48,7 +48,8 @@ pub(super) struct PercentilesBody {
 pub(super) struct SlaBody {
     /// Shipped in the window after TikTok's ready-to-ship deadline.
     shipped_late: u64,
-    /// Not shipped and past the deadline now.
+    /// Past TikTok's ready-to-ship deadline now, at a status short of AWAITING_COLLECTION (the
+    /// dashboard's "Late to ship" tab lists them).
     overdue_unshipped: u64,
 }
 

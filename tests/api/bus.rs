@@ -148,13 +148,23 @@ async fn analytics_counts_what_the_log_holds_while_the_bus_is_down() {
     assert_eq!(db.log().checkpoint("relay").await.unwrap(), 0);
 }
 
-/// A shipment after the order's ready-to-ship deadline counts as late, one before it does not.
+/// A shipment after the order's ready-to-ship deadline counts as late, one before it does not;
+/// an order past it and not yet ready to ship is overdue.
 #[actix_rt::test]
 async fn a_shipment_past_its_deadline_counts_as_late() {
     use creatorflow::actors::Envelope;
     use creatorflow::domain::{Cause, Msg};
     let app = spawn_app().await;
     let now = chrono::Utc::now().timestamp();
+    // An order due two days ago, still in TikTok's cancellation window: overdue, as the
+    // orders list's "Late to ship" tab has it (not only AWAITING_SHIPMENT is late).
+    let mut on_hold = crate::helpers::sample_detail("25.60", now - 3 * 86_400);
+    on_hold.status = OrderStatus::OnHold;
+    crate::helpers::detail_of(&app, SHOP, "582000000000000003", on_hold).await;
+    assert_eq!(
+        summary(&app, &app.admin_key).await["sla_breaches"]["overdue_unshipped"],
+        1
+    );
     // TikTok's details: one order due to ship two days ago, one due tomorrow.
     for (order, t) in [
         ("582000000000000001", now - 3 * 86_400),
@@ -180,6 +190,10 @@ async fn a_shipment_past_its_deadline_counts_as_late() {
     let body = summary(&app, &app.admin_key).await;
     assert_eq!(body["by_shop_and_day"][0]["shipped"], 2, "{body}");
     assert_eq!(body["sla_breaches"]["shipped_late"], 1, "{body}");
+    assert_eq!(
+        body["sla_breaches"]["overdue_unshipped"], 1,
+        "shipped late is no longer overdue; the one on hold still is: {body}"
+    );
     // A shop key sees its own orders' shipments, and another shop's key none.
     let key = app.shop_with_key(SHOP).await;
     assert_eq!(summary(&app, &key).await["sla_breaches"]["shipped_late"], 1);

@@ -834,6 +834,21 @@ async fn workflows_stock_and_system_pages_show_the_sessions_shop() {
         analytics.contains("<svg"),
         "drawn, with its table beside it"
     );
+    let overdue = &analytics[analytics.find("id=\"overdue\"").expect("the overdue count")..];
+    assert!(
+        overdue.starts_with("id=\"overdue\">0 late to ship</a>"),
+        "{overdue}"
+    );
+    let before = "<a href=\"";
+    let link = &analytics[..analytics.find(" id=\"overdue\"").unwrap()];
+    let link = link[link.rfind(before).unwrap() + before.len()..link.len() - 1]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let (_, tab) = get(&app, &cookie_a, &link).await;
+    assert!(
+        tab.contains(">Late to ship</a>") && tab.contains("aria-current=\"page\">Late to ship"),
+        "the count opens the 'Late to ship' tab: {link}"
+    );
     let (status, system) = get(&app, &cookie_a, "/ui/system").await;
     assert_eq!(status, StatusCode::OK);
     assert!(

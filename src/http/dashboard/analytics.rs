@@ -73,6 +73,8 @@ struct AnalyticsPage {
     shipped: u64,
     shipped_late: u64,
     overdue: u64,
+    /// The orders list's "Late to ship" tab: the overdue orders themselves.
+    late: String,
     at_risk: Vec<Risk>,
 }
 
@@ -149,6 +151,7 @@ pub(in crate::http) async fn analytics_page(
         shipped: summary.time_to_ship_seconds.count,
         shipped_late: summary.sla_breaches.shipped_late,
         overdue: summary.sla_breaches.overdue_unshipped,
+        late: super::orders::late_to_ship(),
         at_risk: summary
             .at_risk
             .into_iter()

@@ -151,6 +151,7 @@ pub struct Analytics {
     time_to_ship_seconds: Percentiles,
     processing_latency_ms: Percentiles,
     shipped_late: u64,
+    /// Past TikTok's ready-to-ship deadline now, at a status short of AWAITING_COLLECTION.
     overdue_unshipped: u64,
 }
 

@@ -46,6 +46,17 @@ pub struct LineItem {
     pub package_id: Option<String>,
 }
 
+impl LineItem {
+    /// The product and its variant as a person reads them ("Hoodie · Black, M").
+    pub fn product_label(&self) -> String {
+        [self.product_name.as_deref(), self.sku_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+}
+
 /// Units per SKU.
 pub fn quantities(items: &[LineItem]) -> BTreeMap<Sku, u32> {
     let mut by_sku = BTreeMap::new();

@@ -5,6 +5,9 @@
 
 use super::{LineItem, OrderStatus, Sku, Stage};
 
+/// Why an order whose detail TikTok has not sent cannot be packed.
+pub const NO_DETAIL: &str = "TikTok has not sent this order's detail yet (the address and the items): fetch it before packing";
+
 /// One line of a slip or a pick list: a SKU and how many units of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackLine {
@@ -21,11 +24,7 @@ impl PackLine {
         Self {
             sku: item.sku.clone(),
             seller_sku: item.seller_sku.clone().filter(|s| !s.trim().is_empty()),
-            product: [item.product_name.as_deref(), item.sku_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" · "),
+            product: item.product_label(),
             units: 1,
         }
     }
@@ -62,8 +61,14 @@ pub fn pick_list<'a>(slips: impl IntoIterator<Item = &'a [PackLine]>) -> Vec<Pac
 }
 
 /// Why an order's parcel must not leave now, if it must not: cancelled, unpaid, in TikTok's
-/// cancellation window, held (with the hold's reason), or already shipped.
-pub fn hold_back(status: &OrderStatus, stage: Stage, reason: Option<&str>) -> Option<String> {
+/// cancellation window, held (with the hold's reason), needing attention, already shipped, or
+/// not known yet (TikTok has not sent its detail: no address, no items).
+pub fn hold_back(
+    status: &OrderStatus,
+    stage: Stage,
+    reason: Option<&str>,
+    detail_known: bool,
+) -> Option<String> {
     let because = |what: &str| match reason.map(str::trim).filter(|r| !r.is_empty()) {
         Some(reason) => format!("{what} ({reason})"),
         None => what.to_owned(),
@@ -79,6 +84,7 @@ pub fn hold_back(status: &OrderStatus, stage: Stage, reason: Option<&str>) -> Op
         (OrderStatus::InTransit | OrderStatus::Delivered | OrderStatus::Completed, _) => {
             format!("Already shipped ({status})")
         }
+        _ if !detail_known => NO_DETAIL.into(),
         _ => return None,
     })
 }
@@ -142,41 +148,47 @@ mod tests {
     #[test]
     fn an_order_that_must_not_leave_says_why() {
         let ready = OrderStatus::AwaitingShipment;
-        assert_eq!(hold_back(&ready, Stage::StockReserved, None), None);
+        assert_eq!(hold_back(&ready, Stage::StockReserved, None, true), None);
         assert_eq!(
             hold_back(
                 &OrderStatus::AwaitingCollection,
                 Stage::LabelPurchased,
-                None
+                None,
+                true
             ),
             None
         );
         assert_eq!(
-            hold_back(&ready, Stage::OnHold, Some("address check")).as_deref(),
+            hold_back(&ready, Stage::OnHold, Some("address check"), true).as_deref(),
             Some("On hold: do not ship yet (address check)")
         );
         assert_eq!(
-            hold_back(&OrderStatus::Cancelled, Stage::Cancelled, None).as_deref(),
+            hold_back(&OrderStatus::Cancelled, Stage::Cancelled, None, false).as_deref(),
             Some("Cancelled: do not ship")
         );
         assert!(
-            hold_back(&OrderStatus::OnHold, Stage::Validated, None)
+            hold_back(&OrderStatus::OnHold, Stage::Validated, None, true)
                 .unwrap()
                 .contains("cancellation window")
         );
         assert!(
-            hold_back(&OrderStatus::Unpaid, Stage::Received, None)
+            hold_back(&OrderStatus::Unpaid, Stage::Received, None, false)
                 .unwrap()
                 .contains("Not paid")
         );
         assert_eq!(
-            hold_back(&OrderStatus::InTransit, Stage::InTransit, None).as_deref(),
+            hold_back(&OrderStatus::InTransit, Stage::InTransit, None, true).as_deref(),
             Some("Already shipped (IN_TRANSIT)")
         );
         assert!(
-            hold_back(&ready, Stage::Exception, Some("no stock"))
+            hold_back(&ready, Stage::Exception, Some("no stock"), true)
                 .unwrap()
                 .ends_with("(no stock)")
+        );
+        assert_eq!(
+            hold_back(&ready, Stage::Received, None, false).as_deref(),
+            Some(NO_DETAIL),
+            "nothing to pack from yet"
         );
     }
 }

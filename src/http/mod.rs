@@ -20,6 +20,7 @@ mod oauth;
 mod observe;
 mod openapi;
 mod orders;
+mod pick_list;
 mod rate_limit;
 mod server;
 mod shipments;

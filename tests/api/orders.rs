@@ -7,8 +7,8 @@ use creatorflow::persistence::Database;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestDb, assert_problem, creation_commit, ms, sample_detail, spawn_app, spawn_app_on,
-    spawn_app_with,
+    TestApp, TestDb, assert_problem, creation_commit, detail_of, ms, order_at, sample_detail,
+    spawn_app, spawn_app_on, spawn_app_with,
 };
 
 const SHOP: &str = "7494049642642441621";
@@ -578,6 +578,56 @@ async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
         problem["detail"].as_str().unwrap().contains("`colour:red`"),
         "{problem}"
     );
+}
+
+/// The pick list: each SKU's units over the orders a search matches that may leave now (an
+/// order's line items are units), sorted by the code on the shelf; the orders held back are
+/// named with why and not counted. A shop's key counts its own orders only.
+#[actix_web::test]
+async fn a_pick_list_counts_each_skus_units_over_the_orders_that_may_leave() {
+    let app = spawn_app().await;
+    let other_shop = "7494049642642441999";
+    for (order, shop) in [("3100", SHOP), ("3101", SHOP), ("3103", other_shop)] {
+        order_at(&app, shop, order, OrderStatus::AwaitingShipment).await;
+        detail_of(&app, shop, order, sample_detail("25.60", 1_700_000_100)).await;
+    }
+    order_at(&app, SHOP, "3102", OrderStatus::Cancelled).await;
+    let key = app.shop_with_key(SHOP).await;
+
+    let list = get_json(&app, "/api/v1/pick-list", &key).await;
+    assert_eq!(list["orders"], 2, "{list}");
+    assert_eq!(list["units"], 6, "{list}");
+    assert_eq!(
+        list["lines"],
+        json!([
+            {"sku_id": "SKU-A", "seller_sku": "GS-30", "product": "Glow serum", "units": 4},
+            {"sku_id": "SKU-B", "seller_sku": "GS-30", "product": "Glow serum", "units": 2},
+        ])
+    );
+    assert_eq!(
+        list["held_back"],
+        json!([{"order_id": "3102", "reason": "Cancelled: do not ship"}])
+    );
+
+    let cancelled = get_json(&app, "/api/v1/pick-list?query=status%3ACANCELLED", &key).await;
+    assert_eq!(cancelled["orders"], 0);
+    assert_eq!(cancelled["lines"], json!([]));
+    assert_eq!(cancelled["held_back"].as_array().unwrap().len(), 1);
+    let everyone = get_json(&app, "/api/v1/pick-list", &app.admin_key).await;
+    assert_eq!(
+        everyone["orders"], 3,
+        "an administrator's covers every shop"
+    );
+    assert_eq!(everyone["units"], 9);
+
+    let problem = assert_problem(
+        app.get("/api/v1/pick-list?query=colour%3Ared", Some(&key))
+            .await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert!(problem["detail"].as_str().unwrap().contains("colour:red"));
 }
 
 /// Many orders, many concurrent messages: each order's audit trail is contiguous, nothing is

@@ -42,11 +42,7 @@ fn item_lines(items: &[LineItem]) -> Vec<ItemLine> {
         let line = ItemLine {
             seller_sku: item.seller_sku.clone().filter(|s| !s.trim().is_empty()),
             sku: item.sku.as_str().to_owned(),
-            product: [item.product_name.as_deref(), item.sku_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" · "),
+            product: item.product_label(),
             quantity: 1,
             price: item.sale_price.map(shown).unwrap_or_default(),
             package: item.package_id.clone().unwrap_or_default(),

@@ -76,7 +76,12 @@ impl Slip {
             ship_by: order
                 .ship_by
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
-            hold: hold_back(&order.status, order.stage, order.stage_reason.as_deref()),
+            hold: hold_back(
+                &order.status,
+                order.stage,
+                order.stage_reason.as_deref(),
+                detail.is_some(),
+            ),
             address: detail
                 .and_then(|d| d.recipient.as_ref())
                 .map(Address::of)

@@ -1,12 +1,12 @@
 //! `GET /api/v1/pick-list?query=`: what to take off the shelves for the orders a search matches
 //! (each SKU's units over the orders that may leave now, as the dashboard's packing slips print
-//! it), and the orders held back, each with why.
+//! it), and the orders held back, each with why. GraphQL's `pickList` answers the same.
 
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
-use crate::domain::{OrderId, Search, hold_back, pick_list, slip_lines};
+use crate::domain::{OrderId, PackLine, Scope, Search, hold_back, pick_list, slip_lines};
 use crate::persistence::{Database, OrderFilter};
 
 /// The most orders one pick list covers.
@@ -50,6 +50,56 @@ pub(super) struct PickListBody {
     held_back: Vec<HeldBackBody>,
 }
 
+/// A pick list, as REST and GraphQL answer it.
+pub(super) struct PickList {
+    /// Orders that may leave now.
+    pub orders: usize,
+    pub lines: Vec<PackLine>,
+    /// Each order held back, with why.
+    pub held_back: Vec<(OrderId, String)>,
+}
+
+impl PickList {
+    pub fn units(&self) -> u32 {
+        self.lines.iter().map(|l| l.units).sum()
+    }
+
+    /// The pick list of the orders `search` matches within `scope`; more than [`MAX_ORDERS`]
+    /// is refused rather than cut short.
+    pub async fn of(db: &Database, scope: &Scope, search: Search) -> Result<Self, Error> {
+        let filter = OrderFilter {
+            search: Some(search),
+            limit: MAX_ORDERS as u64 + 1,
+            ..OrderFilter::default()
+        };
+        let views = db.orders().list_views(scope, &filter).await?;
+        if views.len() > MAX_ORDERS {
+            return Err(Error::BadRequest(format!(
+                "more than {MAX_ORDERS} orders match: narrow the query (one pick list covers at most {MAX_ORDERS})"
+            )));
+        }
+        let mut held_back = Vec::new();
+        let mut slips = Vec::new();
+        for view in &views {
+            let order = &view.order;
+            match hold_back(
+                &order.status,
+                order.stage,
+                order.stage_reason.as_deref(),
+                view.detail.is_some(),
+            ) {
+                Some(reason) => held_back.push((order.id.clone(), reason)),
+                None => slips.extend(view.detail.as_ref().map(|d| slip_lines(&d.items))),
+            }
+        }
+        Ok(Self {
+            orders: slips.len(),
+            lines: pick_list(slips.iter().map(Vec::as_slice)),
+            held_back,
+        })
+    }
+}
+
 /// The pick list of the orders `query` matches within the key's shops.
 #[utoipa::path(
     tag = "orders",
@@ -64,47 +114,25 @@ pub(super) async fn show(
     db: web::Data<Database>,
     query: web::Query<PickQuery>,
 ) -> Result<HttpResponse, Error> {
-    let filter = OrderFilter {
-        search: Some(Search::parse(query.query.as_deref().unwrap_or_default())?),
-        limit: MAX_ORDERS as u64 + 1,
-        ..OrderFilter::default()
-    };
-    let views = db.orders().list_views(&caller.scope, &filter).await?;
-    if views.len() > MAX_ORDERS {
-        return Err(Error::BadRequest(format!(
-            "more than {MAX_ORDERS} orders match: narrow the query (one pick list covers at most {MAX_ORDERS})"
-        )));
-    }
-    let mut held_back = Vec::new();
-    let mut slips = Vec::new();
-    for view in &views {
-        let order = &view.order;
-        match hold_back(
-            &order.status,
-            order.stage,
-            order.stage_reason.as_deref(),
-            view.detail.is_some(),
-        ) {
-            Some(reason) => held_back.push(HeldBackBody {
-                order_id: order.id.clone(),
-                reason,
-            }),
-            None => slips.extend(view.detail.as_ref().map(|d| slip_lines(&d.items))),
-        }
-    }
-    let lines: Vec<PickLineBody> = pick_list(slips.iter().map(Vec::as_slice))
-        .into_iter()
-        .map(|line| PickLineBody {
-            sku_id: line.sku.as_str().to_owned(),
-            seller_sku: line.seller_sku,
-            product: line.product,
-            units: line.units,
-        })
-        .collect();
+    let search = Search::parse(query.query.as_deref().unwrap_or_default())?;
+    let list = PickList::of(&db, &caller.scope, search).await?;
     Ok(HttpResponse::Ok().json(PickListBody {
-        orders: slips.len(),
-        units: lines.iter().map(|l| l.units).sum(),
-        lines,
-        held_back,
+        orders: list.orders,
+        units: list.units(),
+        lines: list
+            .lines
+            .into_iter()
+            .map(|line| PickLineBody {
+                sku_id: line.sku.as_str().to_owned(),
+                seller_sku: line.seller_sku,
+                product: line.product,
+                units: line.units,
+            })
+            .collect(),
+        held_back: list
+            .held_back
+            .into_iter()
+            .map(|(order_id, reason)| HeldBackBody { order_id, reason })
+            .collect(),
     }))
 }

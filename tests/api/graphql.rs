@@ -588,6 +588,10 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
             json!({ "bulkJob": null }),
         ),
         ("{ bulkJobs { id } }".into(), json!({ "bulkJobs": [] })),
+        (
+            format!("{{ pickList(query: \"shop:{SHOP_A}\") {{ orders heldBack {{ orderId }} }} }}"),
+            json!({ "pickList": { "orders": 0, "heldBack": [] } }),
+        ),
     ];
     for (query, expected) in reads {
         assert_eq!(
@@ -598,6 +602,21 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
     }
     let own = data(&app, &key_a, "{ inventory { sku onHand } }", json!({})).await;
     assert_eq!(own["inventory"], json!([{ "sku": "SKU-A", "onHand": 7 }]));
+    let own = data(
+        &app,
+        &key_a,
+        "{ pickList { orders units lines { skuId } heldBack { orderId reason } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        own["pickList"],
+        json!({ "orders": 0, "units": 0, "lines": [], "heldBack": [{
+            "orderId": id,
+            "reason": creatorflow::domain::NO_DETAIL,
+        }] }),
+        "its own order, held back until TikTok's detail comes"
+    );
 
     // Writes: every command is refused as not found, and the order does not change.
     let commands = [

@@ -14,6 +14,7 @@ mod limits;
 mod loaders;
 mod mutation;
 mod order;
+mod pick_list;
 mod query;
 mod route;
 mod shop;

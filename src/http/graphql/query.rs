@@ -1,4 +1,4 @@
-//! What GraphQL reads: orders (one, or a Relay connection over a search), shops, stock,
+//! What GraphQL reads: orders (one, or a Relay connection over a search), a pick list, shops, stock,
 //! workflows, dead letters, analytics and bulk jobs, each within the caller's scope.
 
 use async_graphql::connection::{Connection, Edge};
@@ -9,9 +9,11 @@ use super::bulk::BulkJob;
 use super::errors::{bad_input, fail};
 use super::limits;
 use super::order::{Order, page_size};
+use super::pick_list::PickList;
 use super::shop::{Analytics, DeadLetter, Shop, StockLevel, Workflow};
 use crate::domain::{OrderId, Search, ShopId};
 use crate::http::Caller;
+use crate::http::pick_list::PickList as Computed;
 use crate::persistence::{Database, OrderFilter, cursor_of, parse_cursor};
 use crate::workflow::Catalog;
 
@@ -174,6 +176,18 @@ impl Query {
             .await
             .map_err(fail)?;
         Ok(letters.into_iter().map(DeadLetter::from).collect())
+    }
+
+    /// What to take off the shelves for the orders `query` matches (at most 1,000): each SKU's
+    /// units over the orders that may leave now, and the orders held back with why.
+    async fn pick_list(&self, ctx: &Context<'_>, query: Option<String>) -> Result<PickList> {
+        let search = Search::parse(query.as_deref().unwrap_or_default())
+            .map_err(|e| bad_input(format!("query: {e}")))?;
+        let db = ctx.data_unchecked::<Database>();
+        Ok(Computed::of(db, &caller(ctx).scope, search)
+            .await
+            .map_err(fail)?
+            .into())
     }
 
     /// Orders and their pace over the last `days` (1 to 366).

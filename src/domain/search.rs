@@ -1,6 +1,6 @@
 //! The order search syntax, as Shopify's admin search has it:
 //! `status:AWAITING_SHIPMENT stage:exception tag:vip sku:TSHIRT-BLK-M created_at:>=2026-11-01
-//! total:>100 id:5766… recipient:lovelace`. Times are a day, an RFC 3339 time, or a moment from now (`now`,
+//! total:>100 id:5766… recipient:lovelace tracking:1Z999AA10123456784`. Times are a day, an RFC 3339 time, or a moment from now (`now`,
 //! `now-7d`, `now+24h`, `now-30m`): `ship_by:<now` is the orders whose ready-to-ship deadline
 //! has passed. Terms are ANDed; `OR` between two terms or groups makes either do;
 //! `-` before a term or group negates it; parentheses group. A value with spaces is quoted
@@ -57,6 +57,8 @@ pub enum Term {
     /// Words of the recipient's name, in any case (`recipient:lovelace`, `recipient:"ada l"`):
     /// whom a buyer's "where is my parcel?" is about.
     Recipient(String),
+    /// The tracking number of the order's shipment, exactly (`tracking:1Z999AA10123456784`).
+    Tracking(String),
 }
 
 /// The shortest and longest part of a name `recipient:` takes, in characters.
@@ -200,7 +202,8 @@ impl Term {
             | Term::UpdatedAt(..)
             | Term::ShipBy(..)
             | Term::Total(..)
-            | Term::Recipient(_) => return None,
+            | Term::Recipient(_)
+            | Term::Tracking(_) => return None,
         })
     }
 }
@@ -361,7 +364,7 @@ fn term(word: &str) -> Result<Term, Error> {
     let Some((field, value)) = word.split_once(':') else {
         return Err(error(
             word,
-            "a term is field:value (status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total, recipient)",
+            "a term is field:value (status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total, recipient, tracking)",
         ));
     };
     let (compare, value) = comparison(value);
@@ -435,6 +438,15 @@ fn term(word: &str) -> Result<Term, Error> {
             }
             Term::Recipient(name)
         }
+        "tracking" => {
+            exact("tracking")?;
+            if value.len() > 128 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    "a tracking number is 1 to 128 characters without spaces".into(),
+                ));
+            }
+            Term::Tracking(value.to_owned())
+        }
         "total" => Term::Total(
             compare,
             value
@@ -445,7 +457,7 @@ fn term(word: &str) -> Result<Term, Error> {
         ),
         other => {
             return Err(bad(format!(
-                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total or recipient"
+                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total, recipient or tracking"
             )));
         }
     })
@@ -614,6 +626,14 @@ mod tests {
     }
 
     #[test]
+    fn a_tracking_number_is_read_as_given() {
+        assert_eq!(
+            Search::parse("tracking:1Z999AA10123456784").unwrap(),
+            t(Term::Tracking("1Z999AA10123456784".into()))
+        );
+    }
+
+    #[test]
     fn a_recipient_is_searched_by_words_of_the_name_spaces_as_one() {
         assert_eq!(
             Search::parse("recipient:\"  Ada   Lovelace \" -recipient:lo").unwrap(),
@@ -650,6 +670,7 @@ mod tests {
             ("id:", "id:", "missing"),
             ("recipient:A", "recipient:A", "2 to 100 characters"),
             ("recipient:>ada", "recipient:>ada", "not a comparison"),
+            ("tracking:\"1Z 99\"", "tracking:1Z 99", "without spaces"),
         ];
         for (query, term, why) in cases {
             let e = Search::parse(query).unwrap_err();

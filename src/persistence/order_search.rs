@@ -3,7 +3,7 @@
 //! currency's minor units, and the recipient's name read from each order's detail.
 
 use chrono::{DateTime, Utc};
-use entities::{order_details, order_items, order_tags, orders};
+use entities::{order_details, order_items, order_tags, orders, shipments};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
@@ -82,6 +82,16 @@ fn term_condition(term: &Term, now: DateTime<Utc>) -> Condition {
         )),
         Term::Total(compare, amount) => total(*compare, *amount),
         Term::Recipient(name) => all.add(recipient(name)),
+        // Served by the shipments' tracking number index (migration 39).
+        Term::Tracking(number) => all.add(
+            Expr::col((orders::Entity, orders::Column::Id)).in_subquery(
+                Query::select()
+                    .column(shipments::Column::OrderId)
+                    .from(shipments::Entity)
+                    .and_where(Expr::col(shipments::Column::TrackingNumber).eq(number.as_str()))
+                    .to_owned(),
+            ),
+        ),
     }
 }
 

@@ -551,11 +551,42 @@ async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
     assert!(ids(admin.clone(), "recipient:a_").await.is_empty());
     assert!(ids(admin.clone(), "recipient:%buyer").await.is_empty());
 
+    // The shipment's tracking number, exactly.
+    db.shipments()
+        .record(&creatorflow::persistence::shipments::Shipment {
+            order_id: OrderId::parse("3000").unwrap(),
+            shop_id: ShopId::parse(SHOP).unwrap(),
+            provider: creatorflow::domain::ShipmentProvider::LabelApi,
+            provider_shipment_id: None,
+            package_id: None,
+            carrier: Some("UPS".into()),
+            tracking_number: Some("1Z999AA10123456784".into()),
+            label_url: None,
+            state: creatorflow::domain::ShipmentState::Purchased,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(admin.clone(), "tracking:1Z999AA10123456784").await,
+        ["3000"]
+    );
+    assert!(
+        ids(admin.clone(), "tracking:1Z999AA1012345678")
+            .await
+            .is_empty()
+    );
+
     // A shop key's search stays in its shop, even when the query names another.
     let shop_key = app.shop_with_key(SHOP).await;
     assert_eq!(
         ids(shop_key.clone(), "recipient:buyer").await,
         ["3000", "3001"]
+    );
+    assert_eq!(
+        ids(shop_key.clone(), "tracking:1Z999AA10123456784").await,
+        ["3000"]
     );
     assert_eq!(
         ids(shop_key.clone(), "status:AWAITING_SHIPMENT").await,

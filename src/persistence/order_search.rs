@@ -65,7 +65,7 @@ fn term_condition(term: &Term, now: DateTime<Utc>) -> Condition {
                     .to_owned(),
             ),
         ),
-        Term::CreatedAt(compare, at) => all.add(compared(
+        Term::CreatedAt(compare, at) => all.add(known_and_compared(
             Expr::col((orders::Entity, orders::Column::TiktokCreateTime)),
             *compare,
             at.at(now).timestamp(),
@@ -75,7 +75,7 @@ fn term_condition(term: &Term, now: DateTime<Utc>) -> Condition {
             *compare,
             at.at(now).fixed_offset(),
         )),
-        Term::ShipBy(compare, at) => all.add(compared(
+        Term::ShipBy(compare, at) => all.add(known_and_compared(
             Expr::col((orders::Entity, orders::Column::RtsSlaAt)),
             *compare,
             at.at(now).fixed_offset(),
@@ -123,6 +123,19 @@ fn recipient(name: &str) -> SimpleExpr {
             )
             .to_owned(),
     )
+}
+
+/// A column TikTok's detail fills, compared: false (not SQL's unknown) for an order without a
+/// value, so that a negation (`-ship_by:<now`) takes the orders without a deadline too.
+fn known_and_compared<V: Into<sea_orm::Value>>(
+    column: Expr,
+    compare: Compare,
+    value: V,
+) -> SimpleExpr {
+    column
+        .clone()
+        .is_not_null()
+        .and(compared(column, compare, value))
 }
 
 fn compared<V: Into<sea_orm::Value>>(column: Expr, compare: Compare, value: V) -> SimpleExpr {

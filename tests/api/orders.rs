@@ -501,6 +501,15 @@ async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
         ["3000"]
     );
     assert!(ids(admin.clone(), "ship_by:>=now-1d").await.is_empty());
+    // Not late: the orders without a deadline too (SQL's unknown is not a match either way).
+    assert_eq!(
+        ids(admin.clone(), "-ship_by:<now").await,
+        ["3002", "3003", "3999"]
+    );
+    assert_eq!(
+        ids(admin.clone(), "-created_at:>=1970-01-01").await,
+        ["3002", "3003", "3999"]
+    );
     assert_eq!(
         ids(
             admin.clone(),

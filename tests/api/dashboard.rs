@@ -536,6 +536,29 @@ async fn packing_slips_print_the_sessions_orders_with_a_pick_list() {
         "no detail: no address or items to show"
     );
 
+    // Once printed, the orders that may leave are tagged through the bulk confirmation.
+    assert!(
+        page.contains(&format!(
+            "<input type=\"hidden\" name=\"ids\" value=\"{ready}\">"
+        )),
+        "the tag form takes the order to pack, not the cancelled one"
+    );
+    let tag = [
+        ("csrf", csrf(&page)),
+        ("action", "tags_add".to_owned()),
+        ("scope", "selected".to_owned()),
+        ("ids", ready.to_owned()),
+        ("tags", "slip-printed".to_owned()),
+    ];
+    let tag: Vec<(&str, &str)> = tag.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let confirm = post(&app, &cookie, "/ui/bulk/confirm", &tag).await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    let confirm = confirm.text().await.unwrap();
+    assert!(
+        confirm.contains("Add tags: 1 selected order?") && confirm.contains("Tags: slip-printed"),
+        "{confirm}"
+    );
+
     // Another shop's order is not found, and nothing is printed.
     let (status, body) = get(
         &app,
@@ -988,6 +1011,10 @@ async fn a_read_only_key_sees_no_action_and_every_surface_refuses_its_changes() 
     let (status, slips) = get(&app, &cookie, "/ui/packing-slips?q=").await;
     assert_eq!(status, StatusCode::OK);
     assert!(slips.contains("id=\"slip-9500000000000000001\""), "{slips}");
+    assert!(
+        !slips.contains("Tag them"),
+        "nothing to change for a read-only key"
+    );
     let (_, order) = get(&app, &cookie, "/ui/orders/9500000000000000001").await;
     assert!(
         !order.contains(">Hold<") && !order.contains(">Tag<"),

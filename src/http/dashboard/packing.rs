@@ -3,7 +3,9 @@
 //! every slip); then a sheet per order, most urgent first: the shop, the order, TikTok's
 //! ready-to-ship deadline, the recipient as a label prints it, the items one line per SKU with a
 //! box to tick, the buyer's note, and, in a box no packer can miss, why the parcel must not
-//! leave yet when it must not. Prices are left off: a slip travels in the parcel.
+//! leave yet when it must not. Prices are left off: a slip travels in the parcel. A key that may
+//! change orders is offered to tag the printed orders (`slip-printed` unless it says otherwise),
+//! through the bulk actions' confirmation, so that the next list can leave them out.
 
 use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
@@ -110,6 +112,11 @@ struct SlipsPage {
     slips: Vec<Slip>,
     /// Why nothing is printed: a bad id, or too many orders.
     problem: Option<String>,
+    /// Whether the key may change orders: then the page offers to tag the slips' orders.
+    operate: bool,
+    csrf: String,
+    /// The orders whose slips may leave, comma-separated (what the tag form tags).
+    ready_ids: String,
 }
 
 /// The orders `which` names, as `viewer` may see them: an id it may not see is not found, and
@@ -185,6 +192,9 @@ pub(in crate::http) async fn packing_slips(
                 held: 0,
                 slips: Vec::new(),
                 problem: Some(why),
+                operate: false,
+                csrf: String::new(),
+                ready_ids: String::new(),
             })?;
             *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
             return Ok(response);
@@ -212,6 +222,12 @@ pub(in crate::http) async fn packing_slips(
             .map(|s| s.lines.as_slice()),
     );
     let held = slips.iter().filter(|s| s.hold.is_some()).count();
+    let ready_ids = slips
+        .iter()
+        .filter(|s| s.hold.is_none())
+        .map(|s| s.id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     page(&SlipsPage {
         who: Some(viewer.who()),
         section: "orders",
@@ -221,5 +237,8 @@ pub(in crate::http) async fn packing_slips(
         held,
         slips,
         problem: None,
+        operate: viewer.caller.role.may_operate(),
+        csrf: viewer.csrf.clone(),
+        ready_ids,
     })
 }

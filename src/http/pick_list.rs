@@ -6,7 +6,9 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, Error};
-use crate::domain::{OrderId, PackLine, Scope, Search, hold_back, pick_list, slip_lines};
+use async_graphql::ID;
+
+use crate::domain::{OrderId, Scope, Search, hold_back, pick_list, slip_lines};
 use crate::persistence::{Database, OrderFilter};
 
 /// The most orders one pick list covers.
@@ -22,7 +24,8 @@ pub(super) struct PickQuery {
 }
 
 /// Units of one SKU to pick.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "PickLine")]
 pub(super) struct PickLineBody {
     sku_id: String,
     /// The seller's own code for the SKU, when TikTok has one.
@@ -32,38 +35,28 @@ pub(super) struct PickLineBody {
     units: u32,
 }
 
-/// An order the search matched that must not leave now.
-#[derive(Serialize, utoipa::ToSchema)]
+/// An order the search matched that must not leave now, and why.
+#[derive(Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "HeldBack")]
 pub(super) struct HeldBackBody {
-    order_id: OrderId,
+    #[schema(value_type = OrderId)]
+    order_id: ID,
     reason: String,
 }
 
-/// A pick list.
-#[derive(Serialize, utoipa::ToSchema)]
+/// What to take off the shelves (the REST body, and GraphQL's `PickList`).
+#[derive(Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "PickList")]
 pub(super) struct PickListBody {
     /// Orders that may leave now (their units are on the list).
-    orders: usize,
+    orders: u64,
     units: u32,
     /// Sorted by the code a picker looks for (the seller's SKU code, else TikTok's SKU id).
     lines: Vec<PickLineBody>,
     held_back: Vec<HeldBackBody>,
 }
 
-/// A pick list, as REST and GraphQL answer it.
-pub(super) struct PickList {
-    /// Orders that may leave now.
-    pub orders: usize,
-    pub lines: Vec<PackLine>,
-    /// Each order held back, with why.
-    pub held_back: Vec<(OrderId, String)>,
-}
-
-impl PickList {
-    pub fn units(&self) -> u32 {
-        self.lines.iter().map(|l| l.units).sum()
-    }
-
+impl PickListBody {
     /// The pick list of the orders `search` matches within `scope`; more than [`MAX_ORDERS`]
     /// is refused rather than cut short.
     pub async fn of(db: &Database, scope: &Scope, search: Search) -> Result<Self, Error> {
@@ -88,13 +81,26 @@ impl PickList {
                 order.stage_reason.as_deref(),
                 view.detail.is_some(),
             ) {
-                Some(reason) => held_back.push((order.id.clone(), reason)),
+                Some(reason) => held_back.push(HeldBackBody {
+                    order_id: ID(order.id.as_str().to_owned()),
+                    reason,
+                }),
                 None => slips.extend(view.detail.as_ref().map(|d| slip_lines(&d.items))),
             }
         }
+        let lines: Vec<PickLineBody> = pick_list(slips.iter().map(Vec::as_slice))
+            .into_iter()
+            .map(|line| PickLineBody {
+                sku_id: line.sku.as_str().to_owned(),
+                seller_sku: line.seller_sku,
+                product: line.product,
+                units: line.units,
+            })
+            .collect();
         Ok(Self {
-            orders: slips.len(),
-            lines: pick_list(slips.iter().map(Vec::as_slice)),
+            orders: slips.len() as u64,
+            units: lines.iter().map(|l| l.units).sum(),
+            lines,
             held_back,
         })
     }
@@ -115,24 +121,5 @@ pub(super) async fn show(
     query: web::Query<PickQuery>,
 ) -> Result<HttpResponse, Error> {
     let search = Search::parse(query.query.as_deref().unwrap_or_default())?;
-    let list = PickList::of(&db, &caller.scope, search).await?;
-    Ok(HttpResponse::Ok().json(PickListBody {
-        orders: list.orders,
-        units: list.units(),
-        lines: list
-            .lines
-            .into_iter()
-            .map(|line| PickLineBody {
-                sku_id: line.sku.as_str().to_owned(),
-                seller_sku: line.seller_sku,
-                product: line.product,
-                units: line.units,
-            })
-            .collect(),
-        held_back: list
-            .held_back
-            .into_iter()
-            .map(|(order_id, reason)| HeldBackBody { order_id, reason })
-            .collect(),
-    }))
+    Ok(HttpResponse::Ok().json(PickListBody::of(&db, &caller.scope, search).await?))
 }

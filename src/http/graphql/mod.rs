@@ -14,7 +14,6 @@ mod limits;
 mod loaders;
 mod mutation;
 mod order;
-mod pick_list;
 mod query;
 mod route;
 mod shop;

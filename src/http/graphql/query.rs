@@ -9,11 +9,10 @@ use super::bulk::BulkJob;
 use super::errors::{bad_input, fail};
 use super::limits;
 use super::order::{Order, page_size};
-use super::pick_list::PickList;
 use super::shop::{Analytics, DeadLetter, Shop, StockLevel, Workflow};
 use crate::domain::{OrderId, Search, ShopId};
 use crate::http::Caller;
-use crate::http::pick_list::PickList as Computed;
+use crate::http::pick_list::PickListBody as PickList;
 use crate::persistence::{Database, OrderFilter, cursor_of, parse_cursor};
 use crate::workflow::Catalog;
 
@@ -184,10 +183,9 @@ impl Query {
         let search = Search::parse(query.as_deref().unwrap_or_default())
             .map_err(|e| bad_input(format!("query: {e}")))?;
         let db = ctx.data_unchecked::<Database>();
-        Ok(Computed::of(db, &caller(ctx).scope, search)
+        PickList::of(db, &caller(ctx).scope, search)
             .await
-            .map_err(fail)?
-            .into())
+            .map_err(fail)
     }
 
     /// Orders and their pace over the last `days` (1 to 366).

@@ -484,7 +484,7 @@ async fn packing_slips_print_the_sessions_orders_with_a_pick_list() {
     let (status, page) = get(
         &app,
         &cookie,
-        &format!("/ui/packing-slips?ids={cancelled},{ready}"),
+        &format!("/ui/packing-slips?ids={cancelled},{ready},{cancelled}"),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -498,6 +498,11 @@ async fn packing_slips_print_the_sessions_orders_with_a_pick_list() {
     assert!(
         page.contains("1 order to pack, 3 units (1 held back, not counted)"),
         "the cancelled order is not picked"
+    );
+    assert_eq!(
+        page.matches(&format!("id=\"slip-{cancelled}\"")).count(),
+        1,
+        "an order named twice gets one slip"
     );
     let (at_ready, at_cancelled) = (
         page.find(&format!("id=\"slip-{ready}\""))

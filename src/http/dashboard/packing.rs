@@ -124,12 +124,15 @@ struct SlipsPage {
 async fn chosen(viewer: &Viewer, db: &Database, which: &Which) -> Result<Vec<OrderView>, Error> {
     let scope = &viewer.caller.scope;
     if let Some(ids) = which.ids.as_deref().filter(|ids| !ids.trim().is_empty()) {
-        let ids = ids
+        let mut ids = ids
             .split(',')
             .map(str::trim)
             .filter(|id| !id.is_empty())
             .map(OrderId::parse)
             .collect::<Result<Vec<_>, _>>()?;
+        // An order named twice gets one slip.
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
         if ids.len() > MAX_SLIPS {
             return Err(Error::BadRequest(format!(
                 "{} orders asked for: one page prints at most {MAX_SLIPS} slips",

@@ -40,6 +40,7 @@ fn expectation(method: &str, path: &str) -> Expect {
             | "/api/v1/bulk-jobs"
             | "/api/v1/dead-letters"
             | "/api/v1/analytics/summary"
+            | "/api/v1/pick-list"
             | "/api/v1/notifications/subscriptions"
             | "/api/v1/notifications/deliveries",
         ) => Without,
@@ -89,6 +90,7 @@ fn request(path: &str, ids: &Value) -> (String, Value) {
     let query = match path {
         "/api/v1/analytics/summary" | "/api/v1/inventory" => format!("?shop_id={SHOP_A}"),
         "/api/v1/orders" => format!("?shop={SHOP_A}"),
+        "/api/v1/pick-list" => format!("?query=shop%3A{SHOP_A}"),
         _ => String::new(),
     };
     (format!("{filled}{query}"), body)

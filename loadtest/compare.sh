@@ -7,6 +7,9 @@
 #       PostgreSQL at 256 and at 64 connections;
 #       then pgbench once more at its best client count, which says whether the machine's speed
 #       moved during the daemon's runs (a ratio against a faster later pgbench is printed too);
+#       right after the daemon's run at 256 connections, the lean reference (loadtest/http-floor's
+#       lean_ingest: the same verified, durable, deduplicated ingest and nothing else) on the
+#       same corpus, and the daemon's rate and CPU as multiples of its;
 #   (b) SQLite: the daemon on SQLite at 256 connections, beside one INSERT per fsynced
 #       transaction from one writer.
 # Usage: loadtest/compare.sh [seconds per run=15] [corpus size=400000]
@@ -42,11 +45,26 @@ cleanup() {
 trap cleanup EXIT
 
 [[ -x $BIN ]] || cargo build --release --bin creatorflow
+# The lean reference (LEAN= leaves it out): built once, in its own target folder.
+if [[ ${LEAN-unset} == unset ]]; then
+  cargo build --quiet --release --manifest-path loadtest/http-floor/Cargo.toml \
+    --target-dir target/http-floor --bin lean_ingest
+  LEAN=target/http-floor/release/lean_ingest
+fi
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install -y wrk)" >&2; exit 1; }
 
 export CREATORFLOW__TIKTOK__APP_KEY=compare_key CREATORFLOW__TIKTOK__APP_SECRET=compare_secret
 export CREATORFLOW__WORKFLOW__ENABLED=false CREATORFLOW__LOG__LEVEL=${CREATORFLOW__LOG__LEVEL:-warn}
 export CREATORFLOW__HTTP__LISTEN=127.0.0.1:$PORT CREATORFLOW__TIKTOK__POLL_INTERVAL=1h
+
+# Starts the lean reference (loadtest/http-floor's lean_ingest) as start_daemon starts the daemon:
+# on $CREATORFLOW__DATABASE__URL, with the daemon's app credentials, its output in $1.
+start_lean() {
+  "$LEAN" "$PORT" "$CREATORFLOW__DATABASE__URL" "$CREATORFLOW__TIKTOK__APP_KEY" \
+    "$CREATORFLOW__TIKTOK__APP_SECRET" >"$1" 2>&1 &
+  DAEMON=$!
+  wait_ready "$PORT" "$1"
+}
 
 postgres_pids() { pgrep -x postgres || pgrep -f '^postgres: ' || true; }
 
@@ -61,7 +79,7 @@ children_seconds() {
 # wrk_us_per_webhook by_thread".
 daemon_run() {
   local url=$1 connections=$2
-  CREATORFLOW__DATABASE__URL=$url start_daemon "$WORK/serve.log"
+  CREATORFLOW__DATABASE__URL=$url "${STARTER:-start_daemon}" "$WORK/serve.log"
   "${LOADGEN_BIN:-$BIN}" loadgen --events "$EVENTS" --orders $((EVENTS / 5)) --corpus "$WORK/corpus.txt" 2>/dev/null
   local pg_before daemon_before
   # shellcheck disable=SC2046
@@ -185,12 +203,22 @@ RATES=()
 for connections in 256 64; do
   fresh_database cf_compare_daemon
   read -r RATE P50 P99 DAEMON_US PG_US WAITED STEAL WRK_US WITHIN10 WITHIN25 BY_THREAD < <(daemon_run "$PG_SERVER/cf_compare_daemon" "$connections")
+  ((connections == 256)) && D_RATE=$RATE D_US=$DAEMON_US D_PG_US=$PG_US
   echo "creatorflow on PostgreSQL, $connections connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: daemon $DAEMON_US µs ($BY_THREAD), PostgreSQL $PG_US µs"
   echo "  the daemon's own answer times: $WITHIN10% within 10 ms, $WITHIN25% within 25 ms (wrk's p99 adds its own and the kernel's queues, corrected for coordinated omission)"
   echo "  waiting for a CPU: daemon threads $WAITED µs per webhook; hypervisor steal $STEAL% of the machine"
   echo "  the load generator: wrk $WRK_US µs of CPU per webhook while it sends"
   python3 -c "print(f'ratio: {$RATE / $BEST:.2f}x pgbench at its best ($BEST tps)')"
   RATES+=("$connections:$RATE")
+  ((connections == 256)) && [[ -n $LEAN ]] || continue
+  # The lean reference right after the daemon's run at 256 connections, at the same speed: the
+  # same corpus shape, wrk, PostgreSQL and credentials, with the least the same verified, durable,
+  # deduplicated ingest needs (what it leaves out: lean_ingest.rs's notes).
+  fresh_database cf_compare_daemon
+  read -r RATE P50 P99 LEAN_US PG_US _ _ WRK_US _ _ BY_THREAD < <(STARTER=start_lean daemon_run "$PG_SERVER/cf_compare_daemon" 256)
+  echo "the lean reference on PostgreSQL, 256 connections: $RATE webhooks/s (p50 $P50 ms, p99 $P99 ms); CPU per webhook: server $LEAN_US µs ($BY_THREAD), PostgreSQL $PG_US µs"
+  echo "  the load generator: wrk $WRK_US µs of CPU per webhook while it sends"
+  python3 -c "print(f'creatorflow against the lean reference: {$D_RATE / $RATE:.2f}x its rate, {$D_US / $LEAN_US:.2f}x its server CPU, {$D_PG_US / $PG_US:.2f}x its PostgreSQL CPU per webhook')"
 done
 # pgbench once more at its best client count, after the daemon's runs: on a shared VM the
 # machine's speed can move within minutes (pgbench's best moved 9,987 -> 18,400 tps within one

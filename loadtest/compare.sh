@@ -12,7 +12,8 @@
 #       same corpus, and the daemon's rate and CPU as multiples of its;
 #   (b) SQLite: the daemon on SQLite at 256 connections, beside one INSERT per fsynced
 #       transaction from one writer.
-# Usage: loadtest/compare.sh [seconds per run=15] [corpus size=400000]
+# Usage: loadtest/compare.sh [seconds per run=15] [corpus size=600000] (the lean reference sends
+# ~40,000 webhooks/s here: a corpus must outlast the run)
 # The daemon's CPU per webhook is also split by its threads (cf-http, cf-engine, cf-shard-N, the
 # main thread by the binary's name), from /proc/PID/task, and the time its threads spent runnable
 # but waiting for a CPU (schedstat) beside the hypervisor's steal: on this 2-core machine the load
@@ -27,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${1:-15}
-EVENTS=${2:-400000}
+EVENTS=${2:-600000}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SERVER=${PG_URL%/*}
 BIN=${BIN:-target/release/creatorflow}

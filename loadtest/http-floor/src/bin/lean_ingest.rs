@@ -13,7 +13,8 @@
 //! live events and effects.
 //!
 //! Usage: lean_ingest PORT POSTGRES_URL APP_KEY APP_SECRET (creates its two tables, `lean_events`
-//! and `lean_orders`, if missing).
+//! and `lean_orders`, if missing; with `LEAN_INDEXES=daemon` in the environment, also the
+//! daemon's history and list indexes).
 
 #[global_allocator]
 static A: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -41,8 +42,18 @@ CREATE TABLE IF NOT EXISTS lean_orders (\
   id text COLLATE \"C\" PRIMARY KEY, \
   shop_id text NOT NULL, \
   status text NOT NULL, \
+  stage text NOT NULL DEFAULT 'received', \
   update_time bigint NOT NULL, \
   updated_at timestamptz NOT NULL)";
+
+/// With `LEAN_INDEXES=daemon`: the indexes the daemon's hot path maintains besides these keys
+/// (an order's history in order, and the order lists by shop, status and stage, each by update
+/// time), to measure what they cost on their own.
+const DAEMON_INDEXES: &str = "\
+CREATE INDEX IF NOT EXISTS lean_events_history ON lean_events (order_id, position); \
+CREATE INDEX IF NOT EXISTS lean_orders_shop ON lean_orders (shop_id, updated_at, id); \
+CREATE INDEX IF NOT EXISTS lean_orders_status ON lean_orders (shop_id, status, updated_at, id); \
+CREATE INDEX IF NOT EXISTS lean_orders_stage ON lean_orders (shop_id, stage, updated_at, id)";
 
 /// One statement per batch: the log rows whose key is new, then each order's newest state
 /// among them (an older notification arriving late does not move an order back).
@@ -188,6 +199,12 @@ fn main() -> std::io::Result<()> {
                         .await
                         .expect("PostgreSQL");
                     sqlx::raw_sql(SCHEMA).execute(&pool).await.expect("schema");
+                    if std::env::var("LEAN_INDEXES").is_ok_and(|v| v == "daemon") {
+                        sqlx::raw_sql(DAEMON_INDEXES)
+                            .execute(&pool)
+                            .await
+                            .expect("indexes");
+                    }
                     ready.send(()).expect("main waits for the schema");
                     let writers: Vec<_> = (0..WRITERS)
                         .map(|_| tokio::spawn(writer(pool.clone(), receiver.clone())))

@@ -15,6 +15,7 @@ pub mod notification_deliveries;
 pub mod order_details;
 pub mod order_events;
 pub mod order_items;
+pub mod order_requests;
 pub mod order_tags;
 pub mod orders;
 pub mod outbox;

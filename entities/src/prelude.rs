@@ -5,6 +5,7 @@ pub use super::notification_deliveries::Entity as NotificationDeliveries;
 pub use super::order_details::Entity as OrderDetails;
 pub use super::order_events::Entity as OrderEvents;
 pub use super::order_items::Entity as OrderItems;
+pub use super::order_requests::Entity as OrderRequests;
 pub use super::order_tags::Entity as OrderTags;
 pub use super::orders::Entity as Orders;
 pub use super::outbox::Entity as Outbox;

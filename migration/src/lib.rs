@@ -43,6 +43,7 @@ mod m20261207_000036_node_leases;
 mod m20261207_000037_recipient_in_detail;
 mod m20261207_000038_order_details;
 mod m20261207_000039_shipment_tracking;
+mod m20261208_000040_order_requests;
 
 pub use m20261128_000013_the_log::{SLOTS, slot_of};
 pub use m20261128_000022_row_level_security::SHOP_ROLE;
@@ -92,6 +93,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000037_recipient_in_detail::Migration),
             Box::new(m20261207_000038_order_details::Migration),
             Box::new(m20261207_000039_shipment_tracking::Migration),
+            Box::new(m20261208_000040_order_requests::Migration),
         ]
     }
 }

@@ -139,6 +139,16 @@ pub enum AfterSaleKind {
     Return,
 }
 
+impl AfterSaleKind {
+    /// The name stored and searched (`cancellation`, `return`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterSaleKind::Cancellation => "cancellation",
+            AfterSaleKind::Return => "return",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IgnoreReason {

@@ -13,6 +13,7 @@ mod lifecycle;
 mod money;
 mod order;
 mod packing;
+pub mod request;
 pub mod search;
 pub(crate) mod serde_text;
 mod shipment;
@@ -36,7 +37,8 @@ pub use lifecycle::{
 };
 pub use money::{Currency, Money};
 pub use order::{Applied, Order, OrderId, SLOTS, slot_of, slot_of_hash, stable_hash};
-pub use packing::{NO_DETAIL, PackLine, hold_back, pick_list, slip_lines};
+pub use packing::{NO_DETAIL, PackLine, held_for, hold_back, pick_list, slip_lines};
+pub use request::AWAITING_SELLER;
 pub use search::Search;
 pub use shipment::{ShipmentProvider, ShipmentState};
 pub use shop::{ShopId, ShopName};

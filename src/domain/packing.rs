@@ -3,7 +3,7 @@
 //! parcel may be a gift. A pick list sums the lines of many slips per SKU, for whoever gathers
 //! the stock before the parcels are packed. And an order that must not leave yet says why.
 
-use super::{LineItem, OrderStatus, Sku, Stage};
+use super::{AfterSale, LineItem, OrderStatus, Sku, Stage};
 
 /// Why an order whose detail TikTok has not sent cannot be packed.
 pub const NO_DETAIL: &str = "TikTok has not sent this order's detail yet (the address and the items): fetch it before packing";
@@ -62,7 +62,9 @@ pub fn pick_list<'a>(slips: impl IntoIterator<Item = &'a [PackLine]>) -> Vec<Pac
 
 /// Why an order's parcel must not leave now, if it must not: cancelled, unpaid, in TikTok's
 /// cancellation window, held (with the hold's reason), needing attention, already shipped, or
-/// not known yet (TikTok has not sent its detail: no address, no items).
+/// not known yet (TikTok has not sent its detail: no address, no items). A buyer's request
+/// awaiting the seller holds it back too ([`held_for`], which the caller adds: the request is
+/// read beside the order).
 pub fn hold_back(
     status: &OrderStatus,
     stage: Stage,
@@ -87,6 +89,16 @@ pub fn hold_back(
         _ if !detail_known => NO_DETAIL.into(),
         _ => return None,
     })
+}
+
+/// Why an order with a request TikTok waits for the seller to answer (a cancellation asked
+/// for, say) must not leave before the seller has answered it.
+pub fn held_for(request: &AfterSale) -> String {
+    format!(
+        "{} ({}): answer it before shipping",
+        request.summary(),
+        request.status
+    )
 }
 
 #[cfg(test)]

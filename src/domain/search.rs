@@ -1,6 +1,6 @@
 //! The order search syntax, as Shopify's admin search has it:
 //! `status:AWAITING_SHIPMENT stage:exception tag:vip sku:TSHIRT-BLK-M created_at:>=2026-11-01
-//! total:>100 id:5766… recipient:lovelace tracking:1Z999AA10123456784`. Times are a day, an RFC 3339 time, or a moment from now (`now`,
+//! total:>100 id:5766… recipient:lovelace tracking:1Z999AA10123456784 request:open`. Times are a day, an RFC 3339 time, or a moment from now (`now`,
 //! `now-7d`, `now+24h`, `now-30m`): `ship_by:<now` is the orders whose ready-to-ship deadline
 //! has passed. Terms are ANDed; `OR` between two terms or groups makes either do;
 //! `-` before a term or group negates it; parentheses group. A value with spaces is quoted
@@ -13,7 +13,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
-use super::{OrderId, OrderStatus, ShopId, Sku, Stage};
+use super::{AfterSaleKind, OrderId, OrderStatus, ShopId, Sku, Stage};
 
 /// The longest query accepted, in bytes.
 pub const MAX_LEN: usize = 2_000;
@@ -59,6 +59,20 @@ pub enum Term {
     Recipient(String),
     /// The tracking number of the order's shipment, exactly (`tracking:1Z999AA10123456784`).
     Tracking(String),
+    /// A cancellation or return request on the order (`request:open`, `request:cancellation`,
+    /// `request:return`, `request:any`).
+    Request(Request),
+}
+
+/// Which buyer requests `request:` finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// A request TikTok waits for the seller to answer ([`super::AWAITING_SELLER`]).
+    Open,
+    /// Any request of this kind, answered or not.
+    Kind(AfterSaleKind),
+    /// Any request at all.
+    Any,
 }
 
 /// The shortest and longest part of a name `recipient:` takes, in characters.
@@ -203,7 +217,8 @@ impl Term {
             | Term::ShipBy(..)
             | Term::Total(..)
             | Term::Recipient(_)
-            | Term::Tracking(_) => return None,
+            | Term::Tracking(_)
+            | Term::Request(_) => return None,
         })
     }
 }
@@ -447,6 +462,20 @@ fn term(word: &str) -> Result<Term, Error> {
             }
             Term::Tracking(value.to_owned())
         }
+        "request" => {
+            exact("request")?;
+            Term::Request(match value.to_ascii_lowercase().as_str() {
+                "open" => Request::Open,
+                "cancellation" => Request::Kind(AfterSaleKind::Cancellation),
+                "return" => Request::Kind(AfterSaleKind::Return),
+                "any" => Request::Any,
+                _ => {
+                    return Err(bad(format!(
+                        "{value} is not a kind of request; use open (awaiting the seller), cancellation, return or any"
+                    )));
+                }
+            })
+        }
         "total" => Term::Total(
             compare,
             value
@@ -457,7 +486,7 @@ fn term(word: &str) -> Result<Term, Error> {
         ),
         other => {
             return Err(bad(format!(
-                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total, recipient or tracking"
+                "unknown field {other}; use status, stage, tag, sku, id, shop, created_at, updated_at, ship_by, total, recipient, tracking or request"
             )));
         }
     })
@@ -671,12 +700,40 @@ mod tests {
             ("recipient:A", "recipient:A", "2 to 100 characters"),
             ("recipient:>ada", "recipient:>ada", "not a comparison"),
             ("tracking:\"1Z 99\"", "tracking:1Z 99", "without spaces"),
+            (
+                "request:refund",
+                "request:refund",
+                "open (awaiting the seller)",
+            ),
+            ("request:<open", "request:<open", "not a comparison"),
         ];
         for (query, term, why) in cases {
             let e = Search::parse(query).unwrap_err();
             assert_eq!(e.term, term, "{query}: {e}");
             assert!(e.reason.contains(why), "{query}: {e}");
         }
+    }
+
+    #[test]
+    fn request_finds_open_requests_or_those_of_a_kind() {
+        let read = |q: &str| {
+            Search::parse(q)
+                .unwrap()
+                .terms()
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(read("request:open"), [Term::Request(Request::Open)]);
+        assert_eq!(read("request:OPEN"), [Term::Request(Request::Open)]);
+        assert_eq!(
+            read("request:cancellation OR request:return"),
+            [
+                Term::Request(Request::Kind(AfterSaleKind::Cancellation)),
+                Term::Request(Request::Kind(AfterSaleKind::Return)),
+            ]
+        );
+        assert_eq!(read("-request:any"), [Term::Request(Request::Any)]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{Caller, Error};
 use async_graphql::ID;
 
-use crate::domain::{OrderId, Scope, Search, hold_back, pick_list, slip_lines};
+use crate::domain::{OrderId, Scope, Search, held_for, hold_back, pick_list, slip_lines};
 use crate::persistence::{Database, OrderFilter};
 
 /// The most orders one pick list covers.
@@ -71,6 +71,8 @@ impl PickListBody {
                 "more than {MAX_ORDERS} orders match: narrow the query (one pick list covers at most {MAX_ORDERS})"
             )));
         }
+        let ids: Vec<&str> = views.iter().map(|v| v.order.id.as_str()).collect();
+        let requests = db.orders().open_requests(&ids).await?;
         let mut held_back = Vec::new();
         let mut slips = Vec::new();
         for view in &views {
@@ -80,7 +82,9 @@ impl PickListBody {
                 order.stage,
                 order.stage_reason.as_deref(),
                 view.detail.is_some(),
-            ) {
+            )
+            .or_else(|| requests.get(order.id.as_str()).map(held_for))
+            {
                 Some(reason) => held_back.push(HeldBackBody {
                     order_id: ID(order.id.as_str().to_owned()),
                     reason,

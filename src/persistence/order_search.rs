@@ -1,15 +1,15 @@
-//! A [`Search`] as SQL over the orders table: one condition, with `IN` subqueries for tags and
-//! SKUs (served by their `(tag, order_id)` and `sku_id` indexes), the total compared in each
+//! A [`Search`] as SQL over the orders table: one condition, with `IN` subqueries for tags,
+//! SKUs, tracking numbers and buyer requests (served by their `(tag, order_id)` and `sku_id` indexes), the total compared in each
 //! currency's minor units, and the recipient's name read from each order's detail.
 
 use chrono::{DateTime, Utc};
-use entities::{order_details, order_items, order_tags, orders, shipments};
+use entities::{order_details, order_items, order_requests, order_tags, orders, shipments};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
 
-use crate::domain::search::{Compare, Term};
-use crate::domain::{Currency, Search};
+use crate::domain::search::{Compare, Request, Term};
+use crate::domain::{AWAITING_SELLER, Currency, Search};
 
 /// The condition an order must meet to match `search`, its moments from now taken as of now.
 pub(super) fn condition(search: &Search) -> Condition {
@@ -79,6 +79,17 @@ fn term_condition(term: &Term, now: DateTime<Utc>) -> Condition {
             shipments::Entity,
             shipments::Column::OrderId,
             Expr::col(shipments::Column::TrackingNumber).eq(number.as_str()),
+        )),
+        // The requests in a status awaiting the seller are found from their status index
+        // (migration 40); a kind of request reads the table's key.
+        Term::Request(request) => all.add(id_in(
+            order_requests::Entity,
+            order_requests::Column::OrderId,
+            match request {
+                Request::Open => Expr::col(order_requests::Column::Status).is_in(AWAITING_SELLER),
+                Request::Kind(kind) => Expr::col(order_requests::Column::Kind).eq(kind.as_str()),
+                Request::Any => Expr::val(true),
+            },
         )),
     }
 }

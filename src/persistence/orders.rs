@@ -12,8 +12,8 @@ use sea_orm::{
 
 use super::{Database, Error};
 use crate::domain::{
-    Currency, Detail, Event, Money, Order, OrderId, OrderStatus, Scope, Search, ShopId, Sku, Stage,
-    quantities,
+    AWAITING_SELLER, AfterSale, AfterSaleKind, Currency, Detail, Event, Money, Order, OrderId,
+    OrderStatus, Scope, Search, ShopId, Sku, Stage, quantities,
 };
 
 /// Ids per `IN (…)`: well under SQLite's and PostgreSQL's bind-parameter limits.
@@ -476,6 +476,39 @@ impl OrderStore<'_> {
             }
         }
         Ok(counted.min(cap + 1))
+    }
+
+    /// A request TikTok waits for the seller to answer, of each of `ids` that has one (the
+    /// newest reported, if several), from the requests' status index. The ids are orders the
+    /// caller has already read within its scope.
+    pub async fn open_requests(&self, ids: &[&str]) -> Result<HashMap<String, AfterSale>, Error> {
+        let mut open: HashMap<String, AfterSale> = HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            for row in entities::order_requests::Entity::find()
+                .filter(entities::order_requests::Column::Status.is_in(AWAITING_SELLER))
+                .filter(entities::order_requests::Column::OrderId.is_in(chunk.iter().copied()))
+                .order_by_asc(entities::order_requests::Column::TiktokTime)
+                .all(&self.db.conn)
+                .await?
+            {
+                let kind = match row.kind.as_str() {
+                    "cancellation" => AfterSaleKind::Cancellation,
+                    _ => AfterSaleKind::Return,
+                };
+                open.insert(
+                    row.order_id,
+                    AfterSale {
+                        kind,
+                        id: row.request_id,
+                        status: row.status,
+                        role: row.role,
+                        return_type: row.return_type,
+                        time: row.tiktok_time,
+                    },
+                );
+            }
+        }
+        Ok(open)
     }
 
     /// The tags of each of `ids`, sorted, in one statement (orders without tags are missing).

@@ -824,3 +824,97 @@ async fn a_full_run_at_debug_level_logs_no_secret_even_in_its_errors() {
         assert!(!logs.contains(secret), "the {what} is in the log");
     }
 }
+
+/// Migration 40 fills the buyers' requests from the log recorded before it: the newest report of
+/// each request, so a withdrawn cancellation is not left open; `down` drops the table and the
+/// log keeps every update.
+#[actix_web::test]
+async fn migrating_up_fills_the_requests_from_the_log() {
+    use crate::helpers::{order_at, request_of};
+    use sea_orm::{ConnectionTrait, Statement};
+    const SHOP: &str = "7495540735365777507";
+    let app = spawn_app_on(TestDb::new().await).await;
+    for id in ["3300", "3301"] {
+        order_at(
+            &app,
+            SHOP,
+            id,
+            creatorflow::domain::OrderStatus::AwaitingShipment,
+        )
+        .await;
+    }
+    request_of(
+        &app,
+        SHOP,
+        "3300",
+        "c-9",
+        "CANCELLATION_REQUEST_PENDING",
+        200,
+    )
+    .await;
+    request_of(
+        &app,
+        SHOP,
+        "3300",
+        "c-9",
+        "CANCELLATION_REQUEST_CANCELLED",
+        300,
+    )
+    .await;
+    request_of(
+        &app,
+        SHOP,
+        "3301",
+        "r-9",
+        "RETURN_OR_REFUND_REQUEST_PENDING",
+        250,
+    )
+    .await;
+    let db = app.stop().await;
+    let raw = sea_orm::Database::connect(&db.url).await.unwrap();
+    let requests = |raw: sea_orm::DatabaseConnection| async move {
+        let backend = raw.get_database_backend();
+        raw.query_all_raw(Statement::from_string(
+            backend,
+            "SELECT order_id, kind, request_id, status, role, return_type, tiktok_time \
+             FROM order_requests ORDER BY order_id",
+        ))
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    let text = |c: &str| r.try_get::<Option<String>>("", c).unwrap();
+                    format!(
+                        "{} {} {} {} {} {} {}",
+                        text("order_id").unwrap(),
+                        text("kind").unwrap(),
+                        text("request_id").unwrap(),
+                        text("status").unwrap(),
+                        text("role").unwrap_or_default(),
+                        text("return_type").unwrap_or_default(),
+                        r.try_get::<i64>("", "tiktok_time").unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let written = requests(raw.clone()).await.unwrap();
+    assert_eq!(
+        written,
+        [
+            "3300 cancellation c-9 CANCELLATION_REQUEST_CANCELLED BUYER  300",
+            "3301 return r-9 RETURN_OR_REFUND_REQUEST_PENDING BUYER REFUND 250",
+        ]
+    );
+
+    let out = run_cli(&db, &["migrate", "down"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(requests(raw.clone()).await.is_err(), "the table is gone");
+    let out = run_cli(&db, &["migrate", "up"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        requests(raw.clone()).await.unwrap(),
+        written,
+        "filled from the log as the journal wrote it"
+    );
+}

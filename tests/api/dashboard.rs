@@ -6,7 +6,7 @@ use creatorflow::domain::OrderStatus;
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode, header};
 
-use crate::helpers::{TestApp, detail_of, order_at, sample_detail, spawn_app};
+use crate::helpers::{TestApp, detail_of, order_at, request_of, sample_detail, spawn_app};
 
 const SHOP_A: &str = "7300000000000000001";
 const SHOP_B: &str = "7300000000000000002";
@@ -1081,4 +1081,67 @@ async fn a_read_only_key_sees_no_action_and_every_surface_refuses_its_changes() 
         .await
         .unwrap();
     assert_eq!(version["version"], 1, "nothing changed");
+}
+
+/// A buyer's request awaiting the seller: the orders list's "Buyer requests" tab has the order,
+/// its page says what the buyer asked and that TikTok waits for an answer, and its packing slip
+/// is held back with that reason. Another shop's key sees none of it.
+#[actix_web::test]
+async fn a_buyers_request_awaiting_the_seller_is_listed_said_and_held_back() {
+    let app = spawn_app().await;
+    let key = app.shop_with_key(SHOP_A).await;
+    let other = app.shop_with_key(SHOP_B).await;
+    let (asked, calm) = ("9100000000000000031", "9100000000000000032");
+    for id in [asked, calm] {
+        order_at(&app, SHOP_A, id, OrderStatus::AwaitingShipment).await;
+        detail_of(&app, SHOP_A, id, sample_detail("25.60", 1_700_000_100)).await;
+    }
+    request_of(
+        &app,
+        SHOP_A,
+        asked,
+        "c-31",
+        "CANCELLATION_REQUEST_PENDING",
+        1_700_000_200,
+    )
+    .await;
+    let cookie = sign_in(&app, &key).await;
+
+    let (status, list) = get(&app, &cookie, "/ui/orders?q=request%3Aopen").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(
+        list.contains("aria-current=\"page\">Buyer requests"),
+        "the tab is the view: {list}"
+    );
+    assert!(list.contains(&format!("/ui/orders/{asked}")), "{list}");
+    assert!(!list.contains(&format!("/ui/orders/{calm}")), "{list}");
+
+    let (_, page) = get(&app, &cookie, &format!("/ui/orders/{asked}")).await;
+    assert!(
+        page.contains("The buyer asked to cancel (CANCELLATION_REQUEST_PENDING")
+            && page.contains("TikTok waits for the seller's answer"),
+        "{page}"
+    );
+    assert!(
+        page.contains("The buyer asked to cancel: CANCELLATION_REQUEST_PENDING"),
+        "the timeline says it too: {page}"
+    );
+    let (_, calm_page) = get(&app, &cookie, &format!("/ui/orders/{calm}")).await;
+    assert!(!calm_page.contains("TikTok waits for the seller"));
+
+    let (_, slips) = get(
+        &app,
+        &cookie,
+        &format!("/ui/packing-slips?ids={asked},{calm}"),
+    )
+    .await;
+    assert!(
+        slips.contains("<p class=\"hold\">The buyer asked to cancel (CANCELLATION_REQUEST_PENDING): answer it before shipping</p>"),
+        "{slips}"
+    );
+    assert!(slips.contains("1 order to pack"), "{slips}");
+
+    let theirs = sign_in(&app, &other).await;
+    let (_, list) = get(&app, &theirs, "/ui/orders?q=request%3Aopen").await;
+    assert!(!list.contains(&format!("/ui/orders/{asked}")), "{list}");
 }

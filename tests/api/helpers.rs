@@ -880,6 +880,37 @@ pub async fn detail_of(app: &TestApp, shop: &str, id: &str, detail: creatorflow:
         .unwrap();
 }
 
+/// TikTok reports a cancellation (`cancel`) or return request of order `id` in `status` at
+/// unix time `t`, as its webhooks 11 and 12 do.
+pub async fn request_of(app: &TestApp, shop: &str, id: &str, request: &str, status: &str, t: i64) {
+    use creatorflow::actors::Envelope;
+    use creatorflow::domain::{AfterSale, AfterSaleKind, Cause, Msg, OrderId, ShopId};
+    let kind = if status.starts_with("CANCELLATION") {
+        AfterSaleKind::Cancellation
+    } else {
+        AfterSaleKind::Return
+    };
+    let envelope = Envelope {
+        msg: Msg::AfterSale {
+            shop_id: ShopId::parse(shop).unwrap(),
+            update: Box::new(AfterSale {
+                kind,
+                id: request.into(),
+                status: status.into(),
+                role: Some("BUYER".into()),
+                return_type: (kind == AfterSaleKind::Return).then(|| "REFUND".into()),
+                time: t,
+            }),
+        },
+        cause: Cause::Webhook(format!("tts:{request}-{status}-{t}").into()),
+        inbox: None,
+    };
+    app.registry
+        .submit(OrderId::parse(id).unwrap(), envelope)
+        .await
+        .unwrap();
+}
+
 /// TikTok's detail of an order of three units (SKU-A twice, SKU-B once) totalling `total` USD.
 pub fn sample_detail(total: &str, t: i64) -> creatorflow::domain::Detail {
     let money = |a: &str| serde_json::json!({ "amount": a, "currency": "USD" });

@@ -7,8 +7,8 @@ use creatorflow::persistence::Database;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestDb, assert_problem, creation_commit, detail_of, ms, order_at, sample_detail,
-    spawn_app, spawn_app_on, spawn_app_with,
+    TestApp, TestDb, assert_problem, creation_commit, detail_of, ms, order_at, request_of,
+    sample_detail, spawn_app, spawn_app_on, spawn_app_with,
 };
 
 const SHOP: &str = "7494049642642441621";
@@ -668,6 +668,125 @@ async fn a_pick_list_counts_each_skus_units_over_the_orders_that_may_leave() {
     )
     .await;
     assert!(problem["detail"].as_str().unwrap().contains("colour:red"));
+}
+
+/// A buyer's cancellation or return request that TikTok waits for the seller to answer: found by
+/// `request:open` (and no longer once TikTok reports it answered, whatever older report comes
+/// late), by kind, only within the key's shop; and its order is held back from the pick list.
+#[actix_web::test]
+async fn orders_with_a_request_awaiting_the_seller_are_found_and_held_back() {
+    let app = spawn_app().await;
+    let other_shop = "7494049642642441999";
+    for (order, shop) in [
+        ("3200", SHOP),
+        ("3201", SHOP),
+        ("3202", SHOP),
+        ("3203", other_shop),
+    ] {
+        order_at(&app, shop, order, OrderStatus::AwaitingShipment).await;
+        detail_of(&app, shop, order, sample_detail("25.60", 1_700_000_100)).await;
+    }
+    request_of(
+        &app,
+        SHOP,
+        "3200",
+        "c-1",
+        "CANCELLATION_REQUEST_PENDING",
+        1_700_000_200,
+    )
+    .await;
+    request_of(
+        &app,
+        SHOP,
+        "3201",
+        "r-1",
+        "RETURN_OR_REFUND_REQUEST_PENDING",
+        1_700_000_200,
+    )
+    .await;
+    request_of(
+        &app,
+        other_shop,
+        "3203",
+        "c-2",
+        "CANCELLATION_REQUEST_PENDING",
+        1_700_000_200,
+    )
+    .await;
+    let key = app.shop_with_key(SHOP).await;
+    let ids = |key: String, query: &'static str| {
+        let app = &app;
+        async move {
+            let found = get_json(app, &format!("/api/v1/orders?query={query}"), &key).await;
+            let mut ids: Vec<String> = found["orders"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{query}: {found}"))
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(ids(key.clone(), "request%3Aopen").await, ["3200", "3201"]);
+    assert_eq!(ids(key.clone(), "request%3Acancellation").await, ["3200"]);
+    assert_eq!(ids(key.clone(), "request%3Areturn").await, ["3201"]);
+    assert_eq!(ids(key.clone(), "-request%3Aany").await, ["3202"]);
+    assert_eq!(
+        ids(app.admin_key.clone(), "request%3Aopen").await,
+        ["3200", "3201", "3203"]
+    );
+
+    let list = get_json(&app, "/api/v1/pick-list", &key).await;
+    assert_eq!(list["orders"], 1, "only 3202 may leave: {list}");
+    let mut held = list["held_back"].as_array().unwrap().clone();
+    held.sort_by_key(|h| h["order_id"].as_str().unwrap().to_owned());
+    assert_eq!(
+        json!(held),
+        json!([
+            {"order_id": "3200", "reason": "The buyer asked to cancel (CANCELLATION_REQUEST_PENDING): answer it before shipping"},
+            {"order_id": "3201", "reason": "The buyer asked for a refund (RETURN_OR_REFUND_REQUEST_PENDING): answer it before shipping"},
+        ]),
+        "{list}"
+    );
+
+    // The buyer withdrew the cancellation; a late, older report of it pending changes nothing.
+    request_of(
+        &app,
+        SHOP,
+        "3200",
+        "c-1",
+        "CANCELLATION_REQUEST_CANCELLED",
+        1_700_000_300,
+    )
+    .await;
+    request_of(
+        &app,
+        SHOP,
+        "3200",
+        "c-1",
+        "CANCELLATION_REQUEST_PENDING",
+        1_700_000_250,
+    )
+    .await;
+    assert_eq!(ids(key.clone(), "request%3Aopen").await, ["3201"]);
+    assert_eq!(ids(key.clone(), "request%3Acancellation").await, ["3200"]);
+    let list = get_json(&app, "/api/v1/pick-list", &key).await;
+    assert_eq!(list["orders"], 2, "{list}");
+
+    let problem = assert_problem(
+        app.get("/api/v1/orders?query=request%3Arefund", Some(&key))
+            .await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("request:refund")
+    );
 }
 
 /// Many orders, many concurrent messages: each order's audit trail is contiguous, nothing is

@@ -9,10 +9,10 @@ use super::orders::{Row, ShopNames};
 use super::session::Viewer;
 use super::{Who, back, page};
 use crate::commands::{self, Command, Commands};
-use crate::domain::{Address, LineItem, Money, OrderId, Tag};
+use crate::domain::{Address, AfterSale, Event, LineItem, Money, OrderId, Tag, request};
 use crate::http::Error;
 use crate::integrations::shipping::Shipping;
-use crate::persistence::Database;
+use crate::persistence::{Database, HistoryEntry};
 use crate::workflow::run::Status as RunStatus;
 
 /// Line items alike (one SKU at one price in one package) as one line: TikTok sends a line
@@ -100,6 +100,28 @@ pub struct HistoryLine {
     cause: String,
 }
 
+/// A buyer's request awaiting the seller.
+pub struct RequestLine {
+    summary: String,
+    status: String,
+    /// When TikTok last changed it.
+    since: Option<(String, String)>,
+}
+
+/// The request a history entry recorded, if it recorded one.
+fn after_sale(entry: &HistoryEntry) -> Option<AfterSale> {
+    if !matches!(
+        entry.kind.as_str(),
+        "cancellation_updated" | "return_updated"
+    ) {
+        return None;
+    }
+    match Event::deserialize(&entry.payload).ok()? {
+        Event::AfterSaleUpdated { update } => Some(update),
+        _ => None,
+    }
+}
+
 pub struct RunView {
     template: String,
     status: String,
@@ -157,6 +179,8 @@ struct OrderPage {
     release: Option<(String, String)>,
     recipient: Option<RecipientView>,
     history: Vec<HistoryLine>,
+    /// The cancellation and return requests TikTok waits for the seller to answer.
+    open_requests: Vec<RequestLine>,
     run: Option<RunView>,
     run_failed: bool,
     cancellable: bool,
@@ -257,6 +281,16 @@ pub(in crate::http) async fn show(
             address: Address::of(r),
             raw: serde_json::to_string_pretty(r).unwrap_or_default(),
         });
+    let requests: Vec<AfterSale> = request::latest(history.iter().filter_map(after_sale));
+    let open_requests = requests
+        .iter()
+        .filter(|r| r.awaits_seller())
+        .map(|r| RequestLine {
+            summary: r.summary(),
+            status: r.status.clone(),
+            since: moment(r.time),
+        })
+        .collect();
     let history = history
         .into_iter()
         .map(|e| HistoryLine {
@@ -267,7 +301,7 @@ pub(in crate::http) async fn show(
                     Some(format!("{} → {}", from.as_str(), to.as_str()))
                 }
                 (None, Some(to), Some(status)) => Some(format!("{status}, {}", to.as_str())),
-                _ => None,
+                _ => after_sale(&e).map(|r| format!("{}: {}", r.summary(), r.status)),
             },
             kind: e.kind,
             cause: e.cause,
@@ -308,6 +342,7 @@ pub(in crate::http) async fn show(
         release,
         recipient,
         history,
+        open_requests,
         run,
         run_failed,
         cancellable,

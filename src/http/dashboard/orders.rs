@@ -40,9 +40,12 @@ fn view_href(q: &str) -> String {
 }
 
 /// Views every list has, as tabs: a name and its search.
-const VIEWS: [(&str, &str); 6] = [
+const VIEWS: [(&str, &str); 7] = [
     ("All", ""),
     ("Needs attention", "stage:exception"),
+    // A cancellation, return or replacement the buyer asked for, or a returned parcel on its
+    // way, that TikTok waits for the seller to answer.
+    ("Buyer requests", "request:open"),
     ("On hold", "stage:on_hold"),
     ("To ship", "status:AWAITING_SHIPMENT -stage:on_hold"),
     // The orders whose ready-to-ship deadline is missed, as `Deadline::missed` says (and each

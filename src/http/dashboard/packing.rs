@@ -13,7 +13,9 @@ use serde::Deserialize;
 use super::orders::ShopNames;
 use super::session::Viewer;
 use super::{Who, page};
-use crate::domain::{Address, OrderId, PackLine, Search, hold_back, pick_list, slip_lines};
+use crate::domain::{
+    Address, AfterSale, OrderId, PackLine, Search, held_for, hold_back, pick_list, slip_lines,
+};
 use crate::http::Error;
 use crate::persistence::{Database, OrderFilter, OrderView};
 
@@ -59,7 +61,7 @@ pub struct Slip {
 }
 
 impl Slip {
-    fn of(view: &OrderView, names: &ShopNames) -> Self {
+    fn of(view: &OrderView, names: &ShopNames, request: Option<&AfterSale>) -> Self {
         let order = &view.order;
         let detail = view.detail.as_ref();
         let lines = detail.map(|d| slip_lines(&d.items)).unwrap_or_default();
@@ -83,7 +85,8 @@ impl Slip {
                 order.stage,
                 order.stage_reason.as_deref(),
                 detail.is_some(),
-            ),
+            )
+            .or_else(|| request.map(held_for)),
             address: detail
                 .and_then(|d| d.recipient.as_ref())
                 .map(Address::of)
@@ -217,7 +220,12 @@ pub(in crate::http) async fn packing_slips(
         key(a).cmp(&key(b))
     });
     let names = ShopNames::from(&shops[..]);
-    let slips: Vec<Slip> = views.iter().map(|v| Slip::of(v, &names)).collect();
+    let ids: Vec<&str> = views.iter().map(|v| v.order.id.as_str()).collect();
+    let requests = db.orders().open_requests(&ids).await?;
+    let slips: Vec<Slip> = views
+        .iter()
+        .map(|v| Slip::of(v, &names, requests.get(v.order.id.as_str())))
+        .collect();
     let picks = pick_list(
         slips
             .iter()

@@ -3,7 +3,7 @@
 // `cargo build`.
 import { chromium, devices } from "@playwright/test";
 import path from "node:path";
-import { sandboxDo } from "./daemon.js";
+import { sandboxDo, signedWebhook } from "./daemon.js";
 import setup from "./global-setup.js";
 import teardown from "./global-teardown.js";
 
@@ -23,6 +23,13 @@ for (let i = 0; i < 8; i++) {
   shown.push((await sandboxDo("/sandbox/orders", { shop_id: env.E2E_SHOP_C, units: 1 + (i % 3) })).order_id);
 }
 await new Promise((r) => setTimeout(r, 8000)); // runs reserve, buy labels, ship; some dead-letter
+// The buyer of the second asks to cancel it: the "Buyer requests" tab, the order page's alert,
+// and its packing slip held back.
+const asked = Math.floor(Date.now() / 1000);
+await signedWebhook({
+  type: 11, tts_notification_id: `screenshot-cancel-${asked}`, shop_id: env.E2E_SHOP_C, timestamp: asked,
+  data: { order_id: shown[1], cancellations_role: "BUYER", cancel_status: "CANCELLATION_REQUEST_PENDING", cancel_id: "c-1", create_time: asked },
+});
 const browser = await chromium.launch({ executablePath: env.CHROMIUM || "/usr/bin/chromium" });
 try {
   const { defaultBrowserType, ...pixel } = devices["Pixel 7"];
@@ -36,6 +43,8 @@ try {
     await page.screenshot({ path: `${out}/orders-${name}.png` });
     await page.goto(`/ui/orders/${shown[0]}`);
     await page.screenshot({ path: `${out}/order-${name}.png`, fullPage: name === "desktop" });
+    await page.goto(`/ui/orders/${shown[1]}`);
+    await page.screenshot({ path: `${out}/buyer-request-${name}.png` });
     for (const section of ["workflows", "stock", "system", "analytics", "bulk"]) {
       await page.goto(`/ui/${section}`);
       await page.screenshot({ path: `${out}/${section}-${name}.png`, fullPage: name === "desktop" });

@@ -1,7 +1,7 @@
 // What a person does in the dashboard, in Chromium.
 import { test, expect, devices } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
-import { sandboxDo, statusWebhook } from "../daemon.js";
+import { sandboxDo, signedWebhook, statusWebhook } from "../daemon.js";
 
 const env = process.env;
 
@@ -342,4 +342,33 @@ test.describe("on a phone", () => {
     console.log(`phone load times (ms): ${times.join(", ")}`);
     expect(times[2]).toBeLessThan(2000);
   });
+});
+
+test("a buyer's cancellation request shows under Buyer requests and on the order, until withdrawn", async ({ page }) => {
+  const order = `58${"7".padStart(17, "7")}`;
+  const request = (status, at) =>
+    signedWebhook({
+      type: 11,
+      tts_notification_id: `cancel-${order}-${at}`,
+      shop_id: env.E2E_SHOP_A,
+      timestamp: at,
+      data: { order_id: order, cancellations_role: "BUYER", cancel_status: status, cancel_id: "c-e2e", create_time: at },
+    });
+  const now = Math.floor(Date.now() / 1000);
+  expect(await statusWebhook(env.E2E_SHOP_A, order, "AWAITING_SHIPMENT")).toBe(200);
+  expect(await request("CANCELLATION_REQUEST_PENDING", now)).toBe(200);
+  await signIn(page, env.E2E_SHOP_A_KEY);
+  await page.getByRole("link", { name: "Buyer requests" }).click();
+  await expect(page.getByRole("link", { name: "Buyer requests" })).toHaveAttribute("aria-current", "page");
+  expect(await listed(page)).toEqual([order]);
+  await page.locator(`#order-${order} a`).first().click();
+  const alert = page.locator("#summary .request");
+  await expect(alert).toContainText("The buyer asked to cancel (CANCELLATION_REQUEST_PENDING");
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  expect(results.violations, JSON.stringify(results.violations, null, 1)).toEqual([]);
+  // The buyer withdraws it: the live page drops the alert, and the tab no longer lists it.
+  expect(await request("CANCELLATION_REQUEST_CANCELLED", now + 1)).toBe(200);
+  await expect(alert).toHaveCount(0, { timeout: 3000 });
+  await page.goto("/ui/orders?q=request%3Aopen");
+  expect(await listed(page)).toEqual([]);
 });

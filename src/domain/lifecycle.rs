@@ -147,6 +147,13 @@ impl AfterSaleKind {
             AfterSaleKind::Return => "return",
         }
     }
+
+    /// The kind [`Self::as_str`] names.
+    pub fn parse(name: &str) -> Option<Self> {
+        [AfterSaleKind::Cancellation, AfterSaleKind::Return]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -464,16 +464,15 @@ fn term(word: &str) -> Result<Term, Error> {
         }
         "request" => {
             exact("request")?;
-            Term::Request(match value.to_ascii_lowercase().as_str() {
+            let value = value.to_ascii_lowercase();
+            Term::Request(match value.as_str() {
                 "open" => Request::Open,
-                "cancellation" => Request::Kind(AfterSaleKind::Cancellation),
-                "return" => Request::Kind(AfterSaleKind::Return),
                 "any" => Request::Any,
-                _ => {
-                    return Err(bad(format!(
+                kind => Request::Kind(AfterSaleKind::parse(kind).ok_or_else(|| {
+                    bad(format!(
                         "{value} is not a kind of request; use open (awaiting the seller), cancellation, return or any"
-                    )));
-                }
+                    ))
+                })?),
             })
         }
         "total" => Term::Total(

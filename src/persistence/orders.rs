@@ -491,9 +491,9 @@ impl OrderStore<'_> {
                 .all(&self.db.conn)
                 .await?
             {
-                let kind = match row.kind.as_str() {
-                    "cancellation" => AfterSaleKind::Cancellation,
-                    _ => AfterSaleKind::Return,
+                // Only this daemon writes the kinds (`AfterSaleKind::as_str`).
+                let Some(kind) = AfterSaleKind::parse(&row.kind) else {
+                    continue;
                 };
                 open.insert(
                     row.order_id,

@@ -539,6 +539,7 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
     let key_a = app.shop_with_key(SHOP_A).await;
     let key_b = app.shop_with_key(SHOP_B).await;
     let id = orders(&app, SHOP_A, "87", 1).await.remove(0);
+    crate::helpers::request_of(&app, SHOP_A, &id, "c-87", "CANCELLATION_REQUEST_PENDING", 1).await;
     let stock = app
         .client
         .put(app.url(&format!("/api/v1/inventory/{SHOP_A}/SKU-A")))
@@ -565,6 +566,10 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
         ),
         (
             format!("{{ orders(query: \"id:{id} OR shop:{SHOP_A}\") {{ nodes {{ id }} }} }}"),
+            json!({ "orders": { "nodes": [] } }),
+        ),
+        (
+            "{ orders(query: \"request:open\") { nodes { id } } }".into(),
             json!({ "orders": { "nodes": [] } }),
         ),
         (
@@ -600,6 +605,18 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
             "{query}"
         );
     }
+    let own = data(
+        &app,
+        &key_a,
+        "{ orders(query: \"request:open\") { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        own["orders"]["nodes"],
+        json!([{ "id": id }]),
+        "its own request"
+    );
     let own = data(&app, &key_a, "{ inventory { sku onHand } }", json!({})).await;
     assert_eq!(own["inventory"], json!([{ "sku": "SKU-A", "onHand": 7 }]));
     let own = data(
@@ -683,8 +700,8 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
     .await;
     assert_eq!(
         order["order"],
-        json!({ "version": 1, "stage": "received", "tags": [] }),
-        "untouched"
+        json!({ "version": 2, "stage": "received", "tags": [] }),
+        "untouched since the buyer's request (version 2)"
     );
 
     // Subscriptions: another shop's job is not found.

@@ -281,7 +281,8 @@ pub(in crate::http) async fn show(
             address: Address::of(r),
             raw: serde_json::to_string_pretty(r).unwrap_or_default(),
         });
-    let requests: Vec<AfterSale> = request::latest(history.iter().filter_map(after_sale));
+    let updates: Vec<Option<AfterSale>> = history.iter().map(after_sale).collect();
+    let requests = request::latest(updates.iter().flatten().cloned());
     let open_requests = requests
         .iter()
         .filter(|r| r.awaits_seller())
@@ -293,7 +294,8 @@ pub(in crate::http) async fn show(
         .collect();
     let history = history
         .into_iter()
-        .map(|e| HistoryLine {
+        .zip(updates)
+        .map(|(e, update)| HistoryLine {
             at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
             at_iso: e.at.to_rfc3339(),
             change: match (&e.from_stage, &e.to_stage, &e.to_status) {
@@ -301,7 +303,7 @@ pub(in crate::http) async fn show(
                     Some(format!("{} → {}", from.as_str(), to.as_str()))
                 }
                 (None, Some(to), Some(status)) => Some(format!("{status}, {}", to.as_str())),
-                _ => after_sale(&e).map(|r| format!("{}: {}", r.summary(), r.status)),
+                _ => update.map(|r| format!("{}: {}", r.summary(), r.status)),
             },
             kind: e.kind,
             cause: e.cause,

@@ -843,33 +843,13 @@ async fn migrating_up_fills_the_requests_from_the_log() {
         )
         .await;
     }
-    request_of(
-        &app,
-        SHOP,
-        "3300",
-        "c-9",
-        "CANCELLATION_REQUEST_PENDING",
-        200,
-    )
-    .await;
-    request_of(
-        &app,
-        SHOP,
-        "3300",
-        "c-9",
-        "CANCELLATION_REQUEST_CANCELLED",
-        300,
-    )
-    .await;
-    request_of(
-        &app,
-        SHOP,
-        "3301",
-        "r-9",
-        "RETURN_OR_REFUND_REQUEST_PENDING",
-        250,
-    )
-    .await;
+    for (id, request, status, t) in [
+        ("3300", "c-9", "CANCELLATION_REQUEST_PENDING", 200),
+        ("3300", "c-9", "CANCELLATION_REQUEST_CANCELLED", 300),
+        ("3301", "r-9", "RETURN_OR_REFUND_REQUEST_PENDING", 250),
+    ] {
+        request_of(&app, SHOP, id, request, status, t).await;
+    }
     let db = app.stop().await;
     let raw = sea_orm::Database::connect(&db.url).await.unwrap();
     let requests = |raw: sea_orm::DatabaseConnection| async move {

@@ -58,6 +58,30 @@ async fn get_json(app: &TestApp, path: &str, key: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The ids of the orders `query` (the search syntax) finds for `key`, sorted.
+async fn found(app: &TestApp, key: &str, query: &str) -> Vec<String> {
+    let path = format!(
+        "/api/v1/orders?query={}",
+        query
+            .replace('%', "%25")
+            .replace(' ', "%20")
+            .replace('"', "%22")
+            .replace('>', "%3E")
+            .replace('<', "%3C")
+            .replace('+', "%2B")
+            .replace(':', "%3A")
+    );
+    let body = get_json(app, &path, key).await;
+    let mut ids: Vec<String> = body["orders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{query}: {body}"))
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 async fn open_db(app: &TestApp) -> Database {
     Database::connect(&app.db.settings().database)
         .await
@@ -431,27 +455,7 @@ async fn orders_are_searched_with_the_query_syntax_inside_the_keys_shop() {
 
     let ids = |key: String, query: &'static str| {
         let app = &app;
-        async move {
-            let path = format!(
-                "/api/v1/orders?query={}",
-                query
-                    .replace('%', "%25")
-                    .replace(' ', "%20")
-                    .replace('"', "%22")
-                    .replace('>', "%3E")
-                    .replace('<', "%3C")
-                    .replace('+', "%2B")
-            );
-            let found = get_json(app, &path, &key).await;
-            let mut ids: Vec<String> = found["orders"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{query}: {found}"))
-                .iter()
-                .map(|o| o["id"].as_str().unwrap().to_owned())
-                .collect();
-            ids.sort();
-            ids
-        }
+        async move { found(app, &key, query).await }
     };
     let admin = app.admin_key.clone();
     assert_eq!(
@@ -716,24 +720,14 @@ async fn orders_with_a_request_awaiting_the_seller_are_found_and_held_back() {
     let key = app.shop_with_key(SHOP).await;
     let ids = |key: String, query: &'static str| {
         let app = &app;
-        async move {
-            let found = get_json(app, &format!("/api/v1/orders?query={query}"), &key).await;
-            let mut ids: Vec<String> = found["orders"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{query}: {found}"))
-                .iter()
-                .map(|o| o["id"].as_str().unwrap().to_owned())
-                .collect();
-            ids.sort();
-            ids
-        }
+        async move { found(app, &key, query).await }
     };
-    assert_eq!(ids(key.clone(), "request%3Aopen").await, ["3200", "3201"]);
-    assert_eq!(ids(key.clone(), "request%3Acancellation").await, ["3200"]);
-    assert_eq!(ids(key.clone(), "request%3Areturn").await, ["3201"]);
-    assert_eq!(ids(key.clone(), "-request%3Aany").await, ["3202"]);
+    assert_eq!(ids(key.clone(), "request:open").await, ["3200", "3201"]);
+    assert_eq!(ids(key.clone(), "request:cancellation").await, ["3200"]);
+    assert_eq!(ids(key.clone(), "request:return").await, ["3201"]);
+    assert_eq!(ids(key.clone(), "-request:any").await, ["3202"]);
     assert_eq!(
-        ids(app.admin_key.clone(), "request%3Aopen").await,
+        ids(app.admin_key.clone(), "request:open").await,
         ["3200", "3201", "3203"]
     );
 
@@ -769,8 +763,8 @@ async fn orders_with_a_request_awaiting_the_seller_are_found_and_held_back() {
         1_700_000_250,
     )
     .await;
-    assert_eq!(ids(key.clone(), "request%3Aopen").await, ["3201"]);
-    assert_eq!(ids(key.clone(), "request%3Acancellation").await, ["3200"]);
+    assert_eq!(ids(key.clone(), "request:open").await, ["3201"]);
+    assert_eq!(ids(key.clone(), "request:cancellation").await, ["3200"]);
     let list = get_json(&app, "/api/v1/pick-list", &key).await;
     assert_eq!(list["orders"], 2, "{list}");
 

@@ -61,15 +61,15 @@ pub fn pick_list<'a>(slips: impl IntoIterator<Item = &'a [PackLine]>) -> Vec<Pac
 }
 
 /// Why an order's parcel must not leave now, if it must not: cancelled, unpaid, in TikTok's
-/// cancellation window, held (with the hold's reason), needing attention, already shipped, or
-/// not known yet (TikTok has not sent its detail: no address, no items). A buyer's request
-/// awaiting the seller holds it back too ([`held_for`], which the caller adds: the request is
-/// read beside the order).
+/// cancellation window, a buyer's `request` TikTok waits for the seller to answer (a
+/// cancellation asked for, say), held (with the hold's reason), needing attention, already
+/// shipped, or not known yet (TikTok has not sent its detail: no address, no items).
 pub fn hold_back(
     status: &OrderStatus,
     stage: Stage,
     reason: Option<&str>,
     detail_known: bool,
+    request: Option<&AfterSale>,
 ) -> Option<String> {
     let because = |what: &str| match reason.map(str::trim).filter(|r| !r.is_empty()) {
         Some(reason) => format!("{what} ({reason})"),
@@ -81,6 +81,11 @@ pub fn hold_back(
         (OrderStatus::OnHold, _) => {
             "In TikTok's cancellation window (ON_HOLD): do not ship yet".into()
         }
+        _ if let Some(request) = request.filter(|r| r.awaits_seller()) => format!(
+            "{} ({}): answer it before shipping",
+            request.summary(),
+            request.status
+        ),
         (_, Stage::OnHold) => because("On hold: do not ship yet"),
         (_, Stage::Exception) => because("Needs attention: check the order before shipping"),
         (OrderStatus::InTransit | OrderStatus::Delivered | OrderStatus::Completed, _) => {
@@ -89,16 +94,6 @@ pub fn hold_back(
         _ if !detail_known => NO_DETAIL.into(),
         _ => return None,
     })
-}
-
-/// Why an order with a request TikTok waits for the seller to answer (a cancellation asked
-/// for, say) must not leave before the seller has answered it.
-pub fn held_for(request: &AfterSale) -> String {
-    format!(
-        "{} ({}): answer it before shipping",
-        request.summary(),
-        request.status
-    )
 }
 
 #[cfg(test)]
@@ -160,47 +155,71 @@ mod tests {
     #[test]
     fn an_order_that_must_not_leave_says_why() {
         let ready = OrderStatus::AwaitingShipment;
-        assert_eq!(hold_back(&ready, Stage::StockReserved, None, true), None);
+        assert_eq!(
+            hold_back(&ready, Stage::StockReserved, None, true, None),
+            None
+        );
         assert_eq!(
             hold_back(
                 &OrderStatus::AwaitingCollection,
                 Stage::LabelPurchased,
                 None,
-                true
+                true,
+                None
             ),
             None
         );
         assert_eq!(
-            hold_back(&ready, Stage::OnHold, Some("address check"), true).as_deref(),
+            hold_back(&ready, Stage::OnHold, Some("address check"), true, None).as_deref(),
             Some("On hold: do not ship yet (address check)")
         );
         assert_eq!(
-            hold_back(&OrderStatus::Cancelled, Stage::Cancelled, None, false).as_deref(),
+            hold_back(&OrderStatus::Cancelled, Stage::Cancelled, None, false, None).as_deref(),
             Some("Cancelled: do not ship")
         );
         assert!(
-            hold_back(&OrderStatus::OnHold, Stage::Validated, None, true)
+            hold_back(&OrderStatus::OnHold, Stage::Validated, None, true, None)
                 .unwrap()
                 .contains("cancellation window")
         );
         assert!(
-            hold_back(&OrderStatus::Unpaid, Stage::Received, None, false)
+            hold_back(&OrderStatus::Unpaid, Stage::Received, None, false, None)
                 .unwrap()
                 .contains("Not paid")
         );
         assert_eq!(
-            hold_back(&OrderStatus::InTransit, Stage::InTransit, None, true).as_deref(),
+            hold_back(&OrderStatus::InTransit, Stage::InTransit, None, true, None).as_deref(),
             Some("Already shipped (IN_TRANSIT)")
         );
         assert!(
-            hold_back(&ready, Stage::Exception, Some("no stock"), true)
+            hold_back(&ready, Stage::Exception, Some("no stock"), true, None)
                 .unwrap()
                 .ends_with("(no stock)")
         );
         assert_eq!(
-            hold_back(&ready, Stage::Received, None, false).as_deref(),
+            hold_back(&ready, Stage::Received, None, false, None).as_deref(),
             Some(NO_DETAIL),
             "nothing to pack from yet"
+        );
+        let mut asked = AfterSale {
+            kind: crate::domain::AfterSaleKind::Cancellation,
+            id: "c-1".into(),
+            status: "CANCELLATION_REQUEST_PENDING".into(),
+            role: Some("BUYER".into()),
+            return_type: None,
+            time: 1,
+        };
+        assert_eq!(
+            hold_back(&ready, Stage::StockReserved, None, true, Some(&asked)).as_deref(),
+            Some(
+                "The buyer asked to cancel (CANCELLATION_REQUEST_PENDING): answer it before shipping"
+            )
+        );
+        asked.status = "CANCELLATION_REQUEST_CANCELLED".into();
+        assert_eq!(
+            hold_back(&ready, Stage::StockReserved, None, true, Some(&asked)),
+            None,
+            "a withdrawn request holds nothing back"
         );
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{Caller, Error};
 use async_graphql::ID;
 
-use crate::domain::{OrderId, Scope, Search, held_for, hold_back, pick_list, slip_lines};
+use crate::domain::{OrderId, Scope, Search, hold_back, pick_list, slip_lines};
 use crate::persistence::{Database, OrderFilter};
 
 /// The most orders one pick list covers.
@@ -82,9 +82,8 @@ impl PickListBody {
                 order.stage,
                 order.stage_reason.as_deref(),
                 view.detail.is_some(),
-            )
-            .or_else(|| requests.get(order.id.as_str()).map(held_for))
-            {
+                requests.get(order.id.as_str()),
+            ) {
                 Some(reason) => held_back.push(HeldBackBody {
                     order_id: ID(order.id.as_str().to_owned()),
                     reason,

@@ -630,9 +630,9 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
         own["pickList"],
         json!({ "orders": 0, "units": 0, "lines": [], "heldBack": [{
             "orderId": id,
-            "reason": creatorflow::domain::NO_DETAIL,
+            "reason": "The buyer asked to cancel (CANCELLATION_REQUEST_PENDING): answer it before shipping",
         }] }),
-        "its own order, held back until TikTok's detail comes"
+        "its own order, held back by its buyer's request before anything else"
     );
 
     // Writes: every command is refused as not found, and the order does not change.

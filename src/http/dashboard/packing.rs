@@ -14,7 +14,7 @@ use super::orders::ShopNames;
 use super::session::Viewer;
 use super::{Who, page};
 use crate::domain::{
-    Address, AfterSale, OrderId, PackLine, Search, held_for, hold_back, pick_list, slip_lines,
+    Address, AfterSale, OrderId, PackLine, Search, hold_back, pick_list, slip_lines,
 };
 use crate::http::Error;
 use crate::persistence::{Database, OrderFilter, OrderView};
@@ -85,8 +85,8 @@ impl Slip {
                 order.stage,
                 order.stage_reason.as_deref(),
                 detail.is_some(),
-            )
-            .or_else(|| request.map(held_for)),
+                request,
+            ),
             address: detail
                 .and_then(|d| d.recipient.as_ref())
                 .map(Address::of)

@@ -372,3 +372,25 @@ test("a buyer's cancellation request shows under Buyer requests and on the order
   await page.goto("/ui/orders?q=request%3Aopen");
   expect(await listed(page)).toEqual([]);
 });
+
+test("a seller approves a buyer's cancellation request from the order's page, and TikTok cancels the order", async ({ page }) => {
+  // A sandbox order whose buyer asks TikTok to cancel it: TikTok's webhook brings the request.
+  const { order_id: order } = await sandboxDo("/sandbox/orders", { shop_id: env.E2E_SHOP_C, units: 1 });
+  const { request_id: request } = await sandboxDo("/sandbox/requests", { order_id: order, kind: "cancellation" });
+  await signIn(page, env.E2E_ADMIN_KEY);
+  const asked = page.getByRole("group", { name: `Buyer's request ${request}` });
+  await expect(async () => {
+    await page.goto(`/ui/orders/${order}`);
+    await expect(asked).toBeVisible({ timeout: 500 });
+  }).toPass({ timeout: 30_000 });
+  await expect(asked).toContainText("The buyer asked to cancel (CANCELLATION_REQUEST_PENDING");
+  await expect(asked.getByLabel("Reject reason (TikTok's code)")).toBeVisible();
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  expect(results.violations, JSON.stringify(results.violations, null, 1)).toEqual([]);
+  await asked.getByRole("button", { name: "Approve" }).click();
+  await expect(page.locator(".done")).toHaveText("Your answer went to TikTok");
+  await expect(page.locator(".timeline")).toContainText(`Approved the buyer's cancellation request ${request}`);
+  // TikTok's webhooks follow: the request is complete and the order cancelled, live.
+  await expect(page.locator("#summary .request")).toHaveCount(0, { timeout: 10_000 });
+  await expect(page.locator("#summary .status")).toHaveText("CANCELLED", { timeout: 10_000 });
+});

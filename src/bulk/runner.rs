@@ -263,7 +263,7 @@ impl Runner {
                 Err(
                     e @ (commands::Error::NotFound(_)
                     | commands::Error::NotAllowed(_)
-                    | commands::Error::Refused(_)
+                    | commands::Error::Refused(..)
                     | commands::Error::Engine(actors::Error::Rejected(_))),
                 ) => {
                     return Some((Outcome::Failed, Some(e.to_string())));

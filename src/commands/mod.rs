@@ -6,7 +6,9 @@
 use serde_json::json;
 
 use crate::actors::{self, Envelope, RegistryHandle, Reply};
-use crate::domain::{AfterSale, AfterSaleKind, Cause, Invalid, Msg, OrderId, Scope, Stage, Tag};
+use crate::domain::{
+    AfterSale, AfterSaleKind, Answer, Cause, Invalid, Msg, OrderId, Scope, Stage, Tag,
+};
 use crate::integrations::tiktok::client::{self, Client};
 use crate::journal::InboxEntry;
 use crate::persistence::workflows::{Run, StepRecord};
@@ -48,6 +50,42 @@ pub enum Command {
     Cancel {
         reason: String,
     },
+    /// The seller's answer to a buyer's request (`cancel_id` or `return_id`) that waits for
+    /// them, given to TikTok: approve, or reject for a reason (TikTok's code).
+    Answer {
+        request: String,
+        approve: bool,
+        reason: Option<String>,
+    },
+}
+
+impl Command {
+    /// The answer to request `request`, as every face takes it: a rejection's reason is
+    /// required (TikTok's reject reason code, 1 to 500 characters); an approval takes none.
+    pub fn answer(request: &str, approve: bool, reason: Option<&str>) -> Result<Self, Invalid> {
+        let request = request.trim();
+        if request.is_empty() || request.len() > 64 {
+            return Err(Invalid::new(
+                "request",
+                "must be a request id of 1 to 64 characters",
+            ));
+        }
+        let reason = match (approve, reason.map(str::trim).filter(|r| !r.is_empty())) {
+            (true, _) => None,
+            (false, Some(raw)) => Some(self::reason(raw)?),
+            (false, None) => {
+                return Err(Invalid::new(
+                    "reason",
+                    "a rejection needs TikTok's reject reason code",
+                ));
+            }
+        };
+        Ok(Command::Answer {
+            request: request.to_owned(),
+            approve,
+            reason,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +97,9 @@ pub enum Error {
     /// Refused by the rules: the order's state, or the workflow's.
     #[error("{0}")]
     NotAllowed(String),
-    /// TikTok refused the cancellation.
-    #[error("TikTok refused the cancellation: {0}")]
-    Refused(#[source] client::Error),
+    /// TikTok refused the cancellation or the answer (what it refused, and its words).
+    #[error("TikTok refused the {0}: {1}")]
+    Refused(&'static str, #[source] client::Error),
     /// TikTok could not be asked; worth a retry.
     #[error("cannot reach TikTok now")]
     TikTok(#[source] client::Error),
@@ -151,6 +189,19 @@ impl Commands {
             }
             Command::Cancel { reason } => {
                 self.cancel(id, reason, expected_version, cause, inbox)
+                    .await
+            }
+            Command::Answer {
+                request,
+                approve,
+                reason,
+            } => {
+                let stored = self.db.orders().request(&id, &request).await?;
+                let answer = stored
+                    .ok_or_else(|| format!("order {id} has no request {request} from the buyer"))
+                    .and_then(|r| r.answer(approve, reason))
+                    .map_err(Error::NotAllowed)?;
+                self.answer(id, answer, expected_version, cause, inbox)
                     .await
             }
         }
@@ -253,10 +304,53 @@ impl Commands {
                 Err(if e.is_transient() {
                     Error::TikTok(e)
                 } else {
-                    Error::Refused(e)
+                    Error::Refused("cancellation", e)
                 })
             }
         }
+    }
+
+    /// Records the seller's answer, then gives it to TikTok, whose webhook follows with the
+    /// request's new status; a refusal is recorded beside it and said.
+    async fn answer(
+        &self,
+        id: OrderId,
+        answer: Answer,
+        expected_version: i64,
+        cause: Cause,
+        inbox: Option<InboxEntry>,
+    ) -> Result<Reply, Error> {
+        let shop = self
+            .db
+            .orders()
+            .load(&id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.clone()))?
+            .shop_id;
+        let msg = Msg::AnswerRequest {
+            answer: Box::new(answer.clone()),
+            expected_version,
+        };
+        let reply = self.submit(id.clone(), msg, cause, inbox).await?;
+        if reply == Reply::Duplicate {
+            return Ok(reply);
+        }
+        let Err(e) = self.client.answer_request(&shop, &answer).await else {
+            return Ok(reply);
+        };
+        let msg = Msg::AnswerFailed {
+            request: answer.request,
+            error: e.to_string(),
+        };
+        let tiktok = Cause::Integration("tiktok".into());
+        if let Err(recorded) = self.submit(id, msg, tiktok, None).await {
+            tracing::warn!(error = %recorded, "cannot record TikTok's refusal of an answer");
+        }
+        Err(if e.is_transient() {
+            Error::TikTok(e)
+        } else {
+            Error::Refused("answer", e)
+        })
     }
 
     async fn submit(

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::order::Order;
 use super::status::Change;
-use super::{Detail, OrderId, OrderStatus, ShopId, Stage, Tag};
+use super::{Answer, Detail, OrderId, OrderStatus, ShopId, Stage, Tag};
 
 /// Something that may change an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,14 @@ pub enum Msg {
     },
     /// TikTok refused a seller cancellation, or could not be asked.
     CancelFailed { error: String },
+    /// A person answers a buyer's request (approve or reject); the answer goes to TikTok
+    /// after it is recorded, and a refusal is recorded as [`Msg::AnswerFailed`].
+    AnswerRequest {
+        answer: Box<Answer>,
+        expected_version: i64,
+    },
+    /// TikTok refused the seller's answer to request `request`, or could not be asked.
+    AnswerFailed { request: String, error: String },
     /// A person sends the order's failed workflow back to work, from the stage `resume_at`.
     RetryWorkflow {
         resume_at: Stage,
@@ -111,6 +119,13 @@ pub enum Event {
         reason: String,
     },
     CancelFailed {
+        error: String,
+    },
+    RequestAnswered {
+        answer: Answer,
+    },
+    AnswerFailed {
+        request: String,
         error: String,
     },
     WorkflowRetried,
@@ -191,6 +206,8 @@ impl Event {
             Event::Prioritised { .. } => "prioritised",
             Event::CancelRequested { .. } => "cancel_requested",
             Event::CancelFailed { .. } => "cancel_failed",
+            Event::RequestAnswered { .. } => "request_answered",
+            Event::AnswerFailed { .. } => "answer_failed",
             Event::WorkflowRetried => "workflow_retried",
         }
     }
@@ -411,6 +428,25 @@ pub fn decide(id: &OrderId, order: Option<&Order>, msg: &Msg) -> Result<Decision
                 .as_ref()
                 .ok_or_else(|| Rejection::NotFound(id.clone()))?;
             draft.push(Event::CancelFailed {
+                error: error.clone(),
+            });
+        }
+        Msg::AnswerRequest {
+            answer,
+            expected_version,
+        } => {
+            draft.command_target(*expected_version)?;
+            draft.push(Event::RequestAnswered {
+                answer: (**answer).clone(),
+            });
+        }
+        Msg::AnswerFailed { request, error } => {
+            draft
+                .order
+                .as_ref()
+                .ok_or_else(|| Rejection::NotFound(id.clone()))?;
+            draft.push(Event::AnswerFailed {
+                request: request.clone(),
                 error: error.clone(),
             });
         }

@@ -138,6 +138,8 @@ impl Order {
             | Event::Prioritised { .. }
             | Event::CancelRequested { .. }
             | Event::CancelFailed { .. }
+            | Event::RequestAnswered { .. }
+            | Event::AnswerFailed { .. }
             | Event::WorkflowRetried => {}
             Event::StatusChanged {
                 to, update_time, ..

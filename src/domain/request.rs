@@ -1,6 +1,8 @@
 //! The buyer's requests after a sale: cancellations and returns (or replacements) as TikTok
 //! reports them, which of them wait for the seller, and what each says in words.
 
+use serde::{Deserialize, Serialize};
+
 use super::{AfterSale, AfterSaleKind};
 
 /// The request statuses in which TikTok waits for the seller: a cancellation, a return or a
@@ -38,6 +40,89 @@ impl AfterSale {
                 _ => format!("{who} asked to return the item for a refund"),
             },
         }
+    }
+}
+
+/// The seller's answer to a request that waits for them, as TikTok's Approve/Reject
+/// Cancellation and Approve/Reject Return take it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub kind: AfterSaleKind,
+    /// `cancel_id` or `return_id`.
+    pub request: String,
+    pub approve: bool,
+    /// TikTok's decision, for a return: `APPROVE_REFUND`, `REJECT_RECEIVED_PACKAGE`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// TikTok's reject reason code; every rejection gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Answer {
+    /// The key TikTok dedupes the call by: the same answer to the same request at the same
+    /// step, however often it is sent (after a timeout, or by a second click).
+    pub fn idempotency_key(&self) -> String {
+        let verb = if self.approve { "APPROVE" } else { "REJECT" };
+        let decision = self.decision.as_deref().unwrap_or(verb);
+        format!(
+            "creatorflow-{}-{}-{decision}",
+            self.kind.as_str(),
+            self.request
+        )
+    }
+
+    /// What the seller did, in words.
+    pub fn summary(&self) -> String {
+        let verb = if self.approve { "Approved" } else { "Rejected" };
+        let what = match (self.kind, self.decision.as_deref()) {
+            (AfterSaleKind::Cancellation, _) => "cancellation request",
+            (_, Some(d)) if d.ends_with("RECEIVED_PACKAGE") => "returned parcel",
+            (_, Some(d)) if d.ends_with("REFUND") => "refund request",
+            (_, Some(d)) if d.ends_with("REPLACEMENT") => "replacement request",
+            _ => "return request",
+        };
+        match &self.reason {
+            Some(reason) => format!("{verb} the buyer's {what} {} ({reason})", self.request),
+            None => format!("{verb} the buyer's {what} {}", self.request),
+        }
+    }
+}
+
+impl AfterSale {
+    /// The seller's answer to this request: approve, or reject for `reason` (TikTok's code,
+    /// which a rejection needs). Refused, saying why, unless TikTok waits for the seller.
+    pub fn answer(&self, approve: bool, reason: Option<String>) -> Result<Answer, String> {
+        if !self.awaits_seller() {
+            return Err(format!(
+                "request {} is {}: TikTok waits for no answer to it",
+                self.id, self.status
+            ));
+        }
+        let reason = if approve { None } else { reason };
+        if !approve && reason.is_none() {
+            return Err("a rejection needs TikTok's reject reason".into());
+        }
+        let decision = match self.kind {
+            AfterSaleKind::Cancellation => None,
+            AfterSaleKind::Return => {
+                let what = match (self.status.as_str(), self.return_type.as_deref()) {
+                    ("BUYER_SHIPPED_ITEM", _) => "RECEIVED_PACKAGE",
+                    ("REPLACEMENT_REQUEST_PENDING", _) | (_, Some("REPLACEMENT")) => "REPLACEMENT",
+                    (_, Some("REFUND")) => "REFUND",
+                    _ => "RETURN",
+                };
+                let verb = if approve { "APPROVE" } else { "REJECT" };
+                Some(format!("{verb}_{what}"))
+            }
+        };
+        Ok(Answer {
+            kind: self.kind,
+            request: self.id.clone(),
+            approve,
+            decision,
+            reason,
+        })
     }
 }
 
@@ -109,6 +194,78 @@ mod tests {
         assert!(
             back.summary()
                 .starts_with("The buyer shipped the item back")
+        );
+    }
+
+    #[test]
+    fn an_answer_names_the_decision_that_fits_the_request_and_where_it_stands() {
+        let cancel = update(
+            AfterSaleKind::Cancellation,
+            "c1",
+            "CANCELLATION_REQUEST_PENDING",
+            10,
+        );
+        let approved = cancel.answer(true, Some("ignored".into())).unwrap();
+        assert_eq!((approved.decision, approved.reason), (None, None));
+        assert_eq!(
+            cancel.answer(false, None).unwrap_err(),
+            "a rejection needs TikTok's reject reason"
+        );
+        let rejected = cancel.answer(false, Some("packed".into())).unwrap();
+        assert_eq!(
+            rejected.summary(),
+            "Rejected the buyer's cancellation request c1 (packed)"
+        );
+        assert_eq!(
+            rejected.idempotency_key(),
+            "creatorflow-cancellation-c1-REJECT"
+        );
+
+        let refund = update(
+            AfterSaleKind::Return,
+            "r1",
+            "RETURN_OR_REFUND_REQUEST_PENDING",
+            10,
+        );
+        let decision =
+            |r: &AfterSale, approve| r.answer(approve, Some("x".into())).unwrap().decision;
+        assert_eq!(decision(&refund, true).as_deref(), Some("APPROVE_REFUND"));
+        let goods = AfterSale {
+            return_type: Some("RETURN_AND_REFUND".into()),
+            ..refund.clone()
+        };
+        assert_eq!(decision(&goods, false).as_deref(), Some("REJECT_RETURN"));
+        let back = AfterSale {
+            status: "BUYER_SHIPPED_ITEM".into(),
+            ..goods.clone()
+        };
+        assert_eq!(
+            decision(&back, true).as_deref(),
+            Some("APPROVE_RECEIVED_PACKAGE")
+        );
+        assert_eq!(
+            back.answer(true, None).unwrap().summary(),
+            "Approved the buyer's returned parcel r1"
+        );
+        let swap = update(
+            AfterSaleKind::Return,
+            "r2",
+            "REPLACEMENT_REQUEST_PENDING",
+            10,
+        );
+        assert_eq!(
+            decision(&swap, true).as_deref(),
+            Some("APPROVE_REPLACEMENT")
+        );
+        // Answered already (or withdrawn): nothing to answer.
+        let done = AfterSale {
+            status: "AWAITING_BUYER_SHIP".into(),
+            ..goods
+        };
+        assert!(
+            done.answer(true, None)
+                .unwrap_err()
+                .contains("AWAITING_BUYER_SHIP")
         );
     }
 }

@@ -235,7 +235,7 @@ impl From<crate::commands::Error> for Error {
         match error {
             E::NotFound(id) => Error::NotFound(format!("order {id}")),
             E::NotAllowed(why) => Error::NotAllowed(why),
-            e @ E::Refused(_) => Error::NotAllowed(e.to_string()),
+            e @ E::Refused(..) => Error::NotAllowed(e.to_string()),
             E::TikTok(e) => e.into(),
             E::Engine(e) => e.into(),
             E::Storage(e) => e.into(),

@@ -263,6 +263,8 @@ fn routes(config: &mut ServiceConfig) {
                 .service(orders::priority)
                 .service(orders::retry_workflow)
                 .service(orders::cancel)
+                .service(orders::approve_request)
+                .service(orders::reject_request)
                 .service(pick_list::show)
                 .service(webhooks::quarantine)
                 .service(webhooks::replay)

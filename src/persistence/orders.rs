@@ -491,24 +491,28 @@ impl OrderStore<'_> {
                 .all(&self.db.conn)
                 .await?
             {
-                // Only this daemon writes the kinds (`AfterSaleKind::as_str`).
-                let Some(kind) = AfterSaleKind::parse(&row.kind) else {
-                    continue;
-                };
-                open.insert(
-                    row.order_id,
-                    AfterSale {
-                        kind,
-                        id: row.request_id,
-                        status: row.status,
-                        role: row.role,
-                        return_type: row.return_type,
-                        time: row.tiktok_time,
-                    },
-                );
+                if let Some(request) = request_of(&row) {
+                    open.insert(row.order_id, request);
+                }
             }
         }
         Ok(open)
+    }
+
+    /// Order `id`'s request `request_id`, as TikTok last reported it.
+    pub async fn request(
+        &self,
+        id: &OrderId,
+        request_id: &str,
+    ) -> Result<Option<AfterSale>, Error> {
+        Ok(entities::order_requests::Entity::find()
+            .filter(entities::order_requests::Column::OrderId.eq(id.as_str()))
+            .filter(entities::order_requests::Column::RequestId.eq(request_id))
+            .order_by_desc(entities::order_requests::Column::TiktokTime)
+            .one(&self.db.conn)
+            .await?
+            .as_ref()
+            .and_then(request_of))
     }
 
     /// The tags of each of `ids`, sorted, in one statement (orders without tags are missing).
@@ -707,4 +711,17 @@ fn audit_events(id: &OrderId) -> sea_orm::Select<order_events::Entity> {
         .filter(order_events::Column::OrderId.eq(id.as_str()))
         .filter(order_events::Column::Seq.is_not_null())
         .order_by_asc(order_events::Column::Seq)
+}
+
+/// A stored request as the domain reads it; only this daemon writes the kinds
+/// (`AfterSaleKind::as_str`), so a row of another kind is none.
+fn request_of(row: &entities::order_requests::Model) -> Option<AfterSale> {
+    Some(AfterSale {
+        kind: AfterSaleKind::parse(&row.kind)?,
+        id: row.request_id.clone(),
+        status: row.status.clone(),
+        role: row.role.clone(),
+        return_type: row.return_type.clone(),
+        time: row.tiktok_time,
+    })
 }

@@ -344,3 +344,153 @@ async fn a_seller_cancellation_goes_through_tiktok_and_both_sides_are_on_the_aud
     assert_problem(late, 422, "not_allowed").await;
     assert_eq!(sandbox.calls("/return_refund/202309/cancellations"), calls);
 }
+
+#[actix_web::test]
+async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides() {
+    use tiktok_sandbox::RequestKind;
+    let sandbox = sandbox();
+    let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
+        s.workflow.enabled = false;
+    })
+    .await;
+    let id = ready_order(&sandbox, 1);
+    app.get_until(&format!("/api/v1/orders/{id}"), |o| {
+        o["status"] == "AWAITING_SHIPMENT"
+    })
+    .await;
+    let cancel_id = sandbox
+        .buyer_request(&id, RequestKind::Cancellation, None)
+        .unwrap();
+    // TikTok's webhook tells the daemon; the order is then found waiting for the seller.
+    let waiting = app
+        .get_until("/api/v1/orders?query=request%3Aopen", |b| {
+            b["orders"].as_array().is_some_and(|o| !o.is_empty())
+        })
+        .await;
+    assert_eq!(waiting["orders"][0]["id"], id.as_str());
+    let version = order_body(&app, &id).await["version"].as_i64().unwrap();
+    let answer = |verb: &'static str, body: Value| {
+        let path = format!("/api/v1/orders/{id}/requests/{cancel_id}/{verb}");
+        let app = &app;
+        async move { post(app, &path, &[], body).await }
+    };
+
+    // Bad answers name what is wrong and ask TikTok nothing.
+    let calls = sandbox.calls("/return_refund/202309/cancellations/{id}/approve")
+        + sandbox.calls("/return_refund/202309/cancellations/{id}/reject");
+    let unreasoned = answer(
+        "reject",
+        json!({ "reason": "  ", "expected_version": version }),
+    )
+    .await;
+    let problem = assert_problem(unreasoned, 400, "bad_request").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("reason"),
+        "{problem}"
+    );
+    let stale = answer("approve", json!({ "expected_version": version - 1 })).await;
+    assert_problem(stale, 409, "version_conflict").await;
+    let unknown = post(
+        &app,
+        &format!("/api/v1/orders/{id}/requests/CX0/approve"),
+        &[],
+        json!({ "expected_version": version }),
+    )
+    .await;
+    let problem = assert_problem(unknown, 422, "not_allowed").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no request CX0"),
+        "{problem}"
+    );
+    assert_eq!(
+        sandbox.calls("/return_refund/202309/cancellations/{id}/approve")
+            + sandbox.calls("/return_refund/202309/cancellations/{id}/reject"),
+        calls
+    );
+
+    // Approved: recorded as the seller's, TikTok completes the request and cancels the order.
+    let approved = answer("approve", json!({ "expected_version": version })).await;
+    assert_eq!(approved.status(), 200, "{}", approved.text().await.unwrap());
+    assert_eq!(
+        sandbox.request_status(&cancel_id).as_deref(),
+        Some("CANCELLATION_REQUEST_COMPLETE")
+    );
+    let cancelled = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["status"] == "CANCELLED"
+        })
+        .await;
+    let kinds = history_kinds(&app, &id).await;
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, cause)| k == "request_answered" && cause.starts_with("user:admin")),
+        "{kinds:?}"
+    );
+    app.get_until("/api/v1/orders?query=request%3Aopen", |b| {
+        b["orders"].as_array().is_some_and(|o| o.is_empty())
+    })
+    .await;
+
+    // Answering it again: nothing waits for an answer any more.
+    let again = answer(
+        "reject",
+        json!({ "reason": "seller_reject_apply_product_has_been_packed", "expected_version": cancelled["version"] }),
+    )
+    .await;
+    let problem = assert_problem(again, 422, "not_allowed").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CANCELLATION_REQUEST_COMPLETE"),
+        "{problem}"
+    );
+}
+
+#[actix_web::test]
+async fn tiktoks_refusal_of_an_answer_is_recorded_and_said() {
+    let sandbox = sandbox();
+    let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
+        s.workflow.enabled = false;
+    })
+    .await;
+    let id = ready_order(&sandbox, 1);
+    app.get_until(&format!("/api/v1/orders/{id}"), |o| {
+        o["status"] == "AWAITING_SHIPMENT"
+    })
+    .await;
+    // A request this daemon heard of that TikTok no longer has.
+    crate::helpers::request_of(
+        &app,
+        SHOP,
+        &id,
+        "CX77",
+        "CANCELLATION_REQUEST_PENDING",
+        1_700_000_100,
+    )
+    .await;
+    let version = order_body(&app, &id).await["version"].as_i64().unwrap();
+    let refused = post(
+        &app,
+        &format!("/api/v1/orders/{id}/requests/CX77/approve"),
+        &[("If-Match", &format!("\"{version}\""))],
+        json!({}),
+    )
+    .await;
+    let problem = assert_problem(refused, 422, "not_allowed").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("TikTok refused the answer"), "{detail}");
+    assert!(detail.contains("not found"), "{detail}");
+    let kinds = history_kinds(&app, &id).await;
+    let tail: Vec<_> = kinds[kinds.len() - 2..].iter().collect();
+    assert_eq!(tail[0].0, "request_answered", "{kinds:?}");
+    assert!(tail[0].1.starts_with("user:admin"), "{kinds:?}");
+    assert_eq!(
+        tail[1],
+        &("answer_failed".to_owned(), "integration:tiktok".to_owned())
+    );
+}

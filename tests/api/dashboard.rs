@@ -1144,4 +1144,55 @@ async fn a_buyers_request_awaiting_the_seller_is_listed_said_and_held_back() {
     let theirs = sign_in(&app, &other).await;
     let (_, list) = get(&app, &theirs, "/ui/orders?q=request%3Aopen").await;
     assert!(!list.contains(&format!("/ui/orders/{asked}")), "{list}");
+
+    // The page offers the answers. Another shop's session cannot give one; a rejection needs
+    // a reason; an approval TikTok refuses (this daemon has no TikTok app) is said, and the
+    // request still waits for an answer.
+    assert!(
+        page.contains(&format!("action=\"/ui/orders/{asked}/approve\""))
+            && page.contains("name=\"request\" value=\"c-31\""),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let version = page.split("name=\"version\" value=\"").nth(1).unwrap();
+    let version = version.split('"').next().unwrap();
+    let path = format!("/ui/orders/{asked}/approve");
+    let answer = [
+        ("csrf", token.as_str()),
+        ("version", version),
+        ("request", "c-31"),
+    ];
+    let (_, their_page) = get(&app, &theirs, "/ui/orders").await;
+    let their_token = csrf(&their_page);
+    let their_answer = [
+        ("csrf", their_token.as_str()),
+        ("version", version),
+        ("request", "c-31"),
+    ];
+    let refused = post(&app, &theirs, &path, &their_answer).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let unreasoned = post(
+        &app,
+        &cookie,
+        &format!("/ui/orders/{asked}/reject"),
+        &answer,
+    )
+    .await;
+    let (_, said) = get(&app, &cookie, &location(&unreasoned)).await;
+    assert!(
+        said.contains("a rejection needs TikTok&#39;s reject reason code"),
+        "{said}"
+    );
+    let approved = post(&app, &cookie, &path, &answer).await;
+    let (_, said) = get(&app, &cookie, &location(&approved)).await;
+    assert!(said.contains("TikTok refused the answer"), "{said}");
+    assert!(
+        said.contains("Approved the buyer&#39;s cancellation request c-31")
+            && said.contains("TikTok refused the answer to c-31"),
+        "the timeline has both: {said}"
+    );
+    assert!(
+        said.contains("TikTok waits for the seller's answer"),
+        "{said}"
+    );
 }

@@ -644,6 +644,8 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
         "tagsRemove(id: $id, tags: [\"x\"], expectedVersion: 1)",
         "setOrderPriority(id: $id, priority: 5, expectedVersion: 1)",
         "retryWorkflow(id: $id, expectedVersion: 1)",
+        "answerRequest(id: $id, request: \"c-87\", approve: true, expectedVersion: 2)",
+        "answerRequest(id: $id, request: \"c-87\", approve: false, reason: \"x\", expectedVersion: 2)",
     ];
     for command in commands {
         let mutation = format!(
@@ -654,6 +656,16 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
         assert_eq!(payload["order"], Value::Null, "{command}");
         assert_eq!(payload["userErrors"][0]["code"], "NOT_FOUND", "{command}");
     }
+    // Its own key's rejection without a reason is refused for the reason, before TikTok.
+    let unreasoned = data(
+        &app,
+        &key_a,
+        "mutation($id: ID!) { answerRequest(id: $id, request: \"c-87\", approve: false, expectedVersion: 2) { order { id } userErrors { field message } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let errors = &unreasoned["answerRequest"]["userErrors"];
+    assert_eq!(errors[0]["field"], json!(["reason"]), "{unreasoned}");
     let cancel = format!("mutation {{ bulkJobCancel(id: {job}) {{ userErrors {{ code }} }} }}");
     let refused = data(&app, &key_b, &cancel, json!({})).await;
     assert_eq!(

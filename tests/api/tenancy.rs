@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, order_at, spawn_app};
+use crate::helpers::{TestApp, order_at, request_of, spawn_app};
 use creatorflow::domain::OrderStatus;
 
 const SHOP_A: &str = "7200000000000000001";
@@ -56,6 +56,7 @@ fn request(path: &str, ids: &Value) -> (String, Value) {
         .replace("{order_id}", ORDER_A)
         .replace("{shop_id}", SHOP_A)
         .replace("{sku_id}", "SKU-A")
+        .replace("{request_id}", "CX1")
         .replace("{name}", "standard");
     let id = |what: &str| ids[what].to_string();
     let filled = if filled.starts_with("/api/v1/bulk-jobs/") {
@@ -70,6 +71,13 @@ fn request(path: &str, ids: &Value) -> (String, Value) {
             json!({ "reason": "x", "expected_version": 1 })
         }
         "/api/v1/orders/{order_id}/tags" => json!({ "add": ["x"], "expected_version": 1 }),
+        // The order is at version 2 once its buyer's request is recorded.
+        "/api/v1/orders/{order_id}/requests/{request_id}/approve" => {
+            json!({ "expected_version": 2 })
+        }
+        "/api/v1/orders/{order_id}/requests/{request_id}/reject" => {
+            json!({ "reason": "x", "expected_version": 2 })
+        }
         "/api/v1/orders/{order_id}/priority" => json!({ "priority": 5, "expected_version": 1 }),
         "/api/v1/inventory/{shop_id}/{sku_id}" => json!({ "on_hand": 1 }),
         "/api/v1/inventory/{shop_id}/{sku_id}/adjust" => json!({ "delta": -1 }),
@@ -115,6 +123,15 @@ async fn no_rest_route_lets_one_shops_key_see_or_change_another_shops_data() {
     let key_a = app.shop_with_key(SHOP_A).await;
     let key_b = app.shop_with_key(SHOP_B).await;
     order_at(&app, SHOP_A, ORDER_A, OrderStatus::AwaitingShipment).await;
+    request_of(
+        &app,
+        SHOP_A,
+        ORDER_A,
+        "CX1",
+        "CANCELLATION_REQUEST_PENDING",
+        1_700_000_100,
+    )
+    .await;
     let (status, _) = call(
         &app,
         &key_a,
@@ -197,7 +214,7 @@ async fn no_rest_route_lets_one_shops_key_see_or_change_another_shops_data() {
         .json()
         .await
         .unwrap();
-    assert_eq!(order["version"], 1, "{order}");
+    assert_eq!(order["version"], 2, "{order}");
     assert_eq!(order["tags"], json!([]));
     let stock: Value = app
         .get(&format!("/api/v1/inventory/{SHOP_A}/SKU-A"), Some(&key_a))

@@ -309,18 +309,126 @@ async fn fulfilment_and_cancellation_calls_reach_tiktok_signed() {
         client.cancel_order(&shop(), &late).await,
         Err(Error::Api { .. })
     ));
+}
 
-    let answer = client
-        .decide_cancellation(
-            &shop(),
-            "CX1",
-            true,
-            "cf-approve-CX1",
-            &serde_json::json!({}),
+#[actix_web::test]
+async fn a_buyers_request_is_answered_once_with_the_decision_that_fits_it() {
+    use creatorflow::domain::{AfterSale, AfterSaleKind};
+    use tiktok_sandbox::RequestKind;
+    let sandbox = sandbox();
+    let db = TestDb::new().await;
+    let client = authorised(&sandbox, &db).await;
+    let pending = |kind, id: &str, status: &str, return_type: Option<&str>| AfterSale {
+        kind,
+        id: id.into(),
+        status: status.into(),
+        role: Some("BUYER".into()),
+        return_type: return_type.map(str::to_owned),
+        time: 1,
+    };
+    let refused_with = |result: Result<serde_json::Value, Error>| match result {
+        Err(Error::Api { code, message, .. }) => (code, message),
+        other => panic!("TikTok should refuse: {other:?}"),
+    };
+
+    // A cancellation, approved: TikTok cancels the order; the same answer again changes nothing.
+    let order = sandbox.create_order(SHOP, 1, false);
+    sandbox.set_status(&order, "AWAITING_SHIPMENT", false);
+    let cancel_id = sandbox
+        .buyer_request(&order, RequestKind::Cancellation, None)
+        .unwrap();
+    let cancel = pending(
+        AfterSaleKind::Cancellation,
+        &cancel_id,
+        "CANCELLATION_REQUEST_PENDING",
+        None,
+    );
+    let approve = cancel.answer(true, None).unwrap();
+    client.answer_request(&shop(), &approve).await.unwrap();
+    assert_eq!(
+        sandbox.request_status(&cancel_id).as_deref(),
+        Some("CANCELLATION_REQUEST_COMPLETE")
+    );
+    assert_eq!(sandbox.order_status(&order).as_deref(), Some("CANCELLED"));
+    client.answer_request(&shop(), &approve).await.unwrap();
+    // A different answer to what is answered already: refused, saying why.
+    let reject = cancel
+        .answer(
+            false,
+            Some("seller_reject_apply_product_has_been_packed".into()),
         )
+        .unwrap();
+    let (_, message) = refused_with(client.answer_request(&shop(), &reject).await);
+    assert!(
+        message.contains("CANCELLATION_REQUEST_COMPLETE"),
+        "{message}"
+    );
+    // A request TikTok never had: refused.
+    let unknown = pending(
+        AfterSaleKind::Cancellation,
+        "CX404",
+        "CANCELLATION_REQUEST_PENDING",
+        None,
+    );
+    let (_, message) = refused_with(
+        client
+            .answer_request(&shop(), &unknown.answer(true, None).unwrap())
+            .await,
+    );
+    assert!(message.contains("not found"), "{message}");
+
+    // A return of the goods: approved (the buyer ships it back), then the parcel disputed.
+    let shipped = sandbox.create_order(SHOP, 1, false);
+    sandbox.set_status(&shipped, "DELIVERED", false);
+    let return_id = sandbox
+        .buyer_request(&shipped, RequestKind::Return, Some("RETURN_AND_REFUND"))
+        .unwrap();
+    let asked = pending(
+        AfterSaleKind::Return,
+        &return_id,
+        "RETURN_OR_REFUND_REQUEST_PENDING",
+        Some("RETURN_AND_REFUND"),
+    );
+    // A refund-only decision does not fit a return of the goods.
+    let misfit = pending(
+        AfterSaleKind::Return,
+        &return_id,
+        "RETURN_OR_REFUND_REQUEST_PENDING",
+        Some("REFUND"),
+    );
+    let (code, message) = refused_with(
+        client
+            .answer_request(&shop(), &misfit.answer(true, None).unwrap())
+            .await,
+    );
+    assert_eq!(code, tiktok_wire::code::INVALID_PARAM, "{message}");
+    assert!(message.contains("APPROVE_RETURN"), "{message}");
+    client
+        .answer_request(&shop(), &asked.answer(true, None).unwrap())
         .await
         .unwrap();
-    assert_eq!(answer["result"], "approve");
+    assert_eq!(
+        sandbox.request_status(&return_id).as_deref(),
+        Some("AWAITING_BUYER_SHIP")
+    );
+    assert!(sandbox.buyer_ships_back(&return_id));
+    let back = AfterSale {
+        status: "BUYER_SHIPPED_ITEM".into(),
+        ..asked
+    };
+    let dispute = back
+        .answer(false, Some("the item came back damaged".into()))
+        .unwrap();
+    client.answer_request(&shop(), &dispute).await.unwrap();
+    assert_eq!(
+        sandbox.request_status(&return_id).as_deref(),
+        Some("REJECT_RECEIVE_PACKAGE")
+    );
+    assert_eq!(
+        sandbox.order_status(&shipped).as_deref(),
+        Some("DELIVERED"),
+        "a return leaves the order's status be"
+    );
 }
 
 #[actix_web::test]

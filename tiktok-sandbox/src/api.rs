@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use crate::requests::RequestKind;
 use crate::shared::Shared;
 use crate::world::{Fault, TokenProblem, World};
 use tiktok_wire::code;
@@ -353,15 +354,25 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
             [
                 "return_refund",
                 "202309",
-                "cancellations",
-                _,
+                noun @ ("cancellations" | "returns"),
+                id,
                 verb @ ("approve" | "reject"),
             ],
         ) => {
-            if param("idempotency_key").is_none() {
+            let Some(key) = param("idempotency_key").filter(|k| !k.is_empty() && k.len() <= 255)
+            else {
                 return refuse(code::INVALID_PARAM, "idempotency_key is required");
+            };
+            let kind = if *noun == "cancellations" {
+                RequestKind::Cancellation
+            } else {
+                RequestKind::Return
+            };
+            let approve = *verb == "approve";
+            match world.answer_request(&shop_id, kind, id, approve, key, &json_body()) {
+                Ok(data) => ok(data),
+                Err((code, message)) => refuse(code, &message),
             }
-            ok(json!({ "result": verb }))
         }
         _ => envelope(
             StatusCode::NOT_FOUND,

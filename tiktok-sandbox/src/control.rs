@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::requests::RequestKind;
 use crate::shared::Shared;
 
 #[derive(Deserialize)]
@@ -24,6 +25,15 @@ struct NewOrder {
     status: String,
 }
 
+#[derive(Deserialize)]
+struct NewRequest {
+    order_id: String,
+    /// `cancellation` or `return`.
+    kind: String,
+    /// A return's type: `REFUND` (the default), `RETURN_AND_REFUND` or `REPLACEMENT`.
+    return_type: Option<String>,
+}
+
 fn one() -> usize {
     1
 }
@@ -33,7 +43,9 @@ fn awaiting_shipment() -> String {
 }
 
 /// Answers a `/sandbox/…` request: `POST /sandbox/shops?id=&name=` → `{"auth_code"}`,
-/// `POST /sandbox/orders?shop_id=&units=&status=` → `{"order_id"}`.
+/// `POST /sandbox/orders?shop_id=&units=&status=` → `{"order_id"}`,
+/// `POST /sandbox/requests?order_id=&kind=cancellation|return&return_type=` (the buyer asks)
+/// → `{"request_id"}`.
 pub fn handle(path: &str, query: &str, shared: &Shared) -> HttpResponse {
     match path {
         "/sandbox/shops" => match web::Query::<NewShop>::from_query(query) {
@@ -53,8 +65,23 @@ pub fn handle(path: &str, query: &str, shared: &Shared) -> HttpResponse {
             }
             Err(e) => HttpResponse::BadRequest().body(format!("order: {e}")),
         },
-        _ => {
-            HttpResponse::NotFound().body("sandbox control: POST /sandbox/shops or /sandbox/orders")
-        }
+        "/sandbox/requests" => match web::Query::<NewRequest>::from_query(query) {
+            Ok(new) => {
+                let Some(kind) = RequestKind::parse(&new.kind) else {
+                    return HttpResponse::BadRequest()
+                        .body("request: kind must be cancellation or return");
+                };
+                match shared
+                    .world()
+                    .buyer_request(&new.order_id, kind, new.return_type.as_deref())
+                {
+                    Ok(id) => HttpResponse::Ok().json(json!({ "request_id": id })),
+                    Err(why) => HttpResponse::Conflict().body(why),
+                }
+            }
+            Err(e) => HttpResponse::BadRequest().body(format!("request: {e}")),
+        },
+        _ => HttpResponse::NotFound()
+            .body("sandbox control: POST /sandbox/shops, /sandbox/orders or /sandbox/requests"),
     }
 }

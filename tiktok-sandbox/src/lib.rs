@@ -10,10 +10,12 @@ mod api;
 mod control;
 mod labels;
 pub mod loadgen;
+mod requests;
 mod server;
 mod shared;
 mod world;
 
+pub use requests::RequestKind;
 pub use server::{Options, Sandbox};
 pub use world::Fault;
 

@@ -11,6 +11,7 @@ use governor::{Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api;
+use crate::requests::RequestKind;
 use crate::shared::Shared;
 use crate::world::{Fault, World};
 use tiktok_wire::signature::webhook_signature;
@@ -222,6 +223,33 @@ impl Sandbox {
             .orders
             .get(order_id)
             .map(|o| o.wire.status.clone())
+    }
+
+    /// The order's buyer asks to cancel it, or (with `return_type`) for a refund, return or
+    /// replacement; TikTok announces it by webhook. The request's id, or why the buyer cannot.
+    pub fn buyer_request(
+        &self,
+        order_id: &str,
+        kind: RequestKind,
+        return_type: Option<&str>,
+    ) -> Result<String, String> {
+        self.shared
+            .world()
+            .buyer_request(order_id, kind, return_type)
+    }
+
+    /// The buyer sends an approved return's item back (announced).
+    pub fn buyer_ships_back(&self, return_id: &str) -> bool {
+        self.shared.world().buyer_ships_back(return_id)
+    }
+
+    /// A request's status as TikTok holds it.
+    pub fn request_status(&self, id: &str) -> Option<String> {
+        self.shared
+            .world()
+            .requests
+            .get(id)
+            .map(|r| r.status.clone())
     }
 
     /// Every access token expires now: the next call is answered 105002.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::requests::SimRequest;
 use tiktok_wire::code;
 use tiktok_wire::lenient::{Id, Lenient};
 use tiktok_wire::order::{WireLineItem, WireOrder, WirePackage, WirePayment};
@@ -32,6 +33,10 @@ pub struct World {
     pub ship_log: Vec<String>,
     /// Labels of the label API stand-in, by idempotency key.
     pub labels: HashMap<String, super::labels::IssuedLabel>,
+    /// Buyers' cancellation and return requests, by id (`requests`).
+    pub requests: BTreeMap<String, SimRequest>,
+    /// The seller's answers to them, by idempotency key.
+    pub answers: HashMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -84,10 +89,12 @@ impl World {
             faults: Vec::new(),
             labels: HashMap::new(),
             ship_log: Vec::new(),
+            requests: BTreeMap::new(),
+            answers: HashMap::new(),
         }
     }
 
-    fn next_id(&mut self) -> u64 {
+    pub(crate) fn next_id(&mut self) -> u64 {
         self.next += 1;
         self.next
     }

@@ -2,6 +2,8 @@
 //! causes, the workflow run, shipment and reservations, and the commands a person gives it,
 //! each checked against the version the page showed.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 
@@ -9,7 +11,9 @@ use super::orders::{Row, ShopNames};
 use super::session::Viewer;
 use super::{Who, back, page};
 use crate::commands::{self, Command, Commands};
-use crate::domain::{Address, AfterSale, Event, LineItem, Money, OrderId, Tag, request};
+use crate::domain::{
+    Address, AfterSale, AfterSaleKind, Answer, Event, LineItem, Money, OrderId, Tag, request,
+};
 use crate::http::Error;
 use crate::integrations::shipping::Shipping;
 use crate::persistence::{Database, HistoryEntry};
@@ -102,22 +106,74 @@ pub struct HistoryLine {
 
 /// A buyer's request awaiting the seller.
 pub struct RequestLine {
+    /// TikTok's `cancel_id` or `return_id`.
+    id: String,
     summary: String,
     status: String,
     /// When TikTok last changed it.
     since: Option<(String, String)>,
+    cancellation: bool,
+    /// The seller's answer since TikTok last reported it, which TikTok has yet to confirm.
+    answered: Option<String>,
 }
 
-/// The request a history entry recorded, if it recorded one.
-fn after_sale(entry: &HistoryEntry) -> Option<AfterSale> {
+/// A history entry about a buyer's request: TikTok's report of it, or the seller's answer.
+fn request_event(entry: &HistoryEntry) -> Option<Event> {
     if !matches!(
         entry.kind.as_str(),
-        "cancellation_updated" | "return_updated"
+        "cancellation_updated" | "return_updated" | "request_answered" | "answer_failed"
     ) {
         return None;
     }
-    match Event::deserialize(&entry.payload).ok()? {
-        Event::AfterSaleUpdated { update } => Some(update),
+    Event::deserialize(&entry.payload).ok()
+}
+
+/// The requests still waiting for the seller, each with the answer given since TikTok last
+/// reported it (an answer TikTok refused is no answer).
+fn open_requests(events: &[Option<Event>]) -> Vec<RequestLine> {
+    let mut answers: HashMap<&str, &Answer> = HashMap::new();
+    for event in events.iter().flatten() {
+        match event {
+            Event::AfterSaleUpdated { update } => {
+                answers.remove(update.id.as_str());
+            }
+            Event::RequestAnswered { answer } => {
+                answers.insert(&answer.request, answer);
+            }
+            Event::AnswerFailed { request, .. } => {
+                answers.remove(request.as_str());
+            }
+            _ => {}
+        }
+    }
+    let updates = events.iter().flatten().filter_map(|e| match e {
+        Event::AfterSaleUpdated { update } => Some(update.clone()),
+        _ => None,
+    });
+    request::latest(updates)
+        .into_iter()
+        .filter(AfterSale::awaits_seller)
+        .map(|r| RequestLine {
+            summary: r.summary(),
+            status: r.status.clone(),
+            since: moment(r.time),
+            cancellation: r.kind == AfterSaleKind::Cancellation,
+            answered: answers.get(r.id.as_str()).map(|a| a.summary()),
+            id: r.id,
+        })
+        .collect()
+}
+
+/// A request event's line in the order's history.
+fn request_change(event: &Event) -> Option<String> {
+    match event {
+        Event::AfterSaleUpdated { update } => {
+            Some(format!("{}: {}", update.summary(), update.status))
+        }
+        Event::RequestAnswered { answer } => Some(answer.summary()),
+        Event::AnswerFailed { request, error } => {
+            Some(format!("TikTok refused the answer to {request}: {error}"))
+        }
         _ => None,
     }
 }
@@ -281,21 +337,12 @@ pub(in crate::http) async fn show(
             address: Address::of(r),
             raw: serde_json::to_string_pretty(r).unwrap_or_default(),
         });
-    let updates: Vec<Option<AfterSale>> = history.iter().map(after_sale).collect();
-    let requests = request::latest(updates.iter().flatten().cloned());
-    let open_requests = requests
-        .iter()
-        .filter(|r| r.awaits_seller())
-        .map(|r| RequestLine {
-            summary: r.summary(),
-            status: r.status.clone(),
-            since: moment(r.time),
-        })
-        .collect();
+    let events: Vec<Option<Event>> = history.iter().map(request_event).collect();
+    let open_requests = open_requests(&events);
     let history = history
         .into_iter()
-        .zip(updates)
-        .map(|(e, update)| HistoryLine {
+        .zip(events)
+        .map(|(e, event)| HistoryLine {
             at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
             at_iso: e.at.to_rfc3339(),
             change: match (&e.from_stage, &e.to_stage, &e.to_status) {
@@ -303,7 +350,7 @@ pub(in crate::http) async fn show(
                     Some(format!("{} → {}", from.as_str(), to.as_str()))
                 }
                 (None, Some(to), Some(status)) => Some(format!("{status}, {}", to.as_str())),
-                _ => update.map(|r| format!("{}: {}", r.summary(), r.status)),
+                _ => event.as_ref().and_then(request_change),
             },
             kind: e.kind,
             cause: e.cause,
@@ -375,6 +422,8 @@ pub(in crate::http) struct CommandForm {
     reason: Option<String>,
     add: Option<String>,
     remove: Option<String>,
+    /// `approve` and `reject`: the buyer's request answered.
+    request: Option<String>,
 }
 
 fn tags(raw: Option<&str>) -> Result<Vec<Tag>, Error> {
@@ -426,7 +475,7 @@ pub(in crate::http) async fn fetch_label(
     tag = "dashboard",
     params(
         ("order_id" = OrderId, Path, description = "A TikTok order id"),
-        ("action" = String, Path, description = "`hold`, `release`, `tags`, `cancel` or `retry`"),
+        ("action" = String, Path, description = "`hold`, `release`, `tags`, `cancel`, `retry`, `approve` or `reject` (a buyer's request)"),
     ),
     request_body(content = CommandForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "Back to the order's page, with what happened"))
@@ -452,6 +501,13 @@ pub(in crate::http) async fn command(
             )
         }),
         "retry" => Ok((Command::RetryWorkflow, "The workflow runs again")),
+        verb @ ("approve" | "reject") => Command::answer(
+            form.request.as_deref().unwrap_or_default(),
+            verb == "approve",
+            form.reason.as_deref(),
+        )
+        .map(|command| (command, "Your answer went to TikTok"))
+        .map_err(Error::from),
         "tags" => tags(form.add.as_deref()).and_then(|add| {
             let remove = tags(form.remove.as_deref())?;
             if add.is_empty() && remove.is_empty() {

@@ -161,6 +161,22 @@ impl Mutation {
         order_command(ctx, id, expected_version, command).await
     }
 
+    /// Answers a buyer's request that TikTok waits for the seller to answer (`request` is its
+    /// `cancel_id` or `return_id`): approve, or reject for `reason` (TikTok's reject reason
+    /// code). Recorded, then given to TikTok, whose webhook follows with the new status.
+    async fn answer_request(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        request: String,
+        approve: bool,
+        reason: Option<String>,
+        expected_version: i64,
+    ) -> Result<OrderPayload> {
+        let command = Command::answer(&request, approve, reason.as_deref());
+        order_command(ctx, id, expected_version, command).await
+    }
+
     /// Adds tags (those it has already stay once).
     async fn tags_add(
         &self,

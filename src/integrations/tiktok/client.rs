@@ -20,7 +20,7 @@ use super::App;
 use super::model::{ShippingDocument, WireOrder};
 use super::vault::{self, Vault};
 use crate::config;
-use crate::domain::{OrderId, ShopId, ShopName};
+use crate::domain::{AfterSaleKind, Answer, OrderId, ShopId, ShopName};
 use crate::persistence::{self, AuthorizedShop, Database, SealedTokens, Shop, ShopAuth};
 use crate::telemetry::metrics::TIKTOK_REQUESTS_TOTAL;
 use tiktok_wire::lenient::Lenient;
@@ -662,22 +662,32 @@ impl Client {
             .await
     }
 
-    /// Approve or reject a buyer's cancellation. TikTok dedupes these by `idempotency_key`, so
-    /// they are repeated after any passing failure.
-    pub async fn decide_cancellation(
+    /// Approve or Reject Cancellation, or Approve or Reject Return, as `answer` says. TikTok
+    /// dedupes these by `idempotency_key`, so they are repeated after any passing failure.
+    pub async fn answer_request(
         &self,
         shop: &ShopId,
-        cancel_id: &str,
-        approve: bool,
-        idempotency_key: &str,
-        body: &serde_json::Value,
+        answer: &Answer,
     ) -> Result<serde_json::Value, Error> {
-        let verb = if approve { "approve" } else { "reject" };
-        let path = format!("/return_refund/202309/cancellations/{cancel_id}/{verb}");
-        let body = serde_json::to_vec(body).expect("a JSON value serialises");
-        let query = [("idempotency_key", idempotency_key.to_owned())];
-        self.call(shop, Method::POST, &path, &query, Some(body), Repeat::Safe)
-            .await
+        let noun = match answer.kind {
+            AfterSaleKind::Cancellation => "cancellations",
+            AfterSaleKind::Return => "returns",
+        };
+        let verb = if answer.approve { "approve" } else { "reject" };
+        let path = format!("/return_refund/202309/{noun}/{}/{verb}", answer.request);
+        let mut body = serde_json::Map::new();
+        if let Some(decision) = &answer.decision {
+            body.insert("decision".into(), decision.as_str().into());
+        }
+        if let Some(reason) = &answer.reason {
+            body.insert("reject_reason".into(), reason.as_str().into());
+        }
+        let body = serde_json::to_vec(&body).expect("a JSON map serialises");
+        let query = [("idempotency_key", answer.idempotency_key())];
+        let data: Option<serde_json::Value> = self
+            .call(shop, Method::POST, &path, &query, Some(body), Repeat::Safe)
+            .await?;
+        Ok(data.unwrap_or(serde_json::Value::Null))
     }
 
     async fn write(

@@ -81,11 +81,7 @@ pub fn hold_back(
         (OrderStatus::OnHold, _) => {
             "In TikTok's cancellation window (ON_HOLD): do not ship yet".into()
         }
-        _ if let Some(request) = request.filter(|r| r.awaits_seller()) => format!(
-            "{} ({}): answer it before shipping",
-            request.summary(),
-            request.status
-        ),
+        _ if let Some(stop) = request.and_then(AfterSale::stops_shipping) => stop,
         (_, Stage::OnHold) => because("On hold: do not ship yet"),
         (_, Stage::Exception) => because("Needs attention: check the order before shipping"),
         (OrderStatus::InTransit | OrderStatus::Delivered | OrderStatus::Completed, _) => {

@@ -22,6 +22,18 @@ impl AfterSale {
         AWAITING_SELLER.contains(&self.status.as_str())
     }
 
+    /// Why the order's parcel must not leave while this request waits for the seller (a
+    /// packer's hold reason, a shipping step's refusal); none once it is answered or withdrawn.
+    pub fn stops_shipping(&self) -> Option<String> {
+        self.awaits_seller().then(|| {
+            format!(
+                "{} ({}): answer it before shipping",
+                self.summary(),
+                self.status
+            )
+        })
+    }
+
     /// What the request asks of the seller, in words.
     pub fn summary(&self) -> String {
         let who = match self.role.as_deref() {

@@ -229,3 +229,74 @@ async fn a_failing_label_api_is_left_alone_after_five_failures_in_a_row() {
         "one refusal, five failures"
     );
 }
+
+/// A buyer asks to cancel while the order waits for stock: when the stock comes, its workflow
+/// does not ship it but stops for the seller's answer, saying why. Rejected, the order ships on
+/// the workflow's retry.
+#[actix_web::test]
+async fn no_parcel_leaves_while_a_buyers_request_waits_for_the_seller() {
+    use tiktok_sandbox::RequestKind;
+    let sandbox = sandbox();
+    let app = spawn(&sandbox, TestDb::new().await, |_| {}).await;
+    put_stock(&app, SKUS[0], 0).await;
+    let id = ready_order(&sandbox, 1);
+    app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["status"] == "waiting"
+    })
+    .await;
+    let cancel_id = sandbox
+        .buyer_request(&id, RequestKind::Cancellation, None)
+        .unwrap();
+    app.get_until("/api/v1/orders?query=request%3Aopen", |b| {
+        b["orders"].as_array().is_some_and(|o| !o.is_empty())
+    })
+    .await;
+    put_stock(&app, SKUS[0], 5).await;
+    let run = app
+        .get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+            r["run"]["status"] == "failed"
+        })
+        .await;
+    let stop =
+        "The buyer asked to cancel (CANCELLATION_REQUEST_PENDING): answer it before shipping";
+    assert!(
+        run["run"]["last_error"].as_str().unwrap().contains(stop),
+        "{run}"
+    );
+    assert!(!sandbox.ship_log().contains(&id), "nothing shipped");
+    let order = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["stage"] == "exception"
+        })
+        .await;
+
+    // The seller rejects the request; TikTok's webhook closes it; the retried workflow ships.
+    let rejected = app
+        .post_json(
+            &format!("/api/v1/orders/{id}/requests/{cancel_id}/reject"),
+            &app.admin_key,
+            &json!({ "reason": "seller_reject_apply_product_has_been_packed", "expected_version": order["version"] }),
+        )
+        .await;
+    assert_eq!(rejected.status(), 200, "{}", rejected.text().await.unwrap());
+    app.get_until("/api/v1/orders?query=request%3Aopen", |b| {
+        b["orders"].as_array().is_some_and(|o| o.is_empty())
+    })
+    .await;
+    let order = app
+        .get_until(&format!("/api/v1/orders/{id}"), |_| true)
+        .await;
+    let retried = app
+        .post_json(
+            &format!("/api/v1/orders/{id}/retry-workflow"),
+            &app.admin_key,
+            &json!({ "expected_version": order["version"] }),
+        )
+        .await;
+    assert_eq!(retried.status(), 200, "{}", retried.text().await.unwrap());
+    app.get_until(&format!("/api/v1/orders/{id}/workflow"), |r| {
+        r["run"]["status"] == "completed"
+    })
+    .await;
+    assert!(sandbox.ship_log().contains(&id), "shipped once answered");
+}

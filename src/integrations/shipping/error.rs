@@ -23,13 +23,18 @@ pub enum Error {
     LabelApi(#[from] super::label_api::Error),
     #[error("cannot read or record the shipment")]
     Storage(#[from] crate::persistence::Error),
+    /// A buyer's request waits for the seller's answer: the parcel does not leave before it.
+    #[error("{0}")]
+    AwaitingSeller(String),
 }
 
 impl Error {
     /// A failure no retry can mend: the step is dead-lettered at once.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::NotConfigured(_) => true,
+            // Dead-lettered at once, so the order needs attention and the seller answers; a
+            // retry of the workflow then ships it if the answer was a rejection.
+            Error::NotConfigured(_) | Error::AwaitingSeller(_) => true,
             Error::Missing(_) | Error::Storage(_) => false,
             Error::TikTok(e) => e.is_permanent(),
             Error::Batch(e) => e.is_permanent(),

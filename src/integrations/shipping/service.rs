@@ -8,7 +8,7 @@ use serde_json::json;
 use super::batch::{LEFT, ShipQueue, Shipped};
 use super::{Error, LabelApi};
 use crate::config;
-use crate::domain::{OrderId, ShopId};
+use crate::domain::{AfterSale, OrderId, ShopId};
 use crate::domain::{ShipmentProvider, ShipmentState};
 use crate::integrations::tiktok::client::Client;
 use crate::integrations::tiktok::model::ShippingDocument;
@@ -46,9 +46,20 @@ impl Shipping {
         })
     }
 
+    /// Refuses while a buyer's request waits for the seller's answer (a cancellation asked for
+    /// before the parcel leaves, say): neither a label nor a parcel goes before it is answered.
+    async fn no_request_waits(&self, order_id: &OrderId) -> Result<(), Error> {
+        let open = self.db.orders().open_requests(&[order_id.as_str()]).await?;
+        match open.values().find_map(AfterSale::stops_shipping) {
+            Some(stop) => Err(Error::AwaitingSeller(stop)),
+            None => Ok(()),
+        }
+    }
+
     /// Buys the order's label; says what was done.
     pub async fn buy_label(&self, view: &OrderRecord) -> Result<String, Error> {
         let (order_id, shop) = ids(view);
+        self.no_request_waits(&order_id).await?;
         if let Some(s) = self.current(&order_id).await? {
             return Ok(format!(
                 "label already bought ({} {})",
@@ -115,6 +126,7 @@ impl Shipping {
     /// seller-shipped ones have their tracking number pushed to TikTok.
     pub async fn ship(&self, view: &OrderRecord) -> Result<String, Error> {
         let (order_id, shop) = ids(view);
+        self.no_request_waits(&order_id).await?;
         let shipment = self.current(&order_id).await?;
         if tiktok_ships(view) {
             if let Some(s) = shipment.filter(|s| s.state == ShipmentState::Shipped) {

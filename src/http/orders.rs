@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::{Caller, Error};
 use crate::actors::Reply;
 use crate::commands::{self, Command, Commands};
-use crate::domain::{Currency, Detail, OrderId, OrderStatus, Search, ShopId, Sku, Stage, Tag};
+use crate::domain::{
+    AfterSale, Currency, Detail, OrderId, OrderStatus, Search, ShopId, Sku, Stage, Tag,
+};
 use crate::persistence::{
     Database, HistoryEntry, OrderFilter, OrderRecord, OrderSummary, cursor_of, parse_cursor,
 };
@@ -99,7 +101,47 @@ pub(super) struct OrderDetailBody {
     detail: Option<Detail>,
     quantities: Vec<SkuQuantity>,
     tags: Vec<String>,
+    /// The buyer's cancellation and return requests, as TikTok last reported each, oldest
+    /// first; those with `awaits_seller` are answered at `/requests/{request_id}/approve` or
+    /// `/reject`.
+    requests: Vec<RequestBody>,
     created_at: DateTime<Utc>,
+}
+
+/// A buyer's cancellation or return (refund, replacement) request.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct RequestBody {
+    /// `cancellation` or `return`.
+    kind: &'static str,
+    /// TikTok's `cancel_id` or `return_id`.
+    id: String,
+    /// TikTok's status, as TikTok spells it (`CANCELLATION_REQUEST_PENDING`, …).
+    status: String,
+    /// Whether TikTok waits for the seller to answer it.
+    awaits_seller: bool,
+    /// What it asks, in words.
+    summary: String,
+    /// Who asked: `BUYER`, `SELLER`, `SYSTEM`.
+    role: Option<String>,
+    /// A return's type: `REFUND`, `RETURN_AND_REFUND` or `REPLACEMENT`.
+    return_type: Option<String>,
+    /// When TikTok last changed it.
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<AfterSale> for RequestBody {
+    fn from(r: AfterSale) -> Self {
+        Self {
+            kind: r.kind.as_str(),
+            awaits_seller: r.awaits_seller(),
+            summary: r.summary(),
+            updated_at: DateTime::from_timestamp(r.time, 0),
+            id: r.id,
+            status: r.status,
+            role: r.role,
+            return_type: r.return_type,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -108,8 +150,9 @@ pub(super) struct SkuQuantity {
     quantity: u32,
 }
 
-impl From<OrderRecord> for OrderDetailBody {
-    fn from(r: OrderRecord) -> Self {
+impl OrderDetailBody {
+    /// Order `r` with its buyer's `requests`.
+    fn new(r: OrderRecord, requests: Vec<AfterSale>) -> Self {
         Self {
             order: r.order.into(),
             detail: r.detail,
@@ -119,6 +162,7 @@ impl From<OrderRecord> for OrderDetailBody {
                 .map(|(sku_id, quantity)| SkuQuantity { sku_id, quantity })
                 .collect(),
             tags: r.tags,
+            requests: requests.into_iter().map(RequestBody::from).collect(),
             created_at: r.created_at,
         }
     }
@@ -252,9 +296,11 @@ pub(super) async fn show(
         .detail(&caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
+    let requests = db.orders().requests_of(&[id.as_str()]).await?;
+    let requests = requests.into_values().next().unwrap_or_default();
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", order.order.version)))
-        .json(OrderDetailBody::from(order)))
+        .json(OrderDetailBody::new(order, requests)))
 }
 
 #[utoipa::path(
@@ -683,9 +729,10 @@ async fn command(
     Ok(response.json(body))
 }
 
-/// An order's detail as the API shows it, as one line of JSON (a bulk export's line).
-pub(super) fn detail_json(record: OrderRecord) -> String {
-    serde_json::to_string(&OrderDetailBody::from(record)).expect("an order serialises")
+/// An order's detail as the API shows it, with its buyer's `requests`, as one line of JSON (a
+/// bulk export's line).
+pub(super) fn detail_json(record: OrderRecord, requests: Vec<AfterSale>) -> String {
+    serde_json::to_string(&OrderDetailBody::new(record, requests)).expect("an order serialises")
 }
 
 impl From<Reply> for CommandBody {

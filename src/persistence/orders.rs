@@ -499,6 +499,28 @@ impl OrderStore<'_> {
         Ok(open)
     }
 
+    /// Every request of each of `ids`, as TikTok last reported it, oldest first (orders without
+    /// requests are missing).
+    pub async fn requests_of(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Vec<AfterSale>>, Error> {
+        let mut requests: HashMap<String, Vec<AfterSale>> = HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            for row in entities::order_requests::Entity::find()
+                .filter(entities::order_requests::Column::OrderId.is_in(chunk.iter().copied()))
+                .order_by_asc(entities::order_requests::Column::TiktokTime)
+                .all(&self.db.conn)
+                .await?
+            {
+                if let Some(request) = request_of(&row) {
+                    requests.entry(row.order_id).or_default().push(request);
+                }
+            }
+        }
+        Ok(requests)
+    }
+
     /// Order `id`'s request `request_id`, as TikTok last reported it.
     pub async fn request(
         &self,

@@ -208,6 +208,16 @@ async fn an_export_streams_its_orders_and_a_cancel_stops_a_job_where_it_is() {
         )
         .await;
     }
+    // One buyer asked for something: its line carries the request.
+    crate::helpers::request_of(
+        &app,
+        SHOP,
+        "7107",
+        "c-7107",
+        "CANCELLATION_REQUEST_PENDING",
+        1_700_000_100,
+    )
+    .await;
     let key = app.admin_key.clone();
     let export: Value = create(
         &app,
@@ -245,6 +255,17 @@ async fn an_export_streams_its_orders_and_a_cancel_stops_a_job_where_it_is() {
         .collect();
     assert_eq!(orders.len(), 40);
     assert!(orders.iter().all(|o| o["status"] == "AWAITING_SHIPMENT"));
+    for order in &orders {
+        let requests = order["requests"].as_array().unwrap();
+        match order["id"].as_str().unwrap() {
+            "7107" => {
+                assert_eq!(requests.len(), 1, "{order}");
+                assert_eq!(requests[0]["id"], "c-7107");
+                assert_eq!(requests[0]["awaits_seller"], true);
+            }
+            _ => assert!(requests.is_empty(), "{order}"),
+        }
+    }
     let csv = app
         .get(
             &format!("/api/v1/bulk-jobs/{export_id}/result?format=csv"),

@@ -368,7 +368,17 @@ async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides(
         })
         .await;
     assert_eq!(waiting["orders"][0]["id"], id.as_str());
-    let version = order_body(&app, &id).await["version"].as_i64().unwrap();
+    let order = order_body(&app, &id).await;
+    let version = order["version"].as_i64().unwrap();
+    assert_eq!(
+        order["requests"],
+        json!([{
+            "kind": "cancellation", "id": cancel_id, "status": "CANCELLATION_REQUEST_PENDING",
+            "awaits_seller": true, "summary": "The buyer asked to cancel", "role": "BUYER",
+            "return_type": null, "updated_at": order["requests"][0]["updated_at"],
+        }]),
+        "the order's body names the request to answer"
+    );
     let answer = |verb: &'static str, body: Value| {
         let path = format!("/api/v1/orders/{id}/requests/{cancel_id}/{verb}");
         let app = &app;
@@ -423,6 +433,11 @@ async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides(
             o["status"] == "CANCELLED"
         })
         .await;
+    assert_eq!(
+        cancelled["requests"][0]["status"], "CANCELLATION_REQUEST_COMPLETE",
+        "{cancelled}"
+    );
+    assert_eq!(cancelled["requests"][0]["awaits_seller"], false);
     let kinds = history_kinds(&app, &id).await;
     assert!(
         kinds

@@ -617,6 +617,18 @@ async fn another_shops_key_reaches_nothing_of_this_shop_through_any_field() {
         json!([{ "id": id }]),
         "its own request"
     );
+    let own = data(
+        &app,
+        &key_a,
+        "query($id: ID!) { order(id: $id) { requests { kind id status awaitsSeller summary } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        own["order"]["requests"],
+        json!([{ "kind": "cancellation", "id": "c-87", "status": "CANCELLATION_REQUEST_PENDING",
+                 "awaitsSeller": true, "summary": "The buyer asked to cancel" }])
+    );
     let own = data(&app, &key_a, "{ inventory { sku onHand } }", json!({})).await;
     assert_eq!(own["inventory"], json!([{ "sku": "SKU-A", "onHand": 7 }]));
     let own = data(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use futures_util::future::BoxFuture;
 
+use crate::domain::AfterSale;
 use crate::persistence::statements::Tally;
 use crate::persistence::{self, Database, HistoryEntry};
 
@@ -32,6 +33,19 @@ impl Loader<String> for TagsLoader {
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, Vec<String>>, Failed> {
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         self.0.orders().tags_of(&ids).await.map_err(Arc::new)
+    }
+}
+
+/// Orders' buyer requests, by order id.
+pub struct RequestsLoader(pub Database);
+
+impl Loader<String> for RequestsLoader {
+    type Value = Vec<AfterSale>;
+    type Error = Failed;
+
+    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Vec<AfterSale>>, Failed> {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.0.orders().requests_of(&ids).await.map_err(Arc::new)
     }
 }
 

@@ -23,7 +23,7 @@ pub(super) use route::{execute, subscribe};
 
 use async_graphql::dataloader::DataLoader;
 
-use self::loaders::{HistoryLoader, TagsLoader};
+use self::loaders::{HistoryLoader, RequestsLoader, TagsLoader};
 use self::mutation::Mutation;
 use self::query::Query;
 use self::subscription::Subscription;
@@ -71,5 +71,6 @@ fn request_data(caller: Caller, db: &Database) -> async_graphql::Data {
     data.insert(caller);
     data.insert(DataLoader::new(TagsLoader(db.clone()), loaders::spawn));
     data.insert(DataLoader::new(HistoryLoader(db.clone()), loaders::spawn));
+    data.insert(DataLoader::new(RequestsLoader(db.clone()), loaders::spawn));
     data
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::actors::{self, Envelope, RegistryHandle, Reply};
 use crate::domain::{
-    AfterSale, AfterSaleKind, Answer, Cause, Invalid, Msg, OrderId, Scope, Stage, Tag,
+    AfterSale, AfterSaleKind, Answer, Cause, Invalid, Msg, OrderId, Scope, ShopId, Stage, Tag,
 };
 use crate::integrations::tiktok::client::{self, Client};
 use crate::journal::InboxEntry;
@@ -107,6 +107,18 @@ pub enum Error {
     Engine(#[from] actors::Error),
     #[error(transparent)]
     Storage(#[from] persistence::Error),
+}
+
+impl Error {
+    /// TikTok's failure to take `what` (a cancellation, an answer): worth a retry if it may
+    /// pass, else its refusal.
+    fn from_tiktok(what: &'static str, e: client::Error) -> Self {
+        if e.is_transient() {
+            Error::TikTok(e)
+        } else {
+            Error::Refused(what, e)
+        }
+    }
 }
 
 /// The commands, over the engine, the database and the TikTok client. Cheap to clone.
@@ -249,13 +261,7 @@ impl Commands {
         cause: Cause,
         inbox: Option<InboxEntry>,
     ) -> Result<Reply, Error> {
-        let shop = self
-            .db
-            .orders()
-            .load(&id)
-            .await?
-            .ok_or_else(|| Error::NotFound(id.clone()))?
-            .shop_id;
+        let shop = self.shop_of(&id).await?;
         let msg = Msg::RequestCancel {
             reason: reason.clone(),
             expected_version,
@@ -301,11 +307,7 @@ impl Commands {
                 if let Err(recorded) = self.submit(id, msg, tiktok, None).await {
                     tracing::warn!(error = %recorded, "cannot record TikTok's refusal to cancel");
                 }
-                Err(if e.is_transient() {
-                    Error::TikTok(e)
-                } else {
-                    Error::Refused("cancellation", e)
-                })
+                Err(Error::from_tiktok("cancellation", e))
             }
         }
     }
@@ -320,13 +322,7 @@ impl Commands {
         cause: Cause,
         inbox: Option<InboxEntry>,
     ) -> Result<Reply, Error> {
-        let shop = self
-            .db
-            .orders()
-            .load(&id)
-            .await?
-            .ok_or_else(|| Error::NotFound(id.clone()))?
-            .shop_id;
+        let shop = self.shop_of(&id).await?;
         let msg = Msg::AnswerRequest {
             answer: Box::new(answer.clone()),
             expected_version,
@@ -346,11 +342,18 @@ impl Commands {
         if let Err(recorded) = self.submit(id, msg, tiktok, None).await {
             tracing::warn!(error = %recorded, "cannot record TikTok's refusal of an answer");
         }
-        Err(if e.is_transient() {
-            Error::TikTok(e)
-        } else {
-            Error::Refused("answer", e)
-        })
+        Err(Error::from_tiktok("answer", e))
+    }
+
+    /// The shop of order `id`.
+    async fn shop_of(&self, id: &OrderId) -> Result<ShopId, Error> {
+        Ok(self
+            .db
+            .orders()
+            .load(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.clone()))?
+            .shop_id)
     }
 
     async fn submit(

@@ -108,12 +108,13 @@ pub(super) struct OrderDetailBody {
     created_at: DateTime<Utc>,
 }
 
-/// A buyer's cancellation or return (refund, replacement) request.
-#[derive(Serialize, utoipa::ToSchema)]
+/// A buyer's cancellation or return (refund, replacement) request, as TikTok last reported it.
+#[derive(Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "BuyerRequest")]
 pub(super) struct RequestBody {
     /// `cancellation` or `return`.
-    kind: &'static str,
-    /// TikTok's `cancel_id` or `return_id`.
+    kind: String,
+    /// TikTok's `cancel_id` or `return_id` (what answering it names).
     id: String,
     /// TikTok's status, as TikTok spells it (`CANCELLATION_REQUEST_PENDING`, …).
     status: String,
@@ -132,7 +133,7 @@ pub(super) struct RequestBody {
 impl From<AfterSale> for RequestBody {
     fn from(r: AfterSale) -> Self {
         Self {
-            kind: r.kind.as_str(),
+            kind: r.kind.as_str().to_owned(),
             awaits_seller: r.awaits_seller(),
             summary: r.summary(),
             updated_at: DateTime::from_timestamp(r.time, 0),

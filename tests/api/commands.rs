@@ -6,6 +6,7 @@ use creatorflow::domain::{Cause, Msg, OrderId, OrderStatus, ShopId};
 use creatorflow::journal::InboxEntry;
 use reqwest::Response;
 use serde_json::{Value, json};
+use tiktok_sandbox::Sandbox;
 
 use crate::helpers::{
     SHOP, TestApp, TestDb, assert_problem, ready_order, sandbox, spawn_app, spawn_with_workflows,
@@ -345,9 +346,8 @@ async fn a_seller_cancellation_goes_through_tiktok_and_both_sides_are_on_the_aud
     assert_eq!(sandbox.calls("/return_refund/202309/cancellations"), calls);
 }
 
-#[actix_web::test]
-async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides() {
-    use tiktok_sandbox::RequestKind;
+/// A daemon whose workflows are off, against a sandbox whose paid order it has heard of.
+async fn waiting_to_ship() -> (Sandbox, TestApp, String) {
     let sandbox = sandbox();
     let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
         s.workflow.enabled = false;
@@ -358,6 +358,13 @@ async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides(
         o["status"] == "AWAITING_SHIPMENT"
     })
     .await;
+    (sandbox, app, id)
+}
+
+#[actix_web::test]
+async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides() {
+    use tiktok_sandbox::RequestKind;
+    let (sandbox, app, id) = waiting_to_ship().await;
     let cancel_id = sandbox
         .buyer_request(&id, RequestKind::Cancellation, None)
         .unwrap();
@@ -468,16 +475,7 @@ async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides(
 
 #[actix_web::test]
 async fn tiktoks_refusal_of_an_answer_is_recorded_and_said() {
-    let sandbox = sandbox();
-    let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
-        s.workflow.enabled = false;
-    })
-    .await;
-    let id = ready_order(&sandbox, 1);
-    app.get_until(&format!("/api/v1/orders/{id}"), |o| {
-        o["status"] == "AWAITING_SHIPMENT"
-    })
-    .await;
+    let (_sandbox, app, id) = waiting_to_ship().await;
     // A request this daemon heard of that TikTok no longer has.
     crate::helpers::request_of(
         &app,

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use super::errors::{bad_input, fail};
 use super::limits;
 use super::loaders::{HistoryLoader, HistoryPage, RequestsLoader, TagsLoader};
-use crate::domain::{AfterSale, Detail, Money as DomainMoney};
+use crate::domain::{Detail, Money as DomainMoney};
+use crate::http::orders::RequestBody as BuyerRequest;
 use crate::persistence::{Database, HistoryEntry, OrderView};
 
 /// An order of a shop, as the daemon last recorded it.
@@ -66,42 +67,6 @@ pub struct LineItem {
     original_price: Option<Money>,
     display_status: Option<String>,
     package_id: Option<String>,
-}
-
-/// A buyer's cancellation or return (refund, replacement) request, as TikTok last reported it.
-#[derive(SimpleObject)]
-pub struct BuyerRequest {
-    /// `cancellation` or `return`.
-    kind: String,
-    /// TikTok's `cancel_id` or `return_id` (`answerRequest` takes it).
-    id: String,
-    /// TikTok's status, as TikTok spells it (`CANCELLATION_REQUEST_PENDING`, …).
-    status: String,
-    /// Whether TikTok waits for the seller to answer it.
-    awaits_seller: bool,
-    /// What it asks, in words.
-    summary: String,
-    /// Who asked: `BUYER`, `SELLER`, `SYSTEM`.
-    role: Option<String>,
-    /// A return's type: `REFUND`, `RETURN_AND_REFUND` or `REPLACEMENT`.
-    return_type: Option<String>,
-    /// When TikTok last changed it.
-    updated_at: Option<DateTime<Utc>>,
-}
-
-impl From<AfterSale> for BuyerRequest {
-    fn from(r: AfterSale) -> Self {
-        Self {
-            kind: r.kind.as_str().to_owned(),
-            awaits_seller: r.awaits_seller(),
-            summary: r.summary(),
-            updated_at: DateTime::from_timestamp(r.time, 0),
-            id: r.id,
-            status: r.status,
-            role: r.role,
-            return_type: r.return_type,
-        }
-    }
 }
 
 /// One audit event: what changed, why (`cause`: the webhook, rule, user or integration), when.

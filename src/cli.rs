@@ -212,6 +212,10 @@ struct SandboxArgs {
     /// Share of webhooks never sent (the poller must repair them).
     #[arg(long, default_value_t = 0.0)]
     drop_rate: f64,
+    /// Share of paid orders whose buyer asks to cancel, and of delivered ones whose buyer
+    /// asks for a refund (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    buyer_request_rate: f64,
 }
 
 /// Parses the command line, runs the command, and turns any error into a message and exit 1.
@@ -363,6 +367,7 @@ async fn serve_demo(settings: &Settings, shutdown: impl Future<Output = ()>) -> 
     let sandbox = Sandbox::start(sandbox::Options {
         shops: 2,
         orders_per_second: 0.5,
+        buyer_request_rate: 0.1,
         duplicate_rate: 0.05,
         reorder_rate: 0.05,
         ..sandbox::Options::new(
@@ -415,6 +420,7 @@ async fn sandbox(args: SandboxArgs, settings: &Settings) -> anyhow::Result<()> {
         duplicate_rate: args.duplicate_rate,
         reorder_rate: args.reorder_rate,
         drop_rate: args.drop_rate,
+        buyer_request_rate: args.buyer_request_rate,
         ..sandbox::Options::new(
             &settings.tiktok.app_key,
             settings.tiktok.app_secret.expose_secret(),

@@ -507,3 +507,28 @@ async fn tiktoks_refusal_of_an_answer_is_recorded_and_said() {
         &("answer_failed".to_owned(), "integration:tiktok".to_owned())
     );
 }
+
+/// The sandbox's simulated buyers ask too (`serve --demo`, `sandbox --buyer-request-rate`):
+/// every paid order's buyer asks to cancel here, and the daemon finds them waiting.
+#[actix_web::test]
+async fn simulated_buyers_ask_to_cancel_and_the_daemon_lists_them() {
+    let sandbox = Sandbox::start(tiktok_sandbox::Options {
+        orders_per_second: 2.0,
+        step: std::time::Duration::from_secs(1),
+        buyer_request_rate: 1.0,
+        ..tiktok_sandbox::Options::new("abcdef", "123")
+    })
+    .unwrap();
+    let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
+        s.workflow.enabled = false;
+    })
+    .await;
+    let waiting = app
+        .get_until("/api/v1/orders?query=request%3Aopen", |b| {
+            b["orders"].as_array().is_some_and(|o| !o.is_empty())
+        })
+        .await;
+    let order = &waiting["orders"][0];
+    assert_eq!(order["status"], "AWAITING_SHIPMENT", "{order}");
+    sandbox.stop().await;
+}

@@ -33,6 +33,9 @@ pub struct Options {
     pub duplicate_rate: f64,
     pub reorder_rate: f64,
     pub drop_rate: f64,
+    /// Chance that a simulated order's buyer asks to cancel it once it is paid, and again that
+    /// they ask for a refund once it is delivered.
+    pub buyer_request_rate: f64,
     /// Lifetime of access tokens.
     pub access_ttl: Duration,
     /// API calls per second per shop before 429.
@@ -54,6 +57,7 @@ impl Options {
             duplicate_rate: 0.0,
             reorder_rate: 0.0,
             drop_rate: 0.0,
+            buyer_request_rate: 0.0,
             access_ttl: Duration::from_secs(7 * 86_400),
             requests_per_second: 50,
             label_api_key: "sandbox-label-key".into(),
@@ -402,6 +406,16 @@ async fn simulate(shared: Arc<Shared>, options: Options) {
             .collect();
         for (id, next) in due {
             world.set_status(&id, next, true);
+            let asks = options.buyer_request_rate > 0.0
+                && rand::random_bool(options.buyer_request_rate.min(1.0));
+            let request = match next {
+                "AWAITING_SHIPMENT" if asks => Some((RequestKind::Cancellation, None)),
+                "DELIVERED" if asks => Some((RequestKind::Return, Some("REFUND"))),
+                _ => None,
+            };
+            if let Some((kind, return_type)) = request {
+                let _ = world.buyer_request(&id, kind, return_type);
+            }
         }
     }
 }

@@ -1195,4 +1195,50 @@ async fn a_buyers_request_awaiting_the_seller_is_listed_said_and_held_back() {
         said.contains("TikTok waits for the seller's answer"),
         "{said}"
     );
+
+    // An answer TikTok took but has not confirmed by webhook yet (or one a crash cut off before
+    // it reached TikTok): said as such, and the answers stay on offer, since the same one again
+    // changes nothing at TikTok.
+    let version: i64 = said
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pending = creatorflow::domain::AfterSale {
+        kind: creatorflow::domain::AfterSaleKind::Cancellation,
+        id: "c-31".into(),
+        status: "CANCELLATION_REQUEST_PENDING".into(),
+        role: Some("BUYER".into()),
+        return_type: None,
+        time: 1_700_000_200,
+    };
+    let envelope = creatorflow::actors::Envelope {
+        msg: creatorflow::domain::Msg::AnswerRequest {
+            answer: Box::new(pending.answer(true, None).unwrap()),
+            expected_version: version,
+        },
+        cause: creatorflow::domain::Cause::User("glow-ops".into()),
+        inbox: None,
+    };
+    app.registry
+        .submit(
+            creatorflow::domain::OrderId::parse(asked).unwrap(),
+            envelope,
+        )
+        .await
+        .unwrap();
+    let (_, page) = get(&app, &cookie, &format!("/ui/orders/{asked}")).await;
+    assert!(
+        page.contains(
+            "Approved the buyer&#39;s cancellation request c-31; TikTok has not confirmed it yet"
+        ),
+        "{page}"
+    );
+    assert!(
+        !page.contains("TikTok waits for the seller's answer"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("action=\"/ui/orders/{asked}/approve\"")));
 }

@@ -30,6 +30,8 @@ crate::domain::serde_text::text_enum! {
         Hold = "hold",
         Release = "release",
         Cancel = "cancel",
+        ApproveRequests = "approve_requests",
+        RejectRequests = "reject_requests",
         TagsAdd = "tags_add",
         TagsRemove = "tags_remove",
         RetryWorkflow = "retry_workflow",
@@ -50,7 +52,8 @@ crate::domain::serde_text::text_enum! {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    /// `hold` and `cancel`: why (1 to 500 characters).
+    /// `hold` and `cancel`: why (1 to 500 characters); `reject_requests`: TikTok's reject
+    /// reason code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `tags_add` and `tags_remove`: 1 to 50 tags.
@@ -136,7 +139,7 @@ impl Action {
             .reason
             .as_deref()
             .is_some_and(|r| crate::commands::reason(r).is_ok());
-        let needs_reason = matches!(self, Action::Hold | Action::Cancel);
+        let needs_reason = matches!(self, Action::Hold | Action::Cancel | Action::RejectRequests);
         let needs_tags = matches!(self, Action::TagsAdd | Action::TagsRemove);
         if needs_reason && !reason_ok {
             return Err(Invalid::new(
@@ -169,6 +172,17 @@ impl Action {
             Action::Hold => Command::Hold { reason: reason() },
             Action::Release => Command::Release,
             Action::Cancel => Command::Cancel { reason: reason() },
+            // Each order's request that waits for the seller.
+            Action::ApproveRequests => Command::Answer {
+                request: None,
+                approve: true,
+                reason: None,
+            },
+            Action::RejectRequests => Command::Answer {
+                request: None,
+                approve: false,
+                reason: Some(reason()),
+            },
             Action::TagsAdd => Command::Tag {
                 add: params.tags.clone(),
                 remove: Vec::new(),

@@ -50,10 +50,11 @@ pub enum Command {
     Cancel {
         reason: String,
     },
-    /// The seller's answer to a buyer's request (`cancel_id` or `return_id`) that waits for
-    /// them, given to TikTok: approve, or reject for a reason (TikTok's code).
+    /// The seller's answer to a buyer's request (`cancel_id` or `return_id`; none: the order's
+    /// request that waits for the seller, as a bulk job answers) given to TikTok: approve, or
+    /// reject for a reason (TikTok's code).
     Answer {
-        request: String,
+        request: Option<String>,
         approve: bool,
         reason: Option<String>,
     },
@@ -81,7 +82,7 @@ impl Command {
             }
         };
         Ok(Command::Answer {
-            request: request.to_owned(),
+            request: Some(request.to_owned()),
             approve,
             reason,
         })
@@ -208,9 +209,28 @@ impl Commands {
                 approve,
                 reason,
             } => {
-                let stored = self.db.orders().request(&id, &request).await?;
+                let stored = match &request {
+                    Some(request) => {
+                        self.db
+                            .orders()
+                            .request(&id, request)
+                            .await?
+                            .ok_or_else(|| {
+                                format!("order {id} has no request {request} from the buyer")
+                            })
+                    }
+                    None => self
+                        .db
+                        .orders()
+                        .open_requests(&[id.as_str()])
+                        .await?
+                        .into_values()
+                        .next()
+                        .ok_or_else(|| {
+                            format!("order {id} has no buyer's request awaiting the seller")
+                        }),
+                };
                 let answer = stored
-                    .ok_or_else(|| format!("order {id} has no request {request} from the buyer"))
                     .and_then(|r| r.answer(approve, reason))
                     .map_err(Error::NotAllowed)?;
                 self.answer(id, answer, expected_version, cause, inbox)

@@ -17,8 +17,9 @@ use crate::persistence::Database;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewJobBody {
-    /// `hold`, `release`, `cancel`, `tags_add`, `tags_remove`, `retry_workflow`,
-    /// `replay_dead_letters` or `export`.
+    /// `hold`, `release`, `cancel`, `approve_requests`, `reject_requests` (each order's buyer's
+    /// request that waits for the seller; `reject_requests` takes TikTok's reason code as its
+    /// reason), `tags_add`, `tags_remove`, `retry_workflow`, `replay_dead_letters` or `export`.
     #[schema(value_type = String, pattern = "^(hold|release|cancel|tags_add|tags_remove|retry_workflow|replay_dead_letters|export)$")]
     action: String,
     /// The orders: a search in the order query syntax (every order it matches now)…

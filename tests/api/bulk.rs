@@ -410,3 +410,94 @@ async fn a_job_survives_kill_9_and_each_item_takes_effect_once() {
         "an order held twice: {versions:?}"
     );
 }
+
+/// A sold-out SKU's buyers ask to cancel: one job approves every waiting request at TikTok; an
+/// order named that has no such request fails, saying so. Rejecting takes TikTok's reason.
+#[actix_web::test]
+async fn a_bulk_job_answers_each_orders_waiting_request_at_tiktok() {
+    use tiktok_sandbox::RequestKind;
+    let sandbox = crate::helpers::sandbox();
+    let app = crate::helpers::spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
+        s.workflow.enabled = false;
+    })
+    .await;
+    let ids: Vec<String> = (0..3)
+        .map(|_| crate::helpers::ready_order(&sandbox, 1))
+        .collect();
+    for id in &ids {
+        app.get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["status"] == "AWAITING_SHIPMENT" && o["stage"] == "validated"
+        })
+        .await;
+    }
+    let asked: Vec<String> = ids[..2]
+        .iter()
+        .map(|id| {
+            sandbox
+                .buyer_request(id, RequestKind::Cancellation, None)
+                .unwrap()
+        })
+        .collect();
+    app.get_until("/api/v1/orders?query=request%3Aopen", |b| {
+        b["orders"].as_array().is_some_and(|o| o.len() == 2)
+    })
+    .await;
+    let key = app.admin_key.clone();
+    let unreasoned = create(
+        &app,
+        &key,
+        json!({ "action": "reject_requests", "query": "request:open" }),
+    )
+    .await;
+    let problem = assert_problem(unreasoned, 400, "bad_request").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("params.reason"),
+        "{problem}"
+    );
+
+    let job: Value = create(
+        &app,
+        &key,
+        json!({ "action": "approve_requests", "ids": ids }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let job = until_state(&app, &key, job["id"].as_i64().unwrap(), "completed").await;
+    assert_eq!(
+        (job["succeeded"].as_i64(), job["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{job}"
+    );
+    let failed: Value = app
+        .get(
+            &format!("/api/v1/bulk-jobs/{}/items?outcome=failed", job["id"]),
+            Some(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed["items"][0]["order_id"], ids[2].as_str(), "{failed}");
+    assert!(
+        failed["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no buyer's request awaiting the seller"),
+        "{failed}"
+    );
+    for (id, request) in ids.iter().zip(&asked) {
+        assert_eq!(
+            sandbox.request_status(request).as_deref(),
+            Some("CANCELLATION_REQUEST_COMPLETE")
+        );
+        app.get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["status"] == "CANCELLED"
+        })
+        .await;
+    }
+}

@@ -346,7 +346,8 @@ async fn a_seller_cancellation_goes_through_tiktok_and_both_sides_are_on_the_aud
     assert_eq!(sandbox.calls("/return_refund/202309/cancellations"), calls);
 }
 
-/// A daemon whose workflows are off, against a sandbox whose paid order it has heard of.
+/// A daemon whose workflows are off, against a sandbox whose paid order it has heard of and
+/// fetched.
 async fn waiting_to_ship() -> (Sandbox, TestApp, String) {
     let sandbox = sandbox();
     let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
@@ -354,8 +355,9 @@ async fn waiting_to_ship() -> (Sandbox, TestApp, String) {
     })
     .await;
     let id = ready_order(&sandbox, 1);
+    // Its detail fetched too: nothing moves its version behind the test's back.
     app.get_until(&format!("/api/v1/orders/{id}"), |o| {
-        o["status"] == "AWAITING_SHIPMENT"
+        o["status"] == "AWAITING_SHIPMENT" && o["stage"] == "validated"
     })
     .await;
     (sandbox, app, id)

@@ -16,13 +16,15 @@ use crate::http::Error;
 use crate::persistence::{Database, OrderFilter};
 
 /// What each bulk action is called on the page.
-pub const ACTIONS: [(&str, &str); 8] = [
+pub const ACTIONS: [(&str, &str); 10] = [
     ("hold", "Hold"),
     ("release", "Release"),
     ("tags_add", "Add tags"),
     ("tags_remove", "Remove tags"),
     ("retry_workflow", "Retry failed workflows"),
     ("cancel", "Ask TikTok to cancel"),
+    ("approve_requests", "Approve buyer requests"),
+    ("reject_requests", "Reject buyer requests"),
     ("export", "Export"),
     (PACKING_SLIPS, "Print packing slips"),
 ];

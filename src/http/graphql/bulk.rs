@@ -39,8 +39,9 @@ impl BulkJob {
         ID(self.0.id.to_string())
     }
 
-    /// `hold`, `release`, `cancel`, `tags_add`, `tags_remove`, `retry_workflow`,
-    /// `replay_dead_letters` or `export`.
+    /// `hold`, `release`, `cancel`, `approve_requests`, `reject_requests` (each order's buyer's
+    /// request that waits for the seller; `reject_requests` takes TikTok's reason code as its
+    /// reason), `tags_add`, `tags_remove`, `retry_workflow`, `replay_dead_letters` or `export`.
     async fn action(&self) -> &str {
         self.0.action.as_str()
     }

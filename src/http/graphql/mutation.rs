@@ -34,14 +34,15 @@ pub struct BulkJobPayload {
 /// A bulk job to create: an action over exactly one of a search and a list of ids.
 #[derive(InputObject)]
 pub struct BulkJobInput {
-    /// `hold`, `release`, `cancel`, `tags_add`, `tags_remove`, `retry_workflow`,
-    /// `replay_dead_letters` or `export`.
+    /// `hold`, `release`, `cancel`, `approve_requests`, `reject_requests` (each order's buyer's
+    /// request that waits for the seller; `reject_requests` takes TikTok's reason code as its
+    /// reason), `tags_add`, `tags_remove`, `retry_workflow`, `replay_dead_letters` or `export`.
     action: String,
     /// Every order this search matches now (the set is fixed when the job is created)…
     query: Option<String>,
     /// …or these orders (at most 10,000).
     ids: Option<Vec<ID>>,
-    /// `hold` and `cancel`: why.
+    /// `hold` and `cancel`: why; `reject_requests`: TikTok's reject reason code.
     reason: Option<String>,
     /// `tags_add` and `tags_remove`: 1 to 50 tags.
     tags: Option<Vec<String>>,

@@ -375,16 +375,6 @@ pub(super) fn export(db: Database, job: Job, csv: bool) -> Result<HttpResponse, 
                 Ok(records) => records,
                 Err(e) => return Some((Err(actix_web::error::ErrorInternalServerError(e)), None)),
             };
-            let mut requests = if csv {
-                Default::default()
-            } else {
-                match db.orders().requests_of(&ids).await {
-                    Ok(requests) => requests,
-                    Err(e) => {
-                        return Some((Err(actix_web::error::ErrorInternalServerError(e)), None));
-                    }
-                }
-            };
             let mut out = Vec::new();
             for item in &page {
                 let Some(record) = OrderId::parse(&item.order_id)
@@ -415,10 +405,7 @@ pub(super) fn export(db: Database, job: Job, csv: bool) -> Result<HttpResponse, 
                         .as_bytes(),
                     );
                 } else {
-                    let asked = requests
-                        .remove(record.order.id.as_str())
-                        .unwrap_or_default();
-                    let line = super::orders::detail_json(record.clone(), asked);
+                    let line = super::orders::detail_json(record.clone());
                     out.extend_from_slice(line.as_bytes());
                     out.push(b'\n');
                 }

@@ -151,9 +151,8 @@ pub(super) struct SkuQuantity {
     quantity: u32,
 }
 
-impl OrderDetailBody {
-    /// Order `r` with its buyer's `requests`.
-    fn new(r: OrderRecord, requests: Vec<AfterSale>) -> Self {
+impl From<OrderRecord> for OrderDetailBody {
+    fn from(r: OrderRecord) -> Self {
         Self {
             order: r.order.into(),
             detail: r.detail,
@@ -163,7 +162,7 @@ impl OrderDetailBody {
                 .map(|(sku_id, quantity)| SkuQuantity { sku_id, quantity })
                 .collect(),
             tags: r.tags,
-            requests: requests.into_iter().map(RequestBody::from).collect(),
+            requests: r.requests.into_iter().map(RequestBody::from).collect(),
             created_at: r.created_at,
         }
     }
@@ -297,11 +296,9 @@ pub(super) async fn show(
         .detail(&caller.scope, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("order {id}")))?;
-    let requests = db.orders().requests_of(&[id.as_str()]).await?;
-    let requests = requests.into_values().next().unwrap_or_default();
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", order.order.version)))
-        .json(OrderDetailBody::new(order, requests)))
+        .json(OrderDetailBody::from(order)))
 }
 
 #[utoipa::path(
@@ -730,10 +727,9 @@ async fn command(
     Ok(response.json(body))
 }
 
-/// An order's detail as the API shows it, with its buyer's `requests`, as one line of JSON (a
-/// bulk export's line).
-pub(super) fn detail_json(record: OrderRecord, requests: Vec<AfterSale>) -> String {
-    serde_json::to_string(&OrderDetailBody::new(record, requests)).expect("an order serialises")
+/// An order's detail as the API shows it, as one line of JSON (a bulk export's line).
+pub(super) fn detail_json(record: OrderRecord) -> String {
+    serde_json::to_string(&OrderDetailBody::from(record)).expect("an order serialises")
 }
 
 impl From<Reply> for CommandBody {

@@ -133,6 +133,9 @@ pub struct OrderRecord {
     pub quantities: Vec<(Sku, u32)>,
     /// Set by workflows (`tag` / `untag`); conditions read them.
     pub tags: Vec<String>,
+    /// The buyer's cancellation and return requests, as TikTok last reported each, oldest
+    /// first (the shipping steps stop while one waits for the seller).
+    pub requests: Vec<AfterSale>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -209,7 +212,11 @@ pub struct OrderFilter {
     pub limit: u64,
 }
 
-fn record(detailed: DetailedRow, tags: Vec<String>) -> Result<OrderRecord, DbErr> {
+fn record(
+    detailed: DetailedRow,
+    tags: Vec<String>,
+    requests: Vec<AfterSale>,
+) -> Result<OrderRecord, DbErr> {
     let (row, detail) = detailed.parts()?;
     let quantities = detail
         .as_ref()
@@ -222,6 +229,7 @@ fn record(detailed: DetailedRow, tags: Vec<String>) -> Result<OrderRecord, DbErr
         detail,
         quantities,
         tags,
+        requests,
         created_at: row.created_at.with_timezone(&Utc),
     })
 }
@@ -606,7 +614,9 @@ impl OrderStore<'_> {
             return Ok(None);
         };
         let tags = self.db.runs().order_tags(&row.row.id).await?;
-        Ok(Some(record(row, tags)?))
+        let requests = self.requests_of(&[id.as_str()]).await?;
+        let requests = requests.into_values().next().unwrap_or_default();
+        Ok(Some(record(row, tags, requests)?))
     }
 
     /// One order with its detail but not its tags, if `scope` may see it (one statement).
@@ -617,8 +627,9 @@ impl OrderStore<'_> {
         Ok(Some(view(row)?))
     }
 
-    /// Many orders with their details in two queries (the workflow scheduler reads a whole
-    /// round's orders at once). Orders that do not exist are missing from the map.
+    /// Many orders with their details, tags and requests in three queries per 64 orders (the
+    /// workflow scheduler reads a whole round's orders at once). Orders that do not exist are
+    /// missing from the map.
     pub async fn details(&self, ids: &[&str]) -> Result<HashMap<OrderId, OrderRecord>, Error> {
         let mut views = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
@@ -636,9 +647,11 @@ impl OrderStore<'_> {
             {
                 tags.entry(tag.order_id).or_default().push(tag.tag);
             }
+            let mut requests = self.requests_of(chunk).await?;
             for row in rows {
                 let tags = tags.remove(&row.row.id).unwrap_or_default();
-                let record = record(row, tags)?;
+                let asked = requests.remove(&row.row.id).unwrap_or_default();
+                let record = record(row, tags, asked)?;
                 views.insert(record.order.id.clone(), record);
             }
         }

@@ -46,20 +46,10 @@ impl Shipping {
         })
     }
 
-    /// Refuses while a buyer's request waits for the seller's answer (a cancellation asked for
-    /// before the parcel leaves, say): neither a label nor a parcel goes before it is answered.
-    async fn no_request_waits(&self, order_id: &OrderId) -> Result<(), Error> {
-        let open = self.db.orders().open_requests(&[order_id.as_str()]).await?;
-        match open.values().find_map(AfterSale::stops_shipping) {
-            Some(stop) => Err(Error::AwaitingSeller(stop)),
-            None => Ok(()),
-        }
-    }
-
     /// Buys the order's label; says what was done.
     pub async fn buy_label(&self, view: &OrderRecord) -> Result<String, Error> {
         let (order_id, shop) = ids(view);
-        self.no_request_waits(&order_id).await?;
+        no_request_waits(view)?;
         if let Some(s) = self.current(&order_id).await? {
             return Ok(format!(
                 "label already bought ({} {})",
@@ -126,7 +116,7 @@ impl Shipping {
     /// seller-shipped ones have their tracking number pushed to TikTok.
     pub async fn ship(&self, view: &OrderRecord) -> Result<String, Error> {
         let (order_id, shop) = ids(view);
-        self.no_request_waits(&order_id).await?;
+        no_request_waits(view)?;
         let shipment = self.current(&order_id).await?;
         if tiktok_ships(view) {
             if let Some(s) = shipment.filter(|s| s.state == ShipmentState::Shipped) {
@@ -304,4 +294,13 @@ fn tiktok_ships(view: &OrderRecord) -> bool {
         .and_then(|d| d.shipping_type.as_deref())
         .unwrap_or("TIKTOK")
         == "TIKTOK"
+}
+
+/// Refuses while a buyer's request waits for the seller's answer (a cancellation asked for
+/// before the parcel leaves, say): neither a label nor a parcel goes before it is answered.
+fn no_request_waits(view: &OrderRecord) -> Result<(), Error> {
+    match view.requests.iter().find_map(AfterSale::stops_shipping) {
+        Some(stop) => Err(Error::AwaitingSeller(stop)),
+        None => Ok(()),
+    }
 }

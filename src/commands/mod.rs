@@ -210,19 +210,13 @@ impl Commands {
                 reason,
             } => {
                 let stored = match &request {
-                    Some(request) => {
-                        self.db
-                            .orders()
-                            .request(&id, request)
-                            .await?
-                            .ok_or_else(|| {
-                                format!("order {id} has no request {request} from the buyer")
-                            })
-                    }
+                    Some(request) => self.db.requests().one(&id, request).await?.ok_or_else(|| {
+                        format!("order {id} has no request {request} from the buyer")
+                    }),
                     None => self
                         .db
-                        .orders()
-                        .open_requests(&[id.as_str()])
+                        .requests()
+                        .open(&[id.as_str()])
                         .await?
                         .into_values()
                         .next()

@@ -72,7 +72,7 @@ impl PickListBody {
             )));
         }
         let ids: Vec<&str> = views.iter().map(|v| v.order.id.as_str()).collect();
-        let requests = db.orders().open_requests(&ids).await?;
+        let requests = db.requests().open(&ids).await?;
         let mut held_back = Vec::new();
         let mut slips = Vec::new();
         for view in &views {

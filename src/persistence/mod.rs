@@ -13,6 +13,7 @@ mod orders;
 pub mod outbox;
 mod parked;
 mod reader;
+mod requests;
 mod sealed;
 mod sessions;
 pub mod shipments;

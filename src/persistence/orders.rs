@@ -12,12 +12,12 @@ use sea_orm::{
 
 use super::{Database, Error};
 use crate::domain::{
-    AWAITING_SELLER, AfterSale, AfterSaleKind, Currency, Detail, Event, Money, Order, OrderId,
-    OrderStatus, Scope, Search, ShopId, Sku, Stage, quantities,
+    AfterSale, Currency, Detail, Event, Money, Order, OrderId, OrderStatus, Scope, Search, ShopId,
+    Sku, Stage, quantities,
 };
 
 /// Ids per `IN (…)`: well under SQLite's and PostgreSQL's bind-parameter limits.
-const ROWS_PER_STATEMENT: usize = 64;
+pub(super) const ROWS_PER_STATEMENT: usize = 64;
 
 /// Activation's grouped snapshot load with each order's detail, on PostgreSQL (the ids as an
 /// array) and on SQLite (the ids as a JSON array).
@@ -486,65 +486,6 @@ impl OrderStore<'_> {
         Ok(counted.min(cap + 1))
     }
 
-    /// A request TikTok waits for the seller to answer, of each of `ids` that has one (the
-    /// newest reported, if several), from the requests' status index. The ids are orders the
-    /// caller has already read within its scope.
-    pub async fn open_requests(&self, ids: &[&str]) -> Result<HashMap<String, AfterSale>, Error> {
-        let mut open: HashMap<String, AfterSale> = HashMap::new();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            for row in entities::order_requests::Entity::find()
-                .filter(entities::order_requests::Column::Status.is_in(AWAITING_SELLER))
-                .filter(entities::order_requests::Column::OrderId.is_in(chunk.iter().copied()))
-                .order_by_asc(entities::order_requests::Column::TiktokTime)
-                .all(&self.db.conn)
-                .await?
-            {
-                if let Some(request) = request_of(&row) {
-                    open.insert(row.order_id, request);
-                }
-            }
-        }
-        Ok(open)
-    }
-
-    /// Every request of each of `ids`, as TikTok last reported it, oldest first (orders without
-    /// requests are missing).
-    pub async fn requests_of(
-        &self,
-        ids: &[&str],
-    ) -> Result<HashMap<String, Vec<AfterSale>>, Error> {
-        let mut requests: HashMap<String, Vec<AfterSale>> = HashMap::new();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            for row in entities::order_requests::Entity::find()
-                .filter(entities::order_requests::Column::OrderId.is_in(chunk.iter().copied()))
-                .order_by_asc(entities::order_requests::Column::TiktokTime)
-                .all(&self.db.conn)
-                .await?
-            {
-                if let Some(request) = request_of(&row) {
-                    requests.entry(row.order_id).or_default().push(request);
-                }
-            }
-        }
-        Ok(requests)
-    }
-
-    /// Order `id`'s request `request_id`, as TikTok last reported it.
-    pub async fn request(
-        &self,
-        id: &OrderId,
-        request_id: &str,
-    ) -> Result<Option<AfterSale>, Error> {
-        Ok(entities::order_requests::Entity::find()
-            .filter(entities::order_requests::Column::OrderId.eq(id.as_str()))
-            .filter(entities::order_requests::Column::RequestId.eq(request_id))
-            .order_by_desc(entities::order_requests::Column::TiktokTime)
-            .one(&self.db.conn)
-            .await?
-            .as_ref()
-            .and_then(request_of))
-    }
-
     /// The tags of each of `ids`, sorted, in one statement (orders without tags are missing).
     pub async fn tags_of(&self, ids: &[&str]) -> Result<HashMap<String, Vec<String>>, Error> {
         let mut tags: HashMap<String, Vec<String>> = HashMap::new();
@@ -614,7 +555,7 @@ impl OrderStore<'_> {
             return Ok(None);
         };
         let tags = self.db.runs().order_tags(&row.row.id).await?;
-        let requests = self.requests_of(&[id.as_str()]).await?;
+        let requests = self.db.requests().of(&[id.as_str()]).await?;
         let requests = requests.into_values().next().unwrap_or_default();
         Ok(Some(record(row, tags, requests)?))
     }
@@ -647,7 +588,7 @@ impl OrderStore<'_> {
             {
                 tags.entry(tag.order_id).or_default().push(tag.tag);
             }
-            let mut requests = self.requests_of(chunk).await?;
+            let mut requests = self.db.requests().of(chunk).await?;
             for row in rows {
                 let tags = tags.remove(&row.row.id).unwrap_or_default();
                 let asked = requests.remove(&row.row.id).unwrap_or_default();
@@ -746,17 +687,4 @@ fn audit_events(id: &OrderId) -> sea_orm::Select<order_events::Entity> {
         .filter(order_events::Column::OrderId.eq(id.as_str()))
         .filter(order_events::Column::Seq.is_not_null())
         .order_by_asc(order_events::Column::Seq)
-}
-
-/// A stored request as the domain reads it; only this daemon writes the kinds
-/// (`AfterSaleKind::as_str`), so a row of another kind is none.
-fn request_of(row: &entities::order_requests::Model) -> Option<AfterSale> {
-    Some(AfterSale {
-        kind: AfterSaleKind::parse(&row.kind)?,
-        id: row.request_id.clone(),
-        status: row.status.clone(),
-        role: row.role.clone(),
-        return_type: row.return_type.clone(),
-        time: row.tiktok_time,
-    })
 }

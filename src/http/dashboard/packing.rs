@@ -221,7 +221,7 @@ pub(in crate::http) async fn packing_slips(
     });
     let names = ShopNames::from(&shops[..]);
     let ids: Vec<&str> = views.iter().map(|v| v.order.id.as_str()).collect();
-    let requests = db.orders().open_requests(&ids).await?;
+    let requests = db.requests().open(&ids).await?;
     let slips: Vec<Slip> = views
         .iter()
         .map(|v| Slip::of(v, &names, requests.get(v.order.id.as_str())))

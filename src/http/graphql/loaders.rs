@@ -45,7 +45,7 @@ impl Loader<String> for RequestsLoader {
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, Vec<AfterSale>>, Failed> {
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        self.0.orders().requests_of(&ids).await.map_err(Arc::new)
+        self.0.requests().of(&ids).await.map_err(Arc::new)
     }
 }
 

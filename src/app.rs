@@ -12,7 +12,7 @@ use crate::actors::RegistryHandle;
 use crate::bulk;
 use crate::bus::{Bus, Relay};
 use crate::cluster::Membership;
-use crate::commands::Commands;
+use crate::commands::{Commands, RejectReasons};
 use crate::config::Settings;
 use crate::domain::{ApiKey, Role, Scope};
 use crate::flags::Flags;
@@ -157,6 +157,7 @@ impl Application {
         let commands = Commands {
             db: db.clone(),
             registry: registry.clone(),
+            reasons: RejectReasons::new(client.clone()),
             client,
         };
         let jobs = bulk::Runner::new(

@@ -3,11 +3,18 @@
 //! cause; what needs more than the actor (the workflow run, TikTok) is done here, so the HTTP
 //! handlers and the bulk runner share one implementation.
 
+mod reasons;
+
+use std::sync::Arc;
+
 use serde_json::json;
+
+pub use reasons::RejectReasons;
 
 use crate::actors::{self, Envelope, RegistryHandle, Reply};
 use crate::domain::{
-    AfterSale, AfterSaleKind, Answer, Cause, Invalid, Msg, OrderId, Scope, ShopId, Stage, Tag,
+    AfterSale, AfterSaleKind, Answer, Cause, Invalid, Msg, OrderId, RejectReason, Scope, ShopId,
+    Stage, Tag,
 };
 use crate::integrations::tiktok::client::{self, Client};
 use crate::journal::InboxEntry;
@@ -128,6 +135,7 @@ pub struct Commands {
     pub db: Database,
     pub registry: RegistryHandle,
     pub client: Client,
+    pub reasons: RejectReasons,
 }
 
 /// Who gives a command: their scope, their name (the cause the audit trail records), and for a
@@ -224,13 +232,49 @@ impl Commands {
                             format!("order {id} has no buyer's request awaiting the seller")
                         }),
                 };
-                let answer = stored
-                    .and_then(|r| r.answer(approve, reason))
-                    .map_err(Error::NotAllowed)?;
+                let stored = stored.map_err(Error::NotAllowed)?;
+                let answer = stored.answer(approve, reason).map_err(Error::NotAllowed)?;
+                if !approve {
+                    // A reason TikTok does not list is said before anything is recorded; if
+                    // TikTok cannot list them now, TikTok judges the reason itself.
+                    let shop = self.shop_of(&id).await?;
+                    if let Ok(offered) = self.reasons.of(&shop, &stored.id, &stored.status).await {
+                        answer.check_reason(&offered).map_err(Error::NotAllowed)?;
+                    }
+                }
                 self.answer(id, answer, expected_version, cause, inbox)
                     .await
             }
         }
+    }
+
+    /// TikTok's reasons to reject request `request` of order `id` for, where it stands: for
+    /// a request that waits for the seller's answer, of an order the caller sees.
+    pub async fn reject_reasons(
+        &self,
+        scope: &Scope,
+        id: OrderId,
+        request: &str,
+    ) -> Result<Arc<[RejectReason]>, Error> {
+        if !self.db.orders().visible(scope, &id).await? {
+            return Err(Error::NotFound(id));
+        }
+        let stored = self.db.requests().one(&id, request).await?.ok_or_else(|| {
+            Error::NotAllowed(format!(
+                "order {id} has no request {request} from the buyer"
+            ))
+        })?;
+        if !stored.awaits_seller() {
+            return Err(Error::NotAllowed(format!(
+                "request {request} is {}: TikTok waits for no answer to it",
+                stored.status
+            )));
+        }
+        let shop = self.shop_of(&id).await?;
+        self.reasons
+            .of(&shop, &stored.id, &stored.status)
+            .await
+            .map_err(|e| Error::from_tiktok("question for reject reasons", e))
     }
 
     /// Sends dead letter `step_id` (a workflow step that gave up) back to its run, attempts

@@ -38,7 +38,7 @@ pub use lifecycle::{
 pub use money::{Currency, Money};
 pub use order::{Applied, Order, OrderId, SLOTS, slot_of, slot_of_hash, stable_hash};
 pub use packing::{NO_DETAIL, PackLine, hold_back, pick_list, slip_lines};
-pub use request::{AWAITING_SELLER, Answer};
+pub use request::{AWAITING_SELLER, Answer, RejectReason};
 pub use search::Search;
 pub use shipment::{ShipmentProvider, ShipmentState};
 pub use shop::{ShopId, ShopName};

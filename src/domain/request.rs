@@ -138,6 +138,37 @@ impl AfterSale {
     }
 }
 
+/// A reason TikTok lets the seller reject a request for, as Get Reject Reasons lists it for the
+/// request where it stands: the code an answer gives, and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectReason {
+    pub name: String,
+    pub text: String,
+}
+
+impl Answer {
+    /// Whether this answer's reason is one of `offered` (TikTok's reasons for the request); an
+    /// approval, or a request TikTok listed no reason for, passes. Else what is wrong, with the
+    /// reasons to choose from.
+    pub fn check_reason(&self, offered: &[RejectReason]) -> Result<(), String> {
+        let Some(reason) = self.reason.as_deref() else {
+            return Ok(());
+        };
+        if offered.is_empty() || offered.iter().any(|r| r.name == reason) {
+            return Ok(());
+        }
+        let choices: Vec<String> = offered
+            .iter()
+            .map(|r| format!("{} ({})", r.name, r.text))
+            .collect();
+        Err(format!(
+            "TikTok takes no reject reason {reason} for request {}; it offers {}",
+            self.request,
+            choices.join(", ")
+        ))
+    }
+}
+
 /// Each request's newest report among `updates` (by TikTok's time; of two with the same time,
 /// the later one), in the order the requests were first reported.
 pub fn latest(updates: impl IntoIterator<Item = AfterSale>) -> Vec<AfterSale> {
@@ -278,6 +309,42 @@ mod tests {
             done.answer(true, None)
                 .unwrap_err()
                 .contains("AWAITING_BUYER_SHIP")
+        );
+    }
+
+    #[test]
+    fn a_rejection_gives_one_of_the_reasons_tiktok_offers_for_the_request() {
+        let asked = update(
+            AfterSaleKind::Cancellation,
+            "c1",
+            "CANCELLATION_REQUEST_PENDING",
+            10,
+        );
+        let offered = [
+            RejectReason {
+                name: "packed".into(),
+                text: "The parcel is packed".into(),
+            },
+            RejectReason {
+                name: "kept".into(),
+                text: "The buyer keeps it".into(),
+            },
+        ];
+        let reject = |reason: &str| asked.answer(false, Some(reason.into())).unwrap();
+        assert_eq!(reject("kept").check_reason(&offered), Ok(()));
+        assert_eq!(
+            reject("whim").check_reason(&offered),
+            Err(
+                "TikTok takes no reject reason whim for request c1; it offers packed (The parcel \
+                 is packed), kept (The buyer keeps it)"
+                    .into()
+            )
+        );
+        // Nothing to check against, or nothing to check: TikTok judges.
+        assert_eq!(reject("whim").check_reason(&[]), Ok(()));
+        assert_eq!(
+            asked.answer(true, None).unwrap().check_reason(&offered),
+            Ok(())
         );
     }
 }

@@ -22,6 +22,7 @@ mod openapi;
 mod orders;
 mod pick_list;
 mod rate_limit;
+mod requests;
 mod server;
 mod shipments;
 mod shops;

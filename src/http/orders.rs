@@ -416,18 +416,8 @@ pub(super) struct CancelBody {
     expected_version: Option<i64>,
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RejectBody {
-    /// TikTok's reject reason code (e.g. `seller_reject_apply_product_has_been_packed`).
-    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
-    reason: String,
-    #[serde(default, deserialize_with = "super::whole::option_i64")]
-    expected_version: Option<i64>,
-}
-
 /// A command's body: it may carry the version the caller expects.
-trait Versioned: DeserializeOwned + Default {
+pub(super) trait Versioned: DeserializeOwned + Default {
     fn expected_version(&self) -> Option<i64>;
 }
 
@@ -441,18 +431,11 @@ macro_rules! versioned {
     };
 }
 
-versioned!(
-    HoldBody,
-    VersionBody,
-    TagsBody,
-    PriorityBody,
-    CancelBody,
-    RejectBody
-);
+versioned!(HoldBody, VersionBody, TagsBody, PriorityBody, CancelBody);
 
 /// A command request: its body read (an empty one is the defaults), the command formed from it,
 /// the version from `If-Match` or the body, then run.
-async fn run<B: Versioned>(
+pub(super) async fn run<B: Versioned>(
     req: &HttpRequest,
     caller: &Caller,
     commands: &Commands,
@@ -650,63 +633,6 @@ pub(super) async fn cancel(
             })
         },
     )
-    .await
-}
-
-/// Approves a buyer's cancellation, return, refund or replacement request that TikTok waits for
-/// the seller to answer (`request_id` is TikTok's `cancel_id` or `return_id`; the order's
-/// history and `request:open` searches name them). The answer is recorded, then given to
-/// TikTok, whose webhook follows with the request's new status (an approved cancellation also
-/// cancels the order); a refusal is recorded and answered 422.
-#[utoipa::path(
-    tag = "orders",
-    params(
-        ("order_id" = OrderId, Path, description = "A TikTok order id"),
-        ("request_id" = String, Path, description = "TikTok's `cancel_id` or `return_id`"),
-        ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body"),
-    ),
-    request_body = VersionBody,
-    responses((status = 200, description = "TikTok took the approval", body = CommandBody))
-)]
-#[post("/orders/{order_id}/requests/{request_id}/approve")]
-pub(super) async fn approve_request(
-    req: HttpRequest,
-    caller: Caller,
-    commands: web::Data<Commands>,
-    path: web::Path<(OrderId, String)>,
-    body: Bytes,
-) -> Result<HttpResponse, Error> {
-    let (id, request) = path.into_inner();
-    run(&req, &caller, &commands, id, &body, |_: VersionBody| {
-        Ok(Command::answer(&request, true, None)?)
-    })
-    .await
-}
-
-/// Rejects a buyer's request that TikTok waits for the seller to answer, for `reason` (TikTok's
-/// reject reason code); recorded and given to TikTok like an approval.
-#[utoipa::path(
-    tag = "orders",
-    params(
-        ("order_id" = OrderId, Path, description = "A TikTok order id"),
-        ("request_id" = String, Path, description = "TikTok's `cancel_id` or `return_id`"),
-        ("If-Match" = Option<String>, Header, description = "The version the order must be at, as its ETag gives it (`\"7\"`); or `expected_version` in the body"),
-    ),
-    request_body = RejectBody,
-    responses((status = 200, description = "TikTok took the rejection", body = CommandBody))
-)]
-#[post("/orders/{order_id}/requests/{request_id}/reject")]
-pub(super) async fn reject_request(
-    req: HttpRequest,
-    caller: Caller,
-    commands: web::Data<Commands>,
-    path: web::Path<(OrderId, String)>,
-    body: Bytes,
-) -> Result<HttpResponse, Error> {
-    let (id, request) = path.into_inner();
-    run(&req, &caller, &commands, id, &body, |body: RejectBody| {
-        Ok(Command::answer(&request, false, Some(&body.reason))?)
-    })
     .await
 }
 

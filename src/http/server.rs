@@ -13,7 +13,7 @@ use super::rate_limit::{self, RateLimits};
 use super::{
     AuthBase, Error, Ingress, analytics, api_keys, audit, bulk, cluster, dashboard, events, flags,
     graphql, health, idempotency, inventory, notifications, oauth, observe, openapi, orders,
-    pick_list, shipments, shops, webhooks, workflows,
+    pick_list, requests, shipments, shops, webhooks, workflows,
 };
 use crate::actors::RegistryHandle;
 use crate::config;
@@ -263,8 +263,9 @@ fn routes(config: &mut ServiceConfig) {
                 .service(orders::priority)
                 .service(orders::retry_workflow)
                 .service(orders::cancel)
-                .service(orders::approve_request)
-                .service(orders::reject_request)
+                .service(requests::reject_reasons)
+                .service(requests::approve_request)
+                .service(requests::reject_request)
                 .service(pick_list::show)
                 .service(webhooks::quarantine)
                 .service(webhooks::replay)

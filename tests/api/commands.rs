@@ -484,6 +484,113 @@ async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides(
 }
 
 #[actix_web::test]
+async fn a_rejection_gives_one_of_the_reasons_tiktok_lists_for_the_request() {
+    use tiktok_sandbox::RequestKind;
+    let (sandbox, app, id) = waiting_to_ship().await;
+    let cancel_id = sandbox
+        .buyer_request(&id, RequestKind::Cancellation, None)
+        .unwrap();
+    let order = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["requests"][0]["awaits_seller"] == true
+        })
+        .await;
+    let version = order["version"].as_i64().unwrap();
+    let reasons_of = |request: &str| {
+        let path = format!("/api/v1/orders/{id}/requests/{request}/reject-reasons");
+        let app = &app;
+        async move { app.get(&path, Some(&app.admin_key)).await }
+    };
+    let listed: Value = reasons_of(&cancel_id).await.json().await.unwrap();
+    assert_eq!(
+        listed,
+        json!({ "reasons": [
+            { "name": "seller_reject_apply_product_has_been_packed", "text": "The parcel is already packed" },
+            { "name": "seller_reject_apply_buyer_agreed_to_keep_order", "text": "The buyer agreed to keep the order" },
+        ] })
+    );
+    // GraphQL lists the same, and the order's page offers them to choose from.
+    let queried = crate::graphql::data(
+        &app,
+        &app.admin_key,
+        "query($id: ID!, $request: ID!) { order(id: $id) { rejectReasons(request: $request) { name text } } }",
+        json!({ "id": id, "request": cancel_id }),
+    )
+    .await;
+    assert_eq!(queried["order"]["rejectReasons"], listed["reasons"]);
+    let cookie = crate::dashboard::sign_in(&app, &app.admin_key).await;
+    let (_, page) = crate::dashboard::get(&app, &cookie, &format!("/ui/orders/{id}")).await;
+    assert!(
+        page.contains("<select name=\"reason\" required>")
+            && page.contains(
+                "<option value=\"seller_reject_apply_buyer_agreed_to_keep_order\">The buyer agreed to keep the order</option>"
+            ),
+        "{page}"
+    );
+    let problem = assert_problem(reasons_of("CX0").await, 422, "not_allowed").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no request CX0"),
+        "{problem}"
+    );
+
+    // A reason TikTok does not list: said with those it does, before anything is recorded or
+    // TikTok is asked to reject.
+    let path = format!("/api/v1/orders/{id}/requests/{cancel_id}/reject");
+    let rejects = || sandbox.calls("/return_refund/202309/cancellations/{id}/reject");
+    let asked = rejects();
+    let whim = post(
+        &app,
+        &path,
+        &[],
+        json!({ "reason": "changed my mind", "expected_version": version }),
+    )
+    .await;
+    let problem = assert_problem(whim, 422, "not_allowed").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no reject reason changed my mind")
+            && detail.contains(
+                "seller_reject_apply_buyer_agreed_to_keep_order (The buyer agreed to keep the order)"
+            ),
+        "{problem}"
+    );
+    assert_eq!(rejects(), asked);
+    assert_eq!(order_body(&app, &id).await["version"], version);
+
+    // One of TikTok's: taken, and TikTok's webhook says the buyer's request was turned down; the
+    // order still waits to ship, and its request waits for nothing, so no reasons are listed.
+    let rejected = post(
+        &app,
+        &path,
+        &[],
+        json!({ "reason": "seller_reject_apply_buyer_agreed_to_keep_order", "expected_version": version }),
+    )
+    .await;
+    assert_eq!(rejected.status(), 200, "{}", rejected.text().await.unwrap());
+    assert_eq!(
+        sandbox.request_status(&cancel_id).as_deref(),
+        Some("CANCELLATION_REQUEST_CANCELLED")
+    );
+    let settled = app
+        .get_until(&format!("/api/v1/orders/{id}"), |o| {
+            o["requests"][0]["status"] == "CANCELLATION_REQUEST_CANCELLED"
+        })
+        .await;
+    assert_eq!(settled["status"], "AWAITING_SHIPMENT", "{settled}");
+    let problem = assert_problem(reasons_of(&cancel_id).await, 422, "not_allowed").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("waits for no answer"),
+        "{problem}"
+    );
+}
+
+#[actix_web::test]
 async fn tiktoks_refusal_of_an_answer_is_recorded_and_said() {
     let (_sandbox, app, id) = waiting_to_ship().await;
     // A request this daemon heard of that TikTok no longer has.

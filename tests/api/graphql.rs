@@ -49,7 +49,7 @@ async fn graphql(app: &TestApp, key: &str, query: &str, variables: Value) -> Ans
 }
 
 /// The data of an answer that must have no errors.
-async fn data(app: &TestApp, key: &str, query: &str, variables: Value) -> Value {
+pub async fn data(app: &TestApp, key: &str, query: &str, variables: Value) -> Value {
     let answer = graphql(app, key, query, variables).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.get("errors").is_none(), "{}", answer.body);

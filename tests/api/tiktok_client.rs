@@ -326,10 +326,12 @@ async fn a_buyers_request_is_answered_once_with_the_decision_that_fits_it() {
         return_type: return_type.map(str::to_owned),
         time: 1,
     };
-    let refused_with = |result: Result<serde_json::Value, Error>| match result {
-        Err(Error::Api { code, message, .. }) => (code, message),
-        other => panic!("TikTok should refuse: {other:?}"),
-    };
+    fn refused_with<T: std::fmt::Debug>(result: Result<T, Error>) -> (i64, String) {
+        match result {
+            Err(Error::Api { code, message, .. }) => (code, message),
+            other => panic!("TikTok should refuse: {other:?}"),
+        }
+    }
 
     // A cancellation, approved: TikTok cancels the order; the same answer again changes nothing.
     let order = sandbox.create_order(SHOP, 1, false);
@@ -416,10 +418,37 @@ async fn a_buyers_request_is_answered_once_with_the_decision_that_fits_it() {
         status: "BUYER_SHIPPED_ITEM".into(),
         ..asked
     };
-    let dispute = back
+    // What the parcel back may be disputed for is TikTok's list, not the seller's words.
+    let reasons = client.reject_reasons(&shop(), &return_id).await.unwrap();
+    let names: Vec<&str> = reasons.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "seller_reject_received_package_wrong_item",
+            "seller_reject_received_package_damaged"
+        ]
+    );
+    assert_eq!(reasons[1].text, "The item came back damaged");
+    let worded = back
         .answer(false, Some("the item came back damaged".into()))
         .unwrap();
+    let (code, message) = refused_with(client.answer_request(&shop(), &worded).await);
+    assert_eq!(code, tiktok_wire::code::INVALID_PARAM, "{message}");
+    assert!(message.contains("not a reason"), "{message}");
+    let dispute = back
+        .answer(false, Some("seller_reject_received_package_damaged".into()))
+        .unwrap();
     client.answer_request(&shop(), &dispute).await.unwrap();
+    // Answered, it waits for nothing: no reason is listed any more.
+    assert!(
+        client
+            .reject_reasons(&shop(), &return_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_, message) = refused_with(client.reject_reasons(&shop(), "RX404").await);
+    assert!(message.contains("not found"), "{message}");
     assert_eq!(
         sandbox.request_status(&return_id).as_deref(),
         Some("REJECT_RECEIVE_PACKAGE")

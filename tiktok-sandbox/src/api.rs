@@ -349,6 +349,15 @@ pub async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared
                 ),
             }
         }
+        ("GET", ["return_refund", "202309", "reject_reasons"]) => {
+            let Some(id) = param("return_or_cancel_id").filter(|id| !id.is_empty()) else {
+                return refuse(code::INVALID_PARAM, "return_or_cancel_id is required");
+            };
+            match world.reject_reasons(&shop_id, id) {
+                Ok(data) => ok(data),
+                Err((code, message)) => refuse(code, &message),
+            }
+        }
         (
             "POST",
             [

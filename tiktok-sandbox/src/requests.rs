@@ -1,9 +1,10 @@
 //! A buyer's requests after a sale, as TikTok's Return & Refund API keeps them: a cancellation
 //! asked for before the order ships, a refund, return or replacement asked for after; the
 //! seller's approval or rejection, checked as TikTok checks it (the request is the shop's and
-//! waits for the seller; a return's decision fits what was asked; a rejection gives a reason;
-//! a repeated idempotency key gets the first answer and changes nothing); each change announced
-//! by webhook (topics 11 and 12), an approved cancellation also by the order's CANCELLED.
+//! waits for the seller; a return's decision fits what was asked; a rejection gives one of the
+//! reasons Get Reject Reasons lists for the request as it stands; a repeated idempotency key
+//! gets the first answer and changes nothing); each change announced by webhook (topics 11 and
+//! 12), an approved cancellation also by the order's CANCELLED.
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -43,7 +44,54 @@ pub struct SimRequest {
     pub update_time: i64,
 }
 
+/// The reasons a seller may reject a request for, by what the request waits for: TikTok's
+/// reason names and their texts (a list of the sandbox's, in TikTok's naming style; TikTok's own
+/// lists vary by market and are only read through Get Reject Reasons).
+const CANCELLATION_REASONS: &[(&str, &str)] = &[
+    (
+        "seller_reject_apply_product_has_been_packed",
+        "The parcel is already packed",
+    ),
+    (
+        "seller_reject_apply_buyer_agreed_to_keep_order",
+        "The buyer agreed to keep the order",
+    ),
+];
+const RETURN_REASONS: &[(&str, &str)] = &[
+    (
+        "seller_reject_return_outside_return_window",
+        "The return window has closed",
+    ),
+    (
+        "seller_reject_return_item_used_or_damaged_by_buyer",
+        "The item was used or damaged by the buyer",
+    ),
+];
+const RECEIVED_PACKAGE_REASONS: &[(&str, &str)] = &[
+    (
+        "seller_reject_received_package_wrong_item",
+        "The parcel returned another item",
+    ),
+    (
+        "seller_reject_received_package_damaged",
+        "The item came back damaged",
+    ),
+];
+
 impl SimRequest {
+    /// What Get Reject Reasons lists for the request as it stands (nothing for a request that
+    /// waits for no answer).
+    fn reject_reasons(&self) -> &'static [(&'static str, &'static str)] {
+        if self.outcome(false).is_none() {
+            return &[];
+        }
+        match (self.kind, self.status.as_str()) {
+            (RequestKind::Cancellation, _) => CANCELLATION_REASONS,
+            (RequestKind::Return, "BUYER_SHIPPED_ITEM") => RECEIVED_PACKAGE_REASONS,
+            (RequestKind::Return, _) => RETURN_REASONS,
+        }
+    }
+
     /// The decision a seller's answer must name (returns only), and the status it leads to.
     fn outcome(&self, approve: bool) -> Option<(Option<String>, &'static str)> {
         let verb = if approve { "APPROVE" } else { "REJECT" };
@@ -200,6 +248,17 @@ impl World {
         if !approve && reason.is_none_or(|r| r.trim().is_empty()) {
             return Err((code::INVALID_PARAM, "reject_reason is required".into()));
         }
+        if let Some(reason) = reason.filter(|_| !approve)
+            && !request
+                .reject_reasons()
+                .iter()
+                .any(|(name, _)| *name == reason)
+        {
+            return Err((
+                code::INVALID_PARAM,
+                format!("reject_reason {reason} is not a reason to reject {noun} {id} for"),
+            ));
+        }
         let order_id = request.order_id.clone();
         let cancels = kind == RequestKind::Cancellation && approve;
         if let Some(request) = self.requests.get_mut(id) {
@@ -217,6 +276,23 @@ impl World {
         self.answers
             .insert(idempotency_key.to_owned(), answer.clone());
         Ok(answer)
+    }
+
+    /// Get Reject Reasons for request `return_or_cancel_id` of `shop_id`: `{reasons: [{name,
+    /// text}]}`, the reasons its rejection may give as it stands (none if it waits for no
+    /// answer), or TikTok's code and message for a request the shop does not have.
+    pub fn reject_reasons(&self, shop_id: &str, id: &str) -> Result<Value, (i64, String)> {
+        let request = self
+            .requests
+            .get(id)
+            .filter(|r| r.shop_id == shop_id)
+            .ok_or((REQUEST_NOT_FOUND, format!("request {id} not found")))?;
+        let reasons: Vec<Value> = request
+            .reject_reasons()
+            .iter()
+            .map(|(name, text)| json!({ "name": name, "text": text }))
+            .collect();
+        Ok(json!({ "reasons": reasons }))
     }
 
     /// Queues the CANCELLATION_STATUS_CHANGE (11) or RETURN_STATUS_CHANGE (12) webhook of the

@@ -12,7 +12,8 @@ use super::session::Viewer;
 use super::{Who, back, page};
 use crate::commands::{self, Command, Commands};
 use crate::domain::{
-    Address, AfterSale, AfterSaleKind, Answer, Event, LineItem, Money, OrderId, Tag, request,
+    Address, AfterSale, AfterSaleKind, Answer, Event, LineItem, Money, OrderId, ShopId, Tag,
+    request,
 };
 use crate::http::Error;
 use crate::integrations::shipping::Shipping;
@@ -115,6 +116,9 @@ pub struct RequestLine {
     cancellation: bool,
     /// The seller's answer since TikTok last reported it, which TikTok has yet to confirm.
     answered: Option<String>,
+    /// TikTok's reasons to reject it for (code, text); none if TikTok could not list them now,
+    /// when the reason is typed.
+    reasons: Vec<(String, String)>,
 }
 
 /// A history entry about a buyer's request: TikTok's report of it, or the seller's answer.
@@ -159,9 +163,32 @@ fn open_requests(events: &[Option<Event>]) -> Vec<RequestLine> {
             since: moment(r.time),
             cancellation: r.kind == AfterSaleKind::Cancellation,
             answered: answers.get(r.id.as_str()).map(|a| a.summary()),
+            reasons: Vec::new(),
             id: r.id,
         })
         .collect()
+}
+
+/// Fills in TikTok's reasons to reject each request for, asked together (kept a while, so a
+/// page rendered again asks nothing); a request TikTok cannot list them for now keeps none.
+async fn offer_reasons(commands: &Commands, shop: &ShopId, lines: &mut [RequestLine]) {
+    let asked = lines
+        .iter()
+        .map(|line| commands.reasons.of(shop, &line.id, &line.status));
+    let listed = futures_util::future::join_all(asked).await;
+    for (line, reasons) in lines.iter_mut().zip(listed) {
+        match reasons {
+            Ok(reasons) => {
+                line.reasons = reasons
+                    .iter()
+                    .map(|r| (r.name.clone(), r.text.clone()))
+                    .collect();
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, request = %line.id, "TikTok's reject reasons not listed");
+            }
+        }
+    }
 }
 
 /// A request event's line in the order's history.
@@ -270,6 +297,7 @@ fn shown(m: Money) -> String {
 pub(in crate::http) async fn show(
     viewer: Viewer,
     db: web::Data<Database>,
+    commands: web::Data<Commands>,
     path: web::Path<OrderId>,
     flash: web::Query<Flash>,
 ) -> Result<HttpResponse, Error> {
@@ -338,7 +366,10 @@ pub(in crate::http) async fn show(
             raw: serde_json::to_string_pretty(r).unwrap_or_default(),
         });
     let events: Vec<Option<Event>> = history.iter().map(request_event).collect();
-    let open_requests = open_requests(&events);
+    let mut open_requests = open_requests(&events);
+    if viewer.caller.role.may_operate() {
+        offer_reasons(&commands, &record.order.shop_id, &mut open_requests).await;
+    }
     let history = history
         .into_iter()
         .zip(events)

@@ -9,8 +9,11 @@ use chrono::{DateTime, Utc};
 use super::errors::{bad_input, fail};
 use super::limits;
 use super::loaders::{HistoryLoader, HistoryPage, RequestsLoader, TagsLoader};
+use crate::commands::Commands;
 use crate::domain::{Detail, Money as DomainMoney};
+use crate::http::Caller;
 use crate::http::orders::RequestBody as BuyerRequest;
+use crate::http::requests::RejectReasonBody as RejectReason;
 use crate::persistence::{Database, HistoryEntry, OrderView};
 
 /// An order of a shop, as the daemon last recorded it.
@@ -267,6 +270,19 @@ impl Order {
             .into_iter()
             .map(BuyerRequest::from)
             .collect())
+    }
+
+    /// TikTok's reasons to reject buyer's request `request` (a `cancel_id` or `return_id`)
+    /// for, where it stands: the codes `answerRequest` takes as `reason`, and their texts.
+    /// Asked of TikTok (then kept a while); an error if the request waits for no answer.
+    async fn reject_reasons(&self, ctx: &Context<'_>, request: ID) -> Result<Vec<RejectReason>> {
+        let caller = ctx.data_unchecked::<Caller>();
+        let commands = ctx.data_unchecked::<Commands>();
+        let reasons = commands
+            .reject_reasons(&caller.scope, self.0.order.id.clone(), request.as_str())
+            .await
+            .map_err(fail)?;
+        Ok(reasons.iter().map(RejectReason::from).collect())
     }
 
     /// The audit trail, oldest first; `after` is an event's cursor.

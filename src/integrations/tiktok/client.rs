@@ -20,7 +20,7 @@ use super::App;
 use super::model::{ShippingDocument, WireOrder};
 use super::vault::{self, Vault};
 use crate::config;
-use crate::domain::{AfterSaleKind, Answer, OrderId, ShopId, ShopName};
+use crate::domain::{AfterSaleKind, Answer, OrderId, RejectReason, ShopId, ShopName};
 use crate::persistence::{self, AuthorizedShop, Database, SealedTokens, Shop, ShopAuth};
 use crate::telemetry::metrics::TIKTOK_REQUESTS_TOTAL;
 use tiktok_wire::lenient::Lenient;
@@ -688,6 +688,48 @@ impl Client {
             .call(shop, Method::POST, &path, &query, Some(body), Repeat::Safe)
             .await?;
         Ok(data.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Get Reject Reasons: the reasons TikTok lets the seller reject request `id` (a `cancel_id`
+    /// or `return_id`) for, where it stands now; those without a code are left out.
+    pub async fn reject_reasons(
+        &self,
+        shop: &ShopId,
+        id: &str,
+    ) -> Result<Vec<RejectReason>, Error> {
+        #[derive(Deserialize)]
+        struct Listed {
+            #[serde(default)]
+            name: String,
+            #[serde(default)]
+            text: String,
+        }
+        #[derive(Deserialize)]
+        struct Reasons {
+            #[serde(default)]
+            reasons: Vec<Listed>,
+        }
+        let query = [
+            ("return_or_cancel_id", id.to_owned()),
+            ("locale", "en-US".to_owned()),
+        ];
+        let path = "/return_refund/202309/reject_reasons";
+        let listed: Reasons = self
+            .call(shop, Method::GET, path, &query, None, Repeat::Safe)
+            .await?;
+        Ok(listed
+            .reasons
+            .into_iter()
+            .filter(|r| !r.name.trim().is_empty())
+            .map(|r| RejectReason {
+                text: if r.text.is_empty() {
+                    r.name.clone()
+                } else {
+                    r.text
+                },
+                name: r.name,
+            })
+            .collect())
     }
 
     async fn write(

@@ -3,7 +3,7 @@
 // `cargo build`.
 import { chromium, devices } from "@playwright/test";
 import path from "node:path";
-import { sandboxDo, signedWebhook } from "./daemon.js";
+import { sandboxDo } from "./daemon.js";
 import setup from "./global-setup.js";
 import teardown from "./global-teardown.js";
 
@@ -23,13 +23,12 @@ for (let i = 0; i < 8; i++) {
   shown.push((await sandboxDo("/sandbox/orders", { shop_id: env.E2E_SHOP_C, units: 1 + (i % 3) })).order_id);
 }
 await new Promise((r) => setTimeout(r, 8000)); // runs reserve, buy labels, ship; some dead-letter
-// The buyer of the second asks to cancel it: the "Buyer requests" tab, the order page's alert,
-// and its packing slip held back.
-const asked = Math.floor(Date.now() / 1000);
-await signedWebhook({
-  type: 11, tts_notification_id: `screenshot-cancel-${asked}`, shop_id: env.E2E_SHOP_C, timestamp: asked,
-  data: { order_id: shown[1], cancellations_role: "BUYER", cancel_status: "CANCELLATION_REQUEST_PENDING", cancel_id: "c-1", create_time: asked },
-});
+// A new order whose buyer asks TikTok to cancel it before it ships: the "Buyer requests" tab,
+// the order page's alert with Approve and Reject (TikTok's reasons to choose from), and its
+// packing slip held back.
+const { order_id: asking } = await sandboxDo("/sandbox/orders", { shop_id: env.E2E_SHOP_C, units: 1 });
+await sandboxDo("/sandbox/requests", { order_id: asking, kind: "cancellation" });
+await new Promise((r) => setTimeout(r, 3000));
 const browser = await chromium.launch({ executablePath: env.CHROMIUM || "/usr/bin/chromium" });
 try {
   const { defaultBrowserType, ...pixel } = devices["Pixel 7"];
@@ -43,13 +42,13 @@ try {
     await page.screenshot({ path: `${out}/orders-${name}.png` });
     await page.goto(`/ui/orders/${shown[0]}`);
     await page.screenshot({ path: `${out}/order-${name}.png`, fullPage: name === "desktop" });
-    await page.goto(`/ui/orders/${shown[1]}`);
+    await page.goto(`/ui/orders/${asking}`);
     await page.screenshot({ path: `${out}/buyer-request-${name}.png` });
     for (const section of ["workflows", "stock", "system", "analytics", "bulk"]) {
       await page.goto(`/ui/${section}`);
       await page.screenshot({ path: `${out}/${section}-${name}.png`, fullPage: name === "desktop" });
     }
-    await page.goto(`/ui/packing-slips?ids=${shown.slice(0, 3).join(",")}`);
+    await page.goto(`/ui/packing-slips?ids=${[...shown.slice(0, 2), asking].join(",")}`);
     await page.screenshot({ path: `${out}/packing-slips-${name}.png`, fullPage: name === "desktop" });
     await page.close();
   }

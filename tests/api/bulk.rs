@@ -458,6 +458,40 @@ async fn a_bulk_job_answers_each_orders_waiting_request_at_tiktok() {
         "{problem}"
     );
 
+    // A reason TikTok does not list for these requests: each fails, naming TikTok's, and
+    // nothing is answered.
+    let whim: Value = create(
+        &app,
+        &key,
+        json!({ "action": "reject_requests", "query": "request:open", "params": { "reason": "whim" } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let whim = until_state(&app, &key, whim["id"].as_i64().unwrap(), "completed").await;
+    assert_eq!(whim["failed"], 2, "{whim}");
+    let failed: Value = app
+        .get(
+            &format!("/api/v1/bulk-jobs/{}/items?outcome=failed", whim["id"]),
+            Some(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        failed["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no reject reason whim"),
+        "{failed}"
+    );
+    assert_eq!(
+        sandbox.calls("/return_refund/202309/cancellations/{id}/reject"),
+        0
+    );
+
     let job: Value = create(
         &app,
         &key,

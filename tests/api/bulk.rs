@@ -471,15 +471,12 @@ async fn a_bulk_job_answers_each_orders_waiting_request_at_tiktok() {
     .unwrap();
     let whim = until_state(&app, &key, whim["id"].as_i64().unwrap(), "completed").await;
     assert_eq!(whim["failed"], 2, "{whim}");
-    let failed: Value = app
-        .get(
-            &format!("/api/v1/bulk-jobs/{}/items?outcome=failed", whim["id"]),
-            Some(&key),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let failed = get_json(
+        &app,
+        &format!("/api/v1/bulk-jobs/{}/items?outcome=failed", whim["id"]),
+        &key,
+    )
+    .await;
     assert!(
         failed["items"][0]["reason"]
             .as_str()
@@ -507,15 +504,12 @@ async fn a_bulk_job_answers_each_orders_waiting_request_at_tiktok() {
         (Some(2), Some(1)),
         "{job}"
     );
-    let failed: Value = app
-        .get(
-            &format!("/api/v1/bulk-jobs/{}/items?outcome=failed", job["id"]),
-            Some(&key),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let failed = get_json(
+        &app,
+        &format!("/api/v1/bulk-jobs/{}/items?outcome=failed", job["id"]),
+        &key,
+    )
+    .await;
     assert_eq!(failed["items"][0]["order_id"], ids[2].as_str(), "{failed}");
     assert!(
         failed["items"][0]["reason"]

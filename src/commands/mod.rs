@@ -238,7 +238,9 @@ impl Commands {
                     // A reason TikTok does not list is said before anything is recorded; if
                     // TikTok cannot list them now, TikTok judges the reason itself.
                     let shop = self.shop_of(&id).await?;
-                    if let Ok(offered) = self.reasons.of(&shop, &stored.id, &stored.status).await {
+                    let wait = RejectReasons::CHECK_WAIT;
+                    let listed = self.reasons.within(wait, &shop, &stored.id, &stored.status);
+                    if let Some(offered) = listed.await {
                         answer.check_reason(&offered).map_err(Error::NotAllowed)?;
                     }
                 }

@@ -31,6 +31,13 @@ pub struct RejectReasons {
 }
 
 impl RejectReasons {
+    /// The longest a rejection waits for TikTok's list before TikTok is left to judge its
+    /// reason.
+    pub const CHECK_WAIT: Duration = Duration::from_secs(2);
+
+    /// The longest a page waits for TikTok's lists before offering a typed reason instead.
+    pub const PAGE_WAIT: Duration = Duration::from_secs(1);
+
     pub fn new(client: Client) -> Self {
         let kept = LruCache::new(NonZeroUsize::new(KEPT).expect("KEPT is not zero"));
         Self {
@@ -55,6 +62,29 @@ impl RejectReasons {
         let reasons: Arc<[RejectReason]> = self.client.reject_reasons(shop, id).await?.into();
         self.lock().put(key, (Instant::now(), reasons.clone()));
         Ok(reasons)
+    }
+
+    /// The same, if TikTok lists them `within` this long (a cached list at once): for a page
+    /// to render and a rejection to be checked without waiting out TikTok's retries. `None`
+    /// if TikTok failed or was slower.
+    pub async fn within(
+        &self,
+        wait: Duration,
+        shop: &ShopId,
+        id: &str,
+        status: &str,
+    ) -> Option<Arc<[RejectReason]>> {
+        match tokio::time::timeout(wait, self.of(shop, id, status)).await {
+            Ok(Ok(reasons)) => Some(reasons),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, request = id, "TikTok's reject reasons not listed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(request = id, "TikTok's reject reasons not listed in time");
+                None
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {

@@ -340,9 +340,17 @@ async fn a_seller_cancellation_goes_through_tiktok_and_both_sides_are_on_the_aud
 /// A daemon whose workflows are off, against a sandbox whose paid order it has heard of and
 /// fetched.
 async fn waiting_to_ship() -> (Sandbox, TestApp, String) {
+    waiting_to_ship_with(|_| {}).await
+}
+
+/// The same, with the daemon's settings changed by `configure`.
+async fn waiting_to_ship_with(
+    configure: impl FnOnce(&mut creatorflow::config::Settings),
+) -> (Sandbox, TestApp, String) {
     let sandbox = sandbox();
     let app = spawn_with_workflows(&sandbox, TestDb::new().await, |s| {
         s.workflow.enabled = false;
+        configure(s);
     })
     .await;
     // One webhook only (TikTok's deliveries may overtake each other, and a late one is recorded
@@ -581,6 +589,43 @@ async fn a_rejection_gives_one_of_the_reasons_tiktok_lists_for_the_request() {
             .unwrap()
             .contains("waits for no answer"),
         "{problem}"
+    );
+}
+
+#[actix_web::test]
+async fn the_order_page_takes_a_typed_reason_when_tiktok_cannot_list_them() {
+    use tiktok_sandbox::{Fault, RequestKind};
+    // The client retries an outage from 2 s on (2 + 4 + 8 + 16 + 32 s before it gives up).
+    let (sandbox, app, id) = waiting_to_ship_with(|s| {
+        s.tiktok.retry_base = std::time::Duration::from_secs(2);
+    })
+    .await;
+    sandbox
+        .buyer_request(&id, RequestKind::Cancellation, None)
+        .unwrap();
+    app.get_until(&format!("/api/v1/orders/{id}"), |o| {
+        o["requests"][0]["awaits_seller"] == true
+    })
+    .await;
+    // TikTok answers the list with outages for a while: the page does not wait out the client's
+    // retries (a second at most), and asks for TikTok's code instead.
+    sandbox.inject_on(
+        "/return_refund/202309/reject_reasons",
+        &[Fault::Unavailable; 50],
+    );
+    let cookie = crate::dashboard::sign_in(&app, &app.admin_key).await;
+    let asked = std::time::Instant::now();
+    let (status, page) = crate::dashboard::get(&app, &cookie, &format!("/ui/orders/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "the page took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        page.contains("Reject reason (TikTok's code) <input name=\"reason\" required")
+            && !page.contains("Choose TikTok's reason"),
+        "{page}"
     );
 }
 

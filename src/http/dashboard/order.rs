@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::orders::{Row, ShopNames};
 use super::session::Viewer;
 use super::{Who, back, page};
-use crate::commands::{self, Command, Commands};
+use crate::commands::{self, Command, Commands, RejectReasons};
 use crate::domain::{
     Address, AfterSale, AfterSaleKind, Answer, Event, LineItem, Money, OrderId, ShopId, Tag,
     request,
@@ -170,23 +170,20 @@ fn open_requests(events: &[Option<Event>]) -> Vec<RequestLine> {
 }
 
 /// Fills in TikTok's reasons to reject each request for, asked together (kept a while, so a
-/// page rendered again asks nothing); a request TikTok cannot list them for now keeps none.
+/// page rendered again asks nothing); a request TikTok cannot list them for within a second
+/// keeps none, and its reason is typed.
 async fn offer_reasons(commands: &Commands, shop: &ShopId, lines: &mut [RequestLine]) {
-    let asked = lines
-        .iter()
-        .map(|line| commands.reasons.of(shop, &line.id, &line.status));
+    let asked = lines.iter().map(|line| {
+        let wait = RejectReasons::PAGE_WAIT;
+        commands.reasons.within(wait, shop, &line.id, &line.status)
+    });
     let listed = futures_util::future::join_all(asked).await;
     for (line, reasons) in lines.iter_mut().zip(listed) {
-        match reasons {
-            Ok(reasons) => {
-                line.reasons = reasons
-                    .iter()
-                    .map(|r| (r.name.clone(), r.text.clone()))
-                    .collect();
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, request = %line.id, "TikTok's reject reasons not listed");
-            }
+        if let Some(reasons) = reasons {
+            line.reasons = reasons
+                .iter()
+                .map(|r| (r.name.clone(), r.text.clone()))
+                .collect();
         }
     }
 }

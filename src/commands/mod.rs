@@ -234,17 +234,17 @@ impl Commands {
                 };
                 let stored = stored.map_err(Error::NotAllowed)?;
                 let answer = stored.answer(approve, reason).map_err(Error::NotAllowed)?;
+                let shop = self.shop_of(&id).await?;
                 if !approve {
                     // A reason TikTok does not list is said before anything is recorded; if
                     // TikTok cannot list them now, TikTok judges the reason itself.
-                    let shop = self.shop_of(&id).await?;
                     let wait = RejectReasons::CHECK_WAIT;
                     let listed = self.reasons.within(wait, &shop, &stored.id, &stored.status);
                     if let Some(offered) = listed.await {
                         answer.check_reason(&offered).map_err(Error::NotAllowed)?;
                     }
                 }
-                self.answer(id, answer, expected_version, cause, inbox)
+                self.answer(id, shop, answer, expected_version, cause, inbox)
                     .await
             }
         }
@@ -377,12 +377,12 @@ impl Commands {
     async fn answer(
         &self,
         id: OrderId,
+        shop: ShopId,
         answer: Answer,
         expected_version: i64,
         cause: Cause,
         inbox: Option<InboxEntry>,
     ) -> Result<Reply, Error> {
-        let shop = self.shop_of(&id).await?;
         let msg = Msg::AnswerRequest {
             answer: Box::new(answer.clone()),
             expected_version,

@@ -365,13 +365,25 @@ async fn waiting_to_ship_with(
     (sandbox, app, id)
 }
 
+/// An order waiting to ship whose buyer has asked TikTok to cancel it, the request known to
+/// the daemon (from TikTok's webhook) as waiting for the seller; with the request's id.
+async fn asked_to_cancel_with(
+    configure: impl FnOnce(&mut creatorflow::config::Settings),
+) -> (Sandbox, TestApp, String, String) {
+    let (sandbox, app, id) = waiting_to_ship_with(configure).await;
+    let cancel_id = sandbox
+        .buyer_request(&id, tiktok_sandbox::RequestKind::Cancellation, None)
+        .unwrap();
+    app.get_until(&format!("/api/v1/orders/{id}"), |o| {
+        o["requests"][0]["awaits_seller"] == true
+    })
+    .await;
+    (sandbox, app, id, cancel_id)
+}
+
 #[actix_web::test]
 async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides() {
-    use tiktok_sandbox::RequestKind;
-    let (sandbox, app, id) = waiting_to_ship().await;
-    let cancel_id = sandbox
-        .buyer_request(&id, RequestKind::Cancellation, None)
-        .unwrap();
+    let (sandbox, app, id, cancel_id) = asked_to_cancel_with(|_| {}).await;
     // TikTok's webhook tells the daemon; the order is then found waiting for the seller.
     let waiting = app
         .get_until("/api/v1/orders?query=request%3Aopen", |b| {
@@ -487,17 +499,8 @@ async fn a_buyers_request_is_answered_through_tiktok_and_recorded_on_both_sides(
 
 #[actix_web::test]
 async fn a_rejection_gives_one_of_the_reasons_tiktok_lists_for_the_request() {
-    use tiktok_sandbox::RequestKind;
-    let (sandbox, app, id) = waiting_to_ship().await;
-    let cancel_id = sandbox
-        .buyer_request(&id, RequestKind::Cancellation, None)
-        .unwrap();
-    let order = app
-        .get_until(&format!("/api/v1/orders/{id}"), |o| {
-            o["requests"][0]["awaits_seller"] == true
-        })
-        .await;
-    let version = order["version"].as_i64().unwrap();
+    let (sandbox, app, id, cancel_id) = asked_to_cancel_with(|_| {}).await;
+    let version = order_body(&app, &id).await["version"].as_i64().unwrap();
     let reasons_of = |request: &str| {
         let path = format!("/api/v1/orders/{id}/requests/{request}/reject-reasons");
         let app = &app;
@@ -594,17 +597,10 @@ async fn a_rejection_gives_one_of_the_reasons_tiktok_lists_for_the_request() {
 
 #[actix_web::test]
 async fn the_order_page_takes_a_typed_reason_when_tiktok_cannot_list_them() {
-    use tiktok_sandbox::{Fault, RequestKind};
+    use tiktok_sandbox::Fault;
     // The client retries an outage from 2 s on (2 + 4 + 8 + 16 + 32 s before it gives up).
-    let (sandbox, app, id) = waiting_to_ship_with(|s| {
+    let (sandbox, app, id, _) = asked_to_cancel_with(|s| {
         s.tiktok.retry_base = std::time::Duration::from_secs(2);
-    })
-    .await;
-    sandbox
-        .buyer_request(&id, RequestKind::Cancellation, None)
-        .unwrap();
-    app.get_until(&format!("/api/v1/orders/{id}"), |o| {
-        o["requests"][0]["awaits_seller"] == true
     })
     .await;
     // TikTok answers the list with outages for a while: the page does not wait out the client's
